@@ -1,0 +1,5 @@
+import sys
+
+from lks.cli.main import main
+
+sys.exit(main())

@@ -1,0 +1,124 @@
+"""The hosted control planes of this process: their records, their data, their lifecycle.
+
+A control plane's record (name, Kubernetes version, its CA and token) lives in the service's
+own store under `/lks/controlplanes/<id>`; its Kubernetes objects live in a store of its own
+(one SQLite file per cluster by default, or a prefix of a shared etcd). `lks.server` starts
+every recorded control plane at boot; the management API (later `lks.arm`) creates and
+deletes them through `create` and `delete`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+import shutil
+import ssl
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from lks import pki, store
+from lks.clock import Clock
+from lks.kube.cluster import Cluster
+from lks.store.compactor import Compactor
+
+log = logging.getLogger(__name__)
+
+_PREFIX = "/lks/controlplanes/"
+
+
+class ControlPlanes:
+    def __init__(
+        self, *, meta: store.Backend, data_dir: Path, tls: ssl.SSLContext | None = None,
+        store_url: str | None = None, clock: Clock | None = None, history: float = 300.0,
+    ):
+        """`store_url` (an etcd URL) puts every cluster's objects in one store under a prefix
+        per cluster; without it each cluster gets its own SQLite file under `data_dir`."""
+        self.meta = meta
+        self.data_dir = data_dir
+        self.tls = tls
+        self.store_url = store_url
+        self.clock = clock or Clock()
+        self.history = history  # seconds of store history kept (watch resumption window)
+        self.clusters: dict[str, Cluster] = {}
+        self._compactors: dict[str, Compactor] = {}
+        self._lock = asyncio.Lock()
+
+    def get(self, id: str) -> Cluster | None:
+        return self.clusters.get(id)
+
+    def by_name(self, name: str) -> Cluster | None:
+        return next((c for c in self.clusters.values() if c.name == name), None)
+
+    async def records(self) -> list[dict[str, Any]]:
+        res = await self.meta.list(_PREFIX)
+        return [orjson.loads(kv.value) for kv in res.items]
+
+    async def start_all(self) -> None:
+        for record in await self.records():
+            await self._start(record)
+
+    async def stop_all(self) -> None:
+        for id in list(self.clusters):
+            await self._stop(id)
+
+    async def create(self, name: str, kubernetes_version: str) -> Cluster:
+        async with self._lock:
+            id = secrets.token_hex(8)
+            ca = pki.create_ca(f"lks-cluster-{id}")
+            record = {
+                "id": id, "name": name, "kubernetesVersion": kubernetes_version,
+                "caCert": ca.cert_pem.decode(), "caKey": ca.key_pem.decode(),
+                "token": secrets.token_urlsafe(32), "created": self.clock.now(),
+            }
+            await self.meta.create(_PREFIX + id, orjson.dumps(record))
+            return await self._start(record)
+
+    async def delete(self, id: str) -> None:
+        async with self._lock:
+            await self._stop(id)
+            try:
+                await self.meta.delete(_PREFIX + id)
+            except store.NotFound:
+                pass
+            shutil.rmtree(self.data_dir / id, ignore_errors=True)
+
+    def _store_url(self, id: str) -> str:
+        if self.store_url:
+            return f"{self.store_url.rstrip('/')}/{id}"
+        return f"sqlite://{(self.data_dir / id / 'state.db').resolve()}"
+
+    async def _start(self, record: dict[str, Any]) -> Cluster:
+        id = record["id"]
+        backend = store.open_store(self._store_url(id))
+        await backend.start()
+        ca = pki.KeyPair(record["caCert"].encode(), record["caKey"].encode())
+        if self.tls is not None:
+            self.tls.load_verify_locations(cadata=record["caCert"])
+        cluster = Cluster(
+            id=id, name=record["name"], kubernetes_version=record["kubernetesVersion"], backend=backend,
+            ca=ca, token=record["token"], clock=self.clock,
+        )
+        await cluster.start()
+        compactor = Compactor(store=backend, clock=self.clock, retention=self.history,
+                              interval=min(self.history, 60.0))
+        await compactor.start()
+        self._compactors[id] = compactor
+        self.clusters[id] = cluster
+        log.info("control plane %s (%s) started", record["name"], id)
+        return cluster
+
+    async def _stop(self, id: str) -> None:
+        cluster = self.clusters.pop(id, None)
+        compactor = self._compactors.pop(id, None)
+        if compactor is not None:
+            await compactor.stop()
+        if cluster is not None:
+            await cluster.stop()
+            await cluster.store.close()
+
+    async def record(self, id: str) -> dict[str, Any] | None:
+        kv = await self.meta.get(_PREFIX + id)
+        return orjson.loads(kv.value) if kv else None

@@ -1,0 +1,125 @@
+"""A hosted cluster's control plane state: its store, its catalog of served types, the
+registries built on demand per type, its watch feed, and its credentials.
+
+Many `Cluster`s live in one process; `lks.kube.http` routes `/clusters/<id>/...` to one. The
+management side (`lks.server`, later `lks.arm`) creates, starts and stops them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from dataclasses import dataclass
+
+from lks import pki, store
+from lks.clock import Clock
+from lks.kube import catalog, errors, strategies, watchcache
+from lks.kube.registry import Registry
+from lks.kube.strategies.namespace import IMMORTAL, SYSTEM
+
+ROOT = "/registry/"
+
+
+@dataclass(frozen=True)
+class User:
+    name: str
+    groups: tuple[str, ...]
+
+
+class Cluster:
+    def __init__(
+        self, *, id: str, name: str, kubernetes_version: str, backend: store.Backend,
+        ca: pki.KeyPair, token: str, clock: Clock | None = None,
+    ):
+        self.id = id
+        self.name = name
+        self.store = backend
+        self.ca = ca
+        self._token_digest = hashlib.sha256(token.encode()).digest()
+        self.clock = clock or Clock()
+        minor = ".".join(kubernetes_version.split(".")[:2])
+        self.catalog = catalog.load(minor)
+        self.kubernetes_version = self.catalog.kubernetes_version  # "1.36"
+        self.patch_version = kubernetes_version if kubernetes_version.count(".") == 2 else f"{minor}.0"
+        self.feed = watchcache.ClusterFeed(backend, ROOT)
+        self._registries: dict[tuple[str, str, str], Registry] = {}
+        self._cert_cache: dict[bytes, User | None] = {}
+
+    async def start(self) -> None:
+        await self.feed.start()
+        namespaces = self.registry("", "v1", "namespaces")
+        for ns in SYSTEM:
+            try:
+                await namespaces.create(None, {"metadata": {"name": ns}})
+            except errors.APIError as err:
+                if err.code != 409:
+                    raise
+
+    async def stop(self) -> None:
+        await self.feed.stop()
+
+    # -- types -----------------------------------------------------------------------
+
+    def registry(self, group: str, version: str, resource: str) -> Registry:
+        key = (group, version, resource)
+        reg = self._registries.get(key)
+        if reg is None:
+            rt = self.catalog.lookup(group, version, resource)
+            if rt is None or rt.virtual:
+                raise errors.path_not_found(f"{group}/{version}/{resource}")
+            strategy = strategies.for_resource(
+                group, resource, namespaced=rt.namespaced, has_status="status" in rt.subresources
+            )
+            reg = self._registries[key] = Registry(self, rt, strategy)
+        return reg
+
+    # -- namespaces ------------------------------------------------------------------
+
+    async def require_namespace(self, namespace: str) -> None:
+        reg = self.registry("", "v1", "namespaces")
+        cache = await reg.cache()
+        if reg.key(None, namespace) in cache.objects:
+            return
+        if await self.store.get(reg.key(None, namespace)) is None:
+            raise errors.not_found("namespaces", "", namespace)
+
+    async def check_namespace_deletable(self, namespace: str) -> None:
+        if namespace in IMMORTAL:
+            raise errors.APIError(
+                403, "Forbidden", f'namespaces "{namespace}" is forbidden: this namespace may not be deleted',
+                details={"name": namespace, "kind": "namespaces"},
+            )
+
+    async def purge_namespace(self, namespace: str) -> None:
+        """Remove what a deleted namespace held (the namespace controller's job upstream)."""
+        prefixes = {rt.storage_prefix for rt in self.catalog.all() if rt.namespaced and not rt.virtual}
+        for prefix in sorted(prefixes):
+            while True:
+                res = await self.store.list(f"{prefix}{namespace}/", limit=500)
+                for kv in res.items:
+                    try:
+                        await self.store.delete(kv.key)
+                    except store.NotFound:
+                        pass
+                if not res.more:
+                    break
+
+    # -- authentication ----------------------------------------------------------------
+
+    def authenticate(self, *, bearer: str | None, peer_cert_der: bytes | None) -> User | None:
+        """Who is asking: this cluster's token, or a client certificate its CA signed."""
+        if peer_cert_der:
+            if peer_cert_der not in self._cert_cache:
+                cert = pki.issued_by(peer_cert_der, self.ca)
+                user = User(*pki.identity(cert)) if cert is not None else None
+                if len(self._cert_cache) > 1024:
+                    self._cert_cache.clear()
+                self._cert_cache[peer_cert_der] = user
+            user = self._cert_cache[peer_cert_der]
+            if user is not None:
+                return user
+        if bearer:
+            digest = hashlib.sha256(bearer.encode()).digest()
+            if hmac.compare_digest(digest, self._token_digest):
+                return User("clusterAdmin", ("system:masters", "system:authenticated"))
+        return None

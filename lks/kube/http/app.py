@@ -1,0 +1,347 @@
+"""The HTTP face of the hosted API servers: every request under `/clusters/<id>/` is
+authenticated against that cluster, parsed into a `RequestInfo`, handed to the cluster's
+registry for its resource, and encoded back. Errors of any kind leave here as `Status` objects.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import ssl
+from collections.abc import Callable
+from typing import Any
+
+import orjson
+from aiohttp import web
+
+from lks.kube import errors, patch, selectors, strategicpatch
+from lks.kube.cluster import Cluster
+from lks.kube.http import discovery, negotiation, requestinfo
+from lks.kube.registry import ListOptions, Registry, WatchEvent
+from lks.kube.schema import Schema
+
+log = logging.getLogger(__name__)
+
+_HEALTH = ("healthz", "livez", "readyz")
+_DEFAULT_WATCH_TIMEOUT = 1800
+_BOOKMARK_EVERY = 60.0
+_TRUE = ("1", "true", "True")
+
+
+def _status_response(err: errors.APIError) -> web.Response:
+    resp = web.Response(
+        body=orjson.dumps(err.status()), status=err.code, content_type="application/json",
+        headers=err.headers,
+    )
+    return resp
+
+
+def _json(obj: Any, status: int = 200, fmt: str = "json") -> web.Response:
+    body, ctype = negotiation.encode(obj, fmt)
+    return web.Response(body=body, status=status, content_type=ctype)
+
+
+class KubeAPI:
+    """Routes `/clusters/{cluster}/...` to hosted clusters; `lookup` finds a running one."""
+
+    def __init__(self, lookup: Callable[[str], Cluster | None]):
+        self.lookup = lookup
+
+    def routes(self) -> list[web.RouteDef]:
+        return [web.route("*", "/clusters/{cluster}{tail:(/.*)?}", self.handle)]
+
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        try:
+            return await self._handle(request)
+        except errors.APIError as err:
+            return _status_response(err)
+        except (ConnectionResetError, asyncio.CancelledError):
+            raise
+        except Exception as err:  # a bug: answer like upstream, never with a traceback
+            log.exception("internal error serving %s %s", request.method, request.path)
+            return _status_response(errors.internal(type(err).__name__))
+
+    async def _handle(self, request: web.Request) -> web.StreamResponse:
+        cluster = self.lookup(request.match_info["cluster"])
+        tail = request.match_info["tail"] or "/"
+        if cluster is None:
+            raise errors.path_not_found(request.path)
+        first = tail.strip("/").split("/")[0]
+        if first in _HEALTH:
+            return web.Response(text="ok", content_type="text/plain")
+        user = cluster.authenticate(bearer=_bearer(request), peer_cert_der=_peer_cert(request))
+        if user is None:
+            raise errors.unauthorized()
+        request["user"] = user  # room for authorization (RBAC) later
+        info = requestinfo.parse(request.method, tail, request.query)
+        if not info.is_resource:
+            return self._non_resource(request, cluster, info)
+        return await self._resource(request, cluster, info)
+
+    # -- discovery and friends ---------------------------------------------------------
+
+    def _non_resource(self, request: web.Request, cluster: Cluster, info: requestinfo.RequestInfo) -> web.Response:
+        if request.method not in ("GET", "HEAD"):
+            raise errors.method_not_allowed()
+        parts = info.parts
+        if parts == ("version",):
+            return _json(_version(cluster))
+        docs = discovery.documents(cluster.kubernetes_version)
+        accept = negotiation.parse_accept(request.headers.get("Accept"))
+        if parts in (("api",), ("apis",)):
+            if negotiation.wants_aggregated_discovery(accept):
+                core = parts == ("api",)
+                return web.Response(
+                    body=docs.aggregated_core if core else docs.aggregated_groups,
+                    headers={"Content-Type": negotiation.AGGREGATED_DISCOVERY,
+                             "ETag": docs.etag_core if core else docs.etag_groups,
+                             "Vary": "Accept"},
+                )
+            if parts == ("api",):
+                host = request.host
+                return _json({**docs.api_versions, "serverAddressByClientCIDRs": [
+                    {"clientCIDR": "0.0.0.0/0", "serverAddress": host}]})
+            return _json(docs.group_list)
+        if len(parts) == 2 and parts[0] == "api" and (g := ("", parts[1])) in docs.resource_lists:
+            return _json(docs.resource_lists[g])
+        if len(parts) == 2 and parts[0] == "apis" and parts[1] in docs.group:
+            return _json(docs.group[parts[1]])
+        if len(parts) == 3 and parts[0] == "apis" and (parts[1], parts[2]) in docs.resource_lists:
+            return _json(docs.resource_lists[(parts[1], parts[2])])
+        raise errors.path_not_found(request.path)
+
+    # -- resources -----------------------------------------------------------------------
+
+    async def _resource(self, request: web.Request, cluster: Cluster, info: requestinfo.RequestInfo) -> web.StreamResponse:
+        rt = cluster.catalog.lookup(info.group, info.version, info.resource)
+        if rt is None or (info.namespace is not None and not rt.namespaced):
+            raise errors.path_not_found(request.path)
+        if rt.virtual:
+            raise errors.APIError(405, "MethodNotAllowed", f"{info.resource} is not supported by this server yet")
+        reg = cluster.registry(info.group, info.version, info.resource)
+        fmt = negotiation.response_format(negotiation.parse_accept(request.headers.get("Accept")))
+        q = request.query
+        dry_run = _dry_run(q)
+        ns = info.namespace if rt.namespaced else None
+        if info.subresource:
+            return await self._subresource(request, reg, info, ns, fmt, dry_run)
+        verb = info.verb
+        if verb == "get":
+            obj = await reg.get(ns, info.name, resource_version=q.get("resourceVersion"))
+            return _json(obj, fmt=fmt)
+        if verb == "list":
+            return _json(await reg.list(ns, self._list_options(reg, q)), fmt=fmt)
+        if verb == "watch":
+            return await self._watch(request, reg, ns, info)
+        if verb == "create":
+            if info.name:
+                raise errors.method_not_allowed()
+            body = negotiation.decode_body(await _read_body(request), request.headers.get("Content-Type"))
+            return _json(await reg.create(ns, body, dry_run=dry_run), 201, fmt)
+        if verb == "update":
+            body = negotiation.decode_body(await _read_body(request), request.headers.get("Content-Type"))
+            obj, created = await reg.update(ns, info.name, body, dry_run=dry_run)
+            return _json(obj, 201 if created else 200, fmt)
+        if verb == "patch":
+            apply = await _patch_function(request, reg)
+            return _json(await reg.patch(ns, info.name, apply, dry_run=dry_run), fmt=fmt)
+        if verb == "delete":
+            options = await _delete_options(request)
+            result = await reg.delete(ns, info.name, preconditions=options.get("preconditions"), dry_run=dry_run)
+            return _json(result, fmt=fmt)
+        if verb == "deletecollection":
+            await _delete_options(request)
+            return _json(await reg.delete_collection(ns, self._list_options(reg, q), dry_run=dry_run), fmt=fmt)
+        raise errors.method_not_allowed()
+
+    async def _subresource(
+        self, request: web.Request, reg: Registry, info: requestinfo.RequestInfo, ns: str | None,
+        fmt: str, dry_run: bool,
+    ) -> web.StreamResponse:
+        sub = reg.rt.subresources.get(info.subresource)
+        if sub is None:
+            raise errors.path_not_found(request.path)
+        if info.subresource == "status":
+            if info.verb == "get":
+                return _json(await reg.get(ns, info.name), fmt=fmt)
+            if info.verb == "update":
+                body = negotiation.decode_body(await _read_body(request), request.headers.get("Content-Type"))
+                obj, _ = await reg.update(ns, info.name, body, subresource="status", dry_run=dry_run)
+                return _json(obj, fmt=fmt)
+            if info.verb == "patch":
+                apply = await _patch_function(request, reg)
+                return _json(await reg.patch(ns, info.name, apply, subresource="status", dry_run=dry_run), fmt=fmt)
+            raise errors.method_not_allowed()
+        if reg.rt.resource == "pods" and info.subresource in ("log", "exec", "attach", "portforward", "proxy"):
+            pod = await reg.get(ns, info.name)
+            if not (pod.get("spec") or {}).get("nodeName"):
+                raise errors.bad_request(f"pod {info.name} does not have a host assigned")
+        raise errors.APIError(
+            405, "MethodNotAllowed",
+            f"the {reg.rt.resource}/{info.subresource} subresource is not served by lks yet",
+        )
+
+    def _list_options(self, reg: Registry, q: Any) -> ListOptions:
+        limit = _int_param(q, "limit", 0)
+        return ListOptions(
+            label_selector=selectors.parse_labels(q.get("labelSelector")),
+            field_selector=reg.parse_field_selector(q.get("fieldSelector")),
+            resource_version=q.get("resourceVersion") or None,
+            resource_version_match=q.get("resourceVersionMatch") or None,
+            limit=max(limit, 0),
+            continue_token=q.get("continue") or None,
+        )
+
+    async def _watch(self, request: web.Request, reg: Registry, ns: str | None,
+                     info: requestinfo.RequestInfo) -> web.StreamResponse:
+        q = request.query
+        opts = self._list_options(reg, q)
+        if info.name:  # /watch/.../name is a watch on one object
+            opts.field_selector = selectors.FieldSelector(
+                [*opts.field_selector.requirements, selectors.FieldRequirement("metadata.name", info.name, True)])
+        sie = q.get("sendInitialEvents")
+        send_initial = None if sie is None else sie in _TRUE
+        bookmarks = q.get("allowWatchBookmarks") in _TRUE
+        timeout = _int_param(q, "timeoutSeconds", _DEFAULT_WATCH_TIMEOUT) or _DEFAULT_WATCH_TIMEOUT
+        events = await reg.watch(ns, opts, send_initial_events=send_initial, bookmarks=bookmarks)
+        resp = web.StreamResponse(headers={"Content-Type": "application/json", "Cache-Control": "no-cache, private"})
+        resp.enable_chunked_encoding()
+        await resp.prepare(request)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        it = events.__aiter__()
+        try:
+            while True:
+                left = deadline - loop.time()
+                if left <= 0:
+                    break
+                try:
+                    ev = await asyncio.wait_for(it.__anext__(), min(left, _BOOKMARK_EVERY))
+                except TimeoutError:
+                    if bookmarks and loop.time() < deadline:
+                        cache = await reg.cache()
+                        await resp.write(_event_line(WatchEvent("BOOKMARK", reg.bookmark(cache.revision))))
+                    continue
+                except StopAsyncIteration:
+                    break
+                await resp.write(_event_line(ev))
+                if ev.type == "ERROR":
+                    break
+        except (ConnectionResetError, ConnectionError):
+            pass
+        finally:
+            with contextlib.suppress(Exception):
+                await it.aclose()  # type: ignore[attr-defined]
+        with contextlib.suppress(ConnectionResetError, ConnectionError):
+            await resp.write_eof()
+        return resp
+
+
+def _event_line(ev: WatchEvent) -> bytes:
+    cached = ev.cached
+    if cached is not None:
+        key = f"{ev.type}/{ev.obj.get('apiVersion')}"
+        line = cached.encoded.get(key)
+        if line is None:
+            line = cached.encoded[key] = orjson.dumps({"type": ev.type, "object": ev.obj}) + b"\n"
+        return line
+    return orjson.dumps({"type": ev.type, "object": ev.obj}) + b"\n"
+
+
+def _version(cluster: Cluster) -> dict[str, str]:
+    minor = cluster.kubernetes_version.split(".")[1]
+    return {
+        "major": "1", "minor": minor, "emulationMajor": "1", "emulationMinor": minor,
+        "minCompatibilityMajor": "1", "minCompatibilityMinor": str(int(minor) - 1),
+        "gitVersion": f"v{cluster.patch_version}", "gitCommit": "lks", "gitTreeState": "clean",
+        "buildDate": "2026-01-01T00:00:00Z", "goVersion": "go1.25", "compiler": "gc", "platform": "linux/amd64",
+    }
+
+
+def _bearer(request: web.Request) -> str | None:
+    auth = request.headers.get("Authorization", "")
+    scheme, _, token = auth.partition(" ")
+    return token.strip() if scheme.lower() == "bearer" and token.strip() else None
+
+
+def _peer_cert(request: web.Request) -> bytes | None:
+    transport = request.transport
+    if transport is None:
+        return None
+    ssl_obj: ssl.SSLObject | None = transport.get_extra_info("ssl_object")
+    if ssl_obj is None:
+        return None
+    return ssl_obj.getpeercert(binary_form=True)
+
+
+async def _read_body(request: web.Request) -> bytes:
+    if request.content_length is not None and request.content_length > errors.MAX_BODY_BYTES:
+        raise errors.too_large()
+    chunks, size = [], 0
+    async for chunk in request.content.iter_chunked(65536):
+        size += len(chunk)
+        if size > errors.MAX_BODY_BYTES:
+            raise errors.too_large()
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def _patch_function(request: web.Request, reg: Registry) -> Callable[[dict], Any]:
+    ctype = (request.headers.get("Content-Type") or "").split(";")[0].strip().lower()
+    body = await _read_body(request)
+    supported = patch.SUPPORTED + ([patch.STRATEGIC_MERGE_PATCH] if reg.rt.schema_name else [])
+    if ctype not in supported:
+        raise errors.unsupported_media_type(ctype, supported)
+    try:
+        doc = orjson.loads(body)
+    except orjson.JSONDecodeError as err:
+        raise errors.bad_request(f"error decoding patch: {err}") from None
+    if ctype == patch.MERGE_PATCH:
+        if not isinstance(doc, dict):
+            raise errors.bad_request("error decoding patch: a merge patch must be a JSON object")
+        return lambda current: patch.merge_patch(current, doc)
+    if ctype == patch.STRATEGIC_MERGE_PATCH:
+        sch = Schema.of(reg.cluster.catalog.schemas, reg.rt.schema_name)
+        return lambda current: strategicpatch.apply(current, doc, sch)
+    return lambda current: patch.json_patch(current, doc)
+
+
+async def _delete_options(request: web.Request) -> dict[str, Any]:
+    body = await _read_body(request)
+    options: dict[str, Any] = {}
+    if body.strip():
+        decoded = negotiation.decode_body(body, request.headers.get("Content-Type"))
+        if not isinstance(decoded, dict):
+            raise errors.bad_request("DeleteOptions must be a JSON object")
+        options = decoded
+    q = request.query
+    if "propagationPolicy" in q:
+        options["propagationPolicy"] = q["propagationPolicy"]
+    policy = options.get("propagationPolicy")
+    if policy is not None and policy not in ("Orphan", "Background", "Foreground"):
+        raise errors.invalid("DeleteOptions", "meta.k8s.io", "", [errors.Cause.not_supported(
+            "propagationPolicy", policy, ["Foreground", "Background", "Orphan", "nil"])])
+    pre = options.get("preconditions")
+    if pre is not None and not isinstance(pre, dict):
+        raise errors.bad_request("preconditions must be an object")
+    return options
+
+
+def _dry_run(q: Any) -> bool:
+    values = q.getall("dryRun", [])
+    for v in values:
+        if v != "All":
+            raise errors.invalid("CreateOptions", "meta.k8s.io", "", [errors.Cause.not_supported(
+                "dryRun", v, ["All"])])
+    return bool(values)
+
+
+def _int_param(q: Any, name: str, default: int) -> int:
+    raw = q.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise errors.bad_request(f'invalid value for {name}: "{raw}"') from None

@@ -1,0 +1,579 @@
+"""The generic registry: one code path that stores, reads, lists and watches every resource type,
+whatever its kind (the shape of upstream's `registry/generic/registry.Store`).
+
+A `Registry` is built per cluster and resource type from the catalog entry and the resource's
+strategy; it never checks a kind. Objects are stored as JSON without `resourceVersion`, which is
+the store's `mod_revision` and is set on the way out. The HTTP layer (`lks.kube.http`) parses a
+request, calls one method here and encodes what comes back.
+"""
+
+from __future__ import annotations
+
+import base64
+import copy
+import secrets
+import uuid
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import orjson
+
+from lks import store
+from lks.clock import rfc3339
+from lks.kube import conversion, errors, fields, selectors, watchcache
+from lks.kube.catalog import ResourceType
+from lks.kube.strategies import StatusStrategy, Strategy
+
+if TYPE_CHECKING:
+    from lks.kube.cluster import Cluster
+
+Obj = dict[str, Any]
+
+_NAME_CHARS = "bcdfghjklmnpqrstvwxz2456789"  # upstream's generateName alphabet
+_GENERATE_ATTEMPTS = 8
+_UPDATE_ATTEMPTS = 16
+_FRESH_WAIT = 3.0  # how long a read "not older than" a revision waits for the cache
+
+
+@dataclass(slots=True)
+class ListOptions:
+    label_selector: selectors.LabelSelector
+    field_selector: selectors.FieldSelector
+    resource_version: str | None = None
+    resource_version_match: str | None = None
+    limit: int = 0
+    continue_token: str | None = None
+
+
+@dataclass(slots=True)
+class WatchEvent:
+    type: str  # ADDED | MODIFIED | DELETED | BOOKMARK | ERROR
+    obj: Obj
+    cached: watchcache.CacheEvent | None = None  # lets the encoder memoize shared events
+
+
+class Registry:
+    def __init__(self, cluster: Cluster, rt: ResourceType, strategy: Strategy):
+        self.cluster = cluster
+        self.rt = rt
+        self.strategy = strategy
+        self.status_strategy = StatusStrategy(strategy)
+        self.prefix = rt.storage_prefix
+        self.store = cluster.store
+        self._fields_supported = fields.supported(rt.group, rt.resource)
+
+    # -- keys and encoding -------------------------------------------------------------
+
+    def key(self, namespace: str | None, name: str) -> str:
+        return f"{self.prefix}{namespace}/{name}" if self.rt.namespaced else f"{self.prefix}{name}"
+
+    def _range(self, namespace: str | None) -> str:
+        return f"{self.prefix}{namespace}/" if namespace and self.rt.namespaced else self.prefix
+
+    def decode(self, kv: store.KeyValue) -> Obj:
+        obj = orjson.loads(kv.value)
+        obj["metadata"]["resourceVersion"] = str(kv.mod_revision)
+        return obj
+
+    def _encode(self, obj: Obj) -> bytes:
+        meta = obj["metadata"]
+        rv = meta.pop("resourceVersion", None)
+        try:
+            return orjson.dumps(obj)
+        finally:
+            if rv is not None:
+                meta["resourceVersion"] = rv
+
+    def served(self, obj: Obj) -> Obj:
+        """`obj` as the requested version shows it (versions of a resource share storage)."""
+        if obj.get("apiVersion") != self.rt.gv:
+            obj = conversion.convert(obj, self.rt.gv)
+        return obj
+
+    # -- reads ---------------------------------------------------------------------------
+
+    async def get(self, namespace: str | None, name: str, *, resource_version: str | None = None) -> Obj:
+        if resource_version and resource_version != "":
+            rv = _parse_rv(resource_version)
+            if rv == 0 or await self._cache_fresh(rv):
+                cache = await self.cache()
+                obj = cache.objects.get(self.key(namespace, name))
+                if obj is None:
+                    raise errors.not_found(self.rt.resource, self.rt.group, name)
+                return self.served(obj)
+        kv = await self._store_get(namespace, name)
+        return self.served(self.decode(kv))
+
+    async def _store_get(self, namespace: str | None, name: str) -> store.KeyValue:
+        kv = await self.store.get(self.key(namespace, name))
+        if kv is None:
+            raise errors.not_found(self.rt.resource, self.rt.group, name)
+        return kv
+
+    async def cache(self) -> watchcache.WatchCache:
+        return await self.cluster.feed.cache(self.prefix, self.decode)
+
+    async def _cache_fresh(self, rv: int) -> bool:
+        """Whether the cache has reached `rv` (waiting a little for it)."""
+        cache = await self.cache()
+        if cache.revision >= rv:
+            return True
+        return await self.cluster.feed.wait_for(rv, _FRESH_WAIT) and cache.revision >= rv
+
+    def matcher(self, opts: ListOptions, namespace: str | None) -> Callable[[Obj], bool]:
+        labels, flds = opts.label_selector, opts.field_selector
+        ns = namespace if self.rt.namespaced else None
+
+        def matches(obj: Obj) -> bool:
+            meta = obj["metadata"]
+            if ns and meta.get("namespace") != ns:
+                return False
+            if labels and not labels.matches(meta.get("labels")):
+                return False
+            return not flds or flds.matches(fields.reader(obj))
+
+        return matches
+
+    def parse_field_selector(self, text: str | None) -> selectors.FieldSelector:
+        return selectors.parse_fields(text, self._fields_supported)
+
+    async def list(self, namespace: str | None, opts: ListOptions) -> Obj:
+        rv_text, match = opts.resource_version, opts.resource_version_match
+        _check_list_rv(rv_text, match)
+        matches = self.matcher(opts, namespace)
+        if opts.continue_token:
+            revision, start = _decode_continue(opts.continue_token, self._range(namespace))
+            return await self._list_store(namespace, matches, opts.limit, revision=revision, start=start)
+        rv = _parse_rv(rv_text) if rv_text else None
+        if rv is None:  # most recent: a consistent read of the store
+            return await self._list_store(namespace, matches, opts.limit)
+        if match == "Exact" or (match is None and rv and opts.limit):
+            return await self._list_store(namespace, matches, opts.limit, revision=rv)
+        # "0" (any) or not older than rv: the cache, once it has caught up
+        if rv == 0 or await self._cache_fresh(rv):
+            cache = await self.cache()
+            items = [self._item(o) for o in self._cached_range(cache, namespace) if matches(o)]
+            return self._list_body(items, cache.revision)
+        return await self._list_store(namespace, matches, opts.limit)
+
+    def _cached_range(self, cache: watchcache.WatchCache, namespace: str | None) -> list[Obj]:
+        prefix = self._range(namespace)
+        objs = cache.objects
+        keys = sorted(k for k in objs if k.startswith(prefix))
+        return [objs[k] for k in keys]
+
+    async def _list_store(
+        self, namespace: str | None, matches: Callable[[Obj], bool], limit: int,
+        *, revision: int | None = None, start: str | None = None,
+    ) -> Obj:
+        prefix = self._range(namespace)
+        items: list[Obj] = []
+        next_key: str | None = None
+        try:
+            while True:
+                want = (limit - len(items)) if limit else None
+                batch_size = max(want * 2, 64) if want else None
+                res = await self.store.list(prefix, revision=revision, start=start, limit=batch_size)
+                revision = res.revision
+                for i, kv in enumerate(res.items):
+                    obj = self.decode(kv)
+                    if not matches(obj):
+                        continue
+                    items.append(self._item(obj))
+                    if limit and len(items) >= limit:
+                        rest = res.items[i + 1:]
+                        if rest or res.more:
+                            next_key = kv.key + "\x00"
+                        break
+                if next_key or not res.more or (limit and len(items) >= limit):
+                    break
+                start = res.items[-1].key + "\x00"
+        except store.Compacted as err:
+            raise errors.continue_expired() if start else errors.too_old(err.revision, err.compact_revision) from err
+        except store.FutureRevision as err:
+            raise errors.from_store_error(err, self.rt.resource, self.rt.group, "") from err
+        body = self._list_body(items, revision or 0)
+        if next_key:
+            body["metadata"]["continue"] = _encode_continue(revision or 0, next_key[len(self._range(namespace)):])
+        return body
+
+    def _item(self, obj: Obj) -> Obj:
+        """A list item: built-in types drop their apiVersion/kind inside lists, as upstream."""
+        return {k: v for k, v in obj.items() if k not in ("apiVersion", "kind")}
+
+    def _list_body(self, items: list[Obj], revision: int) -> Obj:
+        return {
+            "kind": self.rt.list_kind,
+            "apiVersion": self.rt.gv,
+            "metadata": {"resourceVersion": str(revision)},
+            "items": items,
+        }
+
+    # -- watch ---------------------------------------------------------------------------
+
+    async def watch(
+        self, namespace: str | None, opts: ListOptions, *,
+        send_initial_events: bool | None = None, bookmarks: bool = False,
+    ) -> AsyncIterator[WatchEvent]:
+        """Events as upstream's watch defines them; raises APIError before the first event
+        when the request cannot be served (410 Expired is delivered as an ERROR event)."""
+        matches = self.matcher(opts, namespace)
+        rv_text, match = opts.resource_version, opts.resource_version_match
+        if send_initial_events is not None:
+            if match != "NotOlderThan":
+                raise errors.invalid("ListOptions", "meta.k8s.io", "", [errors.Cause.forbidden(
+                    "resourceVersionMatch", "sendInitialEvents requires setting resourceVersionMatch to NotOlderThan")])
+            if not bookmarks and send_initial_events:
+                raise errors.invalid("ListOptions", "meta.k8s.io", "", [errors.Cause.forbidden(
+                    "allowWatchBookmarks", "sendInitialEvents requires setting allowWatchBookmarks to true")])
+        elif match:
+            raise errors.invalid("ListOptions", "meta.k8s.io", "", [errors.Cause.forbidden(
+                "resourceVersionMatch", "resourceVersionMatch is forbidden for watch unless sendInitialEvents is provided")])
+        rv = _parse_rv(rv_text) if rv_text else None
+        initial = (rv in (None, 0)) if send_initial_events is None else send_initial_events
+        if initial or rv is None or rv == 0:
+            if rv:  # sendInitialEvents from a given revision: the state not older than it
+                await self._cache_fresh(rv)
+            elif rv is None:
+                await self._cache_fresh(await self.store.current_revision())
+            cache = await self.cache()
+            w = cache.subscribe(matches, after=None if initial else cache.revision, initial=initial)
+            return self._from_cache(cache, w, initial_end=bool(send_initial_events) and bookmarks)
+        compacted = await self.store.compact_revision()
+        if rv < compacted:  # history is gone: the client must re-list
+            return _single(WatchEvent("ERROR", errors.too_old(rv, compacted).status()))
+        cache = await self.cache()
+        if not cache.covers(rv) and rv > cache.revision:
+            await self._cache_fresh(rv)
+        if cache.covers(rv):
+            w = cache.subscribe(matches, after=rv, initial=False)
+            return self._from_cache(cache, w, initial_end=False)
+        return self._from_store(rv, matches, namespace)
+
+    async def _from_cache(
+        self, cache: watchcache.WatchCache, w: watchcache.Watcher, *, initial_end: bool,
+    ) -> AsyncIterator[WatchEvent]:
+        try:
+            if initial_end:
+                # everything queued so far is the initial state; then the end-of-initial bookmark
+                for _ in range(w.queue.qsize()):
+                    item = w.queue.get_nowait()
+                    if item is None:
+                        return
+                    kind, ev = item
+                    yield WatchEvent(kind, self.served(ev.obj), ev if kind == ev.type else None)
+                yield WatchEvent("BOOKMARK", self.bookmark(cache.revision, initial_end=True))
+            async for kind, ev in watchcache.drain(w):
+                yield WatchEvent(kind, self.served(ev.obj), ev if kind == ev.type else None)
+        finally:
+            cache.unsubscribe(w)
+
+    async def _from_store(self, rv: int, matches: Callable[[Obj], bool], namespace: str | None) -> AsyncIterator[WatchEvent]:
+        try:
+            async for ev in self.store.watch(self._range(namespace), start_revision=rv + 1):
+                obj = self.decode(ev.kv)
+                prev = self.decode(ev.prev) if ev.prev is not None else None
+                now = ev.type == "PUT" and matches(obj)
+                was = prev is not None and matches(prev)
+                if ev.type == "DELETE":
+                    kind = "DELETED" if matches(obj) else None
+                else:
+                    kind = "MODIFIED" if now and was else "ADDED" if now else "DELETED" if was else None
+                if kind:
+                    yield WatchEvent(kind, self.served(obj))
+        except store.Compacted as err:
+            yield WatchEvent("ERROR", errors.too_old(rv, err.compact_revision).status())
+
+    def bookmark(self, revision: int, *, initial_end: bool = False) -> Obj:
+        meta: Obj = {"resourceVersion": str(revision)}
+        if initial_end:
+            meta["annotations"] = {"k8s.io/initial-events-end": "true"}
+        return {"kind": self.rt.kind, "apiVersion": self.rt.gv, "metadata": meta}
+
+    # -- writes --------------------------------------------------------------------------
+
+    def _check_type(self, obj: Any) -> Obj:
+        if not isinstance(obj, dict):
+            raise errors.bad_request("the object provided is not a JSON object")
+        api_version, kind = obj.get("apiVersion"), obj.get("kind")
+        if kind and kind != self.rt.kind:
+            raise errors.bad_request(
+                f"the kind in the data ({kind}) does not match the expected kind ({self.rt.kind})")
+        if api_version and api_version != self.rt.gv:
+            raise errors.bad_request(
+                f"the API version in the data ({api_version}) does not match the expected API version ({self.rt.gv})")
+        meta = obj.get("metadata")
+        if meta is None:
+            obj["metadata"] = meta = {}
+        if not isinstance(meta, dict):
+            raise errors.bad_request("metadata must be an object")
+        obj["apiVersion"] = self.rt.gv
+        obj["kind"] = self.rt.kind
+        if self.rt.gv != self.rt.storage_gv:
+            obj = conversion.convert(obj, self.rt.storage_gv)
+        return obj
+
+    def _check_namespace(self, obj: Obj, namespace: str | None) -> None:
+        meta = obj["metadata"]
+        if not self.rt.namespaced:
+            meta.pop("namespace", None)
+            return
+        body_ns = meta.get("namespace")
+        if body_ns and namespace and body_ns != namespace:
+            raise errors.bad_request("the namespace of the provided object does not match the namespace sent on the request")
+        meta["namespace"] = namespace or body_ns
+
+    def _invalid(self, obj: Obj, causes: list[errors.Cause]) -> errors.APIError:
+        return errors.invalid(self.rt.kind, self.rt.group, obj["metadata"].get("name") or "", causes)
+
+    async def create(self, namespace: str | None, obj: Any, *, dry_run: bool = False) -> Obj:
+        obj = self._check_type(obj)
+        self._check_namespace(obj, namespace)
+        meta = obj["metadata"]
+        for k in ("resourceVersion", "deletionTimestamp", "deletionGracePeriodSeconds", "selfLink"):
+            meta.pop(k, None)
+        meta["uid"] = str(uuid.uuid4())
+        meta["creationTimestamp"] = rfc3339(self.cluster.clock.now())
+        self.strategy.prepare_for_create(obj)
+        generate = not meta.get("name") and meta.get("generateName")
+        if generate:
+            meta["name"] = _generated(meta["generateName"])
+        causes = self.strategy.validate(obj)
+        if causes:
+            raise self._invalid(obj, causes)
+        if self.rt.namespaced:
+            await self.cluster.require_namespace(meta["namespace"])
+        self.strategy.canonicalize(obj)
+        if dry_run:
+            return self.served(obj)
+        for attempt in range(_GENERATE_ATTEMPTS):
+            try:
+                rev = await self.store.create(self.key(meta.get("namespace"), meta["name"]), self._encode(obj))
+                break
+            except store.KeyExists as err:
+                if not generate or attempt == _GENERATE_ATTEMPTS - 1:
+                    raise errors.from_store_error(err, self.rt.resource, self.rt.group, meta["name"]) from err
+                meta["name"] = _generated(meta["generateName"])
+        meta["resourceVersion"] = str(rev)
+        return self.served(obj)
+
+    async def update(
+        self, namespace: str | None, name: str, obj: Any, *, subresource: str | None = None, dry_run: bool = False,
+    ) -> tuple[Obj, bool]:
+        """PUT: replace the object. Returns (object, created)."""
+        obj = self._check_type(obj)
+        self._check_namespace(obj, namespace)
+        body_name = obj["metadata"].get("name")
+        if body_name != name:
+            if not body_name:
+                obj["metadata"]["name"] = name
+            else:
+                raise errors.bad_request(f"the name of the object ({body_name}) does not match the name on the URL ({name})")
+        wanted_rv = obj["metadata"].get("resourceVersion") or None
+
+        def mutate(_current: Obj) -> Obj:
+            return copy.deepcopy(obj)
+
+        return await self._guaranteed_update(
+            namespace, name, mutate, subresource=subresource, precondition_rv=wanted_rv,
+            create_missing=self.strategy.allow_create_on_update and not subresource, dry_run=dry_run,
+        )
+
+    async def patch(
+        self, namespace: str | None, name: str, apply_patch: Callable[[Obj], Any], *,
+        subresource: str | None = None, dry_run: bool = False,
+    ) -> Obj:
+        """PATCH: `apply_patch` maps the current object to the patched one (it may raise APIError)."""
+
+        def mutate(current: Obj) -> Obj:
+            patched = apply_patch(current)
+            if not isinstance(patched, dict):
+                raise errors.bad_request("the patched object is not a JSON object")
+            patched = self._check_type(patched)
+            if patched["metadata"].get("name") != name:
+                raise self._invalid(patched, [errors.Cause.invalid("metadata.name", patched["metadata"].get("name"),
+                                                                   "field is immutable")])
+            self._check_namespace(patched, namespace)
+            return patched
+
+        obj, _ = await self._guaranteed_update(namespace, name, mutate, subresource=subresource,
+                                               precondition_rv=None, create_missing=False, dry_run=dry_run,
+                                               patch=True)
+        return obj
+
+    async def _guaranteed_update(
+        self, namespace: str | None, name: str, mutate: Callable[[Obj], Obj], *,
+        subresource: str | None, precondition_rv: str | None, create_missing: bool, dry_run: bool,
+        patch: bool = False,
+    ) -> tuple[Obj, bool]:
+        key = self.key(namespace, name)
+        strategy = self.status_strategy if subresource == "status" else self.strategy
+        for _ in range(_UPDATE_ATTEMPTS):
+            kv = await self.store.get(key)
+            if kv is None:
+                if create_missing:
+                    created = await self.create(namespace, mutate({}), dry_run=dry_run)
+                    return created, True
+                raise errors.not_found(self.rt.resource, self.rt.group, name)
+            current = self.decode(kv)
+            obj = mutate(copy.deepcopy(current))
+            meta = obj["metadata"]
+            # a patch may carry a resourceVersion precondition too
+            wanted = precondition_rv or (meta.get("resourceVersion") if patch else None)
+            if wanted and wanted != str(kv.mod_revision):
+                raise errors.conflict(self.rt.resource, self.rt.group, name, errors.MODIFIED)
+            if not wanted and not self.strategy.allow_unconditional_update and not patch:
+                raise self._invalid(obj, [errors.Cause.required("metadata.resourceVersion",
+                                                                "must be specified for an update")])
+            old_meta = current["metadata"]
+            for k in ("uid", "creationTimestamp", "namespace", "deletionTimestamp", "deletionGracePeriodSeconds"):
+                if k in old_meta:
+                    meta[k] = old_meta[k]
+                else:
+                    meta.pop(k, None)
+            if meta.get("generateName") is None and "generateName" in old_meta:
+                meta["generateName"] = old_meta["generateName"]
+            strategy.prepare_for_update(obj, current)
+            causes = strategy.validate_update(obj, current)
+            if causes:
+                raise self._invalid(obj, causes)
+            strategy.canonicalize(obj)
+            meta = obj["metadata"]
+            meta.pop("resourceVersion", None)
+            if _same(obj, current):
+                # a no-op write keeps the resourceVersion, as upstream
+                return self.served(current), False
+            if dry_run:
+                meta["resourceVersion"] = str(kv.mod_revision)
+                return self.served(obj), False
+            try:
+                rev = await self.store.update(key, self._encode(obj), mod_revision=kv.mod_revision)
+            except store.RevisionConflict:
+                if wanted:
+                    raise errors.conflict(self.rt.resource, self.rt.group, name, errors.MODIFIED) from None
+                continue  # someone else wrote first: re-read and re-apply
+            except store.NotFound:
+                continue
+            meta["resourceVersion"] = str(rev)
+            return self.served(obj), False
+        raise errors.conflict(self.rt.resource, self.rt.group, name, errors.MODIFIED)
+
+    async def delete(
+        self, namespace: str | None, name: str, *, preconditions: Obj | None = None, dry_run: bool = False,
+    ) -> Obj:
+        kv = await self._store_get(namespace, name)
+        current = self.decode(kv)
+        _check_preconditions(self.rt, current, preconditions)
+        if self.rt.resource == "namespaces" and self.rt.group == "":
+            await self.cluster.check_namespace_deletable(name)
+        if dry_run:
+            return self._deleted_answer(current)
+        try:
+            rev, _ = await self.store.delete(self.key(namespace, name), mod_revision=kv.mod_revision)
+        except store.RevisionConflict as err:
+            raise errors.conflict(self.rt.resource, self.rt.group, name, errors.MODIFIED) from err
+        except store.NotFound as err:
+            raise errors.not_found(self.rt.resource, self.rt.group, name) from err
+        if self.rt.resource == "namespaces" and self.rt.group == "":
+            await self.cluster.purge_namespace(name)
+        current["metadata"]["resourceVersion"] = str(rev)
+        return self._deleted_answer(current)
+
+    def _deleted_answer(self, obj: Obj) -> Obj:
+        if self.strategy.return_deleted_object:
+            return self.served(obj)
+        details: Obj = {"name": obj["metadata"]["name"]}
+        if self.rt.group:
+            details["group"] = self.rt.group
+        details["kind"] = self.rt.resource
+        details["uid"] = obj["metadata"].get("uid")
+        return {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "details": details}
+
+    async def delete_collection(self, namespace: str | None, opts: ListOptions, *, dry_run: bool = False) -> Obj:
+        listed = await self.list(namespace, ListOptions(opts.label_selector, opts.field_selector))
+        deleted = []
+        for item in listed["items"]:
+            meta = item["metadata"]
+            try:
+                await self.delete(meta.get("namespace"), meta["name"], dry_run=dry_run)
+            except errors.APIError as err:
+                if err.code != 404:
+                    raise
+            deleted.append(item)
+        listed["items"] = deleted
+        return listed
+
+
+async def _single(ev: WatchEvent) -> AsyncIterator[WatchEvent]:
+    yield ev
+
+
+def _same(obj: Obj, current: Obj) -> bool:
+    cur_meta = {k: v for k, v in current["metadata"].items() if k != "resourceVersion"}
+    return obj["metadata"] == cur_meta and {k: v for k, v in obj.items() if k != "metadata"} == {
+        k: v for k, v in current.items() if k != "metadata"}
+
+
+def _check_preconditions(rt: ResourceType, current: Obj, pre: Obj | None) -> None:
+    if not pre:
+        return
+    meta = current["metadata"]
+    name = meta["name"]
+    uid, rv = pre.get("uid"), pre.get("resourceVersion")
+    if uid and uid != meta.get("uid"):
+        raise errors.conflict(rt.resource, rt.group, name,
+                              f"Precondition failed: UID in precondition: {uid}, UID in object meta: {meta.get('uid')}")
+    if rv and rv != meta.get("resourceVersion"):
+        raise errors.conflict(
+            rt.resource, rt.group, name,
+            f"Precondition failed: ResourceVersion in precondition: {rv}, ResourceVersion in object meta: "
+            f"{meta.get('resourceVersion')}")
+
+
+def _generated(prefix: str) -> str:
+    base = prefix[: 63 - 5] if len(prefix) > 58 else prefix
+    return base + "".join(secrets.choice(_NAME_CHARS) for _ in range(5))
+
+
+def _parse_rv(text: str) -> int:
+    try:
+        rv = int(text)
+        if rv < 0:
+            raise ValueError
+        return rv
+    except ValueError:
+        raise errors.bad_request(f'invalid resource version "{text}"') from None
+
+
+def _check_list_rv(rv: str | None, match: str | None) -> None:
+    if match is None:
+        return
+    if match not in ("Exact", "NotOlderThan"):
+        raise errors.invalid("ListOptions", "meta.k8s.io", "", [errors.Cause.not_supported(
+            "resourceVersionMatch", match, ["Exact", "NotOlderThan", ""])])
+    if not rv:
+        raise errors.invalid("ListOptions", "meta.k8s.io", "", [errors.Cause.forbidden(
+            "resourceVersionMatch", "resourceVersionMatch is forbidden unless resourceVersion is provided")])
+    if match == "Exact" and rv == "0":
+        raise errors.invalid("ListOptions", "meta.k8s.io", "", [errors.Cause.forbidden(
+            "resourceVersionMatch", 'resourceVersionMatch "exact" is forbidden for resourceVersion "0"')])
+
+
+def _encode_continue(revision: int, start: str) -> str:
+    raw = orjson.dumps({"v": "meta.k8s.io/v1", "rv": revision, "start": start})
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _decode_continue(token: str, prefix: str) -> tuple[int, str]:
+    try:
+        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
+        data = orjson.loads(raw)
+        if data.get("v") != "meta.k8s.io/v1":
+            raise ValueError
+        rev, start = int(data["rv"]), str(data["start"])
+        if rev <= 0 or start.startswith("/") or ".." in start.split("/"):
+            raise ValueError
+    except (ValueError, KeyError, TypeError, orjson.JSONDecodeError):
+        raise errors.bad_request("continue key is not valid: incorrect encoded start resourceVersion (version meta.k8s.io/v1)") from None
+    return rev, prefix + start

@@ -1,0 +1,62 @@
+"""Per-resource strategies. `for_resource` picks the one for a resource type; types without
+special behaviour get the default `Strategy`."""
+
+from __future__ import annotations
+
+from lks.kube import validation
+from lks.kube.strategies.base import Obj, StatusStrategy, Strategy, spec_changed
+from lks.kube.strategies.namespace import NamespaceStrategy
+
+__all__ = ["Obj", "StatusStrategy", "Strategy", "for_resource", "spec_changed"]
+
+
+class _NoGeneration(Strategy):
+    tracks_generation = False
+
+
+class _ReturnsObject(Strategy):
+    return_deleted_object = True
+
+
+class _ReturnsObjectNoGeneration(_NoGeneration):
+    return_deleted_object = True
+
+
+class _Service(_ReturnsObjectNoGeneration):
+    name_rule = staticmethod(validation.dns1035_label)
+
+
+class _PathSegmentNamed(_NoGeneration):
+    name_rule = staticmethod(validation.path_segment)
+    allow_create_on_update = True
+
+
+class _CreateOnUpdate(_NoGeneration):
+    allow_create_on_update = True
+
+
+# (group, resource) -> strategy class; everything else uses Strategy.
+_STRATEGIES: dict[tuple[str, str], type[Strategy]] = {
+    ("", "namespaces"): NamespaceStrategy,
+    ("", "pods"): _ReturnsObject,
+    ("", "services"): _Service,
+    ("", "serviceaccounts"): _ReturnsObjectNoGeneration,
+    ("storage.k8s.io", "storageclasses"): _ReturnsObjectNoGeneration,
+    ("", "nodes"): _NoGeneration,
+    ("", "persistentvolumes"): _NoGeneration,
+    ("", "persistentvolumeclaims"): _NoGeneration,
+    ("", "resourcequotas"): _NoGeneration,
+    ("", "endpoints"): _CreateOnUpdate,
+    ("", "events"): _CreateOnUpdate,
+    ("events.k8s.io", "events"): _CreateOnUpdate,
+    ("coordination.k8s.io", "leases"): _CreateOnUpdate,
+    ("rbac.authorization.k8s.io", "roles"): _PathSegmentNamed,
+    ("rbac.authorization.k8s.io", "rolebindings"): _PathSegmentNamed,
+    ("rbac.authorization.k8s.io", "clusterroles"): _PathSegmentNamed,
+    ("rbac.authorization.k8s.io", "clusterrolebindings"): _PathSegmentNamed,
+}
+
+
+def for_resource(group: str, resource: str, *, namespaced: bool, has_status: bool) -> Strategy:
+    cls = _STRATEGIES.get((group, resource), Strategy)
+    return cls(namespaced=namespaced, has_status=has_status)

