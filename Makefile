@@ -26,6 +26,7 @@ test: install etcd
 	$(BIN)/python -m pytest -q
 
 bench: install
+	@command -v wrk >/dev/null || apt-get install -y -q wrk >/dev/null
 	$(BIN)/python bench/run.py
 
 lint: install

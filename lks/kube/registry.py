@@ -34,6 +34,7 @@ _NAME_CHARS = "bcdfghjklmnpqrstvwxz2456789"  # upstream's generateName alphabet
 _GENERATE_ATTEMPTS = 8
 _UPDATE_ATTEMPTS = 16
 _FRESH_WAIT = 3.0  # how long a read "not older than" a revision waits for the cache
+_CONSISTENT_WAIT = 0.05  # how long a consistent read waits for the cache before using the store
 
 
 @dataclass(slots=True)
@@ -94,14 +95,13 @@ class Registry:
     # -- reads ---------------------------------------------------------------------------
 
     async def get(self, namespace: str | None, name: str, *, resource_version: str | None = None) -> Obj:
-        if resource_version and resource_version != "":
-            rv = _parse_rv(resource_version)
-            if rv == 0 or await self._cache_fresh(rv):
-                cache = await self.cache()
-                obj = cache.objects.get(self.key(namespace, name))
-                if obj is None:
-                    raise errors.not_found(self.rt.resource, self.rt.group, name)
-                return self.served(obj)
+        rv = _parse_rv(resource_version) if resource_version else None
+        if rv == 0 or await (self._cache_consistent() if rv is None else self._cache_fresh(rv)):
+            cache = await self.cache()
+            obj = cache.objects.get(self.key(namespace, name))
+            if obj is None:
+                raise errors.not_found(self.rt.resource, self.rt.group, name)
+            return self.served(obj)
         kv = await self._store_get(namespace, name)
         return self.served(self.decode(kv))
 
@@ -114,12 +114,19 @@ class Registry:
     async def cache(self) -> watchcache.WatchCache:
         return await self.cluster.feed.cache(self.prefix, self.decode)
 
-    async def _cache_fresh(self, rv: int) -> bool:
+    async def _cache_fresh(self, rv: int, wait: float = _FRESH_WAIT) -> bool:
         """Whether the cache has reached `rv` (waiting a little for it)."""
         cache = await self.cache()
         if cache.revision >= rv:
             return True
-        return await self.cluster.feed.wait_for(rv, _FRESH_WAIT) and cache.revision >= rv
+        return await self.cluster.feed.wait_for(rv, wait) and cache.revision >= rv
+
+    async def _cache_consistent(self) -> bool:
+        """Whether the cache holds the store's latest state, so that a read from it is as
+        consistent as a read from the store (upstream's consistent reads from cache). The feed
+        follows an in-process store within a loop iteration; when it does not catch up at
+        once (a store shared with other writers), the caller reads the store instead."""
+        return await self._cache_fresh(await self.store.current_revision(), _CONSISTENT_WAIT)
 
     def matcher(self, opts: ListOptions, namespace: str | None) -> Callable[[Obj], bool]:
         labels, flds = opts.label_selector, opts.field_selector
@@ -146,7 +153,11 @@ class Registry:
             revision, start = _decode_continue(opts.continue_token, self._range(namespace))
             return await self._list_store(namespace, matches, opts.limit, revision=revision, start=start)
         rv = _parse_rv(rv_text) if rv_text else None
-        if rv is None:  # most recent: a consistent read of the store
+        if rv is None:  # most recent: a consistent read
+            if not opts.limit and await self._cache_consistent():
+                cache = await self.cache()
+                items = [self._item(o) for o in self._cached_range(cache, namespace) if matches(o)]
+                return self._list_body(items, cache.revision)
             return await self._list_store(namespace, matches, opts.limit)
         if match == "Exact" or (match is None and rv and opts.limit):
             return await self._list_store(namespace, matches, opts.limit, revision=rv)

@@ -56,6 +56,8 @@ class Compactor:
                 await self.run_once()
             except StoreError as exc:  # e.g. etcd unreachable for a moment: try next round
                 log.warning("store compaction failed: %s", exc)
+            except Exception:  # a bug must not end compaction for good
+                log.exception("store compaction failed")
             await self.clock.sleep(self.interval)
 
     async def start(self) -> None:

@@ -144,5 +144,8 @@ class Backend(Protocol):
         watcher that falls too far behind is ended with `Compacted` too, so it re-lists."""
 
     async def compact(self, revision: int) -> None:
-        """Forget history older than `revision`: superseded values and deletions at or below it.
-        Latest values are kept whatever their age."""
+        """Forget history older than `revision`: values superseded before it and deletions
+        before it. Reads and watches at `revision` or later keep working (it becomes
+        `compact_revision()`, as in etcd); older ones raise `Compacted`. Latest values are kept
+        whatever their age. Compacting to a revision at or below `compact_revision()` does
+        nothing; beyond the current revision raises `FutureRevision`."""

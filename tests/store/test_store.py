@@ -285,7 +285,8 @@ async def test_concurrent_conflicting_writes_fail_alone(store: Backend) -> None:
     assert all(c.current is not None and c.current.mod_revision == winners[0] for c in conflicts)
 
 
-async def test_sqlite_reopen_keeps_everything(tmp_path: Path) -> None:
+async def test_sqlite_reopen_keeps_everything(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sqlite, "COMPACT_CHUNK", 2)  # compaction in many small transactions
     url = f"sqlite://{tmp_path / 'nested' / 'dir' / 'lks.db'}"
     first = stores.open_store(url)
     await first.start()

@@ -3,14 +3,15 @@
 Every key lives under the URL's path as a prefix, so several clusters share one etcd; lists,
 counts and watches stay inside it and keys come back without it. Writes are single
 transactions guarded the way kube-apiserver guards them (create: `create_revision == 0`;
-update and delete: `mod_revision == N`, with a read of the current value on failure).
+update and delete: `mod_revision == N`, reading the current value when that fails).
+
 Revisions and compaction are etcd's own, hence global to the etcd server, with one shift: etcd
 forgets a deletion made at exactly its compact revision, so a watch from there would miss it.
-We compact etcd one revision short of what `compact` asks and watch etcd from one revision
-early, which makes `compact_revision()` readable and watchable as the protocol promises. etcd
-reports a watch on a compacted revision as a cancelled response that etcd3aio would quietly
-resume; this module turns it into `Compacted`. etcd3aio is imported lazily (it edits `sys.path` for its generated
-protobuf modules), so importing `lks.store` does not need it.
+So `compact(rev)` compacts etcd to `rev - 1` and watches start one revision early, which keeps
+`compact_revision()` readable and watchable as the protocol promises. etcd reports a watch on a
+compacted revision as a cancelled response that etcd3aio would quietly resume; here it raises
+`Compacted`. etcd3aio is imported lazily (it edits `sys.path` for its generated protobuf
+modules), so importing `lks.store` does not need it.
 
 URL: `etcd://host:port[,host:port...]/prefix`. Registers the `etcd` scheme.
 """
@@ -59,7 +60,7 @@ class EtcdBackend:
         self.prefix = f"{path}/".encode() if path else b""
         self._client: Etcd3Client | None = None
         self._closing = False
-        self._known_compact = 0  # a lower bound for compact_revision's search
+        self._etcd_compact = 0  # etcd's compact revision as far as we know (ours is one more)
 
     async def start(self) -> None:
         etcd3aio, _, _ = _etcd()
@@ -91,26 +92,29 @@ class EtcdBackend:
     def _kv_of(self, kv: Any) -> KeyValue:
         return KeyValue(kv.key[len(self.prefix) :].decode(), kv.value, kv.create_revision, kv.mod_revision)
 
-    async def _translate(self, exc: Exception, revision: int) -> StoreError:
-        """Map etcd's revision errors to ours."""
-        details = getattr(exc, "details", lambda: "")() or ""
-        if "compacted" in details:
-            return Compacted(revision, await self.compact_revision())
-        if "future revision" in details:
-            return FutureRevision(revision, await self.current_revision())
-        return StoreError(f"etcd: {details or exc}")
-
-    async def _get(self, key: bytes, range_end: bytes | None = None, **kwargs: Any) -> Any:
+    async def _rpc(self, method: Any, *args: Any, at: int = 0, **kwargs: Any) -> Any:
+        """Call an etcd3aio method, turning etcd's errors into `StoreError`s (`at`: the revision
+        asked for, for the message)."""
         import grpc
+        from etcd3aio import EtcdError
 
-        revision = kwargs.get("revision", 0)
-        if 0 < revision <= self._known_compact:
-            # etcd would still serve its own compact revision, one below ours (see above).
-            raise Compacted(revision, self._known_compact + 1)
         try:
-            return await self._kv.get(key, range_end, **kwargs)
+            return await method(*args, **kwargs)
         except grpc.aio.AioRpcError as exc:
-            raise await self._translate(exc, kwargs.get("revision", 0)) from exc
+            details = exc.details() or ""
+            if "required revision has been compacted" in details:
+                raise Compacted(at, await self.compact_revision()) from exc
+            if "required revision is a future revision" in details:
+                raise FutureRevision(at, await self.current_revision()) from exc
+            raise StoreError(f"etcd: {exc.code().name}: {details}") from exc
+        except EtcdError as exc:
+            raise StoreError(f"etcd: {exc}") from exc
+
+    async def _get(self, key: bytes, range_end: bytes | None = None, *, revision: int = 0, **kwargs: Any) -> Any:
+        if 0 < revision <= self._etcd_compact:
+            # etcd itself still serves its compact revision, one below ours (see above).
+            raise Compacted(revision, self._etcd_compact + 1)
+        return await self._rpc(self._kv.get, key, range_end, revision=revision, at=revision, **kwargs)
 
     # -- reads
 
@@ -118,15 +122,10 @@ class EtcdBackend:
         return (await self._get(self.prefix or b"\0", count_only=True)).header.revision
 
     async def compact_revision(self) -> int:
-        """etcd does not say its compact revision: find the oldest revision a read accepts (one
-        more than etcd's compact revision, see the module docstring)."""
-        etcd_compact = await self._etcd_compact_revision()
-        return etcd_compact + 1 if etcd_compact > 1 else 0
-
-    async def _etcd_compact_revision(self) -> int:
+        """etcd does not tell its compact revision: search for the oldest revision it serves."""
         import grpc
 
-        lo, hi = max(self._known_compact, 1), await self.current_revision()
+        lo, hi = max(self._etcd_compact, 1), await self.current_revision()
         while lo < hi:
             mid = (lo + hi) // 2
             try:
@@ -137,9 +136,10 @@ class EtcdBackend:
                 lo = mid + 1
             else:
                 hi = mid
-        if lo > 1:  # 1 is etcd's first revision: nothing was compacted
-            self._known_compact = lo
-        return lo
+        if lo <= 1:  # 1 is etcd's first revision: nothing was compacted
+            return 0
+        self._etcd_compact = lo
+        return lo + 1
 
     async def get(self, key: str, *, revision: int | None = None) -> KeyValue | None:
         resp = await self._get(self._key(key), revision=revision or 0)
@@ -183,8 +183,8 @@ class EtcdBackend:
     async def create(self, key: str, value: bytes) -> int:
         _, kv, _ = _etcd()
         k = self._key(key)
-        resp = await self._kv.txn(
-            [kv.KVService.txn_compare_create_revision(k, 0)], [kv.KVService.txn_op_put(k, bytes(value))]
+        resp = await self._rpc(
+            self._kv.txn, [kv.KVService.txn_compare_create_revision(k, 0)], [kv.KVService.txn_op_put(k, bytes(value))]
         )
         if not resp.succeeded:
             raise KeyExists(key)
@@ -193,8 +193,11 @@ class EtcdBackend:
     async def update(self, key: str, value: bytes, *, mod_revision: int) -> int:
         _, kv, _ = _etcd()
         k = self._key(key)
-        resp = await self._kv.txn(
-            self._compare_mod(k, mod_revision), [kv.KVService.txn_op_put(k, bytes(value))], [kv.KVService.txn_op_get(k)]
+        resp = await self._rpc(
+            self._kv.txn,
+            self._compare_mod(k, mod_revision),
+            [kv.KVService.txn_op_put(k, bytes(value))],
+            [kv.KVService.txn_op_get(k)],
         )
         if not resp.succeeded:
             raise self._failed(key, resp)
@@ -204,11 +207,12 @@ class EtcdBackend:
         _, kv, _ = _etcd()
         k = self._key(key)
         if mod_revision is None:
-            deleted = await self._kv.delete(k, prev_kv=True)
+            deleted = await self._rpc(self._kv.delete, k, prev_kv=True)
             if not deleted.deleted:
                 raise NotFound(key)
             return deleted.header.revision, self._kv_of(deleted.prev_kvs[0])
-        resp = await self._kv.txn(
+        resp = await self._rpc(
+            self._kv.txn,
             self._compare_mod(k, mod_revision),
             [kv.KVService.txn_op_delete(k, prev_kv=True)],
             [kv.KVService.txn_op_get(k)],
@@ -240,7 +244,7 @@ class EtcdBackend:
             try:
                 async for resp in responses:
                     if resp.compact_revision:
-                        self._known_compact = max(self._known_compact, resp.compact_revision)
+                        self._etcd_compact = max(self._etcd_compact, resp.compact_revision)
                         raise Compacted(start_revision, resp.compact_revision + 1)
                     if resp.canceled:
                         raise StoreError(f"etcd cancelled the watch: {resp.cancel_reason}")
@@ -260,21 +264,16 @@ class EtcdBackend:
                 raise StoreError(f"etcd watch failed: {exc.details()}") from exc
 
     async def compact(self, revision: int) -> None:
-        import grpc
-
         current = await self.current_revision()
         if revision > current:
             raise FutureRevision(revision, current)
-        if revision - 1 <= max(self._known_compact, 1):
+        if revision - 1 <= max(self._etcd_compact, 1):
             return
         try:
-            await self._kv.compact(revision - 1)  # etcd keeps revision - 1 on: see above
-        except grpc.aio.AioRpcError as exc:
-            error = await self._translate(exc, revision)
-            if isinstance(error, Compacted):
-                return  # already compacted at least this far
-            raise error from exc
-        self._known_compact = revision - 1
+            await self._rpc(self._kv.compact, revision - 1, at=revision)
+        except Compacted:
+            return  # someone compacted etcd at least this far
+        self._etcd_compact = revision - 1
 
 
 store.register("etcd", EtcdBackend)

@@ -11,8 +11,8 @@ This process is the only writer, which shapes everything:
 - Writes queue up for one writer thread that applies all pending ones in one transaction and
   commits once (group commit). Each write is decided on its own against the state including the
   earlier writes of its batch, so a conflict never aborts its neighbours.
-- Reads run on separate connections in a small thread pool; WAL lets them proceed while the
-  writer commits.
+- Reads run on their own connections and threads, batched the same way (one thread hop for
+  all the reads queued meanwhile); WAL lets them proceed while the writer commits.
 - Watches never poll: after each commit the batch's events go to a `broadcaster`, and a new
   watch replays history rows from the table before following that live stream.
 
@@ -163,8 +163,9 @@ class SQLiteBackend:
         self._wake.set()
         if self._writer_task is not None:
             await self._writer_task  # drains the queue first
-        self._broadcaster.close()
-        await self._db.close()
+        async with self._compact_lock:  # a compaction stops at its next chunk
+            self._broadcaster.close()
+            await self._db.close()
 
     async def current_revision(self) -> int:
         return self._rev
@@ -239,10 +240,11 @@ class SQLiteBackend:
             except Exception as exc:  # the transaction rolled back: every write of it failed
                 for write in batch:
                     if not write.future.done():
-                        write.future.set_exception(StoreError(f"write failed: {exc}"))
+                        error = StoreError(f"write failed: {exc}")
+                        error.__cause__ = exc
+                        write.future.set_exception(error)
                 continue
-            # Publish before resolving, so a writer that then watches from its revision is
-            # served from the live stream or history, never neither.
+            # Watchers hear of a write no later than its writer does.
             self._broadcaster.publish([o for o in outcomes if isinstance(o, Event)])
             for write, outcome in zip(batch, outcomes, strict=True):
                 if write.future.done():  # the caller gave up; the write stands anyway
@@ -274,7 +276,7 @@ class SQLiteBackend:
             # half-compacted revision; then delete in chunks, letting queued writes in between.
             lo = await db.write(sqllog.begin_compaction, revision)
             self._compact_rev = revision
-            while lo < revision:
+            while lo < revision and not self._closing:  # the next compaction resumes from lo
                 hi = min(lo + COMPACT_CHUNK, revision)
                 await db.write(sqllog.compact_chunk, lo, hi)
                 lo = hi
