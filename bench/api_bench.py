@@ -96,11 +96,11 @@ class Server:
         self.tmp.cleanup()
 
 
-_WRK_POST = """
+_WRK_POST = f"""
 wrk.method = "POST"
-wrk.body = '{"metadata":{"generateName":"w-","labels":{"bench":"yes"}},"data":{"payload":"%s"}}'
+wrk.body = '{{"metadata":{{"generateName":"w-","labels":{{"bench":"yes"}}}},"data":{{"payload":"{PAYLOAD}"}}}}'
 wrk.headers["Content-Type"] = "application/json"
-""" % PAYLOAD
+"""
 
 
 def _wrk(url: str, token: str, connections: int, *, post: bool = False, seconds: int = 8) -> float:
