@@ -82,6 +82,15 @@ class Catalog:
         self._by_kind = {(rt.group, rt.version, rt.kind): rt for rt in types}
         self._groups = [(g, [v for v in vs if (g, v) in self._by_gv]) for g, vs in group_order]
         self._groups = [(g, vs) for g, vs in self._groups if vs]
+        self._group_order = group_order
+        # documents derived from this catalog (discovery, OpenAPI), built once per instance
+        self.memo: dict[str, object] = {}
+
+    def extended(self, types: list[ResourceType], schemas: dict, groups: list[tuple[str, list[str]]]) -> Catalog:
+        """A new catalog serving these extra types too (a cluster's CRDs), after the built-ins;
+        `schemas` adds their definitions, `groups` their groups in preference order."""
+        return Catalog(self.kubernetes_version, {**self.schemas, **schemas}, [*self._all, *types],
+                       [*self._group_order, *groups])
 
     def __repr__(self) -> str:
         return f"<Catalog {self.kubernetes_version}: {len(self._all)} resources>"

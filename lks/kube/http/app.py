@@ -87,7 +87,7 @@ class KubeAPI:
         parts = info.parts
         if parts == ("version",):
             return _json(_version(cluster))
-        docs = discovery.documents(cluster.kubernetes_version)
+        docs = discovery.documents(cluster.catalog)
         accept = negotiation.parse_accept(request.headers.get("Accept"))
         if parts in (("api",), ("apis",)):
             if negotiation.wants_aggregated_discovery(accept):

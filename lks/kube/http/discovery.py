@@ -5,7 +5,6 @@ per Kubernetes version and shared by every cluster of that version.
 
 from __future__ import annotations
 
-import functools
 import hashlib
 from typing import Any
 
@@ -118,6 +117,9 @@ class Documents:
                 "metadata": {}, "items": items}
 
 
-@functools.cache
-def documents(kubernetes_version: str) -> Documents:
-    return Documents(catalog.load(kubernetes_version))
+def documents(cat: catalog.Catalog) -> Documents:
+    """The discovery documents of a catalog, built on first use."""
+    docs = cat.memo.get("discovery")
+    if docs is None:
+        docs = cat.memo["discovery"] = Documents(cat)
+    return docs  # type: ignore[return-value]
