@@ -21,6 +21,7 @@ import orjson
 
 from lks import pki, store
 from lks.clock import Clock
+from lks.controllers import ControllerManager
 from lks.kube.cluster import Cluster
 from lks.store.compactor import Compactor
 
@@ -44,6 +45,7 @@ class ControlPlanes:
         self.history = history  # seconds of store history kept (watch resumption window)
         self.clusters: dict[str, Cluster] = {}
         self._compactors: dict[str, Compactor] = {}
+        self._controllers: dict[str, ControllerManager] = {}
         self._lock = asyncio.Lock()
 
     def get(self, id: str) -> Cluster | None:
@@ -102,6 +104,9 @@ class ControlPlanes:
             ca=ca, token=record["token"], clock=self.clock,
         )
         await cluster.start()
+        controllers = ControllerManager(cluster)
+        await controllers.start()
+        self._controllers[id] = controllers
         compactor = Compactor(store=backend, clock=self.clock, retention=self.history,
                               interval=min(self.history, 60.0))
         await compactor.start()
@@ -115,6 +120,9 @@ class ControlPlanes:
         compactor = self._compactors.pop(id, None)
         if compactor is not None:
             await compactor.stop()
+        controllers = self._controllers.pop(id, None)
+        if controllers is not None:
+            await controllers.stop()
         if cluster is not None:
             await cluster.stop()
             await cluster.store.close()

@@ -15,7 +15,7 @@ from lks import pki, store
 from lks.clock import Clock
 from lks.kube import catalog, errors, strategies, watchcache
 from lks.kube.registry import Registry
-from lks.kube.strategies.namespace import IMMORTAL, SYSTEM
+from lks.kube.strategies.namespace import SYSTEM
 
 ROOT = "/registry/"
 
@@ -73,36 +73,48 @@ class Cluster:
             reg = self._registries[key] = Registry(self, rt, strategy)
         return reg
 
+    def storage_registries(self, *, namespaced: bool | None = None) -> list[Registry]:
+        """One registry per stored resource (its storage version), for controllers that walk
+        every type (namespace deletion, garbage collection)."""
+        seen: dict[str, Registry] = {}
+        for rt in self.catalog.all():
+            if rt.virtual or rt.storage_prefix in seen or (namespaced is not None and rt.namespaced != namespaced):
+                continue
+            if rt.gv != rt.storage_gv:
+                continue
+            seen[rt.storage_prefix] = self.registry(rt.group, rt.version, rt.resource)
+        return list(seen.values())
+
+    def registry_for_key(self, key: str) -> Registry | None:
+        """The registry whose storage prefix holds `key`."""
+        for reg in self.storage_registries():
+            if key.startswith(reg.prefix):
+                return reg
+        return None
+
     # -- namespaces ------------------------------------------------------------------
 
-    async def require_namespace(self, namespace: str) -> None:
+    async def require_namespace(self, namespace: str, *, resource: str = "", group: str = "", name: str = "") -> None:
+        """Upstream's NamespaceLifecycle admission for creates: the namespace must exist and
+        not be terminating."""
         reg = self.registry("", "v1", "namespaces")
         cache = await reg.cache()
-        if reg.key(None, namespace) in cache.objects:
-            return
-        if await self.store.get(reg.key(None, namespace)) is None:
-            raise errors.not_found("namespaces", "", namespace)
-
-    async def check_namespace_deletable(self, namespace: str) -> None:
-        if namespace in IMMORTAL:
+        obj = cache.objects.get(reg.key(None, namespace))
+        if obj is None:
+            kv = await self.store.get(reg.key(None, namespace))
+            if kv is None:
+                raise errors.not_found("namespaces", "", namespace)
+            obj = reg.decode(kv)
+        if "deletionTimestamp" in obj["metadata"]:
             raise errors.APIError(
-                403, "Forbidden", f'namespaces "{namespace}" is forbidden: this namespace may not be deleted',
-                details={"name": namespace, "kind": "namespaces"},
+                403, "Forbidden",
+                f'{errors.qualified(resource, group)} "{name}" is forbidden: unable to create new content in '
+                f"namespace {namespace} because it is being terminated",
+                details={"name": name, **({"group": group} if group else {}), "kind": resource,
+                         "causes": [{"reason": "NamespaceTerminating",
+                                     "message": f"namespace {namespace} is being terminated",
+                                     "field": "metadata.namespace"}]},
             )
-
-    async def purge_namespace(self, namespace: str) -> None:
-        """Remove what a deleted namespace held (the namespace controller's job upstream)."""
-        prefixes = {rt.storage_prefix for rt in self.catalog.all() if rt.namespaced and not rt.virtual}
-        for prefix in sorted(prefixes):
-            while True:
-                res = await self.store.list(f"{prefix}{namespace}/", limit=500)
-                for kv in res.items:
-                    try:
-                        await self.store.delete(kv.key)
-                    except store.NotFound:
-                        pass
-                if not res.more:
-                    break
 
     # -- authentication ----------------------------------------------------------------
 

@@ -35,6 +35,7 @@ from __future__ import annotations
 import base64
 import datetime
 import functools
+import operator
 import struct
 from importlib import resources
 
@@ -115,6 +116,16 @@ def _message(name: str) -> _Message:
         raise ProtobufError(f"unknown protobuf message {name}")
     # registered before its fields are compiled: JSONSchemaProps refers to itself
     msg = _compiled[name] = _Message(name)
+    try:
+        _compile(msg, table)
+    except BaseException:
+        del _compiled[name]
+        raise
+    return msg
+
+
+def _compile(msg: _Message, table: dict) -> None:
+    name = msg.name
     special = _SPECIAL.get(name) or _special(name)
     for rank, (num, (jname, kind, ptype, repeated, flags)) in enumerate(table.items()):
         if kind == "message":
@@ -146,7 +157,6 @@ def _message(name: str) -> _Message:
             msg.implicit += (f,)
     if special:
         msg.finish = special
-    return msg
 
 
 def _scalar(kind: str) -> int:
@@ -285,6 +295,7 @@ def _number(v: float) -> float | int:
     return int(v) if v.is_integer() and abs(v) < 2 ** 63 else v
 
 
+_RANK = operator.attrgetter("rank")  # declaration order: Go struct order
 _ZERO = {_STRING: "", _BYTES: "", _RAW: b"", _BOOL: False, _INT: 0, _UINT: 0, _DOUBLE: 0, _FLOAT: 0}
 
 
@@ -296,7 +307,7 @@ def _object(vals: dict[_Field, object], msg: _Message) -> dict:
         if f not in vals:
             vals[f] = f.absent()
     out: dict = {}
-    for f in sorted(vals, key=_rank) if len(vals) > 1 else vals:
+    for f in sorted(vals, key=_RANK) if len(vals) > 1 else vals:
         v = vals[f]
         if f.inline:
             if v:
@@ -307,10 +318,6 @@ def _object(vals: dict[_Field, object], msg: _Message) -> dict:
         elif not (f.omitempty and not f.pointer and not f.repeated and not v):
             out[f.name] = v
     return out
-
-
-def _rank(f: _Field) -> int:
-    return f.rank
 
 
 def _get(vals: dict, number: int, default=None):

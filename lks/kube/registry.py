@@ -21,9 +21,9 @@ import orjson
 
 from lks import store
 from lks.clock import rfc3339
-from lks.kube import conversion, errors, fields, selectors, watchcache
+from lks.kube import conversion, deletion, errors, fields, selectors, watchcache
 from lks.kube.catalog import ResourceType
-from lks.kube.strategies import StatusStrategy, Strategy
+from lks.kube.strategies import Strategy
 
 if TYPE_CHECKING:
     from lks.kube.cluster import Cluster
@@ -59,7 +59,6 @@ class Registry:
         self.cluster = cluster
         self.rt = rt
         self.strategy = strategy
-        self.status_strategy = StatusStrategy(strategy)
         self.prefix = rt.storage_prefix
         self.store = cluster.store
         self._fields_supported = fields.supported(rt.group, rt.resource)
@@ -77,7 +76,7 @@ class Registry:
         obj["metadata"]["resourceVersion"] = str(kv.mod_revision)
         return obj
 
-    def _encode(self, obj: Obj) -> bytes:
+    def encode(self, obj: Obj) -> bytes:
         meta = obj["metadata"]
         rv = meta.pop("resourceVersion", None)
         try:
@@ -354,13 +353,14 @@ class Registry:
         if causes:
             raise self._invalid(obj, causes)
         if self.rt.namespaced:
-            await self.cluster.require_namespace(meta["namespace"])
+            await self.cluster.require_namespace(meta["namespace"], resource=self.rt.resource, group=self.rt.group,
+                                                 name=meta["name"])
         self.strategy.canonicalize(obj)
         if dry_run:
             return self.served(obj)
         for attempt in range(_GENERATE_ATTEMPTS):
             try:
-                rev = await self.store.create(self.key(meta.get("namespace"), meta["name"]), self._encode(obj))
+                rev = await self.store.create(self.key(meta.get("namespace"), meta["name"]), self.encode(obj))
                 break
             except store.KeyExists as err:
                 if not generate or attempt == _GENERATE_ATTEMPTS - 1:
@@ -419,7 +419,9 @@ class Registry:
         patch: bool = False,
     ) -> tuple[Obj, bool]:
         key = self.key(namespace, name)
-        strategy = self.status_strategy if subresource == "status" else self.strategy
+        strategy = self.strategy.for_subresource(subresource) if subresource else self.strategy
+        if strategy is None:
+            raise errors.method_not_allowed()
         for _ in range(_UPDATE_ATTEMPTS):
             kv = await self.store.get(key)
             if kv is None:
@@ -446,7 +448,7 @@ class Registry:
             if meta.get("generateName") is None and "generateName" in old_meta:
                 meta["generateName"] = old_meta["generateName"]
             strategy.prepare_for_update(obj, current)
-            causes = strategy.validate_update(obj, current)
+            causes = strategy.validate_update(obj, current) + deletion.check_finalizer_update(obj, current)
             if causes:
                 raise self._invalid(obj, causes)
             strategy.canonicalize(obj)
@@ -459,7 +461,7 @@ class Registry:
                 meta["resourceVersion"] = str(kv.mod_revision)
                 return self.served(obj), False
             try:
-                rev = await self.store.update(key, self._encode(obj), mod_revision=kv.mod_revision)
+                rev = await self.store.update(key, self.encode(obj), mod_revision=kv.mod_revision)
             except store.RevisionConflict:
                 if wanted:
                     raise errors.conflict(self.rt.resource, self.rt.group, name, errors.MODIFIED) from None
@@ -467,31 +469,22 @@ class Registry:
             except store.NotFound:
                 continue
             meta["resourceVersion"] = str(rev)
+            if self.strategy.ready_to_remove(obj):
+                # the last finalizer is gone: the deletion that was waiting completes
+                try:
+                    rev, _ = await self.store.delete(key, mod_revision=rev)
+                    meta["resourceVersion"] = str(rev)
+                except (store.RevisionConflict, store.NotFound):
+                    pass
             return self.served(obj), False
         raise errors.conflict(self.rt.resource, self.rt.group, name, errors.MODIFIED)
 
-    async def delete(
-        self, namespace: str | None, name: str, *, preconditions: Obj | None = None, dry_run: bool = False,
-    ) -> Obj:
-        kv = await self._store_get(namespace, name)
-        current = self.decode(kv)
-        _check_preconditions(self.rt, current, preconditions)
-        if self.rt.resource == "namespaces" and self.rt.group == "":
-            await self.cluster.check_namespace_deletable(name)
-        if dry_run:
-            return self._deleted_answer(current)
-        try:
-            rev, _ = await self.store.delete(self.key(namespace, name), mod_revision=kv.mod_revision)
-        except store.RevisionConflict as err:
-            raise errors.conflict(self.rt.resource, self.rt.group, name, errors.MODIFIED) from err
-        except store.NotFound as err:
-            raise errors.not_found(self.rt.resource, self.rt.group, name) from err
-        if self.rt.resource == "namespaces" and self.rt.group == "":
-            await self.cluster.purge_namespace(name)
-        current["metadata"]["resourceVersion"] = str(rev)
-        return self._deleted_answer(current)
+    async def delete(self, namespace: str | None, name: str, opts: deletion.DeleteOptions) -> tuple[Obj, bool]:
+        """DELETE: remove the object or start its graceful deletion; returns (answer, removed)."""
+        return await deletion.delete(self, namespace, name, opts)
 
-    def _deleted_answer(self, obj: Obj) -> Obj:
+    def deleted_answer(self, obj: Obj) -> Obj:
+        """What DELETE answers once the object is gone: the object or a Success Status."""
         if self.strategy.return_deleted_object:
             return self.served(obj)
         details: Obj = {"name": obj["metadata"]["name"]}
@@ -501,18 +494,15 @@ class Registry:
         details["uid"] = obj["metadata"].get("uid")
         return {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "details": details}
 
-    async def delete_collection(self, namespace: str | None, opts: ListOptions, *, dry_run: bool = False) -> Obj:
+    async def delete_collection(self, namespace: str | None, opts: ListOptions, delete_opts: deletion.DeleteOptions) -> Obj:
         listed = await self.list(namespace, ListOptions(opts.label_selector, opts.field_selector))
-        deleted = []
         for item in listed["items"]:
             meta = item["metadata"]
             try:
-                await self.delete(meta.get("namespace"), meta["name"], dry_run=dry_run)
+                await self.delete(meta.get("namespace"), meta["name"], delete_opts)
             except errors.APIError as err:
                 if err.code != 404:
                     raise
-            deleted.append(item)
-        listed["items"] = deleted
         return listed
 
 
@@ -524,22 +514,6 @@ def _same(obj: Obj, current: Obj) -> bool:
     cur_meta = {k: v for k, v in current["metadata"].items() if k != "resourceVersion"}
     return obj["metadata"] == cur_meta and {k: v for k, v in obj.items() if k != "metadata"} == {
         k: v for k, v in current.items() if k != "metadata"}
-
-
-def _check_preconditions(rt: ResourceType, current: Obj, pre: Obj | None) -> None:
-    if not pre:
-        return
-    meta = current["metadata"]
-    name = meta["name"]
-    uid, rv = pre.get("uid"), pre.get("resourceVersion")
-    if uid and uid != meta.get("uid"):
-        raise errors.conflict(rt.resource, rt.group, name,
-                              f"Precondition failed: UID in precondition: {uid}, UID in object meta: {meta.get('uid')}")
-    if rv and rv != meta.get("resourceVersion"):
-        raise errors.conflict(
-            rt.resource, rt.group, name,
-            f"Precondition failed: ResourceVersion in precondition: {rv}, ResourceVersion in object meta: "
-            f"{meta.get('resourceVersion')}")
 
 
 def _generated(prefix: str) -> str:

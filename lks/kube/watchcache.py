@@ -168,6 +168,7 @@ class ClusterFeed:
         self.store = backend
         self.root = root
         self.caches: dict[str, WatchCache] = {}
+        self.listeners: list[Callable[[store.Event], None]] = []  # in-process controllers
         self.revision = 0
         self._task: asyncio.Task[None] | None = None
         self._moved = asyncio.Condition()
@@ -206,6 +207,8 @@ class ClusterFeed:
             else:
                 cache.advance(ev.revision)
         self.revision = ev.revision
+        for listener in self.listeners:
+            listener(ev)
         if self._moved._waiters:  # type: ignore[attr-defined]
             asyncio.get_running_loop().create_task(self._notify())
 

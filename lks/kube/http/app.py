@@ -15,7 +15,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from lks.kube import errors, patch, selectors, strategicpatch
+from lks.kube import deletion, errors, patch, selectors, strategicpatch
 from lks.kube.cluster import Cluster
 from lks.kube.http import discovery, negotiation, requestinfo
 from lks.kube.registry import ListOptions, Registry, WatchEvent
@@ -147,12 +147,12 @@ class KubeAPI:
             apply = await _patch_function(request, reg)
             return _json(await reg.patch(ns, info.name, apply, dry_run=dry_run), fmt=fmt)
         if verb == "delete":
-            options = await _delete_options(request)
-            result = await reg.delete(ns, info.name, preconditions=options.get("preconditions"), dry_run=dry_run)
+            options = await _delete_options(request, dry_run)
+            result, _removed = await reg.delete(ns, info.name, options)
             return _json(result, fmt=fmt)
         if verb == "deletecollection":
-            await _delete_options(request)
-            return _json(await reg.delete_collection(ns, self._list_options(reg, q), dry_run=dry_run), fmt=fmt)
+            options = await _delete_options(request, dry_run)
+            return _json(await reg.delete_collection(ns, self._list_options(reg, q), options), fmt=fmt)
         raise errors.method_not_allowed()
 
     async def _subresource(
@@ -162,7 +162,7 @@ class KubeAPI:
         sub = reg.rt.subresources.get(info.subresource)
         if sub is None:
             raise errors.path_not_found(request.path)
-        if info.subresource == "status":
+        if info.subresource in ("status", "finalize"):
             if info.verb == "get":
                 return _json(await reg.get(ns, info.name), fmt=fmt)
             if info.verb == "update":
@@ -307,25 +307,10 @@ async def _patch_function(request: web.Request, reg: Registry) -> Callable[[dict
     return lambda current: patch.json_patch(current, doc)
 
 
-async def _delete_options(request: web.Request) -> dict[str, Any]:
+async def _delete_options(request: web.Request, dry_run: bool) -> deletion.DeleteOptions:
     body = await _read_body(request)
-    options: dict[str, Any] = {}
-    if body.strip():
-        decoded = negotiation.decode_body(body, request.headers.get("Content-Type"))
-        if not isinstance(decoded, dict):
-            raise errors.bad_request("DeleteOptions must be a JSON object")
-        options = decoded
-    q = request.query
-    if "propagationPolicy" in q:
-        options["propagationPolicy"] = q["propagationPolicy"]
-    policy = options.get("propagationPolicy")
-    if policy is not None and policy not in ("Orphan", "Background", "Foreground"):
-        raise errors.invalid("DeleteOptions", "meta.k8s.io", "", [errors.Cause.not_supported(
-            "propagationPolicy", policy, ["Foreground", "Background", "Orphan", "nil"])])
-    pre = options.get("preconditions")
-    if pre is not None and not isinstance(pre, dict):
-        raise errors.bad_request("preconditions must be an object")
-    return options
+    decoded = negotiation.decode_body(body, request.headers.get("Content-Type")) if body.strip() else None
+    return deletion.DeleteOptions.parse(decoded, request.query, dry_run=dry_run)
 
 
 def _dry_run(q: Any) -> bool:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import orjson
 import yaml
 
-from lks.kube import errors
+from lks.kube import errors, protobuf
 
 JSON = "application/json"
 YAML = "application/yaml"
@@ -77,7 +77,12 @@ def decode_body(body: bytes, content_type: str | None) -> object:
             raise errors.bad_request(f"couldn't get version/kind; json parse error: {err}") from None
     if ctype in (YAML, "application/x-yaml", "text/yaml"):
         return decode_yaml(body)
-    raise errors.unsupported_media_type(ctype, [JSON, YAML])
+    if ctype == protobuf.MEDIA_TYPE:  # kubectl's typed clients send built-in objects this way
+        try:
+            return protobuf.decode(body)
+        except protobuf.ProtobufError as err:
+            raise errors.bad_request(str(err)) from None
+    raise errors.unsupported_media_type(ctype, [JSON, YAML, protobuf.MEDIA_TYPE])
 
 
 def decode_yaml(body: bytes) -> object:

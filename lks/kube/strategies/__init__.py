@@ -14,8 +14,16 @@ class _NoGeneration(Strategy):
     tracks_generation = False
 
 
-class _ReturnsObject(Strategy):
+class _Pod(Strategy):
     return_deleted_object = True
+
+    def grace_period(self, obj: Obj, requested: int | None) -> int | None:
+        # upstream's pod CheckGracefulDelete: unscheduled or finished pods go at once
+        spec, status = obj.get("spec") or {}, obj.get("status") or {}
+        period = requested if requested is not None else spec.get("terminationGracePeriodSeconds", 30)
+        if not spec.get("nodeName") or status.get("phase") in ("Failed", "Succeeded"):
+            return 0
+        return 1 if period < 0 else period
 
 
 class _ReturnsObjectNoGeneration(_NoGeneration):
@@ -38,7 +46,7 @@ class _CreateOnUpdate(_NoGeneration):
 # (group, resource) -> strategy class; everything else uses Strategy.
 _STRATEGIES: dict[tuple[str, str], type[Strategy]] = {
     ("", "namespaces"): NamespaceStrategy,
-    ("", "pods"): _ReturnsObject,
+    ("", "pods"): _Pod,
     ("", "services"): _Service,
     ("", "serviceaccounts"): _ReturnsObjectNoGeneration,
     ("storage.k8s.io", "storageclasses"): _ReturnsObjectNoGeneration,

@@ -29,12 +29,17 @@ class Strategy:
     allow_create_on_update = False  # PUT of a missing object creates it
     allow_unconditional_update = True  # PUT without resourceVersion overwrites
     return_deleted_object = False  # DELETE answers the object instead of a Status
+    default_propagation = "Background"  # the garbage collector's policy when DELETE names none
 
     def __init__(self, *, namespaced: bool, has_status: bool):
         self.namespaced = namespaced
         self.has_status = has_status
         if self.tracks_generation is None:
             self.tracks_generation = has_status
+
+    def for_subresource(self, name: str) -> Any:
+        """The strategy for updates through a subresource (`status`), or None if not updatable."""
+        return StatusStrategy(self) if name == "status" else None
 
     def prepare_for_create(self, obj: Obj) -> None:
         """Before validation on create; may mutate `obj` (clear status, set generation)."""
@@ -69,6 +74,26 @@ class Strategy:
 
     def canonicalize(self, obj: Obj) -> None:
         """Last step before storing; may mutate."""
+
+    async def before_delete(self, cluster: Any, obj: Obj) -> None:
+        """Before anything else on DELETE; raises to refuse the deletion. Must not mutate."""
+
+    def grace_period(self, obj: Obj, requested: int | None) -> int | None:
+        """Seconds the object lingers after DELETE (None or 0: no graceful deletion)."""
+        return None
+
+    def deletion_needs_finalize(self, obj: Obj) -> bool:
+        """Whether DELETE must wait for something beyond finalizers and grace (namespaces)."""
+        return False
+
+    def prepare_for_delete(self, obj: Obj) -> None:
+        """When DELETE marks the object as being deleted; may mutate (e.g. a Terminating phase)."""
+
+    def ready_to_remove(self, obj: Obj) -> bool:
+        """After an update: whether a deleting object has nothing left to wait for."""
+        meta = obj["metadata"]
+        return ("deletionTimestamp" in meta and not meta.get("finalizers")
+                and not meta.get("deletionGracePeriodSeconds"))
 
 
 class StatusStrategy:

@@ -3,7 +3,9 @@ finalizer, and the immortal ones (`default`, `kube-system`, `kube-public`) canno
 
 from __future__ import annotations
 
-from lks.kube import validation
+from typing import Any
+
+from lks.kube import errors, validation
 from lks.kube.strategies.base import Obj, Strategy
 
 IMMORTAL = frozenset(("default", "kube-system", "kube-public"))
@@ -22,3 +24,43 @@ class NamespaceStrategy(Strategy):
         finalizers = spec.get("finalizers") or []
         if "kubernetes" not in finalizers:
             spec["finalizers"] = [*finalizers, "kubernetes"]
+
+    async def before_delete(self, cluster: Any, obj: Obj) -> None:
+        name = obj["metadata"]["name"]
+        if name in IMMORTAL:
+            raise errors.APIError(
+                403, "Forbidden", f'namespaces "{name}" is forbidden: this namespace may not be deleted',
+                details={"name": name, "kind": "namespaces"},
+            )
+
+    def deletion_needs_finalize(self, obj: Obj) -> bool:
+        return bool((obj.get("spec") or {}).get("finalizers"))
+
+    def prepare_for_delete(self, obj: Obj) -> None:
+        obj["status"] = {**(obj.get("status") or {}), "phase": "Terminating"}
+
+    def prepare_for_update(self, obj: Obj, old: Obj) -> None:
+        super().prepare_for_update(obj, old)
+        # spec.finalizers only change through the finalize subresource
+        if "spec" in old:
+            obj["spec"] = {**(obj.get("spec") or {}), "finalizers": (old["spec"] or {}).get("finalizers", [])}
+
+    def ready_to_remove(self, obj: Obj) -> bool:
+        return super().ready_to_remove(obj) and not (obj.get("spec") or {}).get("finalizers")
+
+    def for_subresource(self, name: str) -> Any:
+        if name == "finalize":
+            return NamespaceFinalizeStrategy(namespaced=False, has_status=True)
+        return super().for_subresource(name)
+
+
+class NamespaceFinalizeStrategy(NamespaceStrategy):
+    """Updates through `namespaces/<name>/finalize`: only `spec.finalizers` changes."""
+
+    def prepare_for_update(self, obj: Obj, old: Obj) -> None:
+        finalizers = (obj.get("spec") or {}).get("finalizers") or []
+        fresh = {k: v for k, v in old.items()}
+        fresh["metadata"] = {**old["metadata"], "resourceVersion": obj["metadata"].get("resourceVersion")}
+        fresh["spec"] = {**(old.get("spec") or {}), "finalizers": finalizers}
+        obj.clear()
+        obj.update(fresh)

@@ -1,0 +1,89 @@
+"""A work queue of object keys, as client-go's: a key queued many times is processed once, a
+key is never processed by two workers at once, and a failed key comes back with exponential
+back-off. Controllers' event handlers only `add` keys; `sync(key)` does the work.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Generic, TypeVar
+
+from lks.clock import Clock
+
+log = logging.getLogger(__name__)
+
+K = TypeVar("K")
+
+BASE_DELAY = 0.005
+MAX_DELAY = 60.0
+
+
+class WorkQueue(Generic[K]):
+    def __init__(self, sync: Callable[[K], Awaitable[None]], *, name: str, workers: int = 4,
+                 clock: Clock | None = None):
+        self.sync = sync
+        self.name = name
+        self.clock = clock or Clock()
+        self._queue: asyncio.Queue[K] = asyncio.Queue()
+        self._queued: set[K] = set()
+        self._active: set[K] = set()
+        self._again: set[K] = set()  # added while being processed: run once more after
+        self._failures: dict[K, int] = {}
+        self._workers = workers
+        self._tasks: list[asyncio.Task[None]] = []
+        self._timers: set[asyncio.Task[None]] = set()
+
+    def add(self, key: K) -> None:
+        if key in self._active:
+            self._again.add(key)
+        elif key not in self._queued:
+            self._queued.add(key)
+            self._queue.put_nowait(key)
+
+    def add_after(self, key: K, seconds: float) -> None:
+        async def later() -> None:
+            await self.clock.sleep(seconds)
+            self.add(key)
+
+        task = asyncio.create_task(later())
+        self._timers.add(task)
+        task.add_done_callback(self._timers.discard)
+
+    def start(self) -> None:
+        self._tasks = [asyncio.create_task(self._work(), name=f"{self.name} worker") for _ in range(self._workers)]
+
+    async def stop(self) -> None:
+        for task in [*self._tasks, *self._timers]:
+            task.cancel()
+        for task in [*self._tasks, *self._timers]:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks = []
+
+    def idle(self) -> bool:
+        return not self._queued and not self._active
+
+    async def _work(self) -> None:
+        while True:
+            key = await self._queue.get()
+            self._queued.discard(key)
+            self._active.add(key)
+            try:
+                await self.sync(key)
+                self._failures.pop(key, None)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                n = self._failures[key] = self._failures.get(key, 0) + 1
+                delay = min(BASE_DELAY * 2 ** n, MAX_DELAY)
+                log.warning("%s: syncing %r failed (attempt %d), retrying in %.3fs", self.name, key, n, delay,
+                            exc_info=n == 1 or n % 10 == 0)
+                self.add_after(key, delay)
+            finally:
+                self._active.discard(key)
+                if key in self._again:
+                    self._again.discard(key)
+                    self.add(key)

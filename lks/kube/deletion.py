@@ -1,0 +1,168 @@
+"""Deletion as upstream's generic registry does it: preconditions, graceful deletion, finalizers
+and the garbage collector's propagation policies.
+
+An object without finalizers and without a grace period is removed at once. Otherwise it gets
+`deletionTimestamp` and `deletionGracePeriodSeconds` and stays until its finalizers are gone
+(an update that removes the last one removes the object, see `ready_to_remove`) and, for pods,
+until the kubelet confirms with a zero grace period. `propagationPolicy` adds the garbage
+collector's finalizers: `orphan` (Orphan) or `foregroundDeletion` (Foreground); Background
+leaves dependents to the collector (`lks.controllers.garbagecollector`) once the owner is gone.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from lks import store
+from lks.clock import rfc3339
+from lks.kube import errors
+
+if TYPE_CHECKING:
+    from lks.kube.registry import Registry
+
+Obj = dict[str, Any]
+
+ORPHAN = "orphan"
+FOREGROUND = "foregroundDeletion"
+_POLICIES = ("Orphan", "Background", "Foreground")
+
+
+@dataclass(slots=True)
+class DeleteOptions:
+    propagation_policy: str | None = None
+    grace_period_seconds: int | None = None
+    preconditions: Obj | None = None
+    dry_run: bool = False
+
+    @classmethod
+    def parse(cls, body: Any, query: Any, *, dry_run: bool) -> DeleteOptions:
+        """From a `DeleteOptions` body and the query (query parameters win, as upstream)."""
+        opts = body if isinstance(body, dict) else {}
+        if body is not None and not isinstance(body, dict):
+            raise errors.bad_request("DeleteOptions must be a JSON object")
+        policy = query.get("propagationPolicy") or opts.get("propagationPolicy")
+        orphan = query.get("orphanDependents", opts.get("orphanDependents"))
+        if isinstance(orphan, str):
+            orphan = orphan in ("true", "1")
+        causes: list[errors.Cause] = []
+        if policy is not None and policy not in _POLICIES:
+            causes.append(errors.Cause.not_supported("propagationPolicy", policy, ["Foreground", "Background", "Orphan", "nil"]))
+        if policy is not None and orphan is not None:
+            causes.append(errors.Cause.invalid("propagationPolicy", policy,
+                                               "orphanDependents and deletionPropagation cannot be both set"))
+        grace = query.get("gracePeriodSeconds", opts.get("gracePeriodSeconds"))
+        if grace is not None:
+            try:
+                grace = int(grace)
+            except (TypeError, ValueError):
+                raise errors.bad_request(f'invalid value for gracePeriodSeconds: "{grace}"') from None
+        pre = opts.get("preconditions")
+        if pre is not None and not isinstance(pre, dict):
+            causes.append(errors.Cause.type_invalid("preconditions", pre, "must be of type object"))
+        if causes:
+            raise errors.invalid("DeleteOptions", "meta.k8s.io", "", causes)
+        if policy is None and orphan is not None:
+            policy = "Orphan" if orphan else "Background"
+        return cls(policy, grace, pre, dry_run)
+
+
+def check_preconditions(reg: Registry, current: Obj, pre: Obj | None) -> None:
+    if not pre:
+        return
+    meta = current["metadata"]
+    uid, rv = pre.get("uid"), pre.get("resourceVersion")
+    if uid and uid != meta.get("uid"):
+        raise errors.conflict(reg.rt.resource, reg.rt.group, meta["name"],
+                              f"Precondition failed: UID in precondition: {uid}, UID in object meta: {meta.get('uid')}")
+    if rv and rv != meta.get("resourceVersion"):
+        raise errors.conflict(
+            reg.rt.resource, reg.rt.group, meta["name"],
+            f"Precondition failed: ResourceVersion in precondition: {rv}, ResourceVersion in object meta: "
+            f"{meta.get('resourceVersion')}")
+
+
+def _finalizers_for(current: list[str], policy: str | None, default_policy: str) -> list[str]:
+    """The finalizers a delete leaves on the object, with the collector's per the policy."""
+    policy = policy or (None if ORPHAN in current or FOREGROUND in current else default_policy)
+    out = [f for f in current if f not in (ORPHAN, FOREGROUND)] if policy else list(current)
+    if policy == "Orphan":
+        out.append(ORPHAN)
+    elif policy == "Foreground":
+        out.append(FOREGROUND)
+    return out
+
+
+async def delete(reg: Registry, namespace: str | None, name: str, opts: DeleteOptions) -> tuple[Obj, bool]:
+    """Delete or start deleting; returns (answer, removed)."""
+    for _ in range(16):
+        kv = await reg.store.get(reg.key(namespace, name))
+        if kv is None:
+            raise errors.not_found(reg.rt.resource, reg.rt.group, name)
+        current = reg.decode(kv)
+        check_preconditions(reg, current, opts.preconditions)
+        await reg.strategy.before_delete(reg.cluster, current)
+        meta = current["metadata"]
+        grace = reg.strategy.grace_period(current, opts.grace_period_seconds)
+        finalizers = _finalizers_for(meta.get("finalizers") or [], opts.propagation_policy,
+                                     reg.strategy.default_propagation)
+        pending = bool(finalizers) or bool(grace) or reg.strategy.deletion_needs_finalize(current)
+        if not pending:
+            if opts.dry_run:
+                return reg.deleted_answer(current), True
+            try:
+                rev, _ = await reg.store.delete(kv.key, mod_revision=kv.mod_revision)
+            except (store.RevisionConflict, store.NotFound):
+                continue
+            meta["resourceVersion"] = str(rev)
+            return reg.deleted_answer(current), True
+        updated = _mark_deleting(reg, current, finalizers, grace)
+        if updated == current and "deletionTimestamp" in meta:
+            return reg.served(current), False  # already being deleted: nothing changes
+        if opts.dry_run:
+            return reg.served(updated), False
+        try:
+            rev = await reg.store.update(kv.key, reg.encode(updated), mod_revision=kv.mod_revision)
+        except (store.RevisionConflict, store.NotFound):
+            continue
+        updated["metadata"]["resourceVersion"] = str(rev)
+        return reg.served(updated), False
+    raise errors.conflict(reg.rt.resource, reg.rt.group, name, errors.MODIFIED)
+
+
+def _mark_deleting(reg: Registry, current: Obj, finalizers: list[str], grace: int | None) -> Obj:
+    obj = {**current, "metadata": dict(current["metadata"])}
+    meta = obj["metadata"]
+    now = reg.cluster.clock.now()
+    old_grace = meta.get("deletionGracePeriodSeconds")
+    if "deletionTimestamp" not in meta or (grace is not None and old_grace is not None and grace < old_grace):
+        # a second delete may only shorten a grace period, never lengthen it
+        meta["deletionTimestamp"] = rfc3339(now + (grace or 0))
+        meta["deletionGracePeriodSeconds"] = grace or 0
+    if finalizers:
+        meta["finalizers"] = finalizers
+    else:
+        meta.pop("finalizers", None)
+    reg.strategy.prepare_for_delete(obj)
+    return obj
+
+
+def ready_to_remove(obj: Obj) -> bool:
+    """After an update: a deleting object whose finalizers and grace period are done goes."""
+    meta = obj["metadata"]
+    return ("deletionTimestamp" in meta and not meta.get("finalizers")
+            and not meta.get("deletionGracePeriodSeconds"))
+
+
+def check_finalizer_update(obj: Obj, old: Obj) -> list[errors.Cause]:
+    """No finalizer may be added once deletion has started (upstream's ValidateObjectMetaUpdate)."""
+    old_meta = old["metadata"]
+    if "deletionTimestamp" not in old_meta:
+        return []
+    added = [f for f in obj["metadata"].get("finalizers") or [] if f not in (old_meta.get("finalizers") or [])]
+    if not added:
+        return []
+    listed = ", ".join(f'"{f}"' for f in added)
+    return [errors.Cause.forbidden(
+        "metadata.finalizers",
+        f"no new finalizers can be added if the object is being deleted, found new finalizers []string{{{listed}}}")]
