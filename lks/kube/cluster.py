@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from lks import pki, store
 from lks.clock import Clock
-from lks.kube import catalog, errors, strategies, watchcache
+from lks.kube import catalog, errors, scale, strategies, watchcache
 from lks.kube.registry import Registry
 from lks.kube.strategies.namespace import SYSTEM
 
@@ -84,6 +84,12 @@ class Cluster:
                 continue
             seen[rt.storage_prefix] = self.registry(rt.group, rt.version, rt.resource)
         return list(seen.values())
+
+    def scale_paths(self, rt: catalog.ResourceType) -> scale.ScalePaths | None:
+        """Where a type keeps what its `scale` subresource shows, if it has one."""
+        if "scale" not in rt.subresources:
+            return None
+        return scale.BUILTIN.get((rt.group, rt.resource))
 
     def registry_for_key(self, key: str) -> Registry | None:
         """The registry whose storage prefix holds `key`."""

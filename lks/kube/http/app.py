@@ -15,7 +15,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from lks.kube import deletion, errors, patch, selectors, strategicpatch
+from lks.kube import deletion, errors, patch, scale, selectors, strategicpatch
 from lks.kube.cluster import Cluster
 from lks.kube.http import discovery, negotiation, requestinfo
 from lks.kube.registry import ListOptions, Registry, WatchEvent
@@ -144,7 +144,7 @@ class KubeAPI:
             obj, created = await reg.update(ns, info.name, body, dry_run=dry_run)
             return _json(obj, 201 if created else 200, fmt)
         if verb == "patch":
-            apply = await _patch_function(request, reg)
+            apply = await _patch_function(request, reg.rt.schema_name, reg.cluster.catalog.schemas)
             return _json(await reg.patch(ns, info.name, apply, dry_run=dry_run), fmt=fmt)
         if verb == "delete":
             options = await _delete_options(request, dry_run)
@@ -167,12 +167,15 @@ class KubeAPI:
                 return _json(await reg.get(ns, info.name), fmt=fmt)
             if info.verb == "update":
                 body = negotiation.decode_body(await _read_body(request), request.headers.get("Content-Type"))
-                obj, _ = await reg.update(ns, info.name, body, subresource="status", dry_run=dry_run)
+                obj, _ = await reg.update(ns, info.name, body, subresource=info.subresource, dry_run=dry_run)
                 return _json(obj, fmt=fmt)
             if info.verb == "patch":
-                apply = await _patch_function(request, reg)
-                return _json(await reg.patch(ns, info.name, apply, subresource="status", dry_run=dry_run), fmt=fmt)
+                apply = await _patch_function(request, reg.rt.schema_name, reg.cluster.catalog.schemas)
+                return _json(await reg.patch(ns, info.name, apply, subresource=info.subresource, dry_run=dry_run),
+                             fmt=fmt)
             raise errors.method_not_allowed()
+        if info.subresource == "scale":
+            return await self._scale(request, reg, info, ns, fmt, dry_run)
         if reg.rt.resource == "pods" and info.subresource in ("log", "exec", "attach", "portforward", "proxy"):
             pod = await reg.get(ns, info.name)
             if not (pod.get("spec") or {}).get("nodeName"):
@@ -181,6 +184,28 @@ class KubeAPI:
             405, "MethodNotAllowed",
             f"the {reg.rt.resource}/{info.subresource} subresource is not served by lks yet",
         )
+
+    async def _scale(
+        self, request: web.Request, reg: Registry, info: requestinfo.RequestInfo, ns: str | None,
+        fmt: str, dry_run: bool,
+    ) -> web.StreamResponse:
+        paths = reg.cluster.scale_paths(reg.rt)
+        if paths is None:
+            raise errors.path_not_found(request.path)
+        who = (reg.rt.resource, reg.rt.group, info.name)
+        if info.verb == "get":
+            return _json(scale.to_scale(await reg.get(ns, info.name), paths), fmt=fmt)
+        if info.verb == "update":
+            body = negotiation.decode_body(await _read_body(request), request.headers.get("Content-Type"))
+            obj = await reg.patch(ns, info.name, lambda cur: scale.apply_scale(cur, body, paths, who), dry_run=dry_run)
+        elif info.verb == "patch":
+            patch_scale = await _patch_function(request, "io.k8s.api.autoscaling.v1.Scale", reg.cluster.catalog.schemas)
+            obj = await reg.patch(
+                ns, info.name, lambda cur: scale.apply_scale(cur, patch_scale(scale.to_scale(cur, paths)), paths, who),
+                dry_run=dry_run)
+        else:
+            raise errors.method_not_allowed()
+        return _json(scale.to_scale(obj, paths), fmt=fmt)
 
     def _list_options(self, reg: Registry, q: Any) -> ListOptions:
         limit = _int_param(q, "limit", 0)
@@ -287,10 +312,12 @@ async def _read_body(request: web.Request) -> bytes:
     return b"".join(chunks)
 
 
-async def _patch_function(request: web.Request, reg: Registry) -> Callable[[dict], Any]:
+async def _patch_function(request: web.Request, schema_name: str | None, defs: dict) -> Callable[[dict], Any]:
+    """The function a PATCH body describes; strategic merge patch only for built-in types."""
     ctype = (request.headers.get("Content-Type") or "").split(";")[0].strip().lower()
     body = await _read_body(request)
-    supported = patch.SUPPORTED + ([patch.STRATEGIC_MERGE_PATCH] if reg.rt.schema_name else [])
+    builtin = bool(schema_name) and schema_name.startswith("io.k8s.")
+    supported = patch.SUPPORTED + ([patch.STRATEGIC_MERGE_PATCH] if builtin else [])
     if ctype not in supported:
         raise errors.unsupported_media_type(ctype, supported)
     try:
@@ -302,7 +329,7 @@ async def _patch_function(request: web.Request, reg: Registry) -> Callable[[dict
             raise errors.bad_request("error decoding patch: a merge patch must be a JSON object")
         return lambda current: patch.merge_patch(current, doc)
     if ctype == patch.STRATEGIC_MERGE_PATCH:
-        sch = Schema.of(reg.cluster.catalog.schemas, reg.rt.schema_name)
+        sch = Schema.of(defs, schema_name)
         return lambda current: strategicpatch.apply(current, doc, sch)
     return lambda current: patch.json_patch(current, doc)
 
