@@ -6,6 +6,7 @@ cluster's set; `lks.controlplanes` owns one per running cluster.
 
 from __future__ import annotations
 
+from lks.controllers.crd import CRDController
 from lks.controllers.garbagecollector import GarbageCollector
 from lks.controllers.namespace import NamespaceController
 from lks.kube.cluster import Cluster
@@ -13,7 +14,7 @@ from lks.kube.cluster import Cluster
 
 class ControllerManager:
     def __init__(self, cluster: Cluster):
-        self.controllers = [NamespaceController(cluster), GarbageCollector(cluster)]
+        self.controllers = [CRDController(cluster), NamespaceController(cluster), GarbageCollector(cluster)]
 
     async def start(self) -> None:
         for c in self.controllers:

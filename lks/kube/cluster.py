@@ -11,13 +11,16 @@ import hashlib
 import hmac
 from dataclasses import dataclass
 
+import orjson
+
 from lks import pki, store
 from lks.clock import Clock
-from lks.kube import catalog, errors, scale, strategies, watchcache
+from lks.kube import catalog, crds, errors, scale, strategies, watchcache
 from lks.kube.registry import Registry
 from lks.kube.strategies.namespace import SYSTEM
 
 ROOT = "/registry/"
+CRD_PREFIX = "/registry/apiextensions.k8s.io/customresourcedefinitions/"
 
 
 @dataclass(frozen=True)
@@ -38,15 +41,21 @@ class Cluster:
         self._token_digest = hashlib.sha256(token.encode()).digest()
         self.clock = clock or Clock()
         minor = ".".join(kubernetes_version.split(".")[:2])
-        self.catalog = catalog.load(minor)
+        self.base_catalog = self.catalog = catalog.load(minor)
         self.kubernetes_version = self.catalog.kubernetes_version  # "1.36"
         self.patch_version = kubernetes_version if kubernetes_version.count(".") == 2 else f"{minor}.0"
         self.feed = watchcache.ClusterFeed(backend, ROOT)
         self._registries: dict[tuple[str, str, str], Registry] = {}
+        self.crds: dict[str, dict] = {}  # store key -> CustomResourceDefinition
+        self.custom_types: dict[tuple[str, str, str], crds.CustomType] = {}
         self._cert_cache: dict[bytes, User | None] = {}
 
     async def start(self) -> None:
+        self.feed.listeners.append(self._on_crd_event)
         await self.feed.start()
+        listed = await self.store.list(CRD_PREFIX)
+        self.crds = {kv.key: orjson.loads(kv.value) for kv in listed.items}
+        self._rebuild_catalog()
         namespaces = self.registry("", "v1", "namespaces")
         for ns in SYSTEM:
             try:
@@ -63,15 +72,44 @@ class Cluster:
     def registry(self, group: str, version: str, resource: str) -> Registry:
         key = (group, version, resource)
         reg = self._registries.get(key)
-        if reg is None:
-            rt = self.catalog.lookup(group, version, resource)
+        rt = self.catalog.lookup(group, version, resource)
+        if reg is None or reg.rt is not rt:  # new, or its CRD changed
             if rt is None or rt.virtual:
                 raise errors.path_not_found(f"{group}/{version}/{resource}")
-            strategy = strategies.for_resource(
-                group, resource, namespaced=rt.namespaced, has_status="status" in rt.subresources
-            )
+            custom = self.custom_types.get(key)
+            if custom is not None:
+                strategy: strategies.Strategy = crds.CustomResourceStrategy(custom)
+            else:
+                strategy = strategies.for_resource(
+                    group, resource, namespaced=rt.namespaced, has_status="status" in rt.subresources
+                )
             reg = self._registries[key] = Registry(self, rt, strategy)
         return reg
+
+    # -- custom resources ----------------------------------------------------------------
+
+    def _on_crd_event(self, ev: store.Event) -> None:
+        """Keep the catalog in step with the CRDs (runs in the feed, in revision order)."""
+        if not ev.kv.key.startswith(CRD_PREFIX):
+            return
+        if ev.type == "DELETE":
+            self.crds.pop(ev.kv.key, None)
+        else:
+            self.crds[ev.kv.key] = orjson.loads(ev.kv.value)
+        self._rebuild_catalog()
+
+    def _rebuild_catalog(self) -> None:
+        types, schemas, groups = crds.resource_types(list(self.crds.values()))
+        self.custom_types = {(t.rt.group, t.rt.version, t.rt.resource): t for t in types}
+        self.catalog = self.base_catalog.extended([t.rt for t in types], schemas, groups) if types else self.base_catalog
+
+    async def lookup(self, group: str, version: str, resource: str) -> catalog.ResourceType | None:
+        """A served type; for one not (yet) known, first let the feed catch up with the store
+        so that a CRD established a moment ago is seen."""
+        rt = self.catalog.lookup(group, version, resource)
+        if rt is None and await self.feed.wait_for(await self.store.current_revision(), 0.5):
+            rt = self.catalog.lookup(group, version, resource)
+        return rt
 
     def storage_registries(self, *, namespaced: bool | None = None) -> list[Registry]:
         """One registry per stored resource (its storage version), for controllers that walk
@@ -89,7 +127,8 @@ class Cluster:
         """Where a type keeps what its `scale` subresource shows, if it has one."""
         if "scale" not in rt.subresources:
             return None
-        return scale.BUILTIN.get((rt.group, rt.resource))
+        custom = self.custom_types.get((rt.group, rt.version, rt.resource))
+        return custom.scale if custom is not None else scale.BUILTIN.get((rt.group, rt.resource))
 
     def registry_for_key(self, key: str) -> Registry | None:
         """The registry whose storage prefix holds `key`."""

@@ -14,7 +14,7 @@ import copy
 import secrets
 import uuid
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -45,6 +45,20 @@ class ListOptions:
     resource_version_match: str | None = None
     limit: int = 0
     continue_token: str | None = None
+
+
+@dataclass(slots=True)
+class WriteOptions:
+    """What a write request asks besides its body (upstream's Create/Update/PatchOptions)."""
+
+    dry_run: bool = False
+    field_manager: str | None = None
+    field_validation: str = "Strict"  # Strict | Warn | Ignore
+    force: bool = False
+    warnings: list[str] = field(default_factory=list)  # filled in; sent as Warning headers
+
+
+_DEFAULT_WRITE = WriteOptions(field_validation="Ignore")
 
 
 @dataclass(slots=True)
@@ -324,6 +338,18 @@ class Registry:
             obj = conversion.convert(obj, self.rt.storage_gv)
         return obj
 
+    def _normalize(self, obj: Obj, opts: WriteOptions) -> None:
+        """Decode-time work on an incoming object: unknown fields are dropped (and refused or
+        warned about as `fieldValidation` asks) and defaults filled in."""
+        unknown = self.strategy.normalize(obj)
+        if not unknown:
+            return
+        texts = [f'unknown field "{path}"' for path in unknown]
+        if opts.field_validation == "Strict":
+            raise errors.bad_request("strict decoding error: " + ", ".join(texts))
+        if opts.field_validation == "Warn":
+            opts.warnings.extend(texts)
+
     def _check_namespace(self, obj: Obj, namespace: str | None) -> None:
         meta = obj["metadata"]
         if not self.rt.namespaced:
@@ -337,8 +363,9 @@ class Registry:
     def _invalid(self, obj: Obj, causes: list[errors.Cause]) -> errors.APIError:
         return errors.invalid(self.rt.kind, self.rt.group, obj["metadata"].get("name") or "", causes)
 
-    async def create(self, namespace: str | None, obj: Any, *, dry_run: bool = False) -> Obj:
+    async def create(self, namespace: str | None, obj: Any, opts: WriteOptions = _DEFAULT_WRITE) -> Obj:
         obj = self._check_type(obj)
+        self._normalize(obj, opts)
         self._check_namespace(obj, namespace)
         meta = obj["metadata"]
         for k in ("resourceVersion", "deletionTimestamp", "deletionGracePeriodSeconds", "selfLink"):
@@ -356,7 +383,7 @@ class Registry:
             await self.cluster.require_namespace(meta["namespace"], resource=self.rt.resource, group=self.rt.group,
                                                  name=meta["name"])
         self.strategy.canonicalize(obj)
-        if dry_run:
+        if opts.dry_run:
             return self.served(obj)
         for attempt in range(_GENERATE_ATTEMPTS):
             try:
@@ -370,10 +397,12 @@ class Registry:
         return self.served(obj)
 
     async def update(
-        self, namespace: str | None, name: str, obj: Any, *, subresource: str | None = None, dry_run: bool = False,
+        self, namespace: str | None, name: str, obj: Any, opts: WriteOptions = _DEFAULT_WRITE, *,
+        subresource: str | None = None,
     ) -> tuple[Obj, bool]:
         """PUT: replace the object. Returns (object, created)."""
         obj = self._check_type(obj)
+        self._normalize(obj, opts)
         self._check_namespace(obj, namespace)
         body_name = obj["metadata"].get("name")
         if body_name != name:
@@ -388,12 +417,12 @@ class Registry:
 
         return await self._guaranteed_update(
             namespace, name, mutate, subresource=subresource, precondition_rv=wanted_rv,
-            create_missing=self.strategy.allow_create_on_update and not subresource, dry_run=dry_run,
+            create_missing=self.strategy.allow_create_on_update and not subresource, opts=opts,
         )
 
     async def patch(
-        self, namespace: str | None, name: str, apply_patch: Callable[[Obj], Any], *,
-        subresource: str | None = None, dry_run: bool = False,
+        self, namespace: str | None, name: str, apply_patch: Callable[[Obj], Any],
+        opts: WriteOptions = _DEFAULT_WRITE, *, subresource: str | None = None,
     ) -> Obj:
         """PATCH: `apply_patch` maps the current object to the patched one (it may raise APIError)."""
 
@@ -402,6 +431,7 @@ class Registry:
             if not isinstance(patched, dict):
                 raise errors.bad_request("the patched object is not a JSON object")
             patched = self._check_type(patched)
+            self._normalize(patched, opts)
             if patched["metadata"].get("name") != name:
                 raise self._invalid(patched, [errors.Cause.invalid("metadata.name", patched["metadata"].get("name"),
                                                                    "field is immutable")])
@@ -409,13 +439,13 @@ class Registry:
             return patched
 
         obj, _ = await self._guaranteed_update(namespace, name, mutate, subresource=subresource,
-                                               precondition_rv=None, create_missing=False, dry_run=dry_run,
+                                               precondition_rv=None, create_missing=False, opts=opts,
                                                patch=True)
         return obj
 
     async def _guaranteed_update(
         self, namespace: str | None, name: str, mutate: Callable[[Obj], Obj], *,
-        subresource: str | None, precondition_rv: str | None, create_missing: bool, dry_run: bool,
+        subresource: str | None, precondition_rv: str | None, create_missing: bool, opts: WriteOptions,
         patch: bool = False,
     ) -> tuple[Obj, bool]:
         key = self.key(namespace, name)
@@ -426,7 +456,7 @@ class Registry:
             kv = await self.store.get(key)
             if kv is None:
                 if create_missing:
-                    created = await self.create(namespace, mutate({}), dry_run=dry_run)
+                    created = await self.create(namespace, mutate({}), opts)
                     return created, True
                 raise errors.not_found(self.rt.resource, self.rt.group, name)
             current = self.decode(kv)
@@ -457,7 +487,7 @@ class Registry:
             if _same(obj, current):
                 # a no-op write keeps the resourceVersion, as upstream
                 return self.served(current), False
-            if dry_run:
+            if opts.dry_run:
                 meta["resourceVersion"] = str(kv.mod_revision)
                 return self.served(obj), False
             try:

@@ -18,7 +18,7 @@ from aiohttp import web
 from lks.kube import deletion, errors, patch, scale, selectors, strategicpatch
 from lks.kube.cluster import Cluster
 from lks.kube.http import discovery, negotiation, requestinfo
-from lks.kube.registry import ListOptions, Registry, WatchEvent
+from lks.kube.registry import ListOptions, Registry, WatchEvent, WriteOptions
 from lks.kube.schema import Schema
 
 log = logging.getLogger(__name__)
@@ -37,9 +37,13 @@ def _status_response(err: errors.APIError) -> web.Response:
     return resp
 
 
-def _json(obj: Any, status: int = 200, fmt: str = "json") -> web.Response:
+def _json(obj: Any, status: int = 200, fmt: str = "json", opts: WriteOptions | None = None) -> web.Response:
     body, ctype = negotiation.encode(obj, fmt)
-    return web.Response(body=body, status=status, content_type=ctype)
+    resp = web.Response(body=body, status=status, content_type=ctype)
+    if opts is not None:
+        for text in opts.warnings:  # upstream's 299 warnings, one header each
+            resp.headers.add("Warning", f'299 - "{text}"')
+    return resp
 
 
 class KubeAPI:
@@ -114,7 +118,7 @@ class KubeAPI:
     # -- resources -----------------------------------------------------------------------
 
     async def _resource(self, request: web.Request, cluster: Cluster, info: requestinfo.RequestInfo) -> web.StreamResponse:
-        rt = cluster.catalog.lookup(info.group, info.version, info.resource)
+        rt = await cluster.lookup(info.group, info.version, info.resource)
         if rt is None or (info.namespace is not None and not rt.namespaced):
             raise errors.path_not_found(request.path)
         if rt.virtual:
@@ -122,10 +126,10 @@ class KubeAPI:
         reg = cluster.registry(info.group, info.version, info.resource)
         fmt = negotiation.response_format(negotiation.parse_accept(request.headers.get("Accept")))
         q = request.query
-        dry_run = _dry_run(q)
+        opts = _write_options(request)
         ns = info.namespace if rt.namespaced else None
         if info.subresource:
-            return await self._subresource(request, reg, info, ns, fmt, dry_run)
+            return await self._subresource(request, reg, info, ns, fmt, opts)
         verb = info.verb
         if verb == "get":
             obj = await reg.get(ns, info.name, resource_version=q.get("resourceVersion"))
@@ -138,26 +142,26 @@ class KubeAPI:
             if info.name:
                 raise errors.method_not_allowed()
             body = negotiation.decode_body(await _read_body(request), request.headers.get("Content-Type"))
-            return _json(await reg.create(ns, body, dry_run=dry_run), 201, fmt)
+            return _json(await reg.create(ns, body, opts), 201, fmt, opts)
         if verb == "update":
             body = negotiation.decode_body(await _read_body(request), request.headers.get("Content-Type"))
-            obj, created = await reg.update(ns, info.name, body, dry_run=dry_run)
-            return _json(obj, 201 if created else 200, fmt)
+            obj, created = await reg.update(ns, info.name, body, opts)
+            return _json(obj, 201 if created else 200, fmt, opts)
         if verb == "patch":
             apply = await _patch_function(request, reg.rt.schema_name, reg.cluster.catalog.schemas)
-            return _json(await reg.patch(ns, info.name, apply, dry_run=dry_run), fmt=fmt)
+            return _json(await reg.patch(ns, info.name, apply, opts), fmt=fmt, opts=opts)
         if verb == "delete":
-            options = await _delete_options(request, dry_run)
+            options = await _delete_options(request, opts.dry_run)
             result, _removed = await reg.delete(ns, info.name, options)
             return _json(result, fmt=fmt)
         if verb == "deletecollection":
-            options = await _delete_options(request, dry_run)
+            options = await _delete_options(request, opts.dry_run)
             return _json(await reg.delete_collection(ns, self._list_options(reg, q), options), fmt=fmt)
         raise errors.method_not_allowed()
 
     async def _subresource(
         self, request: web.Request, reg: Registry, info: requestinfo.RequestInfo, ns: str | None,
-        fmt: str, dry_run: bool,
+        fmt: str, opts: WriteOptions,
     ) -> web.StreamResponse:
         sub = reg.rt.subresources.get(info.subresource)
         if sub is None:
@@ -167,15 +171,15 @@ class KubeAPI:
                 return _json(await reg.get(ns, info.name), fmt=fmt)
             if info.verb == "update":
                 body = negotiation.decode_body(await _read_body(request), request.headers.get("Content-Type"))
-                obj, _ = await reg.update(ns, info.name, body, subresource=info.subresource, dry_run=dry_run)
-                return _json(obj, fmt=fmt)
+                obj, _ = await reg.update(ns, info.name, body, opts, subresource=info.subresource)
+                return _json(obj, fmt=fmt, opts=opts)
             if info.verb == "patch":
                 apply = await _patch_function(request, reg.rt.schema_name, reg.cluster.catalog.schemas)
-                return _json(await reg.patch(ns, info.name, apply, subresource=info.subresource, dry_run=dry_run),
-                             fmt=fmt)
+                return _json(await reg.patch(ns, info.name, apply, opts, subresource=info.subresource),
+                             fmt=fmt, opts=opts)
             raise errors.method_not_allowed()
         if info.subresource == "scale":
-            return await self._scale(request, reg, info, ns, fmt, dry_run)
+            return await self._scale(request, reg, info, ns, fmt, opts)
         if reg.rt.resource == "pods" and info.subresource in ("log", "exec", "attach", "portforward", "proxy"):
             pod = await reg.get(ns, info.name)
             if not (pod.get("spec") or {}).get("nodeName"):
@@ -187,7 +191,7 @@ class KubeAPI:
 
     async def _scale(
         self, request: web.Request, reg: Registry, info: requestinfo.RequestInfo, ns: str | None,
-        fmt: str, dry_run: bool,
+        fmt: str, opts: WriteOptions,
     ) -> web.StreamResponse:
         paths = reg.cluster.scale_paths(reg.rt)
         if paths is None:
@@ -197,12 +201,12 @@ class KubeAPI:
             return _json(scale.to_scale(await reg.get(ns, info.name), paths), fmt=fmt)
         if info.verb == "update":
             body = negotiation.decode_body(await _read_body(request), request.headers.get("Content-Type"))
-            obj = await reg.patch(ns, info.name, lambda cur: scale.apply_scale(cur, body, paths, who), dry_run=dry_run)
+            obj = await reg.patch(ns, info.name, lambda cur: scale.apply_scale(cur, body, paths, who), opts)
         elif info.verb == "patch":
             patch_scale = await _patch_function(request, "io.k8s.api.autoscaling.v1.Scale", reg.cluster.catalog.schemas)
             obj = await reg.patch(
                 ns, info.name, lambda cur: scale.apply_scale(cur, patch_scale(scale.to_scale(cur, paths)), paths, who),
-                dry_run=dry_run)
+                opts)
         else:
             raise errors.method_not_allowed()
         return _json(scale.to_scale(obj, paths), fmt=fmt)
@@ -340,13 +344,20 @@ async def _delete_options(request: web.Request, dry_run: bool) -> deletion.Delet
     return deletion.DeleteOptions.parse(decoded, request.query, dry_run=dry_run)
 
 
-def _dry_run(q: Any) -> bool:
+def _write_options(request: web.Request) -> WriteOptions:
+    q = request.query
     values = q.getall("dryRun", [])
     for v in values:
         if v != "All":
             raise errors.invalid("CreateOptions", "meta.k8s.io", "", [errors.Cause.not_supported(
                 "dryRun", v, ["All"])])
-    return bool(values)
+    validation = q.get("fieldValidation") or "Warn"  # upstream's default when unset
+    if validation not in ("Strict", "Warn", "Ignore"):
+        raise errors.bad_request(
+            f"fieldValidation parameter unsupported: {validation}. Supported values are: Strict, Warn, Ignore")
+    force = q.get("force")
+    return WriteOptions(dry_run=bool(values), field_manager=q.get("fieldManager") or None,
+                        field_validation=validation, force=force in _TRUE)
 
 
 def _int_param(q: Any, name: str, default: int) -> int:

@@ -65,6 +65,14 @@ _STRATEGIES: dict[tuple[str, str], type[Strategy]] = {
 }
 
 
+def _crd_strategy() -> type[Strategy]:
+    from lks.kube.crds import CRDStrategy  # crds builds on this package
+
+    return CRDStrategy
+
+
 def for_resource(group: str, resource: str, *, namespaced: bool, has_status: bool) -> Strategy:
+    if (group, resource) == ("apiextensions.k8s.io", "customresourcedefinitions"):
+        return _crd_strategy()(namespaced=namespaced, has_status=has_status)
     cls = _STRATEGIES.get((group, resource), Strategy)
     return cls(namespaced=namespaced, has_status=has_status)

@@ -41,6 +41,11 @@ class Strategy:
         """The strategy for updates through a subresource (`status`), or None if not updatable."""
         return StatusStrategy(self) if name == "status" else None
 
+    def normalize(self, obj: Obj) -> list[str]:
+        """When an object arrives (create, update, patch result): drop unknown fields and fill
+        in defaults, as decoding does upstream; may mutate. Returns the dropped field paths."""
+        return []
+
     def prepare_for_create(self, obj: Obj) -> None:
         """Before validation on create; may mutate `obj` (clear status, set generation)."""
         if self.has_status:

@@ -1,0 +1,231 @@
+"""CustomResourceDefinitions: turning a cluster's CRDs into served resource types, and the
+strategies of CRDs themselves and of the custom resources they define.
+
+`resource_types(crds)` gives the catalog entries and schemas for every served version of every
+established CRD; `lks.kube.cluster.Cluster` extends its catalog with them whenever a CRD
+changes, so discovery, OpenAPI and the registries see custom resources like built-ins.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Any
+
+from lks.kube import crdschema, scale, validation
+from lks.kube.catalog import ResourceType, Subresource
+from lks.kube.errors import Cause
+from lks.kube.schema import Schema
+from lks.kube.strategies.base import Obj, Strategy
+
+CLEANUP_FINALIZER = "customresourcecleanup.apiextensions.k8s.io"
+_VERBS = ("delete", "deletecollection", "get", "list", "patch", "create", "update", "watch")
+_OBJECT_META = "io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"
+
+
+def schema_name(crd_name: str, version: str) -> str:
+    return f"crd/{crd_name}/{version}"
+
+
+@dataclass(frozen=True)
+class CustomType:
+    """What the registry needs to know about one served version of a CRD."""
+
+    rt: ResourceType
+    schema: dict[str, Any]  # the version's openAPIV3Schema, as written
+    scale: scale.ScalePaths | None
+    printer_columns: tuple[dict[str, Any], ...]
+
+
+def _version_schema(crd: Obj, version: Obj) -> dict[str, Any]:
+    spec = crd.get("spec") or {}
+    return (version.get("schema") or spec.get("validation") or {}).get("openAPIV3Schema") or {}
+
+
+def _with_type_meta(schema: dict[str, Any], group: str, version: str, kind: str) -> dict[str, Any]:
+    """The schema as OpenAPI shows it: with apiVersion, kind and metadata, and the GVK."""
+    doc = copy.deepcopy(schema)
+    doc.setdefault("type", "object")
+    props = doc.setdefault("properties", {})
+    props.setdefault("apiVersion", {"type": "string", "description": (
+        "APIVersion defines the versioned schema of this representation of an object.")})
+    props.setdefault("kind", {"type": "string", "description": (
+        "Kind is a string value representing the REST resource this object represents.")})
+    props["metadata"] = {"$ref": f"#/$defs/{_OBJECT_META}", "description": "Standard object's metadata."}
+    doc["x-kubernetes-group-version-kind"] = [{"group": group, "version": version, "kind": kind}]
+    return doc
+
+
+def established(crd: Obj) -> bool:
+    for cond in (crd.get("status") or {}).get("conditions") or []:
+        if cond.get("type") == "Established":
+            return cond.get("status") == "True"
+    return False
+
+
+def resource_types(crds: list[Obj]) -> tuple[list[CustomType], dict[str, Any], list[tuple[str, list[str]]]]:
+    """Served types, their schemas (for the catalog), and their groups in preference order."""
+    types: list[CustomType] = []
+    schemas: dict[str, Any] = {}
+    groups: dict[str, list[str]] = {}
+    for crd in sorted(crds, key=lambda c: c["metadata"]["name"]):
+        if not established(crd):
+            continue
+        spec = crd["spec"]
+        names = spec["names"]
+        group = spec["group"]
+        versions = [v for v in spec.get("versions") or [] if v.get("served")]
+        storage = next((v["name"] for v in spec.get("versions") or [] if v.get("storage")), None)
+        if not versions or storage is None:
+            continue
+        for v in _by_priority(versions):
+            subs: dict[str, Subresource] = {}
+            v_subs = v.get("subresources") or {}
+            if "status" in v_subs:
+                subs["status"] = Subresource("status", names["kind"], group, v["name"], ("get", "patch", "update"))
+            scale_paths = None
+            if "scale" in v_subs:
+                sc = v_subs["scale"] or {}
+                subs["scale"] = Subresource("scale", "Scale", "autoscaling", "v1", ("get", "patch", "update"))
+                scale_paths = scale.ScalePaths(sc.get("specReplicasPath", ".spec.replicas"),
+                                               sc.get("statusReplicasPath", ".status.replicas"),
+                                               sc.get("labelSelectorPath"))
+            name = schema_name(crd["metadata"]["name"], v["name"])
+            rt = ResourceType(
+                group=group, version=v["name"], resource=names["plural"],
+                singular=names.get("singular") or names["kind"].lower(), kind=names["kind"],
+                list_kind=names.get("listKind") or names["kind"] + "List",
+                namespaced=spec.get("scope", "Namespaced") == "Namespaced", verbs=_VERBS,
+                short_names=tuple(names.get("shortNames") or ()), categories=tuple(names.get("categories") or ()),
+                subresources=MappingProxyType(subs), schema_name=name,
+                storage_prefix=f"/registry/{group}/{names['plural']}/", storage_version=storage, virtual=False,
+            )
+            raw = _version_schema(crd, v)
+            schemas[name] = _with_type_meta(raw, group, v["name"], names["kind"])
+            types.append(CustomType(rt, raw, scale_paths, tuple(v.get("additionalPrinterColumns") or ())))
+            groups.setdefault(group, []).append(v["name"])
+    return types, schemas, list(groups.items())
+
+
+def _by_priority(versions: list[Obj]) -> list[Obj]:
+    """Kubernetes version priority: GA before beta before alpha, higher numbers first."""
+    import re
+
+    def key(v: Obj) -> tuple:
+        m = re.fullmatch(r"v(\d+)(?:(alpha|beta)(\d+))?", v["name"])
+        if not m:
+            return (3, 0, 0, v["name"])
+        stage = {None: 0, "beta": 1, "alpha": 2}[m[2]]
+        return (stage, -int(m[1]), -int(m[3] or 0), "")
+
+    return sorted(versions, key=key)
+
+
+class CustomResourceStrategy(Strategy):
+    """Custom resources: generation always tracked; structural schema pruning, defaulting and
+    validation; a status subresource when the CRD declares one."""
+
+    tracks_generation = True
+    return_deleted_object = True
+
+    def __init__(self, ct: CustomType):
+        super().__init__(namespaced=ct.rt.namespaced, has_status="status" in ct.rt.subresources)
+        self.ct = ct
+        self.schema = Schema({}, ct.schema)
+
+    def normalize(self, obj: Obj) -> list[str]:
+        """Prune unknown fields and apply defaults; the pruned paths."""
+        dropped = crdschema.prune(obj, self.schema)
+        crdschema.default(obj, self.schema)
+        return dropped
+
+    def validate(self, obj: Obj) -> list[Cause]:
+        return super().validate(obj) + self._schema_causes(obj)
+
+    def validate_update(self, obj: Obj, old: Obj) -> list[Cause]:
+        return super().validate_update(obj, old) + self._schema_causes(obj)
+
+    def _schema_causes(self, obj: Obj) -> list[Cause]:
+        body = {k: v for k, v in obj.items() if k not in ("apiVersion", "kind", "metadata")}
+        return crdschema.validate(body, self.schema)
+
+
+class CRDStrategy(Strategy):
+    """CustomResourceDefinitions: named `<plural>.<group>`, born with the cleanup finalizer,
+    and checked as upstream's apiextensions validation does for the common mistakes."""
+
+    return_deleted_object = True
+
+    def prepare_for_create(self, obj: Obj) -> None:
+        super().prepare_for_create(obj)
+        finalizers = obj["metadata"].setdefault("finalizers", [])
+        if CLEANUP_FINALIZER not in finalizers:
+            finalizers.append(CLEANUP_FINALIZER)
+
+    def validate(self, obj: Obj) -> list[Cause]:
+        return super().validate(obj) + validate_crd(obj)
+
+    def validate_update(self, obj: Obj, old: Obj) -> list[Cause]:
+        causes = super().validate_update(obj, old) + validate_crd(obj)
+        old_spec, spec = old.get("spec") or {}, obj.get("spec") or {}
+        if spec.get("group") != old_spec.get("group"):
+            causes.append(Cause.invalid("spec.group", spec.get("group"), "field is immutable"))
+        if spec.get("scope") != old_spec.get("scope"):
+            causes.append(Cause.invalid("spec.scope", spec.get("scope"), "field is immutable"))
+        return causes
+
+
+def validate_crd(obj: Obj) -> list[Cause]:
+    causes: list[Cause] = []
+    spec = obj.get("spec") or {}
+    names = spec.get("names") or {}
+    group, plural = spec.get("group") or "", names.get("plural") or ""
+    name = obj["metadata"].get("name") or ""
+    if not group:
+        causes.append(Cause.required("spec.group"))
+    elif "." not in group:
+        causes.append(Cause.invalid("spec.group", group, "should be a domain with at least one dot"))
+    if not plural:
+        causes.append(Cause.required("spec.names.plural"))
+    if not names.get("kind"):
+        causes.append(Cause.required("spec.names.kind"))
+    if not names.get("listKind") and names.get("kind"):
+        pass  # defaulted below by the registry's normalize step
+    if plural and group and name != f"{plural}.{group}":
+        causes.append(Cause.invalid("metadata.name", name, "must be spec.names.plural+\".\"+spec.group"))
+    scope = spec.get("scope")
+    if scope not in ("Namespaced", "Cluster"):
+        causes.append(Cause.not_supported("spec.scope", scope, ["Cluster", "Namespaced"]))
+    versions = spec.get("versions") or []
+    if not versions:
+        causes.append(Cause.required("spec.versions", "must have exactly one version marked as storage version"))
+    storage = [v for v in versions if v.get("storage")]
+    if versions and len(storage) != 1:
+        causes.append(Cause.invalid("spec.versions", versions and "array",
+                                    "must have exactly one version marked as storage version"))
+    if versions and not any(v.get("served") for v in versions):
+        causes.append(Cause.invalid("spec.versions", "array", "must have at least one version marked as served"))
+    seen: set[str] = set()
+    for i, v in enumerate(versions):
+        vname = v.get("name") or ""
+        if vname in seen:
+            causes.append(Cause(reason="FieldValueDuplicate", field=f"spec.versions[{i}].name",
+                                message=f'Duplicate value: "{vname}"'))
+        seen.add(vname)
+        if validation.dns1035_label(vname):
+            causes.append(Cause.invalid(f"spec.versions[{i}].name", vname, "must be a DNS-1035 label"))
+        if not _version_schema(obj, v):
+            causes.append(Cause.required(f"spec.versions[{i}].schema.openAPIV3Schema",
+                                         "schemas are required"))
+    return causes
+
+
+def initial_status(crd: Obj) -> Obj:
+    """The status the apiextensions controllers give a CRD whose names are free."""
+    spec = crd.get("spec") or {}
+    names = dict(spec.get("names") or {})
+    names.setdefault("singular", (names.get("kind") or "").lower())
+    names.setdefault("listKind", (names.get("kind") or "") + "List")
+    storage = [v["name"] for v in spec.get("versions") or [] if v.get("storage")]
+    return {"acceptedNames": names, "storedVersions": storage}
