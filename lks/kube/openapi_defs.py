@@ -89,6 +89,11 @@ def ref_name(ref: str) -> str:
     return ref.rsplit("/", 1)[-1]
 
 
+def custom_schema_name(group: str, version: str, kind: str) -> str:
+    """Where upstream publishes a custom resource's schema: `com.example.stable.v1.CronTab`."""
+    return ".".join([*reversed(group.split(".")), version, kind])
+
+
 def list_schema_name(schema_name: str, list_kind: str) -> str:
     """`io.k8s.api.apps.v1.DeploymentList` for `io.k8s.api.apps.v1.Deployment`."""
     head, _, _ = schema_name.rpartition(".")
@@ -98,18 +103,20 @@ def list_schema_name(schema_name: str, list_kind: str) -> str:
 class Definitions:
     """The definitions of one catalog in both formats, converted on first use.
 
-    `custom` lists the catalog's custom resource types (CRDs), whose schemas are completed as the
-    CRD OpenAPI builder does. `base`, the built-in catalog this one extends, lends its conversions
-    for definitions both share, so a cluster with CRDs converts only the CRD schemas.
+    `custom` pairs each custom resource type (CRD version) with its schema; the schema is
+    published under the type's `schema_name` (upstream's `com.example.stable.v1.CronTab`) and
+    completed as the CRD OpenAPI builder does. `base`, the built-in catalog's definitions, lends
+    its conversions for definitions both share, so a cluster with CRDs converts only CRD schemas.
     """
 
-    def __init__(self, schemas: dict[str, Node], custom: Iterable[Any] = (), base: Definitions | None = None):
+    def __init__(self, schemas: dict[str, Node], custom: Iterable[tuple[Any, Node]] = (),
+                 base: Definitions | None = None):
         self.raw = dict(schemas)
         self._base = base
         self._refs: dict[str, frozenset[str]] = {}
         self._converted: tuple[dict[str, Node], dict[str, Node]] = ({}, {})
-        for rt in custom:
-            self._complete_custom(rt)
+        for rt, schema in custom:
+            self._complete_custom(rt, schema)
 
     def __contains__(self, name: str) -> bool:
         return name in self.raw
@@ -157,10 +164,10 @@ class Definitions:
             refs = self._refs[name] = frozenset(found)
         return refs
 
-    def _complete_custom(self, rt: Any) -> None:
+    def _complete_custom(self, rt: Any, schema: Node) -> None:
         """Give a custom resource's schema what kube-apiserver publishes for it."""
         gvk = {"group": rt.group, "version": rt.version, "kind": rt.kind}
-        node: Node = dict(self.raw.get(rt.schema_name) or {"type": "object"})
+        node: Node = dict(schema or {"type": "object"})
         node["properties"] = {
             **(node.get("properties") or {}),
             "apiVersion": {"description": _API_VERSION_DOC, "type": "string"},

@@ -16,7 +16,7 @@ import orjson
 from aiohttp import web
 
 from lks.kube import deletion, errors, patch, scale, selectors, strategicpatch
-from lks.kube.cluster import Cluster
+from lks.kube.cluster import Cluster, User
 from lks.kube.http import discovery, negotiation, requestinfo
 from lks.kube.registry import ListOptions, Registry, WatchEvent, WriteOptions
 from lks.kube.schema import Schema
@@ -27,6 +27,7 @@ _HEALTH = ("healthz", "livez", "readyz")
 _DEFAULT_WATCH_TIMEOUT = 1800
 _BOOKMARK_EVERY = 60.0
 _TRUE = ("1", "true", "True")
+USER = web.RequestKey("user", User)
 
 
 def _status_response(err: errors.APIError) -> web.Response:
@@ -77,7 +78,7 @@ class KubeAPI:
         user = cluster.authenticate(bearer=_bearer(request), peer_cert_der=_peer_cert(request))
         if user is None:
             raise errors.unauthorized()
-        request["user"] = user  # room for authorization (RBAC) later
+        request[USER] = user  # room for authorization (RBAC) later
         info = requestinfo.parse(request.method, tail, request.query)
         if not info.is_resource:
             return self._non_resource(request, cluster, info)
