@@ -186,11 +186,10 @@ class Builder:
 
         if "list" in verbs:
             what = "list or watch" if "watch" in verbs else "list"
-            for path, name in ((coll, ns + kind), (f"{base}/{rt.resource}", kind + "ForAllNamespaces")):
-                if path == coll or rt.namespaced:
-                    add(path, Operation("get", "list", name, f"{what} objects of kind {kind}", "list", gvk,
-                                        [query(p) for p in _LIST], responses=[("200", "OK", lst)],
-                                        produces=media.stream))
+            lists = [(coll, ns + kind)] + ([(f"{base}/{rt.resource}", kind + "ForAllNamespaces")] if ns else [])
+            for path, name in lists:
+                add(path, Operation("get", "list", name, f"{what} objects of kind {kind}", "list", gvk,
+                                    [query(p) for p in _LIST], responses=[("200", "OK", lst)], produces=media.stream))
         if "watch" in verbs:
             listdoc = (f"watch individual changes to a list of {kind}. deprecated: use the 'watch' parameter "
                        "with a list operation instead.")
@@ -301,7 +300,7 @@ def _scalar(prop: Node) -> str:
     return kind if kind in ("integer", "boolean") else "string"
 
 
-def discovery(path: str, verb_name: str, doc: str, schema: str) -> Operation:
+def discovery(verb_name: str, doc: str, schema: str) -> Operation:
     """A discovery endpoint (`/apis/apps/v1/` and friends): no action, no GVK."""
     return Operation("get", "get", verb_name, doc, None, None, responses=[("200", "OK", schema)],
                      body_types=_OBJECT)

@@ -21,7 +21,7 @@ import orjson
 
 from lks import store
 from lks.clock import rfc3339
-from lks.kube import conversion, deletion, errors, fields, selectors, watchcache
+from lks.kube import conversion, defaulting, deletion, errors, fields, selectors, watchcache
 from lks.kube.catalog import ResourceType
 from lks.kube.strategies import Strategy
 
@@ -342,6 +342,7 @@ class Registry:
         """Decode-time work on an incoming object: unknown fields are dropped (and refused or
         warned about as `fieldValidation` asks) and defaults filled in."""
         unknown = self.strategy.normalize(obj)
+        self._default(obj)
         if not unknown:
             return
         texts = [f'unknown field "{path}"' for path in unknown]
@@ -349,6 +350,12 @@ class Registry:
             raise errors.bad_request("strict decoding error: " + ", ".join(texts))
         if opts.field_validation == "Warn":
             opts.warnings.extend(texts)
+
+    def _default(self, obj: Obj) -> None:
+        """Upstream's defaulting, in the stored version. It runs on the incoming object and
+        again once the strategy has prepared it, as upstream defaults both on decoding the
+        request and on reading back what it stored (a Pod's status, a Job's selector)."""
+        defaulting.apply(self.rt.storage_group, self.rt.storage_version, self.rt.kind, obj)
 
     def _check_namespace(self, obj: Obj, namespace: str | None) -> None:
         meta = obj["metadata"]
@@ -376,6 +383,7 @@ class Registry:
         generate = not meta.get("name") and meta.get("generateName")
         if generate:
             meta["name"] = _generated(meta["generateName"])
+        self._default(obj)
         causes = self.strategy.validate(obj)
         if causes:
             raise self._invalid(obj, causes)
@@ -478,6 +486,7 @@ class Registry:
             if meta.get("generateName") is None and "generateName" in old_meta:
                 meta["generateName"] = old_meta["generateName"]
             strategy.prepare_for_update(obj, current)
+            self._default(obj)
             causes = strategy.validate_update(obj, current) + deletion.check_finalizer_update(obj, current)
             if causes:
                 raise self._invalid(obj, causes)

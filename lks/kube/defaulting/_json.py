@@ -3,8 +3,8 @@
 A Go defaulter tests a pointer field against `nil` and a value field against its zero value;
 in a client's JSON both "absent" and `null` are nil, and `""`, `0` and empty lists or maps are
 zero. `default` and `default_zero` encode the two tests, so every defaulter says which one
-upstream uses. The walkers skip anything that is not the expected JSON type: validation,
-which runs later, reports it.
+upstream uses. The walkers skip anything that is not the expected JSON type, and the setters
+skip a missing object: validation, which runs later, reports what is malformed.
 """
 
 from __future__ import annotations
@@ -22,15 +22,15 @@ def is_zero(value: Any) -> bool:
     return value in ("", 0) or (isinstance(value, list | dict) and not value)
 
 
-def default(obj: Obj, key: str, value: Any) -> None:
-    """A pointer field: set when absent or null."""
-    if obj.get(key) is None:
+def default(obj: Obj | None, key: str, value: Any) -> None:
+    """A pointer field: set when absent or null (on an `obj` that exists)."""
+    if obj is not None and obj.get(key) is None:
         obj[key] = value
 
 
-def default_zero(obj: Obj, key: str, value: Any) -> None:
-    """A value field: set when absent, null or the zero value."""
-    if is_zero(obj.get(key)):
+def default_zero(obj: Obj | None, key: str, value: Any) -> None:
+    """A value field: set when absent, null or the zero value (on an `obj` that exists)."""
+    if obj is not None and is_zero(obj.get(key)):
         obj[key] = value
 
 
@@ -40,13 +40,15 @@ def child(obj: Obj | None, key: str) -> Obj | None:
     return value if isinstance(value, dict) else None
 
 
-def struct(obj: Obj | None, key: str) -> Obj | None:
-    """A non-pointer struct, which Go always has: created empty when absent or null."""
+def struct(obj: Obj | None, key: str) -> Obj:
+    """A non-pointer struct, which Go always has: created empty when absent or null. Under a
+    malformed parent, or in place of a malformed value, a detached dict takes the writes."""
     if not isinstance(obj, dict):
-        return None
+        return {}
     if obj.get(key) is None:
         obj[key] = {}
-    return child(obj, key)
+    value = obj[key]
+    return value if isinstance(value, dict) else {}
 
 
 def children(obj: Obj | None, key: str) -> Iterator[Obj]:

@@ -114,9 +114,7 @@ def namespace(obj: Obj) -> None:
     name = metadata.get("name")
     if isinstance(name, str) and name:
         # unconditional upstream: the label always tells the namespace's real name
-        labels = struct(metadata, "labels")
-        if labels is not None:
-            labels[_METADATA_NAME] = name
+        struct(metadata, "labels")[_METADATA_NAME] = name
     default_zero(struct(obj, "status"), "phase", "Active")
 
 
@@ -131,10 +129,14 @@ def limit_range(obj: Obj) -> None:
     for item in children(child(obj, "spec"), "limits"):
         if item.get("type") != "Container":
             continue
-        # limits default to max, requests to the default limit, then to min
-        limit = {**(child(item, "max") or {}), **(child(item, "default") or {})}
-        request = {**limit, **(child(item, "min") or {}), **(child(item, "defaultRequest") or {})}
-        request = {**(child(item, "min") or {}), **limit, **(child(item, "defaultRequest") or {})}
+        # a missing default limit is the max; a missing default request the limit, else the min
+        limit = dict(child(item, "default") or {})
+        for name, value in (child(item, "max") or {}).items():
+            limit.setdefault(name, value)
+        request = dict(child(item, "defaultRequest") or {})
+        for source in (limit, child(item, "min") or {}):
+            for name, value in source.items():
+                request.setdefault(name, value)
         if limit:
             item["default"] = limit
         if request:

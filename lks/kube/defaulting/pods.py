@@ -34,10 +34,8 @@ def template(tmpl: Obj | None) -> None:
     pod_spec(struct(tmpl, "spec"))
 
 
-def pod_spec(spec: Obj | None) -> None:
+def pod_spec(spec: Obj) -> None:
     """`SetDefaults_PodSpec` and the generated walk over volumes and containers."""
-    if spec is None:
-        return
     default_zero(spec, "dnsPolicy", "ClusterFirst")
     default_zero(spec, "restartPolicy", "Always")
     default(spec, "securityContext", {})
@@ -62,8 +60,6 @@ def pod(obj: Obj) -> None:
     Everything only fills what is missing, so running it again, or on an update, is harmless.
     """
     spec = struct(obj, "spec")
-    if spec is None:
-        return
     metadata = child(obj, "metadata") or {}
     # SetDefaults_Pod: requests default to limits on the Pod only, never on templates
     for key in ("containers", "initContainers"):
@@ -84,10 +80,9 @@ def pod(obj: Obj) -> None:
     _default_tolerations(spec)
 
     status = struct(obj, "status")
-    if status is not None:
-        default_zero(status, "phase", "Pending")
-        default_zero(status, "qosClass", qos.pod_qos(spec))
-        _scheduling_gated(spec, status, metadata.get("creationTimestamp"))
+    default_zero(status, "phase", "Pending")
+    default_zero(status, "qosClass", qos.pod_qos(spec))
+    _scheduling_gated(spec, status, metadata.get("creationTimestamp"))
     pod_labels = child(metadata, "labels") or {}
     _merge_affinity_label_keys(spec, pod_labels)
     for constraint in children(spec, "topologySpreadConstraints"):
@@ -104,10 +99,9 @@ def _container(container: Obj) -> None:
     for env in children(container, "env"):
         value_from = child(env, "valueFrom")
         _field_ref(child(value_from, "fieldRef"))
-        if file_key := child(value_from, "fileKeyRef"):  # EnvFiles: beta, on since 1.35
-            default(file_key, "optional", False)
+        default(child(value_from, "fileKeyRef"), "optional", False)  # EnvFiles: beta, on since 1.35
     for key in _PROBES:
-        if probe := child(container, key):
+        if (probe := child(container, key)) is not None:
             _probe(probe)
     lifecycle = child(container, "lifecycle")
     for hook in ("postStart", "preStop"):
@@ -120,8 +114,7 @@ def _probe(probe: Obj) -> None:
     default_zero(probe, "successThreshold", 1)
     default_zero(probe, "failureThreshold", 3)
     _http_get(child(probe, "httpGet"))
-    if grpc := child(probe, "grpc"):
-        default(grpc, "service", "")
+    default(child(probe, "grpc"), "service", "")
 
 
 def _http_get(action: Obj | None) -> None:
@@ -138,41 +131,37 @@ def _field_ref(selector: Obj | None) -> None:
 def _volume(volume: Obj) -> None:
     if all(volume.get(key) is None for key in _VOLUME_SOURCES):
         volume["emptyDir"] = {}
-    if image := child(volume, "image"):  # ImageVolume: beta, on since 1.35
+    if (image := child(volume, "image")) is not None:  # ImageVolume: beta, on since 1.35
         if is_zero(image.get("pullPolicy")):
             image["pullPolicy"] = images.pull_policy(image.get("reference"))
     for key in ("secret", "configMap", "downwardAPI", "projected"):
-        if source := child(volume, key):
-            default(source, "defaultMode", _MODE_0644)
+        default(child(volume, key), "defaultMode", _MODE_0644)
     for item in children(child(volume, "downwardAPI"), "items"):
         _field_ref(child(item, "fieldRef"))
     for source in children(child(volume, "projected"), "sources"):
         for item in children(child(source, "downwardAPI"), "items"):
             _field_ref(child(item, "fieldRef"))
-        if token := child(source, "serviceAccountToken"):
-            default(token, "expirationSeconds", 3600)
-    if ephemeral := child(child(volume, "ephemeral"), "volumeClaimTemplate"):
-        default(struct(ephemeral, "spec"), "volumeMode", "Filesystem")
+        default(child(source, "serviceAccountToken"), "expirationSeconds", 3600)
+    claim_template = child(child(volume, "ephemeral"), "volumeClaimTemplate")
+    default(struct(claim_template, "spec"), "volumeMode", "Filesystem")
     volume_source(volume)
 
 
 def volume_source(source: Obj) -> None:
     """Defaults shared by a Pod's volumes and a PersistentVolume's source (mostly declarative
     `+default` markers on the legacy in-tree plugins)."""
-    if host_path := child(source, "hostPath"):
-        default(host_path, "type", "")
-    if iscsi := child(source, "iscsi"):
-        default_zero(iscsi, "iscsiInterface", "default")
-    if rbd := child(source, "rbd"):
+    default(child(source, "hostPath"), "type", "")
+    default_zero(child(source, "iscsi"), "iscsiInterface", "default")
+    if (rbd := child(source, "rbd")) is not None:
         default_zero(rbd, "pool", "rbd")
         default_zero(rbd, "user", "admin")
         default_zero(rbd, "keyring", "/etc/ceph/keyring")
-    if disk := child(source, "azureDisk"):
+    if (disk := child(source, "azureDisk")) is not None:
         default(disk, "cachingMode", "ReadWrite")
         default(disk, "fsType", "ext4")
         default(disk, "readOnly", False)
         default(disk, "kind", "Shared")
-    if scale_io := child(source, "scaleIO"):
+    if (scale_io := child(source, "scaleIO")) is not None:
         default_zero(scale_io, "storageMode", "ThinProvisioned")
         default_zero(scale_io, "fsType", "xfs")
 
@@ -191,9 +180,8 @@ def _requests_from_limits(container: Obj) -> None:
     if resources is None or not limits:
         return
     requests = struct(resources, "requests")
-    if requests is not None:
-        for name, value in limits.items():
-            requests.setdefault(name, value)
+    for name, value in limits.items():
+        requests.setdefault(name, value)
 
 
 def _default_tolerations(spec: Obj) -> None:

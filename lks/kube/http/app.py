@@ -15,7 +15,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from lks.kube import deletion, errors, patch, scale, selectors, strategicpatch
+from lks.kube import deletion, errors, openapi, patch, scale, selectors, strategicpatch
 from lks.kube.cluster import Cluster, User
 from lks.kube.http import discovery, negotiation, requestinfo
 from lks.kube.registry import ListOptions, Registry, WatchEvent, WriteOptions
@@ -92,6 +92,12 @@ class KubeAPI:
         parts = info.parts
         if parts == ("version",):
             return _json(_version(cluster))
+        if parts[:1] == ("openapi",):
+            status, headers, body = openapi.serve(
+                cluster.catalog, f"/clusters/{cluster.id}", "/".join(parts[1:]), request.query,
+                request.headers.get("Accept"), if_none_match=request.headers.get("If-None-Match"),
+                accept_encoding=request.headers.get("Accept-Encoding"))
+            return web.Response(status=status, headers=headers, body=body)
         docs = discovery.documents(cluster.catalog)
         accept = negotiation.parse_accept(request.headers.get("Accept"))
         if parts in (("api",), ("apis",)):

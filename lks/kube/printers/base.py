@@ -22,7 +22,10 @@ from lks.kube import catalog
 
 @dataclass(frozen=True, slots=True)
 class Doc:
-    """A schema field's description: `Doc("core.PodStatus", "podIP")`; "meta" is ObjectMeta's package."""
+    """A schema field's description: `Doc("core.PodStatus", "podIP")`; "meta" is ObjectMeta's package.
+
+    Without a version the first served version that defines the kind is used.
+    """
 
     ref: str
     field: str
@@ -65,17 +68,18 @@ _VERSIONS = ("v1", "v2", "v1beta2", "v1beta1", "v1alpha3", "v1alpha2", "v1alpha1
 
 @functools.cache
 def describe(doc: Doc) -> str:
-    package, _, kind = doc.ref.partition(".")
+    """The description of `Doc("package.Kind", field)`, or of `Doc("package.version.Kind", field)`."""
+    package, *version, kind = doc.ref.split(".")
     if package == "meta":
         names = [f"io.k8s.apimachinery.pkg.apis.meta.v1.{kind}"]
     else:
-        names = [f"io.k8s.api.{package}.{version}.{kind}" for version in _VERSIONS]
+        names = [f"io.k8s.api.{package}.{v}.{kind}" for v in version or _VERSIONS]
     schemas = catalog.load().schemas
     for definition in names:
         if definition in schemas:
             prop = schemas[definition].get("properties", {}).get(doc.field, {})
             return prop.get("description", "")
-    return ""
+    return ""  # upstream quotes a few fields that do not exist (RuntimeClass "handler" of ObjectMeta)
 
 
 def column_definition(column: Column) -> dict[str, Any]:

@@ -61,8 +61,8 @@ def _ingress_class_cells(obj: Mapping, now: float) -> Cells:
         group = "" if params.get("apiGroup") is None else "." + f.text(params, "apiGroup")
         text = f"{f.text(params, 'kind')}{group}/{f.text(params, 'name')}"
     # since 1.35 the default class is marked, as StorageClasses are
-    label = f.name(obj) + (" (default)" if _is_default(obj, "ingressclass.kubernetes.io/is-default-class") else "")
-    return [label, f.text(obj, "spec", "controller"), text, f.age(obj, now)]
+    default = _is_default(obj, "ingressclass.kubernetes.io/is-default-class")
+    return [f.name(obj) + (" (default)" if default else ""), f.text(obj, "spec", "controller"), text, f.age(obj, now)]
 
 
 _INGRESS_CLASS = Printer((
@@ -74,7 +74,8 @@ _INGRESS_CLASS = Printer((
 
 _NETWORK_POLICY = Printer((
     NAME, Column("Pod-Selector", description=Doc("networking.NetworkPolicySpec", "podSelector")), AGE,
-), lambda obj, now: [f.name(obj), f.format_label_selector(f.mapping(obj, "spec", "podSelector")), f.age(obj, now)])
+), lambda obj, now: [f.name(obj), f.format_label_selector(f.mapping(obj, "spec", "podSelector")),
+                     f.age(obj, now)])
 
 
 def _slice_ports(ports: list) -> str:
@@ -167,8 +168,9 @@ _CSI_NODE = Printer((
 
 def _csi_driver_cells(obj: Mapping, now: float) -> Cells:
     spec = f.mapping(obj, "spec")
-    tokens = spec.get("tokenRequests")
-    audiences = "<unset>" if tokens is None else ",".join(f.text(t, "audience") for t in f.items(spec, "tokenRequests"))
+    audiences = ",".join(f.text(t, "audience") for t in f.items(spec, "tokenRequests"))
+    if spec.get("tokenRequests") is None:
+        audiences = "<unset>"
     modes = ",".join(str(m) for m in f.items(spec, "volumeLifecycleModes")) or "<none>"
     return [f.name(obj), spec.get("attachRequired") is not False, spec.get("podInfoOnMount") is True,
             spec.get("storageCapacity") is True, audiences, spec.get("requiresRepublish") is True, modes,
@@ -237,8 +239,8 @@ _LEASE_CANDIDATE = Printer((
     Column("BinaryVersion", description=Doc("meta.ObjectMeta", "binaryVersion")),
     Column("EmulationVersion", description=Doc("meta.ObjectMeta", "emulationVersion")),
     AGE,
-), lambda obj, now: [f.name(obj), *(f.text(obj, "spec", k) for k in ("leaseName", "binaryVersion", "emulationVersion")),
-                     f.age(obj, now)])
+), lambda obj, now: [f.name(obj), f.text(obj, "spec", "leaseName"), f.text(obj, "spec", "binaryVersion"),
+                     f.text(obj, "spec", "emulationVersion"), f.age(obj, now)])
 
 # --- certificates --------------------------------------------------------------------------
 
@@ -409,7 +411,8 @@ _APISERVICE = Printer((
 
 def _storage_version_cells(obj: Mapping, now: float) -> Cells:
     status = f.mapping(obj, "status")
-    versions = [f"{f.text(v, 'apiServerID')}={f.text(v, 'encodingVersion')}" for v in f.items(status, "storageVersions")]
+    versions = [f"{f.text(v, 'apiServerID')}={f.text(v, 'encodingVersion')}"
+                for v in f.items(status, "storageVersions")]
     common = status.get("commonEncodingVersion")
     return [f.name(obj), "<unset>" if common is None else str(common),
             f.list_with_more(versions[:3], len(versions) > 3, len(versions), 3), f.age(obj, now)]

@@ -120,6 +120,11 @@ def number(obj: Any, *path: str) -> int:
     return int(value) if isinstance(value, int | float) and not isinstance(value, bool) else 0
 
 
+def replicas(spec: Mapping) -> int:
+    """`spec.replicas`, which defaulting sets to 1 when absent."""
+    return 1 if spec.get("replicas") is None else number(spec, "replicas")
+
+
 def meta(obj: Mapping) -> Mapping:
     return mapping(obj, "metadata")
 

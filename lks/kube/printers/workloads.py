@@ -14,11 +14,6 @@ from lks.kube.printers import formats as f
 from lks.kube.printers.base import AGE, CONTAINERS, IMAGES, NAME, Cells, Column, Doc, Printer
 
 
-def _replicas(spec: Mapping) -> int:
-    """`spec.replicas`, which defaulting sets to 1 when absent."""
-    return 1 if spec.get("replicas") is None else f.number(spec, "replicas")
-
-
 def _template_cells(spec: Mapping, selector: str) -> Cells:
     names, images = f.layout_containers(f.items(spec, "template", "spec", "containers"))
     return [names, images, selector]
@@ -31,7 +26,7 @@ def _selector_column(ref: str) -> Column:
 def _deployment_cells(obj: Mapping, now: float) -> Cells:
     spec, status = f.mapping(obj, "spec"), f.mapping(obj, "status")
     selector = f.selector_string(spec.get("selector"))
-    return [f.name(obj), f"{f.number(status, 'readyReplicas')}/{_replicas(spec)}",
+    return [f.name(obj), f"{f.number(status, 'readyReplicas')}/{f.replicas(spec)}",
             f.number(status, "updatedReplicas"), f.number(status, "availableReplicas"), f.age(obj, now),
             *_template_cells(spec, "<invalid>" if selector is None else selector)]
 
@@ -47,7 +42,7 @@ _DEPLOYMENT = Printer((
 
 def _replica_set_cells(obj: Mapping, now: float) -> Cells:
     spec, status = f.mapping(obj, "spec"), f.mapping(obj, "status")
-    return [f.name(obj), _replicas(spec), f.number(status, "replicas"), f.number(status, "readyReplicas"),
+    return [f.name(obj), f.replicas(spec), f.number(status, "replicas"), f.number(status, "readyReplicas"),
             f.age(obj, now), *_template_cells(spec, f.format_label_selector(spec.get("selector")))]
 
 
@@ -63,7 +58,7 @@ _REPLICA_SET = Printer((
 def _stateful_set_cells(obj: Mapping, now: float) -> Cells:
     spec = f.mapping(obj, "spec")
     names, images = f.layout_containers(f.items(spec, "template", "spec", "containers"))
-    return [f.name(obj), f"{f.number(obj, 'status', 'readyReplicas')}/{_replicas(spec)}", f.age(obj, now),
+    return [f.name(obj), f"{f.number(obj, 'status', 'readyReplicas')}/{f.replicas(spec)}", f.age(obj, now),
             names, images]
 
 
@@ -190,7 +185,8 @@ def _hpa_v2(obj: Mapping) -> Mapping:
             "currentCPUUtilizationPercentage" not in f.mapping(obj, "status"):
         return obj
     spec, status = dict(f.mapping(obj, "spec")), dict(f.mapping(obj, "status"))
-    target, current = spec.pop("targetCPUUtilizationPercentage", None), status.pop("currentCPUUtilizationPercentage", None)
+    target = spec.pop("targetCPUUtilizationPercentage", None)
+    current = status.pop("currentCPUUtilizationPercentage", None)
     if target is not None:
         spec["metrics"] = [{"type": "Resource", "resource": {
             "name": "cpu", "target": {"type": "Utilization", "averageUtilization": target}}}]
@@ -212,7 +208,7 @@ def _value_metric(source: Mapping, current: Mapping | None) -> str:
 def _resource_metric(source: Mapping, current: Mapping | None) -> str:
     target, resource = f.mapping(source, "target"), f.text(source, "name")
     if target.get("averageValue") is not None:
-        value = f.quantity_ptr(f.field(current, "current", "averageValue")) if current is not None else "<unknown>"
+        value = "<unknown>" if current is None else f.quantity_ptr(f.field(current, "current", "averageValue"))
         return f"{resource}: {value}/{f.quantity(target['averageValue'])}"
     used = f.field(current, "current", "averageUtilization") if current is not None else None
     wanted = target.get("averageUtilization")
@@ -230,7 +226,7 @@ def _metric(spec: Mapping, status: Mapping | None) -> str:
     current = f.field(status, key) if status is not None else None
     current = current if isinstance(current, Mapping) else None
     if kind == "Pods":
-        value = f.quantity_ptr(f.field(current, "current", "averageValue")) if current is not None else "<unknown>"
+        value = "<unknown>" if current is None else f.quantity_ptr(f.field(current, "current", "averageValue"))
         return f"{value}/{f.quantity_ptr(f.field(source, 'target', 'averageValue'))}"
     if kind in ("External", "Object"):
         return _value_metric(source, current)
@@ -259,11 +255,11 @@ def _hpa_cells(obj: Mapping, now: float) -> Cells:
 
 _HPA = Printer((
     NAME,
-    Column("Reference", description=Doc("autoscaling.HorizontalPodAutoscalerSpec", "scaleTargetRef")),
-    Column("Targets", description=Doc("autoscaling.HorizontalPodAutoscalerSpec", "metrics")),
-    Column("MinPods", description=Doc("autoscaling.HorizontalPodAutoscalerSpec", "minReplicas")),
-    Column("MaxPods", description=Doc("autoscaling.HorizontalPodAutoscalerSpec", "maxReplicas")),
-    Column("Replicas", description=Doc("autoscaling.HorizontalPodAutoscalerStatus", "currentReplicas")),
+    Column("Reference", description=Doc("autoscaling.v2.HorizontalPodAutoscalerSpec", "scaleTargetRef")),
+    Column("Targets", description=Doc("autoscaling.v2.HorizontalPodAutoscalerSpec", "metrics")),
+    Column("MinPods", description=Doc("autoscaling.v2.HorizontalPodAutoscalerSpec", "minReplicas")),
+    Column("MaxPods", description=Doc("autoscaling.v2.HorizontalPodAutoscalerSpec", "maxReplicas")),
+    Column("Replicas", description=Doc("autoscaling.v2.HorizontalPodAutoscalerStatus", "currentReplicas")),
     AGE,
 ), _hpa_cells)
 
