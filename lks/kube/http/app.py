@@ -17,7 +17,7 @@ from aiohttp import web
 
 from lks.kube import deletion, errors, openapi, patch, scale, selectors, strategicpatch
 from lks.kube.cluster import Cluster, User
-from lks.kube.http import discovery, negotiation, requestinfo
+from lks.kube.http import discovery, negotiation, representation, requestinfo
 from lks.kube.registry import ListOptions, Registry, WatchEvent, WriteOptions
 from lks.kube.schema import Schema
 
@@ -131,7 +131,10 @@ class KubeAPI:
         if rt.virtual:
             raise errors.APIError(405, "MethodNotAllowed", f"{info.resource} is not supported by this server yet")
         reg = cluster.registry(info.group, info.version, info.resource)
-        fmt = negotiation.response_format(negotiation.parse_accept(request.headers.get("Accept")))
+        rep = representation.choose(negotiation.parse_accept(request.headers.get("Accept")),
+                                     read=info.verb in ("get", "list", "watch"),
+                                     include_object=request.query.get("includeObject"))
+        fmt = rep.format
         q = request.query
         opts = _write_options(request)
         ns = info.namespace if rt.namespaced else None
@@ -140,11 +143,11 @@ class KubeAPI:
         verb = info.verb
         if verb == "get":
             obj = await reg.get(ns, info.name, resource_version=q.get("resourceVersion"))
-            return _json(obj, fmt=fmt)
+            return _json(representation.one(reg, obj, rep), fmt=fmt)
         if verb == "list":
-            return _json(await reg.list(ns, self._list_options(reg, q)), fmt=fmt)
+            return _json(representation.listing(reg, await reg.list(ns, self._list_options(reg, q)), rep), fmt=fmt)
         if verb == "watch":
-            return await self._watch(request, reg, ns, info)
+            return await self._watch(request, reg, ns, info, rep)
         if verb == "create":
             if info.name:
                 raise errors.method_not_allowed()
@@ -175,7 +178,9 @@ class KubeAPI:
             raise errors.path_not_found(request.path)
         if info.subresource in ("status", "finalize"):
             if info.verb == "get":
-                return _json(await reg.get(ns, info.name), fmt=fmt)
+                rep = representation.choose(negotiation.parse_accept(request.headers.get("Accept")), read=True,
+                                            include_object=request.query.get("includeObject"))
+                return _json(representation.one(reg, await reg.get(ns, info.name), rep), fmt=fmt)
             if info.verb == "update":
                 body = negotiation.decode_body(await _read_body(request), request.headers.get("Content-Type"))
                 obj, _ = await reg.update(ns, info.name, body, opts, subresource=info.subresource)
@@ -230,7 +235,7 @@ class KubeAPI:
         )
 
     async def _watch(self, request: web.Request, reg: Registry, ns: str | None,
-                     info: requestinfo.RequestInfo) -> web.StreamResponse:
+                     info: requestinfo.RequestInfo, rep: representation.Representation) -> web.StreamResponse:
         q = request.query
         opts = self._list_options(reg, q)
         if info.name:  # /watch/.../name is a watch on one object
@@ -247,6 +252,7 @@ class KubeAPI:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         it = events.__aiter__()
+        first = True  # a Table stream carries column headers on its first row only
         try:
             while True:
                 left = deadline - loop.time()
@@ -257,11 +263,14 @@ class KubeAPI:
                 except TimeoutError:
                     if bookmarks and loop.time() < deadline:
                         cache = await reg.cache()
-                        await resp.write(_event_line(WatchEvent("BOOKMARK", reg.bookmark(cache.revision))))
+                        mark = WatchEvent("BOOKMARK", reg.bookmark(cache.revision))
+                        await resp.write(_event_line(mark, representation.event(reg, mark, rep, first=first)))
                     continue
                 except StopAsyncIteration:
                     break
-                await resp.write(_event_line(ev))
+                obj = representation.event(reg, ev, rep, first=first)
+                first = first and ev.type in ("BOOKMARK", "ERROR")
+                await resp.write(_event_line(ev, obj))
                 if ev.type == "ERROR":
                     break
         except (ConnectionResetError, ConnectionError):
@@ -274,15 +283,16 @@ class KubeAPI:
         return resp
 
 
-def _event_line(ev: WatchEvent) -> bytes:
+def _event_line(ev: WatchEvent, obj: dict[str, Any]) -> bytes:
+    """One line of a watch stream. Events shared by many watchers are encoded once."""
     cached = ev.cached
-    if cached is not None:
-        key = f"{ev.type}/{ev.obj.get('apiVersion')}"
+    if cached is not None and obj is ev.obj:
+        key = f"{ev.type}/{obj.get('apiVersion')}"
         line = cached.encoded.get(key)
         if line is None:
-            line = cached.encoded[key] = orjson.dumps({"type": ev.type, "object": ev.obj}) + b"\n"
+            line = cached.encoded[key] = orjson.dumps({"type": ev.type, "object": obj}) + b"\n"
         return line
-    return orjson.dumps({"type": ev.type, "object": ev.obj}) + b"\n"
+    return orjson.dumps({"type": ev.type, "object": obj}) + b"\n"
 
 
 def _version(cluster: Cluster) -> dict[str, str]:

@@ -54,19 +54,6 @@ def wants_aggregated_discovery(accept: list[MediaType]) -> bool:
     return False
 
 
-def response_format(accept: list[MediaType]) -> str:
-    """`json` or `yaml` for an object response; 406 when neither is acceptable."""
-    for mt in accept:
-        if mt.as_:  # Table and PartialObjectMetadata representations are not served yet
-            continue
-        if mt.type in (JSON, "*/*", "application/*", "application/json-patch+json",
-                       "application/merge-patch+json"):
-            return "json"
-        if mt.type == YAML:
-            return "yaml"
-    raise errors.not_acceptable("application/json, application/yaml")
-
-
 def decode_body(body: bytes, content_type: str | None) -> object:
     """A request body as a JSON value; 415 for unknown formats, 400 for malformed ones."""
     ctype = (content_type or JSON).split(";")[0].strip().lower()

@@ -15,7 +15,7 @@ from typing import Any
 
 from lks.kube import validation
 from lks.kube.errors import Cause
-from lks.kube.typevalidation.field import GoStruct, forbidden, invalid, required
+from lks.kube.typevalidation import field
 
 IMMUTABLE = "field is immutable"
 NEGATIVE = "must be greater than or equal to 0"
@@ -85,19 +85,19 @@ def is_label_value(value: str) -> list[str]:
 
 _LABEL_VALUE_RE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
 def qualified_name(value: str, path: str) -> list[Cause]:
-    return [invalid(path, value, m) for m in is_qualified_name(value)]
+    return [field.invalid(path, value, m) for m in is_qualified_name(value)]
 
 
 def dns_label(value: str, path: str) -> list[Cause]:
-    return [invalid(path, value, m) for m in validation.dns_label(value)]
+    return [field.invalid(path, value, m) for m in validation.dns_label(value)]
 
 
 def dns_subdomain(value: str, path: str) -> list[Cause]:
-    return [invalid(path, value, m) for m in validation.dns_subdomain(value)]
+    return [field.invalid(path, value, m) for m in validation.dns_subdomain(value)]
 
 
 def name_errors(rule: validation.NameRule, value: str, path: str) -> list[Cause]:
-    return [invalid(path, value, m) for m in rule(value)]
+    return [field.invalid(path, value, m) for m in rule(value)]
 
 
 def labels(value: Any, path: str) -> list[Cause]:
@@ -115,16 +115,16 @@ def label_selector(sel: Any, path: str) -> list[Cause]:
         op, values = get(expr, "operator", default=""), items(expr, "values")
         if op in ("In", "NotIn"):
             if not values:
-                causes.append(required(f"{p}.values", "must be specified when `operator` is 'In' or 'NotIn'"))
+                causes.append(field.required(f"{p}.values", "must be specified when `operator` is 'In' or 'NotIn'"))
         elif op in ("Exists", "DoesNotExist"):
             if values:
-                causes.append(forbidden(f"{p}.values",
+                causes.append(field.forbidden(f"{p}.values",
                                         "may not be specified when `operator` is 'Exists' or 'DoesNotExist'"))
         else:
-            causes.append(invalid(f"{p}.operator", op, "not a valid selector operator"))
+            causes.append(field.invalid(f"{p}.operator", op, "not a valid selector operator"))
         causes += qualified_name(get(expr, "key", default=""), f"{p}.key")
         for j, v in enumerate(values):
-            causes += [invalid(f"{p}.values[{j}]", v, m) for m in is_label_value(str(v))]
+            causes += [field.invalid(f"{p}.values[{j}]", v, m) for m in is_label_value(str(v))]
     return causes
 
 
@@ -158,25 +158,25 @@ def label_selector_value(sel: Any) -> Any:
     """A *metav1.LabelSelector as Go's JSON shows it (matchLabels before matchExpressions)."""
     if not isinstance(sel, Mapping):
         return None
-    out = GoStruct()
+    out = field.GoStruct()
     if sel.get("matchLabels"):
         out["matchLabels"] = sel["matchLabels"]
     if sel.get("matchExpressions"):
-        out["matchExpressions"] = [GoStruct((k, e[k]) for k in ("key", "operator", "values") if e.get(k))
+        out["matchExpressions"] = [field.GoStruct((k, e[k]) for k in ("key", "operator", "values") if e.get(k))
                                    for e in sel["matchExpressions"] if isinstance(e, Mapping)]
     return out
 
 
 def nonnegative(value: Any, path: str) -> list[Cause]:
     if isinstance(value, int) and not isinstance(value, bool) and value < 0:
-        return [invalid(path, value, NEGATIVE)]
+        return [field.invalid(path, value, NEGATIVE)]
     return []
 
 
 def immutable(new: Any, old: Any, path: str, shown: Any = None) -> list[Cause]:
     """`ValidateImmutableField`; `shown` is the new value as Go renders it when it differs."""
     if new != old:
-        return [invalid(path, new if shown is None else shown, IMMUTABLE)]
+        return [field.invalid(path, new if shown is None else shown, IMMUTABLE)]
     return []
 
 
@@ -204,8 +204,8 @@ def is_port_name(name: str) -> list[str]:
 def port_num_or_name(port: Any, path: str) -> list[Cause]:
     """`ValidatePortNumOrName` of an int-or-string port."""
     if isinstance(port, str):
-        return [invalid(path, port, m) for m in is_port_name(port)]
-    return [invalid(path, port, m) for m in is_port_num(port)]
+        return [field.invalid(path, port, m) for m in is_port_name(port)]
+    return [field.invalid(path, port, m) for m in is_port_num(port)]
 
 
 def percent_value(v: Any) -> int | None:
@@ -225,13 +225,13 @@ def int_or_percent_value(v: Any) -> int:
 def positive_int_or_percent(v: Any, path: str) -> list[Cause]:
     """`ValidatePositiveIntOrPercent`."""
     if isinstance(v, str):
-        return [] if _PERCENT_RE.match(v) else [invalid(path, v, PERCENT_MSG)]
+        return [] if _PERCENT_RE.match(v) else [field.invalid(path, v, PERCENT_MSG)]
     return nonnegative(v, path)
 
 
 def not_more_than_100_percent(v: Any, path: str) -> list[Cause]:
     pct = percent_value(v)
-    return [invalid(path, v, "must not be greater than 100%")] if pct is not None and pct > 100 else []
+    return [field.invalid(path, v, "must not be greater than 100%")] if pct is not None and pct > 100 else []
 
 
 def ip_errors(value: str, path: str) -> list[Cause]:
@@ -240,12 +240,12 @@ def ip_errors(value: str, path: str) -> list[Cause]:
         ip = ipaddress.ip_address(value)
     except ValueError:
         if re.fullmatch(r"[0-9]+(\.[0-9]+){3}", value) and all(int(p) < 256 for p in value.split(".")):
-            return [invalid(path, value, "must not have leading 0s")]
-        return [invalid(path, value, "must be a valid IP address, (e.g. 10.9.8.7 or 2001:db8::ffff)")]
+            return [field.invalid(path, value, "must not have leading 0s")]
+        return [field.invalid(path, value, "must be a valid IP address, (e.g. 10.9.8.7 or 2001:db8::ffff)")]
     if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        return [invalid(path, value, "must not be an IPv4-mapped IPv6 address")]
+        return [field.invalid(path, value, "must not be an IPv4-mapped IPv6 address")]
     if str(ip) != value:
-        return [invalid(path, value, f'must be in canonical form ("{ip}")')]
+        return [field.invalid(path, value, f'must be in canonical form ("{ip}")')]
     return []
 
 
@@ -258,16 +258,34 @@ def cidr_errors(value: str, path: str) -> list[Cause]:
     except ValueError:
         loose = slash and bits.isdigit() and re.fullmatch(r"[0-9]+(\.[0-9]+){3}", addr)
         if loose and all(int(p) < 256 for p in addr.split(".")) and int(bits) <= 32:
-            return [invalid(path, value, "must not have leading 0s in IP or prefix length")]
-        return [invalid(path, value, "must be a valid CIDR value, (e.g. 10.9.8.0/24 or 2001:db8::/64)")]
+            return [field.invalid(path, value, "must not have leading 0s in IP or prefix length")]
+        return [field.invalid(path, value, "must be a valid CIDR value, (e.g. 10.9.8.0/24 or 2001:db8::/64)")]
     if not slash:
-        return [invalid(path, value, "must be a valid CIDR value, (e.g. 10.9.8.0/24 or 2001:db8::/64)")]
+        return [field.invalid(path, value, "must be a valid CIDR value, (e.g. 10.9.8.0/24 or 2001:db8::/64)")]
     if bits != str(int(bits)):
-        return [invalid(path, value, "must not have leading 0s in IP or prefix length")]
+        return [field.invalid(path, value, "must not have leading 0s in IP or prefix length")]
     if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        return [invalid(path, value, "must not have an IPv4-mapped IPv6 address")]
+        return [field.invalid(path, value, "must not have an IPv4-mapped IPv6 address")]
     if net.network_address != ip:
-        return [invalid(path, value, "must not have bits set beyond the prefix length")]
+        return [field.invalid(path, value, "must not have bits set beyond the prefix length")]
     if str(net) != value:
-        return [invalid(path, value, f'must be in canonical form ("{net}")')]
+        return [field.invalid(path, value, f'must be in canonical form ("{net}")')]
     return []
+
+
+CONFIG_KEY_MSG = ("a valid config key must consist of alphanumeric characters, '-', '_' or '.' (e.g. 'key.name',  "
+                  "or 'KEY_NAME',  or 'key-name', regex used for validation is '[-._a-zA-Z0-9]+')")
+
+
+def is_config_key(key: str) -> list[str]:
+    """`validation.IsConfigMapKey`."""
+    msgs = ["must be no more than 253 characters"] if len(key) > 253 else []
+    if not key or any(not (c.isascii() and (c.isalnum() or c in "-._")) for c in key):
+        msgs.append(CONFIG_KEY_MSG)
+    if key == ".":
+        msgs.append("must not be '.'")
+    elif key == "..":
+        msgs.append("must not be '..'")
+    elif key.startswith(".."):
+        msgs.append("must not start with '..'")
+    return msgs
