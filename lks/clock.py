@@ -65,3 +65,8 @@ class ManualClock(Clock):
 def rfc3339(ts: float) -> str:
     """Kubernetes' timestamp format: RFC 3339 in UTC at second precision."""
     return datetime.fromtimestamp(int(ts), UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def iso8601(ts: float) -> str:
+    """ARM's timestamp format: UTC with fractional seconds."""
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")

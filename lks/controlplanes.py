@@ -22,12 +22,16 @@ import orjson
 from lks import pki, store
 from lks.clock import Clock
 from lks.controllers import ControllerManager
-from lks.kube.cluster import Cluster
+from lks.kube.cluster import Cluster, User
 from lks.store.compactor import Compactor
 
 log = logging.getLogger(__name__)
 
 _PREFIX = "/lks/controlplanes/"
+
+# The identities of a cluster's static tokens: the admin credential and AKS's "clusterUser".
+ADMIN = User("clusterAdmin", ("system:masters", "system:authenticated"))
+USER = User("clusterUser", ("system:masters", "system:authenticated"))
 
 
 class ControlPlanes:
@@ -60,7 +64,8 @@ class ControlPlanes:
 
     async def start_all(self) -> None:
         for record in await self.records():
-            await self._start(record)
+            if not record.get("stopped"):
+                await self._start(record)
 
     async def stop_all(self) -> None:
         for id in list(self.clusters):
@@ -73,7 +78,8 @@ class ControlPlanes:
             record = {
                 "id": id, "name": name, "kubernetesVersion": kubernetes_version,
                 "caCert": ca.cert_pem.decode(), "caKey": ca.key_pem.decode(),
-                "token": secrets.token_urlsafe(32), "created": self.clock.now(),
+                "token": secrets.token_urlsafe(32), "userToken": secrets.token_urlsafe(32),
+                "created": self.clock.now(),
             }
             await self.meta.create(_PREFIX + id, orjson.dumps(record))
             return await self._start(record)
@@ -86,6 +92,28 @@ class ControlPlanes:
             except store.NotFound:
                 pass
             shutil.rmtree(self.data_dir / id, ignore_errors=True)
+
+    async def stop(self, id: str) -> None:
+        """Stop serving a control plane, keeping its state (`az aks stop`)."""
+        async with self._lock:
+            await self._set_stopped(id, True)
+            await self._stop(id)
+
+    async def start(self, id: str) -> Cluster:
+        """Serve a stopped control plane again (`az aks start`)."""
+        async with self._lock:
+            record = await self._set_stopped(id, False)
+            return self.clusters.get(id) or await self._start(record)
+
+    async def _set_stopped(self, id: str, stopped: bool) -> dict[str, Any]:
+        kv = await self.meta.get(_PREFIX + id)
+        if kv is None:
+            raise KeyError(id)
+        record = orjson.loads(kv.value)
+        if bool(record.get("stopped")) != stopped:
+            record["stopped"] = stopped
+            await self.meta.update(_PREFIX + id, orjson.dumps(record), mod_revision=kv.mod_revision)
+        return record
 
     def _store_url(self, id: str) -> str:
         if self.store_url:
@@ -101,7 +129,8 @@ class ControlPlanes:
             self.tls.load_verify_locations(cadata=record["caCert"])
         cluster = Cluster(
             id=id, name=record["name"], kubernetes_version=record["kubernetesVersion"], backend=backend,
-            ca=ca, token=record["token"], clock=self.clock,
+            ca=ca, tokens={record["token"]: ADMIN, **({record["userToken"]: USER} if "userToken" in record else {})},
+            clock=self.clock,
         )
         await cluster.start()
         controllers = ControllerManager(cluster)

@@ -1,0 +1,154 @@
+"""The management API's HTTP face: ARM routing (case-insensitive paths, as ARM's), bearer-token
+authentication, `api-version` checks, and the conversion of every failure into ARM's error
+body. Handlers live with their resource types (`resourcegroups`, `managedclusters`,
+`agentpools`); this module only routes to them.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+import re
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+from aiohttp import web
+
+from lks.arm.errors import ARMError
+
+log = logging.getLogger(__name__)
+
+MAX_BODY = 4 * 1024 * 1024
+
+
+@dataclass(slots=True)
+class Call:
+    """One parsed management request."""
+
+    request: web.Request
+    params: dict[str, str]
+    api_version: str
+    body: Any = None
+    headers: dict[str, str] = field(default_factory=dict)  # extra response headers
+
+    @property
+    def method(self) -> str:
+        return self.request.method
+
+
+Handler = Callable[[Call], Awaitable[web.StreamResponse]]
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    pattern: re.Pattern[str]
+    methods: dict[str, Handler]
+    api_versions: tuple[str, ...] | None  # None: any
+    type_name: str  # for api-version errors, e.g. "managedClusters"
+    namespace: str = "Microsoft.ContainerService"
+
+
+def route(path: str, methods: dict[str, Handler], *, api_versions: tuple[str, ...] | None, type_name: str,
+          namespace: str = "Microsoft.ContainerService") -> Route:
+    """`path` uses `{name}` placeholders; matching ignores case, as ARM does."""
+    regex = re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", path.rstrip("/"))
+    return Route(re.compile(f"^{regex}/?$", re.IGNORECASE), methods, api_versions, type_name, namespace)
+
+
+def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
+    return web.Response(body=orjson.dumps(body), status=status, headers=headers,
+                        content_type="application/json")
+
+
+def error_response(err: ARMError) -> web.Response:
+    headers = {"x-ms-failure-cause": "gateway"} if err.status == 401 else None
+    return json_response(err.body(), err.status, headers)
+
+
+class ManagementAPI:
+    def __init__(self, *, token: str, subscription_id: str, routes: list[Route]):
+        self._token = token.encode()
+        self.subscription_id = subscription_id
+        self._routes = routes
+
+    def aiohttp_routes(self) -> list[web.RouteDef]:
+        return [web.route("*", "/subscriptions{tail:(/.*)?}", self.handle),
+                web.route("*", "/providers{tail:(/.*)?}", self.handle)]
+
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        try:
+            return await self._handle(request)
+        except ARMError as err:
+            return error_response(err)
+        except Exception as err:
+            log.exception("management API error on %s %s", request.method, request.path)
+            return error_response(ARMError("InternalServerError",
+                                           f"An internal error occurred: {type(err).__name__}", 500))
+
+    def _authenticate(self, request: web.Request) -> None:
+        auth = request.headers.get("Authorization")
+        if not auth:
+            raise ARMError("AuthenticationFailed", "Authentication failed. The 'Authorization' header is missing.", 401)
+        scheme, _, token = auth.partition(" ")
+        if scheme.lower() != "bearer" or not token:
+            raise ARMError("AuthenticationFailed",
+                           "Authentication failed. The 'Authorization' header is provided in an invalid format.", 401)
+        if not hmac.compare_digest(token.strip().encode(), self._token):
+            raise ARMError("InvalidAuthenticationToken", "The access token is invalid.", 401)
+
+    async def _handle(self, request: web.Request) -> web.StreamResponse:
+        self._authenticate(request)
+        path = request.path.rstrip("/") or "/"
+        for r in self._routes:
+            m = r.pattern.match(path)
+            if m is None:
+                continue
+            params = m.groupdict()
+            sub = params.get("subscription")
+            if sub is not None and sub.lower() != self.subscription_id.lower():
+                raise ARMError("SubscriptionNotFound", f"The subscription '{sub}' could not be found.", 404)
+            handler = r.methods.get(request.method)
+            if handler is None:
+                raise ARMError("MethodNotAllowed", f"The requested method '{request.method}' is not allowed "
+                               f"for the resource type '{r.type_name}'.", 405)
+            api_version = _check_api_version(request, r)
+            body = None
+            if request.method in ("PUT", "PATCH", "POST") and request.can_read_body:
+                body = await _read_json(request)
+            call = Call(request, params, api_version, body)
+            return await handler(call)
+        raise ARMError("InvalidResourceType" if "/providers/" in path else "NotFound",
+                       f"The resource type could not be found for the path '{request.path}'.", 404)
+
+
+def _check_api_version(request: web.Request, r: Route) -> str:
+    version = request.query.get("api-version")
+    if not version:
+        raise ARMError("MissingApiVersionParameter",
+                       "The api-version query parameter (?api-version=) is required for all requests.", 400)
+    if r.api_versions is not None and version not in r.api_versions:
+        supported = ", ".join(sorted(r.api_versions, reverse=True))
+        raise ARMError(
+            "NoRegisteredProviderFound",
+            f"No registered resource provider found for location 'global' and API version '{version}' for type "
+            f"'{r.type_name}'. The supported api-versions are '{supported}'. The supported locations are ''.",
+            400,
+        )
+    return version
+
+
+async def _read_json(request: web.Request) -> Any:
+    if request.content_length is not None and request.content_length > MAX_BODY:
+        raise ARMError("RequestEntityTooLarge", f"The request content length exceeds {MAX_BODY} bytes.", 413)
+    raw = await request.content.read(MAX_BODY + 1)
+    if len(raw) > MAX_BODY:
+        raise ARMError("RequestEntityTooLarge", f"The request content length exceeds {MAX_BODY} bytes.", 413)
+    if not raw.strip():
+        return None
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError as err:
+        raise ARMError("InvalidRequestContent",
+                       f"The request content was invalid and could not be deserialized: '{err}'.", 400) from None

@@ -1,0 +1,87 @@
+"""Per-type validation: upstream's rules for the common built-in types (`pkg/apis/*/validation`),
+with upstream's field paths and messages.
+
+`validate` and `validate_update` take a group, a kind and a decoded object (and the stored object
+on update) and return the field errors (`lks.kube.errors.Cause`) the registry turns into one 422
+Invalid. Object metadata rules are not repeated here: `lks.kube.validation` has them. Types
+without rules here return no errors.
+
+Rules are split by API group: `pod.py` (with `containers.py`, `volumes.py`, `resources.py`) and
+`core.py` for v1, then `apps.py`, `batch.py`, `networking.py`, `autoscaling.py`, `policy.py`,
+`rbac.py` and `coordination.py`; `field.py` words the errors and `common.py` holds shared rules.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import partial
+
+from lks.kube.errors import Cause
+from lks.kube.typevalidation import (
+    apps,
+    autoscaling,
+    batch,
+    coordination,
+    core,
+    networking,
+    pod,
+    policy,
+    rbac,
+)
+
+Create = Callable[[dict], list[Cause]]
+Update = Callable[[dict, dict], list[Cause]]
+
+
+def _create_rules(create: Create) -> Update:
+    """An update checked as a create of the new object (types without update-only rules)."""
+    return lambda new, old: create(new)
+
+
+_RULES: dict[tuple[str, str], tuple[Create, Update]] = {
+    ("", "Pod"): (pod.validate_pod, pod.validate_pod_update),
+    ("", "PodTemplate"): (lambda o: pod.pod_template_spec(o.get("template"), "template"),
+                          lambda n, o: pod.pod_template_spec(n.get("template"), "template")),
+    ("", "Service"): (core.validate_service, core.validate_service_update),
+    ("", "ConfigMap"): (core.validate_config_map, core.validate_config_map_update),
+    ("", "Secret"): (core.validate_secret, core.validate_secret_update),
+    ("", "Namespace"): (core.validate_namespace, lambda n, o: []),
+    ("", "Node"): (core.validate_node, core.validate_node_update),
+    ("", "PersistentVolumeClaim"): (core.validate_pvc, core.validate_pvc_update),
+    ("", "Event"): (core.validate_event, lambda n, o: core.validate_event(n)),
+    ("events.k8s.io", "Event"): (partial(core.validate_event, strict=True),
+                                 lambda n, o: core.validate_event(n, strict=True)),
+    ("apps", "Deployment"): (apps.validate_deployment, apps.validate_deployment_update),
+    ("apps", "ReplicaSet"): (apps.validate_replica_set, apps.validate_replica_set_update),
+    ("apps", "StatefulSet"): (apps.validate_stateful_set, apps.validate_stateful_set_update),
+    ("apps", "DaemonSet"): (apps.validate_daemon_set, apps.validate_daemon_set_update),
+    ("batch", "Job"): (batch.validate_job, batch.validate_job_update),
+    ("batch", "CronJob"): (batch.validate_cron_job, batch.validate_cron_job_update),
+    ("networking.k8s.io", "Ingress"): (networking.validate_ingress_create, _create_rules(networking.validate_ingress)),
+    ("autoscaling", "HorizontalPodAutoscaler"): (autoscaling.validate_hpa, autoscaling.validate_hpa_update),
+    ("policy", "PodDisruptionBudget"): (policy.validate_pdb, _create_rules(policy.validate_pdb)),
+    ("rbac.authorization.k8s.io", "Role"): (partial(rbac.validate_role, namespaced=True),
+                                            lambda n, o: rbac.validate_role(n, namespaced=True)),
+    ("rbac.authorization.k8s.io", "ClusterRole"): (partial(rbac.validate_role, namespaced=False),
+                                                   lambda n, o: rbac.validate_role(n, namespaced=False)),
+    ("rbac.authorization.k8s.io", "RoleBinding"): (partial(rbac.validate_binding, namespaced=True),
+                                                   partial(rbac.validate_binding_update, namespaced=True)),
+    ("rbac.authorization.k8s.io", "ClusterRoleBinding"): (partial(rbac.validate_binding, namespaced=False),
+                                                          partial(rbac.validate_binding_update, namespaced=False)),
+    ("coordination.k8s.io", "Lease"): (coordination.validate_lease, _create_rules(coordination.validate_lease)),
+}
+
+
+def validate(group: str, kind: str, obj: dict) -> list[Cause]:
+    """Upstream's create validation of a `group`/`kind` object, without the metadata rules."""
+    rules = _RULES.get((group, kind))
+    return rules[0](obj) if rules else []
+
+
+def validate_update(group: str, kind: str, obj: dict, old: dict) -> list[Cause]:
+    """Upstream's update validation: the new object's rules and what may not change from `old`."""
+    rules = _RULES.get((group, kind))
+    return rules[1](obj, old) if rules else []
+
+
+__all__ = ["validate", "validate_update"]

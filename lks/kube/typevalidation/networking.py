@@ -1,0 +1,130 @@
+"""Ingress rules of upstream's `pkg/apis/networking/validation/validation.go` (networking/v1):
+rules or a default backend, HTTP paths with a `pathType`, and backends naming either a service
+(with a port name or number) or a resource.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from typing import Any
+
+from lks.kube import validation
+from lks.kube.errors import Cause
+from lks.kube.typevalidation import field
+from lks.kube.typevalidation.common import dns_subdomain, get, is_port_name, is_port_num, items, mapping
+
+PATH_TYPES = ["Exact", "ImplementationSpecific", "Prefix"]
+_BAD_SEQUENCES = ("//", "/./", "/../", "%2f", "%2F")
+_BAD_SUFFIXES = ("/..", "/.")
+
+
+def _is_ip(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
+def _wildcard_subdomain(host: str) -> list[str]:
+    if host.startswith("*.") and not validation.dns_subdomain(host[2:]):
+        return []
+    return ["a wildcard DNS-1123 subdomain must start with '*.', followed by a valid DNS subdomain, which must "
+            "consist of lower case alphanumeric characters, '-' or '.' and end with an alphanumeric character "
+            "(e.g. '*.example.com', regex used for validation is "
+            r"'\*\.[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')"]
+
+
+def backend(b: Any, path: str) -> list[Cause]:
+    """`validateIngressBackend`."""
+    b = b if isinstance(b, dict) else {}
+    resource, service = b.get("resource"), b.get("service")
+    if resource is not None and service is not None:
+        return [field.invalid(path, "", "cannot set both resource and service backends")]
+    if isinstance(resource, dict):
+        causes = [field.required(f"{path}.resource.{k}") for k in ("kind", "name") if not resource.get(k)]
+        if resource.get("apiGroup") is not None:
+            causes += dns_subdomain(resource["apiGroup"], f"{path}.resource.apiGroup")
+        return causes
+    if not isinstance(service, dict):
+        return [field.invalid(path, "", "resource or service backend is required")]
+    name = service.get("name") or ""
+    causes = [field.required(f"{path}.service.name")] if not name else \
+        [field.invalid(f"{path}.service.name", name, m) for m in validation.dns1035_label(name)]
+    port_name, port_number = get(service, "port", "name", default=""), get(service, "port", "number", default=0)
+    if port_name and port_number:
+        causes.append(field.invalid(path, "", "cannot set both port name & port number"))
+    elif port_name:
+        causes += [field.invalid(f"{path}.service.port.name", port_name, m) for m in is_port_name(port_name)]
+    elif port_number:
+        causes += [field.invalid(f"{path}.service.port.number", port_number, m) for m in is_port_num(port_number)]
+    else:
+        causes.append(field.required(path, "port name or number is required"))
+    return causes
+
+
+def _http_path(p: dict, path: str) -> list[Cause]:
+    kind, value = p.get("pathType"), p.get("path") or ""
+    if kind is None:
+        return [field.required(f"{path}.pathType", "pathType must be specified")]
+    causes: list[Cause] = []
+    if kind in ("Exact", "Prefix"):
+        if not value.startswith("/"):
+            causes.append(field.invalid(f"{path}.path", value, "must be an absolute path"))
+        if value:
+            causes += [field.invalid(f"{path}.path", value, f"must not contain '{s}'")
+                       for s in _BAD_SEQUENCES if s in value]
+            causes += [field.invalid(f"{path}.path", value, f"cannot end with '{s}'")
+                       for s in _BAD_SUFFIXES if value.endswith(s)]
+    elif kind == "ImplementationSpecific":
+        if value and not value.startswith("/"):
+            causes.append(field.invalid(f"{path}.path", value, "must be an absolute path"))
+    else:
+        causes.append(field.not_supported(f"{path}.pathType", kind, PATH_TYPES))
+    return causes + backend(p.get("backend"), f"{path}.backend")
+
+
+def validate_ingress(obj: dict) -> list[Cause]:
+    """`ValidateIngressSpec` (and the class annotation check of `ValidateIngressCreate`)."""
+    spec = mapping(obj, "spec")
+    rules = items(spec, "rules")
+    causes: list[Cause] = []
+    if not rules and spec.get("defaultBackend") is None:
+        causes.append(field.invalid("spec", rules or None, "either `defaultBackend` or `rules` must be specified"))
+    if spec.get("defaultBackend") is not None:
+        causes += backend(spec["defaultBackend"], "spec.defaultBackend")
+    for i, rule in enumerate(rules):
+        p = f"spec.rules[{i}]"
+        host = get(rule, "host", default="")
+        if host:
+            if _is_ip(host):
+                causes.append(field.invalid(f"{p}.host", host, "must be a DNS name, not an IP address"))
+            msgs = _wildcard_subdomain(host) if "*" in host else validation.dns_subdomain(host)
+            causes += [field.invalid(f"{p}.host", host, m) for m in msgs]
+        http = get(rule, "http")
+        if isinstance(http, dict):
+            paths = items(http, "paths")
+            if not paths:
+                causes.append(field.required(f"{p}.http.paths"))
+            for j, hp in enumerate(paths):
+                causes += _http_path(hp if isinstance(hp, dict) else {}, f"{p}.http.paths[{j}]")
+    for i, tls in enumerate(items(spec, "tls")):
+        for j, host in enumerate(items(tls, "hosts")):
+            msgs = _wildcard_subdomain(host) if "*" in host else validation.dns_subdomain(host)
+            causes += [field.invalid(f"spec.tls[{i}].hosts[{j}]", host, m) for m in msgs]
+        secret = get(tls, "secretName", default="")
+        if secret:
+            causes += [field.invalid(f"spec.tls[{i}].secretName", secret, m) for m in validation.dns_subdomain(secret)]
+    if spec.get("ingressClassName") is not None:
+        causes += dns_subdomain(spec["ingressClassName"], "spec.ingressClassName")
+    return causes
+
+
+def validate_ingress_create(obj: dict) -> list[Cause]:
+    causes = validate_ingress(obj)
+    annotation = get(obj, "metadata", "annotations", "kubernetes.io/ingress.class")
+    class_name = get(obj, "spec", "ingressClassName")
+    if annotation is not None and class_name is not None and annotation != class_name:
+        causes.append(field.invalid("annotations.kubernetes.io/ingress.class", annotation,
+                                    "must match `ingressClassName` when both are specified"))
+    return causes
