@@ -105,6 +105,19 @@ class ControlPlanes:
             record = await self._set_stopped(id, False)
             return self.clusters.get(id) or await self._start(record)
 
+    async def set_version(self, id: str, kubernetes_version: str) -> None:
+        """Serve another Kubernetes version (an upgrade): the API server restarts on it."""
+        async with self._lock:
+            kv = await self.meta.get(_PREFIX + id)
+            if kv is None:
+                raise KeyError(id)
+            record = orjson.loads(kv.value)
+            record["kubernetesVersion"] = kubernetes_version
+            await self.meta.update(_PREFIX + id, orjson.dumps(record), mod_revision=kv.mod_revision)
+            if id in self.clusters:
+                await self._stop(id)
+                await self._start(record)
+
     async def _set_stopped(self, id: str, stopped: bool) -> dict[str, Any]:
         kv = await self.meta.get(_PREFIX + id)
         if kv is None:

@@ -19,11 +19,13 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import orjson
-import yaml
 from aiohttp import web
 
-from lks import pki, store
+from lks import kubeconfig, pki, store
+from lks.arm.app import ManagementAPI
+from lks.arm.plane import ManagementPlane
 from lks.controlplanes import ControlPlanes
 from lks.kube.cluster import Cluster
 from lks.kube.http.app import KubeAPI
@@ -31,6 +33,8 @@ from lks.kube.http.app import KubeAPI
 log = logging.getLogger(__name__)
 
 DEMO_CLUSTER = "demo"
+DEMO_LOCATION = "eastus"
+API_VERSION = "2026-08-01"
 DEFAULT_KUBERNETES_VERSION = "1.36"
 
 
@@ -58,6 +62,7 @@ class Service:
         self.runner: web.AppRunner | None = None
         self.meta: store.Backend | None = None
         self.planes: ControlPlanes | None = None
+        self.plane: ManagementPlane | None = None
         self.config: dict[str, Any] = {}
 
     @property
@@ -107,9 +112,13 @@ class Service:
         self.planes = ControlPlanes(meta=self.meta, data_dir=self.home / "clusters", tls=tls,
                                     store_url=self.store_url, history=self.history)
         await self.planes.start_all()
+        self.plane = ManagementPlane(meta=self.meta, planes=self.planes, endpoint=self.endpoint, ca_file=ca_file)
+        management = ManagementAPI(token=self.config["token"], subscription_id=self.config["subscription_id"],
+                                   routes=self.plane.routes())
         app = web.Application(client_max_size=64 * 1024 * 1024)
         app.router.add_routes([web.get(f"/{p}", _ok) for p in ("healthz", "readyz", "livez")])
         app.router.add_routes(KubeAPI(self.planes.get).routes())
+        app.router.add_routes(management.aiohttp_routes())
         self.runner = web.AppRunner(app, access_log=None, handler_cancellation=True)
         await self.runner.setup()
         site = web.TCPSite(self.runner, self.host, self.port, ssl_context=tls, backlog=1024)
@@ -118,47 +127,62 @@ class Service:
             server = site._server  # noqa: SLF001
             self.port = server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
             self._write_config(ca_file)
+            self.plane.endpoint = self.endpoint
+        await self.plane.start()
         log.info("lks serving on %s", self.endpoint)
 
     async def stop(self) -> None:
         if self.runner is not None:
             await self.runner.cleanup()
+        if self.plane is not None:
+            await self.plane.stop()
         if self.planes is not None:
             await self.planes.stop_all()
         if self.meta is not None:
             await self.meta.close()
 
-    async def ensure_demo(self) -> Cluster:
-        """The demo cluster, created on first start, and its kubeconfig."""
-        assert self.planes is not None
-        cluster = self.planes.by_name(DEMO_CLUSTER)
-        if cluster is None:
-            cluster = await self.planes.create(DEMO_CLUSTER, DEFAULT_KUBERNETES_VERSION)
-        path = self.home / "kubeconfig"
-        _write_private(path, self.admin_kubeconfig(cluster).encode())
-        return cluster
+    async def ensure_demo(self) -> None:
+        """On first start, resource group `demo` and cluster `demo` (System pool `nodepool1`,
+        3 x Standard_DS2_v2), created through the management API like any client would; then
+        the admin kubeconfig in `$LKS_HOME/kubeconfig`."""
+        ctx = ssl.create_default_context(cafile=self.config["ca_file"])
+        headers = {"Authorization": f"Bearer {self.config['token']}"}
+        base = f"{self.endpoint}/subscriptions/{self.config['subscription_id']}/resourcegroups/{DEMO_CLUSTER}"
+        cluster_url = f"{base}/providers/Microsoft.ContainerService/managedClusters/{DEMO_CLUSTER}"
+        version = f"api-version={API_VERSION}"
+        async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=ctx), headers=headers) as http:
+            async with http.get(f"{cluster_url}?{version}") as r:
+                exists = r.status == 200
+            if not exists:
+                async with http.put(f"{base}?api-version=2025-04-01", json={"location": DEMO_LOCATION}) as r:
+                    r.raise_for_status()
+                body = {"location": DEMO_LOCATION, "properties": {"dnsPrefix": DEMO_CLUSTER, "agentPoolProfiles": [
+                    {"name": "nodepool1", "count": 3, "vmSize": "Standard_DS2_v2", "mode": "System",
+                     "osType": "Linux"}]}}
+                async with http.put(f"{cluster_url}?{version}", json=body) as r:
+                    if r.status not in (200, 201):
+                        raise RuntimeError(f"creating the demo cluster failed: {await r.text()}")
+                    poll = r.headers["Azure-AsyncOperation"]
+                while True:
+                    async with http.get(poll) as r:
+                        status = (await r.json())["status"]
+                    if status != "InProgress":
+                        break
+                    await asyncio.sleep(0.05)
+                if status != "Succeeded":
+                    raise RuntimeError(f"creating the demo cluster ended {status}")
+            async with http.post(f"{cluster_url}/listClusterAdminCredential?{version}") as r:
+                r.raise_for_status()
+                config = base64.b64decode((await r.json())["kubeconfigs"][0]["value"])
+        _write_private(self.home / "kubeconfig", config)
 
     def admin_kubeconfig(self, cluster: Cluster) -> str:
         """A kubeconfig with admin credentials (`system:masters`), as `az aks get-credentials --admin`."""
-        cert = pki.create_client_cert(cluster.ca, "masterclient", ("system:masters",))
-        ca_pem = (self.home / "pki" / "ca.crt").read_bytes()
-        user = f"clusterAdmin_{cluster.name}"
-        doc = {
-            "apiVersion": "v1",
-            "kind": "Config",
-            "clusters": [{"name": cluster.name, "cluster": {
-                "server": f"{self.endpoint}/clusters/{cluster.id}",
-                "certificate-authority-data": base64.b64encode(ca_pem).decode(),
-            }}],
-            "users": [{"name": user, "user": {
-                "client-certificate-data": base64.b64encode(cert.cert_pem).decode(),
-                "client-key-data": base64.b64encode(cert.key_pem).decode(),
-            }}],
-            "contexts": [{"name": cluster.name, "context": {"cluster": cluster.name, "user": user}}],
-            "current-context": cluster.name,
-            "preferences": {},
-        }
-        return yaml.safe_dump(doc, sort_keys=False)
+        return kubeconfig.build(
+            name=cluster.name, server=f"{self.endpoint}/clusters/{cluster.id}",
+            ca_pem=(self.home / "pki" / "ca.crt").read_bytes(), user=f"clusterAdmin_{cluster.name}",
+            credential=kubeconfig.client_certificate(cluster.ca, "masterclient", ("system:masters",)),
+        )
 
 
 async def _ok(_request: web.Request) -> web.Response:

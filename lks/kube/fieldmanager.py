@@ -208,7 +208,7 @@ def update(old: dict | None, new: dict, *, manager: str, operation_subresource: 
     write; `now` the RFC 3339 time; `reset_fields` the strategy's reset fields for this endpoint
     (("status",) on a main resource with a status subresource, ("spec",) ... on /status): changes
     there are the strategy's, not the writer's. Call it with the object as written (defaulted),
-    before the strategy resets fields; `new` must not share dicts with `old`.
+    before or after the strategy resets fields; `new["metadata"]` is replaced by a copy.
 
     managedFields the client sent are honoured when valid and different from the live ones, and
     `[]` resets tracking; an object that exists untracked stays untracked until an apply.
@@ -217,6 +217,7 @@ def update(old: dict | None, new: dict, *, manager: str, operation_subresource: 
     meta = new.get("metadata")
     if not isinstance(meta, dict):
         return
+    new["metadata"] = meta = dict(meta)  # never edit a metadata dict the caller may share with `old`
     old_meta = (old or {}).get("metadata") if isinstance((old or {}).get("metadata"), dict) else {}
     live = old_meta.get("managedFields")
     sent = meta.pop("managedFields", MISSING)
@@ -225,7 +226,8 @@ def update(old: dict | None, new: dict, *, manager: str, operation_subresource: 
         return  # skipNonAppliedManager: existing objects are tracked from their first apply
     lhs = _without_managed_fields(old) if old is not None else fieldpath.zero_object(t)
     reset = [tuple("f:" + f for f in path) for path in reset_fields]
-    _record_update(entries, lhs, new, t, manager=manager, api_version=api_version or new.get("apiVersion") or "",
+    api_version = api_version or new.get("apiVersion") or (old or {}).get("apiVersion") or ""
+    _record_update(entries, lhs, new, t, manager=manager, api_version=api_version,
                    subresource=operation_subresource, now=now, reset=reset)
     encoded = _encode_entries(entries)
     if encoded:
@@ -292,8 +294,9 @@ def apply(current: dict | None, applied: dict, *, manager: str, force: bool, now
     409 conflict or the 400s upstream answers. `api_version`/`kind` are the URL's (default:
     the live object's); `reset_fields` as for `update`."""
     t = schema if isinstance(schema, Type) else fieldpath.type_of(schema)
-    api_version = api_version or (current or {}).get("apiVersion") or applied.get("apiVersion") or ""
-    kind = kind or (current or {}).get("kind") or _schema_kind(t) or applied.get("kind") or ""
+    gvk = _schema_gvk(t)
+    api_version = api_version or (current or {}).get("apiVersion") or gvk[0] or applied.get("apiVersion") or ""
+    kind = kind or (current or {}).get("kind") or gvk[1] or applied.get("kind") or ""
     check_apply_object(applied, api_version=api_version, kind=kind)
     _check_lists(applied, t, (), applied, api_version, kind)
     try:
@@ -333,9 +336,13 @@ def apply(current: dict | None, applied: dict, *, manager: str, force: bool, now
     return obj
 
 
-def _schema_kind(t: Type) -> str | None:
-    gvks = t._node.get("x-kubernetes-group-version-kind") or []
-    return gvks[0].get("kind") if len(gvks) == 1 else None
+def _schema_gvk(t: Type) -> tuple[str | None, str | None]:
+    """A built-in kind's apiVersion and kind, from its definition."""
+    gvks = t.node.get("x-kubernetes-group-version-kind") or []
+    if len(gvks) != 1:
+        return None, None
+    group, version = gvks[0].get("group") or "", gvks[0].get("version") or ""
+    return (f"{group}/{version}" if group else version), gvks[0].get("kind")
 
 
 def _apply(entries: dict[Key, _Entry], live: dict, applied: dict, t: Type, *, manager: str, force: bool,

@@ -94,10 +94,6 @@ def _go_float(f: float) -> str:
     return format(Decimal(repr(f)), "f")
 
 
-def field(name: str) -> str:
-    return "f:" + name
-
-
 def key_element(fields: Iterable[tuple[str, Any]]) -> str:
     """`k:{"containerPort":80,"protocol":"TCP"}`: the key fields sorted by name."""
     return "k:{" + ",".join(_go_str(n) + ":" + go_json(v) for n, v in sorted(fields, key=lambda f: f[0])) + "}"
@@ -371,14 +367,15 @@ class Type:
     granular or atomic), a list (atomic, set, or map with keys), or ANY (no schema: deduced
     from the value; maps granular, lists atomic)."""
 
-    __slots__ = ("kind", "atomic", "keys", "key_defaults", "go", "name", "_defs", "_node", "_fields", "_elem",
-                 "_named")
+    __slots__ = ("kind", "atomic", "keys", "go", "name", "node", "_defs", "_fields", "_elem", "_named",
+                 "_key_defaults")
 
     def __init__(self, defs: dict, node: dict, name: str | None):
-        self._defs, self._node, self.name = defs, node, name
+        self._defs, self.node, self.name = defs, node, name
         self._fields: dict[str, Type] = {}
         self._elem: Type | None = None
-        self.atomic, self.keys, self.key_defaults, self.go = False, (), {}, None
+        self.atomic, self.keys, self.go = False, (), None
+        self._key_defaults: dict[str, Any] | None = None
         types = node.get("type")
         types = [types] if isinstance(types, str) else (types or [])
         props = node.get("properties")
@@ -412,23 +409,29 @@ class Type:
             self.keys = (key,) if key else ()
         else:
             self.atomic = True
-        if self.keys:
+
+    @property
+    def key_defaults(self) -> dict[str, Any]:
+        """Values of key fields an item may leave out (SMD's `getAssociativeKeyDefault`)."""
+        if self._key_defaults is None:
+            self._key_defaults = {}
             elem = self.elem
-            props = elem._node.get("properties") or {}
+            props = elem.node.get("properties") or {}
             builtin = _KEY_DEFAULTS.get(elem.name or "", {})
             for k in self.keys:
                 prop = props.get(k) or {}
                 if "default" in prop:
-                    self.key_defaults[k] = prop["default"]
+                    self._key_defaults[k] = prop["default"]
                 elif k in builtin:
-                    self.key_defaults[k] = builtin[k]
+                    self._key_defaults[k] = builtin[k]
+        return self._key_defaults
 
     def field(self, name: str) -> Type:
         t = self._fields.get(name)
         if t is None:
-            node = (self._node.get("properties") or {}).get(name)
+            node = (self.node.get("properties") or {}).get(name)
             if node is None:
-                extra = self._node.get("additionalProperties")
+                extra = self.node.get("additionalProperties")
                 node = extra if isinstance(extra, dict) else None
             t = self._fields[name] = _compile(self._defs, node) if node is not None else _ANY
         return t
@@ -440,7 +443,7 @@ class Type:
     @property
     def elem(self) -> Type:
         if self._elem is None:
-            items = self._node.get("items")
+            items = self.node.get("items")
             self._elem = _compile(self._defs, items) if isinstance(items, dict) else _ANY
         return self._elem
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from dataclasses import dataclass, field
 from decimal import Decimal
 from fractions import Fraction
@@ -134,6 +135,10 @@ def _split_quantity(s: str) -> tuple[bool, str, str, str]:
     if pos < end:
         raise QuantityError(QUANTITY_FORMAT_MSG)
     return positive, num, denom, s[suffix_start:]
+
+
+# Quantities `parse_quantity` accepts, in their usual spellings (a fast path for decoding)
+_QUANTITY_OK = re.compile(r"[+-]?[0-9]*(?:\.[0-9]*)?(?:[numkMGTPE]|[KMGTPE]i|[eE][+-]?[0-9]+)?\Z")
 
 
 def _number_text(n: int | float) -> str:
@@ -447,7 +452,7 @@ class _Walk:
         if kind == "struct":
             if not isinstance(v, dict):
                 return self.type_error(_what(v), t.go, gopath, struct)
-            for key in list(v):
+            for key in list(v) if self.prune else v:
                 sub = path + "." + key if path else key
                 ft = self.types.field(t, key)
                 if ft is None:
@@ -500,8 +505,11 @@ class _Walk:
             elif not isinstance(v, list):  # Go also takes an array of byte values
                 self.type_error(_what(v), t.go, gopath, struct)
         elif kind == "quantity":
+            if isinstance(v, str) and _QUANTITY_OK.match(v.strip()) or \
+                    isinstance(v, (int, float)) and not isinstance(v, bool):
+                return  # the usual spellings, and any JSON number, parse
             try:
-                parse_quantity(v if isinstance(v, (str, int, float)) else "{")
+                parse_quantity(v if isinstance(v, str) else "{")
             except QuantityError as err:
                 self.fatal.append(str(err))
         elif kind == "intstr":
@@ -554,9 +562,10 @@ def prune(obj: Any, schema: Schema) -> None:
 # --- duplicate fields --------------------------------------------------------------------------
 
 class _Repeated(dict):
-    """A JSON object that repeated keys (only such objects are built as this class)."""
+    """A JSON object that repeated keys (only such objects are built as this class): its keys in
+    document order, whether each occurrence repeats an earlier one, and which holds the value."""
 
-    __slots__ = ("keys_repeated",)
+    __slots__ = ("occurrences",)
 
 
 def _no_constants(name: str) -> Any:
@@ -579,14 +588,14 @@ def parse_json_strict(body: bytes | str) -> tuple[Any, list[str]]:
         if len(obj) == len(pairs):
             return obj
         repeats.append(True)
+        last = {key: i for i, (key, _) in enumerate(pairs)}
         seen: set[str] = set()
-        keys: list[str] = []
-        for key, _ in pairs:
-            if key in seen and key not in keys:
-                keys.append(key)
+        occurrences = []
+        for i, (key, _) in enumerate(pairs):
+            occurrences.append((key, key in seen, last[key] == i))
             seen.add(key)
         marked = _Repeated(obj)
-        marked.keys_repeated = keys
+        marked.occurrences = occurrences
         return marked
 
     obj = json.loads(body, object_pairs_hook=pairs_hook, parse_constant=_no_constants)
@@ -597,14 +606,17 @@ def parse_json_strict(body: bytes | str) -> tuple[Any, list[str]]:
 
 
 def _collect_repeats(v: Any, path: str, found: list[str]) -> Any:
-    """Note the paths of repeated keys (in document order) and turn marked objects into dicts."""
+    """Note the paths of repeated keys in document order (Go reports a repeat where it reads it)
+    and turn marked objects into plain dicts."""
     if isinstance(v, dict):
-        if isinstance(v, _Repeated):
-            found.extend(f"{path}.{k}" if path else k for k in v.keys_repeated)
-            v = dict(v)
-        for key, item in v.items():
-            if isinstance(item, (dict, list)):
-                v[key] = _collect_repeats(item, f"{path}.{key}" if path else key, found)
+        occurrences = v.occurrences if isinstance(v, _Repeated) else [(k, False, True) for k in v]
+        v = dict(v)
+        for key, repeated, holds_value in occurrences:
+            sub = f"{path}.{key}" if path else key
+            if repeated and sub not in found:
+                found.append(sub)
+            if holds_value and isinstance(v[key], (dict, list)):
+                v[key] = _collect_repeats(v[key], sub, found)
     elif isinstance(v, list):
         for i, item in enumerate(v):
             if isinstance(item, (dict, list)):

@@ -82,8 +82,9 @@ class LKS:
         self.stop()
         self.start()
 
-    def kubectl(self, *args: str, check: bool = True, input: str | None = None) -> subprocess.CompletedProcess:
-        env = {**os.environ, "KUBECONFIG": str(self.kubeconfig), "HOME": str(self.kube_home)}
+    def kubectl(self, *args: str, check: bool = True, input: str | None = None,
+                kubeconfig: Path | None = None) -> subprocess.CompletedProcess:
+        env = {**os.environ, "KUBECONFIG": str(kubeconfig or self.kubeconfig), "HOME": str(self.kube_home)}
         res = subprocess.run([str(KUBECTL), *args], env=env, capture_output=True, text=True, input=input, timeout=60)
         if check and res.returncode != 0:
             raise AssertionError(f"kubectl {' '.join(args)} failed ({res.returncode}): {res.stderr}")

@@ -1,0 +1,247 @@
+"""`Microsoft.ContainerService/managedClusters`: create or update, get, tag, delete, list,
+credentials, start and stop, upgrade profiles — each mutating request as an ARM long-running
+operation whose work (`reconcile`, `delete`) the `ManagementPlane` carries out.
+"""
+
+from __future__ import annotations
+
+import base64
+from typing import TYPE_CHECKING, Any
+
+from aiohttp import web
+
+from lks.arm import documents, model, versions
+from lks.arm.app import Call, Route, json_response, route
+from lks.arm.errors import ARMError, not_found
+
+if TYPE_CHECKING:
+    from lks.arm.plane import ManagementPlane
+
+Doc = dict[str, Any]
+
+API_VERSIONS = ("2024-09-01", "2024-10-01", "2025-01-01", "2025-02-01", "2025-03-01", "2025-04-01",
+                "2025-05-01", "2025-06-01", "2025-07-01", "2025-08-01", "2025-09-01", "2025-10-01",
+                "2026-01-01", "2026-02-01", "2026-03-01", "2026-04-01", "2026-05-01", "2026-06-01",
+                "2026-07-01", "2026-08-01")
+PROVIDER = "/providers/Microsoft.ContainerService"
+CLUSTERS = "/subscriptions/{subscription}/resourcegroups/{group}" + PROVIDER + "/managedClusters"
+CLUSTER = CLUSTERS + "/{name}"
+
+
+def cluster_id(subscription: str, group: str, name: str) -> str:
+    return f"/subscriptions/{subscription}/resourcegroups/{group}{PROVIDER}/managedClusters/{name}"
+
+
+def routes(plane: ManagementPlane) -> list[Route]:
+    h = ManagedClusters(plane)
+
+    def r(path: str, methods: dict, type_name: str = "managedClusters") -> Route:
+        return route(path, methods, api_versions=API_VERSIONS, type_name=type_name)
+
+    sub_provider = "/subscriptions/{subscription}" + PROVIDER
+    return [
+        r(sub_provider + "/managedClusters", {"GET": h.list_subscription}),
+        r(CLUSTERS, {"GET": h.list_group}),
+        r(CLUSTER, {"PUT": h.put, "GET": h.get, "PATCH": h.patch, "DELETE": h.delete}),
+        r(CLUSTER + "/listClusterAdminCredential", {"POST": h.admin_credential}),
+        r(CLUSTER + "/listClusterUserCredential", {"POST": h.user_credential}),
+        r(CLUSTER + "/start", {"POST": h.start}),
+        r(CLUSTER + "/stop", {"POST": h.stop}),
+        r(CLUSTER + "/upgradeProfiles/default", {"GET": h.upgrade_profile}, "managedClusters/upgradeProfiles"),
+        r(CLUSTER + "/availableAgentPoolVersions", {"GET": h.available_pool_versions},
+          "managedClusters/availableAgentPoolVersions"),
+        r(sub_provider + "/locations/{location}/kubernetesVersions", {"GET": h.kubernetes_versions},
+          "locations/kubernetesVersions"),
+        r(sub_provider + "/locations/{location}/operations/{operation}", {"GET": h.operation_status},
+          "locations/operations"),
+        r(sub_provider + "/locations/{location}/operationresults/{operation}", {"GET": h.operation_result},
+          "locations/operationresults"),
+        route("/providers/Microsoft.ContainerService/operations", {"GET": h.provider_operations},
+              api_versions=API_VERSIONS, type_name="operations"),
+    ]
+
+
+class ManagedClusters:
+    def __init__(self, plane: ManagementPlane):
+        self.plane = plane
+
+    # -- reads ---------------------------------------------------------------------------
+
+    async def load(self, call: Call) -> documents.Stored:
+        """The cluster named by the call, or ARM's not-found errors."""
+        p = call.params
+        await self.plane.groups.require(p["subscription"], p["group"])
+        stored = await self.plane.docs.get(cluster_id(p["subscription"], p["group"], p["name"]))
+        if stored is None:
+            raise not_found("Microsoft.ContainerService/managedClusters", p["name"], p["group"])
+        return stored
+
+    async def get(self, call: Call) -> web.Response:
+        stored = await self.load(call)
+        return json_response(self.plane.shown(stored.doc), headers={"ETag": stored.doc.get("eTag", "")})
+
+    async def list_group(self, call: Call) -> web.Response:
+        p = call.params
+        await self.plane.groups.require(p["subscription"], p["group"])
+        docs = await self.plane.docs.list(f"/subscriptions/{p['subscription']}/resourcegroups/{p['group']}"
+                                          f"{PROVIDER}/managedClusters")
+        return json_response({"value": [self.plane.shown(d) for d in docs if d.get("type") == model.CLUSTER_TYPE]})
+
+    async def list_subscription(self, call: Call) -> web.Response:
+        docs = await self.plane.all_clusters(call.params["subscription"])
+        return json_response({"value": [self.plane.shown(d) for d in docs]})
+
+    # -- writes --------------------------------------------------------------------------
+
+    async def put(self, call: Call) -> web.Response:
+        p = call.params
+        await self.plane.groups.require(p["subscription"], p["group"])
+        rid = cluster_id(p["subscription"], p["group"], p["name"])
+        stored = await self.plane.docs.get(rid)
+        _check_match(call, stored)
+        self.plane.refuse_if_busy(stored.doc if stored else None, rid)
+        existing = stored.doc if stored else None
+        if existing is not None:
+            rid = existing["id"]  # the id keeps the case it was created with
+        doc = model.managed_cluster(call.body, existing=existing, resource_id=rid, name=existing["name"] if existing
+                                    else p["name"], group=p["group"], subscription=p["subscription"])
+        doc["properties"][documents.PRIVATE] = (existing or {}).get("properties", {}).get(documents.PRIVATE, {})
+        state = "Creating" if existing is None else _update_state(existing, doc)
+        return await self.plane.begin_change(call, doc, stored, state, created=existing is None)
+
+    async def patch(self, call: Call) -> web.Response:
+        """Update tags (ManagedClusters_UpdateTags)."""
+        stored = await self.load(call)
+        body = call.body if isinstance(call.body, dict) else {}
+        doc = stored.doc
+        if "tags" in body:
+            doc["tags"] = body["tags"] or {}
+            doc["eTag"] = documents.new_etag()
+            await self.plane.docs.update(doc, stored.revision)
+        return json_response(self.plane.shown(doc))
+
+    async def delete(self, call: Call) -> web.Response:
+        p = call.params
+        await self.plane.groups.require(p["subscription"], p["group"])
+        stored = await self.plane.docs.get(cluster_id(p["subscription"], p["group"], p["name"]))
+        if stored is None:
+            return web.Response(status=204)
+        _check_match(call, stored)
+        return await self.plane.begin_delete(call, stored)
+
+    async def start(self, call: Call) -> web.Response:
+        return await self._power(call, "Running")
+
+    async def stop(self, call: Call) -> web.Response:
+        return await self._power(call, "Stopped")
+
+    async def _power(self, call: Call, code: str) -> web.Response:
+        stored = await self.load(call)
+        doc = stored.doc
+        props = doc["properties"]
+        self.plane.refuse_if_busy(doc, doc["id"])
+        if props["powerState"]["code"] == code and props.get("provisioningState") == "Succeeded":
+            return web.Response(status=204)  # already there: nothing to do, as AKS answers
+        props["powerState"] = {"code": code}
+        for pool in props["agentPoolProfiles"]:
+            pool["powerState"] = {"code": code}
+        state = "Starting" if code == "Running" else "Stopping"
+        return await self.plane.begin_change(call, doc, stored, state, created=False, action_response=True)
+
+    # -- credentials and profiles -------------------------------------------------------
+
+    async def admin_credential(self, call: Call) -> web.Response:
+        stored = await self.load(call)
+        if stored.doc["properties"].get("disableLocalAccounts"):
+            raise ARMError("BadRequest", "Getting static credential is not allowed because this cluster is set to "
+                           "disable local accounts.", 400)
+        return await self._credential(stored.doc, admin=True)
+
+    async def user_credential(self, call: Call) -> web.Response:
+        return await self._credential((await self.load(call)).doc, admin=False)
+
+    async def _credential(self, doc: Doc, *, admin: bool) -> web.Response:
+        kubeconfig = await self.plane.kubeconfig(doc, admin=admin)
+        name = "clusterAdmin" if admin else "clusterUser"
+        return json_response({"kubeconfigs": [{"name": name, "value": base64.b64encode(kubeconfig.encode()).decode()}]})
+
+    async def upgrade_profile(self, call: Call) -> web.Response:
+        doc = (await self.load(call)).doc
+        props = doc["properties"]
+        pools = [(p["name"], p["currentOrchestratorVersion"], p.get("osType", "Linux"))
+                 for p in props["agentPoolProfiles"]]
+        body = versions.upgrade_profile(props["currentKubernetesVersion"], pools)
+        body.update(id=f"{doc['id']}/upgradeprofiles/default", name="default",
+                    type="Microsoft.ContainerService/managedClusters/upgradeprofiles")
+        return json_response(body)
+
+    async def available_pool_versions(self, call: Call) -> web.Response:
+        doc = (await self.load(call)).doc
+        body = versions.available_agent_pool_versions()
+        body.update(id=f"{doc['id']}/availableagentpoolversions", name="default",
+                    type="Microsoft.ContainerService/managedClusters/availableAgentpoolVersions")
+        return json_response(body)
+
+    async def kubernetes_versions(self, call: Call) -> web.Response:
+        return json_response(versions.kubernetes_versions_response(call.params["location"]))
+
+    # -- operations ------------------------------------------------------------------------
+
+    async def operation_status(self, call: Call) -> web.Response:
+        op = await self._operation(call)
+        return json_response(documents.public(op))
+
+    async def operation_result(self, call: Call) -> web.Response:
+        op = await self._operation(call)
+        if op["status"] == "InProgress":
+            return web.Response(status=202, headers={"Location": str(call.request.url), "Retry-After": "1"})
+        if op["status"] != "Succeeded":
+            return json_response({"error": op.get("error")}, 400)
+        result = op[documents.PRIVATE].get("result")
+        return json_response(result) if result is not None else web.Response(status=204)
+
+    async def _operation(self, call: Call) -> Doc:
+        op = await self.plane.operations.get(call.params["operation"])
+        if op is None or op[documents.PRIVATE].get("location", "").lower() != call.params["location"].lower():
+            raise ARMError("NotFound", f"Operation '{call.params['operation']}' was not found.", 404)
+        return op
+
+    async def provider_operations(self, call: Call) -> web.Response:
+        names = ["managedClusters/read", "managedClusters/write", "managedClusters/delete",
+                 "managedClusters/start/action", "managedClusters/stop/action",
+                 "managedClusters/listClusterAdminCredential/action", "managedClusters/listClusterUserCredential/action",
+                 "managedClusters/agentPools/read", "managedClusters/agentPools/write",
+                 "managedClusters/agentPools/delete", "locations/operations/read"]
+        return json_response({"value": [{"name": f"Microsoft.ContainerService/{n}", "display": {
+            "provider": "Microsoft Container Service", "resource": n.split("/")[0], "operation": n,
+            "description": n}, "origin": "user,system"} for n in names]})
+
+
+def _update_state(old: Doc, new: Doc) -> str:
+    """The provisioningState AKS shows while an update runs."""
+    old_props, new_props = old["properties"], new["properties"]
+    if old_props.get("currentKubernetesVersion") != new_props["currentKubernetesVersion"]:
+        return "Upgrading"
+    old_pools = {p["name"]: p for p in old_props["agentPoolProfiles"]}
+    new_pools = {p["name"]: p for p in new_props["agentPoolProfiles"]}
+    if old_pools.keys() == new_pools.keys() and any(
+            old_pools[n].get("count") != p.get("count") for n, p in new_pools.items()):
+        return "Scaling"
+    return "Updating"
+
+
+def _check_match(call: Call, stored: documents.Stored | None) -> None:
+    """`If-Match` / `If-None-Match` against the resource's eTag."""
+    if_match = call.request.headers.get("If-Match")
+    if_none = call.request.headers.get("If-None-Match")
+    etag = stored.doc.get("eTag") if stored else None
+    if if_none == "*" and stored is not None:
+        raise ARMError("PreconditionFailed", "The resource already exists; If-None-Match '*' does not match.", 412)
+    if if_match and if_match != "*" and if_match.strip('"') != etag:
+        raise ARMError("PreconditionFailed", f"The specified eTag '{if_match}' does not match the resource's eTag "
+                       f"'{etag}'.", 412)
+    if if_match == "*" and stored is None:
+        raise ARMError("PreconditionFailed", "The resource does not exist; If-Match '*' does not match.", 412)
+
+
+

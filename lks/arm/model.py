@@ -1,0 +1,308 @@
+"""The managed cluster and agent pool resource model: AKS's defaults, validation rules and
+immutable fields, applied to request bodies to give the stored document.
+
+`managed_cluster(...)` turns a PUT body (and the stored document, for an update) into the new
+document; `agent_pool(...)` does the same for one pool, whether it arrives inside
+`agentPoolProfiles` or through the `agentPools` API. Nothing here performs I/O: the handlers
+in `managedclusters` and `agentpools` store the result and start the operations that make it
+real.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import re
+import uuid
+from typing import Any
+
+from lks.arm import nodeshape, versions, vmsizes
+from lks.arm.errors import ARMError, invalid_parameter
+
+Doc = dict[str, Any]
+
+CLUSTER_TYPE = "Microsoft.ContainerService/ManagedClusters"
+POOL_TYPE = "Microsoft.ContainerService/managedClusters/agentPools"
+_POOL_NAME = re.compile(r"^[a-z][a-z0-9]{0,11}$")
+_TAINT = re.compile(r"^([^=:]+)(?:=([^:]*))?:(NoSchedule|PreferNoSchedule|NoExecute)$")
+_DNS_PREFIX = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9-]{0,52}[a-zA-Z0-9]$|^[a-zA-Z0-9]$")
+MAX_POOLS = 100
+
+# Pool fields that cannot change once the pool exists (AKS answers PropertyChangeNotAllowed).
+_IMMUTABLE_POOL = ("vmSize", "osType", "osSKU", "osDiskType", "osDiskSizeGB", "maxPods", "vnetSubnetID",
+                   "availabilityZones", "scaleSetPriority", "enableNodePublicIP", "workloadRuntime")
+_IMMUTABLE_NETWORK = ("networkPlugin", "podCidr", "serviceCidr", "dnsServiceIP", "outboundType",
+                      "loadBalancerSku")
+
+
+def changed(field: str, target: str | None = None) -> ARMError:
+    return ARMError("PropertyChangeNotAllowed", f"Changing property '{field}' is not allowed.", 400,
+                    target=target or field)
+
+
+def _object(value: Any, field: str) -> Doc:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise invalid_parameter(f"The value of parameter {field} is invalid.", field)
+    return value
+
+
+def agent_pool(body: Doc, *, existing: Doc | None, cluster_version: str, network: Doc,
+               name: str | None = None) -> Doc:
+    """One agent pool's properties (as in `agentPoolProfiles`, with `name` when given)."""
+    props = copy.deepcopy(body)
+    name = name or props.get("name")
+    if not isinstance(name, str) or not _POOL_NAME.match(name):
+        raise invalid_parameter(
+            f"The agent pool name '{name}' is invalid. Agent pool names must start with a lowercase letter, "
+            "have max length of 12, and only have characters a-z0-9.", "agentPoolProfile.name")
+    props["name"] = name
+    old = existing or {}
+    for field in _IMMUTABLE_POOL:
+        if existing is not None and field in props and props[field] not in (None, old.get(field)):
+            raise changed(field, f"agentPoolProfile.{field}")
+        if field in old and props.get(field) is None:
+            props[field] = old[field]
+    mode = props.get("mode") or old.get("mode") or "User"
+    if mode not in ("System", "User", "Gateway"):
+        raise invalid_parameter(f"The value of parameter agentPoolProfile.mode is invalid: '{mode}'.",
+                                "agentPoolProfile.mode")
+    props["mode"] = mode
+    count = props.get("count", old.get("count", 1))
+    if not isinstance(count, int) or isinstance(count, bool):
+        raise invalid_parameter("The value of parameter agentPoolProfile.count is invalid.", "agentPoolProfile.count")
+    low = 1 if mode == "System" else 0
+    if not low <= count <= 1000:
+        raise ARMError("InvalidParameter",
+                       f"The value of parameter agentPoolProfile.count is invalid. Please see "
+                       f"https://aka.ms/aks-naming-rules for more details. Valid values are {low} to 1000 for "
+                       f"{mode.lower()} node pools.", 400, target="agentPoolProfile.count")
+    props["count"] = count
+    size = vmsizes.lookup(props.get("vmSize") or old.get("vmSize") or vmsizes.DEFAULT)
+    props["vmSize"] = size.name
+    if mode == "System":
+        vmsizes.check_system_pool(size)
+    props.setdefault("osType", "Linux")
+    props.setdefault("osSKU", "Ubuntu")
+    props.setdefault("type", "VirtualMachineScaleSets")
+    props.setdefault("osDiskSizeGB", 128)
+    props.setdefault("osDiskType", "Managed")
+    props.setdefault("kubeletDiskType", "OS")
+    props.setdefault("workloadRuntime", "OCIContainer")
+    props.setdefault("enableAutoScaling", False)
+    props.setdefault("enableNodePublicIP", False)
+    props.setdefault("enableEncryptionAtHost", False)
+    props.setdefault("enableUltraSSD", False)
+    props.setdefault("enableFIPS", False)
+    max_pods = props.get("maxPods") or nodeshape.max_pods_default(network.get("networkPlugin"),
+                                                                  network.get("networkPluginMode"))
+    if not isinstance(max_pods, int) or not 10 <= max_pods <= 250:
+        raise invalid_parameter(f"The value of parameter agentPoolProfile.maxPods is invalid: {max_pods}. "
+                                "Valid values are 10 to 250.", "agentPoolProfile.maxPods")
+    props["maxPods"] = max_pods
+    version = props.get("orchestratorVersion") or old.get("orchestratorVersion") or cluster_version
+    props["orchestratorVersion"] = version
+    props["currentOrchestratorVersion"] = versions.check_pool(version, cluster_version)
+    labels = _object(props.get("nodeLabels"), "agentPoolProfile.nodeLabels")
+    for key in labels:
+        if key.startswith("kubernetes.azure.com/"):
+            raise invalid_parameter(f"The label key '{key}' is reserved by AKS and cannot be set.",
+                                    "agentPoolProfile.nodeLabels")
+    props["nodeLabels"] = labels
+    taints = props.get("nodeTaints") or []
+    if not isinstance(taints, list) or not all(isinstance(t, str) and _TAINT.match(t) for t in taints):
+        raise invalid_parameter(f"The value of parameter agentPoolProfile.nodeTaints is invalid: {taints}. "
+                                "Taints must be in the format key=value:Effect.", "agentPoolProfile.nodeTaints")
+    props["nodeTaints"] = taints
+    props["nodeImageVersion"] = old.get("nodeImageVersion") or nodeshape.node_image_version(props["osSKU"])
+    upgrade = _object(props.get("upgradeSettings"), "agentPoolProfile.upgradeSettings")
+    props["upgradeSettings"] = {"maxSurge": "10%", "maxUnavailable": "0", **upgrade}
+    props["powerState"] = {"code": (props.get("powerState") or old.get("powerState") or {}).get("code", "Running")}
+    if props.get("availabilityZones") is None:
+        props.pop("availabilityZones", None)
+    props.setdefault("securityProfile", {"enableVTPM": False, "enableSecureBoot": False})
+    props["eTag"] = str(uuid.uuid4())
+    return props
+
+
+def taints_of(pool: Doc) -> list[dict[str, str]]:
+    """`key=value:Effect` strings as Kubernetes taints."""
+    out = []
+    for text in pool.get("nodeTaints") or []:
+        m = _TAINT.match(text)
+        if m:
+            taint = {"key": m[1], "effect": m[3]}
+            if m[2]:
+                taint["value"] = m[2]
+            out.append(taint)
+    return out
+
+
+def _network(body: Doc, old: Doc | None) -> Doc:
+    net = {**(old or {}), **_object(body, "networkProfile")}
+    if old:
+        for field in _IMMUTABLE_NETWORK:
+            if field in body and body[field] not in (None, old.get(field)):
+                raise changed(f"networkProfile.{field}")
+    plugin = net.get("networkPlugin") or "azure"
+    if plugin not in ("azure", "kubenet", "none"):
+        raise invalid_parameter(f"The value of parameter networkProfile.networkPlugin is invalid: '{plugin}'.",
+                                "networkProfile.networkPlugin")
+    net["networkPlugin"] = plugin
+    if plugin == "azure" and "networkPluginMode" not in net and not old:
+        net["networkPluginMode"] = "overlay"
+    net.setdefault("networkPolicy", "none")
+    net.setdefault("networkDataplane", "azure")
+    if plugin == "kubenet" or net.get("networkPluginMode") == "overlay":
+        net.setdefault("podCidr", "10.244.0.0/16")
+    net.setdefault("serviceCidr", "10.0.0.0/16")
+    net.setdefault("dnsServiceIP", "10.0.0.10")
+    net.setdefault("outboundType", "loadBalancer")
+    net.setdefault("loadBalancerSku", "standard")
+    net.setdefault("loadBalancerProfile", {"managedOutboundIPs": {"count": 1}, "backendPoolType": "nodeIPConfiguration"})
+    net.setdefault("ipFamilies", ["IPv4"])
+    if "podCidr" in net:
+        net["podCidrs"] = [net["podCidr"]]
+    net["serviceCidrs"] = [net["serviceCidr"]]
+    _check_cidrs(net)
+    return net
+
+
+def _check_cidrs(net: Doc) -> None:
+    import ipaddress
+
+    try:
+        service = ipaddress.ip_network(net["serviceCidr"], strict=True)
+        dns = ipaddress.ip_address(net["dnsServiceIP"])
+        pod = ipaddress.ip_network(net["podCidr"], strict=True) if "podCidr" in net else None
+    except ValueError as err:
+        raise invalid_parameter(f"The network profile is invalid: {err}.", "networkProfile") from None
+    if dns not in service:
+        raise ARMError("InvalidDNSServiceIP",
+                       f"DNSServiceIP {dns} is not within ServiceCIDR {service}.", 400, target="networkProfile.dnsServiceIP")
+    if pod is not None and pod.overlaps(service):
+        raise ARMError("InvalidParameter", f"Pod CIDR {pod} overlaps with service CIDR {service}.", 400,
+                       target="networkProfile.podCidr")
+
+
+def managed_cluster(body: Any, *, existing: Doc | None, resource_id: str, name: str, group: str,
+                    subscription: str) -> Doc:
+    """The stored document for a PUT of a managed cluster (creation or full update)."""
+    if not isinstance(body, dict):
+        raise ARMError("InvalidRequestContent", "The request content was invalid and could not be deserialized.", 400)
+    props_in = _object(body.get("properties"), "properties")
+    old = existing or {}
+    old_props = old.get("properties") or {}
+    location = body.get("location") or old.get("location")
+    if not location:
+        raise ARMError("LocationRequired", "The location property is required for this definition.", 400)
+    location = location.lower().replace(" ", "")
+    if existing is not None and location != old["location"]:
+        raise changed("location")
+    provisioning = props_in.get("provisioningState")
+    if provisioning and provisioning != old_props.get("provisioningState", provisioning):
+        raise ARMError("InvalidParameter", "The provisioningState of the resource cannot be set by the client.", 400,
+                       target="properties.provisioningState")
+    dns_prefix = props_in.get("dnsPrefix") or old_props.get("dnsPrefix") or _default_dns_prefix(name, group, subscription)
+    if existing is not None and props_in.get("dnsPrefix") not in (None, old_props.get("dnsPrefix")):
+        raise changed("dnsPrefix")
+    if not _DNS_PREFIX.match(dns_prefix):
+        raise invalid_parameter(
+            f"The value of parameter dnsPrefix is invalid: '{dns_prefix}'. DNS prefix must contain between 1 and 54 "
+            "characters. It can contain only letters, numbers, and hyphens. It must start and end with a letter "
+            "or a number.", "dnsPrefix")
+    requested = props_in.get("kubernetesVersion") or old_props.get("kubernetesVersion")
+    current = versions.resolve(requested, current=old_props.get("currentKubernetesVersion"))
+    network = _network(props_in.get("networkProfile") or {}, old_props.get("networkProfile"))
+    pools_in = props_in.get("agentPoolProfiles")
+    if pools_in is None:
+        pools_in = old_props.get("agentPoolProfiles") or []
+    if not isinstance(pools_in, list) or not pools_in:
+        raise ARMError("InvalidParameter", "The value of parameter agentPoolProfiles is invalid: a managed cluster "
+                       "must have at least one agent pool.", 400, target="agentPoolProfiles")
+    old_pools = {p["name"]: p for p in old_props.get("agentPoolProfiles") or []}
+    pools = []
+    seen = set()
+    for pool in pools_in:
+        pool = _object(pool, "agentPoolProfiles")
+        if pool.get("name") in seen:
+            raise invalid_parameter(f"Agent pool name '{pool.get('name')}' is duplicated.", "agentPoolProfiles")
+        seen.add(pool.get("name"))
+        pools.append(agent_pool(pool, existing=old_pools.get(pool.get("name")), cluster_version=current,
+                                network=network))
+    check_pools(pools)
+    props = {
+        **copy.deepcopy(old_props),
+        **{k: v for k, v in props_in.items() if k not in ("provisioningState", "powerState", "fqdn")},
+        "kubernetesVersion": requested or current.rsplit(".", 1)[0],
+        "currentKubernetesVersion": current,
+        "dnsPrefix": dns_prefix,
+        "fqdn": old_props.get("fqdn") or _fqdn(dns_prefix, location, resource_id),
+        "azurePortalFQDN": old_props.get("azurePortalFQDN") or _fqdn(dns_prefix, location, resource_id, portal=True),
+        "agentPoolProfiles": pools,
+        "networkProfile": network,
+        "nodeResourceGroup": old_props.get("nodeResourceGroup") or props_in.get("nodeResourceGroup")
+        or f"MC_{group}_{name}_{location}",
+        "powerState": old_props.get("powerState") or {"code": "Running"},
+        "maxAgentPools": MAX_POOLS,
+        "enableRBAC": props_in.get("enableRBAC", old_props.get("enableRBAC", True)),
+        "supportPlan": props_in.get("supportPlan") or old_props.get("supportPlan") or "KubernetesOfficial",
+        "disableLocalAccounts": props_in.get("disableLocalAccounts", old_props.get("disableLocalAccounts", False)),
+        "addonProfiles": props_in.get("addonProfiles", old_props.get("addonProfiles", {})) or {},
+        "autoUpgradeProfile": {"nodeOSUpgradeChannel": "NodeImage", **(old_props.get("autoUpgradeProfile") or {}),
+                               **_object(props_in.get("autoUpgradeProfile"), "autoUpgradeProfile")},
+        "oidcIssuerProfile": {"enabled": False, **_object(props_in.get("oidcIssuerProfile"), "oidcIssuerProfile")},
+        "storageProfile": old_props.get("storageProfile") or {
+            "diskCSIDriver": {"enabled": True}, "fileCSIDriver": {"enabled": True},
+            "snapshotController": {"enabled": True}},
+        "resourceUID": old_props.get("resourceUID") or uuid.uuid4().hex[:24],
+    }
+    if props_in.get("nodeResourceGroup") and existing is not None and \
+            props_in["nodeResourceGroup"] != old_props.get("nodeResourceGroup"):
+        raise changed("nodeResourceGroup")
+    identity = body.get("identity") or old.get("identity") or {"type": "SystemAssigned"}
+    if identity.get("type") == "SystemAssigned":
+        identity = {"type": "SystemAssigned",
+                    "principalId": (old.get("identity") or {}).get("principalId") or str(uuid.uuid4()),
+                    "tenantId": (old.get("identity") or {}).get("tenantId") or str(uuid.uuid4())}
+    props["identityProfile"] = old_props.get("identityProfile") or {"kubeletidentity": {
+        "resourceId": f"/subscriptions/{subscription}/resourcegroups/{props['nodeResourceGroup']}/providers/"
+                      f"Microsoft.ManagedIdentity/userAssignedIdentities/{name}-agentpool",
+        "clientId": str(uuid.uuid4()), "objectId": str(uuid.uuid4())}}
+    sku = {"name": "Base", "tier": "Free", **(old.get("sku") or {}), **_object(body.get("sku"), "sku")}
+    return {
+        "id": resource_id, "location": location, "name": name, "type": CLUSTER_TYPE,
+        "tags": body.get("tags", old.get("tags")) or {}, "sku": sku, "identity": identity,
+        "kind": old.get("kind", "Base"), "properties": props,
+    }
+
+
+def check_pools(pools: list[Doc]) -> None:
+    if not any(p["mode"] == "System" for p in pools):
+        raise ARMError("InvalidParameter", "The managed cluster must have at least one node pool with mode System.",
+                       400, target="agentPoolProfiles")
+    if len(pools) > MAX_POOLS:
+        raise ARMError("InvalidParameter", f"A managed cluster can have at most {MAX_POOLS} agent pools.", 400,
+                       target="agentPoolProfiles")
+
+
+def _default_dns_prefix(name: str, group: str, subscription: str) -> str:
+    """What `az aks create` generates: `<name>-<group>-<subscription[:6]>`, cleaned."""
+    base = re.sub(r"[^A-Za-z0-9-]", "", f"{name[:10]}-{group[:16]}").strip("-")
+    if not base or not base[0].isalpha():
+        base = "a" + base
+    return f"{base}-{subscription[:6]}"
+
+
+def _fqdn(dns_prefix: str, location: str, resource_id: str, *, portal: bool = False) -> str:
+    digest = hashlib.sha256(resource_id.lower().encode()).hexdigest()
+    suffix = f"{digest[:8]}.portal" if portal else digest[:8]
+    return f"{dns_prefix.lower()}-{suffix}.hcp.{location}.azmk8s.io"
+
+
+def pool_resource(cluster_id: str, pool: Doc) -> Doc:
+    """A pool as the `agentPools` API shows it."""
+    props = {k: v for k, v in pool.items() if k != "name"}
+    return {"id": f"{cluster_id}/agentPools/{pool['name']}", "name": pool["name"], "type": POOL_TYPE,
+            "properties": props}

@@ -1,0 +1,237 @@
+"""The management plane: the ARM resource provider that turns managed cluster documents into
+hosted control planes (`lks.controlplanes`) and node pools (`lks.arm.fleet`).
+
+Handlers store the desired state and start an operation; the operation's work is
+`reconcile` (make the control plane and the pools match the document, then mark it
+`Succeeded`) or `delete`. Both are level-triggered, so an operation that a restart
+interrupted simply runs again.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+from lks.arm.fleet import Fleet
+
+from lks import kubeconfig, pki, store
+from lks.arm import agentpools, documents, managedclusters, model, resourcegroups
+from lks.arm.app import Call, Route, json_response
+from lks.arm.errors import ARMError
+from lks.arm.operations import RETRY_AFTER, Operations
+from lks.clock import Clock
+from lks.controlplanes import ControlPlanes
+
+log = logging.getLogger(__name__)
+
+Doc = dict[str, Any]
+PRIVATE = documents.PRIVATE
+
+
+class ManagementPlane:
+    def __init__(self, *, meta: store.Backend, planes: ControlPlanes, endpoint: str, ca_file: Path,
+                 clock: Clock | None = None):
+        self.clock = clock or Clock()
+        self.docs = documents.Documents(meta)
+        self.operations = Operations(meta, clock=self.clock)
+        self.planes = planes
+        self.endpoint = endpoint
+        self.ca_file = ca_file
+        self.fleet = Fleet(clock=self.clock)
+        self.groups = resourcegroups.ResourceGroups(self)
+        self.operations.register("managedClusters.reconcile", self._reconcile)
+        self.operations.register("managedClusters.delete", self._delete)
+
+    def routes(self) -> list[Route]:
+        return [*resourcegroups.routes(self), *managedclusters.routes(self), *agentpools.routes(self)]
+
+    async def start(self) -> None:
+        """Bring back what was running: node agents of running clusters, interrupted operations."""
+        for doc in await self.all_clusters(None):
+            props = doc["properties"]
+            if props.get("provisioningState") in ("Succeeded", "Failed") and props["powerState"]["code"] == "Running":
+                cluster = self.planes.get(props.get(PRIVATE, {}).get("controlPlane", ""))
+                if cluster is not None:
+                    await self.fleet.sync(doc, cluster)
+        await self.operations.resume()
+
+    async def stop(self) -> None:
+        await self.operations.stop()
+        await self.fleet.shutdown()
+
+    # -- helpers for handlers -----------------------------------------------------------------
+
+    def url(self, path: str, api_version: str) -> str:
+        return f"{self.endpoint}{path}?api-version={api_version}"
+
+    def shown(self, doc: Doc) -> Doc:
+        return documents.public(doc)
+
+    def refuse_if_busy(self, doc: Doc | None, resource_id: str) -> None:
+        """AKS refuses a second mutating operation while one runs on the cluster."""
+        if doc is None or self.operations.running(resource_id) is None:
+            return
+        state = doc["properties"].get("provisioningState", "Updating")
+        raise ARMError(
+            "OperationNotAllowed",
+            f"Operation is not allowed because there's an in progress {_verb(state)} operation on the managed "
+            f"cluster {doc['name']}. Please wait until the operation is completed and then retry.", 409)
+
+    async def all_clusters(self, subscription: str | None) -> list[Doc]:
+        res = await self.docs.store.list(documents.PREFIX + "/subscriptions/")
+        import orjson
+
+        docs = [orjson.loads(kv.value) for kv in res.items if "/managedclusters/" in kv.key
+                and kv.key.count("/managedclusters/") == 1 and kv.key.rsplit("/managedclusters/", 1)[1].count("/") == 0]
+        return [d for d in docs if subscription is None or d["id"].split("/")[2].lower() == subscription.lower()]
+
+    async def begin_change(self, call: Call, doc: Doc, stored: documents.Stored | None, state: str, *,
+                           created: bool, action_response: bool = False) -> web.Response:
+        """Store `doc` in `state` and start reconciling it; ARM's answer to the request."""
+        props = doc["properties"]
+        props["provisioningState"] = state
+        old_pools = {p["name"]: p for p in (stored.doc["properties"]["agentPoolProfiles"] if stored else [])}
+        for pool in props["agentPoolProfiles"]:
+            if created or pool != old_pools.get(pool["name"]) or state in ("Starting", "Stopping", "Upgrading"):
+                pool["provisioningState"] = state
+            else:
+                pool["provisioningState"] = pool.get("provisioningState", "Succeeded")
+        doc["eTag"] = documents.new_etag()
+        try:
+            if stored is None:
+                await self.docs.create(doc)
+            else:
+                await self.docs.update(doc, stored.revision)
+        except (store.KeyExists, store.RevisionConflict) as err:
+            raise ARMError("Conflict", "The resource was changed by another request; retry.", 409) from err
+        sub = call.params["subscription"]
+        op = await self.operations.begin("managedClusters.reconcile", subscription=sub, location=doc["location"],
+                                         resource_id=doc["id"], action=f"{state.lower()} {doc['name']}")
+        return self._accepted(call, doc, op, status=(201 if created else 200), action=action_response)
+
+    async def begin_delete(self, call: Call, stored: documents.Stored) -> web.Response:
+        doc = stored.doc
+        running = self.operations.running(doc["id"])
+        if running is not None and doc["properties"].get("provisioningState") == "Deleting":
+            op = {"name": running["name"]}
+        else:
+            self.refuse_if_busy(doc, doc["id"])
+            doc["properties"]["provisioningState"] = "Deleting"
+            await self.docs.update(doc, stored.revision)
+            op = await self.operations.begin("managedClusters.delete", subscription=call.params["subscription"],
+                                             location=doc["location"], resource_id=doc["id"],
+                                             action=f"delete {doc['name']}")
+        return self._accepted(call, doc, op, status=202, action=True)
+
+    def _accepted(self, call: Call, doc: Doc, op: Doc, *, status: int, action: bool) -> web.Response:
+        sub = call.params["subscription"]
+        headers = {
+            "Azure-AsyncOperation": self.url(self.operations.path(sub, doc["location"], op["name"]), call.api_version),
+            "Retry-After": RETRY_AFTER,
+        }
+        if action:
+            headers["Location"] = self.url(self.operations.path(sub, doc["location"], op["name"], results=True),
+                                           call.api_version)
+            return web.Response(status=202 if status == 202 or action else status, headers=headers)
+        return json_response(self.shown(doc), status, headers)
+
+    async def kubeconfig(self, doc: Doc, *, admin: bool) -> str:
+        cp_id = doc["properties"].get(PRIVATE, {}).get("controlPlane")
+        record = await self.planes.record(cp_id) if cp_id else None
+        if record is None:
+            raise ARMError("OperationNotAllowed", "The cluster's control plane is not provisioned yet.", 409)
+        group = doc["id"].split("/")[4]
+        name = doc["name"]
+        server = f"{self.endpoint}/clusters/{cp_id}"
+        if admin:
+            ca = pki.KeyPair(record["caCert"].encode(), record["caKey"].encode())
+            credential = kubeconfig.client_certificate(ca, "masterclient", ("system:masters",))
+            user = f"clusterAdmin_{group}_{name}"
+        else:
+            credential = {"token": record["userToken"]}
+            user = f"clusterUser_{group}_{name}"
+        return kubeconfig.build(name=name, server=server, ca_pem=self.ca_file.read_bytes(), user=user,
+                                credential=credential)
+
+    async def delete_group_contents(self, subscription: str, group: str) -> None:
+        for doc in await self.docs.list(f"/subscriptions/{subscription}/resourcegroups/{group}"
+                                        f"{managedclusters.PROVIDER}/managedClusters"):
+            if doc.get("type") == model.CLUSTER_TYPE:
+                await self._teardown(doc)
+                await self.docs.delete(doc["id"])
+
+    # -- operation work ---------------------------------------------------------------------
+
+    async def _reconcile(self, op: Doc) -> None:
+        rid = op[PRIVATE]["resourceId"]
+        stored = await self.docs.get(rid)
+        if stored is None:
+            return
+        doc = stored.doc
+        props = doc["properties"]
+        private = props.setdefault(PRIVATE, {})
+        cp_id = private.get("controlPlane")
+        record = await self.planes.record(cp_id) if cp_id else None
+        version = props["currentKubernetesVersion"]
+        if record is None:
+            cluster = await self.planes.create(doc["name"], version)
+            private["controlPlane"] = cp_id = cluster.id
+            stored = await self._save(rid, lambda d: d["properties"].setdefault(PRIVATE, {}).update(
+                controlPlane=cluster.id))
+            doc = stored.doc
+            props = doc["properties"]
+        elif record["kubernetesVersion"] != version:
+            await self.fleet.stop(doc, delete_nodes=False)
+            await self.planes.set_version(cp_id, version)
+        if props["powerState"]["code"] == "Running":
+            cluster = self.planes.get(cp_id) or await self.planes.start(cp_id)
+            await self.fleet.sync(doc, cluster)
+        else:
+            cluster = self.planes.get(cp_id)
+            if cluster is not None:
+                await self.fleet.stop(doc, delete_nodes=True, cluster=cluster)
+            await self.planes.stop(cp_id)
+
+        def finish(d: Doc) -> None:
+            d["properties"]["provisioningState"] = "Succeeded"
+            for pool in d["properties"]["agentPoolProfiles"]:
+                pool["provisioningState"] = "Succeeded"
+
+        await self._save(rid, finish)
+
+    async def _delete(self, op: Doc) -> None:
+        rid = op[PRIVATE]["resourceId"]
+        stored = await self.docs.get(rid)
+        if stored is None:
+            return
+        await self._teardown(stored.doc)
+        await self.docs.delete(rid)
+
+    async def _teardown(self, doc: Doc) -> None:
+        cp_id = doc["properties"].get(PRIVATE, {}).get("controlPlane")
+        await self.fleet.forget(doc)
+        if cp_id:
+            await self.planes.delete(cp_id)
+
+    async def _save(self, rid: str, change: Any) -> documents.Stored:
+        """Apply `change` to the stored document, retrying over concurrent writes (tags)."""
+        for _ in range(16):
+            stored = await self.docs.get(rid)
+            if stored is None:
+                raise ARMError("ResourceNotFound", f"The resource {rid} was deleted.", 404)
+            change(stored.doc)
+            try:
+                rev = await self.docs.update(stored.doc, stored.revision)
+                return documents.Stored(stored.doc, rev)
+            except store.RevisionConflict:
+                continue
+        raise ARMError("Conflict", "The resource keeps changing; retry.", 409)
+
+
+def _verb(state: str) -> str:
+    return {"Creating": "create managed cluster", "Updating": "update managed cluster",
+            "Scaling": "scale managed cluster", "Upgrading": "upgrade managed cluster",
+            "Starting": "start managed cluster", "Stopping": "stop managed cluster",
+            "Deleting": "delete managed cluster"}.get(state, "update managed cluster")

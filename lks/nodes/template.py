@@ -1,0 +1,165 @@
+"""What the nodes of one node pool share, and how AKS names them.
+
+An AKS node pool is a VM scale set (VMSS) named `aks-<pool>-<8 digits>-vmss`; each VM's
+computer name, and so its Node's name, is that prefix plus the VMSS instance id as 6 base-36
+digits (`aks-nodepool1-12345678-vmss00000a` is instance 10), and its `spec.providerID` points at
+the VMSS instance. A `NodeTemplate` holds everything else a pool's Nodes have in common: labels
+(the caller supplies AKS's reserved ones, see `aks_labels`), taints, capacity, the `nodeInfo`
+versions and the node subnet. The management layer builds one template per agent pool;
+`lks.nodes.pool` keeps that many `lks.nodes.agent.NodeAgent`s, which turn it into Node objects.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+POOL_LABEL = "kubernetes.azure.com/agentpool"  # how a pool finds its Nodes again after a restart
+_BASE36 = "0123456789abcdefghijklmnopqrstuvwxyz"
+_SUFFIX_DIGITS = 6  # VMSS computer names: prefix + 6 base-36 digits of the instance id
+_TAINT = re.compile(r"^(?P<key>[^=:]+)(=(?P<value>[^:]*))?:(?P<effect>NoSchedule|PreferNoSchedule|NoExecute)$")
+
+
+@dataclass(frozen=True)
+class NodeTemplate:
+    """The shared part of a pool's Nodes. Immutable: a pool update builds a new template and
+    hands it to `NodePool.apply`, which works out what changed."""
+
+    pool: str
+    name_digits: str  # the 8 digits of `aks-<pool>-<digits>-vmss`, fixed for the pool's life
+    subscription_id: str
+    node_resource_group: str  # `MC_<rg>_<cluster>_<location>`
+    mode: str = "System"  # System | User
+    labels: Mapping[str, str] = field(default_factory=dict)
+    taints: tuple[Mapping[str, str], ...] = ()  # {key, value, effect}; AKS sets none by default
+    annotations: Mapping[str, str] = field(default_factory=dict)  # beyond the ones kubelet sets
+    capacity: Mapping[str, str] = field(default_factory=dict)  # cpu, memory, pods, ephemeral-storage...
+    allocatable: Mapping[str, str] = field(default_factory=dict)  # capacity minus AKS's reservations
+    # nodeInfo. The OS values are those of an AKS Ubuntu node image; the caller passes the pool's.
+    kubelet_version: str = "v1.36.0"
+    # Deprecated: kubelet stopped filling it in 1.33 (DisableNodeKubeProxyVersion on by default),
+    # and the field has no omitempty, so a current Node shows "".
+    kube_proxy_version: str = ""
+    container_runtime_version: str = "containerd://2.1.4"
+    kernel_version: str = "6.8.0-1031-azure"
+    os_image: str = "Ubuntu 24.04.3 LTS"
+    operating_system: str = "linux"
+    architecture: str = "amd64"
+    swap_capacity: int | None = 0  # kubelet reports nodeInfo.swap (0 without swap); None omits it
+    subnet: str = "10.224.0.0/16"  # AKS's default node subnet (aks-vnet/aks-subnet)
+    kubelet_port: int = 10250
+
+    def __post_init__(self) -> None:
+        if not re.fullmatch(r"[0-9]{8}", self.name_digits):
+            raise ValueError(f"name_digits must be 8 digits, not {self.name_digits!r}")
+        for taint in self.taints:
+            if not taint.get("key") or taint.get("effect") not in ("NoSchedule", "PreferNoSchedule", "NoExecute"):
+                raise ValueError(f"bad taint {dict(taint)!r}")
+
+    # -- names --------------------------------------------------------------------------
+
+    @property
+    def vmss_name(self) -> str:
+        return f"aks-{self.pool}-{self.name_digits}-vmss"
+
+    def node_name(self, index: int) -> str:
+        """The Node (and VM computer) name of VMSS instance `index`."""
+        return self.vmss_name + base36(index, _SUFFIX_DIGITS)
+
+    def index_of(self, node_name: str) -> int | None:
+        """The instance index a Node name stands for, or None if it is not one of this pool's."""
+        prefix = self.vmss_name
+        suffix = node_name[len(prefix):]
+        if not node_name.startswith(prefix) or len(suffix) != _SUFFIX_DIGITS or suffix.strip(_BASE36):
+            return None
+        return int(suffix, 36)
+
+    def provider_id(self, index: int) -> str:
+        # the cloud provider writes the resource group in lower case
+        return (f"azure:///subscriptions/{self.subscription_id}/resourceGroups/{self.node_resource_group.lower()}"
+                f"/providers/Microsoft.Compute/virtualMachineScaleSets/{self.vmss_name}/virtualMachines/{index}")
+
+    # -- what a Node gets -----------------------------------------------------------------
+
+    def node_labels(self, node_name: str) -> dict[str, str]:
+        """The caller's labels plus the ones kubelet always sets itself, and the pool label the
+        pool's discovery depends on."""
+        return {
+            **self.labels,
+            POOL_LABEL: self.pool,
+            "beta.kubernetes.io/arch": self.architecture,
+            "beta.kubernetes.io/os": self.operating_system,
+            "kubernetes.io/arch": self.architecture,
+            "kubernetes.io/hostname": node_name,
+            "kubernetes.io/os": self.operating_system,
+        }
+
+    def node_taints(self) -> list[dict[str, str]]:
+        return [{k: v for k, v in t.items() if v is not None} for t in self.taints]
+
+
+def base36(n: int, width: int) -> str:
+    if n < 0 or n >= 36 ** width:
+        raise ValueError(f"instance index {n} out of range")
+    digits = []
+    for _ in range(width):
+        n, d = divmod(n, 36)
+        digits.append(_BASE36[d])
+    return "".join(reversed(digits))
+
+
+def name_digits(seed: str) -> str:
+    """8 stable digits for a VMSS name. AKS derives them from the cluster, so every pool of a
+    cluster shares them; pass the cluster's id (or anything stable) as `seed`."""
+    return f"{int.from_bytes(hashlib.sha256(seed.encode()).digest()[:8], 'big') % 10**8:08d}"
+
+
+def parse_taint(text: str) -> dict[str, str]:
+    """An ARM `nodeTaints` entry (`key=value:Effect`) as a Node taint."""
+    m = _TAINT.match(text)
+    if m is None:
+        raise ValueError(f"taint {text!r} is not key=value:NoSchedule|PreferNoSchedule|NoExecute")
+    taint = {"key": m["key"], "effect": m["effect"]}
+    if m["value"]:
+        taint["value"] = m["value"]
+    return taint
+
+
+def aks_labels(
+    *, pool: str, mode: str, vm_size: str, location: str, node_resource_group: str, node_image_version: str,
+    os_sku: str = "Ubuntu", zone: str = "0", priority: str = "regular", storage_profile: str = "managed",
+    storage_tier: str = "Premium_LRS", node_labels: Mapping[str, str] | None = None,
+) -> dict[str, str]:
+    """The labels an AKS VMSS node carries (`use-labels.md`, and what `kubectl get nodes
+    --show-labels` shows on AKS), plus the pool's `nodeLabels`. `zone` is "0" outside
+    availability zones, else `<location>-<n>`."""
+    labels: dict[str, Any] = {
+        "agentpool": pool,
+        "beta.kubernetes.io/instance-type": vm_size,
+        "failure-domain.beta.kubernetes.io/region": location,
+        "failure-domain.beta.kubernetes.io/zone": zone,
+        "kubernetes.azure.com/agentpool": pool,
+        "kubernetes.azure.com/cluster": node_resource_group,
+        "kubernetes.azure.com/managedby": "aks",
+        "kubernetes.azure.com/mode": mode.lower(),
+        "kubernetes.azure.com/node-image-version": node_image_version,
+        "kubernetes.azure.com/nodepool-type": "VirtualMachineScaleSets",
+        "kubernetes.azure.com/os-sku": os_sku,
+        "kubernetes.azure.com/role": "agent",
+        "kubernetes.azure.com/storageprofile": storage_profile,
+        "kubernetes.azure.com/storagetier": storage_tier,
+        "kubernetes.io/role": "agent",
+        "node-role.kubernetes.io/agent": "",
+        "node.kubernetes.io/instance-type": vm_size,
+        "storageprofile": storage_profile,
+        "storagetier": storage_tier,
+        "topology.disk.csi.azure.com/zone": "" if zone == "0" else zone,
+        "topology.kubernetes.io/region": location,
+        "topology.kubernetes.io/zone": zone,
+    }
+    if priority == "spot":
+        labels["kubernetes.azure.com/scalesetpriority"] = "spot"
+    return {**labels, **(node_labels or {})}
