@@ -13,6 +13,7 @@ from aiohttp import web
 from lks.arm import documents, model, versions
 from lks.arm.app import Call, Route, json_response, route
 from lks.arm.errors import ARMError, not_found
+from lks.arm.operations import RETRY_AFTER
 
 if TYPE_CHECKING:
     from lks.arm.plane import ManagementPlane
@@ -189,12 +190,14 @@ class ManagedClusters:
 
     async def operation_status(self, call: Call) -> web.Response:
         op = await self._operation(call)
-        return json_response(documents.public(op))
+        # clients poll again after Retry-After; without it the SDK waits 30 s
+        headers = {"Retry-After": RETRY_AFTER} if op["status"] == "InProgress" else None
+        return json_response(documents.public(op), headers=headers)
 
     async def operation_result(self, call: Call) -> web.Response:
         op = await self._operation(call)
         if op["status"] == "InProgress":
-            return web.Response(status=202, headers={"Location": str(call.request.url), "Retry-After": "1"})
+            return web.Response(status=202, headers={"Location": str(call.request.url), "Retry-After": RETRY_AFTER})
         if op["status"] != "Succeeded":
             return json_response({"error": op.get("error")}, 400)
         result = op[documents.PRIVATE].get("result")

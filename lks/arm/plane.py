@@ -14,12 +14,12 @@ from pathlib import Path
 from typing import Any
 
 from aiohttp import web
-from lks.arm.fleet import Fleet
 
 from lks import kubeconfig, pki, store
 from lks.arm import agentpools, documents, managedclusters, model, resourcegroups
 from lks.arm.app import Call, Route, json_response
 from lks.arm.errors import ARMError
+from lks.arm.fleet import Fleet
 from lks.arm.operations import RETRY_AFTER, Operations
 from lks.clock import Clock
 from lks.controlplanes import ControlPlanes

@@ -1,4 +1,8 @@
-"""Entry point of the `lks` command."""
+"""Entry point of the `lks` command: `lks up` runs the service; `lks group …` and `lks aks …`
+(`lks.cli.commands`) are its management API's client, shaped like `az` so an `az aks` user
+needs no docs: same flags, same output formats (`lks.cli.output`), same messages and exit
+codes (0 ok, 1 error, 2 usage error, 3 resource not found).
+"""
 
 from __future__ import annotations
 
@@ -7,10 +11,26 @@ import asyncio
 import logging
 import sys
 
+from lks.cli import output
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports usage errors as az does: `ERROR: <message>`, exit code 2."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        output.error(message)
+        if "--query" in message:
+            sys.stderr.write(output.QUERY_REFERENCE + "\n")
+        else:
+            sys.stderr.write(f"Run '{self.prog} --help' for the command's arguments.\n")
+        sys.exit(2)
+
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="lks", description="A self-hosted Azure Kubernetes Service.")
-    sub = parser.add_subparsers(dest="command", required=True)
+    from lks.cli.commands import aks, group
+
+    parser = _Parser(prog="lks", description="A self-hosted Azure Kubernetes Service.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="<command>")
     up = sub.add_parser("up", help="run the service (management API and hosted control planes)")
     up.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     up.add_argument("--port", type=int, default=8443, help="HTTPS port (default 8443)")
@@ -21,25 +41,57 @@ def _parser() -> argparse.ArgumentParser:
                     help="how long store history is kept for watches to resume from, like "
                          "kube-apiserver's --etcd-compaction-interval (default 300)")
     up.add_argument("--log-level", default="WARNING", help="Python log level (default WARNING)")
+
+    common = argparse.ArgumentParser(add_help=False)  # az's global arguments, on every command
+    global_args = common.add_argument_group("Global Arguments")
+    output.add_arguments(global_args)
+    global_args.add_argument("--subscription", metavar="ID",
+                             help="Subscription id. Default: the one in $LKS_HOME/config.json.")
+    group.register(sub, common)
+    aks.register(sub, common)
     return parser
+
+
+def _up(args: argparse.Namespace) -> int:
+    from lks import server
+
+    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        import uvloop
+
+        uvloop.install()
+    except ImportError:
+        pass
+    asyncio.run(server.serve(host=args.host, port=args.port, demo=args.demo, store_url=args.store,
+                             history=args.compaction_interval))
+    return 0
+
+
+def _run(args: argparse.Namespace) -> int:
+    """Run a management command: call it, print its result, map failures to az's exit codes."""
+    from lks.cli.client import Client, Config
+
+    output.set_quiet(args.only_show_errors)
+    try:
+        client = Client(Config.load(), subscription=args.subscription or "")
+        result = args.func(args, client)
+        output.emit(result, output=args.output, query=args.query, table=getattr(args, "table", None))
+    except output.CLIError as err:
+        output.error(str(err))
+        return err.exit_code
+    except KeyboardInterrupt:
+        output.error("Keyboard interrupt is captured.")
+        return 1
+    except BrokenPipeError:  # `lks aks list | head`: the reader left, nothing more to say
+        return 0
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "up":
-        from lks import server
-
-        logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-        try:
-            import uvloop
-
-            uvloop.install()
-        except ImportError:
-            pass
-        asyncio.run(server.serve(host=args.host, port=args.port, demo=args.demo, store_url=args.store,
-                                 history=args.compaction_interval))
-        return 0
-    return 2
+        return _up(args)
+    return _run(args)
 
 
 if __name__ == "__main__":

@@ -39,7 +39,6 @@ MAX_UPDATE_MANAGERS = 10  # DefaultMaxUpdateManagers
 FIELD_MANAGER_MAX_LENGTH = 128
 _ANCIENT = "ancient-changes"
 _BEFORE_FIRST_APPLY = "before-first-apply"
-_CURRENT = "current-operation"
 
 # owned by no one (stripMetaManager)
 _STRIP = frozenset({("f:apiVersion",), ("f:kind",), ("f:metadata",)} | {
@@ -282,6 +281,45 @@ def _cap_update_managers(entries: dict[Key, _Entry]) -> None:
             length -= 1
         else:
             first[e.api_version] = k
+
+
+def update_scale(old: dict, new: dict, *, manager: str, replicas_path: tuple[str, ...] = ("spec", "replicas"),
+                 api_version: str | None = None) -> None:
+    """Set the parent's managedFields after a write through /scale (`new` is the parent with the
+    Scale's replicas copied in). This is the net effect of upstream's ScaleHandler around the
+    Scale's own field manager: when the replicas change and someone owned them, the writer now
+    owns them alone, in an Update entry with subresource "scale", the parent's apiVersion and no
+    time (`ToParent` finds none); when nobody owned them the Scale is untracked and nothing is
+    recorded. `replicas_path` is a CRD's specReplicasPath, split."""
+    meta = new.get("metadata")
+    if not isinstance(meta, dict):
+        return
+    new["metadata"] = meta = dict(meta)
+    meta.pop("managedFields", None)
+    try:
+        entries = _decode_entries(((old or {}).get("metadata") or {}).get("managedFields"), canonical=False)
+    except ValueError:
+        entries = {}
+    path = tuple("f:" + p for p in replicas_path)
+    owners = [k for k, e in entries.items() if fieldpath.tree_has(e.fields, path)]
+    if owners and _get(old, replicas_path) != _get(new, replicas_path):
+        for k in owners:
+            e = entries[k]
+            e.set_fields(fieldpath.tree_edit(e.fields, remove=[path]))
+            if not e.fields:
+                del entries[k]
+        e = _Entry(manager or "unknown", "Update", api_version or new.get("apiVersion") or "", "scale", None,
+                   fieldpath.encode({path}))
+        entries[e.key] = e
+    encoded = _encode_entries(entries)
+    if encoded:
+        meta["managedFields"] = encoded
+
+
+def _get(obj: Any, path: tuple[str, ...]) -> Any:
+    for p in path:
+        obj = obj.get(p, MISSING) if isinstance(obj, dict) else MISSING
+    return obj
 
 
 # --- server-side apply ---------------------------------------------------------------------------
@@ -625,9 +663,9 @@ _EMPTIED: Any = _Emptied()
 
 
 def _remove(v: Any, trie: dict, t: Type) -> Any:
-    """TypedValue.RemoveItems. A map or list left empty is reported `_EMPTIED`, and its parent
-    keeps what the Go struct (or a custom resource's pruning) would: the field's zero value when
-    it has no omitempty, nothing otherwise."""
+    """TypedValue.RemoveItems. A map or list left empty becomes null, as upstream leaves it; in
+    a built-in object, what its Go struct makes of null (the zero value, or nothing under
+    omitempty)."""
     if not trie:
         return v
     shape = fieldpath._shape(v, t)
@@ -644,7 +682,7 @@ def _remove(v: Any, trie: dict, t: Type) -> Any:
                 continue
             new = _remove(val, node[1], t.field(k))
             if new is _EMPTIED:
-                new = t.go.zero(k) if t.go is not None else MISSING
+                new = t.go.zero(k) if t.go is not None else None
                 if new is MISSING:
                     continue
             out[k] = new

@@ -30,7 +30,7 @@ from collections.abc import Iterable
 from decimal import Decimal
 from typing import Any
 
-from lks.kube import protobuf, structural
+from lks.kube import catalog, protobuf, structural
 from lks.kube.schema import Schema
 
 Path = tuple[str, ...]
@@ -489,10 +489,21 @@ def type_of(schema: Schema) -> Type:
         return hit[1]
     name = _root_name(schema.defs, node)
     t = Type(schema.defs, node, name)
+    if name is None and t.kind == MAP:
+        # apiextensions-apiserver types a custom resource's metadata as ObjectMeta whatever the
+        # CRD says (labels are a struct field there, not a free-form map); no Go view: CRs stay
+        # unstructured
+        t._fields["metadata"] = _object_meta()
     if len(_root_cache) >= _MAX_ROOTS:
         _root_cache.pop(next(iter(_root_cache)))
     _root_cache[id(node)] = (node, t)
     return t
+
+
+@functools.cache
+def _object_meta() -> Type:
+    defs = catalog.load().schemas
+    return Type(defs, defs["io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"], None)
 
 
 def _root_name(defs: dict, node: dict) -> str | None:

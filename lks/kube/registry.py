@@ -21,8 +21,19 @@ import orjson
 
 from lks import store
 from lks.clock import rfc3339
-from lks.kube import conversion, defaulting, deletion, errors, fields, selectors, watchcache
+from lks.kube import (
+    conversion,
+    defaulting,
+    deletion,
+    errors,
+    fields,
+    selectors,
+    structural,
+    typevalidation,
+    watchcache,
+)
 from lks.kube.catalog import ResourceType
+from lks.kube.schema import Schema
 from lks.kube.strategies import Strategy
 
 if TYPE_CHECKING:
@@ -55,6 +66,7 @@ class WriteOptions:
     field_manager: str | None = None
     field_validation: str = "Strict"  # Strict | Warn | Ignore
     force: bool = False
+    duplicates: list[str] = field(default_factory=list)  # duplicate-field errors found parsing the body
     warnings: list[str] = field(default_factory=list)  # filled in; sent as Warning headers
 
 
@@ -317,7 +329,10 @@ class Registry:
 
     # -- writes --------------------------------------------------------------------------
 
-    def _check_type(self, obj: Any) -> Obj:
+    def _decode(self, obj: Any, opts: WriteOptions, *, patch: bool = False) -> Obj:
+        """An incoming object (a body, or a patch's result) as decoding it does upstream: type
+        and version checks, unknown and duplicate fields refused or warned about as
+        `fieldValidation` asks (and always dropped), defaults; returned in the stored version."""
         if not isinstance(obj, dict):
             raise errors.bad_request("the object provided is not a JSON object")
         api_version, kind = obj.get("apiVersion"), obj.get("kind")
@@ -334,22 +349,25 @@ class Registry:
             raise errors.bad_request("metadata must be an object")
         obj["apiVersion"] = self.rt.gv
         obj["kind"] = self.rt.kind
+        if self.rt.schema_name and self.rt.schema_name.startswith("io.k8s."):
+            schema = Schema.of(self.cluster.catalog.schemas, self.rt.schema_name)
+            unknown, type_errors = structural.check(obj, schema)
+            if type_errors:
+                raise structural.decode_error(self.rt.kind, self.rt.version, type_errors[0])
+            structural.prune(obj, schema)
+        else:
+            unknown = self.strategy.normalize(obj)
+        messages = (opts.duplicates if not patch else []) + structural.unknown_field_errors(unknown)
+        if messages and opts.field_validation == "Strict":
+            if patch:
+                raise structural.patch_strict_error(orjson.dumps(obj).decode(), messages)
+            raise structural.decode_error(self.rt.kind, self.rt.version, structural.strict_error(messages))
+        if messages and opts.field_validation == "Warn":
+            opts.warnings.extend(structural.warnings(messages))
         if self.rt.gv != self.rt.storage_gv:
             obj = conversion.convert(obj, self.rt.storage_gv)
-        return obj
-
-    def _normalize(self, obj: Obj, opts: WriteOptions) -> None:
-        """Decode-time work on an incoming object: unknown fields are dropped (and refused or
-        warned about as `fieldValidation` asks) and defaults filled in."""
-        unknown = self.strategy.normalize(obj)
         self._default(obj)
-        if not unknown:
-            return
-        texts = [f'unknown field "{path}"' for path in unknown]
-        if opts.field_validation == "Strict":
-            raise errors.bad_request("strict decoding error: " + ", ".join(texts))
-        if opts.field_validation == "Warn":
-            opts.warnings.extend(texts)
+        return obj
 
     def _default(self, obj: Obj) -> None:
         """Upstream's defaulting, in the stored version. It runs on the incoming object and
@@ -371,8 +389,7 @@ class Registry:
         return errors.invalid(self.rt.kind, self.rt.group, obj["metadata"].get("name") or "", causes)
 
     async def create(self, namespace: str | None, obj: Any, opts: WriteOptions = _DEFAULT_WRITE) -> Obj:
-        obj = self._check_type(obj)
-        self._normalize(obj, opts)
+        obj = self._decode(obj, opts)
         self._check_namespace(obj, namespace)
         meta = obj["metadata"]
         for k in ("resourceVersion", "deletionTimestamp", "deletionGracePeriodSeconds", "selfLink"):
@@ -384,7 +401,7 @@ class Registry:
         if generate:
             meta["name"] = _generated(meta["generateName"])
         self._default(obj)
-        causes = self.strategy.validate(obj)
+        causes = self.strategy.validate(obj) + typevalidation.validate(self.rt.storage_group, self.rt.kind, obj)
         if causes:
             raise self._invalid(obj, causes)
         if self.rt.namespaced:
@@ -409,8 +426,7 @@ class Registry:
         subresource: str | None = None,
     ) -> tuple[Obj, bool]:
         """PUT: replace the object. Returns (object, created)."""
-        obj = self._check_type(obj)
-        self._normalize(obj, opts)
+        obj = self._decode(obj, opts)
         self._check_namespace(obj, namespace)
         body_name = obj["metadata"].get("name")
         if body_name != name:
@@ -435,11 +451,10 @@ class Registry:
         """PATCH: `apply_patch` maps the current object to the patched one (it may raise APIError)."""
 
         def mutate(current: Obj) -> Obj:
-            patched = apply_patch(current)
+            patched = apply_patch(self.served(current))
             if not isinstance(patched, dict):
                 raise errors.bad_request("the patched object is not a JSON object")
-            patched = self._check_type(patched)
-            self._normalize(patched, opts)
+            patched = self._decode(patched, opts, patch=True)
             if patched["metadata"].get("name") != name:
                 raise self._invalid(patched, [errors.Cause.invalid("metadata.name", patched["metadata"].get("name"),
                                                                    "field is immutable")])
@@ -487,7 +502,8 @@ class Registry:
                 meta["generateName"] = old_meta["generateName"]
             strategy.prepare_for_update(obj, current)
             self._default(obj)
-            causes = strategy.validate_update(obj, current) + deletion.check_finalizer_update(obj, current)
+            causes = (strategy.validate_update(obj, current) + deletion.check_finalizer_update(obj, current)
+                      + typevalidation.validate_update(self.rt.storage_group, self.rt.kind, obj, current))
             if causes:
                 raise self._invalid(obj, causes)
             strategy.canonicalize(obj)

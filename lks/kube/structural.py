@@ -314,6 +314,10 @@ _NAMED = {
     ("CronJobSpec", "concurrencyPolicy"): "v1.ConcurrencyPolicy", ("JobSpec", "completionMode"): "v1.CompletionMode",
     ("LabelSelectorRequirement", "operator"): "v1.LabelSelectorOperator",
     ("ObjectMeta", "uid"): "types.UID", ("OwnerReference", "uid"): "types.UID",
+    # list elements
+    ("PersistentVolumeClaimSpec", "accessModes"): "v1.PersistentVolumeAccessMode",
+    ("NamespaceSpec", "finalizers"): "v1.FinalizerName", ("ServiceSpec", "ipFamilies"): "v1.IPFamily",
+    ("Capabilities", "add"): "v1.Capability", ("Capabilities", "drop"): "v1.Capability",
 }
 
 
@@ -339,10 +343,16 @@ class _Types:
         self.defs = defs
         self.named: dict[str, _T] = {}
         self.def_of_node = {id(node): name for name, node in defs.items()}
+        self.other_roots: dict[int, tuple[dict, _T]] = {}
 
     def root(self, schema: Schema) -> _T:
         name = self.def_of_node.get(id(schema.node))
-        return self.of_def(name) if name else self.of(schema.node, "", "")
+        if name:
+            return self.of_def(name)
+        hit = self.other_roots.get(id(schema.node))  # e.g. a custom resource's schema
+        if hit is None or hit[0] is not schema.node:
+            hit = self.other_roots[id(schema.node)] = (schema.node, self.of(schema.node, "", ""))
+        return hit[1]
 
     def of_def(self, name: str) -> _T:
         t = self.named.get(name)
@@ -434,6 +444,9 @@ def _what(v: Any) -> str:
     return "object" if isinstance(v, dict) else "array"
 
 
+_ZERO = {"struct": dict, "string": str, "int": int, "float": float, "bool": bool}
+
+
 class _Walk:
     __slots__ = ("types", "prune", "unknown", "saved", "fatal")
 
@@ -486,6 +499,8 @@ class _Walk:
                 for i, item in enumerate(v):
                     if item is not None:
                         self.value(item, elem, f"{path}[{i}]", gopath, struct)
+                    elif self.prune and elem.kind in _ZERO:
+                        v[i] = _ZERO[elem.kind]()  # Go decodes a null element as the zero value
         elif kind == "string":
             if not isinstance(v, str):
                 self.type_error(_what(v), t.go, gopath, struct)
@@ -550,10 +565,12 @@ def check(obj: Any, schema: Schema) -> tuple[list[str], list[str]]:
 
 
 def prune(obj: Any, schema: Schema) -> None:
-    """Drop what decoding drops, in place: unknown fields and null fields (Go leaves them unset).
+    """Do in place what decoding does to a body: drop unknown fields and null fields (Go leaves
+    them unset), and make null list elements and string map values zero values.
 
     Run it for every write whose strict errors did not fail the request: the stored object of
-    kube-apiserver never carries unknown fields, whatever `fieldValidation` says.
+    kube-apiserver never carries unknown fields, whatever `fieldValidation` says. The rules of
+    ``lks.kube.typevalidation`` expect an object that went through `check` and `prune`.
     """
     walk = _Walk(_types(schema.defs), prune=True)
     walk.value(obj, _types(schema.defs).root(schema), "", "", "")

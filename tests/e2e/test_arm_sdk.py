@@ -11,7 +11,7 @@ from azure.core.credentials import AccessToken
 from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
 from azure.mgmt.containerservice import ContainerServiceClient
 from azure.mgmt.containerservice.models import AgentPool, ManagedCluster, ManagedClusterAgentPoolProfile
-from azure.mgmt.resource import ResourceManagementClient
+from azure.mgmt.resource.resources import ResourceManagementClient
 
 
 class StaticToken:
@@ -163,9 +163,9 @@ def test_second_operation_is_refused_while_one_runs(aks, group):
 
 def test_versions_and_upgrade_profile(aks, group):
     versions = aks.managed_clusters.list_kubernetes_versions("westeurope")
-    minors = {v.version for v in versions.values}
+    minors = {v.version for v in versions.values_property}
     assert {"1.34", "1.35", "1.36"} <= minors
-    assert sum(1 for v in versions.values if v.is_default) == 1
+    assert sum(1 for v in versions.values_property if v.is_default) == 1
 
 
 def test_unauthenticated_requests_are_401(config):

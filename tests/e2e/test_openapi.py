@@ -98,7 +98,7 @@ items:
 - apiVersion: v1
   kind: ConfigMap
   metadata: {name: listed}
-  data: {x: y}
+  data: {x: z}
 """
 
 
@@ -108,7 +108,7 @@ def test_lists_are_validated_client_side_with_openapi_v2(kubectl, namespace):
     res = kubectl("create", "-n", namespace, "-f", "-", "-v=6", input=LIST)
     assert "configmap/listed created" in res.stdout and "/openapi/v2" in res.stderr
     res = kubectl("create", "-n", namespace, "-f", "-", check=False,
-                  input=LIST.replace("listed", "bad").replace("data: {x: y}", "data: {x: y}\n  bogus: 1"))
+                  input=LIST.replace("listed", "bad").replace("data: {x: z}", "data: {x: z}\n  bogus: 1"))
     assert res.returncode != 0
     assert 'unknown field "bogus" in io.k8s.api.core.v1.ConfigMap' in res.stderr
 

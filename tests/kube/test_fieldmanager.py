@@ -167,6 +167,16 @@ def test_update_on_create_of_custom_resource_marks_spec():
         "f:spec": {".": {}, "f:free": {".": {}, "f:a": {".": {}, "f:b": {}}, "f:l": {}}, "f:size": {}}}
 
 
+def test_custom_resource_metadata_is_object_meta():
+    schema = Schema({}, {"type": "object", "properties": {"metadata": {"type": "object"},
+                                                         "spec": {"type": "object", "properties": {"size": {"type": "integer"}}}}})
+    cfg = {"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "w", "labels": {"app": "a"}},
+           "spec": {"size": 1}}
+    obj = fieldmanager.apply(None, cfg, manager="m", force=False, now=T0, schema=schema)
+    assert obj["metadata"]["managedFields"][0]["fieldsV1"] == {
+        "f:metadata": {"f:labels": {"f:app": {}}}, "f:spec": {"f:size": {}}}
+
+
 def created(manager="kubectl-create"):
     obj = defaulted_deployment()
     fieldmanager.update(None, obj, manager=manager, now=T0, schema=DEPLOYMENT, reset_fields=MAIN_RESET)
@@ -281,6 +291,21 @@ def test_update_managers_are_capped():
     ancient = paths(live, "ancient-changes")
     assert {("f:metadata", "f:labels", "f:l0"), ("f:metadata", "f:labels", "f:l1"), ("f:spec", "f:replicas")} <= ancient
     assert entries(live)[("ancient-changes", "Update", "")]["time"] == "2024-05-01T10:00:11Z"
+
+
+def test_scale_subresource_write():
+    live = created()
+    scaled = copy.deepcopy(live)
+    scaled["spec"]["replicas"] = 4
+    fieldmanager.update_scale(live, scaled, manager="kubectl")
+    assert entries(scaled)[("kubectl", "Update", "scale")] == {
+        "manager": "kubectl", "operation": "Update", "apiVersion": "apps/v1", "fieldsType": "FieldsV1",
+        "fieldsV1": {"f:spec": {"f:replicas": {}}}, "subresource": "scale"}
+    assert ("f:spec", "f:replicas") not in paths(scaled, "kubectl-create")
+    # the same count again records nothing new
+    again = copy.deepcopy(scaled)
+    fieldmanager.update_scale(scaled, again, manager="hpa")
+    assert again["metadata"]["managedFields"] == scaled["metadata"]["managedFields"]
 
 
 def test_entries_are_sorted_as_upstream():
@@ -514,3 +539,86 @@ def test_parse_apply_body():
         fieldmanager.parse_apply_body(b"- a\n- b\n")
     with pytest.raises(errors.APIError, match="^error decoding patch: error converting YAML to JSON: yaml: line"):
         fieldmanager.parse_apply_body(b"a: b: c\n")
+
+
+# --- structured-merge-diff's own scenarios (merge/*_test.go), on an equivalent CRD schema ----------
+
+SMD_SCHEMA = Schema({}, {"type": "object", "properties": {
+    "apiVersion": {"type": "string"}, "kind": {"type": "string"}, "metadata": {"type": "object"},
+    "struct": {"type": "object", "properties": {"name": {"type": "string"}, "value": {"type": "integer"}}},
+    "listOfLists": {"type": "array", "x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["name"],
+                    "items": {"type": "object", "properties": {
+                        "name": {"type": "string"},
+                        "value": {"type": "array", "x-kubernetes-list-type": "set", "items": {"type": "string"}}}}}}})
+
+
+def smd_run(ops):
+    """Apply/Update operations as SMD's fixture runs them; returns the object without its envelope."""
+    live = None
+    for op, manager, body in ops:
+        body = {"apiVersion": "v1", "kind": "T", "metadata": {"name": "x"}, **body}
+        if op == "apply":
+            live = fieldmanager.apply(live, body, manager=manager, force=False, now=T0, schema=SMD_SCHEMA)
+        else:
+            new = copy.deepcopy(body)
+            new["metadata"]["managedFields"] = (live or {}).get("metadata", {}).get("managedFields")
+            fieldmanager.update(live, new, manager=manager, now=T0, schema=SMD_SCHEMA)
+            live = new
+        live = persisted(live)
+    managed = {e["manager"]: fieldpath.decode(e["fieldsV1"]) for e in live["metadata"].get("managedFields", [])}
+    return {k: v for k, v in live.items() if k not in ("apiVersion", "kind", "metadata")}, managed
+
+
+def item(name, *rest):
+    return ("f:listOfLists", f'k:{{"name":"{name}"}}') + rest
+
+
+def test_smd_remove_one_keep_one_with_dangling_subitem():
+    obj, managed = smd_run([
+        ("apply", "apply-one", {"listOfLists": [{"name": "a"}, {"name": "b", "value": ["c"]}]}),
+        ("apply", "apply-two", {"listOfLists": [{"name": "b", "value": ["d"]}]}),
+        ("update", "controller", {"listOfLists": [{"name": "a"}, {"name": "b", "value": ["c", "d", "e"]}]}),
+        ("apply", "apply-one", {"listOfLists": [{"name": "a"}]}),
+    ])
+    assert obj == {"listOfLists": [{"name": "a"}, {"name": "b", "value": ["d", "e"]}]}
+    assert managed == {
+        "apply-one": {item("a"), item("a", "f:name")},
+        "apply-two": {item("b"), item("b", "f:name"), item("b", "f:value", 'v:"d"')},
+        "controller": {item("b", "f:value", 'v:"e"')},
+    }
+
+
+def test_smd_remove_one_with_dangling_subitem_keep_one():
+    obj, managed = smd_run([
+        ("apply", "apply-one", {"listOfLists": [{"name": "a"}, {"name": "b", "value": ["c"]}]}),
+        ("apply", "apply-two", {"listOfLists": [{"name": "a", "value": ["b"]}]}),
+        ("update", "controller", {"listOfLists": [{"name": "a", "value": ["b"]}, {"name": "b", "value": ["c", "d"]}]}),
+        ("apply", "apply-one", {"listOfLists": [{"name": "a"}]}),
+    ])
+    assert obj == {"listOfLists": [{"name": "a", "value": ["b"]}]}
+    assert managed == {
+        "apply-one": {item("a"), item("a", "f:name")},
+        "apply-two": {item("a"), item("a", "f:name"), item("a", "f:value", 'v:"b"')},
+    }
+
+
+@pytest.mark.parametrize("ops, expected, owners", [
+    pytest.param([("apply", "default", {"struct": {"name": "a", "value": 1}}), ("apply", "default", {})],
+                 {}, {}, id="struct_apply_remove_all"),
+    pytest.param([("apply", "default", {"struct": {"name": "a"}}), ("apply", "default", {"struct": None})],
+                 {"struct": None}, {"default": {("f:struct",)}}, id="struct_apply_remove_dangling"),
+    pytest.param([("apply", "default", {"struct": {"name": "a"}}),
+                  ("update", "controller", {"struct": {"name": "a", "value": 1}}),
+                  ("apply", "default", {})],
+                 {"struct": {"value": 1}}, {"controller": {("f:struct", "f:value")}},
+                 id="struct_apply_update_remove_all"),
+    pytest.param([("apply", "default", {"struct": {"name": "a"}}),
+                  ("update", "controller", {"struct": {"name": "b", "value": 1}}),
+                  ("apply", "default", {"struct": None})],
+                 {"struct": {"name": "b", "value": 1}}, None, id="struct_apply_update_took_over"),
+])
+def test_smd_struct_scenarios(ops, expected, owners):
+    obj, managed = smd_run(ops)
+    assert obj == expected
+    if owners is not None:
+        assert managed == owners

@@ -4,11 +4,13 @@ with upstream's field paths and messages.
 `validate` and `validate_update` take a group, a kind and a decoded object (and the stored object
 on update) and return the field errors (`lks.kube.errors.Cause`) the registry turns into one 422
 Invalid. Object metadata rules are not repeated here: `lks.kube.validation` has them. Types
-without rules here return no errors.
+without rules here return no errors. The object is expected decoded, as upstream validates Go
+structs: through ``lks.kube.structural`` `check` (no type errors) and `prune`.
 
-Rules are split by API group: `pod.py` (with `containers.py`, `volumes.py`, `resources.py`) and
-`core.py` for v1, then `apps.py`, `batch.py`, `networking.py`, `autoscaling.py`, `policy.py`,
-`rbac.py` and `coordination.py`; `field.py` words the errors and `common.py` holds shared rules.
+Rules are split by API group: for v1 `pod.py` (with `containers.py`, `volumes.py` and
+`resources.py`), `service.py` and `core.py`; then `apps.py`, `batch.py` (with `cron.py`),
+`networking.py`, `autoscaling.py`, `policy.py`, `rbac.py` and `coordination.py`. `field.py`
+words the errors, `common.py` holds the rules several types share.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from lks.kube.typevalidation import (
     pod,
     policy,
     rbac,
+    service,
 )
 
 Create = Callable[[dict], list[Cause]]
@@ -42,7 +45,7 @@ _RULES: dict[tuple[str, str], tuple[Create, Update]] = {
     ("", "Pod"): (pod.validate_pod, pod.validate_pod_update),
     ("", "PodTemplate"): (lambda o: pod.pod_template_spec(o.get("template"), "template"),
                           lambda n, o: pod.pod_template_spec(n.get("template"), "template")),
-    ("", "Service"): (core.validate_service, core.validate_service_update),
+    ("", "Service"): (service.validate_service, service.validate_service_update),
     ("", "ConfigMap"): (core.validate_config_map, core.validate_config_map_update),
     ("", "Secret"): (core.validate_secret, core.validate_secret_update),
     ("", "Namespace"): (core.validate_namespace, lambda n, o: []),

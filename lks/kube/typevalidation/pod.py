@@ -198,7 +198,7 @@ def _topology_spread(constraints: list, path: str) -> list[Cause]:
     return causes
 
 
-def pod_spec(spec: Any, path: str, *, is_pod: bool = False) -> list[Cause]:
+def pod_spec(spec: Any, path: str) -> list[Cause]:
     """`ValidatePodSpec`, in upstream's order."""
     spec = spec if isinstance(spec, dict) else {}
     grace = spec.get("terminationGracePeriodSeconds", 30)
@@ -288,7 +288,7 @@ def _image_whitespace(ctrs: list, path: str) -> list[Cause]:
 
 def _pod_metadata_and_spec(obj: dict) -> list[Cause]:
     spec = mapping(obj, "spec")
-    causes = pod_spec(spec, "spec", is_pod=True)
+    causes = pod_spec(spec, "spec")
     causes += _image_whitespace(items(spec, "containers"), "spec.containers")
     return causes + _image_whitespace(items(spec, "initContainers"), "spec.initContainers")
 

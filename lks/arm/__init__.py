@@ -1,0 +1,1 @@
+"""The management plane: the ARM `Microsoft.ContainerService` API, its resources and their operations."""

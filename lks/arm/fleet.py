@@ -1,0 +1,93 @@
+"""The node pools of every running managed cluster: agent pool documents turned into
+`lks.nodes.NodePool`s of a hosted cluster, as AKS turns them into VM scale sets.
+
+`sync` makes a cluster's Nodes match its `agentPoolProfiles` (new pools, counts, labels,
+taints, versions; removed pools); `stop` removes them (cluster stop) or lets them go quiet
+(service shutdown, so the next start adopts them); `forget` drops a deleted cluster's pools.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from lks.arm import nodeshape, vmsizes
+from lks.clock import Clock
+from lks.kube.cluster import Cluster
+from lks.nodes import NodePool, NodeTemplate, aks_labels, name_digits, parse_taint
+
+Doc = dict[str, Any]
+
+
+def control_plane_id(doc: Doc) -> str | None:
+    return doc["properties"].get("_lks", {}).get("controlPlane")
+
+
+def template(doc: Doc, pool: Doc) -> NodeTemplate:
+    """What every node of `pool` looks like on AKS."""
+    props = doc["properties"]
+    size = vmsizes.lookup(pool["vmSize"])
+    version = pool.get("currentOrchestratorVersion") or props["currentKubernetesVersion"]
+    zones = pool.get("availabilityZones") or []
+    return NodeTemplate(
+        pool=pool["name"],
+        name_digits=name_digits(doc["id"].lower()),
+        subscription_id=doc["id"].split("/")[2],
+        node_resource_group=props["nodeResourceGroup"],
+        mode=pool["mode"],
+        labels=aks_labels(
+            pool=pool["name"], mode=pool["mode"], vm_size=size.name, location=doc["location"],
+            node_resource_group=props["nodeResourceGroup"], node_image_version=pool["nodeImageVersion"],
+            os_sku=pool.get("osSKU", "Ubuntu"), zone=f"{doc['location']}-{zones[0]}" if zones else "0",
+            node_labels=pool.get("nodeLabels") or {},
+        ),
+        taints=tuple(parse_taint(t) for t in pool.get("nodeTaints") or []),
+        capacity=nodeshape.capacity(size, max_pods=pool["maxPods"], os_disk_gb=pool.get("osDiskSizeGB") or 128),
+        allocatable=nodeshape.allocatable(size, max_pods=pool["maxPods"], kubernetes_version=version,
+                                          os_disk_gb=pool.get("osDiskSizeGB") or 128),
+        kubelet_version=f"v{version}",
+    )
+
+
+class Fleet:
+    def __init__(self, *, clock: Clock | None = None):
+        self.clock = clock or Clock()
+        self.pools: dict[tuple[str, str], NodePool] = {}  # (control plane id, pool name) -> pool
+
+    def _of(self, cp_id: str) -> dict[str, NodePool]:
+        return {name: pool for (cp, name), pool in self.pools.items() if cp == cp_id}
+
+    async def sync(self, doc: Doc, cluster: Cluster) -> None:
+        cp_id = cluster.id
+        wanted = {p["name"]: p for p in doc["properties"]["agentPoolProfiles"]}
+        for name, pool in self._of(cp_id).items():
+            if name not in wanted:
+                await pool.delete()
+                del self.pools[(cp_id, name)]
+        for name, spec in wanted.items():
+            tmpl = template(doc, spec)
+            count = spec["count"] if spec.get("powerState", {}).get("code", "Running") == "Running" else 0
+            pool = self.pools.get((cp_id, name))
+            if pool is None or pool.cluster is not cluster:  # new, or the control plane restarted
+                if pool is not None:
+                    await pool.close()
+                pool = self.pools[(cp_id, name)] = NodePool(cluster=cluster, template=tmpl, count=count)
+                await pool.start()
+            await pool.apply(tmpl, count)
+
+    async def stop(self, doc: Doc, *, delete_nodes: bool, cluster: Cluster | None = None) -> None:
+        cp_id = control_plane_id(doc)
+        if cp_id is None:
+            return
+        for name, pool in self._of(cp_id).items():
+            if delete_nodes:
+                await pool.stop()
+            await pool.close()
+            del self.pools[(cp_id, name)]
+
+    async def forget(self, doc: Doc) -> None:
+        await self.stop(doc, delete_nodes=False)
+
+    async def shutdown(self) -> None:
+        for pool in self.pools.values():
+            await pool.close()
+        self.pools.clear()

@@ -1,0 +1,343 @@
+"""`lks aks …`: managed clusters, shaped like `az aks` (azure-cli `command_modules/acs`:
+`custom.py` for behaviour and messages, `_params.py` for flags and defaults, `_format.py` for
+the tables). The node pool subgroup lives in `lks.cli.commands.nodepool`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import os
+import stat
+import sys
+from collections import OrderedDict
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from lks import kubeconfig
+from lks.cli import commands, output
+from lks.cli.client import CONTAINER_SERVICE_API, RESOURCES_API, Client
+from lks.cli.commands import nodepool
+
+# az's _aks_table_format
+_CLUSTER_ROW = ("{name: name, location: location, resourceGroup: resourceGroup, kubernetesVersion: kubernetesVersion, "
+                "currentKubernetesVersion: currentKubernetesVersion, provisioningState: provisioningState, "
+                "fqdn: fqdn || privateFqdn}")
+SHOW_TABLE = _CLUSTER_ROW
+LIST_TABLE = "[]." + _CLUSTER_ROW
+
+# Read-only fields of a cluster and its pools, left out when a fetched cluster is PUT back
+# (the SDK's serializer drops them the same way).
+_READ_ONLY = ("provisioningState", "powerState", "maxAgentPools", "currentKubernetesVersion", "fqdn", "privateFQDN",
+              "azurePortalFQDN", "resourceUID")
+
+
+def _version_key(version: str) -> tuple[int, ...]:
+    return tuple(int(p) for p in version.removesuffix("(preview)").split("."))
+
+
+def _sort_versions(versions: list[str]) -> list[str]:
+    try:
+        return sorted(versions, key=_version_key)
+    except ValueError:  # az's sort_versions leaves what it cannot sort alone
+        return versions
+
+
+def versions_table(result: dict[str, Any]) -> list[OrderedDict[str, Any]]:
+    """az's aks_versions_table_format: one row per patch version, newest first."""
+    rows = []
+    for release in result.get("values") or []:
+        plans = (release.get("capabilities") or {}).get("supportPlan") or []
+        for version, patch in (release.get("patchVersions") or {}).items():
+            rows.append(OrderedDict([
+                ("kubernetesVersion", version), ("isPreview", release.get("isPreview")),
+                ("upgrades", ", ".join(_sort_versions((patch or {}).get("upgrades") or ["None available"]))),
+                ("supportPlan", ", ".join(plans))]))
+    return sorted(rows, key=lambda r: _version_key(r["kubernetesVersion"]), reverse=True)
+
+
+def upgrades_table(result: dict[str, Any]) -> list[OrderedDict[str, Any]]:
+    """az's aks_upgrades_table_format (control plane only, preview versions marked)."""
+    control = result.get("controlPlaneProfile") or {}
+    upgrades = control.get("upgrades") or []
+    preview = {u.get("kubernetesVersion") for u in upgrades if u.get("isPreview")}
+    names = _sort_versions([u.get("kubernetesVersion") for u in upgrades]) or ["None available"]
+    return [OrderedDict([("name", result.get("name")), ("resourceGroup", result.get("resourceGroup")),
+                         ("masterVersion", control.get("kubernetesVersion") or "unknown"),
+                         ("upgrades", ", ".join(v + "(preview)" if v in preview else v for v in names))])]
+
+
+def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    aks = sub.add_parser("aks", help="Manage Kubernetes clusters.", description="Manage Kubernetes clusters.")
+    cmds = aks.add_subparsers(dest="subcommand", required=True, metavar="<command>")
+
+    def cluster(p: argparse.ArgumentParser) -> None:
+        commands.resource_group(p)
+        p.add_argument("--name", "-n", required=True, help="Name of the managed cluster.")
+
+    p = cmds.add_parser("create", parents=[common], help="Create a new managed Kubernetes cluster.")
+    cluster(p)
+    p.add_argument("--location", "-l", help="Location. Defaults to the location of the resource group.")
+    p.add_argument("--node-count", "-c", type=int, default=3, help="Number of nodes in the node pool. Default: 3.")
+    p.add_argument("--node-vm-size", "-s", help="Size of Virtual Machines to create as Kubernetes nodes. "
+                   "If not given, the service selects a default VM size.")
+    p.add_argument("--kubernetes-version", "-k", default="",
+                   help="Version of Kubernetes to use. Default: the service's default (N-1, latest patch).")
+    p.add_argument("--nodepool-name", default="nodepool1", help="Node pool name, up to 12 alphanumeric characters. "
+                   "Default: nodepool1.")
+    p.add_argument("--nodepool-labels", nargs="*", metavar="KEY=VALUE",
+                   help="Space-separated labels for the node pool's nodes: key=value [key=value ...].")
+    p.add_argument("--nodepool-taints", metavar="TAINTS",
+                   help='Comma-separated taints for the node pool\'s nodes, e.g. "special=true:NoSchedule".')
+    p.add_argument("--max-pods", "-m", type=int, help="Maximum number of pods per node (default depends on the "
+                   "network plugin: 250 for overlay, 110 for kubenet).")
+    p.add_argument("--dns-name-prefix", "-p", help="Prefix for host names that are created. If not specified, "
+                   "generate a host name using the managed cluster and resource group names.")
+    p.add_argument("--network-plugin", choices=("azure", "kubenet", "none"), help="Kubernetes network plugin.")
+    p.add_argument("--network-plugin-mode", choices=("overlay",), help="The mode the network plugin should use.")
+    p.add_argument("--network-policy", help="Network policy: none, calico, azure or cilium.")
+    p.add_argument("--pod-cidr", help="A CIDR notation IP range from which to assign pod IPs (overlay, kubenet).")
+    p.add_argument("--service-cidr", help="A CIDR notation IP range from which to assign service cluster IPs.")
+    p.add_argument("--dns-service-ip", help="An IP address assigned to the Kubernetes DNS service.")
+    p.add_argument("--tier", choices=("free", "standard", "premium"), type=str.lower, help="The SKU tier.")
+    commands.tags_arg(p)
+    p.add_argument("--generate-ssh-keys", action="store_true",
+                   help="Accepted for compatibility with az and ignored: lks nodes take no SSH keys.")
+    commands.no_wait(p)
+    commands.yes(p)
+    p.set_defaults(func=create)
+
+    p = cmds.add_parser("list", parents=[common], help="List managed Kubernetes clusters.")
+    commands.resource_group(p, required=False)
+    p.set_defaults(func=list_, table=LIST_TABLE)
+
+    p = cmds.add_parser("show", parents=[common], help="Show the details for a managed Kubernetes cluster.")
+    cluster(p)
+    p.set_defaults(func=show, table=SHOW_TABLE)
+
+    p = cmds.add_parser("delete", parents=[common], help="Delete a managed Kubernetes cluster.")
+    cluster(p)
+    commands.no_wait(p)
+    commands.yes(p)
+    p.set_defaults(func=delete)
+
+    p = cmds.add_parser("scale", parents=[common], help="Scale the node pool in a managed Kubernetes cluster.")
+    cluster(p)
+    p.add_argument("--node-count", "-c", type=int, required=True, help="Number of nodes in the node pool.")
+    p.add_argument("--nodepool-name", default="", help="Node pool name; required when the cluster has several.")
+    commands.no_wait(p)
+    p.set_defaults(func=scale)
+
+    p = cmds.add_parser("update", parents=[common], help="Update a managed Kubernetes cluster. "
+                        "With no arguments, reconcile the cluster back to its current settings.")
+    cluster(p)
+    commands.tags_arg(p)
+    p.add_argument("--tier", choices=("free", "standard", "premium"), type=str.lower, help="The SKU tier.")
+    p.add_argument("--auto-upgrade-channel", choices=("rapid", "stable", "patch", "node-image", "none"),
+                   help="Upgrade channel for auto upgrade.")
+    p.add_argument("--node-os-upgrade-channel", choices=("NodeImage", "None", "SecurityPatch", "Unmanaged"),
+                   help="Manner in which the OS on your nodes is updated.")
+    commands.no_wait(p)
+    commands.yes(p)
+    p.set_defaults(func=update)
+
+    for verb, func, text in (("start", start, "Start a previously stopped managed cluster."),
+                             ("stop", stop, "Stop a managed cluster.")):
+        p = cmds.add_parser(verb, parents=[common], help=text)
+        cluster(p)
+        commands.no_wait(p)
+        p.set_defaults(func=func)
+
+    p = cmds.add_parser("get-credentials", parents=[common],
+                        help="Get access credentials for a managed Kubernetes cluster.")
+    cluster(p)
+    p.add_argument("--admin", "-a", action="store_true", help="Get cluster administrator credentials.")
+    p.add_argument("--file", "-f", default=None, help="Kubernetes configuration file to update. "
+                   'Use "-" to print YAML to stdout instead. Default: ~/.kube/config (or $KUBECONFIG\'s first entry).')
+    p.add_argument("--overwrite-existing", action="store_true",
+                   help="Overwrite any existing cluster entry with the same name.")
+    p.add_argument("--context", dest="context_name", help="If specified, overwrite the default context name.")
+    p.set_defaults(func=get_credentials)
+
+    p = cmds.add_parser("get-versions", parents=[common],
+                        help="Get the versions available for creating a managed Kubernetes cluster.")
+    p.add_argument("--location", "-l", required=True, help="Location, e.g. westeurope.")
+    p.set_defaults(func=get_versions, table=versions_table)
+
+    p = cmds.add_parser("get-upgrades", parents=[common],
+                        help="Get the upgrade versions available for a managed Kubernetes cluster.")
+    cluster(p)
+    p.set_defaults(func=get_upgrades, table=upgrades_table)
+
+    nodepool.register(cmds, common)
+
+
+# -- commands -------------------------------------------------------------------------------------
+
+def create(args: argparse.Namespace, client: Client) -> Any:
+    path = client.cluster_path(args.resource_group, args.name)
+    try:
+        exists = client.exists(path)
+    except output.CLIError:
+        exists = False  # as az: any failure here is left to the requests that follow
+    if exists:
+        raise output.CLIError(
+            f"The cluster '{args.name}' under resource group '{args.resource_group}' already exists. Please use "
+            "command 'lks aks update' to update the existing cluster, or select a different cluster name to "
+            "create a new cluster.")
+    location = args.location or client.get(client.group_path(args.resource_group), RESOURCES_API)["location"]
+    pool: dict[str, Any] = {"name": args.nodepool_name, "count": args.node_count, "mode": "System",
+                            "osType": "Linux", "type": "VirtualMachineScaleSets"}
+    optional = {"vmSize": args.node_vm_size, "maxPods": args.max_pods, "orchestratorVersion": args.kubernetes_version,
+                "nodeLabels": commands.labels(args.nodepool_labels), "nodeTaints": commands.taints(args.nodepool_taints)}
+    pool.update({k: v for k, v in optional.items() if v not in (None, "")})
+    props: dict[str, Any] = {"agentPoolProfiles": [pool], "enableRBAC": True}
+    if args.kubernetes_version:
+        props["kubernetesVersion"] = args.kubernetes_version
+    if args.dns_name_prefix:
+        props["dnsPrefix"] = args.dns_name_prefix
+    network = {"networkPlugin": args.network_plugin, "networkPluginMode": args.network_plugin_mode,
+               "networkPolicy": args.network_policy, "podCidr": args.pod_cidr, "serviceCidr": args.service_cidr,
+               "dnsServiceIP": args.dns_service_ip}
+    if any(network.values()):
+        props["networkProfile"] = {k: v for k, v in network.items() if v}
+    body: dict[str, Any] = {"location": location, "identity": {"type": "SystemAssigned"},
+                            "sku": {"name": "Base", "tier": (args.tier or "free").capitalize()}, "properties": props}
+    if args.tags is not None:
+        body["tags"] = commands.tags(args.tags)
+    return output.from_arm(client.put(path, body, no_wait=args.no_wait))
+
+
+def list_(args: argparse.Namespace, client: Client) -> Any:
+    path = (client.cluster_path(args.resource_group) if args.resource_group
+            else client.provider_path("managedClusters"))
+    return output.from_arm(client.list(path))
+
+
+def show(args: argparse.Namespace, client: Client) -> Any:
+    return output.from_arm(client.get(client.cluster_path(args.resource_group, args.name)))
+
+
+def delete(args: argparse.Namespace, client: Client) -> None:
+    output.confirm(args.yes)
+    client.delete(client.cluster_path(args.resource_group, args.name), no_wait=args.no_wait)
+
+
+def _writable(doc: dict[str, Any]) -> dict[str, Any]:
+    """The fetched cluster as a PUT body."""
+    props = commands.writable(doc["properties"], _READ_ONLY)
+    props["agentPoolProfiles"] = [nodepool.writable(p) for p in props.get("agentPoolProfiles") or []]
+    return {**commands.writable(doc, ("id", "name", "type", "eTag", "systemData")), "properties": props}
+
+
+def scale(args: argparse.Namespace, client: Client) -> Any:
+    path = client.cluster_path(args.resource_group, args.name)
+    doc = _writable(client.get(path))
+    pools = doc["properties"]["agentPoolProfiles"]
+    if len(pools) > 1 and not args.nodepool_name:
+        raise output.CLIError("There are more than one node pool in the cluster. Please specify nodepool name or use "
+                              "lks aks nodepool command to scale node pool")
+    for pool in pools:
+        if pool["name"] == args.nodepool_name or (not args.nodepool_name and len(pools) == 1):
+            if pool.get("enableAutoScaling"):
+                raise output.CLIError("Cannot scale cluster autoscaler enabled node pool.")
+            pool["count"] = args.node_count
+            return output.from_arm(client.put(path, doc, no_wait=args.no_wait))
+    raise output.CLIError(f'The nodepool "{args.nodepool_name}" was not found.')
+
+
+def update(args: argparse.Namespace, client: Client) -> Any:
+    path = client.cluster_path(args.resource_group, args.name)
+    doc = _writable(client.get(path))
+    props = doc["properties"]
+    if args.tags is None and not (args.tier or args.auto_upgrade_channel or args.node_os_upgrade_channel):
+        commands.reconcile_or_refuse(args.yes, ["--tags", "--tier", "--auto-upgrade-channel", "--node-os-upgrade-channel"])
+    if args.tags is not None:
+        doc["tags"] = commands.tags(args.tags)
+    if args.tier:
+        doc["sku"] = {**(doc.get("sku") or {"name": "Base"}), "tier": args.tier.capitalize()}
+    if args.auto_upgrade_channel:
+        props["autoUpgradeProfile"] = {**(props.get("autoUpgradeProfile") or {}),
+                                       "upgradeChannel": args.auto_upgrade_channel}
+    if args.node_os_upgrade_channel:
+        props["autoUpgradeProfile"] = {**(props.get("autoUpgradeProfile") or {}),
+                                       "nodeOSUpgradeChannel": args.node_os_upgrade_channel}
+    return output.from_arm(client.put(path, doc, no_wait=args.no_wait))
+
+
+def start(args: argparse.Namespace, client: Client) -> None:
+    client.action(client.cluster_path(args.resource_group, args.name) + "/start", no_wait=args.no_wait)
+
+
+def stop(args: argparse.Namespace, client: Client) -> None:
+    client.action(client.cluster_path(args.resource_group, args.name) + "/stop", no_wait=args.no_wait)
+
+
+def get_versions(args: argparse.Namespace, client: Client) -> Any:
+    return output.from_arm(client.get(client.provider_path(f"locations/{args.location}/kubernetesVersions")))
+
+
+def get_upgrades(args: argparse.Namespace, client: Client) -> Any:
+    return output.from_arm(client.get(client.cluster_path(args.resource_group, args.name) + "/upgradeProfiles/default"))
+
+
+# -- credentials ----------------------------------------------------------------------------------
+
+def _default_kubeconfig() -> str:
+    default = os.path.join(os.path.expanduser("~"), ".kube", "config")
+    # az: with no --file, the first entry of $KUBECONFIG wins over ~/.kube/config
+    first = os.environ.get("KUBECONFIG", "").split(os.pathsep)[0]
+    return first or default
+
+
+def _rename(doc: dict[str, Any], context_name: str | None) -> dict[str, Any]:
+    """az's merge_kubernetes_configurations: `--context` renames the context and cluster; an admin
+    context becomes `<name>-admin`, so it does not replace the user context."""
+    if context_name:
+        doc["contexts"][0]["name"] = doc["contexts"][0]["context"]["cluster"] = context_name
+        doc["clusters"][0]["name"] = doc["current-context"] = context_name
+    for ctx in doc.get("contexts") or []:
+        if str((ctx.get("context") or {}).get("user", "")).startswith("clusterAdmin"):
+            ctx["name"] = doc["current-context"] = ctx["name"] + "-admin"
+            break
+    return doc
+
+
+def get_credentials(args: argparse.Namespace, client: Client) -> None:
+    kind = "listClusterAdminCredential" if args.admin else "listClusterUserCredential"
+    resp = client.request("POST", f"{client.cluster_path(args.resource_group, args.name)}/{kind}",
+                          api_version=CONTAINER_SERVICE_API)
+    try:
+        new = base64.b64decode((resp.body or {})["kubeconfigs"][0]["value"]).decode()
+    except (KeyError, IndexError, TypeError, ValueError):
+        raise output.CLIError("Fail to find kubeconfig file.") from None
+    path = args.file or _default_kubeconfig()
+    if path == "-":
+        print(new)
+        return
+    new_doc = _rename(yaml.safe_load(new), args.context_name)
+    new = yaml.safe_dump(new_doc, sort_keys=False)
+    file = Path(path).expanduser()
+    file.parent.mkdir(parents=True, exist_ok=True)
+    if not file.exists():
+        file.touch(mode=0o600)
+    existing = file.read_text()
+    merged, conflicts = kubeconfig.merge(existing, new, overwrite=args.overwrite_existing)
+    for conflict in conflicts:  # "cluster <name>", "user <name>", "context <name>"
+        kind_, _, name = conflict.partition(" ")
+        try:
+            if output.prompt_y_n(f"A different object named {name} already exists in your kubeconfig file.\n"
+                                 "Overwrite?"):
+                continue
+        except output.NoTTY:
+            pass
+        raise output.CLIError(f"A different object named {name} already exists in {kind_}s in your kubeconfig file.")
+    if conflicts:
+        merged, _ = kubeconfig.merge(existing, new, overwrite=True)
+    mode = stat.S_IMODE(file.stat().st_mode)
+    if sys.platform != "win32" and not file.is_symlink() and not f"{mode:o}".endswith("600"):
+        output.warning(f'{file} has permissions "{mode:o}".\nIt should be readable and writable only by its owner.')
+    file.write_text(merged)
+    output.warning(f'Merged "{new_doc["current-context"]}" as current context in {path}')

@@ -1,0 +1,10 @@
+"""Node agents: node pools materialized as Nodes in a hosted cluster, with simulated kubelets
+that register, heartbeat through Leases and report status (`template` → `pool` → `agent`).
+Pod lifecycle and the `Runtime` interface come later."""
+
+from lks.nodes.agent import Heartbeats, NodeAgent
+from lks.nodes.pool import Addresses, NodePool
+from lks.nodes.template import NodeTemplate, aks_labels, name_digits, parse_taint
+
+__all__ = ["Addresses", "Heartbeats", "NodeAgent", "NodePool", "NodeTemplate", "aks_labels", "name_digits",
+           "parse_taint"]

@@ -1,0 +1,267 @@
+"""A node pool: `count` simulated nodes from one `NodeTemplate`, kept like a VM scale set.
+
+Scale-out adds the lowest free instance indexes (a Uniform VMSS may reuse the ids of deleted
+instances); scale-in removes the highest ones, which is what the VMSS default scale-in policy
+comes to within one zone (balance zones, then delete the highest instance id). `apply` rolls a
+changed template (labels, taints) onto the existing Nodes, as AKS does for `nodeLabels` and
+`nodeTaints`. `stop` deletes the Nodes (a stopped AKS cluster or pool has none) and remembers
+their indexes, so `start` brings them back under the same names; `close` is the service
+shutting down: heartbeats end, the Nodes stay, and the next `start` (of a new `NodePool` over the
+same store) finds them by their `kubernetes.azure.com/agentpool` label and adopts them instead
+of creating duplicates.
+
+All of a pool's heartbeats run on one `lks.nodes.agent.Heartbeats` task. Node IPs come from the
+pool's node subnet through `Addresses`, shared by all pools of a cluster on the same subnet (as
+AKS pools share `aks-subnet`). The management layer (`lks.arm`) drives pools from agent pool
+resources.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import logging
+import weakref
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from lks.kube import errors, selectors
+from lks.kube.cluster import Cluster
+from lks.kube.registry import ListOptions
+from lks.nodes import agent as agents
+from lks.nodes.template import POOL_LABEL, NodeTemplate
+
+log = logging.getLogger(__name__)
+
+Obj = dict[str, Any]
+
+_AZURE_RESERVED_LOW = 4  # Azure keeps a subnet's first four addresses (and its last)
+
+
+class Addresses:
+    """The free host addresses of a node subnet, lowest first, as Azure hands out dynamic
+    private IPs: a subnet's first node is .4, then .5, and so on."""
+
+    _shared: weakref.WeakKeyDictionary[Cluster, dict[str, Addresses]] = weakref.WeakKeyDictionary()
+
+    def __init__(self, subnet: str):
+        self.network = ipaddress.ip_network(subnet)
+        self._held: set[str] = set()
+
+    @classmethod
+    def shared(cls, cluster: Cluster, subnet: str) -> Addresses:
+        """The one `Addresses` of `cluster`'s `subnet`, so that pools never hand out one IP twice."""
+        per_cluster = cls._shared.setdefault(cluster, {})
+        return per_cluster.setdefault(subnet, cls(subnet))
+
+    def hold(self, address: str) -> None:
+        self._held.add(address)
+
+    def release(self, address: str) -> None:
+        self._held.discard(address)
+
+    def claim(self, address: str, *, in_use: set[str]) -> bool:
+        """Take this particular address (an adopted or restarted node's own), if it is free."""
+        if not address or address in self._held or address in in_use:
+            return False
+        self._held.add(address)
+        return True
+
+    def allocate(self, count: int, *, in_use: set[str]) -> list[str]:
+        """The `count` lowest addresses that are neither held nor `in_use`."""
+        out: list[str] = []
+        first = int(self.network.network_address) + _AZURE_RESERVED_LOW
+        last = int(self.network.broadcast_address) - 1
+        n = first
+        while len(out) < count:
+            if n > last:
+                self._held.difference_update(out)
+                raise errors.APIError(409, "Conflict", f"subnet {self.network} has no free address left")
+            text = str(ipaddress.ip_address(n))
+            if text not in self._held and text not in in_use:
+                out.append(text)
+            n += 1
+        self._held.update(out)
+        return out
+
+
+class NodePool:
+    def __init__(self, *, cluster: Cluster, template: NodeTemplate, count: int, addresses: Addresses | None = None):
+        """`addresses` defaults to the cluster's shared allocator for the template's subnet."""
+        self.cluster = cluster
+        self.template = template
+        self.count = count
+        self.agents: dict[int, agents.NodeAgent] = {}  # by VMSS instance index
+        self.heartbeats = agents.Heartbeats(clock=cluster.clock)
+        self.addresses = addresses if addresses is not None else Addresses.shared(cluster, template.subnet)
+        self._nodes = cluster.registry("", "v1", "nodes")
+        self._leases = cluster.registry("coordination.k8s.io", "v1", "leases")
+        self._lock = asyncio.Lock()  # one operation (scale, apply, stop ...) at a time
+        self._running = False
+        self._stopped: dict[int, str] = {}  # index -> address of the nodes `stop` deleted
+
+    @property
+    def name(self) -> str:
+        return self.template.pool
+
+    def node_names(self) -> list[str]:
+        return [self.agents[i].name for i in sorted(self.agents)]
+
+    # -- lifecycle ------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Adopt this pool's existing Nodes (or bring back the ones `stop` removed), then scale
+        to `count`."""
+        async with self._lock:
+            if self._running:
+                return
+            await self.heartbeats.start()
+            self._running = True
+            existing = await self._discover()
+            if existing:
+                wanted = {i: _internal_ip(node) for i, node in existing.items()}
+            else:
+                wanted = dict(self._stopped)
+            self._stopped = {}
+            await self._add(wanted)
+            await self._scale(self.count)
+
+    async def stop(self) -> None:
+        """AKS stop: the VMs are deallocated, so the Nodes go; `start` recreates them."""
+        async with self._lock:
+            if not self._running:
+                return
+            self._stopped = {i: a.address for i, a in self.agents.items()}
+            await self._remove(list(self.agents), delete_node=True)
+            await self.heartbeats.stop()
+            self._running = False
+
+    async def close(self) -> None:
+        """The service is shutting down: heartbeats end (a node lifecycle controller would see
+        the Leases expire) and the Nodes stay for the next start to adopt."""
+        async with self._lock:
+            await self._remove(list(self.agents), delete_node=False)
+            await self.heartbeats.stop()
+            self._running = False
+
+    async def delete(self) -> None:
+        """The pool is deleted: every Node of it (running or not) and their Leases go."""
+        async with self._lock:
+            await self._remove(list(self.agents), delete_node=True)
+            await self.heartbeats.stop()
+            self._running = False
+            self._stopped = {}
+            self.count = 0
+            for index in await self._discover():  # Nodes of a pool that was never started here
+                name = self.template.node_name(index)
+                await agents.delete_if_present(self._nodes, None, name)
+                await agents.delete_if_present(self._leases, agents.LEASE_NAMESPACE, name)
+
+    # -- changes --------------------------------------------------------------------------
+
+    async def scale(self, count: int) -> None:
+        async with self._lock:
+            self.count = count
+            if self._running:
+                await self._scale(count)
+
+    async def apply(self, template: NodeTemplate, count: int) -> None:
+        """A new template (labels, taints, capacity) for existing and future nodes, and a count."""
+        if template.vmss_name != self.template.vmss_name:
+            raise ValueError(f"pool {self.name}: the VMSS name cannot change")
+        async with self._lock:
+            changed = template != self.template
+            self.template, self.count = template, count
+            if not self._running:
+                return
+            if changed:
+                await _each([self.agents[i] for i in sorted(self.agents)], lambda a: a.retemplate(template))
+            await self._scale(count)
+
+    # -- the work ---------------------------------------------------------------------------
+
+    async def _scale(self, count: int) -> None:
+        if count < 0:
+            raise ValueError(f"pool {self.name}: count {count} < 0")
+        have = len(self.agents)
+        if count > have:
+            free = (i for i in range(count + have + 1) if i not in self.agents)
+            await self._add({next(free): "" for _ in range(count - have)})
+        elif count < have:
+            await self._remove(sorted(self.agents, reverse=True)[:have - count], delete_node=True)
+
+    async def _add(self, wanted: dict[int, str]) -> None:
+        """Start agents for these indexes, on the given addresses where still free."""
+        if not wanted:
+            return
+        in_use = await self._addresses_in_use()
+        in_use.difference_update(wanted.values())  # an adopted node's own address is its to keep
+        address = {i: a for i, a in sorted(wanted.items()) if self.addresses.claim(a, in_use=in_use)}
+        rest = [i for i in sorted(wanted) if i not in address]
+        address.update(zip(rest, self.addresses.allocate(len(rest), in_use=in_use), strict=True))
+        todo = [agents.NodeAgent(cluster=self.cluster, template=self.template, index=i, address=address[i],
+                                 heartbeats=self.heartbeats) for i in sorted(wanted)]
+
+        async def start(agent: agents.NodeAgent) -> None:
+            try:
+                await agent.start()
+            except BaseException:
+                self.addresses.release(agent.address)
+                raise
+            self.agents[agent.index] = agent
+
+        await _each(todo, start)
+
+    async def _remove(self, indexes: list[int], *, delete_node: bool) -> None:
+        async def stop(agent: agents.NodeAgent) -> None:
+            await agent.stop(delete_node=delete_node)
+            self.agents.pop(agent.index, None)
+            self.addresses.release(agent.address)
+
+        await _each([self.agents[i] for i in indexes], stop)
+
+    async def _discover(self) -> dict[int, Obj]:
+        """This pool's Nodes in the cluster, by instance index."""
+        opts = ListOptions(selectors.parse_labels(f"{POOL_LABEL}={self.name}"), selectors.FieldSelector([]))
+        found: dict[int, Obj] = {}
+        for node in (await self._nodes.list(None, opts))["items"]:
+            index = self.template.index_of(node["metadata"]["name"])
+            if index is None:
+                log.warning("pool %s: node %s carries the pool label but not the pool's VMSS name; left alone",
+                            self.name, node["metadata"]["name"])
+                continue
+            found[index] = node
+        return found
+
+    async def _addresses_in_use(self) -> set[str]:
+        """Every node InternalIP the cluster shows (other pools', and nodes not yet adopted)."""
+        cache = await self._nodes.cache()
+        return {ip for node in cache.objects.values() if (ip := _internal_ip(node))}
+
+
+def _internal_ip(node: Obj) -> str:
+    for address in (node.get("status") or {}).get("addresses") or []:
+        if address.get("type") == "InternalIP":
+            return str(address.get("address") or "")
+    return ""
+
+
+async def _each(items: list[agents.NodeAgent], fn: Callable[[agents.NodeAgent], Awaitable[None]]) -> None:
+    """`fn` for every agent, `agents.BATCH` at a time (concurrent writes share a store commit).
+    One failure does not stop the others; the first is raised once all have run."""
+    failures: list[BaseException] = []
+
+    async def run(item: agents.NodeAgent) -> None:
+        try:
+            await fn(item)
+        except Exception as err:  # collected; the first is raised below
+            failures.append(err)
+
+    for i in range(0, len(items), agents.BATCH):
+        async with asyncio.TaskGroup() as tg:
+            for item in items[i:i + agents.BATCH]:
+                tg.create_task(run(item))
+    if failures:
+        if len(failures) > 1:
+            log.warning("%d more node operations failed: %s", len(failures) - 1, failures[1:])
+        raise failures[0]
