@@ -26,6 +26,8 @@ from lks.kube import (
     defaulting,
     deletion,
     errors,
+    fieldmanager,
+    fieldpath,
     fields,
     selectors,
     structural,
@@ -66,6 +68,8 @@ class WriteOptions:
     field_manager: str | None = None
     field_validation: str = "Strict"  # Strict | Warn | Ignore
     force: bool = False
+    user_agent: str | None = None  # names the field manager when the request does not
+    applied: bool = False  # a server-side apply: managedFields come from the apply itself
     duplicates: list[str] = field(default_factory=list)  # duplicate-field errors found parsing the body
     warnings: list[str] = field(default_factory=list)  # filled in; sent as Warning headers
 
@@ -88,6 +92,7 @@ class Registry:
         self.prefix = rt.storage_prefix
         self.store = cluster.store
         self._fields_supported = fields.supported(rt.group, rt.resource)
+        self._ftype: Any = None
 
     # -- keys and encoding -------------------------------------------------------------
 
@@ -369,6 +374,55 @@ class Registry:
         self._default(obj)
         return obj
 
+    def _field_type(self) -> Any:
+        """The schema the field manager walks (compiled once per registry)."""
+        if self._ftype is None:
+            custom = getattr(self.strategy, "schema", None)
+            schema = custom if custom is not None else Schema.of(self.cluster.catalog.schemas, self.rt.schema_name)
+            self._ftype = fieldpath.type_of(schema)
+        return self._ftype
+
+    def _track(self, old: Obj | None, new: Obj, opts: WriteOptions, subresource: str = "") -> None:
+        """managedFields after an ordinary write: the writer owns what it changed."""
+        if opts.applied:
+            return
+        if subresource == "status":
+            reset: list[tuple[str, ...]] = [("spec",)]
+        else:
+            reset = [("status",)] if self.strategy.has_status else []
+        fieldmanager.update(old, new, manager=fieldmanager.manager_name(opts.field_manager, opts.user_agent),
+                            operation_subresource=subresource, now=rfc3339(self.cluster.clock.now()),
+                            schema=self._field_type(), api_version=self.rt.gv, reset_fields=reset)
+
+    async def apply(self, namespace: str | None, name: str, applied: Obj, opts: WriteOptions) -> tuple[Obj, bool]:
+        """Server-side apply (`application/apply-patch+yaml`); returns (object, created)."""
+        manager = opts.field_manager or ""
+        opts.applied = True
+
+        def merged(current: Obj | None) -> Obj:
+            new = fieldmanager.apply(current, applied,
+                                     manager=manager, force=opts.force, now=rfc3339(self.cluster.clock.now()),
+                                     schema=self._field_type(), api_version=self.rt.gv, kind=self.rt.kind,
+                                     reset_fields=[("status",)] if self.strategy.has_status else [])
+            fieldmanager.check_name(new, name, namespace or "")
+            return new
+
+        for _ in range(_UPDATE_ATTEMPTS):
+            if await self.store.get(self.key(namespace, name)) is None:
+                try:
+                    return await self.create(namespace, merged(None), opts), True
+                except errors.APIError as err:
+                    if err.code != 409 or err.reason != "AlreadyExists":
+                        raise
+                    continue  # created meanwhile: apply to it
+            try:
+                obj = await self.patch(namespace, name, merged, opts)
+                return obj, False
+            except errors.APIError as err:
+                if err.code != 404:
+                    raise
+        raise errors.conflict(self.rt.resource, self.rt.group, name, errors.MODIFIED)
+
     def _default(self, obj: Obj) -> None:
         """Upstream's defaulting, in the stored version. It runs on the incoming object and
         again once the strategy has prepared it, as upstream defaults both on decoding the
@@ -408,6 +462,8 @@ class Registry:
             await self.cluster.require_namespace(meta["namespace"], resource=self.rt.resource, group=self.rt.group,
                                                  name=meta["name"])
         self.strategy.canonicalize(obj)
+        self._track(None, obj, opts)
+        meta = obj["metadata"]  # the field manager replaced it
         if opts.dry_run:
             return self.served(obj)
         for attempt in range(_GENERATE_ATTEMPTS):
@@ -512,6 +568,8 @@ class Registry:
             if _same(obj, current):
                 # a no-op write keeps the resourceVersion, as upstream
                 return self.served(current), False
+            self._track(current, obj, opts, subresource or "")
+            meta = obj["metadata"]  # the field manager replaced it
             if opts.dry_run:
                 meta["resourceVersion"] = str(kv.mod_revision)
                 return self.served(obj), False
@@ -566,8 +624,11 @@ async def _single(ev: WatchEvent) -> AsyncIterator[WatchEvent]:
 
 
 def _same(obj: Obj, current: Obj) -> bool:
-    cur_meta = {k: v for k, v in current["metadata"].items() if k != "resourceVersion"}
-    return obj["metadata"] == cur_meta and {k: v for k, v in obj.items() if k != "metadata"} == {
+    """Whether a write changes nothing (managedFields aside: they follow changes)."""
+    skip = ("resourceVersion", "managedFields")
+    cur_meta = {k: v for k, v in current["metadata"].items() if k not in skip}
+    new_meta = {k: v for k, v in obj["metadata"].items() if k not in skip}
+    return new_meta == cur_meta and {k: v for k, v in obj.items() if k != "metadata"} == {
         k: v for k, v in current.items() if k != "metadata"}
 
 

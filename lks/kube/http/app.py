@@ -15,7 +15,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from lks.kube import deletion, errors, openapi, patch, scale, selectors, strategicpatch
+from lks.kube import deletion, errors, fieldmanager, openapi, patch, scale, selectors, strategicpatch
 from lks.kube.cluster import Cluster, User
 from lks.kube.http import discovery, negotiation, representation, requestinfo
 from lks.kube.registry import ListOptions, Registry, WatchEvent, WriteOptions
@@ -43,7 +43,8 @@ def _json(obj: Any, status: int = 200, fmt: str = "json", opts: WriteOptions | N
     resp = web.Response(body=body, status=status, content_type=ctype)
     if opts is not None:
         for text in opts.warnings:  # upstream's 299 warnings, one header each
-            resp.headers.add("Warning", f'299 - "{text}"')
+            quoted = text.replace("\\", "\\\\").replace('"', '\\"')
+            resp.headers.add("Warning", f'299 - "{quoted}"')
     return resp
 
 
@@ -158,6 +159,10 @@ class KubeAPI:
             obj, created = await reg.update(ns, info.name, body, opts)
             return _json(obj, 201 if created else 200, fmt, opts)
         if verb == "patch":
+            if _content_type(request) == patch.APPLY_PATCH:
+                return await self._apply(request, reg, ns, info.name, fmt, opts)
+            fieldmanager.validate_options("PatchOptions", field_manager=opts.field_manager,
+                                          force=_force_param(request))
             apply = await _patch_function(request, reg.rt.schema_name, reg.cluster.catalog.schemas)
             return _json(await reg.patch(ns, info.name, apply, opts), fmt=fmt, opts=opts)
         if verb == "delete":
@@ -168,6 +173,16 @@ class KubeAPI:
             options = await _delete_options(request, opts.dry_run)
             return _json(await reg.delete_collection(ns, self._list_options(reg, q), options), fmt=fmt)
         raise errors.method_not_allowed()
+
+    async def _apply(self, request: web.Request, reg: Registry, ns: str | None, name: str, fmt: str,
+                     opts: WriteOptions) -> web.StreamResponse:
+        """Server-side apply: `PATCH` with `application/apply-patch+yaml`."""
+        fieldmanager.validate_options("PatchOptions", field_manager=opts.field_manager, apply=True,
+                                      force=_force_param(request))
+        applied, strict = fieldmanager.parse_apply_body(await _read_body(request))
+        opts.duplicates = strict
+        obj, created = await reg.apply(ns, name, applied, opts)
+        return _json(obj, 201 if created else 200, fmt, opts)
 
     async def _subresource(
         self, request: web.Request, reg: Registry, info: requestinfo.RequestInfo, ns: str | None,
@@ -333,12 +348,21 @@ async def _read_body(request: web.Request) -> bytes:
     return b"".join(chunks)
 
 
+def _content_type(request: web.Request) -> str:
+    return (request.headers.get("Content-Type") or "").split(";")[0].strip().lower()
+
+
+def _force_param(request: web.Request) -> bool | None:
+    raw = request.query.get("force")
+    return None if raw is None else raw in _TRUE
+
+
 async def _patch_function(request: web.Request, schema_name: str | None, defs: dict) -> Callable[[dict], Any]:
     """The function a PATCH body describes; strategic merge patch only for built-in types."""
-    ctype = (request.headers.get("Content-Type") or "").split(";")[0].strip().lower()
+    ctype = _content_type(request)
     body = await _read_body(request)
     builtin = bool(schema_name) and schema_name.startswith("io.k8s.")
-    supported = patch.SUPPORTED + ([patch.STRATEGIC_MERGE_PATCH] if builtin else [])
+    supported = patch.SUPPORTED + ([patch.STRATEGIC_MERGE_PATCH] if builtin else []) + [patch.APPLY_PATCH]
     if ctype not in supported:
         raise errors.unsupported_media_type(ctype, supported)
     try:
@@ -374,7 +398,8 @@ def _write_options(request: web.Request) -> WriteOptions:
             f"fieldValidation parameter unsupported: {validation}. Supported values are: Strict, Warn, Ignore")
     force = q.get("force")
     return WriteOptions(dry_run=bool(values), field_manager=q.get("fieldManager") or None,
-                        field_validation=validation, force=force in _TRUE)
+                        field_validation=validation, force=force in _TRUE,
+                        user_agent=request.headers.get("User-Agent"))
 
 
 def _int_param(q: Any, name: str, default: int) -> int:
