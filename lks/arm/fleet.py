@@ -13,7 +13,7 @@ from typing import Any
 from lks.arm import nodeshape, vmsizes
 from lks.clock import Clock
 from lks.kube.cluster import Cluster
-from lks.nodes import NodePool, NodeTemplate, aks_labels, name_digits, parse_taint
+from lks.nodes import NodePool, NodeTemplate, parse_taint
 
 Doc = dict[str, Any]
 
@@ -28,23 +28,32 @@ def template(doc: Doc, pool: Doc) -> NodeTemplate:
     size = vmsizes.lookup(pool["vmSize"])
     version = pool.get("currentOrchestratorVersion") or props["currentKubernetesVersion"]
     zones = pool.get("availabilityZones") or []
+    network = props.get("networkProfile") or {}
+    labels = nodeshape.node_labels(
+        pool=pool["name"], mode=pool["mode"], node_name="", vm=size, location=doc["location"],
+        node_resource_group=props["nodeResourceGroup"], kubernetes_version=version,
+        node_image_version=pool["nodeImageVersion"], os_sku=pool.get("osSKU", "Ubuntu"),
+        zone=zones[0] if zones else None, network_plugin=network.get("networkPlugin"),
+        network_plugin_mode=network.get("networkPluginMode"), os_disk_type=pool.get("osDiskType", "Managed"),
+        user_labels=pool.get("nodeLabels") or {},
+    )
+    labels.pop("kubernetes.io/hostname", None)  # per node: the template adds it
+    info = nodeshape.node_info(version, os_sku=pool.get("osSKU", "Ubuntu"))
+    disk = pool.get("osDiskSizeGB") or nodeshape.OS_DISK_GB_DEFAULT
     return NodeTemplate(
         pool=pool["name"],
-        name_digits=name_digits(doc["id"].lower()),
+        name_digits=nodeshape.name_suffix(doc["id"]),
         subscription_id=doc["id"].split("/")[2],
         node_resource_group=props["nodeResourceGroup"],
         mode=pool["mode"],
-        labels=aks_labels(
-            pool=pool["name"], mode=pool["mode"], vm_size=size.name, location=doc["location"],
-            node_resource_group=props["nodeResourceGroup"], node_image_version=pool["nodeImageVersion"],
-            os_sku=pool.get("osSKU", "Ubuntu"), zone=f"{doc['location']}-{zones[0]}" if zones else "0",
-            node_labels=pool.get("nodeLabels") or {},
-        ),
+        labels=labels,
         taints=tuple(parse_taint(t) for t in pool.get("nodeTaints") or []),
-        capacity=nodeshape.capacity(size, max_pods=pool["maxPods"], os_disk_gb=pool.get("osDiskSizeGB") or 128),
-        allocatable=nodeshape.allocatable(size, max_pods=pool["maxPods"], kubernetes_version=version,
-                                          os_disk_gb=pool.get("osDiskSizeGB") or 128),
-        kubelet_version=f"v{version}",
+        capacity=nodeshape.capacity(size, max_pods=pool["maxPods"], os_disk_gb=disk),
+        allocatable=nodeshape.allocatable(size, pool["maxPods"], version, os_disk_gb=disk),
+        kubelet_version=info["kubeletVersion"],
+        container_runtime_version=info["containerRuntimeVersion"],
+        kernel_version=info["kernelVersion"],
+        os_image=info["osImage"],
     )
 
 

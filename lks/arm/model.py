@@ -79,10 +79,8 @@ def agent_pool(body: Doc, *, existing: Doc | None, cluster_version: str, network
                        f"https://aka.ms/aks-naming-rules for more details. Valid values are {low} to 1000 for "
                        f"{mode.lower()} node pools.", 400, target="agentPoolProfile.count")
     props["count"] = count
-    size = vmsizes.lookup(props.get("vmSize") or old.get("vmSize") or vmsizes.DEFAULT)
+    size = vmsizes.check_pool(props.get("vmSize") or old.get("vmSize") or vmsizes.DEFAULT, mode=mode, pool_name=name)
     props["vmSize"] = size.name
-    if mode == "System":
-        vmsizes.check_system_pool(size)
     props.setdefault("osType", "Linux")
     props.setdefault("osSKU", "Ubuntu")
     props.setdefault("type", "VirtualMachineScaleSets")
@@ -97,13 +95,17 @@ def agent_pool(body: Doc, *, existing: Doc | None, cluster_version: str, network
     props.setdefault("enableFIPS", False)
     max_pods = props.get("maxPods") or nodeshape.max_pods_default(network.get("networkPlugin"),
                                                                   network.get("networkPluginMode"))
+    if isinstance(max_pods, int) and max_pods < 10:
+        raise ARMError("InsufficientMaxPods", f"The value of maxPods ({max_pods}) for agent pool '{name}' is too low: "
+                       "it must be at least 10.", 400, target="agentPoolProfile.maxPods")
     if not isinstance(max_pods, int) or not 10 <= max_pods <= 250:
         raise invalid_parameter(f"The value of parameter agentPoolProfile.maxPods is invalid: {max_pods}. "
                                 "Valid values are 10 to 250.", "agentPoolProfile.maxPods")
     props["maxPods"] = max_pods
-    version = props.get("orchestratorVersion") or old.get("orchestratorVersion") or cluster_version
-    props["orchestratorVersion"] = version
-    props["currentOrchestratorVersion"] = versions.check_pool(version, cluster_version)
+    current = versions.check_pool(props.get("orchestratorVersion"), cluster_version,
+                                  current=old.get("currentOrchestratorVersion"))
+    props["orchestratorVersion"] = props.get("orchestratorVersion") or old.get("orchestratorVersion") or current
+    props["currentOrchestratorVersion"] = current
     labels = _object(props.get("nodeLabels"), "agentPoolProfile.nodeLabels")
     for key in labels:
         if key.startswith("kubernetes.azure.com/"):
@@ -115,7 +117,8 @@ def agent_pool(body: Doc, *, existing: Doc | None, cluster_version: str, network
         raise invalid_parameter(f"The value of parameter agentPoolProfile.nodeTaints is invalid: {taints}. "
                                 "Taints must be in the format key=value:Effect.", "agentPoolProfile.nodeTaints")
     props["nodeTaints"] = taints
-    props["nodeImageVersion"] = old.get("nodeImageVersion") or nodeshape.node_image_version(props["osSKU"])
+    props["nodeImageVersion"] = old.get("nodeImageVersion") or nodeshape.node_image_version(
+        props["osSKU"], current, gen2=size.gen2)
     upgrade = _object(props.get("upgradeSettings"), "agentPoolProfile.upgradeSettings")
     props["upgradeSettings"] = {"maxSurge": "10%", "maxUnavailable": "0", **upgrade}
     props["powerState"] = {"code": (props.get("powerState") or old.get("powerState") or {}).get("code", "Running")}
@@ -124,19 +127,6 @@ def agent_pool(body: Doc, *, existing: Doc | None, cluster_version: str, network
     props.setdefault("securityProfile", {"enableVTPM": False, "enableSecureBoot": False})
     props["eTag"] = str(uuid.uuid4())
     return props
-
-
-def taints_of(pool: Doc) -> list[dict[str, str]]:
-    """`key=value:Effect` strings as Kubernetes taints."""
-    out = []
-    for text in pool.get("nodeTaints") or []:
-        m = _TAINT.match(text)
-        if m:
-            taint = {"key": m[1], "effect": m[3]}
-            if m[2]:
-                taint["value"] = m[2]
-            out.append(taint)
-    return out
 
 
 def _network(body: Doc, old: Doc | None) -> Doc:
@@ -213,7 +203,11 @@ def managed_cluster(body: Any, *, existing: Doc | None, resource_id: str, name: 
             "characters. It can contain only letters, numbers, and hyphens. It must start and end with a letter "
             "or a number.", "dnsPrefix")
     requested = props_in.get("kubernetesVersion") or old_props.get("kubernetesVersion")
-    current = versions.resolve(requested, current=old_props.get("currentKubernetesVersion"))
+    running = old_props.get("currentKubernetesVersion")
+    current = versions.resolve(requested, current=running, cluster_name=name)
+    if running is not None and current != running:
+        versions.validate_control_plane_upgrade(
+            running, current, pool_versions=[p["currentOrchestratorVersion"] for p in old_props["agentPoolProfiles"]])
     network = _network(props_in.get("networkProfile") or {}, old_props.get("networkProfile"))
     pools_in = props_in.get("agentPoolProfiles")
     if pools_in is None:

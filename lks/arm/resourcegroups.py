@@ -111,7 +111,7 @@ class ResourceGroups:
         sub, name = call.params["subscription"], call.params["group"]
         stored = await self.plane.docs.get(group_id(sub, name))
         if stored is None:
-            return web.Response(status=204)  # ARM: deleting what is not there succeeds
+            raise group_not_found(name)  # unlike resources, ARM refuses to delete a missing group
         doc = stored.doc
         running = self.plane.operations.running(doc["id"])
         if running is None:

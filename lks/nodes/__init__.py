@@ -4,7 +4,6 @@ Pod lifecycle and the `Runtime` interface come later."""
 
 from lks.nodes.agent import Heartbeats, NodeAgent
 from lks.nodes.pool import Addresses, NodePool
-from lks.nodes.template import NodeTemplate, aks_labels, name_digits, parse_taint
+from lks.nodes.template import NodeTemplate, parse_taint
 
-__all__ = ["Addresses", "Heartbeats", "NodeAgent", "NodePool", "NodeTemplate", "aks_labels", "name_digits",
-           "parse_taint"]
+__all__ = ["Addresses", "Heartbeats", "NodeAgent", "NodePool", "NodeTemplate", "parse_taint"]

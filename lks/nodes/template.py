@@ -4,18 +4,16 @@ An AKS node pool is a VM scale set (VMSS) named `aks-<pool>-<8 digits>-vmss`; ea
 computer name, and so its Node's name, is that prefix plus the VMSS instance id as 6 base-36
 digits (`aks-nodepool1-12345678-vmss00000a` is instance 10), and its `spec.providerID` points at
 the VMSS instance. A `NodeTemplate` holds everything else a pool's Nodes have in common: labels
-(the caller supplies AKS's reserved ones, see `aks_labels`), taints, capacity, the `nodeInfo`
+(the caller supplies AKS's reserved ones: `lks.arm.nodeshape.node_labels`), taints, capacity, the `nodeInfo`
 versions and the node subnet. The management layer builds one template per agent pool;
 `lks.nodes.pool` keeps that many `lks.nodes.agent.NodeAgent`s, which turn it into Node objects.
 """
 
 from __future__ import annotations
 
-import hashlib
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
 
 POOL_LABEL = "kubernetes.azure.com/agentpool"  # how a pool finds its Nodes again after a restart
 _BASE36 = "0123456789abcdefghijklmnopqrstuvwxyz"
@@ -111,12 +109,6 @@ def base36(n: int, width: int) -> str:
     return "".join(reversed(digits))
 
 
-def name_digits(seed: str) -> str:
-    """8 stable digits for a VMSS name. AKS derives them from the cluster, so every pool of a
-    cluster shares them; pass the cluster's id (or anything stable) as `seed`."""
-    return f"{int.from_bytes(hashlib.sha256(seed.encode()).digest()[:8], 'big') % 10**8:08d}"
-
-
 def parse_taint(text: str) -> dict[str, str]:
     """An ARM `nodeTaints` entry (`key=value:Effect`) as a Node taint."""
     m = _TAINT.match(text)
@@ -128,38 +120,3 @@ def parse_taint(text: str) -> dict[str, str]:
     return taint
 
 
-def aks_labels(
-    *, pool: str, mode: str, vm_size: str, location: str, node_resource_group: str, node_image_version: str,
-    os_sku: str = "Ubuntu", zone: str = "0", priority: str = "regular", storage_profile: str = "managed",
-    storage_tier: str = "Premium_LRS", node_labels: Mapping[str, str] | None = None,
-) -> dict[str, str]:
-    """The labels an AKS VMSS node carries (`use-labels.md`, and what `kubectl get nodes
-    --show-labels` shows on AKS), plus the pool's `nodeLabels`. `zone` is "0" outside
-    availability zones, else `<location>-<n>`."""
-    labels: dict[str, Any] = {
-        "agentpool": pool,
-        "beta.kubernetes.io/instance-type": vm_size,
-        "failure-domain.beta.kubernetes.io/region": location,
-        "failure-domain.beta.kubernetes.io/zone": zone,
-        "kubernetes.azure.com/agentpool": pool,
-        "kubernetes.azure.com/cluster": node_resource_group,
-        "kubernetes.azure.com/managedby": "aks",
-        "kubernetes.azure.com/mode": mode.lower(),
-        "kubernetes.azure.com/node-image-version": node_image_version,
-        "kubernetes.azure.com/nodepool-type": "VirtualMachineScaleSets",
-        "kubernetes.azure.com/os-sku": os_sku,
-        "kubernetes.azure.com/role": "agent",
-        "kubernetes.azure.com/storageprofile": storage_profile,
-        "kubernetes.azure.com/storagetier": storage_tier,
-        "kubernetes.io/role": "agent",
-        "node-role.kubernetes.io/agent": "",
-        "node.kubernetes.io/instance-type": vm_size,
-        "storageprofile": storage_profile,
-        "storagetier": storage_tier,
-        "topology.disk.csi.azure.com/zone": "" if zone == "0" else zone,
-        "topology.kubernetes.io/region": location,
-        "topology.kubernetes.io/zone": zone,
-    }
-    if priority == "spot":
-        labels["kubernetes.azure.com/scalesetpriority"] = "spot"
-    return {**labels, **(node_labels or {})}

@@ -58,9 +58,9 @@ def _template(pool: str = "nodepool1", **changes: object) -> templates.NodeTempl
     fields: dict = {
         "pool": pool, "name_digits": "12345678", "subscription_id": "00000000-0000-0000-0000-000000000001",
         "node_resource_group": node_rg, "mode": "System",
-        "labels": templates.aks_labels(pool=pool, mode="System", vm_size="Standard_D4ds_v5", location="eastus",
-                                       node_resource_group=node_rg,
-                                       node_image_version="AKSUbuntu-2404gen2containerd-202511.01.0"),
+        "labels": {"agentpool": pool, "kubernetes.azure.com/agentpool": pool, "kubernetes.azure.com/mode": "system",
+                   "node.kubernetes.io/instance-type": "Standard_D4ds_v5", "topology.kubernetes.io/region": "eastus",
+                   "kubernetes.azure.com/cluster": node_rg},
         "capacity": {"cpu": "4", "ephemeral-storage": "153682820Ki", "hugepages-1Gi": "0", "hugepages-2Mi": "0",
                      "memory": "16381480Ki", "pods": "250"},
         "allocatable": {"cpu": "3860m", "ephemeral-storage": "141633937005", "hugepages-1Gi": "0",

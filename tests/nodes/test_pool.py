@@ -70,13 +70,11 @@ def test_foreign_names_are_not_the_pools(template):
     assert template.index_of(PREFIX + "00000A") is None
 
 
-def test_taints_and_digits_from_arm():
+def test_taints_from_arm():
     assert templates.parse_taint("sku=gpu:NoSchedule") == {"key": "sku", "value": "gpu", "effect": "NoSchedule"}
     assert templates.parse_taint("dedicated:NoExecute") == {"key": "dedicated", "effect": "NoExecute"}
     with pytest.raises(ValueError):
         templates.parse_taint("sku=gpu:Sometimes")
-    digits = templates.name_digits("cluster-id")
-    assert len(digits) == 8 and digits.isdigit() and digits == templates.name_digits("cluster-id")
 
 
 # -- scaling ------------------------------------------------------------------------------------

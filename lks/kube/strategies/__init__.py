@@ -30,6 +30,12 @@ class _ReturnsObjectNoGeneration(_NoGeneration):
     return_deleted_object = True
 
 
+class _Node(_NoGeneration):
+    def prepare_for_create(self, obj: Obj) -> None:
+        """Nodes allow every field, status included, to be set on create (upstream's
+        nodeStrategy), so a kubelet registers with its status in one write."""
+
+
 class _Service(_ReturnsObjectNoGeneration):
     name_rule = staticmethod(validation.dns1035_label)
 
@@ -50,7 +56,7 @@ _STRATEGIES: dict[tuple[str, str], type[Strategy]] = {
     ("", "services"): _Service,
     ("", "serviceaccounts"): _ReturnsObjectNoGeneration,
     ("storage.k8s.io", "storageclasses"): _ReturnsObjectNoGeneration,
-    ("", "nodes"): _NoGeneration,
+    ("", "nodes"): _Node,
     ("", "persistentvolumes"): _NoGeneration,
     ("", "persistentvolumeclaims"): _NoGeneration,
     ("", "resourcequotas"): _NoGeneration,
