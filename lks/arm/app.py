@@ -16,6 +16,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
+from lks.arm import openapi
 from lks.arm.errors import ARMError
 
 log = logging.getLogger(__name__)
@@ -43,6 +44,7 @@ Handler = Callable[[Call], Awaitable[web.StreamResponse]]
 
 @dataclass(frozen=True, slots=True)
 class Route:
+    path: str  # the template, e.g. /subscriptions/{subscription}/resourcegroups/{group}
     pattern: re.Pattern[str]
     methods: dict[str, Handler]
     api_versions: tuple[str, ...] | None  # None: any
@@ -54,7 +56,7 @@ def route(path: str, methods: dict[str, Handler], *, api_versions: tuple[str, ..
           namespace: str = "Microsoft.ContainerService") -> Route:
     """`path` uses `{name}` placeholders; matching ignores case, as ARM does."""
     regex = re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", path.rstrip("/"))
-    return Route(re.compile(f"^{regex}/?$", re.IGNORECASE), methods, api_versions, type_name, namespace)
+    return Route(path, re.compile(f"^{regex}/?$", re.IGNORECASE), methods, api_versions, type_name, namespace)
 
 
 def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
@@ -75,7 +77,12 @@ class ManagementAPI:
 
     def aiohttp_routes(self) -> list[web.RouteDef]:
         return [web.route("*", "/subscriptions{tail:(/.*)?}", self.handle),
-                web.route("*", "/providers{tail:(/.*)?}", self.handle)]
+                web.route("*", "/providers{tail:(/.*)?}", self.handle),
+                web.get("/openapi/management.json", self.openapi)]
+
+    async def openapi(self, _request: web.Request) -> web.Response:
+        """The management API's OpenAPI document (served without credentials, as a spec is public)."""
+        return json_response(openapi.document(self._routes))
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         try:

@@ -183,3 +183,16 @@ def test_unauthenticated_requests_are_401(config):
     assert json.loads(err.value.read())["error"]["code"] == "AuthenticationFailed"
 
 
+
+
+def test_management_openapi_document(config):
+    import ssl
+    import urllib.request
+
+    ctx = ssl.create_default_context(cafile=config["ca_file"])
+    with urllib.request.urlopen(f"{config['endpoint']}/openapi/management.json", context=ctx) as r:
+        doc = json.loads(r.read())
+    paths = doc["paths"]
+    cluster = next(p for p in paths if p.endswith("/managedClusters/{name}"))
+    assert {"put", "get", "patch", "delete"} <= set(paths[cluster])
+    assert "2026-08-01" in paths[cluster]["put"]["parameters"][-1]["schema"]["enum"]
