@@ -14,7 +14,12 @@ from lks.kube.cluster import Cluster
 
 class ControllerManager:
     def __init__(self, cluster: Cluster):
-        self.controllers = [CRDController(cluster), NamespaceController(cluster), GarbageCollector(cluster)]
+        # one line per controller, in start order
+        self.controllers = [
+            CRDController(cluster),
+            NamespaceController(cluster),
+            GarbageCollector(cluster),
+        ]
 
     async def start(self) -> None:
         for c in self.controllers:

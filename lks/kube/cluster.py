@@ -15,7 +15,7 @@ import orjson
 
 from lks import pki, store
 from lks.clock import Clock
-from lks.kube import catalog, crds, errors, scale, strategies, watchcache
+from lks.kube import admission, catalog, crds, errors, scale, strategies, watchcache
 from lks.kube.registry import Registry
 from lks.kube.strategies.namespace import SYSTEM
 
@@ -50,6 +50,7 @@ class Cluster:
         self.crds: dict[str, dict] = {}  # store key -> CustomResourceDefinition
         self.custom_types: dict[tuple[str, str, str], crds.CustomType] = {}
         self._cert_cache: dict[bytes, User | None] = {}
+        self.admission = admission.for_cluster(self)
 
     async def start(self) -> None:
         self.feed.listeners.append(self._on_crd_event)

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from lks import store
 from lks.clock import rfc3339
-from lks.kube import errors
+from lks.kube import admission, errors
 
 if TYPE_CHECKING:
     from lks.kube.registry import Registry
@@ -115,6 +115,7 @@ async def delete(reg: Registry, namespace: str | None, name: str, opts: DeleteOp
             except (store.RevisionConflict, store.NotFound):
                 continue
             meta["resourceVersion"] = str(rev)
+            await admission.released(reg.cluster, reg, current)
             return reg.deleted_answer(current), True
         updated = _mark_deleting(reg, current, finalizers, grace)
         if updated == current and "deletionTimestamp" in meta:

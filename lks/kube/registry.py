@@ -22,6 +22,7 @@ import orjson
 from lks import store
 from lks.clock import rfc3339
 from lks.kube import (
+    admission,
     conversion,
     defaulting,
     deletion,
@@ -462,6 +463,7 @@ class Registry:
             await self.cluster.require_namespace(meta["namespace"], resource=self.rt.resource, group=self.rt.group,
                                                  name=meta["name"])
         self.strategy.canonicalize(obj)
+        await admission.admit(self.cluster, "CREATE", self, obj, None, opts)
         self._track(None, obj, opts)
         meta = obj["metadata"]  # the field manager replaced it
         if opts.dry_run:
@@ -568,6 +570,7 @@ class Registry:
             if _same(obj, current):
                 # a no-op write keeps the resourceVersion, as upstream
                 return self.served(current), False
+            await admission.admit(self.cluster, "UPDATE", self, obj, current, opts)
             self._track(current, obj, opts, subresource or "")
             meta = obj["metadata"]  # the field manager replaced it
             if opts.dry_run:
@@ -587,6 +590,7 @@ class Registry:
                 try:
                     rev, _ = await self.store.delete(key, mod_revision=rev)
                     meta["resourceVersion"] = str(rev)
+                    await admission.released(self.cluster, self, obj)
                 except (store.RevisionConflict, store.NotFound):
                     pass
             return self.served(obj), False

@@ -15,7 +15,17 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from lks.kube import deletion, errors, fieldmanager, openapi, patch, scale, selectors, strategicpatch
+from lks.kube import (
+    deletion,
+    errors,
+    fieldmanager,
+    openapi,
+    patch,
+    scale,
+    selectors,
+    strategicpatch,
+    subresources,
+)
 from lks.kube.cluster import Cluster, User
 from lks.kube.http import discovery, negotiation, representation, requestinfo
 from lks.kube.registry import ListOptions, Registry, WatchEvent, WriteOptions
@@ -53,6 +63,7 @@ class KubeAPI:
 
     def __init__(self, lookup: Callable[[str], Cluster | None]):
         self.lookup = lookup
+        subresources.load()
 
     def routes(self) -> list[web.RouteDef]:
         return [web.route("*", "/clusters/{cluster}{tail:(/.*)?}", self.handle)]
@@ -207,6 +218,12 @@ class KubeAPI:
             raise errors.method_not_allowed()
         if info.subresource == "scale":
             return await self._scale(request, reg, info, ns, fmt, opts)
+        special = subresources.HANDLERS.get((reg.rt.group, reg.rt.resource, info.subresource))
+        if special is not None:
+            raw = await _read_body(request)
+            body = negotiation.decode_body(raw, request.headers.get("Content-Type")) if raw.strip() else None
+            status, obj = await special(reg, ns, info.name, info.verb, body, opts)
+            return _json(obj, status, fmt, opts)
         if reg.rt.resource == "pods" and info.subresource in ("log", "exec", "attach", "portforward", "proxy"):
             pod = await reg.get(ns, info.name)
             if not (pod.get("spec") or {}).get("nodeName"):
