@@ -38,6 +38,7 @@ class ControlPlanes:
     def __init__(
         self, *, meta: store.Backend, data_dir: Path, tls: ssl.SSLContext | None = None,
         store_url: str | None = None, clock: Clock | None = None, history: float = 300.0,
+        api_endpoint: tuple[str, int] = ("127.0.0.1", 443), serving_ca_pem: bytes | None = None,
     ):
         """`store_url` (an etcd URL) puts every cluster's objects in one store under a prefix
         per cluster; without it each cluster gets its own SQLite file under `data_dir`."""
@@ -47,6 +48,8 @@ class ControlPlanes:
         self.store_url = store_url
         self.clock = clock or Clock()
         self.history = history  # seconds of store history kept (watch resumption window)
+        self.api_endpoint = api_endpoint  # where pods reach the API servers
+        self.serving_ca_pem = serving_ca_pem
         self.clusters: dict[str, Cluster] = {}
         self._compactors: dict[str, Compactor] = {}
         self._controllers: dict[str, ControllerManager] = {}
@@ -71,7 +74,7 @@ class ControlPlanes:
         for id in list(self.clusters):
             await self._stop(id)
 
-    async def create(self, name: str, kubernetes_version: str) -> Cluster:
+    async def create(self, name: str, kubernetes_version: str, network: dict[str, str] | None = None) -> Cluster:
         async with self._lock:
             id = secrets.token_hex(8)
             ca = pki.create_ca(f"lks-cluster-{id}")
@@ -79,7 +82,7 @@ class ControlPlanes:
                 "id": id, "name": name, "kubernetesVersion": kubernetes_version,
                 "caCert": ca.cert_pem.decode(), "caKey": ca.key_pem.decode(),
                 "token": secrets.token_urlsafe(32), "userToken": secrets.token_urlsafe(32),
-                "created": self.clock.now(),
+                "created": self.clock.now(), "network": network or {},
             }
             await self.meta.create(_PREFIX + id, orjson.dumps(record))
             return await self._start(record)
@@ -143,7 +146,8 @@ class ControlPlanes:
         cluster = Cluster(
             id=id, name=record["name"], kubernetes_version=record["kubernetesVersion"], backend=backend,
             ca=ca, tokens={record["token"]: ADMIN, **({record["userToken"]: USER} if "userToken" in record else {})},
-            clock=self.clock,
+            clock=self.clock, network=record.get("network"), api_endpoint=self.api_endpoint,
+            serving_ca_pem=self.serving_ca_pem,
         )
         await cluster.start()
         controllers = ControllerManager(cluster)

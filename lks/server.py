@@ -110,7 +110,8 @@ class Service:
         self.meta = store.open_store(f"sqlite://{(self.home / 'lks.db').resolve()}")
         await self.meta.start()
         self.planes = ControlPlanes(meta=self.meta, data_dir=self.home / "clusters", tls=tls,
-                                    store_url=self.store_url, history=self.history)
+                                    store_url=self.store_url, history=self.history,
+                                    api_endpoint=(self.host, self.port), serving_ca_pem=ca_file.read_bytes())
         await self.planes.start_all()
         self.plane = ManagementPlane(meta=self.meta, planes=self.planes, endpoint=self.endpoint, ca_file=ca_file)
         management = ManagementAPI(token=self.config["token"], subscription_id=self.config["subscription_id"],
@@ -128,6 +129,9 @@ class Service:
             self.port = server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
             self._write_config(ca_file)
             self.plane.endpoint = self.endpoint
+            self.planes.api_endpoint = (self.host, self.port)
+            for cluster in self.planes.clusters.values():
+                cluster.api_endpoint = self.planes.api_endpoint
         await self.plane.start()
         log.info("lks serving on %s", self.endpoint)
 

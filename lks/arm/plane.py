@@ -176,7 +176,9 @@ class ManagementPlane:
         record = await self.planes.record(cp_id) if cp_id else None
         version = props["currentKubernetesVersion"]
         if record is None:
-            cluster = await self.planes.create(doc["name"], version)
+            net = props.get("networkProfile") or {}
+            cluster = await self.planes.create(doc["name"], version, network={
+                k: net[k] for k in ("podCidr", "serviceCidr", "dnsServiceIP") if k in net})
             private["controlPlane"] = cp_id = cluster.id
             stored = await self._save(rid, lambda d: d["properties"].setdefault(PRIVATE, {}).update(
                 controlPlane=cluster.id))
