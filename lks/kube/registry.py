@@ -71,11 +71,14 @@ class WriteOptions:
     force: bool = False
     user_agent: str | None = None  # names the field manager when the request does not
     applied: bool = False  # a server-side apply: managedFields come from the apply itself
+    # in-process writers (controllers, node agents) build objects from stored ones: their
+    # bodies need no decoding checks (unknown fields, JSON types), only defaults and validation
+    trusted: bool = False
     duplicates: list[str] = field(default_factory=list)  # duplicate-field errors found parsing the body
     warnings: list[str] = field(default_factory=list)  # filled in; sent as Warning headers
 
 
-_DEFAULT_WRITE = WriteOptions(field_validation="Ignore")
+_DEFAULT_WRITE = WriteOptions(field_validation="Ignore", trusted=True)
 
 
 @dataclass(slots=True)
@@ -355,7 +358,9 @@ class Registry:
             raise errors.bad_request("metadata must be an object")
         obj["apiVersion"] = self.rt.gv
         obj["kind"] = self.rt.kind
-        if self.rt.schema_name and self.rt.schema_name.startswith("io.k8s."):
+        if opts.trusted:
+            unknown: list[str] = []
+        elif self.rt.schema_name and self.rt.schema_name.startswith("io.k8s."):
             schema = Schema.of(self.cluster.catalog.schemas, self.rt.schema_name)
             unknown, type_errors = structural.check(obj, schema)
             if type_errors:
@@ -560,8 +565,9 @@ class Registry:
                 meta["generateName"] = old_meta["generateName"]
             strategy.prepare_for_update(obj, current)
             self._default(obj)
-            causes = (strategy.validate_update(obj, current) + deletion.check_finalizer_update(obj, current)
-                      + typevalidation.validate_update(self.rt.storage_group, self.rt.kind, obj, current))
+            causes = strategy.validate_update(obj, current) + deletion.check_finalizer_update(obj, current)
+            if not subresource:  # a status write cannot change what the type rules check
+                causes += typevalidation.validate_update(self.rt.storage_group, self.rt.kind, obj, current)
             if causes:
                 raise self._invalid(obj, causes)
             strategy.canonicalize(obj)

@@ -9,6 +9,7 @@ round-up to milli-units that upstream's `SetDefaults_ResourceList` applies.
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from fractions import Fraction
@@ -28,6 +29,7 @@ _SUFFIXES = {
 }
 
 
+@functools.lru_cache(maxsize=4096)
 def quantity(value: Any) -> Fraction | None:
     """The exact value of a resource quantity (string or JSON number), None if malformed."""
     if isinstance(value, bool) or not isinstance(value, str | int | float):
