@@ -4,12 +4,19 @@ a real `lks up --demo` (`api_bench.Server`).
 Client-side apply: kubectl with default flags (`--validate=strict`, so it fetches the OpenAPI
 schema) applies one multi-document manifest of 500 objects in one namespace — 150 ConfigMaps,
 100 Secrets, 100 Services, 100 Deployments, 50 ServiceAccounts — and we time the whole kubectl
-process. Figures:
-- creates, cold: the first apply, from a fresh `HOME` (kubectl's discovery and OpenAPI caches
-  empty);
-- creates, warm: the same manifest into a second namespace, caches filled;
-- patches, warm: the first manifest again with 50 objects (every 10th) changed, so kubectl
-  computes and sends 50 three-way merge patches and leaves 450 unchanged.
+process. Each step starts once the server is quiet again (its controllers done with the
+previous step's Deployments), and comes with the server's CPU time during the run (utime +
+stime from `/proc`), which tells the server's share of the wall time from kubectl's. Steps:
+- creates, cold cache: the first apply, from a fresh `HOME` (kubectl's discovery and OpenAPI
+  caches empty);
+- creates, warm cache: the same manifest into a second namespace;
+- 50 changed: the first manifest again with every 10th object changed, so kubectl sends 50
+  three-way merge patches and leaves 450 objects unchanged. kubectl computes every object's
+  patch against the OpenAPI v3 document of its group-version, which it decodes afresh for each
+  object (kubernetes/kubernetes#127095): ~100 ms per core/v1 object on this machine, whatever
+  the server does;
+- `--server-side`, creates and 50 changed: the same two steps as server-side applies into a
+  third namespace (kubectl sends all 500 objects as apply patches and computes nothing).
 
 Server-side apply: an aiohttp client with the admin client certificate sends
 `PATCH /api/v1/namespaces/ssa/configmaps/<name>?fieldManager=bench&force=true` with
@@ -35,6 +42,7 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).parent))
 
+import arm_bench  # noqa: E402
 from api_bench import PAYLOAD, Server  # noqa: E402
 
 KUBECTL = Path(sys.executable).parent / "kubectl"
@@ -82,20 +90,26 @@ def manifest(namespace: str, *, changed_every: int = 0) -> str:
     return yaml.safe_dump_all(docs, sort_keys=False)
 
 
-def _kubectl_apply(srv: Server, home: Path, text: str) -> tuple[float, str]:
-    """Wall time (s) of one `kubectl apply -f -`, and its output."""
+def _kubectl_apply(srv: Server, home: Path, text: str, *flags: str) -> tuple[float, float, str]:
+    """One `kubectl apply -f -`: its wall time (s), the server's CPU time meanwhile (s), and its
+    output. The difference is kubectl's own work (decoding, OpenAPI, patch computation)."""
     env = {**os.environ, "KUBECONFIG": str(srv.home / "kubeconfig"), "HOME": str(home)}
+    cpu = arm_bench.cpu_seconds(srv.proc.pid)
     began = time.perf_counter()
-    res = subprocess.run([str(KUBECTL), "apply", "-f", "-"], env=env, input=text, capture_output=True,
-                         text=True, timeout=300)
+    res = subprocess.run([str(KUBECTL), "apply", *flags, "-f", "-"], env=env, input=text, capture_output=True,
+                         text=True, timeout=600)
     elapsed = time.perf_counter() - began
     if res.returncode != 0:
         raise RuntimeError(f"kubectl apply failed ({res.returncode}): {res.stderr[-2000:]}")
-    return elapsed, res.stdout
+    return elapsed, arm_bench.cpu_seconds(srv.proc.pid) - cpu, res.stdout
 
 
-def _count(out: str, word: str) -> int:
-    return sum(1 for line in out.splitlines() if line.endswith(f" {word}"))
+def _expect(out: str, counts: dict[str, int]) -> None:
+    """`kubectl apply` printed `count` lines ending in `word`, for each word and count."""
+    for word, count in counts.items():
+        seen = sum(1 for line in out.splitlines() if line.endswith(f" {word}"))
+        if seen != count:
+            raise RuntimeError(f"expected {count} {word}, saw {seen}: {out[-500:]}")
 
 
 async def _namespaces(srv: Server, *names: str) -> None:
@@ -106,22 +120,27 @@ async def _namespaces(srv: Server, *names: str) -> None:
                     raise RuntimeError(f"namespace {name}: {r.status} {await r.text()}")
 
 
+# (figure, namespace, every n-th object changed, kubectl flags, the output lines expected)
+_STEPS = [
+    ("creates, cold cache", "apply-a", 0, (), {"created": 500}),
+    ("creates, warm cache", "apply-b", 0, (), {"created": 500}),
+    ("50 changed", "apply-a", 10, (), {"configured": 50, "unchanged": 450}),
+    ("--server-side, creates", "apply-c", 0, ("--server-side",), {"serverside-applied": 500}),
+    ("--server-side, 50 changed", "apply-c", 10, ("--server-side",), {"serverside-applied": 500}),
+]
+
+
 def client_side(srv: Server) -> dict[str, float]:
-    asyncio.run(_namespaces(srv, "apply-a", "apply-b"))
+    asyncio.run(_namespaces(srv, "apply-a", "apply-b", "apply-c"))
     out: dict[str, float] = {}
     with tempfile.TemporaryDirectory(prefix="lks-bench-kubectl-") as home:
-        cold, text = _kubectl_apply(srv, Path(home), manifest("apply-a"))
-        if _count(text, "created") != 500:
-            raise RuntimeError(f"expected 500 creates: {text[-500:]}")
-        warm, text = _kubectl_apply(srv, Path(home), manifest("apply-b"))
-        if _count(text, "created") != 500:
-            raise RuntimeError(f"expected 500 creates: {text[-500:]}")
-        patches, text = _kubectl_apply(srv, Path(home), manifest("apply-a", changed_every=10))
-        if _count(text, "configured") != 50 or _count(text, "unchanged") != 450:
-            raise RuntimeError(f"expected 50 configured, 450 unchanged: {text[-500:]}")
-    out["kubectl apply 500 objects, creates, cold cache (s)"] = cold
-    out["kubectl apply 500 objects, creates, warm cache (s)"] = warm
-    out["kubectl apply 500 objects, 50 changed, warm cache (s)"] = patches
+        for label, namespace, changed_every, flags, expected in _STEPS:
+            arm_bench.wait_quiet(srv.proc.pid)  # the previous step's controller work is done
+            wall, cpu, text = _kubectl_apply(srv, Path(home), manifest(namespace, changed_every=changed_every),
+                                             *flags)
+            _expect(text, expected)
+            out[f"kubectl apply 500 objects, {label} (s)"] = wall
+            out[f"kubectl apply 500 objects, {label}: server CPU (s)"] = cpu
     return out
 
 
@@ -154,10 +173,12 @@ async def _server_side(srv: Server) -> dict[str, float]:
 
         await rate(8, SSA_OBJECTS // 8, 0)  # creates every object
         await rate(8, 100, 1)  # warm-up: connections, TLS sessions, caches
-        return {
-            "server-side applies/s (1 client)": await rate(1, 1_000, 10_000),
-            "server-side applies/s (8 clients)": await rate(8, 500, 20_000),
-        }
+        out: dict[str, float] = {}
+        for clients, per_client, value in ((1, 1_000, 10_000), (8, 500, 20_000)):
+            await asyncio.to_thread(arm_bench.wait_quiet, srv.proc.pid)
+            label = "1 client" if clients == 1 else f"{clients} clients"
+            out[f"server-side applies/s ({label})"] = await rate(clients, per_client, value)
+        return out
 
 
 def run() -> dict[str, float]:

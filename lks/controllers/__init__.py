@@ -7,8 +7,27 @@ cluster's set; `lks.controlplanes` owns one per running cluster.
 from __future__ import annotations
 
 from lks.controllers.crd import CRDController
+from lks.controllers.cronjob import CronJobController
+from lks.controllers.daemonset import DaemonSetController
+from lks.controllers.deployment import DeploymentController
+from lks.controllers.disruption import DisruptionController
+from lks.controllers.endpoints import EndpointsController
+from lks.controllers.endpointslice import EndpointSliceController
 from lks.controllers.garbagecollector import GarbageCollector
+from lks.controllers.job import JobController
+from lks.controllers.kubernetesservice import KubernetesServiceController
 from lks.controllers.namespace import NamespaceController
+from lks.controllers.nodeipam import NodeIPAMController
+from lks.controllers.nodelifecycle import NodeLifecycleController
+from lks.controllers.podgc import PodGCController
+from lks.controllers.replicaset import REPLICATION_CONTROLLER, ReplicaSetController
+from lks.controllers.resourcequota import ResourceQuotaController
+from lks.controllers.rootcacert import RootCACertPublisher
+from lks.controllers.scheduler import Scheduler
+from lks.controllers.serviceaccount import ServiceAccountsController
+from lks.controllers.statefulset import StatefulSetController
+from lks.controllers.tainteviction import TaintEvictionController
+from lks.controllers.ttlafterfinished import TTLAfterFinishedController
 from lks.kube.cluster import Cluster
 
 
@@ -19,6 +38,26 @@ class ControllerManager:
             CRDController(cluster),
             NamespaceController(cluster),
             GarbageCollector(cluster),
+            Scheduler(cluster),
+            NodeIPAMController(cluster),
+            ReplicaSetController(cluster),
+            ReplicaSetController(cluster, REPLICATION_CONTROLLER),
+            DeploymentController(cluster),
+            StatefulSetController(cluster),
+            DaemonSetController(cluster),
+            JobController(cluster),
+            TTLAfterFinishedController(cluster),
+            CronJobController(cluster),
+            ServiceAccountsController(cluster),
+            RootCACertPublisher(cluster),
+            KubernetesServiceController(cluster),
+            EndpointsController(cluster),
+            EndpointSliceController(cluster),
+            NodeLifecycleController(cluster),
+            TaintEvictionController(cluster),
+            PodGCController(cluster),
+            DisruptionController(cluster),
+            ResourceQuotaController(cluster),
         ]
 
     async def start(self) -> None:

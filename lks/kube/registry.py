@@ -548,8 +548,10 @@ class Registry:
             current = self.decode(kv)
             obj = mutate(copy.deepcopy(current))
             meta = obj["metadata"]
-            # a patch may carry a resourceVersion precondition too
-            wanted = precondition_rv or (meta.get("resourceVersion") if patch else None)
+            # a patch may carry a resourceVersion precondition too: only when it changes the one
+            # it was applied to (a patch that leaves it alone retries over concurrent writes)
+            patched_rv = meta.get("resourceVersion") if patch else None
+            wanted = precondition_rv or (patched_rv if patched_rv != str(kv.mod_revision) else None)
             if wanted and wanted != str(kv.mod_revision):
                 raise errors.conflict(self.rt.resource, self.rt.group, name, errors.MODIFIED)
             if not wanted and not self.strategy.allow_unconditional_update and not patch:

@@ -1,6 +1,7 @@
 """Node agents: node pools materialized as Nodes in a hosted cluster, with simulated kubelets
-that register, heartbeat through Leases and report status (`template` → `pool` → `agent`).
-Pod lifecycle and the `Runtime` interface come later."""
+that register, heartbeat through Leases and report status (`template` → `pool` → `agent`), and
+run the pods bound to them (`pods`, over the `runtime` interface, `podstatus` and
+`statusmanager`)."""
 
 from lks.nodes.agent import Heartbeats, NodeAgent
 from lks.nodes.pool import Addresses, NodePool

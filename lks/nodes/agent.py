@@ -11,7 +11,9 @@ The timers of many agents are one `Heartbeats` task (a pool passes its own; an a
 makes one), not one sleeping task per node; see `Heartbeats` for why. `stop()` ends the
 heartbeats, after which a node lifecycle controller sees the Lease expire and marks the Node
 NotReady; `stop(delete_node=True)` also deletes the Node and its Lease, as the cloud node
-manager does when a VM goes away. `lks.nodes.pool` keeps a pool's agents; pods come later.
+manager does when a VM goes away. `lks.nodes.pool` keeps a pool's agents. The pods bound to the
+node are run by the cluster's shared `lks.nodes.pods.PodWorkers`, which the agent joins on
+start and leaves on stop.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from typing import Any
 from lks.clock import Clock, rfc3339
 from lks.kube import deletion, errors
 from lks.kube.cluster import Cluster
+from lks.nodes import pods
 from lks.nodes.template import NodeTemplate
 
 log = logging.getLogger(__name__)
@@ -88,6 +91,7 @@ class NodeAgent:
         self._reported = 0.0  # when status was last posted
         self._running = False
         self._busy = asyncio.Lock()  # a heartbeat and stop() never interleave
+        self._pods: pods.PodWorkers | None = None  # runs the pods bound to this node
 
     @property
     def clock(self) -> Clock:
@@ -114,11 +118,15 @@ class NodeAgent:
             raise
         self._running = True
         self._heartbeats.add(self)
+        self._pods = await pods.attach(self)
 
     async def stop(self, *, delete_node: bool = False) -> None:
         """End the heartbeats; with `delete_node`, the Node and its Lease go too (the VM is gone)."""
         self._running = False
         self._heartbeats.discard(self)
+        if self._pods is not None:
+            await self._pods.detach(self)
+            self._pods = None
         async with self._busy:  # let a heartbeat in flight finish, so it cannot recreate the Lease
             if self._own_heartbeats:
                 await self._heartbeats.stop()

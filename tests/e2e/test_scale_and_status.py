@@ -38,16 +38,18 @@ def test_scale_through_python_client(api, namespace):
 
 
 def test_status_subresource_ignores_spec_and_main_ignores_status(api, namespace):
-    apps = client.AppsV1Api(api)
-    dep = apps.create_namespaced_deployment(namespace, {
-        "metadata": {"name": "d"},
-        "spec": {"replicas": 1, "selector": {"matchLabels": {"a": "b"}},
-                 "template": {"metadata": {"labels": {"a": "b"}}, "spec": {"containers": [{"name": "c", "image": "x"}]}}},
-        "status": {"replicas": 7},
+    # an HPA: a type with a status subresource and no controller in lks yet to race with
+    hpa = client.AutoscalingV2Api(api)
+    made = hpa.create_namespaced_horizontal_pod_autoscaler(namespace, {
+        "metadata": {"name": "h"},
+        "spec": {"scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "d"}, "maxReplicas": 5},
+        "status": {"currentReplicas": 7, "desiredReplicas": 7},
     })
-    assert not dep.status or not dep.status.replicas
-    patched = apps.patch_namespaced_deployment_status("d", namespace, {"spec": {"replicas": 9}, "status": {"replicas": 3}})
-    assert patched.status.replicas == 3 and patched.spec.replicas == 1
+    assert not made.status or not made.status.current_replicas
+    patched = hpa.patch_namespaced_horizontal_pod_autoscaler_status(
+        "h", namespace, {"spec": {"maxReplicas": 9}, "status": {"currentReplicas": 3, "desiredReplicas": 3}})
+    assert patched.status.current_replicas == 3 and patched.spec.max_replicas == 5
     assert patched.metadata.generation == 1
-    again = apps.patch_namespaced_deployment("d", namespace, {"status": {"replicas": 0}, "spec": {"replicas": 2}})
-    assert again.status.replicas == 3 and again.spec.replicas == 2 and again.metadata.generation == 2
+    again = hpa.patch_namespaced_horizontal_pod_autoscaler(
+        "h", namespace, {"status": {"currentReplicas": 0}, "spec": {"maxReplicas": 6}})
+    assert again.status.current_replicas == 3 and again.spec.max_replicas == 6 and again.metadata.generation == 2

@@ -141,7 +141,13 @@ class KubeAPI:
         if rt is None or (info.namespace is not None and not rt.namespaced):
             raise errors.path_not_found(request.path)
         if rt.virtual:
-            raise errors.APIError(405, "MethodNotAllowed", f"{info.resource} is not supported by this server yet")
+            handler = subresources.VIRTUAL.get((rt.group, rt.resource))
+            if handler is None or info.verb != "create" or info.subresource:
+                raise errors.APIError(405, "MethodNotAllowed", f"{info.resource} is not supported by this server yet")
+            opts = _write_options(request)
+            body = negotiation.decode_body(await _read_body(request), request.headers.get("Content-Type"))
+            status, obj = await handler(cluster, info.namespace if rt.namespaced else None, body, opts)
+            return _json(obj, status, opts=opts)
         reg = cluster.registry(info.group, info.version, info.resource)
         rep = representation.choose(negotiation.parse_accept(request.headers.get("Accept")),
                                      read=info.verb in ("get", "list", "watch"),

@@ -12,16 +12,30 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from lks.kube.cluster import Cluster
     from lks.kube.registry import Registry, WriteOptions
 
 Handler = Callable[["Registry", "str | None", str, str, Any, "WriteOptions"], Awaitable[tuple[int, dict[str, Any]]]]
 
 HANDLERS: dict[tuple[str, str, str], Handler] = {}
 
+# Virtual resources (not stored, create-only, such as `bindings`): (group, resource) -> handler
+# getting the cluster, the namespace, the decoded body and the write options.
+VirtualHandler = Callable[["Cluster", "str | None", Any, "WriteOptions"], Awaitable[tuple[int, dict[str, Any]]]]
+VIRTUAL: dict[tuple[str, str], VirtualHandler] = {}
+
 
 def handler(group: str, resource: str, subresource: str) -> Callable[[Handler], Handler]:
     def register(fn: Handler) -> Handler:
         HANDLERS[(group, resource, subresource)] = fn
+        return fn
+
+    return register
+
+
+def virtual(group: str, resource: str) -> Callable[[VirtualHandler], VirtualHandler]:
+    def register(fn: VirtualHandler) -> VirtualHandler:
+        VIRTUAL[(group, resource)] = fn
         return fn
 
     return register

@@ -1,0 +1,493 @@
+"""The pod side of the node agents (kubelet's pod workers and status manager): pods bound to a
+node are taken through Pending → ContainerCreating → Running (or to Succeeded/Failed), restarted
+per `restartPolicy` with CrashLoopBackOff, and stopped and removed when they are deleted.
+
+One `PodWorkers` serves every agent of a cluster: one pod informer dispatching by
+`spec.nodeName`, one node informer (pods wait for their node's `spec.podCIDR`, which
+`lks.controllers.nodeipam` gives), one `WorkQueue`, one `lks.nodes.wakeups.Wakeups` timer heap,
+one status manager and one event sink, so a node costs a dict entry and a pod a small record,
+and thousands of nodes are cheap. Agents `attach` when they start and `detach` when they stop;
+the first attach starts it all.
+
+`sync(key)` is level-triggered, in kubelet's order: the status is generated from what the
+runtime (`lks.nodes.runtime`) reports now (`lks.nodes.podstatus`) and handed to the status
+manager (`lks.nodes.statusmanager`) when it differs, then the actions that change it (sandbox,
+init containers in turn, containers, restarts, stops) are taken, and the pod is woken again
+when the runtime's state will next change. A pod so gets kubelet's writes: ContainerCreating,
+then Running (one write when the status manager is behind); a deleted pod gets its final
+status and is then deleted with grace period 0. Events go to `lks.nodes.podevents`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import weakref
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from lks.controllers.events import EventRecorder
+from lks.controllers.informer import Informer
+from lks.controllers.workqueue import WorkQueue
+from lks.kube.cluster import Cluster
+from lks.nodes import podevents, podstatus, statusmanager, wakeups
+from lks.nodes import runtime as runtimes
+
+if TYPE_CHECKING:
+    from lks.nodes.agent import NodeAgent
+
+log = logging.getLogger(__name__)
+
+Obj = dict[str, Any]
+
+WORKERS = 64  # pods synced at once: enough concurrent writes to fill a store's group commit
+FIRST_BACKOFF, MAX_BACKOFF = 10.0, 300.0  # kubelet's crash loop back-off: 10 s doubling to 5 min
+BACKOFF_RESET = 2 * MAX_BACKOFF  # a container that ran this long starts its back-off over
+
+
+@dataclass(slots=True, eq=False)
+class _Node:
+    name: str
+    host_ip: str
+    events: EventRecorder
+
+
+@dataclass(slots=True, eq=False)
+class _Pod:
+    """What kubelet keeps about one pod besides the runtime's records."""
+
+    key: str
+    uid: str
+    node: str
+    start_time: float
+    sandbox: runtimes.Sandbox | None = None
+    containers: dict[str, podstatus.Containers] = field(default_factory=dict)
+    reported: Obj | None = None  # the status as last reported (merged into the stored one)
+    rv: int = 0  # the resourceVersion of our last status write
+    stopping: bool = False  # being deleted: its containers were told to stop
+    next: float | None = None  # the earliest change an action of this sync brings
+
+
+class PodWorkers:
+    _shared: weakref.WeakKeyDictionary[Cluster, PodWorkers] = weakref.WeakKeyDictionary()
+    _options: weakref.WeakKeyDictionary[Cluster, dict[str, Any]] = weakref.WeakKeyDictionary()
+
+    def __init__(self, cluster: Cluster, *, runtime: runtimes.Runtime | None = None,
+                 timings: runtimes.Timings | None = None, events: bool = True, workers: int = WORKERS):
+        """`runtime` defaults to a `SimulatedRuntime` with `timings`; `events` records kubelet's
+        Pulling/Pulled/Created/Started/Killing/BackOff Events (4 writes per pod started)."""
+        self.cluster = cluster
+        self.clock = cluster.clock
+        if runtime is None:
+            runtime = runtimes.SimulatedRuntime(clock=cluster.clock, timings=timings)
+        self.runtime: runtimes.Runtime = runtime
+        self.events = events
+        self._registry = cluster.registry("", "v1", "pods")
+        self._queue: WorkQueue[str] = WorkQueue(self.sync, name="kubelet pods", workers=workers, clock=cluster.clock)
+        self._statuses = statusmanager.StatusManager(self._registry, clock=cluster.clock, workers=workers)
+        self._wakeups = wakeups.Wakeups(clock=cluster.clock, fire=self._queue.add)
+        self._events = podevents.EventSink()
+        self._pod_informer = Informer(self._registry, self._on_pod)
+        self._node_informer = Informer(cluster.registry("", "v1", "nodes"), self._on_node)
+        self._nodes: dict[str, _Node] = {}  # attached agents' nodes
+        self._pods: dict[str, _Pod] = {}  # by registry key
+        self._by_node: dict[str, set[str]] = {}  # node name -> keys of the pods bound to it
+        self._no_network: dict[str, set[str]] = {}  # node name -> pods waiting for its pod CIDR
+        self._lock = asyncio.Lock()
+        self._running = False
+        self._retired = False
+        minor = int(cluster.kubernetes_version.split(".")[1])
+        self._generation = minor >= 34  # PodObservedGenerationTracking, beta in 1.34
+        self._user = minor >= 33  # SupplementalGroupsPolicy, beta in 1.33
+
+    # -- sharing ---------------------------------------------------------------------------
+
+    @classmethod
+    def shared(cls, cluster: Cluster) -> PodWorkers:
+        workers = cls._shared.get(cluster)
+        if workers is None:
+            workers = cls._shared[cluster] = cls(cluster, **cls._options.get(cluster, {}))
+        return workers
+
+    @classmethod
+    def configure(cls, cluster: Cluster, *, timings: runtimes.Timings | None = None,
+                  events: bool | None = None) -> None:
+        """Options for `cluster`'s pod workers, now and after restarts (benchmarks, tests)."""
+        options = cls._options.setdefault(cluster, {})
+        if timings is not None:
+            options["timings"] = timings
+        if events is not None:
+            options["events"] = events
+        workers = cls._shared.get(cluster)
+        if workers is not None:
+            if timings is not None and isinstance(workers.runtime, runtimes.SimulatedRuntime):
+                workers.runtime.timings = timings
+            if events is not None:
+                workers.events = events
+
+    # -- agents ----------------------------------------------------------------------------
+
+    async def attach(self, agent: NodeAgent) -> bool:
+        """Run the pods bound to `agent`'s node; the ones it already runs by their stored
+        status are adopted as they are (the service restarted, the node did not). False if this
+        instance has retired (the caller asks `shared` again)."""
+        async with self._lock:
+            if self._retired:
+                return False
+            if not self._running:
+                await self._start()
+            node = _Node(agent.name, agent.address, EventRecorder(self.cluster, component="kubelet", host=agent.name))
+            keys = list(self._by_node.get(node.name, ()))
+            cidr = self._pod_cidr(node.name)
+            for key in keys:
+                pod = self._cached(key)
+                if pod is not None and key not in self._pods and not _finished(pod):
+                    self._adopt(pod, key, node, cidr)
+            self._nodes[node.name] = node
+            for key in keys:
+                self._queue.add(key)
+            return True
+
+    async def detach(self, agent: NodeAgent) -> None:
+        """Stop running `agent`'s pods (they stay in the API, as when a kubelet stops)."""
+        async with self._lock:
+            if self._nodes.pop(agent.name, None) is None:
+                return
+            for key in self._by_node.get(agent.name, ()):
+                if self._pods.pop(key, None) is not None:
+                    self._wakeups.cancel(key)
+                    self._statuses.drop(key)  # a stopped kubelet writes nothing more
+            self._no_network.pop(agent.name, None)
+            self.runtime.forget_node(agent.name)
+            if not self._nodes:
+                await self._stop()
+
+    async def _start(self) -> None:
+        await self._node_informer.start()
+        await self._pod_informer.start()
+        for key, pod in self._pod_informer.cache.objects.items():  # type: ignore[union-attr]
+            node = pod["spec"].get("nodeName")
+            if node:
+                self._by_node.setdefault(node, set()).add(key)
+        self._queue.start()
+        self._statuses.start()
+        self._events.start()
+        await self._wakeups.start()
+        self._running = True
+
+    async def _stop(self) -> None:
+        self._running = self._retired = True
+        if PodWorkers._shared.get(self.cluster) is self:
+            del PodWorkers._shared[self.cluster]
+        await self._wakeups.stop()
+        await self._queue.stop()
+        await self._statuses.stop()
+        await self._events.stop()
+        await self._pod_informer.stop()
+        await self._node_informer.stop()
+        self._pods.clear()
+        self._by_node.clear()
+
+    # -- events ----------------------------------------------------------------------------
+
+    def _on_pod(self, kind: str, obj: Obj, _prev: Obj | None) -> None:
+        node = obj["spec"].get("nodeName")
+        if not node:
+            return
+        meta = obj["metadata"]
+        key = self._registry.key(meta["namespace"], meta["name"])
+        if kind == "DELETED":
+            keys = self._by_node.get(node)
+            if keys is not None:
+                keys.discard(key)
+            if key in self._pods:
+                self._queue.add(key)
+            return
+        self._by_node.setdefault(node, set()).add(key)
+        if node not in self._nodes:
+            return
+        rec = self._pods.get(key)
+        if rec is None:
+            if not _finished(obj):
+                self._queue.add(key)
+        elif rec.rv != int(meta["resourceVersion"]):  # else our own status write coming back
+            self._queue.add(key)
+
+    def _on_node(self, kind: str, obj: Obj, _prev: Obj | None) -> None:
+        name = obj["metadata"]["name"]
+        if kind != "DELETED" and name in self._no_network and (obj.get("spec") or {}).get("podCIDR"):
+            for key in self._no_network.pop(name):
+                self._queue.add(key)
+
+    # -- sync ------------------------------------------------------------------------------
+
+    async def sync(self, key: str) -> None:
+        pod = self._cached(key)
+        node = self._nodes.get(pod["spec"].get("nodeName") or "") if pod is not None else None
+        rec = self._pods.get(key)
+        if rec is not None and (pod is None or node is None or rec.uid != pod["metadata"]["uid"]):
+            await self._forget(rec)
+            rec = None
+        if pod is None or node is None:
+            return
+        if rec is None:
+            if _finished(pod):
+                return  # done before we saw it: nothing runs
+            started = _parse_time((pod.get("status") or {}).get("startTime"))
+            rec = self._pods[key] = _Pod(key, pod["metadata"]["uid"], node.name, started or self.clock.now())
+        events: list[podevents.Event] = []
+        await self._sync(pod, rec, node, events)
+        if events and self.events:
+            self._events.add(node.events, pod, events)
+
+    async def _sync(self, pod: Obj, rec: _Pod, node: _Node, events: list[podevents.Event]) -> None:
+        now = self.clock.now()
+        meta = pod["metadata"]
+        deleting = "deletionTimestamp" in meta
+        live = [c.current for c in rec.containers.values() if c.current is not None and not c.current.exited(now)]
+        view = podstatus.View(now, node.host_ip, rec.start_time, rec.sandbox, rec.containers,
+                              terminal=deleting and not live, generation=self._generation, user=self._user)
+        status = podstatus.generate(pod, view)
+        if status["phase"] in podstatus.TERMINAL and live:
+            # the regular containers are done for good: sidecars stop before the pod ends
+            await self._stop_containers(pod, rec, live, float(pod["spec"].get("terminationGracePeriodSeconds") or 0), events)
+            self._schedule(pod, rec, now)
+            return
+        finished = status["phase"] in podstatus.TERMINAL
+        self._report(pod, rec, status, now, delete=finished and deleting)
+        if finished:
+            await self._forget(rec)  # the status manager still writes the last status (and deletes)
+            return
+        if deleting:
+            if not rec.stopping:
+                rec.stopping = True
+                await self._stop_containers(pod, rec, live, float(meta.get("deletionGracePeriodSeconds") or 0), events)
+        else:
+            await self._advance(pod, rec, node, now, events)
+        self._schedule(pod, rec, now)
+
+    def _report(self, pod: Obj, rec: _Pod, status: Obj, now: float, *, delete: bool) -> None:
+        """Hand kubelet's part of the status to the status manager if it changes what is stored
+        (or what we reported last, when the cache has not seen that yet)."""
+        base = pod.get("status") or {}
+        if rec.reported is not None and (self._statuses.pending(rec.key)
+                                         or int(pod["metadata"]["resourceVersion"]) < rec.rv):
+            base = rec.reported
+        merged = podstatus.merge(base, status, now)
+        if merged == base and not delete:
+            return
+        rec.reported = merged
+        self._statuses.report(rec.key, pod, status, now, delete=delete, rec=rec)
+
+    async def _forget(self, rec: _Pod) -> None:
+        if self._pods.get(rec.key) is rec:
+            del self._pods[rec.key]
+        self._wakeups.cancel(rec.key)
+        waiting = self._no_network.get(rec.node)
+        if waiting is not None:
+            waiting.discard(rec.key)
+        if rec.sandbox is not None and rec.sandbox.ready:
+            await self.runtime.remove_sandbox(rec.sandbox)
+
+    # -- actions ---------------------------------------------------------------------------
+
+    async def _advance(self, pod: Obj, rec: _Pod, node: _Node, now: float, events: list[podevents.Event]) -> None:
+        """Kubelet's `computePodActions`: the sandbox, then init containers one at a time
+        (sidecars stay running), then every container; exited ones restart per policy."""
+        spec = pod["spec"]
+        if rec.sandbox is None:
+            try:
+                rec.sandbox = await self.runtime.run_sandbox(pod, node=node.name, pod_cidr=self._pod_cidr(node.name),
+                                                             host_ip=node.host_ip)
+            except runtimes.NetworkNotReady as err:
+                log.debug("pod %s waits: %s", rec.key, err)
+                self._no_network.setdefault(node.name, set()).add(rec.key)
+                return
+        policy = spec.get("restartPolicy") or "Always"
+        containers = spec.get("containers") or []
+        initialized = any(c["name"] in rec.containers for c in containers)
+        for c in spec.get("initContainers") or ():
+            cr = rec.containers.get(c["name"])
+            if cr is None or cr.current is None:
+                await self._start_container(pod, rec, node, c, events, init=True)
+                return
+            cur = cr.current
+            if c.get("restartPolicy") == "Always":  # a sidecar: the next one starts once it has
+                if cur.exited(now):
+                    await self._restart(pod, rec, node, c, cr, now, events, init=True)
+                    if not initialized:
+                        return
+                elif not initialized and now < cur.started + podstatus.probe_delays(c)[0]:
+                    return
+                continue
+            if not cur.exited(now):
+                return
+            if cur.exit_code == 0:
+                continue
+            if policy != "Never":
+                await self._restart(pod, rec, node, c, cr, now, events, init=True)
+            return
+        for c in containers:
+            cr = rec.containers.get(c["name"])
+            if cr is None or cr.current is None:
+                await self._start_container(pod, rec, node, c, events, init=False)
+                continue
+            cur = cr.current
+            if cur.exited(now) and (policy == "Always" or (policy == "OnFailure" and cur.exit_code != 0)):
+                await self._restart(pod, rec, node, c, cr, now, events, init=False)
+
+    async def _start_container(self, pod: Obj, rec: _Pod, node: _Node, spec: Obj, events: list[podevents.Event],
+                               *, init: bool, restart: bool = False) -> None:
+        assert rec.sandbox is not None
+        name, image = spec["name"], spec.get("image") or ""
+        policy = spec.get("imagePullPolicy") or "IfNotPresent"
+        pull = policy == "Always" or (policy == "IfNotPresent" and not self.runtime.has_image(node.name, image))
+        container = await self.runtime.start_container(rec.sandbox, pod, spec, init=init, restart=restart)
+        cr = rec.containers.get(name)
+        if cr is None:
+            cr = rec.containers[name] = podstatus.Containers()
+        if restart:
+            cr.previous = cr.current
+            cr.restarts += 1
+        cr.current, cr.waiting = container, None
+        _note(rec, container.started)
+        if self.events:
+            events.extend(podevents.started(spec, container, pulled=pull))
+
+    async def _restart(self, pod: Obj, rec: _Pod, node: _Node, spec: Obj, cr: podstatus.Containers, now: float,
+                       events: list[podevents.Event], *, init: bool) -> None:
+        """Restart an exited container, or hold it back (CrashLoopBackOff): the first restart
+        is immediate, then 10 s doubling to 5 min after each exit."""
+        cur = cr.current
+        assert cur is not None and cur.exits is not None
+        if cur.exits - cur.started >= BACKOFF_RESET:
+            cr.backoff = 0
+        delay = 0.0 if cr.backoff == 0 else min(FIRST_BACKOFF * 2 ** (cr.backoff - 1), MAX_BACKOFF)
+        cr.retry_at = cur.exits + delay
+        if now < cr.retry_at:
+            if cr.waiting is None:
+                cr.waiting = ("CrashLoopBackOff", f"back-off {podevents.go_duration(delay)} restarting failed "
+                                                  f"container={spec['name']} pod={podevents.pod_ref(pod)}")
+                events.append(podevents.back_off(pod, spec["name"]))
+                _note(rec, now)  # write the waiting state now
+            _note(rec, cr.retry_at)
+            return
+        cr.backoff += 1
+        await self._start_container(pod, rec, node, spec, events, init=init, restart=True)
+
+    async def _stop_containers(self, pod: Obj, rec: _Pod, live: list[runtimes.Container], grace: float,
+                    events: list[podevents.Event]) -> None:
+        for cr in rec.containers.values():
+            cr.waiting = None  # nothing restarts any more
+        stopping = [c for c in live if not c.stopping]
+        if rec.sandbox is not None and stopping:
+            await self.runtime.stop_containers(rec.sandbox, pod, stopping, grace=grace)
+        events.extend(podevents.killing(c) for c in stopping)
+        _note(rec, self.clock.now())
+        for c in stopping:
+            if c.exits is not None:
+                _note(rec, c.exits)
+
+    def _schedule(self, pod: Obj, rec: _Pod, now: float) -> None:
+        """Wake the pod when its status will change: a container starts, exits, becomes
+        started or ready (probe delays), or its back-off ends; or at once if an action did."""
+        due, rec.next = rec.next, None
+        spec = pod["spec"]
+        for c in itertools.chain(spec.get("initContainers") or (), spec.get("containers") or ()):
+            cr = rec.containers.get(c["name"])
+            if cr is None or cr.current is None:
+                continue
+            cur = cr.current
+            times = [cur.next_change(now), cr.retry_at if cr.waiting else None]
+            if "readinessProbe" in c or "startupProbe" in c:
+                started_after, ready_after = podstatus.probe_delays(c)
+                times += [cur.started + started_after, cur.started + ready_after]
+            for t in times:
+                if t is not None and t > now and (due is None or t < due):
+                    due = t
+        if due is not None:
+            self._wakeups.at(rec.key, due)
+
+    # -- helpers ---------------------------------------------------------------------------
+
+    def _cached(self, key: str) -> Obj | None:
+        cache = self._pod_informer.cache
+        return cache.objects.get(key) if cache is not None else None
+
+    def _pod_cidr(self, node: str) -> str | None:
+        obj = self._node_informer.get(None, node) if self._node_informer.cache is not None else None
+        return ((obj or {}).get("spec") or {}).get("podCIDR")
+
+    def _adopt(self, pod: Obj, key: str, node: _Node, cidr: str | None) -> None:
+        """Rebuild kubelet's record of a pod the node already runs from its stored status."""
+        status = pod.get("status") or {}
+        sandbox = self.runtime.adopt(pod, node=node.name, pod_cidr=cidr, host_ip=node.host_ip)
+        start = _parse_time(status.get("startTime")) or self.clock.now()
+        rec = self._pods[key] = _Pod(key, pod["metadata"]["uid"], node.name, start, sandbox=sandbox)
+        if sandbox is None:
+            return  # nothing ran yet, or its IP is gone: it starts afresh
+        spec = pod["spec"]
+        specs = {c["name"]: (c, True) for c in spec.get("initContainers") or ()}
+        specs.update({c["name"]: (c, False) for c in spec.get("containers") or ()})
+        for st in itertools.chain(status.get("initContainerStatuses") or (), status.get("containerStatuses") or ()):
+            c, init = specs.get(st.get("name"), (None, False))
+            if c is None:
+                continue
+            restarts = int(st.get("restartCount") or 0)
+            cr = rec.containers[c["name"]] = podstatus.Containers(restarts=restarts, backoff=restarts)
+            state, last = st.get("state") or {}, (st.get("lastState") or {}).get("terminated")
+            cr.previous = _exited(st, last) if last else None
+            if "running" in state:
+                cr.current = self.runtime.adopt_container(
+                    sandbox, pod, c, init=init, container_id=(st.get("containerID") or "").partition("://")[2],
+                    image=st.get("image") or "", image_id=st.get("imageID") or "",
+                    started=_parse_time(state["running"].get("startedAt")) or start)
+            elif "terminated" in state:
+                cr.current = _exited(st, state["terminated"])
+            elif last:  # waiting to restart (CrashLoopBackOff): the last run is the current one
+                cr.current, cr.previous = cr.previous, None
+            if cr.current is None:
+                del rec.containers[c["name"]]
+
+
+# -- helpers --------------------------------------------------------------------------------
+
+
+async def attach(agent: NodeAgent) -> PodWorkers:
+    """The cluster's pod workers, now also running `agent`'s pods."""
+    while True:
+        workers = PodWorkers.shared(agent.cluster)
+        if await workers.attach(agent):
+            return workers
+
+
+def _note(rec: _Pod, when: float) -> None:
+    if rec.next is None or when < rec.next:
+        rec.next = when
+
+
+def _finished(pod: Obj) -> bool:
+    return (pod.get("status") or {}).get("phase") in podstatus.TERMINAL
+
+
+def _parse_time(text: str | None) -> float | None:
+    if not text:
+        return None
+    try:
+        return datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC).timestamp()
+    except ValueError:
+        return None
+
+
+def _exited(st: Obj, term: Obj) -> runtimes.Container:
+    """A stored `terminated` state as the runtime's record of that run."""
+    started = _parse_time(term.get("startedAt")) or 0.0
+    reason = term.get("reason") or ""
+    container_id = (term.get("containerID") or st.get("containerID") or "").partition("://")[2]
+    return runtimes.Container(name=st["name"], id=container_id, image=st.get("image") or "",
+                              image_id=st.get("imageID") or "", created=started, started=started,
+                              exits=_parse_time(term.get("finishedAt")) or started,
+                              exit_code=int(term.get("exitCode") or 0),
+                              reason="" if reason in ("Completed", "Error") else reason)

@@ -1,0 +1,56 @@
+"""Fixtures for the controller tests: a hosted cluster on the memory store with a manual clock,
+and `settle` for letting informers and work queues catch up with what a test wrote."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+import pytest
+
+from lks import pki, store
+from lks.clock import ManualClock
+from lks.kube.cluster import Cluster, User
+
+ADMIN = User("clusterAdmin", ("system:masters", "system:authenticated"))
+TOKEN = "test-token"
+CA = pki.create_ca("controllers-tests")  # one CA for every test: creating keys is slow
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock()
+
+
+@pytest.fixture
+async def backend() -> AsyncIterator[store.Backend]:
+    b = store.open_store("memory://")
+    await b.start()
+    yield b
+    await b.close()
+
+
+@pytest.fixture
+async def cluster(backend: store.Backend, clock: ManualClock) -> AsyncIterator[Cluster]:
+    c = Cluster(id="c1", name="c1", kubernetes_version="1.36", backend=backend, ca=CA,
+                tokens={TOKEN: ADMIN}, clock=clock)
+    await c.start()
+    yield c
+    await c.stop()
+
+
+async def _settle(check: Callable[[], object], *, tries: int = 500) -> None:
+    """Let the loop run until `check()` (sync or async) holds."""
+    for _ in range(tries):
+        result = check()
+        if asyncio.iscoroutine(result):
+            result = await result
+        if result:
+            return
+        await asyncio.sleep(0)
+    raise AssertionError("condition not reached")
+
+
+@pytest.fixture
+def settle() -> Callable[..., Awaitable[None]]:
+    return _settle
