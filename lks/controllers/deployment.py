@@ -15,7 +15,6 @@ friends on every set) are what `kubectl rollout history|undo` read. The arithmet
 from __future__ import annotations
 
 import contextvars
-import copy
 import logging
 from typing import Any
 
@@ -156,7 +155,7 @@ class DeploymentController:
         written = [0]
         token = _written.set(written)
         try:
-            await self._sync(copy.deepcopy(cached))
+            await self._sync(du.clone(cached))
         except errors.APIError as err:
             if err.code != 409:
                 raise
@@ -256,13 +255,13 @@ class DeploymentController:
         min_ready = int(d["spec"].get("minReadySeconds") or 0)
         now = self.cluster.clock.now()
         if existing is not None:
-            rs = copy.deepcopy(existing)
+            rs = du.clone(existing)
             annotated = du.set_new_replica_set_annotations(d, rs, new_revision, True)
             if annotated or int(rs["spec"].get("minReadySeconds") or 0) != min_ready:
                 _set_min_ready(rs, min_ready)
                 return await self.update_replica_set(rs, rss)
             revised = _set_revision(d, (rs["metadata"].get("annotations") or {}).get(du.REVISION, ""))
-            status = copy.deepcopy(d.get("status") or {})
+            status = du.clone(d.get("status") or {})
             if du.has_progress_deadline(d) and du.get_condition(status, "Progressing") is None:
                 du.set_condition(status, du.new_condition("Progressing", "True", du.FOUND_NEW_RS,
                                                           f'Found new replica set "{rs["metadata"]["name"]}"', now))
@@ -276,7 +275,7 @@ class DeploymentController:
                                       min_ready: int) -> Obj:
         meta = d["metadata"]
         ns, now = meta.get("namespace"), self.cluster.clock.now()
-        status = copy.deepcopy(d.get("status") or {})
+        status = du.clone(d.get("status") or {})
         hash_ = du.compute_hash(d["spec"].get("template") or {}, status.get("collisionCount"))
         template = du.template_with_hash(d["spec"].get("template") or {}, hash_)
         name = f"{meta['name']}-{hash_}"
@@ -293,7 +292,7 @@ class DeploymentController:
         du.set_new_replica_set_annotations(d, new_rs, new_revision, False)
         already = False
         try:
-            created = await self.sets.create(ns, copy.deepcopy(new_rs), WRITE)
+            created = await self.sets.create(ns, du.clone(new_rs), WRITE)
             self._wrote(created)
         except errors.APIError as err:
             if err.code == 409 and err.reason == "AlreadyExists":
@@ -399,7 +398,7 @@ class DeploymentController:
         desired, max_ = du.replicas(d), du.replicas(d) + du.max_surge(d)
         if not size_changes and not du.replicas_annotations_need_update(rs, desired, max_):
             return False, rs
-        changed = copy.deepcopy(rs)
+        changed = du.clone(rs)
         changed["spec"]["replicas"] = new_scale
         du.set_replicas_annotations(changed, desired, max_)
         updated = await self.update_replica_set(changed, rss)

@@ -17,7 +17,6 @@ Deployment is looked at again when that deadline passes).
 
 from __future__ import annotations
 
-import copy
 from typing import TYPE_CHECKING, Any
 
 from lks.controllers import deployment_util as du
@@ -102,7 +101,7 @@ async def check_paused_conditions(dc: DeploymentController, d: Obj) -> None:
         return
     paused_cond = cond is not None and cond.get("reason") == du.PAUSED
     now = dc.cluster.clock.now()
-    status = copy.deepcopy(d.get("status") or {})
+    status = du.clone(d.get("status") or {})
     if d["spec"].get("paused") and not paused_cond:
         du.set_condition(status, du.new_condition("Progressing", "Unknown", du.PAUSED, "Deployment is paused", now))
     elif not d["spec"].get("paused") and paused_cond:

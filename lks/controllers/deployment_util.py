@@ -50,6 +50,11 @@ _SAFE_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"  # k8s.io/apimachinery/pkg/util/r
 _MAX_INT32 = 2**31 - 1
 
 
+def clone(obj: Any) -> Any:
+    """A deep copy of a JSON value (several times faster than copy.deepcopy)."""
+    return orjson.loads(orjson.dumps(obj))
+
+
 # -- the template hash -------------------------------------------------------------------
 
 def _fnv32a(data: bytes) -> int:

@@ -9,22 +9,22 @@ availableReplicas, observedGeneration, the ReplicaFailure condition) last, throu
 
 Thousands of pods per set are the normal case, so nothing here scans every pod per event:
 the pod informer keeps an index of pods by controller uid (and of orphans by namespace), and
-per set a memo of each pod's summary that is only recomputed when the cached pod changes.
-Pods are created in slow-start batches of 1, 2, 4 ... up to 500 per sync. The Deployment
+per set a tally (`lks.controllers.replicaset_tally`) of the counts its status needs, updated
+by the pod handler. Pods are created in slow-start batches of 1, 2, 4 ... up to 500 per sync. The Deployment
 controller (`lks.controllers.deployment`) drives ReplicaSets through their `spec.replicas`.
 """
 
 from __future__ import annotations
 
 import asyncio
-import copy
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import orjson
 
-from lks.clock import rfc3339
+from lks.controllers import replicaset_tally as tally
 from lks.controllers import replicaset_util as rsutil
 from lks.controllers.events import NORMAL, WARNING, EventRecorder
 from lks.controllers.informer import Informer
@@ -68,34 +68,6 @@ REPLICATION_CONTROLLER = Kind("", "v1", "replicationcontrollers", "ReplicationCo
                               "replication-controller", True)
 
 
-class _View:
-    """What a sync needs of one pod, computed once per version of the cached pod."""
-
-    __slots__ = ("pod", "active", "terminating", "matches", "labeled", "ready", "ready_at")
-
-    def __init__(self, pod: Obj, selector: selectors.LabelSelector, template_labels: dict[str, str]):
-        labels = pod["metadata"].get("labels") or {}
-        self.pod = pod
-        self.active = rsutil.is_active(pod)
-        self.terminating = rsutil.is_terminating(pod)
-        self.matches = selector.matches(labels)
-        self.labeled = all(labels.get(k) == v for k, v in template_labels.items())
-        self.ready_at = rsutil.ready_since(pod)
-        self.ready = bool(self.ready_at) or rsutil.is_ready(pod)
-
-
-class _Memo:
-    """Per set: the views of its pods, valid while its selector and template labels stay."""
-
-    __slots__ = ("selector_src", "labels", "selector", "views")
-
-    def __init__(self, selector_src: Any, labels: dict[str, str], selector: selectors.LabelSelector):
-        self.selector_src = selector_src
-        self.labels = labels
-        self.selector = selector
-        self.views: dict[str, _View] = {}
-
-
 class ReplicaSetController:
     def __init__(self, cluster: Cluster, kind: Kind = REPLICA_SET):
         self.cluster = cluster
@@ -110,7 +82,7 @@ class ReplicaSetController:
         self.budget = rsutil.EventBudget(cluster.clock.now)
         self.wakeups = rsutil.Wakeups(self.queue, cluster.clock.now)
         self.index = rsutil.OwnerIndex()  # pods by controller
-        self._memos: dict[str, _Memo] = {}  # set uid -> memo
+        self._tallies: dict[str, tally.Tally] = {}  # set uid -> its pods and status sums
 
     async def start(self) -> None:
         await self.set_informer.start()
@@ -136,21 +108,21 @@ class ReplicaSetController:
         key = self._set_key(obj)
         if kind == "DELETED":
             self.expectations.forget(key)
-            self._memos.pop(obj["metadata"].get("uid", ""), None)
+            self._tallies.pop(obj["metadata"].get("uid", ""), None)
         elif prev is not None and prev["metadata"].get("uid") != obj["metadata"].get("uid"):
             # a set re-created under the same name starts with clean expectations
             self.expectations.forget(key)
-            self._memos.pop(prev["metadata"].get("uid", ""), None)
+            self._tallies.pop(prev["metadata"].get("uid", ""), None)
         self.queue.add(key)
 
     def _on_pod(self, kind: str, pod: Obj, prev: Obj | None) -> None:
         meta = pod["metadata"]
         key = self.pods.key(meta.get("namespace"), meta["name"])
         if kind == "DELETED":
-            self.index.update(key, None)
+            self._track(key, None)
             self._pod_gone(pod, key)
             return
-        self.index.update(key, pod)
+        self._track(key, pod)
         if prev is None:  # added (or re-listed)
             if "deletionTimestamp" in meta:
                 self._pod_gone(pod, key)
@@ -196,6 +168,16 @@ class ReplicaSetController:
             for owner in self._matching_sets(pod):
                 self.queue.add(self._set_key(owner))
 
+    def _track(self, key: str, pod: Obj | None) -> None:
+        """Index the pod by controller and bring the tallies of its old and new owner up to date."""
+        old_uid = self.index.update(key, pod)
+        ref = rsutil.controller_of(pod) if pod is not None else None
+        uid = ref.get("uid") if ref is not None else None
+        if old_uid and old_uid != uid and (old := self._tallies.get(old_uid)) is not None:
+            old.put(key, None)
+        if uid and (current := self._tallies.get(uid)) is not None:
+            current.put(key, pod)
+
     def _pod_gone(self, pod: Obj, key: str) -> None:
         ref = rsutil.controller_of(pod)
         if ref is None:
@@ -233,18 +215,20 @@ class ReplicaSetController:
             self.expectations.forget(key)
             return
         needs_sync = self.expectations.satisfied(key)
-        views, terminating = await self._claim_pods(rs)
+        t = self._tally(rs)
+        adopted = await self._claim_pods(rs, t)
         manage_err: Exception | None = None
         if needs_sync and "deletionTimestamp" not in rs["metadata"]:
             try:
-                await self._manage_replicas(key, rs, views)
+                await self._manage_replicas(key, rs, t.claimed + len(adopted), lambda: t.claimed_pods() + adopted)
             except errors.APIError as err:
                 manage_err = err
-        status = calculate_status(rs, views, manage_err, now=self.cluster.clock.now(), terminating=terminating)
+        now = self.cluster.clock.now()
+        min_ready = int(rs["spec"].get("minReadySeconds") or 0)
+        status = tally.calculate_status(rs, t.counts(min_ready, now, adopted), manage_err, now=now)
         updated = await self._update_status(rs, status)
-        spec, new = updated["spec"], updated.get("status") or {}
-        min_ready = int(spec.get("minReadySeconds") or 0)
-        replicas = int(spec.get("replicas", 1))
+        new = updated.get("status") or {}
+        replicas = int(updated["spec"].get("replicas", 1))
         if manage_err is None and min_ready and new.get("readyReplicas", 0) == replicas \
                 and new.get("availableReplicas", 0) != replicas:
             # a last line of defence against missed readiness changes
@@ -252,58 +236,44 @@ class ReplicaSetController:
         if manage_err is not None:
             raise manage_err
 
-    def _memo(self, rs: Obj) -> _Memo:
+    def _tally(self, rs: Obj) -> tally.Tally:
+        """The set's tally, counted afresh from the cache when missing or outdated."""
         uid = rs["metadata"]["uid"]
-        src = rs["spec"].get("selector")
-        labels = ((rs["spec"].get("template") or {}).get("metadata") or {}).get("labels") or {}
-        memo = self._memos.get(uid)
-        if memo is None or memo.selector_src != src or memo.labels != labels:
-            memo = self._memos[uid] = _Memo(copy.deepcopy(src), dict(labels), self.kind.selector(rs))
-        return memo
-
-    async def _claim_pods(self, rs: Obj) -> tuple[list[_View], int]:
-        """The active pods this set controls, after adopting and releasing (claimPods), and how
-        many of its pods are terminating (deleted, not finished)."""
-        meta = rs["metadata"]
-        uid, ns = meta["uid"], meta.get("namespace") or ""
-        memo = self._memo(rs)
+        now = self.cluster.clock.now()
+        t = self._tallies.get(uid)
+        if t is not None and t.fits(rs, now):
+            return t
+        t = self._tallies[uid] = tally.Tally(rs, self.kind.selector(rs), now)
         assert self.pod_informer.cache is not None
         objects = self.pod_informer.cache.objects
-        owned = self.index.owned_by(uid)
-        views: list[_View] = []
-        unclaimed: list[Obj] = []
-        terminating = 0
-        for key in list(owned):
+        for key in list(self.index.owned_by(uid)):
             pod = objects.get(key)
             if pod is None:
                 self.index.forget(key)  # gone; its DELETED event is on its way or was lost
-                memo.views.pop(key, None)
-                continue
-            view = memo.views.get(key)
-            if view is None or view.pod is not pod:
-                view = memo.views[key] = _View(pod, memo.selector, memo.labels)
-            if not view.active:
-                terminating += view.terminating and view.matches
-                continue
-            if view.matches and (rsutil.controller_of(pod) or {}).get("uid") == uid:
-                views.append(view)
-            else:
-                unclaimed.append(pod)  # ours but no longer selected: release it
-        if len(memo.views) > 2 * len(owned) + 64:
-            memo.views = {k: v for k, v in memo.views.items() if k in owned}
-        if memo.selector:  # an empty selector adopts nothing (validation forbids it anyway)
+            elif (rsutil.controller_of(pod) or {}).get("uid") == uid:
+                t.put(key, pod)
+        return t
+
+    async def _claim_pods(self, rs: Obj, t: tally.Tally) -> list[Obj]:
+        """claimPods beyond what the tally already counts: release the pods the set controls
+        but no longer selects, adopt matching orphans. Returns the pods just adopted."""
+        ns = rs["metadata"].get("namespace") or ""
+        assert self.pod_informer.cache is not None
+        objects = self.pod_informer.cache.objects
+        unclaimed = [pod for key in list(t.unmatched) if (pod := objects.get(key)) is not None]
+        if t.selector:  # an empty selector adopts nothing (validation forbids it anyway)
             for key in list(self.index.orphans_in(ns)):
                 pod = objects.get(key)
                 if pod is not None and rsutil.is_active(pod) and rsutil.controller_of(pod) is None \
-                        and memo.selector.matches(pod["metadata"].get("labels")):
+                        and t.selector.matches(pod["metadata"].get("labels")):
                     unclaimed.append(pod)
         if not unclaimed:
-            return views, terminating
+            return []
         claimed = await rsutil.claim(
-            unclaimed, owner=rs, matches=lambda p: memo.selector.matches(p["metadata"].get("labels")),
+            unclaimed, owner=rs, matches=lambda p: t.selector.matches(p["metadata"].get("labels")),
             can_adopt=lambda: self._can_adopt(rs), adopt=lambda p: self._adopt(rs, p),
             release=lambda p: self._release(rs, p))
-        return views + [_View(p, memo.selector, memo.labels) for p in claimed], terminating
+        return [p for p in claimed if rsutil.controller_of(p) is None]  # the ones adopted just now
 
     async def _can_adopt(self, rs: Obj) -> bool:
         """Adopt only if a fresh read shows the set is the same one and not being deleted."""
@@ -327,13 +297,14 @@ class ReplicaSetController:
         await self.pods.patch(meta.get("namespace"), meta["name"],
                               rsutil.release_patch(rs["metadata"]["uid"], meta["uid"]), WRITE)
 
-    async def _manage_replicas(self, key: str, rs: Obj, views: list[_View]) -> None:
-        """Create or delete the difference between the pods and `spec.replicas`."""
-        diff = len(views) - int(rs["spec"].get("replicas", 1))
+    async def _manage_replicas(self, key: str, rs: Obj, active: int, pods: Callable[[], list[Obj]]) -> None:
+        """Create or delete the difference between the `active` pods and `spec.replicas`
+        (`pods()` lists them, only needed to choose whom to delete)."""
+        diff = active - int(rs["spec"].get("replicas", 1))
         if diff < 0:
             await self._create_pods(key, rs, min(-diff, rsutil.BURST_REPLICAS))
         elif diff > 0:
-            await self._delete_pods(key, rs, [v.pod for v in views], min(diff, rsutil.BURST_REPLICAS))
+            await self._delete_pods(key, rs, pods(), min(diff, rsutil.BURST_REPLICAS))
 
     async def _create_pods(self, key: str, rs: Obj, n: int) -> None:
         meta = rs["metadata"]
@@ -433,42 +404,3 @@ class ReplicaSetController:
 def _namespace_terminating(err: errors.APIError) -> bool:
     causes = (err.details or {}).get("causes") or ()
     return any(c.get("reason") == "NamespaceTerminating" for c in causes)
-
-
-def calculate_status(rs: Obj, views: list[_View], manage_err: Exception | None, *, now: float,
-                     terminating: int = 0) -> Obj:
-    """calculateStatus: counts of the claimed active pods, the terminating ones (the
-    DeploymentReplicaSetTerminatingReplicas gate, beta and on since 1.35), the ReplicaFailure
-    condition while creating or deleting fails, and the generation this status reflects."""
-    spec = rs["spec"]
-    status = copy.deepcopy(rs.get("status") or {})
-    min_ready = int(spec.get("minReadySeconds") or 0)
-    labeled = ready = available = 0
-    for v in views:
-        labeled += v.labeled
-        if v.ready:
-            ready += 1
-            available += rsutil.is_available(v.ready_at, min_ready, now)
-    conditions = [c for c in status.get("conditions") or [] if c.get("type") != "ReplicaFailure"]
-    failure = next((c for c in status.get("conditions") or [] if c.get("type") == "ReplicaFailure"), None)
-    if manage_err is not None:
-        if failure is None:
-            diff = len(views) - int(spec.get("replicas", 1))
-            reason = "FailedCreate" if diff < 0 else "FailedDelete" if diff > 0 else ""
-            message = manage_err.message if isinstance(manage_err, errors.APIError) else str(manage_err)
-            failure = {"type": "ReplicaFailure", "status": "True", "lastTransitionTime": rfc3339(now),
-                       "reason": reason, "message": message}
-        conditions.append(failure)
-    status["replicas"] = len(views)
-    status["terminatingReplicas"] = terminating  # a pointer upstream: 0 is written too
-    for name, value in (("fullyLabeledReplicas", labeled), ("readyReplicas", ready),
-                        ("availableReplicas", available), ("observedGeneration", rs["metadata"].get("generation", 0))):
-        if value:  # omitempty, as upstream's JSON
-            status[name] = value
-        else:
-            status.pop(name, None)
-    if conditions:
-        status["conditions"] = conditions
-    else:
-        status.pop("conditions", None)
-    return status

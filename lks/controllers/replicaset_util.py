@@ -173,13 +173,14 @@ class OwnerIndex:
         self._orphans: dict[str, set[str]] = {}
         self._where: dict[str, tuple[str | None, str]] = {}  # key -> (controller uid, namespace)
 
-    def update(self, key: str, obj: Obj | None) -> None:
-        """Index `obj` under `key`; None removes the key."""
+    def update(self, key: str, obj: Obj | None) -> str | None:
+        """Index `obj` under `key` (None removes the key); returns the controller uid the key
+        was indexed under before, if any."""
         if obj is not None:
             ref = controller_of(obj)
             where = (ref.get("uid") if ref is not None else None, obj["metadata"].get("namespace") or "")
             if self._where.get(key) == where:
-                return  # the usual update: same owner, nothing moves
+                return where[0]  # the usual update: same owner, nothing moves
         old = self._where.pop(key, None)
         if old is not None:
             table, slot = (self._owned, old[0]) if old[0] else (self._orphans, old[1])
@@ -188,16 +189,16 @@ class OwnerIndex:
                 bucket.discard(key)
                 if not bucket:
                     del table[slot]
-        if obj is None:
-            return
-        ref = controller_of(obj)
-        uid = ref.get("uid") if ref is not None else None
-        ns = obj["metadata"].get("namespace") or ""
-        self._where[key] = (uid, ns)
-        if uid:
-            self._owned.setdefault(uid, set()).add(key)
-        else:
-            self._orphans.setdefault(ns, set()).add(key)
+        if obj is not None:
+            ref = controller_of(obj)
+            uid = ref.get("uid") if ref is not None else None
+            ns = obj["metadata"].get("namespace") or ""
+            self._where[key] = (uid, ns)
+            if uid:
+                self._owned.setdefault(uid, set()).add(key)
+            else:
+                self._orphans.setdefault(ns, set()).add(key)
+        return old[0] if old is not None else None
 
     def owned_by(self, uid: str) -> set[str]:
         return self._owned.get(uid) or set()

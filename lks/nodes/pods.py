@@ -66,7 +66,7 @@ class _Pod:
     containers: dict[str, podstatus.Containers] = field(default_factory=dict)
     reported: Obj | None = None  # the status as last reported (merged into the stored one)
     rv: int = 0  # the resourceVersion of our last status write
-    stopping: bool = False  # being deleted: its containers were told to stop
+    grace: float | None = None  # being deleted: the grace period its containers were stopped with
     next: float | None = None  # the earliest change an action of this sync brings
 
 
@@ -178,7 +178,7 @@ class PodWorkers:
         self._running = True
 
     async def _stop(self) -> None:
-        self._running = self._retired = True
+        self._running, self._retired = False, True
         if PodWorkers._shared.get(self.cluster) is self:
             del PodWorkers._shared[self.cluster]
         await self._wakeups.stop()
@@ -261,9 +261,10 @@ class PodWorkers:
             await self._forget(rec)  # the status manager still writes the last status (and deletes)
             return
         if deleting:
-            if not rec.stopping:
-                rec.stopping = True
-                await self._stop_containers(pod, rec, live, float(meta.get("deletionGracePeriodSeconds") or 0), events)
+            grace = float(meta.get("deletionGracePeriodSeconds") or 0)
+            if rec.grace is None or grace < rec.grace:  # a second DELETE may shorten the grace period
+                rec.grace = grace
+                await self._stop_containers(pod, rec, live, grace, events)
         else:
             await self._advance(pod, rec, node, now, events)
         self._schedule(pod, rec, now)
@@ -378,15 +379,14 @@ class PodWorkers:
         await self._start_container(pod, rec, node, spec, events, init=init, restart=True)
 
     async def _stop_containers(self, pod: Obj, rec: _Pod, live: list[runtimes.Container], grace: float,
-                    events: list[podevents.Event]) -> None:
+                               events: list[podevents.Event]) -> None:
         for cr in rec.containers.values():
             cr.waiting = None  # nothing restarts any more
-        stopping = [c for c in live if not c.stopping]
-        if rec.sandbox is not None and stopping:
-            await self.runtime.stop_containers(rec.sandbox, pod, stopping, grace=grace)
-        events.extend(podevents.killing(c) for c in stopping)
+        events.extend(podevents.killing(c) for c in live if not c.stopping)
+        if rec.sandbox is not None and live:
+            await self.runtime.stop_containers(rec.sandbox, pod, live, grace=grace)
         _note(rec, self.clock.now())
-        for c in stopping:
+        for c in live:
             if c.exits is not None:
                 _note(rec, c.exits)
 

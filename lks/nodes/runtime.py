@@ -125,7 +125,9 @@ class Runtime(Protocol):
 
     async def stop_containers(self, sandbox: Sandbox, pod: Obj, containers: list[Container], *,
                               grace: float) -> None:
-        """SIGTERM, then SIGKILL after `grace` seconds; the exits are set on the containers."""
+        """SIGTERM, then SIGKILL after `grace` seconds; the exits are set on the containers.
+        Called again with a shorter grace period for containers already stopping, it kills
+        them sooner."""
         ...
 
     def adopt(self, pod: Obj, *, node: str, pod_cidr: str | None, host_ip: str) -> Sandbox | None:
@@ -289,7 +291,11 @@ class SimulatedRuntime:
         now = self.clock.now()
         notes = pod["metadata"].get("annotations") or {}
         for c in containers:
-            if c.stopping or c.exited(now):
+            if c.exited(now):
+                continue
+            if c.stopping:  # SIGTERM was sent: only a shorter grace period changes anything
+                if c.exits is None or now + grace < c.exits:
+                    c.exits, c.exit_code = now + grace, KILLED
                 continue
             c.stopping = True
             if now < c.started:  # still being created: it never runs

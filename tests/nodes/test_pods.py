@@ -231,6 +231,21 @@ async def test_graceful_deletion(cluster, node, writes, clock, settle, stop, gra
     assert terminated["exitCode"] == code and terminated["reason"] == ("Completed" if code == 0 else "Error")
 
 
+async def test_a_second_delete_shortens_the_grace_period(cluster, node, writes, clock, settle):
+    await _create(cluster, _pod("web", node, annotations={"lks.dev/simulate-stop-seconds": "60"}))
+    await _running(settle, cluster, clock, "web")
+    pods_ = cluster.registry("", "v1", "pods")
+    await pods_.delete("default", "web", deletion.DeleteOptions())
+    await clock.advance(5)
+    await _spin(200)
+    await pods_.delete("default", "web", deletion.DeleteOptions(grace_period_seconds=1))
+    await _until(settle, cluster, "web", lambda p: p["metadata"]["deletionGracePeriodSeconds"] == 1)
+    await _spin(200)
+    await clock.advance(1)
+    await _until(settle, cluster, "web", lambda p: p is None)
+    assert _state(writes[-1][1])["terminated"]["exitCode"] == 137
+
+
 async def test_a_pod_that_never_started_is_deleted_too(cluster, template, writes, settle):
     bare = agents.NodeAgent(cluster=cluster, template=template, index=1, address="10.224.0.5")  # no pod CIDR
     await bare.start()
