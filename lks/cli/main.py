@@ -7,8 +7,8 @@ codes (0 ok, 1 error, 2 usage error, 3 resource not found).
 from __future__ import annotations
 
 import argparse
-import gc
 import asyncio
+import gc
 import logging
 import sys
 
