@@ -186,6 +186,23 @@ async def test_adopts_orphans_and_releases_pods_it_no_longer_selects(cluster: Cl
     await wait_for(released)
 
 
+async def test_more_than_a_burst_takes_several_syncs(cluster: Cluster, controller: ReplicaSetController) -> None:
+    syncs = 0
+    real_sync = controller.sync
+
+    async def counting(key: str) -> None:
+        nonlocal syncs
+        syncs += 1
+        await real_sync(key)
+
+    controller.queue.sync = counting
+    await cluster.registry("apps", "v1", "replicasets").create(NS, rs_body(replicas=600))
+    await wait_for(lambda: _status_with(cluster, replicas=600), timeout=30)
+    assert len(await pods(cluster)) == 600
+    assert syncs >= 2  # 500 at most per sync
+    assert len(await events(cluster, "SuccessfulCreate")) == rsutil.EventBudget.BURST  # the spam filter
+
+
 async def test_expectations_keep_a_stale_cache_from_creating_twice(cluster: Cluster) -> None:
     ctrl = ReplicaSetController(cluster)
     await ctrl.set_informer.start()
@@ -335,6 +352,41 @@ def test_event_budget(clock: ManualClock) -> None:
     assert sum(budget.take("u") for _ in range(100)) == 25
     clock._now += 300
     assert budget.take("u") and not budget.take("u")
+
+
+def test_tally_counts_incrementally() -> None:
+    from lks.controllers import replicaset_tally as tally
+    from lks.kube import selectors
+
+    rs = {"metadata": {"uid": "rs", "generation": 2},
+          "spec": {"replicas": 3, "selector": {"matchLabels": {"app": "web"}},
+                   "template": {"metadata": {"labels": {"app": "web", "tier": "x"}}}}}
+    t = tally.Tally(rs, selectors.from_label_selector_object(rs["spec"]["selector"]), built=0.0)
+
+    def pod(name: str, *, labels: dict | None = None, ready_at: float | None = None, deleting: bool = False) -> Obj:
+        p = _pod(name, ready=ready_at is not None, since=ready_at or 0.0)
+        p["metadata"]["labels"] = labels if labels is not None else {"app": "web", "tier": "x"}
+        if deleting:
+            p["metadata"]["deletionTimestamp"] = rfc3339(0)
+        return p
+
+    t.put("a", pod("a"))
+    t.put("b", pod("b", ready_at=100.0))
+    t.put("c", pod("c", labels={"app": "web"}, ready_at=150.0))
+    t.put("d", pod("d", labels={"app": "other"}))
+    t.put("e", pod("e", deleting=True))
+    c = t.counts(0, 200.0)
+    assert (c.replicas, c.labeled, c.ready, c.available, c.terminating) == (3, 2, 2, 2, 1)
+    assert t.unmatched == {"d"}
+    # minReadySeconds 60 at t=200: b (ready since 100) is available, c (since 150) not yet
+    assert t.counts(60, 200.0).available == 1
+    assert t.counts(60, 211.0).available == 2
+    t.put("b", pod("b"))  # no longer ready
+    t.put("c", None)  # gone
+    c = t.counts(0, 300.0)
+    assert (c.replicas, c.ready, c.available) == (2, 0, 0) and t.ready_times == []
+    status = tally.calculate_status(rs, c, None, now=300.0)
+    assert status == {"replicas": 2, "terminatingReplicas": 1, "fullyLabeledReplicas": 2, "observedGeneration": 2}
 
 
 # -- waits ---------------------------------------------------------------------------------------

@@ -1,5 +1,6 @@
-"""Deployments and ReplicaSets end to end, through kubectl and the Python client: create,
-scale (to zero too), rolling updates, `kubectl rollout history|undo|pause|resume|restart|status`.
+"""Deployments, ReplicaSets and ReplicationControllers end to end, through kubectl and the
+Python client: create, scale (to zero too), rolling updates, the progress deadline,
+`kubectl rollout history|undo|pause|resume|restart|status`.
 
 Tests whose outcome needs pods to run (a rollout that completes, `kubectl rollout status`)
 call `require_scheduled` first: it skips the test only if no pod of the Deployment got a
@@ -217,6 +218,46 @@ def test_replica_set_through_the_python_client(api, namespace):
     assert rs.status.observed_generation == 1 and rs.status.fully_labeled_replicas == 2
     apps.patch_namespaced_replica_set_scale("plain", namespace, {"spec": {"replicas": 0}})
     wait_until(lambda: not pods())
+
+
+def test_progress_deadline_exceeded(kubectl, namespace):
+    # pods that take ten minutes to start (the simulated runtime's annotation; without a
+    # scheduler they never start at all): no progress within the 2 s deadline
+    manifest = {
+        "apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web"},
+        "spec": {"replicas": 1, "progressDeadlineSeconds": 2, "selector": {"matchLabels": {"app": "web"}},
+                 "template": {"metadata": {"labels": {"app": "web"},
+                                           "annotations": {"lks.dev/simulate-start-seconds": "600"}},
+                              "spec": {"containers": [{"name": "nginx", "image": "nginx"}]}}},
+    }
+    kubectl("apply", "-n", namespace, "-f", "-", input=json.dumps(manifest))
+
+    def timed_out() -> dict | None:
+        dep = get_json(kubectl, "deploy", "web", "-n", namespace)
+        conds = {c["type"]: c for c in dep.get("status", {}).get("conditions", [])}
+        return conds["Progressing"] if conds.get("Progressing", {}).get("reason") == "ProgressDeadlineExceeded" else None
+
+    cond = wait_until(timed_out, timeout=20)
+    assert cond["status"] == "False" and cond["message"].endswith("has timed out progressing.")
+    res = kubectl("rollout", "status", "deployment/web", "--timeout=20s", "-n", namespace, check=False)
+    assert res.returncode != 0 and 'deployment "web" exceeded its progress deadline' in res.stderr
+
+
+def test_replication_controller(kubectl, namespace):
+    manifest = {
+        "apiVersion": "v1", "kind": "ReplicationController", "metadata": {"name": "old"},
+        "spec": {"replicas": 2, "selector": {"app": "old"},
+                 "template": {"metadata": {"labels": {"app": "old"}},
+                              "spec": {"containers": [{"name": "nginx", "image": "nginx"}]}}},
+    }
+    kubectl("apply", "-n", namespace, "-f", "-", input=json.dumps(manifest))
+    pods = wait_until(n_live(kubectl, namespace, 2, "app=old"))
+    assert all(p["metadata"]["ownerReferences"][0]["kind"] == "ReplicationController" for p in pods)
+    assert all(p["metadata"]["name"].startswith("old-") for p in pods)
+    kubectl("scale", "rc", "old", "--replicas=3", "-n", namespace)
+    wait_until(n_live(kubectl, namespace, 3, "app=old"))
+    rc = wait_until(lambda: (r := get_json(kubectl, "rc", "old", "-n", namespace))["status"].get("replicas") == 3 and r)
+    assert rc["status"]["observedGeneration"] == 2
 
 
 def test_deleting_a_deployment_removes_its_replica_sets_and_pods(kubectl, namespace):
