@@ -171,7 +171,7 @@ async def _bench(srv: Server) -> dict[str, float]:
                 async with http.get(f"{base}/api/v1/namespaces/list/configmaps{query}") as r:
                     body = await r.read()
                 times.append((time.perf_counter() - t) * 1000)
-                assert len(orjson.loads(body)["items"]) == 10_000
+                assert len(orjson.loads(body)["items"]) >= 10_000  # plus kube-root-ca.crt
             out[label] = statistics.median(times)
 
         out.update(await _watch_latency(http, base))

@@ -66,14 +66,14 @@ def _object(kind: str, i: int, namespace: str, rev: int) -> dict:
             "ports": [{"name": "http", "port": 80 + rev, "targetPort": 8080}, {"name": "metrics", "port": 9090}]}}
     if kind == "Deployment":
         labels = {"app": f"app-{i % 20}", "deploy": name}
+        container = {"name": "app", "image": f"registry.example.com/app:1.{rev}", "ports": [{"containerPort": 8080}],
+                     "env": [{"name": "MODE", "value": "bench"}],
+                     "resources": {"requests": {"cpu": "100m", "memory": "128Mi"}},
+                     "readinessProbe": {"httpGet": {"path": "/healthz", "port": 8080}}}
+        pod = {"serviceAccountName": f"serviceaccount-{i % 50:03d}", "containers": [container]}
         return {"apiVersion": "apps/v1", "kind": kind, "metadata": meta, "spec": {
             "replicas": 2, "selector": {"matchLabels": labels},
-            "template": {"metadata": {"labels": labels}, "spec": {"serviceAccountName": f"serviceaccount-{i % 50:03d}",
-                "containers": [{"name": "app", "image": f"registry.example.com/app:1.{rev}",
-                                "ports": [{"containerPort": 8080}],
-                                "env": [{"name": "MODE", "value": "bench"}],
-                                "resources": {"requests": {"cpu": "100m", "memory": "128Mi"}},
-                                "readinessProbe": {"httpGet": {"path": "/healthz", "port": 8080}}}]}}}}
+            "template": {"metadata": {"labels": labels}, "spec": pod}}}
     meta["labels"]["rev"] = str(rev)
     return {"apiVersion": "v1", "kind": kind, "metadata": meta}
 

@@ -1,9 +1,15 @@
-"""`make bench`: every benchmark, printed as the table the README's performance section shows."""
+"""`make bench`: every benchmark, printed as the table the README's performance section shows.
+
+A benchmark that fails is reported (traceback on stderr, a `FAILED` row in the table) and the
+others still run; the exit status is non-zero if any failed.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import sys
+import traceback
+from collections.abc import Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -13,16 +19,31 @@ import apply_bench  # noqa: E402
 import arm_bench  # noqa: E402
 import store_bench  # noqa: E402
 
+BENCHES: list[tuple[str, Callable[[], dict[str, float]]]] = [
+    ("raw SQLite store", lambda: asyncio.run(store_bench.run())),
+    ("API", api_bench.run),
+    ("apply", apply_bench.run),
+    ("management API", arm_bench.run),
+]
+
 
 def main() -> None:
     rows: list[tuple[str, float]] = []
-    rows += [(f"raw SQLite store: {k}", v) for k, v in asyncio.run(store_bench.run()).items()]
-    rows += [(f"API: {k}", v) for k, v in api_bench.run().items()]
-    rows += [(f"apply: {k}", v) for k, v in apply_bench.run().items()]
-    rows += [(f"management API: {k}", v) for k, v in arm_bench.run().items()]
+    failed: list[str] = []
+    for prefix, run in BENCHES:
+        try:
+            figures = run()
+        except Exception as err:
+            traceback.print_exc()
+            failed.append(prefix)
+            rows.append((f"{prefix}: FAILED ({type(err).__name__})", float("nan")))
+            continue
+        rows += [(f"{prefix}: {k}", v) for k, v in figures.items()]
     width = max(len(k) for k, _ in rows)
     for k, v in rows:
         print(f"{k:<{width}}  {v:>10,.1f}")
+    if failed:
+        sys.exit(f"failed: {', '.join(failed)}")
 
 
 if __name__ == "__main__":
