@@ -194,7 +194,10 @@ async def _watch_latency(http: aiohttp.ClientSession, base: str, watchers: int =
             async for line in r.content:
                 now = time.time()
                 ev = orjson.loads(line)
-                sent = float(ev["object"]["metadata"]["annotations"]["sent"])
+                sent_at = (ev["object"]["metadata"].get("annotations") or {}).get("sent")
+                if sent_at is None:
+                    continue  # objects the cluster adds itself (kube-root-ca.crt)
+                sent = float(sent_at)
                 latencies.append((now - sent) * 1000)
                 seen += 1
                 if seen == events:
