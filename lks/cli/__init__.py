@@ -1,2 +1,3 @@
-"""The `lks` command, shaped like `az`: `lks up` runs the service; `lks aks …` and
-`lks group …` (the management API's client) come with the ARM front end."""
+"""The `lks` command, shaped like `az`: `lks up` runs the service; `lks group …` and
+`lks aks …` (with `lks aks nodepool …`) drive its management API over HTTPS like any client,
+reading the endpoint and token from `$LKS_HOME/config.json`."""

@@ -1,8 +1,10 @@
 """Content negotiation: which representation a client accepts, and decoding request bodies.
 
-JSON is the wire format (YAML is accepted and served too, as upstream does); protobuf is not
-offered, so a client that accepts nothing else gets 406 and client-go's usual fallback list
-(`application/vnd.kubernetes.protobuf, application/json`) gets JSON.
+Request bodies may be JSON, YAML or Kubernetes protobuf (what kubectl sends for built-in types;
+`lks.kube.protobuf` decodes it). Responses are JSON (or YAML when asked); protobuf responses are
+not offered, so a client that accepts nothing else gets 406 and client-go's usual list
+(`application/vnd.kubernetes.protobuf, application/json`) gets JSON. Alternate representations
+(Table, PartialObjectMetadata) are chosen in `lks.kube.http.representation`.
 """
 
 from __future__ import annotations
