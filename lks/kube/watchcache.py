@@ -27,7 +27,7 @@ log = logging.getLogger(__name__)
 Obj = dict[str, Any]
 Decode = Callable[[store.KeyValue], Obj]
 
-WINDOW = 10_000  # recent events kept per resource for watch resumption
+WINDOW = 1_000  # recent events kept per resource; older resumptions are served from the store
 WATCHER_QUEUE = 10_000  # events a watcher may fall behind before it is ended
 
 
