@@ -546,7 +546,7 @@ class Registry:
                     return created, True
                 raise errors.not_found(self.rt.resource, self.rt.group, name)
             current = self.decode(kv)
-            obj = mutate(copy.deepcopy(current))
+            obj = mutate(self.decode(kv))  # a second decode is cheaper than a deep copy
             meta = obj["metadata"]
             # a patch may carry a resourceVersion precondition too: only when it changes the one
             # it was applied to (a patch that leaves it alone retries over concurrent writes)
