@@ -64,7 +64,13 @@ class ManualClock(Clock):
 
 def rfc3339(ts: float) -> str:
     """Kubernetes' timestamp format: RFC 3339 in UTC at second precision."""
-    return datetime.fromtimestamp(int(ts), UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    second = int(ts)
+    if second != _last_rfc3339[0]:  # every write stamps the same second many times over
+        _last_rfc3339[:] = [second, datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")]
+    return _last_rfc3339[1]
+
+
+_last_rfc3339: list = [None, ""]
 
 
 def iso8601(ts: float) -> str:

@@ -46,7 +46,7 @@ class GarbageCollector:
         self.by_uid: dict[str, str] = {}  # uid -> key
         self.dependents: dict[str, set[str]] = {}  # owner uid -> dependent keys
         self.queue: WorkQueue[Item] = WorkQueue(self.sync, name="garbagecollector", clock=cluster.clock)
-        self._pending: list[store.Event] | None = []
+        self._pending: list[tuple[store.Event, dict | None]] | None = []
         self._revision = 0
 
     async def start(self) -> None:
@@ -56,8 +56,8 @@ class GarbageCollector:
             self._index(kv.key, kv.value)
         self._revision = listed.revision
         pending, self._pending = self._pending or [], None
-        for ev in pending:
-            self._on_event(ev)
+        for ev, obj in pending:
+            self._on_event(ev, obj)
         for key, node in self.nodes.items():
             self._consider(key, node)
         self.queue.start()
@@ -69,9 +69,9 @@ class GarbageCollector:
 
     # -- the index ---------------------------------------------------------------------
 
-    def _on_event(self, ev: store.Event) -> None:
+    def _on_event(self, ev: store.Event, obj: dict | None = None) -> None:
         if self._pending is not None:
-            self._pending.append(ev)
+            self._pending.append((ev, obj))
             return
         if ev.revision <= self._revision:
             return
@@ -86,14 +86,14 @@ class GarbageCollector:
                     if owner_key is not None and self.nodes[owner_key].deleting:
                         self.queue.add(("owner", owner_key))
         else:
-            node = self._index(key, ev.kv.value)
+            node = self._index(key, ev.kv.value, obj)
             if node is not None:
                 self._consider(key, node)
 
-    def _index(self, key: str, value: bytes) -> _Node | None:
+    def _index(self, key: str, value: bytes, obj: dict | None = None) -> _Node | None:
         self._unindex(key)
         try:
-            meta = orjson.loads(value).get("metadata") or {}
+            meta = (obj if obj is not None else orjson.loads(value)).get("metadata") or {}
         except orjson.JSONDecodeError:
             return None
         uid = meta.get("uid")

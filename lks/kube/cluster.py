@@ -101,7 +101,7 @@ class Cluster:
 
     # -- custom resources ----------------------------------------------------------------
 
-    def _on_crd_event(self, ev: store.Event) -> None:
+    def _on_crd_event(self, ev: store.Event, _obj: dict | None = None) -> None:
         """Keep the catalog in step with the CRDs (runs in the feed, in revision order)."""
         if not ev.kv.key.startswith(CRD_PREFIX):
             return

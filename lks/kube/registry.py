@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import base64
 import copy
-import secrets
-import uuid
+import os
+import random
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -454,7 +454,7 @@ class Registry:
         meta = obj["metadata"]
         for k in ("resourceVersion", "deletionTimestamp", "deletionGracePeriodSeconds", "selfLink"):
             meta.pop(k, None)
-        meta["uid"] = str(uuid.uuid4())
+        meta["uid"] = _new_uid()
         meta["creationTimestamp"] = rfc3339(self.cluster.clock.now())
         self.strategy.prepare_for_create(obj)
         generate = not meta.get("name") and meta.get("generateName")
@@ -646,7 +646,16 @@ def _same(obj: Obj, current: Obj) -> bool:
 
 def _generated(prefix: str) -> str:
     base = prefix[: 63 - 5] if len(prefix) > 58 else prefix
-    return base + "".join(secrets.choice(_NAME_CHARS) for _ in range(5))
+    return base + "".join(random.choices(_NAME_CHARS, k=5))  # upstream's math/rand, not a secret
+
+
+def _new_uid() -> str:
+    """A random (version 4) UUID, formatted without building a `uuid.UUID`: every create pays it."""
+    b = bytearray(os.urandom(16))
+    b[6] = b[6] & 0x0F | 0x40
+    b[8] = b[8] & 0x3F | 0x80
+    h = b.hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 def _parse_rv(text: str) -> int:

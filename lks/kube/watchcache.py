@@ -83,12 +83,13 @@ class Watcher:
 class WatchCache:
     """All objects under one key prefix, kept current by the cluster feed."""
 
-    def __init__(self, prefix: str, decode: Decode):
+    def __init__(self, prefix: str, decode: Decode, feed: ClusterFeed | None = None):
         self.prefix = prefix
         self.decode = decode
+        self.feed = feed
         self.objects: dict[str, Obj] = {}
         self.events: collections.deque[CacheEvent] = collections.deque(maxlen=WINDOW)
-        self.revision = 0  # everything up to here is reflected
+        self._revision = 0
         self.window_start = 0  # events after this revision are all in `events`
         self.watchers: set[Watcher] = set()
         self.ready = asyncio.Event()
@@ -127,10 +128,17 @@ class WatchCache:
         for w in list(self.watchers):
             w.offer(cev)
 
-    def advance(self, revision: int) -> None:
-        """The feed saw the cluster reach `revision` (a write elsewhere): nothing here changed."""
-        if self._pending is None and revision > self.revision:
-            self.revision = revision
+    @property
+    def revision(self) -> int:
+        """Everything up to here is reflected. Once loaded, the cache is as current as its feed:
+        the feed hands it every event under its prefix before it moves on."""
+        if self._pending is None and self.feed is not None:
+            return max(self._revision, self.feed.revision)
+        return self._revision
+
+    @revision.setter
+    def revision(self, value: int) -> None:
+        self._revision = value
 
     def covers(self, revision: int) -> bool:
         """Whether every event after `revision` is still in the window."""
@@ -168,7 +176,9 @@ class ClusterFeed:
         self.store = backend
         self.root = root
         self.caches: dict[str, WatchCache] = {}
-        self.listeners: list[Callable[[store.Event], None]] = []  # in-process controllers
+        # in-process controllers: each event with its decoded object when a cache holds it
+        # (read-only, shared), None otherwise
+        self.listeners: list[Callable[[store.Event, Obj | None], None]] = []
         self.revision = 0
         self._task: asyncio.Task[None] | None = None
         self._moved = asyncio.Condition()
@@ -200,15 +210,20 @@ class ClusterFeed:
                     del self.caches[prefix]
 
     def _dispatch(self, ev: store.Event) -> None:
-        key = ev.kv.key
-        for prefix, cache in self.caches.items():
-            if key.startswith(prefix):
+        key, caches = ev.kv.key, self.caches
+        obj = None
+        # the caches whose prefix the key has: one lookup per directory level, not a scan
+        cut = key.find("/", 1)
+        while cut != -1:
+            cache = caches.get(key[: cut + 1])
+            if cache is not None:
                 cache.apply(ev)
-            else:
-                cache.advance(ev.revision)
+                if ev.type != "DELETE":
+                    obj = cache.objects.get(key, obj)
+            cut = key.find("/", cut + 1)
         self.revision = ev.revision
         for listener in self.listeners:
-            listener(ev)
+            listener(ev, obj)
         if self._moved._waiters:  # type: ignore[attr-defined]
             asyncio.get_running_loop().create_task(self._notify())
 
@@ -240,7 +255,7 @@ class ClusterFeed:
         return await asyncio.shield(task)
 
     async def _start_cache(self, prefix: str, decode: Decode) -> WatchCache:
-        cache = WatchCache(prefix, decode)
+        cache = WatchCache(prefix, decode, self)
         self.caches[prefix] = cache  # buffer feed events from now on
         try:
             cache.load(await self.store.list(prefix))

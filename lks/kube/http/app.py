@@ -149,23 +149,23 @@ class KubeAPI:
             status, obj = await handler(cluster, info.namespace if rt.namespaced else None, body, opts)
             return _json(obj, status, opts=opts)
         reg = cluster.registry(info.group, info.version, info.resource)
-        rep = representation.choose(negotiation.parse_accept(request.headers.get("Accept")),
-                                     read=info.verb in ("get", "list", "watch"),
-                                     include_object=request.query.get("includeObject"))
-        fmt = rep.format
         q = request.query
-        opts = _write_options(request)
+        verb = info.verb
+        rep = representation.choose_for(request.headers.get("Accept"), read=verb in ("get", "list", "watch"),
+                                        include_object=q.get("includeObject"))
+        fmt = rep.format
         ns = info.namespace if rt.namespaced else None
+        if not info.subresource:  # reads first: they need no write options
+            if verb == "get":
+                obj = await reg.get(ns, info.name, resource_version=q.get("resourceVersion"))
+                return _json(representation.one(reg, obj, rep), fmt=fmt)
+            if verb == "list":
+                return _json(representation.listing(reg, await reg.list(ns, self._list_options(reg, q)), rep), fmt=fmt)
+            if verb == "watch":
+                return await self._watch(request, reg, ns, info, rep)
+        opts = _write_options(request)
         if info.subresource:
             return await self._subresource(request, reg, info, ns, fmt, opts)
-        verb = info.verb
-        if verb == "get":
-            obj = await reg.get(ns, info.name, resource_version=q.get("resourceVersion"))
-            return _json(representation.one(reg, obj, rep), fmt=fmt)
-        if verb == "list":
-            return _json(representation.listing(reg, await reg.list(ns, self._list_options(reg, q)), rep), fmt=fmt)
-        if verb == "watch":
-            return await self._watch(request, reg, ns, info, rep)
         if verb == "create":
             if info.name:
                 raise errors.method_not_allowed()

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from lks.kube import errors, tables
-from lks.kube.http.negotiation import JSON, YAML, MediaType
+from lks.kube.http.negotiation import JSON, YAML, MediaType, parse_accept
 
 if TYPE_CHECKING:
     from lks.kube.registry import Registry, WatchEvent
@@ -34,6 +34,21 @@ class Representation:
     @property
     def transforms(self) -> bool:
         return self.as_kind is not None
+
+
+_chosen: dict[tuple, Representation] = {}
+
+
+def choose_for(accept_header: str | None, *, read: bool, include_object: str | None = None) -> Representation:
+    """`choose` for an Accept header, remembered: clients send the same few headers."""
+    key = (accept_header, read, include_object)
+    rep = _chosen.get(key)
+    if rep is None:
+        rep = choose(parse_accept(accept_header), read=read, include_object=include_object)
+        if len(_chosen) > 256:
+            _chosen.clear()
+        _chosen[key] = rep
+    return rep
 
 
 def choose(accept: list[MediaType], *, read: bool, include_object: str | None = None) -> Representation:
