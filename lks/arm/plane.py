@@ -178,7 +178,7 @@ class ManagementPlane:
         if record is None:
             net = props.get("networkProfile") or {}
             cluster = await self.planes.create(doc["name"], version, network={
-                k: net[k] for k in ("podCidr", "serviceCidr", "dnsServiceIP") if k in net})
+                k: net[k] for k in ("podCidr", "serviceCidr", "dnsServiceIP", "networkPlugin") if k in net})
             private["controlPlane"] = cp_id = cluster.id
             stored = await self._save(rid, lambda d: d["properties"].setdefault(PRIVATE, {}).update(
                 controlPlane=cluster.id))

@@ -6,6 +6,7 @@ cluster's set; `lks.controlplanes` owns one per running cluster.
 
 from __future__ import annotations
 
+from lks.controllers.addons import AddonManager
 from lks.controllers.crd import CRDController
 from lks.controllers.cronjob import CronJobController
 from lks.controllers.daemonset import DaemonSetController
@@ -58,6 +59,7 @@ class ControllerManager:
             PodGCController(cluster),
             DisruptionController(cluster),
             ResourceQuotaController(cluster),
+            AddonManager(cluster),  # last: the add-ons' pods need the rest running
         ]
 
     async def start(self) -> None:

@@ -37,13 +37,14 @@ class Cluster:
         serving_ca_pem: bytes | None = None,
     ):
         """`tokens` maps each static bearer token of the cluster to the identity it stands for;
-        `network` holds the managed cluster's `podCidr`, `serviceCidr` and `dnsServiceIP`;
+        `network` holds the managed cluster's `podCidr`, `serviceCidr`, `dnsServiceIP` and `networkPlugin`;
         `api_endpoint` is where pods reach the API server, `serving_ca_pem` the CA its
         certificate chains to (what `kube-root-ca.crt` carries)."""
         network = network or {}
         self.pod_cidr = network.get("podCidr") or "10.244.0.0/16"
         self.service_cidr = network.get("serviceCidr") or "10.0.0.0/16"
         self.dns_service_ip = network.get("dnsServiceIP") or "10.0.0.10"
+        self.network_plugin = network.get("networkPlugin") or "azure"  # which add-ons a node runs
         self.api_endpoint = api_endpoint
         self.serving_ca_pem = serving_ca_pem or ca.cert_pem
         self.id = id

@@ -1,0 +1,92 @@
+"""The addon manager: keeps AKS's system add-ons (`manifests`) in `kube-system`, as the addon
+manager of AKS's hidden control plane does. `Reconcile` objects are applied (server-side, field
+manager `addon-manager`, forced) on start and again whenever one is deleted or its content is
+changed by someone else; `EnsureExists` objects are created when missing and otherwise left to
+the user. The add-on pods are ordinary pods: the scheduler places them, node agents run them.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from lks.controllers.addons import manifests
+from lks.controllers.informer import Informer
+from lks.controllers.workqueue import WorkQueue
+from lks.kube import errors
+from lks.kube.cluster import Cluster
+from lks.kube.registry import WriteOptions
+
+Obj = dict[str, Any]
+Key = tuple[str, str]  # (kind, name); every add-on lives in kube-system
+MANAGER = "addon-manager"
+
+_RESOURCES = {  # kind -> (group, version, resource)
+    "ServiceAccount": ("", "v1", "serviceaccounts"),
+    "ConfigMap": ("", "v1", "configmaps"),
+    "Service": ("", "v1", "services"),
+    "Deployment": ("apps", "v1", "deployments"),
+    "DaemonSet": ("apps", "v1", "daemonsets"),
+    "PodDisruptionBudget": ("policy", "v1", "poddisruptionbudgets"),
+}
+
+
+def _content(obj: Obj) -> tuple:
+    """What the addon manager owns of an object: everything but status and server-set metadata."""
+    meta = obj.get("metadata") or {}
+    return ({k: v for k, v in obj.items() if k not in ("metadata", "status")},
+            meta.get("labels"), meta.get("annotations"))
+
+
+class AddonManager:
+    def __init__(self, cluster: Cluster):
+        self.cluster = cluster
+        network_plugin = cluster.network_plugin
+        self.desired: dict[Key, Obj] = {
+            (o["kind"], o["metadata"]["name"]): o
+            for o in manifests.addons(patch_version=cluster.patch_version, dns_service_ip=cluster.dns_service_ip,
+                                      pod_cidr=cluster.pod_cidr, network_plugin=network_plugin)}
+        self.queue: WorkQueue[Key] = WorkQueue(self.sync, name="addon-manager", clock=cluster.clock, workers=2)
+        self.informers = {
+            kind: Informer(cluster.registry(*gvr), lambda t, o, p, kind=kind: self._on_event(kind, t, o, p))
+            for kind, gvr in _RESOURCES.items()
+            if any(k == kind for k, _ in self.desired)}
+
+    def _on_event(self, kind: str, event: str, obj: Obj, prev: Obj | None) -> None:
+        meta = obj["metadata"]
+        key = (kind, meta["name"])
+        if meta.get("namespace") != manifests.NAMESPACE or key not in self.desired:
+            return
+        if event == "DELETED":
+            self.queue.add(key)
+        elif event == "MODIFIED" and prev is not None and _content(obj) != _content(prev):
+            self.queue.add(key)
+
+    async def start(self) -> None:
+        for informer in self.informers.values():
+            await informer.start()
+        for key in self.desired:
+            self.queue.add(key)
+        self.queue.start()
+
+    async def stop(self) -> None:
+        await self.queue.stop()
+        for informer in self.informers.values():
+            await informer.stop()
+
+    async def sync(self, key: Key) -> None:
+        kind, name = key
+        want = copy.deepcopy(self.desired[key])
+        reg = self.cluster.registry(*_RESOURCES[kind])
+        if want["metadata"]["labels"][manifests.MODE] == manifests.ENSURE_EXISTS:
+            if self.informers[kind].get(manifests.NAMESPACE, name) is not None:
+                return
+            try:
+                await reg.create(manifests.NAMESPACE, want, WriteOptions(field_manager=MANAGER, trusted=True,
+                                                                          field_validation="Ignore"))
+            except errors.APIError as err:
+                if err.code != 409:
+                    raise
+            return
+        await reg.apply(manifests.NAMESPACE, name, want, WriteOptions(field_manager=MANAGER, force=True,
+                                                                       field_validation="Ignore"))
