@@ -7,6 +7,8 @@ from __future__ import annotations
 import json
 import time
 
+from kubernetes import client as k8s_client
+
 DAEMONSETS = {"kube-proxy", "azure-ip-masq-agent", "cloud-node-manager", "csi-azuredisk-node",
               "csi-azurefile-node", "azure-cns"}
 DEPLOYMENTS = {"coredns": 2, "coredns-autoscaler": 1, "metrics-server": 2, "konnectivity-agent": 2}
@@ -54,9 +56,8 @@ def test_kubectl_get_pods_shows_the_add_ons_running(kubectl, core):
 
     deployments = {d["metadata"]["name"]: d for d in _json(kubectl, "get", "deployments", "-n", "kube-system")["items"]}
     assert {name: d["spec"]["replicas"] for name, d in deployments.items() if name in DEPLOYMENTS} == DEPLOYMENTS
-    daemonsets = {d.metadata.name for d in core.api_client.call_api(
-        "/apis/apps/v1/namespaces/kube-system/daemonsets", "GET", response_type="V1DaemonSetList",
-        _return_http_data_only=True, auth_settings=["BearerToken"]).items}
+    apps = k8s_client.AppsV1Api(core.api_client)
+    daemonsets = {d.metadata.name for d in apps.list_namespaced_daemon_set("kube-system").items}
     assert DAEMONSETS <= daemonsets
 
     dns = core.read_namespaced_service("kube-dns", "kube-system")
