@@ -239,19 +239,27 @@ def _record_update(entries: dict[Key, _Entry], lhs: Any, rhs: Any, t: Type, *, m
     c = fieldpath.compare(lhs, rhs, t).without(reset)
     changed = c.added | c.modified
     touched = changed | c.removed
+    gained = [p for p in changed if p not in _STRIP]
+    mine = _Entry(manager or "unknown", "Update", api_version, subresource, now, {})
     if touched:
-        for e in entries.values():
+        for key, e in entries.items():
+            if key == mine.key and gained:
+                continue  # below, in one edit: most writers rewrite fields they own already
             lost = fieldpath.tree_paths(e.fields, touched)
             if lost:
                 e.set_fields(fieldpath.tree_edit(e.fields, remove=lost))
     for key in [k for k, e in entries.items() if not e.fields]:
         del entries[key]
-    gained = [p for p in changed if p not in _STRIP]
     if gained:
-        e = _Entry(manager or "unknown", "Update", api_version, subresource, now, {})
-        prev = entries.get(e.key)
-        e.set_fields(fieldpath.tree_edit(prev.fields if prev else {}, add=gained))
-        entries[e.key] = e
+        prev = entries.get(mine.key)
+        if prev is None:
+            mine.set_fields(fieldpath.encode(gained))
+        else:  # (prev - touched) | gained
+            keep = set(gained)
+            drop = [p for p in fieldpath.tree_paths(prev.fields, touched) if p not in keep]
+            add = [p for p in gained if not fieldpath.tree_has(prev.fields, p)]
+            mine.set_fields(fieldpath.tree_edit(prev.fields, remove=drop, add=add) if drop or add else prev.fields)
+        entries[mine.key] = mine
     _cap_update_managers(entries)
 
 

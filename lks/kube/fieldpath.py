@@ -347,7 +347,11 @@ def without_prefixes(fs: FieldSet, prefixes: Iterable[Path]) -> FieldSet:
     prefixes = set(prefixes)
     if not prefixes:
         return fs
-    return {p for p in fs if not any(p[:i] in prefixes for i in range(1, len(p) + 1))}
+    lengths = {len(x) for x in prefixes}
+    if len(lengths) == 1:  # the usual case: a strategy's reset fields, ("f:status",) or ("f:spec",)
+        n = lengths.pop()
+        return {p for p in fs if p[:n] not in prefixes}
+    return {p for p in fs if not any(p[:i] in prefixes for i in lengths if i <= len(p))}
 
 
 # --- compiled schema types -----------------------------------------------------------------------

@@ -16,6 +16,7 @@ import asyncio
 import collections
 import contextlib
 import logging
+import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -27,7 +28,12 @@ log = logging.getLogger(__name__)
 Obj = dict[str, Any]
 Decode = Callable[[store.KeyValue], Obj]
 
-WINDOW = 1_000  # recent events kept per resource; older resumptions are served from the store
+# Recent events kept per resource, as upstream's cacher sizes its window: at least MIN_WINDOW,
+# and older ones only while younger than FRESH seconds, up to WINDOW. Older resumptions are
+# served from the store. (A fixed 1,000 let every idle cluster keep 1,000 Lease renewals.)
+WINDOW = 1_000
+MIN_WINDOW = 100
+FRESH = 75.0  # upstream's eventFreshDuration
 WATCHER_QUEUE = 10_000  # events a watcher may fall behind before it is ended
 
 
@@ -39,6 +45,7 @@ class CacheEvent:
     obj: Obj
     prev: Obj | None
     encoded: dict[str, bytes] = field(default_factory=dict)  # memo of serialized forms, by format
+    at: float = 0.0  # monotonic time the cache applied it
 
 
 class Watcher:
@@ -121,9 +128,14 @@ class WatchCache:
             obj = self.decode(ev.kv)
             self.objects[key] = obj
             cev = CacheEvent("MODIFIED" if prev is not None else "ADDED", ev.revision, key, obj, prev)
-        if len(self.events) == self.events.maxlen:
-            self.window_start = self.events[0].revision
-        self.events.append(cev)
+        events = self.events
+        if len(events) == events.maxlen:
+            self.window_start = events[0].revision
+        cev.at = now = time.monotonic()
+        events.append(cev)
+        if len(events) > MIN_WINDOW and events[0].at < now - FRESH:
+            while len(events) > MIN_WINDOW and events[0].at < now - FRESH:
+                self.window_start = events.popleft().revision
         self.revision = ev.revision
         for w in list(self.watchers):
             w.offer(cev)

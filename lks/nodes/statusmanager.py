@@ -25,7 +25,7 @@ log = logging.getLogger(__name__)
 
 Obj = dict[str, Any]
 
-_WRITE = WriteOptions(field_manager="kubelet", field_validation="Ignore")
+_WRITE = WriteOptions(field_manager="kubelet", field_validation="Ignore", trusted=True)
 
 
 class Tracked(Protocol):

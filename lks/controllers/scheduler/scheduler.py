@@ -39,7 +39,7 @@ EVENT_QPS, EVENT_BURST, EVENT_QUEUE = 50.0, 300, 1000  # Scheduled events are be
 MAX_MESSAGE = 1024  # events' note limit
 GATED, GATED_MESSAGE = "SchedulingGated", "Scheduling is blocked due to non-empty scheduling gates"
 _TERMINAL = ("Succeeded", "Failed")
-_WRITE = WriteOptions(field_validation="Ignore", field_manager="kube-scheduler")
+_WRITE = WriteOptions(field_validation="Ignore", trusted=True, field_manager="kube-scheduler")
 
 
 def truncate(message: str) -> str:
