@@ -8,12 +8,15 @@ taints, versions; removed pools); `stop` removes them (cluster stop) or lets the
 
 from __future__ import annotations
 
+import ssl
+from pathlib import Path
 from typing import Any
 
 from lks.arm import nodeshape, vmsizes
 from lks.clock import Clock
 from lks.kube.cluster import Cluster
 from lks.nodes import NodePool, NodeTemplate, parse_taint
+from lks.nodes.pods import PodWorkers
 
 Doc = dict[str, Any]
 
@@ -54,12 +57,19 @@ def template(doc: Doc, pool: Doc) -> NodeTemplate:
         container_runtime_version=info["containerRuntimeVersion"],
         kernel_version=info["kernelVersion"],
         os_image=info["osImage"],
+        workload_runtime=pool.get("workloadRuntime") or "OCIContainer",
     )
 
 
 class Fleet:
-    def __init__(self, *, clock: Clock | None = None):
+    def __init__(self, *, clock: Clock | None = None, data_dir: Path | None = None,
+                 tls: ssl.SSLContext | None = None):
+        """`data_dir` holds each cluster's node data (`<data_dir>/<cluster id>/nodes`: the pod
+        directories and container logs of Process pools); `tls` is the API server's own TLS
+        context, which the in-cluster API endpoint of Process pods serves with."""
         self.clock = clock or Clock()
+        self.data_dir = data_dir
+        self.tls = tls
         self.pools: dict[tuple[str, str], NodePool] = {}  # (control plane id, pool name) -> pool
 
     def _of(self, cp_id: str) -> dict[str, NodePool]:
@@ -68,6 +78,8 @@ class Fleet:
     async def sync(self, doc: Doc, cluster: Cluster) -> None:
         cp_id = cluster.id
         wanted = {p["name"]: p for p in doc["properties"]["agentPoolProfiles"]}
+        if self.data_dir is not None:
+            PodWorkers.configure(cluster, data_dir=self.data_dir / cp_id / "nodes", tls=self.tls)
         for name, pool in self._of(cp_id).items():
             if name not in wanted:
                 await pool.delete()

@@ -27,6 +27,8 @@ _POOL_NAME = re.compile(r"^[a-z][a-z0-9]{0,11}$")
 _TAINT = re.compile(r"^([^=:]+)(?:=([^:]*))?:(NoSchedule|PreferNoSchedule|NoExecute)$")
 _DNS_PREFIX = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9-]{0,52}[a-zA-Z0-9]$|^[a-zA-Z0-9]$")
 MAX_POOLS = 100
+# AKS's `WorkloadRuntime` values, and lks's `Process` (containers run as host processes).
+WORKLOAD_RUNTIMES = ("OCIContainer", "WasmWasi", "KataMshvVmIsolation", "KataVmIsolation", "Process")
 
 # Pool fields that cannot change once the pool exists (AKS answers PropertyChangeNotAllowed).
 _IMMUTABLE_POOL = ("vmSize", "osType", "osSKU", "osDiskType", "osDiskSizeGB", "maxPods", "vnetSubnetID",
@@ -87,7 +89,12 @@ def agent_pool(body: Doc, *, existing: Doc | None, cluster_version: str, network
     props.setdefault("osDiskSizeGB", 128)
     props.setdefault("osDiskType", "Managed")
     props.setdefault("kubeletDiskType", "OS")
-    props.setdefault("workloadRuntime", "OCIContainer")
+    runtime = props.get("workloadRuntime") or "OCIContainer"
+    if runtime not in WORKLOAD_RUNTIMES:
+        raise invalid_parameter(
+            f"The value of parameter agentPoolProfile.workloadRuntime is invalid: '{runtime}'. Allowed values are "
+            f"{', '.join(WORKLOAD_RUNTIMES)}.", "agentPoolProfile.workloadRuntime")
+    props["workloadRuntime"] = runtime
     props.setdefault("enableAutoScaling", False)
     props.setdefault("enableNodePublicIP", False)
     props.setdefault("enableEncryptionAtHost", False)

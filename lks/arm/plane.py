@@ -39,7 +39,7 @@ class ManagementPlane:
         self.planes = planes
         self.endpoint = endpoint
         self.ca_file = ca_file
-        self.fleet = Fleet(clock=self.clock)
+        self.fleet = Fleet(clock=self.clock, data_dir=planes.data_dir, tls=planes.tls)
         self.groups = resourcegroups.ResourceGroups(self)
         self.operations.register("managedClusters.reconcile", self._reconcile)
         self.operations.register("managedClusters.delete", self._delete)

@@ -31,7 +31,7 @@ from typing import Any
 from lks.clock import Clock, rfc3339
 from lks.kube import deletion, errors
 from lks.kube.cluster import Cluster
-from lks.nodes import pods
+from lks.nodes import pods, streams
 from lks.nodes.template import NodeTemplate
 
 log = logging.getLogger(__name__)
@@ -92,6 +92,7 @@ class NodeAgent:
         self._running = False
         self._busy = asyncio.Lock()  # a heartbeat and stop() never interleave
         self._pods: pods.PodWorkers | None = None  # runs the pods bound to this node
+        self._kubelet: streams.Kubelet | None = None  # serves its logs, exec, attach, port-forward
 
     @property
     def clock(self) -> Clock:
@@ -119,11 +120,16 @@ class NodeAgent:
         self._running = True
         self._heartbeats.add(self)
         self._pods = await pods.attach(self)
+        self._kubelet = self._pods.kubelet(self.name)
+        streams.register(self.cluster.id, self.name, self._kubelet)
 
     async def stop(self, *, delete_node: bool = False) -> None:
         """End the heartbeats; with `delete_node`, the Node and its Lease go too (the VM is gone)."""
         self._running = False
         self._heartbeats.discard(self)
+        if self._kubelet is not None:
+            streams.unregister(self.cluster.id, self.name, self._kubelet)
+            self._kubelet = None
         if self._pods is not None:
             await self._pods.detach(self)
             self._pods = None

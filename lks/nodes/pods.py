@@ -23,16 +23,19 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
+import ssl
 import weakref
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from lks.controllers.events import EventRecorder
 from lks.controllers.informer import Informer
 from lks.controllers.workqueue import WorkQueue
 from lks.kube.cluster import Cluster
-from lks.nodes import podevents, podstatus, statusmanager, wakeups
+from lks.nodes import kubelets, podevents, podstatus, statusmanager, streams, wakeups
+from lks.nodes import process as process_runtime
 from lks.nodes import runtime as runtimes
 
 if TYPE_CHECKING:
@@ -45,6 +48,8 @@ Obj = dict[str, Any]
 WORKERS = 64  # pods synced at once: enough concurrent writes to fill a store's group commit
 FIRST_BACKOFF, MAX_BACKOFF = 10.0, 300.0  # kubelet's crash loop back-off: 10 s doubling to 5 min
 BACKOFF_RESET = 2 * MAX_BACKOFF  # a container that ran this long starts its back-off over
+DONE_KEPT = 65536  # finished pods remembered, so that a stale cache never starts one again
+PROCESS = "Process"  # the `workloadRuntime` whose nodes run containers as host processes
 
 
 @dataclass(slots=True, eq=False)
@@ -52,6 +57,7 @@ class _Node:
     name: str
     host_ip: str
     events: EventRecorder
+    runtime: runtimes.Runtime  # the simulated one, or the process runtime of a `Process` pool
 
 
 @dataclass(slots=True, eq=False)
@@ -62,6 +68,7 @@ class _Pod:
     uid: str
     node: str
     start_time: float
+    runtime: runtimes.Runtime
     sandbox: runtimes.Sandbox | None = None
     containers: dict[str, podstatus.Containers] = field(default_factory=dict)
     reported: Obj | None = None  # the status as last reported (merged into the stored one)
@@ -75,14 +82,21 @@ class PodWorkers:
     _options: weakref.WeakKeyDictionary[Cluster, dict[str, Any]] = weakref.WeakKeyDictionary()
 
     def __init__(self, cluster: Cluster, *, runtime: runtimes.Runtime | None = None,
-                 timings: runtimes.Timings | None = None, events: bool = True, workers: int = WORKERS):
+                 timings: runtimes.Timings | None = None, events: bool = True, workers: int = WORKERS,
+                 data_dir: Path | None = None, tls: ssl.SSLContext | None = None,
+                 process: process_runtime.ProcessRuntime | None = None):
         """`runtime` defaults to a `SimulatedRuntime` with `timings`; `events` records kubelet's
-        Pulling/Pulled/Created/Started/Killing/BackOff Events (4 writes per pod started)."""
+        Pulling/Pulled/Created/Started/Killing/BackOff Events (4 writes per pod started).
+        Nodes of `Process` pools share one `lks.nodes.process.ProcessRuntime` (`process`, else
+        made on first use), which keeps its pods' files under `data_dir` (a temporary
+        directory if None) and serves the in-cluster API endpoint with `tls`."""
         self.cluster = cluster
         self.clock = cluster.clock
         if runtime is None:
             runtime = runtimes.SimulatedRuntime(clock=cluster.clock, timings=timings)
         self.runtime: runtimes.Runtime = runtime
+        self.process: process_runtime.ProcessRuntime | None = process
+        self._data_dir, self._tls = data_dir, tls
         self.events = events
         self._registry = cluster.registry("", "v1", "pods")
         self._queue: WorkQueue[str] = WorkQueue(self.sync, name="kubelet pods", workers=workers, clock=cluster.clock)
@@ -92,6 +106,7 @@ class PodWorkers:
         self._pod_informer = Informer(self._registry, self._on_pod)
         self._node_informer = Informer(cluster.registry("", "v1", "nodes"), self._on_node)
         self._nodes: dict[str, _Node] = {}  # attached agents' nodes
+        self._done: dict[str, None] = {}  # uids of pods that finished here, oldest first
         self._pods: dict[str, _Pod] = {}  # by registry key
         self._by_node: dict[str, set[str]] = {}  # node name -> keys of the pods bound to it
         self._no_network: dict[str, set[str]] = {}  # node name -> pods waiting for its pod CIDR
@@ -113,13 +128,19 @@ class PodWorkers:
 
     @classmethod
     def configure(cls, cluster: Cluster, *, timings: runtimes.Timings | None = None,
-                  events: bool | None = None) -> None:
-        """Options for `cluster`'s pod workers, now and after restarts (benchmarks, tests)."""
+                  events: bool | None = None, data_dir: Path | None = None,
+                  tls: ssl.SSLContext | None = None) -> None:
+        """Options for `cluster`'s pod workers, now and after restarts (benchmarks, tests).
+        `data_dir` and `tls` are for the process runtime and apply to pod workers made after."""
         options = cls._options.setdefault(cluster, {})
         if timings is not None:
             options["timings"] = timings
         if events is not None:
             options["events"] = events
+        if data_dir is not None:
+            options["data_dir"] = data_dir
+        if tls is not None:
+            options["tls"] = tls
         workers = cls._shared.get(cluster)
         if workers is not None:
             if timings is not None and isinstance(workers.runtime, runtimes.SimulatedRuntime):
@@ -138,7 +159,11 @@ class PodWorkers:
                 return False
             if not self._running:
                 await self._start()
-            node = _Node(agent.name, agent.address, EventRecorder(self.cluster, component="kubelet", host=agent.name))
+            runtime = self.runtime
+            if agent.template.workload_runtime == PROCESS:
+                runtime = await self._process_runtime()
+            node = _Node(agent.name, agent.address, EventRecorder(self.cluster, component="kubelet", host=agent.name),
+                         runtime)
             keys = list(self._by_node.get(node.name, ()))
             cidr = self._pod_cidr(node.name)
             for key in keys:
@@ -153,14 +178,17 @@ class PodWorkers:
     async def detach(self, agent: NodeAgent) -> None:
         """Stop running `agent`'s pods (they stay in the API, as when a kubelet stops)."""
         async with self._lock:
-            if self._nodes.pop(agent.name, None) is None:
+            node = self._nodes.pop(agent.name, None)
+            if node is None:
                 return
             for key in self._by_node.get(agent.name, ()):
                 if self._pods.pop(key, None) is not None:
                     self._wakeups.cancel(key)
                     self._statuses.drop(key)  # a stopped kubelet writes nothing more
             self._no_network.pop(agent.name, None)
-            self.runtime.forget_node(agent.name)
+            if isinstance(node.runtime, process_runtime.ProcessRuntime):
+                await node.runtime.stop_node(agent.name)  # no process outlives its kubelet here
+            node.runtime.forget_node(agent.name)
             if not self._nodes:
                 await self._stop()
 
@@ -189,6 +217,39 @@ class PodWorkers:
         await self._node_informer.stop()
         self._pods.clear()
         self._by_node.clear()
+        if self.process is not None:
+            await self.process.close()
+
+    async def _process_runtime(self) -> process_runtime.ProcessRuntime:
+        if self.process is None:
+            self.process = process_runtime.ProcessRuntime(
+                cluster=self.cluster, data_dir=self._data_dir, tls=self._tls, notify=self._on_runtime)
+        else:
+            self.process.notify = self._on_runtime
+        if not self.process.started:
+            await self.process.start()
+            cache = self._pod_informer.cache
+            if cache is not None:  # what was deleted while the service was down goes
+                self.process.sweep({p["metadata"]["uid"] for p in cache.objects.values()})
+        return self.process
+
+    def _on_runtime(self, namespace: str, name: str, events: list[podevents.Event]) -> None:
+        """The process runtime saw a change (an exit, a probe result): sync the pod again."""
+        key = self._registry.key(namespace, name)
+        if events and self.events:
+            pod = self._cached(key)
+            node = self._nodes.get((pod or {}).get("spec", {}).get("nodeName") or "")
+            if pod is not None and node is not None:
+                self._events.add(node.events, pod, events)
+        if key in self._pods:
+            self._queue.add(key)
+
+    def kubelet(self, node: str) -> streams.Kubelet:
+        """The streaming side (logs, exec, attach, port-forward) of an attached node."""
+        rec = self._nodes.get(node)
+        if rec is not None and isinstance(rec.runtime, process_runtime.ProcessRuntime):
+            return kubelets.ProcessKubelet(rec.runtime, node)
+        return kubelets.SimulatedKubelet()
 
     # -- events ----------------------------------------------------------------------------
 
@@ -202,6 +263,9 @@ class PodWorkers:
             keys = self._by_node.get(node)
             if keys is not None:
                 keys.discard(key)
+            self._done.pop(meta["uid"], None)
+            if self.process is not None:
+                self.process.purge(meta["uid"])  # its logs and volumes go with the pod
             if key in self._pods:
                 self._queue.add(key)
             return
@@ -233,10 +297,11 @@ class PodWorkers:
         if pod is None or node is None:
             return
         if rec is None:
-            if _finished(pod):
-                return  # done before we saw it: nothing runs
+            if _finished(pod) or pod["metadata"]["uid"] in self._done:
+                return  # done before we saw it (or the cache has not seen our last status yet): nothing runs
             started = _parse_time((pod.get("status") or {}).get("startTime"))
-            rec = self._pods[key] = _Pod(key, pod["metadata"]["uid"], node.name, started or self.clock.now())
+            rec = self._pods[key] = _Pod(key, pod["metadata"]["uid"], node.name, started or self.clock.now(),
+                                         node.runtime)
         events: list[podevents.Event] = []
         await self._sync(pod, rec, node, events)
         if events and self.events:
@@ -258,6 +323,9 @@ class PodWorkers:
         finished = status["phase"] in podstatus.TERMINAL
         self._report(pod, rec, status, now, delete=finished and deleting)
         if finished:
+            self._done[rec.uid] = None  # until the cache shows it finished, it must not start again
+            if len(self._done) > DONE_KEPT:
+                del self._done[next(iter(self._done))]
             await self._forget(rec)  # the status manager still writes the last status (and deletes)
             return
         if deleting:
@@ -290,7 +358,7 @@ class PodWorkers:
         if waiting is not None:
             waiting.discard(rec.key)
         if rec.sandbox is not None and rec.sandbox.ready:
-            await self.runtime.remove_sandbox(rec.sandbox)
+            await rec.runtime.remove_sandbox(rec.sandbox)
 
     # -- actions ---------------------------------------------------------------------------
 
@@ -300,8 +368,8 @@ class PodWorkers:
         spec = pod["spec"]
         if rec.sandbox is None:
             try:
-                rec.sandbox = await self.runtime.run_sandbox(pod, node=node.name, pod_cidr=self._pod_cidr(node.name),
-                                                             host_ip=node.host_ip)
+                rec.sandbox = await rec.runtime.run_sandbox(pod, node=node.name, pod_cidr=self._pod_cidr(node.name),
+                                                            host_ip=node.host_ip)
             except runtimes.NetworkNotReady as err:
                 log.debug("pod %s waits: %s", rec.key, err)
                 self._no_network.setdefault(node.name, set()).add(rec.key)
@@ -312,7 +380,8 @@ class PodWorkers:
         for c in spec.get("initContainers") or ():
             cr = rec.containers.get(c["name"])
             if cr is None or cr.current is None:
-                await self._start_container(pod, rec, node, c, events, init=True)
+                if not _held_back(rec, cr, now):
+                    await self._start_container(pod, rec, node, c, events, init=True)
                 return
             cur = cr.current
             if c.get("restartPolicy") == "Always":  # a sidecar: the next one starts once it has
@@ -333,7 +402,8 @@ class PodWorkers:
         for c in containers:
             cr = rec.containers.get(c["name"])
             if cr is None or cr.current is None:
-                await self._start_container(pod, rec, node, c, events, init=False)
+                if not _held_back(rec, cr, now):
+                    await self._start_container(pod, rec, node, c, events, init=False)
                 continue
             cur = cr.current
             if cur.exited(now) and (policy == "Always" or (policy == "OnFailure" and cur.exit_code != 0)):
@@ -344,11 +414,23 @@ class PodWorkers:
         assert rec.sandbox is not None
         name, image = spec["name"], spec.get("image") or ""
         policy = spec.get("imagePullPolicy") or "IfNotPresent"
-        pull = policy == "Always" or (policy == "IfNotPresent" and not self.runtime.has_image(node.name, image))
-        container = await self.runtime.start_container(rec.sandbox, pod, spec, init=init, restart=restart)
+        pull = policy == "Always" or (policy == "IfNotPresent" and not rec.runtime.has_image(node.name, image))
         cr = rec.containers.get(name)
         if cr is None:
             cr = rec.containers[name] = podstatus.Containers()
+        try:
+            container = await rec.runtime.start_container(rec.sandbox, pod, spec, init=init, restart=restart)
+        except runtimes.CreateError as err:
+            # kubelet tries again on later syncs; here after the crash loop's back-off steps
+            now = self.clock.now()
+            delay = min(FIRST_BACKOFF * 2 ** cr.backoff, MAX_BACKOFF)
+            cr.backoff += 1
+            cr.waiting, cr.retry_at = (err.reason, err.message), now + delay
+            if self.events:
+                events.append((podevents.WARNING, *err.event))
+            _note(rec, now)
+            _note(rec, cr.retry_at)
+            return
         if restart:
             cr.previous = cr.current
             cr.restarts += 1
@@ -366,7 +448,7 @@ class PodWorkers:
         if cur.exits - cur.started >= BACKOFF_RESET:
             cr.backoff = 0
         delay = 0.0 if cr.backoff == 0 else min(FIRST_BACKOFF * 2 ** (cr.backoff - 1), MAX_BACKOFF)
-        cr.retry_at = cur.exits + delay
+        cr.retry_at = max(cur.exits + delay, cr.retry_at if cr.waiting is not None else 0.0)
         if now < cr.retry_at:
             if cr.waiting is None:
                 cr.waiting = ("CrashLoopBackOff", f"back-off {podevents.go_duration(delay)} restarting failed "
@@ -384,7 +466,7 @@ class PodWorkers:
             cr.waiting = None  # nothing restarts any more
         events.extend(podevents.killing(c) for c in live if not c.stopping)
         if rec.sandbox is not None and live:
-            await self.runtime.stop_containers(rec.sandbox, pod, live, grace=grace)
+            await rec.runtime.stop_containers(rec.sandbox, pod, live, grace=grace)
         _note(rec, self.clock.now())
         for c in live:
             if c.exits is not None:
@@ -397,7 +479,11 @@ class PodWorkers:
         spec = pod["spec"]
         for c in itertools.chain(spec.get("initContainers") or (), spec.get("containers") or ()):
             cr = rec.containers.get(c["name"])
-            if cr is None or cr.current is None:
+            if cr is None:
+                continue
+            if cr.current is None:
+                if cr.waiting is not None and cr.retry_at > now and (due is None or cr.retry_at < due):
+                    due = cr.retry_at
                 continue
             cur = cr.current
             times = [cur.next_change(now), cr.retry_at if cr.waiting else None]
@@ -423,9 +509,9 @@ class PodWorkers:
     def _adopt(self, pod: Obj, key: str, node: _Node, cidr: str | None) -> None:
         """Rebuild kubelet's record of a pod the node already runs from its stored status."""
         status = pod.get("status") or {}
-        sandbox = self.runtime.adopt(pod, node=node.name, pod_cidr=cidr, host_ip=node.host_ip)
+        sandbox = node.runtime.adopt(pod, node=node.name, pod_cidr=cidr, host_ip=node.host_ip)
         start = _parse_time(status.get("startTime")) or self.clock.now()
-        rec = self._pods[key] = _Pod(key, pod["metadata"]["uid"], node.name, start, sandbox=sandbox)
+        rec = self._pods[key] = _Pod(key, pod["metadata"]["uid"], node.name, start, node.runtime, sandbox=sandbox)
         if sandbox is None:
             return  # nothing ran yet, or its IP is gone: it starts afresh
         spec = pod["spec"]
@@ -440,7 +526,7 @@ class PodWorkers:
             state, last = st.get("state") or {}, (st.get("lastState") or {}).get("terminated")
             cr.previous = _exited(st, last) if last else None
             if "running" in state:
-                cr.current = self.runtime.adopt_container(
+                cr.current = node.runtime.adopt_container(
                     sandbox, pod, c, init=init, container_id=(st.get("containerID") or "").partition("://")[2],
                     image=st.get("image") or "", image_id=st.get("imageID") or "",
                     started=_parse_time(state["running"].get("startedAt")) or start)
@@ -461,6 +547,14 @@ async def attach(agent: NodeAgent) -> PodWorkers:
         workers = PodWorkers.shared(agent.cluster)
         if await workers.attach(agent):
             return workers
+
+
+def _held_back(rec: _Pod, cr: podstatus.Containers | None, now: float) -> bool:
+    """Whether a container that could not be created waits for its next try."""
+    if cr is None or cr.waiting is None or now >= cr.retry_at:
+        return False
+    _note(rec, cr.retry_at)
+    return True
 
 
 def _note(rec: _Pod, when: float) -> None:

@@ -131,6 +131,10 @@ def _container(spec: Obj, view: View, default_reason: str, pod_sc: Obj, *, init:
     if rec is not None and rec.previous is not None:
         out["lastState"] = {"terminated": _terminated(rec.previous)}
     if cur is None or now < cur.started:
+        if cur is None and rec is not None and rec.waiting is not None and not view.terminal:
+            reason, message = rec.waiting  # it could not be created (CreateContainerError ...)
+            out["state"] = {"waiting": {"reason": reason, "message": message}}
+            return out
         if view.terminal:
             out["state"] = {"terminated": {"exitCode": KILLED, "reason": "ContainerStatusUnknown",
                                            "message": _UNKNOWN_MESSAGE}}
@@ -152,17 +156,22 @@ def _container(spec: Obj, view: View, default_reason: str, pod_sc: Obj, *, init:
     else:
         started_after, ready_after = probe_delays(spec)
         out["state"] = {"running": {"startedAt": _time(cur.started)}}
-        out["started"] = now >= cur.started + started_after
-        out["ready"] = now >= cur.started + ready_after and not cur.stopping
+        started = cur.started_ok if cur.started_ok is not None else now >= cur.started + started_after
+        ready = cur.ready if cur.ready is not None else now >= cur.started + ready_after
+        out["started"] = started
+        out["ready"] = started and ready and not cur.stopping
     _runtime_details(out, spec, view, pod_sc)
     return out
 
 
 def _terminated(c: Container) -> Obj:
     reason = c.reason or ("Completed" if c.exit_code == 0 else "Error")
-    return {"containerID": "containerd://" + c.id, "exitCode": c.exit_code,
-            "finishedAt": _time(c.exits if c.exits is not None else c.started),
-            "reason": reason, "startedAt": _time(c.started)}
+    out = {"containerID": "containerd://" + c.id, "exitCode": c.exit_code,
+           "finishedAt": _time(c.exits if c.exits is not None else c.started),
+           "reason": reason, "startedAt": _time(c.started)}
+    if c.message:
+        out["message"] = c.message
+    return out
 
 
 def _runtime_details(out: Obj, spec: Obj, view: View, pod_sc: Obj) -> None:

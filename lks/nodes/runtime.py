@@ -1,7 +1,8 @@
 """The container runtime under the node agents (kubelet's CRI side): pod sandboxes with their IPs,
 and containers that start, run and exit. `Runtime` is the interface the pod worker
 (`lks.nodes.pods`) drives; `SimulatedRuntime` runs nothing and only keeps times, which is what
-makes thousands of nodes cheap.
+makes thousands of nodes cheap. `lks.nodes.process.ProcessRuntime` runs containers as host
+processes instead, for the nodes of `workloadRuntime: Process` pools.
 
 A simulated container is a record of when it starts, when it exits and with which code. Nothing
 sleeps: the pod worker reads the record at the clock's current time (created, running, exited)
@@ -74,6 +75,11 @@ class Container:
     exit_code: int = 0
     reason: str = ""  # set when kubelet's usual one (Completed | Error, by the code) does not apply
     stopping: bool = False  # SIGTERM sent
+    message: str = ""  # the terminated state's message, when the runtime has one
+    # Probe results of a runtime that runs probes (None: by the probes' initial delays, as the
+    # simulated runtime has it): whether the startup probe has succeeded, whether it is ready.
+    started_ok: bool | None = None
+    ready: bool | None = None
 
     def exited(self, now: float) -> bool:
         return self.exits is not None and now >= self.exits
@@ -95,6 +101,18 @@ class Sandbox:
     ip: str
     host_network: bool = False
     ready: bool = True  # False once removed: PodReadyToStartContainers goes False
+
+
+class CreateError(Exception):
+    """A container the runtime cannot create or start. The pod worker shows `reason` and
+    `message` as the container's waiting state (CreateContainerError, CreateContainerConfigError,
+    or ContainerCreating for a volume that cannot be set up), records `event` (kubelet's Warning
+    `Failed` "Error: ..." by default) and tries again after a back-off."""
+
+    def __init__(self, reason: str, message: str, *, event: tuple[str, str] | None = None):
+        super().__init__(message)
+        self.reason, self.message = reason, message
+        self.event = event or ("Failed", f"Error: {message}")
 
 
 class NetworkNotReady(Exception):

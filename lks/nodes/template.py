@@ -49,6 +49,10 @@ class NodeTemplate:
     swap_capacity: int | None = 0  # kubelet reports nodeInfo.swap (0 without swap); None omits it
     subnet: str = "10.224.0.0/16"  # AKS's default node subnet (aks-vnet/aks-subnet)
     kubelet_port: int = 10250
+    # The agent pool's `workloadRuntime`: `Process` nodes run each container's command as a host
+    # process (`lks.nodes.process`); every other value (AKS's `OCIContainer` default, `WasmWasi`,
+    # `KataVmIsolation`) means the simulated runtime (`lks.nodes.runtime`).
+    workload_runtime: str = "OCIContainer"
 
     def __post_init__(self) -> None:
         if not re.fullmatch(r"[0-9]{8}", self.name_digits):

@@ -57,6 +57,11 @@ class Wakeups:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
 
+    async def _sleep_until(self, when: float) -> None:
+        # the time is read when the sleep starts, not when it was asked for: a manual clock
+        # moved in between must not push the wake-up later
+        await self.clock.sleep(when - self.clock.now())
+
     async def _run(self) -> None:
         heap = self._heap
         while True:
@@ -74,7 +79,7 @@ class Wakeups:
             self._sleeping_until = heap[0][0] if heap else math.inf
             waits = [asyncio.ensure_future(self._changed.wait())]
             if heap:
-                waits.append(asyncio.ensure_future(self.clock.sleep(heap[0][0] - now)))
+                waits.append(asyncio.ensure_future(self._sleep_until(heap[0][0])))
             try:
                 await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
             finally:

@@ -91,6 +91,7 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
                    help="Space-separated labels for the node pool's nodes: key=value [key=value ...].")
     p.add_argument("--nodepool-taints", metavar="TAINTS",
                    help='Comma-separated taints for the node pool\'s nodes, e.g. "special=true:NoSchedule".')
+    p.add_argument("--workload-runtime", choices=nodepool.WORKLOAD_RUNTIMES, help=nodepool.WORKLOAD_RUNTIME_HELP)
     p.add_argument("--max-pods", "-m", type=int, help="Maximum number of pods per node (default depends on the "
                    "network plugin: 250 for overlay, 110 for kubenet).")
     p.add_argument("--dns-name-prefix", "-p", help="Prefix for host names that are created. If not specified, "
@@ -191,7 +192,8 @@ def create(args: argparse.Namespace, client: Client) -> Any:
     pool: dict[str, Any] = {"name": args.nodepool_name, "count": args.node_count, "mode": "System",
                             "osType": "Linux", "type": "VirtualMachineScaleSets"}
     optional = {"vmSize": args.node_vm_size, "maxPods": args.max_pods, "orchestratorVersion": args.kubernetes_version,
-                "nodeLabels": commands.labels(args.nodepool_labels), "nodeTaints": commands.taints(args.nodepool_taints)}
+                "nodeLabels": commands.labels(args.nodepool_labels), "nodeTaints": commands.taints(args.nodepool_taints),
+                "workloadRuntime": args.workload_runtime}
     pool.update({k: v for k, v in optional.items() if v not in (None, "")})
     props: dict[str, Any] = {"agentPoolProfiles": [pool], "enableRBAC": True}
     if args.kubernetes_version:

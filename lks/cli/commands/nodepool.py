@@ -19,6 +19,9 @@ SHOW_TABLE = _POOL_ROW
 LIST_TABLE = "[]." + _POOL_ROW
 
 _READ_ONLY = ("provisioningState", "currentOrchestratorVersion", "eTag")
+WORKLOAD_RUNTIMES = ("OCIContainer", "WasmWasi", "KataMshvVmIsolation", "KataVmIsolation", "Process")
+WORKLOAD_RUNTIME_HELP = ("Determines the type of workload a node can run. Default: OCIContainer (simulated on lks); "
+                         "Process runs each container's command as a process on the host.")
 
 
 def writable(pool: dict[str, Any]) -> dict[str, Any]:
@@ -52,8 +55,7 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     p.add_argument("--max-pods", "-m", type=int, help="The maximum number of pods deployable to a node.")
     p.add_argument("--os-type", choices=("Linux", "Windows"), help="The OS Type. Default: Linux.")
     p.add_argument("--os-sku", help="The OS SKU of the agent node pool, e.g. Ubuntu or AzureLinux.")
-    p.add_argument("--workload-runtime", choices=("OCIContainer", "WasmWasi", "KataVmIsolation"),
-                   help="Determines the type of workload a node can run. Default: OCIContainer.")
+    p.add_argument("--workload-runtime", choices=WORKLOAD_RUNTIMES, help=WORKLOAD_RUNTIME_HELP)
     commands.tags_arg(p)
     commands.no_wait(p)
     p.set_defaults(func=add)

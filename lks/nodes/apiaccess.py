@@ -1,0 +1,158 @@
+"""How a process of a Process pod reaches its cluster's API (`KUBERNETES_SERVICE_HOST`/`PORT`
+and the projected service account token), for `lks.nodes.process`.
+
+A pod expects the API at `https://$KUBERNETES_SERVICE_HOST:$KUBERNETES_SERVICE_PORT/api/...`
+with a bearer token from `/var/run/secrets/kubernetes.io/serviceaccount/token`. lks serves each
+cluster's API under `/clusters/<id>` and knows only its static tokens and client certificates,
+so one small endpoint per cluster, on a free loopback port, stands in for the `kubernetes`
+Service: it serves TLS with the API server's own certificate (so the `ca.crt` of
+`kube-root-ca.crt` verifies it), forwards every request to `/clusters/<id>/...` on the real
+endpoint (responses, watches included, are streamed back), and turns the tokens it minted for
+pods into the identity of their service account (`system:serviceaccount:<ns>:<name>`, with a
+client certificate of the cluster's CA). Other bearer tokens are passed through as they are.
+Connection upgrades (exec, attach, port-forward from inside a pod) are not forwarded. The
+tokens live in memory: they end with the pod, or when the service restarts (the pod's
+containers then restart with a new one).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+import ssl
+import tempfile
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+
+from lks import pki
+from lks.kube.cluster import Cluster
+
+log = logging.getLogger(__name__)
+
+Obj = dict[str, Any]
+
+_HOP = {"connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailer",
+        "transfer-encoding", "upgrade", "host"}
+
+
+class APIAccess:
+    def __init__(self, cluster: Cluster, *, tls: ssl.SSLContext | None = None):
+        self.cluster = cluster
+        self._tls = tls
+        self._tokens: dict[str, tuple[str, str, str]] = {}  # token -> (namespace, service account, pod uid)
+        self._sessions: dict[tuple[str, str] | None, aiohttp.ClientSession] = {}
+        self._runner: web.AppRunner | None = None
+        self.port = 0
+
+    @property
+    def endpoint(self) -> tuple[str, int] | None:
+        return ("127.0.0.1", self.port) if self.port else None
+
+    async def start(self) -> None:
+        if self._runner is not None:
+            return
+        app = web.Application(client_max_size=64 * 1024 * 1024)
+        app.router.add_route("*", "/{tail:.*}", self._forward)
+        runner = web.AppRunner(app, access_log=None, handler_cancellation=True)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=self._server_tls())
+        await site.start()
+        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]  # noqa: SLF001
+        self._runner = runner
+
+    async def stop(self) -> None:
+        for session in self._sessions.values():
+            await session.close()
+        self._sessions.clear()
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+        self.port = 0
+
+    # -- tokens --------------------------------------------------------------------------
+
+    def token(self, pod: Obj, *, audience: str | None = None) -> str:
+        """A token that stands for `pod`'s service account while the pod lives."""
+        meta = pod["metadata"]
+        token = secrets.token_urlsafe(32)
+        self._tokens[token] = (meta["namespace"], pod["spec"].get("serviceAccountName") or "default", meta["uid"])
+        return token
+
+    def forget(self, uid: str) -> None:
+        for token in [t for t, (_, _, u) in self._tokens.items() if u == uid]:
+            del self._tokens[token]
+
+    # -- forwarding ----------------------------------------------------------------------
+
+    def _server_tls(self) -> ssl.SSLContext:
+        if self._tls is not None:
+            return self._tls
+        pair = pki.create_serving_cert(self.cluster.ca, ["127.0.0.1", "localhost", "kubernetes.default.svc"])
+        return _context(ssl.Purpose.CLIENT_AUTH, pair)
+
+    def _session(self, identity: tuple[str, str] | None) -> aiohttp.ClientSession:
+        session = self._sessions.get(identity)
+        if session is None:
+            ctx = ssl.create_default_context(cadata=self.cluster.serving_ca_pem.decode())
+            if identity is not None:
+                ns, name = identity
+                pair = pki.create_client_cert(self.cluster.ca, f"system:serviceaccount:{ns}:{name}",
+                                              ("system:serviceaccounts", f"system:serviceaccounts:{ns}",
+                                               "system:authenticated"))
+                _load(ctx, pair)
+            session = self._sessions[identity] = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(ssl=ctx), auto_decompress=False,
+                timeout=aiohttp.ClientTimeout(total=None, sock_connect=10))
+        return session
+
+    async def _forward(self, request: web.Request) -> web.StreamResponse:
+        host, port = self.cluster.api_endpoint
+        if host in ("0.0.0.0", "::", ""):
+            host = "127.0.0.1"
+        host = f"[{host}]" if ":" in host else host
+        url = f"https://{host}:{port}/clusters/{self.cluster.id}{request.rel_url}"
+        headers = {k: v for k, v in request.headers.items() if k.lower() not in _HOP}
+        identity = None
+        auth = request.headers.get("Authorization", "")
+        if auth.startswith("Bearer "):
+            found = self._tokens.get(auth[7:].strip())
+            if found is not None:
+                identity = found[:2]
+                headers.pop("Authorization", None)
+        body = request.content if request.body_exists else None
+        try:
+            async with self._session(identity).request(request.method, url, headers=headers, data=body,
+                                                       allow_redirects=False) as upstream:
+                response = web.StreamResponse(status=upstream.status, reason=upstream.reason)
+                for k, v in upstream.headers.items():
+                    if k.lower() not in _HOP and k.lower() != "content-length":
+                        response.headers.add(k, v)
+                await response.prepare(request)
+                async for chunk in upstream.content.iter_any():
+                    await response.write(chunk)
+                await response.write_eof()
+                return response
+        except aiohttp.ClientError as err:
+            log.debug("in-cluster API request to %s failed: %s", url, err)
+            return web.Response(status=502, text=f"the cluster's API server is not reachable: {err}")
+
+
+def _load(ctx: ssl.SSLContext, pair: pki.KeyPair) -> None:
+    """`load_cert_chain` reads files only: through a private temporary directory."""
+    with tempfile.TemporaryDirectory() as d:
+        crt, key = os.path.join(d, "tls.crt"), os.path.join(d, "tls.key")
+        with open(crt, "wb") as f:
+            f.write(pair.cert_pem)
+        fd = os.open(key, os.O_WRONLY | os.O_CREAT, 0o600)
+        with os.fdopen(fd, "wb") as f:
+            f.write(pair.key_pem)
+        ctx.load_cert_chain(crt, key)
+
+
+def _context(purpose: ssl.Purpose, pair: pki.KeyPair) -> ssl.SSLContext:
+    ctx = ssl.create_default_context(purpose)
+    _load(ctx, pair)
+    return ctx
