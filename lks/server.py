@@ -118,7 +118,9 @@ class Service:
                                    routes=self.plane.routes())
         app = web.Application(client_max_size=64 * 1024 * 1024)
         app.router.add_routes([web.get(f"/{p}", _ok) for p in ("healthz", "readyz", "livez")])
-        app.router.add_routes(KubeAPI(self.planes.get).routes())
+        kube = KubeAPI(self.planes.get)
+        app.router.add_routes(kube.routes())
+        app.on_shutdown.append(lambda _app: kube.close_streams())  # watches and pod streams end at once
         app.router.add_routes(management.aiohttp_routes())
         self.runner = web.AppRunner(app, access_log=None, handler_cancellation=True)
         await self.runner.setup()

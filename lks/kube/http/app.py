@@ -9,7 +9,7 @@ import asyncio
 import contextlib
 import logging
 import ssl
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import orjson
@@ -24,6 +24,7 @@ from lks.kube import (
     scale,
     selectors,
     strategicpatch,
+    streaming,
     subresources,
 )
 from lks.kube.cluster import Cluster, User
@@ -63,7 +64,28 @@ class KubeAPI:
 
     def __init__(self, lookup: Callable[[str], Cluster | None]):
         self.lookup = lookup
+        self._streaming: set[asyncio.Task] = set()  # handlers of watches and pod streams
         subresources.load()
+
+    async def close_streams(self) -> None:
+        """End every long-lived response (watches, logs, exec, attach, port-forward). The server
+        calls this as it shuts down; aiohttp would otherwise wait for them before stopping."""
+        tasks = [t for t in self._streaming if not t.done()]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    @contextlib.contextmanager
+    def _long_lived(self) -> Iterator[None]:
+        task = asyncio.current_task()
+        if task is None:
+            yield
+            return
+        self._streaming.add(task)
+        try:
+            yield
+        finally:
+            self._streaming.discard(task)
 
     def routes(self) -> list[web.RouteDef]:
         return [web.route("*", "/clusters/{cluster}{tail:(/.*)?}", self.handle)]
@@ -149,6 +171,9 @@ class KubeAPI:
             status, obj = await handler(cluster, info.namespace if rt.namespaced else None, body, opts)
             return _json(obj, status, opts=opts)
         reg = cluster.registry(info.group, info.version, info.resource)
+        if (rt.group, rt.resource) == ("", "pods") and info.subresource in streaming.SUBRESOURCES and info.name:
+            with self._long_lived():
+                return await streaming.serve(request, reg, info.namespace or "", info.name, info.subresource)
         q = request.query
         verb = info.verb
         rep = representation.choose_for(request.headers.get("Accept"), read=verb in ("get", "list", "watch"),
@@ -162,7 +187,8 @@ class KubeAPI:
             if verb == "list":
                 return _json(representation.listing(reg, await reg.list(ns, self._list_options(reg, q)), rep), fmt=fmt)
             if verb == "watch":
-                return await self._watch(request, reg, ns, info, rep)
+                with self._long_lived():
+                    return await self._watch(request, reg, ns, info, rep)
         opts = _write_options(request)
         if info.subresource:
             return await self._subresource(request, reg, info, ns, fmt, opts)
@@ -230,7 +256,7 @@ class KubeAPI:
             body = negotiation.decode_body(raw, request.headers.get("Content-Type")) if raw.strip() else None
             status, obj = await special(reg, ns, info.name, info.verb, body, opts)
             return _json(obj, status, fmt, opts)
-        if reg.rt.resource == "pods" and info.subresource in ("log", "exec", "attach", "portforward", "proxy"):
+        if reg.rt.resource == "pods" and info.subresource == "proxy":
             pod = await reg.get(ns, info.name)
             if not (pod.get("spec") or {}).get("nodeName"):
                 raise errors.bad_request(f"pod {info.name} does not have a host assigned")

@@ -1,0 +1,44 @@
+"""Fixtures for API-server tests that need a live hosted cluster: one on the memory store,
+served by the real HTTP layer (`KubeAPI`) on an aiohttp test server."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+from aiohttp import test_utils, web
+
+from lks import pki, store
+from lks.clock import ManualClock
+from lks.kube.cluster import Cluster, User
+from lks.kube.http.app import KubeAPI
+
+ADMIN = User("clusterAdmin", ("system:masters", "system:authenticated"))
+TOKEN = "test-token"
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+CA = pki.create_ca("kube-tests")  # one CA for every test: creating keys is slow
+
+
+@pytest.fixture
+async def cluster() -> AsyncIterator[Cluster]:
+    backend = store.open_store("memory://")
+    await backend.start()
+    c = Cluster(id="c1", name="c1", kubernetes_version="1.36", backend=backend, ca=CA,
+                tokens={TOKEN: ADMIN}, clock=ManualClock())
+    await c.start()
+    yield c
+    await c.stop()
+    await backend.close()
+
+
+@pytest.fixture
+def kube_api(cluster: Cluster) -> KubeAPI:
+    return KubeAPI(lambda cid: cluster if cid == cluster.id else None)
+
+
+@pytest.fixture
+async def client(kube_api: KubeAPI) -> AsyncIterator[test_utils.TestClient]:
+    app = web.Application()
+    app.add_routes(kube_api.routes())
+    async with test_utils.TestClient(test_utils.TestServer(app)) as c:
+        yield c
