@@ -44,6 +44,7 @@ if TYPE_CHECKING:
 
 Obj = dict[str, Any]
 
+_UNSET = object()
 _NAME_CHARS = "bcdfghjklmnpqrstvwxz2456789"  # upstream's generateName alphabet
 _GENERATE_ATTEMPTS = 8
 _UPDATE_ATTEMPTS = 16
@@ -97,6 +98,7 @@ class Registry:
         self.store = cluster.store
         self._fields_supported = fields.supported(rt.group, rt.resource)
         self._ftype: Any = None
+        self._zero: Any = _UNSET
 
     # -- keys and encoding -------------------------------------------------------------
 
@@ -388,6 +390,12 @@ class Registry:
             self._ftype = fieldpath.type_of(schema)
         return self._ftype
 
+    def _zero_status(self) -> Any:
+        """The status a new built-in object starts with (None for custom resources: none)."""
+        if self._zero is _UNSET:
+            self._zero = fieldpath.zero_object(self._field_type()).get("status")
+        return self._zero
+
     def _track(self, old: Obj | None, new: Obj, opts: WriteOptions, subresource: str = "") -> None:
         """managedFields after an ordinary write: the writer owns what it changed."""
         if opts.applied:
@@ -457,6 +465,8 @@ class Registry:
         meta["uid"] = _new_uid()
         meta["creationTimestamp"] = rfc3339(self.cluster.clock.now())
         self.strategy.prepare_for_create(obj)
+        if self.strategy.has_status and "status" not in obj and (zero := self._zero_status()) is not None:
+            obj["status"] = copy.deepcopy(zero)  # the Go zero struct, as upstream stores it: {"replicas": 0}
         generate = not meta.get("name") and meta.get("generateName")
         if generate:
             meta["name"] = _generated(meta["generateName"])

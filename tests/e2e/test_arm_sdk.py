@@ -153,7 +153,8 @@ def test_bad_requests_get_aks_errors_and_leave_nothing(aks, group):
 
 
 def test_second_operation_is_refused_while_one_runs(aks, group):
-    poller = aks.managed_clusters.begin_create_or_update(group, "busy", _cluster(1))
+    # 20 nodes keep the first operation running long enough for the second PUT, even on a busy machine
+    poller = aks.managed_clusters.begin_create_or_update(group, "busy", _cluster(20))
     with pytest.raises(HttpResponseError) as err:
         aks.managed_clusters.begin_create_or_update(group, "busy", _cluster(2))
     assert err.value.status_code == 409 and err.value.error.code == "OperationNotAllowed"
