@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import gc
 import logging
 import os
 import secrets
@@ -209,6 +210,8 @@ async def serve(*, host: str, port: int, demo: bool, store_url: str | None = Non
             await service.ensure_demo()
             print("demo cluster ready; use it with:", flush=True)
             print(f"export KUBECONFIG={service.home / 'kubeconfig'}", flush=True)
+        gc.collect()
+        gc.freeze()  # what start-up built (schemas, catalogs) lives on: out of every collection
         await stop.wait()
     finally:
         await service.stop()
