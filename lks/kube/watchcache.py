@@ -28,12 +28,11 @@ log = logging.getLogger(__name__)
 Obj = dict[str, Any]
 Decode = Callable[[store.KeyValue], Obj]
 
-# Recent events kept per resource, as upstream's cacher sizes its window: at least MIN_WINDOW,
-# and older ones only while younger than FRESH seconds, up to WINDOW. Older resumptions are
-# served from the store. (A fixed 1,000 let every idle cluster keep 1,000 Lease renewals.)
+# Recent events kept per resource: those younger than FRESH seconds (upstream's
+# eventFreshDuration), at most WINDOW. Older resumptions are served from the store. Idle
+# clusters so keep no history in memory: every object's past versions went with the window.
 WINDOW = 1_000
-MIN_WINDOW = 100
-FRESH = 75.0  # upstream's eventFreshDuration
+FRESH = 75.0
 WATCHER_QUEUE = 10_000  # events a watcher may fall behind before it is ended
 
 
@@ -133,12 +132,16 @@ class WatchCache:
             self.window_start = events[0].revision
         cev.at = now = time.monotonic()
         events.append(cev)
-        if len(events) > MIN_WINDOW and events[0].at < now - FRESH:
-            while len(events) > MIN_WINDOW and events[0].at < now - FRESH:
-                self.window_start = events.popleft().revision
+        self.trim(now)
         self.revision = ev.revision
         for w in list(self.watchers):
             w.offer(cev)
+
+    def trim(self, now: float) -> None:
+        """Drop the events older than FRESH seconds."""
+        events, horizon = self.events, now - FRESH
+        while events and events[0].at < horizon:
+            self.window_start = events.popleft().revision
 
     @property
     def revision(self) -> int:
@@ -195,6 +198,7 @@ class ClusterFeed:
         self._task: asyncio.Task[None] | None = None
         self._moved = asyncio.Condition()
         self._starting: dict[str, asyncio.Task[WatchCache]] = {}
+        self._next_trim = 0.0  # caches that see no events of their own are trimmed from here
 
     async def start(self) -> None:
         self.revision = await self.store.current_revision()
@@ -236,6 +240,11 @@ class ClusterFeed:
         self.revision = ev.revision
         for listener in self.listeners:
             listener(ev, obj)
+        now = time.monotonic()
+        if now >= self._next_trim:
+            self._next_trim = now + FRESH
+            for cache in caches.values():
+                cache.trim(now)
         if self._moved._waiters:  # type: ignore[attr-defined]
             asyncio.get_running_loop().create_task(self._notify())
 

@@ -62,7 +62,9 @@ def connect(path: Path, *, readonly: bool) -> sqlite3.Connection:
     if not readonly:
         conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=NORMAL")
-    conn.execute("PRAGMA cache_size=-32000")
+    # 2 MiB of pages per connection (SQLite's default): reads come from the watch caches, and a
+    # bigger cache only grew every idle cluster's memory as its log rolled over
+    conn.execute("PRAGMA cache_size=-2000")
     if readonly:
         conn.execute("PRAGMA query_only=1")
     return conn
