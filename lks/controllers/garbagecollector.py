@@ -91,16 +91,22 @@ class GarbageCollector:
                 self._consider(key, node)
 
     def _index(self, key: str, value: bytes, obj: dict | None = None) -> _Node | None:
-        self._unindex(key)
+        """Index the object's ownership; None when there is nothing (new) to consider."""
         try:
             meta = (obj if obj is not None else orjson.loads(value)).get("metadata") or {}
         except orjson.JSONDecodeError:
-            return None
+            meta = {}
         uid = meta.get("uid")
+        owners, deleting = meta.get("ownerReferences") or [], "deletionTimestamp" in meta
+        finalizers = tuple(meta.get("finalizers") or ())
+        old = self.nodes.get(key)
+        if (old is not None and uid and old.uid == uid and old.deleting == deleting and old.owners == owners
+                and old.finalizers == finalizers):
+            return None  # a write that changed nothing the collector follows (most of them: status)
+        self._unindex(key)
         if not uid:
             return None
-        node = _Node(uid, list(meta.get("ownerReferences") or []), "deletionTimestamp" in meta,
-                     tuple(meta.get("finalizers") or ()))
+        node = _Node(uid, list(owners), deleting, finalizers)
         self.nodes[key] = node
         self.by_uid[uid] = key
         for ref in node.owners:
