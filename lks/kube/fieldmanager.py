@@ -223,14 +223,46 @@ def update(old: dict | None, new: dict, *, manager: str, operation_subresource: 
     entries = _live_or_new(live, sent, ignore_new=bool(operation_subresource))
     if not entries and old is not None and old_meta.get("uid"):
         return  # skipNonAppliedManager: existing objects are tracked from their first apply
-    lhs = _without_managed_fields(old) if old is not None else fieldpath.zero_object(t)
     reset = [tuple("f:" + f for f in path) for path in reset_fields]
     api_version = api_version or new.get("apiVersion") or (old or {}).get("apiVersion") or ""
+    if old is None and not entries:  # a create: one entry, the creator's
+        fields = _created_fields(new, meta, t, manager, api_version, operation_subresource, reset)
+        if fields:
+            meta["managedFields"] = [
+                _Entry(manager or "unknown", "Update", api_version, operation_subresource, now, fields).to_json()]
+        return
+    lhs = _without_managed_fields(old) if old is not None else fieldpath.zero_object(t)
     _record_update(entries, lhs, new, t, manager=manager, api_version=api_version,
                    subresource=operation_subresource, now=now, reset=reset)
     encoded = _encode_entries(entries)
     if encoded:
         meta["managedFields"] = encoded
+
+
+# Objects made from one template (a ReplicaSet's pods) differ only in metadata the field manager
+# strips, so what their creates give the creator is remembered by the rest of the object.
+_META_STRIPPED = frozenset(p[1][2:] for p in _STRIP if len(p) == 2)
+_created: dict[tuple, tuple[Type, dict | None]] = {}  # the Type is kept so its id stays its own
+
+
+def _created_fields(new: dict, meta: dict, t: Type, manager: str, api_version: str, subresource: str,
+                    reset: list[Path]) -> dict | None:
+    """The FieldsV1 a create gives its manager (None: nothing)."""
+    try:
+        shape = orjson.dumps({**new, "metadata": {k: v for k, v in meta.items() if k not in _META_STRIPPED}})
+    except (TypeError, orjson.JSONEncodeError):
+        shape = None
+    key = (id(t), manager, api_version, subresource, tuple(reset), shape)
+    if shape is not None and (hit := _created.get(key)) is not None:
+        return hit[1]
+    c = fieldpath.compare(fieldpath.zero_object(t), new, t).without(reset)
+    gained = [p for p in c.added | c.modified if p not in _STRIP]
+    fields = fieldpath.encode(gained) if gained else None
+    if shape is not None:
+        if len(_created) >= 512:
+            _created.clear()
+        _created[key] = (t, fields)
+    return fields
 
 
 def _record_update(entries: dict[Key, _Entry], lhs: Any, rhs: Any, t: Type, *, manager: str, api_version: str,
