@@ -7,31 +7,15 @@ import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
+from support import ADMIN, CA, TOKEN, backend, clock  # noqa: F401 (fixtures, and names tests import from here)
 
-from lks import pki, store
+from lks import store
 from lks.clock import ManualClock
-from lks.kube.cluster import Cluster, User
-
-ADMIN = User("clusterAdmin", ("system:masters", "system:authenticated"))
-TOKEN = "test-token"
-CA = pki.create_ca("controllers-tests")  # one CA for every test: creating keys is slow
+from lks.kube.cluster import Cluster
 
 
 @pytest.fixture
-def clock() -> ManualClock:
-    return ManualClock()
-
-
-@pytest.fixture
-async def backend() -> AsyncIterator[store.Backend]:
-    b = store.open_store("memory://")
-    await b.start()
-    yield b
-    await b.close()
-
-
-@pytest.fixture
-async def cluster(backend: store.Backend, clock: ManualClock) -> AsyncIterator[Cluster]:
+async def cluster(backend: store.Backend, clock: ManualClock) -> AsyncIterator[Cluster]:  # noqa: F811
     c = Cluster(id="c1", name="c1", kubernetes_version="1.36", backend=backend, ca=CA,
                 tokens={TOKEN: ADMIN}, clock=clock)
     await c.start()

@@ -12,7 +12,9 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from kubernetes import client as k8s_client
@@ -25,6 +27,18 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def wait_until(check: Callable[[], Any], timeout: float = 30.0, interval: float = 0.2, what: str = "condition") -> Any:
+    """Poll `check` until it returns something truthy, and return that; fail after `timeout` s."""
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        last = check()
+        if last:
+            return last
+        time.sleep(interval)
+    raise AssertionError(f"{what} not reached in {timeout}s (last: {last!r})")
 
 
 class LKS:
@@ -97,6 +111,22 @@ class LKS:
 
     def api_client(self) -> k8s_client.ApiClient:
         return k8s_config.new_client_from_config(str(self.kubeconfig))
+
+
+def with_process_pool(home: Path, pool: str) -> LKS:
+    """A started `lks up --demo` whose demo cluster has a 1-node `workloadRuntime: Process` pool
+    named `pool`, added with the `lks` CLI; the caller stops it."""
+    s = LKS(home)
+    s.start()
+    env = {k: v for k, v in os.environ.items() if k != "KUBECONFIG"}
+    env.update(LKS_HOME=str(s.home), HOME=str(s.home / "cli-home"))
+    res = subprocess.run([str(Path(sys.executable).parent / "lks"), "aks", "nodepool", "add", "-g", "demo",
+                          "--cluster-name", "demo", "-n", pool, "--workload-runtime", "Process", "--node-count", "1",
+                          "-o", "json"], env=env, capture_output=True, text=True, timeout=120)
+    if res.returncode != 0 or json.loads(res.stdout)["workloadRuntime"] != "Process":
+        s.stop()
+        raise AssertionError(f"adding the Process pool failed: {res.stderr}")
+    return s
 
 
 @pytest.fixture(scope="session")

@@ -5,9 +5,10 @@ all Running like any pod, and the addon manager putting back what a user deletes
 from __future__ import annotations
 
 import json
-import time
 
 from kubernetes import client as k8s_client
+
+from .conftest import wait_until
 
 DAEMONSETS = {"kube-proxy", "azure-ip-masq-agent", "cloud-node-manager", "csi-azuredisk-node",
               "csi-azurefile-node", "azure-cns"}
@@ -17,16 +18,6 @@ DEPLOYMENTS = {"coredns": 2, "coredns-autoscaler": 1, "metrics-server": 2, "konn
 def _json(kubectl, *args: str) -> dict:
     return json.loads(kubectl(*args, "-o", "json").stdout)
 
-
-def _wait(check, timeout: float = 60.0):
-    deadline = time.monotonic() + timeout
-    while True:
-        result = check()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not reached")
-        time.sleep(0.2)
 
 
 def _system_pods(kubectl) -> list[dict]:
@@ -48,7 +39,7 @@ def test_kubectl_get_pods_shows_the_add_ons_running(kubectl, core):
                     >= len(nodes) for name in DAEMONSETS)
         return ds_ok and len(owners.get("kube-dns", [])) >= 2 and owners
 
-    owners = _wait(settled)
+    owners = wait_until(settled, 60)
     assert {p["spec"]["nodeName"] for p in owners["kube-dns"]} <= {n["metadata"]["name"] for n in nodes}
     table = kubectl("get", "pods", "-A").stdout
     for name in ("coredns-", "kube-proxy-", "metrics-server-", "konnectivity-agent-", "cloud-node-manager-"):
@@ -69,14 +60,14 @@ def test_kubectl_get_pods_shows_the_add_ons_running(kubectl, core):
         ready = [e for s in slices["items"] for e in s.get("endpoints") or [] if e["conditions"].get("ready")]
         return len(ready) == 2 and ready
 
-    _wait(endpoints)
+    wait_until(endpoints, 60)
 
 
 def test_a_deleted_add_on_comes_back(kubectl):
-    _wait(lambda: any(d["metadata"]["name"] == "coredns-autoscaler"
+    wait_until(lambda: any(d["metadata"]["name"] == "coredns-autoscaler"
                       for d in _json(kubectl, "get", "deployments", "-n", "kube-system")["items"]))
     kubectl("delete", "deployment", "coredns-autoscaler", "-n", "kube-system")
-    back = _wait(lambda: next((d for d in _json(kubectl, "get", "deployments", "-n", "kube-system")["items"]
+    back = wait_until(lambda: next((d for d in _json(kubectl, "get", "deployments", "-n", "kube-system")["items"]
                                if d["metadata"]["name"] == "coredns-autoscaler"), None))
     assert back["metadata"]["labels"]["addonmanager.kubernetes.io/mode"] == "Reconcile"
     res = kubectl("rollout", "status", "deployment/coredns-autoscaler", "-n", "kube-system", "--timeout=60s")

@@ -17,19 +17,11 @@ from typing import Any
 import pytest
 from kubernetes import client
 
+from .conftest import wait_until
+
 HASH = "pod-template-hash"
 REVISION = "deployment.kubernetes.io/revision"
 
-
-def wait_until(check: Callable[[], Any], timeout: float = 30.0, interval: float = 0.2) -> Any:
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        last = check()
-        if last:
-            return last
-        time.sleep(interval)
-    raise AssertionError(f"condition not reached in {timeout}s (last: {last!r})")
 
 
 def get_json(kubectl, *args: str) -> Any:

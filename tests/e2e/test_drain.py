@@ -11,27 +11,17 @@ from __future__ import annotations
 
 import json
 import os
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime
-from typing import Any
 
 import pytest
 from kubernetes import client as k8s_client
 
+from .conftest import wait_until
+
 UNSCHEDULABLE = "node.kubernetes.io/unschedulable"
 VIOLATION = "Cannot evict pod as it would violate the pod's disruption budget."
 
-
-def _wait(check: Callable[[], Any], timeout: float = 20.0, what: str = "condition") -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        result = check()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what} not reached in {timeout}s")
-        time.sleep(0.2)
 
 
 def _json(kubectl, *args: str) -> dict:
@@ -75,7 +65,7 @@ def _running_pod(core, namespace: str, name: str, node: str) -> None:
 
 def test_cordon_and_uncordon(kubectl, node: str) -> None:
     assert kubectl("cordon", node).stdout.strip() == f"node/{node} cordoned"
-    cordoned = _wait(lambda: (n := _json(kubectl, "get", "node", node)) and UNSCHEDULABLE in _taint_keys(n) and n,
+    cordoned = wait_until(lambda: (n := _json(kubectl, "get", "node", node)) and UNSCHEDULABLE in _taint_keys(n) and n,
                      what="the unschedulable taint")
     assert cordoned["spec"]["unschedulable"] is True
     [taint] = [t for t in cordoned["spec"]["taints"] if t["key"] == UNSCHEDULABLE]
@@ -83,7 +73,7 @@ def test_cordon_and_uncordon(kubectl, node: str) -> None:
     assert "SchedulingDisabled" in kubectl("get", "node", node).stdout
 
     assert kubectl("uncordon", node).stdout.strip() == f"node/{node} uncordoned"
-    _wait(lambda: UNSCHEDULABLE not in _taint_keys(_json(kubectl, "get", "node", node)), what="the taint removed")
+    wait_until(lambda: UNSCHEDULABLE not in _taint_keys(_json(kubectl, "get", "node", node)), what="the taint removed")
     assert "lks.test/drain" in _taint_keys(_json(kubectl, "get", "node", node))  # others' taints stay
 
 
@@ -91,7 +81,7 @@ def test_a_budget_holds_up_a_drain(kubectl, core, namespace: str, node: str) -> 
     for name in ("web-1", "web-2"):
         _running_pod(core, namespace, name, node)
     kubectl("create", "poddisruptionbudget", "web", "-n", namespace, "--selector=app=drain-test", "--min-available=2")
-    _wait(lambda: (s := _json(kubectl, "get", "pdb", "web", "-n", namespace).get("status") or {})
+    wait_until(lambda: (s := _json(kubectl, "get", "pdb", "web", "-n", namespace).get("status") or {})
           .get("observedGeneration") == 1 and s.get("currentHealthy") == 2, what="the budget's status")
 
     drain = ("drain", node, "--pod-selector=app=drain-test", "--ignore-daemonsets", "--force")
@@ -103,7 +93,7 @@ def test_a_budget_holds_up_a_drain(kubectl, core, namespace: str, node: str) -> 
     assert sorted(p["metadata"]["name"] for p in pods) == ["web-1", "web-2"]
 
     kubectl("patch", "pdb", "web", "-n", namespace, "--type=merge", "-p", '{"spec":{"minAvailable":0}}')
-    _wait(lambda: (_json(kubectl, "get", "pdb", "web", "-n", namespace).get("status") or {})
+    wait_until(lambda: (_json(kubectl, "get", "pdb", "web", "-n", namespace).get("status") or {})
           .get("disruptionsAllowed") == 2, what="the budget to allow two disruptions")
     res = kubectl(*drain, "--timeout=30s")
     assert f"node/{node} drained" in res.stdout
@@ -114,7 +104,7 @@ def test_a_budget_holds_up_a_drain(kubectl, core, namespace: str, node: str) -> 
 
 def test_a_create_beyond_the_quota_is_refused(kubectl, namespace: str) -> None:
     kubectl("create", "quota", "pods", "-n", namespace, "--hard=pods=1,count/configmaps=10")
-    _wait(lambda: (_json(kubectl, "get", "quota", "pods", "-n", namespace).get("status") or {}).get("used"),
+    wait_until(lambda: (_json(kubectl, "get", "quota", "pods", "-n", namespace).get("status") or {}).get("used"),
           what="the quota's status")
     kubectl("run", "first", "-n", namespace, "--image=nginx")
     res = kubectl("run", "second", "-n", namespace, "--image=nginx", check=False)

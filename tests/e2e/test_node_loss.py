@@ -11,8 +11,9 @@ import json
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
+
+from .conftest import wait_until
 
 LKS_BIN = Path(sys.executable).parent / "lks"
 POOL = "spare"
@@ -32,22 +33,12 @@ def _pods(kubectl, namespace: str) -> list[dict]:
     return [p for p in items if not p["metadata"].get("deletionTimestamp")]
 
 
-def _wait(check, timeout: float):
-    deadline = time.monotonic() + timeout
-    while True:
-        result = check()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not reached")
-        time.sleep(0.5)
-
 
 def test_pods_of_a_deleted_node_move_to_the_others(lks, kubectl, namespace):
     _cli(lks, "aks", "nodepool", "add", "-g", "demo", "--cluster-name", "demo", "-n", POOL, "--node-count", "1",
          "--node-taints", f"{TAINT}=true:NoSchedule")
     try:
-        [spare] = _wait(lambda: [n["metadata"]["name"] for n in json.loads(kubectl(
+        [spare] = wait_until(lambda: [n["metadata"]["name"] for n in json.loads(kubectl(
             "get", "nodes", "-l", f"kubernetes.azure.com/agentpool={POOL}", "-o", "json").stdout)["items"]], 60)
         deployment = {
             "apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "mover"},
@@ -72,7 +63,7 @@ def test_pods_of_a_deleted_node_move_to_the_others(lks, kubectl, namespace):
             return (len(running) == 3 and all(p["spec"]["nodeName"] != spare for p in running)
                     and not on_spare & {p["metadata"]["name"] for p in pods} and running)
 
-        after = _wait(moved, 120)  # 40 s of quarantine, then the replacements
+        after = wait_until(moved, 120)  # 40 s of quarantine, then the replacements
         assert {p["spec"]["nodeName"] for p in after} <= {
             n["metadata"]["name"] for n in json.loads(kubectl("get", "nodes", "-o", "json").stdout)["items"]}
     finally:

@@ -6,32 +6,21 @@ behind after a pod is deleted or the service stops (and restarted containers aft
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 
-from .conftest import LKS
+from .conftest import LKS, with_process_pool
 
-LKS_BIN = Path(sys.executable).parent / "lks"
 POOL = "procs"
 SELECTOR = {"kubernetes.azure.com/agentpool": POOL}
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory):
-    s = LKS(tmp_path_factory.mktemp("lks-process-home"))
-    s.start()
-    env = {k: v for k, v in os.environ.items() if k != "KUBECONFIG"}
-    env.update(LKS_HOME=str(s.home), HOME=str(s.home / "cli-home"))
-    res = subprocess.run([str(LKS_BIN), "aks", "nodepool", "add", "-g", "demo", "--cluster-name", "demo", "-n", POOL,
-                          "--workload-runtime", "Process", "--node-count", "1", "-o", "json"],
-                         env=env, capture_output=True, text=True, timeout=120)
-    assert res.returncode == 0, res.stderr
-    assert json.loads(res.stdout)["workloadRuntime"] == "Process"
+    s = with_process_pool(tmp_path_factory.mktemp("lks-process-home"), POOL)
     yield s
     s.stop()
 

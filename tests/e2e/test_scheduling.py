@@ -11,18 +11,10 @@ import time
 import pytest
 from kubernetes.client.rest import ApiException
 
+from .conftest import wait_until
+
 NOT_HELPFUL = "preemption: 0/3 nodes are available: 3 Preemption is not helpful for scheduling."
 
-
-def _eventually(check, timeout: float = 30.0, interval: float = 0.1):
-    deadline = time.monotonic() + timeout
-    while True:
-        result = check()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout}s")
-        time.sleep(interval)
 
 
 def _pod(name: str, *, cpu: str | None = None, **spec) -> dict:
@@ -52,21 +44,21 @@ def nodes(api) -> list[str]:
 
 def test_a_pod_gets_a_node(core, namespace, nodes):
     core.create_namespaced_pod(namespace, _pod("web", cpu="100m"))
-    pod = _eventually(lambda: (p := core.read_namespaced_pod("web", namespace)).spec.node_name and p)
+    pod = wait_until(lambda: (p := core.read_namespaced_pod("web", namespace)).spec.node_name and p)
     assert pod.spec.node_name in nodes
     cond = _condition(core, namespace, "web")
     assert cond.status == "True"
-    (ev,) = _eventually(lambda: _events(core, namespace, "web", "Scheduled"))
+    (ev,) = wait_until(lambda: _events(core, namespace, "web", "Scheduled"))
     assert ev.message == f"Successfully assigned {namespace}/web to {pod.spec.node_name}"
     assert ev.source.component == "default-scheduler" and ev.type == "Normal"
 
 
 def test_a_pod_too_big_for_any_node_stays_pending(core, namespace, kubectl):
     core.create_namespaced_pod(namespace, _pod("huge", cpu="100"))
-    cond = _eventually(lambda: _condition(core, namespace, "huge"))
+    cond = wait_until(lambda: _condition(core, namespace, "huge"))
     message = "0/3 nodes are available: 3 Insufficient cpu. " + NOT_HELPFUL
     assert (cond.status, cond.reason, cond.message) == ("False", "Unschedulable", message)
-    (ev,) = _eventually(lambda: _events(core, namespace, "huge", "FailedScheduling"))
+    (ev,) = wait_until(lambda: _events(core, namespace, "huge", "FailedScheduling"))
     assert ev.type == "Warning" and ev.message == message and ev.source.component == "default-scheduler"
     pod = core.read_namespaced_pod("huge", namespace)
     assert pod.status.phase == "Pending" and not pod.spec.node_name
@@ -77,9 +69,9 @@ def test_a_pod_too_big_for_any_node_stays_pending(core, namespace, kubectl):
 def test_node_selector(core, namespace, nodes):
     target = nodes[1]
     core.create_namespaced_pod(namespace, _pod("pinned", node_selector={"kubernetes.io/hostname": target}))
-    assert _eventually(lambda: core.read_namespaced_pod("pinned", namespace).spec.node_name) == target
+    assert wait_until(lambda: core.read_namespaced_pod("pinned", namespace).spec.node_name) == target
     core.create_namespaced_pod(namespace, _pod("nowhere", node_selector={"disktype": "ssd"}))
-    cond = _eventually(lambda: _condition(core, namespace, "nowhere"))
+    cond = wait_until(lambda: _condition(core, namespace, "nowhere"))
     assert cond.message == "0/3 nodes are available: 3 node(s) didn't match Pod's node affinity/selector. " + NOT_HELPFUL
 
 
@@ -89,16 +81,16 @@ def test_taints_and_tolerations(core, namespace, nodes, kubectl):
     try:
         selector = {"kubernetes.io/hostname": target}
         core.create_namespaced_pod(namespace, _pod("intolerant", node_selector=selector))
-        cond = _eventually(lambda: _condition(core, namespace, "intolerant"))
+        cond = wait_until(lambda: _condition(core, namespace, "intolerant"))
         assert cond.message == ("0/3 nodes are available: 1 node(s) had untolerated taint(s), 2 node(s) didn't "
                                 "match Pod's node affinity/selector. " + NOT_HELPFUL)
         tolerations = [{"key": "dedicated", "operator": "Equal", "value": "gpu", "effect": "NoSchedule"}]
         core.create_namespaced_pod(namespace, _pod("tolerant", node_selector=selector, tolerations=tolerations))
-        assert _eventually(lambda: core.read_namespaced_pod("tolerant", namespace).spec.node_name) == target
+        assert wait_until(lambda: core.read_namespaced_pod("tolerant", namespace).spec.node_name) == target
     finally:
         kubectl("taint", "nodes", target, "dedicated=gpu:NoSchedule-")
     # the taint gone, the waiting pod is scheduled: a node update moves unschedulable pods
-    assert _eventually(lambda: core.read_namespaced_pod("intolerant", namespace).spec.node_name) == target
+    assert wait_until(lambda: core.read_namespaced_pod("intolerant", namespace).spec.node_name) == target
 
 
 def _free_cpu_millis(core, node: str) -> int:
@@ -119,14 +111,14 @@ def test_a_waiting_pod_is_scheduled_once_room_appears(core, namespace, nodes):
     free = _free_cpu_millis(core, target)
     assert free > 600
     core.create_namespaced_pod(namespace, _pod("blocker", cpu=f"{free - 100}m", node_selector=selector))
-    assert _eventually(lambda: core.read_namespaced_pod("blocker", namespace).spec.node_name) == target
+    assert wait_until(lambda: core.read_namespaced_pod("blocker", namespace).spec.node_name) == target
     core.create_namespaced_pod(namespace, _pod("waiting", cpu="500m", node_selector=selector))
-    cond = _eventually(lambda: _condition(core, namespace, "waiting"))
+    cond = wait_until(lambda: _condition(core, namespace, "waiting"))
     assert cond.message == ("0/3 nodes are available: 1 Insufficient cpu, 2 node(s) didn't match Pod's node "
                             "affinity/selector. preemption: 0/3 nodes are available: 1 No preemption victims found "
                             "for incoming pod, 2 Preemption is not helpful for scheduling.")
     core.delete_namespaced_pod("blocker", namespace, grace_period_seconds=0)
-    assert _eventually(lambda: core.read_namespaced_pod("waiting", namespace).spec.node_name) == target
+    assert wait_until(lambda: core.read_namespaced_pod("waiting", namespace).spec.node_name) == target
     assert _condition(core, namespace, "waiting").status == "True"
 
 

@@ -1,7 +1,7 @@
 """Pod streams end to end with kubectl 1.37 against `lks up`: `kubectl logs` (tail, follow, errors),
 `kubectl exec` over WebSocket v5 (stdin, exit codes), `kubectl attach`, and `kubectl port-forward`
 (SPDY tunneled in a WebSocket) to a `python3 -m http.server` pod. The pods run on a Process node
-pool (`lks aks nodepool add --workload-runtime Process`); without that runtime the tests skip.
+pool (`lks aks nodepool add --workload-runtime Process`).
 """
 
 from __future__ import annotations
@@ -20,25 +20,15 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import LKS
+from .conftest import LKS, with_process_pool
 
-LKS_BIN = Path(sys.executable).parent / "lks"
 POOL = "streams"
 SELECTOR = {"kubernetes.azure.com/agentpool": POOL}
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory):
-    s = LKS(tmp_path_factory.mktemp("lks-streams-home"))
-    s.start()
-    env = {k: v for k, v in os.environ.items() if k != "KUBECONFIG"}
-    env.update(LKS_HOME=str(s.home), HOME=str(s.home / "cli-home"))
-    res = subprocess.run([str(LKS_BIN), "aks", "nodepool", "add", "-g", "demo", "--cluster-name", "demo", "-n", POOL,
-                          "--workload-runtime", "Process", "--node-count", "1", "-o", "json"],
-                         env=env, capture_output=True, text=True, timeout=120)
-    if res.returncode != 0 or json.loads(res.stdout or "{}").get("workloadRuntime") != "Process":
-        s.stop()
-        pytest.skip(f"no Process workload runtime in this build: {res.stderr.strip()[:200]}")
+    s = with_process_pool(tmp_path_factory.mktemp("lks-streams-home"), POOL)
     yield s
     s.stop()
 

@@ -15,6 +15,8 @@ import time
 
 import pytest
 
+from .conftest import wait_until
+
 TIMEOUT = "120s"
 
 
@@ -43,16 +45,6 @@ def _require_scheduler(kubectl, namespace: str, selector: str) -> None:
             pytest.skip("pods get no node within 5 s: this build has no scheduler")
         time.sleep(0.1)
 
-
-def _until(check, what: str, timeout: float = 60):
-    deadline = time.monotonic() + timeout
-    while True:
-        result = check()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.2)
 
 
 def _ready_since(pod: dict) -> str:
@@ -100,9 +92,9 @@ def test_statefulset_comes_up_in_order_with_stable_names(kubectl, namespace):
     # a deleted member comes back under its own name
     old_uid = pods[1]["metadata"]["uid"]
     kubectl("delete", "pod", "web-1", "-n", namespace, "--wait=false")
-    _until(lambda: any(p["metadata"]["name"] == "web-1" and p["metadata"]["uid"] != old_uid
+    wait_until(lambda: any(p["metadata"]["name"] == "web-1" and p["metadata"]["uid"] != old_uid
                        and p.get("status", {}).get("phase") == "Running"
-                       for p in _pods(kubectl, namespace, "app=web")), "web-1 to come back")
+                       for p in _pods(kubectl, namespace, "app=web")), timeout=60, what="web-1 to come back")
 
     # a rolling update replaces the pods from the highest ordinal down
     kubectl("set", "image", "statefulset/web", "-n", namespace, "web=nginx:1.28")
@@ -117,8 +109,8 @@ def test_statefulset_comes_up_in_order_with_stable_names(kubectl, namespace):
 
     # scaling down removes the highest ordinals; the claims stay (whenScaled: Retain)
     kubectl("scale", "statefulset/web", "-n", namespace, "--replicas=1")
-    _until(lambda: [p["metadata"]["name"] for p in _pods(kubectl, namespace, "app=web")] == ["web-0"],
-           "the scale-down to web-0", timeout=90)
+    wait_until(lambda: [p["metadata"]["name"] for p in _pods(kubectl, namespace, "app=web")] == ["web-0"],
+           what="the scale-down to web-0", timeout=90)
     assert len(_get(kubectl, namespace, "pvc")["items"]) == 3
 
 
@@ -145,16 +137,16 @@ def test_daemonset_runs_one_pod_per_node(kubectl, namespace):
     # a rolling update replaces the pods node by node
     kubectl("set", "image", "daemonset/agent", "-n", namespace, "agent=nginx:1.28")
     kubectl("rollout", "status", "-n", namespace, "daemonset/agent", f"--timeout={TIMEOUT}")
-    _until(lambda: sorted(p["spec"]["containers"][0]["image"] for p in _pods(kubectl, namespace, "app=agent")
-                          if "deletionTimestamp" not in p["metadata"]) == ["nginx:1.28"] * 3, "the new pods")
+    wait_until(lambda: sorted(p["spec"]["containers"][0]["image"] for p in _pods(kubectl, namespace, "app=agent")
+                          if "deletionTimestamp" not in p["metadata"]) == ["nginx:1.28"] * 3, timeout=60, what="the new pods")
     history = kubectl("rollout", "history", "daemonset/agent", "-n", namespace).stdout
     assert [line.split()[0] for line in history.splitlines()[2:] if line.strip()] == ["1", "2"]
 
     # and undo applies the first revision's template back
     kubectl("rollout", "undo", "daemonset/agent", "-n", namespace)
     kubectl("rollout", "status", "-n", namespace, "daemonset/agent", f"--timeout={TIMEOUT}")
-    _until(lambda: sorted(p["spec"]["containers"][0]["image"] for p in _pods(kubectl, namespace, "app=agent")
-                          if "deletionTimestamp" not in p["metadata"]) == ["nginx:1.27"] * 3, "the undone pods")
+    wait_until(lambda: sorted(p["spec"]["containers"][0]["image"] for p in _pods(kubectl, namespace, "app=agent")
+                          if "deletionTimestamp" not in p["metadata"]) == ["nginx:1.27"] * 3, timeout=60, what="the undone pods")
     history = kubectl("rollout", "history", "daemonset/agent", "-n", namespace).stdout
     assert [line.split()[0] for line in history.splitlines()[2:] if line.strip()] == ["2", "3"]
 

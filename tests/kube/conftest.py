@@ -7,16 +7,14 @@ from collections.abc import AsyncIterator
 
 import pytest
 from aiohttp import test_utils, web
+from support import ADMIN, CA, TOKEN
 
-from lks import pki, store
+from lks import store
 from lks.clock import ManualClock
-from lks.kube.cluster import Cluster, User
+from lks.kube.cluster import Cluster
 from lks.kube.http.app import KubeAPI
 
-ADMIN = User("clusterAdmin", ("system:masters", "system:authenticated"))
-TOKEN = "test-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
-CA = pki.create_ca("kube-tests")  # one CA for every test: creating keys is slow
 
 
 @pytest.fixture

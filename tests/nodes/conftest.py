@@ -7,32 +7,16 @@ import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
+from support import ADMIN, CA, TOKEN, backend, clock  # noqa: F401 (fixtures, and names tests import from here)
 
-from lks import pki, store
+from lks import store
 from lks.clock import ManualClock
-from lks.kube.cluster import Cluster, User
+from lks.kube.cluster import Cluster
 from lks.nodes import template as templates
 
-ADMIN = User("clusterAdmin", ("system:masters", "system:authenticated"))
-TOKEN = "test-token"
-CA = pki.create_ca("nodes-tests")  # one CA for every test: creating keys is slow
-
 
 @pytest.fixture
-def clock() -> ManualClock:
-    return ManualClock()
-
-
-@pytest.fixture
-async def backend() -> AsyncIterator[store.Backend]:
-    b = store.open_store("memory://")
-    await b.start()
-    yield b
-    await b.close()
-
-
-@pytest.fixture
-async def open_cluster(backend: store.Backend, clock: ManualClock) -> AsyncIterator[Callable[[], Awaitable[Cluster]]]:
+async def open_cluster(backend: store.Backend, clock: ManualClock) -> AsyncIterator[Callable[[], Awaitable[Cluster]]]:  # noqa: F811
     """Opens a cluster over the test's store; opening a second one is the service restarted."""
     opened: list[Cluster] = []
 

@@ -15,20 +15,12 @@ from lks.controllers.informer import Informer
 from lks.controllers.workqueue import WorkQueue
 from lks.kube import errors
 from lks.kube.cluster import Cluster
-from lks.kube.registry import WriteOptions
+from lks.kube.registry import Registry, WriteOptions
 
 Obj = dict[str, Any]
 Key = tuple[str, str]  # (kind, name); every add-on lives in kube-system
 MANAGER = "addon-manager"
 
-_RESOURCES = {  # kind -> (group, version, resource)
-    "ServiceAccount": ("", "v1", "serviceaccounts"),
-    "ConfigMap": ("", "v1", "configmaps"),
-    "Service": ("", "v1", "services"),
-    "Deployment": ("apps", "v1", "deployments"),
-    "DaemonSet": ("apps", "v1", "daemonsets"),
-    "PodDisruptionBudget": ("policy", "v1", "poddisruptionbudgets"),
-}
 
 
 def _content(obj: Obj) -> tuple:
@@ -41,16 +33,20 @@ def _content(obj: Obj) -> tuple:
 class AddonManager:
     def __init__(self, cluster: Cluster):
         self.cluster = cluster
-        network_plugin = cluster.network_plugin
         self.desired: dict[Key, Obj] = {
             (o["kind"], o["metadata"]["name"]): o
             for o in manifests.addons(patch_version=cluster.patch_version, dns_service_ip=cluster.dns_service_ip,
-                                      pod_cidr=cluster.pod_cidr, network_plugin=network_plugin)}
+                                      pod_cidr=cluster.pod_cidr, network_plugin=cluster.network_plugin)}
         self.queue: WorkQueue[Key] = WorkQueue(self.sync, name="addon-manager", clock=cluster.clock, workers=2)
+        self.registries: dict[str, Registry] = {}  # by kind
+        for obj in self.desired.values():
+            group, _, version = obj["apiVersion"].rpartition("/")
+            rt = cluster.catalog.by_kind(group, version, obj["kind"])
+            assert rt is not None, obj["kind"]
+            self.registries[obj["kind"]] = cluster.registry(group, version, rt.resource)
         self.informers = {
-            kind: Informer(cluster.registry(*gvr), lambda t, o, p, kind=kind: self._on_event(kind, t, o, p))
-            for kind, gvr in _RESOURCES.items()
-            if any(k == kind for k, _ in self.desired)}
+            kind: Informer(reg, lambda t, o, p, kind=kind: self._on_event(kind, t, o, p))
+            for kind, reg in self.registries.items()}
 
     def _on_event(self, kind: str, event: str, obj: Obj, prev: Obj | None) -> None:
         meta = obj["metadata"]
@@ -77,7 +73,7 @@ class AddonManager:
     async def sync(self, key: Key) -> None:
         kind, name = key
         want = copy.deepcopy(self.desired[key])
-        reg = self.cluster.registry(*_RESOURCES[kind])
+        reg = self.registries[kind]
         if want["metadata"]["labels"][manifests.MODE] == manifests.ENSURE_EXISTS:
             if self.informers[kind].get(manifests.NAMESPACE, name) is not None:
                 return
