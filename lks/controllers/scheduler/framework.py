@@ -18,7 +18,7 @@ from __future__ import annotations
 import random
 from collections.abc import Callable
 
-from lks.controllers.scheduler import affinity, plugins, spread, status, terms
+from lks.controllers.scheduler import affinity, columns, plugins, spread, status, terms
 from lks.controllers.scheduler.snapshot import NodeInfo, PodInfo, Snapshot
 from lks.kube import selectors
 
@@ -106,6 +106,7 @@ class Framework:
         self.rng = rng or random.Random()
         self.next_start = 0
         self._shapes: dict[tuple, tuple] = {}
+        self.columns = columns.Columns(snapshot)
 
     def feasible_to_find(self, num_nodes: int) -> int:
         """`numFeasibleNodesToFind`."""
@@ -226,7 +227,13 @@ class Framework:
                           if n is not None and n.obj is not None]
             absent = status.unresolvable("node(s) didn't satisfy plugin(s) [NodeAffinity]", "NodeAffinity")
         if candidates is nodes:
-            feasible, statuses = self.find_feasible(cycle, nodes, self.feasible_to_find(len(nodes)))
+            want = self.feasible_to_find(len(nodes))
+            soft = self._soft_spread(pod)
+            if columns.applies(self, cycle, soft):
+                chosen = columns.schedule(self, cycle, nodes, want, soft)
+                if chosen is not None:
+                    return chosen
+            feasible, statuses = self.find_feasible(cycle, nodes, want)
         else:  # a pinned pod (a DaemonSet's) leaves the round-robin where it was
             start, self.next_start = self.next_start, 0
             feasible, statuses = self.find_feasible(cycle, candidates, len(candidates))
@@ -264,10 +271,7 @@ class Framework:
             _add(totals, plugins.taint_score(cycle, feasible), plugins.WEIGHT_TAINT)
         if cycle.pref_node_terms:
             _add(totals, plugins.node_affinity_score(cycle, feasible), plugins.WEIGHT_NODE_AFFINITY)
-        if pod.spec.get("topologySpreadConstraints"):
-            soft = spread.constraints(pod, "ScheduleAnyway")
-        else:
-            soft = spread.system_defaults(pod, self.default_selector)
+        soft = self._soft_spread(pod)
         if soft:
             state = spread.ScoreState(cycle, self.index, soft, feasible,
                                       require_all=bool(pod.spec.get("topologySpreadConstraints")))
@@ -277,6 +281,13 @@ class Framework:
             if astate.scores:
                 _add(totals, astate.normalize(astate.raw(feasible)), plugins.WEIGHT_INTERPOD)
         return totals
+
+
+    def _soft_spread(self, pod: PodInfo) -> list[spread.Constraint]:
+        """The ScheduleAnyway constraints: the pod's own, or else the system defaults."""
+        if pod.spec.get("topologySpreadConstraints"):
+            return spread.constraints(pod, "ScheduleAnyway")
+        return spread.system_defaults(pod, self.default_selector)
 
 
 def _add(totals: list[int], scores: list[int], weight: int) -> None:

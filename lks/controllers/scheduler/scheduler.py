@@ -17,6 +17,7 @@ import asyncio
 import contextlib
 import logging
 import random
+import time
 from typing import Any
 
 from lks.clock import rfc3339
@@ -34,7 +35,8 @@ log = logging.getLogger(__name__)
 
 Obj = dict[str, Any]
 NAME = "default-scheduler"
-MAX_BINDS = 64  # bindings in flight: enough to fill a store's group commit
+MAX_BINDS = 1024  # bindings in flight (upstream binds each pod in a goroutine of its own)
+SLICE = 0.005  # seconds of back-to-back cycles before other tasks run (upstream's scheduler has its own thread)
 EVENT_QPS, EVENT_BURST, EVENT_QUEUE = 50.0, 300, 1000  # Scheduled events are best effort, as upstream's
 MAX_MESSAGE = 1024  # events' note limit
 GATED, GATED_MESSAGE = "SchedulingGated", "Scheduling is blocked due to non-empty scheduling gates"
@@ -114,6 +116,7 @@ class Scheduler:
     # -- the scheduling loop
 
     async def _loop(self, tg: asyncio.TaskGroup) -> None:
+        turn_ends = time.perf_counter() + SLICE
         while True:
             if not self.queue.has_active():
                 self._work.clear()
@@ -133,7 +136,9 @@ class Scheduler:
             finally:
                 if not binding_started:
                     self._binds.release()
-            await asyncio.sleep(0)  # let informers and bindings run between cycles
+            if time.perf_counter() >= turn_ends:  # let informers and bindings run
+                await asyncio.sleep(0)
+                turn_ends = time.perf_counter() + SLICE
 
     def _schedule_one(self, qp: queue.QueuedPod, tg: asyncio.TaskGroup) -> bool:
         """One cycle; whether a binding task took over the binding slot."""

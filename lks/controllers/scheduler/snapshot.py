@@ -80,10 +80,12 @@ class NodeInfo:
     __slots__ = ("name", "obj", "labels", "taints", "hard_taints", "soft_taints", "unschedulable", "alloc",
                  "cpu", "mem", "eph", "scalars", "nz_cpu", "nz_mem", "pods", "ports", "gen",
                  "affinity_pods", "plain", "rshape", "rscore", "free_cpu", "free_mem", "free_eph", "free_pods", "zone",
-                 "hostname")
+                 "hostname", "touched")
 
-    def __init__(self, name: str):
+    def __init__(self, name: str, touched: set[str] | None = None):
+        """`touched` collects the names of nodes that changed (`columns` refreshes those rows)."""
         self.name = name
+        self.touched = touched
         self.obj: Obj | None = None
         self.labels: dict[str, str] = {}
         self.zone: str | None = None  # the zone and hostname labels, read for every pod by spreading
@@ -138,6 +140,8 @@ class NodeInfo:
     def _bump(self) -> None:
         self.gen = next(_generation)
         self.rshape = None
+        if self.touched is not None:
+            self.touched.add(self.name)
 
     def add(self, pod: PodInfo, sign: int = 1) -> None:
         req = pod.req
@@ -180,6 +184,7 @@ class Snapshot:
         self.priorities: dict[int, int] = {}  # priority -> placed pods with it (preemption's quick no)
         self.soft_tainted: set[str] = set()  # nodes with PreferNoSchedule taints (the taint score)
         self.unlabelled: set[str] = set()  # nodes without a hostname or zone label
+        self.touched: set[str] = set()  # nodes changed since `columns` last looked
         self._order: list[NodeInfo] | None = None
         self.listeners: list[Any] = []  # objects with pod_added(pod, node) / pod_removed(pod, node)
 
@@ -195,7 +200,7 @@ class Snapshot:
         name = obj["metadata"]["name"]
         info = self.nodes.get(name)
         if info is None:
-            info = self.nodes[name] = NodeInfo(name)
+            info = self.nodes[name] = NodeInfo(name, self.touched)
         if info.obj is None:
             self._order = None
         changed = info.set_node(obj)
@@ -226,7 +231,7 @@ class Snapshot:
     def _place(self, pod: PodInfo, node: str) -> None:
         info = self.nodes.get(node)
         if info is None:
-            info = self.nodes[node] = NodeInfo(node)  # its pods may arrive before the Node
+            info = self.nodes[node] = NodeInfo(node, self.touched)  # its pods may arrive before the Node
         info.add(pod)
         self.pods[pod.key] = pod
         self.priorities[pod.priority] = self.priorities.get(pod.priority, 0) + 1

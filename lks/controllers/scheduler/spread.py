@@ -42,19 +42,27 @@ class Counts:
     """Pods of one namespace matching one selector (terminating pods excluded, as
     `countPodsMatchSelector`), per node and per topology value."""
 
-    __slots__ = ("namespace", "selector", "per_node", "per_value")
+    __slots__ = ("namespace", "selector", "per_node", "per_value", "arr", "layout", "pending")
 
     def __init__(self, namespace: str, selector: selectors.LabelSelector):
         self.namespace = namespace
         self.selector = selector
         self.per_node: dict[str, int] = {}
         self.per_value: dict[str, dict[str, int]] = {}  # topology key -> value -> count
+        self.arr: Any = None  # `per_node` as a column of `columns.Columns`, and the changes since
+        self.layout = 0
+        self.pending: list[tuple[str, int]] = []
 
     def counts(self, pod: PodInfo) -> bool:
         return pod.namespace == self.namespace and not pod.terminating and self.selector.matches(pod.labels)
 
     def change(self, node: NodeInfo, delta: int) -> None:
         self.per_node[node.name] = self.per_node.get(node.name, 0) + delta
+        if self.arr is not None:
+            self.pending.append((node.name, delta))
+            if len(self.pending) > 4096:  # not read for long: rebuilt on next use instead
+                self.arr = None
+                self.pending.clear()
         for key, values in self.per_value.items():
             value = node.labels.get(key, "")
             values[value] = values.get(value, 0) + delta
@@ -147,11 +155,23 @@ def constraints(pod: PodInfo, action: str) -> list[Constraint]:
     return out
 
 
+_defaults: dict[int, tuple[selectors.LabelSelector, str, list[Constraint]]] = {}
+
+
 def system_defaults(pod: PodInfo, default_selector: Callable[[PodInfo], selectors.LabelSelector | None]) -> list[Constraint]:
+    """The system-default constraints over the pod's default selector (the same list, not to
+    be changed, for every pod whose selector is the same object: the listers cache it)."""
     sel = default_selector(pod)
     if not sel:
         return []
-    return [Constraint(skew, key, sel, pod.namespace) for key, skew in SYSTEM_DEFAULTS]
+    hit = _defaults.get(id(sel))
+    if hit is not None and hit[0] is sel and hit[1] == pod.namespace:
+        return hit[2]
+    out = [Constraint(skew, key, sel, pod.namespace) for key, skew in SYSTEM_DEFAULTS]
+    if len(_defaults) > 1024:
+        _defaults.clear()
+    _defaults[id(sel)] = (sel, pod.namespace, out)
+    return out
 
 
 # -- filter (DoNotSchedule) ----------------------------------------------------------------------------

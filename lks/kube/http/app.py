@@ -315,36 +315,83 @@ class KubeAPI:
         await resp.prepare(request)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
-        it = events.__aiter__()
+        stream = _Pump(events)
         first = True  # a Table stream carries column headers on its first row only
         try:
             while True:
                 left = deadline - loop.time()
                 if left <= 0:
                     break
-                try:
-                    ev = await asyncio.wait_for(it.__anext__(), min(left, _BOOKMARK_EVERY))
-                except TimeoutError:
+                batch = await stream.take(min(left, _BOOKMARK_EVERY))
+                if not batch:
                     if bookmarks and loop.time() < deadline:
                         cache = await reg.cache()
                         mark = WatchEvent("BOOKMARK", reg.bookmark(cache.revision))
                         await resp.write(_event_line(mark, representation.event(reg, mark, rep, first=first)))
                     continue
-                except StopAsyncIteration:
-                    break
-                obj = representation.event(reg, ev, rep, first=first)
-                first = first and ev.type in ("BOOKMARK", "ERROR")
-                await resp.write(_event_line(ev, obj))
-                if ev.type == "ERROR":
+                lines = []
+                ended = False
+                for ev in batch:
+                    if ev is None:
+                        ended = True
+                        break
+                    obj = representation.event(reg, ev, rep, first=first)
+                    first = first and ev.type in ("BOOKMARK", "ERROR")
+                    lines.append(_event_line(ev, obj))
+                    if ev.type == "ERROR":
+                        ended = True
+                        break
+                if lines:
+                    await resp.write(b"".join(lines))
+                if ended:
                     break
         except (ConnectionResetError, ConnectionError):
             pass
         finally:
-            with contextlib.suppress(Exception):
-                await it.aclose()  # type: ignore[attr-defined]
+            await stream.close()
         with contextlib.suppress(ConnectionResetError, ConnectionError):
             await resp.write_eof()
         return resp
+
+
+class _Pump:
+    """Moves a watch's events into a buffer from a task of its own, so the response writes
+    whatever has gathered in one go (one loop turn for a burst, not one per event) and waiting
+    with a timeout (for bookmarks) never cancels the event iterator. `None` marks the end."""
+
+    def __init__(self, events: Any):
+        self._events = events
+        self._buffer: list[WatchEvent | None] = []
+        self._ready = asyncio.Event()
+        self._task = asyncio.ensure_future(self._run())
+
+    async def _run(self) -> None:
+        try:
+            async for ev in self._events:
+                self._buffer.append(ev)
+                self._ready.set()
+        except Exception:  # the stream ends; the client watches again
+            log.exception("watch stream failed")
+        finally:
+            self._buffer.append(None)
+            self._ready.set()
+
+    async def take(self, timeout: float) -> list[WatchEvent | None]:
+        """What has gathered, waiting up to `timeout` seconds for something (else [])."""
+        if not self._buffer:
+            self._ready.clear()
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(timeout):
+                    await self._ready.wait()
+        batch, self._buffer = self._buffer, []
+        return batch
+
+    async def close(self) -> None:
+        self._task.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await self._task
+        with contextlib.suppress(Exception):
+            await self._events.aclose()
 
 
 def _event_line(ev: WatchEvent, obj: dict[str, Any]) -> bytes:
