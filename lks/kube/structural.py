@@ -19,6 +19,7 @@ the registry then runs the per-type rules of ``lks.kube.typevalidation``.
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import re
@@ -76,6 +77,7 @@ class Quantity:
         return f"{sign}{n}{_DEC_NAME[exp]}" if exp in _DEC_NAME else f"{sign}{n}e{exp}"
 
 
+@functools.lru_cache(maxsize=4096, typed=True)  # quantities repeat ("100m", "128Mi"); Quantity is frozen
 def parse_quantity(text: str | int | float) -> Quantity:
     """Parse a quantity as `resource.ParseQuantity` (after `Quantity.UnmarshalJSON`, which takes
     JSON numbers too); raises QuantityError with upstream's message."""

@@ -10,7 +10,8 @@ import pytest
 
 from lks.controllers.scheduler import columns
 from lks.kube import selectors
-from tests.controllers.test_scheduler import World, node, pod
+
+from .test_scheduler import World, node, pod
 
 
 def _world(seed: int, groups: list[selectors.LabelSelector]) -> World:

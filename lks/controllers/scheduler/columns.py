@@ -43,8 +43,8 @@ class Columns:
         self.plain = np.zeros(0, bool)
         self.zone = np.zeros(0, np.int64)  # a code per zone label value
         self.zones: dict[str | None, int] = {}
-        self.odd: list[int] = []  # rows of nodes that are not plain (filtered node by node)
-        self.no_alloc = 0  # nodes without allocatable cpu or memory (the scores differ there)
+        self.odd: set[int] = set()  # rows of nodes that are not plain (filtered node by node)
+        self.no_alloc: set[int] = set()  # rows without allocatable cpu or memory (scored otherwise)
         # pod shape -> the resource scores per row, and the rows changed since they were computed
         self.rscores: dict[tuple, tuple[np.ndarray, set[int]]] = {}
 
@@ -58,8 +58,6 @@ class Columns:
                 self._set(row, nodes[row])
             for _, stale in self.rscores.values():
                 stale.update(rows)
-            self.odd = sorted(i for i in {*self.odd, *rows} if not nodes[i].plain)
-            self.no_alloc = int(np.count_nonzero((self.alloc_cpu == 0) | (self.alloc_mem == 0)))
         touched.clear()
 
     def _rebuild(self, nodes: list[NodeInfo]) -> None:
@@ -73,10 +71,9 @@ class Columns:
         self.plain = np.zeros(n, bool)
         self.zone = np.zeros(n, np.int64)
         self.zones = {}
+        self.odd, self.no_alloc = set(), set()
         for i, node in enumerate(nodes):
             self._set(i, node)
-        self.odd = [i for i, node in enumerate(nodes) if not node.plain]
-        self.no_alloc = int(np.count_nonzero((self.alloc_cpu == 0) | (self.alloc_mem == 0)))
 
     def _set(self, row: int, node: NodeInfo) -> None:
         for f, column in self.ints.items():
@@ -84,6 +81,14 @@ class Columns:
         self.alloc_cpu[row] = node.alloc.cpu
         self.alloc_mem[row] = node.alloc.mem
         self.plain[row] = node.plain
+        if node.plain:
+            self.odd.discard(row)
+        else:
+            self.odd.add(row)
+        if node.alloc.cpu and node.alloc.mem:
+            self.no_alloc.discard(row)
+        else:
+            self.no_alloc.add(row)
         self.zone[row] = self.zones.setdefault(node.zone, len(self.zones))
 
     def resource_scores(self, req: Requests, nodes: list[NodeInfo]) -> np.ndarray:

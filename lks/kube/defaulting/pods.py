@@ -81,7 +81,8 @@ def pod(obj: Obj) -> None:
 
     status = struct(obj, "status")
     default_zero(status, "phase", "Pending")
-    default_zero(status, "qosClass", qos.pod_qos(spec))
+    if status is not None and is_zero(status.get("qosClass")):
+        status["qosClass"] = qos.pod_qos(spec)
     _scheduling_gated(spec, status, metadata.get("creationTimestamp"))
     pod_labels = child(metadata, "labels") or {}
     _merge_affinity_label_keys(spec, pod_labels)

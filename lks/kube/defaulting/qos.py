@@ -15,6 +15,8 @@ import re
 from fractions import Fraction
 from typing import Any
 
+import orjson
+
 from lks.kube.defaulting._json import Obj, child, children
 
 _COMPUTE = ("cpu", "memory")
@@ -47,7 +49,24 @@ def quantity(value: Any) -> Fraction | None:
     return Fraction(math.ceil(number * scale * 1000), 1000)
 
 
+_classes: dict[bytes, str] = {}  # by the pod's resources: a ReplicaSet's pods share them
+
+
 def pod_qos(spec: Obj) -> str:
+    try:
+        key = orjson.dumps([spec.get("resources"), [c.get("resources") for c in children(spec, "containers")],
+                            [c.get("resources") for c in children(spec, "initContainers")]])
+    except (TypeError, orjson.JSONEncodeError):
+        return _pod_qos(spec)
+    qos = _classes.get(key)
+    if qos is None:
+        if len(_classes) >= 1024:
+            _classes.clear()
+        qos = _classes[key] = _pod_qos(spec)
+    return qos
+
+
+def _pod_qos(spec: Obj) -> str:
     requests: dict[str, Fraction] = {}
     limits: dict[str, Fraction] = {}
     guaranteed = True

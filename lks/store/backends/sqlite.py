@@ -22,6 +22,7 @@ URL: `sqlite:///abs/path/file.db`. Registers the `sqlite` scheme.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sqlite3
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -44,9 +45,11 @@ COMPACT_CHUNK = 5_000
 class _Database:
     """The one wrapper through which blocking sqlite calls run.
 
-    A writer thread owns the write connection. Each reader thread owns a read connection and a
-    loop that takes every read queued meanwhile and runs them in one hop: a hop to a thread and
-    back costs ~100-200 µs, far more than a point read, so concurrent readers share hops.
+    A writer thread owns the write connection. Each reader thread owns a read connection and
+    takes every read queued while it was busy in one hop: a hop to a thread and back costs
+    ~100-200 µs, far more than a point read, so concurrent readers share hops. Results come
+    back as one callback on the loop per hop, not through futures awaited by tasks (each of
+    those is a loop turn, and a loop turn under load is milliseconds).
     """
 
     def __init__(self, path: Path, *, readers: int):
@@ -56,8 +59,9 @@ class _Database:
         self._readers = [ThreadPoolExecutor(1, thread_name_prefix="lks-sqlite-read") for _ in range(readers)]
         self._read_conns: list[sqlite3.Connection] = []
         self._reads: list[tuple[Callable[..., Any], tuple[Any, ...], asyncio.Future[Any]]] = []
-        self._reads_queued = asyncio.Event()
-        self._read_tasks: list[asyncio.Task[None]] = []
+        self._idle_readers: list[int] = []  # readers without a batch in hand
+        self._reads_done = asyncio.Event()  # no read queued or running
+        self._reads_done.set()
         self._closing = False
 
     async def start(self) -> tuple[int, int]:
@@ -68,12 +72,29 @@ class _Database:
         for executor in self._readers:
             conn = await loop.run_in_executor(executor, partial(sqllog.connect, self._path, readonly=True))
             self._read_conns.append(conn)
-            self._read_tasks.append(asyncio.create_task(self._read_loop(executor, conn), name="lks-sqlite-reader"))
+        self._idle_readers = list(range(len(self._readers)))
         return revisions
 
     async def write(self, fn: Callable[..., T], *args: Any) -> T:
         """Run `fn(write_conn, *args)` on the writer thread."""
         return await asyncio.get_running_loop().run_in_executor(self._writer, partial(fn, self._write_conn, *args))
+
+    def write_soon(self, fn: Callable[..., T], args: tuple[Any, ...], done: Callable[[bool, Any], None]) -> None:
+        """Run `fn(write_conn, *args)` on the writer thread, then `done(ok, result or error)` on
+        the loop: one hop back, where awaiting a future from a task costs two more loop turns
+        (a write's latency under load is mostly loop turns)."""
+        loop = asyncio.get_running_loop()
+        conn = self._write_conn
+
+        def run() -> None:
+            try:
+                outcome: tuple[bool, Any] = (True, fn(conn, *args))
+            except BaseException as exc:  # noqa: BLE001 - handed to the loop
+                outcome = (False, exc)
+            with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
+                loop.call_soon_threadsafe(done, *outcome)
+
+        self._writer.submit(run)
 
     async def read(self, fn: Callable[..., T], *args: Any) -> T:
         """Run `fn(read_conn, *args)` on a reader thread, batched with other queued reads."""
@@ -81,38 +102,44 @@ class _Database:
             raise StoreError("store is closed")
         future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
         self._reads.append((fn, args, future))
-        self._reads_queued.set()
+        if self._idle_readers:
+            self._dispatch_reads()
         return await future
 
-    async def _read_loop(self, executor: ThreadPoolExecutor, conn: sqlite3.Connection) -> None:
+    def _dispatch_reads(self) -> None:
+        """Hand every queued read to an idle reader; its results come back in one hop."""
+        reader = self._idle_readers.pop()
+        batch, self._reads = self._reads, []
+        self._reads_done.clear()
         loop = asyncio.get_running_loop()
-        while True:
-            if not self._reads:
-                if self._closing:
-                    return
-                self._reads_queued.clear()
-                await self._reads_queued.wait()
+        conn = self._read_conns[reader]
+        calls = [(fn, args) for fn, args, _ in batch]
+
+        def run() -> None:
+            outcomes = _run_reads(conn, calls)
+            with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
+                loop.call_soon_threadsafe(self._answer, reader, batch, outcomes)
+
+        self._readers[reader].submit(run)
+
+    def _answer(self, reader: int, batch: list, outcomes: list[tuple[bool, Any]]) -> None:
+        for (_, _, future), (ok, outcome) in zip(batch, outcomes, strict=True):
+            if future.done():
                 continue
-            batch, self._reads = self._reads, []
-            try:
-                outcomes = await loop.run_in_executor(executor, _run_reads, conn, [(fn, args) for fn, args, _ in batch])
-            except asyncio.CancelledError:
-                for _, _, future in batch:
-                    future.cancel()
-                raise
-            for (_, _, future), (ok, outcome) in zip(batch, outcomes, strict=True):
-                if future.done():
-                    continue
-                if ok:
-                    future.set_result(outcome)
-                else:
-                    future.set_exception(outcome)
+            if ok:
+                future.set_result(outcome)
+            else:
+                future.set_exception(outcome)
+        self._idle_readers.append(reader)
+        if self._reads:
+            self._dispatch_reads()
+        elif len(self._idle_readers) == len(self._readers):
+            self._reads_done.set()
 
     async def close(self) -> None:
         """Finish queued reads, then close every connection on its own thread."""
         self._closing = True
-        self._reads_queued.set()
-        await asyncio.gather(*self._read_tasks)
+        await self._reads_done.wait()
         loop = asyncio.get_running_loop()
         for executor, conn in zip(self._readers, self._read_conns, strict=True):
             await loop.run_in_executor(executor, conn.close)
@@ -144,9 +171,11 @@ class SQLiteBackend:
         self._rev = 0  # the latest committed revision
         self._compact_rev = 0
         self._queue: list[sqllog.Write] = []
-        self._wake = asyncio.Event()
+        self._committing = False  # a batch is on the writer thread
+        self._idle = asyncio.Event()  # nothing queued or committing
+        self._idle.set()
         self._closing = False
-        self._writer_task: asyncio.Task[None] | None = None
+        self._started = False
         self._compact_lock = asyncio.Lock()
         self._broadcaster = broadcaster.Broadcaster(queue_limit=watch_queue_limit)
 
@@ -154,15 +183,13 @@ class SQLiteBackend:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._db = _Database(self.path, readers=self._readers)
         self._rev, self._compact_rev = await self._db.start()
-        self._writer_task = asyncio.create_task(self._write_loop(), name=f"lks-sqlite-writer {self.path}")
+        self._started = True
 
     async def close(self) -> None:
         if self._db is None or self._closing:
             return
         self._closing = True
-        self._wake.set()
-        if self._writer_task is not None:
-            await self._writer_task  # drains the queue first
+        await self._idle.wait()  # the queued writes are committed first
         async with self._compact_lock:  # a compaction stops at its next chunk
             self._broadcaster.close()
             await self._db.close()
@@ -202,12 +229,13 @@ class SQLiteBackend:
     # -- writes: queued for the writer loop, which commits them in batches
 
     async def _submit(self, write: sqllog.Write) -> Event:
-        if self._closing or self._writer_task is None:
+        if self._closing or not self._started:
             raise StoreError("store is closed" if self._closing else "store is not started")
         future: asyncio.Future[Event] = asyncio.get_running_loop().create_future()
         self._queue.append(write)
         write.future = future
-        self._wake.set()
+        if not self._committing:
+            self._commit_queued()
         return await future
 
     async def create(self, key: str, value: bytes) -> int:
@@ -221,29 +249,17 @@ class SQLiteBackend:
         assert event.prev is not None
         return event.revision, event.prev
 
-    async def _write_loop(self) -> None:
-        db = self._database
-        while True:
-            if not self._queue:
-                if self._closing:
-                    return
-                self._wake.clear()
-                await self._wake.wait()
-                continue
-            batch, self._queue = self._queue, []
-            try:
-                self._rev, outcomes = await db.write(sqllog.apply_batch, self._rev, batch)
-            except asyncio.CancelledError:
-                for write in batch:
-                    write.future.cancel()
-                raise
-            except Exception as exc:  # the transaction rolled back: every write of it failed
-                for write in batch:
-                    if not write.future.done():
-                        error = StoreError(f"write failed: {exc}")
-                        error.__cause__ = exc
-                        write.future.set_exception(error)
-                continue
+    def _commit_queued(self) -> None:
+        """Send every queued write to the writer thread as one transaction (group commit)."""
+        batch, self._queue = self._queue, []
+        self._committing = True
+        self._idle.clear()
+        self._database.write_soon(sqllog.apply_batch, (self._rev, batch), partial(self._committed, batch))
+
+    def _committed(self, batch: list[sqllog.Write], ok: bool, result: Any) -> None:
+        self._committing = False
+        if ok:
+            self._rev, outcomes = result
             # Watchers hear of a write no later than its writer does.
             self._broadcaster.publish([o for o in outcomes if isinstance(o, Event)])
             for write, outcome in zip(batch, outcomes, strict=True):
@@ -253,6 +269,16 @@ class SQLiteBackend:
                     write.future.set_result(outcome)
                 else:
                     write.future.set_exception(outcome)
+        else:  # the transaction rolled back: every write of it failed
+            for write in batch:
+                if not write.future.done():
+                    error = StoreError(f"write failed: {result}")
+                    error.__cause__ = result
+                    write.future.set_exception(error)
+        if self._queue:
+            self._commit_queued()
+        else:
+            self._idle.set()
 
     # -- watch and compaction
 
