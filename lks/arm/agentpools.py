@@ -1,17 +1,25 @@
 """`managedClusters/{name}/agentPools`: node pools on their own. A pool lives inside its
 cluster's document (`agentPoolProfiles`), so every change here is a change of the cluster,
 reconciled by the same operation; this module only reads and rewrites the pool's part.
+
+Deletion is an operation of its own (`agentPools.delete`): the pool stays listed as
+`Deleting` while `lks.arm.fleet` cordons and drains its nodes (honouring PodDisruptionBudgets
+unless `?ignore-pod-disruption-budget=true`) and deletes them; then it leaves the document.
+A drain that runs out of time fails the operation with `PodDrainFailure` and leaves the pool
+(and the cluster) `Failed`, with the nodes that could not be drained; deleting again retries.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from lks.arm import model, versions
+from lks import store
+from lks.arm import documents, model, versions
 from lks.arm.app import Call, Route, json_response, route
-from lks.arm.errors import ARMError, not_found
+from lks.arm.errors import ARMError, invalid_parameter, not_found
 from lks.arm.managedclusters import API_VERSIONS, CLUSTER, ManagedClusters
 
 if TYPE_CHECKING:
@@ -19,6 +27,8 @@ if TYPE_CHECKING:
 
 Doc = dict[str, Any]
 POOLS = CLUSTER + "/agentPools"
+DELETE = "agentPools.delete"  # the operation kind of a pool deletion
+IGNORE_PDB = "ignore-pod-disruption-budget"
 
 
 def routes(plane: ManagementPlane) -> list[Route]:
@@ -39,6 +49,7 @@ class AgentPools:
     def __init__(self, plane: ManagementPlane):
         self.plane = plane
         self.clusters = ManagedClusters(plane)
+        plane.operations.register(DELETE, self._delete_pool)
 
     def _find(self, doc: Doc, call: Call) -> Doc:
         name = call.params["pool"]
@@ -92,17 +103,74 @@ class AgentPools:
         pool = next((p for p in props["agentPoolProfiles"] if p["name"].lower() == name.lower()), None)
         if pool is None:
             return web.Response(status=204)
-        self.plane.refuse_if_busy(doc, doc["id"])
-        rest = [p for p in props["agentPoolProfiles"] if p is not pool]
-        if not any(p["mode"] == "System" for p in rest):
-            raise ARMError("OperationNotAllowed", f"Cannot delete agent pool '{pool['name']}': a managed cluster must "
-                           "have at least one agent pool with mode System.", 400)
-        props["agentPoolProfiles"] = rest
-        await self.plane.begin_change(call, doc, stored, "Updating", created=False)
+        ignore_pdb = _flag(call.request.query.get(IGNORE_PDB))
+        running = self.plane.operations.running(doc["id"])
+        if running is None or pool.get("provisioningState") != "Deleting":  # else: the same deletion again
+            self.plane.refuse_if_busy(doc, doc["id"])
+            rest = [p for p in props["agentPoolProfiles"] if p is not pool]
+            if not any(p["mode"] == "System" for p in rest):
+                raise ARMError("OperationNotAllowed", f"Cannot delete agent pool '{pool['name']}': a managed cluster "
+                               "must have at least one agent pool with mode System.", 400)
+            props["provisioningState"] = "Updating"
+            pool["provisioningState"] = "Deleting"
+            doc["eTag"] = documents.new_etag()
+            try:
+                await self.plane.docs.update(doc, stored.revision)
+            except store.RevisionConflict as err:
+                raise ARMError("Conflict", "The resource was changed by another request; retry.", 409) from err
+            await self.plane.operations.begin(
+                DELETE, subscription=call.params["subscription"], location=doc["location"], resource_id=doc["id"],
+                action=f"delete {doc['name']}/{pool['name']}", args={"pool": pool["name"], "ignorePDB": ignore_pdb})
         op_url = await self._async_url(call, doc)
         location = op_url.replace("/operations/", "/operationresults/")
         return web.Response(status=202, headers={"Azure-AsyncOperation": op_url, "Location": location,
                                                  "Retry-After": "1"})
+
+    async def _delete_pool(self, op: Doc) -> None:
+        """The work of a pool deletion: drain and delete its nodes, then drop it from the
+        document; a drain failure marks the pool and the cluster Failed and fails the operation."""
+        meta = op[documents.PRIVATE]
+        rid, name, ignore_pdb = meta["resourceId"], meta["args"]["pool"], bool(meta["args"].get("ignorePDB"))
+        stored = await self.plane.docs.get(rid)
+        if stored is None:
+            return
+        doc = stored.doc
+        props = doc["properties"]
+        cp_id = props.get(documents.PRIVATE, {}).get("controlPlane")
+        listed = any(p["name"] == name for p in props["agentPoolProfiles"])
+        if listed and cp_id and props["powerState"]["code"] == "Running":
+            cluster = self.plane.planes.get(cp_id) or await self.plane.planes.start(cp_id)
+            if not any(cp == cluster.id for cp, _ in self.plane.fleet.pools):
+                # the service restarted during the deletion: bring back the cluster's other pools
+                others = {**doc, "properties": {**props, "agentPoolProfiles": [
+                    p for p in props["agentPoolProfiles"] if p["name"] != name]}}
+                await self.plane.fleet.sync(others, cluster)
+            try:
+                await self.plane.fleet.delete_pool(doc, cluster, name, ignore_pdb=ignore_pdb)
+            except ARMError:
+                await self._change(rid, lambda d: _set_states(d, name, "Failed", "Failed"))
+                raise
+
+        def drop(d: Doc) -> None:
+            d["properties"]["agentPoolProfiles"] = [p for p in d["properties"]["agentPoolProfiles"]
+                                                    if p["name"] != name]
+            d["properties"]["provisioningState"] = "Succeeded"
+
+        await self._change(rid, drop)
+
+    async def _change(self, rid: str, change: Callable[[Doc], None]) -> None:
+        """Apply `change` to the stored cluster document, again over concurrent writes (tags)."""
+        for _ in range(16):
+            stored = await self.plane.docs.get(rid)
+            if stored is None:
+                return
+            change(stored.doc)
+            try:
+                await self.plane.docs.update(stored.doc, stored.revision)
+                return
+            except store.RevisionConflict:
+                continue
+        raise ARMError("Conflict", "The resource keeps changing; retry.", 409)
 
     async def _async_url(self, call: Call, doc: Doc) -> str:
         running = self.plane.operations.running(doc["id"])
@@ -119,3 +187,20 @@ class AgentPools:
         body.update(id=f"{doc['id']}/agentPools/{pool['name']}/upgradeProfiles/default", name="default",
                     type="Microsoft.ContainerService/managedClusters/agentPools/upgradeProfiles")
         return json_response(body)
+
+
+def _flag(value: str | None) -> bool:
+    """A boolean query parameter (`true`/`false`, any case; absent is false)."""
+    if value is None or value == "":
+        return False
+    if value.lower() not in ("true", "false"):
+        raise invalid_parameter(f"The value '{value}' of query parameter '{IGNORE_PDB}' is not a valid boolean.",
+                                IGNORE_PDB)
+    return value.lower() == "true"
+
+
+def _set_states(doc: Doc, pool: str, pool_state: str, cluster_state: str) -> None:
+    doc["properties"]["provisioningState"] = cluster_state
+    for p in doc["properties"]["agentPoolProfiles"]:
+        if p["name"] == pool:
+            p["provisioningState"] = pool_state

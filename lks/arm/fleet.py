@@ -2,27 +2,50 @@
 `lks.nodes.NodePool`s of a hosted cluster, as AKS turns them into VM scale sets.
 
 `sync` makes a cluster's Nodes match its `agentPoolProfiles` (new pools, counts, labels,
-taints, versions; removed pools); `stop` removes them (cluster stop) or lets them go quiet
-(service shutdown, so the next start adopts them); `forget` drops a deleted cluster's pools.
+taints, versions; removed pools); `delete_pool` removes one pool (`DELETE agentPools/{name}`);
+`stop` removes them (cluster stop) or lets them go quiet (service shutdown, so the next start
+adopts them); `forget` drops a deleted cluster's pools.
+
+Nodes leave a pool as on AKS: cordoned, drained through the Eviction API and then deleted
+(`lks.nodes.drain`), each drain bounded by the pool's `upgradeSettings.drainTimeoutInMinutes`.
+A drain that runs out of time fails the operation with `PodDrainFailure` and AKS's message.
+`LKS_DRAIN_MINUTE_SECONDS` (default 60) is how long one of those minutes lasts, so that tests
+and demos can wait seconds where AKS waits minutes.
 """
 
 from __future__ import annotations
 
+import os
 import ssl
 from pathlib import Path
 from typing import Any
 
 from lks.arm import nodeshape, vmsizes
+from lks.arm.errors import ARMError
 from lks.clock import Clock
 from lks.kube.cluster import Cluster
-from lks.nodes import NodePool, NodeTemplate, parse_taint
+from lks.nodes import NodePool, NodeTemplate, drain, parse_taint
 from lks.nodes.pods import PodWorkers
 
 Doc = dict[str, Any]
 
+DRAIN_MINUTE_ENV = "LKS_DRAIN_MINUTE_SECONDS"
+_AT_REST = ("Succeeded", "Failed")  # no operation running: a sync only brings back what runs
+
 
 def control_plane_id(doc: Doc) -> str | None:
     return doc["properties"].get("_lks", {}).get("controlPlane")
+
+
+def drain_timeout(pool: Doc, minute: float = 60.0) -> float:
+    """Seconds the drain of one of the pool's nodes may take: `drainTimeoutInMinutes`, 30 by default."""
+    minutes = (pool.get("upgradeSettings") or {}).get("drainTimeoutInMinutes") or drain.DEFAULT_TIMEOUT_MINUTES
+    return float(minutes) * minute
+
+
+def drain_failure(err: drain.DrainError) -> ARMError:
+    """The ARM error of an operation a node drain failed: AKS's `PodDrainFailure`."""
+    return ARMError("PodDrainFailure", err.message, 400)
 
 
 def template(doc: Doc, pool: Doc) -> NodeTemplate:
@@ -63,37 +86,81 @@ def template(doc: Doc, pool: Doc) -> NodeTemplate:
 
 class Fleet:
     def __init__(self, *, clock: Clock | None = None, data_dir: Path | None = None,
-                 tls: ssl.SSLContext | None = None):
+                 tls: ssl.SSLContext | None = None, drain_minute: float | None = None):
         """`data_dir` holds each cluster's node data (`<data_dir>/<cluster id>/nodes`: the pod
         directories and container logs of Process pools); `tls` is the API server's own TLS
-        context, which the in-cluster API endpoint of Process pods serves with."""
+        context, which the in-cluster API endpoint of Process pods serves with;
+        `drain_minute` is how many seconds one minute of a drain timeout lasts (default: from
+        `LKS_DRAIN_MINUTE_SECONDS`, else 60)."""
         self.clock = clock or Clock()
         self.data_dir = data_dir
         self.tls = tls
+        self.drain_minute = drain_minute if drain_minute is not None else float(os.environ.get(DRAIN_MINUTE_ENV) or 60)
         self.pools: dict[tuple[str, str], NodePool] = {}  # (control plane id, pool name) -> pool
 
     def _of(self, cp_id: str) -> dict[str, NodePool]:
         return {name: pool for (cp, name), pool in self.pools.items() if cp == cp_id}
 
     async def sync(self, doc: Doc, cluster: Cluster) -> None:
+        """Make the cluster's pools match the document. Nodes that go are drained first; a
+        drain that fails raises `PodDrainFailure`. A document at rest (no operation running:
+        the service starting) removes no nodes, since that would drain: it brings back what runs."""
         cp_id = cluster.id
         wanted = {p["name"]: p for p in doc["properties"]["agentPoolProfiles"]}
+        at_rest = doc["properties"].get("provisioningState") in _AT_REST
         if self.data_dir is not None:
             PodWorkers.configure(cluster, data_dir=self.data_dir / cp_id / "nodes", tls=self.tls)
         for name, pool in self._of(cp_id).items():
             if name not in wanted:
-                await pool.delete()
+                try:
+                    await pool.delete()
+                except drain.DrainError as err:
+                    raise drain_failure(err) from err
                 del self.pools[(cp_id, name)]
         for name, spec in wanted.items():
             tmpl = template(doc, spec)
             count = spec["count"] if spec.get("powerState", {}).get("code", "Running") == "Running" else 0
+            timeout = drain_timeout(spec, self.drain_minute)
             pool = self.pools.get((cp_id, name))
             if pool is None or pool.cluster is not cluster:  # new, or the control plane restarted
                 if pool is not None:
                     await pool.close()
-                pool = self.pools[(cp_id, name)] = NodePool(cluster=cluster, template=tmpl, count=count)
-                await pool.start()
-            await pool.apply(tmpl, count)
+                pool = self.pools[(cp_id, name)] = NodePool(cluster=cluster, template=tmpl, count=count,
+                                                            drain_timeout=timeout)
+                try:
+                    await pool.start(scale_in=not at_rest)
+                except drain.DrainError as err:
+                    raise drain_failure(err) from err
+            if at_rest:
+                count = max(count, len(pool.agents))
+            try:
+                await pool.apply(tmpl, count, drain_timeout=timeout)
+            except drain.DrainError as err:
+                raise drain_failure(err) from err
+
+    async def delete_pool(self, doc: Doc, cluster: Cluster, name: str, *, ignore_pdb: bool = False) -> None:
+        """Delete the pool `name` of `doc` (still listed there): its nodes are cordoned, drained
+        (honouring PodDisruptionBudgets unless `ignore_pdb`) and deleted. A pool this service
+        does not run yet (the service restarted meanwhile) is adopted first, so its nodes are
+        drained too. `PodDrainFailure` leaves the pool running with the nodes left."""
+        spec = next((p for p in doc["properties"]["agentPoolProfiles"] if p["name"] == name), None)
+        pool = self.pools.get((cluster.id, name))
+        if pool is None or pool.cluster is not cluster:
+            if spec is None:
+                return
+            if pool is not None:
+                await pool.close()
+            pool = self.pools[(cluster.id, name)] = NodePool(
+                cluster=cluster, template=template(doc, spec), count=0,
+                drain_timeout=drain_timeout(spec, self.drain_minute))
+            await pool.start(scale_in=False)
+        elif spec is not None:
+            pool.drain_timeout = drain_timeout(spec, self.drain_minute)
+        try:
+            await pool.delete(ignore_pdb=ignore_pdb)
+        except drain.DrainError as err:
+            raise drain_failure(err) from err
+        del self.pools[(cluster.id, name)]
 
     async def stop(self, doc: Doc, *, delete_nodes: bool, cluster: Cluster | None = None) -> None:
         cp_id = control_plane_id(doc)

@@ -189,19 +189,18 @@ class ManagementPlane:
             await self.planes.set_version(cp_id, version)
         if props["powerState"]["code"] == "Running":
             cluster = self.planes.get(cp_id) or await self.planes.start(cp_id)
-            await self.fleet.sync(doc, cluster)
+            try:
+                await self.fleet.sync(doc, cluster)
+            except ARMError:  # a drain that did not finish: the cluster is Failed, as on AKS
+                await self._save(rid, lambda d: _set_all(d, "Failed"))
+                raise
         else:
             cluster = self.planes.get(cp_id)
             if cluster is not None:
                 await self.fleet.stop(doc, delete_nodes=True, cluster=cluster)
             await self.planes.stop(cp_id)
 
-        def finish(d: Doc) -> None:
-            d["properties"]["provisioningState"] = "Succeeded"
-            for pool in d["properties"]["agentPoolProfiles"]:
-                pool["provisioningState"] = "Succeeded"
-
-        await self._save(rid, finish)
+        await self._save(rid, lambda d: _set_all(d, "Succeeded"))
 
     async def _delete(self, op: Doc) -> None:
         rid = op[PRIVATE]["resourceId"]
@@ -237,3 +236,10 @@ def _verb(state: str) -> str:
             "Scaling": "scale managed cluster", "Upgrading": "upgrade managed cluster",
             "Starting": "start managed cluster", "Stopping": "stop managed cluster",
             "Deleting": "delete managed cluster"}.get(state, "update managed cluster")
+
+
+def _set_all(doc: Doc, state: str) -> None:
+    """The cluster's provisioningState and every pool's, at the end of an operation."""
+    doc["properties"]["provisioningState"] = state
+    for pool in doc["properties"]["agentPoolProfiles"]:
+        pool["provisioningState"] = state

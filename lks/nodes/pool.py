@@ -2,7 +2,10 @@
 
 Scale-out adds the lowest free instance indexes (a Uniform VMSS may reuse the ids of deleted
 instances); scale-in removes the highest ones, which is what the VMSS default scale-in policy
-comes to within one zone (balance zones, then delete the highest instance id). `apply` rolls a
+comes to within one zone (balance zones, then delete the highest instance id). A node that
+goes (scale-in, pool deletion) is first cordoned and drained as AKS does (`lks.nodes.drain`,
+bounded by the pool's drain timeout); one whose drain fails is made schedulable again and
+stays, and the `DrainError` is raised once the other nodes are done. `apply` rolls a
 changed template (labels, taints) onto the existing Nodes, as AKS does for `nodeLabels` and
 `nodeTaints`. `stop` deletes the Nodes (a stopped AKS cluster or pool has none) and remembers
 their indexes, so `start` brings them back under the same names; `close` is the service
@@ -29,6 +32,7 @@ from lks.kube import errors, selectors
 from lks.kube.cluster import Cluster
 from lks.kube.registry import ListOptions
 from lks.nodes import agent as agents
+from lks.nodes import drain
 from lks.nodes.template import POOL_LABEL, NodeTemplate
 
 log = logging.getLogger(__name__)
@@ -86,11 +90,14 @@ class Addresses:
 
 
 class NodePool:
-    def __init__(self, *, cluster: Cluster, template: NodeTemplate, count: int, addresses: Addresses | None = None):
-        """`addresses` defaults to the cluster's shared allocator for the template's subnet."""
+    def __init__(self, *, cluster: Cluster, template: NodeTemplate, count: int, addresses: Addresses | None = None,
+                 drain_timeout: float = drain.DEFAULT_TIMEOUT_MINUTES * 60.0):
+        """`addresses` defaults to the cluster's shared allocator for the template's subnet;
+        `drain_timeout` (seconds) bounds the drain of each node the pool removes."""
         self.cluster = cluster
         self.template = template
         self.count = count
+        self.drain_timeout = drain_timeout
         self.agents: dict[int, agents.NodeAgent] = {}  # by VMSS instance index
         self.heartbeats = agents.Heartbeats(clock=cluster.clock)
         self.addresses = addresses if addresses is not None else Addresses.shared(cluster, template.subnet)
@@ -109,9 +116,11 @@ class NodePool:
 
     # -- lifecycle ------------------------------------------------------------------------
 
-    async def start(self) -> None:
+    async def start(self, *, scale_in: bool = True) -> None:
         """Adopt this pool's existing Nodes (or bring back the ones `stop` removed), then scale
-        to `count`."""
+        to `count`. Without `scale_in` (the service restarting) adopted Nodes beyond `count`
+        stay and `count` grows to match: removing them means draining, which is for the next
+        change of the pool to do."""
         async with self._lock:
             if self._running:
                 return
@@ -124,6 +133,8 @@ class NodePool:
                 wanted = dict(self._stopped)
             self._stopped = {}
             await self._add(wanted)
+            if not scale_in:
+                self.count = max(self.count, len(self.agents))
             await self._scale(self.count)
 
     async def stop(self) -> None:
@@ -144,10 +155,13 @@ class NodePool:
             await self.heartbeats.stop()
             self._running = False
 
-    async def delete(self) -> None:
-        """The pool is deleted: every Node of it (running or not) and their Leases go."""
+    async def delete(self, *, ignore_pdb: bool = False) -> None:
+        """The pool is deleted: every Node of it (running or not) and their Leases go, the
+        running ones cordoned and drained first, honouring PodDisruptionBudgets unless
+        `ignore_pdb` (then pods are deleted rather than evicted). A `DrainError` leaves the pool
+        running with the nodes that could not be drained."""
         async with self._lock:
-            await self._remove(list(self.agents), delete_node=True)
+            await self._retire(sorted(self.agents, reverse=True), ignore_pdb=ignore_pdb)
             await self.heartbeats.stop()
             self._running = False
             self._stopped = {}
@@ -165,13 +179,16 @@ class NodePool:
             if self._running:
                 await self._scale(count)
 
-    async def apply(self, template: NodeTemplate, count: int) -> None:
-        """A new template (labels, taints, capacity) for existing and future nodes, and a count."""
+    async def apply(self, template: NodeTemplate, count: int, *, drain_timeout: float | None = None) -> None:
+        """A new template (labels, taints, capacity) for existing and future nodes, a count, and
+        (when given) a new drain timeout."""
         if template.vmss_name != self.template.vmss_name:
             raise ValueError(f"pool {self.name}: the VMSS name cannot change")
         async with self._lock:
             changed = template != self.template
             self.template, self.count = template, count
+            if drain_timeout is not None:
+                self.drain_timeout = drain_timeout
             if not self._running:
                 return
             if changed:
@@ -188,7 +205,7 @@ class NodePool:
             free = (i for i in range(count + have + 1) if i not in self.agents)
             await self._add({next(free): "" for _ in range(count - have)})
         elif count < have:
-            await self._remove(sorted(self.agents, reverse=True)[:have - count], delete_node=True)
+            await self._retire(sorted(self.agents, reverse=True)[:have - count])
 
     async def _add(self, wanted: dict[int, str]) -> None:
         """Start agents for these indexes, on the given addresses where still free."""
@@ -211,6 +228,29 @@ class NodePool:
             self.agents[agent.index] = agent
 
         await _each(todo, start)
+
+    async def _retire(self, indexes: list[int], *, ignore_pdb: bool = False) -> None:
+        """Remove these nodes as AKS does: cordon them all (so that evicted pods do not land on
+        another of them), drain each, then stop its agent and delete the Node. A node whose
+        drain fails is made schedulable again (if the drain cordoned it) and kept."""
+        retiring = [self.agents[i] for i in indexes]
+        cordoned: set[str] = set()
+
+        async def mark(agent: agents.NodeAgent) -> None:
+            if await drain.cordon(self.cluster, agent.name):
+                cordoned.add(agent.name)
+
+        async def empty_and_remove(agent: agents.NodeAgent) -> None:
+            try:
+                await drain.drain(self.cluster, agent.name, timeout=self.drain_timeout, disable_eviction=ignore_pdb)
+            except drain.DrainError:
+                if agent.name in cordoned:
+                    await drain.uncordon(self.cluster, agent.name)
+                raise
+            await self._remove([agent.index], delete_node=True)
+
+        await _each(retiring, mark)
+        await _each(retiring, empty_and_remove)
 
     async def _remove(self, indexes: list[int], *, delete_node: bool) -> None:
         async def stop(agent: agents.NodeAgent) -> None:

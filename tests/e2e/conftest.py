@@ -41,6 +41,23 @@ def wait_until(check: Callable[[], Any], timeout: float = 30.0, interval: float 
     raise AssertionError(f"{what} not reached in {timeout}s (last: {last!r})")
 
 
+LKS_BIN = Path(sys.executable).parent / "lks"
+
+
+def lks_cli(server: LKS, *args: str) -> subprocess.CompletedProcess:
+    """Run the `lks` CLI against `server` (its home, no KUBECONFIG from the test's environment)."""
+    env = {k: v for k, v in os.environ.items() if k not in ("KUBECONFIG", "NO_COLOR")}
+    env.update(LKS_HOME=str(server.home), HOME=str(server.home / "cli-home"))
+    return subprocess.run([str(LKS_BIN), *args], env=env, capture_output=True, text=True, timeout=120)
+
+
+def lks_json(server: LKS, *args: str) -> Any:
+    """`lks_cli` with `-o json`: the parsed output; the command must succeed."""
+    res = lks_cli(server, *args, "-o", "json")
+    assert res.returncode == 0, res.stderr
+    return json.loads(res.stdout) if res.stdout.strip() else {}
+
+
 class LKS:
     """One `lks up` process and its home."""
 

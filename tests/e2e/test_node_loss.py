@@ -8,24 +8,13 @@ tolerations run out — is covered on the manual clock in tests/controllers/test
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 
-from .conftest import wait_until
+from .conftest import lks_json, wait_until
 
-LKS_BIN = Path(sys.executable).parent / "lks"
 POOL = "spare"
 TAINT = "lks.test/spare"
 
 
-def _cli(lks, *args: str) -> dict:
-    env = {k: v for k, v in os.environ.items() if k != "KUBECONFIG"}
-    env.update(LKS_HOME=str(lks.home), HOME=str(lks.home / "cli-home"))
-    res = subprocess.run([str(LKS_BIN), *args, "-o", "json"], env=env, capture_output=True, text=True, timeout=120)
-    assert res.returncode == 0, res.stderr
-    return json.loads(res.stdout) if res.stdout.strip() else {}
 
 
 def _pods(kubectl, namespace: str) -> list[dict]:
@@ -35,7 +24,7 @@ def _pods(kubectl, namespace: str) -> list[dict]:
 
 
 def test_pods_of_a_deleted_node_move_to_the_others(lks, kubectl, namespace):
-    _cli(lks, "aks", "nodepool", "add", "-g", "demo", "--cluster-name", "demo", "-n", POOL, "--node-count", "1",
+    lks_json(lks, "aks", "nodepool", "add", "-g", "demo", "--cluster-name", "demo", "-n", POOL, "--node-count", "1",
          "--node-taints", f"{TAINT}=true:NoSchedule")
     try:
         [spare] = wait_until(lambda: [n["metadata"]["name"] for n in json.loads(kubectl(
@@ -67,4 +56,4 @@ def test_pods_of_a_deleted_node_move_to_the_others(lks, kubectl, namespace):
         assert {p["spec"]["nodeName"] for p in after} <= {
             n["metadata"]["name"] for n in json.loads(kubectl("get", "nodes", "-o", "json").stdout)["items"]}
     finally:
-        _cli(lks, "aks", "nodepool", "delete", "-g", "demo", "--cluster-name", "demo", "-n", POOL)
+        lks_json(lks, "aks", "nodepool", "delete", "-g", "demo", "--cluster-name", "demo", "-n", POOL)
