@@ -28,6 +28,7 @@ Obj = dict[str, Any]
 
 DEFAULT_POD_CIDR = "10.244.0.0/16"
 NODE_MASK = {4: 24, 6: 64}  # kube-controller-manager's --node-cidr-mask-size defaults
+WORKERS = 30  # upstream's range allocator `cidrUpdateWorkers`: a node is NotReady until its CIDR is written
 
 
 class CIDRSet:
@@ -86,7 +87,7 @@ class NodeIPAMController:
         self.cluster = cluster
         self.nodes = cluster.registry("", "v1", "nodes")
         self.cidrs = CIDRSet(getattr(cluster, "pod_cidr", None) or DEFAULT_POD_CIDR)
-        self.queue: WorkQueue[str] = WorkQueue(self.sync, name="nodeipam", clock=cluster.clock)
+        self.queue: WorkQueue[str] = WorkQueue(self.sync, name="nodeipam", clock=cluster.clock, workers=WORKERS)
         self.informer = Informer(self.nodes, self._on_event)
         self.events = EventRecorder(cluster, component="cidrAllocator")
         self._owners: dict[str, str] = {}  # CIDR -> the node holding it

@@ -45,6 +45,7 @@ SECONDARY_EVICTION_RATE = 0.01  # secondary-node-eviction-rate, while a large zo
 UNHEALTHY_ZONE_THRESHOLD = 0.55
 LARGE_CLUSTER_THRESHOLD = 50
 EXCLUDE_LABEL = "node.kubernetes.io/exclude-disruption"
+WORKERS = 8  # upstream's nodeUpdateWorkerSize: nodes looked at (and tainted) at once
 
 NOT_READY = "node.kubernetes.io/not-ready"
 UNREACHABLE = "node.kubernetes.io/unreachable"
@@ -71,7 +72,7 @@ class NodeLifecycleController:
         self.clock = cluster.clock
         self.nodes = cluster.registry("", "v1", "nodes")
         self.pods = cluster.registry("", "v1", "pods")
-        self.queue: WorkQueue[Item] = WorkQueue(self.sync, name="nodelifecycle", clock=cluster.clock)
+        self.queue: WorkQueue[Item] = WorkQueue(self.sync, name="nodelifecycle", clock=cluster.clock, workers=WORKERS)
         self.node_informer = Informer(self.nodes, self._on_node)
         self.lease_informer = Informer(cluster.registry("coordination.k8s.io", "v1", "leases"), _ignore)
         self.pod_informer = Informer(self.pods, self._on_pod)

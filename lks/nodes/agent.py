@@ -7,6 +7,15 @@ changed or every 5 minutes (`nodeStatusReportFrequency`), which refreshes the co
 `lastHeartbeatTime`. Keeping status writes that rare is what lets thousands of nodes share one
 store. The Lease names the Node as its owner, so the garbage collector removes it with the Node.
 
+Ready is kubelet's `ReadyCondition`: True unless the container runtime's network is not ready,
+which for the runtimes here means the Node has no `spec.podCIDR` yet (`lks.nodes.runtime.
+network_error`: pods get their IPs out of it, as on AKS kubenet and Azure CNI overlay nodes).
+Until `lks.controllers.nodeipam` gives it one (never, while the cluster's pod CIDR is full) the
+node posts Ready=False, reason KubeletNotReady, "container runtime network not ready: ...", and
+the node lifecycle controller taints it `node.kubernetes.io/not-ready`, so nothing that needs the
+network is scheduled there. The pod workers' node informer tells the agent when the pod CIDR
+arrives (`network_changed`), and it posts Ready at once rather than at its next report.
+
 The timers of many agents are one `Heartbeats` task (a pool passes its own; an agent alone
 makes one), not one sleeping task per node; see `Heartbeats` for why. `stop()` ends the
 heartbeats, after which a node lifecycle controller sees the Lease expire and marks the Node
@@ -32,6 +41,7 @@ from lks.clock import Clock, rfc3339
 from lks.kube import deletion, errors
 from lks.kube.cluster import Cluster
 from lks.nodes import pods, streams
+from lks.nodes import runtime as runtimes
 from lks.nodes.template import NodeTemplate
 
 log = logging.getLogger(__name__)
@@ -50,7 +60,7 @@ _KUBELET_ANNOTATIONS = {
     "node.alpha.kubernetes.io/ttl": "0",
     "volumes.kubernetes.io/controller-managed-attach-detach": "true",
 }
-# (type, reason, message) of the conditions a healthy kubelet posts; Ready last, as kubelet does
+# (type, status, reason, message) of the conditions a healthy kubelet posts; Ready last, as kubelet does
 _CONDITIONS = (
     ("MemoryPressure", "False", "KubeletHasSufficientMemory", "kubelet has sufficient memory available"),
     ("DiskPressure", "False", "KubeletHasNoDiskPressure", "kubelet has no disk pressure"),
@@ -93,6 +103,8 @@ class NodeAgent:
         self._busy = asyncio.Lock()  # a heartbeat and stop() never interleave
         self._pods: pods.PodWorkers | None = None  # runs the pods bound to this node
         self._kubelet: streams.Kubelet | None = None  # serves its logs, exec, attach, port-forward
+        self._poster: asyncio.Task[None] | None = None  # posts status after the pod CIDR changed
+        self._repost = False  # another change came while the poster ran
 
     @property
     def clock(self) -> Clock:
@@ -122,11 +134,16 @@ class NodeAgent:
         self._pods = await pods.attach(self)
         self._kubelet = self._pods.kubelet(self.name)
         streams.register(self.cluster.id, self.name, self._kubelet)
+        # the pod CIDR may have come before the pod workers could tell us: look once ourselves
+        self.network_changed()
 
     async def stop(self, *, delete_node: bool = False) -> None:
         """End the heartbeats; with `delete_node`, the Node and its Lease go too (the VM is gone)."""
         self._running = False
         self._heartbeats.discard(self)
+        poster, self._poster = self._poster, None
+        if poster is not None:
+            await poster  # it finds the agent stopped, or finishes the write it began
         if self._kubelet is not None:
             streams.unregister(self.cluster.id, self.name, self._kubelet)
             self._kubelet = None
@@ -152,6 +169,31 @@ class NodeAgent:
                 return  # deleted under us: kubelet does not register twice, so nothing to post to
             if self.clock.now() - self._reported >= STATUS_REPORT_INTERVAL or self._drifted(node):
                 await self._report_status()
+
+    def network_changed(self) -> None:
+        """The Node's pod CIDR changed (the pod workers' node informer saw it): post status now
+        if Ready should change with it, instead of at the next beat."""
+        if not self._running:
+            return
+        if self._poster is not None:
+            self._repost = True
+            return
+        self._poster = asyncio.create_task(self._post_changed(), name=f"node status {self.name}")
+
+    async def _post_changed(self) -> None:
+        try:
+            self._repost = True
+            while self._repost and self._running:
+                self._repost = False
+                async with self._busy:
+                    if not self._running:
+                        return
+                    await self._post_if_drifted()
+        except Exception:  # the next heartbeat sees the drift and posts
+            log.warning("node %s: posting status after a pod CIDR change failed", self.name, exc_info=True)
+        finally:
+            if self._poster is asyncio.current_task():
+                self._poster = None
 
     async def retemplate(self, template: NodeTemplate) -> None:
         """The pool's labels, taints or annotations changed: update the Node as AKS does for
@@ -187,7 +229,7 @@ class NodeAgent:
             "metadata": {"name": self.name, "labels": self.template.node_labels(self.name),
                          "annotations": {**_KUBELET_ANNOTATIONS, **self.template.annotations}},
             "spec": spec,
-            "status": self._status(None),
+            "status": self._status(None, spec),
         }
 
     async def _register(self) -> Obj:
@@ -219,14 +261,14 @@ class NodeAgent:
         self._boot_id = info.get("bootID") or self._boot_id
         return node
 
-    def _status(self, current: Obj | None) -> Obj:
-        """The status kubelet would post now, given the stored one (transition times and the
-        heartbeat time carry over unless a condition changed)."""
+    def _status(self, current: Obj | None, spec: Obj | None) -> Obj:
+        """The status kubelet would post now for a Node of `spec`, given the stored status
+        (transition times and the heartbeat time carry over unless a condition changed)."""
         now = rfc3339(self.clock.now())
         stored = list((current or {}).get("conditions") or [])
         old = {c.get("type"): c for c in stored}
         mine: dict[str, Obj] = {}
-        for type_, status, reason, message in _CONDITIONS:
+        for type_, status, reason, message in _conditions(spec):
             prev = old.get(type_)
             same = prev is not None and prev.get("status") == status
             mine[type_] = {"type": type_, "status": status, "lastHeartbeatTime": now,
@@ -257,7 +299,7 @@ class NodeAgent:
 
     async def _report_status(self) -> None:
         def update(node: Obj) -> Obj:
-            node["status"] = {**(node.get("status") or {}), **self._status(node.get("status"))}
+            node["status"] = {**(node.get("status") or {}), **self._status(node.get("status"), node.get("spec"))}
             return node
 
         await self._nodes.patch(None, self.name, update, subresource="status")
@@ -267,14 +309,21 @@ class NodeAgent:
         cache = await self._nodes.cache()
         return cache.objects.get(self._nodes.key(None, self.name))
 
+    async def _post_if_drifted(self) -> None:
+        node = await self._cached_node()
+        if node is not None and self._drifted(node):
+            await self._report_status()
+
     def _drifted(self, node: Obj) -> bool:
-        """Whether someone else changed what this kubelet reports (a node lifecycle controller
-        setting Ready Unknown, say); kubelet posts at once then. Only the conditions are
-        checked: nothing else writes the rest, and this runs on every beat of every node."""
+        """Whether the stored conditions differ from what this kubelet would post: someone else
+        changed them (a node lifecycle controller setting Ready Unknown, say), or the Node's
+        pod CIDR changed whether the network is ready; kubelet posts at once then. Only the
+        conditions are checked: nothing else writes the rest, and this runs on every beat of
+        every node."""
         conditions = {c.get("type"): c for c in (node.get("status") or {}).get("conditions") or ()}
-        for type_, status, reason, _ in _CONDITIONS:
+        for type_, status, reason, message in _conditions(node.get("spec")):
             c = conditions.get(type_)
-            if c is None or c.get("status") != status or c.get("reason") != reason:
+            if c is None or c.get("status") != status or c.get("reason") != reason or c.get("message") != message:
                 return True
         return False
 
@@ -403,6 +452,15 @@ class Heartbeats:
 
 
 # -- helpers --------------------------------------------------------------------------------
+
+
+def _conditions(spec: Obj | None) -> tuple[tuple[str, str, str, str], ...]:
+    """The (type, status, reason, message) of kubelet's conditions for a Node of `spec`: Ready
+    is False while the runtime's network is not (upstream's `ReadyCondition` setter)."""
+    error = runtimes.network_error((spec or {}).get("podCIDR"))
+    if error is None:
+        return _CONDITIONS
+    return (*_CONDITIONS[:-1], ("Ready", "False", "KubeletNotReady", f"container runtime network not ready: {error}"))
 
 
 def merge_taints(current: list[Obj], old: list[Obj], new: list[Obj]) -> list[Obj]:

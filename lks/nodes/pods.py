@@ -4,10 +4,10 @@ per `restartPolicy` with CrashLoopBackOff, and stopped and removed when they are
 
 One `PodWorkers` serves every agent of a cluster: one pod informer dispatching by
 `spec.nodeName`, one node informer (pods wait for their node's `spec.podCIDR`, which
-`lks.controllers.nodeipam` gives), one `WorkQueue`, one `lks.nodes.wakeups.Wakeups` timer heap,
-one status manager and one event sink, so a node costs a dict entry and a pod a small record,
-and thousands of nodes are cheap. Agents `attach` when they start and `detach` when they stop;
-the first attach starts it all.
+`lks.controllers.nodeipam` gives; the node's agent hears when it comes and posts Ready), one
+`WorkQueue`, one `lks.nodes.wakeups.Wakeups` timer heap, one status manager and one event
+sink, so a node costs a dict entry and a pod a small record, and thousands of nodes are cheap.
+Agents `attach` when they start and `detach` when they stop; the first attach starts it all.
 
 `sync(key)` is level-triggered, in kubelet's order: the status is generated from what the
 runtime (`lks.nodes.runtime`) reports now (`lks.nodes.podstatus`) and handed to the status
@@ -58,6 +58,7 @@ class _Node:
     host_ip: str
     events: EventRecorder
     runtime: runtimes.Runtime  # the simulated one, or the process runtime of a `Process` pool
+    agent: NodeAgent
 
 
 @dataclass(slots=True, eq=False)
@@ -163,7 +164,7 @@ class PodWorkers:
             if agent.template.workload_runtime == PROCESS:
                 runtime = await self._process_runtime()
             node = _Node(agent.name, agent.address, EventRecorder(self.cluster, component="kubelet", host=agent.name),
-                         runtime)
+                         runtime, agent)
             keys = list(self._by_node.get(node.name, ()))
             cidr = self._pod_cidr(node.name)
             for key in keys:
@@ -279,11 +280,17 @@ class PodWorkers:
         elif rec.rv != int(meta["resourceVersion"]):  # else our own status write coming back
             self._queue.add(key)
 
-    def _on_node(self, kind: str, obj: Obj, _prev: Obj | None) -> None:
+    def _on_node(self, kind: str, obj: Obj, prev: Obj | None) -> None:
         name = obj["metadata"]["name"]
-        if kind != "DELETED" and name in self._no_network and (obj.get("spec") or {}).get("podCIDR"):
+        if kind == "DELETED":
+            return
+        cidr = (obj.get("spec") or {}).get("podCIDR")
+        if name in self._no_network and cidr:
             for key in self._no_network.pop(name):
                 self._queue.add(key)
+        node = self._nodes.get(name)
+        if node is not None and cidr != ((prev or {}).get("spec") or {}).get("podCIDR"):
+            node.agent.network_changed()  # its Ready condition follows the network's readiness
 
     # -- sync ------------------------------------------------------------------------------
 

@@ -31,6 +31,7 @@ that when it has a readiness (or startup) probe. Probes are not run.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import ipaddress
 import logging
@@ -118,6 +119,31 @@ class CreateError(Exception):
 class NetworkNotReady(Exception):
     """The node has no pod CIDR yet (kubenet and overlay need one before any sandbox), or no
     address is left in it."""
+
+
+# What containerd's CRI reports as its NetworkReady condition while it has no CNI config. On AKS
+# kubenet and Azure CNI overlay nodes that config is written from the node's pod CIDR, so a node
+# without one shows this, and kubelet keeps the node NotReady ("container runtime network not
+# ready: " + this) until it has one.
+NETWORK_NOT_READY = ("NetworkReady=false reason:NetworkPluginNotReady message:Network plugin returns error: "
+                     "cni plugin not initialized")
+
+
+def network_error(pod_cidr: str | None) -> str | None:
+    """Why a node's pod network is not ready, as the runtime's NetworkReady condition reads
+    (None: it is ready). The one rule of both runtimes here (`SimulatedRuntime` and the process
+    runtime built on it): pods get their IPs out of the node's pod CIDR, so a node needs one.
+    The node agent (`lks.nodes.agent`) posts its Ready condition by the same rule."""
+    return None if pod_cidr and _valid_cidr(pod_cidr) else NETWORK_NOT_READY
+
+
+@functools.lru_cache(maxsize=4096)  # asked on every heartbeat of every node
+def _valid_cidr(cidr: str) -> bool:
+    try:
+        ipaddress.ip_network(cidr, strict=False)
+    except ValueError:
+        return False
+    return True
 
 
 class Runtime(Protocol):
@@ -221,10 +247,9 @@ class SimulatedRuntime:
         if ipam is None:
             if not pod_cidr:
                 raise NetworkNotReady(f"node {node} has no pod CIDR yet")
-            try:
-                ipam = self._ipam[node] = HostLocal(pod_cidr)
-            except ValueError as err:
-                raise NetworkNotReady(f"node {node}: bad pod CIDR {pod_cidr!r}") from err
+            if network_error(pod_cidr) is not None:
+                raise NetworkNotReady(f"node {node}: bad pod CIDR {pod_cidr!r}")
+            ipam = self._ipam[node] = HostLocal(pod_cidr)
         return ipam
 
     async def run_sandbox(self, pod: Obj, *, node: str, pod_cidr: str | None, host_ip: str) -> Sandbox:

@@ -415,8 +415,8 @@ async def test_with_real_node_agents(cluster: Cluster, clock: ManualClock, lifec
                             labels={"topology.kubernetes.io/region": "eastus", "topology.kubernetes.io/zone": "0"})
     heartbeats = Heartbeats(clock=clock)
     await heartbeats.start()
-    agents = [NodeAgent(cluster=cluster, template=template, index=i, address=f"10.224.0.{4 + i}", heartbeats=heartbeats)
-              for i in range(3)]
+    agents = [NodeAgent(cluster=cluster, template=template, index=i, address=f"10.224.0.{4 + i}", heartbeats=heartbeats,
+                        pod_cidrs=[f"10.244.{i}.0/24"]) for i in range(3)]
     try:
         for agent in agents:
             await agent.start()

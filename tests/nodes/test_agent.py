@@ -53,9 +53,9 @@ async def test_registers_the_node_as_kubelet_does(cluster, agent, template):
         ("MemoryPressure", "False", "KubeletHasSufficientMemory"),
         ("DiskPressure", "False", "KubeletHasNoDiskPressure"),
         ("PIDPressure", "False", "KubeletHasSufficientPID"),
-        ("Ready", "True", "KubeletReady"),
+        ("Ready", "False", "KubeletNotReady"),  # no pod CIDR yet: no node IPAM runs here
     ]
-    assert _conditions(node)["Ready"]["message"] == "kubelet is posting ready status"
+    assert _conditions(node)["Ready"]["message"].startswith("container runtime network not ready: ")
     assert status["addresses"] == [{"type": "InternalIP", "address": "10.224.0.4"},
                                    {"type": "Hostname", "address": name}]
     assert status["daemonEndpoints"] == {"kubeletEndpoint": {"Port": 10250}}
@@ -120,7 +120,17 @@ async def test_node_status_is_posted_every_five_minutes_only(cluster, agent, clo
     assert ready["lastTransitionTime"] == "2023-11-14T22:13:20Z"  # no transition, only a heartbeat
 
 
-async def test_status_changed_by_others_is_posted_at_the_next_beat(cluster, agent, clock, settle):
+@pytest.fixture
+async def ready_agent(cluster, template):
+    """An agent whose node has a pod CIDR, so that it posts Ready."""
+    a = agents.NodeAgent(cluster=cluster, template=template, index=0, address="10.224.0.4", pod_cidrs=["10.244.0.0/24"])
+    await a.start()
+    yield a
+    await a.stop()
+
+
+async def test_status_changed_by_others_is_posted_at_the_next_beat(cluster, ready_agent, clock, settle):
+    agent = ready_agent
     nodes = cluster.registry("", "v1", "nodes")
 
     def unknown(node):
