@@ -86,6 +86,15 @@ class Watcher:
                 self.queue.put_nowait(None)
 
 
+class Handler:
+    """An in-process consumer told of every change as the cache applies it (an informer)."""
+
+    def deliver(self, kind: str, obj: Obj, prev: Obj | None) -> None: ...
+
+    def cache_closed(self) -> None:
+        """The cache was dropped (its feed re-listed): take the new one."""
+
+
 class WatchCache:
     """All objects under one key prefix, kept current by the cluster feed."""
 
@@ -98,6 +107,7 @@ class WatchCache:
         self._revision = 0
         self.window_start = 0  # events after this revision are all in `events`
         self.watchers: set[Watcher] = set()
+        self.handlers: list[Handler] = []
         self.ready = asyncio.Event()
         self._pending: list[store.Event] | None = []  # feed events that arrive while listing
 
@@ -136,6 +146,11 @@ class WatchCache:
         self.revision = ev.revision
         for w in list(self.watchers):
             w.offer(cev)
+        for h in self.handlers:
+            try:
+                h.deliver(cev.type, obj, prev)
+            except Exception:  # a controller's bug must not stop the feed
+                log.exception("handler of %s failed on %s", self.prefix, key)
 
     def trim(self, now: float) -> None:
         """Drop the events older than FRESH seconds."""
@@ -178,10 +193,24 @@ class WatchCache:
         self.watchers.discard(w)
         w.close()
 
+    def add_handler(self, handler: Handler) -> None:
+        """Deliver every current object to `handler` (as ADDED), then every change, each as the
+        cache applies it: no queue and no task between the cache and an in-process informer."""
+        for obj in list(self.objects.values()):
+            handler.deliver("ADDED", obj, None)
+        self.handlers.append(handler)
+
+    def remove_handler(self, handler: Handler) -> None:
+        if handler in self.handlers:
+            self.handlers.remove(handler)
+
     def close_all(self) -> None:
         for w in list(self.watchers):
             w.close()
         self.watchers.clear()
+        handlers, self.handlers = self.handlers, []
+        for h in handlers:
+            h.cache_closed()
 
 
 class ClusterFeed:

@@ -35,7 +35,7 @@ import functools
 import hashlib
 import ipaddress
 import logging
-import secrets
+import random
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -304,7 +304,7 @@ class SimulatedRuntime:
         t = self.timings
         started = now + (delay if delay is not None else (t.restart if restart else t.start))
         exits, code = self._plan(pod, spec, notes, init=init, started=started)
-        return Container(name=spec["name"], id=secrets.token_hex(32), image=image, image_id=image_id(image),
+        return Container(name=spec["name"], id=f"{random.getrandbits(256):064x}", image=image, image_id=image_id(image),
                          created=now, started=started, exits=exits, exit_code=code)
 
     def adopt_container(self, sandbox: Sandbox, pod: Obj, spec: Obj, *, init: bool, container_id: str,
