@@ -340,10 +340,12 @@ class Registry:
 
     # -- writes --------------------------------------------------------------------------
 
-    def _decode(self, obj: Any, opts: WriteOptions, *, patch: bool = False) -> Obj:
+    def _decode(self, obj: Any, opts: WriteOptions, *, patch: bool = False, default: bool = True) -> Obj:
         """An incoming object (a body, or a patch's result) as decoding it does upstream: type
         and version checks, unknown and duplicate fields refused or warned about as
-        `fieldValidation` asks (and always dropped), defaults; returned in the stored version."""
+        `fieldValidation` asks (and always dropped), defaults (unless `default` is false: a
+        status write keeps only the status, defaulted once the strategy has taken the rest
+        from the stored object); returned in the stored version."""
         if not isinstance(obj, dict):
             raise errors.bad_request("the object provided is not a JSON object")
         api_version, kind = obj.get("apiVersion"), obj.get("kind")
@@ -379,7 +381,8 @@ class Registry:
             opts.warnings.extend(structural.warnings(messages))
         if self.rt.gv != self.rt.storage_gv:
             obj = conversion.convert(obj, self.rt.storage_gv)
-        self._default(obj)
+        if default:
+            self._default(obj)
         return obj
 
     def _field_type(self) -> Any:
@@ -527,7 +530,7 @@ class Registry:
             patched = apply_patch(self.served(current))
             if not isinstance(patched, dict):
                 raise errors.bad_request("the patched object is not a JSON object")
-            patched = self._decode(patched, opts, patch=True)
+            patched = self._decode(patched, opts, patch=True, default=subresource != "status")
             if patched["metadata"].get("name") != name:
                 raise self._invalid(patched, [errors.Cause.invalid("metadata.name", patched["metadata"].get("name"),
                                                                    "field is immutable")])
