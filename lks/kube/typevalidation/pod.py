@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
+
 from lks.kube import validation
 from lks.kube.errors import Cause
 from lks.kube.typevalidation import containers, field, volumes
@@ -286,11 +288,25 @@ def _image_whitespace(ctrs: list, path: str) -> list[Cause]:
     return causes
 
 
+_VALID_SPECS: dict[bytes, None] = {}  # specs seen valid: a ReplicaSet's pods share one
+
+
 def _pod_metadata_and_spec(obj: dict) -> list[Cause]:
     spec = mapping(obj, "spec")
+    try:
+        key: bytes | None = orjson.dumps(spec)
+    except (TypeError, orjson.JSONEncodeError):
+        key = None
+    if key is not None and key in _VALID_SPECS:
+        return []
     causes = pod_spec(spec, "spec")
     causes += _image_whitespace(items(spec, "containers"), "spec.containers")
-    return causes + _image_whitespace(items(spec, "initContainers"), "spec.initContainers")
+    causes += _image_whitespace(items(spec, "initContainers"), "spec.initContainers")
+    if not causes and key is not None:
+        if len(_VALID_SPECS) >= 1024:
+            _VALID_SPECS.clear()
+        _VALID_SPECS[key] = None
+    return causes
 
 
 def validate_pod(obj: dict) -> list[Cause]:
