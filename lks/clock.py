@@ -76,3 +76,29 @@ _last_rfc3339: list = [None, ""]
 def iso8601(ts: float) -> str:
     """ARM's timestamp format: UTC with fractional seconds."""
     return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def go_duration(ns: int) -> str:
+    """Go's time.Duration.String(): "1h0m0s", "1.5s", "300ms", "0s"."""
+    if ns == 0:
+        return "0s"
+    sign, u = ("-", -ns) if ns < 0 else ("", ns)
+    if u < 1_000_000_000:
+        for unit, size in (("ns", 1), ("µs", 1_000), ("ms", 1_000_000)):
+            if u < size * 1000:
+                return sign + _fraction(u, size) + unit
+    text = _fraction(u % 60_000_000_000, 1_000_000_000) + "s"
+    minutes = u // 60_000_000_000
+    if minutes:
+        text = f"{minutes % 60}m" + text
+        if minutes >= 60:
+            text = f"{minutes // 60}h" + text
+    return sign + text
+
+
+def _fraction(value: int, size: int) -> str:
+    whole, frac = divmod(value, size)
+    if not frac:
+        return str(whole)
+    digits = f"{frac:0{len(str(size)) - 1}d}".rstrip("0")
+    return f"{whole}.{digits}"

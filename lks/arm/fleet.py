@@ -15,8 +15,10 @@ and demos can wait seconds where AKS waits minutes.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import ssl
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -43,9 +45,13 @@ def drain_timeout(pool: Doc, minute: float = 60.0) -> float:
     return float(minutes) * minute
 
 
-def drain_failure(err: drain.DrainError) -> ARMError:
-    """The ARM error of an operation a node drain failed: AKS's `PodDrainFailure`."""
-    return ARMError("PodDrainFailure", err.message, 400)
+@contextlib.contextmanager
+def _as_pod_drain_failure() -> Iterator[None]:
+    """A node drain that failed fails the operation with AKS's `PodDrainFailure`."""
+    try:
+        yield
+    except drain.DrainError as err:
+        raise ARMError("PodDrainFailure", err.message, 400) from err
 
 
 def template(doc: Doc, pool: Doc) -> NodeTemplate:
@@ -110,33 +116,25 @@ class Fleet:
         at_rest = doc["properties"].get("provisioningState") in _AT_REST
         if self.data_dir is not None:
             PodWorkers.configure(cluster, data_dir=self.data_dir / cp_id / "nodes", tls=self.tls)
-        for name, pool in self._of(cp_id).items():
-            if name not in wanted:
-                try:
+        with _as_pod_drain_failure():
+            for name, pool in self._of(cp_id).items():
+                if name not in wanted:
                     await pool.delete()
-                except drain.DrainError as err:
-                    raise drain_failure(err) from err
-                del self.pools[(cp_id, name)]
-        for name, spec in wanted.items():
-            tmpl = template(doc, spec)
-            count = spec["count"] if spec.get("powerState", {}).get("code", "Running") == "Running" else 0
-            timeout = drain_timeout(spec, self.drain_minute)
-            pool = self.pools.get((cp_id, name))
-            if pool is None or pool.cluster is not cluster:  # new, or the control plane restarted
-                if pool is not None:
-                    await pool.close()
-                pool = self.pools[(cp_id, name)] = NodePool(cluster=cluster, template=tmpl, count=count,
-                                                            drain_timeout=timeout)
-                try:
+                    del self.pools[(cp_id, name)]
+            for name, spec in wanted.items():
+                tmpl = template(doc, spec)
+                count = spec["count"] if spec.get("powerState", {}).get("code", "Running") == "Running" else 0
+                timeout = drain_timeout(spec, self.drain_minute)
+                pool = self.pools.get((cp_id, name))
+                if pool is None or pool.cluster is not cluster:  # new, or the control plane restarted
+                    if pool is not None:
+                        await pool.close()
+                    pool = self.pools[(cp_id, name)] = NodePool(cluster=cluster, template=tmpl, count=count,
+                                                                drain_timeout=timeout)
                     await pool.start(scale_in=not at_rest)
-                except drain.DrainError as err:
-                    raise drain_failure(err) from err
-            if at_rest:
-                count = max(count, len(pool.agents))
-            try:
+                if at_rest:
+                    count = max(count, len(pool.agents))
                 await pool.apply(tmpl, count, drain_timeout=timeout)
-            except drain.DrainError as err:
-                raise drain_failure(err) from err
 
     async def delete_pool(self, doc: Doc, cluster: Cluster, name: str, *, ignore_pdb: bool = False) -> None:
         """Delete the pool `name` of `doc` (still listed there): its nodes are cordoned, drained
@@ -156,10 +154,8 @@ class Fleet:
             await pool.start(scale_in=False)
         elif spec is not None:
             pool.drain_timeout = drain_timeout(spec, self.drain_minute)
-        try:
+        with _as_pod_drain_failure():
             await pool.delete(ignore_pdb=ignore_pdb)
-        except drain.DrainError as err:
-            raise drain_failure(err) from err
         del self.pools[(cluster.id, name)]
 
     async def stop(self, doc: Doc, *, delete_nodes: bool, cluster: Cluster | None = None) -> None:

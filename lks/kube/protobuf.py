@@ -41,6 +41,8 @@ from importlib import resources
 
 import orjson
 
+from lks.clock import go_duration
+
 MEDIA_TYPE = "application/vnd.kubernetes.protobuf"
 MAGIC = b"k8s\x00"
 
@@ -343,32 +345,6 @@ def _time(vals: dict, msg: _Message) -> str | None:
 
 def _duration(vals: dict, msg: _Message) -> str:
     return go_duration(_get(vals, 1, 0))
-
-
-def go_duration(ns: int) -> str:
-    """Go's time.Duration.String(): "1h0m0s", "1.5s", "300ms", "0s"."""
-    if ns == 0:
-        return "0s"
-    sign, u = ("-", -ns) if ns < 0 else ("", ns)
-    if u < 1_000_000_000:
-        for unit, size in (("ns", 1), ("µs", 1_000), ("ms", 1_000_000)):
-            if u < size * 1000:
-                return sign + _fraction(u, size) + unit
-    text = _fraction(u % 60_000_000_000, 1_000_000_000) + "s"
-    minutes = u // 60_000_000_000
-    if minutes:
-        text = f"{minutes % 60}m" + text
-        if minutes >= 60:
-            text = f"{minutes // 60}h" + text
-    return sign + text
-
-
-def _fraction(value: int, size: int) -> str:
-    whole, frac = divmod(value, size)
-    if not frac:
-        return str(whole)
-    digits = f"{frac:0{len(str(size)) - 1}d}".rstrip("0")
-    return f"{whole}.{digits}"
 
 
 def _quantity(vals: dict, msg: _Message) -> str:

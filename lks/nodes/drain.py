@@ -22,6 +22,7 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
+from lks.clock import go_duration
 from lks.controllers.events import EventRecorder
 from lks.kube import deletion, errors, selectors
 from lks.kube.cluster import Cluster
@@ -142,7 +143,7 @@ async def drain(cluster: Cluster, node: str, *, timeout: float, disable_eviction
     stuck = [pod for pod in todo if not await _gone(pods, pod)]
     if stuck:
         raise DrainError(node, f"Node '{node}' failed to be drained with error: 'Drain did not complete pods "
-                               f"[{' '.join(map(str, stuck))}] within {go_duration(timeout)}'")
+                               f"[{' '.join(map(str, stuck))}] within {go_duration(round(timeout * 1e9))}'")
 
 
 async def _remove(cluster: Cluster, pods: Registry, node: str, node_obj: Obj | None, pod: _Pod, *, deadline: float,
@@ -248,21 +249,3 @@ async def _budget_info(cluster: Cluster, pod: _Pod) -> str:
 def _ready(pod: Obj) -> bool:
     return any(c.get("type") == "Ready" and c.get("status") == "True"
                for c in (pod.get("status") or {}).get("conditions") or [])
-
-
-def go_duration(seconds: float) -> str:
-    """A duration as Go prints it (`30m0s`, `1h0m0s`, `5s`, `500ms`), as AKS's messages show it."""
-    if seconds <= 0:
-        return "0s"
-    if seconds < 1:
-        return f"{round(seconds * 1000)}ms"
-    whole = int(seconds)
-    frac = seconds - whole
-    hours, rest = divmod(whole, 3600)
-    minutes, secs = divmod(rest, 60)
-    text = f"{secs + frac:g}s"
-    if hours:
-        return f"{hours}h{minutes}m{text}"
-    if minutes:
-        return f"{minutes}m{text}"
-    return text

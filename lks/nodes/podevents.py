@@ -13,6 +13,7 @@ import contextlib
 import logging
 from typing import Any
 
+from lks.clock import go_duration as go_duration_ns
 from lks.controllers.events import NORMAL, WARNING, EventRecorder
 from lks.nodes.runtime import Container, image_size
 
@@ -53,16 +54,8 @@ def pod_ref(pod: Obj) -> str:
 
 
 def go_duration(seconds: float) -> str:
-    """A duration as Go prints a `time.Duration` truncated to milliseconds: 12ms, 1.5s, 1m20s."""
-    ms = int(seconds * 1000)
-    if ms < 1000:
-        return f"{ms}ms" if ms else "0s"
-    minutes, ms = divmod(ms, 60_000)
-    hours, minutes = divmod(minutes, 60)
-    secs = f"{ms / 1000:.3f}".rstrip("0").rstrip(".") + "s"
-    if hours:
-        return f"{hours}h{minutes}m{secs}"
-    return f"{minutes}m{secs}" if minutes else secs
+    """A duration as kubelet prints it: a Go `time.Duration` truncated to milliseconds (12ms, 1.5s, 1m20s)."""
+    return go_duration_ns(int(seconds * 1000) * 1_000_000)
 
 
 class EventSink:

@@ -25,6 +25,7 @@ from pathlib import Path
 import orjson
 import pytest
 
+from lks import clock
 from lks.kube import errors, protobuf
 from lks.kube.http import negotiation
 
@@ -392,7 +393,7 @@ def test_go_duration():
              90 * s: "1m30s", 3600 * s: "1h0m0s", 26 * 3600 * s + 184 * s + 5 * 1_000_000: "26h3m4.005s",
              -2 * s: "-2s", 999 * ns: "999ns"}
     for value, text in cases.items():
-        assert protobuf.go_duration(value) == text
+        assert clock.go_duration(value) == text
 
 
 # --- lookup, tables, errors, speed --------------------------------------------------------------

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from lks.clock import go_duration
 from lks.controllers.disruption import DisruptionController
 from lks.controllers.nodeipam import NodeIPAMController
 from lks.kube import errors
@@ -175,7 +176,7 @@ def test_which_pods_a_drain_removes(pod, goes):
     pytest.param(0.5, "500ms", id="sub-second"),
 ])
 def test_timeouts_read_as_go_durations(seconds, text):
-    assert drain.go_duration(seconds) == text
+    assert go_duration(round(seconds * 1e9)) == text
 
 
 # -- cordon -----------------------------------------------------------------------------------------
