@@ -151,6 +151,8 @@ class ServiceIndex:
 
     def for_pod_change(self, kind: str, pod: Obj, prev: Obj | None) -> set[Key]:
         """The Services to look at again after a pod event (none when nothing they read changed)."""
+        if not self._selectors.get(pod["metadata"].get("namespace") or ""):
+            return set()  # no Service with a selector in the pod's namespace
         if kind == "MODIFIED" and prev is not None:
             if _endpoint_view(pod) == _endpoint_view(prev):
                 return set()
