@@ -10,7 +10,8 @@ import pytest
 
 from lks import pki, store
 from lks.clock import ManualClock
-from lks.kube.cluster import User
+from lks.kube import errors
+from lks.kube.cluster import Cluster, User
 
 ADMIN = User("clusterAdmin", ("system:masters", "system:authenticated"))
 TOKEN = "test-token"
@@ -28,3 +29,13 @@ async def backend() -> AsyncIterator[store.Backend]:
     await b.start()
     yield b
     await b.close()
+
+
+async def pod_or_none(cluster: Cluster, name: str, namespace: str = "default") -> dict | None:
+    """The pod, or None once it is gone."""
+    try:
+        return await cluster.registry("", "v1", "pods").get(namespace, name)
+    except errors.APIError as err:
+        if err.code == 404:
+            return None
+        raise

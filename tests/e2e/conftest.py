@@ -23,7 +23,7 @@ from kubernetes import config as k8s_config
 KUBECTL = Path(sys.executable).parent / "kubectl"
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
@@ -63,7 +63,7 @@ class LKS:
 
     def __init__(self, home: Path, *args: str):
         self.home = home
-        self.port = _free_port()
+        self.port = free_port()
         self.args = args
         self.proc: subprocess.Popen | None = None
         self.kubeconfig = home / "kubeconfig"

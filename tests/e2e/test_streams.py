@@ -10,7 +10,6 @@ import json
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -20,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import LKS, with_process_pool
+from .conftest import LKS, free_port, with_process_pool
 
 POOL = "streams"
 SELECTOR = {"kubernetes.azure.com/agentpool": POOL}
@@ -52,10 +51,27 @@ def _wait(server: LKS, name: str, phases: tuple[str, ...], timeout: float = 30.0
     raise AssertionError(f"pod {name} is not {phases}: {json.dumps(pod.get('status'), indent=1)}")
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def _get_when_up(url: str, timeout: float = 20.0) -> bytes:
+    """The body at `url` once something answers there (a forwarded server may still be starting)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=5) as r:
+                return r.read()
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
+
+
+def _interrupt(proc: subprocess.Popen) -> None:
+    """Stop a kubectl as Ctrl-C does, killing it if it does not end."""
+    proc.send_signal(signal.SIGINT)
+    try:
+        proc.wait(10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
 
 
 def _lines(proc: subprocess.Popen, count: int, timeout: float = 20.0) -> list[str]:
@@ -145,7 +161,7 @@ def test_attach(server: LKS):
 
 
 def test_port_forward(server: LKS):
-    port = _free_port()
+    port = free_port()
     _pod(server, "web", ["python3", "-m", "http.server", str(port), "--bind", "127.0.0.1"])
     _wait(server, "web", ("Running",))
     env = {**os.environ, "KUBECONFIG": str(server.kubeconfig), "HOME": str(server.kube_home)}
@@ -156,32 +172,18 @@ def test_port_forward(server: LKS):
         m = re.match(r"Forwarding from 127\.0\.0\.1:(\d+) -> (\d+)", first)
         assert m and int(m.group(2)) == port, first
         local = int(m.group(1))
-        body = b""
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:  # the server may still be starting
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{local}/", timeout=5) as r:
-                    body = r.read()
-                    break
-            except OSError:
-                time.sleep(0.2)
-        assert b"Directory listing" in body
+        assert b"Directory listing" in _get_when_up(f"http://127.0.0.1:{local}/")
         with urllib.request.urlopen(f"http://127.0.0.1:{local}/", timeout=5) as r:  # a second connection
             assert r.status == 200
     finally:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        _interrupt(proc)
     server.kubectl("delete", "pod", "web", "--wait=false")
 
 
 @pytest.mark.parametrize("websockets", ["true", "false"], ids=["websocket", "spdy"])
 def test_exec_and_port_forward_over_each_protocol(server: LKS, websockets: str):
     name = f"proto-{websockets}"
-    port = _free_port()
+    port = free_port()
     _pod(server, name, ["python3", "-m", "http.server", str(port), "--bind", "127.0.0.1"])
     _wait(server, name, ("Running",))
     env = {**os.environ, "KUBECONFIG": str(server.kubeconfig), "HOME": str(server.kube_home),
@@ -195,21 +197,9 @@ def test_exec_and_port_forward_over_each_protocol(server: LKS, websockets: str):
     try:
         m = re.match(r"Forwarding from 127\.0\.0\.1:(\d+)", _lines(proc, 1)[0])
         assert m
-        deadline, body = time.monotonic() + 20, b""
-        while time.monotonic() < deadline and not body:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{m.group(1)}/", timeout=5) as r:
-                    body = r.read()
-            except OSError:
-                time.sleep(0.2)
-        assert b"Directory listing" in body
+        assert b"Directory listing" in _get_when_up(f"http://127.0.0.1:{m.group(1)}/")
     finally:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        _interrupt(proc)
     server.kubectl("delete", "pod", name, "--wait=false")
 
 
@@ -248,7 +238,7 @@ def test_python_client_exec_and_port_forward(server: LKS):
     from kubernetes import client as k8s
     from kubernetes.stream import portforward, stream
 
-    port = _free_port()
+    port = free_port()
     _pod(server, "pyclient", ["python3", "-m", "http.server", str(port), "--bind", "127.0.0.1"])
     _wait(server, "pyclient", ("Running",))
     api = server.api_client()

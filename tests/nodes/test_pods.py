@@ -10,8 +10,9 @@ import ipaddress
 import re
 
 import pytest
+from support import pod_or_none
 
-from lks.kube import deletion, errors
+from lks.kube import deletion
 from lks.kube.registry import ListOptions
 from lks.kube.selectors import FieldSelector, LabelSelector
 from lks.nodes import agent as agents
@@ -57,18 +58,9 @@ async def _create(cluster, body):
     return await cluster.registry("", "v1", "pods").create("default", body)
 
 
-async def _get(cluster, name):
-    try:
-        return await cluster.registry("", "v1", "pods").get("default", name)
-    except errors.APIError as err:
-        if err.code == 404:
-            return None
-        raise
-
-
 async def _until(settle, cluster, name, check):
     async def ok():
-        return check(await _get(cluster, name))
+        return check(await pod_or_none(cluster, name))
 
     await settle(ok, tries=2000)
 
@@ -106,7 +98,7 @@ async def _events(cluster, name):
 async def test_pod_goes_through_container_creating_to_running(cluster, node, writes, clock, settle):
     await _create(cluster, _pod("web", node))
     await _until(settle, cluster, "web", lambda p: _phase(p) == "Pending" and "containerStatuses" in p["status"])
-    creating = (await _get(cluster, "web"))["status"]
+    creating = (await pod_or_none(cluster, "web"))["status"]
     assert _state(creating) == {"waiting": {"reason": "ContainerCreating"}}
     assert creating["containerStatuses"][0] == {
         "name": "main", "image": "nginx", "imageID": "", "lastState": {}, "ready": False, "restartCount": 0,
@@ -120,7 +112,7 @@ async def test_pod_goes_through_container_creating_to_running(cluster, node, wri
     assert "podIP" not in creating and creating["startTime"] and creating["qosClass"] == "BestEffort"
 
     await _running(settle, cluster, clock, "web")
-    running = (await _get(cluster, "web"))["status"]
+    running = (await pod_or_none(cluster, "web"))["status"]
     assert ipaddress.ip_address(running["podIP"]) in ipaddress.ip_network(CIDR)
     assert running["podIP"] == "10.244.3.2" and running["podIPs"] == [{"ip": "10.244.3.2"}]
     assert all(c["status"] == "True" for c in running["conditions"])
@@ -160,10 +152,10 @@ async def test_run_to_completion(cluster, node, clock, settle, restart, annotati
     await _running(settle, cluster, clock, "job")
     await clock.advance(0.9)
     await _spin(200)
-    assert _phase(await _get(cluster, "job")) == "Running"  # runs for 1 s by default
+    assert _phase(await pod_or_none(cluster, "job")) == "Running"  # runs for 1 s by default
     await clock.advance(0.1)
     await _until(settle, cluster, "job", lambda p: _phase(p) == phase)
-    status = (await _get(cluster, "job"))["status"]
+    status = (await pod_or_none(cluster, "job"))["status"]
     terminated = _state(status)["terminated"]
     assert terminated["exitCode"] == code and terminated["reason"] == reason
     assert terminated["containerID"].startswith("containerd://") and terminated["startedAt"] and terminated["finishedAt"]
@@ -183,11 +175,11 @@ async def test_crash_loop_back_off(cluster, node, clock, settle):
     await clock.advance(2)  # exits, and the first restart is immediate
     await _until(settle, cluster, "crash", lambda p: p["status"]["containerStatuses"][0]["restartCount"] == 1
                  and "running" in _state(p["status"]))
-    last = (await _get(cluster, "crash"))["status"]["containerStatuses"][0]["lastState"]["terminated"]
+    last = (await pod_or_none(cluster, "crash"))["status"]["containerStatuses"][0]["lastState"]["terminated"]
     assert last["exitCode"] == 1 and last["reason"] == "Error"
     await clock.advance(2)  # exits again: now it backs off 10 s
     await _until(settle, cluster, "crash", lambda p: "waiting" in _state(p["status"]))
-    pod = await _get(cluster, "crash")
+    pod = await pod_or_none(cluster, "crash")
     waiting = _state(pod["status"])["waiting"]
     assert waiting["reason"] == "CrashLoopBackOff"
     assert waiting["message"] == (f"back-off 10s restarting failed container=main pod=crash_default"
@@ -195,7 +187,7 @@ async def test_crash_loop_back_off(cluster, node, clock, settle):
     assert pod["status"]["phase"] == "Running" and _conditions(pod["status"])["Ready"]["status"] == "False"
     await clock.advance(9)
     await _spin(200)
-    assert (await _get(cluster, "crash"))["status"]["containerStatuses"][0]["restartCount"] == 1
+    assert (await pod_or_none(cluster, "crash"))["status"]["containerStatuses"][0]["restartCount"] == 1
     await clock.advance(1)
     await _until(settle, cluster, "crash", lambda p: p["status"]["containerStatuses"][0]["restartCount"] == 2)
     await clock.advance(2)
@@ -222,7 +214,7 @@ async def test_graceful_deletion(cluster, node, writes, clock, settle, stop, gra
     if after:
         await clock.advance(after - 0.5)
         await _spin(200)
-        assert (await _get(cluster, "web"))["metadata"]["deletionTimestamp"]
+        assert (await pod_or_none(cluster, "web"))["metadata"]["deletionTimestamp"]
         await clock.advance(0.5)
     await _until(settle, cluster, "web", lambda p: p is None)
     final = writes[-1][1]
@@ -270,7 +262,7 @@ async def test_pods_wait_for_the_node_pod_cidr(cluster, template, clock, settle)
         await _create(cluster, _pod("web", bare))
         await clock.advance(1)
         await _until(settle, cluster, "web", lambda p: "containerStatuses" in p["status"])
-        assert _phase(await _get(cluster, "web")) == "Pending"
+        assert _phase(await pod_or_none(cluster, "web")) == "Pending"
 
         def assign(n):
             n["spec"]["podCIDR"], n["spec"]["podCIDRs"] = "10.244.9.0/24", ["10.244.9.0/24"]
@@ -278,7 +270,7 @@ async def test_pods_wait_for_the_node_pod_cidr(cluster, template, clock, settle)
 
         await cluster.registry("", "v1", "nodes").patch(None, bare.name, assign)
         await _running(settle, cluster, clock, "web")
-        assert (await _get(cluster, "web"))["status"]["podIP"] == "10.244.9.2"
+        assert (await pod_or_none(cluster, "web"))["status"]["podIP"] == "10.244.9.2"
     finally:
         await bare.stop()
 
@@ -287,7 +279,7 @@ async def test_init_containers_run_first(cluster, node, clock, settle):
     body = _pod("init", node, initContainers=[{"name": "setup", "image": "busybox:1.36"}])
     await _create(cluster, body)
     await _until(settle, cluster, "init", lambda p: "initContainerStatuses" in p["status"])
-    status = (await _get(cluster, "init"))["status"]
+    status = (await pod_or_none(cluster, "init"))["status"]
     assert _state(status, key="initContainerStatuses") == {"waiting": {"reason": "PodInitializing"}}
     assert _state(status) == {"waiting": {"reason": "PodInitializing"}}
     assert _conditions(status)["Initialized"] == {
@@ -297,7 +289,7 @@ async def test_init_containers_run_first(cluster, node, clock, settle):
         await clock.advance(0.005)
         await _spin(100)
     await _until(settle, cluster, "init", lambda p: _phase(p) == "Running")
-    status = (await _get(cluster, "init"))["status"]
+    status = (await pod_or_none(cluster, "init"))["status"]
     init = status["initContainerStatuses"][0]
     assert init["state"]["terminated"]["reason"] == "Completed" and init["ready"] is True
     assert init["image"] == "docker.io/library/busybox:1.36"
@@ -307,19 +299,19 @@ async def test_init_containers_run_first(cluster, node, clock, settle):
 async def test_host_network_pods_use_the_node_ip(cluster, node, clock, settle):
     await _create(cluster, _pod("proxy", node, hostNetwork=True))
     await _running(settle, cluster, clock, "proxy")
-    assert (await _get(cluster, "proxy"))["status"]["podIP"] == HOST_IP
+    assert (await pod_or_none(cluster, "proxy"))["status"]["podIP"] == HOST_IP
 
 
 async def test_pod_ips_are_handed_out_in_turn(cluster, node, clock, settle):
     for name in ("a", "b"):
         await _create(cluster, _pod(name, node))
         await _running(settle, cluster, clock, name)
-    assert [(await _get(cluster, n))["status"]["podIP"] for n in ("a", "b")] == ["10.244.3.2", "10.244.3.3"]
+    assert [(await pod_or_none(cluster, n))["status"]["podIP"] for n in ("a", "b")] == ["10.244.3.2", "10.244.3.3"]
     await cluster.registry("", "v1", "pods").delete("default", "a", deletion.DeleteOptions())
     await _until(settle, cluster, "a", lambda p: p is None)
     await _create(cluster, _pod("c", node))
     await _running(settle, cluster, clock, "c")
-    assert (await _get(cluster, "c"))["status"]["podIP"] == "10.244.3.4"  # .2 is not reused at once
+    assert (await pod_or_none(cluster, "c"))["status"]["podIP"] == "10.244.3.4"  # .2 is not reused at once
 
 
 async def test_readiness_waits_for_the_probe_delay(cluster, node, clock, settle):
@@ -327,7 +319,7 @@ async def test_readiness_waits_for_the_probe_delay(cluster, node, clock, settle)
     body["spec"]["containers"][0]["readinessProbe"] = {"httpGet": {"port": 80}, "initialDelaySeconds": 5}
     await _create(cluster, body)
     await _running(settle, cluster, clock, "slow")
-    assert _conditions((await _get(cluster, "slow"))["status"])["Ready"]["status"] == "False"
+    assert _conditions((await pod_or_none(cluster, "slow"))["status"])["Ready"]["status"] == "False"
     await clock.advance(5)
     await _until(settle, cluster, "slow", lambda p: _conditions(p["status"])["Ready"]["status"] == "True")
 
@@ -335,7 +327,7 @@ async def test_readiness_waits_for_the_probe_delay(cluster, node, clock, settle)
 async def test_readiness_gates(cluster, node, clock, settle):
     await _create(cluster, _pod("gated", node, readinessGates=[{"conditionType": "example.com/ready"}]))
     await _running(settle, cluster, clock, "gated")
-    ready = _conditions((await _get(cluster, "gated"))["status"])["Ready"]
+    ready = _conditions((await pod_or_none(cluster, "gated"))["status"])["Ready"]
     assert (ready["status"], ready["reason"]) == ("False", "ReadinessGatesNotReady")
     assert ready["message"] == 'corresponding condition of pod readiness gate "example.com/ready" does not exist.'
 
@@ -344,7 +336,7 @@ async def test_a_restarted_service_adopts_running_pods(cluster, template, node, 
     await _create(cluster, _pod("web", node))
     await _create(cluster, _pod("job", node, restart="Never"))
     await _running(settle, cluster, clock, "job")
-    before = await _get(cluster, "web")
+    before = await pod_or_none(cluster, "web")
     await node.stop()  # the service goes down; the node keeps running its pods
     assert not pods.PodWorkers._shared.get(cluster)
     again = agents.NodeAgent(cluster=cluster, template=template, index=0, address=HOST_IP)
@@ -352,11 +344,11 @@ async def test_a_restarted_service_adopts_running_pods(cluster, template, node, 
     try:
         await clock.advance(0.5)
         await _spin(300)
-        after = await _get(cluster, "web")
+        after = await pod_or_none(cluster, "web")
         assert after["status"] == before["status"]  # same containers, same IP, nothing written
         await _create(cluster, _pod("new", again))
         await _running(settle, cluster, clock, "new")
-        assert (await _get(cluster, "new"))["status"]["podIP"] == "10.244.3.4"
+        assert (await pod_or_none(cluster, "new"))["status"]["podIP"] == "10.244.3.4"
         await clock.advance(0.5)  # the job still ends 1 s after it started
         await _until(settle, cluster, "job", lambda p: _phase(p) == "Succeeded")
     finally:

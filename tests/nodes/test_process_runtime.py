@@ -13,8 +13,9 @@ import time
 from pathlib import Path
 
 import pytest
+from support import pod_or_none
 
-from lks.kube import deletion, errors
+from lks.kube import deletion
 from lks.kube.registry import ListOptions
 from lks.kube.selectors import FieldSelector, LabelSelector
 from lks.nodes import agent as agents
@@ -64,20 +65,11 @@ async def _create(cluster, body, namespace="default"):
     return await cluster.registry("", "v1", namespace and "pods").create(namespace, body)
 
 
-async def _get(cluster, name):
-    try:
-        return await cluster.registry("", "v1", "pods").get("default", name)
-    except errors.APIError as err:
-        if err.code == 404:
-            return None
-        raise
-
-
 async def _until(cluster, name, check, timeout=10.0):
     deadline = time.monotonic() + timeout
     pod = None
     while time.monotonic() < deadline:
-        pod = await _get(cluster, name)
+        pod = await pod_or_none(cluster, name)
         if check(pod):
             return pod
         await asyncio.sleep(0.01)
@@ -303,7 +295,7 @@ async def test_restarts_with_crash_loop_back_off(cluster, node, clock, kubelet):
     exited = clock.now()
     await clock.advance(19)
     await asyncio.sleep(0.2)
-    assert _status(await _get(cluster, "crash"))["restartCount"] == 2
+    assert _status(await pod_or_none(cluster, "crash"))["restartCount"] == 2
     await _ticking(cluster, clock, "crash", lambda p: _status(p)["restartCount"] == 3, step=0.5)
     assert clock.now() - exited <= 21
 
@@ -350,7 +342,7 @@ async def _ticking(cluster, clock, name, check, *, step=1.0, timeout=10.0):
     """Advance the clock a step at a time (probes run real commands between) until `check`."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        pod = await _get(cluster, name)
+        pod = await pod_or_none(cluster, name)
         if check(pod):
             return pod
         await clock.advance(step)
