@@ -327,6 +327,27 @@ async def test_sqlite_reopen_keeps_everything(tmp_path: Path, monkeypatch: pytes
         assert db.execute("SELECT name FROM log ORDER BY id").fetchall() == [("/a",), ("/c",), ("/d",)]
 
 
+async def test_sqlite_checkpoints_the_wal_off_the_loop(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Writes run on the loop with SQLite's auto-checkpoint off: the store's own checkpoint
+    thread copies the WAL into the database once enough was written."""
+    monkeypatch.setattr(sqlite, "CHECKPOINT_BYTES", 64 << 10)
+    path = tmp_path / "lks.db"
+    s = stores.open_store(f"sqlite://{path}")
+    await s.start()
+    try:
+        empty = path.stat().st_size
+        for i in range(16):  # 16 x 2 x 4 KiB: past the threshold
+            await s.create(f"/k{i}", bytes(4096))
+        db = s._database  # type: ignore[attr-defined]
+        if db._checkpointing is not None:
+            await db._checkpointing
+        assert path.stat().st_size > empty + 4 * 4096  # rows are in the database file now
+        kv = await s.get("/k15")
+        assert kv is not None and kv.value == bytes(4096)
+    finally:
+        await s.close()
+
+
 @pytest.mark.parametrize("backend", ["memory", "sqlite"])
 async def test_lagging_watcher_is_ended_with_compacted(backend: str, tmp_path: Path) -> None:
     # etcd buffers slow watchers itself; our broadcaster drops them instead.

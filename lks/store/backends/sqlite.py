@@ -8,11 +8,12 @@ lives in `sqllog`; this module owns the threads and the asyncio side.
 
 This process is the only writer, which shapes everything:
 
-- Writes queue up for one writer thread that applies all pending ones in one transaction and
-  commits once (group commit). Each write is decided on its own against the state including the
-  earlier writes of its batch, so a conflict never aborts its neighbours.
-- Reads run on their own connections and threads, batched the same way (one thread hop for
-  all the reads queued meanwhile); WAL lets them proceed while the writer commits.
+- Writes run on the event loop's thread (see `_Database` for why not on a thread of their
+  own): those queued during one loop turn are applied in one transaction and committed once
+  (group commit). Each write is decided on its own against the state including the earlier
+  writes of its batch, so a conflict never aborts its neighbours.
+- Reads run on reader threads, batched the same way (one thread hop for all the reads queued
+  meanwhile); WAL lets them proceed beside writes.
 - Watches never poll: after each commit the batch's events go to a `broadcaster`, and a new
   watch replays history rows from the table before following that live stream.
 
@@ -23,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import sqlite3
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -38,24 +40,33 @@ from lks.store.types import Event, FutureRevision, KeyValue, ListResult, StoreEr
 
 T = TypeVar("T")
 
-# Revisions per compaction transaction: small enough that queued writes wait only milliseconds.
-COMPACT_CHUNK = 5_000
+log = logging.getLogger(__name__)
+
+# Revisions per compaction transaction: each blocks the loop for a millisecond or two.
+COMPACT_CHUNK = 1_000
+CHECKPOINT_BYTES = 4 << 20  # SQLite's default auto-checkpoint: 1,000 pages
 
 
 class _Database:
-    """The one wrapper through which blocking sqlite calls run.
+    """The one wrapper through which sqlite calls run.
 
-    A writer thread owns the write connection. Each reader thread owns a read connection and
-    takes every read queued while it was busy in one hop: a hop to a thread and back costs
-    ~100-200 µs, far more than a point read, so concurrent readers share hops. Results come
-    back as one callback on the loop per hop, not through futures awaited by tasks (each of
-    those is a loop turn, and a loop turn under load is milliseconds).
+    The event loop's thread owns the write connection: writes run there, synchronously. They take microseconds of C each, while a writer thread paid for every
+    statement with a GIL hand-off from a busy loop: under load it spent 4-5x its CPU waiting
+    for the GIL, and a write's latency was mostly that wait. Without fsyncs on commit (WAL,
+    synchronous=NORMAL) nothing here blocks; the one fsync left, the checkpoint that copies the
+    WAL back into the database, runs on a thread of its own (`wal_autocheckpoint` is off).
+
+    Each reader thread owns a read connection and takes every read queued while it was busy in one hop; results come back as one callback
+    on the loop per hop, not through futures awaited by tasks (each a loop turn under load).
     """
 
     def __init__(self, path: Path, *, readers: int):
         self._path = path
-        self._writer = ThreadPoolExecutor(1, thread_name_prefix="lks-sqlite-write")
-        self._write_conn: sqlite3.Connection | None = None
+        self._conn: sqlite3.Connection | None = None  # the loop thread's
+        self._checkpointer = ThreadPoolExecutor(1, thread_name_prefix="lks-sqlite-checkpoint")
+        self._checkpoint_conn: sqlite3.Connection | None = None
+        self._checkpointing: asyncio.Future[None] | None = None
+        self._wal_bytes = 0  # written since the last checkpoint began
         self._readers = [ThreadPoolExecutor(1, thread_name_prefix="lks-sqlite-read") for _ in range(readers)]
         self._read_conns: list[sqlite3.Connection] = []
         self._reads: list[tuple[Callable[..., Any], tuple[Any, ...], asyncio.Future[Any]]] = []
@@ -67,34 +78,41 @@ class _Database:
     async def start(self) -> tuple[int, int]:
         """Open the connections (schema first); the current and compact revisions."""
         loop = asyncio.get_running_loop()
-        self._write_conn = await loop.run_in_executor(self._writer, partial(sqllog.connect, self._path, readonly=False))
-        revisions = await self.write(sqllog.setup)
+        self._conn = sqllog.connect(self._path, readonly=False)
+        self._conn.execute("PRAGMA wal_autocheckpoint=0")
+        revisions = self.write(sqllog.setup)
+        self._checkpoint_conn = await loop.run_in_executor(
+            self._checkpointer, partial(sqllog.connect, self._path, readonly=False))
         for executor in self._readers:
             conn = await loop.run_in_executor(executor, partial(sqllog.connect, self._path, readonly=True))
             self._read_conns.append(conn)
         self._idle_readers = list(range(len(self._readers)))
         return revisions
 
-    async def write(self, fn: Callable[..., T], *args: Any) -> T:
-        """Run `fn(write_conn, *args)` on the writer thread."""
-        return await asyncio.get_running_loop().run_in_executor(self._writer, partial(fn, self._write_conn, *args))
+    def write(self, fn: Callable[..., T], *args: Any, size: int = 0) -> T:
+        """`fn(write_conn, *args)`, now; `size` is about how many bytes it adds to the WAL."""
+        if self._closing or self._conn is None:
+            raise StoreError("store is closed")
+        result = fn(self._conn, *args)
+        self._wal_bytes += size
+        if self._wal_bytes >= CHECKPOINT_BYTES and self._checkpointing is None and not self._closing:
+            self._checkpoint()
+        return result
 
-    def write_soon(self, fn: Callable[..., T], args: tuple[Any, ...], done: Callable[[bool, Any], None]) -> None:
-        """Run `fn(write_conn, *args)` on the writer thread, then `done(ok, result or error)` on
-        the loop: one hop back, where awaiting a future from a task costs two more loop turns
-        (a write's latency under load is mostly loop turns)."""
-        loop = asyncio.get_running_loop()
-        conn = self._write_conn
+    def _checkpoint(self) -> None:
+        """Copy the WAL into the database on the checkpoint thread. PASSIVE never waits for
+        the writer; the next write after a complete checkpoint starts the WAL over."""
+        self._wal_bytes = 0
+        conn = self._checkpoint_conn
+        assert conn is not None
+        self._checkpointing = asyncio.get_running_loop().run_in_executor(
+            self._checkpointer, partial(conn.execute, "PRAGMA wal_checkpoint(PASSIVE)"))
+        self._checkpointing.add_done_callback(self._checkpointed)
 
-        def run() -> None:
-            try:
-                outcome: tuple[bool, Any] = (True, fn(conn, *args))
-            except BaseException as exc:  # noqa: BLE001 - handed to the loop
-                outcome = (False, exc)
-            with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
-                loop.call_soon_threadsafe(done, *outcome)
-
-        self._writer.submit(run)
+    def _checkpointed(self, future: asyncio.Future[Any]) -> None:
+        self._checkpointing = None
+        if not future.cancelled() and future.exception() is not None:
+            log.warning("sqlite checkpoint of %s failed: %s", self._path, future.exception())
 
     async def read(self, fn: Callable[..., T], *args: Any) -> T:
         """Run `fn(read_conn, *args)` on a reader thread, batched with other queued reads."""
@@ -137,15 +155,21 @@ class _Database:
             self._reads_done.set()
 
     async def close(self) -> None:
-        """Finish queued reads, then close every connection on its own thread."""
+        """Finish queued reads and a running checkpoint, then close every connection on its
+        own thread (the write connection last: closing it checkpoints what is left)."""
         self._closing = True
         await self._reads_done.wait()
+        if self._checkpointing is not None:
+            with contextlib.suppress(Exception):
+                await self._checkpointing
         loop = asyncio.get_running_loop()
         for executor, conn in zip(self._readers, self._read_conns, strict=True):
             await loop.run_in_executor(executor, conn.close)
-        if self._write_conn is not None:
-            await loop.run_in_executor(self._writer, self._write_conn.close)
-        for executor in [*self._readers, self._writer]:
+        if self._checkpoint_conn is not None:
+            await loop.run_in_executor(self._checkpointer, self._checkpoint_conn.close)
+        if self._conn is not None:
+            self._conn.close()
+        for executor in [*self._readers, self._checkpointer]:
             executor.shutdown(wait=False)
 
 
@@ -171,7 +195,7 @@ class SQLiteBackend:
         self._rev = 0  # the latest committed revision
         self._compact_rev = 0
         self._queue: list[sqllog.Write] = []
-        self._committing = False  # a batch is on the writer thread
+        self._committing = False  # a commit is due at the end of this loop turn
         self._idle = asyncio.Event()  # nothing queued or committing
         self._idle.set()
         self._closing = False
@@ -250,16 +274,24 @@ class SQLiteBackend:
         return event.revision, event.prev
 
     def _commit_queued(self) -> None:
-        """Send every queued write to the writer thread as one transaction (group commit)."""
-        batch, self._queue = self._queue, []
+        """Commit the queued writes once this loop turn is done, with those it adds (group commit)."""
         self._committing = True
         self._idle.clear()
-        self._database.write_soon(sqllog.apply_batch, (self._rev, batch), partial(self._committed, batch))
+        asyncio.get_running_loop().call_soon(self._commit)
 
-    def _committed(self, batch: list[sqllog.Write], ok: bool, result: Any) -> None:
-        self._committing = False
-        if ok:
-            self._rev, outcomes = result
+    def _commit(self) -> None:
+        batch, self._queue = self._queue, []
+        size = sum(len(w.value) for w in batch if w.value is not None)
+        try:
+            # a row keeps the value it replaces too: about twice the values go to the WAL
+            self._rev, outcomes = self._database.write(sqllog.apply_batch, self._rev, batch, size=2 * size)
+        except Exception as exc:  # the transaction rolled back: every write of it failed
+            for write in batch:
+                if not write.future.done():
+                    error = StoreError(f"write failed: {exc}")
+                    error.__cause__ = exc
+                    write.future.set_exception(error)
+        else:
             # Watchers hear of a write no later than its writer does.
             self._broadcaster.publish([o for o in outcomes if isinstance(o, Event)])
             for write, outcome in zip(batch, outcomes, strict=True):
@@ -269,12 +301,7 @@ class SQLiteBackend:
                     write.future.set_result(outcome)
                 else:
                     write.future.set_exception(outcome)
-        else:  # the transaction rolled back: every write of it failed
-            for write in batch:
-                if not write.future.done():
-                    error = StoreError(f"write failed: {result}")
-                    error.__cause__ = result
-                    write.future.set_exception(error)
+        self._committing = False
         if self._queue:
             self._commit_queued()
         else:
@@ -300,12 +327,13 @@ class SQLiteBackend:
             db = self._database
             # Readers see the new compact revision before any row goes, so none reads a
             # half-compacted revision; then delete in chunks, letting queued writes in between.
-            lo = await db.write(sqllog.begin_compaction, revision)
+            lo = db.write(sqllog.begin_compaction, revision)
             self._compact_rev = revision
             while lo < revision and not self._closing:  # the next compaction resumes from lo
                 hi = min(lo + COMPACT_CHUNK, revision)
-                await db.write(sqllog.compact_chunk, lo, hi)
+                db.write(sqllog.compact_chunk, lo, hi)
                 lo = hi
+                await asyncio.sleep(0)  # queued writes go in between
 
 
 store.register("sqlite", SQLiteBackend)
