@@ -9,7 +9,6 @@ Every controller and node agent records through one `EventRecorder` per componen
 from __future__ import annotations
 
 import logging
-import secrets
 from typing import Any
 
 from lks.clock import rfc3339
@@ -21,6 +20,15 @@ log = logging.getLogger(__name__)
 Obj = dict[str, Any]
 NORMAL = "Normal"
 WARNING = "Warning"
+
+_last_ns = 0  # the last event name's time: names stay unique when the clock stands still
+
+
+def _name(obj_name: str, now: float) -> str:
+    """client-go's event name: the object's name and the time in nanoseconds, in hex."""
+    global _last_ns
+    _last_ns = max(int(now * 1e9), _last_ns + 1)
+    return f"{obj_name}.{_last_ns:x}"
 
 
 def reference(obj: Obj) -> Obj:
@@ -51,7 +59,8 @@ class EventRecorder:
     async def _record(self, obj: Obj, type_: str, reason: str, message: str) -> None:
         ref = reference(obj)
         namespace = ref.get("namespace") or "default"
-        now = rfc3339(self.cluster.clock.now())
+        clock_now = self.cluster.clock.now()
+        now = rfc3339(clock_now)
         key = (ref.get("uid"), type_, reason, message)
         name = self._recent.get(key)
         if name is not None:
@@ -66,7 +75,7 @@ class EventRecorder:
             except errors.APIError as err:
                 if err.code != 404:
                     raise
-        name = f"{ref['name']}.{secrets.token_hex(8)}"
+        name = _name(ref["name"], clock_now)
         await self._events.create(namespace, {
             "metadata": {"name": name, "namespace": namespace},
             "involvedObject": ref, "reason": reason, "message": message, "type": type_,
