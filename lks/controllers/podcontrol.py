@@ -72,10 +72,12 @@ class OwnerIndex:
             self.observe(key, obj, deleted=False)
 
     def observe(self, key: str, obj: Obj, *, deleted: bool) -> None:
+        ref = None if deleted else rsutil.controller_of(obj)
+        if not deleted and self._owner_of.get(key) == (ref.get("uid", "") if ref is not None else ""):
+            return  # the usual update: same owner (a key's namespace never changes)
         self._forget(key)
         if deleted:
             return
-        ref = rsutil.controller_of(obj)
         if ref is None:
             self._orphans.setdefault(obj["metadata"].get("namespace") or "", set()).add(key)
             self._owner_of[key] = ""
