@@ -81,8 +81,6 @@ class _Database:
         self._conn = sqllog.connect(self._path, readonly=False)
         self._conn.execute("PRAGMA wal_autocheckpoint=0")
         revisions = self.write(sqllog.setup)
-        self._checkpoint_conn = await loop.run_in_executor(
-            self._checkpointer, partial(sqllog.connect, self._path, readonly=False))
         for executor in self._readers:
             conn = await loop.run_in_executor(executor, partial(sqllog.connect, self._path, readonly=True))
             self._read_conns.append(conn)
@@ -103,11 +101,14 @@ class _Database:
         """Copy the WAL into the database on the checkpoint thread. PASSIVE never waits for
         the writer; the next write after a complete checkpoint starts the WAL over."""
         self._wal_bytes = 0
-        conn = self._checkpoint_conn
-        assert conn is not None
-        self._checkpointing = asyncio.get_running_loop().run_in_executor(
-            self._checkpointer, partial(conn.execute, "PRAGMA wal_checkpoint(PASSIVE)"))
+        self._checkpointing = asyncio.get_running_loop().run_in_executor(self._checkpointer, self._run_checkpoint)
         self._checkpointing.add_done_callback(self._checkpointed)
+
+    def _run_checkpoint(self) -> None:
+        # the connection (and the thread) only once needed: an idle cluster's store never is
+        if self._checkpoint_conn is None:
+            self._checkpoint_conn = sqllog.connect(self._path, readonly=False)
+        self._checkpoint_conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
 
     def _checkpointed(self, future: asyncio.Future[Any]) -> None:
         self._checkpointing = None
