@@ -50,14 +50,16 @@ CHECKPOINT_BYTES = 4 << 20  # SQLite's default auto-checkpoint: 1,000 pages
 class _Database:
     """The one wrapper through which sqlite calls run.
 
-    The event loop's thread owns the write connection: writes run there, synchronously. They take microseconds of C each, while a writer thread paid for every
-    statement with a GIL hand-off from a busy loop: under load it spent 4-5x its CPU waiting
-    for the GIL, and a write's latency was mostly that wait. Without fsyncs on commit (WAL,
-    synchronous=NORMAL) nothing here blocks; the one fsync left, the checkpoint that copies the
-    WAL back into the database, runs on a thread of its own (`wal_autocheckpoint` is off).
+    The event loop's thread owns the write connection: writes run there, synchronously. They
+    take microseconds of C each, while a writer thread paid for every statement with a GIL
+    hand-off from a busy loop: under load it spent 4-5x its CPU waiting for the GIL, and a
+    write's latency was mostly that wait. Without fsyncs on commit (WAL, synchronous=NORMAL)
+    nothing here blocks; the one fsync left, the checkpoint that copies the WAL back into the
+    database, runs on a thread of its own (`wal_autocheckpoint` is off).
 
-    Each reader thread owns a read connection and takes every read queued while it was busy in one hop; results come back as one callback
-    on the loop per hop, not through futures awaited by tasks (each a loop turn under load).
+    Each reader thread owns a read connection and takes every read queued while it was busy in
+    one hop; results come back as one callback on the loop per hop, not through futures
+    awaited by tasks (each a loop turn under load).
     """
 
     def __init__(self, path: Path, *, readers: int):
@@ -251,7 +253,7 @@ class SQLiteBackend:
     async def count(self, prefix: str) -> int:
         return await self._database.read(sqllog.count, prefix)
 
-    # -- writes: queued for the writer loop, which commits them in batches
+    # -- writes: queued during a loop turn, committed at its end in one transaction
 
     async def _submit(self, write: sqllog.Write) -> Event:
         if self._closing or not self._started:

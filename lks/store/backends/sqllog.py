@@ -4,7 +4,8 @@ Like kine's `sqllog`, one table `log` holds every write as a row whose id is its
 (creates, updates, and deletes as tombstones), with the previous value in the row so a watch
 can report `prev` without a join. `latest` maps each live key to its newest row (the state at
 the current revision, cheap to list and count); `meta` keeps the compact revision. The functions
-here block; `sqlite` runs them on its writer and reader threads and does the asyncio side.
+here block; `sqlite` runs writes on the event loop's thread, reads on reader threads, and
+does the asyncio side.
 """
 
 from __future__ import annotations
