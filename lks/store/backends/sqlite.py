@@ -44,7 +44,8 @@ log = logging.getLogger(__name__)
 
 # Revisions per compaction transaction: each blocks the loop for a millisecond or two.
 COMPACT_CHUNK = 1_000
-CHECKPOINT_BYTES = 4 << 20  # SQLite's default auto-checkpoint: 1,000 pages
+PAGE = 4096  # SQLite's default page size
+CHECKPOINT_BYTES = 1000 * PAGE  # SQLite's default auto-checkpoint
 
 
 class _Database:
@@ -284,10 +285,11 @@ class SQLiteBackend:
 
     def _commit(self) -> None:
         batch, self._queue = self._queue, []
-        size = sum(len(w.value) for w in batch if w.value is not None)
+        # what the commit adds to the WAL: a row keeps the value it replaces too, and a commit
+        # rewrites at least three pages (the log's, its index's and `latest`'s)
+        size = 2 * sum(len(w.value) for w in batch if w.value is not None) + 3 * PAGE
         try:
-            # a row keeps the value it replaces too: about twice the values go to the WAL
-            self._rev, outcomes = self._database.write(sqllog.apply_batch, self._rev, batch, size=2 * size)
+            self._rev, outcomes = self._database.write(sqllog.apply_batch, self._rev, batch, size=size)
         except Exception as exc:  # the transaction rolled back: every write of it failed
             for write in batch:
                 if not write.future.done():
