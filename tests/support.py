@@ -10,7 +10,6 @@ import pytest
 
 from lks import pki, store
 from lks.clock import ManualClock
-from lks.kube import errors
 from lks.kube.cluster import Cluster, User
 
 ADMIN = User("clusterAdmin", ("system:masters", "system:authenticated"))
@@ -33,9 +32,4 @@ async def backend() -> AsyncIterator[store.Backend]:
 
 async def pod_or_none(cluster: Cluster, name: str, namespace: str = "default") -> dict | None:
     """The pod, or None once it is gone."""
-    try:
-        return await cluster.registry("", "v1", "pods").get(namespace, name)
-    except errors.APIError as err:
-        if err.code == 404:
-            return None
-        raise
+    return await cluster.registry("", "v1", "pods").get_or_none(namespace, name)

@@ -141,6 +141,15 @@ class Registry:
         kv = await self._store_get(namespace, name)
         return self.served(self.decode(kv))
 
+    async def get_or_none(self, namespace: str | None, name: str) -> Obj | None:
+        """GET, with None for an object that is not there (in-process callers that poll)."""
+        try:
+            return await self.get(namespace, name)
+        except errors.APIError as err:
+            if err.code == 404:
+                return None
+            raise
+
     async def _store_get(self, namespace: str | None, name: str) -> store.KeyValue:
         kv = await self.store.get(self.key(namespace, name))
         if kv is None:

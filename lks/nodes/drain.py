@@ -118,7 +118,7 @@ async def drain(cluster: Cluster, node: str, *, timeout: float, disable_eviction
     deadline = clock.monotonic() + timeout
     pods = cluster.registry("", "v1", "pods")
     recorder = EventRecorder(cluster, component=COMPONENT)
-    node_obj = await _node(cluster, node)
+    node_obj = await cluster.registry("", "v1", "nodes").get_or_none(None, node)
     listed = await pods.list(None, ListOptions(selectors.LabelSelector([]),
                                                pods.parse_field_selector(f"spec.nodeName={node}")))
     todo = [_Pod(p["metadata"]["namespace"], p["metadata"]["name"], p["metadata"]["uid"])
@@ -194,22 +194,8 @@ async def _remove(cluster: Cluster, pods: Registry, node: str, node_obj: Obj | N
 
 
 async def _gone(pods: Registry, pod: _Pod) -> bool:
-    try:
-        current = await pods.get(pod.namespace, pod.name)
-    except errors.APIError as err:
-        if err.code == 404:
-            return True
-        raise
-    return current["metadata"].get("uid") != pod.uid
-
-
-async def _node(cluster: Cluster, name: str) -> Obj | None:
-    try:
-        return await cluster.registry("", "v1", "nodes").get(None, name)
-    except errors.APIError as err:
-        if err.code == 404:
-            return None
-        raise
+    current = await pods.get_or_none(pod.namespace, pod.name)
+    return current is None or current["metadata"].get("uid") != pod.uid
 
 
 async def _budget_info(cluster: Cluster, pod: _Pod) -> str:

@@ -96,7 +96,7 @@ class _Database:
             raise StoreError("store is closed")
         result = fn(self._conn, *args)
         self._wal_bytes += size
-        if self._wal_bytes >= CHECKPOINT_BYTES and self._checkpointing is None and not self._closing:
+        if self._wal_bytes >= CHECKPOINT_BYTES and self._checkpointing is None:
             self._checkpoint()
         return result
 
