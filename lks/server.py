@@ -3,7 +3,8 @@
 
 `$LKS_HOME` (default `~/.lks`) holds `pki/` (the service CA and serving certificate),
 `config.json` (endpoint, CA file, the management API token, subscription id), `lks.db` (the
-service's own store) and `clusters/<id>/state.db` (each cluster's objects).
+service's own store) and `clusters/<id>/state.db` (each cluster's objects); all of it private
+to the owner (`lks.homedir`).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ import aiohttp
 import orjson
 from aiohttp import web
 
-from lks import kubeconfig, pki, store
+from lks import homedir, kubeconfig, pki, store
 from lks.arm.app import ManagementAPI
 from lks.arm.plane import ManagementPlane
 from lks.controlplanes import ControlPlanes
@@ -101,7 +102,7 @@ class Service:
         _write_private(path, orjson.dumps(self.config, option=orjson.OPT_INDENT_2))
 
     async def start(self) -> None:
-        self.home.mkdir(parents=True, exist_ok=True)
+        homedir.make_private(self.home)  # before any file of the home is opened
         _ca, ca_file, crt, key = self._pki()
         self._write_config(ca_file)
         tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 SPAWNERS = 4  # threads that fork processes
+CONTAINER_UMASK = 0o022  # a container runtime's; the service itself runs with 077 (`lks.homedir`)
 
 
 class Spawner:
@@ -38,8 +39,13 @@ class Spawner:
             self._pool = concurrent.futures.ThreadPoolExecutor(max_workers=self._threads,
                                                                thread_name_prefix="lks-spawn")
         loop = asyncio.get_running_loop()
+
+        def child_setup() -> None:
+            os.umask(CONTAINER_UMASK)
+            setup()
+
         popen = await loop.run_in_executor(self._pool, functools.partial(
-            subprocess.Popen, argv, env=env, cwd=cwd, preexec_fn=setup, start_new_session=True, **io))
+            subprocess.Popen, argv, env=env, cwd=cwd, preexec_fn=child_setup, start_new_session=True, **io))
         return await ChildProcess.wrap(popen)
 
     def close(self) -> None:
