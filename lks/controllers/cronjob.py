@@ -22,7 +22,7 @@ from email.utils import format_datetime
 from typing import Any
 
 from lks.clock import rfc3339
-from lks.controllers import cronschedule, podcontrol
+from lks.controllers import cronschedule, ownerindex, podcontrol
 from lks.controllers import job_util as ju
 from lks.controllers import replicaset_util as rsutil
 from lks.controllers.events import NORMAL, WARNING, EventRecorder
@@ -85,7 +85,7 @@ class CronJobController:
         self.recorder = EventRecorder(cluster, component="cronjob-controller")
         self.queue: WorkQueue[str] = WorkQueue(self.sync, name="cronjob", clock=cluster.clock)
         self.deadlines = podcontrol.Deadlines(self.queue, cluster.clock)
-        self.jobs_by_owner = podcontrol.OwnerIndex()
+        self.jobs_by_owner = ownerindex.OwnerIndex()
         self.cron_informer = Informer(self.cronjobs, self._on_cronjob)
         self.job_informer = Informer(self.jobs, self._on_job)
         self._revision = 0

@@ -21,7 +21,7 @@ import logging
 from typing import Any
 
 from lks.controllers import daemonset_util as dsu
-from lks.controllers import history, podcontrol
+from lks.controllers import history, ownerindex, podcontrol
 from lks.controllers import replicaset_util as rsutil
 from lks.controllers.events import WARNING, EventRecorder
 from lks.controllers.informer import Informer
@@ -45,8 +45,8 @@ class DaemonSetController:
         self.history = history.History(cluster)
         self.queue: WorkQueue[str] = WorkQueue(self.sync, name="daemonset", clock=cluster.clock)
         self.deadlines = podcontrol.Deadlines(self.queue, cluster.clock)
-        self.pods_by_owner = podcontrol.OwnerIndex()
-        self.revisions_by_owner = podcontrol.OwnerIndex()
+        self.pods_by_owner = ownerindex.OwnerIndex()
+        self.revisions_by_owner = ownerindex.OwnerIndex()
         self.set_informer = Informer(self.sets, self._on_set)
         self.pod_informer = Informer(self.pods, self._on_pod)
         self.node_informer = Informer(self.nodes, self._on_node)

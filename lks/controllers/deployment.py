@@ -20,6 +20,7 @@ from typing import Any
 
 from lks.controllers import deployment_rollout as rollout
 from lks.controllers import deployment_util as du
+from lks.controllers import ownerindex
 from lks.controllers import replicaset_util as rsutil
 from lks.controllers.events import NORMAL, WARNING, EventRecorder
 from lks.controllers.informer import Informer
@@ -48,8 +49,8 @@ class DeploymentController:
         self.rs_informer = Informer(self.sets, self._on_replica_set)
         self.pod_informer = Informer(self.pods, self._on_pod)
         self.recorder = EventRecorder(cluster, component="deployment-controller")
-        self.rs_index = rsutil.OwnerIndex()
-        self.pod_index = rsutil.OwnerIndex()
+        self.rs_index = ownerindex.OwnerIndex()
+        self.pod_index = ownerindex.OwnerIndex()
         self.wakeups = rsutil.Wakeups(self.queue, cluster.clock.now)
 
     async def start(self) -> None:

@@ -27,7 +27,7 @@ from typing import Any
 from lks.clock import rfc3339
 from lks.controllers import job_indexes as jix
 from lks.controllers import job_util as ju
-from lks.controllers import podcontrol
+from lks.controllers import ownerindex, podcontrol
 from lks.controllers import replicaset_util as rsutil
 from lks.controllers.events import NORMAL, WARNING, EventRecorder
 from lks.controllers.informer import Informer
@@ -57,7 +57,7 @@ class JobController:
         self.queue: WorkQueue[str] = WorkQueue(self.sync, name="job", workers=WORKERS, clock=cluster.clock)
         self.orphans: WorkQueue[str] = WorkQueue(self.sync_orphan, name="job-orphan-pods", clock=cluster.clock)
         self.deadlines = podcontrol.Deadlines(self.queue, cluster.clock)
-        self.pods_by_owner = podcontrol.OwnerIndex()
+        self.pods_by_owner = ownerindex.OwnerIndex()
         self.job_informer = Informer(self.jobs, self._on_job)
         self.pod_informer = Informer(self.pods, self._on_pod)
         self._backoff: dict[str, ju.Backoff] = {}

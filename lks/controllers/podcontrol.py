@@ -1,19 +1,18 @@
 """What the StatefulSet, DaemonSet, Job and CronJob controllers share beyond the pod predicates
-of `lks.controllers.replicaset_util`: an index of dependents by their controller, pod
-creation and deletion that record upstream's events (`controller.RealPodControl`), and
-per-key re-sync timers.
+of `lks.controllers.replicaset_util`: pod creation and deletion that record upstream's
+events (`controller.RealPodControl`), and per-key re-sync timers.
 
 Read-your-writes instead of expectations: a controller's writes go through `PodControl`,
 which remembers the highest revision written; `caught_up()` waits until the cluster's feed
 (and so every informer cache) has reached it. A sync that ends with `caught_up()` leaves the
-next sync a cache that already shows what it did, so it never creates a pod twice. The
-`OwnerIndex` learns a created object at once for the same reason.
+next sync a cache that already shows what it did, so it never creates a pod twice. Their
+`lks.controllers.ownerindex.OwnerIndex` learns a created object at once for the same reason.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Hashable, Iterable
+from collections.abc import Callable, Hashable
 from typing import Any, Generic, TypeVar
 
 from lks.controllers import replicaset_util as rsutil
@@ -51,75 +50,6 @@ def object_key(obj: Obj) -> str:
 def split_key(key: str) -> tuple[str, str]:
     namespace, _, name = key.partition("/")
     return namespace, name
-
-
-class OwnerIndex:
-    """Store keys of objects by the uid of their controller, plus the orphans of each
-    namespace (adoption candidates). Fed by an informer's events (`observe`) and by the
-    controller's own creations (`add`), so it may hold keys the cache has not caught up with
-    or already dropped: `resolve` reads the keys through the cache."""
-
-    def __init__(self) -> None:
-        self._by_owner: dict[str, set[str]] = {}
-        self._owner_of: dict[str, str] = {}  # key -> owner uid ("" for an orphan)
-        self._orphans: dict[str, set[str]] = {}  # namespace -> keys
-
-    def seed(self, objects: dict[str, Obj]) -> None:
-        """Index what a just-started informer's cache holds (store key -> object), before the
-        first sync: its events reach the handler only later, and a sync that saw no pods
-        would create them again."""
-        for key, obj in list(objects.items()):
-            self.observe(key, obj, deleted=False)
-
-    def observe(self, key: str, obj: Obj, *, deleted: bool) -> None:
-        ref = None if deleted else rsutil.controller_of(obj)
-        if not deleted and self._owner_of.get(key) == (ref.get("uid", "") if ref is not None else ""):
-            return  # the usual update: same owner (a key's namespace never changes)
-        self._forget(key)
-        if deleted:
-            return
-        if ref is None:
-            self._orphans.setdefault(obj["metadata"].get("namespace") or "", set()).add(key)
-            self._owner_of[key] = ""
-        else:
-            self.add(ref.get("uid", ""), key)
-
-    def add(self, owner_uid: str, key: str) -> None:
-        self._forget(key)
-        self._by_owner.setdefault(owner_uid, set()).add(key)
-        self._owner_of[key] = owner_uid
-
-    def _forget(self, key: str) -> None:
-        owner = self._owner_of.pop(key, None)
-        if owner is None:
-            return
-        if owner:
-            keys = self._by_owner.get(owner)
-        else:
-            keys = next((ks for ks in self._orphans.values() if key in ks), None)
-        if keys is not None:
-            keys.discard(key)
-            if not keys and owner:
-                del self._by_owner[owner]
-
-    def owned(self, owner_uid: str, objects: dict[str, Obj]) -> list[Obj]:
-        """The cached objects `owner_uid` controls."""
-        return self.resolve(self._by_owner.get(owner_uid, ()), objects, owner_uid)
-
-    def orphans(self, namespace: str, objects: dict[str, Obj]) -> list[Obj]:
-        return self.resolve(self._orphans.get(namespace, ()), objects, None)
-
-    @staticmethod
-    def resolve(keys: Iterable[str], objects: dict[str, Obj], owner_uid: str | None) -> list[Obj]:
-        out = []
-        for key in list(keys):
-            obj = objects.get(key)
-            if obj is None:
-                continue
-            ref = rsutil.controller_of(obj)
-            if (ref.get("uid") if ref else None) == owner_uid:
-                out.append(obj)
-        return out
 
 
 class PodControl:

@@ -24,6 +24,7 @@ from typing import Any
 
 import orjson
 
+from lks.controllers import ownerindex
 from lks.controllers import replicaset_tally as tally
 from lks.controllers import replicaset_util as rsutil
 from lks.controllers.events import NORMAL, WARNING, EventRecorder
@@ -81,7 +82,7 @@ class ReplicaSetController:
         self.recorder = EventRecorder(cluster, component=kind.component)
         self.budget = rsutil.EventBudget(cluster.clock.now)
         self.wakeups = rsutil.Wakeups(self.queue, cluster.clock.now)
-        self.index = rsutil.OwnerIndex()  # pods by controller
+        self.index = ownerindex.OwnerIndex()  # pods by controller
         self._tallies: dict[str, tally.Tally] = {}  # set uid -> its pods and status sums
 
     async def start(self) -> None:

@@ -160,57 +160,6 @@ def pods_to_delete(pods: list[Obj], related: Iterable[Obj], diff: int, now: floa
     return ranked[:diff]
 
 
-# -- an index of objects by controller ---------------------------------------------------------
-
-class OwnerIndex:
-    """Store keys of one type's objects by controller uid, and of orphans by namespace, kept by
-    an informer's handler, so a controller finds its dependents without scanning every
-    object. The index may trail the cache: readers look each key up in the cache and skip
-    keys that are gone."""
-
-    def __init__(self) -> None:
-        self._owned: dict[str, set[str]] = {}
-        self._orphans: dict[str, set[str]] = {}
-        self._where: dict[str, tuple[str | None, str]] = {}  # key -> (controller uid, namespace)
-
-    def update(self, key: str, obj: Obj | None) -> str | None:
-        """Index `obj` under `key` (None removes the key); returns the controller uid the key
-        was indexed under before, if any."""
-        if obj is not None:
-            ref = controller_of(obj)
-            where = (ref.get("uid") if ref is not None else None, obj["metadata"].get("namespace") or "")
-            if self._where.get(key) == where:
-                return where[0]  # the usual update: same owner, nothing moves
-        old = self._where.pop(key, None)
-        if old is not None:
-            table, slot = (self._owned, old[0]) if old[0] else (self._orphans, old[1])
-            bucket = table.get(slot)
-            if bucket is not None:
-                bucket.discard(key)
-                if not bucket:
-                    del table[slot]
-        if obj is not None:
-            ref = controller_of(obj)
-            uid = ref.get("uid") if ref is not None else None
-            ns = obj["metadata"].get("namespace") or ""
-            self._where[key] = (uid, ns)
-            if uid:
-                self._owned.setdefault(uid, set()).add(key)
-            else:
-                self._orphans.setdefault(ns, set()).add(key)
-        return old[0] if old is not None else None
-
-    def owned_by(self, uid: str) -> set[str]:
-        return self._owned.get(uid) or set()
-
-    def orphans_in(self, namespace: str) -> set[str]:
-        return self._orphans.get(namespace) or set()
-
-    def forget(self, key: str) -> None:
-        """Drop a key the cache no longer has (its DELETED event was lost in a re-list)."""
-        self.update(key, None)
-
-
 # -- expectations ------------------------------------------------------------------------------
 
 @dataclass(slots=True)

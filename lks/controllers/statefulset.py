@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from lks.controllers import history, podcontrol
+from lks.controllers import history, ownerindex, podcontrol
 from lks.controllers import replicaset_util as rsutil
 from lks.controllers import statefulset_util as ssu
 from lks.controllers.events import NORMAL, WARNING, EventRecorder
@@ -41,8 +41,8 @@ class StatefulSetController:
         self.history = history.History(cluster)
         self.queue: WorkQueue[str] = WorkQueue(self.sync, name="statefulset", clock=cluster.clock)
         self.deadlines = podcontrol.Deadlines(self.queue, cluster.clock)
-        self.pods_by_owner = podcontrol.OwnerIndex()
-        self.revisions_by_owner = podcontrol.OwnerIndex()
+        self.pods_by_owner = ownerindex.OwnerIndex()
+        self.revisions_by_owner = ownerindex.OwnerIndex()
         self.set_informer = Informer(self.sets, self._on_set)
         self.pod_informer = Informer(self.pods, self._on_pod)
         self.revision_informer = Informer(self.history.registry, self._on_revision)
