@@ -111,14 +111,16 @@ def next_after(s: Schedule, t: float) -> float | None:
 def most_recent(s: Schedule, earliest: float, now: float) -> tuple[float | None, int]:
     """mostRecentScheduleTime: the latest time in (earliest, now] the schedule fired, and
     roughly how many it fired in that span (upstream's approximation: the span over the gap
-    between the first two). Raises CronError for a schedule whose two next times coincide."""
+    between the first two). Raises CronError, as upstream, for a schedule whose next two
+    times are less than a second apart, which is how robfig's zero time for a schedule that
+    never fires (`59 23 31 2 *`) shows there."""
     t1 = next_after(s, earliest)
-    if t1 is None or now < t1:
+    if t1 is not None and now < t1:
         return None, 0
-    t2 = next_after(s, t1)
-    if t2 is None or now < t2:
+    t2 = next_after(s, t1) if t1 is not None else None
+    if t1 is not None and t2 is not None and now < t2:
         return t1, 1
-    between = round(t2 - t1)
+    between = round(t2 - t1) if t1 is not None and t2 is not None else 0
     if between < 1:
         raise CronError("time difference between two schedules is less than 1 second")
     missed = int(now - t1) // between + 1
