@@ -7,7 +7,9 @@ types without a printer (Name plus the RFC 3339 creation time), and a custom res
 `additionalPrinterColumns` (`custom_resource_table`, paths evaluated by `lks.kube.jsonpath`).
 
 Each row carries the object as `includeObject` asks: a `PartialObjectMetadata` by default, the
-whole object for `Object` (kubectl's `--sort-by`), nothing for `None`. Everything here is a
+whole object for `Object` (kubectl's `--sort-by`), nothing for `None`. Either way the embedded
+object says its kind and apiVersion, as upstream's conversion to the served version sets them:
+kubectl decodes each row's object by them, and an object without them sorts as nameless. Everything here is a
 pure function of the objects and `now` (epoch seconds from the cluster's clock); the HTTP layer
 negotiates the media type, converts objects to the requested version first, and wraps each
 watch event's object in a one-row Table (`no_headers` after the first, as upstream does).
@@ -45,28 +47,32 @@ def row(group: str, resource: str, obj: Mapping, now: float) -> list:
 
 def to_table(group: str, resource: str, objs: Iterable[Mapping], *, now: float,
              list_meta: Mapping | None = None, include_object: str = "Metadata",
-             no_headers: bool = False, api_version: str = API_VERSION) -> dict:
+             no_headers: bool = False, api_version: str = API_VERSION,
+             object_type: tuple[str, str] | None = None) -> dict:
     """A Table of built-in objects.
 
     `list_meta` is the list's metadata (resourceVersion, continue, remainingItemCount); leave it
     None when printing one object (a get, or a watch event), whose resourceVersion is then used.
+    `object_type` is the (apiVersion, kind) the objects are served as: list items and stored
+    objects do not carry them, but a row's embedded object must.
     """
     _check_include_object(include_object)
     objs = list(objs)
     printer = printers.lookup(group, resource)
     if printer is None:
         return _table(_DEFAULT_COLUMNS, [(o, {"cells": _default_cells(o)}) for o in objs],
-                      objs, list_meta, include_object, no_headers, api_version)
+                      objs, list_meta, include_object, no_headers, api_version, object_type)
     if printer.sort_key is not None and list_meta is not None:
         objs = sorted(objs, key=printer.sort_key)
     rows = [(o, _printer_row(printer, o, now)) for o in objs]
     return _table(printer.columns, rows, objs, list_meta, include_object,
-                  no_headers and not printer.headers_always, api_version)
+                  no_headers and not printer.headers_always, api_version, object_type)
 
 
 def custom_resource_table(printer_columns: list[Mapping] | None, objs: Iterable[Mapping], *, now: float,
                           list_meta: Mapping | None = None, include_object: str = "Metadata",
-                          no_headers: bool = False, api_version: str = API_VERSION) -> dict:
+                          no_headers: bool = False, api_version: str = API_VERSION,
+                          object_type: tuple[str, str] | None = None) -> dict:
     """A Table of custom resources from their CRD version's `additionalPrinterColumns`.
 
     With no printer columns the CRD gets upstream's default: Name and an Age column (a `date`
@@ -78,7 +84,7 @@ def custom_resource_table(printer_columns: list[Mapping] | None, objs: Iterable[
     rows = [(o, {"cells": [formats.name(o), *(_crd_cell(c, p, o, now)
                                               for c, p in zip(columns[1:], paths, strict=True))]})
             for o in objs]
-    return _table(columns, rows, objs, list_meta, include_object, no_headers, api_version)
+    return _table(columns, rows, objs, list_meta, include_object, no_headers, api_version, object_type)
 
 
 def partial_object_metadata(obj: Mapping, api_version: str = API_VERSION) -> dict:
@@ -112,22 +118,26 @@ def _list_meta(list_meta: Mapping) -> dict:
     return meta
 
 
-def _row_object(obj: Mapping, include_object: str, api_version: str) -> Any:
+def _row_object(obj: Mapping, include_object: str, api_version: str, object_type: tuple[str, str] | None) -> Any:
     if include_object == "Object":
-        return obj
+        if object_type is None:
+            return obj
+        # a new dict: `obj` may be the watch cache's own; kind and apiVersion first, as Go writes them
+        return {"kind": object_type[1], "apiVersion": object_type[0], **obj}
     if include_object == "None":
         return None  # upstream's empty RawExtension marshals as null rather than being omitted
     return partial_object_metadata(obj, api_version)
 
 
 def _table(columns: tuple[Column, ...] | list[dict], rows: list[tuple[Mapping, dict]], objs: list[Mapping],
-           list_meta: Mapping | None, include_object: str, no_headers: bool, api_version: str) -> dict:
+           list_meta: Mapping | None, include_object: str, no_headers: bool, api_version: str,
+           object_type: tuple[str, str] | None) -> dict:
     if list_meta is None:
         # one object: the Table carries its resourceVersion (upstream's CommonAccessor fallback)
         list_meta = {"resourceVersion": formats.text(objs[0], "metadata", "resourceVersion")} if objs else {}
     definitions = None if no_headers else [c if isinstance(c, dict) else column_definition(c) for c in columns]
     for obj, r in rows:
-        r["object"] = _row_object(obj, include_object, api_version)
+        r["object"] = _row_object(obj, include_object, api_version, object_type)
     return {"kind": "Table", "apiVersion": api_version, "metadata": _list_meta(list_meta),
             "columnDefinitions": definitions, "rows": [r for _, r in rows]}
 

@@ -8,6 +8,8 @@ default networking is.
 
 from __future__ import annotations
 
+import base64
+
 from lks.kube.defaulting import pods
 from lks.kube.defaulting._json import Obj, child, children, default, default_zero, is_zero, struct
 
@@ -87,6 +89,21 @@ def _ip_families(spec: Obj) -> None:
 
 def secret(obj: Obj) -> None:
     default_zero(obj, "type", "Opaque")
+    _merge_string_data(obj)
+
+
+def _merge_string_data(obj: Obj) -> None:
+    """`stringData` is write-only: upstream's conversion of a v1 Secret to its internal type
+    writes each entry into `data` (over a `data` entry of the same key) and drops the field, so
+    validation checks the merged keys and size and no reader ever sees `stringData`."""
+    string_data = obj.pop("stringData", None)
+    if not isinstance(string_data, dict) or not string_data:
+        return
+    data = obj.get("data")
+    merged = dict(data) if isinstance(data, dict) else {}
+    for key, value in string_data.items():
+        merged[key] = base64.b64encode(("" if value is None else str(value)).encode()).decode()
+    obj["data"] = merged
 
 
 def persistent_volume(obj: Obj) -> None:

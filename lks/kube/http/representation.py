@@ -78,9 +78,10 @@ def _table(reg: Registry, objs: list[Obj], rep: Representation, list_meta: Obj |
     if custom is not None:
         return tables.custom_resource_table(list(custom.printer_columns), objs, now=_now(reg), list_meta=list_meta,
                                             include_object=rep.include_object, no_headers=no_headers,
-                                            api_version=rep.api_version)
+                                            api_version=rep.api_version, object_type=(reg.rt.gv, reg.rt.kind))
     return tables.to_table(reg.rt.group, reg.rt.resource, objs, now=_now(reg), list_meta=list_meta,
-                           include_object=rep.include_object, no_headers=no_headers, api_version=rep.api_version)
+                           include_object=rep.include_object, no_headers=no_headers, api_version=rep.api_version,
+                           object_type=(reg.rt.gv, reg.rt.kind))
 
 
 def one(reg: Registry, obj: Obj, rep: Representation) -> Obj:
