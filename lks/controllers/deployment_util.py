@@ -19,6 +19,7 @@ import orjson
 
 from lks.clock import rfc3339
 from lks.controllers.replicaset_util import parse_time
+from lks.kube import semantic
 
 Obj = dict[str, Any]
 
@@ -66,9 +67,10 @@ def _fnv32a(data: bytes) -> int:
 
 def compute_hash(template: Obj, collision_count: int | None) -> str:
     """controller.ComputeHash: fnv32a of the template (here: its canonical JSON, where upstream
-    hashes the Go struct's printout), then the collision count as 8 little-endian bytes, the
-    decimal digits written in the safe alphabet, so `web-7d4b9c5f8d` style names result."""
-    data = orjson.dumps(template, option=orjson.OPT_SORT_KEYS)
+    hashes the Go struct's printout, so that `resources: {}` and no `resources` hash alike),
+    then the collision count as 8 little-endian bytes, the decimal digits written in the safe
+    alphabet, so `web-7d4b9c5f8d` style names result."""
+    data = orjson.dumps(semantic.canonical_template(template), option=orjson.OPT_SORT_KEYS)
     if collision_count is not None:
         data += struct.pack("<I", collision_count & 0xFFFFFFFF) + b"\0\0\0\0"
     return "".join(_SAFE_ALPHABET[ord(c) % len(_SAFE_ALPHABET)] for c in str(_fnv32a(data)))
@@ -85,8 +87,10 @@ def _without_hash(template: Obj) -> Obj:
 
 
 def equal_ignore_hash(a: Obj, b: Obj) -> bool:
-    """Whether two pod templates are the same but for the pod-template-hash label."""
-    return _without_hash(a) == _without_hash(b)
+    """Whether two pod templates are the same Go value but for the pod-template-hash label
+    (EqualIgnoreHash's Semantic.DeepEqual: a client's round trip may add `resources: {}`)."""
+    a, b = _without_hash(a), _without_hash(b)
+    return a == b or semantic.canonical_template(a) == semantic.canonical_template(b)
 
 
 def template_with_hash(template: Obj, hash_: str) -> Obj:

@@ -21,7 +21,7 @@ import orjson
 
 from lks.controllers import podcontrol
 from lks.controllers import replicaset_util as rsutil
-from lks.kube import deletion, errors
+from lks.kube import deletion, errors, semantic
 from lks.kube.cluster import Cluster
 
 Obj = dict[str, Any]
@@ -44,10 +44,19 @@ def safe_encode(text: str) -> str:
     return "".join(_ALPHANUMS[ord(c) % len(_ALPHANUMS)] for c in text)
 
 
+def canonical(obj: Obj) -> Obj:
+    """A pod template, or a revision's data holding one, in `semantic.canonical` form: the
+    same Go value hashes and compares alike however a client serialized it."""
+    spec = obj.get("spec")
+    if isinstance(spec, dict) and isinstance(spec.get("template"), dict):  # revision data
+        return {**obj, "spec": {**spec, "template": semantic.canonical_template(spec["template"])}}
+    return semantic.canonical_template(obj)
+
+
 def compute_hash(obj: Any, collision_count: int | None) -> str:
-    """controller.ComputeHash: a short, stable, DNS-safe hash of `obj`; a collision count
-    moves it when two different contents met the same name."""
-    data = orjson.dumps(obj, option=orjson.OPT_SORT_KEYS)
+    """controller.ComputeHash: a short, stable, DNS-safe hash of `obj` (a pod template or a
+    revision's data); a collision count moves it when two different contents met the same name."""
+    data = orjson.dumps(canonical(obj), option=orjson.OPT_SORT_KEYS)
     if collision_count:
         data += collision_count.to_bytes(4, "little")
     return safe_encode(str(_fnv32a(data)))
@@ -79,10 +88,15 @@ def next_number(revisions: Iterable[Obj]) -> int:
     return max((int(r.get("revision") or 0) for r in revisions), default=0) + 1
 
 
+def same_data(a: Obj, b: Obj) -> bool:
+    """Whether two revisions' data hold the same template (as Go values)."""
+    return a == b or canonical(a) == canonical(b)
+
+
 def equal(a: Obj, b: Obj) -> bool:
     """history.EqualRevision: the same data. (Upstream first compares the hash labels as
     numbers, which SafeEncodeString'd hashes never parse as, so only the data counts.)"""
-    return (a.get("data") or {}) == (b.get("data") or {})
+    return same_data(a.get("data") or {}, b.get("data") or {})
 
 
 def new_revision(owner: Obj, *, api_version: str, kind: str, labels: dict[str, str], data: Obj, number: int,

@@ -7,8 +7,6 @@ from __future__ import annotations
 import base64
 import json
 
-import pytest
-
 
 def _get(kubectl, *args: str) -> dict:
     return json.loads(kubectl("get", *args, "-o", "json").stdout)
@@ -64,3 +62,37 @@ def test_table_rows_embed_typed_objects(api, namespace, core):
             headers={"Accept": accept})
         row = next(r for r in json.loads(resp.data)["rows"] if r["cells"][0] == "one")
         assert (row["object"]["kind"], row["object"]["apiVersion"]) == (kind, version)
+
+
+# --- template hashes across kubectl round trips (item 10) --------------------------------------
+
+def _replica_sets(kubectl, namespace: str, app: str) -> list[tuple[str, str, str | None, int]]:
+    items = _get(kubectl, "rs", "-n", namespace, "-l", f"app={app}")["items"]
+    return sorted((rs["metadata"]["name"], rs["metadata"]["annotations"]["deployment.kubernetes.io/revision"],
+                   rs["metadata"]["annotations"].get("deployment.kubernetes.io/revision-history"),
+                   rs["spec"]["replicas"]) for rs in items)
+
+
+def test_rollout_undo_reuses_the_replica_set(kubectl, namespace):
+    """A template sent without `resources` comes back from `rollout undo` with `resources: {}`
+    (client-go serializes the non-pointer struct): still the same template, the same set."""
+    kubectl("apply", "-n", namespace, "-f", "-", input=json.dumps({
+        "apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web"},
+        "spec": {"selector": {"matchLabels": {"app": "web"}}, "template": {
+            "metadata": {"labels": {"app": "web"}}, "spec": {"containers": [{"name": "c", "image": "nginx"}]}}}}))
+    kubectl("rollout", "status", "deploy/web", "-n", namespace, "--timeout=60s")
+    first = _replica_sets(kubectl, namespace, "web")
+    assert len(first) == 1
+    original = first[0][0]
+    kubectl("set", "resources", "deploy/web", "-n", namespace, "--limits=cpu=200m")
+    kubectl("rollout", "status", "deploy/web", "-n", namespace, "--timeout=60s")
+    kubectl("rollout", "undo", "deploy/web", "-n", namespace)
+    kubectl("rollout", "status", "deploy/web", "-n", namespace, "--timeout=60s")
+    sets = _replica_sets(kubectl, namespace, "web")
+    assert len(sets) == 2, sets
+    back = next(s for s in sets if s[0] == original)
+    assert back[1:] == ("3", "1", 1)
+    kubectl("rollout", "undo", "deploy/web", "-n", namespace)  # and forth again: revision 2 becomes 4
+    kubectl("rollout", "status", "deploy/web", "-n", namespace, "--timeout=60s")
+    sets = _replica_sets(kubectl, namespace, "web")
+    assert len(sets) == 2 and next(s for s in sets if s[0] != original)[1:] == ("4", "2", 1)
