@@ -21,12 +21,15 @@ from lks.controllers.namespace import NamespaceController
 from lks.controllers.nodeipam import NodeIPAMController
 from lks.controllers.nodelifecycle import NodeLifecycleController
 from lks.controllers.podgc import PodGCController
+from lks.controllers.pvcprotection import PVCProtectionController
+from lks.controllers.pvprotection import PVProtectionController
 from lks.controllers.replicaset import REPLICATION_CONTROLLER, ReplicaSetController
 from lks.controllers.resourcequota import ResourceQuotaController
 from lks.controllers.rootcacert import RootCACertPublisher
 from lks.controllers.scheduler import Scheduler
 from lks.controllers.serviceaccount import ServiceAccountsController
 from lks.controllers.statefulset import StatefulSetController
+from lks.controllers.systemnamespaces import SystemNamespacesController
 from lks.controllers.tainteviction import TaintEvictionController
 from lks.controllers.ttlafterfinished import TTLAfterFinishedController
 from lks.kube.cluster import Cluster
@@ -38,6 +41,7 @@ class ControllerManager:
         self.controllers = [
             CRDController(cluster),
             NamespaceController(cluster),
+            SystemNamespacesController(cluster),
             GarbageCollector(cluster),
             Scheduler(cluster),
             NodeIPAMController(cluster),
@@ -59,6 +63,8 @@ class ControllerManager:
             PodGCController(cluster),
             DisruptionController(cluster),
             ResourceQuotaController(cluster),
+            PVCProtectionController(cluster),
+            PVProtectionController(cluster),
             AddonManager(cluster),  # last: the add-ons' pods need the rest running
         ]
 
