@@ -16,7 +16,8 @@ from typing import TYPE_CHECKING, Any
 
 from lks import store
 from lks.clock import rfc3339
-from lks.kube import admission, errors
+from lks.kube import admission, errors, structural
+from lks.kube.schema import Schema
 
 if TYPE_CHECKING:
     from lks.kube.registry import Registry
@@ -34,52 +35,130 @@ class DeleteOptions:
     grace_period_seconds: int | None = None
     preconditions: Obj | None = None
     dry_run: bool = False
+    orphan_dependents: bool | None = None  # as sent: `false` on a pending deletion answers 202
 
     @classmethod
-    def parse(cls, body: Any, query: Any, *, dry_run: bool) -> DeleteOptions:
-        """From a `DeleteOptions` body and the query (query parameters win, as upstream)."""
-        opts = body if isinstance(body, dict) else {}
-        if body is not None and not isinstance(body, dict):
-            raise errors.bad_request("DeleteOptions must be a JSON object")
-        policy = query.get("propagationPolicy") or opts.get("propagationPolicy")
-        orphan = query.get("orphanDependents", opts.get("orphanDependents"))
-        if isinstance(orphan, str):
-            orphan = orphan in ("true", "1")
+    def from_request(cls, body: Any, query: Any, *, schemas: dict) -> DeleteOptions:
+        """What a DELETE (of one object or a collection) asks. Upstream reads a non-empty body
+        as the whole `DeleteOptions` and then never looks at the query; only a request without
+        a body takes them from the query parameters. `body` is the decoded body (None: none)."""
+        if body is None:
+            return cls.parse(None, query)
+        _check_body(body, schemas)
+        return cls.parse(body, {})
+
+    @classmethod
+    def parse(cls, body: Any, query: Any, *, dry_run: bool = False) -> DeleteOptions:
+        """From a decoded `DeleteOptions` body, else (`body` None) from the query; validated as
+        `ValidateDeleteOptions` does. `dry_run` adds a dry run the caller found elsewhere."""
+        if body is not None:
+            if not isinstance(body, dict):
+                raise errors.bad_request("DeleteOptions must be a JSON object")
+            policy, orphan = body.get("propagationPolicy"), body.get("orphanDependents")
+            grace, pre, dry = body.get("gracePeriodSeconds"), body.get("preconditions"), body.get("dryRun")
+        else:
+            policy, pre = _first(query, "propagationPolicy"), None
+            orphan = _query_bool(_first(query, "orphanDependents"))
+            grace = _query_int(_first(query, "gracePeriodSeconds"))
+            dry = query.getall("dryRun", []) if hasattr(query, "getall") else query.get("dryRun")
         causes: list[errors.Cause] = []
-        if policy is not None and policy not in _POLICIES:
-            causes.append(errors.Cause.not_supported("propagationPolicy", policy, ["Foreground", "Background", "Orphan", "nil"]))
         if policy is not None and orphan is not None:
             causes.append(errors.Cause.invalid("propagationPolicy", policy,
                                                "orphanDependents and deletionPropagation cannot be both set"))
-        grace = query.get("gracePeriodSeconds", opts.get("gracePeriodSeconds"))
-        if grace is not None:
-            try:
-                grace = int(grace)
-            except (TypeError, ValueError):
-                raise errors.bad_request(f'invalid value for gracePeriodSeconds: "{grace}"') from None
-        pre = opts.get("preconditions")
+        if policy is not None and policy not in _POLICIES:
+            causes.append(errors.Cause.not_supported("propagationPolicy", policy, ["Foreground", "Background", "Orphan", "nil"]))
+        dry = [dry] if isinstance(dry, str) else list(dry or [])
+        if any(v != "All" for v in dry):
+            causes.append(dry_run_cause(dry))
         if pre is not None and not isinstance(pre, dict):
             causes.append(errors.Cause.type_invalid("preconditions", pre, "must be of type object"))
         if causes:
             raise errors.invalid("DeleteOptions", "meta.k8s.io", "", causes)
+        if grace is not None and (isinstance(grace, bool) or not isinstance(grace, int)):
+            raise errors.bad_request(f'invalid value for gracePeriodSeconds: "{grace}"')
         if policy is None and orphan is not None:
             policy = "Orphan" if orphan else "Background"
-        return cls(policy, grace, pre, dry_run)
+        return cls(policy, grace, pre, dry_run or bool(dry), orphan)
+
+
+def dry_run_cause(values: list[str]) -> errors.Cause:
+    """ValidateDryRun's error: the whole list, printed as Go prints a []string."""
+    shown = "[]string{" + ", ".join(structural.go_quote(v) for v in values) + "}"
+    return errors.Cause(reason="FieldValueNotSupported", field="dryRun",
+                        message=f'Unsupported value: {shown}: supported values: "All"')
+
+
+_SCHEMA = "io.k8s.apimachinery.pkg.apis.meta.v1.DeleteOptions"
+# the scheme upstream decodes DeleteOptions bodies with; its name is where it was made
+_SCHEME = "k8s.io/apimachinery/pkg/apis/meta/internalversion/scheme/register.go:28"
+
+
+def _check_body(body: Any, schemas: dict) -> None:
+    """A DELETE body decodes as DeleteOptions (of any version: upstream registers it
+    unversioned) or is refused with 400, as kube-apiserver 1.35 and later do."""
+    if not isinstance(body, dict):
+        raise errors.bad_request(
+            f"couldn't get version/kind; json parse error: json: cannot unmarshal {_json_kind(body)} into Go value "
+            'of type struct { APIVersion string "json:\\"apiVersion,omitempty\\""; '
+            'Kind string "json:\\"kind,omitempty\\"" }')
+    kind, api_version = body.get("kind"), body.get("apiVersion")
+    for field, value in (("apiVersion", api_version), ("kind", kind)):
+        if value is not None and not isinstance(value, str):
+            raise errors.bad_request(
+                f"couldn't get version/kind; json parse error: json: cannot unmarshal {_json_kind(value)} "
+                f"into Go struct field .{field} of type string")
+    if kind and kind != "DeleteOptions":
+        raise errors.bad_request(
+            f'no kind "{kind}" is registered for version "{api_version or "meta.k8s.io/v1"}" in scheme "{_SCHEME}"')
+    _, type_errors = structural.check(body, Schema.of(schemas, _SCHEMA))
+    if type_errors:
+        raise errors.bad_request(type_errors[0])
+
+
+def _json_kind(v: Any) -> str:
+    if isinstance(v, bool):
+        return "bool"
+    if isinstance(v, (int, float)):
+        return "number"
+    return "string" if isinstance(v, str) else "array" if isinstance(v, list) else "object"
+
+
+def _first(query: Any, name: str) -> str | None:
+    values = query.getall(name, []) if hasattr(query, "getall") else ([query[name]] if name in query else [])
+    return values[0] if values else None
+
+
+def _query_bool(raw: str | None) -> bool | None:
+    """runtime.Convert_Slice_string_To_Pointer_bool: anything but "0" or "false" is true."""
+    if raw is None:
+        return None
+    return not (raw == "0" or raw.lower() == "false")
+
+
+def _query_int(raw: str | None) -> int | None:
+    if raw is None:
+        return None
+    text = raw[1:] if raw[:1] in "+-" else raw
+    if not text.isascii() or not text.isdigit() or not -(1 << 63) <= int(raw) < (1 << 63):
+        why = "value out of range" if text.isascii() and text.isdigit() else "invalid syntax"
+        raise errors.bad_request(f'strconv.ParseInt: parsing "{raw}": {why}')
+    return int(raw)
 
 
 def check_preconditions(reg: Registry, current: Obj, pre: Obj | None) -> None:
+    """rest.BeforeDelete's early check: a conflict on the kind (not the resource), as upstream."""
     if not pre:
         return
     meta = current["metadata"]
     uid, rv = pre.get("uid"), pre.get("resourceVersion")
-    if uid and uid != meta.get("uid"):
-        raise errors.conflict(reg.rt.resource, reg.rt.group, meta["name"],
-                              f"Precondition failed: UID in precondition: {uid}, UID in object meta: {meta.get('uid')}")
-    if rv and rv != meta.get("resourceVersion"):
-        raise errors.conflict(
-            reg.rt.resource, reg.rt.group, meta["name"],
-            f"Precondition failed: ResourceVersion in precondition: {rv}, ResourceVersion in object meta: "
-            f"{meta.get('resourceVersion')}")
+    if uid is not None and uid != meta.get("uid"):
+        raise errors.conflict(reg.rt.kind, reg.rt.group, meta["name"],
+                              f"the UID in the precondition ({uid}) does not match the UID in record "
+                              f"({meta.get('uid')}). The object might have been deleted and then recreated")
+    if rv is not None and rv != meta.get("resourceVersion"):
+        raise errors.conflict(reg.rt.kind, reg.rt.group, meta["name"],
+                              f"the ResourceVersion in the precondition ({rv}) does not match the ResourceVersion "
+                              f"in record ({meta.get('resourceVersion')}). The object might have been modified")
 
 
 def _finalizers_for(current: list[str], policy: str | None, default_policy: str) -> list[str]:

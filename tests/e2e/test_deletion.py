@@ -143,4 +143,4 @@ def test_delete_precondition_uid(core, namespace):
     with pytest.raises(ApiException) as err:
         core.delete_namespaced_config_map("pre", namespace, body=client.V1DeleteOptions(
             preconditions=client.V1Preconditions(uid="not-the-uid")))
-    assert err.value.status == 409 and "Precondition failed: UID in precondition" in err.value.body
+    assert err.value.status == 409 and "the UID in the precondition (not-the-uid) does not match" in err.value.body

@@ -189,6 +189,14 @@ class KubeAPI:
             if verb == "watch":
                 with self._long_lived():
                     return await self._watch(request, reg, ns, info, rep)
+        if verb in ("delete", "deletecollection") and not info.subresource:
+            # DeleteOptions come from the body, or the query when there is none: never both
+            options = await _delete_options(request, reg)
+            if verb == "deletecollection":
+                return _json(await reg.delete_collection(ns, self._list_options(reg, q), options), fmt=fmt)
+            result, removed = await reg.delete(ns, info.name, options)
+            # upstream's 202: not gone yet, and the client asked for dependents to go too
+            return _json(result, 202 if not removed and options.orphan_dependents is False else 200, fmt=fmt)
         opts = _write_options(request)
         if info.subresource:
             return await self._subresource(request, reg, info, ns, fmt, opts)
@@ -208,13 +216,6 @@ class KubeAPI:
                                           force=_force_param(request))
             apply = await _patch_function(request, reg.rt.schema_name, reg.cluster.catalog.schemas)
             return _json(await reg.patch(ns, info.name, apply, opts), fmt=fmt, opts=opts)
-        if verb == "delete":
-            options = await _delete_options(request, opts.dry_run)
-            result, _removed = await reg.delete(ns, info.name, options)
-            return _json(result, fmt=fmt)
-        if verb == "deletecollection":
-            options = await _delete_options(request, opts.dry_run)
-            return _json(await reg.delete_collection(ns, self._list_options(reg, q), options), fmt=fmt)
         raise errors.method_not_allowed()
 
     async def _apply(self, request: web.Request, reg: Registry, ns: str | None, name: str, fmt: str,
@@ -475,10 +476,10 @@ async def _patch_function(request: web.Request, schema_name: str | None, defs: d
     return lambda current: patch.json_patch(current, doc)
 
 
-async def _delete_options(request: web.Request, dry_run: bool) -> deletion.DeleteOptions:
+async def _delete_options(request: web.Request, reg: Registry) -> deletion.DeleteOptions:
     body = await _read_body(request)
     decoded = negotiation.decode_body(body, request.headers.get("Content-Type")) if body.strip() else None
-    return deletion.DeleteOptions.parse(decoded, request.query, dry_run=dry_run)
+    return deletion.DeleteOptions.from_request(decoded, request.query, schemas=reg.cluster.catalog.schemas)
 
 
 def _write_options(request: web.Request) -> WriteOptions:
