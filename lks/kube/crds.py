@@ -9,6 +9,7 @@ changes, so discovery, OpenAPI and the registries see custom resources like buil
 from __future__ import annotations
 
 import copy
+import re
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
@@ -21,6 +22,7 @@ from lks.kube.strategies.base import Obj, Strategy
 
 CLEANUP_FINALIZER = "customresourcecleanup.apiextensions.k8s.io"
 _VERBS = ("delete", "deletecollection", "get", "list", "patch", "create", "update", "watch")
+_TERMINATING_VERBS = ("delete", "deletecollection", "get", "list", "watch")
 _OBJECT_META = "io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"
 
 
@@ -58,18 +60,27 @@ def _with_type_meta(schema: dict[str, Any], group: str, version: str, kind: str)
 
 
 def established(crd: Obj) -> bool:
+    return _condition_true(crd, "Established")
+
+
+def _condition_true(crd: Obj, type_: str) -> bool:
     for cond in (crd.get("status") or {}).get("conditions") or []:
-        if cond.get("type") == "Established":
+        if cond.get("type") == type_:
             return cond.get("status") == "True"
     return False
 
 
 def resource_types(crds: list[Obj]) -> tuple[list[CustomType], dict[str, Any], list[tuple[str, list[str]]]]:
-    """Served types, their schemas (for the catalog), and their groups in preference order."""
+    """Served types, their schemas (for the catalog), and their groups in preference order.
+
+    Several CRDs may share a group (every operator's do): the group is listed once, with the
+    union of their served versions, as apiextensions' discovery controller merges them. Types
+    come per group by plural, so each group-version lists its resources in one stable order."""
     types: list[CustomType] = []
     schemas: dict[str, Any] = {}
-    groups: dict[str, list[str]] = {}
-    for crd in sorted(crds, key=lambda c: c["metadata"]["name"]):
+    groups: dict[str, set[str]] = {}
+    for crd in sorted(crds, key=lambda c: ((c.get("spec") or {}).get("group") or "",
+                                          ((c.get("spec") or {}).get("names") or {}).get("plural") or "")):
         if not established(crd):
             continue
         spec = crd["spec"]
@@ -79,7 +90,9 @@ def resource_types(crds: list[Obj]) -> tuple[list[CustomType], dict[str, Any], l
         storage = next((v["name"] for v in spec.get("versions") or [] if v.get("storage")), None)
         if not versions or storage is None:
             continue
-        for v in _by_priority(versions):
+        # a CRD being deleted serves only what its finalizer needs (upstream's discovery controller)
+        verbs = _TERMINATING_VERBS if _condition_true(crd, "Terminating") else _VERBS
+        for v in sorted(versions, key=lambda v: version_priority(v["name"])):
             subs: dict[str, Subresource] = {}
             v_subs = v.get("subresources") or {}
             if "status" in v_subs:
@@ -96,7 +109,7 @@ def resource_types(crds: list[Obj]) -> tuple[list[CustomType], dict[str, Any], l
                 group=group, version=v["name"], resource=names["plural"],
                 singular=names.get("singular") or names["kind"].lower(), kind=names["kind"],
                 list_kind=names.get("listKind") or names["kind"] + "List",
-                namespaced=spec.get("scope", "Namespaced") == "Namespaced", verbs=_VERBS,
+                namespaced=spec.get("scope", "Namespaced") == "Namespaced", verbs=verbs,
                 short_names=tuple(names.get("shortNames") or ()), categories=tuple(names.get("categories") or ()),
                 subresources=MappingProxyType(subs), schema_name=name,
                 storage_prefix=f"/registry/{group}/{names['plural']}/", storage_version=storage, virtual=False,
@@ -104,22 +117,29 @@ def resource_types(crds: list[Obj]) -> tuple[list[CustomType], dict[str, Any], l
             raw = _version_schema(crd, v)
             schemas[name] = _with_type_meta(raw, group, v["name"], names["kind"])
             types.append(CustomType(rt, raw, scale_paths, tuple(v.get("additionalPrinterColumns") or ())))
-            groups.setdefault(group, []).append(v["name"])
-    return types, schemas, list(groups.items())
+            groups.setdefault(group, set()).add(v["name"])
+    return types, schemas, _group_order(groups)
 
 
-def _by_priority(versions: list[Obj]) -> list[Obj]:
-    """Kubernetes version priority: GA before beta before alpha, higher numbers first."""
-    import re
+def _group_order(groups: dict[str, set[str]]) -> list[tuple[str, list[str]]]:
+    """Groups as kube-aggregator lists CRD groups in `/apis`: each version is an APIService
+    `<version>.<group>` of equal priority, sorted by that name, and a group comes where its
+    first APIService does; its versions by Kubernetes version priority."""
+    first = {g: min(f"{v}.{g}" for v in vs) for g, vs in groups.items()}
+    return [(g, sorted(groups[g], key=version_priority)) for g in sorted(groups, key=first.__getitem__)]
 
-    def key(v: Obj) -> tuple:
-        m = re.fullmatch(r"v(\d+)(?:(alpha|beta)(\d+))?", v["name"])
-        if not m:
-            return (3, 0, 0, v["name"])
-        stage = {None: 0, "beta": 1, "alpha": 2}[m[2]]
-        return (stage, -int(m[1]), -int(m[3] or 0), "")
 
-    return sorted(versions, key=key)
+_KUBE_VERSION = re.compile(r"v(\d+)(?:(alpha|beta)(\d+))?")
+
+
+def version_priority(name: str) -> tuple:
+    """Sort key of Kubernetes version priority (`CompareKubeAwareVersionStrings`): GA before
+    beta before alpha, higher numbers first; other names after them, alphabetically."""
+    m = _KUBE_VERSION.fullmatch(name)
+    if not m:
+        return (3, 0, 0, name)
+    stage = {None: 0, "beta": 1, "alpha": 2}[m[2]]
+    return (stage, -int(m[1]), -int(m[3] or 0), "")
 
 
 class CustomResourceStrategy(Strategy):

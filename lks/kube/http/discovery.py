@@ -78,7 +78,7 @@ class Documents:
                     "resources": _resource_entries(cat, g, v),
                 }
         self.aggregated_core = orjson.dumps(self._aggregated([("", self.core_versions)]))
-        self.aggregated_groups = orjson.dumps(self._aggregated(self.groups))
+        self.aggregated_groups = orjson.dumps(self._aggregated(_aggregated_order(cat, self.groups)))
         self.etag_core = '"' + hashlib.sha256(self.aggregated_core).hexdigest()[:32].upper() + '"'
         self.etag_groups = '"' + hashlib.sha256(self.aggregated_groups).hexdigest()[:32].upper() + '"'
 
@@ -115,6 +115,18 @@ class Documents:
             items.append({"metadata": meta, "versions": vdocs})
         return {"kind": "APIGroupDiscoveryList", "apiVersion": "apidiscovery.k8s.io/v2",
                 "metadata": {}, "items": items}
+
+
+def _aggregated_order(cat: catalog.Catalog, groups: list[tuple[str, list[str]]]) -> list[tuple[str, list[str]]]:
+    """The groups as aggregated discovery orders them: by group priority, then by name. The
+    built-in groups keep their (priority) order; CRD groups, all of priority 1000 and below
+    every built-in one, follow by name (the legacy `/apis` orders those by APIService name)."""
+    try:
+        builtin = {g for g, _ in catalog.load(cat.kubernetes_version).groups()}
+    except ValueError:
+        return groups
+    return ([(g, vs) for g, vs in groups if g in builtin]
+            + sorted(((g, vs) for g, vs in groups if g not in builtin), key=lambda gv: gv[0]))
 
 
 def documents(cat: catalog.Catalog) -> Documents:
