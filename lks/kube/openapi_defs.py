@@ -18,6 +18,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from lks.kube import openapi_crd
+
 Node = dict[str, Any]
 
 V3_PREFIX = "#/components/schemas/"
@@ -30,17 +32,6 @@ _META = "io.k8s.apimachinery.pkg.apis.meta.v1."
 _ONE = ("items", "additionalProperties", "not")
 _MANY = ("allOf", "anyOf", "oneOf")
 _MAP = ("properties", "patternProperties")
-
-_API_VERSION_DOC = (
-    "APIVersion defines the versioned schema of this representation of an object. Servers should convert "
-    "recognized schemas to the latest internal value, and may reject unrecognized values. More info: "
-    "https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#resources")
-_KIND_DOC = (
-    "Kind is a string value representing the REST resource this object represents. Servers may infer this "
-    "from the endpoint the client submits requests to. Cannot be updated. In CamelCase. More info: "
-    "https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#types-kinds")
-_METADATA_DOC = ("Standard object's metadata. More info: "
-                 "https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#metadata")
 
 _INT_OR_STRING_DOC = (
     "IntOrString is a type that can hold an int32 or a string.  When used in JSON or YAML marshalling and "
@@ -115,6 +106,7 @@ class Definitions:
         self._base = base
         self._refs: dict[str, frozenset[str]] = {}
         self._converted: tuple[dict[str, Node], dict[str, Node]] = ({}, {})
+        self._raw_v2: dict[str, Node] = {}  # custom resources' Swagger 2.0 forms, which differ
         for rt, schema in custom:
             self._complete_custom(rt, schema)
 
@@ -151,6 +143,8 @@ class Definitions:
                 node = base.get(name, v3)
             elif name in _OVERRIDES:
                 node = _OVERRIDES[name][0 if v3 else 1]
+            elif not v3 and name in self._raw_v2:
+                node = _definition(self._raw_v2[name], V2_PREFIX, v3)
             else:
                 node = _definition(self.raw[name], V3_PREFIX if v3 else V2_PREFIX, v3)
             cache[name] = node
@@ -167,28 +161,18 @@ class Definitions:
     def _complete_custom(self, rt: Any, schema: Node) -> None:
         """Give a custom resource's schema what kube-apiserver publishes for it."""
         gvk = {"group": rt.group, "version": rt.version, "kind": rt.kind}
-        node: Node = dict(schema or {"type": "object"})
-        node["properties"] = {
-            **(node.get("properties") or {}),
-            "apiVersion": {"description": _API_VERSION_DOC, "type": "string"},
-            "kind": {"description": _KIND_DOC, "type": "string"},
-            "metadata": {"$ref": _DEFS_PREFIX + _META + "ObjectMeta", "description": _METADATA_DOC},
-        }
-        node.setdefault("type", "object")
-        gvks = list(node.get("x-kubernetes-group-version-kind") or ())
-        if gvk not in gvks:
-            node["x-kubernetes-group-version-kind"] = [*gvks, gvk]
-        self.raw[rt.schema_name] = node
+        self.raw[rt.schema_name] = openapi_crd.published(schema, gvk, v2=False)
+        self._raw_v2[rt.schema_name] = openapi_crd.published(schema, gvk, v2=True)
         list_name = list_schema_name(rt.schema_name, rt.list_kind)
         if list_name not in self.raw:
             self.raw[list_name] = {
                 "description": f"{rt.list_kind} is a list of {rt.kind}",
                 "properties": {
-                    "apiVersion": {"description": _API_VERSION_DOC, "type": "string"},
+                    "apiVersion": {"description": openapi_crd.API_VERSION_DOC, "type": "string"},
                     "items": {"description": f"List of {rt.resource}. More info: https://git.k8s.io/community/"
                                              "contributors/devel/sig-architecture/api-conventions.md",
                               "items": {"$ref": _DEFS_PREFIX + rt.schema_name}, "type": "array"},
-                    "kind": {"description": _KIND_DOC, "type": "string"},
+                    "kind": {"description": openapi_crd.KIND_DOC, "type": "string"},
                     "metadata": {"$ref": _DEFS_PREFIX + _META + "ListMeta", "description": (
                         "Standard list metadata. More info: https://git.k8s.io/community/contributors/devel/"
                         "sig-architecture/api-conventions.md#types-kinds")},
