@@ -51,14 +51,13 @@ def encode(proto: Protocol, channel: int, data: bytes) -> bytes | str:
 
 def decode(proto: Protocol, message: bytes | str) -> tuple[int, bytes] | None:
     """(channel, data) of a message from the client; (CLOSE, [channel]) for a close signal;
-    None for an empty or undecodable message."""
+    None for an empty or undecodable message.
+
+    The negotiated protocol decides the encoding, not the frame type, as upstream's `wsstream`
+    reads both alike: the Python client's `write_stdin(str)` sends `chr(0) + data` as a text
+    frame under `v4.channel.k8s.io`, and a base64 client may send binary frames."""
     if isinstance(message, str):
-        if not message:
-            return None
-        try:
-            return ord(message[0]) - ord("0"), base64.b64decode(message[1:])
-        except ValueError:
-            return None
+        message = message.encode()
     if not message:
         return None
     if proto.version >= 5 and message[0] == CLOSE:
