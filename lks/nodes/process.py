@@ -6,8 +6,10 @@ What a container gets, and where it differs from a container on AKS:
 
 - The image is not pulled: it is reported as given, normalized the way containerd reports it
   (`busybox` → `docker.io/library/busybox:latest`, with a stable made-up `imageID`), and the
-  command runs from the host's filesystem. A container without `command` cannot start (its
-  image's entrypoint is unknown): it waits with `CreateContainerError` and a Warning event.
+  command runs from the host's filesystem. The common public images' configuration
+  (`lks.nodes.images`: ENTRYPOINT, CMD, WORKDIR, ENV, their programs found on the host) applies
+  Kubernetes' `command`/`args` rules; a container of another image without `command` cannot
+  start (its entrypoint is unknown): it waits with `CreateContainerError` and a Warning event.
   A command that is not found ends the container at once with exit code 128, `StartError`.
 - The process runs in a session (process group) of its own, so stopping a container signals
   its whole tree: `preStop`, SIGTERM, the grace period, then SIGKILL, as kubelet. When the
@@ -59,7 +61,7 @@ from typing import Any
 
 from lks.controllers.events import NORMAL, WARNING
 from lks.kube.cluster import Cluster
-from lks.nodes import apiaccess, children, containerlogs, namespaces, podenv, podvolumes, probes
+from lks.nodes import apiaccess, children, containerlogs, images, namespaces, podenv, podvolumes, probes
 from lks.nodes import runtime as runtimes
 from lks.nodes.runtime import Container, CreateError, Sandbox
 
@@ -262,7 +264,9 @@ class ProcessRuntime(runtimes.SimulatedRuntime):
         name = spec["name"]
         image = runtimes.normalize_image(spec.get("image") or "")
         self._images.setdefault(sandbox.node, set()).add(image)
-        if not spec.get("command"):
+        config = images.lookup(image)
+        argv = images.argv(config, spec.get("command") or [], spec.get("args") or [])
+        if not argv:
             raise CreateError("CreateContainerError",
                               f'the Process runtime needs a command: container "{name}" has none, and its image '
                               f'{spec.get("image") or ""!r} is not pulled, so its entrypoint is unknown')
@@ -273,10 +277,18 @@ class ProcessRuntime(runtimes.SimulatedRuntime):
                 token=self._token, allocatable=None)
         env = await podenv.build(self.cluster, pod, spec, pod_ip=sandbox.ip, host_ip=host_ip,
                                  api=self.api.endpoint)
-        argv = [podenv.expand(a, env) for a in [*spec["command"], *(spec.get("args") or [])]]
+        # $(VAR) sees the container's variables only, as kubelet's expansion; the image's come after
+        argv = [podenv.expand(a, env) for a in argv]
+        try:
+            argv = images.host_argv(config, argv, image_ref=spec.get("image") or "")
+        except images.Unavailable as err:
+            raise CreateError("CreateContainerError", str(err)) from None
+        env = images.environment(config, env)
         mounts = self._mounts(st, spec)
         workdir = spec.get("workingDir") or None
         namespaced = self.namespaces
+        if workdir is None and config is not None and config.workdir and (namespaced or os.path.isdir(config.workdir)):
+            workdir = config.workdir  # without a mount namespace an image's WORKDIR the host lacks is skipped
         if not namespaced:
             for m in spec.get("volumeMounts") or ():
                 path = st.volumes.get(m.get("name", ""))
@@ -498,7 +510,10 @@ class ProcessRuntime(runtimes.SimulatedRuntime):
     # -- for probes and exec -------------------------------------------------------------
 
     def command(self, inst: Instance, command: list[str]) -> tuple[list[str], str | None]:
-        """How to run `command` in the container's context: (argv, cwd)."""
+        """How to run `command` in the container's context: (argv, cwd); the image's programs
+        are the host's, as for the container's own command."""
+        with contextlib.suppress(images.Unavailable):  # then it fails as a command not found
+            command = images.host_argv(images.lookup(inst.container.image), command)
         if inst.namespaced and inst.running:
             wd = inst.workdir or "/"
             return ["nsenter", "-t", str(inst.pid), "-u", "-m", "-r", f"--wd={wd}", "--", *command], None

@@ -93,7 +93,7 @@ def test_crash_loop_back_off(server: LKS):
 
 def test_no_command_is_a_create_container_error(server: LKS):
     pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "nocmd"},
-           "spec": {"nodeSelector": SELECTOR, "containers": [{"name": "main", "image": "nginx"}]}}
+           "spec": {"nodeSelector": SELECTOR, "containers": [{"name": "main", "image": "example.com/team/app:1"}]}}
     _kubectl(server, "apply", "-f", "-", input=json.dumps(pod))
     pod = _wait(server, "nocmd", lambda p: (_status(p).get("state", {}).get("waiting") or {}).get("reason")
                 == "CreateContainerError")

@@ -152,6 +152,7 @@ async def test_success_completes(cluster, node):
 async def test_no_command_waits_with_create_container_error(cluster, node):
     body = _pod("nocmd", node, None)
     del body["spec"]["containers"][0]["command"]
+    body["spec"]["containers"][0]["image"] = "example.com/team/app:1"  # an image lks.nodes.images does not know
     await _create(cluster, body)
     pod = await _until(cluster, "nocmd", lambda p: "waiting" in (_status(p) if p and "containerStatuses" in p[
         "status"] else {}).get("state", {}) and _status(p)["state"]["waiting"]["reason"] != "ContainerCreating")
