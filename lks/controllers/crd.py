@@ -9,8 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from lks.clock import rfc3339
-from lks.controllers.informer import Informer
-from lks.controllers.workqueue import WorkQueue
+from lks.controllers.controller import Controller
 from lks.kube import crds, deletion, errors
 from lks.kube.cluster import Cluster
 from lks.kube.registry import ListOptions
@@ -24,24 +23,15 @@ def _condition(type_: str, status: str, reason: str, message: str, now: str) -> 
     return {"type": type_, "status": status, "lastTransitionTime": now, "reason": reason, "message": message}
 
 
-class CRDController:
+class CRDController(Controller[str]):
     def __init__(self, cluster: Cluster):
-        self.cluster = cluster
+        super().__init__(cluster, name="crd")
         self.crds = cluster.registry("apiextensions.k8s.io", "v1", "customresourcedefinitions")
-        self.queue: WorkQueue[str] = WorkQueue(self.sync, name="crd", clock=cluster.clock)
-        self.informer = Informer(self.crds, self._on_event)
+        self.informer = self.watch(self.crds, self._on_event)
 
     def _on_event(self, kind: str, obj: Obj, _prev: Obj | None) -> None:
         if kind != "DELETED":
             self.queue.add(obj["metadata"]["name"])
-
-    async def start(self) -> None:
-        await self.informer.start()
-        self.queue.start()
-
-    async def stop(self) -> None:
-        await self.queue.stop()
-        await self.informer.stop()
 
     async def sync(self, name: str) -> None:
         crd = self.informer.get(None, name)

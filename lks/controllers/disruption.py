@@ -19,9 +19,8 @@ from typing import Any
 
 from lks.clock import rfc3339
 from lks.controllers import nodelifecycle_util as util
+from lks.controllers.controller import Controller
 from lks.controllers.events import NORMAL, WARNING, EventRecorder
-from lks.controllers.informer import Informer
-from lks.controllers.workqueue import WorkQueue
 from lks.kube import errors
 from lks.kube.cluster import Cluster
 from lks.kube.selectors import from_label_selector_object
@@ -37,28 +36,16 @@ class SyncError(Exception):
     """The budget's status cannot be computed (upstream's failSafe path)."""
 
 
-class DisruptionController:
+class DisruptionController(Controller[Item]):
     def __init__(self, cluster: Cluster):
-        self.cluster = cluster
-        self.clock = cluster.clock
+        super().__init__(cluster, name="disruption")
         self.pdbs = cluster.registry("policy", "v1", "poddisruptionbudgets")
         self.pods = cluster.registry("", "v1", "pods")
-        self.queue: WorkQueue[Item] = WorkQueue(self.sync, name="disruption", clock=cluster.clock)
-        self.pdb_informer = Informer(self.pdbs, self._on_pdb)
-        self.pod_informer = Informer(self.pods, self._on_pod)
+        self.pdb_informer = self.watch(self.pdbs, self._on_pdb)
+        self.pod_informer = self.watch(self.pods, self._on_pod)
         self.recorder = EventRecorder(cluster, component="controllermanager")
         self._budgets: dict[str, set[str]] = {}  # namespace -> PDB names
         self._pods_in: dict[str, set[str]] = {}  # namespace -> pod names
-
-    async def start(self) -> None:
-        await self.pdb_informer.start()
-        await self.pod_informer.start()
-        self.queue.start()
-
-    async def stop(self) -> None:
-        await self.queue.stop()
-        await self.pod_informer.stop()
-        await self.pdb_informer.stop()
 
     def _on_pdb(self, kind: str, obj: Obj, _prev: Obj | None) -> None:
         ns, name = obj["metadata"].get("namespace") or "", obj["metadata"]["name"]

@@ -23,9 +23,9 @@ from collections import defaultdict
 from typing import Any
 
 from lks.controllers import events
+from lks.controllers.controller import Controller
 from lks.controllers.informer import Informer
 from lks.controllers.serviceaccount import namespace_gone
-from lks.controllers.workqueue import WorkQueue
 from lks.kube import deletion, errors
 from lks.kube.cluster import Cluster
 from lks.kube.registry import WriteOptions
@@ -217,17 +217,16 @@ class TriggerTimes:
 
 # -- the controller ----------------------------------------------------------------------
 
-class EndpointsController:
+class EndpointsController(Controller[Key]):
     def __init__(self, cluster: Cluster):
-        self.cluster = cluster
+        super().__init__(cluster, name="endpoint")
         self.endpoints = cluster.registry("", "v1", "endpoints")
-        self.queue: WorkQueue[Key] = WorkQueue(self.sync, name="endpoint", clock=cluster.clock)
         self.index = ServiceIndex()
         self.triggers = TriggerTimes()
         self.recorder = events.EventRecorder(cluster, component=CONTROLLER)
-        self.services = Informer(cluster.registry("", "v1", "services"), self._on_service)
-        self.pods = Informer(cluster.registry("", "v1", "pods"), self._on_pod)
-        self.informer = Informer(self.endpoints, self._on_endpoints)
+        self.pods = self.watch(cluster.registry("", "v1", "pods"), self._on_pod)
+        self.informer = self.watch(self.endpoints, self._on_endpoints)
+        self.services = self.watch(cluster.registry("", "v1", "services"), self._on_service)
 
     def _on_service(self, kind: str, obj: Obj, _prev: Obj | None) -> None:
         self.index.on_service(kind, obj)
@@ -241,17 +240,6 @@ class EndpointsController:
         # deleted ones come back; at start every one is checked (leftovers of deleted Services)
         if kind in ("ADDED", "DELETED"):
             self.queue.add((obj["metadata"]["namespace"], obj["metadata"]["name"]))
-
-    async def start(self) -> None:
-        await self.pods.start()
-        await self.informer.start()
-        await self.services.start()
-        self.queue.start()
-
-    async def stop(self) -> None:
-        await self.queue.stop()
-        for informer in (self.services, self.informer, self.pods):
-            await informer.stop()
 
     async def sync(self, key: Key) -> None:
         namespace, name = key

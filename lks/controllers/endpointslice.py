@@ -22,9 +22,8 @@ from typing import Any
 
 from lks.controllers import endpoints as eputil
 from lks.controllers import events
-from lks.controllers.informer import Informer
+from lks.controllers.controller import Controller
 from lks.controllers.serviceaccount import namespace_gone
-from lks.controllers.workqueue import WorkQueue
 from lks.kube import deletion, errors
 from lks.kube.cluster import Cluster
 from lks.kube.registry import WriteOptions
@@ -60,18 +59,17 @@ class _Plan:
         self.delete: list[Obj] = []
 
 
-class EndpointSliceController:
+class EndpointSliceController(Controller[Key]):
     def __init__(self, cluster: Cluster):
-        self.cluster = cluster
+        super().__init__(cluster, name="endpointslice")
         self.slices = cluster.registry("discovery.k8s.io", "v1", "endpointslices")
-        self.queue: WorkQueue[Key] = WorkQueue(self.sync, name="endpointslice", clock=cluster.clock)
         self.index = eputil.ServiceIndex()
         self.triggers = eputil.TriggerTimes()
         self.recorder = events.EventRecorder(cluster, component="endpoint-slice-controller")
-        self.services = Informer(cluster.registry("", "v1", "services"), self._on_service)
-        self.pods = Informer(cluster.registry("", "v1", "pods"), self._on_pod)
-        self.nodes = Informer(cluster.registry("", "v1", "nodes"), lambda *_: None)  # zones, read at sync
-        self.informer = Informer(self.slices, self._on_slice)
+        self.nodes = self.watch(cluster.registry("", "v1", "nodes"), lambda *_: None)  # zones, read at sync
+        self.pods = self.watch(cluster.registry("", "v1", "pods"), self._on_pod)
+        self.informer = self.watch(self.slices, self._on_slice)
+        self.services = self.watch(cluster.registry("", "v1", "services"), self._on_service)
         self._ours: dict[Key, str] = {}  # slice -> resourceVersion this controller wrote
         self._deleted: set[Key] = set()  # slices this controller deleted
 
@@ -99,16 +97,6 @@ class EndpointSliceController:
         elif self._ours.get(key) == meta.get("resourceVersion"):
             return  # our own write: nothing to look at again
         self.queue.add((meta["namespace"], labels[SERVICE_NAME]))
-
-    async def start(self) -> None:
-        for informer in (self.nodes, self.pods, self.informer, self.services):
-            await informer.start()
-        self.queue.start()
-
-    async def stop(self) -> None:
-        await self.queue.stop()
-        for informer in (self.services, self.informer, self.pods, self.nodes):
-            await informer.stop()
 
     # -- sync ----------------------------------------------------------------------------
 

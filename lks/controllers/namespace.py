@@ -8,8 +8,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from lks.controllers.informer import Informer
-from lks.controllers.workqueue import WorkQueue
+from lks.controllers.controller import Controller
 from lks.kube import deletion, errors
 from lks.kube.cluster import Cluster
 from lks.kube.registry import ListOptions
@@ -20,24 +19,15 @@ log = logging.getLogger(__name__)
 RECHECK = 1.0  # seconds between looks at a namespace whose contents are still going
 
 
-class NamespaceController:
+class NamespaceController(Controller[str]):
     def __init__(self, cluster: Cluster):
-        self.cluster = cluster
+        super().__init__(cluster, name="namespace")
         self.namespaces = cluster.registry("", "v1", "namespaces")
-        self.queue: WorkQueue[str] = WorkQueue(self.sync, name="namespace", clock=cluster.clock)
-        self.informer = Informer(self.namespaces, self._on_event)
+        self.informer = self.watch(self.namespaces, self._on_event)
 
     def _on_event(self, kind: str, obj: dict[str, Any], _prev: Any) -> None:
         if kind != "DELETED" and "deletionTimestamp" in obj["metadata"]:
             self.queue.add(obj["metadata"]["name"])
-
-    async def start(self) -> None:
-        await self.informer.start()
-        self.queue.start()
-
-    async def stop(self) -> None:
-        await self.queue.stop()
-        await self.informer.stop()
 
     async def sync(self, name: str) -> None:
         ns = self.informer.get(None, name)

@@ -18,8 +18,7 @@ from __future__ import annotations
 from typing import Any
 
 from lks.controllers import nodelifecycle_util as util
-from lks.controllers.informer import Informer
-from lks.controllers.workqueue import WorkQueue
+from lks.controllers.controller import Controller
 from lks.kube import deletion, errors
 from lks.kube.cluster import Cluster
 
@@ -33,29 +32,17 @@ OUT_OF_SERVICE = "node.kubernetes.io/out-of-service"
 _TERMINAL = ("Succeeded", "Failed")
 
 
-class PodGCController:
+class PodGCController(Controller[Item]):
     def __init__(self, cluster: Cluster, *, terminated_threshold: int = TERMINATED_THRESHOLD):
-        self.cluster = cluster
-        self.clock = cluster.clock
+        super().__init__(cluster, name="podgc")
         self.threshold = terminated_threshold
         self.pods = cluster.registry("", "v1", "pods")
         self.nodes = cluster.registry("", "v1", "nodes")
-        self.queue: WorkQueue[Item] = WorkQueue(self.sync, name="podgc", clock=cluster.clock)
-        self.node_informer = Informer(self.nodes, self._on_node)
-        self.pod_informer = Informer(self.pods, self._on_pod)
+        self.node_informer = self.watch(self.nodes, self._on_node)
+        self.pod_informer = self.watch(self.pods, self._on_pod)
         self._pods = util.PodsByNode()
         self._terminated: set[Key] = set()
         self._quarantined: set[str] = set()  # nodes whose pods are due a look after the quarantine
-
-    async def start(self) -> None:
-        await self.node_informer.start()
-        await self.pod_informer.start()
-        self.queue.start()
-
-    async def stop(self) -> None:
-        await self.queue.stop()
-        await self.pod_informer.stop()
-        await self.node_informer.stop()
 
     def _on_node(self, kind: str, obj: Obj, _prev: Obj | None) -> None:
         name = obj["metadata"]["name"]

@@ -13,9 +13,8 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from lks.controllers.informer import Informer
+from lks.controllers.controller import Controller
 from lks.controllers.serviceaccount import namespace_active, namespace_gone
-from lks.controllers.workqueue import WorkQueue
 from lks.kube import errors
 from lks.kube.cluster import Cluster
 from lks.kube.registry import WriteOptions
@@ -35,13 +34,12 @@ def root_ca(cluster: Cluster) -> str:
     return pem.decode() if isinstance(pem, bytes) else pem
 
 
-class RootCACertPublisher:
+class RootCACertPublisher(Controller[str]):
     def __init__(self, cluster: Cluster):
-        self.cluster = cluster
+        super().__init__(cluster, name="root-ca-cert-publisher")
         self.configmaps = cluster.registry("", "v1", "configmaps")
-        self.queue: WorkQueue[str] = WorkQueue(self.sync, name="root-ca-cert-publisher", clock=cluster.clock)
-        self.namespaces = Informer(cluster.registry("", "v1", "namespaces"), self._on_namespace)
-        self.informer = Informer(self.configmaps, self._on_configmap)
+        self.informer = self.watch(self.configmaps, self._on_configmap)
+        self.namespaces = self.watch(cluster.registry("", "v1", "namespaces"), self._on_namespace)
 
     def _on_namespace(self, kind: str, obj: Obj, _prev: Obj | None) -> None:
         if kind != "DELETED":
@@ -50,16 +48,6 @@ class RootCACertPublisher:
     def _on_configmap(self, _kind: str, obj: Obj, _prev: Obj | None) -> None:
         if obj["metadata"]["name"] == NAME:
             self.queue.add(obj["metadata"]["namespace"])
-
-    async def start(self) -> None:
-        await self.informer.start()
-        await self.namespaces.start()
-        self.queue.start()
-
-    async def stop(self) -> None:
-        await self.queue.stop()
-        await self.namespaces.stop()
-        await self.informer.stop()
 
     async def sync(self, namespace: str) -> None:
         if not namespace_active(self.namespaces.get(None, namespace)):

@@ -10,8 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from lks.controllers.informer import Informer
-from lks.controllers.workqueue import WorkQueue
+from lks.controllers.controller import Controller
 from lks.kube import errors
 from lks.kube.cluster import Cluster
 from lks.kube.registry import WriteOptions
@@ -38,13 +37,12 @@ def namespace_gone(err: errors.APIError) -> bool:
     return err.code == 403 and any(c.get("reason") == "NamespaceTerminating" for c in causes)
 
 
-class ServiceAccountsController:
+class ServiceAccountsController(Controller[str]):
     def __init__(self, cluster: Cluster):
-        self.cluster = cluster
+        super().__init__(cluster, name="serviceaccount")
         self.accounts = cluster.registry("", "v1", "serviceaccounts")
-        self.queue: WorkQueue[str] = WorkQueue(self.sync, name="serviceaccount", clock=cluster.clock)
-        self.namespaces = Informer(cluster.registry("", "v1", "namespaces"), self._on_namespace)
-        self.informer = Informer(self.accounts, self._on_account)
+        self.informer = self.watch(self.accounts, self._on_account)
+        self.namespaces = self.watch(cluster.registry("", "v1", "namespaces"), self._on_namespace)
 
     def _on_namespace(self, kind: str, obj: Obj, _prev: Obj | None) -> None:
         if kind != "DELETED":
@@ -53,16 +51,6 @@ class ServiceAccountsController:
     def _on_account(self, kind: str, obj: Obj, _prev: Obj | None) -> None:
         if kind == "DELETED" and obj["metadata"]["name"] in ENSURED:
             self.queue.add(obj["metadata"]["namespace"])
-
-    async def start(self) -> None:
-        await self.informer.start()
-        await self.namespaces.start()
-        self.queue.start()
-
-    async def stop(self) -> None:
-        await self.queue.stop()
-        await self.namespaces.stop()
-        await self.informer.stop()
 
     async def sync(self, namespace: str) -> None:
         if not namespace_active(self.namespaces.get(None, namespace)):

@@ -15,9 +15,8 @@ from __future__ import annotations
 from typing import Any
 
 from lks.controllers import nodelifecycle_util as util
+from lks.controllers.controller import Controller
 from lks.controllers.events import NORMAL, EventRecorder
-from lks.controllers.informer import Informer
-from lks.controllers.workqueue import WorkQueue
 from lks.kube import deletion, errors
 from lks.kube.cluster import Cluster
 
@@ -25,28 +24,16 @@ Obj = dict[str, Any]
 Key = tuple[str, str]  # (namespace, pod name)
 
 
-class TaintEvictionController:
+class TaintEvictionController(Controller[Key]):
     def __init__(self, cluster: Cluster):
-        self.cluster = cluster
-        self.clock = cluster.clock
+        super().__init__(cluster, name="tainteviction")
         self.pods = cluster.registry("", "v1", "pods")
-        self.queue: WorkQueue[Key] = WorkQueue(self.sync, name="tainteviction", clock=cluster.clock)
-        self.node_informer = Informer(cluster.registry("", "v1", "nodes"), self._on_node)
-        self.pod_informer = Informer(self.pods, self._on_pod)
+        self.node_informer = self.watch(cluster.registry("", "v1", "nodes"), self._on_node)
+        self.pod_informer = self.watch(self.pods, self._on_pod)
         self.recorder = EventRecorder(cluster, component="taint-eviction-controller")
         self._pods = util.PodsByNode()
         self._due: dict[Key, float] = {}  # pods with an eviction scheduled, and when
         self._since: dict[Key, float] = {}  # when each such pod's countdown started
-
-    async def start(self) -> None:
-        await self.node_informer.start()
-        await self.pod_informer.start()
-        self.queue.start()
-
-    async def stop(self) -> None:
-        await self.queue.stop()
-        await self.pod_informer.stop()
-        await self.node_informer.stop()
 
     def _on_node(self, kind: str, obj: Obj, prev: Obj | None) -> None:
         if kind == "DELETED":

@@ -16,8 +16,7 @@ from typing import Any
 from lks.controllers import job_util as ju
 from lks.controllers import podcontrol
 from lks.controllers import replicaset_util as rsutil
-from lks.controllers.informer import Informer
-from lks.controllers.workqueue import WorkQueue
+from lks.controllers.controller import Controller
 from lks.kube import deletion, errors
 from lks.kube.cluster import Cluster
 
@@ -42,25 +41,16 @@ def expires_at(job: Obj) -> float | None:
     return finished + int(ttl) if finished else None
 
 
-class TTLAfterFinishedController:
+class TTLAfterFinishedController(Controller[str]):
     def __init__(self, cluster: Cluster):
-        self.cluster = cluster
+        super().__init__(cluster, name="ttl-after-finished")
         self.jobs = cluster.registry("batch", "v1", "jobs")
-        self.queue: WorkQueue[str] = WorkQueue(self.sync, name="ttl-after-finished", clock=cluster.clock)
         self.deadlines = podcontrol.Deadlines(self.queue, cluster.clock)
-        self.informer = Informer(self.jobs, self._on_job)
+        self.informer = self.watch(self.jobs, self._on_job)
 
     def _on_job(self, kind: str, job: Obj, _prev: Obj | None) -> None:
         if kind != "DELETED" and "deletionTimestamp" not in job["metadata"] and expires_at(job) is not None:
             self.queue.add(podcontrol.object_key(job))
-
-    async def start(self) -> None:
-        await self.informer.start()
-        self.queue.start()
-
-    async def stop(self) -> None:
-        await self.queue.stop()
-        await self.informer.stop()
 
     async def sync(self, key: str) -> None:
         namespace, name = podcontrol.split_key(key)
