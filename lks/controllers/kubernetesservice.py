@@ -16,8 +16,7 @@ import copy
 import ipaddress
 from typing import Any
 
-from lks.controllers.informer import Informer
-from lks.controllers.workqueue import WorkQueue
+from lks.controllers.controller import Controller
 from lks.kube import errors
 from lks.kube.cluster import Cluster
 from lks.kube.registry import Registry, WriteOptions
@@ -50,14 +49,13 @@ def api_address(cluster: Cluster) -> tuple[str, int]:
     return ("127.0.0.1" if addr.is_unspecified or addr.version != 4 else host), port
 
 
-class KubernetesServiceController:
+class KubernetesServiceController(Controller[str]):
     def __init__(self, cluster: Cluster):
-        self.cluster = cluster
+        super().__init__(cluster, name="kubernetes-service", workers=1)
         self.services = cluster.registry("", "v1", "services")
         self.endpoints = cluster.registry("", "v1", "endpoints")
         self.slices = cluster.registry("discovery.k8s.io", "v1", "endpointslices")
-        self.queue: WorkQueue[str] = WorkQueue(self.sync, name="kubernetes-service", workers=1, clock=cluster.clock)
-        self.informers = {reg.rt.resource: Informer(reg, self._on_event)
+        self.informers = {reg.rt.resource: self.watch(reg, self._on_event)
                           for reg in (self.services, self.endpoints, self.slices)}
 
     def _on_event(self, _kind: str, obj: Obj, _prev: Obj | None) -> None:
@@ -65,16 +63,8 @@ class KubernetesServiceController:
         if meta.get("namespace") == NAMESPACE and meta["name"] == NAME:
             self.queue.add(NAME)
 
-    async def start(self) -> None:
-        for informer in self.informers.values():
-            await informer.start()
-        self.queue.start()
+    def prime(self) -> None:
         self.queue.add(NAME)
-
-    async def stop(self) -> None:
-        await self.queue.stop()
-        for informer in self.informers.values():
-            await informer.stop()
 
     async def sync(self, _key: str) -> None:
         ip, port = api_address(self.cluster)

@@ -16,9 +16,8 @@ import ipaddress
 import logging
 from typing import Any
 
+from lks.controllers.controller import Controller
 from lks.controllers.events import EventRecorder
-from lks.controllers.informer import Informer
-from lks.controllers.workqueue import WorkQueue
 from lks.kube import errors
 from lks.kube.cluster import Cluster
 
@@ -82,13 +81,12 @@ class CIDRSet:
         return (int(net.network_address) - self._base) >> self._shift
 
 
-class NodeIPAMController:
+class NodeIPAMController(Controller[str]):
     def __init__(self, cluster: Cluster):
-        self.cluster = cluster
+        super().__init__(cluster, name="nodeipam", workers=WORKERS)
         self.nodes = cluster.registry("", "v1", "nodes")
         self.cidrs = CIDRSet(getattr(cluster, "pod_cidr", None) or DEFAULT_POD_CIDR)
-        self.queue: WorkQueue[str] = WorkQueue(self.sync, name="nodeipam", clock=cluster.clock, workers=WORKERS)
-        self.informer = Informer(self.nodes, self._on_event)
+        self.informer = self.watch(self.nodes, self._on_event)
         self.events = EventRecorder(cluster, component="cidrAllocator")
         self._owners: dict[str, str] = {}  # CIDR -> the node holding it
         self._waiting: set[str] = set()  # nodes that found the range full
@@ -98,12 +96,7 @@ class NodeIPAMController:
         cache = await self.nodes.cache()
         for node in list(cache.objects.values()):
             self._occupy(node)
-        await self.informer.start()
-        self.queue.start()
-
-    async def stop(self) -> None:
-        await self.queue.stop()
-        await self.informer.stop()
+        await super().start()
 
     def _on_event(self, kind: str, obj: Obj, _prev: Obj | None) -> None:
         name = obj["metadata"]["name"]

@@ -26,9 +26,8 @@ from typing import Any
 
 from lks.clock import rfc3339
 from lks.controllers import nodelifecycle_util as util
+from lks.controllers.controller import Controller
 from lks.controllers.events import NORMAL, WARNING, EventRecorder
-from lks.controllers.informer import Informer
-from lks.controllers.workqueue import WorkQueue
 from lks.kube import errors
 from lks.kube.cluster import Cluster
 
@@ -66,16 +65,14 @@ _KUBELET_CONDITIONS = ("Ready", "MemoryPressure", "DiskPressure", "PIDPressure")
 NORMAL_ZONE, PARTIAL_DISRUPTION, FULL_DISRUPTION = "Normal", "PartialDisruption", "FullDisruption"
 
 
-class NodeLifecycleController:
+class NodeLifecycleController(Controller[Item]):
     def __init__(self, cluster: Cluster):
-        self.cluster = cluster
-        self.clock = cluster.clock
+        super().__init__(cluster, name="nodelifecycle", workers=WORKERS)
         self.nodes = cluster.registry("", "v1", "nodes")
         self.pods = cluster.registry("", "v1", "pods")
-        self.queue: WorkQueue[Item] = WorkQueue(self.sync, name="nodelifecycle", clock=cluster.clock, workers=WORKERS)
-        self.node_informer = Informer(self.nodes, self._on_node)
-        self.lease_informer = Informer(cluster.registry("coordination.k8s.io", "v1", "leases"), _ignore)
-        self.pod_informer = Informer(self.pods, self._on_pod)
+        self.lease_informer = self.watch(cluster.registry("coordination.k8s.io", "v1", "leases"), _ignore)
+        self.pod_informer = self.watch(self.pods, self._on_pod)
+        self.node_informer = self.watch(self.nodes, self._on_node)
         self.recorder = EventRecorder(cluster, component="node-controller")
         self._pods = util.PodsByNode()
         self._armed: dict[str, float] = {}  # node -> when its pending timer fires
@@ -88,15 +85,7 @@ class NodeLifecycleController:
 
     async def start(self) -> None:
         self._since = self.clock.now()
-        await self.lease_informer.start()
-        await self.pod_informer.start()
-        await self.node_informer.start()
-        self.queue.start()
-
-    async def stop(self) -> None:
-        await self.queue.stop()
-        for informer in (self.node_informer, self.pod_informer, self.lease_informer):
-            await informer.stop()
+        await super().start()
 
     # -- event handlers: they only index and enqueue ------------------------------------------
 

@@ -15,8 +15,8 @@ from __future__ import annotations
 from typing import Any
 
 from lks.controllers import nodelifecycle_util as util
+from lks.controllers.controller import Controller
 from lks.controllers.informer import Informer
-from lks.controllers.workqueue import WorkQueue
 from lks.kube import errors
 from lks.kube.admission import resourcequota as quota
 from lks.kube.cluster import Cluster
@@ -28,23 +28,18 @@ GroupResource = tuple[str, str]
 RECOUNT_AFTER = 10.0  # seconds after admission charges a quota until it is counted again
 
 
-class ResourceQuotaController:
+class ResourceQuotaController(Controller[Key]):
     def __init__(self, cluster: Cluster):
-        self.cluster = cluster
+        super().__init__(cluster, name="resourcequota")
         self.quotas = cluster.registry("", "v1", "resourcequotas")
-        self.queue: WorkQueue[Key] = WorkQueue(self.sync, name="resourcequota", clock=cluster.clock)
-        self.informer = Informer(self.quotas, self._on_quota)
+        self.informer = self.watch(self.quotas, self._on_quota)
         self._in_namespace: dict[str, set[str]] = {}  # namespace -> quota names
         self._watched: dict[GroupResource, Informer] = {}  # the tracked types, started on demand
         self._recount_due: set[Key] = set()
 
-    async def start(self) -> None:
-        await self.informer.start()
-        self.queue.start()
-
     async def stop(self) -> None:
-        await self.queue.stop()
-        for informer in [self.informer, *self._watched.values()]:
+        await super().stop()
+        for informer in self._watched.values():
             await informer.stop()
 
     def _on_quota(self, kind: str, obj: Obj, prev: Obj | None) -> None:

@@ -11,8 +11,7 @@ import copy
 from typing import Any
 
 from lks.controllers.addons import manifests
-from lks.controllers.informer import Informer
-from lks.controllers.workqueue import WorkQueue
+from lks.controllers.controller import Controller
 from lks.kube import errors
 from lks.kube.cluster import Cluster
 from lks.kube.registry import Registry, WriteOptions
@@ -30,14 +29,13 @@ def _content(obj: Obj) -> tuple:
             meta.get("labels"), meta.get("annotations"))
 
 
-class AddonManager:
+class AddonManager(Controller[Key]):
     def __init__(self, cluster: Cluster):
-        self.cluster = cluster
+        super().__init__(cluster, name="addon-manager", workers=2)
         self.desired: dict[Key, Obj] = {
             (o["kind"], o["metadata"]["name"]): o
             for o in manifests.addons(patch_version=cluster.patch_version, dns_service_ip=cluster.dns_service_ip,
                                       pod_cidr=cluster.pod_cidr, network_plugin=cluster.network_plugin)}
-        self.queue: WorkQueue[Key] = WorkQueue(self.sync, name="addon-manager", clock=cluster.clock, workers=2)
         self.registries: dict[str, Registry] = {}  # by kind
         for obj in self.desired.values():
             group, _, version = obj["apiVersion"].rpartition("/")
@@ -45,7 +43,7 @@ class AddonManager:
             assert rt is not None, obj["kind"]
             self.registries[obj["kind"]] = cluster.registry(group, version, rt.resource)
         self.informers = {
-            kind: Informer(reg, lambda t, o, p, kind=kind: self._on_event(kind, t, o, p))
+            kind: self.watch(reg, lambda t, o, p, kind=kind: self._on_event(kind, t, o, p))
             for kind, reg in self.registries.items()}
 
     def _on_event(self, kind: str, event: str, obj: Obj, prev: Obj | None) -> None:
@@ -58,17 +56,9 @@ class AddonManager:
         elif event == "MODIFIED" and prev is not None and _content(obj) != _content(prev):
             self.queue.add(key)
 
-    async def start(self) -> None:
-        for informer in self.informers.values():
-            await informer.start()
+    def prime(self) -> None:
         for key in self.desired:
             self.queue.add(key)
-        self.queue.start()
-
-    async def stop(self) -> None:
-        await self.queue.stop()
-        for informer in self.informers.values():
-            await informer.stop()
 
     async def sync(self, key: Key) -> None:
         kind, name = key
