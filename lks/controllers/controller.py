@@ -28,16 +28,16 @@ class Controller(Generic[K]):
         self.cluster = cluster
         self.clock = cluster.clock
         self.queue: WorkQueue[K] = WorkQueue(self.sync, name=name, workers=workers, clock=cluster.clock)
-        self.informers: list[Informer] = []
+        self._informers: list[Informer] = []
 
     def watch(self, registry: Registry, handler: Handler) -> Informer:
         """An informer on `registry` feeding `handler`, started and stopped with the controller."""
         informer = Informer(registry, handler)
-        self.informers.append(informer)
+        self._informers.append(informer)
         return informer
 
     async def start(self) -> None:
-        for informer in self.informers:
+        for informer in self._informers:
             await informer.start()
         self.prime()
         self.queue.start()
@@ -48,7 +48,7 @@ class Controller(Generic[K]):
 
     async def stop(self) -> None:
         await self.queue.stop()
-        for informer in reversed(self.informers):
+        for informer in reversed(self._informers):
             await informer.stop()
 
     async def sync(self, key: K) -> None:
