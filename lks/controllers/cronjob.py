@@ -25,9 +25,8 @@ from lks.clock import rfc3339
 from lks.controllers import cronschedule, ownerindex, podcontrol
 from lks.controllers import job_util as ju
 from lks.controllers import replicaset_util as rsutil
+from lks.controllers.controller import Controller
 from lks.controllers.events import NORMAL, WARNING, EventRecorder
-from lks.controllers.informer import Informer
-from lks.controllers.workqueue import WorkQueue
 from lks.kube import deletion, errors
 from lks.kube.cluster import Cluster
 from lks.kube.typevalidation import cron
@@ -76,18 +75,16 @@ def _finished(job: Obj) -> str | None:
     return None
 
 
-class CronJobController:
+class CronJobController(Controller[str]):
     def __init__(self, cluster: Cluster):
-        self.cluster = cluster
-        self.clock = cluster.clock
+        super().__init__(cluster, name="cronjob")
         self.cronjobs = cluster.registry("batch", "v1", "cronjobs")
         self.jobs = cluster.registry("batch", "v1", "jobs")
         self.recorder = EventRecorder(cluster, component="cronjob-controller")
-        self.queue: WorkQueue[str] = WorkQueue(self.sync, name="cronjob", clock=cluster.clock)
         self.deadlines = podcontrol.Deadlines(self.queue, cluster.clock)
         self.jobs_by_owner = ownerindex.OwnerIndex()
-        self.cron_informer = Informer(self.cronjobs, self._on_cronjob)
-        self.job_informer = Informer(self.jobs, self._on_job)
+        self.job_informer = self.watch(self.jobs, self._on_job)
+        self.cron_informer = self.watch(self.cronjobs, self._on_cronjob)
         self._revision = 0
 
     def _on_cronjob(self, kind: str, obj: Obj, _prev: Obj | None) -> None:
@@ -101,17 +98,9 @@ class CronJobController:
             if ref is not None and ref.get("kind") == KIND:
                 self.queue.add(f"{meta['namespace']}/{ref['name']}")
 
-    async def start(self) -> None:
-        await self.job_informer.start()
+    def prime(self) -> None:
         assert self.job_informer.cache is not None
         self.jobs_by_owner.seed(self.job_informer.cache.objects)
-        await self.cron_informer.start()
-        self.queue.start()
-
-    async def stop(self) -> None:
-        await self.queue.stop()
-        await self.cron_informer.stop()
-        await self.job_informer.stop()
 
     async def _event(self, cronjob: Obj, type_: str, reason: str, message: str) -> None:
         await self.recorder.record(cronjob, type_, reason, message)

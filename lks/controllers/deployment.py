@@ -22,10 +22,9 @@ from lks.controllers import deployment_rollout as rollout
 from lks.controllers import deployment_util as du
 from lks.controllers import ownerindex
 from lks.controllers import replicaset_util as rsutil
+from lks.controllers.controller import Controller
 from lks.controllers.events import NORMAL, WARNING, EventRecorder
-from lks.controllers.informer import Informer
 from lks.controllers.replicaset import WRITE
-from lks.controllers.workqueue import WorkQueue
 from lks.kube import errors, selectors
 from lks.kube.cluster import Cluster
 
@@ -38,36 +37,25 @@ CATCH_UP = 1.0  # seconds to wait for the cache to show our own last write
 _written: contextvars.ContextVar[list[int]] = contextvars.ContextVar("deployment_written")
 
 
-class DeploymentController:
+class DeploymentController(Controller[str]):
     def __init__(self, cluster: Cluster):
-        self.cluster = cluster
+        super().__init__(cluster, name="deployment", workers=WORKERS)
         self.deployments = cluster.registry("apps", "v1", "deployments")
         self.sets = cluster.registry("apps", "v1", "replicasets")
         self.pods = cluster.registry("", "v1", "pods")
-        self.queue: WorkQueue[str] = WorkQueue(self.sync, name="deployment", clock=cluster.clock, workers=WORKERS)
-        self.d_informer = Informer(self.deployments, self._on_deployment)
-        self.rs_informer = Informer(self.sets, self._on_replica_set)
-        self.pod_informer = Informer(self.pods, self._on_pod)
+        self.d_informer = self.watch(self.deployments, self._on_deployment)
+        self.rs_informer = self.watch(self.sets, self._on_replica_set)
+        self.pod_informer = self.watch(self.pods, self._on_pod)
         self.recorder = EventRecorder(cluster, component="deployment-controller")
         self.rs_index = ownerindex.OwnerIndex()
         self.pod_index = ownerindex.OwnerIndex()
         self.wakeups = rsutil.Wakeups(self.queue, cluster.clock.now)
 
-    async def start(self) -> None:
-        await self.d_informer.start()
-        await self.rs_informer.start()
-        await self.pod_informer.start()
+    def prime(self) -> None:
         for informer, index in ((self.rs_informer, self.rs_index), (self.pod_informer, self.pod_index)):
             assert informer.cache is not None
             for key, obj in list(informer.cache.objects.items()):
                 index.update(key, obj)
-        self.queue.start()
-
-    async def stop(self) -> None:
-        await self.queue.stop()
-        await self.pod_informer.stop()
-        await self.rs_informer.stop()
-        await self.d_informer.stop()
 
     # -- event handlers: they only index and enqueue ---------------------------------------
 

@@ -29,8 +29,8 @@ from lks.controllers import job_indexes as jix
 from lks.controllers import job_util as ju
 from lks.controllers import ownerindex, podcontrol
 from lks.controllers import replicaset_util as rsutil
+from lks.controllers.controller import Controller
 from lks.controllers.events import NORMAL, WARNING, EventRecorder
-from lks.controllers.informer import Informer
 from lks.controllers.workqueue import WorkQueue
 from lks.kube import errors, selectors
 from lks.kube.cluster import Cluster
@@ -46,20 +46,18 @@ MAX_UNCOUNTED = 500  # MaxUncountedPods: pods counted per status write
 MAX_PER_SYNC = 500  # MaxPodCreateDeletePerSync
 
 
-class JobController:
+class JobController(Controller[str]):
     def __init__(self, cluster: Cluster):
-        self.cluster = cluster
-        self.clock = cluster.clock
+        super().__init__(cluster, name="job", workers=WORKERS)
         self.jobs = cluster.registry("batch", "v1", "jobs")
         self.pods = cluster.registry("", "v1", "pods")
         self.recorder = EventRecorder(cluster, component="job-controller")
         self.control = podcontrol.PodControl(cluster, self.recorder)
-        self.queue: WorkQueue[str] = WorkQueue(self.sync, name="job", workers=WORKERS, clock=cluster.clock)
         self.orphans: WorkQueue[str] = WorkQueue(self.sync_orphan, name="job-orphan-pods", clock=cluster.clock)
         self.deadlines = podcontrol.Deadlines(self.queue, cluster.clock)
         self.pods_by_owner = ownerindex.OwnerIndex()
-        self.job_informer = Informer(self.jobs, self._on_job)
-        self.pod_informer = Informer(self.pods, self._on_pod)
+        self.job_informer = self.watch(self.jobs, self._on_job)
+        self.pod_informer = self.watch(self.pods, self._on_pod)
         self._backoff: dict[str, ju.Backoff] = {}
 
     # -- events ----------------------------------------------------------------------------
@@ -93,19 +91,17 @@ class JobController:
         if kind != "DELETED" and rsutil.controller_of(pod) is None and ju.has_finalizer(pod):
             self.orphans.add(key)
 
-    async def start(self) -> None:
-        await self.job_informer.start()
-        await self.pod_informer.start()
+    def prime(self) -> None:
         assert self.pod_informer.cache is not None
         self.pods_by_owner.seed(self.pod_informer.cache.objects)
-        self.queue.start()
+
+    async def start(self) -> None:
+        await super().start()
         self.orphans.start()
 
     async def stop(self) -> None:
         await self.orphans.stop()
-        await self.queue.stop()
-        await self.pod_informer.stop()
-        await self.job_informer.stop()
+        await super().stop()
 
     # -- orphans -----------------------------------------------------------------------------
 

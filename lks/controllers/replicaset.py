@@ -27,9 +27,8 @@ import orjson
 from lks.controllers import ownerindex
 from lks.controllers import replicaset_tally as tally
 from lks.controllers import replicaset_util as rsutil
+from lks.controllers.controller import Controller
 from lks.controllers.events import NORMAL, WARNING, EventRecorder
-from lks.controllers.informer import Informer
-from lks.controllers.workqueue import WorkQueue
 from lks.kube import deletion, errors, selectors
 from lks.kube.cluster import Cluster
 from lks.kube.registry import WriteOptions
@@ -69,15 +68,14 @@ REPLICATION_CONTROLLER = Kind("", "v1", "replicationcontrollers", "ReplicationCo
                               "replication-controller", True)
 
 
-class ReplicaSetController:
+class ReplicaSetController(Controller[str]):
     def __init__(self, cluster: Cluster, kind: Kind = REPLICA_SET):
-        self.cluster = cluster
+        super().__init__(cluster, name=kind.resource, workers=WORKERS)
         self.kind = kind
         self.sets = cluster.registry(kind.group, kind.version, kind.resource)
         self.pods = cluster.registry("", "v1", "pods")
-        self.queue: WorkQueue[str] = WorkQueue(self.sync, name=kind.resource, clock=cluster.clock, workers=WORKERS)
-        self.set_informer = Informer(self.sets, self._on_set)
-        self.pod_informer = Informer(self.pods, self._on_pod)
+        self.set_informer = self.watch(self.sets, self._on_set)
+        self.pod_informer = self.watch(self.pods, self._on_pod)
         self.expectations = rsutil.Expectations(cluster.clock.now)
         self.recorder = EventRecorder(cluster, component=kind.component)
         self.budget = rsutil.EventBudget(cluster.clock.now)
@@ -85,20 +83,12 @@ class ReplicaSetController:
         self.index = ownerindex.OwnerIndex()  # pods by controller
         self._tallies: dict[str, tally.Tally] = {}  # set uid -> its pods and status sums
 
-    async def start(self) -> None:
-        await self.set_informer.start()
-        await self.pod_informer.start()
+    def prime(self) -> None:
         # index what the cache holds now, so the first syncs see every existing pod (the
         # informer's initial events arrive later and index the same pods again, harmlessly)
         assert self.pod_informer.cache is not None
         for key, pod in list(self.pod_informer.cache.objects.items()):
             self.index.update(key, pod)
-        self.queue.start()
-
-    async def stop(self) -> None:
-        await self.queue.stop()
-        await self.pod_informer.stop()
-        await self.set_informer.stop()
 
     # -- event handlers: they only index and enqueue ---------------------------------------
 

@@ -19,9 +19,9 @@ from typing import Any
 from lks.controllers import history, ownerindex, podcontrol
 from lks.controllers import replicaset_util as rsutil
 from lks.controllers import statefulset_util as ssu
+from lks.controllers.controller import Controller
 from lks.controllers.events import NORMAL, WARNING, EventRecorder
 from lks.controllers.informer import Informer
-from lks.controllers.workqueue import WorkQueue
 from lks.kube import errors, selectors
 from lks.kube.cluster import Cluster
 
@@ -30,23 +30,22 @@ log = logging.getLogger(__name__)
 Obj = dict[str, Any]
 
 
-class StatefulSetController:
+class StatefulSetController(Controller[str]):
     def __init__(self, cluster: Cluster):
-        self.cluster = cluster
+        super().__init__(cluster, name="statefulset")
         self.sets = cluster.registry("apps", "v1", "statefulsets")
         self.pods = cluster.registry("", "v1", "pods")
         self.claims = cluster.registry("", "v1", "persistentvolumeclaims")
         self.recorder = EventRecorder(cluster, component="statefulset-controller")
         self.control = podcontrol.PodControl(cluster, self.recorder)
         self.history = history.History(cluster)
-        self.queue: WorkQueue[str] = WorkQueue(self.sync, name="statefulset", clock=cluster.clock)
         self.deadlines = podcontrol.Deadlines(self.queue, cluster.clock)
         self.pods_by_owner = ownerindex.OwnerIndex()
         self.revisions_by_owner = ownerindex.OwnerIndex()
-        self.set_informer = Informer(self.sets, self._on_set)
-        self.pod_informer = Informer(self.pods, self._on_pod)
-        self.revision_informer = Informer(self.history.registry, self._on_revision)
-        self.claim_informer = Informer(self.claims, lambda *_: None)
+        self.claim_informer = self.watch(self.claims, lambda *_: None)
+        self.revision_informer = self.watch(self.history.registry, self._on_revision)
+        self.set_informer = self.watch(self.sets, self._on_set)
+        self.pod_informer = self.watch(self.pods, self._on_pod)
 
     # -- events ----------------------------------------------------------------------------
 
@@ -71,19 +70,9 @@ class StatefulSetController:
         self.revisions_by_owner.observe(self.history.registry.key(meta["namespace"], meta["name"]), rev,
                                         deleted=kind == "DELETED")
 
-    async def start(self) -> None:
-        await self.claim_informer.start()
-        await self.revision_informer.start()
-        await self.set_informer.start()
-        await self.pod_informer.start()
+    def prime(self) -> None:
         self.pods_by_owner.seed(self._cached(self.pod_informer))
         self.revisions_by_owner.seed(self._cached(self.revision_informer))
-        self.queue.start()
-
-    async def stop(self) -> None:
-        await self.queue.stop()
-        for informer in (self.pod_informer, self.set_informer, self.revision_informer, self.claim_informer):
-            await informer.stop()
 
     # -- sync --------------------------------------------------------------------------------
 
