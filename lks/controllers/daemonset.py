@@ -23,9 +23,9 @@ from typing import Any
 from lks.controllers import daemonset_util as dsu
 from lks.controllers import history, ownerindex, podcontrol
 from lks.controllers import replicaset_util as rsutil
+from lks.controllers.controller import Controller
 from lks.controllers.events import WARNING, EventRecorder
 from lks.controllers.informer import Informer
-from lks.controllers.workqueue import WorkQueue
 from lks.kube import errors
 from lks.kube.cluster import Cluster
 
@@ -34,23 +34,22 @@ log = logging.getLogger(__name__)
 Obj = dict[str, Any]
 
 
-class DaemonSetController:
+class DaemonSetController(Controller[str]):
     def __init__(self, cluster: Cluster):
-        self.cluster = cluster
+        super().__init__(cluster, name="daemonset")
         self.sets = cluster.registry("apps", "v1", "daemonsets")
         self.pods = cluster.registry("", "v1", "pods")
         self.nodes = cluster.registry("", "v1", "nodes")
         self.recorder = EventRecorder(cluster, component="daemonset-controller")
         self.control = podcontrol.PodControl(cluster, self.recorder)
         self.history = history.History(cluster)
-        self.queue: WorkQueue[str] = WorkQueue(self.sync, name="daemonset", clock=cluster.clock)
         self.deadlines = podcontrol.Deadlines(self.queue, cluster.clock)
         self.pods_by_owner = ownerindex.OwnerIndex()
         self.revisions_by_owner = ownerindex.OwnerIndex()
-        self.set_informer = Informer(self.sets, self._on_set)
-        self.pod_informer = Informer(self.pods, self._on_pod)
-        self.node_informer = Informer(self.nodes, self._on_node)
-        self.revision_informer = Informer(self.history.registry, self._on_revision)
+        self.revision_informer = self.watch(self.history.registry, self._on_revision)
+        self.node_informer = self.watch(self.nodes, self._on_node)
+        self.set_informer = self.watch(self.sets, self._on_set)
+        self.pod_informer = self.watch(self.pods, self._on_pod)
         self._backoff: dict[tuple[str, str], tuple[float, float]] = {}  # (ds uid, node) -> (delay, at)
 
     # -- events ----------------------------------------------------------------------------
@@ -84,19 +83,9 @@ class DaemonSetController:
         self.revisions_by_owner.observe(self.history.registry.key(meta["namespace"], meta["name"]), rev,
                                         deleted=kind == "DELETED")
 
-    async def start(self) -> None:
-        await self.revision_informer.start()
-        await self.node_informer.start()
-        await self.set_informer.start()
-        await self.pod_informer.start()
+    def prime(self) -> None:
         self.pods_by_owner.seed(self._cached(self.pod_informer))
         self.revisions_by_owner.seed(self._cached(self.revision_informer))
-        self.queue.start()
-
-    async def stop(self) -> None:
-        await self.queue.stop()
-        for informer in (self.pod_informer, self.set_informer, self.node_informer, self.revision_informer):
-            await informer.stop()
 
     # -- sync --------------------------------------------------------------------------------
 

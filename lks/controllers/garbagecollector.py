@@ -21,7 +21,7 @@ from typing import Any
 import orjson
 
 from lks import store
-from lks.controllers.workqueue import WorkQueue
+from lks.controllers.controller import Controller
 from lks.kube import deletion, errors
 from lks.kube.cluster import ROOT, Cluster
 
@@ -39,13 +39,15 @@ class _Node:
     dependents: set[str] = field(default_factory=set)  # keys of objects that name this uid
 
 
-class GarbageCollector:
+class GarbageCollector(Controller[Item]):
+    """Its informer is the cluster feed itself (every type at once), so it extends `start` and
+    `stop` with its listener instead of making informers."""
+
     def __init__(self, cluster: Cluster):
-        self.cluster = cluster
+        super().__init__(cluster, name="garbagecollector")
         self.nodes: dict[str, _Node] = {}  # key -> node
         self.by_uid: dict[str, str] = {}  # uid -> key
         self.dependents: dict[str, set[str]] = {}  # owner uid -> dependent keys
-        self.queue: WorkQueue[Item] = WorkQueue(self.sync, name="garbagecollector", clock=cluster.clock)
         self._pending: list[tuple[store.Event, dict | None]] | None = []
         self._revision = 0
 
@@ -58,14 +60,16 @@ class GarbageCollector:
         pending, self._pending = self._pending or [], None
         for ev, obj in pending:
             self._on_event(ev, obj)
+        await super().start()
+
+    def prime(self) -> None:
         for key, node in self.nodes.items():
             self._consider(key, node)
-        self.queue.start()
 
     async def stop(self) -> None:
         if self._on_event in self.cluster.feed.listeners:
             self.cluster.feed.listeners.remove(self._on_event)
-        await self.queue.stop()
+        await super().stop()
 
     # -- the index ---------------------------------------------------------------------
 
