@@ -118,7 +118,8 @@ class Service:
         self.plane = ManagementPlane(meta=self.meta, planes=self.planes, endpoint=self.endpoint, ca_file=ca_file)
         management = ManagementAPI(token=self.config["token"], subscription_id=self.config["subscription_id"],
                                    routes=self.plane.routes())
-        app = web.Application(client_max_size=64 * 1024 * 1024)
+        # ARM's errors where aiohttp's router would answer a path or method itself
+        app = web.Application(client_max_size=64 * 1024 * 1024, middlewares=[management.middleware])
         app.router.add_routes([web.get(f"/{p}", _ok) for p in ("healthz", "readyz", "livez")])
         kube = KubeAPI(self.planes.get)
         app.router.add_routes(kube.routes())

@@ -2,6 +2,11 @@
 authentication, `api-version` checks, and the conversion of every failure into ARM's error
 body. Handlers live with their resource types (`resourcegroups`, `managedclusters`,
 `agentpools`); this module only routes to them.
+
+Every answer of the endpoint outside the hosted API servers (`/clusters/…`) is ARM's: a path
+no route serves gets ARM's 404 (`InvalidResourceType`, `InvalidResourceNamespace` or
+`NotFound`), a method a path does not serve ARM's 405 with `Allow`, also where aiohttp's router
+answers itself (`middleware`), never its plain-text pages.
 """
 
 from __future__ import annotations
@@ -65,8 +70,13 @@ def json_response(body: Any, status: int = 200, headers: dict[str, str] | None =
 
 
 def error_response(err: ARMError) -> web.Response:
-    headers = {"x-ms-failure-cause": "gateway"} if err.status == 401 else None
-    return json_response(err.body(), err.status, headers)
+    headers = {"x-ms-failure-cause": "gateway"} if err.status == 401 else {}
+    return json_response(err.body(), err.status, {**headers, **err.headers})
+
+
+def method_not_allowed(method: str, allowed: set[str] | list[str]) -> ARMError:
+    return ARMError("MethodNotAllowed", f"The requested resource does not support http method '{method}'.", 405,
+                    headers={"Allow": ", ".join(sorted(allowed))})
 
 
 class ManagementAPI:
@@ -79,6 +89,18 @@ class ManagementAPI:
         return [web.route("*", "/subscriptions{tail:(/.*)?}", self.handle),
                 web.route("*", "/providers{tail:(/.*)?}", self.handle),
                 web.get("/openapi/management.json", self.openapi)]
+
+    @web.middleware
+    async def middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        """ARM's answers where aiohttp's router would answer itself with plain text: a method a
+        route does not take, a path that no route of the service (management API, hosted API
+        servers, health checks) serves."""
+        exc = request.match_info.http_exception
+        if exc is None:
+            return await handler(request)
+        if isinstance(exc, web.HTTPMethodNotAllowed):
+            return error_response(method_not_allowed(request.method, exc.allowed_methods))
+        return await self.handle(request)  # no route: authenticated, then ARM's not-found
 
     async def openapi(self, _request: web.Request) -> web.Response:
         """The management API's OpenAPI document (served without credentials, as a spec is public)."""
@@ -118,23 +140,44 @@ class ManagementAPI:
                 raise ARMError("SubscriptionNotFound", f"The subscription '{sub}' could not be found.", 404)
             handler = r.methods.get(request.method)
             if handler is None:
-                raise ARMError("MethodNotAllowed", f"The requested method '{request.method}' is not allowed "
-                               f"for the resource type '{r.type_name}'.", 405)
+                raise method_not_allowed(request.method, r.methods)
             api_version = _check_api_version(request, r)
             body = None
             if request.method in ("PUT", "PATCH", "POST") and request.can_read_body:
                 body = await _read_json(request)
             call = Call(request, params, api_version, body)
             return await handler(call)
-        raise ARMError("InvalidResourceType" if "/providers/" in path else "NotFound",
-                       f"The resource type could not be found for the path '{request.path}'.", 404)
+        raise self._no_route(request, path)
+
+    def _no_route(self, request: web.Request, path: str) -> ARMError:
+        """ARM's answer for a path no route serves: as ARM checks, the api-version first, the
+        subscription, then the namespace and resource type after the last `providers`."""
+        version = request.query.get("api-version")
+        if not version:
+            return _missing_api_version()
+        segments = [s for s in path.split("/") if s]
+        lower = [s.lower() for s in segments]
+        if len(segments) >= 2 and lower[0] == "subscriptions" and lower[1] != self.subscription_id.lower():
+            return ARMError("SubscriptionNotFound", f"The subscription '{segments[1]}' could not be found.", 404)
+        if "providers" in lower:
+            at = len(lower) - 1 - lower[::-1].index("providers")
+            namespace, types = segments[at + 1:at + 2], segments[at + 2::2]
+            if namespace and types:
+                ns = namespace[0]
+                if not any(r.namespace.lower() == ns.lower() for r in self._routes):
+                    return ARMError("InvalidResourceNamespace", f"The resource namespace '{ns}' is invalid.", 400)
+                type_name = "/".join(types)
+                if not any(r.namespace.lower() == ns.lower() and r.type_name.lower() == type_name.lower()
+                           for r in self._routes):
+                    return ARMError("InvalidResourceType", f"The resource type '{type_name}' could not be found "
+                                    f"in the namespace '{ns}' for api version '{version}'.", 404)
+        return ARMError("NotFound", f"The requested resource '{request.path}' could not be found.", 404)
 
 
 def _check_api_version(request: web.Request, r: Route) -> str:
     version = request.query.get("api-version")
     if not version:
-        raise ARMError("MissingApiVersionParameter",
-                       "The api-version query parameter (?api-version=) is required for all requests.", 400)
+        raise _missing_api_version()
     if r.api_versions is not None and version not in r.api_versions:
         supported = ", ".join(sorted(r.api_versions, reverse=True))
         raise ARMError(
@@ -146,12 +189,23 @@ def _check_api_version(request: web.Request, r: Route) -> str:
     return version
 
 
+def _too_large() -> ARMError:
+    return ARMError("RequestContentTooLarge", "The request content size exceeds the maximum size of 4 MB.", 413)
+
+
+def _missing_api_version() -> ARMError:
+    return ARMError("MissingApiVersionParameter",
+                    "The api-version query parameter (?api-version=) is required for all requests.", 400)
+
+
 async def _read_json(request: web.Request) -> Any:
     if request.content_length is not None and request.content_length > MAX_BODY:
-        raise ARMError("RequestEntityTooLarge", f"The request content length exceeds {MAX_BODY} bytes.", 413)
-    raw = await request.content.read(MAX_BODY + 1)
-    if len(raw) > MAX_BODY:
-        raise ARMError("RequestEntityTooLarge", f"The request content length exceeds {MAX_BODY} bytes.", 413)
+        raise _too_large()
+    raw = bytearray()
+    while chunk := await request.content.read(MAX_BODY + 1 - len(raw)):  # a read returns what has arrived
+        raw += chunk
+        if len(raw) > MAX_BODY:
+            raise _too_large()
     if not raw.strip():
         return None
     try:

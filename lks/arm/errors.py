@@ -10,13 +10,14 @@ from typing import Any
 
 class ARMError(Exception):
     def __init__(self, code: str, message: str, status: int = 400, details: list[dict[str, Any]] | None = None,
-                 target: str | None = None):
+                 target: str | None = None, headers: dict[str, str] | None = None):
         super().__init__(message)
         self.code = code
         self.message = message
         self.status = status
         self.details = details or []
         self.target = target
+        self.headers = headers or {}  # with the answer, e.g. a 405's Allow
 
     def body(self) -> dict[str, Any]:
         error: dict[str, Any] = {"code": self.code, "message": self.message}
