@@ -23,7 +23,7 @@ import termios
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
-from lks.nodes import children, containerlogs, process
+from lks.nodes import children, containerlogs, instances, process
 from lks.nodes.streams import LogOptions, StreamError
 
 Obj = dict[str, Any]
@@ -75,7 +75,7 @@ class ExecSession:
         pass  # no terminal
 
     async def wait(self) -> int:
-        return process.exit_code(await self._proc.wait())
+        return instances.exit_code(await self._proc.wait())
 
     async def close(self) -> None:
         if self._proc.returncode is None:
@@ -136,7 +136,7 @@ class TTYExecSession:
         if self._proc is None:
             code = self._failed
         else:
-            code = process.exit_code(await self._proc.wait())
+            code = instances.exit_code(await self._proc.wait())
         await asyncio.sleep(0.05)  # let the last output through the pty before it closes
         self._release()
         return code
@@ -165,7 +165,7 @@ class TTYExecSession:
 class AttachSession:
     """Attached to a running container: its output from now on, and its stdin."""
 
-    def __init__(self, inst: process.Instance, *, stdin: bool):
+    def __init__(self, inst: instances.Instance, *, stdin: bool):
         self._inst = inst
         self._stdin = stdin
         self.stdout: asyncio.StreamReader | None = asyncio.StreamReader()
@@ -222,7 +222,7 @@ class ProcessKubelet:
         self.runtime = runtime
         self.node = node
 
-    def _instance(self, pod: Obj, container: str) -> process.Instance:
+    def _instance(self, pod: Obj, container: str) -> instances.Instance:
         st = self.runtime.find(pod["metadata"]["uid"])
         inst = st.current(container) if st is not None else None
         if inst is None or not inst.running:

@@ -27,7 +27,8 @@ from lks.clock import Clock
 from lks.controllers.events import WARNING
 
 if TYPE_CHECKING:
-    from lks.nodes.process import Instance, ProcessRuntime
+    from lks.nodes.instances import Instance
+    from lks.nodes.process import ProcessRuntime
 
 Obj = dict[str, Any]
 T = TypeVar("T")
