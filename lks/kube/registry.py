@@ -318,6 +318,7 @@ class Registry:
                     if item is None:
                         return
                     kind, ev = item
+                    w.taken(ev)
                     yield WatchEvent(kind, self.served(ev.obj), ev if kind == ev.type else None)
                 yield WatchEvent("BOOKMARK", self.bookmark(cache.revision, initial_end=True))
             async for kind, ev in watchcache.drain(w):

@@ -33,7 +33,10 @@ Decode = Callable[[store.KeyValue], Obj]
 # clusters so keep no history in memory: every object's past versions went with the window.
 WINDOW = 1_000
 FRESH = 75.0
-WATCHER_QUEUE = 10_000  # events a watcher may fall behind before it is ended
+# How far a watcher may fall behind (live events queued, or their stored bytes) before it is
+# ended. Initial events are not counted: they are the cache's own objects, costing nothing more.
+WATCHER_QUEUE = 10_000
+WATCHER_BYTES = 16 * 1024 * 1024
 
 
 @dataclass(slots=True)
@@ -44,16 +47,25 @@ class CacheEvent:
     obj: Obj
     prev: Obj | None
     encoded: dict[str, bytes] = field(default_factory=dict)  # memo of serialized forms, by format
-    at: float = 0.0  # monotonic time the cache applied it
+    at: float = 0.0  # monotonic time the cache applied it (0: an initial event, not a change)
+    size: int = 0  # bytes of the stored value: what a queued version costs, roughly
 
 
 class Watcher:
-    """One client's view: a filter and a queue. `None` in the queue means the watch ended."""
+    """One client's view: a filter and a queue. `None` in the queue means the watch ended.
+
+    The queue is bounded by `offer`, on the live events only (`backlog`): a watcher that falls
+    `WATCHER_QUEUE` events or `WATCHER_BYTES` behind is terminated, as upstream's cacher
+    terminates a watcher whose channel stays full; its client sees the stream end and watches
+    again."""
 
     def __init__(self, matches: Callable[[Obj], bool]):
         self.matches = matches
-        self.queue: asyncio.Queue[tuple[str, CacheEvent] | None] = asyncio.Queue(WATCHER_QUEUE + 1)
+        self.queue: asyncio.Queue[tuple[str, CacheEvent] | None] = asyncio.Queue()
         self.closed = False
+        self.lagged = False
+        self.backlog = 0  # live events queued
+        self.backlog_bytes = 0
 
     def offer(self, ev: CacheEvent) -> None:
         """Deliver `ev` as this watcher sees it: an object that stops matching is DELETED for
@@ -74,16 +86,34 @@ class Watcher:
             kind = None
         if kind is None:
             return
-        if self.queue.qsize() >= WATCHER_QUEUE:
-            self.close()
+        if self.backlog >= WATCHER_QUEUE or self.backlog_bytes + ev.size > WATCHER_BYTES:
+            self.terminate()
             return
+        self.backlog += 1
+        self.backlog_bytes += ev.size
         self.queue.put_nowait((kind, ev))
+
+    def taken(self, ev: CacheEvent) -> None:
+        """The consumer took `ev` off the queue."""
+        if ev.at:
+            self.backlog -= 1
+            self.backlog_bytes -= ev.size
+
+    def terminate(self) -> None:
+        """End a watcher that fell behind; what it had queued is let go at once."""
+        if self.closed:
+            return
+        log.info("terminating a watcher that fell %d events behind", self.backlog)
+        self.lagged = True
+        while not self.queue.empty():
+            self.queue.get_nowait()
+        self.backlog = self.backlog_bytes = 0
+        self.close()
 
     def close(self) -> None:
         if not self.closed:
             self.closed = True
-            with contextlib.suppress(asyncio.QueueFull):
-                self.queue.put_nowait(None)
+            self.queue.put_nowait(None)
 
 
 class Handler:
@@ -137,6 +167,7 @@ class WatchCache:
             obj = self.decode(ev.kv)
             self.objects[key] = obj
             cev = CacheEvent("MODIFIED" if prev is not None else "ADDED", ev.revision, key, obj, prev)
+        cev.size = len(ev.kv.value)
         events = self.events
         if len(events) == events.maxlen:
             self.window_start = events[0].revision
@@ -321,4 +352,5 @@ async def drain(w: Watcher) -> AsyncIterator[tuple[str, CacheEvent]]:
         item = await w.queue.get()
         if item is None:
             return
+        w.taken(item[1])
         yield item

@@ -37,6 +37,12 @@ log = logging.getLogger(__name__)
 _HEALTH = ("healthz", "livez", "readyz")
 _DEFAULT_WATCH_TIMEOUT = 1800
 _BOOKMARK_EVERY = 60.0
+# A watch response buffers at most this many events (or stored bytes of them) that its client
+# has not taken yet; when it stays full this many seconds the client is not reading: the watch
+# is ended and the connection closed (upstream's cacher terminates such a watcher the same way).
+_PUMP_EVENTS = 1_000
+_PUMP_BYTES = 4 * 1024 * 1024
+_STALL_SECONDS = 15.0
 _TRUE = ("1", "true", "True")
 USER = web.RequestKey("user", User)
 
@@ -316,7 +322,8 @@ class KubeAPI:
         await resp.prepare(request)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
-        stream = _Pump(events)
+        transport = request.transport
+        stream = _Pump(events, on_stall=transport.abort if transport is not None else None)
         first = True  # a Table stream carries column headers on its first row only
         try:
             while True:
@@ -358,19 +365,39 @@ class KubeAPI:
 class _Pump:
     """Moves a watch's events into a buffer from a task of its own, so the response writes
     whatever has gathered in one go (one loop turn for a burst, not one per event) and waiting
-    with a timeout (for bookmarks) never cancels the event iterator. `None` marks the end."""
+    with a timeout (for bookmarks) never cancels the event iterator. `None` marks the end.
 
-    def __init__(self, events: Any):
+    The buffer is bounded: once full, the pump stops taking events (they wait in the watch
+    cache, whose own bound ends the watcher) until the response takes the buffer; if that does
+    not happen within `_STALL_SECONDS`, the client is not reading and `on_stall` cuts it off."""
+
+    def __init__(self, events: Any, *, on_stall: Callable[[], None] | None = None):
         self._events = events
+        self._on_stall = on_stall
         self._buffer: list[WatchEvent | None] = []
+        self._bytes = 0
         self._ready = asyncio.Event()
+        self._room = asyncio.Event()
         self._task = asyncio.ensure_future(self._run())
 
     async def _run(self) -> None:
         try:
             async for ev in self._events:
                 self._buffer.append(ev)
+                self._bytes += ev.cached.size if ev.cached is not None else 0
                 self._ready.set()
+                if len(self._buffer) >= _PUMP_EVENTS or self._bytes >= _PUMP_BYTES:
+                    self._room.clear()
+                    try:
+                        async with asyncio.timeout(_STALL_SECONDS):
+                            await self._room.wait()
+                    except TimeoutError:
+                        log.info("ending a watch whose client stopped reading (%d events waiting)", len(self._buffer))
+                        self._buffer.clear()
+                        await self._events.aclose()  # the watcher goes now, not when the client does
+                        if self._on_stall is not None:
+                            self._on_stall()
+                        return
         except Exception:  # the stream ends; the client watches again
             log.exception("watch stream failed")
         finally:
@@ -385,6 +412,8 @@ class _Pump:
                 async with asyncio.timeout(timeout):
                     await self._ready.wait()
         batch, self._buffer = self._buffer, []
+        self._bytes = 0
+        self._room.set()
         return batch
 
     async def close(self) -> None:
