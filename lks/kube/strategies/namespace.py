@@ -1,5 +1,7 @@
 """Namespaces: cluster-scoped, named by DNS labels, born `Active` with the `kubernetes`
-finalizer, and the immortal ones (`default`, `kube-system`, `kube-public`) cannot be deleted."""
+finalizer, and the immortal ones (`default`, `kube-system`, `kube-public`) cannot be deleted
+(the NamespaceLifecycle admission plugin's 403). `lks.controllers.systemnamespaces` re-creates
+any of the `SYSTEM` namespaces that goes (`kube-node-lease` can be deleted)."""
 
 from __future__ import annotations
 
