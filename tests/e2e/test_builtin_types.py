@@ -6,6 +6,12 @@ from __future__ import annotations
 
 import base64
 import json
+import os
+
+import pytest
+from kubernetes import client as k8s_client
+from kubernetes import dynamic as k8s_dynamic
+from kubernetes.client.exceptions import ApiException
 
 
 def _get(kubectl, *args: str) -> dict:
@@ -96,3 +102,105 @@ def test_rollout_undo_reuses_the_replica_set(kubectl, namespace):
     kubectl("rollout", "status", "deploy/web", "-n", namespace, "--timeout=60s")
     sets = _replica_sets(kubectl, namespace, "web")
     assert len(sets) == 2 and next(s for s in sets if s[0] != original)[1:] == ("4", "2", 1)
+
+
+# --- input upstream's validation refuses (item 16) --------------------------------------------
+
+def _template(**spec) -> dict:
+    return {"metadata": {"labels": {"app": "x"}}, "spec": {"containers": [{"name": "c", "image": "busybox"}], **spec}}
+
+
+_PV = {"capacity": {"storage": "1Gi"}, "accessModes": ["ReadWriteOnce"], "hostPath": {"path": "/data"}}
+_INVALID = [
+    pytest.param("v1", "Pod", {"spec": {"containers": [{"name": "c", "image": "busybox"}],
+                                        "securityContext": {"sysctls": [{"name": "bad sysctl", "value": "1"}]}}},
+                 'spec.securityContext.sysctls[0].name: Invalid value: "bad sysctl": must have at most 253 characters '
+                 "and match regex ^([a-z0-9]([-_a-z0-9]*[a-z0-9])?[\\./])*[a-z0-9]([-_a-z0-9]*[a-z0-9])?$",
+                 id="pod-sysctl-name"),
+    pytest.param("v1", "ReplicationController", {"spec": {"replicas": -1, "selector": {"app": "x"},
+                                                          "template": _template()}},
+                 "spec.replicas: Invalid value: -1: must be greater than or equal to 0", id="rc-negative-replicas"),
+    pytest.param("v1", "ReplicationController", {"spec": {"selector": {"app": "x"},
+                                                          "template": _template(restartPolicy="Never")}},
+                 'spec.template.spec.restartPolicy: Unsupported value: "Never": supported values: "Always"',
+                 id="rc-restart-policy"),
+    pytest.param("v1", "PersistentVolume", {"spec": {**_PV, "persistentVolumeReclaimPolicy": "Sometimes"}},
+                 'spec.persistentVolumeReclaimPolicy: Unsupported value: "Sometimes": supported values: "Delete", '
+                 '"Recycle", "Retain"', id="pv-reclaim-policy"),
+    pytest.param("v1", "PersistentVolume", {"spec": {"capacity": {"storage": "1Gi"}, "accessModes": ["ReadWriteOnce"]}},
+                 "spec: Required value: must specify a volume type", id="pv-no-source"),
+    pytest.param("v1", "PersistentVolume", {"spec": {**_PV, "capacity": {"storage": "0"}}},
+                 'spec.capacity[storage]: Invalid value: "0": must be greater than zero', id="pv-zero-capacity"),
+    pytest.param("v1", "ResourceQuota", {"spec": {"hard": {"pods": "-1"}}},
+                 'spec.hard[pods]: Invalid value: "-1": must be greater than or equal to 0', id="quota-negative"),
+    pytest.param("v1", "ResourceQuota", {"spec": {"hard": {"pods": "1500m"}}},
+                 'spec.hard[pods]: Invalid value: "1500m": must be an integer', id="quota-fraction"),
+    pytest.param("v1", "Endpoints", {"subsets": [{"addresses": [{"ip": "10.0.0.1"}], "ports": [{"port": 0}]}]},
+                 "subsets[0].ports[0].port: Invalid value: 0: must be between 1 and 65535, inclusive",
+                 id="endpoints-port"),
+    pytest.param("networking.k8s.io/v1", "NetworkPolicy", {"spec": {"podSelector": {}, "policyTypes": ["Sideways"]}},
+                 'spec.policyTypes[0]: Unsupported value: "Sideways": supported values: "Ingress", "Egress"',
+                 id="netpol-policy-type"),
+    pytest.param("networking.k8s.io/v1", "NetworkPolicy",
+                 {"spec": {"podSelector": {}, "ingress": [{"from": [{"ipBlock": {"cidr": "10.0.0.0/16",
+                                                                                  "except": ["10.1.0.0/24"]}}]}]}},
+                 'spec.ingress[0].from[0].ipBlock.except[0]: Invalid value: "10.1.0.0/24": must be a strict subset '
+                 "of `cidr`", id="netpol-except"),
+    pytest.param("scheduling.k8s.io/v1", "PriorityClass", {"value": 2000000000},
+                 "value: Forbidden: maximum allowed value of a user defined priority is 1000000000",
+                 id="priorityclass-value"),
+    pytest.param("storage.k8s.io/v1", "StorageClass", {"provisioner": "x.io/y", "reclaimPolicy": "Recycle"},
+                 'reclaimPolicy: Unsupported value: "Recycle": supported values: "Delete", "Retain"',
+                 id="storageclass-reclaim"),
+    pytest.param("discovery.k8s.io/v1", "EndpointSlice", {"addressType": "IPv4", "endpoints": [{"addresses": ["::1"]}]},
+                 'endpoints[0].addresses[0]: Invalid value: "::1": must be a valid IPv4 address',
+                 id="endpointslice-address"),
+    pytest.param("apps/v1", "ControllerRevision", {"revision": -1, "data": {}},
+                 "revision: Invalid value: -1: must be greater than or equal to 0", id="controllerrevision-revision"),
+]
+
+
+@pytest.fixture(scope="module")
+def dynamic(api):
+    return k8s_dynamic.DynamicClient(api)
+
+
+@pytest.fixture(scope="module")
+def refusals_ns(api):
+    """One namespace for the parametrized cases (the per-test one is named after the test id)."""
+    name = "t-refusals-" + os.urandom(2).hex()
+    k8s_client.CoreV1Api(api).create_namespace({"metadata": {"name": name}})
+    return name
+
+
+@pytest.mark.parametrize(("api_version", "kind", "body", "message"), _INVALID)
+def test_upstream_refuses(dynamic, refusals_ns, api_version, kind, body, message):
+    resource = dynamic.resources.get(api_version=api_version, kind=kind)
+    obj = {"apiVersion": api_version, "kind": kind, "metadata": {"name": "bad"}, **body}
+    with pytest.raises(ApiException) as err:
+        resource.create(body=obj, namespace=refusals_ns if resource.namespaced else None, dry_run="All")
+    status = json.loads(err.value.body)
+    assert (err.value.status, status["reason"]) == (422, "Invalid")
+    assert message in status["message"], status["message"]
+
+
+def test_immutable_after_create(dynamic):
+    classes = dynamic.resources.get(api_version="storage.k8s.io/v1", kind="StorageClass")
+    classes.create(body={"apiVersion": "storage.k8s.io/v1", "kind": "StorageClass", "metadata": {"name": "h5-sc"},
+                         "provisioner": "x.io/y", "parameters": {"a": "1"}})
+    try:
+        with pytest.raises(ApiException) as err:
+            classes.patch(name="h5-sc", body={"parameters": {"a": "2"}, "reclaimPolicy": "Retain"},
+                          content_type="application/merge-patch+json")
+        message = json.loads(err.value.body)["message"]
+        assert "parameters: Forbidden: updates to parameters are forbidden." in message
+        assert "reclaimPolicy: Forbidden: updates to reclaimPolicy are forbidden." in message
+    finally:
+        classes.delete(name="h5-sc")
+
+
+def test_negative_pod_grace_period_is_one(core, namespace):
+    """Upstream does not refuse a negative grace period (old clients sent them): a Pod stores 1."""
+    pod = core.create_namespaced_pod(namespace, {"metadata": {"name": "neg"}, "spec": {
+        "terminationGracePeriodSeconds": -5, "containers": [{"name": "c", "image": "busybox"}]}})
+    assert pod.spec.termination_grace_period_seconds == 1

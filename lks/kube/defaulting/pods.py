@@ -61,6 +61,11 @@ def pod(obj: Obj) -> None:
     """
     spec = struct(obj, "spec")
     metadata = child(obj, "metadata") or {}
+    # Convert_v1_Pod_To_core_Pod: a negative grace period (never valid, once accepted) is 1;
+    # Pods only, templates keep theirs (and draw a warning upstream)
+    grace = spec.get("terminationGracePeriodSeconds")
+    if isinstance(grace, int) and not isinstance(grace, bool) and grace < 0:
+        spec["terminationGracePeriodSeconds"] = 1
     # SetDefaults_Pod: requests default to limits on the Pod only, never on templates
     for key in ("containers", "initContainers"):
         for container in children(spec, key):

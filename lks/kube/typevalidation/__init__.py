@@ -8,8 +8,9 @@ without rules here return no errors. The object is expected decoded, as upstream
 structs: through ``lks.kube.structural`` `check` (no type errors) and `prune`.
 
 Rules are split by API group: for v1 `pod.py` (with `containers.py`, `volumes.py` and
-`resources.py`), `service.py` and `core.py`; then `apps.py`, `batch.py` (with `cron.py`),
-`networking.py`, `autoscaling.py`, `policy.py`, `rbac.py` and `coordination.py`. `field.py`
+`resources.py`), `service.py`, `storage.py` (with StorageClass) and `core.py`; then `apps.py`
+(with ReplicationController), `batch.py` (with `cron.py`), `networking.py`, `autoscaling.py`,
+`policy.py`, `rbac.py`, `coordination.py`, `scheduling.py` and `discovery.py`. `field.py`
 words the errors, `common.py` holds the rules several types share.
 """
 
@@ -25,11 +26,14 @@ from lks.kube.typevalidation import (
     batch,
     coordination,
     core,
+    discovery,
     networking,
     pod,
     policy,
     rbac,
+    scheduling,
     service,
+    storage,
 )
 
 Create = Callable[[dict], list[Cause]]
@@ -51,6 +55,11 @@ _RULES: dict[tuple[str, str], tuple[Create, Update]] = {
     ("", "Namespace"): (core.validate_namespace, lambda n, o: []),
     ("", "Node"): (core.validate_node, core.validate_node_update),
     ("", "PersistentVolumeClaim"): (core.validate_pvc, core.validate_pvc_update),
+    ("", "PersistentVolume"): (storage.validate_persistent_volume, storage.validate_persistent_volume_update),
+    ("", "ReplicationController"): (apps.validate_replication_controller,
+                                    _create_rules(apps.validate_replication_controller)),
+    ("", "ResourceQuota"): (core.validate_resource_quota, _create_rules(core.validate_resource_quota)),
+    ("", "Endpoints"): (core.validate_endpoints, _create_rules(core.validate_endpoints)),
     ("", "Event"): (core.validate_event, lambda n, o: core.validate_event(n)),
     ("events.k8s.io", "Event"): (partial(core.validate_event, strict=True),
                                  lambda n, o: core.validate_event(n, strict=True)),
@@ -58,6 +67,7 @@ _RULES: dict[tuple[str, str], tuple[Create, Update]] = {
     ("apps", "ReplicaSet"): (apps.validate_replica_set, apps.validate_replica_set_update),
     ("apps", "StatefulSet"): (apps.validate_stateful_set, apps.validate_stateful_set_update),
     ("apps", "DaemonSet"): (apps.validate_daemon_set, apps.validate_daemon_set_update),
+    ("apps", "ControllerRevision"): (apps.validate_controller_revision, apps.validate_controller_revision_update),
     ("batch", "Job"): (batch.validate_job, batch.validate_job_update),
     ("batch", "CronJob"): (batch.validate_cron_job, batch.validate_cron_job_update),
     ("networking.k8s.io", "Ingress"): (networking.validate_ingress_create, _create_rules(networking.validate_ingress)),
@@ -72,6 +82,13 @@ _RULES: dict[tuple[str, str], tuple[Create, Update]] = {
     ("rbac.authorization.k8s.io", "ClusterRoleBinding"): (partial(rbac.validate_binding, namespaced=False),
                                                           partial(rbac.validate_binding_update, namespaced=False)),
     ("coordination.k8s.io", "Lease"): (coordination.validate_lease, _create_rules(coordination.validate_lease)),
+    ("networking.k8s.io", "NetworkPolicy"): (networking.validate_network_policy,
+                                             _create_rules(networking.validate_network_policy)),
+    ("storage.k8s.io", "StorageClass"): (storage.validate_storage_class, storage.validate_storage_class_update),
+    ("scheduling.k8s.io", "PriorityClass"): (scheduling.validate_priority_class,
+                                             scheduling.validate_priority_class_update),
+    ("discovery.k8s.io", "EndpointSlice"): (discovery.validate_endpoint_slice,
+                                            discovery.validate_endpoint_slice_update),
 }
 
 

@@ -254,3 +254,36 @@ def _daemon_set_rolling_update(ru: dict, path: str) -> list[Cause]:
 
 def validate_daemon_set_update(new: dict, old: dict) -> list[Cause]:
     return validate_daemon_set(new) + _selector_immutable(new, old)
+
+
+# --- ReplicationController (core/v1, ReplicaSet's predecessor) and ControllerRevision ---------
+
+def validate_replication_controller(obj: dict) -> list[Cause]:
+    """`ValidateReplicationControllerSpec`: a map selector that must not be empty and must match
+    the (optional) template, which must restart Always."""
+    spec = mapping(obj, "spec")
+    causes = nonnegative(spec.get("minReadySeconds"), "spec.minReadySeconds")
+    selector = mapping(spec, "selector")
+    if not selector:
+        causes.append(field.required("spec.selector"))
+    causes += nonnegative(spec.get("replicas"), "spec.replicas")
+    template = spec.get("template")
+    if not isinstance(template, dict):
+        return causes + [field.required("spec.template")]
+    template_labels = get(template, "metadata", "labels")
+    if selector and any((template_labels or {}).get(k) != v for k, v in selector.items()):
+        causes.append(field.invalid("spec.template.metadata.labels", template_labels, SELECTOR_MISMATCH))
+    causes += pod.pod_template_spec(template, "spec.template")
+    return causes + _always_restart(spec, "ReplicationController")
+
+
+def validate_controller_revision(obj: dict) -> list[Cause]:
+    causes = [] if obj.get("data") is not None else [field.required("data", "data is mandatory")]
+    return causes + nonnegative(obj.get("revision", 0), "revision")
+
+
+def validate_controller_revision_update(new: dict, old: dict) -> list[Cause]:
+    causes = validate_controller_revision(new)
+    if new.get("data") != old.get("data"):
+        causes.append(field.invalid("data", new.get("data"), IMMUTABLE))
+    return causes

@@ -15,10 +15,13 @@ from lks.kube.structural import go_quote
 from lks.kube.typevalidation import field, resources
 from lks.kube.typevalidation.common import (
     cidr_errors,
+    dns_label,
     dns_subdomain,
     get,
+    ip_errors,
     is_config_key,
     is_label_value,
+    is_port_num,
     is_qualified_name,
     items,
     label_selector,
@@ -379,4 +382,62 @@ def validate_event(obj: dict, *, strict: bool = False) -> list[Cause]:
         kind = obj.get("type") or ""
         if kind not in ("Normal", "Warning"):
             causes.append(field.invalid("type", "", f"has invalid value: {kind}"))
+    return causes
+
+
+# --- ResourceQuota, Endpoints ------------------------------------------------------------------
+
+def validate_resource_quota(obj: dict) -> list[Cause]:
+    """`ValidateResourceQuotaSpec` for the hard limits (and the status, which upstream validates
+    alike): qualified resource names, values not negative and whole for countable resources."""
+    causes: list[Cause] = []
+    for where in ("spec.hard", "status.hard", "status.used"):
+        for name, value in mapping(obj, *where.split(".")).items():
+            path = f"{where}[{name}]"
+            causes += [field.invalid(path, name, m) for m in is_qualified_name(name)]
+            q = resources.quantity(value)
+            if q is not None:
+                causes += resources.quantity_value(name, q, path)
+    return causes
+
+
+_ENDPOINT_PROTOCOLS = ["SCTP", "TCP", "UDP"]  # sets.List: sorted
+
+
+def _endpoint_address(address: Any, path: str) -> list[Cause]:
+    address = address if isinstance(address, dict) else {}
+    causes = ip_errors(address.get("ip") or "", f"{path}.ip")
+    if address.get("hostname"):
+        causes += dns_label(address["hostname"], f"{path}.hostname")
+    if address.get("nodeName"):
+        causes += dns_subdomain(address["nodeName"], f"{path}.nodeName")
+    return causes
+
+
+def validate_endpoints(obj: dict) -> list[Cause]:
+    """`validateEndpointSubsets`: addresses are IPs, ports numbers with a protocol, named when
+    there are several."""
+    causes: list[Cause] = []
+    for i, subset in enumerate(items(obj, "subsets")):
+        p = f"subsets[{i}]"
+        ready, not_ready = items(subset, "addresses"), items(subset, "notReadyAddresses")
+        if not ready and not not_ready:
+            causes.append(field.required(p, "must specify `addresses` or `notReadyAddresses`"))
+        for key, addresses in (("addresses", ready), ("notReadyAddresses", not_ready)):
+            for j, address in enumerate(addresses):
+                causes += _endpoint_address(address, f"{p}.{key}[{j}]")
+        ports = items(subset, "ports")
+        for j, port in enumerate(ports):
+            pp = f"{p}.ports[{j}]"
+            port = port if isinstance(port, dict) else {}
+            name = port.get("name") or ""
+            if len(ports) > 1 and not name:
+                causes.append(field.required(f"{pp}.name"))
+            elif name:
+                causes += dns_label(name, f"{pp}.name")
+            number = port.get("port", 0)
+            causes += [field.invalid(f"{pp}.port", number, m) for m in is_port_num(number)]
+            protocol = port.get("protocol") or "TCP"  # defaulted
+            if protocol not in _ENDPOINT_PROTOCOLS:
+                causes.append(field.not_supported(f"{pp}.protocol", protocol, _ENDPOINT_PROTOCOLS))
     return causes

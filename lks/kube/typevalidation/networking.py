@@ -1,6 +1,7 @@
-"""Ingress rules of upstream's `pkg/apis/networking/validation/validation.go` (networking/v1):
-rules or a default backend, HTTP paths with a `pathType`, and backends naming either a service
-(with a port name or number) or a resource.
+"""Ingress and NetworkPolicy rules of upstream's `pkg/apis/networking/validation/validation.go`
+(networking/v1): an Ingress has rules or a default backend, HTTP paths with a `pathType`, and
+backends naming either a service (with a port name or number) or a resource; a NetworkPolicy
+has valid selectors, ports, peers (one kind each) and policy types.
 """
 
 from __future__ import annotations
@@ -11,7 +12,15 @@ from typing import Any
 from lks.kube import validation
 from lks.kube.errors import Cause
 from lks.kube.typevalidation import field
-from lks.kube.typevalidation.common import dns_subdomain, get, is_port_name, is_port_num, items, mapping
+from lks.kube.typevalidation.common import (
+    dns_subdomain,
+    get,
+    is_port_name,
+    is_port_num,
+    items,
+    label_selector,
+    mapping,
+)
 
 PATH_TYPES = ["Exact", "ImplementationSpecific", "Prefix"]
 _BAD_SEQUENCES = ("//", "/./", "/../", "%2f", "%2F")
@@ -127,4 +136,101 @@ def validate_ingress_create(obj: dict) -> list[Cause]:
     if annotation is not None and class_name is not None and annotation != class_name:
         causes.append(field.invalid("annotations.kubernetes.io/ingress.class", annotation,
                                     "must match `ingressClassName` when both are specified"))
+    return causes
+
+
+# --- NetworkPolicy -----------------------------------------------------------------------------
+
+_PROTOCOLS = ["TCP", "UDP", "SCTP"]
+_POLICY_TYPES = ["Ingress", "Egress"]
+_CIDR_MSG = "must be a valid CIDR value, (e.g. 10.9.8.0/24 or 2001:db8::/64)"
+
+
+def _network(value: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network | None:
+    """A CIDR as ParseCIDRSloppy reads it (host bits allowed), or None."""
+    try:
+        return ipaddress.ip_network(value, strict=False) if "/" in value else None
+    except ValueError:
+        return None
+
+
+def _policy_port(port: Any, path: str) -> list[Cause]:
+    """`ValidateNetworkPolicyPort`."""
+    if not isinstance(port, dict):
+        return []
+    causes: list[Cause] = []
+    protocol = port.get("protocol")
+    if protocol is not None and protocol not in _PROTOCOLS:
+        causes.append(field.not_supported(f"{path}.protocol", protocol, _PROTOCOLS))
+    number, end = port.get("port"), port.get("endPort")
+    if isinstance(number, int):
+        causes += [field.invalid(f"{path}.port", number, m) for m in is_port_num(number)]
+        if isinstance(end, int):
+            if end < number:
+                causes.append(field.invalid(f"{path}.endPort", number, "must be greater than or equal to `port`"))
+            causes += [field.invalid(f"{path}.endPort", end, m) for m in is_port_num(end)]
+    elif isinstance(number, str):
+        if end is not None:
+            causes.append(field.invalid(f"{path}.endPort", end, "may not be specified when `port` is non-numeric"))
+        causes += [field.invalid(f"{path}.port", number, m) for m in is_port_name(number)]
+    elif end is not None:
+        causes.append(field.invalid(f"{path}.endPort", end, "may not be specified when `port` is not specified"))
+    return causes
+
+
+def _ip_block(block: dict, path: str) -> list[Cause]:
+    cidr = block.get("cidr") or ""
+    if not cidr:
+        return [field.required(f"{path}.cidr")]
+    net = _network(cidr)
+    if net is None:
+        return [field.invalid(f"{path}.cidr", cidr, _CIDR_MSG)]
+    causes: list[Cause] = []
+    for i, text in enumerate(items(block, "except")):
+        p = f"{path}.except[{i}]"
+        inner = _network(text) if isinstance(text, str) else None
+        if inner is None:
+            causes.append(field.invalid(p, text, _CIDR_MSG))
+        elif inner.version != net.version or inner.network_address not in net or net.prefixlen >= inner.prefixlen:
+            causes.append(field.invalid(p, text, "must be a strict subset of `cidr`"))
+    return causes
+
+
+def _policy_peer(peer: Any, path: str) -> list[Cause]:
+    """`ValidateNetworkPolicyPeer`: exactly one kind of peer, or selectors without an ipBlock."""
+    peer = peer if isinstance(peer, dict) else {}
+    causes: list[Cause] = []
+    count = 0
+    for key in ("podSelector", "namespaceSelector"):
+        if isinstance(peer.get(key), dict):
+            count += 1
+            causes += label_selector(peer[key], f"{path}.{key}")
+    if isinstance(peer.get("ipBlock"), dict):
+        count += 1
+        causes += _ip_block(peer["ipBlock"], f"{path}.ipBlock")
+    if not count:
+        causes.append(field.required(path, "must specify a peer"))
+    elif count > 1 and isinstance(peer.get("ipBlock"), dict):
+        causes.append(field.forbidden(path, "may not specify both ipBlock and another peer"))
+    return causes
+
+
+def validate_network_policy(obj: dict) -> list[Cause]:
+    spec = mapping(obj, "spec")
+    causes = label_selector(spec.get("podSelector"), "spec.podSelector")
+    for i, rule in enumerate(items(spec, "ingress")):
+        causes += [c for j, port in enumerate(items(rule, "ports"))
+                   for c in _policy_port(port, f"spec.ingress[{i}].ports[{j}]")]
+        causes += [c for j, peer in enumerate(items(rule, "from"))
+                   for c in _policy_peer(peer, f"spec.ingress[{i}].from[{j}]")]
+    for i, rule in enumerate(items(spec, "egress")):
+        causes += [c for j, peer in enumerate(items(rule, "to"))
+                   for c in _policy_peer(peer, f"spec.egress[{i}].to[{j}]")]
+        causes += [c for j, port in enumerate(items(rule, "ports"))
+                   for c in _policy_port(port, f"spec.egress[{i}].ports[{j}]")]
+    types = items(spec, "policyTypes")
+    if len(types) > len(_POLICY_TYPES):
+        return causes + [field.invalid("spec.policyTypes", types, "may not specify more than two policyTypes")]
+    causes += [field.not_supported(f"spec.policyTypes[{i}]", t, _POLICY_TYPES)
+               for i, t in enumerate(types) if t not in _POLICY_TYPES]
     return causes

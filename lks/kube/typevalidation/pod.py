@@ -10,6 +10,7 @@ whether or not the registry has defaulted the object yet.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import orjson
@@ -30,6 +31,12 @@ from lks.kube.typevalidation.common import (
     qualified_name,
 )
 from lks.kube.typevalidation.containers import MAX_INT32, seccomp
+
+# IsValidSysctlName: dot- or slash-separated segments, as upstream prints its regexp
+_SYSCTL_SEGMENT = "[a-z0-9]([-_a-z0-9]*[a-z0-9])?"
+_SYSCTL_FMT = f"({_SYSCTL_SEGMENT}[\\./])*{_SYSCTL_SEGMENT}"
+_SYSCTL_RE = re.compile(f"^{_SYSCTL_FMT}$")
+_SYSCTL_MAX = 253
 
 UPDATABLE_FIELDS = ",".join([
     "`spec.containers[*].image`",
@@ -87,6 +94,9 @@ def _pod_security_context(sc: Any, path: str) -> list[Cause]:
         name = get(sysctl, "name", default="")
         if not name:
             causes.append(field.required(f"{path}.sysctls[{i}].name"))
+        elif len(name) > _SYSCTL_MAX or not _SYSCTL_RE.match(name):
+            causes.append(field.invalid(f"{path}.sysctls[{i}].name", name,
+                                        f"must have at most {_SYSCTL_MAX} characters and match regex ^{_SYSCTL_FMT}$"))
         elif name in names:
             causes.append(field.duplicate(f"{path}.sysctls[{i}].name", name))
         names.add(name)
