@@ -15,18 +15,15 @@ manager (`lks.nodes.statusmanager`) when it differs, then the actions that chang
 init containers in turn, containers, restarts, stops) are taken, and the pod is woken again
 when the runtime's state will next change. A pod so gets kubelet's writes: ContainerCreating,
 then Running (one write when the status manager is behind); a deleted pod gets its final
-status and is then deleted with grace period 0. Events go to `lks.nodes.podevents`.
+status and is then deleted with grace period 0. Events go to `lks.nodes.podevents`; the actions
+are in `lks.nodes.podactions`, the records of nodes and pods in `lks.nodes.podrecords`.
 """
 
 from __future__ import annotations
 
 import asyncio
-import itertools
-import logging
 import ssl
 import weakref
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -34,51 +31,21 @@ from lks.controllers.events import EventRecorder
 from lks.controllers.informer import Informer
 from lks.controllers.workqueue import WorkQueue
 from lks.kube.cluster import Cluster
-from lks.nodes import kubelets, podevents, podstatus, statusmanager, streams, wakeups
+from lks.nodes import kubelets, podactions, podevents, podrecords, podstatus, statusmanager, streams, wakeups
 from lks.nodes import process as process_runtime
 from lks.nodes import runtime as runtimes
 
 if TYPE_CHECKING:
     from lks.nodes.agent import NodeAgent
 
-log = logging.getLogger(__name__)
-
 Obj = dict[str, Any]
 
 WORKERS = 64  # pods synced at once: enough concurrent writes to fill a store's group commit
-FIRST_BACKOFF, MAX_BACKOFF = 10.0, 300.0  # kubelet's crash loop back-off: 10 s doubling to 5 min
-BACKOFF_RESET = 2 * MAX_BACKOFF  # a container that ran this long starts its back-off over
 DONE_KEPT = 65536  # finished pods remembered, so that a stale cache never starts one again
 PROCESS = "Process"  # the `workloadRuntime` whose nodes run containers as host processes
 
 
-@dataclass(slots=True, eq=False)
-class _Node:
-    name: str
-    host_ip: str
-    events: EventRecorder
-    runtime: runtimes.Runtime  # the simulated one, or the process runtime of a `Process` pool
-    agent: NodeAgent
-
-
-@dataclass(slots=True, eq=False)
-class _Pod:
-    """What kubelet keeps about one pod besides the runtime's records."""
-
-    key: str
-    uid: str
-    node: str
-    start_time: float
-    runtime: runtimes.Runtime
-    sandbox: runtimes.Sandbox | None = None
-    containers: dict[str, podstatus.Containers] = field(default_factory=dict)
-    reported: Obj | None = None  # the status as last reported (merged into the stored one)
-    rv: int = 0  # the resourceVersion of our last status write
-    grace: float | None = None  # being deleted: the grace period its containers were stopped with
-    next: float | None = None  # the earliest change an action of this sync brings
-
-
-class PodWorkers:
+class PodWorkers(podactions.PodActions):
     _shared: weakref.WeakKeyDictionary[Cluster, PodWorkers] = weakref.WeakKeyDictionary()
     _options: weakref.WeakKeyDictionary[Cluster, dict[str, Any]] = weakref.WeakKeyDictionary()
 
@@ -106,9 +73,9 @@ class PodWorkers:
         self._events = podevents.EventSink()
         self._pod_informer = Informer(self._registry, self._on_pod)
         self._node_informer = Informer(cluster.registry("", "v1", "nodes"), self._on_node)
-        self._nodes: dict[str, _Node] = {}  # attached agents' nodes
+        self._nodes: dict[str, podrecords.NodeRecord] = {}  # attached agents' nodes
         self._done: dict[str, None] = {}  # uids of pods that finished here, oldest first
-        self._pods: dict[str, _Pod] = {}  # by registry key
+        self._pods: dict[str, podrecords.PodRecord] = {}  # by registry key
         self._by_node: dict[str, set[str]] = {}  # node name -> keys of the pods bound to it
         self._no_network: dict[str, set[str]] = {}  # node name -> pods waiting for its pod CIDR
         self._lock = asyncio.Lock()
@@ -163,14 +130,14 @@ class PodWorkers:
             runtime = self.runtime
             if agent.template.workload_runtime == PROCESS:
                 runtime = await self._process_runtime()
-            node = _Node(agent.name, agent.address, EventRecorder(self.cluster, component="kubelet", host=agent.name),
-                         runtime, agent)
+            recorder = EventRecorder(self.cluster, component="kubelet", host=agent.name)
+            node = podrecords.NodeRecord(agent.name, agent.address, recorder, runtime, agent)
             keys = list(self._by_node.get(node.name, ()))
             cidr = self._pod_cidr(node.name)
             for key in keys:
                 pod = self._cached(key)
-                if pod is not None and key not in self._pods and not _finished(pod):
-                    self._adopt(pod, key, node, cidr)
+                if pod is not None and key not in self._pods and not podrecords.finished(pod):
+                    self._pods[key] = podrecords.rebuild(pod, key, node, cidr, now=self.clock.now())
             self._nodes[node.name] = node
             for key in keys:
                 self._queue.add(key)
@@ -275,7 +242,7 @@ class PodWorkers:
             return
         rec = self._pods.get(key)
         if rec is None:
-            if not _finished(obj):
+            if not podrecords.finished(obj):
                 self._queue.add(key)
         elif rec.rv != int(meta["resourceVersion"]):  # else our own status write coming back
             self._queue.add(key)
@@ -304,17 +271,18 @@ class PodWorkers:
         if pod is None or node is None:
             return
         if rec is None:
-            if _finished(pod) or pod["metadata"]["uid"] in self._done:
+            if podrecords.finished(pod) or pod["metadata"]["uid"] in self._done:
                 return  # done before we saw it (or the cache has not seen our last status yet): nothing runs
-            started = _parse_time((pod.get("status") or {}).get("startTime"))
-            rec = self._pods[key] = _Pod(key, pod["metadata"]["uid"], node.name, started or self.clock.now(),
-                                         node.runtime)
+            started = podrecords.parse_time((pod.get("status") or {}).get("startTime"))
+            rec = self._pods[key] = podrecords.PodRecord(key, pod["metadata"]["uid"], node.name,
+                                                         started or self.clock.now(), node.runtime)
         events: list[podevents.Event] = []
         await self._sync(pod, rec, node, events)
         if events and self.events:
             self._events.add(node.events, pod, events)
 
-    async def _sync(self, pod: Obj, rec: _Pod, node: _Node, events: list[podevents.Event]) -> None:
+    async def _sync(self, pod: Obj, rec: podrecords.PodRecord, node: podrecords.NodeRecord,
+                    events: list[podevents.Event]) -> None:
         now = self.clock.now()
         meta = pod["metadata"]
         deleting = "deletionTimestamp" in meta
@@ -344,7 +312,7 @@ class PodWorkers:
             await self._advance(pod, rec, node, now, events)
         self._schedule(pod, rec, now)
 
-    def _report(self, pod: Obj, rec: _Pod, status: Obj, now: float, *, delete: bool) -> None:
+    def _report(self, pod: Obj, rec: podrecords.PodRecord, status: Obj, now: float, *, delete: bool) -> None:
         """Hand kubelet's part of the status to the status manager if it changes what is stored
         (or what we reported last, when the cache has not seen that yet)."""
         base = pod.get("status") or {}
@@ -357,7 +325,7 @@ class PodWorkers:
         rec.reported = merged
         self._statuses.report(rec.key, pod, status, now, delete=delete, rec=rec)
 
-    async def _forget(self, rec: _Pod) -> None:
+    async def _forget(self, rec: podrecords.PodRecord) -> None:
         if self._pods.get(rec.key) is rec:
             del self._pods[rec.key]
         self._wakeups.cancel(rec.key)
@@ -366,142 +334,6 @@ class PodWorkers:
             waiting.discard(rec.key)
         if rec.sandbox is not None and rec.sandbox.ready:
             await rec.runtime.remove_sandbox(rec.sandbox)
-
-    # -- actions ---------------------------------------------------------------------------
-
-    async def _advance(self, pod: Obj, rec: _Pod, node: _Node, now: float, events: list[podevents.Event]) -> None:
-        """Kubelet's `computePodActions`: the sandbox, then init containers one at a time
-        (sidecars stay running), then every container; exited ones restart per policy."""
-        spec = pod["spec"]
-        if rec.sandbox is None:
-            try:
-                rec.sandbox = await rec.runtime.run_sandbox(pod, node=node.name, pod_cidr=self._pod_cidr(node.name),
-                                                            host_ip=node.host_ip)
-            except runtimes.NetworkNotReady as err:
-                log.debug("pod %s waits: %s", rec.key, err)
-                self._no_network.setdefault(node.name, set()).add(rec.key)
-                return
-        policy = spec.get("restartPolicy") or "Always"
-        containers = spec.get("containers") or []
-        initialized = any(c["name"] in rec.containers for c in containers)
-        for c in spec.get("initContainers") or ():
-            cr = rec.containers.get(c["name"])
-            if cr is None or cr.current is None:
-                if not _held_back(rec, cr, now):
-                    await self._start_container(pod, rec, node, c, events, init=True)
-                return
-            cur = cr.current
-            if c.get("restartPolicy") == "Always":  # a sidecar: the next one starts once it has
-                if cur.exited(now):
-                    await self._restart(pod, rec, node, c, cr, now, events, init=True)
-                    if not initialized:
-                        return
-                elif not initialized and now < cur.started + podstatus.probe_delays(c)[0]:
-                    return
-                continue
-            if not cur.exited(now):
-                return
-            if cur.exit_code == 0:
-                continue
-            if policy != "Never":
-                await self._restart(pod, rec, node, c, cr, now, events, init=True)
-            return
-        for c in containers:
-            cr = rec.containers.get(c["name"])
-            if cr is None or cr.current is None:
-                if not _held_back(rec, cr, now):
-                    await self._start_container(pod, rec, node, c, events, init=False)
-                continue
-            cur = cr.current
-            if cur.exited(now) and (policy == "Always" or (policy == "OnFailure" and cur.exit_code != 0)):
-                await self._restart(pod, rec, node, c, cr, now, events, init=False)
-
-    async def _start_container(self, pod: Obj, rec: _Pod, node: _Node, spec: Obj, events: list[podevents.Event],
-                               *, init: bool, restart: bool = False) -> None:
-        assert rec.sandbox is not None
-        name, image = spec["name"], spec.get("image") or ""
-        policy = spec.get("imagePullPolicy") or "IfNotPresent"
-        pull = policy == "Always" or (policy == "IfNotPresent" and not rec.runtime.has_image(node.name, image))
-        cr = rec.containers.get(name)
-        if cr is None:
-            cr = rec.containers[name] = podstatus.Containers()
-        try:
-            container = await rec.runtime.start_container(rec.sandbox, pod, spec, init=init, restart=restart)
-        except runtimes.CreateError as err:
-            # kubelet tries again on later syncs; here after the crash loop's back-off steps
-            now = self.clock.now()
-            delay = min(FIRST_BACKOFF * 2 ** cr.backoff, MAX_BACKOFF)
-            cr.backoff += 1
-            cr.waiting, cr.retry_at = (err.reason, err.message), now + delay
-            if self.events:
-                events.append((podevents.WARNING, *err.event))
-            _note(rec, now)
-            _note(rec, cr.retry_at)
-            return
-        if restart:
-            cr.previous = cr.current
-            cr.restarts += 1
-        cr.current, cr.waiting = container, None
-        _note(rec, container.started)
-        if self.events:
-            events.extend(podevents.started(spec, container, pulled=pull))
-
-    async def _restart(self, pod: Obj, rec: _Pod, node: _Node, spec: Obj, cr: podstatus.Containers, now: float,
-                       events: list[podevents.Event], *, init: bool) -> None:
-        """Restart an exited container, or hold it back (CrashLoopBackOff): the first restart
-        is immediate, then 10 s doubling to 5 min after each exit."""
-        cur = cr.current
-        assert cur is not None and cur.exits is not None
-        if cur.exits - cur.started >= BACKOFF_RESET:
-            cr.backoff = 0
-        delay = 0.0 if cr.backoff == 0 else min(FIRST_BACKOFF * 2 ** (cr.backoff - 1), MAX_BACKOFF)
-        cr.retry_at = max(cur.exits + delay, cr.retry_at if cr.waiting is not None else 0.0)
-        if now < cr.retry_at:
-            if cr.waiting is None:
-                cr.waiting = ("CrashLoopBackOff", f"back-off {podevents.go_duration(delay)} restarting failed "
-                                                  f"container={spec['name']} pod={podevents.pod_ref(pod)}")
-                events.append(podevents.back_off(pod, spec["name"]))
-                _note(rec, now)  # write the waiting state now
-            _note(rec, cr.retry_at)
-            return
-        cr.backoff += 1
-        await self._start_container(pod, rec, node, spec, events, init=init, restart=True)
-
-    async def _stop_containers(self, pod: Obj, rec: _Pod, live: list[runtimes.Container], grace: float,
-                               events: list[podevents.Event]) -> None:
-        for cr in rec.containers.values():
-            cr.waiting = None  # nothing restarts any more
-        events.extend(podevents.killing(c) for c in live if not c.stopping)
-        if rec.sandbox is not None and live:
-            await rec.runtime.stop_containers(rec.sandbox, pod, live, grace=grace)
-        _note(rec, self.clock.now())
-        for c in live:
-            if c.exits is not None:
-                _note(rec, c.exits)
-
-    def _schedule(self, pod: Obj, rec: _Pod, now: float) -> None:
-        """Wake the pod when its status will change: a container starts, exits, becomes
-        started or ready (probe delays), or its back-off ends; or at once if an action did."""
-        due, rec.next = rec.next, None
-        spec = pod["spec"]
-        for c in itertools.chain(spec.get("initContainers") or (), spec.get("containers") or ()):
-            cr = rec.containers.get(c["name"])
-            if cr is None:
-                continue
-            if cr.current is None:
-                if cr.waiting is not None and cr.retry_at > now and (due is None or cr.retry_at < due):
-                    due = cr.retry_at
-                continue
-            cur = cr.current
-            times = [cur.next_change(now), cr.retry_at if cr.waiting else None]
-            if "readinessProbe" in c or "startupProbe" in c:
-                started_after, ready_after = podstatus.probe_delays(c)
-                times += [cur.started + started_after, cur.started + ready_after]
-            for t in times:
-                if t is not None and t > now and (due is None or t < due):
-                    due = t
-        if due is not None:
-            self._wakeups.at(rec.key, due)
 
     # -- helpers ---------------------------------------------------------------------------
 
@@ -513,40 +345,6 @@ class PodWorkers:
         obj = self._node_informer.get(None, node) if self._node_informer.cache is not None else None
         return ((obj or {}).get("spec") or {}).get("podCIDR")
 
-    def _adopt(self, pod: Obj, key: str, node: _Node, cidr: str | None) -> None:
-        """Rebuild kubelet's record of a pod the node already runs from its stored status."""
-        status = pod.get("status") or {}
-        sandbox = node.runtime.adopt(pod, node=node.name, pod_cidr=cidr, host_ip=node.host_ip)
-        start = _parse_time(status.get("startTime")) or self.clock.now()
-        rec = self._pods[key] = _Pod(key, pod["metadata"]["uid"], node.name, start, node.runtime, sandbox=sandbox)
-        if sandbox is None:
-            return  # nothing ran yet, or its IP is gone: it starts afresh
-        spec = pod["spec"]
-        specs = {c["name"]: (c, True) for c in spec.get("initContainers") or ()}
-        specs.update({c["name"]: (c, False) for c in spec.get("containers") or ()})
-        for st in itertools.chain(status.get("initContainerStatuses") or (), status.get("containerStatuses") or ()):
-            c, init = specs.get(st.get("name"), (None, False))
-            if c is None:
-                continue
-            restarts = int(st.get("restartCount") or 0)
-            cr = rec.containers[c["name"]] = podstatus.Containers(restarts=restarts, backoff=restarts)
-            state, last = st.get("state") or {}, (st.get("lastState") or {}).get("terminated")
-            cr.previous = _exited(st, last) if last else None
-            if "running" in state:
-                cr.current = node.runtime.adopt_container(
-                    sandbox, pod, c, init=init, container_id=(st.get("containerID") or "").partition("://")[2],
-                    image=st.get("image") or "", image_id=st.get("imageID") or "",
-                    started=_parse_time(state["running"].get("startedAt")) or start)
-            elif "terminated" in state:
-                cr.current = _exited(st, state["terminated"])
-            elif last:  # waiting to restart (CrashLoopBackOff): the last run is the current one
-                cr.current, cr.previous = cr.previous, None
-            if cr.current is None:
-                del rec.containers[c["name"]]
-
-
-# -- helpers --------------------------------------------------------------------------------
-
 
 async def attach(agent: NodeAgent) -> PodWorkers:
     """The cluster's pod workers, now also running `agent`'s pods."""
@@ -554,41 +352,3 @@ async def attach(agent: NodeAgent) -> PodWorkers:
         workers = PodWorkers.shared(agent.cluster)
         if await workers.attach(agent):
             return workers
-
-
-def _held_back(rec: _Pod, cr: podstatus.Containers | None, now: float) -> bool:
-    """Whether a container that could not be created waits for its next try."""
-    if cr is None or cr.waiting is None or now >= cr.retry_at:
-        return False
-    _note(rec, cr.retry_at)
-    return True
-
-
-def _note(rec: _Pod, when: float) -> None:
-    if rec.next is None or when < rec.next:
-        rec.next = when
-
-
-def _finished(pod: Obj) -> bool:
-    return (pod.get("status") or {}).get("phase") in podstatus.TERMINAL
-
-
-def _parse_time(text: str | None) -> float | None:
-    if not text:
-        return None
-    try:
-        return datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC).timestamp()
-    except ValueError:
-        return None
-
-
-def _exited(st: Obj, term: Obj) -> runtimes.Container:
-    """A stored `terminated` state as the runtime's record of that run."""
-    started = _parse_time(term.get("startedAt")) or 0.0
-    reason = term.get("reason") or ""
-    container_id = (term.get("containerID") or st.get("containerID") or "").partition("://")[2]
-    return runtimes.Container(name=st["name"], id=container_id, image=st.get("image") or "",
-                              image_id=st.get("imageID") or "", created=started, started=started,
-                              exits=_parse_time(term.get("finishedAt")) or started,
-                              exit_code=int(term.get("exitCode") or 0),
-                              reason="" if reason in ("Completed", "Error") else reason)
