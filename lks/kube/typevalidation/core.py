@@ -441,3 +441,54 @@ def validate_endpoints(obj: dict) -> list[Cause]:
             if protocol not in _ENDPOINT_PROTOCOLS:
                 causes.append(field.not_supported(f"{pp}.protocol", protocol, _ENDPOINT_PROTOCOLS))
     return causes
+
+
+# --- LimitRange ----------------------------------------------------------------------------------
+
+_LIMIT_TYPES = ("Pod", "Container", "PersistentVolumeClaim")
+# (field with the lower value, field with the higher, where the error goes, the value shown, words)
+_LIMIT_ORDER = (
+    ("min", "max", "min", "min", "min value {lo} is greater than max value {hi}"),
+    ("min", "defaultRequest", "defaultRequest", "defaultRequest", "min value {lo} is greater than default request "
+                                                                   "value {hi}"),
+    ("defaultRequest", "max", "defaultRequest", "defaultRequest", "default request value {lo} is greater than max "
+                                                                   "value {hi}"),
+    ("defaultRequest", "default", "defaultRequest", "defaultRequest", "default request value {lo} is greater than "
+                                                                       "default limit value {hi}"),
+    ("min", "default", "default", "min", "min value {lo} is greater than default value {hi}"),
+    ("default", "max", "default", "max", "default value {lo} is greater than max value {hi}"),
+)
+
+
+def validate_limit_range(obj: dict) -> list[Cause]:
+    """`ValidateLimitRange`: known, distinct limit types and min <= default request <= default
+    <= max for each resource."""
+    causes: list[Cause] = []
+    seen: set[str] = set()
+    for i, limit in enumerate(items(obj, "spec", "limits")):
+        p = f"spec.limits[{i}]"
+        kind = get(limit, "type", default="")
+        causes += [field.invalid(f"{p}.type", kind, m) for m in is_qualified_name(kind)]
+        if "/" not in kind and kind not in _LIMIT_TYPES:
+            causes.append(field.invalid(f"{p}.type", kind, "must be a standard limit type or fully qualified"))
+        if kind in seen:
+            causes.append(field.duplicate(f"{p}.type", kind))
+        seen.add(kind)
+        if kind == "Pod":
+            causes += [field.forbidden(f"{p}.{key}", "may not be specified when `type` is 'Pod'")
+                       for key in ("default", "defaultRequest") if mapping(limit, key)]
+        if kind == "PersistentVolumeClaim" and "storage" not in mapping(limit, "min") \
+                and "storage" not in mapping(limit, "max"):
+            causes.append(field.required(f"{p}.limits", "either minimum or maximum storage value is required, but "
+                                                        "neither was provided"))
+        values = {key: {name: resources.quantity(v) for name, v in mapping(limit, key).items()}
+                  for key in ("min", "max", "default", "defaultRequest")}
+        if kind == "Pod":
+            values["default"], values["defaultRequest"] = {}, {}
+        for name in sorted(set().union(*values.values())):
+            for low, high, where, shown, words in _LIMIT_ORDER:
+                lo, hi = values[low].get(name), values[high].get(name)
+                if lo is not None and hi is not None and lo.value > hi.value:
+                    causes.append(field.invalid(f"{p}.{where}[{name}]", str(lo if shown == low else hi),
+                                                words.format(lo=lo, hi=hi)))
+    return causes

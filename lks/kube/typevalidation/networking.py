@@ -7,12 +7,14 @@ has valid selectors, ports, peers (one kind each) and policy types.
 from __future__ import annotations
 
 import ipaddress
+import re
 from typing import Any
 
 from lks.kube import validation
 from lks.kube.errors import Cause
 from lks.kube.typevalidation import field
 from lks.kube.typevalidation.common import (
+    IMMUTABLE,
     dns_subdomain,
     get,
     is_port_name,
@@ -233,4 +235,36 @@ def validate_network_policy(obj: dict) -> list[Cause]:
         return causes + [field.invalid("spec.policyTypes", types, "may not specify more than two policyTypes")]
     causes += [field.not_supported(f"spec.policyTypes[{i}]", t, _POLICY_TYPES)
                for i, t in enumerate(types) if t not in _POLICY_TYPES]
+    return causes
+
+
+# --- IngressClass ------------------------------------------------------------------------------
+
+_HTTP_PATH_FMT = "[A-Za-z0-9/\\-._~%!$&'()*+,;=:]+"
+_HTTP_PATH_RE = re.compile(f"^{_HTTP_PATH_FMT}$")
+_MAX_CONTROLLER = 250
+
+
+def _domain_prefixed_path(value: str, path: str) -> list[Cause]:
+    """`validation.IsDomainPrefixedPath`."""
+    host, slash, rest = value.partition("/")
+    if not slash or not rest:
+        return [field.invalid(path, value, 'must be a domain-prefixed path (such as "acme.io/foo")')]
+    causes = [field.invalid(path, host, m) for m in validation.dns_subdomain(host)]
+    if not _HTTP_PATH_RE.match(rest):
+        causes.append(field.invalid(path, rest, f"Invalid path (regex used for validation is '{_HTTP_PATH_FMT}')"))
+    return causes
+
+
+def validate_ingress_class(obj: dict) -> list[Cause]:
+    controller = get(obj, "spec", "controller", default="")
+    causes = [field.too_long("spec.controller", _MAX_CONTROLLER)] if len(controller) > _MAX_CONTROLLER else []
+    return causes + _domain_prefixed_path(controller, "spec.controller")
+
+
+def validate_ingress_class_update(new: dict, old: dict) -> list[Cause]:
+    causes = validate_ingress_class(new)
+    controller = get(new, "spec", "controller", default="")
+    if controller != get(old, "spec", "controller", default=""):
+        causes.append(field.invalid("spec.controller", controller, IMMUTABLE))
     return causes
