@@ -16,6 +16,7 @@ import shutil
 import ssl
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import orjson
 
@@ -132,8 +133,9 @@ class ControlPlanes:
         return record
 
     def _store_url(self, id: str) -> str:
-        if self.store_url:
-            return f"{self.store_url.rstrip('/')}/{id}"
+        if self.store_url:  # the cluster's prefix goes on the path; options stay in the query
+            parts = urlsplit(self.store_url)
+            return urlunsplit(parts._replace(path=f"{parts.path.rstrip('/')}/{id}"))
         return f"sqlite://{(self.data_dir / id / 'state.db').resolve()}"
 
     async def _start(self, record: dict[str, Any]) -> Cluster:

@@ -192,16 +192,43 @@ def continue_expired() -> APIError:
     )
 
 
-def timeout(message: str) -> APIError:
-    return APIError(504, "Timeout", message)
+def timeout(message: str, *, retry_after: int = 0, causes: list[dict[str, str]] | None = None) -> APIError:
+    """upstream's `NewTimeoutError`: 504, the message prefixed with "Timeout: "."""
+    details: dict[str, Any] = {}
+    if causes:
+        details["causes"] = causes
+    if retry_after:
+        details["retryAfterSeconds"] = retry_after
+    return APIError(504, "Timeout", f"Timeout: {message}", details=details,
+                    headers={"Retry-After": str(retry_after)} if retry_after else None)
+
+
+def server_timeout(resource: str, group: str, operation: str) -> APIError:
+    """upstream's `NewServerTimeout`, its answer when the storage cannot be reached: a 500 that
+    tells the client to retry after two seconds (client-go does, with the Retry-After header)."""
+    details: dict[str, Any] = {"name": operation}
+    if group:
+        details["group"] = group
+    details.update(kind=resource, retryAfterSeconds=2)
+    return APIError(
+        500, "ServerTimeout",
+        f"The {operation} operation against {qualified(resource, group)} could not be completed at this time, "
+        "please try again.",
+        details=details, headers={"Retry-After": "2"},
+    )
 
 
 def internal(message: str) -> APIError:
     return APIError(500, "InternalError", f"Internal error occurred: {message}")
 
 
-def from_store_error(err: store.StoreError, resource: str, group: str, name: str) -> APIError:
-    """The one place store errors become API errors."""
+# The operation upstream's storage error names, by request verb.
+_OPERATIONS = {"patch": "update", "deletecollection": "delete", "watch": "list"}
+
+
+def from_store_error(err: store.StoreError, resource: str, group: str, name: str, *, verb: str = "get") -> APIError:
+    """The one place store errors become API errors (upstream's `storage/errors` interpreters;
+    `verb` is the request's, for the operation a storage outage names)."""
     if isinstance(err, store.KeyExists):
         return already_exists(resource, group, name)
     if isinstance(err, store.NotFound):
@@ -210,6 +237,11 @@ def from_store_error(err: store.StoreError, resource: str, group: str, name: str
         return conflict(resource, group, name, MODIFIED)
     if isinstance(err, store.Compacted):
         return too_old(err.revision, err.compact_revision)
-    if isinstance(err, store.FutureRevision):
-        return timeout(f"Too large resource version: {err.revision}, current: {err.current}")
+    if isinstance(err, store.FutureRevision):  # the cacher's, retried after a second
+        return timeout(f"Too large resource version: {err.revision}, current: {err.current}", retry_after=1,
+                       causes=[{"reason": "ResourceVersionTooLarge", "message": "Too large resource version"}])
+    if isinstance(err, store.Unavailable):  # upstream's ErrCodeUnreachable
+        return server_timeout(resource, group, _OPERATIONS.get(verb, verb))
+    if isinstance(err, store.Timeout):  # the request's deadline passed waiting for the store
+        return timeout("request did not complete within requested timeout - context deadline exceeded")
     return internal(str(err))

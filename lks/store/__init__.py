@@ -26,11 +26,13 @@ from lks.store.types import (
     NotFound,
     RevisionConflict,
     StoreError,
+    Timeout,
+    Unavailable,
 )
 
 __all__ = [
     "Backend", "Compacted", "Event", "FutureRevision", "KeyExists", "KeyValue", "ListResult",
-    "NotFound", "RevisionConflict", "StoreError", "open_store", "register",
+    "NotFound", "RevisionConflict", "StoreError", "Timeout", "Unavailable", "open_store", "register",
 ]
 
 _factories: dict[str, Callable[[str], Backend]] = {}

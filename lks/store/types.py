@@ -87,6 +87,14 @@ class FutureRevision(StoreError):
         self.current = current
 
 
+class Unavailable(StoreError):
+    """The store cannot be reached (etcd down or refusing connections): try again later."""
+
+
+class Timeout(StoreError):
+    """The store did not answer within the request timeout (etcd stalled or overloaded)."""
+
+
 class Backend(Protocol):
     """A revisioned key-value store with watch.
 

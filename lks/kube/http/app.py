@@ -15,6 +15,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
+from lks import store
 from lks.kube import (
     deletion,
     errors,
@@ -122,7 +123,10 @@ class KubeAPI:
         info = requestinfo.parse(request.method, tail, request.query)
         if not info.is_resource:
             return self._non_resource(request, cluster, info)
-        return await self._resource(request, cluster, info)
+        try:
+            return await self._resource(request, cluster, info)
+        except store.StoreError as err:  # one no registry path expects: the store itself failed
+            raise errors.from_store_error(err, info.resource, info.group, info.name, verb=info.verb) from err
 
     # -- discovery and friends ---------------------------------------------------------
 

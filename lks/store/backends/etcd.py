@@ -13,16 +13,20 @@ compacted revision as a cancelled response that etcd3aio would quietly resume; h
 `Compacted`. etcd3aio is imported lazily (it edits `sys.path` for its generated protobuf
 modules), so importing `lks.store` does not need it.
 
-URL: `etcd://host:port[,host:port...]/prefix`. Registers the `etcd` scheme.
+An etcd that cannot be reached raises `Unavailable` (after etcd3aio's few quick retries), one
+that does not answer within the request timeout (60 s, kube-apiserver's `--request-timeout`)
+`Timeout`: `lks.kube.errors` answers them as kube-apiserver answers a storage outage.
+
+URL: `etcd://host:port[,host:port...]/prefix[?request-timeout=seconds]`. Registers the `etcd` scheme.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from typing import TYPE_CHECKING, Any
-from urllib.parse import unquote, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
 from lks import store
 from lks.store.types import (
@@ -35,6 +39,8 @@ from lks.store.types import (
     NotFound,
     RevisionConflict,
     StoreError,
+    Timeout,
+    Unavailable,
 )
 
 if TYPE_CHECKING:
@@ -51,10 +57,14 @@ def _etcd() -> Any:
     return etcd3aio, kv, rpc_pb2
 
 
+REQUEST_TIMEOUT = 60.0  # seconds, as kube-apiserver's --request-timeout
+
+
 class EtcdBackend:
     def __init__(self, url: str):
         parts = urlsplit(url)
         self.endpoints = [e for e in parts.netloc.split(",") if e] or ["127.0.0.1:2379"]
+        self.timeout = float(parse_qs(parts.query).get("request-timeout", [REQUEST_TIMEOUT])[0])
         path = unquote(parts.path).rstrip("/")
         # The trailing "/" keeps prefix "/a" from seeing the keys of prefix "/ab".
         self.prefix = f"{path}/".encode() if path else b""
@@ -96,10 +106,10 @@ class EtcdBackend:
         """Call an etcd3aio method, turning etcd's errors into `StoreError`s (`at`: the revision
         asked for, for the message)."""
         import grpc
-        from etcd3aio import EtcdError
 
         try:
-            return await method(*args, **kwargs)
+            with _outage():
+                return await method(*args, timeout=self.timeout, **kwargs)
         except grpc.aio.AioRpcError as exc:
             details = exc.details() or ""
             if "required revision has been compacted" in details:
@@ -107,8 +117,6 @@ class EtcdBackend:
             if "required revision is a future revision" in details:
                 raise FutureRevision(at, await self.current_revision()) from exc
             raise StoreError(f"etcd: {exc.code().name}: {details}") from exc
-        except EtcdError as exc:
-            raise StoreError(f"etcd: {exc}") from exc
 
     async def _get(self, key: bytes, range_end: bytes | None = None, *, revision: int = 0, **kwargs: Any) -> Any:
         if 0 < revision <= self._etcd_compact:
@@ -129,7 +137,8 @@ class EtcdBackend:
         while lo < hi:
             mid = (lo + hi) // 2
             try:
-                await self._kv.get(self.prefix or b"\0", revision=mid, count_only=True)
+                with _outage():
+                    await self._kv.get(self.prefix or b"\0", revision=mid, count_only=True, timeout=self.timeout)
             except grpc.aio.AioRpcError as exc:
                 if "compacted" not in (exc.details() or ""):
                     raise StoreError(f"etcd: {exc.details()}") from exc
@@ -274,6 +283,31 @@ class EtcdBackend:
         except Compacted:
             return  # someone compacted etcd at least this far
         self._etcd_compact = revision - 1
+
+
+@contextlib.contextmanager
+def _outage() -> Iterator[None]:
+    """etcd's unavailability and timeouts as the store's; other gRPC errors pass through."""
+    import grpc
+    from etcd3aio import EtcdConnectionError, EtcdError, EtcdTransientError
+
+    try:
+        yield
+    except TimeoutError as exc:  # etcd3aio's deadline over its retries
+        raise Timeout("etcd: request timed out") from exc
+    except EtcdConnectionError as exc:  # UNAVAILABLE on every attempt; etcd's own timeout says so
+        raise (Timeout if "request timed out" in str(exc) else Unavailable)(f"etcd: {exc}") from exc
+    except EtcdTransientError as exc:  # DEADLINE_EXCEEDED on every attempt
+        raise Timeout(f"etcd: {exc}") from exc
+    except EtcdError as exc:
+        raise StoreError(f"etcd: {exc}") from exc
+    except grpc.aio.AioRpcError as exc:
+        details = exc.details() or ""
+        if exc.code() == grpc.StatusCode.DEADLINE_EXCEEDED or "request timed out" in details:
+            raise Timeout(f"etcd: {details}") from exc
+        if exc.code() == grpc.StatusCode.UNAVAILABLE:
+            raise Unavailable(f"etcd: {details}") from exc
+        raise
 
 
 store.register("etcd", EtcdBackend)
