@@ -745,12 +745,59 @@ def _remove(v: Any, trie: dict, t: Type) -> Any:
 
 # --- managedFields encoding ----------------------------------------------------------------------
 
+def takes_sent(live: Any, sent: Any, *, subresource: str = "") -> bool:
+    """Whether the managedFields a write carries replace the live ones (`decodeLiveOrNew`
+    picks them: a reset, or valid entries that differ). Such a write changes the object even
+    when nothing else does, as a `kubectl patch --type=json` of `/metadata/managedFields` or
+    kubectl's client-side to server-side apply upgrade expects."""
+    if subresource or sent is MISSING or sent is None or sent == live:
+        return False
+    if _is_reset(sent):
+        return bool(live)
+    try:
+        return bool(_decode_entries(sent, canonical=True))
+    except ValueError:
+        return False
+
+
+def _is_reset(sent: Any) -> bool:
+    """isResetManagedFields: `[]` or `[{}]` clears tracking."""
+    return isinstance(sent, list) and (not sent or (len(sent) == 1 and isinstance(sent[0], dict)
+                                                    and not any(sent[0].values())))
+
+
+def entry_causes(mf: Any) -> list[errors.Cause]:
+    """ValidateManagedFields, part of every object's metadata validation: what decoding lets
+    through (an unknown operation or fieldsType falls back to the live entries before this)
+    but no entry may hold."""
+    causes: list[errors.Cause] = []
+    for i, raw in enumerate(mf if isinstance(mf, list) else []):
+        if not isinstance(raw, dict):
+            continue
+        path = f"metadata.managedFields[{i}]"
+        if raw.get("operation") not in ("Apply", "Update"):
+            causes.append(errors.Cause.invalid(f"{path}.operation", raw.get("operation") or "",
+                                               "must be `Apply` or `Update`"))
+        if raw.get("fieldsType") and raw.get("fieldsType") != "FieldsV1":
+            causes.append(errors.Cause.invalid(f"{path}.fieldsType", raw.get("fieldsType"), "must be `FieldsV1`"))
+        manager = raw.get("manager")
+        causes += [errors.Cause(reason=c["reason"], field=f"{path}.manager", message=c["message"])
+                   for c in field_manager_causes("", field_manager=manager if isinstance(manager, str) else "")]
+        sub = raw.get("subresource")
+        if isinstance(sub, str) and len(sub) > _MAX_SUBRESOURCE:
+            causes.append(errors.Cause(reason="FieldValueTooLong", field=f"{path}.subresource",
+                                       message=f"Too long: may not be more than {_MAX_SUBRESOURCE} bytes"))
+    return causes
+
+
+_MAX_SUBRESOURCE = 256  # MaxSubresourceNameLength
+
+
 def _live_or_new(live: Any, sent: Any, *, ignore_new: bool) -> dict[Key, _Entry]:
     """decodeLiveOrNew: the managedFields a write starts from."""
     if not ignore_new and sent is not MISSING and sent is not None:
-        if isinstance(sent, list) and (not sent or (len(sent) == 1 and isinstance(sent[0], dict)
-                                                    and not any(sent[0].values()))):
-            return {}  # isResetManagedFields: [] or [{}] clears tracking
+        if _is_reset(sent):
+            return {}  # clears tracking
         if sent != live:
             try:
                 entries = _decode_entries(sent, canonical=True)

@@ -413,16 +413,35 @@ class Registry:
         """managedFields after an ordinary write: the writer owns what it changed."""
         if opts.applied:
             return
-        if subresource == "status":
-            reset: list[tuple[str, ...]] = [("spec",)]
-        else:
-            reset = [("status",)] if self.strategy.has_status else []
         fieldmanager.update(old, new, manager=fieldmanager.manager_name(opts.field_manager, opts.user_agent),
                             operation_subresource=subresource, now=rfc3339(self.cluster.clock.now()),
-                            schema=self._field_type(), api_version=self.rt.gv, reset_fields=reset)
+                            schema=self._field_type(), api_version=self.rt.gv,
+                            reset_fields=self._reset_fields(subresource))
+        if not opts.trusted and (causes := fieldmanager.entry_causes(new["metadata"].get("managedFields"))):
+            raise self._invalid(new, causes)
 
-    async def apply(self, namespace: str | None, name: str, applied: Obj, opts: WriteOptions) -> tuple[Obj, bool]:
-        """Server-side apply (`application/apply-patch+yaml`); returns (object, created)."""
+    @staticmethod
+    def _sets_managed_fields(obj: Obj, current: Obj, opts: WriteOptions, subresource: str | None) -> bool:
+        """Whether a write that changes nothing else changes managedFields: an apply that
+        changes ownership (a second manager applying the same values shares them), or
+        managedFields a client wrote itself."""
+        mine, live = obj["metadata"].get("managedFields"), current["metadata"].get("managedFields")
+        if opts.applied:
+            return mine != live
+        return fieldmanager.takes_sent(live, mine, subresource=subresource or "")
+
+    def _reset_fields(self, subresource: str | None) -> list[tuple[str, ...]]:
+        """The fields a write through this endpoint cannot set (the strategy's reset fields)."""
+        if subresource == "status":
+            return [("spec",)]
+        return [("status",)] if self.strategy.has_status and not subresource else []
+
+    async def apply(self, namespace: str | None, name: str, applied: Obj, opts: WriteOptions, *,
+                    subresource: str | None = None) -> tuple[Obj, bool]:
+        """Server-side apply (`application/apply-patch+yaml`) to the object or through a
+        subresource, which never creates: `status`, or `scale` (its Scale already turned into
+        the object's replicas; a view written with the object's own strategy). Returns
+        (object, created)."""
         manager = opts.field_manager or ""
         opts.applied = True
 
@@ -430,10 +449,13 @@ class Registry:
             new = fieldmanager.apply(current, applied,
                                      manager=manager, force=opts.force, now=rfc3339(self.cluster.clock.now()),
                                      schema=self._field_type(), api_version=self.rt.gv, kind=self.rt.kind,
-                                     reset_fields=[("status",)] if self.strategy.has_status else [])
+                                     subresource=subresource or "", reset_fields=self._reset_fields(subresource))
             fieldmanager.check_name(new, name, namespace or "")
             return new
 
+        if subresource:
+            through = None if subresource == "scale" else subresource
+            return await self.patch(namespace, name, merged, opts, subresource=through), False
         for _ in range(_UPDATE_ATTEMPTS):
             if await self.store.get(self.key(namespace, name)) is None:
                 try:
@@ -588,7 +610,12 @@ class Registry:
                     meta.pop(k, None)
             if meta.get("generateName") is None and "generateName" in old_meta:
                 meta["generateName"] = old_meta["generateName"]
+            applied_fields = meta.get("managedFields") if opts.applied else None
             strategy.prepare_for_update(obj, current)
+            if opts.applied:  # an apply's own managedFields, whatever the (status) strategy kept
+                obj["metadata"].pop("managedFields", None)
+                if applied_fields is not None:
+                    obj["metadata"]["managedFields"] = applied_fields
             self._default(obj)
             causes = strategy.validate_update(obj, current) + deletion.check_finalizer_update(obj, current)
             if not subresource:  # a status write cannot change what the type rules check
@@ -598,7 +625,7 @@ class Registry:
             strategy.canonicalize(obj)
             meta = obj["metadata"]
             meta.pop("resourceVersion", None)
-            if _same(obj, current):
+            if _same(obj, current) and not self._sets_managed_fields(obj, current, opts, subresource):
                 # a no-op write keeps the resourceVersion, as upstream
                 return self.served(current), False
             await admission.admit(self.cluster, "UPDATE", self, obj, current, opts)

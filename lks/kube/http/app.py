@@ -220,23 +220,23 @@ class KubeAPI:
             obj, created = await reg.update(ns, info.name, body, opts)
             return _json(obj, 201 if created else 200, fmt, opts)
         if verb == "patch":
-            if _content_type(request) == patch.APPLY_PATCH:
-                return await self._apply(request, reg, ns, info.name, fmt, opts)
-            fieldmanager.validate_options("PatchOptions", field_manager=opts.field_manager,
-                                          force=_force_param(request))
-            apply = await _patch_function(request, reg.rt.schema_name, reg.cluster.catalog.schemas)
-            return _json(await reg.patch(ns, info.name, apply, opts), fmt=fmt, opts=opts)
+            return await self._patch(request, reg, ns, info.name, fmt, opts)
         raise errors.method_not_allowed()
 
-    async def _apply(self, request: web.Request, reg: Registry, ns: str | None, name: str, fmt: str,
-                     opts: WriteOptions) -> web.StreamResponse:
-        """Server-side apply: `PATCH` with `application/apply-patch+yaml`."""
-        fieldmanager.validate_options("PatchOptions", field_manager=opts.field_manager, apply=True,
+    async def _patch(self, request: web.Request, reg: Registry, ns: str | None, name: str, fmt: str,
+                     opts: WriteOptions, subresource: str | None = None) -> web.StreamResponse:
+        """PATCH of an object or of its status (the one path for every patch type): server-side
+        apply for `application/apply-patch+yaml`, else the function the patch describes."""
+        apply = _content_type(request) == patch.APPLY_PATCH
+        fieldmanager.validate_options("PatchOptions", field_manager=opts.field_manager, apply=apply,
                                       force=_force_param(request))
-        applied, strict = fieldmanager.parse_apply_body(await _read_body(request))
-        opts.duplicates = strict
-        obj, created = await reg.apply(ns, name, applied, opts)
-        return _json(obj, 201 if created else 200, fmt, opts)
+        if apply:
+            applied, strict = fieldmanager.parse_apply_body(await _read_body(request))
+            opts.duplicates = strict
+            obj, created = await reg.apply(ns, name, applied, opts, subresource=subresource)
+            return _json(obj, 201 if created else 200, fmt, opts)
+        fn = await _patch_function(request, reg.rt.schema_name, reg.cluster.catalog.schemas)
+        return _json(await reg.patch(ns, name, fn, opts, subresource=subresource), fmt=fmt, opts=opts)
 
     async def _subresource(
         self, request: web.Request, reg: Registry, info: requestinfo.RequestInfo, ns: str | None,
@@ -255,9 +255,7 @@ class KubeAPI:
                 obj, _ = await reg.update(ns, info.name, body, opts, subresource=info.subresource)
                 return _json(obj, fmt=fmt, opts=opts)
             if info.verb == "patch":
-                apply = await _patch_function(request, reg.rt.schema_name, reg.cluster.catalog.schemas)
-                return _json(await reg.patch(ns, info.name, apply, opts, subresource=info.subresource),
-                             fmt=fmt, opts=opts)
+                return await self._patch(request, reg, ns, info.name, fmt, opts, info.subresource)
             raise errors.method_not_allowed()
         if info.subresource == "scale":
             return await self._scale(request, reg, info, ns, fmt, opts)
@@ -289,7 +287,20 @@ class KubeAPI:
         if info.verb == "update":
             body = negotiation.decode_body(await _read_body(request), request.headers.get("Content-Type"))
             obj = await reg.patch(ns, info.name, lambda cur: scale.apply_scale(cur, body, paths, who), opts)
+        elif info.verb == "patch" and _content_type(request) == patch.APPLY_PATCH:
+            # server-side apply of a Scale: an apply of its replicas to the object, through "scale"
+            fieldmanager.validate_options("PatchOptions", field_manager=opts.field_manager, apply=True,
+                                          force=_force_param(request))
+            applied, opts.duplicates = fieldmanager.parse_apply_body(await _read_body(request))
+            fieldmanager.check_apply_object(applied, api_version="autoscaling/v1", kind="Scale")
+            meta = {"name": info.name, **({"namespace": ns} if ns else {})}
+            replicas = scale.apply_scale({"metadata": {}}, {**applied, "metadata": {}}, paths, who)
+            obj, _ = await reg.apply(ns, info.name, {"apiVersion": reg.rt.gv, "kind": reg.rt.kind, "metadata": meta,
+                                                     **{k: v for k, v in replicas.items() if k != "metadata"}},
+                                     opts, subresource="scale")
         elif info.verb == "patch":
+            fieldmanager.validate_options("PatchOptions", field_manager=opts.field_manager,
+                                          force=_force_param(request))
             patch_scale = await _patch_function(request, "io.k8s.api.autoscaling.v1.Scale", reg.cluster.catalog.schemas)
             obj = await reg.patch(
                 ns, info.name, lambda cur: scale.apply_scale(cur, patch_scale(scale.to_scale(cur, paths)), paths, who),
@@ -495,6 +506,8 @@ async def _patch_function(request: web.Request, schema_name: str | None, defs: d
     supported = patch.SUPPORTED + ([patch.STRATEGIC_MERGE_PATCH] if builtin else []) + [patch.APPLY_PATCH]
     if ctype not in supported:
         raise errors.unsupported_media_type(ctype, supported)
+    if ctype == patch.APPLY_PATCH:  # the callers take apply patches to the field manager first
+        raise errors.internal("an apply patch reached the JSON patch path")
     try:
         doc = orjson.loads(body)
     except orjson.JSONDecodeError as err:
