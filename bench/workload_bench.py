@@ -56,8 +56,9 @@ async def _create_cluster(mgmt: Management, nodes: int) -> tuple[str, dict[str, 
     async with mgmt.http.put(f"{url}?{CLUSTER_API}", json=body) as r:
         if r.status not in (200, 201):
             raise RuntimeError(f"PUT: {r.status} {await r.text()}")
-        poll = r.headers["Azure-AsyncOperation"]
-    while True:
+        poll = r.headers.get("Azure-AsyncOperation")  # none: answered with its final state
+        op = {"status": (await r.json())["properties"]["provisioningState"]}
+    while poll:
         async with mgmt.http.get(poll) as r:
             op = await r.json()
         if op["status"] != "InProgress":

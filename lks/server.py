@@ -171,8 +171,9 @@ class Service:
                 async with http.put(f"{cluster_url}?{version}", json=body) as r:
                     if r.status not in (200, 201):
                         raise RuntimeError(f"creating the demo cluster failed: {await r.text()}")
-                    poll = r.headers["Azure-AsyncOperation"]
-                while True:
+                    poll = r.headers.get("Azure-AsyncOperation")  # none: a synchronous answer, done
+                    status = "Succeeded"
+                while poll:
                     async with http.get(poll) as r:
                         status = (await r.json())["status"]
                     if status != "InProgress":

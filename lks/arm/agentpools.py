@@ -87,13 +87,16 @@ class AgentPools:
         state = "Creating" if existing is None else (
             "Scaling" if existing.get("count") != pool["count"] and
             {**existing, "count": 0, "eTag": ""} == {**pool, "count": 0, "eTag": ""} else "Updating")
-        await self.plane.begin_change(call, doc, stored, "Updating" if state == "Creating" else state, created=False)
-        shown = model.pool_resource(doc["id"], next(p for p in doc["properties"]["agentPoolProfiles"]
-                                                    if p["name"] == pool["name"]))
-        shown["properties"]["provisioningState"] = state
-        op_url = await self._async_url(call, doc)
-        return json_response(shown, 201 if existing is None else 200,
-                             {"Azure-AsyncOperation": op_url, "Retry-After": "1"})
+        op = await self.plane.begin_operation(call, doc, stored, "Updating" if state == "Creating" else state,
+                                              created=False)
+        accepted = model.pool_resource(doc["id"], pool)
+        accepted["properties"]["provisioningState"] = state
+
+        async def final() -> Doc:
+            return model.pool_resource(doc["id"], self._find((await self.clusters.load(call)).doc, call))
+
+        return await self.plane.operations.answer_put(op, call.api_version, status=201 if existing is None else 200,
+                                                      accepted=accepted, final=final)
 
     async def delete(self, call: Call) -> web.Response:
         stored = await self.clusters.load(call)
@@ -104,8 +107,8 @@ class AgentPools:
         if pool is None:
             return web.Response(status=204)
         ignore_pdb = _flag(call.request.query.get(IGNORE_PDB))
-        running = self.plane.operations.running(doc["id"])
-        if running is None or pool.get("provisioningState") != "Deleting":  # else: the same deletion again
+        op = self.plane.operations.running(doc["id"])
+        if op is None or pool.get("provisioningState") != "Deleting":  # else: the same deletion again
             self.plane.refuse_if_busy(doc, doc["id"])
             rest = [p for p in props["agentPoolProfiles"] if p is not pool]
             if not any(p["mode"] == "System" for p in rest):
@@ -118,13 +121,10 @@ class AgentPools:
                 await self.plane.docs.update(doc, stored.revision)
             except store.RevisionConflict as err:
                 raise ARMError("Conflict", "The resource was changed by another request; retry.", 409) from err
-            await self.plane.operations.begin(
+            op = await self.plane.operations.begin(
                 DELETE, subscription=call.params["subscription"], location=doc["location"], resource_id=doc["id"],
                 action=f"delete {doc['name']}/{pool['name']}", args={"pool": pool["name"], "ignorePDB": ignore_pdb})
-        op_url = await self._async_url(call, doc)
-        location = op_url.replace("/operations/", "/operationresults/")
-        return web.Response(status=202, headers={"Azure-AsyncOperation": op_url, "Location": location,
-                                                 "Retry-After": "1"})
+        return await self.plane.operations.answer_action(op, call.api_version)
 
     async def _delete_pool(self, op: Doc) -> None:
         """The work of a pool deletion: drain and delete its nodes, then drop it from the
@@ -171,12 +171,6 @@ class AgentPools:
             except store.RevisionConflict:
                 continue
         raise ARMError("Conflict", "The resource keeps changing; retry.", 409)
-
-    async def _async_url(self, call: Call, doc: Doc) -> str:
-        running = self.plane.operations.running(doc["id"])
-        assert running is not None
-        path = self.plane.operations.path(call.params["subscription"], doc["location"], running["name"])
-        return self.plane.url(path, call.api_version)
 
     async def upgrade_profile(self, call: Call) -> web.Response:
         doc = (await self.clusters.load(call)).doc

@@ -204,7 +204,7 @@ class ManagedClusters:
         return json_response(result) if result is not None else web.Response(status=204)
 
     async def _operation(self, call: Call) -> Doc:
-        op = await self.plane.operations.get(call.params["operation"])
+        op = await self.plane.operations.settle(call.params["operation"])
         if op is None or op[documents.PRIVATE].get("location", "").lower() != call.params["location"].lower():
             raise ARMError("NotFound", f"Operation '{call.params['operation']}' was not found.", 404)
         return op

@@ -36,10 +36,11 @@ def _operation(route: Route, method: str) -> dict[str, Any]:
     if method in ("PUT", "PATCH", "POST"):
         op["requestBody"] = {"required": method == "PUT",
                              "content": {"application/json": {"schema": {"type": "object"}}}}
-    if method in _LRO:
+    if method in _LRO:  # answered with the final state when the operation ends within the request
         op["x-ms-long-running-operation"] = True
-        op["responses"]["201"] = {"description": "Created; follow Azure-AsyncOperation"}
+        op["responses"]["201"] = {"description": "Created; done, or follow Azure-AsyncOperation if given"}
         op["responses"]["202"] = {"description": "Accepted; follow Location or Azure-AsyncOperation"}
+        op["responses"]["204"] = {"description": "Done"}
     return op
 
 

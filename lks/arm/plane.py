@@ -17,10 +17,10 @@ from aiohttp import web
 
 from lks import kubeconfig, pki, store
 from lks.arm import agentpools, documents, managedclusters, model, resourcegroups
-from lks.arm.app import Call, Route, json_response
+from lks.arm.app import Call, Route
 from lks.arm.errors import ARMError
 from lks.arm.fleet import Fleet
-from lks.arm.operations import RETRY_AFTER, Operations
+from lks.arm.operations import Operations
 from lks.clock import Clock
 from lks.controlplanes import ControlPlanes
 
@@ -35,7 +35,7 @@ class ManagementPlane:
                  clock: Clock | None = None):
         self.clock = clock or Clock()
         self.docs = documents.Documents(meta)
-        self.operations = Operations(meta, clock=self.clock)
+        self.operations = Operations(meta, clock=self.clock, url=self.url)
         self.planes = planes
         self.endpoint = endpoint
         self.ca_file = ca_file
@@ -89,7 +89,17 @@ class ManagementPlane:
 
     async def begin_change(self, call: Call, doc: Doc, stored: documents.Stored | None, state: str, *,
                            created: bool, action_response: bool = False) -> web.Response:
-        """Store `doc` in `state` and start reconciling it; ARM's answer to the request."""
+        """Store `doc` in `state` and start reconciling it; ARM's answer to the request (a PUT's,
+        or with `action_response` a POST action's)."""
+        op = await self.begin_operation(call, doc, stored, state, created=created)
+        if action_response:
+            return await self.operations.answer_action(op, call.api_version)
+        return await self.operations.answer_put(op, call.api_version, status=201 if created else 200,
+                                                accepted=self.shown(doc), final=lambda: self.current(doc["id"]))
+
+    async def begin_operation(self, call: Call, doc: Doc, stored: documents.Stored | None, state: str, *,
+                              created: bool) -> Doc:
+        """Store `doc` in `state` and start the operation that reconciles it (its record)."""
         props = doc["properties"]
         props["provisioningState"] = state
         old_pools = {p["name"]: p for p in (stored.doc["properties"]["agentPoolProfiles"] if stored else [])}
@@ -106,36 +116,28 @@ class ManagementPlane:
                 await self.docs.update(doc, stored.revision)
         except (store.KeyExists, store.RevisionConflict) as err:
             raise ARMError("Conflict", "The resource was changed by another request; retry.", 409) from err
-        sub = call.params["subscription"]
-        op = await self.operations.begin("managedClusters.reconcile", subscription=sub, location=doc["location"],
-                                         resource_id=doc["id"], action=f"{state.lower()} {doc['name']}")
-        return self._accepted(call, doc, op, status=(201 if created else 200), action=action_response)
+        return await self.operations.begin("managedClusters.reconcile", subscription=call.params["subscription"],
+                                           location=doc["location"], resource_id=doc["id"],
+                                           action=f"{state.lower()} {doc['name']}")
+
+    async def current(self, resource_id: str) -> Doc:
+        """The resource as the API shows it now (the final state of a synchronous answer)."""
+        stored = await self.docs.get(resource_id)
+        if stored is None:
+            raise ARMError("ResourceNotFound", f"The resource {resource_id} was deleted.", 404)
+        return self.shown(stored.doc)
 
     async def begin_delete(self, call: Call, stored: documents.Stored) -> web.Response:
         doc = stored.doc
-        running = self.operations.running(doc["id"])
-        if running is not None and doc["properties"].get("provisioningState") == "Deleting":
-            op = {"name": running["name"]}
-        else:
+        op = self.operations.running(doc["id"])
+        if op is None or doc["properties"].get("provisioningState") != "Deleting":
             self.refuse_if_busy(doc, doc["id"])
             doc["properties"]["provisioningState"] = "Deleting"
             await self.docs.update(doc, stored.revision)
             op = await self.operations.begin("managedClusters.delete", subscription=call.params["subscription"],
                                              location=doc["location"], resource_id=doc["id"],
                                              action=f"delete {doc['name']}")
-        return self._accepted(call, doc, op, status=202, action=True)
-
-    def _accepted(self, call: Call, doc: Doc, op: Doc, *, status: int, action: bool) -> web.Response:
-        sub = call.params["subscription"]
-        headers = {
-            "Azure-AsyncOperation": self.url(self.operations.path(sub, doc["location"], op["name"]), call.api_version),
-            "Retry-After": RETRY_AFTER,
-        }
-        if action:
-            headers["Location"] = self.url(self.operations.path(sub, doc["location"], op["name"], results=True),
-                                           call.api_version)
-            return web.Response(status=202 if status == 202 or action else status, headers=headers)
-        return json_response(self.shown(doc), status, headers)
+        return await self.operations.answer_action(op, call.api_version)
 
     async def kubeconfig(self, doc: Doc, *, admin: bool) -> str:
         cp_id = doc["properties"].get(PRIVATE, {}).get("controlPlane")

@@ -12,6 +12,7 @@ from lks import store
 from lks.arm import documents
 from lks.arm.app import Call, Route, json_response, route
 from lks.arm.errors import ARMError, group_not_found
+from lks.arm.operations import RETRY_AFTER
 
 if TYPE_CHECKING:
     from lks.arm.plane import ManagementPlane
@@ -113,17 +114,14 @@ class ResourceGroups:
         if stored is None:
             raise group_not_found(name)  # unlike resources, ARM refuses to delete a missing group
         doc = stored.doc
-        running = self.plane.operations.running(doc["id"])
-        if running is None:
+        op = self.plane.operations.running(doc["id"])
+        if op is None:
             doc["properties"]["provisioningState"] = "Deleting"
             await self.plane.docs.update(doc, stored.revision)
             op = await self.plane.operations.begin("resourceGroups.delete", subscription=sub, location=None,
                                                    resource_id=doc["id"], action="delete resource group")
-            op_id = op["name"]
-        else:
-            op_id = running["name"]
-        location = self.plane.url(self.plane.operations.path(sub, None, op_id), call.api_version)
-        return web.Response(status=202, headers={"Location": location, "Retry-After": "1"})
+        # Microsoft.Resources answers 200 when done, and follows a deletion by Location only
+        return await self.plane.operations.answer_action(op, call.api_version, done=200, async_operation=False)
 
     async def _delete_work(self, op: dict[str, Any]) -> None:
         meta = op[documents.PRIVATE]
@@ -132,11 +130,11 @@ class ResourceGroups:
         await self.plane.docs.delete(group)
 
     async def operation_result(self, call: Call) -> web.Response:
-        op = await self.plane.operations.get(call.params["operation"])
+        op = await self.plane.operations.settle(call.params["operation"])
         if op is None:
             raise ARMError("NotFound", f"The operation '{call.params['operation']}' could not be found.", 404)
         if op["status"] == "InProgress":
-            return web.Response(status=202, headers={"Location": str(call.request.url), "Retry-After": "1"})
+            return web.Response(status=202, headers={"Location": str(call.request.url), "Retry-After": RETRY_AFTER})
         if op["status"] == "Failed":
             return json_response({"error": op.get("error")}, 400)
         return web.Response(status=200)

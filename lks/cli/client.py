@@ -1,7 +1,8 @@
 """The management API's client for the `lks` command: synchronous HTTPS with the service's CA
 and bearer token from `$LKS_HOME/config.json`, ARM errors turned into `ServiceError`, and
 ARM's long-running operations followed to their end (`Azure-AsyncOperation` status or
-`Location` results, at the pace the server's `Retry-After` allows).
+`Location` results, at the pace the server's `Retry-After` allows; nothing to follow when the
+service answered with the final state, as it does for an operation that ends within the request).
 
 The transport is one injectable function, so the command modules (`lks.cli.commands.*`) can be
 tested against a fake server; `lks.cli.output` shows what they return.
