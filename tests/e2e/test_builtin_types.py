@@ -165,6 +165,21 @@ _INVALID = [
     pytest.param("networking.k8s.io/v1", "IngressClass", {"spec": {"controller": "nginx"}},
                  'spec.controller: Invalid value: "nginx": must be a domain-prefixed path (such as "acme.io/foo")',
                  id="ingressclass-controller"),
+    pytest.param("admissionregistration.k8s.io/v1", "ValidatingWebhookConfiguration",
+                 {"webhooks": [{"name": "check.example.com", "sideEffects": "Some", "admissionReviewVersions": ["v1"],
+                                "clientConfig": {"url": "https://hook.example.com/check"}}]},
+                 'webhooks[0].sideEffects: Unsupported value: "Some": supported values: "None", "NoneOnDryRun"',
+                 id="webhook-side-effects"),
+    pytest.param("admissionregistration.k8s.io/v1", "MutatingWebhookConfiguration",
+                 {"webhooks": [{"name": "mutate", "sideEffects": "None", "admissionReviewVersions": ["v1"],
+                                "clientConfig": {"url": "http://hook.example.com/mutate"}}]},
+                 'webhooks[0].name: Invalid value: "mutate": should be a domain with at least three segments '
+                 "separated by dots", id="webhook-name"),
+    pytest.param("admissionregistration.k8s.io/v1", "MutatingWebhookConfiguration",
+                 {"webhooks": [{"name": "m.example.com", "sideEffects": "None", "admissionReviewVersions": ["v1"],
+                                "clientConfig": {"url": "http://hook.example.com/mutate"}}]},
+                 "webhooks[0].clientConfig.url: Invalid value: \"http\": 'https' is the only allowed URL scheme; "
+                 "desired format: https://host[/path]", id="webhook-https"),
     pytest.param("apps/v1", "ControllerRevision", {"revision": -1, "data": {}},
                  "revision: Invalid value: -1: must be greater than or equal to 0", id="controllerrevision-revision"),
 ]

@@ -10,7 +10,8 @@ structs: through ``lks.kube.structural`` `check` (no type errors) and `prune`.
 Rules are split by API group: for v1 `pod.py` (with `containers.py`, `volumes.py` and
 `resources.py`), `service.py`, `storage.py` (with StorageClass) and `core.py`; then `apps.py`
 (with ReplicationController), `batch.py` (with `cron.py`), `networking.py`, `autoscaling.py`,
-`policy.py`, `rbac.py`, `coordination.py`, `scheduling.py` and `discovery.py`. `field.py`
+`policy.py`, `rbac.py`, `coordination.py`, `scheduling.py`, `discovery.py` and
+`admissionregistration.py`. `field.py`
 words the errors, `common.py` holds the rules several types share.
 """
 
@@ -21,6 +22,7 @@ from functools import partial
 
 from lks.kube.errors import Cause
 from lks.kube.typevalidation import (
+    admissionregistration,
     apps,
     autoscaling,
     batch,
@@ -92,6 +94,12 @@ _RULES: dict[tuple[str, str], tuple[Create, Update]] = {
                                              scheduling.validate_priority_class_update),
     ("discovery.k8s.io", "EndpointSlice"): (discovery.validate_endpoint_slice,
                                             discovery.validate_endpoint_slice_update),
+    ("admissionregistration.k8s.io", "ValidatingWebhookConfiguration"): (
+        admissionregistration.validate_validating_webhooks,
+        _create_rules(admissionregistration.validate_validating_webhooks)),
+    ("admissionregistration.k8s.io", "MutatingWebhookConfiguration"): (
+        admissionregistration.validate_mutating_webhooks,
+        _create_rules(admissionregistration.validate_mutating_webhooks)),
 }
 
 
