@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
 
-from lks.kube import crdschema, scale, validation
+from lks.kube import crdschema, crdvalidation, scale
 from lks.kube.catalog import ResourceType, Subresource
 from lks.kube.errors import Cause
 from lks.kube.schema import Schema
@@ -172,8 +172,8 @@ class CustomResourceStrategy(Strategy):
 
 
 class CRDStrategy(Strategy):
-    """CustomResourceDefinitions: named `<plural>.<group>`, born with the cleanup finalizer,
-    and checked as upstream's apiextensions validation does for the common mistakes."""
+    """CustomResourceDefinitions: named `<plural>.<group>`, born with the cleanup finalizer, and
+    validated as apiextensions does (`lks.kube.crdvalidation`)."""
 
     return_deleted_object = True
 
@@ -183,62 +183,21 @@ class CRDStrategy(Strategy):
         if CLEANUP_FINALIZER not in finalizers:
             finalizers.append(CLEANUP_FINALIZER)
 
+    def prepare_for_update(self, obj: Obj, old: Obj) -> None:
+        super().prepare_for_update(obj, old)
+        # a new storage version is stored from now on (upstream's PrepareForUpdate)
+        storage = next((v.get("name") for v in (obj.get("spec") or {}).get("versions") or []
+                        if isinstance(v, dict) and v.get("storage") is True), None)
+        status = obj.setdefault("status", {})
+        stored = status.setdefault("storedVersions", [])
+        if storage and storage not in stored:
+            stored.append(storage)
+
     def validate(self, obj: Obj) -> list[Cause]:
-        return super().validate(obj) + validate_crd(obj)
+        return super().validate(obj) + crdvalidation.validate(obj)
 
     def validate_update(self, obj: Obj, old: Obj) -> list[Cause]:
-        causes = super().validate_update(obj, old) + validate_crd(obj)
-        old_spec, spec = old.get("spec") or {}, obj.get("spec") or {}
-        if spec.get("group") != old_spec.get("group"):
-            causes.append(Cause.invalid("spec.group", spec.get("group"), "field is immutable"))
-        if spec.get("scope") != old_spec.get("scope"):
-            causes.append(Cause.invalid("spec.scope", spec.get("scope"), "field is immutable"))
-        return causes
-
-
-def validate_crd(obj: Obj) -> list[Cause]:
-    causes: list[Cause] = []
-    spec = obj.get("spec") or {}
-    names = spec.get("names") or {}
-    group, plural = spec.get("group") or "", names.get("plural") or ""
-    name = obj["metadata"].get("name") or ""
-    if not group:
-        causes.append(Cause.required("spec.group"))
-    elif "." not in group:
-        causes.append(Cause.invalid("spec.group", group, "should be a domain with at least one dot"))
-    if not plural:
-        causes.append(Cause.required("spec.names.plural"))
-    if not names.get("kind"):
-        causes.append(Cause.required("spec.names.kind"))
-    if not names.get("listKind") and names.get("kind"):
-        pass  # defaulted below by the registry's normalize step
-    if plural and group and name != f"{plural}.{group}":
-        causes.append(Cause.invalid("metadata.name", name, "must be spec.names.plural+\".\"+spec.group"))
-    scope = spec.get("scope")
-    if scope not in ("Namespaced", "Cluster"):
-        causes.append(Cause.not_supported("spec.scope", scope, ["Cluster", "Namespaced"]))
-    versions = spec.get("versions") or []
-    if not versions:
-        causes.append(Cause.required("spec.versions", "must have exactly one version marked as storage version"))
-    storage = [v for v in versions if v.get("storage")]
-    if versions and len(storage) != 1:
-        causes.append(Cause.invalid("spec.versions", versions and "array",
-                                    "must have exactly one version marked as storage version"))
-    if versions and not any(v.get("served") for v in versions):
-        causes.append(Cause.invalid("spec.versions", "array", "must have at least one version marked as served"))
-    seen: set[str] = set()
-    for i, v in enumerate(versions):
-        vname = v.get("name") or ""
-        if vname in seen:
-            causes.append(Cause(reason="FieldValueDuplicate", field=f"spec.versions[{i}].name",
-                                message=f'Duplicate value: "{vname}"'))
-        seen.add(vname)
-        if validation.dns1035_label(vname):
-            causes.append(Cause.invalid(f"spec.versions[{i}].name", vname, "must be a DNS-1035 label"))
-        if not _version_schema(obj, v):
-            causes.append(Cause.required(f"spec.versions[{i}].schema.openAPIV3Schema",
-                                         "schemas are required"))
-    return causes
+        return super().validate_update(obj, old) + crdvalidation.validate(obj, old)
 
 
 def initial_status(crd: Obj) -> Obj:

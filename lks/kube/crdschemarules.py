@@ -1,0 +1,451 @@
+"""The rules a CRD's `openAPIV3Schema` must follow, as apiextensions checks them when a CRD is
+written (`apis/apiextensions/validation` and `apiserver/schema/validation.go`): first the
+structural-schema invariants (sorted, as upstream sorts them), then the OpenAPI walk (allowed
+types and keywords, `additionalProperties`, `x-kubernetes-*` combinations, list and map types).
+Every error names its field path under `path` (`spec.validation.openAPIV3Schema` when all
+versions share one schema, else `spec.versions[i].schema.openAPIV3Schema`).
+
+`lks.kube.crdvalidation` calls `check` for every schema of a CRD; `lks.kube.crdschema` then
+applies the schemas that pass to custom resources.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Any
+
+from lks.kube import goregexp
+from lks.kube.errors import Cause
+
+Node = dict[str, Any]
+
+_TYPES = ["array", "boolean", "integer", "number", "object", "string"]
+_UNSUPPORTED = (("id", "id"), ("additionalItems", "additionalItems"), ("patternProperties", "patternProperties"),
+                ("definitions", "definitions"), ("dependencies", "dependencies"), ("$ref", "$ref"))
+_META_FIELDS = ("metadata", "kind", "apiVersion")
+_INT_OR_STRING = [{"type": "integer"}, {"type": "string"}]
+_VALIDATION_REASONS = ["FieldValueDuplicate", "FieldValueForbidden", "FieldValueInvalid", "FieldValueRequired"]
+_ROOT, _ITEM, _FIELD = "root", "item", "field"
+_EMPTY_TYPE = {_ROOT: "must not be empty at the root", _ITEM: "must not be empty for specified array items",
+               _FIELD: "must not be empty for specified object fields"}
+
+# JSONSchemaProps' fields in declaration order (for the status-subresource root check), and
+# those allowed at the root when the status subresource is on
+_GO_FIELDS = [
+    ("id", "ID"), ("$schema", "Schema"), ("$ref", "Ref"), ("description", "Description"), ("type", "Type"),
+    ("nullable", "Nullable"), ("format", "Format"), ("title", "Title"), ("default", "Default"),
+    ("maximum", "Maximum"), ("exclusiveMaximum", "ExclusiveMaximum"), ("minimum", "Minimum"),
+    ("exclusiveMinimum", "ExclusiveMinimum"), ("maxLength", "MaxLength"), ("minLength", "MinLength"),
+    ("pattern", "Pattern"), ("maxItems", "MaxItems"), ("minItems", "MinItems"), ("uniqueItems", "UniqueItems"),
+    ("multipleOf", "MultipleOf"), ("enum", "Enum"), ("maxProperties", "MaxProperties"),
+    ("minProperties", "MinProperties"), ("required", "Required"), ("items", "Items"), ("allOf", "AllOf"),
+    ("oneOf", "OneOf"), ("anyOf", "AnyOf"), ("not", "Not"), ("properties", "Properties"),
+    ("additionalProperties", "AdditionalProperties"), ("patternProperties", "PatternProperties"),
+    ("dependencies", "Dependencies"), ("additionalItems", "AdditionalItems"), ("definitions", "Definitions"),
+    ("externalDocs", "ExternalDocs"), ("example", "Example"),
+    ("x-kubernetes-preserve-unknown-fields", "XPreserveUnknownFields"),
+    ("x-kubernetes-embedded-resource", "XEmbeddedResource"), ("x-kubernetes-int-or-string", "XIntOrString"),
+    ("x-kubernetes-list-map-keys", "XListMapKeys"), ("x-kubernetes-list-type", "XListType"),
+    ("x-kubernetes-map-type", "XMapType"), ("x-kubernetes-validations", "XValidations"),
+]
+_ROOT_ALLOWED = ["Description", "Type", "Format", "Title", "Maximum", "ExclusiveMaximum", "Minimum",
+                 "ExclusiveMinimum", "MaxLength", "MinLength", "Pattern", "MaxItems", "MinItems", "UniqueItems",
+                 "MultipleOf", "Required", "Items", "Properties", "ExternalDocs", "Example",
+                 "XPreserveUnknownFields", "XValidations"]
+
+
+def check(schema: Node, path: str, *, status_enabled: bool) -> list[Cause]:
+    """Every rule `schema` (a version's or the shared `openAPIV3Schema`) breaks."""
+    causes: list[Cause] = []
+    if not isinstance(schema, dict):
+        return [Cause.invalid(path, schema, "must be an object")]
+    if status_enabled:
+        causes += _status_root(schema, path)
+    if schema.get("nullable") is True:
+        causes.append(Cause.forbidden(f"{path}.nullable", "nullable cannot be true at the root"))
+    if not _has_unsupported(schema):  # upstream cannot even build a structural schema from those
+        structural = _invariants(schema, _ROOT, path) + _completeness(schema, schema, path, path)
+        causes += sorted(structural, key=Cause.text)
+    causes += _walk(schema, path, _Context(), root=True)
+    return causes
+
+
+# -- the structural invariants (apiserver/schema/validation.go, complete.go) -----------------
+
+
+def _invariants(s: Node, level: str, path: str) -> list[Cause]:
+    out: list[Cause] = []
+    t = s.get("type") or ""
+    items = s.get("items")
+    if t == "array" and items is None:
+        out.append(Cause.required(f"{path}.items", "must be specified"))
+    if isinstance(items, dict):
+        out += _invariants(items, _ITEM, f"{path}.items")
+    for key, sub in _props(s):
+        out += _invariants(sub, _FIELD, f"{path}.properties[{key}]")
+    extra = s.get("additionalProperties")
+    if extra is not None:
+        if level == _ROOT:
+            out.append(Cause.forbidden(f"{path}.additionalProperties", "must not be used at the root"))
+        if isinstance(extra, dict):
+            out += _invariants(extra, _FIELD, f"{path}.additionalProperties")
+    int_or_string = s.get("x-kubernetes-int-or-string") is True
+    preserve = s.get("x-kubernetes-preserve-unknown-fields") is True
+    embedded = s.get("x-kubernetes-embedded-resource") is True
+    if int_or_string and preserve:
+        out.append(Cause.invalid(f"{path}.x-kubernetes-preserve-unknown-fields", True,
+                                 "must be false if x-kubernetes-int-or-string is true"))
+    if int_or_string and embedded:
+        out.append(Cause.invalid(f"{path}.x-kubernetes-embedded-resource", True,
+                                 "must be false if x-kubernetes-int-or-string is true"))
+    out += _value_validation(s, _is_int_or_string(s.get("anyOf")), _all_of_int_or_string(s), level, path)
+    if embedded and t != "object":
+        msg = "must be object if x-kubernetes-embedded-resource is true"
+        out.append(Cause.invalid(f"{path}.type", t, msg) if t else Cause.required(f"{path}.type", msg))
+    elif not t and not int_or_string and not preserve:
+        out.append(Cause.required(f"{path}.type", _EMPTY_TYPE[level]))
+    if embedded and extra is not None:
+        out.append(Cause.forbidden(f"{path}.additionalProperties",
+                                   "must not be used if x-kubernetes-embedded-resource is set"))
+    if level == _ROOT and t and t != "object":
+        out.append(Cause.invalid(f"{path}.type", t, "must be object at the root"))
+    props = dict(_props(s))
+    check_meta = level == _ROOT or embedded
+    for key in ("kind", "apiVersion"):
+        if key in props and check_meta and props[key].get("type", "") != "string":
+            out.append(Cause.invalid(f"{path}.properties[{key}].type", props[key].get("type", ""), "must be string"))
+    if "metadata" in props:
+        out += _metadata(props["metadata"], check_meta, level, f"{path}.properties[metadata]")
+    if embedded and not preserve and not props:
+        out.append(Cause.required(f"{path}.properties", "must not be empty if x-kubernetes-embedded-resource is "
+                                                        "true without x-kubernetes-preserve-unknown-fields"))
+    return out
+
+
+def _metadata(s: Node, check_meta: bool, level: str, path: str) -> list[Cause]:
+    out: list[Cause] = []
+    if check_meta and s.get("type", "") != "object":
+        out.append(Cause.invalid(f"{path}.type", s.get("type", ""), "must be object"))
+    if level == _ROOT:
+        rest = {k: v for k, v in s.items()
+                if k not in ("type", "default", "example", "externalDocs") and not _zero(k, v)}
+        names = set(rest.get("properties") or {})
+        if names and names <= {"name", "generateName"}:
+            rest.pop("properties")
+        if rest:
+            out.append(Cause.forbidden(path, "must not specify anything other than name and generateName, but "
+                                             "metadata is implicitly specified"))
+    return out
+
+
+def _value_validation(v: Node, skip_any_of: bool, skip_first_all_of_any_of: bool, level: str,
+                      path: str) -> list[Cause]:
+    out: list[Cause] = []
+    if not skip_any_of:
+        for i, sub in _list(v, "anyOf"):
+            out += _nested(sub, False, level, f"{path}.anyOf[{i}]")
+    for i, sub in _list(v, "allOf"):
+        out += _nested(sub, skip_first_all_of_any_of and i == 0, level, f"{path}.allOf[{i}]")
+    for i, sub in _list(v, "oneOf"):
+        out += _nested(sub, False, level, f"{path}.oneOf[{i}]")
+    if isinstance(v.get("not"), dict):
+        out += _nested(v["not"], False, level, f"{path}.not")
+    pattern = v.get("pattern")
+    if isinstance(pattern, str) and pattern and (err := goregexp.compile_error(pattern)):
+        out.append(Cause.invalid(f"{path}.pattern", pattern, f"must be a valid regular expression, but isn't: {err}"))
+    return out
+
+
+_NESTED_FORBIDDEN = (
+    ("type", "must be empty to be structural"), ("additionalProperties", "must be undefined to be structural"),
+    ("default", "must be undefined to be structural"), ("title", "must be empty to be structural"),
+    ("description", "must be empty to be structural"), ("nullable", "must be false to be structural"),
+    ("x-kubernetes-preserve-unknown-fields", "must be false to be structural"),
+    ("x-kubernetes-embedded-resource", "must be false to be structural"),
+    ("x-kubernetes-int-or-string", "must be false to be structural"),
+    ("x-kubernetes-list-map-keys", "must be empty to be structural"),
+    ("x-kubernetes-list-type", "must be undefined to be structural"),
+    ("x-kubernetes-map-type", "must be undefined to be structural"),
+    ("x-kubernetes-validations", "must be empty to be structural"),
+)
+
+
+def _nested(v: Node, skip_any_of: bool, level: str, path: str) -> list[Cause]:
+    """A schema under allOf/anyOf/oneOf/not: value validations only, nothing that shapes data."""
+    out = _value_validation(v, skip_any_of, False, level, path)
+    if isinstance(v.get("items"), dict):
+        out += _nested(v["items"], False, level, f"{path}.items")
+    for key, sub in _props(v):
+        out += _nested(sub, False, _FIELD, f"{path}.properties[{key}]")
+    for key, msg in _NESTED_FORBIDDEN:
+        if key in v and not _zero(key, v[key]):
+            out.append(Cause.forbidden(f"{path}.{key}", msg))
+    if "metadata" in (v.get("properties") or {}):
+        out.append(Cause.forbidden(f"{path}.properties[metadata]", "must not be specified in a nested context"))
+    return out
+
+
+def _completeness(v: Node, s: Node | None, s_path: str, v_path: str, nested: bool = False) -> list[Cause]:
+    """Everything a junctor names must also be specified outside junctors (at the root)."""
+    if s is None:
+        return [Cause.required(s_path, f"because it is defined in {v_path}")]
+    out: list[Cause] = []
+    subs = [(f"{v_path}.not", v["not"])] if isinstance(v.get("not"), dict) else []
+    for key in ("allOf", "anyOf", "oneOf"):
+        subs += [(f"{v_path}.{key}[{i}]", sub) for i, sub in _list(v, key)]
+    for sub_path, sub in subs:
+        out += _completeness(sub, s, s_path, sub_path, nested=True)
+    if nested:
+        if isinstance(v.get("items"), dict):
+            items = s.get("items") if isinstance(s.get("items"), dict) else None
+            out += _completeness(v["items"], items, f"{s_path}.items", f"{v_path}.items", nested=True)
+        s_props = dict(_props(s))
+        for key, sub in _props(v):
+            key_path = f"properties[{key}]"
+            if key not in s_props:
+                out.append(Cause.required(f"{s_path}.{key_path}", f"because it is defined in {v_path}.{key_path}"))
+            else:
+                out += _completeness(sub, s_props[key], f"{s_path}.{key_path}", f"{v_path}.{key_path}", nested=True)
+    return out
+
+
+# -- the OpenAPI walk (ValidateCustomResourceDefinitionOpenAPISchema) ------------------------
+
+
+@dataclass(frozen=True)
+class _Context:
+    defaults: str | None = None  # why defaults are forbidden here; None: allowed
+    inside_meta: bool = False
+
+
+def _walk(s: Node, path: str, ctx: _Context, *, root: bool = False) -> list[Cause]:
+    if not isinstance(s, dict):
+        return []
+    out: list[Cause] = []
+    t = s.get("type")
+    if isinstance(t, str) and t and t not in _TYPES:
+        out.append(Cause.not_supported(f"{path}.type", t, _TYPES))
+    elif t is not None and not isinstance(t, str):
+        out.append(Cause.invalid(f"{path}.type", t, "must be a string"))
+    if s.get("default") is not None and ctx.defaults is not None:
+        out.append(Cause.forbidden(f"{path}.default", f"must not be set {ctx.defaults}".rstrip()))
+    for key, name in _UNSUPPORTED:
+        if key in s and not _zero(key, s[key]):
+            out.append(Cause.forbidden(f"{path}.{key}", f"{name} is not supported"))
+    if t == "null":
+        out.append(Cause.forbidden(f"{path}.type", "type cannot be set to null, use nullable as an alternative"))
+    items = s.get("items")
+    if isinstance(items, list) and items:
+        out.append(Cause.forbidden(f"{path}.items", "items must be a schema object and not an array"))
+    if ctx.inside_meta and s.get("x-kubernetes-embedded-resource") is True:
+        out.append(Cause.forbidden(f"{path}.x-kubernetes-embedded-resource", "must not be used inside of resource meta"))
+    if s.get("uniqueItems") is True:
+        out.append(Cause.forbidden(f"{path}.uniqueItems",
+                                   "uniqueItems cannot be set to true since the runtime complexity becomes quadratic"))
+    extra = s.get("additionalProperties")
+    if extra is not None:
+        if s.get("properties") and (extra is False or isinstance(extra, dict)):
+            out.append(Cause.forbidden(f"{path}.additionalProperties",
+                                       "additionalProperties and properties are mutual exclusive"))
+        sub_ctx = replace(ctx, defaults="inside additionalProperties applying to object metadata") \
+            if ctx.inside_meta else ctx
+        if isinstance(extra, dict):
+            out += _walk(extra, f"{path}.additionalProperties", sub_ctx)
+    embedded = s.get("x-kubernetes-embedded-resource") is True
+    for key, sub in _props(s):
+        sub_ctx = ctx
+        if (root or embedded) and key in _META_FIELDS:
+            sub_ctx = replace(sub_ctx, inside_meta=True)
+            if root:
+                sub_ctx = replace(sub_ctx, defaults=f"in top-level {key}")
+        out += _walk(sub, f"{path}.properties[{key}]", sub_ctx)
+    if isinstance(s.get("not"), dict):
+        out += _walk(s["not"], f"{path}.not", ctx)
+    for key in ("allOf", "oneOf", "anyOf"):
+        for i, sub in _list(s, key):
+            out += _walk(sub, f"{path}.{key}[{i}]", ctx)
+    for key, sub in sorted((s.get("definitions") or {}).items()) if isinstance(s.get("definitions"), dict) else ():
+        out += _walk(sub, f"{path}.definitions[{key}]", ctx)
+    if isinstance(items, dict):
+        out += _walk(items, f"{path}.items", ctx)
+    elif isinstance(items, list):
+        for i, sub in enumerate(items):
+            out += _walk(sub, f"{path}.items[{i}]", ctx)
+    for key, sub in sorted((s.get("dependencies") or {}).items()) if isinstance(s.get("dependencies"), dict) else ():
+        if isinstance(sub, dict):
+            out += _walk(sub, f"{path}.dependencies[{key}]", ctx)
+    if s.get("x-kubernetes-preserve-unknown-fields") is False:
+        out.append(Cause.invalid(f"{path}.x-kubernetes-preserve-unknown-fields", False, "must be true or undefined"))
+    out += _map_and_list_types(s, path)
+    out += _x_validations(s, path)
+    return out
+
+
+def _map_and_list_types(s: Node, path: str) -> list[Cause]:
+    out: list[Cause] = []
+    t = s.get("type") or ""
+    map_type, list_type = s.get("x-kubernetes-map-type"), s.get("x-kubernetes-list-type")
+    keys = s.get("x-kubernetes-list-map-keys") or []
+    items = s.get("items") if isinstance(s.get("items"), dict) else None
+    if map_type is not None and t != "object":
+        msg = "must be object if x-kubernetes-map-type is specified"
+        out.append(Cause.invalid(f"{path}.type", t, msg) if t else Cause.required(f"{path}.type", msg))
+    if map_type is not None and map_type not in ("atomic", "granular"):
+        out.append(Cause.not_supported(f"{path}.x-kubernetes-map-type", map_type, ["atomic", "granular"]))
+    if list_type is not None and t != "array":
+        msg = "must be array if x-kubernetes-list-type is specified"
+        out.append(Cause.invalid(f"{path}.type", t, msg) if t else Cause.required(f"{path}.type", msg))
+    elif list_type == "set" and items is not None:
+        if items.get("type") == "array" and items.get("x-kubernetes-list-type", "atomic") != "atomic":
+            out.append(Cause.invalid(f"{path}.items.x-kubernetes-list-type", items.get("x-kubernetes-list-type"),
+                                     "must be atomic as item of a list with x-kubernetes-list-type=set"))
+        elif items.get("type") == "object" and items.get("x-kubernetes-map-type") != "atomic":
+            out.append(Cause.invalid(f"{path}.items.x-kubernetes-map-type", items.get("x-kubernetes-list-type"),
+                                     "must be atomic as item of a list with x-kubernetes-list-type=set"))
+    if list_type is not None and list_type not in ("atomic", "set", "map"):
+        out.append(Cause.not_supported(f"{path}.x-kubernetes-list-type", list_type, ["atomic", "set", "map"]))
+    if keys:
+        if list_type is None:
+            out.append(Cause.required(f"{path}.x-kubernetes-list-type",
+                                      "must be map if x-kubernetes-list-map-keys is non-empty"))
+        elif list_type != "map":
+            out.append(Cause.invalid(f"{path}.x-kubernetes-list-type", list_type,
+                                     "must be map if x-kubernetes-list-map-keys is non-empty"))
+    if list_type == "map":
+        if not keys:
+            out.append(Cause.required(f"{path}.x-kubernetes-list-map-keys",
+                                      "must not be empty if x-kubernetes-list-type is map"))
+        if s.get("items") is None:
+            out.append(Cause.required(f"{path}.items", "must have a schema if x-kubernetes-list-type is map"))
+        elif items is None:
+            out.append(Cause.invalid(f"{path}.items", s.get("items"),
+                                     "must only have a single schema if x-kubernetes-list-type is map"))
+        elif items.get("type") != "object":
+            out.append(Cause.invalid(f"{path}.items.type", items.get("type", ""),
+                                     "must be object if parent array's x-kubernetes-list-type is map"))
+        else:
+            item_props = dict(_props(items))
+            seen: set[str] = set()
+            for k in keys:
+                if k in item_props:
+                    if item_props[k].get("type") in ("array", "object"):
+                        out.append(Cause.invalid(f"{path}.items.properties[{k}].type", items.get("type", ""),
+                                                 "must be a scalar type if parent array's x-kubernetes-list-type "
+                                                 "is map"))
+                else:
+                    out.append(_invalid_strings(f"{path}.x-kubernetes-list-map-keys", keys,
+                                                "entries must all be names of item properties"))
+                if k in seen:
+                    out.append(_invalid_strings(f"{path}.x-kubernetes-list-map-keys", keys,
+                                                "must not contain duplicate entries"))
+                seen.add(k)
+    if list_type in ("set", "map") and items is not None:
+        if items.get("nullable") is True:
+            out.append(Cause.forbidden(f"{path}.items.nullable", f"cannot be nullable when x-kubernetes-list-type "
+                                                                 f"is {list_type}"))
+        if list_type == "map":
+            required = set(items.get("required") or ())
+            item_props = dict(_props(items))
+            for k in keys:
+                if k not in item_props:
+                    continue
+                if k not in required and "default" not in item_props[k]:
+                    out.append(Cause.required(f"{path}.items.properties[{k}].default", "this property is in "
+                                              "x-kubernetes-list-map-keys, so it must have a default or be a "
+                                              "required property"))
+                if item_props[k].get("nullable") is True:
+                    out.append(Cause.forbidden(f"{path}.items.properties[{k}].nullable", "this property is in "
+                                               "x-kubernetes-list-map-keys, so it cannot be nullable"))
+    return out
+
+
+def _x_validations(s: Node, path: str) -> list[Cause]:
+    """The static checks of `x-kubernetes-validations` (their CEL is not compiled here)."""
+    out: list[Cause] = []
+    for i, rule in _list(s, "x-kubernetes-validations"):
+        at = f"{path}.x-kubernetes-validations[{i}]"
+        text, message = str(rule.get("rule") or "").strip(), rule.get("message")
+        if not text:
+            out.append(Cause.required(f"{at}.rule", "rule is not specified"))
+        elif isinstance(message, str) and message and not message.strip():
+            out.append(Cause.invalid(f"{at}.message", message, "message must be non-empty if specified"))
+        elif isinstance(message, str) and ("\n" in message.strip() or "\r" in message.strip()):
+            out.append(Cause.invalid(f"{at}.message", message, "message must not contain line breaks"))
+        elif ("\n" in text or "\r" in text) and not str(message or "").strip():
+            out.append(Cause.required(f"{at}.message", "message must be specified if rule contains line breaks"))
+        expr = rule.get("messageExpression")
+        if isinstance(expr, str) and expr and not expr.strip():
+            out.append(Cause.required(f"{at}.messageExpression", "messageExpression must be non-empty if specified"))
+        reason = rule.get("reason")
+        if reason is not None and reason not in _VALIDATION_REASONS:
+            out.append(Cause.not_supported(f"{at}.reason", reason, _VALIDATION_REASONS))
+    return out
+
+
+def _status_root(s: Node, path: str) -> list[Cause]:
+    """With the status subresource on, the root may only hold what survives `properties[status]`
+    being taken out of it."""
+    for key, go_name in _GO_FIELDS:
+        if key not in s or _zero(key, s[key]):
+            continue
+        if go_name == "Type":
+            if s[key] != "object":
+                return [Cause.invalid(f"{path}.type", s[key], 'only "object" is allowed as the type at the root '
+                                                              'of the schema if the status subresource is enabled')]
+            continue
+        if go_name not in _ROOT_ALLOWED:
+            return [Cause.invalid(path, s, f"only [{' '.join(_ROOT_ALLOWED)}] fields are allowed at the root of "
+                                           "the schema if the status subresource is enabled")]
+    return []
+
+
+# -- helpers ---------------------------------------------------------------------------------
+
+
+def _props(s: Node) -> list[tuple[str, Node]]:
+    props = s.get("properties")
+    if not isinstance(props, dict):
+        return []
+    return sorted((k, v) for k, v in props.items() if isinstance(v, dict))
+
+
+def _list(s: Node, key: str) -> list[tuple[int, Node]]:
+    value = s.get(key)
+    return [(i, v) for i, v in enumerate(value) if isinstance(v, dict)] if isinstance(value, list) else []
+
+
+_EMPTY_IS_ZERO = {"patternProperties", "definitions", "x-kubernetes-list-map-keys", "x-kubernetes-validations"}
+
+
+def _zero(key: str, value: Any) -> bool:
+    """Whether a decoded JSONSchemaProps field holds its zero value (false, "", absent; an empty
+    list or map where upstream tests the length)."""
+    if key in _EMPTY_IS_ZERO and value in ([], {}):
+        return True
+    return value is None or value is False or (value == "" and key != "default")
+
+
+def _has_unsupported(s: Any) -> bool:
+    if not isinstance(s, dict):
+        return False
+    if any(key in s and not _zero(key, s[key]) for key, _ in _UNSUPPORTED) or isinstance(s.get("items"), list):
+        return True
+    subs = [v for _, v in _props(s)] + [v for key in ("allOf", "anyOf", "oneOf") for _, v in _list(s, key)]
+    subs += [s[k] for k in ("items", "additionalProperties", "not") if isinstance(s.get(k), dict)]
+    return any(_has_unsupported(sub) for sub in subs)
+
+
+def _is_int_or_string(any_of: Any) -> bool:
+    return any_of == _INT_OR_STRING
+
+
+def _all_of_int_or_string(s: Node) -> bool:
+    all_of = s.get("allOf")
+    return isinstance(all_of, list) and bool(all_of) and isinstance(all_of[0], dict) \
+        and _is_int_or_string(all_of[0].get("anyOf"))
+
+
+def _invalid_strings(field: str, values: list[Any], detail: str) -> Cause:
+    """An Invalid cause whose value is a []string, which Go prints as `[]string{"a", "b"}`."""
+    shown = ", ".join('"' + str(v).replace('"', '\\"') + '"' for v in values)
+    return Cause(reason="FieldValueInvalid", message=f"Invalid value: []string{{{shown}}}: {detail}", field=field)
