@@ -69,7 +69,7 @@ class DeleteOptions:
             causes.append(errors.Cause.not_supported("propagationPolicy", policy, ["Foreground", "Background", "Orphan", "nil"]))
         dry = [dry] if isinstance(dry, str) else list(dry or [])
         if any(v != "All" for v in dry):
-            causes.append(dry_run_cause(dry))
+            causes.append(_dry_run_cause(dry))
         if pre is not None and not isinstance(pre, dict):
             causes.append(errors.Cause.type_invalid("preconditions", pre, "must be of type object"))
         if causes:
@@ -81,7 +81,7 @@ class DeleteOptions:
         return cls(policy, grace, pre, dry_run or bool(dry), orphan)
 
 
-def dry_run_cause(values: list[str]) -> errors.Cause:
+def _dry_run_cause(values: list[str]) -> errors.Cause:
     """ValidateDryRun's error: the whole list, printed as Go prints a []string."""
     shown = "[]string{" + ", ".join(structural.go_quote(v) for v in values) + "}"
     return errors.Cause(reason="FieldValueNotSupported", field="dryRun",
