@@ -11,11 +11,13 @@ applies the schemas that pass to custom resources.
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass, replace
 from typing import Any
 
-from lks.kube import goregexp
+from lks.kube import crdschema, goregexp
 from lks.kube.errors import Cause
+from lks.kube.schema import Schema
 
 Node = dict[str, Any]
 
@@ -65,7 +67,7 @@ def check(schema: Node, path: str, *, status_enabled: bool) -> list[Cause]:
         causes.append(Cause.forbidden(f"{path}.nullable", "nullable cannot be true at the root"))
     if not _has_unsupported(schema):  # upstream cannot even build a structural schema from those
         structural = _invariants(schema, _ROOT, path) + _completeness(schema, schema, path, path)
-        causes += sorted(structural, key=Cause.text)
+        causes += sorted(structural, key=Cause.text) or _defaults(schema, path, root=True)
     causes += _walk(schema, path, _Context(), root=True)
     return causes
 
@@ -206,6 +208,27 @@ def _completeness(v: Node, s: Node | None, s_path: str, v_path: str, nested: boo
                 out.append(Cause.required(f"{s_path}.{key_path}", f"because it is defined in {v_path}.{key_path}"))
             else:
                 out += _completeness(sub, s_props[key], f"{s_path}.{key_path}", f"{v_path}.{key_path}", nested=True)
+    return out
+
+
+def _defaults(s: Node, path: str, inside_meta: bool = False, *, root: bool = False) -> list[Cause]:
+    """Every default must be valid for its schema and have no field pruning would drop
+    (`structuraldefaulting.ValidateDefaults`; those inside metadata are refused elsewhere)."""
+    out: list[Cause] = []
+    embedded = root or s.get("x-kubernetes-embedded-resource") is True
+    default = s.get("default")
+    if default is not None and not (inside_meta and not embedded):
+        node = Schema({}, s)
+        pruned = copy.deepcopy(default)
+        crdschema.prune(pruned, node, root=embedded)
+        if pruned != default:
+            out.append(Cause.invalid(f"{path}.default", default, "must not have unknown fields"))
+        out += crdschema.validate(copy.deepcopy(default), node, f"{path}.default")
+    if isinstance(s.get("items"), dict):
+        out += _defaults(s["items"], f"{path}.items", inside_meta and not embedded)
+    for key, sub in _props(s):
+        sub_meta = (inside_meta and not embedded) or (embedded and key in _META_FIELDS)
+        out += _defaults(sub, f"{path}.properties[{key}]", sub_meta)
     return out
 
 

@@ -106,6 +106,13 @@ def test_a_valid_crd_passes():
     pytest.param({"type": "object", "properties": {"s": {"type": "object", "$ref": "#/x", "id": "x"}}},
                  [f"{P}.properties[s].id: Forbidden: id is not supported",
                   f"{P}.properties[s].$ref: Forbidden: $ref is not supported"], id="unsupported-keywords"),
+    pytest.param({"type": "object", "properties": {"spec": {"type": "object", "properties": {
+        "n": {"type": "integer", "minimum": 3, "default": 1},
+        "o": {"type": "object", "properties": {"a": {"type": "string"}}, "default": {"a": "x", "b": 2}}}}}},
+                 [f"{P}.properties[spec].properties[n].default: Invalid value: 1: {P}.properties[spec].properties[n]"
+                  ".default in body should be greater than or equal to 3",
+                  f'{P}.properties[spec].properties[o].default: Invalid value: "object": must not have unknown '
+                  'fields'], id="defaults"),
     pytest.param({"type": "object", "properties": {"metadata": {"type": "object", "default": {"name": "x"}}}},
                  [f"{P}.properties[metadata].default: Forbidden: must not be set in top-level metadata"],
                  id="metadata-default"),
