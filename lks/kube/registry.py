@@ -509,12 +509,16 @@ class Registry:
         causes = self.strategy.validate(obj) + typevalidation.validate(self.rt.storage_group, self.rt.kind, obj)
         if causes:
             raise self._invalid(obj, causes)
+        if not opts.trusted:
+            opts.warnings.extend(typevalidation.warnings(self.rt.storage_group, self.rt.kind, obj))
         if self.rt.namespaced:
             await self.cluster.require_namespace(meta["namespace"], resource=self.rt.resource, group=self.rt.group,
                                                  name=meta["name"])
         self.strategy.canonicalize(obj)
-        await admission.admit(self.cluster, "CREATE", self, obj, None, opts)
+        # the writer owns what it sent, not what admission adds (a protection finalizer, a
+        # ClusterIP): upstream's field manager runs before mutating admission
         self._track(None, obj, opts)
+        await admission.admit(self.cluster, "CREATE", self, obj, None, opts)
         meta = obj["metadata"]  # the field manager replaced it
         if opts.dry_run:
             return self.served(obj)
@@ -622,14 +626,17 @@ class Registry:
                 causes += typevalidation.validate_update(self.rt.storage_group, self.rt.kind, obj, current)
             if causes:
                 raise self._invalid(obj, causes)
+            if not opts.trusted and not subresource:
+                opts.warnings.extend(w for w in typevalidation.warnings(self.rt.storage_group, self.rt.kind, obj)
+                                     if w not in opts.warnings)  # once, however many attempts
             strategy.canonicalize(obj)
             meta = obj["metadata"]
             meta.pop("resourceVersion", None)
             if _same(obj, current) and not self._sets_managed_fields(obj, current, opts, subresource):
                 # a no-op write keeps the resourceVersion, as upstream
                 return self.served(current), False
+            self._track(current, obj, opts, subresource or "")  # before admission, as on create
             await admission.admit(self.cluster, "UPDATE", self, obj, current, opts)
-            self._track(current, obj, opts, subresource or "")
             meta = obj["metadata"]  # the field manager replaced it
             if opts.dry_run:
                 meta["resourceVersion"] = str(kv.mod_revision)

@@ -229,3 +229,17 @@ def test_negative_pod_grace_period_is_one(core, namespace):
     pod = core.create_namespaced_pod(namespace, {"metadata": {"name": "neg"}, "spec": {
         "terminationGracePeriodSeconds": -5, "containers": [{"name": "c", "image": "busybox"}]}})
     assert pod.spec.termination_grace_period_seconds == 1
+
+
+def test_template_warnings(kubectl, namespace):
+    """Accepted but suspect templates draw upstream's warnings, which kubectl prints."""
+    res = kubectl("create", "-n", namespace, "-f", "-", input=json.dumps({
+        "apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "warned"},
+        "spec": {"selector": {"matchLabels": {"app": "w"}}, "template": {
+            "metadata": {"labels": {"app": "w"}},
+            "spec": {"terminationGracePeriodSeconds": -5, "nodeSelector": {"beta.kubernetes.io/os": "linux"},
+                     "containers": [{"name": "c", "image": "nginx"}]}}}}))
+    assert ("Warning: spec.template.spec.nodeSelector[beta.kubernetes.io/os]: deprecated since v1.14; use "
+            '"kubernetes.io/os" instead') in res.stderr
+    assert ("Warning: spec.template.spec.terminationGracePeriodSeconds: must be >= 0; negative values are invalid "
+            "and will be treated as 1") in res.stderr

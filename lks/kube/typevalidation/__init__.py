@@ -37,6 +37,7 @@ from lks.kube.typevalidation import (
     service,
     storage,
 )
+from lks.kube.typevalidation.warnings import warnings
 
 Create = Callable[[dict], list[Cause]]
 Update = Callable[[dict, dict], list[Cause]]
@@ -115,4 +116,4 @@ def validate_update(group: str, kind: str, obj: dict, old: dict) -> list[Cause]:
     return rules[1](obj, old) if rules else []
 
 
-__all__ = ["validate", "validate_update"]
+__all__ = ["validate", "validate_update", "warnings"]
