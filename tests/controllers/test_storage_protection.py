@@ -13,6 +13,7 @@ from lks.controllers.pvcprotection import PVCProtectionController
 from lks.controllers.pvprotection import PVProtectionController
 from lks.kube import deletion
 from lks.kube.cluster import Cluster
+from lks.kube.registry import WriteOptions
 
 from . import workloads as w
 
@@ -115,3 +116,13 @@ async def test_a_bound_volume_stays_until_released(cluster: Cluster, pv_controll
     await volumes.patch(None, "pv1", phase("Released"), subresource="status")
     await w.idle(pv_controller.queue)
     assert await volumes.get_or_none(None, "pv1") is None
+
+
+async def test_the_writer_does_not_own_the_finalizer_admission_adds(cluster: Cluster) -> None:
+    """The field manager runs before mutating admission, as upstream's: a later server-side
+    apply by the claim's creator cannot strip the protection finalizer it never sent."""
+    claims = cluster.registry("", "v1", "persistentvolumeclaims")
+    created = await claims.create("default", _claim(), WriteOptions(field_manager="kubectl-create"))
+    assert created["metadata"]["finalizers"] == [PVC]
+    [entry] = created["metadata"]["managedFields"]
+    assert "f:finalizers" not in entry["fieldsV1"].get("f:metadata", {})
