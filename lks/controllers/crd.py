@@ -81,6 +81,20 @@ class CRDController(Controller[str]):
         name = crd["metadata"]["name"]
         if crds.CLEANUP_FINALIZER not in (crd["metadata"].get("finalizers") or []):
             return
+        status = crd.get("status") or {}
+        if not any(c.get("type") == "Terminating" and c.get("status") == "True" for c in status.get("conditions") or []):
+            # say so first: discovery then offers only the verbs that finish the cleanup
+            cond = _condition("Terminating", "True", "InstanceDeletionInProgress",
+                              "CustomResource deletion is in progress", self._now())
+            others = [c for c in status.get("conditions") or [] if c.get("type") != "Terminating"]
+            new_status = {**status, "conditions": [*others, cond]}
+            try:
+                await self.crds.update(None, name, {**crd, "status": new_status}, subresource="status")
+            except errors.APIError as err:
+                if err.code not in (404, 409):
+                    raise
+                self.queue.add(name)
+            return  # the update comes back through the informer
         remaining = await self._delete_instances(crd)
         if remaining:
             self.queue.add_after(name, RECHECK)

@@ -159,3 +159,20 @@ def test_openapi_v2_publishes_crd_schemas_as_upstream(free, kubectl):
     assert spec3["properties"]["bag"]["properties"] == {"known": {"type": "string"}}
     assert spec3["properties"]["size"]["default"] == 3
     assert "spec" in v3["dev.lks.e2e.free.v1.Free"]["properties"]
+
+
+def test_a_terminating_crd_offers_only_the_verbs_that_finish_its_cleanup(kubectl, api, namespace):
+    group = "ending.e2e.lks.dev"
+    kubectl("create", "-f", "-", input=_crd("ends", "End", ["v1"], "v1", group))
+    kubectl("wait", "--for=condition=Established", f"crd/ends.{group}", "--timeout=20s")
+    kubectl("create", "-n", namespace, "-f", "-", input=json.dumps(
+        {"apiVersion": f"{group}/v1", "kind": "End", "metadata": {"name": "held", "finalizers": ["e2e.lks.dev/hold"]}}))
+    kubectl("delete", "crd", f"ends.{group}", "--wait=false")
+    kubectl("wait", "--for=condition=Terminating", f"crd/ends.{group}", "--timeout=20s")
+    crd = client.ApiextensionsV1Api(api).read_custom_resource_definition(f"ends.{group}")
+    cond = next(c for c in crd.status.conditions if c.type == "Terminating")
+    assert (cond.reason, cond.message) == ("InstanceDeletionInProgress", "CustomResource deletion is in progress")
+    resources, _ = _raw(api, f"/apis/{group}/v1")
+    assert resources["resources"][0]["verbs"] == ["delete", "deletecollection", "get", "list", "watch"]
+    kubectl("patch", "end", "held", "-n", namespace, "--type=merge", "-p", '{"metadata":{"finalizers":null}}')
+    kubectl("wait", "--for=delete", f"crd/ends.{group}", "--timeout=30s")
