@@ -10,7 +10,7 @@ from typing import Any
 
 import yaml
 
-from lks import pki
+from lks import pki, safeyaml
 
 
 def build(*, name: str, server: str, ca_pem: bytes, user: str, credential: dict[str, str]) -> str:
@@ -36,11 +36,12 @@ def client_certificate(ca: pki.KeyPair, user: str, groups: tuple[str, ...]) -> d
 def merge(existing: str | None, new: str, *, overwrite: bool) -> tuple[str, list[str]]:
     """`new` merged into `existing` by entry name (clusters, users, contexts), current context set
     to the new one. Without `overwrite`, an entry of the same name but different content is a
-    conflict: returned in the second element and left unchanged, as `az aks get-credentials`."""
-    base: dict[str, Any] = yaml.safe_load(existing) if existing and existing.strip() else {}
+    conflict: returned in the second element and left unchanged, as `az aks get-credentials`.
+    Both are read with `lks.safeyaml` (a YAMLError for a malformed or alias-bomb file)."""
+    base: dict[str, Any] = safeyaml.load(existing) if existing and existing.strip() else {}
     if not isinstance(base, dict):
         base = {}
-    add = yaml.safe_load(new)
+    add = safeyaml.load(new)
     conflicts: list[str] = []
     for section in ("clusters", "users", "contexts"):
         entries = list(base.get(section) or [])

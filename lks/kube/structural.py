@@ -28,8 +28,7 @@ from decimal import Decimal
 from fractions import Fraction
 from typing import Any
 
-import yaml
-
+from lks import safeyaml
 from lks.kube import errors
 from lks.kube.schema import Schema
 
@@ -643,13 +642,9 @@ def _collect_repeats(v: Any, path: str, found: list[str]) -> Any:
     return v
 
 
-_BaseLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-
-
-class _StrictLoader(_BaseLoader):  # type: ignore[misc, valid-type]
-    """Safe YAML that notes repeated keys as go-yaml v2 does (`UnmarshalStrict`), keeps the last
-    value (as the non-strict conversion kube-apiserver decodes), and keeps timestamps as the
-    strings JSON has."""
+class _StrictLoader(safeyaml.Loader):
+    """Safe YAML that notes repeated keys as go-yaml v2 does (`UnmarshalStrict`) and keeps the
+    last value (as the non-strict conversion kube-apiserver decodes)."""
 
     def __init__(self, stream: Any):
         super().__init__(stream)
@@ -672,9 +667,6 @@ class _StrictLoader(_BaseLoader):  # type: ignore[misc, valid-type]
         return super().construct_mapping(node, deep=deep)
 
 
-_StrictLoader.add_constructor("tag:yaml.org,2002:timestamp", _StrictLoader.construct_yaml_str)
-
-
 def _go_sharp_v(key: Any) -> str:
     """`%#v` of a decoded YAML key."""
     if isinstance(key, str):
@@ -692,13 +684,10 @@ def parse_yaml_strict(body: bytes | str) -> tuple[Any, list[str]]:
           line 5: key "name" already set in map
 
     Integral floats become ints, as YAML-to-JSON conversion makes them. Raises yaml.YAMLError
-    on malformed YAML.
+    on malformed YAML, and on excessive aliasing (`lks.safeyaml`).
     """
     loader = _StrictLoader(body)
-    try:
-        obj = loader.get_single_data()
-    finally:
-        loader.dispose()
+    obj = safeyaml.construct(loader, body)
     # go-yaml reports depth first, which is line order: inner mappings finish before their key
     repeated = sorted(loader.repeated, key=lambda r: int(r.split(":", 1)[0][5:]))
     found = ["yaml: unmarshal errors:\n" + "\n".join("  " + r for r in repeated)] if repeated else []

@@ -16,7 +16,7 @@ from typing import Any
 
 import yaml
 
-from lks import kubeconfig
+from lks import kubeconfig, safeyaml
 from lks.cli import commands, output
 from lks.cli.client import CONTAINER_SERVICE_API, RESOURCES_API, Client
 from lks.cli.commands import nodepool
@@ -319,14 +319,20 @@ def get_credentials(args: argparse.Namespace, client: Client) -> None:
     if path == "-":
         print(new)
         return
-    new_doc = _rename(yaml.safe_load(new), args.context_name)
+    try:
+        new_doc = _rename(safeyaml.load(new), args.context_name)
+    except (safeyaml.YAMLError, KeyError, IndexError, TypeError):
+        raise output.CLIError("Fail to find kubeconfig file.") from None
     new = yaml.safe_dump(new_doc, sort_keys=False)
     file = Path(path).expanduser()
     file.parent.mkdir(parents=True, exist_ok=True)
     if not file.exists():
         file.touch(mode=0o600)
     existing = file.read_text()
-    merged, conflicts = kubeconfig.merge(existing, new, overwrite=args.overwrite_existing)
+    try:
+        merged, conflicts = kubeconfig.merge(existing, new, overwrite=args.overwrite_existing)
+    except safeyaml.YAMLError as err:
+        raise output.CLIError(f"Error parsing {path} ({safeyaml.message(err)})") from None  # as az words it
     for conflict in conflicts:  # "cluster <name>", "user <name>", "context <name>"
         kind_, _, name = conflict.partition(" ")
         try:

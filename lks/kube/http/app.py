@@ -49,11 +49,8 @@ USER = web.RequestKey("user", User)
 
 
 def _status_response(err: errors.APIError) -> web.Response:
-    resp = web.Response(
-        body=orjson.dumps(err.status()), status=err.code, content_type="application/json",
-        headers=err.headers,
-    )
-    return resp
+    body, ctype = negotiation.encode(err.status(), "json")
+    return web.Response(body=body, status=err.code, content_type=ctype, headers=err.headers)
 
 
 def _json(obj: Any, status: int = 200, fmt: str = "json", opts: WriteOptions | None = None) -> web.Response:
@@ -177,7 +174,7 @@ class KubeAPI:
             if handler is None or info.verb != "create" or info.subresource:
                 raise errors.APIError(405, "MethodNotAllowed", f"{info.resource} is not supported by this server yet")
             opts = _write_options(request)
-            body = negotiation.decode_body(await _read_body(request), request.headers.get("Content-Type"))
+            body = negotiation.decode_body(await _read_body(request), request.headers.get("Content-Type"), rt.kind)
             status, obj = await handler(cluster, info.namespace if rt.namespaced else None, body, opts)
             return _json(obj, status, opts=opts)
         reg = cluster.registry(info.group, info.version, info.resource)
@@ -213,10 +210,10 @@ class KubeAPI:
         if verb == "create":
             if info.name:
                 raise errors.method_not_allowed()
-            body = negotiation.decode_body(await _read_body(request), request.headers.get("Content-Type"))
+            body = negotiation.decode_body(await _read_body(request), request.headers.get("Content-Type"), reg.rt.kind)
             return _json(await reg.create(ns, body, opts), 201, fmt, opts)
         if verb == "update":
-            body = negotiation.decode_body(await _read_body(request), request.headers.get("Content-Type"))
+            body = negotiation.decode_body(await _read_body(request), request.headers.get("Content-Type"), reg.rt.kind)
             obj, created = await reg.update(ns, info.name, body, opts)
             return _json(obj, 201 if created else 200, fmt, opts)
         if verb == "patch":
@@ -251,7 +248,7 @@ class KubeAPI:
                                             include_object=request.query.get("includeObject"))
                 return _json(representation.one(reg, await reg.get(ns, info.name), rep), fmt=fmt)
             if info.verb == "update":
-                body = negotiation.decode_body(await _read_body(request), request.headers.get("Content-Type"))
+                body = negotiation.decode_body(await _read_body(request), request.headers.get("Content-Type"), sub.kind)
                 obj, _ = await reg.update(ns, info.name, body, opts, subresource=info.subresource)
                 return _json(obj, fmt=fmt, opts=opts)
             if info.verb == "patch":
@@ -262,7 +259,7 @@ class KubeAPI:
         special = subresources.HANDLERS.get((reg.rt.group, reg.rt.resource, info.subresource))
         if special is not None:
             raw = await _read_body(request)
-            body = negotiation.decode_body(raw, request.headers.get("Content-Type")) if raw.strip() else None
+            body = negotiation.decode_body(raw, request.headers.get("Content-Type"), sub.kind) if raw.strip() else None
             status, obj = await special(reg, ns, info.name, info.verb, body, opts)
             return _json(obj, status, fmt, opts)
         if reg.rt.resource == "pods" and info.subresource == "proxy":
@@ -285,7 +282,7 @@ class KubeAPI:
         if info.verb == "get":
             return _json(scale.to_scale(await reg.get(ns, info.name), paths), fmt=fmt)
         if info.verb == "update":
-            body = negotiation.decode_body(await _read_body(request), request.headers.get("Content-Type"))
+            body = negotiation.decode_body(await _read_body(request), request.headers.get("Content-Type"), "Scale")
             obj = await reg.patch(ns, info.name, lambda cur: scale.apply_scale(cur, body, paths, who), opts)
         elif info.verb == "patch" and _content_type(request) == patch.APPLY_PATCH:
             # server-side apply of a Scale: an apply of its replicas to the object, through "scale"

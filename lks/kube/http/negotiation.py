@@ -14,7 +14,8 @@ from dataclasses import dataclass
 import orjson
 import yaml
 
-from lks.kube import errors, protobuf
+from lks import safeyaml
+from lks.kube import errors, gojson, protobuf
 
 JSON = "application/json"
 YAML = "application/yaml"
@@ -56,37 +57,64 @@ def wants_aggregated_discovery(accept: list[MediaType]) -> bool:
     return False
 
 
-def decode_body(body: bytes, content_type: str | None) -> object:
-    """A request body as a JSON value; 415 for unknown formats, 400 for malformed ones."""
+def decode_body(body: bytes, content_type: str | None, kind: str | None = None) -> object:
+    """A request body as a JSON value; 415 for unknown formats, 400 for malformed ones. With the
+    `kind` of object the body must hold, a malformed body's error is wrapped as upstream's
+    `transformDecodeError` wraps it: ``the object provided is unrecognized (must be of type
+    ConfigMap): couldn't get version/kind; json parse error: unexpected end of JSON input (7b22)``."""
     ctype = (content_type or JSON).split(";")[0].strip().lower()
-    if ctype in ("", JSON, "*/*"):
-        try:
-            return orjson.loads(body)
-        except orjson.JSONDecodeError as err:
-            raise errors.bad_request(f"couldn't get version/kind; json parse error: {err}") from None
-    if ctype in (YAML, "application/x-yaml", "text/yaml"):
-        return decode_yaml(body)
-    if ctype == protobuf.MEDIA_TYPE:  # kubectl's typed clients send built-in objects this way
-        try:
-            return protobuf.decode(body)
-        except protobuf.ProtobufError as err:
-            raise errors.bad_request(str(err)) from None
+    try:
+        if ctype in ("", JSON, "*/*"):
+            try:
+                return orjson.loads(body)
+            except orjson.JSONDecodeError as err:
+                raise _Malformed(f"couldn't get version/kind; json parse error: {gojson.syntax_error(body) or err}") from None
+        if ctype in (YAML, "application/x-yaml", "text/yaml"):
+            return _yaml_to_json(body)
+        if ctype == protobuf.MEDIA_TYPE:  # kubectl's typed clients send built-in objects this way
+            try:
+                return protobuf.decode(body)
+            except protobuf.ProtobufError as err:
+                raise _Malformed(str(err)) from None
+    except _Malformed as err:
+        raise errors.bad_request(unrecognized(kind, str(err), body) if kind else str(err)) from None
     raise errors.unsupported_media_type(ctype, [JSON, YAML, protobuf.MEDIA_TYPE])
 
 
-def decode_yaml(body: bytes) -> object:
+class _Malformed(ValueError):
+    """A body that does not decode: the message upstream's serializer gives."""
+
+
+def unrecognized(kind: str, message: str, body: bytes) -> str:
+    """`transformDecodeError` of a body whose kind could not be read: the first 30 bytes shown
+    as text when the body looks like a JSON object, else in hex (`summarizeData`)."""
+    head = body[:30]
+    if not body:
+        summary = "<empty>"
+    elif body[:1] == b"{":
+        summary = head.decode("utf-8", "replace")
+    else:
+        summary = head.hex()
+    if len(body) > 30:
+        summary += " ..."
+    return f"the object provided is unrecognized (must be of type {kind}): {message} ({summary})"
+
+
+def _yaml_to_json(body: bytes) -> object:
     try:
-        value = yaml.load(body, Loader=yaml.CSafeLoader if hasattr(yaml, "CSafeLoader") else yaml.SafeLoader)
-    except yaml.YAMLError as err:
-        raise errors.bad_request(f"error converting YAML to JSON: {err}".replace("\n", " ")) from None
-    # round-trip through JSON so that YAML-only values (dates, sets) fail like upstream
+        value = safeyaml.load(body)
+    except safeyaml.YAMLError as err:
+        raise _Malformed(f"error converting YAML to JSON: {safeyaml.message(err)}") from None
+    # round-trip through JSON so that YAML-only values (sets, binary) fail as upstream's do
     try:
         return orjson.loads(orjson.dumps(value))
     except (TypeError, orjson.JSONEncodeError) as err:
-        raise errors.bad_request(f"error converting YAML to JSON: {err}") from None
+        raise _Malformed(f"error converting YAML to JSON: {err}") from None
 
 
 def encode(obj: object, fmt: str) -> tuple[bytes, str]:
+    """A response body. JSON ends with a newline, as Go's `json.Encoder` writes it (clients
+    compare error texts byte for byte)."""
     if fmt == "yaml":
         return yaml.safe_dump(obj, sort_keys=False).encode(), YAML
-    return orjson.dumps(obj), JSON
+    return orjson.dumps(obj, option=orjson.OPT_APPEND_NEWLINE), JSON

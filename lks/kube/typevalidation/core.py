@@ -10,8 +10,8 @@ import binascii
 import json
 from typing import Any
 
+from lks.kube import gojson
 from lks.kube.errors import Cause
-from lks.kube.structural import go_quote
 from lks.kube.typevalidation import field, resources
 from lks.kube.typevalidation.common import (
     cidr_errors,
@@ -79,48 +79,12 @@ def validate_config_map_update(new: dict, old: dict) -> list[Cause]:
 _DOCKER_KEYS = {"kubernetes.io/dockercfg": ".dockercfg", "kubernetes.io/dockerconfigjson": ".dockerconfigjson"}
 
 
-# Python's JSON error -> what Go's scanner says at the same character
-_GO_JSON_ERRORS = (
-    ("Expecting value", "looking for beginning of value"),
-    ("Expecting property name", "looking for beginning of object key string"),
-    ("Expecting ':' delimiter", "after object key"),
-    ("Expecting ',' delimiter", "after object key:value pair"),
-    ("Extra data", "after top-level value"),
-    ("Invalid control character", "in string literal"),
-    ("Invalid \\escape", "in string escape code"),
-)
-
-
-def _innermost(text: str) -> str:
-    """The bracket of the innermost array or object open at the end of `text`."""
-    stack, in_string, escaped = [], False, False
-    for ch in text:
-        if in_string:
-            in_string, escaped = (escaped or ch != '"'), (not escaped and ch == "\\")
-        elif ch == '"':
-            in_string = True
-        elif ch in "[{":
-            stack.append(ch)
-        elif ch in "]}" and stack:
-            stack.pop()
-    return stack[-1] if stack else ""
-
-
 def _json_object_error(raw: bytes) -> str | None:
     """What Go's `json.Unmarshal(raw, &map[string]interface{}{})` says, for the usual mistakes."""
-    try:
-        doc = json.loads(raw)
-    except json.JSONDecodeError as err:
-        ch = err.doc[err.pos:err.pos + 1]
-        if not err.doc[err.pos:].strip() or err.msg.startswith("Unterminated"):
-            return "unexpected end of JSON input"
-        where = next((go for py, go in _GO_JSON_ERRORS if err.msg.startswith(py)), "looking for beginning of value")
-        if err.msg.startswith("Expecting ',' delimiter") and _innermost(err.doc[:err.pos]) == "[":
-            where = "after array element"
-        quoted = "'\\''" if ch == "'" else "'" + go_quote(ch)[1:-1].replace('\\"', '"') + "'"
-        return f"invalid character {quoted} {where}"
-    except ValueError:
-        return "invalid character looking for beginning of value"
+    syntax = gojson.syntax_error(raw)
+    if syntax is not None:
+        return syntax
+    doc = json.loads(raw)
     if isinstance(doc, dict):
         return None
     kind = ("array" if isinstance(doc, list) else "string" if isinstance(doc, str) else
