@@ -182,12 +182,14 @@ class CRDStrategy(Strategy):
         finalizers = obj["metadata"].setdefault("finalizers", [])
         if CLEANUP_FINALIZER not in finalizers:
             finalizers.append(CLEANUP_FINALIZER)
+        # born with its storage version stored and no names accepted yet (upstream's PrepareForCreate)
+        storage = _storage_version(obj)
+        obj["status"] = {"acceptedNames": {"plural": "", "kind": ""}, "storedVersions": [storage] if storage else []}
 
     def prepare_for_update(self, obj: Obj, old: Obj) -> None:
         super().prepare_for_update(obj, old)
         # a new storage version is stored from now on (upstream's PrepareForUpdate)
-        storage = next((v.get("name") for v in (obj.get("spec") or {}).get("versions") or []
-                        if isinstance(v, dict) and v.get("storage") is True), None)
+        storage = _storage_version(obj)
         status = obj.setdefault("status", {})
         stored = status.setdefault("storedVersions", [])
         if storage and storage not in stored:
@@ -198,6 +200,12 @@ class CRDStrategy(Strategy):
 
     def validate_update(self, obj: Obj, old: Obj) -> list[Cause]:
         return super().validate_update(obj, old) + crdvalidation.validate(obj, old)
+
+
+def _storage_version(crd: Obj) -> str | None:
+    """The first version marked as the storage version."""
+    return next((v.get("name") for v in (crd.get("spec") or {}).get("versions") or []
+                 if isinstance(v, dict) and v.get("storage") is True), None)
 
 
 def initial_status(crd: Obj) -> Obj:

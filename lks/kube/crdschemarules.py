@@ -356,10 +356,10 @@ def _map_and_list_types(s: Node, path: str) -> list[Cause]:
                                                  "must be a scalar type if parent array's x-kubernetes-list-type "
                                                  "is map"))
                 else:
-                    out.append(_invalid_strings(f"{path}.x-kubernetes-list-map-keys", keys,
+                    out.append(invalid_strings(f"{path}.x-kubernetes-list-map-keys", keys,
                                                 "entries must all be names of item properties"))
                 if k in seen:
-                    out.append(_invalid_strings(f"{path}.x-kubernetes-list-map-keys", keys,
+                    out.append(invalid_strings(f"{path}.x-kubernetes-list-map-keys", keys,
                                                 "must not contain duplicate entries"))
                 seen.add(k)
     if list_type in ("set", "map") and items is not None:
@@ -468,7 +468,9 @@ def _all_of_int_or_string(s: Node) -> bool:
         and _is_int_or_string(all_of[0].get("anyOf"))
 
 
-def _invalid_strings(field: str, values: list[Any], detail: str) -> Cause:
-    """An Invalid cause whose value is a []string, which Go prints as `[]string{"a", "b"}`."""
-    shown = ", ".join('"' + str(v).replace('"', '\\"') + '"' for v in values)
-    return Cause(reason="FieldValueInvalid", message=f"Invalid value: []string{{{shown}}}: {detail}", field=field)
+def invalid_strings(field: str, values: list[Any] | None, detail: str) -> Cause:
+    """An Invalid cause whose value is a []string, which Go prints as `[]string{"a", "b"}`
+    (`[]string(nil)` when absent)."""
+    shown = "[]string(nil)" if values is None else \
+        "[]string{" + ", ".join('"' + str(v).replace('"', '\\"') + '"' for v in values) + "}"
+    return Cause(reason="FieldValueInvalid", message=f"Invalid value: {shown}: {detail}", field=field)

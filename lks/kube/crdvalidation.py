@@ -42,8 +42,7 @@ def validate(obj: Obj, old: Obj | None = None) -> list[Cause]:
         causes += _immutable(spec, old)
     status = obj.get("status") or {}
     causes += _names(status.get("acceptedNames") or {}, "status.acceptedNames")
-    if old is not None:
-        causes += _stored_versions(status.get("storedVersions") or [], spec.get("versions") or [])
+    causes += _stored_versions(status.get("storedVersions") or [], spec.get("versions") or [])
     causes += _approval(obj, old)
     if spec.get("preserveUnknownFields") is True and not ((old or {}).get("spec") or {}).get("preserveUnknownFields"):
         causes.append(Cause.invalid("spec.preserveUnknownFields", True, "cannot set to true, set "
@@ -290,12 +289,13 @@ def _established(crd: Obj) -> bool:
 
 def _stored_versions(stored: list[str], versions: list[Obj]) -> list[Cause]:
     if not stored:
-        return [Cause.invalid("status.storedVersions", stored, "must have at least one stored version")]
+        return [crdschemarules.invalid_strings("status.storedVersions", None, "must have at least one stored version")]
     names = {v.get("name") for v in versions if isinstance(v, dict)}
     causes = []
     for v in versions:
         if isinstance(v, dict) and v.get("storage") and v.get("name") not in stored:
-            causes.append(Cause.invalid("status.storedVersions", stored, f"must have the storage version {v['name']}"))
+            causes.append(crdschemarules.invalid_strings("status.storedVersions", stored,
+                                                         f"must have the storage version {v['name']}"))
     for i, name in enumerate(stored):
         if name not in names:
             causes.append(Cause.invalid(

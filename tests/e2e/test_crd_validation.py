@@ -64,7 +64,8 @@ def test_non_structural_schemas_and_protected_groups_are_refused(api):
 
 def test_a_stored_version_cannot_leave_spec_versions(kubectl):
     crd = _crd("stores", {"size": {"type": "integer"}})
-    kubectl("create", "-f", "-", input=json.dumps(crd))
+    made = json.loads(kubectl("create", "-o", "json", "-f", "-", input=json.dumps(crd)).stdout)
+    assert made["status"] == {"acceptedNames": {"plural": "", "kind": ""}, "storedVersions": ["v1"]}
     try:
         kubectl("wait", "--for=condition=Established", "crd/stores.checks.e2e.lks.dev", "--timeout=20s")
         crd["spec"]["versions"][0]["name"] = "v2"

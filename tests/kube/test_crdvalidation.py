@@ -19,6 +19,7 @@ def _crd(schema=None, versions=("v1",), group="example.com", **version_extra) ->
                  "versions": [{"name": v, "served": True, "storage": i == 0,
                                "schema": {"openAPIV3Schema": schema if schema is not None else {"type": "object"}},
                                **version_extra} for i, v in enumerate(versions)]},
+        "status": {"acceptedNames": {"plural": "", "kind": ""}, "storedVersions": [versions[0]]},
     }
 
 
@@ -155,6 +156,7 @@ def test_versions_names_and_scale():
         'starting with .',
         'spec.subresources.scale.statusReplicasPath: Invalid value: ".spec.replicas": should be a json path under '
         '.status',
+        'status.storedVersions: Invalid value: []string{"v1"}: must have the storage version V2',
     ]
 
 
@@ -179,7 +181,7 @@ def test_update_rules():
     moved["status"] = old["status"]
     assert _texts(moved, old) == [
         'spec.scope: Invalid value: "Cluster": field is immutable',
-        'status.storedVersions: Invalid value: "array": must have the storage version v2',
+        'status.storedVersions: Invalid value: []string{"v1"}: must have the storage version v2',
         'status.storedVersions[0]: Invalid value: "v1": missing from spec.versions; v1 was previously a storage '
         'version, and must remain in spec.versions until a storage migration ensures no data remains persisted in '
         'v1 and removes v1 from status.storedVersions',
@@ -202,3 +204,13 @@ def test_update_rules():
 ])
 def test_go_regexp_errors(pattern, error):
     assert goregexp.compile_error(pattern) == error
+
+
+def test_a_crd_without_a_storage_version():
+    crd = _crd()
+    crd["spec"]["versions"][0]["storage"] = False
+    crd["status"]["storedVersions"] = []  # what creating it leaves
+    assert _texts(crd) == [
+        'spec.versions: Invalid value: "array": must have exactly one version marked as storage version',
+        "status.storedVersions: Invalid value: []string(nil): must have at least one stored version",
+    ]
