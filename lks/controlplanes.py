@@ -3,13 +3,15 @@
 A control plane's record (name, Kubernetes version, its CA and token) lives in the service's
 own store under `/lks/controlplanes/<id>`; its Kubernetes objects live in a store of its own
 (one SQLite file per cluster by default, or a prefix of a shared etcd). `lks.server` starts
-every recorded control plane at boot; the management API (later `lks.arm`) creates and
-deletes them through `create` and `delete`.
+every recorded control plane at boot; the management API (`lks.arm`) creates and deletes them
+through `create` and `delete`, both safe to run again after an interruption: a create with the
+id its caller recorded first, a delete that starts by marking the record.
 """
 
 from __future__ import annotations
 
 import asyncio
+import errno
 import logging
 import secrets
 import shutil
@@ -68,16 +70,31 @@ class ControlPlanes:
 
     async def start_all(self) -> None:
         for record in await self.records():
-            if not record.get("stopped"):
+            if not record.get("stopped") and not record.get("deleting"):
                 await self._start(record)
+
+    @staticmethod
+    def new_id() -> str:
+        return secrets.token_hex(8)
 
     async def stop_all(self) -> None:
         for id in list(self.clusters):
             await self._stop(id)
 
-    async def create(self, name: str, kubernetes_version: str, network: dict[str, str] | None = None) -> Cluster:
+    async def create(self, name: str, kubernetes_version: str, network: dict[str, str] | None = None, *,
+                     id: str | None = None) -> Cluster:
+        """A new control plane; with `id` (from `new_id`, recorded by the caller first), one that
+        an interrupted create of that id may have begun: it is finished, not made twice."""
         async with self._lock:
-            id = secrets.token_hex(8)
+            id = id or self.new_id()
+            if id in self.clusters:
+                return self.clusters[id]
+            kv = await self.meta.get(_PREFIX + id)
+            if kv is not None:
+                record = orjson.loads(kv.value)
+                if record.get("deleting"):
+                    raise KeyError(f"control plane {id} is being deleted")
+                return await self._start(record)
             ca = pki.create_ca(f"lks-cluster-{id}")
             record = {
                 "id": id, "name": name, "kubernetesVersion": kubernetes_version,
@@ -89,13 +106,29 @@ class ControlPlanes:
             return await self._start(record)
 
     async def delete(self, id: str) -> None:
+        """Delete a control plane completely: its record with the CA key and tokens (history
+        included), its objects (store files or etcd prefix) and its folder. Each step can run
+        again, so a delete interrupted anywhere completes when its operation resumes."""
         async with self._lock:
+            kv = await self.meta.get(_PREFIX + id)
+            if kv is not None:
+                # first the secrets go and the mark that keeps a restart from serving it again
+                record = orjson.loads(kv.value)
+                scrubbed = {"id": id, "name": record.get("name", ""), "deleting": True}
+                if record != scrubbed:
+                    await self.meta.update(_PREFIX + id, orjson.dumps(scrubbed), mod_revision=kv.mod_revision)
             await self._stop(id)
+            if self.store_url:  # its keys in the shared etcd; a SQLite store goes with the folder
+                backend = store.open_store(self._store_url(id))
+                await backend.start()
+                await backend.drop()
+            await _remove_tree(self.data_dir / id)
             try:
-                await self.meta.delete(_PREFIX + id)
+                revision, _ = await self.meta.delete(_PREFIX + id)
             except store.NotFound:
-                pass
-            shutil.rmtree(self.data_dir / id, ignore_errors=True)
+                return
+            # the service's store forgets the record's earlier versions: the CA key and tokens
+            await self.meta.compact(revision)
 
     async def stop(self, id: str) -> None:
         """Stop serving a control plane, keeping its state (`az aks stop`)."""
@@ -176,5 +209,25 @@ class ControlPlanes:
             await cluster.store.close()
 
     async def record(self, id: str) -> dict[str, Any] | None:
+        """The control plane's record; None when there is none, or it is being deleted."""
         kv = await self.meta.get(_PREFIX + id)
-        return orjson.loads(kv.value) if kv else None
+        record = orjson.loads(kv.value) if kv else None
+        return None if record is None or record.get("deleting") else record
+
+
+async def _remove_tree(path: Path) -> None:
+    """Remove `path` and everything in it; a file that appears meanwhile (a pod's, as its node
+    stops) is taken on the next pass rather than left behind."""
+    for pause in (0.05, 0.1, 0.2, 0.4, None):
+        try:
+            shutil.rmtree(path)
+        except FileNotFoundError:  # gone, or a file of it went meanwhile
+            pass
+        except OSError:
+            if pause is None:
+                raise
+        if not path.exists():
+            return
+        if pause is None:
+            raise OSError(errno.ENOTEMPTY, "could not remove", str(path))
+        await asyncio.sleep(pause)

@@ -56,6 +56,11 @@ class ManagementPlane:
                 if cluster is not None:
                     await self.fleet.sync(doc, cluster)
         await self.operations.resume()
+        for doc in await self.all_clusters(None):  # a delete stopped before its operation was journaled
+            if doc["properties"].get("provisioningState") == "Deleting" and self.operations.running(doc["id"]) is None:
+                await self.operations.begin("managedClusters.delete", subscription=doc["id"].split("/")[2],
+                                            location=doc["location"], resource_id=doc["id"],
+                                            action=f"delete {doc['name']}")
 
     async def stop(self) -> None:
         await self.operations.stop()
@@ -178,14 +183,15 @@ class ManagementPlane:
         record = await self.planes.record(cp_id) if cp_id else None
         version = props["currentKubernetesVersion"]
         if record is None:
+            if not cp_id:  # the id is recorded before the control plane exists: a resumed create
+                cp_id = self.planes.new_id()  # finishes that one instead of leaving it orphaned
+                stored = await self._save(rid, lambda d: d["properties"].setdefault(PRIVATE, {}).update(
+                    controlPlane=cp_id))
+                doc = stored.doc
+                props = doc["properties"]
             net = props.get("networkProfile") or {}
-            cluster = await self.planes.create(doc["name"], version, network={
+            await self.planes.create(doc["name"], version, id=cp_id, network={
                 k: net[k] for k in ("podCidr", "serviceCidr", "dnsServiceIP", "networkPlugin") if k in net})
-            private["controlPlane"] = cp_id = cluster.id
-            stored = await self._save(rid, lambda d: d["properties"].setdefault(PRIVATE, {}).update(
-                controlPlane=cluster.id))
-            doc = stored.doc
-            props = doc["properties"]
         elif record["kubernetesVersion"] != version:
             await self.fleet.stop(doc, delete_nodes=False)
             await self.planes.set_version(cp_id, version)

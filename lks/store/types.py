@@ -151,6 +151,10 @@ class Backend(Protocol):
         `Compacted` (on first iteration) when `start_revision` is no longer retained. A
         watcher that falls too far behind is ended with `Compacted` too, so it re-lists."""
 
+    async def drop(self) -> None:
+        """Delete everything this store holds, for good (a deleted cluster's objects): its
+        files, or its keys under the URL's prefix. Closes the store; it must not be in use."""
+
     async def compact(self, revision: int) -> None:
         """Forget history older than `revision`: values superseded before it and deletions
         before it. Reads and watches at `revision` or later keep working (it becomes

@@ -230,6 +230,13 @@ class EtcdBackend:
             raise self._failed(key, resp)
         return resp.header.revision, self._kv_of(resp.responses[0].response_delete_range.prev_kvs[0])
 
+    async def drop(self) -> None:
+        if not self.prefix:  # a whole etcd is never one cluster's to wipe
+            raise StoreError("refusing to drop an etcd store without a key prefix")
+        key, range_end = self._range("")
+        await self._rpc(self._kv.delete, key, range_end)
+        await self.close()
+
     # -- watch and compaction
 
     def _event(self, ev: Any) -> Event:

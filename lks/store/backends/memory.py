@@ -45,6 +45,12 @@ class MemoryBackend:
         self._closed = True
         self._broadcaster.close()
 
+    async def drop(self) -> None:
+        await self.close()
+        self._versions.clear()
+        self._keys.clear()
+        self._history.clear()
+
     async def current_revision(self) -> int:
         return self._rev
 

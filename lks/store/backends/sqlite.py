@@ -222,6 +222,11 @@ class SQLiteBackend:
             self._broadcaster.close()
             await self._db.close()
 
+    async def drop(self) -> None:
+        await self.close()
+        for suffix in ("", "-wal", "-shm", "-journal"):
+            self.path.with_name(self.path.name + suffix).unlink(missing_ok=True)
+
     async def current_revision(self) -> int:
         return self._rev
 

@@ -283,7 +283,8 @@ def begin_compaction(conn: sqlite3.Connection, revision: int) -> int:
 
 
 def compact_chunk(conn: sqlite3.Connection, lo: int, hi: int) -> None:
-    """Delete rows superseded by a row in [lo, hi), and tombstones in [lo, hi)."""
+    """Delete rows superseded by a row in [lo, hi) and tombstones in [lo, hi); forget the old
+    values the rows left in [lo, hi) carry."""
     conn.execute("BEGIN IMMEDIATE")
     try:
         conn.execute(
@@ -292,6 +293,9 @@ def compact_chunk(conn: sqlite3.Connection, lo: int, hi: int) -> None:
             (lo, hi),
         )
         conn.execute("DELETE FROM log WHERE id >= ? AND id < ? AND deleted = 1", (lo, hi))
+        # what the rows kept in [lo, hi) superseded is history too: no watch replays them now
+        conn.execute("UPDATE log SET old_value = NULL WHERE id >= ? AND id < ? AND old_value IS NOT NULL",
+                     (lo, hi))
         _set_meta(conn, "compact_done", hi)
         conn.execute("COMMIT")
     except BaseException:
