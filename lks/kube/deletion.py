@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from lks import store
 from lks.clock import rfc3339
-from lks.kube import admission, errors, structural
+from lks.kube import admission, errors, queryparams, structural
 from lks.kube.schema import Schema
 
 if TYPE_CHECKING:
@@ -57,10 +57,10 @@ class DeleteOptions:
             policy, orphan = body.get("propagationPolicy"), body.get("orphanDependents")
             grace, pre, dry = body.get("gracePeriodSeconds"), body.get("preconditions"), body.get("dryRun")
         else:
-            policy, pre = _first(query, "propagationPolicy"), None
-            orphan = _query_bool(_first(query, "orphanDependents"))
-            grace = _query_int(_first(query, "gracePeriodSeconds"))
-            dry = query.getall("dryRun", []) if hasattr(query, "getall") else query.get("dryRun")
+            policy, pre = queryparams.first(query, "propagationPolicy"), None
+            orphan = queryparams.boolean(query, "orphanDependents")
+            grace = queryparams.int64(query, "gracePeriodSeconds")
+            dry = queryparams.values(query, "dryRun")
         causes: list[errors.Cause] = []
         if policy is not None and orphan is not None:
             causes.append(errors.Cause.invalid("propagationPolicy", policy,
@@ -68,8 +68,7 @@ class DeleteOptions:
         if policy is not None and policy not in _POLICIES:
             causes.append(errors.Cause.not_supported("propagationPolicy", policy, ["Foreground", "Background", "Orphan", "nil"]))
         dry = [dry] if isinstance(dry, str) else list(dry or [])
-        if any(v != "All" for v in dry):
-            causes.append(_dry_run_cause(dry))
+        causes += queryparams.dry_run_causes(dry)
         if pre is not None and not isinstance(pre, dict):
             causes.append(errors.Cause.type_invalid("preconditions", pre, "must be of type object"))
         if causes:
@@ -79,13 +78,6 @@ class DeleteOptions:
         if policy is None and orphan is not None:
             policy = "Orphan" if orphan else "Background"
         return cls(policy, grace, pre, dry_run or bool(dry), orphan)
-
-
-def _dry_run_cause(values: list[str]) -> errors.Cause:
-    """ValidateDryRun's error: the whole list, printed as Go prints a []string."""
-    shown = "[]string{" + ", ".join(structural.go_quote(v) for v in values) + "}"
-    return errors.Cause(reason="FieldValueNotSupported", field="dryRun",
-                        message=f'Unsupported value: {shown}: supported values: "All"')
 
 
 _SCHEMA = "io.k8s.apimachinery.pkg.apis.meta.v1.DeleteOptions"
@@ -121,28 +113,6 @@ def _json_kind(v: Any) -> str:
     if isinstance(v, (int, float)):
         return "number"
     return "string" if isinstance(v, str) else "array" if isinstance(v, list) else "object"
-
-
-def _first(query: Any, name: str) -> str | None:
-    values = query.getall(name, []) if hasattr(query, "getall") else ([query[name]] if name in query else [])
-    return values[0] if values else None
-
-
-def _query_bool(raw: str | None) -> bool | None:
-    """runtime.Convert_Slice_string_To_Pointer_bool: anything but "0" or "false" is true."""
-    if raw is None:
-        return None
-    return not (raw == "0" or raw.lower() == "false")
-
-
-def _query_int(raw: str | None) -> int | None:
-    if raw is None:
-        return None
-    text = raw[1:] if raw[:1] in "+-" else raw
-    if not text.isascii() or not text.isdigit() or not -(1 << 63) <= int(raw) < (1 << 63):
-        why = "value out of range" if text.isascii() and text.isdigit() else "invalid syntax"
-        raise errors.bad_request(f'strconv.ParseInt: parsing "{raw}": {why}')
-    return int(raw)
 
 
 def check_preconditions(reg: Registry, current: Obj, pre: Obj | None) -> None:

@@ -22,6 +22,7 @@ from lks.kube import (
     fieldmanager,
     openapi,
     patch,
+    queryparams,
     scale,
     selectors,
     strategicpatch,
@@ -44,7 +45,6 @@ _BOOKMARK_EVERY = 60.0
 _PUMP_EVENTS = 1_000
 _PUMP_BYTES = 4 * 1024 * 1024
 _STALL_SECONDS = 15.0
-_TRUE = ("1", "true", "True")
 USER = web.RequestKey("user", User)
 
 
@@ -173,7 +173,7 @@ class KubeAPI:
             handler = subresources.VIRTUAL.get((rt.group, rt.resource))
             if handler is None or info.verb != "create" or info.subresource:
                 raise errors.APIError(405, "MethodNotAllowed", f"{info.resource} is not supported by this server yet")
-            opts = _write_options(request)
+            opts = _write_options(request, "create")
             body = negotiation.decode_body(await _read_body(request), request.headers.get("Content-Type"), rt.kind)
             status, obj = await handler(cluster, info.namespace if rt.namespaced else None, body, opts)
             return _json(obj, status, opts=opts)
@@ -204,7 +204,7 @@ class KubeAPI:
             result, removed = await reg.delete(ns, info.name, options)
             # upstream's 202: not gone yet, and the client asked for dependents to go too
             return _json(result, 202 if not removed and options.orphan_dependents is False else 200, fmt=fmt)
-        opts = _write_options(request)
+        opts = _write_options(request, verb)
         if info.subresource:
             return await self._subresource(request, reg, info, ns, fmt, opts)
         if verb == "create":
@@ -225,8 +225,6 @@ class KubeAPI:
         """PATCH of an object or of its status (the one path for every patch type): server-side
         apply for `application/apply-patch+yaml`, else the function the patch describes."""
         apply = _content_type(request) == patch.APPLY_PATCH
-        fieldmanager.validate_options("PatchOptions", field_manager=opts.field_manager, apply=apply,
-                                      force=_force_param(request))
         if apply:
             applied, strict = fieldmanager.parse_apply_body(await _read_body(request))
             opts.duplicates = strict
@@ -286,8 +284,6 @@ class KubeAPI:
             obj = await reg.patch(ns, info.name, lambda cur: scale.apply_scale(cur, body, paths, who), opts)
         elif info.verb == "patch" and _content_type(request) == patch.APPLY_PATCH:
             # server-side apply of a Scale: an apply of its replicas to the object, through "scale"
-            fieldmanager.validate_options("PatchOptions", field_manager=opts.field_manager, apply=True,
-                                          force=_force_param(request))
             applied, opts.duplicates = fieldmanager.parse_apply_body(await _read_body(request))
             fieldmanager.check_apply_object(applied, api_version="autoscaling/v1", kind="Scale")
             meta = {"name": info.name, **({"namespace": ns} if ns else {})}
@@ -296,8 +292,6 @@ class KubeAPI:
                                                      **{k: v for k, v in replicas.items() if k != "metadata"}},
                                      opts, subresource="scale")
         elif info.verb == "patch":
-            fieldmanager.validate_options("PatchOptions", field_manager=opts.field_manager,
-                                          force=_force_param(request))
             patch_scale = await _patch_function(request, "io.k8s.api.autoscaling.v1.Scale", reg.cluster.catalog.schemas)
             obj = await reg.patch(
                 ns, info.name, lambda cur: scale.apply_scale(cur, patch_scale(scale.to_scale(cur, paths)), paths, who),
@@ -306,8 +300,11 @@ class KubeAPI:
             raise errors.method_not_allowed()
         return _json(scale.to_scale(obj, paths), fmt=fmt)
 
-    def _list_options(self, reg: Registry, q: Any) -> ListOptions:
-        limit = _int_param(q, "limit", 0)
+    def _list_options(self, reg: Registry, q: Any, *, watch: bool = False) -> ListOptions:
+        if not watch and "sendInitialEvents" in q:  # upstream's ValidateListOptions
+            raise errors.invalid("ListOptions", "meta.k8s.io", "", [errors.Cause.forbidden(
+                "sendInitialEvents", "sendInitialEvents is forbidden for list")])
+        limit = queryparams.int64(q, "limit") or 0
         return ListOptions(
             label_selector=selectors.parse_labels(q.get("labelSelector")),
             field_selector=reg.parse_field_selector(q.get("fieldSelector")),
@@ -320,14 +317,13 @@ class KubeAPI:
     async def _watch(self, request: web.Request, reg: Registry, ns: str | None,
                      info: requestinfo.RequestInfo, rep: representation.Representation) -> web.StreamResponse:
         q = request.query
-        opts = self._list_options(reg, q)
+        opts = self._list_options(reg, q, watch=True)
         if info.name:  # /watch/.../name is a watch on one object
             opts.field_selector = selectors.FieldSelector(
                 [*opts.field_selector.requirements, selectors.FieldRequirement("metadata.name", info.name, True)])
-        sie = q.get("sendInitialEvents")
-        send_initial = None if sie is None else sie in _TRUE
-        bookmarks = q.get("allowWatchBookmarks") in _TRUE
-        timeout = _int_param(q, "timeoutSeconds", _DEFAULT_WATCH_TIMEOUT) or _DEFAULT_WATCH_TIMEOUT
+        send_initial = queryparams.boolean(q, "sendInitialEvents")
+        bookmarks = bool(queryparams.boolean(q, "allowWatchBookmarks"))
+        timeout = queryparams.int64(q, "timeoutSeconds") or _DEFAULT_WATCH_TIMEOUT
         events = await reg.watch(ns, opts, send_initial_events=send_initial, bookmarks=bookmarks)
         resp = web.StreamResponse(headers={"Content-Type": "application/json", "Cache-Control": "no-cache, private"})
         resp.enable_chunked_encoding()
@@ -490,11 +486,6 @@ def _content_type(request: web.Request) -> str:
     return (request.headers.get("Content-Type") or "").split(";")[0].strip().lower()
 
 
-def _force_param(request: web.Request) -> bool | None:
-    raw = request.query.get("force")
-    return None if raw is None else raw in _TRUE
-
-
 async def _patch_function(request: web.Request, schema_name: str | None, defs: dict) -> Callable[[dict], Any]:
     """The function a PATCH body describes; strategic merge patch only for built-in types."""
     ctype = _content_type(request)
@@ -525,28 +516,16 @@ async def _delete_options(request: web.Request, reg: Registry) -> deletion.Delet
     return deletion.DeleteOptions.from_request(decoded, request.query, schemas=reg.cluster.catalog.schemas)
 
 
-def _write_options(request: web.Request) -> WriteOptions:
+_OPTIONS_KINDS = {"create": "CreateOptions", "update": "UpdateOptions", "patch": "PatchOptions"}
+
+
+def _write_options(request: web.Request, verb: str) -> WriteOptions:
+    """The write options of the query, validated as upstream validates the options of `verb`
+    (reads of a subresource ignore them)."""
     q = request.query
-    values = q.getall("dryRun", [])
-    for v in values:
-        if v != "All":
-            raise errors.invalid("CreateOptions", "meta.k8s.io", "", [errors.Cause.not_supported(
-                "dryRun", v, ["All"])])
-    validation = q.get("fieldValidation") or "Warn"  # upstream's default when unset
-    if validation not in ("Strict", "Warn", "Ignore"):
-        raise errors.bad_request(
-            f"fieldValidation parameter unsupported: {validation}. Supported values are: Strict, Warn, Ignore")
-    force = q.get("force")
-    return WriteOptions(dry_run=bool(values), field_manager=q.get("fieldManager") or None,
-                        field_validation=validation, force=force in _TRUE,
-                        user_agent=request.headers.get("User-Agent"))
-
-
-def _int_param(q: Any, name: str, default: int) -> int:
-    raw = q.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        return int(raw)
-    except ValueError:
-        raise errors.bad_request(f'invalid value for {name}: "{raw}"') from None
+    kind = _OPTIONS_KINDS.get(verb)
+    if kind is not None:
+        queryparams.validate_write_options(kind, q, apply=verb == "patch" and _content_type(request) == patch.APPLY_PATCH)
+    return WriteOptions(dry_run=bool(q.getall("dryRun", [])), field_manager=queryparams.first(q, "fieldManager") or None,
+                        field_validation=queryparams.first(q, "fieldValidation") or "Warn",  # upstream's default
+                        force=bool(queryparams.boolean(q, "force")), user_agent=request.headers.get("User-Agent"))

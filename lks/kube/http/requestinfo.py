@@ -9,7 +9,8 @@ from dataclasses import dataclass
 
 from multidict import MultiMapping
 
-_TRUE = ("1", "true", "True")
+from lks.kube import queryparams
+
 _NAMESPACE_SUBRESOURCES = ("status", "finalize")
 
 
@@ -70,10 +71,10 @@ def parse(method: str, path: str, query: MultiMapping[str]) -> RequestInfo:
             info.subresource = "/".join(rest[2:])
     # map HTTP methods to Kubernetes verbs
     if verb == "get":
-        if watch or query.get("watch") in _TRUE:
+        if watch:
             info.verb = "watch"
-        elif not info.name:
-            info.verb = "list"
+        elif not info.name:  # upstream reads `watch` as a boolean parameter, and only for collections
+            info.verb = "watch" if queryparams.boolean(query, "watch") else "list"
     elif verb == "post":
         info.verb = "create"
     elif verb == "put":
@@ -81,3 +82,4 @@ def parse(method: str, path: str, query: MultiMapping[str]) -> RequestInfo:
     elif verb == "delete" and not info.name:
         info.verb = "deletecollection"
     return info
+

@@ -1,0 +1,47 @@
+"""Hostile and malformed input against a real `lks up`, over raw HTTP through the kubernetes
+client's own connection: a 614-byte YAML alias bomb gets a 400 at once and the service keeps
+serving, malformed bodies get upstream's wrapper, errors end with a newline, and bad query
+parameters are 400s rather than 500s."""
+
+from __future__ import annotations
+
+import json
+
+from kubernetes import client
+
+BOMB = ("a: &a [" + ",".join(['"x"'] * 9) + "]\n"
+        + "".join(f"{c}: &{c} [" + ",".join([f"*{p}"] * 9) + "]\n" for p, c in zip("abcdefgh", "bcdefghi")))
+
+
+def _raw(api, method: str, path: str, body: bytes | None = None, **headers: str):
+    return api.rest_client.pool_manager.request(method, api.configuration.host + path, body=body, headers=headers,
+                                                timeout=30)
+
+
+def test_a_yaml_alias_bomb_is_refused_and_the_service_stays_up(api, namespace):
+    path = f"/api/v1/namespaces/{namespace}/configmaps"
+    resp = _raw(api, "POST", path, BOMB.encode(), **{"Content-Type": "application/yaml"})
+    assert resp.status == 400, resp.data[:300]
+    assert resp.data.endswith(b"\n")
+    message = json.loads(resp.data)["message"]
+    assert message.startswith("the object provided is unrecognized (must be of type ConfigMap): "
+                              "error converting YAML to JSON: yaml: document contains excessive aliasing (")
+    created = client.CoreV1Api(api).create_namespaced_config_map(namespace, {"metadata": {"name": "after"}})
+    assert created.metadata.name == "after"
+
+
+def test_a_malformed_body_is_wrapped_as_upstream_wraps_it(api, namespace):
+    resp = _raw(api, "POST", f"/api/v1/namespaces/{namespace}/configmaps", b"{not json",
+                **{"Content-Type": "application/json"})
+    assert resp.status == 400
+    assert resp.data.endswith(b"}\n")
+    assert json.loads(resp.data)["message"] == (
+        "the object provided is unrecognized (must be of type ConfigMap): couldn't get version/kind; "
+        "json parse error: invalid character 'n' looking for beginning of object key string ({not json)")
+
+
+def test_an_out_of_range_limit_is_a_400(api, namespace):
+    resp = _raw(api, "GET", f"/api/v1/namespaces/{namespace}/configmaps?limit=99999999999999999999999")
+    assert resp.status == 400
+    assert json.loads(resp.data)["message"] == (
+        'strconv.ParseInt: parsing "99999999999999999999999": value out of range')
