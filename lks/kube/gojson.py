@@ -64,4 +64,6 @@ def syntax_error(raw: bytes | str) -> str | None:
         return f"invalid character {quoted} {where}"
     except ValueError:
         return "invalid character looking for beginning of value"
+    except RecursionError:  # deeper than Python parses; Go's scanner stops at 10,000 levels
+        return "exceeded max depth"
     return None

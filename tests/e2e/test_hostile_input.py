@@ -10,7 +10,7 @@ import json
 from kubernetes import client
 
 BOMB = ("a: &a [" + ",".join(['"x"'] * 9) + "]\n"
-        + "".join(f"{c}: &{c} [" + ",".join([f"*{p}"] * 9) + "]\n" for p, c in zip("abcdefgh", "bcdefghi")))
+        + "".join(f"{c}: &{c} [" + ",".join([f"*{p}"] * 9) + "]\n" for p, c in zip("abcdefgh", "bcdefghi", strict=True)))
 
 
 def _raw(api, method: str, path: str, body: bytes | None = None, **headers: str):

@@ -18,6 +18,10 @@ from lks import safeyaml
 from lks.kube import errors, gojson, protobuf
 
 JSON = "application/json"
+# The deepest nesting a body may have. orjson encodes at most 254 levels, and a stored object
+# gains a few (managedFields, a list's items, a watch event); Python's recursion limit is near
+# too. Go's decoders allow 10,000; lks refuses deeper bodies with their "exceeded max depth".
+MAX_DEPTH = 200
 YAML = "application/yaml"
 AGGREGATED_DISCOVERY = "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList"
 
@@ -66,16 +70,22 @@ def decode_body(body: bytes, content_type: str | None, kind: str | None = None) 
     try:
         if ctype in ("", JSON, "*/*"):
             try:
-                return orjson.loads(body)
+                value = orjson.loads(body)
             except orjson.JSONDecodeError as err:
                 raise _Malformed(f"couldn't get version/kind; json parse error: {gojson.syntax_error(body) or err}") from None
+            if too_deep(value, body):
+                raise _Malformed("couldn't get version/kind; json parse error: exceeded max depth")
+            return value
         if ctype in (YAML, "application/x-yaml", "text/yaml"):
             return _yaml_to_json(body)
         if ctype == protobuf.MEDIA_TYPE:  # kubectl's typed clients send built-in objects this way
             try:
-                return protobuf.decode(body)
+                value = protobuf.decode(body)
             except protobuf.ProtobufError as err:
                 raise _Malformed(str(err)) from None
+            if too_deep(value):
+                raise _Malformed("exceeded max depth")
+            return value
     except _Malformed as err:
         raise errors.bad_request(unrecognized(kind, str(err), body) if kind else str(err)) from None
     raise errors.unsupported_media_type(ctype, [JSON, YAML, protobuf.MEDIA_TYPE])
@@ -105,11 +115,28 @@ def _yaml_to_json(body: bytes) -> object:
         value = safeyaml.load(body)
     except safeyaml.YAMLError as err:
         raise _Malformed(f"error converting YAML to JSON: {safeyaml.message(err)}") from None
+    if too_deep(value):
+        raise _Malformed(f"error converting YAML to JSON: yaml: exceeded max depth of {MAX_DEPTH}")
     # round-trip through JSON so that YAML-only values (sets, binary) fail as upstream's do
     try:
         return orjson.loads(orjson.dumps(value))
     except (TypeError, orjson.JSONEncodeError) as err:
         raise _Malformed(f"error converting YAML to JSON: {err}") from None
+
+
+def too_deep(value: object, body: bytes | None = None) -> bool:
+    """Whether a decoded body nests deeper than MAX_DEPTH. A JSON `body` with no more brackets
+    than that cannot; otherwise orjson, which refuses to encode more than 254 levels, measures
+    the value inside enough lists to make 254 the limit (faster than any walk in Python)."""
+    if body is not None and body.count(b"[") + body.count(b"{") <= MAX_DEPTH:
+        return False
+    for _ in range(254 - MAX_DEPTH):
+        value = [value]
+    try:
+        orjson.dumps(value)
+    except orjson.JSONEncodeError as err:
+        return "Recursion" in str(err)
+    return False
 
 
 def encode(obj: object, fmt: str) -> tuple[bytes, str]:
