@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from lks import store
 from lks.clock import rfc3339
-from lks.kube import admission, errors, queryparams, structural
+from lks.kube import admission, errors, gojson, queryparams, structural
 from lks.kube.schema import Schema
 
 if TYPE_CHECKING:
@@ -88,31 +88,16 @@ _SCHEME = "k8s.io/apimachinery/pkg/apis/meta/internalversion/scheme/register.go:
 def _check_body(body: Any, schemas: dict) -> None:
     """A DELETE body decodes as DeleteOptions (of any version: upstream registers it
     unversioned) or is refused with 400, as kube-apiserver 1.35 and later do."""
-    if not isinstance(body, dict):
-        raise errors.bad_request(
-            f"couldn't get version/kind; json parse error: json: cannot unmarshal {_json_kind(body)} into Go value "
-            'of type struct { APIVersion string "json:\\"apiVersion,omitempty\\""; '
-            'Kind string "json:\\"kind,omitempty\\"" }')
+    error = gojson.find_kind_error(body)
+    if error is not None:
+        raise errors.bad_request(f"couldn't get version/kind; json parse error: {error}")
     kind, api_version = body.get("kind"), body.get("apiVersion")
-    for field, value in (("apiVersion", api_version), ("kind", kind)):
-        if value is not None and not isinstance(value, str):
-            raise errors.bad_request(
-                f"couldn't get version/kind; json parse error: json: cannot unmarshal {_json_kind(value)} "
-                f"into Go struct field .{field} of type string")
     if kind and kind != "DeleteOptions":
         raise errors.bad_request(
             f'no kind "{kind}" is registered for version "{api_version or "meta.k8s.io/v1"}" in scheme "{_SCHEME}"')
     _, type_errors = structural.check(body, Schema.of(schemas, _SCHEMA))
     if type_errors:
         raise errors.bad_request(type_errors[0])
-
-
-def _json_kind(v: Any) -> str:
-    if isinstance(v, bool):
-        return "bool"
-    if isinstance(v, (int, float)):
-        return "number"
-    return "string" if isinstance(v, str) else "array" if isinstance(v, list) else "object"
 
 
 def check_preconditions(reg: Registry, current: Obj, pre: Obj | None) -> None:

@@ -67,3 +67,33 @@ def syntax_error(raw: bytes | str) -> str | None:
     except RecursionError:  # deeper than Python parses; Go's scanner stops at 10,000 levels
         return "exceeded max depth"
     return None
+
+
+_FIND_KIND = ('struct { APIVersion string "json:\\"apiVersion,omitempty\\""; '
+              'Kind string "json:\\"kind,omitempty\\"" }')
+
+
+def kind_of(value: object) -> str:
+    """The JSON type of a decoded value, as Go's unmarshal errors name it."""
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, (int, float)):
+        return "number"
+    return "string" if isinstance(value, str) else "array" if isinstance(value, list) else "object"
+
+
+def find_kind_error(value: object) -> str | None:
+    """What Go says reading apiVersion and kind out of a decoded body (the serializer's
+    `SimpleMetaFactory.Interpret`), None when it can: the body must be an object (or null), and
+    the two fields strings (or null). encoding/json matches field names in any case and reports
+    the first mismatch in document order."""
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        return f"json: cannot unmarshal {kind_of(value)} into Go value of type {_FIND_KIND}"
+    for key, field_value in value.items():
+        name = key.lower()
+        if name in ("apiversion", "kind") and field_value is not None and not isinstance(field_value, str):
+            field = "apiVersion" if name == "apiversion" else "kind"
+            return f"json: cannot unmarshal {kind_of(field_value)} into Go struct field .{field} of type string"
+    return None

@@ -56,6 +56,14 @@ async def test_a_yaml_alias_bomb_is_a_400_not_a_dead_host(client):
     pytest.param(CMS, b"", "application/json",
                  "the object provided is unrecognized (must be of type ConfigMap): couldn't get version/kind; "
                  "json parse error: unexpected end of JSON input (<empty>)", id="empty"),
+    pytest.param(CMS, b"[1]", "application/json",
+                 "the object provided is unrecognized (must be of type ConfigMap): couldn't get version/kind; "
+                 'json parse error: json: cannot unmarshal array into Go value of type struct { APIVersion string '
+                 '"json:\\"apiVersion,omitempty\\""; Kind string "json:\\"kind,omitempty\\"" } (5b315d)', id="array"),
+    pytest.param(CMS, b'{"apiVersion": "v1", "Kind": 5}', "application/json",
+                 "the object provided is unrecognized (must be of type ConfigMap): couldn't get version/kind; "
+                 'json parse error: json: cannot unmarshal number into Go struct field .kind of type string '
+                 '({"apiVersion": "v1", "Kind": 5 ...)', id="kind-type"),
     pytest.param(CMS, b"a: b: c\n", "application/yaml",
                  "the object provided is unrecognized (must be of type ConfigMap): error converting YAML to JSON: "
                  "yaml: line 1: mapping values are not allowed in this context (613a20623a20630a)", id="yaml"),

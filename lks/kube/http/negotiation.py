@@ -75,9 +75,9 @@ def decode_body(body: bytes, content_type: str | None, kind: str | None = None) 
                 raise _Malformed(f"couldn't get version/kind; json parse error: {gojson.syntax_error(body) or err}") from None
             if too_deep(value, body):
                 raise _Malformed("couldn't get version/kind; json parse error: exceeded max depth")
-            return value
+            return _interpret(value)
         if ctype in (YAML, "application/x-yaml", "text/yaml"):
-            return _yaml_to_json(body)
+            return _interpret(_yaml_to_json(body))
         if ctype == protobuf.MEDIA_TYPE:  # kubectl's typed clients send built-in objects this way
             try:
                 value = protobuf.decode(body)
@@ -93,6 +93,14 @@ def decode_body(body: bytes, content_type: str | None, kind: str | None = None) 
 
 class _Malformed(ValueError):
     """A body that does not decode: the message upstream's serializer gives."""
+
+
+def _interpret(value: object) -> object:
+    """`value`, once its apiVersion and kind read as the serializer reads them."""
+    error = gojson.find_kind_error(value)
+    if error is not None:
+        raise _Malformed(f"couldn't get version/kind; json parse error: {error}")
+    return value
 
 
 def unrecognized(kind: str, message: str, body: bytes) -> str:
