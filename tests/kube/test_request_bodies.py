@@ -98,6 +98,12 @@ async def test_json_responses_end_with_a_newline(client):
     for resp in responses:
         body = await resp.read()
         assert body.endswith(b"}\n") and body.count(b"\n") == 1, (resp.status, body[-40:])
+    aggregated = await client.get("/clusters/c1/apis", headers={
+        **AUTH, "Accept": "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList"})
+    assert (await aggregated.read()).endswith(b"}\n")
+    # /version is the exception: upstream writes it indented and without a newline
+    version = await (await client.get("/clusters/c1/version", headers=AUTH)).read()
+    assert version.startswith(b'{\n  "major": "1",\n') and version.endswith(b"}")
 
 
 def _deep(depth: int) -> bytes:

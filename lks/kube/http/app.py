@@ -131,8 +131,9 @@ class KubeAPI:
         if request.method not in ("GET", "HEAD"):
             raise errors.method_not_allowed()
         parts = info.parts
-        if parts == ("version",):
-            return _json(_version(cluster))
+        if parts == ("version",):  # upstream writes it indented, with no newline (WriteRawJSON)
+            return web.Response(body=orjson.dumps(_version(cluster), option=orjson.OPT_INDENT_2),
+                                content_type="application/json")
         if parts[:1] == ("openapi",):
             status, headers, body = openapi.serve(
                 cluster.catalog, f"/clusters/{cluster.id}", "/".join(parts[1:]), request.query,

@@ -8,9 +8,8 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
-import orjson
-
 from lks.kube import catalog
+from lks.kube.http import negotiation
 
 Doc = dict[str, Any]
 
@@ -77,8 +76,9 @@ class Documents:
                     "kind": "APIResourceList", "apiVersion": "v1", "groupVersion": _gv(g, v),
                     "resources": _resource_entries(cat, g, v),
                 }
-        self.aggregated_core = orjson.dumps(self._aggregated([("", self.core_versions)]))
-        self.aggregated_groups = orjson.dumps(self._aggregated(_aggregated_order(cat, self.groups)))
+        # served as they are, so encoded as every JSON response is (with its newline)
+        self.aggregated_core = negotiation.encode(self._aggregated([("", self.core_versions)]), "json")[0]
+        self.aggregated_groups = negotiation.encode(self._aggregated(_aggregated_order(cat, self.groups)), "json")[0]
         self.etag_core = '"' + hashlib.sha256(self.aggregated_core).hexdigest()[:32].upper() + '"'
         self.etag_groups = '"' + hashlib.sha256(self.aggregated_groups).hexdigest()[:32].upper() + '"'
 
