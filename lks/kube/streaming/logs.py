@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from lks.kube import errors
+from lks.kube import errors, queryparams
 from lks.kube.streaming import target
 
 if TYPE_CHECKING:
@@ -23,28 +23,16 @@ if TYPE_CHECKING:
 
 Obj = dict[str, Any]
 
-_BOOL_TRUE = ("1", "t", "T", "TRUE", "true", "True")
-_BOOL_FALSE = ("0", "f", "F", "FALSE", "false", "False", "")
 _LOG_STREAMS = ("Stdout", "Stderr", "All")
 
 
 def parse_bool(q: Any, name: str) -> bool:
-    raw = q.get(name)
-    if raw is None or raw in _BOOL_FALSE:
-        return False
-    if raw in _BOOL_TRUE:
-        return True
-    raise errors.bad_request(f'strconv.ParseBool: parsing "{raw}": invalid syntax')
+    """A boolean option as the parameter codec reads one: false only for "0" or "false"."""
+    return bool(queryparams.boolean(q, name))
 
 
 def parse_int(q: Any, name: str) -> int | None:
-    raw = q.get(name)
-    if raw is None or raw == "":
-        return None
-    try:
-        return int(raw, 10)
-    except ValueError:
-        raise errors.bad_request(f'strconv.ParseInt: parsing "{raw}": invalid syntax') from None
+    return queryparams.int64(q, name)
 
 
 def parse_time(raw: str) -> float:
