@@ -9,9 +9,10 @@ defaulting) expands it. kube-apiserver refuses such documents while decoding the
 ``yaml: document contains excessive aliasing`` when, past 1,000 decodes and 100 alias-driven
 ones, the share decoded through aliases exceeds `_allowed_alias_ratio`. `load` replays that
 count on the composed node graph before anything is constructed, and also refuses a document
-whose expansion would exceed twice the larger of its own size and `MIN_EXPANDED_BUDGET` (which
-only aliases can do: an alias-free document's JSON is never 1.5 times its YAML). Errors are
-`YAMLError`s worded as go-yaml words them (`message`).
+whose expansion (its scalars' characters, plus one per node) would exceed twice the larger of
+its own size and `MIN_EXPANDED_BUDGET`, which only aliases can make it do: without them, each
+node takes at least one character of the text besides its scalar's. Errors are `YAMLError`s
+worded as go-yaml words them (`message`).
 """
 
 from __future__ import annotations
@@ -117,7 +118,7 @@ def _definitions(root: yaml.Node) -> dict[int, tuple[int, int]]:
 
 def check(root: yaml.Node, *, budget: int, text: bytes | str = "") -> None:
     """Decode `root` as go-yaml would, counting nodes without building anything; raise at the
-    first excessive aliasing (or expansion beyond `budget` characters of JSON), and at an alias
+    first excessive aliasing (or expansion beyond `budget`), and at an alias
     inside its own anchor (`text` only serves to name that anchor)."""
     defined = _definitions(root)
     decodes, aliased, expanded = 1, 0, 0  # the document node counts as one decode
@@ -146,11 +147,11 @@ def check(root: yaml.Node, *, budget: int, text: bytes | str = "") -> None:
                 raise yaml.MarkedYAMLError(problem=EXCESSIVE_ALIASING)
         kind = type(node)
         if kind is scalar:
-            expanded += len(node.value) + 2
+            expanded += len(node.value) + 1
             if expanded > budget:
                 raise yaml.MarkedYAMLError(problem=EXCESSIVE_ALIASING)
             continue
-        expanded += 2
+        expanded += 1
         nid = id(node)
         if kind is sequence:
             stack.extend((child, nid, j) for j, child in reversed(list(enumerate(node.value))))

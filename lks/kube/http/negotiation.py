@@ -5,6 +5,10 @@ Request bodies may be JSON, YAML or Kubernetes protobuf (what kubectl sends for 
 not offered, so a client that accepts nothing else gets 406 and client-go's usual list
 (`application/vnd.kubernetes.protobuf, application/json`) gets JSON. Alternate representations
 (Table, PartialObjectMetadata) are chosen in `lks.kube.http.representation`.
+
+What a body decodes to is bounded: JSON and protobuf grow linearly with the wire bytes (which
+`errors.MAX_BODY_BYTES` caps), YAML goes through `lks.safeyaml` (alias bombs are refused before
+they expand), and no body may nest deeper than `MAX_DEPTH`.
 """
 
 from __future__ import annotations
@@ -18,12 +22,12 @@ from lks import safeyaml
 from lks.kube import errors, gojson, protobuf
 
 JSON = "application/json"
+YAML = "application/yaml"
+AGGREGATED_DISCOVERY = "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList"
 # The deepest nesting a body may have. orjson encodes at most 254 levels, and a stored object
 # gains a few (managedFields, a list's items, a watch event); Python's recursion limit is near
 # too. Go's decoders allow 10,000; lks refuses deeper bodies with their "exceeded max depth".
 MAX_DEPTH = 200
-YAML = "application/yaml"
-AGGREGATED_DISCOVERY = "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList"
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,7 +147,7 @@ def too_deep(value: object, body: bytes | None = None) -> bool:
     try:
         orjson.dumps(value)
     except orjson.JSONEncodeError as err:
-        return "Recursion" in str(err)
+        return "Recursion" in str(err)  # "Recursion limit reached"; other failures are reported later
     return False
 
 
