@@ -127,3 +127,24 @@ async def test_bodies_nested_too_deep_are_a_400_not_a_recursion_error(client, ct
 async def test_a_body_nested_within_the_limit_is_served(client):
     status, raw = await _send(client, "POST", CMS, _deep(150), "application/json")
     assert status == 201, raw[:300]
+
+
+@pytest.mark.parametrize(("agent", "query", "pretty"), [
+    pytest.param("curl/8.5.0", {}, True, id="curl"),
+    pytest.param("Mozilla/5.0 (X11)", {}, True, id="browser"),
+    pytest.param("curl/8.5.0", {"pretty": "false"}, False, id="curl-pretty-false"),
+    pytest.param("kubectl/v1.35.0", {"pretty": "1"}, True, id="pretty-1"),
+    pytest.param("kubectl/v1.35.0", {"pretty": "maybe"}, False, id="pretty-unparsable"),
+    pytest.param("kubectl/v1.35.0", {}, False, id="kubectl"),
+])
+async def test_pretty_json_as_upstream_chooses_it(client, agent, query, pretty):
+    headers = {**AUTH, "User-Agent": agent}
+    for path in (CMS, CMS + "/missing"):  # an object and a Status error
+        body = await (await client.get(path, params=query, headers=headers)).read()
+        if pretty:  # json.MarshalIndent: two spaces, no newline at the end
+            assert body.startswith(b'{\n  "kind": ') and body.endswith(b"}"), body[:40]
+        else:
+            assert body.startswith(b'{"kind":') and body.endswith(b"}\n"), body[:40]
+    discovery = await (await client.get("/clusters/c1/apis", headers={
+        **headers, "Accept": "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList"})).read()
+    assert discovery.endswith(b"}\n")  # built once for every client

@@ -95,6 +95,7 @@ class KubeAPI:
         return [web.route("*", "/clusters/{cluster}{tail:(/.*)?}", self.handle)]
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
+        negotiation.PRETTY.set(negotiation.wants_pretty(request.query, request.headers.get("User-Agent")))
         try:
             return await self._handle(request)
         except errors.APIError as err:

@@ -76,9 +76,10 @@ class Documents:
                     "kind": "APIResourceList", "apiVersion": "v1", "groupVersion": _gv(g, v),
                     "resources": _resource_entries(cat, g, v),
                 }
-        # served as they are, so encoded as every JSON response is (with its newline)
-        self.aggregated_core = negotiation.encode(self._aggregated([("", self.core_versions)]), "json")[0]
-        self.aggregated_groups = negotiation.encode(self._aggregated(_aggregated_order(cat, self.groups)), "json")[0]
+        # served as they are to every client, so encoded as JSON responses are (with a newline)
+        core, groups = self._aggregated([("", self.core_versions)]), self._aggregated(_aggregated_order(cat, self.groups))
+        self.aggregated_core = negotiation.encode(core, "json", pretty=False)[0]
+        self.aggregated_groups = negotiation.encode(groups, "json", pretty=False)[0]
         self.etag_core = '"' + hashlib.sha256(self.aggregated_core).hexdigest()[:32].upper() + '"'
         self.etag_groups = '"' + hashlib.sha256(self.aggregated_groups).hexdigest()[:32].upper() + '"'
 

@@ -13,6 +13,7 @@ they expand), and no body may nest deeper than `MAX_DEPTH`.
 
 from __future__ import annotations
 
+from contextvars import ContextVar
 from dataclasses import dataclass
 
 import orjson
@@ -151,9 +152,26 @@ def too_deep(value: object, body: bytes | None = None) -> bool:
     return False
 
 
-def encode(obj: object, fmt: str) -> tuple[bytes, str]:
+# whether the request being served asked for indented JSON (`wants_pretty`); set per request task
+PRETTY: ContextVar[bool] = ContextVar("pretty", default=False)
+_GO_TRUE = ("1", "t", "T", "TRUE", "true", "True")
+
+
+def wants_pretty(query: object, user_agent: str | None) -> bool:
+    """Upstream's `isPrettyPrint`: `?pretty=` when given (Go's ParseBool; a value it cannot parse
+    means no), else curl, Wget and browsers get indented JSON."""
+    raw = query.get("pretty") or ""  # type: ignore[attr-defined]
+    if raw:
+        return raw in _GO_TRUE
+    return (user_agent or "").startswith(("curl", "Wget", "Mozilla/5.0"))
+
+
+def encode(obj: object, fmt: str, *, pretty: bool | None = None) -> tuple[bytes, str]:
     """A response body. JSON ends with a newline, as Go's `json.Encoder` writes it (clients
-    compare error texts byte for byte)."""
+    compare error texts byte for byte); pretty JSON (`pretty`, by default the request's wish) is
+    indented by two spaces and ends without one, as `json.MarshalIndent` writes it."""
     if fmt == "yaml":
         return yaml.safe_dump(obj, sort_keys=False).encode(), YAML
+    if PRETTY.get() if pretty is None else pretty:
+        return orjson.dumps(obj, option=orjson.OPT_INDENT_2), JSON
     return orjson.dumps(obj, option=orjson.OPT_APPEND_NEWLINE), JSON
