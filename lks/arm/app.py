@@ -21,6 +21,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
+from lks import nesting
 from lks.arm import openapi
 from lks.arm.errors import ARMError
 
@@ -209,7 +210,11 @@ async def _read_json(request: web.Request) -> Any:
     if not raw.strip():
         return None
     try:
-        return orjson.loads(raw)
+        value = orjson.loads(raw)
     except orjson.JSONDecodeError as err:
         raise ARMError("InvalidRequestContent",
                        f"The request content was invalid and could not be deserialized: '{err}'.", 400) from None
+    if nesting.too_deep(value, raw):
+        raise ARMError("InvalidRequestContent", "The request content was invalid and could not be deserialized: "
+                       f"'the document nests deeper than {nesting.MAX_DEPTH} levels'.", 400)
+    return value

@@ -5,7 +5,10 @@ parameters are 400s rather than 500s."""
 
 from __future__ import annotations
 
+import http.client
 import json
+import ssl
+import urllib.parse
 
 from kubernetes import client
 
@@ -45,3 +48,24 @@ def test_an_out_of_range_limit_is_a_400(api, namespace):
     assert resp.status == 400
     assert json.loads(resp.data)["message"] == (
         'strconv.ParseInt: parsing "99999999999999999999999": value out of range')
+
+
+def test_deeply_nested_bodies_are_400s_on_both_apis(lks, api, namespace):
+    nested = "[" * 300 + "]" * 300
+    resp = _raw(api, "POST", f"/api/v1/namespaces/{namespace}/configmaps",
+                ('{"metadata": {"name": "deep"}, "x": ' + nested + "}").encode(), **{"Content-Type": "application/json"})
+    assert resp.status == 400 and "exceeded max depth" in json.loads(resp.data)["message"]
+    config = json.loads((lks.home / "config.json").read_text())
+    url = urllib.parse.urlsplit(config["endpoint"])
+    conn = http.client.HTTPSConnection(url.hostname, url.port, timeout=30,
+                                       context=ssl.create_default_context(cafile=config["ca_file"]))
+    body = ('{"location": "eastus", "properties": {"dnsPrefix": "d", "x": ' + nested + "}}").encode()
+    try:
+        conn.request("PUT", f"/subscriptions/{config['subscription_id']}/resourceGroups/demo/providers/"
+                     "Microsoft.ContainerService/managedClusters/deep?api-version=2026-08-01", body=body,
+                     headers={"Authorization": f"Bearer {config['token']}", "Content-Type": "application/json"})
+        resp = conn.getresponse()
+        error = json.loads(resp.read())["error"]
+    finally:
+        conn.close()
+    assert resp.status == 400 and error["code"] == "InvalidRequestContent", error

@@ -15,7 +15,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from lks import store
+from lks import nesting, store
 from lks.kube import (
     deletion,
     errors,
@@ -229,7 +229,7 @@ class KubeAPI:
         apply = _content_type(request) == patch.APPLY_PATCH
         if apply:
             applied, strict = fieldmanager.parse_apply_body(await _read_body(request))
-            if negotiation.too_deep(applied):
+            if nesting.too_deep(applied):
                 raise errors.bad_request("error decoding patch: exceeded max depth")
             opts.duplicates = strict
             obj, created = await reg.apply(ns, name, applied, opts, subresource=subresource)
@@ -504,7 +504,7 @@ async def _patch_function(request: web.Request, schema_name: str | None, defs: d
         doc = orjson.loads(body)
     except orjson.JSONDecodeError as err:
         raise errors.bad_request(f"error decoding patch: {err}") from None
-    if negotiation.too_deep(doc, body):
+    if nesting.too_deep(doc, body):
         raise errors.bad_request("error decoding patch: exceeded max depth")
     if ctype == patch.MERGE_PATCH:
         if not isinstance(doc, dict):

@@ -8,7 +8,8 @@ not offered, so a client that accepts nothing else gets 406 and client-go's usua
 
 What a body decodes to is bounded: JSON and protobuf grow linearly with the wire bytes (which
 `errors.MAX_BODY_BYTES` caps), YAML goes through `lks.safeyaml` (alias bombs are refused before
-they expand), and no body may nest deeper than `MAX_DEPTH`.
+they expand), and no body may nest deeper than `lks.nesting.MAX_DEPTH` (refused with the
+"exceeded max depth" of Go's decoders, whose own limit is far higher).
 """
 
 from __future__ import annotations
@@ -19,16 +20,12 @@ from dataclasses import dataclass
 import orjson
 import yaml
 
-from lks import safeyaml
+from lks import nesting, safeyaml
 from lks.kube import errors, gojson, protobuf
 
 JSON = "application/json"
 YAML = "application/yaml"
 AGGREGATED_DISCOVERY = "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList"
-# The deepest nesting a body may have. orjson encodes at most 254 levels, and a stored object
-# gains a few (managedFields, a list's items, a watch event); Python's recursion limit is near
-# too. Go's decoders allow 10,000; lks refuses deeper bodies with their "exceeded max depth".
-MAX_DEPTH = 200
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,7 +75,7 @@ def decode_body(body: bytes, content_type: str | None, kind: str | None = None) 
                 value = orjson.loads(body)
             except orjson.JSONDecodeError as err:
                 raise _Malformed(f"couldn't get version/kind; json parse error: {gojson.syntax_error(body) or err}") from None
-            if too_deep(value, body):
+            if nesting.too_deep(value, body):
                 raise _Malformed("couldn't get version/kind; json parse error: exceeded max depth")
             return _interpret(value)
         if ctype in (YAML, "application/x-yaml", "text/yaml"):
@@ -88,7 +85,7 @@ def decode_body(body: bytes, content_type: str | None, kind: str | None = None) 
                 value = protobuf.decode(body)
             except protobuf.ProtobufError as err:
                 raise _Malformed(str(err)) from None
-            if too_deep(value):
+            if nesting.too_deep(value):
                 raise _Malformed("exceeded max depth")
             return value
     except _Malformed as err:
@@ -128,28 +125,13 @@ def _yaml_to_json(body: bytes) -> object:
         value = safeyaml.load(body)
     except safeyaml.YAMLError as err:
         raise _Malformed(f"error converting YAML to JSON: {safeyaml.message(err)}") from None
-    if too_deep(value):
-        raise _Malformed(f"error converting YAML to JSON: yaml: exceeded max depth of {MAX_DEPTH}")
+    if nesting.too_deep(value):
+        raise _Malformed(f"error converting YAML to JSON: yaml: exceeded max depth of {nesting.MAX_DEPTH}")
     # round-trip through JSON so that YAML-only values (sets, binary) fail as upstream's do
     try:
         return orjson.loads(orjson.dumps(value))
     except (TypeError, orjson.JSONEncodeError) as err:
         raise _Malformed(f"error converting YAML to JSON: {err}") from None
-
-
-def too_deep(value: object, body: bytes | None = None) -> bool:
-    """Whether a decoded body nests deeper than MAX_DEPTH. A JSON `body` with no more brackets
-    than that cannot; otherwise orjson, which refuses to encode more than 254 levels, measures
-    the value inside enough lists to make 254 the limit (faster than any walk in Python)."""
-    if body is not None and body.count(b"[") + body.count(b"{") <= MAX_DEPTH:
-        return False
-    for _ in range(254 - MAX_DEPTH):
-        value = [value]
-    try:
-        orjson.dumps(value)
-    except orjson.JSONEncodeError as err:
-        return "Recursion" in str(err)  # "Recursion limit reached"; other failures are reported later
-    return False
 
 
 # whether the request being served asked for indented JSON (`wants_pretty`); set per request task
