@@ -165,14 +165,11 @@ class Cluster:
                 raise errors.not_found("namespaces", "", namespace)
             obj = reg.decode(kv)
         if "deletionTimestamp" in obj["metadata"]:
-            raise errors.APIError(
-                403, "Forbidden",
-                f'{errors.qualified(resource, group)} "{name}" is forbidden: unable to create new content in '
-                f"namespace {namespace} because it is being terminated",
-                details={"name": name, **({"group": group} if group else {}), "kind": resource,
-                         "causes": [{"reason": "NamespaceTerminating",
-                                     "message": f"namespace {namespace} is being terminated",
-                                     "field": "metadata.namespace"}]},
+            raise errors.forbidden(
+                resource, group, name,
+                f"unable to create new content in namespace {namespace} because it is being terminated",
+                causes=[{"reason": "NamespaceTerminating", "message": f"namespace {namespace} is being terminated",
+                         "field": "metadata.namespace"}],
             )
 
     # -- authentication ----------------------------------------------------------------

@@ -38,6 +38,7 @@ class CustomType:
     schema: dict[str, Any]  # the version's openAPIV3Schema, as written
     scale: scale.ScalePaths | None
     printer_columns: tuple[dict[str, Any], ...]
+    terminating: bool = False  # the CRD is being deleted: its objects go, none may be created
 
 
 def _version_schema(crd: Obj, version: Obj) -> dict[str, Any]:
@@ -91,7 +92,8 @@ def resource_types(crds: list[Obj]) -> tuple[list[CustomType], dict[str, Any], l
         if not versions or storage is None:
             continue
         # a CRD being deleted serves only what its finalizer needs (upstream's discovery controller)
-        verbs = _TERMINATING_VERBS if _condition_true(crd, "Terminating") else _VERBS
+        terminating = _condition_true(crd, "Terminating")
+        verbs = _TERMINATING_VERBS if terminating else _VERBS
         for v in sorted(versions, key=lambda v: version_priority(v["name"])):
             subs: dict[str, Subresource] = {}
             v_subs = v.get("subresources") or {}
@@ -116,7 +118,7 @@ def resource_types(crds: list[Obj]) -> tuple[list[CustomType], dict[str, Any], l
             )
             raw = _version_schema(crd, v)
             schemas[name] = _with_type_meta(raw, group, v["name"], names["kind"])
-            types.append(CustomType(rt, raw, scale_paths, tuple(v.get("additionalPrinterColumns") or ())))
+            types.append(CustomType(rt, raw, scale_paths, tuple(v.get("additionalPrinterColumns") or ()), terminating))
             groups.setdefault(group, set()).add(v["name"])
     return types, schemas, _group_order(groups)
 
@@ -153,6 +155,8 @@ class CustomResourceStrategy(Strategy):
         super().__init__(namespaced=ct.rt.namespaced, has_status="status" in ct.rt.subresources)
         self.ct = ct
         self.schema = Schema({}, ct.schema)
+        if ct.terminating:  # updates still go through: they remove finalizers
+            self.refuses_create = "create not allowed while custom resource definition is terminating"
 
     def normalize(self, obj: Obj) -> list[str]:
         """Prune unknown fields and apply defaults; the pruned paths."""

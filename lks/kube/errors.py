@@ -77,6 +77,14 @@ def already_exists(resource: str, group: str, name: str) -> APIError:
     )
 
 
+def forbidden(resource: str, group: str, name: str, why: str, **extra: Any) -> APIError:
+    """403 as upstream's NewForbidden words it: `pods "web-1" is forbidden: <why>`."""
+    return APIError(
+        403, "Forbidden", f'{qualified(resource, group)} "{name}" is forbidden: {why}',
+        details=_details(resource, group, name, **extra),
+    )
+
+
 def conflict(resource: str, group: str, name: str, why: str) -> APIError:
     return APIError(
         409, "Conflict", f'Operation cannot be fulfilled on {qualified(resource, group)} "{name}": {why}',

@@ -493,6 +493,8 @@ class Registry:
 
     async def create(self, namespace: str | None, obj: Any, opts: WriteOptions = _DEFAULT_WRITE) -> Obj:
         obj = self._decode(obj, opts)
+        if why := self.strategy.refuses_create:
+            raise errors.forbidden(self.rt.resource, self.rt.group, obj["metadata"].get("name") or "", why)
         self._check_namespace(obj, namespace)
         meta = obj["metadata"]
         for k in ("resourceVersion", "deletionTimestamp", "deletionGracePeriodSeconds", "selfLink"):

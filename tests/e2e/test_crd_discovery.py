@@ -174,5 +174,14 @@ def test_a_terminating_crd_offers_only_the_verbs_that_finish_its_cleanup(kubectl
     assert (cond.reason, cond.message) == ("InstanceDeletionInProgress", "CustomResource deletion is in progress")
     resources, _ = _raw(api, f"/apis/{group}/v1")
     assert resources["resources"][0]["verbs"] == ["delete", "deletecollection", "get", "list", "watch"]
+    # no new objects while it goes (upstream's CR handler: 405 for a POST, 403 for an apply)
+    refused = "create not allowed while custom resource definition is terminating"
+    with pytest.raises(client.ApiException) as err:
+        client.CustomObjectsApi(api).create_namespaced_custom_object(
+            group, "v1", namespace, "ends", {"apiVersion": f"{group}/v1", "kind": "End", "metadata": {"name": "new"}})
+    assert err.value.status == 405 and json.loads(err.value.body)["message"] == refused
+    applied = kubectl("apply", "--server-side", "-n", namespace, "-f", "-", check=False, input=json.dumps(
+        {"apiVersion": f"{group}/v1", "kind": "End", "metadata": {"name": "new"}}))
+    assert applied.returncode != 0 and f'ends.{group} "new" is forbidden: {refused}' in applied.stderr
     kubectl("patch", "end", "held", "-n", namespace, "--type=merge", "-p", '{"metadata":{"finalizers":null}}')
     kubectl("wait", "--for=delete", f"crd/ends.{group}", "--timeout=30s")

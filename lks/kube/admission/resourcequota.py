@@ -353,12 +353,7 @@ def forbidden(reg: Registry, obj: Obj, why: str) -> errors.APIError:
     """403 as admission.NewForbidden words it: `pods "web-1" is forbidden: <why>`."""
     meta = obj.get("metadata") or {}
     name = meta.get("name") or meta.get("generateName") or "Unknown"
-    details: Obj = {"name": name}
-    if reg.rt.group:
-        details["group"] = reg.rt.group
-    details["kind"] = reg.rt.resource
-    return errors.APIError(403, "Forbidden", f'{errors.qualified(reg.rt.resource, reg.rt.group)} "{name}" is forbidden: {why}',
-                           details=details)
+    return errors.forbidden(reg.rt.resource, reg.rt.group, name, why)
 
 
 def check(reg: Registry, ev: Evaluator, quotas: list[Obj], operation: str, obj: Obj, old: Obj | None,

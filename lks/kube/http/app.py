@@ -212,6 +212,9 @@ class KubeAPI:
         if verb == "create":
             if info.name:
                 raise errors.method_not_allowed()
+            if why := reg.strategy.refuses_create:  # upstream's CR handler refuses POST before decoding
+                raise errors.APIError(405, "MethodNotAllowed", why,
+                                      details={"group": reg.rt.group, "kind": reg.rt.resource})
             body = negotiation.decode_body(await _read_body(request), request.headers.get("Content-Type"), reg.rt.kind)
             return _json(await reg.create(ns, body, opts), 201, fmt, opts)
         if verb == "update":

@@ -30,6 +30,7 @@ class Strategy:
     allow_unconditional_update = True  # PUT without resourceVersion overwrites
     return_deleted_object = False  # DELETE answers the object instead of a Status
     default_propagation = "Background"  # the garbage collector's policy when DELETE names none
+    refuses_create: str | None = None  # why no object may be created now (a terminating CRD's)
 
     def __init__(self, *, namespaced: bool, has_status: bool):
         self.namespaced = namespaced

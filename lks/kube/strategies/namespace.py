@@ -30,10 +30,7 @@ class NamespaceStrategy(Strategy):
     async def before_delete(self, cluster: Any, obj: Obj) -> None:
         name = obj["metadata"]["name"]
         if name in IMMORTAL:
-            raise errors.APIError(
-                403, "Forbidden", f'namespaces "{name}" is forbidden: this namespace may not be deleted',
-                details={"name": name, "kind": "namespaces"},
-            )
+            raise errors.forbidden("namespaces", "", name, "this namespace may not be deleted")
 
     def deletion_needs_finalize(self, obj: Obj) -> bool:
         return bool((obj.get("spec") or {}).get("finalizers"))
