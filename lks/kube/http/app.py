@@ -30,7 +30,7 @@ from lks.kube import (
     subresources,
 )
 from lks.kube.cluster import Cluster, User
-from lks.kube.http import discovery, negotiation, representation, requestinfo
+from lks.kube.http import discovery, negotiation, offload, representation, requestinfo
 from lks.kube.registry import ListOptions, Registry, WatchEvent, WriteOptions
 from lks.kube.schema import Schema
 
@@ -176,7 +176,7 @@ class KubeAPI:
             if handler is None or info.verb != "create" or info.subresource:
                 raise errors.APIError(405, "MethodNotAllowed", f"{info.resource} is not supported by this server yet")
             opts = _write_options(request, "create")
-            body = negotiation.decode_body(await _read_body(request), request.headers.get("Content-Type"), rt.kind)
+            body = await negotiation.decode(await _read_body(request), request.headers.get("Content-Type"), rt.kind)
             status, obj = await handler(cluster, info.namespace if rt.namespaced else None, body, opts)
             return _json(obj, status, opts=opts)
         reg = cluster.registry(info.group, info.version, info.resource)
@@ -215,10 +215,10 @@ class KubeAPI:
             if why := reg.strategy.refuses_create:  # upstream's CR handler refuses POST before decoding
                 raise errors.APIError(405, "MethodNotAllowed", why,
                                       details={"group": reg.rt.group, "kind": reg.rt.resource})
-            body = negotiation.decode_body(await _read_body(request), request.headers.get("Content-Type"), reg.rt.kind)
+            body = await negotiation.decode(await _read_body(request), request.headers.get("Content-Type"), reg.rt.kind)
             return _json(await reg.create(ns, body, opts), 201, fmt, opts)
         if verb == "update":
-            body = negotiation.decode_body(await _read_body(request), request.headers.get("Content-Type"), reg.rt.kind)
+            body = await negotiation.decode(await _read_body(request), request.headers.get("Content-Type"), reg.rt.kind)
             obj, created = await reg.update(ns, info.name, body, opts)
             return _json(obj, 201 if created else 200, fmt, opts)
         if verb == "patch":
@@ -231,7 +231,7 @@ class KubeAPI:
         apply for `application/apply-patch+yaml`, else the function the patch describes."""
         apply = _content_type(request) == patch.APPLY_PATCH
         if apply:
-            applied, strict = fieldmanager.parse_apply_body(await _read_body(request))
+            applied, strict = await _apply_body(request)
             if nesting.too_deep(applied):
                 raise errors.bad_request("error decoding patch: exceeded max depth")
             opts.duplicates = strict
@@ -253,7 +253,7 @@ class KubeAPI:
                                             include_object=request.query.get("includeObject"))
                 return _json(representation.one(reg, await reg.get(ns, info.name), rep), fmt=fmt)
             if info.verb == "update":
-                body = negotiation.decode_body(await _read_body(request), request.headers.get("Content-Type"), sub.kind)
+                body = await negotiation.decode(await _read_body(request), request.headers.get("Content-Type"), sub.kind)
                 obj, _ = await reg.update(ns, info.name, body, opts, subresource=info.subresource)
                 return _json(obj, fmt=fmt, opts=opts)
             if info.verb == "patch":
@@ -264,7 +264,7 @@ class KubeAPI:
         special = subresources.HANDLERS.get((reg.rt.group, reg.rt.resource, info.subresource))
         if special is not None:
             raw = await _read_body(request)
-            body = negotiation.decode_body(raw, request.headers.get("Content-Type"), sub.kind) if raw.strip() else None
+            body = await negotiation.decode(raw, request.headers.get("Content-Type"), sub.kind) if raw.strip() else None
             status, obj = await special(reg, ns, info.name, info.verb, body, opts)
             return _json(obj, status, fmt, opts)
         if reg.rt.resource == "pods" and info.subresource == "proxy":
@@ -287,11 +287,11 @@ class KubeAPI:
         if info.verb == "get":
             return _json(scale.to_scale(await reg.get(ns, info.name), paths), fmt=fmt)
         if info.verb == "update":
-            body = negotiation.decode_body(await _read_body(request), request.headers.get("Content-Type"), "Scale")
+            body = await negotiation.decode(await _read_body(request), request.headers.get("Content-Type"), "Scale")
             obj = await reg.patch(ns, info.name, lambda cur: scale.apply_scale(cur, body, paths, who), opts)
         elif info.verb == "patch" and _content_type(request) == patch.APPLY_PATCH:
             # server-side apply of a Scale: an apply of its replicas to the object, through "scale"
-            applied, opts.duplicates = fieldmanager.parse_apply_body(await _read_body(request))
+            applied, opts.duplicates = await _apply_body(request)
             fieldmanager.check_apply_object(applied, api_version="autoscaling/v1", kind="Scale")
             meta = {"name": info.name, **({"namespace": ns} if ns else {})}
             replicas = scale.apply_scale({"metadata": {}}, {**applied, "metadata": {}}, paths, who)
@@ -489,6 +489,17 @@ async def _read_body(request: web.Request) -> bytes:
     return b"".join(chunks)
 
 
+async def _apply_body(request: web.Request) -> tuple[dict, list[str]]:
+    """An apply patch's object and strict-decoding complaints; large YAML decodes off the loop."""
+    body = await _read_body(request)
+    if len(body) > offload.OFF_LOOP_BYTES:
+        try:
+            orjson.loads(body)
+        except orjson.JSONDecodeError:  # YAML: PyYAML's cost is per node (lks.kube.http.offload)
+            return await offload.run(fieldmanager.parse_apply_body, body)
+    return fieldmanager.parse_apply_body(body)
+
+
 def _content_type(request: web.Request) -> str:
     return (request.headers.get("Content-Type") or "").split(";")[0].strip().lower()
 
@@ -521,7 +532,7 @@ async def _patch_function(request: web.Request, schema_name: str | None, defs: d
 
 async def _delete_options(request: web.Request, reg: Registry) -> deletion.DeleteOptions:
     body = await _read_body(request)
-    decoded = negotiation.decode_body(body, request.headers.get("Content-Type")) if body.strip() else None
+    decoded = await negotiation.decode(body, request.headers.get("Content-Type")) if body.strip() else None
     return deletion.DeleteOptions.from_request(decoded, request.query, schemas=reg.cluster.catalog.schemas)
 
 

@@ -22,6 +22,7 @@ import yaml
 
 from lks import nesting, safeyaml
 from lks.kube import errors, gojson, protobuf
+from lks.kube.http import offload
 
 JSON = "application/json"
 YAML = "application/yaml"
@@ -63,6 +64,16 @@ def wants_aggregated_discovery(accept: list[MediaType]) -> bool:
     return False
 
 
+_YAML_TYPES = (YAML, "application/x-yaml", "text/yaml")
+
+
+async def decode(body: bytes, content_type: str | None, kind: str | None = None) -> object:
+    """`decode_body`, in a worker process when the body is large YAML (`lks.kube.http.offload`)."""
+    if len(body) > offload.OFF_LOOP_BYTES and (content_type or "").split(";")[0].strip().lower() in _YAML_TYPES:
+        return await offload.run(decode_body, body, content_type, kind)
+    return decode_body(body, content_type, kind)
+
+
 def decode_body(body: bytes, content_type: str | None, kind: str | None = None) -> object:
     """A request body as a JSON value; 415 for unknown formats, 400 for malformed ones. With the
     `kind` of object the body must hold, a malformed body's error is wrapped as upstream's
@@ -78,7 +89,7 @@ def decode_body(body: bytes, content_type: str | None, kind: str | None = None) 
             if nesting.too_deep(value, body):
                 raise _Malformed("couldn't get version/kind; json parse error: exceeded max depth")
             return _interpret(value)
-        if ctype in (YAML, "application/x-yaml", "text/yaml"):
+        if ctype in _YAML_TYPES:
             return _interpret(_yaml_to_json(body))
         if ctype == protobuf.MEDIA_TYPE:  # kubectl's typed clients send built-in objects this way
             try:
