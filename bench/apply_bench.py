@@ -29,6 +29,7 @@ object. Figure: applies/s with 1 and 8 concurrent clients.
 from __future__ import annotations
 
 import asyncio
+import base64
 import os
 import subprocess
 import sys
@@ -50,6 +51,10 @@ MIX = {"ConfigMap": 150, "Secret": 100, "Service": 100, "Deployment": 100, "Serv
 SSA_OBJECTS = 400
 
 
+def _b64(text: str) -> str:
+    return base64.b64encode(text.encode()).decode()
+
+
 def _object(kind: str, i: int, namespace: str, rev: int) -> dict:
     """One object of the manifest; `rev` > 0 marks a changed copy (data, port, image, label)."""
     name = f"{kind.lower()}-{i:03d}"
@@ -57,9 +62,10 @@ def _object(kind: str, i: int, namespace: str, rev: int) -> dict:
     if kind == "ConfigMap":
         return {"apiVersion": "v1", "kind": kind, "metadata": meta,
                 "data": {"settings.yaml": f"replicas: {i}\nrev: {rev}\n", "payload": PAYLOAD[:400]}}
-    if kind == "Secret":
+    if kind == "Secret":  # `data`: stringData is merged into it on the server, so kubectl would
+        # find it missing and re-send it on every apply (as against kube-apiserver)
         return {"apiVersion": "v1", "kind": kind, "metadata": meta, "type": "Opaque",
-                "stringData": {"password": f"pw-{i}-{rev}", "user": f"user-{i}"}}
+                "data": {"password": _b64(f"pw-{i}-{rev}"), "user": _b64(f"user-{i}")}}
     if kind == "Service":
         return {"apiVersion": "v1", "kind": kind, "metadata": meta, "spec": {
             "selector": {"app": f"app-{i % 20}"},
