@@ -53,14 +53,17 @@ class CRDController(Controller[str]):
         new_status = {**status, "conditions": _merge_conditions(status.get("conditions") or [], conds),
                       "acceptedNames": wanted["acceptedNames"] if not conflict else status.get("acceptedNames", {}),
                       "storedVersions": sorted(set(status.get("storedVersions") or []) | set(wanted["storedVersions"]))}
-        if new_status == status:
-            return
+        if new_status != status:
+            await self._write_status(crd, new_status)
+
+    async def _write_status(self, crd: Obj, status: Obj) -> None:
+        """Write `status`; a CRD gone or changed meanwhile is synced again."""
         try:
-            await self.crds.update(None, name, {**crd, "status": new_status}, subresource="status")
+            await self.crds.update(None, crd["metadata"]["name"], {**crd, "status": status}, subresource="status")
         except errors.APIError as err:
             if err.code not in (404, 409):
                 raise
-            self.queue.add(name)
+            self.queue.add(crd["metadata"]["name"])
 
     def _now(self) -> str:
         return rfc3339(self.cluster.clock.now())
@@ -87,13 +90,7 @@ class CRDController(Controller[str]):
             cond = _condition("Terminating", "True", "InstanceDeletionInProgress",
                               "CustomResource deletion is in progress", self._now())
             others = [c for c in status.get("conditions") or [] if c.get("type") != "Terminating"]
-            new_status = {**status, "conditions": [*others, cond]}
-            try:
-                await self.crds.update(None, name, {**crd, "status": new_status}, subresource="status")
-            except errors.APIError as err:
-                if err.code not in (404, 409):
-                    raise
-                self.queue.add(name)
+            await self._write_status(crd, {**status, "conditions": [*others, cond]})
             return  # the update comes back through the informer
         remaining = await self._delete_instances(crd)
         if remaining:
