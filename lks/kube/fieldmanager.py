@@ -103,19 +103,10 @@ def manager_name(field_manager: str | None, user_agent: str | None) -> str:
     return "".join(out)
 
 
-def validate_options(options_kind: str, *, field_manager: str | None, apply: bool = False,
-                     force: bool | None = None) -> None:
-    """The fieldManager/force part of `ValidatePatchOptions` (and of the Create/Update options),
-    a 422 on `PatchOptions.meta.k8s.io ""`. `options_kind` is CreateOptions, UpdateOptions or
-    PatchOptions; `force` is None when the parameter was not given. Upstream then checks dryRun
-    and fieldValidation, in that order, into the same error."""
-    causes = field_manager_causes(options_kind, field_manager=field_manager, apply=apply, force=force)
-    if causes:
-        raise errors.invalid(options_kind, "meta.k8s.io", "", causes)
-
-
 def field_manager_causes(options_kind: str, *, field_manager: str | None, apply: bool = False,
                          force: bool | None = None) -> list[errors.Cause]:
+    """The fieldManager/force part of `ValidatePatchOptions` (and of the Create/Update options;
+    `lks.kube.queryparams` adds dryRun and fieldValidation). `force` is None when not given."""
     causes: list[errors.Cause] = []
     if options_kind == "PatchOptions":
         if apply and not field_manager:

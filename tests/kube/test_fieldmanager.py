@@ -2,8 +2,9 @@ import copy
 import json
 
 import pytest
+from multidict import MultiDict
 
-from lks.kube import catalog, errors, fieldmanager, fieldpath
+from lks.kube import catalog, errors, fieldmanager, fieldpath, queryparams
 from lks.kube.schema import Schema
 
 DEFS = catalog.load("1.36").schemas
@@ -508,23 +509,22 @@ def test_apply_request_checks():
         fieldmanager.check_name({"metadata": {"name": "other"}}, "deployment", "default")
 
 
-@pytest.mark.parametrize("kwargs, field, message", [
-    pytest.param({"apply": True, "field_manager": None}, "fieldManager", "Required value: is required for apply patch",
-                 id="apply-needs-manager"),
-    pytest.param({"apply": False, "field_manager": "m", "force": False}, "force",
+@pytest.mark.parametrize("apply, query, field, message", [
+    pytest.param(True, {}, "fieldManager", "Required value: is required for apply patch", id="apply-needs-manager"),
+    pytest.param(False, {"fieldManager": "m", "force": "false"}, "force",
                  "Forbidden: may not be specified for non-apply patch", id="force-only-for-apply"),
-    pytest.param({"apply": False, "field_manager": "m" * 129}, "fieldManager",
+    pytest.param(False, {"fieldManager": "m" * 129}, "fieldManager",
                  "Too long: may not be more than 128 bytes", id="too-long"),
-    pytest.param({"apply": True, "field_manager": "a\x07"}, "fieldManager",
+    pytest.param(True, {"fieldManager": "a\x07"}, "fieldManager",
                  'Invalid value: "a\x07": invalid character U+0007 (at position 1)', id="unprintable"),
 ])
-def test_patch_options(kwargs, field, message):
+def test_patch_options(apply, query, field, message):
     with pytest.raises(errors.APIError) as err:
-        fieldmanager.validate_options("PatchOptions", **kwargs)
+        queryparams.validate_write_options("PatchOptions", MultiDict(query), apply=apply)
     assert (err.value.code, err.value.reason) == (422, "Invalid")
     assert err.value.message == f'PatchOptions.meta.k8s.io "" is invalid: {field}: {message}'
     assert err.value.details["group"] == "meta.k8s.io" and err.value.details["kind"] == "PatchOptions"
-    fieldmanager.validate_options("PatchOptions", apply=True, field_manager="kubectl", force=True)
+    queryparams.validate_write_options("PatchOptions", MultiDict(fieldManager="kubectl", force="true"), apply=True)
 
 
 def test_parse_apply_body():
