@@ -247,7 +247,7 @@ class KubeAPI:
         sub = reg.rt.subresources.get(info.subresource)
         if sub is None:
             raise errors.path_not_found(request.path)
-        if info.subresource in ("status", "finalize"):
+        if info.subresource in ("status", "finalize", "approval"):  # updated as the strategy says
             if info.verb == "get":
                 rep = representation.choose(negotiation.parse_accept(request.headers.get("Accept")), read=True,
                                             include_object=request.query.get("includeObject"))

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from lks.kube import validation
 from lks.kube.strategies.base import Obj, StatusStrategy, Strategy, spec_changed
+from lks.kube.strategies.certificates import CSRStrategy
 from lks.kube.strategies.namespace import NamespaceStrategy
 
 __all__ = ["Obj", "StatusStrategy", "Strategy", "for_resource", "spec_changed"]
@@ -68,6 +69,7 @@ _STRATEGIES: dict[tuple[str, str], type[Strategy]] = {
     ("rbac.authorization.k8s.io", "rolebindings"): _PathSegmentNamed,
     ("rbac.authorization.k8s.io", "clusterroles"): _PathSegmentNamed,
     ("rbac.authorization.k8s.io", "clusterrolebindings"): _PathSegmentNamed,
+    ("certificates.k8s.io", "certificatesigningrequests"): CSRStrategy,
 }
 
 

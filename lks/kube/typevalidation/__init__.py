@@ -10,8 +10,8 @@ structs: through ``lks.kube.structural`` `check` (no type errors) and `prune`.
 Rules are split by API group: for v1 `pod.py` (with `containers.py`, `volumes.py` and
 `resources.py`), `service.py`, `storage.py` (with StorageClass) and `core.py`; then `apps.py`
 (with ReplicationController), `batch.py` (with `cron.py`), `networking.py`, `autoscaling.py`,
-`policy.py`, `rbac.py`, `coordination.py`, `scheduling.py`, `discovery.py` and
-`admissionregistration.py`. `field.py`
+`policy.py`, `rbac.py`, `coordination.py`, `scheduling.py`, `discovery.py`,
+`admissionregistration.py`, `node.py` (RuntimeClass) and `certificates.py`. `field.py`
 words the errors, `common.py` holds the rules several types share.
 """
 
@@ -26,10 +26,12 @@ from lks.kube.typevalidation import (
     apps,
     autoscaling,
     batch,
+    certificates,
     coordination,
     core,
     discovery,
     networking,
+    node,
     pod,
     policy,
     rbac,
@@ -101,6 +103,8 @@ _RULES: dict[tuple[str, str], tuple[Create, Update]] = {
     ("admissionregistration.k8s.io", "MutatingWebhookConfiguration"): (
         admissionregistration.validate_mutating_webhooks,
         _create_rules(admissionregistration.validate_mutating_webhooks)),
+    ("node.k8s.io", "RuntimeClass"): (node.validate_runtime_class, node.validate_runtime_class_update),
+    ("certificates.k8s.io", "CertificateSigningRequest"): (certificates.validate_csr, certificates.validate_csr_update),
 }
 
 

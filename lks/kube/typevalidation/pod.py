@@ -47,7 +47,7 @@ UPDATABLE_FIELDS = ",".join([
 ])
 
 
-def _tolerations(tols: list, path: str) -> list[Cause]:
+def tolerations(tols: list, path: str) -> list[Cause]:
     causes: list[Cause] = []
     for i, t in enumerate(tols):
         p = f"{path}[{i}]"
@@ -260,7 +260,7 @@ def pod_spec(spec: Any, path: str) -> list[Cause]:
     for key in ("hostname", "subdomain"):
         if spec.get(key):
             causes += dns_label(spec[key], f"{path}.{key}")
-    causes += _tolerations(items(spec, "tolerations"), f"{path}.tolerations")
+    causes += tolerations(items(spec, "tolerations"), f"{path}.tolerations")
     for i, alias in enumerate(items(spec, "hostAliases")):
         causes += ip_errors(get(alias, "ip", default=""), f"{path}.hostAliases[{i}].ip")
         for j, host in enumerate(items(alias, "hostnames")):
@@ -352,7 +352,7 @@ def _tolerations_only_added(new: list, old: list, path: str) -> list[Cause]:
     for t in old:
         if without_seconds(t) not in stripped:
             return [field.forbidden(path, "existing toleration can not be modified except its tolerationSeconds")]
-    return _tolerations(new, path)
+    return tolerations(new, path)
 
 
 def validate_pod_update(new: dict, old: dict) -> list[Cause]:

@@ -1,0 +1,62 @@
+"""CertificateSigningRequests (upstream's `pkg/registry/certificates/certificates/strategy.go`):
+a request never changes after creation, whatever an update sends; `/status` only sets the
+issued certificate and `/approval` only the conditions. The rules themselves are
+`lks.kube.typevalidation.certificates`'."""
+
+from __future__ import annotations
+
+import copy
+import time
+from typing import Any
+
+from lks.clock import rfc3339
+from lks.kube.errors import Cause
+from lks.kube.strategies.base import Obj, StatusStrategy, Strategy
+from lks.kube.typevalidation import certificates
+
+
+class CSRStrategy(Strategy):
+    tracks_generation = False
+
+    def prepare_for_update(self, obj: Obj, old: Obj) -> None:
+        super().prepare_for_update(obj, old)  # keeps the status
+        _keep(obj, old, "spec")
+
+    def for_subresource(self, name: str) -> Any:
+        if name in ("status", "approval"):
+            return _SubresourceStrategy(self, name)
+        return super().for_subresource(name)
+
+
+def _keep(obj: Obj, old: Obj, key: str) -> None:
+    if key in old:
+        obj[key] = copy.deepcopy(old[key])
+    else:
+        obj.pop(key, None)
+
+
+class _SubresourceStrategy(StatusStrategy):
+    """`/status` keeps the stored conditions, `/approval` everything of the status but them."""
+
+    def __init__(self, parent: Strategy, name: str):
+        super().__init__(parent)
+        self.name = name
+
+    def prepare_for_update(self, obj: Obj, old: Obj) -> None:
+        sent = obj.get("status") or {}
+        super().prepare_for_update(obj, old)  # everything but the status as stored
+        stored = old.get("status") or {}
+        if self.name == "status":
+            status = {k: v for k, v in sent.items() if k != "conditions"}
+            conditions = stored.get("conditions")
+        else:
+            status = {k: copy.deepcopy(v) for k, v in stored.items() if k != "conditions"}
+            conditions = sent.get("conditions")
+        if conditions:
+            now = rfc3339(time.time())
+            status["conditions"] = [{**c, "lastUpdateTime": c.get("lastUpdateTime") or now}
+                                    if isinstance(c, dict) else c for c in conditions]
+        obj["status"] = status
+
+    def validate_update(self, obj: Obj, old: Obj) -> list[Cause]:
+        return certificates.validate_csr_update(obj, old, subresource=self.name)
