@@ -49,6 +49,9 @@ _RC_KIND = ("node.k8s.io/v1", "RuntimeClass")
 REFUSALS = [
     pytest.param(*_RC_KIND, {"handler": "Run_C"}, f'handler: Invalid value: "Run_C": {_RFC1123_LABEL}',
                  id="rc-handler"),
+    pytest.param(*_RC_KIND, {}, f'handler: Invalid value: "": {_RFC1123_LABEL}', id="rc-no-handler"),
+    pytest.param(*_CSR_KIND, {"spec": {"signerName": "example.com/s", "usages": ["client auth"]}},
+                 "spec.request: Invalid value: null: PEM block type must be CERTIFICATE REQUEST", id="csr-no-request"),
     pytest.param(*_RC_KIND, {"handler": "runc", "overhead": {"podFixed": {"cpu": "-1"}}},
                  'overhead.limits[cpu]: Invalid value: "-1": must be greater than or equal to 0',
                  id="rc-overhead-negative"),
