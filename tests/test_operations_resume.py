@@ -14,6 +14,31 @@ from lks.server import Service
 API = "api-version=2026-08-01"
 
 
+class Management:
+    """The management API of a Service's home, over HTTPS with its CA and token; `cluster` is
+    the path of cluster c1 in resource group rg."""
+
+    def __init__(self, home):
+        config = json.loads((home / "config.json").read_text())
+        self.ssl = ssl.create_default_context(cafile=config["ca_file"])
+        self.headers = {"Authorization": f"Bearer {config['token']}"}
+        self.group = f"/subscriptions/{config['subscription_id']}/resourcegroups/rg"
+        self.cluster = f"{self.group}/providers/Microsoft.ContainerService/managedClusters/c1"
+
+    def session(self) -> aiohttp.ClientSession:
+        return aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=self.ssl), headers=self.headers)
+
+    async def create(self, http: aiohttp.ClientSession, svc: Service, nodes: int) -> aiohttp.ClientResponse:
+        """Create rg and c1 (`nodes` in its System pool); the cluster PUT's response."""
+        body = {"location": "eastus", "properties": {"agentPoolProfiles": [
+            {"name": "nodepool1", "count": nodes, "vmSize": "Standard_DS2_v2", "mode": "System"}]}}
+        async with http.put(f"{svc.endpoint}{self.group}?api-version=2025-04-01", json={"location": "eastus"}) as r:
+            assert r.status == 201
+        async with http.put(f"{svc.endpoint}{self.cluster}?{API}", json=body) as r:
+            await r.read()
+            return r
+
+
 async def test_operation_interrupted_by_a_restart_completes(tmp_path, monkeypatch):
     svc = Service(home=tmp_path, port=0)
     await svc.start()
@@ -25,26 +50,19 @@ async def test_operation_interrupted_by_a_restart_completes(tmp_path, monkeypatc
         await asyncio.Event().wait()
 
     monkeypatch.setattr(svc.plane.fleet, "sync", hang)
-    config = json.loads((tmp_path / "config.json").read_text())
-    ctx = ssl.create_default_context(cafile=config["ca_file"])
-    headers = {"Authorization": f"Bearer {config['token']}"}
-    base = f"/subscriptions/{config['subscription_id']}/resourcegroups/rg"
-    cluster = f"{base}/providers/Microsoft.ContainerService/managedClusters/c1"
-    body = {"location": "eastus", "properties": {"agentPoolProfiles": [
-        {"name": "nodepool1", "count": 2, "vmSize": "Standard_DS2_v2", "mode": "System"}]}}
-    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=ctx), headers=headers) as http:
-        async with http.put(f"{svc.endpoint}{base}?api-version=2025-04-01", json={"location": "eastus"}) as r:
-            assert r.status == 201
-        async with http.put(f"{svc.endpoint}{cluster}?{API}", json=body) as r:
-            assert r.status == 201
-            op_path = r.headers["Azure-AsyncOperation"].split(svc.endpoint, 1)[1]
+    api = Management(tmp_path)
+    cluster = api.cluster
+    async with api.session() as http:
+        r = await api.create(http, svc, nodes=2)
+        assert r.status == 201
+        op_path = r.headers["Azure-AsyncOperation"].split(svc.endpoint, 1)[1]
     await asyncio.wait_for(started.wait(), 10)
     await svc.stop()  # the operation is still InProgress in the journal
 
     again = Service(home=tmp_path, port=0)
     await again.start()
     try:
-        async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=ctx), headers=headers) as http:
+        async with api.session() as http:
             for _ in range(200):
                 async with http.get(f"{again.endpoint}{op_path}") as r:
                     status = (await r.json())["status"]
@@ -76,18 +94,10 @@ async def test_a_delete_stopped_before_its_operation_was_journaled_completes(tmp
     svc = Service(home=tmp_path, port=0)
     await svc.start()
     assert svc.plane is not None
-    config = json.loads((tmp_path / "config.json").read_text())
-    ctx = ssl.create_default_context(cafile=config["ca_file"])
-    headers = {"Authorization": f"Bearer {config['token']}"}
-    base = f"/subscriptions/{config['subscription_id']}/resourcegroups/rg"
-    cluster = f"{base}/providers/Microsoft.ContainerService/managedClusters/c1"
-    body = {"location": "eastus", "properties": {"agentPoolProfiles": [
-        {"name": "nodepool1", "count": 1, "vmSize": "Standard_DS2_v2", "mode": "System"}]}}
-    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=ctx), headers=headers) as http:
-        async with http.put(f"{svc.endpoint}{base}?api-version=2025-04-01", json={"location": "eastus"}) as r:
-            assert r.status == 201
-        async with http.put(f"{svc.endpoint}{cluster}?{API}", json=body) as r:
-            assert r.status in (200, 201)
+    api = Management(tmp_path)
+    cluster = api.cluster
+    async with api.session() as http:
+        assert (await api.create(http, svc, nodes=1)).status in (200, 201)
         for _ in range(200):
             async with http.get(f"{svc.endpoint}{cluster}?{API}") as r:
                 doc = await r.json()
@@ -106,7 +116,7 @@ async def test_a_delete_stopped_before_its_operation_was_journaled_completes(tmp
     again = Service(home=tmp_path, port=0)
     await again.start()
     try:
-        async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=ctx), headers=headers) as http:
+        async with api.session() as http:
             for _ in range(200):
                 async with http.get(f"{again.endpoint}{cluster}?{API}") as r:
                     status = r.status
