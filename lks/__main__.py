@@ -2,4 +2,5 @@ import sys
 
 from lks.cli.main import main
 
-sys.exit(main())
+if __name__ == "__main__":  # not when a spawned worker process (lks.kube.http.offload) imports it
+    sys.exit(main())

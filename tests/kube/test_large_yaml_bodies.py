@@ -6,10 +6,13 @@ inline decode, and the loop answers other requests while such a body decodes."""
 from __future__ import annotations
 
 import asyncio
+import os
 
 import orjson
+import pytest
 
-from lks.kube.http import offload
+from lks.kube import errors
+from lks.kube.http import negotiation, offload
 
 from .conftest import AUTH
 
@@ -52,3 +55,10 @@ async def test_the_loop_serves_while_a_dense_yaml_body_decodes(client):
     assert not create.done()  # answered while the dense body was still decoding
     status, obj = await create
     assert status == 201 and obj["metadata"]["name"] == "dense"
+
+
+async def test_a_worker_that_dies_is_a_500_and_the_next_body_decodes():
+    with pytest.raises(errors.APIError) as err:
+        await offload.run(os._exit, 1)  # as when the system kills it for its memory
+    assert err.value.code == 500
+    assert await offload.run(negotiation.decode_body, b"a: [1, 2]", "application/yaml") == {"a": [1, 2]}
