@@ -33,6 +33,17 @@ def test_a_yaml_alias_bomb_is_refused_and_the_service_stays_up(api, namespace):
     assert created.metadata.name == "after"
 
 
+def test_a_large_yaml_body_decodes_in_a_worker_process(api, namespace):
+    """Past 128 KiB a YAML body decodes in a process `lks up` spawns for it (and that goes)."""
+    body = ("metadata: {name: large}\ndata:\n" + "".join(f"  k{i}: v{i}\n" for i in range(20_000))).encode()
+    resp = _raw(api, "POST", f"/api/v1/namespaces/{namespace}/configmaps", body, **{"Content-Type": "application/yaml"})
+    assert resp.status == 201, resp.data[:300]
+    assert len(json.loads(resp.data)["data"]) == 20_000
+    resp = _raw(api, "POST", f"/api/v1/namespaces/{namespace}/configmaps", b"metadata: {name: [\n" + b"#" * 200_000,
+                **{"Content-Type": "application/yaml"})
+    assert resp.status == 400 and "error converting YAML to JSON: yaml: line" in json.loads(resp.data)["message"]
+
+
 def test_a_malformed_body_is_wrapped_as_upstream_wraps_it(api, namespace):
     resp = _raw(api, "POST", f"/api/v1/namespaces/{namespace}/configmaps", b"{not json",
                 **{"Content-Type": "application/json"})
