@@ -23,6 +23,9 @@ ROOT = "/registry/"
 CRD_PREFIX = "/registry/apiextensions.k8s.io/customresourcedefinitions/"
 
 
+AUTHENTICATED = "system:authenticated"  # the group of every authenticated user
+
+
 @dataclass(frozen=True)
 class User:
     name: str
@@ -179,7 +182,10 @@ class Cluster:
         if peer_cert_der:
             if peer_cert_der not in self._cert_cache:
                 cert = pki.issued_by(peer_cert_der, self.ca)
-                user = User(*pki.identity(cert)) if cert is not None else None
+                user = None
+                if cert is not None:  # and, as upstream's AuthenticatedGroupAdder, system:authenticated
+                    name, groups = pki.identity(cert)
+                    user = User(name, groups if AUTHENTICATED in groups else (*groups, AUTHENTICATED))
                 if len(self._cert_cache) > 1024:
                     self._cert_cache.clear()
                 self._cert_cache[peer_cert_der] = user

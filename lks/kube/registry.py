@@ -40,7 +40,7 @@ from lks.kube.schema import Schema
 from lks.kube.strategies import Strategy
 
 if TYPE_CHECKING:
-    from lks.kube.cluster import Cluster
+    from lks.kube.cluster import Cluster, User
 
 Obj = dict[str, Any]
 
@@ -71,6 +71,7 @@ class WriteOptions:
     field_validation: str = "Strict"  # Strict | Warn | Ignore
     force: bool = False
     user_agent: str | None = None  # names the field manager when the request does not
+    user: User | None = None  # who asks (None: the service itself)
     applied: bool = False  # a server-side apply: managedFields come from the apply itself
     # in-process writers (controllers, node agents) build objects from stored ones: their
     # bodies need no decoding checks (unknown fields, JSON types), only defaults and validation

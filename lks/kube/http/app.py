@@ -548,4 +548,5 @@ def _write_options(request: web.Request, verb: str) -> WriteOptions:
         queryparams.validate_write_options(kind, q, apply=verb == "patch" and _content_type(request) == patch.APPLY_PATCH)
     return WriteOptions(dry_run=bool(q.getall("dryRun", [])), field_manager=queryparams.first(q, "fieldManager") or None,
                         field_validation=queryparams.first(q, "fieldValidation") or "Warn",  # upstream's default
-                        force=bool(queryparams.boolean(q, "force")), user_agent=request.headers.get("User-Agent"))
+                        force=bool(queryparams.boolean(q, "force")), user_agent=request.headers.get("User-Agent"),
+                        user=request.get(USER))
