@@ -503,6 +503,7 @@ class Registry:
         meta["uid"] = _new_uid()
         meta["creationTimestamp"] = rfc3339(self.cluster.clock.now())
         self.strategy.prepare_for_create(obj)
+        self.strategy.record_requester(obj, opts.user)
         if self.strategy.has_status and "status" not in obj and (zero := self._zero_status()) is not None:
             obj["status"] = copy.deepcopy(zero)  # the Go zero struct, as upstream stores it: {"replicas": 0}
         generate = not meta.get("name") and meta.get("generateName")

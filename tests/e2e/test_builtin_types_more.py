@@ -197,3 +197,15 @@ def test_csr_approval_and_status_subresources(certificates, kubectl):
             json.loads(err.value.body)["message"]
     finally:
         certificates.delete_certificate_signing_request("csr-flow")
+
+
+def test_csr_records_its_requester_not_what_the_body_claims(certificates):
+    _create_csr(certificates, "csr-who", username="mallory", groups=["system:masters-of-nothing"], uid="x")
+    try:
+        csr = certificates.read_certificate_signing_request("csr-who")
+        # the admin credential's identity, as upstream's strategy takes it from the request
+        assert csr.spec.username == "masterclient"
+        assert csr.spec.groups == ["system:masters", "system:authenticated"]
+        assert csr.spec.uid is None
+    finally:
+        certificates.delete_certificate_signing_request("csr-who")

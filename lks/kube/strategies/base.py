@@ -47,6 +47,11 @@ class Strategy:
         in defaults, as decoding does upstream; may mutate. Returns the dropped field paths."""
         return []
 
+    def record_requester(self, obj: Obj, user: Any) -> None:
+        """On create, after `prepare_for_create`: note who asks (`user`, a `cluster.User`, None
+        for the service itself) in the object, as upstream strategies read it from the request's
+        context; may mutate."""
+
     def prepare_for_create(self, obj: Obj) -> None:
         """Before validation on create; may mutate `obj` (clear status, set generation)."""
         if self.has_status:

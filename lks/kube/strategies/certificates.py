@@ -18,6 +18,18 @@ from lks.kube.typevalidation import certificates
 class CSRStrategy(Strategy):
     tracks_generation = False
 
+    def record_requester(self, obj: Obj, user: Any) -> None:
+        """The requester's identity goes into the spec, never what the body claims."""
+        spec = obj.get("spec")
+        if not isinstance(spec, dict):
+            return
+        for key in ("username", "uid", "groups", "extra"):
+            spec.pop(key, None)
+        if user is not None:
+            spec["username"] = user.name
+            if user.groups:
+                spec["groups"] = list(user.groups)
+
     def prepare_for_update(self, obj: Obj, old: Obj) -> None:
         super().prepare_for_update(obj, old)  # keeps the status
         _keep(obj, old, "spec")
