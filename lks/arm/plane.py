@@ -56,11 +56,11 @@ class ManagementPlane:
                 if cluster is not None:
                     await self.fleet.sync(doc, cluster)
         await self.operations.resume()
-        for doc in await self.all_clusters(None):  # a delete stopped before its operation was journaled
+        # read again: resuming may have finished deletes; what is left Deleting without an
+        # operation stopped before its operation was journaled
+        for doc in await self.all_clusters(None):
             if doc["properties"].get("provisioningState") == "Deleting" and self.operations.running(doc["id"]) is None:
-                await self.operations.begin("managedClusters.delete", subscription=doc["id"].split("/")[2],
-                                            location=doc["location"], resource_id=doc["id"],
-                                            action=f"delete {doc['name']}")
+                await self._begin_delete(doc)
 
     async def stop(self) -> None:
         await self.operations.stop()
@@ -139,10 +139,13 @@ class ManagementPlane:
             self.refuse_if_busy(doc, doc["id"])
             doc["properties"]["provisioningState"] = "Deleting"
             await self.docs.update(doc, stored.revision)
-            op = await self.operations.begin("managedClusters.delete", subscription=call.params["subscription"],
-                                             location=doc["location"], resource_id=doc["id"],
-                                             action=f"delete {doc['name']}")
+            op = await self._begin_delete(doc)
         return await self.operations.answer_action(op, call.api_version)
+
+    async def _begin_delete(self, doc: Doc) -> Doc:
+        return await self.operations.begin("managedClusters.delete", subscription=doc["id"].split("/")[2],
+                                           location=doc["location"], resource_id=doc["id"],
+                                           action=f"delete {doc['name']}")
 
     async def kubeconfig(self, doc: Doc, *, admin: bool) -> str:
         cp_id = doc["properties"].get(PRIVATE, {}).get("controlPlane")

@@ -85,7 +85,7 @@ class CRDController(Controller[str]):
         if crds.CLEANUP_FINALIZER not in (crd["metadata"].get("finalizers") or []):
             return
         status = crd.get("status") or {}
-        if not any(c.get("type") == "Terminating" and c.get("status") == "True" for c in status.get("conditions") or []):
+        if not crds.terminating(crd):
             # say so first: discovery then offers only the verbs that finish the cleanup
             cond = _condition("Terminating", "True", "InstanceDeletionInProgress",
                               "CustomResource deletion is in progress", self._now())

@@ -163,8 +163,10 @@ class DaemonSetController(Controller[str]):
         revisions = self.revisions_by_owner.owned(ds["metadata"]["uid"], self._cached(self.revision_informer))
         template = ds["spec"].get("template") or {}
         data = history.template_patch(template)
-        current = [r for r in revisions if history.same_data(r.get("data") or {}, data)]
-        old = [r for r in revisions if not history.same_data(r.get("data") or {}, data)]
+        current: list[Obj] = []
+        old: list[Obj] = []
+        for r in revisions:  # one comparison each (a differing one canonicalizes both sides)
+            (current if history.same_data(r.get("data") or {}, data) else old).append(r)
         number = history.next_number(old)
         collisions = int((ds.get("status") or {}).get("collisionCount") or 0)
         if current:

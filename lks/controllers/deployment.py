@@ -54,8 +54,7 @@ class DeploymentController(Controller[str]):
     def prime(self) -> None:
         for informer, index in ((self.rs_informer, self.rs_index), (self.pod_informer, self.pod_index)):
             assert informer.cache is not None
-            for key, obj in list(informer.cache.objects.items()):
-                index.update(key, obj)
+            index.seed(informer.cache.objects)
 
     # -- event handlers: they only index and enqueue ---------------------------------------
 

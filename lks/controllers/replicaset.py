@@ -87,8 +87,7 @@ class ReplicaSetController(Controller[str]):
         # index what the cache holds now, so the first syncs see every existing pod (the
         # informer's initial events arrive later and index the same pods again, harmlessly)
         assert self.pod_informer.cache is not None
-        for key, pod in list(self.pod_informer.cache.objects.items()):
-            self.index.update(key, pod)
+        self.index.seed(self.pod_informer.cache.objects)
 
     # -- event handlers: they only index and enqueue ---------------------------------------
 

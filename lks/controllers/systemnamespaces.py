@@ -5,7 +5,8 @@ which kube-apiserver runs for itself): `default`, `kube-system`, `kube-public` a
 `kube-node-lease` comes back once the namespace controller has emptied and removed it, so
 the node agents' Leases have a home again.
 
-Upstream looks every minute; here the namespace's DELETED event queues it, so nothing polls.
+Upstream looks every minute; here the namespace's DELETED event queues it, so nothing polls
+(`Cluster.start` creates the missing ones when the cluster starts).
 """
 
 from __future__ import annotations
@@ -28,10 +29,6 @@ class SystemNamespacesController(Controller[str]):
     def _on_event(self, kind: str, obj: dict[str, Any], _prev: Any) -> None:
         name = obj["metadata"]["name"]
         if kind == "DELETED" and name in SYSTEM:
-            self.queue.add(name)
-
-    def prime(self) -> None:
-        for name in SYSTEM:
             self.queue.add(name)
 
     async def sync(self, name: str) -> None:

@@ -61,14 +61,12 @@ def _with_type_meta(schema: dict[str, Any], group: str, version: str, kind: str)
 
 
 def established(crd: Obj) -> bool:
-    return _condition_true(crd, "Established")
+    return crdvalidation.condition_true(crd, "Established")
 
 
-def _condition_true(crd: Obj, type_: str) -> bool:
-    for cond in (crd.get("status") or {}).get("conditions") or []:
-        if cond.get("type") == type_:
-            return cond.get("status") == "True"
-    return False
+def terminating(crd: Obj) -> bool:
+    """Being deleted: its objects go, and discovery offers only the verbs that finish that."""
+    return crdvalidation.condition_true(crd, "Terminating")
 
 
 def resource_types(crds: list[Obj]) -> tuple[list[CustomType], dict[str, Any], list[tuple[str, list[str]]]]:
@@ -88,12 +86,12 @@ def resource_types(crds: list[Obj]) -> tuple[list[CustomType], dict[str, Any], l
         names = spec["names"]
         group = spec["group"]
         versions = [v for v in spec.get("versions") or [] if v.get("served")]
-        storage = next((v["name"] for v in spec.get("versions") or [] if v.get("storage")), None)
+        storage = _storage_version(crd)
         if not versions or storage is None:
             continue
         # a CRD being deleted serves only what its finalizer needs (upstream's discovery controller)
-        terminating = _condition_true(crd, "Terminating")
-        verbs = _TERMINATING_VERBS if terminating else _VERBS
+        ending = terminating(crd)
+        verbs = _TERMINATING_VERBS if ending else _VERBS
         for v in sorted(versions, key=lambda v: version_priority(v["name"])):
             subs: dict[str, Subresource] = {}
             v_subs = v.get("subresources") or {}
@@ -118,7 +116,7 @@ def resource_types(crds: list[Obj]) -> tuple[list[CustomType], dict[str, Any], l
             )
             raw = _version_schema(crd, v)
             schemas[name] = _with_type_meta(raw, group, v["name"], names["kind"])
-            types.append(CustomType(rt, raw, scale_paths, tuple(v.get("additionalPrinterColumns") or ()), terminating))
+            types.append(CustomType(rt, raw, scale_paths, tuple(v.get("additionalPrinterColumns") or ()), ending))
             groups.setdefault(group, set()).add(v["name"])
     return types, schemas, _group_order(groups)
 
@@ -218,5 +216,5 @@ def initial_status(crd: Obj) -> Obj:
     names = dict(spec.get("names") or {})
     names.setdefault("singular", (names.get("kind") or "").lower())
     names.setdefault("listKind", (names.get("kind") or "") + "List")
-    storage = [v["name"] for v in spec.get("versions") or [] if v.get("storage")]
-    return {"acceptedNames": names, "storedVersions": storage}
+    storage = _storage_version(crd)
+    return {"acceptedNames": names, "storedVersions": [storage] if storage else []}

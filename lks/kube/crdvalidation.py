@@ -266,7 +266,7 @@ def _conversion(conversion: Any) -> list[Cause]:
 
 def _immutable(spec: Obj, old: Obj) -> list[Cause]:
     old_spec = old.get("spec") or {}
-    fields = [("spec.scope", ("scope",)), ("spec.names.kind", ("names", "kind"))] if _established(old) else []
+    fields = [("spec.scope", ("scope",)), ("spec.names.kind", ("names", "kind"))] if condition_true(old, "Established") else []
     fields += [("spec.group", ("group",)), ("spec.names.plural", ("names", "plural"))]  # they name the resource
     causes = []
     for field, keys in fields:
@@ -282,9 +282,10 @@ def _dig(obj: Obj, keys: tuple[str, ...]) -> Any:
     return obj
 
 
-def _established(crd: Obj) -> bool:
-    return any(c.get("type") == "Established" and c.get("status") == "True"
-               for c in (crd.get("status") or {}).get("conditions") or [])
+def condition_true(crd: Obj, type_: str) -> bool:
+    """Whether the CRD's condition `type_` (Established, Terminating …) is True."""
+    return any(c.get("type") == type_ and c.get("status") == "True"
+               for c in (crd.get("status") or {}).get("conditions") or [] if isinstance(c, dict))
 
 
 def _stored_versions(stored: list[str], versions: list[Obj]) -> list[Cause]:

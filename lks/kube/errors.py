@@ -214,15 +214,11 @@ def timeout(message: str, *, retry_after: int = 0, causes: list[dict[str, str]] 
 def server_timeout(resource: str, group: str, operation: str) -> APIError:
     """upstream's `NewServerTimeout`, its answer when the storage cannot be reached: a 500 that
     tells the client to retry after two seconds (client-go does, with the Retry-After header)."""
-    details: dict[str, Any] = {"name": operation}
-    if group:
-        details["group"] = group
-    details.update(kind=resource, retryAfterSeconds=2)
     return APIError(
         500, "ServerTimeout",
         f"The {operation} operation against {qualified(resource, group)} could not be completed at this time, "
         "please try again.",
-        details=details, headers={"Retry-After": "2"},
+        details=_details(resource, group, operation, retryAfterSeconds=2), headers={"Retry-After": "2"},
     )
 
 

@@ -30,7 +30,8 @@ from typing import Any
 import orjson
 import yaml
 
-from lks.kube import errors, fieldpath, structural
+from lks import safeyaml
+from lks.kube import errors, fieldpath, gojson, structural
 from lks.kube.fieldpath import MISSING, FieldSet, Path, Type
 from lks.kube.schema import Schema
 
@@ -139,21 +140,14 @@ def parse_apply_body(body: bytes | str) -> tuple[dict, list[str]]:
         try:
             obj, strict = structural.parse_yaml_strict(body)
         except yaml.YAMLError as err:
-            raise errors.bad_request(f"error decoding patch: error converting YAML to JSON: {_yaml_message(err)}") from None
+            raise errors.bad_request(
+                f"error decoding patch: error converting YAML to JSON: {safeyaml.message(err)}") from None
     if obj is None:
         obj = {}
     if not isinstance(obj, dict):
-        kind = ("array" if isinstance(obj, list) else "bool" if isinstance(obj, bool)
-                else "number" if isinstance(obj, (int, float)) else "string")
-        raise errors.bad_request(
-            f"error decoding patch: json: cannot unmarshal {kind} into Go value of type map[string]interface {{}}")
+        raise errors.bad_request(f"error decoding patch: json: cannot unmarshal {gojson.kind_of(obj)} "
+                                 "into Go value of type map[string]interface {}")
     return obj, strict
-
-
-def _yaml_message(err: yaml.YAMLError) -> str:
-    mark = getattr(err, "problem_mark", None)
-    problem = getattr(err, "problem", None) or str(err)
-    return f"yaml: line {mark.line + 1}: {problem}" if mark is not None else f"yaml: {problem}"
 
 
 def check_apply_object(obj: dict, *, api_version: str, kind: str) -> None:

@@ -63,7 +63,6 @@ class Watcher:
         self.matches = matches
         self.queue: asyncio.Queue[tuple[str, CacheEvent] | None] = asyncio.Queue()
         self.closed = False
-        self.lagged = False
         self.backlog = 0  # live events queued
         self.backlog_bytes = 0
 
@@ -104,7 +103,6 @@ class Watcher:
         if self.closed:
             return
         log.info("terminating a watcher that fell %d events behind", self.backlog)
-        self.lagged = True
         while not self.queue.empty():
             self.queue.get_nowait()
         self.backlog = self.backlog_bytes = 0

@@ -44,6 +44,13 @@ def wait_until(check: Callable[[], Any], timeout: float = 30.0, interval: float 
 LKS_BIN = Path(sys.executable).parent / "lks"
 
 
+def raw(api: k8s_client.ApiClient, method: str, path: str, body: bytes | None = None, **headers: str):
+    """A request through the Python client's own connection pool (its TLS client certificate),
+    for what the typed API cannot send or read; the urllib3 response."""
+    return api.rest_client.pool_manager.request(method, api.configuration.host + path, body=body, headers=headers,
+                                                timeout=30)
+
+
 def lks_cli(server: LKS, *args: str) -> subprocess.CompletedProcess:
     """Run the `lks` CLI against `server` (its home, no KUBECONFIG from the test's environment)."""
     env = {k: v for k, v in os.environ.items() if k not in ("KUBECONFIG", "NO_COLOR")}

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import json
 
+from .conftest import raw
+
 CM = """apiVersion: v1
 kind: ConfigMap
 metadata:
@@ -130,9 +132,8 @@ def test_server_side_apply_through_scale(api, kubectl, namespace):
     scale = {"apiVersion": "autoscaling/v1", "kind": "Scale", "metadata": {"name": "web"}, "spec": {"replicas": 4}}
 
     def apply(body: dict, query: str = "") -> tuple[int, dict]:
-        resp = api.rest_client.pool_manager.request(
-            "PATCH", api.configuration.host + path + query, body=json.dumps(body).encode(),
-            headers={"Content-Type": "application/apply-patch+yaml"})
+        resp = raw(api, "PATCH", path + query, json.dumps(body).encode(),
+                   **{"Content-Type": "application/apply-patch+yaml"})
         return resp.status, json.loads(resp.data)
 
     status, answer = apply(scale)  # kubectl's apply owns spec.replicas

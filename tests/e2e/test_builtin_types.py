@@ -13,6 +13,8 @@ from kubernetes import client as k8s_client
 from kubernetes import dynamic as k8s_dynamic
 from kubernetes.client.exceptions import ApiException
 
+from .conftest import raw
+
 
 def _get(kubectl, *args: str) -> dict:
     return json.loads(kubectl("get", *args, "-o", "json").stdout)
@@ -63,9 +65,7 @@ def test_table_rows_embed_typed_objects(api, namespace, core):
     accept = "application/json;as=Table;v=v1;g=meta.k8s.io"
     for query, kind, version in (("includeObject=Object", "ConfigMap", "v1"),
                                  ("", "PartialObjectMetadata", "meta.k8s.io/v1")):
-        resp = api.rest_client.pool_manager.request(
-            "GET", f"{api.configuration.host}/api/v1/namespaces/{namespace}/configmaps?{query}",
-            headers={"Accept": accept})
+        resp = raw(api, "GET", f"/api/v1/namespaces/{namespace}/configmaps?{query}", Accept=accept)
         row = next(r for r in json.loads(resp.data)["rows"] if r["cells"][0] == "one")
         assert (row["object"]["kind"], row["object"]["apiVersion"]) == (kind, version)
 

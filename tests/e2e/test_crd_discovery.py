@@ -10,6 +10,8 @@ import json
 import pytest
 from kubernetes import client, dynamic
 
+from .conftest import raw
+
 GROUP = "fleet.e2e.lks.dev"
 AGGREGATED = "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList"
 
@@ -40,7 +42,7 @@ def fleet(lks):
 
 
 def _raw(api: client.ApiClient, path: str, accept: str = "application/json"):
-    resp = api.rest_client.pool_manager.request("GET", api.configuration.host + path, headers={"Accept": accept})
+    resp = raw(api, "GET", path, Accept=accept)
     assert resp.status == 200, resp.data
     return json.loads(resp.data), resp.headers
 

@@ -10,10 +10,11 @@ import pytest
 from kubernetes import client
 from kubernetes.client.rest import ApiException
 
+from .conftest import raw
+
 
 def _raw(api, method: str, path: str, body: bytes | None = None) -> tuple[int, dict]:
-    resp = api.rest_client.pool_manager.request(method, api.configuration.host + path, body=body,
-                                                headers={"Content-Type": "application/json"})
+    resp = raw(api, method, path, body, **{"Content-Type": "application/json"})
     return resp.status, json.loads(resp.data)
 
 

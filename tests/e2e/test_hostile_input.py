@@ -12,18 +12,15 @@ import urllib.parse
 
 from kubernetes import client
 
+from .conftest import raw
+
 BOMB = ("a: &a [" + ",".join(['"x"'] * 9) + "]\n"
         + "".join(f"{c}: &{c} [" + ",".join([f"*{p}"] * 9) + "]\n" for p, c in zip("abcdefgh", "bcdefghi", strict=True)))
 
 
-def _raw(api, method: str, path: str, body: bytes | None = None, **headers: str):
-    return api.rest_client.pool_manager.request(method, api.configuration.host + path, body=body, headers=headers,
-                                                timeout=30)
-
-
 def test_a_yaml_alias_bomb_is_refused_and_the_service_stays_up(api, namespace):
     path = f"/api/v1/namespaces/{namespace}/configmaps"
-    resp = _raw(api, "POST", path, BOMB.encode(), **{"Content-Type": "application/yaml"})
+    resp = raw(api, "POST", path, BOMB.encode(), **{"Content-Type": "application/yaml"})
     assert resp.status == 400, resp.data[:300]
     assert resp.data.endswith(b"\n")
     message = json.loads(resp.data)["message"]
@@ -36,16 +33,16 @@ def test_a_yaml_alias_bomb_is_refused_and_the_service_stays_up(api, namespace):
 def test_a_large_yaml_body_decodes_in_a_worker_process(api, namespace):
     """Past 128 KiB a YAML body decodes in a process `lks up` spawns for it (and that goes)."""
     body = ("metadata: {name: large}\ndata:\n" + "".join(f"  k{i}: v{i}\n" for i in range(20_000))).encode()
-    resp = _raw(api, "POST", f"/api/v1/namespaces/{namespace}/configmaps", body, **{"Content-Type": "application/yaml"})
+    resp = raw(api, "POST", f"/api/v1/namespaces/{namespace}/configmaps", body, **{"Content-Type": "application/yaml"})
     assert resp.status == 201, resp.data[:300]
     assert len(json.loads(resp.data)["data"]) == 20_000
-    resp = _raw(api, "POST", f"/api/v1/namespaces/{namespace}/configmaps", b"metadata: {name: [\n" + b"#" * 200_000,
+    resp = raw(api, "POST", f"/api/v1/namespaces/{namespace}/configmaps", b"metadata: {name: [\n" + b"#" * 200_000,
                 **{"Content-Type": "application/yaml"})
     assert resp.status == 400 and "error converting YAML to JSON: yaml: line" in json.loads(resp.data)["message"]
 
 
 def test_a_malformed_body_is_wrapped_as_upstream_wraps_it(api, namespace):
-    resp = _raw(api, "POST", f"/api/v1/namespaces/{namespace}/configmaps", b"{not json",
+    resp = raw(api, "POST", f"/api/v1/namespaces/{namespace}/configmaps", b"{not json",
                 **{"Content-Type": "application/json"})
     assert resp.status == 400
     assert resp.data.endswith(b"}\n")
@@ -55,7 +52,7 @@ def test_a_malformed_body_is_wrapped_as_upstream_wraps_it(api, namespace):
 
 
 def test_an_out_of_range_limit_is_a_400(api, namespace):
-    resp = _raw(api, "GET", f"/api/v1/namespaces/{namespace}/configmaps?limit=99999999999999999999999")
+    resp = raw(api, "GET", f"/api/v1/namespaces/{namespace}/configmaps?limit=99999999999999999999999")
     assert resp.status == 400
     assert json.loads(resp.data)["message"] == (
         'strconv.ParseInt: parsing "99999999999999999999999": value out of range')
@@ -63,7 +60,7 @@ def test_an_out_of_range_limit_is_a_400(api, namespace):
 
 def test_deeply_nested_bodies_are_400s_on_both_apis(lks, api, namespace):
     nested = "[" * 300 + "]" * 300
-    resp = _raw(api, "POST", f"/api/v1/namespaces/{namespace}/configmaps",
+    resp = raw(api, "POST", f"/api/v1/namespaces/{namespace}/configmaps",
                 ('{"metadata": {"name": "deep"}, "x": ' + nested + "}").encode(), **{"Content-Type": "application/json"})
     assert resp.status == 400 and "exceeded max depth" in json.loads(resp.data)["message"]
     config = json.loads((lks.home / "config.json").read_text())

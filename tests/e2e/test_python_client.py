@@ -14,6 +14,8 @@ import pytest
 from kubernetes import client, watch
 from kubernetes.client.rest import ApiException
 
+from .conftest import raw
+
 
 def _cm(name: str, **labels: str) -> dict:
     return {"metadata": {"name": name, "labels": labels}, "data": {"k": "v"}}
@@ -51,16 +53,11 @@ def test_invalid_name_is_422_with_cause(core, namespace):
     assert '"reason":"Invalid"' in err.value.body.replace(" ", "")
 
 
-def _raw(api, method: str, path: str, body: bytes | None = None, **headers: str):
-    """A request through the client's own connection pool (its TLS client certificate)."""
-    return api.rest_client.pool_manager.request(method, api.configuration.host + path, body=body, headers=headers)
-
-
 def test_malformed_body_is_400(api, namespace):
-    resp = _raw(api, "POST", f"/api/v1/namespaces/{namespace}/configmaps", b"{not json",
+    resp = raw(api, "POST", f"/api/v1/namespaces/{namespace}/configmaps", b"{not json",
                 **{"Content-Type": "application/json"})
     assert resp.status == 400 and b'"reason":"BadRequest"' in resp.data
-    resp = _raw(api, "POST", f"/api/v1/namespaces/{namespace}/configmaps", b"x" * (3 * 1024 * 1024 + 1),
+    resp = raw(api, "POST", f"/api/v1/namespaces/{namespace}/configmaps", b"x" * (3 * 1024 * 1024 + 1),
                 **{"Content-Type": "application/json"})
     assert resp.status == 413 and b'"reason":"RequestEntityTooLarge"' in resp.data
     assert not core_names(api, namespace)
@@ -133,7 +130,7 @@ def test_watch_too_old_is_410_after_compaction(core, namespace, api):
     deadline = time.monotonic() + 20  # the test server keeps 2 s of history
     status = None
     while time.monotonic() < deadline:
-        resp = _raw(api, "GET", f"/api/v1/namespaces/{namespace}/configmaps?watch=true&resourceVersion={old_rv}"
+        resp = raw(api, "GET", f"/api/v1/namespaces/{namespace}/configmaps?watch=true&resourceVersion={old_rv}"
                     "&timeoutSeconds=1")
         body = resp.data.decode()
         if '"ERROR"' in body:

@@ -133,8 +133,8 @@ class KubeAPI:
             raise errors.method_not_allowed()
         parts = info.parts
         if parts == ("version",):  # upstream writes it indented, with no newline (WriteRawJSON)
-            return web.Response(body=orjson.dumps(_version(cluster), option=orjson.OPT_INDENT_2),
-                                content_type="application/json")
+            body, ctype = negotiation.encode(_version(cluster), "json", pretty=True)
+            return web.Response(body=body, content_type=ctype)
         if parts[:1] == ("openapi",):
             status, headers, body = openapi.serve(
                 cluster.catalog, f"/clusters/{cluster.id}", "/".join(parts[1:]), request.query,
@@ -501,7 +501,7 @@ async def _apply_body(request: web.Request) -> tuple[dict, list[str]]:
 
 
 def _content_type(request: web.Request) -> str:
-    return (request.headers.get("Content-Type") or "").split(";")[0].strip().lower()
+    return negotiation.media_type(request.headers.get("Content-Type"))
 
 
 async def _patch_function(request: web.Request, schema_name: str | None, defs: dict) -> Callable[[dict], Any]:

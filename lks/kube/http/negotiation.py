@@ -67,9 +67,14 @@ def wants_aggregated_discovery(accept: list[MediaType]) -> bool:
 _YAML_TYPES = (YAML, "application/x-yaml", "text/yaml")
 
 
+def media_type(content_type: str | None) -> str:
+    """The media type of a Content-Type header, without parameters, in lower case."""
+    return (content_type or "").split(";")[0].strip().lower()
+
+
 async def decode(body: bytes, content_type: str | None, kind: str | None = None) -> object:
     """`decode_body`, in a worker process when the body is large YAML (`lks.kube.http.offload`)."""
-    if len(body) > offload.OFF_LOOP_BYTES and (content_type or "").split(";")[0].strip().lower() in _YAML_TYPES:
+    if len(body) > offload.OFF_LOOP_BYTES and media_type(content_type) in _YAML_TYPES:
         return await offload.run(decode_body, body, content_type, kind)
     return decode_body(body, content_type, kind)
 
@@ -79,7 +84,7 @@ def decode_body(body: bytes, content_type: str | None, kind: str | None = None) 
     `kind` of object the body must hold, a malformed body's error is wrapped as upstream's
     `transformDecodeError` wraps it: ``the object provided is unrecognized (must be of type
     ConfigMap): couldn't get version/kind; json parse error: unexpected end of JSON input (7b22)``."""
-    ctype = (content_type or JSON).split(";")[0].strip().lower()
+    ctype = media_type(content_type or JSON)
     try:
         if ctype in ("", JSON, "*/*"):
             try:

@@ -155,9 +155,9 @@ async def _take_disruption(reg: Registry, pdb: Obj, pod_name: str, dry_run: bool
             raise _too_many_requests(name, still_processing=True)
         allowed = status.get("disruptionsAllowed", 0)
         if allowed < 0:
-            raise _forbidden(name, "pdb disruptions allowed is negative")
+            raise errors.forbidden("poddisruptionbudget", "policy", name, "pdb disruptions allowed is negative")
         if len(status.get("disruptedPods") or {}) > MAX_DISRUPTED_PODS:
-            raise _forbidden(name, "DisruptedPods map too big - too many evictions not confirmed by PDB controller")
+            raise errors.forbidden("poddisruptionbudget", "policy", name, "DisruptedPods map too big - too many evictions not confirmed by PDB controller")
         if allowed == 0:
             err = _too_many_requests(name)
             err.details = {"causes": [{"reason": "DisruptionBudget", "message": (
@@ -257,6 +257,3 @@ def _too_many_requests(name: str, *, still_processing: bool = False) -> errors.A
     return errors.APIError(429, "TooManyRequests", VIOLATION)
 
 
-def _forbidden(name: str, why: str) -> errors.APIError:
-    return errors.APIError(403, "Forbidden", f'poddisruptionbudget.policy "{name}" is forbidden: {why}',
-                           details={"name": name, "group": "policy", "kind": "poddisruptionbudget"})

@@ -87,9 +87,9 @@ def _json_object_error(raw: bytes) -> str | None:
     doc = json.loads(raw)
     if isinstance(doc, dict):
         return None
-    kind = ("array" if isinstance(doc, list) else "string" if isinstance(doc, str) else
-            "bool" if isinstance(doc, bool) else "number" if doc is not None else "")
-    return f"json: cannot unmarshal {kind} into Go value of type map[string]interface {{}}" if kind else None
+    if doc is None:
+        return None
+    return f"json: cannot unmarshal {gojson.kind_of(doc)} into Go value of type map[string]interface {{}}"
 
 
 def validate_secret(obj: dict) -> list[Cause]:
