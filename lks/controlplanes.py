@@ -25,7 +25,8 @@ import orjson
 from lks import pki, store
 from lks.clock import Clock
 from lks.controllers import ControllerManager
-from lks.kube.cluster import Cluster, User
+from lks.kube.authn import User
+from lks.kube.cluster import Cluster
 from lks.store.compactor import Compactor
 
 log = logging.getLogger(__name__)

@@ -10,7 +10,8 @@ import pytest
 
 from lks import pki, store
 from lks.clock import ManualClock
-from lks.kube.cluster import Cluster, User
+from lks.kube.authn import User
+from lks.kube.cluster import Cluster
 
 ADMIN = User("clusterAdmin", ("system:masters", "system:authenticated"))
 TOKEN = "test-token"

@@ -9,27 +9,20 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from dataclasses import dataclass
 
 import orjson
 
 from lks import pki, store
 from lks.clock import Clock
-from lks.kube import admission, catalog, crds, errors, scale, strategies, watchcache
+from lks.kube import admission, authz, catalog, crds, errors, scale, strategies, watchcache
+from lks.kube.authn import ANONYMOUS_USER, TokenAuthenticator, User, authenticated
 from lks.kube.registry import Registry
 from lks.kube.strategies.namespace import SYSTEM
 
 ROOT = "/registry/"
 CRD_PREFIX = "/registry/apiextensions.k8s.io/customresourcedefinitions/"
 
-
-AUTHENTICATED = "system:authenticated"  # the group of every authenticated user
-
-
-@dataclass(frozen=True)
-class User:
-    name: str
-    groups: tuple[str, ...]
+__all__ = ["Cluster", "User"]
 
 
 class Cluster:
@@ -66,6 +59,9 @@ class Cluster:
         self.custom_types: dict[tuple[str, str, str], crds.CustomType] = {}
         self._cert_cache: dict[bytes, User | None] = {}
         self.admission = admission.for_cluster(self)
+        # bearer-token authenticators besides the static tokens (service-account JWTs ...)
+        self.token_authenticators: list[TokenAuthenticator] = []
+        self.authorizer = authz.for_cluster(self)
 
     async def start(self) -> None:
         self.feed.listeners.append(self._on_crd_event)
@@ -177,15 +173,16 @@ class Cluster:
 
     # -- authentication ----------------------------------------------------------------
 
-    def authenticate(self, *, bearer: str | None, peer_cert_der: bytes | None) -> User | None:
-        """Who is asking: this cluster's token, or a client certificate its CA signed."""
+    async def authenticate(self, *, bearer: str | None, peer_cert_der: bytes | None) -> User | None:
+        """Who is asking: a client certificate this cluster's CA signed, one of its tokens, or
+        else the anonymous user; None for a bearer token nobody knows (a 401, as upstream)."""
         if peer_cert_der:
             if peer_cert_der not in self._cert_cache:
                 cert = pki.issued_by(peer_cert_der, self.ca)
                 user = None
-                if cert is not None:  # and, as upstream's AuthenticatedGroupAdder, system:authenticated
+                if cert is not None:
                     name, groups = pki.identity(cert)
-                    user = User(name, groups if AUTHENTICATED in groups else (*groups, AUTHENTICATED))
+                    user = authenticated(User(name, groups))
                 if len(self._cert_cache) > 1024:
                     self._cert_cache.clear()
                 self._cert_cache[peer_cert_der] = user
@@ -197,4 +194,9 @@ class Cluster:
             for known, user in self._tokens.items():
                 if hmac.compare_digest(digest, known):
                     return user
-        return None
+            for authenticator in self.token_authenticators:
+                user = await authenticator(bearer)
+                if user is not None:
+                    return user
+            return None
+        return ANONYMOUS_USER

@@ -40,7 +40,8 @@ from lks.kube.schema import Schema
 from lks.kube.strategies import Strategy
 
 if TYPE_CHECKING:
-    from lks.kube.cluster import Cluster, User
+    from lks.kube.authn import User
+    from lks.kube.cluster import Cluster
 
 Obj = dict[str, Any]
 

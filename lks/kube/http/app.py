@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import ssl
 from collections.abc import Callable, Iterator
@@ -17,9 +18,11 @@ from aiohttp import web
 
 from lks import nesting, store
 from lks.kube import (
+    authz,
     deletion,
     errors,
     fieldmanager,
+    impersonation,
     openapi,
     patch,
     queryparams,
@@ -29,7 +32,8 @@ from lks.kube import (
     streaming,
     subresources,
 )
-from lks.kube.cluster import Cluster, User
+from lks.kube.authn import User
+from lks.kube.cluster import Cluster
 from lks.kube.http import discovery, negotiation, offload, representation, requestinfo
 from lks.kube.registry import ListOptions, Registry, WatchEvent, WriteOptions
 from lks.kube.schema import Schema
@@ -37,6 +41,7 @@ from lks.kube.schema import Schema
 log = logging.getLogger(__name__)
 
 _HEALTH = ("healthz", "livez", "readyz")
+_CONNECT = ("exec", "attach", "portforward")
 _DEFAULT_WATCH_TIMEOUT = 1800
 _BOOKMARK_EVERY = 60.0
 # A watch response buffers at most this many events (or stored bytes of them) that its client
@@ -114,11 +119,18 @@ class KubeAPI:
         first = tail.strip("/").split("/")[0]
         if first in _HEALTH:
             return web.Response(text="ok", content_type="text/plain")
-        user = cluster.authenticate(bearer=_bearer(request), peer_cert_der=_peer_cert(request))
+        user = await cluster.authenticate(bearer=_bearer(request), peer_cert_der=_peer_cert(request))
         if user is None:
             raise errors.unauthorized()
-        request[USER] = user  # room for authorization (RBAC) later
+        if impersonation.requested(request.headers):
+            user = await impersonation.impersonate(cluster, user, request.headers)
+        request[USER] = user
         info = requestinfo.parse(request.method, tail, request.query)
+        attrs = authz.attributes(user, info, request.query)
+        await authz.check(cluster, attrs)
+        if info.subresource in _CONNECT and info.verb == "get" and info.resource == "pods":
+            # a websocket upgrade (a GET) needs `create` too, as upstream checks it since 1.31
+            await authz.check(cluster, dataclasses.replace(attrs, verb="create"))
         if not info.is_resource:
             return self._non_resource(request, cluster, info)
         try:

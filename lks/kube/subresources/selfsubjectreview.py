@@ -23,8 +23,5 @@ async def review(_cluster: Cluster, _namespace: str | None, body: Any, opts: Wri
     user = opts.user
     if user is None:  # only the service itself writes without a user, and it never asks
         raise errors.internal("no user information found for the request")
-    info: Obj = {"username": user.name}
-    if user.groups:
-        info["groups"] = list(user.groups)
     return 201, {"kind": "SelfSubjectReview", "apiVersion": "authentication.k8s.io/v1",
-                 "metadata": {"creationTimestamp": None}, "status": {"userInfo": info}}
+                 "metadata": {"creationTimestamp": None}, "status": {"userInfo": user.info()}}
