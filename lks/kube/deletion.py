@@ -20,6 +20,7 @@ from lks.kube import admission, errors, gojson, queryparams, structural
 from lks.kube.schema import Schema
 
 if TYPE_CHECKING:
+    from lks.kube.authn import User
     from lks.kube.registry import Registry
 
 Obj = dict[str, Any]
@@ -36,6 +37,7 @@ class DeleteOptions:
     preconditions: Obj | None = None
     dry_run: bool = False
     orphan_dependents: bool | None = None  # as sent: `false` on a pending deletion answers 202
+    user: User | None = None  # who asks (None: the service itself), for admission
 
     @classmethod
     def from_request(cls, body: Any, query: Any, *, schemas: dict) -> DeleteOptions:
@@ -129,12 +131,16 @@ def _finalizers_for(current: list[str], policy: str | None, default_policy: str)
 
 async def delete(reg: Registry, namespace: str | None, name: str, opts: DeleteOptions) -> tuple[Obj, bool]:
     """Delete or start deleting; returns (answer, removed)."""
+    from lks.kube.registry import WriteOptions  # the registry imports this module
+
     for _ in range(16):
         kv = await reg.store.get(reg.key(namespace, name))
         if kv is None:
             raise errors.not_found(reg.rt.resource, reg.rt.group, name)
         current = reg.decode(kv)
         check_preconditions(reg, current, opts.preconditions)
+        await admission.validate(reg.cluster, "DELETE", reg, None, current,
+                                 WriteOptions(dry_run=opts.dry_run, user=opts.user, trusted=True))
         await reg.strategy.before_delete(reg.cluster, current)
         meta = current["metadata"]
         grace = reg.strategy.grace_period(current, opts.grace_period_seconds)

@@ -73,6 +73,7 @@ class WriteOptions:
     force: bool = False
     user_agent: str | None = None  # names the field manager when the request does not
     user: User | None = None  # who asks (None: the service itself)
+    subresource: str = ""  # the subresource written ("status", "scale" ...), for admission
     applied: bool = False  # a server-side apply: managedFields come from the apply itself
     # in-process writers (controllers, node agents) build objects from stored ones: their
     # bodies need no decoding checks (unknown fields, JSON types), only defaults and validation
@@ -524,6 +525,7 @@ class Registry:
         # ClusterIP): upstream's field manager runs before mutating admission
         self._track(None, obj, opts)
         await admission.admit(self.cluster, "CREATE", self, obj, None, opts)
+        await admission.validate(self.cluster, "CREATE", self, obj, None, opts)
         meta = obj["metadata"]  # the field manager replaced it
         if opts.dry_run:
             return self.served(obj)
@@ -641,7 +643,9 @@ class Registry:
                 # a no-op write keeps the resourceVersion, as upstream
                 return self.served(current), False
             self._track(current, obj, opts, subresource or "")  # before admission, as on create
+            opts.subresource = subresource or ""
             await admission.admit(self.cluster, "UPDATE", self, obj, current, opts)
+            await admission.validate(self.cluster, "UPDATE", self, obj, current, opts)
             meta = obj["metadata"]  # the field manager replaced it
             if opts.dry_run:
                 meta["resourceVersion"] = str(kv.mod_revision)

@@ -1,7 +1,9 @@
 """Admission: plugins that see every create, update and delete after validation and before the
-store, as kube-apiserver's admission chain (mutating, then validating). A plugin may change the
-object or refuse the request with an APIError; `released` tells it an object is gone (to free
-what it allocated, such as a Service's cluster IP).
+store, as kube-apiserver's admission chain: first every plugin's `admit` (mutating: it may
+change the object or refuse the request with an APIError), then every plugin's `validate`
+(validating: it may only refuse; deletes come here too, with the object being deleted as `old`).
+`released` tells a plugin an object is gone (to free what it allocated, such as a Service's
+cluster IP). Writes of the service itself (controllers, node agents) have `opts.user` None.
 
 Each module here defines a plugin class and registers it with `@plugin`; every cluster gets an
 instance of each (`for_cluster`), in registration order.
@@ -26,6 +28,10 @@ class Plugin(Protocol):
     async def admit(self, operation: str, reg: Registry, obj: Obj, old: Obj | None, opts: WriteOptions) -> None:
         """CREATE or UPDATE: may mutate `obj` (stored version) or raise an APIError."""
 
+    # optional (each of admit, validate and released may be left out):
+    # async def validate(self, operation, reg, obj: Obj | None, old: Obj | None, opts) -> None
+    # CREATE, UPDATE or DELETE (obj None), after every `admit`: may raise an APIError, never change `obj`.
+
     async def released(self, reg: Registry, obj: Obj) -> None:
         """The object was removed from the store."""
 
@@ -47,9 +53,21 @@ def for_cluster(cluster: Cluster) -> list[Plugin]:
 async def admit(cluster: Cluster, operation: str, reg: Registry, obj: Obj, old: Obj | None,
                 opts: WriteOptions) -> None:
     for p in cluster.admission:
-        await p.admit(operation, reg, obj, old, opts)
+        mutate = getattr(p, "admit", None)  # validating-only plugins have none
+        if mutate is not None:
+            await mutate(operation, reg, obj, old, opts)
+
+
+async def validate(cluster: Cluster, operation: str, reg: Registry, obj: Obj | None, old: Obj | None,
+                   opts: WriteOptions) -> None:
+    for p in cluster.admission:
+        check = getattr(p, "validate", None)
+        if check is not None:
+            await check(operation, reg, obj, old, opts)
 
 
 async def released(cluster: Cluster, reg: Registry, obj: Obj) -> None:
     for p in cluster.admission:
-        await p.released(reg, obj)
+        release = getattr(p, "released", None)
+        if release is not None:
+            await release(reg, obj)

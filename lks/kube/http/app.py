@@ -545,7 +545,9 @@ async def _patch_function(request: web.Request, schema_name: str | None, defs: d
 async def _delete_options(request: web.Request, reg: Registry) -> deletion.DeleteOptions:
     body = await _read_body(request)
     decoded = await negotiation.decode(body, request.headers.get("Content-Type")) if body.strip() else None
-    return deletion.DeleteOptions.from_request(decoded, request.query, schemas=reg.cluster.catalog.schemas)
+    options = deletion.DeleteOptions.from_request(decoded, request.query, schemas=reg.cluster.catalog.schemas)
+    options.user = request.get(USER)
+    return options
 
 
 _OPTIONS_KINDS = {"create": "CreateOptions", "update": "UpdateOptions", "patch": "PatchOptions"}
