@@ -15,6 +15,7 @@ import orjson
 from lks import pki, store
 from lks.clock import Clock
 from lks.kube import admission, authz, catalog, crds, errors, scale, strategies, watchcache
+from lks.kube.admission import priority
 from lks.kube.authn import ANONYMOUS_USER, TokenAuthenticator, User, authenticated
 from lks.kube.registry import Registry
 from lks.kube.strategies.namespace import SYSTEM
@@ -76,6 +77,7 @@ class Cluster:
             except errors.APIError as err:
                 if err.code != 409:
                     raise
+        await priority.bootstrap(self)
 
     async def stop(self) -> None:
         await self.feed.stop()
