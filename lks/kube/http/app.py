@@ -18,6 +18,7 @@ from aiohttp import web
 
 from lks import nesting, store
 from lks.kube import (
+    access,
     authz,
     deletion,
     errors,
@@ -116,11 +117,13 @@ class KubeAPI:
         tail = request.match_info["tail"] or "/"
         if cluster is None:
             raise errors.path_not_found(request.path)
+        sock = request.transport.get_extra_info("sockname") if request.transport else None
+        access.check_source(cluster.id, request.remote, sock[0] if sock else None)  # AKS's authorized IP ranges
         first = tail.strip("/").split("/")[0]
         if first in _HEALTH:
             return web.Response(text="ok", content_type="text/plain")
         user = await cluster.authenticate(bearer=_bearer(request), peer_cert_der=_peer_cert(request))
-        if user is None:
+        if user is None or access.local_refused(cluster.id, user):
             raise errors.unauthorized()
         if impersonation.requested(request.headers):
             user = await impersonation.impersonate(cluster, user, request.headers)
