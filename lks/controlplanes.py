@@ -1,6 +1,7 @@
 """The hosted control planes of this process: their records, their data, their lifecycle.
 
-A control plane's record (name, Kubernetes version, its CA and token) lives in the service's
+A control plane's record (name, Kubernetes version, its CA, tokens and service-account signing
+key) lives in the service's
 own store under `/lks/controlplanes/<id>`; its Kubernetes objects live in a store of its own
 (one SQLite file per cluster by default, or a prefix of a shared etcd). `lks.server` starts
 every recorded control plane at boot; the management API (`lks.arm`) creates and deletes them
@@ -27,6 +28,7 @@ from lks.clock import Clock
 from lks.controllers import ControllerManager
 from lks.kube.authn import User
 from lks.kube.cluster import Cluster
+from lks.kube.serviceaccounts import SigningKey
 from lks.store.compactor import Compactor
 
 log = logging.getLogger(__name__)
@@ -100,6 +102,7 @@ class ControlPlanes:
             record = {
                 "id": id, "name": name, "kubernetesVersion": kubernetes_version,
                 "caCert": ca.cert_pem.decode(), "caKey": ca.key_pem.decode(),
+                "serviceAccountKey": SigningKey.generate().pem.decode(),
                 "token": secrets.token_urlsafe(32), "userToken": secrets.token_urlsafe(32),
                 "created": self.clock.now(), "network": network or {},
             }
@@ -174,6 +177,8 @@ class ControlPlanes:
 
     async def _start(self, record: dict[str, Any]) -> Cluster:
         id = record["id"]
+        if "serviceAccountKey" not in record:  # a cluster recorded before keys were: one, kept from now on
+            record = await self._add_signing_key(id) or record
         backend = store.open_store(self._store_url(id))
         await backend.start()
         ca = pki.KeyPair(record["caCert"].encode(), record["caKey"].encode())
@@ -183,7 +188,8 @@ class ControlPlanes:
             id=id, name=record["name"], kubernetes_version=record["kubernetesVersion"], backend=backend,
             ca=ca, tokens={record["token"]: ADMIN, **({record["userToken"]: USER} if "userToken" in record else {})},
             clock=self.clock, network=record.get("network"), api_endpoint=self.api_endpoint,
-            serving_ca_pem=self.serving_ca_pem,
+            serving_ca_pem=self.serving_ca_pem, service_account_key=(record.get("serviceAccountKey") or "").encode() or None,
+            service_account_issuer=record.get("serviceAccountIssuer"),
         )
         await cluster.start()
         controllers = ControllerManager(cluster)
@@ -196,6 +202,16 @@ class ControlPlanes:
         self.clusters[id] = cluster
         log.info("control plane %s (%s) started", record["name"], id)
         return cluster
+
+    async def _add_signing_key(self, id: str) -> dict[str, Any] | None:
+        kv = await self.meta.get(_PREFIX + id)
+        if kv is None:
+            return None
+        record = orjson.loads(kv.value)
+        if "serviceAccountKey" not in record:
+            record["serviceAccountKey"] = SigningKey.generate().pem.decode()
+            await self.meta.update(_PREFIX + id, orjson.dumps(record), mod_revision=kv.mod_revision)
+        return record
 
     async def _stop(self, id: str) -> None:
         cluster = self.clusters.pop(id, None)

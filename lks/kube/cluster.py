@@ -14,7 +14,7 @@ import orjson
 
 from lks import pki, store
 from lks.clock import Clock
-from lks.kube import admission, authz, catalog, crds, errors, scale, strategies, watchcache
+from lks.kube import admission, authz, catalog, crds, errors, scale, serviceaccounts, strategies, watchcache
 from lks.kube.admission import priority
 from lks.kube.authn import ANONYMOUS_USER, TokenAuthenticator, User, authenticated
 from lks.kube.registry import Registry
@@ -31,12 +31,14 @@ class Cluster:
         self, *, id: str, name: str, kubernetes_version: str, backend: store.Backend,
         ca: pki.KeyPair, tokens: dict[str, User], clock: Clock | None = None,
         network: dict[str, str] | None = None, api_endpoint: tuple[str, int] = ("127.0.0.1", 443),
-        serving_ca_pem: bytes | None = None,
+        serving_ca_pem: bytes | None = None, service_account_key: bytes | None = None,
+        service_account_issuer: str | None = None,
     ):
         """`tokens` maps each static bearer token of the cluster to the identity it stands for;
         `network` holds the managed cluster's `podCidr`, `serviceCidr`, `dnsServiceIP` and `networkPlugin`;
         `api_endpoint` is where pods reach the API server, `serving_ca_pem` the CA its
-        certificate chains to (what `kube-root-ca.crt` carries)."""
+        certificate chains to (what `kube-root-ca.crt` carries); `service_account_key` (PEM) signs
+        service-account tokens with `service_account_issuer` as their issuer."""
         network = network or {}
         self.pod_cidr = network.get("podCidr") or "10.244.0.0/16"
         self.service_cidr = network.get("serviceCidr") or "10.0.0.0/16"
@@ -60,8 +62,10 @@ class Cluster:
         self.custom_types: dict[tuple[str, str, str], crds.CustomType] = {}
         self._cert_cache: dict[bytes, User | None] = {}
         self.admission = admission.for_cluster(self)
+        self.token_issuer = serviceaccounts.Issuer(clock=self.clock, key_pem=service_account_key,
+                                                   issuer=service_account_issuer)
         # bearer-token authenticators besides the static tokens (service-account JWTs ...)
-        self.token_authenticators: list[TokenAuthenticator] = []
+        self.token_authenticators: list[TokenAuthenticator] = [serviceaccounts.Authenticator(self, self.token_issuer)]
         self.authorizer = authz.for_cluster(self)
 
     async def start(self) -> None:

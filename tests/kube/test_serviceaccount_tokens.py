@@ -1,0 +1,180 @@
+"""Service-account tokens in a hosted cluster served by the real HTTP layer: TokenRequest
+(defaults, validation, bound objects), the token authenticator (issuer, audience, expiry, bound
+pod and service account still there), TokenReview and legacy Secret tokens."""
+
+from __future__ import annotations
+
+import base64
+
+import jwt
+import orjson
+import pytest
+
+from .conftest import AUTH
+
+SA = "/api/v1/namespaces/default/serviceaccounts"
+REVIEW = "/apis/authentication.k8s.io/v1/tokenreviews"
+WHOAMI = "/apis/authentication.k8s.io/v1/selfsubjectreviews"
+
+
+def url(path: str) -> str:
+    return f"/clusters/c1{path}"
+
+
+async def post(client, path, body, headers=AUTH):
+    resp = await client.post(url(path), data=orjson.dumps(body), headers={**headers, "Content-Type": "application/json"})
+    return resp.status, await resp.json()
+
+
+async def account(client, name="robot"):
+    status, obj = await post(client, SA, {"metadata": {"name": name}})
+    assert status == 201, obj
+    return obj
+
+
+async def token(client, name="robot", **spec):
+    status, obj = await post(client, f"{SA}/{name}/token", {"apiVersion": "authentication.k8s.io/v1",
+                                                             "kind": "TokenRequest", "spec": spec})
+    assert status == 201, obj
+    return obj
+
+
+async def who(client, tok):
+    """The user a token stands for, as the API server sees it (None: 401)."""
+    status, obj = await post(client, WHOAMI, {"apiVersion": "authentication.k8s.io/v1", "kind": "SelfSubjectReview"},
+                             headers={"Authorization": f"Bearer {tok}"})
+    if status == 401:
+        return None
+    assert status == 201, obj
+    return obj["status"]["userInfo"]
+
+
+def claims(tok):
+    return jwt.decode(tok, options={"verify_signature": False})
+
+
+async def test_token_request_defaults_and_claims(client, cluster):
+    sa = await account(client)
+    out = await token(client)
+    assert out["kind"] == "TokenRequest"
+    assert out["metadata"]["name"] == "robot" and out["metadata"]["namespace"] == "default"
+    assert out["spec"] == {"audiences": ["https://kubernetes.default.svc.cluster.local"], "expirationSeconds": 3600}
+    tok = out["status"]["token"]
+    header = jwt.get_unverified_header(tok)
+    assert header == {"alg": "RS256", "kid": cluster.token_issuer.key.kid}
+    c = claims(tok)
+    assert list(c) == ["aud", "exp", "iat", "iss", "jti", "kubernetes.io", "nbf", "sub"]
+    assert c["iss"] == "https://kubernetes.default.svc.cluster.local"
+    assert c["sub"] == "system:serviceaccount:default:robot"
+    assert c["exp"] - c["iat"] == 3600 and c["nbf"] == c["iat"]
+    assert c["kubernetes.io"] == {"namespace": "default",
+                                  "serviceaccount": {"name": "robot", "uid": sa["metadata"]["uid"]}}
+    user = await who(client, tok)
+    assert user == {"username": "system:serviceaccount:default:robot", "uid": sa["metadata"]["uid"],
+                    "groups": ["system:serviceaccounts", "system:serviceaccounts:default", "system:authenticated"],
+                    "extra": {"authentication.kubernetes.io/credential-id": [f"JTI={c['jti']}"]}}
+
+
+@pytest.mark.parametrize("seconds, message", [
+    pytest.param(60, "spec.expirationSeconds: Invalid value: 60: may not specify a duration less than 10 minutes", id="short"),
+    pytest.param(2**32 + 1, "spec.expirationSeconds: Invalid value: 4294967297: may not specify a duration larger "
+                            "than 2^32 seconds", id="long"),
+])
+async def test_token_request_lifetime_is_validated(client, seconds, message):
+    await account(client)
+    status, obj = await post(client, f"{SA}/robot/token", {"spec": {"expirationSeconds": seconds}})
+    assert status == 422 and obj["reason"] == "Invalid"
+    assert obj["message"] == f'TokenRequest.authentication.k8s.io "" is invalid: {message}'
+
+
+async def test_token_request_for_a_missing_account_is_404(client):
+    status, obj = await post(client, f"{SA}/ghost/token", {"spec": {}})
+    assert status == 404 and obj["message"] == 'serviceaccounts "ghost" not found'
+
+
+async def test_a_token_bound_to_a_pod_dies_with_the_pod(client, cluster):
+    await account(client)
+    status, pod = await post(client, "/api/v1/namespaces/default/pods", {
+        "metadata": {"name": "p"}, "spec": {"serviceAccountName": "robot", "automountServiceAccountToken": False,
+                                            "containers": [{"name": "c", "image": "busybox"}]}})
+    assert status == 201, pod
+    ref = {"apiVersion": "v1", "kind": "Pod", "name": "p", "uid": pod["metadata"]["uid"]}
+    out = await token(client, boundObjectRef=ref, audiences=["x", "https://kubernetes.default.svc.cluster.local"])
+    assert out["spec"]["boundObjectRef"] == ref
+    tok = out["status"]["token"]
+    assert claims(tok)["kubernetes.io"]["pod"] == {"name": "p", "uid": pod["metadata"]["uid"]}
+    user = await who(client, tok)
+    assert user["extra"]["authentication.kubernetes.io/pod-name"] == ["p"]
+    assert user["extra"]["authentication.kubernetes.io/pod-uid"] == [pod["metadata"]["uid"]]
+    # a wrong uid is a conflict, another account's pod a bad request
+    status, obj = await post(client, f"{SA}/robot/token", {"spec": {"boundObjectRef": {**ref, "uid": "nope"}}})
+    assert status == 409 and "the UID in the bound object reference (nope) does not match" in obj["message"]
+    await account(client, "other")
+    status, obj = await post(client, f"{SA}/other/token", {"spec": {"boundObjectRef": ref}})
+    assert status == 400
+    assert obj["message"] == 'cannot bind token for serviceaccount "other" to pod running with different serviceaccount name.'
+    resp = await client.delete(url("/api/v1/namespaces/default/pods/p?gracePeriodSeconds=0"), headers=AUTH)
+    assert resp.status == 200
+    assert await who(client, tok) is None
+    status, obj = await post(client, REVIEW, {"spec": {"token": tok}})
+    assert status == 201 and obj["status"] == {"user": {}, "error": "[invalid bearer token, service account token has been invalidated]"}
+
+
+async def test_expiry_audience_and_account_are_checked(client, cluster):
+    await account(client)
+    tok = (await token(client, expirationSeconds=600))["status"]["token"]
+    assert await who(client, tok) is not None
+    await cluster.clock.advance(600 + 61)
+    assert await who(client, tok) is None
+    status, obj = await post(client, REVIEW, {"spec": {"token": tok}})
+    assert obj["status"]["error"] == "[invalid bearer token, service account token has expired]"
+    # another audience: not for the API server
+    other = (await token(client, audiences=["vault"]))["status"]["token"]
+    assert await who(client, other) is None
+    status, obj = await post(client, REVIEW, {"spec": {"token": other, "audiences": ["vault"]}})
+    assert obj["status"]["authenticated"] is True and obj["status"]["audiences"] == ["vault"]
+    assert obj["status"]["user"]["username"] == "system:serviceaccount:default:robot"
+    status, obj = await post(client, REVIEW, {"spec": {"token": other}})
+    assert obj["status"]["error"] == ('[invalid bearer token, token audiences ["vault"] is invalid for the target '
+                                      'audiences ["https://kubernetes.default.svc.cluster.local"]]')
+    # the account goes (and comes back with another uid): its tokens stop working
+    good = (await token(client))["status"]["token"]
+    resp = await client.delete(url(f"{SA}/robot"), headers=AUTH)
+    assert resp.status == 200
+    assert await who(client, good) is None
+    await account(client)
+    status, obj = await post(client, REVIEW, {"spec": {"token": good}})
+    assert obj["status"]["error"].startswith("[invalid bearer token, service account UID (")
+
+
+async def test_token_review_of_other_tokens(client):
+    status, obj = await post(client, REVIEW, {"spec": {"token": "test-token"}})
+    assert status == 201 and obj["status"]["authenticated"] is True
+    assert obj["status"]["user"]["username"] == "clusterAdmin"
+    assert obj["status"]["audiences"] == ["https://kubernetes.default.svc.cluster.local"]
+    status, obj = await post(client, REVIEW, {"spec": {"token": "garbage"}})
+    assert obj["status"] == {"user": {}, "error": "invalid bearer token"}
+    status, obj = await post(client, REVIEW, {"spec": {}})
+    assert status == 400 and obj["message"] == "token is required for TokenReview in authentication"
+    forged = jwt.encode({"iss": "https://kubernetes.default.svc.cluster.local", "sub": "system:serviceaccount:default:x"},
+                        "secret-that-is-long-enough-for-hs256", algorithm="HS256")
+    status, obj = await post(client, REVIEW, {"spec": {"token": forged}})
+    assert obj["status"]["error"] == "[invalid bearer token, go-jose/go-jose: error in cryptographic primitive]"
+
+
+async def test_legacy_secret_tokens(client, cluster):
+    sa = await account(client)
+    tok = cluster.token_issuer.legacy(sa, "robot-token")
+    assert claims(tok) == {
+        "iss": "kubernetes/serviceaccount", "kubernetes.io/serviceaccount/namespace": "default",
+        "kubernetes.io/serviceaccount/secret.name": "robot-token",
+        "kubernetes.io/serviceaccount/service-account.name": "robot",
+        "kubernetes.io/serviceaccount/service-account.uid": sa["metadata"]["uid"],
+        "sub": "system:serviceaccount:default:robot"}
+    assert await who(client, tok) is None  # no Secret holds it
+    status, obj = await post(client, "/api/v1/namespaces/default/secrets", {
+        "metadata": {"name": "robot-token"}, "data": {"token": base64.b64encode(tok.encode()).decode()}})
+    assert status == 201, obj
+    assert (await who(client, tok))["username"] == "system:serviceaccount:default:robot"
+    await client.delete(url("/api/v1/namespaces/default/secrets/robot-token"), headers=AUTH)
+    assert await who(client, tok) is None
