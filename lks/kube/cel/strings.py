@@ -1,0 +1,196 @@
+"""cel-go's `ext.Strings` (the version Kubernetes enables): indices count code points, and the
+errors are cel-go's ("index out of range: 7")."""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime, timedelta
+from typing import Any
+
+from lks.kube.cel.library import EvalError, function, kind_of, require
+
+
+def _bound(s: str, i: int) -> int:
+    if i < 0 or i > len(s):
+        raise EvalError(f"index out of range: {i}")
+    return i
+
+
+@function("charAt", str)
+def char_at(s: str, i: int) -> str:
+    return s[_bound(s, i):i + 1]
+
+
+@function("indexOf", str)
+def index_of(s: str, sub: str, offset: int = 0) -> int:
+    return s.find(sub, _bound(s, offset))
+
+
+@function("lastIndexOf", str)
+def last_index_of(s: str, sub: str, offset: int | None = None) -> int:
+    offset = len(s) if offset is None else _bound(s, offset)
+    return s.rfind(sub, 0, offset + len(sub))
+
+
+@function("lowerAscii", str)
+def lower_ascii(s: str) -> str:
+    return s.translate(_LOWER)
+
+
+@function("upperAscii", str)
+def upper_ascii(s: str) -> str:
+    return s.translate(_UPPER)
+
+
+_LOWER = {c: c + 32 for c in range(ord("A"), ord("Z") + 1)}
+_UPPER = {c: c - 32 for c in range(ord("a"), ord("z") + 1)}
+
+
+@function("replace", str)
+def replace(s: str, old: str, new: str, n: int = -1) -> str:
+    return s.replace(old, new, n if n >= 0 else -1)
+
+
+@function("split", str)
+def split(s: str, sep: str, n: int = -1) -> list[str]:
+    """Go's `strings.SplitN`: n == 0 gives nothing, n < 0 every piece, else at most n."""
+    if n == 0:
+        return []
+    if sep == "":
+        chars = list(s)
+        return chars if n < 0 or n >= len(chars) else chars[:n - 1] + ["".join(chars[n - 1:])]
+    return s.split(sep, n - 1 if n > 0 else -1)
+
+
+@function("substring", str)
+def substring(s: str, start: int, end: int | None = None) -> str:
+    end = len(s) if end is None else end
+    _bound(s, start)
+    _bound(s, end)
+    if start > end:
+        raise EvalError(f"invalid substring range. start: {start}, end: {end}")
+    return s[start:end]
+
+
+@function("trim", str)
+def trim(s: str) -> str:
+    return s.strip()
+
+
+@function("reverse", str)
+def reverse(s: str) -> str:
+    return s[::-1]
+
+
+@function("join", list)
+def join(items: list[Any], sep: str = "") -> str:
+    return sep.join(require(x, str, "join") for x in items)
+
+
+_QUOTE = {"\\": "\\\\", '"': '\\"', "\n": "\\n", "\r": "\\r", "\t": "\\t", "\a": "\\a", "\b": "\\b",
+          "\f": "\\f", "\v": "\\v"}
+
+
+@function("strings.quote", str)
+def quote(s: str) -> str:
+    return '"' + "".join(_QUOTE.get(c, c) for c in s) + '"'
+
+
+@function("format", str)
+def format_(template: str, args: list[Any]) -> str:
+    """cel-go's `string.format(list)`: %s %d %f %e %b %o %x %X and %%, with a precision for %f/%e."""
+    out, i, n, arg = [], 0, len(template), 0
+    while i < n:
+        c = template[i]
+        if c != "%":
+            out.append(c)
+            i += 1
+            continue
+        i += 1
+        precision = None
+        if i < n and template[i] == ".":
+            j = i + 1
+            while j < n and template[j].isdigit():
+                j += 1
+            precision, i = int(template[i + 1:j] or 0), j
+        if i >= n:
+            raise EvalError("unexpected end of string")
+        verb = template[i]
+        i += 1
+        if verb == "%":
+            out.append("%")
+            continue
+        if arg >= len(args):
+            raise EvalError(f"index {arg} out of range")
+        out.append(_verb(verb, args[arg], precision))
+        arg += 1
+    return "".join(out)
+
+
+def _verb(verb: str, value: Any, precision: int | None) -> str:
+    if verb == "s":
+        return to_string(value)
+    if verb == "d":
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise EvalError(f"error during formatting: integer clause can only be used on integers, was given {_type(value)}")
+        return str(value)
+    if verb in "fe":
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise EvalError("error during formatting: fixed-point clause can only be used on doubles, was given "
+                            f"{_type(value)}")
+        p = 6 if precision is None else precision
+        if math.isnan(value) or math.isinf(value):
+            return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
+        return f"{value:.{p}{verb}}"
+    if verb in "boxX":
+        if isinstance(value, str) and verb in "xX":
+            text = value.encode().hex()
+            return text.upper() if verb == "X" else text
+        if isinstance(value, bytes) and verb in "xX":
+            return value.hex().upper() if verb == "X" else value.hex()
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise EvalError(f"error during formatting: only integers, byte buffers, and strings can be formatted as "
+                            f"{_NAMES[verb]}, was given {_type(value)}")
+        return format(value, verb)
+    raise EvalError(f'could not parse formatting clause: unrecognized formatting clause "{verb}"')
+
+
+_NAMES = {"b": "binary", "o": "octal", "x": "hex", "X": "hex"}
+
+
+def _type(value: Any) -> str:
+    if isinstance(value, bool):
+        return "bool"
+    return {int: "int", float: "double", str: "string", bytes: "bytes", list: "list", dict: "map",
+            type(None): "null_type"}.get(type(value), type(value).__name__)
+
+
+def to_string(value: Any) -> str:
+    """CEL's `string(x)` as `%s` renders it, lists and maps included."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        return _double(value)
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    if isinstance(value, list):
+        return "[" + ", ".join(to_string(v) for v in value) + "]"
+    if isinstance(value, dict):
+        if kind_of(value):
+            return str(value.get("text", value.get("value")))
+        return "{" + ", ".join(f"{to_string(k)}: {to_string(v)}" for k, v in sorted(value.items(), key=str)) + "}"
+    if isinstance(value, timedelta):
+        return f"{value.total_seconds():g}s"
+    if isinstance(value, datetime):
+        return value.isoformat().replace("+00:00", "Z")
+    return str(value)
+
+
+def _double(v: float) -> str:
+    if math.isnan(v):
+        return "NaN"
+    if math.isinf(v):
+        return "Infinity" if v > 0 else "-Infinity"
+    return str(int(v)) if v == int(v) and abs(v) < 1e21 else repr(v)
