@@ -82,8 +82,16 @@ class Cluster:
                 if err.code != 409:
                     raise
         await priority.bootstrap(self)
+        for member in self.authorizer.members:  # stateful authorizers load (RBAC: its index, the bootstrap policy)
+            start = getattr(member, "start", None)
+            if start is not None:
+                await start()
 
     async def stop(self) -> None:
+        for member in self.authorizer.members:
+            stop = getattr(member, "stop", None)
+            if stop is not None:
+                stop()
         await self.feed.stop()
 
     # -- types -----------------------------------------------------------------------
