@@ -398,6 +398,26 @@ class Registry:
             self._default(obj)
         return obj
 
+    def decode_admitted(self, obj: Any) -> Obj:
+        """An object a mutating webhook answered (in this registry's version), decoded as a
+        body is (types checked, unknown fields dropped, defaults) into the stored version."""
+        return self._decode(obj, WriteOptions(field_validation="Ignore"), patch=True)
+
+    def validate_admitted(self, obj: Obj, old: Obj | None, subresource: str = "") -> None:
+        """Validate again, as on create (`old` None) or update, an object admission changed
+        (the stored version): a webhook cannot store what the strategy or the type rules
+        refuse. Raises the same 422."""
+        strategy = (self.strategy.for_subresource(subresource) if subresource else None) or self.strategy
+        if old is None:
+            causes = strategy.validate(obj) + typevalidation.validate(self.rt.storage_group, self.rt.kind, obj)
+        else:
+            causes = strategy.validate_update(obj, old) + deletion.check_finalizer_update(obj, old)
+            if not subresource:
+                causes += typevalidation.validate_update(self.rt.storage_group, self.rt.kind, obj, old)
+        if causes:
+            raise self._invalid(obj, causes)
+        strategy.canonicalize(obj)
+
     def _field_type(self) -> Any:
         """The schema the field manager walks (compiled once per registry)."""
         if self._ftype is None:

@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 from lks.kube import validation
 from lks.kube.errors import Cause
 from lks.kube.typevalidation import field
-from lks.kube.typevalidation.common import get, is_port_num, items, label_selector
+from lks.kube.typevalidation.common import get, is_port_num, items, label_selector, qualified_name
 
 _OPERATIONS = ["*", "CONNECT", "CREATE", "DELETE", "UPDATE"]  # sets.List: sorted
 _FAILURE = ["Fail", "Ignore"]
@@ -118,6 +118,7 @@ def _webhook(hook: Any, path: str, mutating: bool) -> list[Cause]:
             causes += label_selector(hook[key], f"{path}.{key}")
     if mutating and hook.get("reinvocationPolicy") is not None and hook["reinvocationPolicy"] not in _REINVOCATION:
         causes.append(field.not_supported(f"{path}.reinvocationPolicy", hook["reinvocationPolicy"], _REINVOCATION))
+    causes += _match_conditions(items(hook, "matchConditions"), f"{path}.matchConditions")
     config = hook.get("clientConfig") if isinstance(hook.get("clientConfig"), dict) else {}
     url, service = config.get("url"), config.get("service")
     if (url is None) == (service is None):
@@ -125,11 +126,56 @@ def _webhook(hook: Any, path: str, mutating: bool) -> list[Cause]:
     elif url is not None:
         causes += _url(url, f"{path}.clientConfig.url")
     else:
-        port = get(service, "port", default=443)
-        errs = is_port_num(port)
-        if errs:
-            causes.append(field.invalid(f"{path}.clientConfig.service.port", port,
-                                        "port is not valid: " + ", ".join(errs)))
+        causes += _service(service if isinstance(service, dict) else {}, f"{path}.clientConfig.service")
+    return causes
+
+
+def _service(service: dict, path: str) -> list[Cause]:
+    """`webhook.ValidateWebhookService`. Upstream passes the name where it declares the
+    namespace and the other way round, so a missing name is reported on `namespace` and a
+    missing namespace on `name`: kept, so the causes read as kube-apiserver's."""
+    causes: list[Cause] = []
+    if not service.get("namespace"):
+        causes.append(field.required(f"{path}.name"))
+    if not service.get("name"):
+        causes.append(field.required(f"{path}.namespace"))
+    port = get(service, "port", default=443)
+    errs = is_port_num(port)
+    if errs:
+        causes.append(field.invalid(f"{path}.port", port, "port is not valid: " + ", ".join(errs)))
+    url_path = service.get("path")
+    if not isinstance(url_path, str) or url_path in ("", "/"):
+        return causes
+    if url_path == "//":
+        return [*causes, field.invalid(f"{path}.path", url_path, "segment[0] may not be empty")]
+    if not url_path.startswith("/"):
+        causes.append(field.invalid(f"{path}.path", url_path, "must start with a '/'"))
+    rest = url_path[1:]
+    rest = rest[:-1] if rest.endswith("/") else rest
+    for i, step in enumerate(rest.split("/")):
+        if not step:
+            causes.append(field.invalid(f"{path}.path", url_path, f"segment[{i}] may not be empty"))
+            continue
+        causes += [field.invalid(f"{path}.path", url_path, f"segment[{i}]: {m}") for m in validation.dns_subdomain(step)]
+    return causes
+
+
+def _match_conditions(conditions: list, path: str) -> list[Cause]:
+    """`validateMatchConditions`: at most 64, each with a qualified, distinct name and an expression."""
+    causes = [field.too_many(path, len(conditions), 64)] if len(conditions) > 64 else []
+    names: set[str] = set()
+    for i, cond in enumerate(conditions):
+        cond = cond if isinstance(cond, dict) else {}
+        expression, name = cond.get("expression") or "", cond.get("name") or ""
+        if not expression.strip():
+            causes.append(field.required(f"{path}[{i}].expression"))
+        if not name:
+            causes.append(field.required(f"{path}[{i}].name"))
+        else:
+            causes += qualified_name(name, f"{path}[{i}].name")
+            if name in names:
+                causes.append(field.duplicate(f"{path}[{i}].name", name))
+            names.add(name)
     return causes
 
 

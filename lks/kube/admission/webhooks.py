@@ -1,0 +1,214 @@
+"""MutatingAdmissionWebhook and ValidatingAdmissionWebhook: the cluster's webhook
+configurations called over HTTPS on every write they match, as upstream's
+`admission/plugin/webhook/{mutating,validating}` dispatchers do.
+
+Registered last, so mutating webhooks see what the built-in plugins made of the object. They
+run one at a time, configurations by name and webhooks in order, each on the previous one's
+result; one with reinvocationPolicy IfNeeded runs once more when a later webhook changed the
+object. A patched object is decoded, defaulted and validated again (a webhook cannot store an
+invalid object). Validating webhooks run in parallel; deletes reach both kinds (a mutating
+webhook may not patch a delete). The configurations themselves are never sent to a webhook.
+
+Matching lives in `lks.kube.webhooks.hooks`, the review in `...review`, the calls in `...client`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import logging
+from typing import TYPE_CHECKING, Any
+
+from lks.kube import admission, conversion, errors, patch
+from lks.kube.webhooks import client, hooks, review, targets
+
+if TYPE_CHECKING:
+    from lks.kube.cluster import Cluster
+    from lks.kube.registry import Registry, WriteOptions
+
+Obj = dict[str, Any]
+log = logging.getLogger(__name__)
+
+_RESOURCES = {True: "mutatingwebhookconfigurations", False: "validatingwebhookconfigurations"}
+_OPTIONS = {"CREATE": "CreateOptions", "UPDATE": "UpdateOptions", "DELETE": "DeleteOptions"}
+_NO_SIDE_EFFECTS = ("None", "NoneOnDryRun")
+# what the server owns in an object's metadata: a webhook's patch of it is undone
+_SERVER_META = ("uid", "creationTimestamp", "resourceVersion", "generation", "deletionTimestamp",
+                "deletionGracePeriodSeconds", "managedFields")
+
+
+@admission.plugin
+class Webhooks:
+    def __init__(self, cluster: Cluster):
+        self.cluster = cluster
+        self.client = client.Client()
+        self._compiled: dict[str, tuple[str, list[hooks.Hook]]] = {}  # configuration key -> (rv, hooks)
+
+    async def admit(self, operation: str, reg: Registry, obj: Obj, old: Obj | None, opts: WriteOptions) -> None:
+        if hooks.exempt(reg.rt):
+            return
+        mutating = await self._hooks(mutating=True)
+        if not mutating:
+            return
+        req = await self._request(operation, reg, obj, old, opts, mutating)
+        before = obj
+        current = await self._mutate(req, mutating, opts)
+        if current is before:
+            return
+        meta = current["metadata"]
+        for key in _SERVER_META:
+            if key in before["metadata"]:
+                meta[key] = before["metadata"][key]
+            else:
+                meta.pop(key, None)
+        if (meta.get("namespace") or "") != (before["metadata"].get("namespace") or ""):
+            raise errors.bad_request("the namespace of the provided object does not match the namespace sent on the "
+                                     "request")
+        if old is not None and meta.get("name") != before["metadata"].get("name"):
+            raise errors.invalid(reg.rt.kind, reg.rt.group, before["metadata"].get("name") or "",
+                                 [errors.Cause.invalid("metadata.name", meta.get("name"), "field is immutable")])
+        reg.validate_admitted(current, old, opts.subresource)
+        obj.clear()
+        obj.update(current)
+
+    async def validate(self, operation: str, reg: Registry, obj: Obj | None, old: Obj | None,
+                       opts: WriteOptions) -> None:
+        if hooks.exempt(reg.rt):
+            return
+        if operation == "DELETE":  # deletes have no mutating phase of their own here
+            mutating = await self._hooks(mutating=True)
+            if mutating:
+                await self._mutate(await self._request(operation, reg, obj, old, opts, mutating), mutating, opts)
+        validating = await self._hooks(mutating=False)
+        if not validating:
+            return
+        req = await self._request(operation, reg, obj, old, opts, validating)
+        invocations = [inv for h in validating if (inv := self._invocation(h, req)) is not None]
+        if not invocations:
+            return
+        # in parallel, as upstream's goroutines; the first failure in webhook order answers
+        results = await asyncio.gather(*(self._call(inv, req, opts) for inv in invocations), return_exceptions=True)
+        for inv, result in zip(invocations, results, strict=True):
+            if isinstance(result, BaseException):
+                raise result
+            if result is not None and not result.allowed:
+                raise review.denied(inv.hook.name, result.result)
+
+    # -- configurations ----------------------------------------------------------------
+
+    async def _hooks(self, *, mutating: bool) -> list[hooks.Hook]:
+        """The webhooks of every configuration of this kind, configurations by name."""
+        reg = self.cluster.registry(hooks.GROUP, "v1", _RESOURCES[mutating])
+        objects = (await reg.cache()).objects
+        if not objects:
+            return []
+        out: list[hooks.Hook] = []
+        for key in sorted(objects):  # one prefix: key order is name order
+            config = objects[key]
+            rv = config["metadata"].get("resourceVersion") or ""
+            memo = self._compiled.get(key)
+            if memo is None or memo[0] != rv:
+                memo = self._compiled[key] = (rv, hooks.compile(config, mutating=mutating))
+            out.extend(memo[1])
+        if len(self._compiled) > 2 * len(objects) + 64:  # configurations deleted: forget them
+            live = set(objects)
+            self._compiled = {k: v for k, v in self._compiled.items() if k in live or not k.startswith(reg.prefix)}
+        return out
+
+    async def _request(self, operation: str, reg: Registry, obj: Obj | None, old: Obj | None, opts: WriteOptions,
+                       candidates: list[hooks.Hook]) -> hooks.Request:
+        meta = (obj if obj is not None else old or {}).get("metadata") or {}
+        name = meta.get("name") or ""
+        namespace = name if reg.rt.group == "" and reg.rt.resource == "namespaces" else meta.get("namespace") or ""
+        options: Obj = {"kind": _OPTIONS.get(operation, "CreateOptions"), "apiVersion": "meta.k8s.io/v1"}
+        if opts.dry_run:
+            options["dryRun"] = ["All"]
+        if opts.field_manager and operation != "DELETE":
+            options["fieldManager"] = opts.field_manager
+        req = hooks.Request(operation, reg.rt, opts.subresource, namespace, name, obj, old, opts.user,
+                            opts.dry_run, options)
+        if namespace and any(h.namespace_selector for h in candidates):
+            namespaces = self.cluster.registry("", "v1", "namespaces")
+            ns = (await namespaces.cache()).objects.get(namespaces.key(None, namespace)) or {}
+            req.namespace_labels = (ns.get("metadata") or {}).get("labels") or {}
+        return req
+
+    def _invocation(self, hook: hooks.Hook, req: hooks.Request) -> hooks.Invocation | None:
+        return hooks.invocation(hook, req, self.cluster.catalog)
+
+    # -- calls --------------------------------------------------------------------------
+
+    async def _mutate(self, req: hooks.Request, mutating: list[hooks.Hook], opts: WriteOptions) -> Obj | None:
+        """Call the matching mutating webhooks in order; the resulting object (`req.obj`
+        itself when none changed it)."""
+        invoked: list[tuple[hooks.Invocation, Obj | None]] = []  # IfNeeded webhooks and what they left
+        for hook in mutating:
+            inv = self._invocation(hook, req)
+            if inv is None:
+                continue
+            await self._mutate_one(inv, req, opts)
+            if hook.reinvoke:
+                invoked.append((inv, req.obj))
+        for inv, left in invoked:
+            if req.obj is not left and req.obj != left:  # a later webhook changed its result: once more
+                await self._mutate_one(inv, req, opts)
+        return req.obj
+
+    async def _mutate_one(self, inv: hooks.Invocation, req: hooks.Request, opts: WriteOptions) -> None:
+        answer = await self._call(inv, req, opts)
+        if answer is None:
+            return
+        if not answer.allowed:
+            raise review.denied(inv.hook.name, answer.result)
+        if not answer.patch:
+            return
+        if req.obj is None:
+            raise review.internal(f'admission webhook "{inv.hook.name}" attempted to modify the object, which is '
+                                  "not supported for this operation")
+        versioned = _versioned(req.obj, inv)
+        try:
+            patched = patch.json_patch(versioned, answer.patch)
+            target = self.cluster.registry(inv.rt.group, inv.rt.version, inv.rt.resource)
+            if isinstance(patched, dict):
+                patched.setdefault("metadata", {})
+            obj = target.decode_admitted(patched)
+        except errors.APIError as err:
+            raise review.internal(err.message) from None
+        if obj != req.obj:
+            req.obj = obj
+
+    async def _call(self, inv: hooks.Invocation, req: hooks.Request, opts: WriteOptions) -> review.Answer | None:
+        """Call one webhook; its answer, or None when it failed open (failurePolicy Ignore)."""
+        hook = inv.hook
+        if req.dry_run and hook.side_effects not in _NO_SIDE_EFFECTS:
+            raise review.dry_run_unsupported(hook.name)
+        try:
+            try:
+                uid, body = review.build(inv, req, _versioned(req.obj, inv), _versioned(req.old, inv))
+            except client.CallError as err:
+                raise client.CallError(f"could not create admission objects: {err}") from None
+            target = targets.of(self.cluster, hook.client_config, hook.timeout)
+            try:
+                status, data = await self.client.post(hook.uid, target, body, hook.timeout)
+            except client.CallError as err:
+                raise client.CallError(f"failed to call webhook: {err}") from None
+            answer = review.read(inv, uid, status, data)
+        except client.CallError as err:
+            if hook.fail_open:
+                log.warning("Failed calling webhook, failing open %s: %s", hook.name, err)
+                return None
+            raise review.calling_error(hook.name, str(err)) from None
+        for text in answer.warnings:
+            if text not in opts.warnings:
+                opts.warnings.append(text)
+        for key, value in answer.audit_annotations.items():  # no audit log to carry them yet
+            log.debug("webhook %s audit annotation %s/%s=%s", hook.name, hook.name, key, value)
+        return answer
+
+
+def _versioned(obj: Obj | None, inv: hooks.Invocation) -> Obj | None:
+    """`obj` (stored version) as the invocation's resource version serves it."""
+    if obj is None:
+        return None
+    gv = inv.rt.gv
+    return conversion.convert(obj, gv) if obj.get("apiVersion") != gv else copy.copy(obj)
