@@ -11,7 +11,7 @@ Rules are split by API group: for v1 `pod.py` (with `containers.py`, `volumes.py
 `resources.py`), `service.py`, `storage.py` (with StorageClass) and `core.py`; then `apps.py`
 (with ReplicationController), `batch.py` (with `cron.py`), `networking.py`, `autoscaling.py`,
 `policy.py`, `rbac.py`, `coordination.py`, `scheduling.py`, `discovery.py`,
-`admissionregistration.py`, `node.py` (RuntimeClass) and `certificates.py`. `field.py`
+`admissionregistration.py` (with `admissionpolicy.py`), `node.py` (RuntimeClass) and `certificates.py`. `field.py`
 words the errors, `common.py` holds the rules several types share.
 """
 
@@ -22,6 +22,7 @@ from functools import partial
 
 from lks.kube.errors import Cause
 from lks.kube.typevalidation import (
+    admissionpolicy,
     admissionregistration,
     apps,
     autoscaling,
@@ -103,6 +104,10 @@ _RULES: dict[tuple[str, str], tuple[Create, Update]] = {
     ("admissionregistration.k8s.io", "MutatingWebhookConfiguration"): (
         admissionregistration.validate_mutating_webhooks,
         _create_rules(admissionregistration.validate_mutating_webhooks)),
+    ("admissionregistration.k8s.io", "ValidatingAdmissionPolicy"): (
+        admissionpolicy.validate_policy, _create_rules(admissionpolicy.validate_policy)),
+    ("admissionregistration.k8s.io", "ValidatingAdmissionPolicyBinding"): (
+        admissionpolicy.validate_binding, _create_rules(admissionpolicy.validate_binding)),
     ("node.k8s.io", "RuntimeClass"): (node.validate_runtime_class, node.validate_runtime_class_update),
     ("certificates.k8s.io", "CertificateSigningRequest"): (certificates.validate_csr, certificates.validate_csr_update),
 }

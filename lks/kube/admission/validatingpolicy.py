@@ -1,0 +1,230 @@
+"""ValidatingAdmissionPolicy admission (upstream's `admission/plugin/policy/validating`): every
+create, update and delete is checked against the bound policies whose matchConstraints (and the
+binding's matchResources) select it, with each binding's params, and each failed validation is
+acted on as the binding's validationActions say: Deny refuses the request (422 Invalid, or the
+validation's reason: `deployments.apps "web" is forbidden: ValidatingAdmissionPolicy 'p' with
+binding 'b' denied request: failed expression: object.spec.replicas <= 5`), Warn adds a Warning
+header, Audit records a `validation.policy.admission.k8s.io/validation_failure` audit annotation.
+
+Policies and bindings are compiled and indexed by `lks.kube.policy.source` as they change; a
+request looks up only the policies that can match its resource. Writes of the service's own
+controllers (`opts.user` None) are checked too, as upstream's controllers' requests are, as the
+user `system:kube-controller-manager`.
+
+There is no audit log yet: audit annotations (the policies' `auditAnnotations` and Audit
+failures) go to the `lks.audit` logger.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+import orjson
+
+from lks.kube import admission, authz, cel, errors
+from lks.kube.authn import AUTHENTICATED, MASTERS, User, service_account_user
+from lks.kube.policy import evaluate, matching, params
+from lks.kube.policy.compiled import Binding, Policy
+from lks.kube.policy.source import PolicySource
+
+if TYPE_CHECKING:
+    from lks.kube.cluster import Cluster
+    from lks.kube.registry import Registry, WriteOptions
+
+Obj = dict[str, Any]
+log = logging.getLogger("lks.audit")
+
+SERVICE_USER = User("system:kube-controller-manager", (MASTERS, AUTHENTICATED))
+_CODES = {"Forbidden": 403, "Unauthorized": 401, "RequestEntityTooLarge": 413, "Invalid": 422}
+_OPTIONS = {"CREATE": "CreateOptions", "UPDATE": "UpdateOptions", "DELETE": "DeleteOptions"}
+_NS_META = ("name", "generateName", "namespace", "uid", "resourceVersion", "generation", "creationTimestamp",
+            "deletionTimestamp", "deletionGracePeriodSeconds", "labels", "annotations", "finalizers")
+FAILURE_ANNOTATION = "validation.policy.admission.k8s.io/validation_failure"
+
+
+@admission.plugin
+class ValidatingAdmissionPolicyPlugin:
+    def __init__(self, cluster: Cluster):
+        self.cluster = cluster
+        self.source = PolicySource(cluster)
+
+    async def validate(self, operation: str, reg: Registry, obj: Obj | None, old: Obj | None,
+                       opts: WriteOptions) -> None:
+        source = self.source
+        if not source.started:
+            await source.start()
+        policies = source.candidates(reg.rt.resource)
+        if policies:
+            await _Request(self.cluster, operation, reg, obj, old, opts).dispatch(policies)
+
+
+class _Request:
+    """One admission request checked against the candidate policies (upstream's dispatcher)."""
+
+    def __init__(self, cluster: Cluster, operation: str, reg: Registry, obj: Obj | None, old: Obj | None,
+                 opts: WriteOptions):
+        self.cluster, self.reg, self.opts = cluster, reg, opts
+        rt = reg.rt
+        meta = (obj if obj is not None else old or {}).get("metadata") or {}
+        self.name = meta.get("name") or ""
+        self.namespace = meta.get("namespace") or ""
+        own_ns = self.name if rt.resource == "namespaces" and not opts.subresource else self.namespace
+        self.match = matching.Request(operation, rt.group, rt.version, rt.resource, opts.subresource, own_ns,
+                                      self.name, obj, old, self._equivalents, kind=rt.kind)
+        self.user = opts.user or SERVICE_USER
+        self.denied: list[tuple[Policy, Binding | None, evaluate.Decision]] = []
+        self.annotations: dict[str, list[str]] = {}
+        self._ns_obj: Obj | None = None
+
+    def _equivalents(self) -> list[tuple[str, str, str, str]]:
+        prefix = self.reg.rt.storage_prefix
+        return [(t.group, t.version, t.resource, t.kind) for t in self.cluster.catalog.all()
+                if prefix and t.storage_prefix == prefix]
+
+    async def _namespace(self) -> Obj | None:
+        name = self.namespace
+        if not name:
+            return None
+        reg = self.cluster.registry("", "v1", "namespaces")
+        key = reg.key(None, name)
+        obj = (await reg.cache()).objects.get(key)
+        if obj is None:
+            kv = await self.cluster.store.get(key)
+            obj = reg.decode(kv) if kv is not None else None
+        return obj
+
+    async def dispatch(self, policies: list[Policy]) -> None:
+        m = self.match
+        if m.resource == "namespaces" and not m.subresource:
+            if m.operation in ("CREATE", "UPDATE") and m.obj is not None:
+                m.namespace_labels = (m.obj.get("metadata") or {}).get("labels") or {}
+            else:
+                m.namespace_labels = ((m.old or {}).get("metadata") or {}).get("labels") or {}
+        else:
+            self._ns_obj = await self._namespace()
+            if self._ns_obj is not None:
+                m.namespace_labels = self._ns_obj["metadata"].get("labels") or {}
+        for policy in policies:
+            matched, as_ = policy.criteria.matches(m)
+            if not matched:
+                continue
+            for binding in sorted(policy.bindings.values(), key=lambda b: b.name):
+                if binding.criteria is not None and not binding.criteria.matches(m)[0]:
+                    continue
+                try:
+                    found = await params.collect(self.cluster, policy.param_kind, binding.param_ref, self.namespace)
+                except params.ConfigError as err:
+                    self._config_error(policy, binding, f"failed to configure binding: {err}")
+                    continue
+                for param in found:
+                    await self._evaluate(policy, binding, param, as_)
+            self._publish(policy)
+        if self.denied:
+            raise self._error()
+
+    def _config_error(self, policy: Policy, binding: Binding | None, message: str) -> None:
+        if policy.failure_policy != "Ignore":
+            self.denied.append((policy, binding, evaluate.Decision(True, message, error=True)))
+
+    def _activation(self, param: Obj | None, as_: tuple[str, str, str, str]) -> Obj:
+        m, rt = self.match, self.reg.rt
+        return {
+            "object": m.obj, "oldObject": m.old, "params": param,
+            "request": self._admission_request(as_),
+            "namespaceObject": _namespace_object(self._ns_obj) if rt.kind != "Namespace" else None,
+            "authorizer": cel.Authorizer(self._check, request_resource=cel.Check(
+                group=rt.group, resource=rt.resource, subresource=m.subresource, namespace=self.namespace,
+                name=self.name)),
+        }
+
+    async def _check(self, check: cel.Check) -> cel.Decision:
+        """An `authorizer` check of an expression, answered by the cluster's authorizer chain."""
+        user = service_account_user(*check.service_account) if check.service_account else self.user
+        if check.resource_request:
+            attrs = authz.Attributes(user, check.verb, True, check.namespace, check.group, "*", check.resource,
+                                     check.subresource, check.name)
+        else:
+            attrs = authz.Attributes(user, check.verb, False, path=check.path)
+        decision, reason = await self.cluster.authorizer.authorize(attrs)
+        return cel.Decision(decision, reason)
+
+    def _admission_request(self, as_: tuple[str, str, str, str]) -> Obj:
+        m, rt = self.match, self.reg.rt
+        out: Obj = {
+            "uid": "", "kind": {"group": as_[0], "version": as_[1], "kind": as_[3]},
+            "resource": {"group": as_[0], "version": as_[1], "resource": as_[2]},
+            "requestKind": {"group": rt.group, "version": rt.version, "kind": rt.kind},
+            "requestResource": {"group": rt.group, "version": rt.version, "resource": rt.resource},
+            "name": self.name, "namespace": self.namespace, "operation": m.operation,
+            "userInfo": self.user.info(), "dryRun": self.opts.dry_run,
+            "options": {"kind": _OPTIONS.get(m.operation, ""), "apiVersion": "meta.k8s.io/v1"},
+        }
+        if m.subresource:
+            out["subResource"] = out["requestSubResource"] = m.subresource
+        return out
+
+    async def _evaluate(self, policy: Policy, binding: Binding, param: Obj | None,
+                        as_: tuple[str, str, str, str]) -> None:
+        result = await evaluate.evaluate(policy, self._activation(param, as_))
+        # failed validations (errors under failurePolicy Fail included) get the binding's
+        # actions; audit annotations that fail deny whatever the actions
+        for decision in result.decisions:
+            for action in binding.actions:
+                if action == "Deny":
+                    self.denied.append((policy, binding, decision))
+                elif action == "Warn":
+                    self.opts.warnings.append(f"Validation failed for ValidatingAdmissionPolicy '{policy.name}' "
+                                              f"with binding '{binding.name}': {decision.message}")
+                elif action == "Audit":
+                    self._audit_failure(policy, binding, decision)
+        self.denied += [(policy, binding, failure) for failure in result.failures]
+        for key, value in result.annotations:
+            values = self.annotations.setdefault(key, [])
+            if value[:10240] not in values:
+                values.append(value[:10240])
+
+    def _audit_failure(self, policy: Policy, binding: Binding, decision: evaluate.Decision) -> None:
+        value = orjson.dumps([{"message": decision.message, "policy": policy.name, "binding": binding.name,
+                               "expressionIndex": decision.index, "validationActions": list(binding.actions)}])
+        log.info("%s %s: %s=%s", self.match.operation, self._subject(), FAILURE_ANNOTATION, value.decode())
+
+    def _publish(self, policy: Policy) -> None:
+        for key, values in self.annotations.items():
+            log.info("%s %s: %s/%s=%s", self.match.operation, self._subject(), policy.name, key, ", ".join(values))
+        self.annotations = {}
+
+    def _subject(self) -> str:
+        rt = self.reg.rt
+        where = f"{self.namespace}/" if self.namespace else ""
+        return f"{errors.qualified(rt.resource, rt.group)} {where}{self.name}"
+
+    def _error(self) -> errors.APIError:
+        """The first denial, as upstream words it: admission.NewForbidden with the reason's code."""
+        policy, binding, decision = self.denied[0]
+        if binding is not None:
+            message = (f"ValidatingAdmissionPolicy '{policy.name}' with binding '{binding.name}' "
+                       f"denied request: {decision.message}")
+        else:
+            message = f"ValidatingAdmissionPolicy '{policy.name}' denied request: {decision.message}"
+        rt = self.reg.rt
+        qualified = errors.qualified(rt.resource, rt.group)
+        reason = decision.reason or "Invalid"
+        text = f'{qualified} "{self.name}" is forbidden: {message}' if self.name else f"{qualified} is forbidden: {message}"
+        details: Obj = {}
+        if self.name:
+            details["name"] = self.name
+        if rt.group:
+            details["group"] = rt.group
+        details["kind"] = rt.resource
+        details["causes"] = [{"message": message}]
+        return errors.APIError(_CODES.get(reason, 422), reason, text, details=details)
+
+
+def _namespace_object(ns: Obj | None) -> Obj | None:
+    """What `namespaceObject` shows of a namespace (upstream's CreateNamespaceObject)."""
+    if ns is None:
+        return None
+    meta = ns.get("metadata") or {}
+    return {"metadata": {k: meta[k] for k in _NS_META if k in meta},
+            "spec": ns.get("spec") or {}, "status": ns.get("status") or {}}

@@ -1,0 +1,115 @@
+"""A ValidatingAdmissionPolicy or binding as admission uses it: parsed and compiled once, when
+the object changes (`lks.kube.policy.source` keeps them), never per request.
+
+A policy's expressions that do not compile (stored before a check existed, or by a newer
+server) do not stop the others: each keeps its error, which admission reports according to
+the policy's failurePolicy, as upstream's compilation results do.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from lks.kube import cel
+from lks.kube.policy import matching
+
+Obj = dict[str, Any]
+
+# the names an expression may use (upstream's OptionalVariableDeclarations and composition env)
+BASE = frozenset(("object", "oldObject", "request", "namespaceObject", "variables"))
+PARAMS, AUTHORIZER = "params", "authorizer"
+
+
+def declared(*, params: bool, authorizer: bool) -> frozenset[str]:
+    return BASE | ({PARAMS} if params else set()) | ({AUTHORIZER} if authorizer else set())
+
+
+@dataclass(frozen=True, slots=True)
+class Expr:
+    """One compiled expression, or why it did not compile."""
+
+    source: str
+    program: cel.Program | None
+    error: str = ""  # upstream's `compilation failed: ERROR: <input>:...`
+
+    @classmethod
+    def compile(cls, source: str, names: frozenset[str]) -> Expr:
+        try:
+            return cls(source, cel.compile(source, names))
+        except cel.CompileError as err:
+            return cls(source, None, f"compilation failed: {err}")
+
+    @property
+    def names(self) -> frozenset[str]:
+        return self.program.variables if self.program is not None else frozenset()
+
+
+@dataclass(frozen=True, slots=True)
+class Validation:
+    expr: Expr
+    message: str
+    message_expr: Expr | None
+    reason: str
+
+
+@dataclass(slots=True)
+class Policy:
+    name: str
+    uid: str
+    generation: int
+    failure_policy: str  # Fail | Ignore
+    criteria: matching.Criteria
+    param_kind: tuple[str, str] | None  # (apiVersion, kind)
+    match_conditions: list[tuple[str, Expr]]
+    variables: list[tuple[str, Expr]]
+    validations: list[Validation]
+    audit_annotations: list[tuple[str, Expr]]
+    uses_authorizer: bool = False
+    bindings: dict[str, Binding] = field(default_factory=dict)  # by name, kept by the source
+
+    @classmethod
+    def compile(cls, obj: Obj) -> Policy:
+        meta, spec = obj.get("metadata") or {}, obj.get("spec") or {}
+        kind = spec.get("paramKind")
+        param_kind = (kind.get("apiVersion") or "", kind.get("kind") or "") if isinstance(kind, dict) else None
+        full = declared(params=param_kind is not None, authorizer=True)
+        bare = declared(params=param_kind is not None, authorizer=False)
+        validations = [
+            Validation(Expr.compile(v.get("expression") or "", full), (v.get("message") or "").strip(),
+                       Expr.compile(v["messageExpression"], bare) if (v.get("messageExpression") or "").strip() else None,
+                       v.get("reason") or "Invalid")
+            for v in spec.get("validations") or ()
+        ]
+        policy = cls(
+            meta.get("name") or "", meta.get("uid") or "", meta.get("generation") or 0,
+            spec.get("failurePolicy") or "Fail", matching.Criteria.parse(spec.get("matchConstraints")),
+            param_kind,
+            [(c.get("name") or "", Expr.compile(c.get("expression") or "", full)) for c in spec.get("matchConditions") or ()],
+            [(v.get("name") or "", Expr.compile(v.get("expression") or "", full)) for v in spec.get("variables") or ()],
+            validations,
+            [(a.get("key") or "", Expr.compile(a.get("valueExpression") or "", full))
+             for a in spec.get("auditAnnotations") or ()],
+        )
+        exprs = [e for _, e in policy.match_conditions + policy.variables + policy.audit_annotations]
+        exprs += [v.expr for v in validations]
+        policy.uses_authorizer = any(AUTHORIZER in e.names for e in exprs)
+        return policy
+
+
+@dataclass(frozen=True, slots=True)
+class Binding:
+    name: str
+    policy_name: str
+    criteria: matching.Criteria | None  # None: every request the policy matches
+    param_ref: Obj | None
+    actions: tuple[str, ...]
+
+    @classmethod
+    def compile(cls, obj: Obj) -> Binding:
+        spec = obj.get("spec") or {}
+        match = spec.get("matchResources")
+        return cls((obj.get("metadata") or {}).get("name") or "", spec.get("policyName") or "",
+                   matching.Criteria.parse(match) if isinstance(match, dict) else None,
+                   spec.get("paramRef") if isinstance(spec.get("paramRef"), dict) else None,
+                   tuple(spec.get("validationActions") or ()))
