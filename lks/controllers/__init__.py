@@ -7,6 +7,8 @@ cluster's set; `lks.controlplanes` owns one per running cluster.
 from __future__ import annotations
 
 from lks.controllers.addons import AddonManager
+from lks.controllers.certificatesigning import CertificateSigningController
+from lks.controllers.clusterroleaggregation import ClusterRoleAggregationController
 from lks.controllers.crd import CRDController
 from lks.controllers.cronjob import CronJobController
 from lks.controllers.daemonset import DaemonSetController
@@ -40,6 +42,7 @@ class ControllerManager:
         # one line per controller, in start order
         self.controllers = [
             CRDController(cluster),
+            ClusterRoleAggregationController(cluster),
             NamespaceController(cluster),
             SystemNamespacesController(cluster),
             GarbageCollector(cluster),
@@ -65,6 +68,7 @@ class ControllerManager:
             ResourceQuotaController(cluster),
             PVCProtectionController(cluster),
             PVProtectionController(cluster),
+            CertificateSigningController(cluster),
             AddonManager(cluster),  # last: the add-ons' pods need the rest running
         ]
 

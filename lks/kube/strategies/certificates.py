@@ -58,17 +58,38 @@ class _SubresourceStrategy(StatusStrategy):
         sent = obj.get("status") or {}
         super().prepare_for_update(obj, old)  # everything but the status as stored
         stored = old.get("status") or {}
+        conditions = sent.get("conditions")
         if self.name == "status":
+            # the signer sets the certificate and conditions such as Failed; Approved and
+            # Denied stay as stored (upstream's preserveConditionInstances)
             status = {k: v for k, v in sent.items() if k != "conditions"}
-            conditions = stored.get("conditions")
+            conditions = [c for c in conditions or [] if not _decision(c)] + \
+                [c for c in stored.get("conditions") or [] if _decision(c)]
         else:
             status = {k: copy.deepcopy(v) for k, v in stored.items() if k != "conditions"}
-            conditions = sent.get("conditions")
         if conditions:
-            now = rfc3339(time.time())
-            status["conditions"] = [{**c, "lastUpdateTime": c.get("lastUpdateTime") or now}
-                                    if isinstance(c, dict) else c for c in conditions]
+            status["conditions"] = _stamped(conditions, stored.get("conditions") or [])
         obj["status"] = status
 
     def validate_update(self, obj: Obj, old: Obj) -> list[Cause]:
         return certificates.validate_csr_update(obj, old, subresource=self.name)
+
+
+def _decision(condition: Any) -> bool:
+    return isinstance(condition, dict) and condition.get("type") in ("Approved", "Denied")
+
+
+def _stamped(conditions: list, stored: list) -> list:
+    """`populateConditionTimestamps`: a condition without times gets now, or the transition time
+    of a stored condition of the same type and status."""
+    now = rfc3339(time.time())
+    out = []
+    for c in conditions:
+        if isinstance(c, dict):
+            c = {**c, "lastUpdateTime": c.get("lastUpdateTime") or now}
+            if not c.get("lastTransitionTime"):
+                c["lastTransitionTime"] = next(
+                    (o["lastTransitionTime"] for o in stored if isinstance(o, dict) and o.get("type") == c.get("type")
+                     and o.get("status") == c.get("status") and o.get("lastTransitionTime")), now)
+        out.append(c)
+    return out
