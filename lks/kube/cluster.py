@@ -14,8 +14,18 @@ import orjson
 
 from lks import pki, store
 from lks.clock import Clock
-from lks.kube import admission, authz, catalog, crds, errors, scale, serviceaccounts, strategies, watchcache
-from lks.kube.admission import priority
+from lks.kube import (
+    admission,
+    authz,
+    catalog,
+    crds,
+    errors,
+    priorityclasses,
+    scale,
+    serviceaccounts,
+    strategies,
+    watchcache,
+)
 from lks.kube.authn import ANONYMOUS_USER, TokenAuthenticator, User, authenticated
 from lks.kube.registry import Registry
 from lks.kube.strategies.namespace import SYSTEM
@@ -81,7 +91,7 @@ class Cluster:
             except errors.APIError as err:
                 if err.code != 409:
                     raise
-        await priority.bootstrap(self)
+        await priorityclasses.bootstrap(self)
         for member in self.authorizer.members:  # stateful authorizers load (RBAC: its index, the bootstrap policy)
             start = getattr(member, "start", None)
             if start is not None:

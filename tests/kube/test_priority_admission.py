@@ -5,10 +5,19 @@ cannot be deleted or revalued."""
 
 from __future__ import annotations
 
+import pytest
+
 from .conftest import AUTH
 
 PODS = "/clusters/c1/api/v1/namespaces/default/pods"
 PCS = "/clusters/c1/apis/scheduling.k8s.io/v1/priorityclasses"
+
+
+@pytest.fixture(autouse=True)
+async def default_account(client):
+    """Pods need their namespace's `default` ServiceAccount (no controller makes it here)."""
+    await client.post("/clusters/c1/api/v1/namespaces/default/serviceaccounts", json={"metadata": {"name": "default"}},
+                      headers=AUTH)
 
 
 def pod(name: str, **spec) -> dict:

@@ -16,7 +16,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from lks.kube import admission, errors
-from lks.kube.admission.resourcequota import forbidden
 from lks.kube.typevalidation.scheduling import SYSTEM_CLASSES
 
 if TYPE_CHECKING:
@@ -26,11 +25,6 @@ if TYPE_CHECKING:
 Obj = dict[str, Any]
 
 PREEMPT_LOWER = "PreemptLowerPriority"
-_DESCRIPTIONS = {  # upstream's SystemPriorityClasses
-    "system-node-critical": "Used for system critical pods that must not be moved from their current node.",
-    "system-cluster-critical": "Used for system critical pods that must run in the cluster, but can be moved to "
-                               "another node if necessary.",
-}
 
 
 @admission.plugin
@@ -110,16 +104,7 @@ class Priority:
         return best
 
 
-async def bootstrap(cluster: Cluster) -> None:
-    """Create the system PriorityClasses a cluster lacks (a restart finds them there)."""
-    reg = cluster.registry("scheduling.k8s.io", "v1", "priorityclasses")
-    cache = await reg.cache()
-    for name, value in SYSTEM_CLASSES.items():
-        if reg.key(None, name) in cache.objects:
-            continue
-        try:
-            await reg.create(None, {"apiVersion": "scheduling.k8s.io/v1", "kind": "PriorityClass",
-                                    "metadata": {"name": name}, "value": value, "description": _DESCRIPTIONS[name]})
-        except errors.APIError as err:
-            if err.code != 409:
-                raise
+
+def forbidden(reg: Registry, obj: Obj, why: str) -> errors.APIError:
+    """403 as admission.NewForbidden words it: `pods "web-1" is forbidden: <why>`."""
+    return errors.forbidden(reg.rt.resource, reg.rt.group, obj["metadata"].get("name") or "", why)
