@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from lks.controllers.addons import AddonManager
 from lks.controllers.certificatesigning import CertificateSigningController
+from lks.controllers.clusterroleaggregation import ClusterRoleAggregationController
 from lks.controllers.crd import CRDController
 from lks.controllers.cronjob import CronJobController
 from lks.controllers.daemonset import DaemonSetController
@@ -41,6 +42,7 @@ class ControllerManager:
         # one line per controller, in start order
         self.controllers = [
             CRDController(cluster),
+            ClusterRoleAggregationController(cluster),
             NamespaceController(cluster),
             SystemNamespacesController(cluster),
             GarbageCollector(cluster),

@@ -12,8 +12,7 @@ from lks.clock import ManualClock
 from lks.kube import authz
 from lks.kube.authn import ANONYMOUS_USER, User, service_account_user
 from lks.kube.cluster import Cluster
-from lks.kube.rbac import authorizer as rbac_authorizer
-from lks.kube.rbac import bootstrap, rules
+from lks.kube.rbac import bootstrap, index, rules
 
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 RBAC = "/clusters/c1/apis/rbac.authorization.k8s.io/v1"
@@ -200,7 +199,7 @@ async def test_restart_writes_nothing():
                         tokens={TOKEN: ADMIN}, clock=ManualClock())
             await c.start()
             revisions.append(await backend.current_revision())
-            assert rbac_authorizer.index_of(c) is not None
+            assert index.index_of(c) is not None
             await c.stop()
         assert revisions[0] == revisions[1]
     finally:

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 from lks.kube import authz
 from lks.kube.authn import User
 from lks.kube.rbac import bootstrap
-from lks.kube.rbac.index import PolicyIndex
+from lks.kube.rbac.index import PolicyIndex, aggregate
 
 if TYPE_CHECKING:
     from lks.kube.cluster import Cluster
@@ -36,7 +36,7 @@ class RBACAuthorizer:
 
     async def rules_for(self, user: User, namespace: str) -> authz.Rules:
         rules, missing = self.index.rules_for(user, namespace)
-        out = authz.Rules(evaluation_error=", ".join(missing) if missing else "")
+        out = authz.Rules(evaluation_error=aggregate(missing) if missing else "")
         for rule in rules:
             if rule.get("nonResourceURLs"):
                 out.non_resource_rules.append({k: list(rule[k]) for k in ("verbs", "nonResourceURLs") if k in rule})
@@ -45,10 +45,3 @@ class RBACAuthorizer:
                     {k: list(rule[k]) for k in ("verbs", "apiGroups", "resources", "resourceNames") if rule.get(k)})
         return out
 
-
-def index_of(cluster: Cluster) -> PolicyIndex | None:
-    """The RBAC index of a cluster (for escalation checks and the aggregation controller)."""
-    for member in cluster.authorizer.members:
-        if isinstance(member, RBACAuthorizer):
-            return member.index
-    return None

@@ -176,9 +176,7 @@ class PolicyIndex:
             for rule in rules:
                 if rule.allows(attrs):
                     return True, f"RBAC: allowed by {grant.describe()}"
-        if not missing:
-            return False, ""
-        return False, "RBAC: " + (missing[0] if len(missing) == 1 else f"[{', '.join(missing)}]")
+        return False, f"RBAC: {aggregate(missing)}" if missing else ""
 
     def rules_for(self, user: User, namespace: str) -> tuple[list[Obj], list[str]]:
         """The user's rules in `namespace` (cluster-wide ones included) and the errors met."""
@@ -191,6 +189,20 @@ class PolicyIndex:
             else:
                 rules += (r.raw for r in found)
         return rules, missing
+
+
+def index_of(cluster: Cluster) -> PolicyIndex | None:
+    """The RBAC index of a cluster's authorizer chain, None when RBAC is off."""
+    for member in cluster.authorizer.members:
+        index = getattr(member, "index", None)
+        if isinstance(index, PolicyIndex):
+            return index
+    return None
+
+
+def aggregate(messages: list[str]) -> str:
+    """Several errors as upstream's utilerrors.NewAggregate prints them."""
+    return messages[0] if len(messages) == 1 else f"[{', '.join(messages)}]"
 
 
 def _not_found(grant: Grant) -> str:
