@@ -1,0 +1,435 @@
+"""The audit log of the hosted API servers (upstream's `k8s.io/apiserver/pkg/audit`): one
+`audit.k8s.io/v1` Event per request and stage, as JSON lines in the cluster's own file,
+`$LKS_HOME/clusters/<id>/audit.log`, rotated by size (`audit.log.1` ... `.5`).
+
+What is logged follows an `audit.k8s.io/v1` Policy, read once per cluster from
+`$LKS_HOME/clusters/<id>/audit-policy.yaml`, else `$LKS_HOME/audit-policy.yaml`, else
+`DEFAULT_POLICY` (AKS-like: reads of events and the health and version endpoints not at all,
+everything else at Metadata, no RequestReceived stage). Rules match as upstream's policy checker
+(users, userGroups, verbs, resources with `*`, `*/sub`, `res/*` and resourceNames, namespaces,
+nonResourceURLs with a trailing `*`); no rule matching means level None.
+
+The HTTP layer (`lks.kube.http.app`) calls `start` as a request arrives (every response gets
+an `Audit-Id` header), `begin` once it knows the user and the RequestInfo, `response_started`
+when a watch sends its headers, and `finish` with the response. Admission plugins and the
+authorizer add annotations with `annotate`, through a context variable, so nothing needs
+passing down. A request at level None builds nothing; events are queued on the request path
+and written in batches from a thread a moment later.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import contextvars
+import logging
+import os
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import orjson
+
+from lks import safeyaml
+
+if TYPE_CHECKING:
+    from aiohttp import web
+
+    from lks.kube.authn import User
+    from lks.kube.http.requestinfo import RequestInfo
+
+log = logging.getLogger(__name__)
+
+LEVELS = ("None", "Metadata", "Request", "RequestResponse")
+STAGES = ("RequestReceived", "ResponseStarted", "ResponseComplete", "Panic")
+MAX_BYTES = 100 * 1024 * 1024  # a file is rotated past this size
+BACKUPS = 5
+FLUSH_DELAY = 0.2  # seconds events wait to be written with others
+FLUSH_EVENTS = 2_000  # or this many, whichever comes first
+
+DEFAULT_POLICY: dict[str, Any] = {
+    "apiVersion": "audit.k8s.io/v1", "kind": "Policy", "omitStages": ["RequestReceived"],
+    "rules": [
+        {"level": "None", "verbs": ["get", "list", "watch"],
+         "resources": [{"group": "", "resources": ["events"]}, {"group": "events.k8s.io", "resources": ["events"]}]},
+        {"level": "None", "nonResourceURLs": ["/healthz*", "/livez*", "/readyz*", "/version"]},
+        {"level": "Metadata"},
+    ],
+}
+
+
+class PolicyError(ValueError):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    level: str
+    users: frozenset[str] = frozenset()
+    groups: frozenset[str] = frozenset()
+    verbs: frozenset[str] = frozenset()
+    resources: tuple[tuple[str, tuple[str, ...], frozenset[str]], ...] = ()  # (group, resources, names)
+    namespaces: frozenset[str] = frozenset()
+    urls: tuple[str, ...] = ()
+    omit: frozenset[str] = frozenset()
+
+    def matches(self, user: User, verb: str, info: RequestInfo) -> bool:
+        if self.users and user.name not in self.users:
+            return False
+        if self.groups and not self.groups.intersection(user.groups):
+            return False
+        if self.verbs and verb not in self.verbs:
+            return False
+        if self.namespaces or self.resources:
+            return info.is_resource and self._resource(info)
+        if self.urls:
+            return not info.is_resource and any(_path_matches(info.path, spec) for spec in self.urls)
+        return True
+
+    def _resource(self, info: RequestInfo) -> bool:
+        if self.namespaces and (info.namespace or "") not in self.namespaces:
+            return False
+        if not self.resources:
+            return True
+        sub = info.subresource or ""
+        combined = f"{info.resource}/{sub}" if sub else info.resource
+        for group, resources, names in self.resources:
+            if group != info.group:
+                continue
+            if not resources:
+                return True
+            if names and (info.name or "") not in names:
+                continue
+            for res in resources:
+                if res in (combined, "*") or (sub and res.startswith("*/") and res[2:] == sub) \
+                        or (res.endswith("/*") and res[:-2] == info.resource):
+                    return True
+        return False
+
+
+def _path_matches(path: str, spec: str) -> bool:
+    return spec == "*" or spec == path or (spec.endswith("*") and path.startswith(spec.rstrip("*")))
+
+
+@dataclass(frozen=True, slots=True)
+class Policy:
+    rules: tuple[Rule, ...]
+    omit: frozenset[str] = frozenset()
+
+    def level_of(self, user: User, verb: str, info: RequestInfo) -> tuple[str, frozenset[str]]:
+        """The level of a request and the stages not to log (upstream's LevelAndStages)."""
+        for rule in self.rules:
+            if rule.matches(user, verb, info):
+                return rule.level, self.omit | rule.omit
+        return "None", self.omit
+
+
+def _strings(obj: dict, key: str, where: str) -> list[str]:
+    value = obj.get(key) or []
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise PolicyError(f"{where}.{key}: must be a list of strings")
+    return value
+
+
+def parse_policy(doc: Any) -> Policy:
+    """An audit.k8s.io/v1 Policy document (validated as upstream's: known levels and stages)."""
+    if not isinstance(doc, dict) or doc.get("kind") != "Policy" or doc.get("apiVersion") not in (
+            "audit.k8s.io/v1", "audit.k8s.io/v1beta1"):
+        raise PolicyError("not an audit.k8s.io/v1 Policy")
+    rules = []
+    for i, raw in enumerate(doc.get("rules") or []):
+        where = f"rules[{i}]"
+        if not isinstance(raw, dict) or raw.get("level") not in LEVELS:
+            raise PolicyError(f"{where}.level: must be one of {', '.join(LEVELS)}")
+        resources = []
+        for gr in raw.get("resources") or []:
+            if not isinstance(gr, dict):
+                raise PolicyError(f"{where}.resources: must be a list of objects")
+            resources.append((gr.get("group") or "", tuple(_strings(gr, "resources", where)),
+                              frozenset(_strings(gr, "resourceNames", where))))
+        urls = tuple(_strings(raw, "nonResourceURLs", where))
+        if urls and (resources or raw.get("namespaces")):
+            raise PolicyError(f"{where}: rules cannot apply to both regular resources and non-resource URLs")
+        omit = _strings(raw, "omitStages", where)
+        if any(s not in STAGES for s in omit):
+            raise PolicyError(f"{where}.omitStages: must be one of {', '.join(STAGES)}")
+        rules.append(Rule(raw["level"], frozenset(_strings(raw, "users", where)),
+                          frozenset(_strings(raw, "userGroups", where)), frozenset(_strings(raw, "verbs", where)),
+                          tuple(resources), frozenset(_strings(raw, "namespaces", where)), urls, frozenset(omit)))
+    omit = _strings(doc, "omitStages", "policy")
+    if any(s not in STAGES for s in omit):
+        raise PolicyError(f"omitStages: must be one of {', '.join(STAGES)}")
+    return Policy(tuple(rules), frozenset(omit))
+
+
+def load_policy(*paths: Path) -> Policy:
+    """The first policy file of `paths` that exists, else the default."""
+    for path in paths:
+        if path.is_file():
+            return parse_policy(safeyaml.load(path.read_bytes()))
+    return parse_policy(DEFAULT_POLICY)
+
+
+# -- the file ------------------------------------------------------------------------
+
+_WRITER = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="audit")  # batches in order
+
+
+class Sink:
+    """One cluster's audit file: lines queue in memory and a thread appends them in batches."""
+
+    def __init__(self, path: Path, *, max_bytes: int = MAX_BYTES, backups: int = BACKUPS):
+        self.path = path
+        self.max_bytes = max_bytes
+        self.backups = backups
+        self._queue: list[bytes] = []
+        self._timer: asyncio.TimerHandle | None = None
+        self._writing: asyncio.Future | None = None
+
+    def write(self, line: bytes) -> None:
+        self._queue.append(line)
+        if len(self._queue) >= FLUSH_EVENTS:
+            self.flush()
+        elif self._timer is None:
+            self._timer = asyncio.get_running_loop().call_later(FLUSH_DELAY, self.flush)
+
+    def flush(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        if self._queue:
+            batch, self._queue = self._queue, []
+            self._writing = asyncio.get_running_loop().run_in_executor(_WRITER, self._append, b"".join(batch))
+
+    async def drain(self) -> None:
+        """Write what is queued and wait for it (shutdown, tests)."""
+        self.flush()
+        if self._writing is not None:
+            await asyncio.shield(self._writing)
+
+    def _append(self, data: bytes) -> None:
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+            try:
+                os.write(fd, data)
+                size = os.fstat(fd).st_size
+            finally:
+                os.close(fd)
+            if size > self.max_bytes:
+                self._rotate()
+        except OSError as err:  # the cluster's folder went away (deleted): the events go too
+            log.warning("audit log %s: %s", self.path, err)
+
+    def _rotate(self) -> None:
+        for i in range(self.backups - 1, 0, -1):
+            older = self.path.with_name(f"{self.path.name}.{i}")
+            if older.exists():
+                older.replace(self.path.with_name(f"{self.path.name}.{i + 1}"))
+        self.path.replace(self.path.with_name(f"{self.path.name}.1"))
+
+
+# -- requests ------------------------------------------------------------------------
+
+@dataclass(slots=True)
+class Record:
+    """What the audit log knows of one request so far."""
+
+    audit_id: str
+    received: float
+    level: str = "None"
+    omit: frozenset[str] = frozenset()
+    sink: Sink | None = None
+    prefix: str = ""  # the cluster's path prefix, which upstream's requestURI has not
+    user: User | None = None  # as authenticated
+    impersonated: User | None = None
+    info: RequestInfo | None = None
+    annotations: dict[str, str] = field(default_factory=dict)
+    body: bytes | None = None
+
+
+_CURRENT: contextvars.ContextVar[Record | None] = contextvars.ContextVar("audit_record", default=None)
+
+
+def annotate(key: str, value: str) -> None:
+    """Add an audit annotation to the request being served, if it is audited (the first value
+    of a key stays, as upstream's AddAuditAnnotation)."""
+    rec = _CURRENT.get()
+    if rec is not None and rec.level != "None":
+        rec.annotations.setdefault(key, value)
+
+
+def authorized(allowed: bool, reason: str) -> None:
+    """The authorizer's decision, as upstream's audit annotations name it."""
+    rec = _CURRENT.get()
+    if rec is not None and rec.level != "None":
+        rec.annotations["authorization.k8s.io/decision"] = "allow" if allowed else "forbid"
+        rec.annotations["authorization.k8s.io/reason"] = reason
+
+
+def impersonated(user: User) -> None:
+    """The user the request acts as (Impersonate-* headers)."""
+    rec = _CURRENT.get()
+    if rec is not None and rec.level != "None":
+        rec.impersonated = user
+
+
+def request_body(body: bytes) -> None:
+    """The request's body, kept for the requestObject of Request-level events (and the name of
+    a created object)."""
+    rec = _CURRENT.get()
+    if rec is not None and rec.level != "None":
+        rec.body = body
+
+
+class Auditor:
+    """The audit logs of the clusters one HTTP layer serves; `home` None: auditing is off."""
+
+    def __init__(self, home: Path | None):
+        self.home = home
+        self._clusters: dict[str, tuple[Policy, Sink]] = {}
+
+    def _of(self, cluster_id: str) -> tuple[Policy, Sink]:
+        found = self._clusters.get(cluster_id)
+        if found is None:
+            assert self.home is not None
+            folder = self.home / "clusters" / cluster_id
+            try:
+                policy = load_policy(folder / "audit-policy.yaml", self.home / "audit-policy.yaml")
+            except (PolicyError, OSError, ValueError) as err:
+                log.error("audit policy of cluster %s: %s; auditing it with the default policy", cluster_id, err)
+                policy = parse_policy(DEFAULT_POLICY)
+            found = self._clusters[cluster_id] = (policy, Sink(folder / "audit.log"))
+        return found
+
+    def start(self, request: web.Request) -> None:
+        """A request arrives: its record, with its audit ID (the client's `Audit-ID`, else new)."""
+        _CURRENT.set(Record(request.headers.get("Audit-ID") or str(uuid.uuid4()), time.time()))
+
+    def begin(self, cluster_id: str, user: User, info: RequestInfo) -> None:
+        """The authenticated user and the request are known: choose the level, and log the
+        RequestReceived stage unless the policy omits it."""
+        rec = _CURRENT.get()
+        if self.home is None or rec is None:
+            return
+        policy, sink = self._of(cluster_id)
+        level, omit = policy.level_of(user, info.verb, info)
+        if level == "None":
+            return
+        rec.level, rec.omit, rec.sink, rec.user, rec.info = level, omit, sink, user, info
+        rec.prefix = f"/clusters/{cluster_id}"
+        if "RequestReceived" not in omit:
+            sink.write(self._event(rec, "RequestReceived", None, None, None))
+
+    @staticmethod
+    def headers() -> dict[str, str]:
+        """The headers every response carries: `Audit-Id`."""
+        rec = _CURRENT.get()
+        return {"Audit-Id": rec.audit_id} if rec is not None else {}
+
+    def response_started(self, request: web.Request) -> None:
+        """A long-running response (a watch) sent its headers."""
+        rec = _CURRENT.get()
+        if rec is not None and rec.sink is not None and "ResponseStarted" not in rec.omit:
+            rec.sink.write(self._event(rec, "ResponseStarted", request, 200, None))
+
+    def finish(self, request: web.Request, response: web.StreamResponse | None) -> None:
+        """The response is ready (None: the client went away): stamp its Audit-Id and log the
+        ResponseComplete stage."""
+        rec = _CURRENT.get()
+        if rec is None:
+            return
+        if response is not None and not response.prepared:
+            response.headers["Audit-Id"] = rec.audit_id
+        if rec.sink is None or "ResponseComplete" in rec.omit:
+            return
+        status = response.status if response is not None else 499
+        rec.sink.write(self._event(rec, "ResponseComplete", request, status, response))
+
+    async def close(self) -> None:
+        for _policy, sink in self._clusters.values():
+            await sink.drain()
+
+    # -- events
+
+    def _event(self, rec: Record, stage: str, request: web.Request | None, status: int | None,
+               response: web.StreamResponse | None) -> bytes:
+        info = rec.info
+        assert info is not None and rec.user is not None
+        req = request
+        ev: dict[str, Any] = {"kind": "Event", "apiVersion": "audit.k8s.io/v1", "level": rec.level,
+                              "auditID": rec.audit_id, "stage": stage}
+        if req is not None:
+            uri = req.raw_path
+            ev["requestURI"] = uri[len(rec.prefix):] if uri.startswith(rec.prefix) else uri
+        ev["verb"] = info.verb
+        ev["user"] = rec.user.info()
+        if req is not None:
+            if rec.impersonated is not None:
+                ev["impersonatedUser"] = rec.impersonated.info()
+            forwarded = [ip.strip() for ip in req.headers.get("X-Forwarded-For", "").split(",") if ip.strip()]
+            ev["sourceIPs"] = [*forwarded, *([req.remote] if req.remote and req.remote not in forwarded else [])]
+            if agent := req.headers.get("User-Agent"):
+                ev["userAgent"] = agent
+        if info.is_resource:
+            ev["objectRef"] = self._object_ref(rec, info)
+        if status is not None:
+            ev["responseStatus"] = _status(status, response)
+        if rec.level in ("Request", "RequestResponse") and rec.body and info.verb in (
+                "create", "update", "patch", "delete", "deletecollection"):
+            if (obj := _json(rec.body)) is not None:
+                ev["requestObject"] = obj
+        if rec.level == "RequestResponse" and stage == "ResponseComplete" and response is not None:
+            body = getattr(response, "body", None)
+            if isinstance(body, bytes | bytearray) and (obj := _json(bytes(body))) is not None:
+                ev["responseObject"] = obj
+        ev["requestReceivedTimestamp"] = _micro(rec.received)
+        ev["stageTimestamp"] = _micro(time.time()) if stage != "RequestReceived" else ev["requestReceivedTimestamp"]
+        if rec.annotations:
+            ev["annotations"] = rec.annotations
+        return orjson.dumps(ev) + b"\n"
+
+    @staticmethod
+    def _object_ref(rec: Record, info: RequestInfo) -> dict[str, Any]:
+        ref: dict[str, Any] = {"resource": info.resource}
+        if info.namespace:
+            ref["namespace"] = info.namespace
+        name = info.name
+        if not name and info.verb == "create" and rec.body:  # upstream takes a new object's name from the body
+            obj = _json(rec.body)
+            name = ((obj or {}).get("metadata") or {}).get("name") if isinstance(obj, dict) else None
+        if name:
+            ref["name"] = name
+        if info.group:
+            ref["apiGroup"] = info.group
+        if info.version:
+            ref["apiVersion"] = info.version
+        if info.subresource:
+            ref["subresource"] = info.subresource
+        return ref
+
+
+def _status(code: int, response: web.StreamResponse | None) -> dict[str, Any]:
+    """upstream's responseStatus: the code, and for a failure the Status's bounded fields."""
+    out: dict[str, Any] = {"metadata": {}, "code": code}
+    if code >= 400 and response is not None:
+        body = getattr(response, "body", None)
+        obj = _json(bytes(body)) if isinstance(body, bytes | bytearray) else None
+        if isinstance(obj, dict) and obj.get("kind") == "Status":
+            out = {"metadata": {}, **{k: obj[k] for k in ("status", "message", "reason", "details") if k in obj},
+                   "code": code}
+    return out
+
+
+def _json(body: bytes) -> Any:
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return None
+
+
+def _micro(ts: float) -> str:
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
