@@ -7,6 +7,7 @@ cluster's set; `lks.controlplanes` owns one per running cluster.
 from __future__ import annotations
 
 from lks.controllers.addons import AddonManager
+from lks.controllers.admissionpolicystatus import AdmissionPolicyStatusController
 from lks.controllers.certificatesigning import CertificateSigningController
 from lks.controllers.clusterroleaggregation import ClusterRoleAggregationController
 from lks.controllers.crd import CRDController
@@ -68,6 +69,7 @@ class ControllerManager:
             ResourceQuotaController(cluster),
             PVCProtectionController(cluster),
             PVProtectionController(cluster),
+            AdmissionPolicyStatusController(cluster),
             CertificateSigningController(cluster),
             AddonManager(cluster),  # last: the add-ons' pods need the rest running
         ]
