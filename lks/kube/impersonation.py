@@ -1,7 +1,10 @@
 """Acting as someone else (`Impersonate-User`, `-Group`, `-Uid`, `-Extra-<key>` headers;
-`kubectl --as`, `--as-group`), as upstream's impersonation filter does it: each part of the
-requested identity must be allowed with the `impersonate` verb (users, groups, uids,
-serviceaccounts, userextras/<key>), and the request then runs as the impersonated user.
+`kubectl --as`, `--as-group`, `--as-uid`), as upstream's impersonation filter
+(`apiserver/pkg/endpoints/filters/impersonation.go`) does it: each part of the requested
+identity must be allowed with the `impersonate` verb, in the filter's order (the user or service
+account, each group, each extra value as `userextras/<key>`, the uid), and the request then runs
+as the impersonated user. The HTTP layer (`lks.kube.http.app`) authorizes the request itself
+as that user next.
 """
 
 from __future__ import annotations
@@ -9,8 +12,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 from urllib.parse import unquote
 
-from lks.kube import authz, errors
-from lks.kube.authn import ANONYMOUS, AUTHENTICATED, UNAUTHENTICATED, User, split_service_account
+from lks.kube import authn, authz, errors, validation
 
 if TYPE_CHECKING:
     from multidict import CIMultiDictProxy
@@ -25,42 +27,64 @@ def requested(headers: CIMultiDictProxy[str]) -> bool:
     return any(k.lower().startswith("impersonate-") for k in headers)
 
 
-async def impersonate(cluster: Cluster, user: User, headers: CIMultiDictProxy[str]) -> User:
-    """The user `user` acts as, every part of it authorized; raises 403 (or 500 for groups or
-    extras without a user, as upstream) otherwise."""
+async def impersonate(cluster: Cluster, user: authn.User, headers: CIMultiDictProxy[str]) -> authn.User:
+    """The user `user` acts as, every part of it authorized; raises 403 naming the first part
+    not allowed (or 500 for groups, extras or a uid without a user, as upstream)."""
     name = headers.get(USER, "")
-    groups = tuple(headers.getall(GROUP, ()))
+    groups_asked = tuple(headers.getall(GROUP, ()))
     uid = headers.get(UID, "")
     extra: dict[str, tuple[str, ...]] = {}
-    for key in {k for k in headers if k.lower().startswith(EXTRA.lower())}:
-        extra[unquote(key[len(EXTRA):].lower())] = tuple(headers.getall(key))
+    # one key per header name whatever its case (Go canonicalizes them), lower-cased, then %-decoded
+    for header in dict.fromkeys(k.lower() for k in headers if k.lower().startswith(EXTRA.lower())):
+        key = unquote(header[len(EXTRA):])
+        extra[key] = extra.get(key, ()) + tuple(headers.getall(header))
     if not name:
-        if groups or extra or uid:
-            raise errors.internal("requested impersonation of groups, extra or uid without impersonating a user")
+        if groups_asked or extra or uid:
+            raise errors.internal(f"requested {_references(groups_asked, extra, uid)} without impersonating a user")
         return user
-    service_account = split_service_account(name)
     checks: list[authz.Attributes] = []
+    groups: tuple[str, ...] = ()
+    service_account = _service_account(name)
     if service_account is not None:
         ns, sa = service_account
-        checks.append(authz.Attributes(user, "impersonate", True, ns, "", "v1", "serviceaccounts", "", sa))
-        if not groups:
-            groups = ("system:serviceaccounts", f"system:serviceaccounts:{ns}")
+        checks.append(authz.Attributes(user, "impersonate", True, ns, "", "", "serviceaccounts", "", sa))
+        if not groups_asked:  # a service account's groups are known: a fixed mapping
+            groups = (authn.SERVICE_ACCOUNTS, f"{authn.SERVICE_ACCOUNTS}:{ns}")
     else:
-        checks.append(authz.Attributes(user, "impersonate", True, "", "", "v1", "users", "", name))
-    checks += [authz.Attributes(user, "impersonate", True, "", "", "v1", "groups", "", g) for g in groups]
-    if uid:
-        checks.append(authz.Attributes(user, "impersonate", True, "", _AUTHENTICATION, "v1", "uids", "", uid))
+        checks.append(authz.Attributes(user, "impersonate", True, "", "", "", "users", "", name))
+    checks += [authz.Attributes(user, "impersonate", True, "", "", "", "groups", "", g) for g in groups_asked]
+    groups += groups_asked
     for key, values in extra.items():
         checks += [authz.Attributes(user, "impersonate", True, "", _AUTHENTICATION, "v1", "userextras", key, v)
                    for v in values]
+    if uid:
+        checks.append(authz.Attributes(user, "impersonate", True, "", _AUTHENTICATION, "v1", "uids", "", uid))
     for attrs in checks:
         decision, reason = await cluster.authorizer.authorize(attrs)
         if decision != authz.ALLOW:
             raise authz.forbidden(attrs, reason)
-    if name != ANONYMOUS:
-        if AUTHENTICATED not in groups and UNAUTHENTICATED not in groups:
-            groups = (*groups, AUTHENTICATED)
-    elif UNAUTHENTICATED not in groups:
-        groups = (*groups, UNAUTHENTICATED)
-    return User(name, groups, uid, extra)
+    if name != authn.ANONYMOUS:
+        if authn.AUTHENTICATED not in groups and authn.UNAUTHENTICATED not in groups:
+            groups = (*groups, authn.AUTHENTICATED)
+    elif authn.UNAUTHENTICATED not in groups:
+        groups = (*groups, authn.UNAUTHENTICATED)
+    return authn.User(name, groups, uid, extra)
 
+
+def _service_account(name: str) -> tuple[str, str] | None:
+    """(namespace, name) when `name` is a service account's username, as upstream's
+    `serviceaccount.SplitUsername` decides: both parts must be valid names, else it is a user."""
+    parts = authn.split_service_account(name)
+    if parts is None or validation.dns_label(parts[0]) or validation.dns_subdomain(parts[1]):
+        return None
+    return parts
+
+
+def _references(groups: tuple[str, ...], extra: dict[str, tuple[str, ...]], uid: str) -> str:
+    """The impersonation requests as upstream's error prints them: Go's `%v` of a list of
+    ObjectReferences (Kind, Namespace, Name, UID, APIVersion, ResourceVersion, FieldPath)."""
+    refs = [("Group", "", g, "", "", "", "") for g in groups]
+    refs += [("UserExtra", "", v, "", f"{_AUTHENTICATION}/v1", "", k) for k, vs in extra.items() for v in vs]
+    if uid:
+        refs.append(("UID", "", uid, "", f"{_AUTHENTICATION}/v1", "", ""))
+    return "[" + " ".join("{" + " ".join(ref) + "}" for ref in refs) + "]"
