@@ -194,3 +194,18 @@ async def test_discovery_lists_the_reviews(client):
     for name in ("selfsubjectaccessreviews", "subjectaccessreviews", "selfsubjectrulesreviews"):
         assert names[name]["verbs"] == ["create"] and not names[name]["namespaced"]
     assert names["localsubjectaccessreviews"]["namespaced"]
+
+
+async def test_selectors_that_do_not_parse_are_ignored_and_said(client, judge):
+    _, out = await _post(client, "/subjectaccessreviews", _sar({"user": "alice", "resourceAttributes": {
+        "namespace": "default", "verb": "list", "resource": "pods",
+        "labelSelector": {"rawSelector": "a in (b"},
+        "fieldSelector": {"requirements": [{"key": "spec.nodeName", "operator": "In", "values": ["n1"]},
+                                           {"key": "metadata.name", "operator": "Exists"}]}}}))
+    assert out["status"] == {"allowed": True, "reason": 'RBAC: allowed by RoleBinding "r/default"',
+                             "evaluationError": "spec.resourceAttributes.fieldSelector partially ignored due to "
+                                                "parse error; spec.resourceAttributes.labelSelector ignored due "
+                                                "to parse error"}
+    _, out = await _post(client, "/subjectaccessreviews", _sar({"user": "broken", "resourceAttributes": {
+        "verb": "list", "resource": "pods", "fieldSelector": {"rawSelector": "spec.nodeName=n1"}}}))
+    assert out["status"] == {"allowed": False, "evaluationError": "webhook unreachable"}

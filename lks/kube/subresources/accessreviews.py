@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any
 
-from lks.kube import authz, errors
+from lks.kube import authz, errors, selectors
 from lks.kube.authn import User
 from lks.kube.subresources import reviewbody, virtual
 from lks.kube.typevalidation import field
@@ -37,7 +37,7 @@ async def self_subject(cluster: Cluster, _namespace: str | None, body: Any, opts
         raise invalid(causes)
     if opts.user is None:  # only the service itself writes without a user, and it never asks
         raise errors.bad_request("no user present on request")
-    review["status"] = await _decide(cluster, _attributes(opts.user, spec))
+    review["status"] = await _decide(cluster, _attributes(opts.user, spec), spec)
     return 201, review
 
 
@@ -48,7 +48,7 @@ async def subject(cluster: Cluster, _namespace: str | None, body: Any, opts: Wri
     causes = _attribute_causes(spec) + _subject_causes(spec) + _meta_causes(review["metadata"])
     if causes:
         raise invalid(causes)
-    review["status"] = await _decide(cluster, _attributes(_subject(spec), spec))
+    review["status"] = await _decide(cluster, _attributes(_subject(spec), spec), spec)
     return 201, review
 
 
@@ -71,7 +71,7 @@ async def local_subject(cluster: Cluster, namespace: str | None, body: Any, opts
         raise invalid(causes)
     if not namespace:
         raise errors.bad_request(f"namespace is required on this type: {namespace or ''}")
-    review["status"] = await _decide(cluster, _attributes(_subject(spec), spec))
+    review["status"] = await _decide(cluster, _attributes(_subject(spec), spec), spec)
     return 201, review
 
 
@@ -154,15 +154,57 @@ def _attributes(user: User, spec: Obj) -> authz.Attributes:
                             resource.get("subresource", ""), resource.get("name", ""))
 
 
-async def _decide(cluster: Cluster, attrs: authz.Attributes) -> Obj:
+async def _decide(cluster: Cluster, attrs: authz.Attributes, spec: Obj) -> Obj:
+    """The status: the chain's decision, and (upstream's BuildEvaluationError) an authorizer's
+    failure, then the selectors the authorizer could not be given."""
+    problems = []
     try:
         decision, reason = await cluster.authorizer.authorize(attrs)
     except Exception as err:  # an authorizer that fails answers no opinion, with its error
         log.warning("authorizer failed on %s: %s", attrs, err)
-        return {"allowed": False, "evaluationError": str(err)}
+        decision, reason = authz.NO_OPINION, ""
+        problems.append(str(err))
+    problems += _selector_problems(spec.get("resourceAttributes") or {})
     status: Obj = {"allowed": decision == authz.ALLOW}
     if decision == authz.DENY:
         status["denied"] = True
     if reason:
         status["reason"] = reason
+    if problems:
+        status["evaluationError"] = "; ".join(problems)
     return status
+
+
+_LABEL_OPERATORS = ("In", "NotIn", "Exists", "DoesNotExist")
+
+
+def _selector_problems(resource: Obj) -> list[str]:
+    """What of the field and label selectors does not parse (then ignored, as upstream's
+    ResourceAttributesFrom ignores it: a broader check, never a narrower one)."""
+    out = []
+    for key, parse, usable in (("fieldSelector", lambda raw: selectors.parse_fields(raw, lambda _f: True),
+                                _usable_field_requirement),
+                               ("labelSelector", selectors.parse_labels,
+                                lambda r: r.get("operator") in _LABEL_OPERATORS)):
+        selector = resource.get(key)
+        if not selector:
+            continue
+        raw, requirements = selector.get("rawSelector", ""), selector.get("requirements") or []
+        kept, broken = 0, False
+        if raw:
+            try:
+                parse(raw)
+            except errors.APIError:
+                broken = True
+        for req in requirements:
+            if usable(req):
+                kept += 1
+            else:
+                broken = True
+        if broken:
+            out.append(f"spec.resourceAttributes.{key} {'partially ' if kept else ''}ignored due to parse error")
+    return out
+
+
+def _usable_field_requirement(req: Obj) -> bool:
+    return req.get("operator") in ("In", "NotIn") and len(req.get("values") or ()) == 1
