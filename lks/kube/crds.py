@@ -14,11 +14,11 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
 
-from lks.kube import crdschema, crdvalidation, scale
+from lks.kube import crdrules, crdschema, crdvalidation, scale
 from lks.kube.catalog import ResourceType, Subresource
 from lks.kube.errors import Cause
 from lks.kube.schema import Schema
-from lks.kube.strategies.base import Obj, Strategy
+from lks.kube.strategies.base import Obj, StatusStrategy, Strategy
 
 CLEANUP_FINALIZER = "customresourcecleanup.apiextensions.k8s.io"
 _VERBS = ("delete", "deletecollection", "get", "list", "patch", "create", "update", "watch")
@@ -153,6 +153,7 @@ class CustomResourceStrategy(Strategy):
         super().__init__(namespaced=ct.rt.namespaced, has_status="status" in ct.rt.subresources)
         self.ct = ct
         self.schema = Schema({}, ct.schema)
+        self.rules = crdrules.build(ct.schema)  # None without x-kubernetes-validations: no cost
         if ct.terminating:  # updates still go through: they remove finalizers
             self.refuses_create = "create not allowed while custom resource definition is terminating"
 
@@ -163,14 +164,44 @@ class CustomResourceStrategy(Strategy):
         return dropped
 
     def validate(self, obj: Obj) -> list[Cause]:
-        return super().validate(obj) + self._schema_causes(obj)
+        return super().validate(obj) + self.schema_causes(obj, None)
 
     def validate_update(self, obj: Obj, old: Obj) -> list[Cause]:
-        return super().validate_update(obj, old) + self._schema_causes(obj)
+        return super().validate_update(obj, old) + self.schema_causes(obj, old)
 
-    def _schema_causes(self, obj: Obj) -> list[Cause]:
+    def for_subresource(self, name: str) -> Any:
+        return CustomResourceStatusStrategy(self) if name == "status" else super().for_subresource(name)
+
+    def schema_causes(self, obj: Obj, old: Obj | None) -> list[Cause]:
+        """The schema's violations, then its CEL rules (`x-kubernetes-validations`) unless a
+        violation makes them moot, as upstream's `hasBlockingErr`."""
         body = {k: v for k, v in obj.items() if k not in ("apiVersion", "kind", "metadata")}
-        return crdschema.validate(body, self.schema)
+        causes = crdschema.validate(body, self.schema)
+        if self.rules is None:
+            return causes
+        if any(_blocking(c) for c in causes):
+            return causes + [Cause.invalid("<nil>", "null", "some validation rules were not checked because the "
+                                           "object was invalid; correct the existing errors to complete validation")]
+        return causes + self.rules.validate(obj, old, "")
+
+
+class CustomResourceStatusStrategy(StatusStrategy):
+    """Updates through `/status` of a custom resource: validated against the schema and its
+    rules like any update (upstream's status strategy runs both)."""
+
+    parent: CustomResourceStrategy
+
+    def validate_update(self, obj: Obj, old: Obj) -> list[Cause]:
+        return self.parent.schema_causes(obj, old)
+
+
+_BLOCKING = {"FieldValueNotSupported", "FieldValueRequired", "FieldValueTooLong", "FieldValueTooMany",
+             "FieldValueTypeInvalid"}
+
+
+def _blocking(cause: Cause) -> bool:
+    """A violation after which CEL rules are not run (wrong type, missing, too long ...)."""
+    return cause.get("reason") in _BLOCKING or " in body must be of type " in cause.get("message", "")
 
 
 class CRDStrategy(Strategy):

@@ -15,7 +15,7 @@ import copy
 from dataclasses import dataclass, replace
 from typing import Any
 
-from lks.kube import crdschema, goregexp
+from lks.kube import cel, crdrules, crdschema, goregexp
 from lks.kube.errors import Cause
 from lks.kube.schema import Schema
 
@@ -68,7 +68,8 @@ def check(schema: Node, path: str, *, status_enabled: bool) -> list[Cause]:
     if not _has_unsupported(schema):  # upstream cannot even build a structural schema from those
         structural = _invariants(schema, _ROOT, path) + _completeness(schema, schema, path, path)
         causes += sorted(structural, key=Cause.text) or _defaults(schema, path, root=True)
-    causes += _walk(schema, path, _Context(), root=True)
+    # rules are compiled only in a schema that is otherwise sound (upstream's nil CEL context)
+    causes += _walk(schema, path, _Context(cel=not causes), root=True)
     return causes
 
 
@@ -239,6 +240,11 @@ def _defaults(s: Node, path: str, inside_meta: bool = False, *, root: bool = Fal
 class _Context:
     defaults: str | None = None  # why defaults are forbidden here; None: allowed
     inside_meta: bool = False
+    cel: bool = False  # compile x-kubernetes-validations here (not under junctors)
+    uncorrelatable: str | None = None  # the highest path below which oldSelf cannot be correlated
+
+    def forbid_old_self(self, path: str) -> _Context:
+        return self if self.uncorrelatable is not None else replace(self, uncorrelatable=path)
 
 
 def _walk(s: Node, path: str, ctx: _Context, *, root: bool = False) -> list[Cause]:
@@ -276,31 +282,37 @@ def _walk(s: Node, path: str, ctx: _Context, *, root: bool = False) -> list[Caus
             out += _walk(extra, f"{path}.additionalProperties", sub_ctx)
     embedded = s.get("x-kubernetes-embedded-resource") is True
     for key, sub in _props(s):
-        sub_ctx = ctx
+        sub_ctx = ctx if s.get("x-kubernetes-map-type") != "atomic" else ctx.forbid_old_self(path)
         if (root or embedded) and key in _META_FIELDS:
             sub_ctx = replace(sub_ctx, inside_meta=True)
             if root:
                 sub_ctx = replace(sub_ctx, defaults=f"in top-level {key}")
         out += _walk(sub, f"{path}.properties[{key}]", sub_ctx)
+    junctor_ctx = replace(ctx, cel=False)
     if isinstance(s.get("not"), dict):
-        out += _walk(s["not"], f"{path}.not", ctx)
+        out += _walk(s["not"], f"{path}.not", junctor_ctx)
     for key in ("allOf", "oneOf", "anyOf"):
         for i, sub in _list(s, key):
-            out += _walk(sub, f"{path}.{key}[{i}]", ctx)
+            out += _walk(sub, f"{path}.{key}[{i}]", junctor_ctx)
     for key, sub in sorted((s.get("definitions") or {}).items()) if isinstance(s.get("definitions"), dict) else ():
-        out += _walk(sub, f"{path}.definitions[{key}]", ctx)
+        out += _walk(sub, f"{path}.definitions[{key}]", junctor_ctx)
+    # only the items of map lists correlate with old items
+    items_ctx = ctx if s.get("x-kubernetes-list-type") == "map" else ctx.forbid_old_self(path)
     if isinstance(items, dict):
-        out += _walk(items, f"{path}.items", ctx)
+        out += _walk(items, f"{path}.items", items_ctx)
     elif isinstance(items, list):
         for i, sub in enumerate(items):
-            out += _walk(sub, f"{path}.items[{i}]", ctx)
+            out += _walk(sub, f"{path}.items[{i}]", items_ctx)
     for key, sub in sorted((s.get("dependencies") or {}).items()) if isinstance(s.get("dependencies"), dict) else ():
         if isinstance(sub, dict):
-            out += _walk(sub, f"{path}.dependencies[{key}]", ctx)
+            out += _walk(sub, f"{path}.dependencies[{key}]", junctor_ctx)
     if s.get("x-kubernetes-preserve-unknown-fields") is False:
         out.append(Cause.invalid(f"{path}.x-kubernetes-preserve-unknown-fields", False, "must be true or undefined"))
     out += _map_and_list_types(s, path)
-    out += _x_validations(s, path)
+    static = _x_validations(s, path)
+    out += static
+    if ctx.cel and not out:  # CEL is compiled only where the schema at and below is sound
+        out += _cel_rules(s, path, ctx.uncorrelatable)
     return out
 
 
@@ -383,7 +395,7 @@ def _map_and_list_types(s: Node, path: str) -> list[Cause]:
 
 
 def _x_validations(s: Node, path: str) -> list[Cause]:
-    """The static checks of `x-kubernetes-validations` (their CEL is not compiled here)."""
+    """The static checks of `x-kubernetes-validations` (their CEL is compiled by `_cel_rules`)."""
     out: list[Cause] = []
     for i, rule in _list(s, "x-kubernetes-validations"):
         at = f"{path}.x-kubernetes-validations[{i}]"
@@ -402,7 +414,71 @@ def _x_validations(s: Node, path: str) -> list[Cause]:
         reason = rule.get("reason")
         if reason is not None and reason not in _VALIDATION_REASONS:
             out.append(Cause.not_supported(f"{at}.reason", reason, _VALIDATION_REASONS))
+        fpath = rule.get("fieldPath")
+        if isinstance(fpath, str) and fpath:
+            if not fpath.strip():
+                out.append(Cause.invalid(f"{at}.fieldPath", fpath, "fieldPath must be non-empty if specified"))
+            if "\n" in fpath or "\r" in fpath:
+                out.append(Cause.invalid(f"{at}.fieldPath", fpath, "fieldPath must not contain line breaks"))
+            if crdrules.field_path(fpath, s) is None:
+                out.append(Cause.invalid(f"{at}.fieldPath", fpath, "fieldPath must be a valid path"))
     return out
+
+
+def _cel_rules(s: Node, path: str, uncorrelatable: str | None) -> list[Cause]:
+    """Each rule (and messageExpression) compiled as upstream's `cel.Compile`, with `self` and
+    `oldSelf` declared; a transition rule where no old value can be correlated, or an
+    `optionalOldSelf` on a rule without `oldSelf`, is refused."""
+    out: list[Cause] = []
+    for i, rule in _list(s, "x-kubernetes-validations"):
+        at = f"{path}.x-kubernetes-validations[{i}]"
+        program = None
+        try:
+            program = cel.compile(str(rule.get("rule") or ""), crdrules.VARIABLES)
+        except cel.CompileError as err:
+            out.append(_invalid_rule(f"{at}.rule", rule, f"compilation failed: {err}"))
+        expr = rule.get("messageExpression")
+        if isinstance(expr, str) and expr.strip():
+            try:
+                cel.compile(expr, crdrules.VARIABLES)
+            except cel.CompileError as err:
+                out.append(_invalid_rule(f"{at}.messageExpression", rule, f"messageExpression compilation failed: {err}"))
+        if program is None:
+            continue
+        if program.references("oldSelf"):
+            if uncorrelatable is not None:
+                out.append(Cause.invalid(f"{at}.rule", rule.get("rule"), "oldSelf cannot be used on the uncorrelatable "
+                                                                         f"portion of the schema within {uncorrelatable}"))
+        elif rule.get("optionalOldSelf") is not None:
+            out.append(Cause.invalid(f"{at}.optionalOldSelf", rule["optionalOldSelf"],
+                                     "may not be set if oldSelf is not used in rule"))
+    return out
+
+
+def _invalid_rule(field: str, rule: Node, detail: str) -> Cause:
+    """An Invalid cause whose value is the whole rule, which Go prints as the struct it is."""
+    return Cause(reason="FieldValueInvalid", message=f"Invalid value: {_go_rule(rule)}: {detail}", field=field)
+
+
+def _go_rule(rule: Node) -> str:
+    """`%#v` of an `apiextensions.ValidationRule` (pointers print as addresses, as Go's would)."""
+    reason = "(*apiextensions.FieldValueErrorReason)(nil)" if rule.get("reason") is None else \
+        "(*apiextensions.FieldValueErrorReason)(0xc0004a2f10)"
+    optional = "(*bool)(nil)" if rule.get("optionalOldSelf") is None else "(*bool)(0xc0004a2f18)"
+    return (f"apiextensions.ValidationRule{{Rule:{_go_quote(rule.get('rule'))}, "
+            f"Message:{_go_quote(rule.get('message'))}, MessageExpression:{_go_quote(rule.get('messageExpression'))}, "
+            f"Reason:{reason}, FieldPath:{_go_quote(rule.get('fieldPath'))}, OptionalOldSelf:{optional}}}")
+
+
+_GO_ESCAPES = {"\\": "\\\\", '"': '\\"', "\n": "\\n", "\r": "\\r", "\t": "\\t", "\a": "\\a", "\b": "\\b",
+               "\f": "\\f", "\v": "\\v"}
+
+
+def _go_quote(value: Any) -> str:
+    """Go's `strconv.Quote`."""
+    text = "" if value is None else str(value)
+    return '"' + "".join(_GO_ESCAPES.get(c) or (f"\\x{ord(c):02x}" if ord(c) < 0x20 or ord(c) == 0x7F else c)
+                         for c in text) + '"'
 
 
 def _status_root(s: Node, path: str) -> list[Cause]:

@@ -1,0 +1,325 @@
+"""CEL validation rules of CRD schemas (`x-kubernetes-validations`) applied to custom resources,
+as apiextensions' `schema/cel` validator does on create, update and status update.
+
+`build(schema)` compiles a CRD version's rules once into a tree of `Node`s parallel to the
+schema (None when the schema has no rules, so such resources pay nothing); `Node.validate`
+walks an object with its old version. Each rule sees its value as `self` (at the root and at
+embedded resources with `apiVersion`, `kind` and `metadata.name`/`generateName` only); a
+transition rule (one that reads `oldSelf`) runs only on update and only where the old value
+can be correlated (object fields, map values, items of `x-kubernetes-list-type: map` lists by
+key), unless `optionalOldSelf` makes `oldSelf` an optional. A failed rule gives upstream's
+field error (`spec: Invalid value: "object": <message>`, the reason's wording, `fieldPath`
+appended); a value unchanged since the old object does not fail non-transition rules again
+(upstream's validation ratcheting). The rules are checked when the CRD is written by
+`lks.kube.crdschemarules`, which uses `field_path` from here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import cel as _cel
+
+from lks.kube import cel
+from lks.kube.errors import Cause
+
+VARIABLES = ("self", "oldSelf")
+MAX_MESSAGE_BYTES = 5 * 1024  # celconfig.MaxEvaluatedMessageExpressionSizeBytes
+_META_KEYS = ("name", "generateName")
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    rule: str
+    program: cel.Program
+    message: str = ""
+    message_program: cel.Program | None = None
+    reason: str | None = None
+    field_path: str = ""  # normalized: "foo.bar", "foo[key]"
+    optional_old_self: bool = False
+
+    @property
+    def transition(self) -> bool:
+        return self.program.references("oldSelf")
+
+    def error_string(self) -> str:
+        """upstream's `ruleErrorString`: the message if there is one, else the rule."""
+        return self.message.strip() or self.rule.strip()
+
+
+@dataclass
+class Node:
+    type: str  # the schema's type: the value shown in field errors
+    rules: list[Rule] = field(default_factory=list)
+    properties: dict[str, Node] = field(default_factory=dict)
+    additional: Node | None = None
+    items: Node | None = None
+    all_of: list[Node] = field(default_factory=list)
+    resource_root: bool = False  # the CR itself or an embedded resource
+    numbers: bool = False  # a `number` somewhere below: JSON integers become doubles for CEL
+    map_keys: tuple[str, ...] | None = None  # of an `x-kubernetes-list-type: map` list
+    atomic_map: bool = False
+
+    def validate(self, obj: Any, old: Any, path: str, unchanged: bool = False) -> list[Cause]:
+        """Every rule broken in `obj`. `old` is the correlated old value (None on create or where
+        none correlates); `unchanged` tells an uncorrelatable value whether its nearest
+        correlatable ancestor is unchanged (ratcheting)."""
+        if obj is None:
+            return []
+        if old is not None:
+            unchanged = old == obj
+        causes = self._rules(obj, old, path, unchanged) if self.rules else []
+        for sub in self.all_of:
+            causes += sub.validate(obj, old, path, unchanged)
+        if isinstance(obj, dict) and (self.properties or self.additional is not None):
+            old_map = old if isinstance(old, dict) and not self.atomic_map else {}
+            for key, value in obj.items():
+                sub = self.properties.get(key)
+                if sub is not None:
+                    causes += sub.validate(value, old_map.get(key), _child(path, key), unchanged)
+                elif self.additional is not None:
+                    causes += self.additional.validate(value, old_map.get(key), f"{path}[{key}]", unchanged)
+        elif isinstance(obj, list) and self.items is not None:
+            olds = _correlate(self.map_keys, old) if self.map_keys and isinstance(old, list) else {}
+            for i, item in enumerate(obj):
+                causes += self.items.validate(item, olds.get(_key(self.map_keys, item)) if olds else None,
+                                              f"{path}[{i}]", unchanged)
+        return causes
+
+    def _rules(self, obj: Any, old: Any, path: str, unchanged: bool) -> list[Cause]:
+        # a value unchanged since the old object does not fail its rules again (ratcheting);
+        # transition rules run only with an old value, unless oldSelf is optional for them
+        rules = [r for r in self.rules if (r.transition or not unchanged)
+                 and (not r.transition or old is not None or r.optional_old_self)]
+        if not rules:
+            return []
+        programs = [p for r in rules for p in (r.program, r.message_program) if p]
+        value = self._value(obj)
+        old_value = self._value(old) if old is not None else None
+        variables = {"self": value}
+        if old_value is not None:
+            variables["oldSelf"] = old_value
+        plain = cel.activation(variables, programs)
+        optional = None
+        causes = []
+        for rule in rules:
+            act = plain
+            if rule.optional_old_self:
+                if optional is None:
+                    wrapped = _cel.OptionalValue.of(old_value) if old_value is not None else _cel.OptionalValue.none()
+                    optional = cel.activation({"self": value, "oldSelf": wrapped}, programs)
+                act = optional
+            try:
+                ok = rule.program.run(act)
+            except cel.EvalError as err:
+                causes.append(self._eval_failure(rule, str(err), path))
+                continue
+            if ok is not True:
+                causes.append(self._failure(rule, act, path))
+        return causes
+
+    def _value(self, obj: Any) -> Any:
+        if self.numbers:
+            obj = _doubles(obj, self)
+        if self.resource_root and isinstance(obj, dict) and isinstance(obj.get("metadata"), dict):
+            meta = obj["metadata"]
+            obj = {**obj, "metadata": {k: meta[k] for k in _META_KEYS if k in meta}}
+        return obj
+
+    def _eval_failure(self, rule: Rule, error: str, path: str) -> Cause:
+        if error.startswith("no such overload"):
+            detail = (f"'{error}': call arguments did not match a supported operator, function or macro signature "
+                      f"for rule: {rule.error_string()}")
+        else:
+            detail = f"{error} evaluating rule: {rule.error_string()}"
+        return Cause.invalid(path or "<nil>", self.type, detail)
+
+    def _failure(self, rule: Rule, act: cel.Activation, path: str) -> Cause:
+        detail = _message(rule, act)
+        if rule.field_path:
+            path = _child(path, rule.field_path)
+        at = path or "<nil>"
+        if rule.reason == "FieldValueForbidden":
+            return Cause.forbidden(at, detail)
+        if rule.reason == "FieldValueRequired":
+            return Cause.required(at, detail)
+        if rule.reason == "FieldValueDuplicate":
+            return Cause(reason="FieldValueDuplicate", message=f'Duplicate value: "{self.type}"', field=at)
+        return Cause.invalid(at, self.type, detail)
+
+
+def _message(rule: Rule, act: cel.Activation) -> str:
+    """The messageExpression's value when it gives a usable one, else the message or the rule."""
+    if rule.message_program is not None:
+        try:
+            text = rule.message_program.run(act)
+        except cel.EvalError:
+            text = None
+        if isinstance(text, str):
+            text = text.strip()
+            if text and "\n" not in text and len(text.encode()) <= MAX_MESSAGE_BYTES:
+                return text
+    return rule.message.strip() if rule.message else f"failed rule: {rule.error_string()}"
+
+
+def _child(path: str, name: str) -> str:
+    return f"{path}.{name}" if path else name
+
+
+def _key(keys: tuple[str, ...], item: Any) -> tuple | None:
+    return tuple(item.get(k) for k in keys) if isinstance(item, dict) else None
+
+
+def _correlate(keys: tuple[str, ...], old: list[Any]) -> dict[tuple | None, Any]:
+    return {_key(keys, item): item for item in old}
+
+
+def _doubles(obj: Any, node: Node | None) -> Any:
+    """JSON integers where the schema says `number` become floats, as CEL sees them (double)."""
+    if node is None or not node.numbers:
+        return obj
+    if node.type == "number" and isinstance(obj, int) and not isinstance(obj, bool):
+        return float(obj)
+    if isinstance(obj, dict):
+        return {k: _doubles(v, node.properties.get(k) or node.additional) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_doubles(v, node.items) for v in obj]
+    return obj
+
+
+# -- compiling ----------------------------------------------------------------------------------
+
+
+def has_rules(schema: Any) -> bool:
+    if not isinstance(schema, dict):
+        return False
+    if schema.get("x-kubernetes-validations"):
+        return True
+    subs = list((schema.get("properties") or {}).values()) + list(schema.get("allOf") or [])
+    subs += [schema[k] for k in ("items", "additionalProperties") if isinstance(schema.get(k), dict)]
+    return any(has_rules(s) for s in subs)
+
+
+def build(schema: dict[str, Any]) -> Node | None:
+    """The validator of a CRD version's `openAPIV3Schema`, or None when it has no rules."""
+    if not has_rules(schema):
+        return None
+    return _node(schema, schema, resource_root=True)
+
+
+def _node(s: dict[str, Any], shape: dict[str, Any], *, resource_root: bool = False) -> Node:
+    """`s` holds the rules; `shape` the structure (the same schema, or the one an allOf refines)."""
+    node = Node(type=str(shape.get("type") or ""), resource_root=resource_root,
+                atomic_map=shape.get("x-kubernetes-map-type") == "atomic")
+    if shape.get("x-kubernetes-list-type") == "map":
+        node.map_keys = tuple(shape.get("x-kubernetes-list-map-keys") or ())
+    for rule in s.get("x-kubernetes-validations") or []:
+        compiled = compile_rule(rule, shape)
+        if compiled is not None:
+            node.rules.append(compiled)
+    props = shape.get("properties") or {}
+    for key, sub in (s.get("properties") or {}).items():
+        if isinstance(sub, dict) and isinstance(props.get(key), dict) and (has_rules(sub) or _has_number(sub)):
+            node.properties[key] = _node(sub, props[key], resource_root=sub.get("x-kubernetes-embedded-resource") is True)
+    extra = s.get("additionalProperties")
+    if isinstance(extra, dict) and (has_rules(extra) or _has_number(extra)):
+        node.additional = _node(extra, extra, resource_root=extra.get("x-kubernetes-embedded-resource") is True)
+    items = s.get("items")
+    if isinstance(items, dict) and (has_rules(items) or _has_number(items)):
+        node.items = _node(items, items, resource_root=items.get("x-kubernetes-embedded-resource") is True)
+    for sub in s.get("allOf") or []:
+        if isinstance(sub, dict) and has_rules(sub):
+            node.all_of.append(_node(sub, shape, resource_root=resource_root))
+    node.numbers = _has_number(shape)
+    return node
+
+
+def _has_number(s: Any) -> bool:
+    if not isinstance(s, dict):
+        return False
+    if s.get("type") == "number":
+        return True
+    subs = list((s.get("properties") or {}).values())
+    subs += [s[k] for k in ("items", "additionalProperties") if isinstance(s.get(k), dict)]
+    return any(_has_number(sub) for sub in subs)
+
+
+def compile_rule(rule: Any, shape: dict[str, Any]) -> Rule | None:
+    """A rule ready to run; None when it does not compile (the CRD was refused for that)."""
+    if not isinstance(rule, dict) or not str(rule.get("rule") or "").strip():
+        return None
+    try:
+        program = cel.compile(rule["rule"], VARIABLES)
+        message_program = cel.compile(rule["messageExpression"], VARIABLES) \
+            if str(rule.get("messageExpression") or "").strip() else None
+    except cel.CompileError:
+        return None
+    path = field_path(str(rule.get("fieldPath") or ""), shape) if rule.get("fieldPath") else ""
+    return Rule(rule=rule["rule"], program=program, message=str(rule.get("message") or ""),
+                message_program=message_program, reason=rule.get("reason"), field_path=path or "",
+                optional_old_self=rule.get("optionalOldSelf") is True)
+
+
+def field_path(path: str, schema: dict[str, Any]) -> str | None:
+    """upstream's `ValidFieldPath`: `.foo.bar` or `.foo['key']` walked through the schema's
+    properties (a name) and additionalProperties (a key); the normalized path, or None when it
+    names nothing in the schema."""
+    out, s, i, n = "", schema, 0, len(path)
+    if not path:
+        return None
+    while i < n:
+        if path[i] == ".":
+            j = i + 1
+            while j < n and path[j] not in ".[]":
+                j += 1
+            name, i = path[i + 1:j], j
+        elif path[i] == "[":
+            end = _quoted_end(path, i + 1)
+            if end is None or end + 1 >= n or path[end + 1] != "]":
+                return None
+            name, i = _unescape(path[i + 2:end]), end + 2
+            if name is None:
+                return None
+        else:
+            return None
+        if not name:
+            return None
+        props, extra = s.get("properties"), s.get("additionalProperties")
+        if props:
+            if name not in props:
+                return None
+            out, s = f"{out}.{name}" if out else name, props[name]
+        elif isinstance(extra, dict):
+            out, s = f"{out}[{name}]", extra
+        else:
+            return None
+    return out
+
+
+def _quoted_end(path: str, i: int) -> int | None:
+    if i >= len(path) or path[i] != "'":
+        return None
+    j = i + 1
+    while j < len(path):
+        if path[j] == "'" and path[j - 1] != "\\":
+            return j
+        j += 1
+    return None
+
+
+_ESCAPES = {"a": "\a", "b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t", "v": "\v", "'": "'", "\\": "\\"}
+
+
+def _unescape(s: str) -> str | None:
+    out, i = [], 0
+    while i < len(s):
+        if s[i] == "\\":
+            if i + 1 >= len(s) or s[i + 1] not in _ESCAPES:
+                return None
+            out.append(_ESCAPES[s[i + 1]])
+            i += 2
+        else:
+            out.append(s[i])
+            i += 1
+    return "".join(out)
