@@ -26,6 +26,7 @@ import orjson
 from lks import pki, store
 from lks.clock import Clock
 from lks.controllers import ControllerManager
+from lks.kube import access
 from lks.kube.authn import User
 from lks.kube.cluster import Cluster
 from lks.kube.serviceaccounts import SigningKey
@@ -38,6 +39,9 @@ _PREFIX = "/lks/controlplanes/"
 # The identities of a cluster's static tokens: the admin credential and AKS's "clusterUser".
 ADMIN = User("clusterAdmin", ("system:masters", "system:authenticated"))
 USER = User("clusterUser", ("system:masters", "system:authenticated"))
+# the admin kubeconfig's client certificate (AKS's `masterclient`), as authentication reads it
+MASTERCLIENT = User("masterclient", ("system:masters", "system:authenticated"))
+LOCAL_USERS = frozenset((ADMIN, USER, MASTERCLIENT))  # what `disableLocalAccounts` turns away
 
 
 class ControlPlanes:
@@ -122,6 +126,7 @@ class ControlPlanes:
                 if record != scrubbed:
                     await self.meta.update(_PREFIX + id, orjson.dumps(scrubbed), mod_revision=kv.mod_revision)
             await self._stop(id)
+            access.forget(id)
             if self.store_url:  # its keys in the shared etcd; a SQLite store goes with the folder
                 backend = store.open_store(self._store_url(id))
                 await backend.start()
@@ -159,6 +164,20 @@ class ControlPlanes:
                 await self._stop(id)
                 await self._start(record)
 
+    async def set_access(self, id: str, *, authorized_ip_ranges: list[str], disable_local_accounts: bool) -> None:
+        """Record who may reach the cluster's API server (the managed cluster's
+        `apiServerAccessProfile.authorizedIPRanges` and `disableLocalAccounts`) and apply it."""
+        wanted = {"authorizedIPRanges": list(authorized_ip_ranges), "disableLocalAccounts": disable_local_accounts}
+        async with self._lock:
+            kv = await self.meta.get(_PREFIX + id)
+            if kv is None:
+                raise KeyError(id)
+            record = orjson.loads(kv.value)
+            if record.get("access", _OPEN) != wanted:
+                record["access"] = wanted
+                await self.meta.update(_PREFIX + id, orjson.dumps(record), mod_revision=kv.mod_revision)
+            _apply_access(record)
+
     async def _set_stopped(self, id: str, stopped: bool) -> dict[str, Any]:
         kv = await self.meta.get(_PREFIX + id)
         if kv is None:
@@ -191,6 +210,7 @@ class ControlPlanes:
             serving_ca_pem=self.serving_ca_pem, service_account_key=(record.get("serviceAccountKey") or "").encode() or None,
             service_account_issuer=record.get("serviceAccountIssuer"),
         )
+        _apply_access(record)  # before the cluster serves a request
         await cluster.start()
         controllers = ControllerManager(cluster)
         await controllers.start()
@@ -230,6 +250,16 @@ class ControlPlanes:
         kv = await self.meta.get(_PREFIX + id)
         record = orjson.loads(kv.value) if kv else None
         return None if record is None or record.get("deleting") else record
+
+
+_OPEN = {"authorizedIPRanges": [], "disableLocalAccounts": False}
+
+
+def _apply_access(record: dict[str, Any]) -> None:
+    wanted = record.get("access") or _OPEN
+    access.configure(record["id"], authorized_ranges=wanted["authorizedIPRanges"],
+                     local_accounts=not wanted["disableLocalAccounts"], local_users=LOCAL_USERS,
+                     pod_cidr=(record.get("network") or {}).get("podCidr") or "")
 
 
 async def _remove_tree(path: Path) -> None:

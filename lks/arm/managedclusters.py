@@ -152,16 +152,17 @@ class ManagedClusters:
     # -- credentials and profiles -------------------------------------------------------
 
     async def admin_credential(self, call: Call) -> web.Response:
-        stored = await self.load(call)
-        if stored.doc["properties"].get("disableLocalAccounts"):
-            raise ARMError("BadRequest", "Getting static credential is not allowed because this cluster is set to "
-                           "disable local accounts.", 400)
-        return await self._credential(stored.doc, admin=True)
+        return await self._credential((await self.load(call)).doc, admin=True)
 
     async def user_credential(self, call: Call) -> web.Response:
         return await self._credential((await self.load(call)).doc, admin=False)
 
     async def _credential(self, doc: Doc, *, admin: bool) -> web.Response:
+        # both credentials are static ones (lks has no Entra ID yet, whose user kubeconfig AKS
+        # would still hand out): refused alike, as AKS refuses them on a cluster without Entra
+        if doc["properties"].get("disableLocalAccounts"):
+            raise ARMError("BadRequest", "Getting static credential is not allowed because this cluster is set to "
+                           "disable local accounts.", 400)
         kubeconfig = await self.plane.kubeconfig(doc, admin=admin)
         name = "clusterAdmin" if admin else "clusterUser"
         return json_response({"kubeconfigs": [{"name": name, "value": base64.b64encode(kubeconfig.encode()).decode()}]})

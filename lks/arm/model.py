@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import ipaddress
 import re
 import uuid
 from typing import Any
@@ -27,6 +28,7 @@ _POOL_NAME = re.compile(r"^[a-z][a-z0-9]{0,11}$")
 _TAINT = re.compile(r"^([^=:]+)(?:=([^:]*))?:(NoSchedule|PreferNoSchedule|NoExecute)$")
 _DNS_PREFIX = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9-]{0,52}[a-zA-Z0-9]$|^[a-zA-Z0-9]$")
 MAX_POOLS = 100
+MAX_AUTHORIZED_IP_RANGES = 200  # AKS's limit without API Server VNet Integration
 # AKS's `WorkloadRuntime` values, and lks's `Process` (containers run as host processes).
 WORKLOAD_RUNTIMES = ("OCIContainer", "WasmWasi", "KataMshvVmIsolation", "KataVmIsolation", "Process")
 
@@ -249,7 +251,7 @@ def managed_cluster(body: Any, *, existing: Doc | None, resource_id: str, name: 
         "maxAgentPools": MAX_POOLS,
         "enableRBAC": props_in.get("enableRBAC", old_props.get("enableRBAC", True)),
         "supportPlan": props_in.get("supportPlan") or old_props.get("supportPlan") or "KubernetesOfficial",
-        "disableLocalAccounts": props_in.get("disableLocalAccounts", old_props.get("disableLocalAccounts", False)),
+        "disableLocalAccounts": _flag(props_in, old_props, "disableLocalAccounts"),
         "addonProfiles": props_in.get("addonProfiles", old_props.get("addonProfiles", {})) or {},
         "autoUpgradeProfile": {"nodeOSUpgradeChannel": "NodeImage", **(old_props.get("autoUpgradeProfile") or {}),
                                **_object(props_in.get("autoUpgradeProfile"), "autoUpgradeProfile")},
@@ -259,6 +261,9 @@ def managed_cluster(body: Any, *, existing: Doc | None, resource_id: str, name: 
             "snapshotController": {"enabled": True}},
         "resourceUID": old_props.get("resourceUID") or uuid.uuid4().hex[:24],
     }
+    if "apiServerAccessProfile" in props_in or old_props.get("apiServerAccessProfile"):
+        props["apiServerAccessProfile"] = _api_server_access(props_in.get("apiServerAccessProfile", old_props.get(
+            "apiServerAccessProfile")))
     if props_in.get("nodeResourceGroup") and existing is not None and \
             props_in["nodeResourceGroup"] != old_props.get("nodeResourceGroup"):
         raise changed("nodeResourceGroup")
@@ -277,6 +282,43 @@ def managed_cluster(body: Any, *, existing: Doc | None, resource_id: str, name: 
         "tags": body.get("tags", old.get("tags")) or {}, "sku": sku, "identity": identity,
         "kind": old.get("kind", "Base"), "properties": props,
     }
+
+
+def _flag(props_in: Doc, old_props: Doc, name: str) -> bool:
+    value = props_in.get(name, old_props.get(name, False))
+    if value is None:
+        return False
+    if not isinstance(value, bool):
+        raise invalid_parameter(f"The value of parameter {name} is invalid: '{value}'.", name)
+    return value
+
+
+def _api_server_access(profile: Any) -> Doc:
+    """`apiServerAccessProfile`, its `authorizedIPRanges` checked (CIDRs, or addresses taken as
+    /32; at most 200; none: every address may connect) and written in canonical form."""
+    profile = copy.deepcopy(_object(profile, "apiServerAccessProfile"))
+    ranges = profile.get("authorizedIPRanges")
+    target = "apiServerAccessProfile.authorizedIPRanges"
+    if ranges is None:
+        ranges = []
+    if not isinstance(ranges, list):
+        raise invalid_parameter(f"The value of parameter {target} is invalid.", target)
+    if len(ranges) > MAX_AUTHORIZED_IP_RANGES:
+        raise invalid_parameter("The number of APIServer Authorized IP Ranges is greater than the allowed value "
+                                f"{MAX_AUTHORIZED_IP_RANGES}.", target)
+    canonical = []
+    for value in ranges:
+        try:
+            network = ipaddress.ip_network(value.strip(), strict=True) if isinstance(value, str) else None
+        except ValueError:
+            network = None
+        if network is None:
+            raise invalid_parameter(f"The value of parameter {target} is invalid: '{value}' is not a valid IP "
+                                    "address or CIDR range (a CIDR starts at the first address of its range).",
+                                    target)
+        canonical.append(str(network))
+    profile["authorizedIPRanges"] = canonical
+    return profile
 
 
 def check_pools(pools: list[Doc]) -> None:

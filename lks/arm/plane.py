@@ -198,6 +198,8 @@ class ManagementPlane:
         elif record["kubernetesVersion"] != version:
             await self.fleet.stop(doc, delete_nodes=False)
             await self.planes.set_version(cp_id, version)
+        await self.planes.set_access(cp_id, authorized_ip_ranges=(props.get("apiServerAccessProfile") or {}).get(
+            "authorizedIPRanges") or [], disable_local_accounts=bool(props.get("disableLocalAccounts")))
         if props["powerState"]["code"] == "Running":
             cluster = self.planes.get(cp_id) or await self.planes.start(cp_id)
             try:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import ipaddress
 import os
 import stat
 import sys
@@ -103,6 +104,7 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     p.add_argument("--service-cidr", help="A CIDR notation IP range from which to assign service cluster IPs.")
     p.add_argument("--dns-service-ip", help="An IP address assigned to the Kubernetes DNS service.")
     p.add_argument("--tier", choices=("free", "standard", "premium"), type=str.lower, help="The SKU tier.")
+    _access_args(p, update=False)
     commands.tags_arg(p)
     p.add_argument("--generate-ssh-keys", action="store_true",
                    help="Accepted for compatibility with az and ignored: lks nodes take no SSH keys.")
@@ -140,6 +142,7 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
                    help="Upgrade channel for auto upgrade.")
     p.add_argument("--node-os-upgrade-channel", choices=("NodeImage", "None", "SecurityPatch", "Unmanaged"),
                    help="Manner in which the OS on your nodes is updated.")
+    _access_args(p, update=True)
     commands.no_wait(p)
     commands.yes(p)
     p.set_defaults(func=update)
@@ -175,6 +178,52 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     nodepool.register(cmds, common)
 
 
+def _access_args(p: argparse.ArgumentParser, *, update: bool) -> None:
+    p.add_argument("--api-server-authorized-ip-ranges", help="Comma-separated list of authorized apiserver IP "
+                   "ranges. Set to \"\" to allow all traffic on a previously restricted cluster. Set to 0.0.0.0/32 "
+                   "to restrict apiserver traffic to node pools.")
+    p.add_argument("--disable-local-accounts", action="store_true",
+                   help="If set to true, getting static credentials will be disabled for this cluster.")
+    if update:
+        p.add_argument("--enable-local-accounts", action="store_true",
+                       help="If specified, the cluster's static credentials work again.")
+
+
+def _ip_ranges(value: str) -> list[str]:
+    """`--api-server-authorized-ip-ranges` checked as az's validate_ip_ranges does (save that lks,
+    self-hosted, takes private and loopback addresses as well as global ones)."""
+    ranges = [r.strip() for r in value.split(",")]
+    if "0.0.0.0/32" in ranges and len(ranges) > 1:
+        raise output.CLIError("Setting --api-server-authorized-ip-ranges to 0.0.0.0/32 is not allowed with other IP "
+                              "ranges.Refer to https://aka.ms/aks/whitelist for more details")
+    if "" in ranges and len(ranges) > 1:
+        raise output.CLIError("--api-server-authorized-ip-ranges cannot be disabled and simultaneously enabled")
+    for r in ranges:
+        if r in ("", "0.0.0.0/32"):
+            continue
+        try:
+            network = ipaddress.ip_network(r)
+        except ValueError:
+            raise output.CLIError("--api-server-authorized-ip-ranges should be a list of IPv4 addresses or CIDRs") \
+                from None
+        if network.version == 6:
+            raise output.CLIError("--api-server-authorized-ip-ranges cannot be IPv6 addresses")
+    return [r for r in ranges if r]
+
+
+def _set_access(args: argparse.Namespace, props: dict[str, Any]) -> None:
+    """The access flags of `create` and `update` into the cluster's properties."""
+    if getattr(args, "enable_local_accounts", False) and args.disable_local_accounts:
+        raise output.CLIError("Cannot specify --disable-local-accounts and --enable-local-accounts at the same time.")
+    if args.disable_local_accounts:
+        props["disableLocalAccounts"] = True
+    elif getattr(args, "enable_local_accounts", False):
+        props["disableLocalAccounts"] = False
+    if args.api_server_authorized_ip_ranges is not None:
+        props["apiServerAccessProfile"] = {**(props.get("apiServerAccessProfile") or {}),
+                                           "authorizedIPRanges": _ip_ranges(args.api_server_authorized_ip_ranges)}
+
+
 # -- commands -------------------------------------------------------------------------------------
 
 def create(args: argparse.Namespace, client: Client) -> Any:
@@ -205,6 +254,7 @@ def create(args: argparse.Namespace, client: Client) -> Any:
                "dnsServiceIP": args.dns_service_ip}
     if any(network.values()):
         props["networkProfile"] = {k: v for k, v in network.items() if v}
+    _set_access(args, props)
     body: dict[str, Any] = {"location": location, "identity": {"type": "SystemAssigned"},
                             "sku": {"name": "Base", "tier": (args.tier or "free").capitalize()}, "properties": props}
     if args.tags is not None:
@@ -254,8 +304,13 @@ def update(args: argparse.Namespace, client: Client) -> Any:
     path = client.cluster_path(args.resource_group, args.name)
     doc = _writable(client.get(path))
     props = doc["properties"]
-    if args.tags is None and not (args.tier or args.auto_upgrade_channel or args.node_os_upgrade_channel):
-        commands.reconcile_or_refuse(args.yes, ["--tags", "--tier", "--auto-upgrade-channel", "--node-os-upgrade-channel"])
+    if args.tags is None and not (args.tier or args.auto_upgrade_channel or args.node_os_upgrade_channel
+                                  or args.disable_local_accounts or args.enable_local_accounts
+                                  or args.api_server_authorized_ip_ranges is not None):
+        commands.reconcile_or_refuse(args.yes, ["--tags", "--tier", "--auto-upgrade-channel", "--node-os-upgrade-channel",
+                                                "--disable-local-accounts", "--enable-local-accounts",
+                                                "--api-server-authorized-ip-ranges"])
+    _set_access(args, props)
     if args.tags is not None:
         doc["tags"] = commands.tags(args.tags)
     if args.tier:
