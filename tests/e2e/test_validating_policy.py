@@ -106,8 +106,24 @@ def test_replicas_limit_denies_in_upstreams_words_dry_run_too(kubectl):
         kubectl("delete", "deployment", "nginx", "--ignore-not-found")
 
 
+def audit_annotations(server: LKS, name: str) -> dict:
+    """The annotations of the audit event of the Deployment `name`'s create."""
+    def found():
+        log = next(iter(server.home.glob("clusters/*/audit.log")), None)
+        for line in log.read_text().splitlines() if log else ():
+            ev = json.loads(line)
+            ref = ev.get("objectRef") or {}
+            if ev["verb"] == "create" and ref.get("resource") == "deployments" and ref.get("name") == name:
+                return ev.get("annotations") or {}
+        return None
+    return wait_until(found, timeout=10, what="audit event")
+
+
 def test_warn_and_audit_actions_admit_with_a_warning(kubectl, server):
-    apply(kubectl, policy("warn-policy", MAX5))
+    apply(kubectl, policy("warn-policy", MAX5 + """  auditAnnotations:
+  - key: replicas
+    valueExpression: "'asked for ' + string(object.spec.replicas)"
+"""))
     apply(kubectl, binding("warn-binding", "warn-policy", "[Warn, Audit]"))
     try:
         msg = ("Warning: Validation failed for ValidatingAdmissionPolicy 'warn-policy' with binding 'warn-binding': "
@@ -117,6 +133,11 @@ def test_warn_and_audit_actions_admit_with_a_warning(kubectl, server):
         assert res.returncode == 0
         res = kubectl("apply", "-f", "-", input=deployment("wide", 9))
         assert msg in res.stderr and "deployment.apps/wide created" in res.stdout
+        annotations = audit_annotations(server, "wide")
+        assert annotations["warn-policy/replicas"] == "asked for 9"
+        assert json.loads(annotations["validation.policy.admission.k8s.io/validation_failure"]) == [{
+            "message": "failed expression: object.spec.replicas <= 5", "policy": "warn-policy",
+            "binding": "warn-binding", "expressionIndex": 0, "validationActions": ["Warn", "Audit"]}]
     finally:
         kubectl("delete", "validatingadmissionpolicybinding", "warn-binding", "--ignore-not-found")
         kubectl("delete", "validatingadmissionpolicy", "warn-policy", "--ignore-not-found")

@@ -11,18 +11,17 @@ request looks up only the policies that can match its resource. Writes of the se
 controllers (`opts.user` None) are checked too, as upstream's controllers' requests are, as the
 user `system:kube-controller-manager`.
 
-There is no audit log yet: audit annotations (the policies' `auditAnnotations` and Audit
-failures) go to the `lks.audit` logger.
+Audit annotations (the policies' `auditAnnotations` as `<policy>/<key>`, and Audit failures)
+go to the request's audit event (`lks.kube.audit`).
 """
 
 from __future__ import annotations
 
-import logging
 from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from lks.kube import admission, authz, cel, errors
+from lks.kube import admission, audit, authz, cel, errors
 from lks.kube.authn import AUTHENTICATED, MASTERS, User, service_account_user
 from lks.kube.policy import evaluate, matching, params
 from lks.kube.policy.compiled import Binding, Policy
@@ -33,7 +32,6 @@ if TYPE_CHECKING:
     from lks.kube.registry import Registry, WriteOptions
 
 Obj = dict[str, Any]
-log = logging.getLogger("lks.audit")
 
 SERVICE_USER = User("system:kube-controller-manager", (MASTERS, AUTHENTICATED))
 _CODES = {"Forbidden": 403, "Unauthorized": 401, "RequestEntityTooLarge": 413, "Invalid": 422}
@@ -187,17 +185,12 @@ class _Request:
     def _audit_failure(self, policy: Policy, binding: Binding, decision: evaluate.Decision) -> None:
         value = orjson.dumps([{"message": decision.message, "policy": policy.name, "binding": binding.name,
                                "expressionIndex": decision.index, "validationActions": list(binding.actions)}])
-        log.info("%s %s: %s=%s", self.match.operation, self._subject(), FAILURE_ANNOTATION, value.decode())
+        audit.annotate(FAILURE_ANNOTATION, value.decode())
 
     def _publish(self, policy: Policy) -> None:
         for key, values in self.annotations.items():
-            log.info("%s %s: %s/%s=%s", self.match.operation, self._subject(), policy.name, key, ", ".join(values))
+            audit.annotate(f"{policy.name}/{key}", ", ".join(values))
         self.annotations = {}
-
-    def _subject(self) -> str:
-        rt = self.reg.rt
-        where = f"{self.namespace}/" if self.namespace else ""
-        return f"{errors.qualified(rt.resource, rt.group)} {where}{self.name}"
 
     def _error(self) -> errors.APIError:
         """The first denial, as upstream words it: admission.NewForbidden with the reason's code."""
