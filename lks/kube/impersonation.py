@@ -12,7 +12,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 from urllib.parse import unquote
 
-from lks.kube import authn, authz, errors, validation
+from aiohttp import web
+
+from lks.kube import authn, authz, structural, validation
 
 if TYPE_CHECKING:
     from multidict import CIMultiDictProxy
@@ -27,9 +29,11 @@ def requested(headers: CIMultiDictProxy[str]) -> bool:
     return any(k.lower().startswith("impersonate-") for k in headers)
 
 
-async def impersonate(cluster: Cluster, user: authn.User, headers: CIMultiDictProxy[str]) -> authn.User:
+async def impersonate(cluster: Cluster, user: authn.User, headers: CIMultiDictProxy[str],
+                      uri: str = "") -> authn.User:
     """The user `user` acts as, every part of it authorized; raises 403 naming the first part
-    not allowed (or 500 for groups, extras or a uid without a user, as upstream)."""
+    not allowed, or for groups, extras or a uid without a user the plain-text 500 upstream's
+    `responsewriters.InternalError` writes (naming the request's `uri`)."""
     name = headers.get(USER, "")
     groups_asked = tuple(headers.getall(GROUP, ()))
     uid = headers.get(UID, "")
@@ -40,7 +44,7 @@ async def impersonate(cluster: Cluster, user: authn.User, headers: CIMultiDictPr
         extra[key] = extra.get(key, ()) + tuple(headers.getall(header))
     if not name:
         if groups_asked or extra or uid:
-            raise errors.internal(f"requested {_references(groups_asked, extra, uid)} without impersonating a user")
+            raise _internal_error(uri, f"requested {_references(groups_asked, extra, uid)} without impersonating a user")
         return user
     checks: list[authz.Attributes] = []
     groups: tuple[str, ...] = ()
@@ -78,6 +82,13 @@ def _service_account(name: str) -> tuple[str, str] | None:
     if parts is None or validation.dns_label(parts[0]) or validation.dns_subdomain(parts[1]):
         return None
     return parts
+
+
+def _internal_error(uri: str, message: str) -> web.HTTPInternalServerError:
+    """Go's `http.Error` of `Internal Server Error: %q: %v`, HTML-escaped as upstream's sanitizer does."""
+    text = f"Internal Server Error: {structural.go_quote(uri)}: {message}"
+    text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return web.HTTPInternalServerError(text=text + "\n", headers={"X-Content-Type-Options": "nosniff"})
 
 
 def _references(groups: tuple[str, ...], extra: dict[str, tuple[str, ...]], uid: str) -> str:

@@ -128,5 +128,6 @@ def test_extras_and_uids_are_userextras_and_uids(jane_api, may_impersonate):
 
 def test_groups_without_a_user_are_an_internal_error(api):
     resp = raw(api, "GET", "/api/v1/namespaces/default/pods", **{"Impersonate-Group": "devs"})
-    assert resp.status == 500
-    assert json.loads(resp.data)["message"].endswith("requested [{Group  devs    }] without impersonating a user")
+    assert resp.status == 500 and resp.headers["Content-Type"] == "text/plain; charset=utf-8"
+    assert resp.data.decode().endswith('/api/v1/namespaces/default/pods": requested [{Group  devs    }] without '
+                                       'impersonating a user\n')

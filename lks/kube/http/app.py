@@ -106,7 +106,7 @@ class KubeAPI:
             return await self._handle(request)
         except errors.APIError as err:
             return _status_response(err)
-        except (ConnectionResetError, asyncio.CancelledError):
+        except (ConnectionResetError, asyncio.CancelledError, web.HTTPException):  # the last: a plain-text answer
             raise
         except Exception as err:  # a bug: answer like upstream, never with a traceback
             log.exception("internal error serving %s %s", request.method, request.path)
@@ -126,7 +126,7 @@ class KubeAPI:
         if user is None or access.local_refused(cluster.id, user):
             raise errors.unauthorized()
         if impersonation.requested(request.headers):
-            user = await impersonation.impersonate(cluster, user, request.headers)
+            user = await impersonation.impersonate(cluster, user, request.headers, request.path_qs)
         request[USER] = user
         info = requestinfo.parse(request.method, tail, request.query)
         attrs = authz.attributes(user, info, request.query)
