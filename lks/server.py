@@ -121,7 +121,7 @@ class Service:
         # ARM's errors where aiohttp's router would answer a path or method itself
         app = web.Application(client_max_size=64 * 1024 * 1024, middlewares=[management.middleware])
         app.router.add_routes([web.get(f"/{p}", _ok) for p in ("healthz", "readyz", "livez")])
-        kube = KubeAPI(self.planes.get)
+        kube = KubeAPI(self.planes.get, audit_home=self.home)
         app.router.add_routes(kube.routes())
         app.on_shutdown.append(lambda _app: kube.close_streams())  # watches and pod streams end at once
         app.router.add_routes(management.aiohttp_routes())

@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
-from lks.kube import errors
+from lks.kube import audit, errors
 from lks.kube.authn import MASTERS, User
 
 if TYPE_CHECKING:
@@ -164,6 +164,7 @@ def forbidden(attrs: Attributes, reason: str = "") -> errors.APIError:
 async def check(cluster: Cluster, attrs: Attributes) -> None:
     """Raise upstream's answer unless `attrs` is allowed: 403, or 401 for the anonymous user."""
     decision, reason = await cluster.authorizer.authorize(attrs)
+    audit.authorized(decision == ALLOW, reason)
     if decision == ALLOW:
         return
     if attrs.user.anonymous:

@@ -11,6 +11,7 @@ import dataclasses
 import logging
 import ssl
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -19,6 +20,7 @@ from aiohttp import web
 from lks import nesting, store
 from lks.kube import (
     access,
+    audit,
     authz,
     deletion,
     errors,
@@ -72,8 +74,10 @@ def _json(obj: Any, status: int = 200, fmt: str = "json", opts: WriteOptions | N
 class KubeAPI:
     """Routes `/clusters/{cluster}/...` to hosted clusters; `lookup` finds a running one."""
 
-    def __init__(self, lookup: Callable[[str], Cluster | None]):
+    def __init__(self, lookup: Callable[[str], Cluster | None], *, audit_home: Path | None = None):
+        """`audit_home` ($LKS_HOME) holds each cluster's audit log and policy (None: no audit log)."""
         self.lookup = lookup
+        self.audit = audit.Auditor(audit_home)
         self._streaming: set[asyncio.Task] = set()  # handlers of watches and pod streams
         subresources.load()
 
@@ -84,6 +88,7 @@ class KubeAPI:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        await self.audit.close()
 
     @contextlib.contextmanager
     def _long_lived(self) -> Iterator[None]:
@@ -102,15 +107,20 @@ class KubeAPI:
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         negotiation.PRETTY.set(negotiation.wants_pretty(request.query, request.headers.get("User-Agent")))
+        self.audit.start(request)
+        resp = None
         try:
-            return await self._handle(request)
+            resp = await self._handle(request)
         except errors.APIError as err:
-            return _status_response(err)
+            resp = _status_response(err)
         except (ConnectionResetError, asyncio.CancelledError, web.HTTPException):  # the last: a plain-text answer
             raise
         except Exception as err:  # a bug: answer like upstream, never with a traceback
             log.exception("internal error serving %s %s", request.method, request.path)
-            return _status_response(errors.internal(type(err).__name__))
+            resp = _status_response(errors.internal(type(err).__name__))
+        finally:  # the client may have gone away: resp None
+            self.audit.finish(request, resp)
+        return resp
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         cluster = self.lookup(request.match_info["cluster"])
@@ -125,10 +135,12 @@ class KubeAPI:
         user = await cluster.authenticate(bearer=_bearer(request), peer_cert_der=_peer_cert(request))
         if user is None or access.local_refused(cluster.id, user):
             raise errors.unauthorized()
+        info = requestinfo.parse(request.method, tail, request.query)
+        self.audit.begin(cluster.id, user, info)
         if impersonation.requested(request.headers):
             user = await impersonation.impersonate(cluster, user, request.headers, request.path_qs)
+            audit.impersonated(user)
         request[USER] = user
-        info = requestinfo.parse(request.method, tail, request.query)
         attrs = authz.attributes(user, info, request.query)
         await authz.check(cluster, attrs)
         if info.subresource in _CONNECT and info.verb == "get" and info.resource == "pods":
@@ -347,9 +359,11 @@ class KubeAPI:
         bookmarks = bool(queryparams.boolean(q, "allowWatchBookmarks"))
         timeout = queryparams.int64(q, "timeoutSeconds") or _DEFAULT_WATCH_TIMEOUT
         events = await reg.watch(ns, opts, send_initial_events=send_initial, bookmarks=bookmarks)
-        resp = web.StreamResponse(headers={"Content-Type": "application/json", "Cache-Control": "no-cache, private"})
+        resp = web.StreamResponse(headers={"Content-Type": "application/json", "Cache-Control": "no-cache, private",
+                                           **self.audit.headers()})
         resp.enable_chunked_encoding()
         await resp.prepare(request)
+        self.audit.response_started(request)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         transport = request.transport
@@ -501,7 +515,9 @@ async def _read_body(request: web.Request) -> bytes:
         if size > errors.MAX_BODY_BYTES:
             raise errors.too_large()
         chunks.append(chunk)
-    return b"".join(chunks)
+    body = b"".join(chunks)
+    audit.request_body(body)
+    return body
 
 
 async def _apply_body(request: web.Request) -> tuple[dict, list[str]]:
