@@ -179,3 +179,18 @@ def test_the_management_api_checks_the_ranges(aks):
                 api_server_access_profile=ManagedClusterAPIServerAccessProfile(authorized_ip_ranges=ranges))).result()
         assert err.value.status_code == 400 and err.value.error.code == "InvalidParameter"
         assert message in err.value.error.message
+
+
+def test_the_policy_holds_across_a_restart(server, aks, tmp_path):
+    """Recorded with the control plane, the policy is in force as soon as the restarted service
+    answers (not only once the management plane has looked at its clusters again)."""
+    door = _kubeconfig(aks, "door", tmp_path, admin=True)
+    local = _kubeconfig(aks, "local", tmp_path, admin=True)
+    lks_json(server, "aks", "update", "-g", GROUP, "-n", "door", "--api-server-authorized-ip-ranges", "10.9.0.0/16")
+    lks_json(server, "aks", "update", "-g", GROUP, "-n", "local", "--disable-local-accounts")
+    server.restart()
+    pool, endpoint = _pool(door, "127.0.0.2")
+    assert pool.request("GET", endpoint + "/api/v1/namespaces/default").status == 403
+    res = server.kubectl("get", "ns", "default", kubeconfig=local, check=False)
+    assert res.returncode != 0 and "(Unauthorized)" in res.stderr
+    _refused(lambda: aks.managed_clusters.list_cluster_user_credentials(GROUP, "local"))
