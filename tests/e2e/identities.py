@@ -1,43 +1,47 @@
 """Kubeconfigs for ordinary users of the demo cluster of a running `lks up`, for tests of
-authorization that need someone other than the admin: a client certificate for the user (CN)
-and its groups (O), signed by the cluster's CA as `kubectl` users of a real cluster get one
-from its administrator. The CA is read from the service's own store (`lks.db`), read-only."""
+authorization that need someone other than the admin, obtained as a real cluster's users get
+one: a CertificateSigningRequest to `kubernetes.io/kube-apiserver-client` for the user (CN) and
+its groups (O), `kubectl certificate approve` by the admin, and the certificate the cluster's
+CA signs (the csrsigning controller)."""
 
 from __future__ import annotations
 
-import sqlite3
+import base64
+import json
+import os
 from pathlib import Path
 
-import orjson
 import yaml
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
-from lks import pki
-
-
-def cluster_ca(home: Path, cluster_id: str) -> pki.KeyPair:
-    db = sqlite3.connect(f"file:{home / 'lks.db'}?mode=ro", uri=True)
-    try:
-        row = db.execute("SELECT g.value FROM latest l JOIN log g ON g.id = l.id WHERE l.name = ?",
-                         (f"/lks/controlplanes/{cluster_id}",)).fetchone()
-    finally:
-        db.close()
-    record = orjson.loads(row[0])
-    return pki.KeyPair(record["caCert"].encode(), record["caKey"].encode())
+from tests.e2e.conftest import LKS, wait_until
 
 
-def user_kubeconfig(home: Path, admin_kubeconfig: Path, user: str, groups: tuple[str, ...] = ()) -> Path:
+def user_kubeconfig(lks: LKS, user: str, groups: tuple[str, ...] = ()) -> Path:
     """A kubeconfig beside the admin's, for `user` in `groups` (certificates carry the groups)."""
-    config = yaml.safe_load(admin_kubeconfig.read_text())
-    server = config["clusters"][0]["cluster"]["server"]
-    cluster_id = server.rstrip("/").rsplit("/clusters/", 1)[1].split("/")[0]
-    cert = pki.create_client_cert(cluster_ca(home, cluster_id), user, groups)
-    cert_file, key_file = home / f"{user}.crt", home / f"{user}.key"
-    cert_file.write_bytes(cert.cert_pem)
-    key_file.write_bytes(cert.key_pem)
-    key_file.chmod(0o600)
-    config["users"] = [{"name": user, "user": {"client-certificate": str(cert_file), "client-key": str(key_file)}}]
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name([*(x509.NameAttribute(NameOID.ORGANIZATION_NAME, g) for g in groups),
+                         x509.NameAttribute(NameOID.COMMON_NAME, user)])
+    request = x509.CertificateSigningRequestBuilder().subject_name(subject).sign(key, hashes.SHA256())
+    name = f"{user}-{os.urandom(3).hex()}"
+    lks.kubectl("create", "-f", "-", input=json.dumps({
+        "apiVersion": "certificates.k8s.io/v1", "kind": "CertificateSigningRequest", "metadata": {"name": name},
+        "spec": {"request": base64.b64encode(request.public_bytes(serialization.Encoding.PEM)).decode(),
+                 "signerName": "kubernetes.io/kube-apiserver-client", "usages": ["client auth"]}}))
+    lks.kubectl("certificate", "approve", name)
+    cert = wait_until(lambda: json.loads(lks.kubectl("get", "csr", name, "-o", "json").stdout)
+                      .get("status", {}).get("certificate"), what=f"{name}'s certificate")
+    config = yaml.safe_load(lks.kubeconfig.read_text())
+    key_pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                serialization.NoEncryption())
+    config["users"] = [{"name": user, "user": {"client-certificate-data": cert,
+                                               "client-key-data": base64.b64encode(key_pem).decode()}}]
     for context in config["contexts"]:
         context["context"]["user"] = user
-    path = home / f"kubeconfig-{user}"
+    path = lks.home / f"kubeconfig-{name}"
     path.write_text(yaml.safe_dump(config))
+    path.chmod(0o600)
     return path

@@ -16,7 +16,7 @@ from tests.e2e.conftest import raw
 
 @pytest.fixture(scope="module")
 def jane_config(lks):
-    return identities.user_kubeconfig(lks.home, lks.kubeconfig, "jane")
+    return identities.user_kubeconfig(lks, "jane")
 
 
 @pytest.fixture(scope="module")
