@@ -43,6 +43,13 @@ CASES = [
     ("'%s has %d items, %.2f%%'.format(['list', 3, 1.5])", "list has 3 items, 1.50%"),
     ("'%x %o %b'.format([255, 8, 5])", "ff 10 101"),
     ("'%s'.format([[1, 'a', true, null]])", "[1, a, true, null]"),
+    # string() conversions, cel-go's text (and the Kubernetes types')
+    ("string(ip('10.0.0.1'))", "10.0.0.1"), ("string(cidr('10.0.0.0/8'))", "10.0.0.0/8"),
+    ("string(url('https://x.dev/a'))", "https://x.dev/a"),
+    ("string(1.5) + string(2) + string(true) + string('s')", "1.52trues"), ("string(1e20)", "1e+20"),
+    ("string(1234567.0)", "1.234567e+06"), ("string(duration('90s'))", "90s"),
+    ("string(duration('1.5s'))", "1.5s"), ("string(timestamp('2020-01-01T00:00:00Z'))", "2020-01-01T00:00:00Z"),
+    ("type('a') == string", True), ("type(1) == string", False),
     # lists
     ("self.l.isSorted()", False), ("[1, 2, 2].isSorted()", True), ("['a', 'b'].isSorted()", True),
     ("self.l.sum()", 6), ("[1.5, 2.0].sum()", 3.5), ("self.empty.sum()", 0),

@@ -39,7 +39,7 @@ NATIVE_FUNCTIONS = frozenset({
 })
 
 # the function names the rewriting introduces
-OPT_SELECT, OPT_INDEX = "_optSelect", "_optIndex"
+OPT_SELECT, OPT_INDEX, STRING = "_optSelect", "_optIndex", "_string"
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,12 +72,16 @@ def _ends_operand(tok: Token) -> bool:
 
 def rewrite(text: str, toks: list[Token]) -> str:
     """`a.?b` -> `a._optSelect("b")` and `a[?k]` -> `a._optIndex(k)`: member calls bind exactly as
-    selection does, and the functions (lks.kube.cel.optional) give upstream's optional results."""
-    if not any(t.text in (".?", "[?") for t in toks):
+    selection does, and the functions (lks.kube.cel.optional) give upstream's optional results.
+    `string(x)` -> `_string(x)`, which also converts the Kubernetes types (`string(ip(s))`)."""
+    if not any(t.text in (".?", "[?", "string") for t in toks):
         return text
     out, last, closers = [], 0, []  # closers: for each open "[", whether it closes an `[?` index
     for i, t in enumerate(toks):
-        if t.text == ".?" and toks[i + 1].kind == "ident":
+        if t.text == "string" and toks[i + 1].text == "(" and not (i and toks[i - 1].text in (".", ".?")):
+            out += [text[last:t.pos], STRING]
+            last = t.pos + len(t.text)
+        elif t.text == ".?" and toks[i + 1].kind == "ident":
             out += [text[last:t.pos], f'.{OPT_SELECT}("{toks[i + 1].text}")']
             last = toks[i + 1].pos + len(toks[i + 1].text)
         elif t.text == "[?" and i and _ends_operand(toks[i - 1]):

@@ -5,9 +5,13 @@ from __future__ import annotations
 
 import math
 from datetime import datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
+import cel as _cel
+
 from lks.kube.cel.library import EvalError, function, kind_of, require
+from lks.kube.cel.source import STRING
 
 
 def _bound(s: str, i: int) -> int:
@@ -183,14 +187,69 @@ def to_string(value: Any) -> str:
         return "{" + ", ".join(f"{to_string(k)}: {to_string(v)}" for k, v in sorted(value.items(), key=str)) + "}"
     if isinstance(value, timedelta):
         return f"{value.total_seconds():g}s"
+    if isinstance(value, bool):  # the interpreter has no string(bool)
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return value
     if isinstance(value, datetime):
         return value.isoformat().replace("+00:00", "Z")
     return str(value)
 
 
 def _double(v: float) -> str:
+    """Go's `strconv.FormatFloat(v, 'g', -1, 64)`, which cel-go's `string(double)` uses."""
     if math.isnan(v):
         return "NaN"
     if math.isinf(v):
-        return "Infinity" if v > 0 else "-Infinity"
-    return str(int(v)) if v == int(v) and abs(v) < 1e21 else repr(v)
+        return "+Inf" if v > 0 else "-Inf"
+    if v == 0:
+        return "-0" if math.copysign(1, v) < 0 else "0"
+    _, digits, exp = Decimal(repr(abs(v))).as_tuple()
+    text = "".join(map(str, digits)).rstrip("0")
+    point = len(digits) + exp  # where the decimal point falls after the digits' first
+    sign = "-" if v < 0 else ""
+    x = point - 1
+    if x < -4 or x >= 6:  # shortest form: the exponent decides at precision 6
+        mantissa = text[0] + ("." + text[1:] if len(text) > 1 else "")
+        return f"{sign}{mantissa}e{'-' if x < 0 else '+'}{abs(x):02d}"
+    if point <= 0:
+        return f"{sign}0.{'0' * -point}{text}"
+    if point >= len(text):
+        return sign + text + "0" * (point - len(text))
+    return f"{sign}{text[:point]}.{text[point:]}"
+
+
+_NATIVE_STRING = _cel.compile("string(x)")
+
+
+@function(STRING)
+def string(value: Any) -> str:
+    """CEL's `string(x)`: the interpreter's, with cel-go's text for timestamps and durations, and
+    the Kubernetes types that have a string form (IP, CIDR, URL)."""
+    kind = kind_of(value)
+    if kind in ("ip", "cidr", "url"):
+        return value["text"]
+    if kind is not None or isinstance(value, (list, dict)) or value is None:
+        raise EvalError("no such overload")
+    if isinstance(value, bool):  # the interpreter has no string(bool)
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return value
+    if isinstance(value, datetime):
+        return value.isoformat().replace("+00:00", "Z")
+    if isinstance(value, timedelta):
+        return duration_text(value)
+    if isinstance(value, float):
+        return _double(value)
+    try:
+        return _NATIVE_STRING.execute({"x": value})
+    except Exception as err:  # the interpreter's conversion error (string(b'\xff'))
+        raise EvalError(str(err)) from None
+
+
+def duration_text(d: timedelta) -> str:
+    """Go's protobuf duration text as cel-go prints it: seconds, fractions without trailing zeros."""
+    micros = (d.days * 86400 + d.seconds) * 10**6 + d.microseconds
+    sign, micros = ("-", -micros) if micros < 0 else ("", micros)
+    whole, frac = divmod(micros, 10**6)
+    return f"{sign}{whole}" + (f".{frac:06d}".rstrip("0") if frac else "") + "s"
