@@ -312,7 +312,7 @@ def _walk(s: Node, path: str, ctx: _Context, *, root: bool = False) -> list[Caus
     static = _x_validations(s, path)
     out += static
     if ctx.cel and not out:  # CEL is compiled only where the schema at and below is sound
-        out += _cel_rules(s, path, ctx.uncorrelatable)
+        out += _cel_rules(s, path, ctx.uncorrelatable, resource_root=root or embedded)
     return out
 
 
@@ -425,22 +425,23 @@ def _x_validations(s: Node, path: str) -> list[Cause]:
     return out
 
 
-def _cel_rules(s: Node, path: str, uncorrelatable: str | None) -> list[Cause]:
+def _cel_rules(s: Node, path: str, uncorrelatable: str | None, *, resource_root: bool) -> list[Cause]:
     """Each rule (and messageExpression) compiled as upstream's `cel.Compile`, with `self` and
-    `oldSelf` declared; a transition rule where no old value can be correlated, or an
-    `optionalOldSelf` on a rule without `oldSelf`, is refused."""
+    `oldSelf` declared and typed by the schema (a field it does not have is undefined); a
+    transition rule where no old value can be correlated, or an `optionalOldSelf` on a rule
+    without `oldSelf`, is refused."""
     out: list[Cause] = []
     for i, rule in _list(s, "x-kubernetes-validations"):
         at = f"{path}.x-kubernetes-validations[{i}]"
         program = None
         try:
-            program = cel.compile(str(rule.get("rule") or ""), crdrules.VARIABLES)
+            program = _compile(str(rule.get("rule") or ""), s, resource_root)
         except cel.CompileError as err:
             out.append(_invalid_rule(f"{at}.rule", rule, f"compilation failed: {err}"))
         expr = rule.get("messageExpression")
         if isinstance(expr, str) and expr.strip():
             try:
-                cel.compile(expr, crdrules.VARIABLES)
+                _compile(expr, s, resource_root)
             except cel.CompileError as err:
                 out.append(_invalid_rule(f"{at}.messageExpression", rule, f"messageExpression compilation failed: {err}"))
         if program is None:
@@ -453,6 +454,48 @@ def _cel_rules(s: Node, path: str, uncorrelatable: str | None) -> list[Cause]:
             out.append(Cause.invalid(f"{at}.optionalOldSelf", rule["optionalOldSelf"],
                                      "may not be set if oldSelf is not used in rule"))
     return out
+
+
+def _compile(expression: str, s: Node, resource_root: bool) -> cel.Program:
+    program = cel.compile(expression, crdrules.VARIABLES)
+    toks = cel.source.tokens(expression)
+    problems = [cel.source.render(expression, toks[toks.index(name) - 1].pos, f"undefined field '{name.text}'")
+                for _, names in cel.source.selections(toks, crdrules.VARIABLES)
+                for name in _undefined(names, s, resource_root)]
+    if problems:
+        raise cel.CompileError("\n".join(problems))
+    return program
+
+
+_OBJECT_META = {"type": "object", "properties": {"name": {"type": "string"}, "generateName": {"type": "string"}}}
+
+
+def _undefined(names: list[Any], s: Node, resource_root: bool) -> list[Any]:
+    """The first name of a selection chain that the schema's object type lacks (at most one)."""
+    node: Any = s
+    for i, name in enumerate(names):
+        if not isinstance(node, dict) or "__" in name.text:  # escaped names (`__dash__`) are not followed
+            return []
+        if node.get("x-kubernetes-embedded-resource") is True or (i == 0 and resource_root):
+            if name.text in ("apiVersion", "kind"):
+                node = {"type": "string"}
+                continue
+            if name.text == "metadata":
+                node = _OBJECT_META
+                continue
+        if node.get("x-kubernetes-preserve-unknown-fields") is True or node.get("type") != "object":
+            return []
+        extra = node.get("additionalProperties")
+        if isinstance(extra, dict):
+            node = extra
+            continue
+        props = node.get("properties")
+        if extra is not None or not isinstance(props, dict) or not props:
+            return []
+        if name.text not in props:
+            return [name]
+        node = props[name.text]
+    return []
 
 
 def _invalid_rule(field: str, rule: Node, detail: str) -> Cause:

@@ -69,6 +69,23 @@ def test_a_syntax_error_refuses_the_crd() -> None:
     assert "compilation failed: ERROR: <input>:1:16: Syntax error: mismatched input '<EOF>'" in text
 
 
+def test_a_field_the_schema_lacks_is_undefined() -> None:
+    assert _texts(_rules([{"rule": "self.replicas > self.maxReplicas"}])) == [
+        f'{RULE_AT}.rule: Invalid value: apiextensions.ValidationRule{{Rule:"self.replicas > self.maxReplicas", '
+        'Message:"", MessageExpression:"", Reason:(*apiextensions.FieldValueErrorReason)(nil), FieldPath:"", '
+        "OptionalOldSelf:(*bool)(nil)}: compilation failed: ERROR: <input>:1:21: undefined field 'maxReplicas'\n"
+        " | self.replicas > self.maxReplicas\n | ....................^"]
+    # maps, free-form objects, functions called on fields, and the root's type and object meta are fine
+    schema = {**_rules([{"rule": "self.labels.anything == 'x' && self.free.whatever.deeper && "
+                                  "self.name.startsWith('a') && has(oldSelf.labels.y)"}],
+                       labels={"type": "object", "additionalProperties": {"type": "string"}},
+                       free={"type": "object", "x-kubernetes-preserve-unknown-fields": True}),
+              "x-kubernetes-validations": [{"rule": "self.metadata.name == self.kind + self.apiVersion"}]}
+    assert _texts(schema) == []
+    [text] = _texts({**_spec({"type": "object"}), "x-kubernetes-validations": [{"rule": "self.metadata.labels.a == 'b'"}]})
+    assert "ERROR: <input>:1:14: undefined field 'labels'" in text
+
+
 def test_a_message_expression_that_does_not_compile() -> None:
     [text] = _texts(_rules([{"rule": "true", "messageExpression": "nope"}]))
     assert text.startswith(f"{RULE_AT}.messageExpression: Invalid value: apiextensions.ValidationRule{{")
