@@ -17,6 +17,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 import api_bench  # noqa: E402
 import apply_bench  # noqa: E402
 import arm_bench  # noqa: E402
+import authz_bench  # noqa: E402
 import process_bench  # noqa: E402
 import scheduler_bench  # noqa: E402
 import store_bench  # noqa: E402
@@ -25,6 +26,7 @@ import workload_bench  # noqa: E402
 BENCHES: list[tuple[str, Callable[[], dict[str, float]]]] = [
     ("raw SQLite store", lambda: asyncio.run(store_bench.run())),
     ("API", api_bench.run),
+    ("authorization (in process)", lambda: asyncio.run(authz_bench.run())),
     ("apply", apply_bench.run),
     ("management API", arm_bench.run),
     ("scheduler (in process)", lambda: asyncio.run(scheduler_bench.run())),

@@ -122,6 +122,8 @@ def test_process_reaches_the_cluster_api(server: LKS):
                     "containers": [{"name": "main", "image": "python", "command": ["python3", "-c", script],
                                     "volumeMounts": [{"name": "kube-api-access", "readOnly": True,
                                                       "mountPath": "/var/run/secrets/kubernetes.io/serviceaccount"}]}]}}
+    # listing pods needs a grant, as on any RBAC cluster
+    _kubectl(server, "create", "rolebinding", "api-view", "--clusterrole=view", "--serviceaccount=default:default")
     _kubectl(server, "apply", "-f", "-", input=json.dumps(pod))
     pod = _wait(server, "api", lambda p: p["status"].get("phase") in ("Succeeded", "Failed"))
     assert pod["status"]["phase"] == "Succeeded", _kubectl(server, "logs", "api", check=False).stdout
