@@ -14,8 +14,6 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from lks import pki
-
 Review = dict[str, Any]
 Behaviour = Callable[[Review], Any]  # the response (dict), or bytes to send as they are
 
@@ -37,6 +35,8 @@ def json_patch(request: Review, ops: list, **response: Any) -> Review:
 
 class WebhookServer:
     def __init__(self) -> None:
+        from lks import pki  # here: a Process-pool pod runs this file (`_serve_pod`) without lks
+
         self.ca = pki.create_ca("webhook-test-ca")
         self.ca_bundle = base64.b64encode(self.ca.cert_pem).decode()
         serving = pki.create_serving_cert(self.ca, ["127.0.0.1", "localhost"])
@@ -108,3 +108,34 @@ def rule(operations: list[str], resources: list[str], groups: list[str] | None =
          versions: list[str] | None = None, **extra: Any) -> dict:
     return {"operations": operations, "apiGroups": groups or [""], "apiVersions": versions or ["v1"],
             "resources": resources, **extra}
+
+
+def _serve_pod(cert: str, key: str, port: int) -> None:
+    """The webhook a Process-pool pod runs (`python webhookserver.py CERT KEY PORT`): it denies
+    ConfigMaps whose name starts with `deny-`, naming the pod's port in its message."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(cert, key)
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_POST(self) -> None:
+            request = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)))["request"]
+            out = (deny(request, f"refused by the pod on port {port}") if request["name"].startswith("deny-")
+                   else allow(request))
+            data = json.dumps(out).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+    httpd.socket = ctx.wrap_socket(httpd.socket, server_side=True)
+    httpd.serve_forever()
+
+
+if __name__ == "__main__":
+    import sys
+
+    _serve_pod(sys.argv[1], sys.argv[2], int(sys.argv[3]))

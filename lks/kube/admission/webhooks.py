@@ -32,6 +32,7 @@ log = logging.getLogger(__name__)
 _RESOURCES = {True: "mutatingwebhookconfigurations", False: "validatingwebhookconfigurations"}
 _OPTIONS = {"CREATE": "CreateOptions", "UPDATE": "UpdateOptions", "DELETE": "DeleteOptions"}
 _NO_SIDE_EFFECTS = ("None", "NoneOnDryRun")
+_PATCH_PREFACE = "the server rejected our request due to an error in our request: "
 # what the server owns in an object's metadata: a webhook's patch of it is undone
 _SERVER_META = ("uid", "creationTimestamp", "resourceVersion", "generation", "deletionTimestamp",
                 "deletionGracePeriodSeconds", "managedFields")
@@ -172,8 +173,8 @@ class Webhooks:
             if isinstance(patched, dict):
                 patched.setdefault("metadata", {})
             obj = target.decode_admitted(patched)
-        except errors.APIError as err:
-            raise review.internal(err.message) from None
+        except errors.APIError as err:  # the JSON patch's own words, without a PATCH request's preface
+            raise review.internal(err.message.removeprefix(_PATCH_PREFACE)) from None
         if obj != req.obj:
             req.obj = obj
 
