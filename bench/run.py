@@ -19,6 +19,7 @@ import apply_bench  # noqa: E402
 import arm_bench  # noqa: E402
 import audit_bench  # noqa: E402
 import authz_bench  # noqa: E402
+import policy_bench  # noqa: E402
 import process_bench  # noqa: E402
 import scheduler_bench  # noqa: E402
 import store_bench  # noqa: E402
@@ -32,6 +33,7 @@ BENCHES: list[tuple[str, Callable[[], dict[str, float]]]] = [
     ("audit log", audit_bench.run),
     ("management API", arm_bench.run),
     ("scheduler (in process)", lambda: asyncio.run(scheduler_bench.run())),
+    ("admission policies (in process)", lambda: asyncio.run(policy_bench.run())),
     ("workloads", workload_bench.run),
     ("Process runtime", lambda: asyncio.run(process_bench.run())),
 ]

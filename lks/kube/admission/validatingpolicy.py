@@ -23,7 +23,7 @@ import orjson
 
 from lks.kube import admission, audit, authz, cel, errors
 from lks.kube.authn import AUTHENTICATED, MASTERS, User, service_account_user
-from lks.kube.policy import evaluate, matching, params
+from lks.kube.policy import evaluate, matching, params, projection
 from lks.kube.policy.compiled import Binding, Policy
 from lks.kube.policy.source import PolicySource
 
@@ -125,16 +125,22 @@ class _Request:
         if policy.failure_policy != "Ignore":
             self.denied.append((policy, binding, evaluate.Decision(True, message, error=True)))
 
-    def _activation(self, param: Obj | None, as_: tuple[str, str, str, str]) -> Obj:
-        m, rt = self.match, self.reg.rt
-        return {
-            "object": m.obj, "oldObject": m.old, "params": param,
-            "request": self._admission_request(as_),
-            "namespaceObject": _namespace_object(self._ns_obj) if rt.kind != "Namespace" else None,
-            "authorizer": cel.Authorizer(self._check, request_resource=cel.Check(
+    def _activation(self, policy: Policy, param: Obj | None, as_: tuple[str, str, str, str]) -> Obj:
+        """The names the policy's expressions use, with only what they read of the objects."""
+        m, rt, roots = self.match, self.reg.rt, policy.roots
+        out: Obj = {}
+        for name, value in (("object", m.obj), ("oldObject", m.old), ("params", param)):
+            if name in roots:
+                out[name] = projection.project(value, policy.reads.get(name))
+        if "request" in roots:
+            out["request"] = self._admission_request(as_)
+        if "namespaceObject" in roots:
+            out["namespaceObject"] = _namespace_object(self._ns_obj) if rt.kind != "Namespace" else None
+        if "authorizer" in roots:
+            out["authorizer"] = cel.Authorizer(self._check, request_resource=cel.Check(
                 group=rt.group, resource=rt.resource, subresource=m.subresource, namespace=self.namespace,
-                name=self.name)),
-        }
+                name=self.name))
+        return out
 
     async def _check(self, check: cel.Check) -> cel.Decision:
         """An `authorizer` check of an expression, answered by the cluster's authorizer chain."""
@@ -164,7 +170,7 @@ class _Request:
 
     async def _evaluate(self, policy: Policy, binding: Binding, param: Obj | None,
                         as_: tuple[str, str, str, str]) -> None:
-        result = await evaluate.evaluate(policy, self._activation(param, as_))
+        result = await evaluate.evaluate(policy, self._activation(policy, param, as_))
         # failed validations (errors under failurePolicy Fail included) get the binding's
         # actions; audit annotations that fail deny whatever the actions
         for decision in result.decisions:

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from lks.kube import cel
-from lks.kube.policy import matching
+from lks.kube.policy import matching, projection
 
 Obj = dict[str, Any]
 
@@ -65,7 +65,11 @@ class Policy:
     variables: list[tuple[str, Expr]]
     validations: list[Validation]
     audit_annotations: list[tuple[str, Expr]]
-    uses_authorizer: bool = False
+    # what requests must give its expressions: the names they use, the parts of object,
+    # oldObject and params they read, and the library functions they call
+    roots: frozenset[str] = frozenset()
+    reads: dict[str, projection.Tree | None] = field(default_factory=dict)
+    functions: dict[str, Any] = field(default_factory=dict)
     bindings: dict[str, Binding] = field(default_factory=dict)  # by name, kept by the source
 
     @classmethod
@@ -92,8 +96,11 @@ class Policy:
              for a in spec.get("auditAnnotations") or ()],
         )
         exprs = [e for _, e in policy.match_conditions + policy.variables + policy.audit_annotations]
-        exprs += [v.expr for v in validations]
-        policy.uses_authorizer = any(AUTHORIZER in e.names for e in exprs)
+        exprs += [v.expr for v in validations] + [v.message_expr for v in validations if v.message_expr]
+        sources = [e.source for e in exprs if e.program is not None]
+        policy.roots = frozenset().union(*(e.names for e in exprs))
+        policy.reads = projection.reads(sources, ("object", "oldObject", PARAMS))
+        policy.functions = projection.functions(sources)
         return policy
 
 

@@ -55,9 +55,10 @@ async def _run(expr: Expr, ctx: cel.Activation, var_errors: Mapping[str, str]) -
 
 async def evaluate(policy: Policy, activation: Mapping[str, Any]) -> Result:
     fail = policy.failure_policy != "Ignore"
-    ctx = cel.Activation(activation)
+    ctx = cel.Activation(activation, policy.functions)
     variables: dict[str, Any] = {}
-    ctx.context.set_variable_resolver(lambda name: variables if name == "variables" else None)
+    if policy.variables:  # a resolver is asked for every name: only when there are variables
+        ctx.context.set_variable_resolver(lambda name: variables if name == "variables" else None)
     var_errors: dict[str, str] = {}
 
     # variables first (matchConditions may use them), each seeing the ones before it
