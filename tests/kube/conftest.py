@@ -24,6 +24,8 @@ async def cluster() -> AsyncIterator[Cluster]:
     c = Cluster(id="c1", name="c1", kubernetes_version="1.36", backend=backend, ca=CA,
                 tokens={TOKEN: ADMIN}, clock=ManualClock())
     await c.start()
+    # what the ServiceAccounts controller (not running here) would make: pods need their account
+    await c.registry("", "v1", "serviceaccounts").create("default", {"metadata": {"name": "default"}})
     yield c
     await c.stop()
     await backend.close()

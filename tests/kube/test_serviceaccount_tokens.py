@@ -178,3 +178,59 @@ async def test_legacy_secret_tokens(client, cluster):
     assert (await who(client, tok))["username"] == "system:serviceaccount:default:robot"
     await client.delete(url("/api/v1/namespaces/default/secrets/robot-token"), headers=AUTH)
     assert await who(client, tok) is None
+
+
+# -- the ServiceAccount admission plugin ------------------------------------------------------
+
+PODS = "/api/v1/namespaces/default/pods"
+
+
+def pod(name, **spec):
+    return {"metadata": {"name": name}, "spec": {"containers": [{"name": "c", "image": "busybox"}], **spec}}
+
+
+async def test_a_pod_runs_as_default_with_the_token_volume(client):
+    status, obj = await post(client, PODS, pod("p", initContainers=[{"name": "i", "image": "busybox"}]))
+    assert status == 201, obj
+    spec = obj["spec"]
+    assert spec["serviceAccountName"] == spec["serviceAccount"] == "default"
+    (volume,) = spec["volumes"]
+    name = volume["name"]
+    assert name.startswith("kube-api-access-") and len(name) == len("kube-api-access-") + 5
+    assert volume["projected"] == {"defaultMode": 420, "sources": [
+        {"serviceAccountToken": {"expirationSeconds": 3607, "path": "token"}},
+        {"configMap": {"name": "kube-root-ca.crt", "items": [{"key": "ca.crt", "path": "ca.crt"}]}},
+        {"downwardAPI": {"items": [{"path": "namespace",
+                                    "fieldRef": {"apiVersion": "v1", "fieldPath": "metadata.namespace"}}]}}]}
+    mount = {"name": name, "readOnly": True, "mountPath": "/var/run/secrets/kubernetes.io/serviceaccount"}
+    assert spec["containers"][0]["volumeMounts"] == [mount]
+    assert spec["initContainers"][0]["volumeMounts"] == [mount]
+
+
+async def test_a_pod_needs_its_service_account(client):
+    status, obj = await post(client, PODS, pod("p", serviceAccountName="ghost"))
+    assert status == 403 and obj["reason"] == "Forbidden"
+    assert obj["message"] == ('pods "p" is forbidden: error looking up service account default/ghost: '
+                              'serviceaccount "ghost" not found')
+    status, obj = await post(client, PODS, pod("q", serviceAccount="ghost"))  # the deprecated alias names it too
+    assert status == 403 and "default/ghost" in obj["message"]
+
+
+async def test_automount_opt_outs_and_own_mounts(client):
+    status, _ = await post(client, SA, {"metadata": {"name": "quiet"}, "automountServiceAccountToken": False,
+                                        "imagePullSecrets": [{"name": "registry"}]})
+    assert status == 201
+    status, obj = await post(client, PODS, pod("a", serviceAccountName="quiet"))
+    assert status == 201 and "volumes" not in obj["spec"]
+    assert obj["spec"]["imagePullSecrets"] == [{"name": "registry"}]
+    status, obj = await post(client, PODS, pod("b", serviceAccountName="quiet", automountServiceAccountToken=True))
+    assert status == 201 and obj["spec"]["volumes"][0]["name"].startswith("kube-api-access-")
+    status, obj = await post(client, PODS, pod("c", automountServiceAccountToken=False))
+    assert status == 201 and "volumes" not in obj["spec"]
+    own = {"name": "mine", "mountPath": "/var/run/secrets/kubernetes.io/serviceaccount"}
+    status, obj = await post(client, PODS, {"metadata": {"name": "d"}, "spec": {
+        "volumes": [{"name": "mine", "emptyDir": {}}],
+        "containers": [{"name": "c", "image": "busybox", "volumeMounts": [own]}]}})
+    assert status == 201, obj
+    assert [v["name"] for v in obj["spec"]["volumes"]] == ["mine"]
+    assert obj["spec"]["containers"][0]["volumeMounts"] == [own]
