@@ -17,6 +17,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 import api_bench  # noqa: E402
 import apply_bench  # noqa: E402
 import arm_bench  # noqa: E402
+import csr_bench  # noqa: E402
 import audit_bench  # noqa: E402
 import authz_bench  # noqa: E402
 import policy_bench  # noqa: E402
@@ -32,6 +33,7 @@ BENCHES: list[tuple[str, Callable[[], dict[str, float]]]] = [
     ("apply", apply_bench.run),
     ("audit log", audit_bench.run),
     ("management API", arm_bench.run),
+    ("certificates API", csr_bench.run),
     ("scheduler (in process)", lambda: asyncio.run(scheduler_bench.run())),
     ("admission policies (in process)", lambda: asyncio.run(policy_bench.run())),
     ("workloads", workload_bench.run),

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 from typing import Any
 
 from cryptography import x509
@@ -86,6 +87,7 @@ def pem_decode(data: bytes) -> tuple[str, dict, bytes, bytes] | None:
         return type_line.decode(errors="replace"), headers, body, _line(trailer[len(type_line) + 5:])[1]
 
 
+@functools.lru_cache(maxsize=256)  # a CSR's request never changes: updates and the signer see it again
 def _request_error(request: bytes) -> str | None:
     """`ParseCSR` and `CheckSignature`'s error, worded as Go's crypto/x509 words it."""
     block = pem_decode(request)
