@@ -17,9 +17,9 @@ sys.path.insert(0, str(Path(__file__).parent))
 import api_bench  # noqa: E402
 import apply_bench  # noqa: E402
 import arm_bench  # noqa: E402
-import csr_bench  # noqa: E402
 import audit_bench  # noqa: E402
 import authz_bench  # noqa: E402
+import csr_bench  # noqa: E402
 import policy_bench  # noqa: E402
 import process_bench  # noqa: E402
 import scheduler_bench  # noqa: E402
