@@ -1,5 +1,6 @@
-"""RBAC rules of upstream's `pkg/apis/rbac/validation/validation.go`: a Role's rules, and a
-binding's roleRef (required, and immutable on update) and subjects.
+"""RBAC rules of upstream's `pkg/apis/rbac/validation/validation.go`: a Role's rules, a
+ClusterRole's aggregationRule, and a binding's roleRef (required, and immutable on update) and
+subjects.
 """
 
 from __future__ import annotations
@@ -7,7 +8,7 @@ from __future__ import annotations
 from lks.kube import validation
 from lks.kube.errors import Cause
 from lks.kube.typevalidation import field
-from lks.kube.typevalidation.common import items, mapping
+from lks.kube.typevalidation.common import items, label_selector, mapping
 
 GROUP = "rbac.authorization.k8s.io"
 
@@ -32,6 +33,18 @@ def validate_role(obj: dict, *, namespaced: bool) -> list[Cause]:
             causes.append(field.required(f"{p}.apiGroups", "resource rules must supply at least one api group"))
         if not items(rule, "resources"):
             causes.append(field.required(f"{p}.resources", "resource rules must supply at least one resource"))
+    aggregation = obj.get("aggregationRule")
+    if not namespaced and isinstance(aggregation, dict):
+        selectors = items(aggregation, "clusterRoleSelectors")
+        if not selectors:
+            causes.append(field.required("aggregationRule.clusterRoleSelectors",
+                                         "at least one clusterRoleSelector required if aggregationRule is non-nil"))
+        for i, selector in enumerate(selectors):
+            p = f"aggregationRule.clusterRoleSelectors[{i}]"
+            found = label_selector(selector, p)
+            if found:  # upstream converts it too, which fails the same way: one more cause, on the whole
+                found.append(field.invalid(p, "null", "invalid label selector."))  # Go prints a nil value as "null"
+            causes += found
     return causes
 
 
