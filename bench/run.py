@@ -24,6 +24,7 @@ import policy_bench  # noqa: E402
 import process_bench  # noqa: E402
 import scheduler_bench  # noqa: E402
 import store_bench  # noqa: E402
+import webhook_bench  # noqa: E402
 import workload_bench  # noqa: E402
 
 BENCHES: list[tuple[str, Callable[[], dict[str, float]]]] = [
@@ -38,6 +39,7 @@ BENCHES: list[tuple[str, Callable[[], dict[str, float]]]] = [
     ("admission policies (in process)", lambda: asyncio.run(policy_bench.run())),
     ("workloads", workload_bench.run),
     ("Process runtime", lambda: asyncio.run(process_bench.run())),
+    ("admission webhook", webhook_bench.run),
 ]
 
 

@@ -53,6 +53,7 @@ class WebhookServer:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"  # keep-alive, as real webhooks serve
+            disable_nagle_algorithm = True  # as Go's servers: no 40 ms wait on delayed ACKs
 
             def log_message(self, *args: Any) -> None:
                 pass
@@ -118,6 +119,7 @@ def _serve_pod(cert: str, key: str, port: int) -> None:
 
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        disable_nagle_algorithm = True
 
         def do_POST(self) -> None:
             request = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)))["request"]
