@@ -233,3 +233,47 @@ async def test_bad_policies_are_refused_with_field_causes(client, obj, causes):
     got = [(c["field"], c["message"]) for c in body["details"]["causes"]]
     for path, text in causes:
         assert any(f == path and text in m for f, m in got), (path, text, got)
+
+
+async def test_expressions_see_the_fields_they_read_whatever_their_shape(client, cluster):
+    # each policy reads the object differently; what a request converts for CEL must not change
+    # what an expression sees (absent fields, whole objects, optionals, message-only fields)
+    cases = [
+        ("absent", "!has(object.spec.paused)", None),
+        ("whole", "size(object) >= 4 && object.kind == 'Deployment'", None),
+        ("optional", "object.?spec.?paused.orValue(false) == false", None),
+        ("message", "object.spec.replicas <= 5", "object.metadata.name + ' asks for ' + string(object.spec.replicas)"),
+        ("index", "object['metadata']['labels']['team'] == 'a'", None),
+    ]
+    objects = []
+    for name, expression, message in cases:
+        v = {"expression": expression, **({"messageExpression": message} if message else {})}
+        objects += [policy(name, [v]), binding(f"{name}-b", name)]
+    await install(client, cluster, *objects)
+    assert (await create_deploy(client, "fine", 2, labels={"team": "a"}))[0] == 201
+    status, body, _ = await create_deploy(client, "wide", 9, labels={"team": "a"})
+    assert status == 422 and body["message"].endswith("with binding 'message-b' denied request: wide asks for 9")
+    status, body, _ = await create_deploy(client, "other", 1, labels={"team": "b"})
+    assert status == 422 and "failed expression: object['metadata']['labels']['team'] == 'a'" in body["message"]
+
+
+async def test_the_authorizer_answers_for_the_requesting_user(client, cluster):
+    p = policy("who", [{"expression": "authorizer.group('').resource('secrets').namespace('default')"
+                                      ".check('list').allowed()",
+                        "messageExpression": "request.userInfo.username + ' may not list secrets'"}])
+    await install(client, cluster, p, binding("who-b", "who"))
+    assert (await create_deploy(client, "admin-made"))[0] == 201  # system:masters may
+    rules = [{"apiGroups": ["apps"], "resources": ["deployments"], "verbs": ["create"]}]
+    role = {"metadata": {"name": "deployer"}, "rules": rules}
+    rb = {"metadata": {"name": "jane-deployer"}, "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role",
+                                                              "name": "deployer"},
+          "subjects": [{"kind": "User", "name": "jane", "apiGroup": "rbac.authorization.k8s.io"}]}
+    rbac = "/clusters/c1/apis/rbac.authorization.k8s.io/v1/namespaces/default"
+    assert (await client.post(f"{rbac}/roles", json=role, headers=AUTH)).status == 201
+    assert (await client.post(f"{rbac}/rolebindings", json=rb, headers=AUTH)).status == 201
+    await settle(cluster)
+    resp = await client.post(DEPLOYS.format(ns="default"), json=deployment("jane-made"),
+                             headers={**AUTH, "Impersonate-User": "jane"})
+    body = await resp.json()
+    assert resp.status == 422, body
+    assert body["message"].endswith("denied request: jane may not list secrets")
