@@ -19,6 +19,7 @@ import apply_bench  # noqa: E402
 import arm_bench  # noqa: E402
 import audit_bench  # noqa: E402
 import authz_bench  # noqa: E402
+import cel_bench  # noqa: E402
 import csr_bench  # noqa: E402
 import policy_bench  # noqa: E402
 import process_bench  # noqa: E402
@@ -39,6 +40,7 @@ BENCHES: list[tuple[str, Callable[[], dict[str, float]]]] = [
     ("admission policies (in process)", lambda: asyncio.run(policy_bench.run())),
     ("workloads", workload_bench.run),
     ("Process runtime", lambda: asyncio.run(process_bench.run())),
+    ("CEL", cel_bench.run),
     ("admission webhook", webhook_bench.run),
 ]
 

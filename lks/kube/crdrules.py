@@ -23,6 +23,7 @@ import cel as _cel
 
 from lks.kube import cel
 from lks.kube.errors import Cause
+from lks.kube.policy import projection
 
 VARIABLES = ("self", "oldSelf")
 MAX_MESSAGE_BYTES = 5 * 1024  # celconfig.MaxEvaluatedMessageExpressionSizeBytes
@@ -34,6 +35,7 @@ class Rule:
     rule: str
     program: cel.Program
     message: str = ""
+    message_expression: str = ""
     message_program: cel.Program | None = None
     reason: str | None = None
     field_path: str = ""  # normalized: "foo.bar", "foo[key]"
@@ -60,6 +62,12 @@ class Node:
     numbers: bool = False  # a `number` somewhere below: JSON integers become doubles for CEL
     map_keys: tuple[str, ...] | None = None  # of an `x-kubernetes-list-type: map` list
     atomic_map: bool = False
+    reads: dict[str, Any] = field(default_factory=dict)  # what of self/oldSelf the rules read
+
+    def compiled(self) -> None:
+        """Note what the rules read: only that is converted for CEL, which costs per field."""
+        expressions = [e for r in self.rules for e in (r.rule, r.message_expression) if e]
+        self.reads = projection.reads(expressions, VARIABLES)
 
     def validate(self, obj: Any, old: Any, path: str, unchanged: bool = False) -> list[Cause]:
         """Every rule broken in `obj`. `old` is the correlated old value (None on create or where
@@ -95,8 +103,8 @@ class Node:
         if not rules:
             return []
         programs = [p for r in rules for p in (r.program, r.message_program) if p]
-        value = self._value(obj)
-        old_value = self._value(old) if old is not None else None
+        value = self._value(obj, "self")
+        old_value = self._value(old, "oldSelf") if old is not None else None
         variables = {"self": value}
         if old_value is not None:
             variables["oldSelf"] = old_value
@@ -119,13 +127,14 @@ class Node:
                 causes.append(self._failure(rule, act, path))
         return causes
 
-    def _value(self, obj: Any) -> Any:
-        if self.numbers:
-            obj = _doubles(obj, self)
+    def _value(self, obj: Any, name: str) -> Any:
+        """`obj` as the rules see it: type and object meta only at a resource root, only what
+        they read, numbers as doubles."""
         if self.resource_root and isinstance(obj, dict) and isinstance(obj.get("metadata"), dict):
             meta = obj["metadata"]
             obj = {**obj, "metadata": {k: meta[k] for k in _META_KEYS if k in meta}}
-        return obj
+        obj = projection.project(obj, self.reads.get(name, {}))
+        return _doubles(obj, self) if self.numbers else obj
 
     def _eval_failure(self, rule: Rule, error: str, path: str) -> Cause:
         if error.startswith("no such overload"):
@@ -218,6 +227,7 @@ def _node(s: dict[str, Any], shape: dict[str, Any], *, resource_root: bool = Fal
         compiled = compile_rule(rule, shape)
         if compiled is not None:
             node.rules.append(compiled)
+    node.compiled()
     props = shape.get("properties") or {}
     for key, sub in (s.get("properties") or {}).items():
         if isinstance(sub, dict) and isinstance(props.get(key), dict) and (has_rules(sub) or _has_number(sub)):
@@ -257,7 +267,7 @@ def compile_rule(rule: Any, shape: dict[str, Any]) -> Rule | None:
         return None
     path = field_path(str(rule.get("fieldPath") or ""), shape) if rule.get("fieldPath") else ""
     return Rule(rule=rule["rule"], program=program, message=str(rule.get("message") or ""),
-                message_program=message_program, reason=rule.get("reason"), field_path=path or "",
+                message_expression=str(rule.get("messageExpression") or ""), message_program=message_program, reason=rule.get("reason"), field_path=path or "",
                 optional_old_self=rule.get("optionalOldSelf") is True)
 
 

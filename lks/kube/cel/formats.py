@@ -15,7 +15,7 @@ from typing import Any
 import cel
 
 from lks.kube import validation
-from lks.kube.cel.library import function, opaque
+from lks.kube.cel.library import function, tagged, text_of
 from lks.kube.typevalidation import common
 
 _UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
@@ -80,8 +80,8 @@ FORMATS: dict[str, Callable[[str], list[str]]] = {
 }
 
 
-def _constructor(name: str) -> Callable[[], dict[str, Any]]:
-    return lambda: opaque("format", name=name)
+def _constructor(name: str) -> Callable[[], str]:
+    return lambda: tagged("format", name)
 
 
 for _name in FORMATS:
@@ -90,10 +90,10 @@ for _name in FORMATS:
 
 @function("format.named", str)
 def named(name: str) -> Any:
-    return cel.OptionalValue.of(opaque("format", name=name)) if name in FORMATS else cel.OptionalValue.none()
+    return cel.OptionalValue.of(tagged("format", name)) if name in FORMATS else cel.OptionalValue.none()
 
 
 @function("validate", "format")
-def validate(fmt: dict[str, Any], value: str) -> Any:
-    problems = FORMATS[fmt["name"]](value)
+def validate(fmt: str, value: str) -> Any:
+    problems = FORMATS[text_of(fmt)](value)
     return cel.OptionalValue.of(problems) if problems else cel.OptionalValue.none()

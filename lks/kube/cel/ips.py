@@ -1,19 +1,21 @@
 """Kubernetes' IP and CIDR libraries (`library/ip.go`, `library/cidr.go`): `ip("10.0.0.1")`,
 `isIP`, `ip.isCanonical`, `cidr("10.0.0.0/8")`, `isCIDR` and their methods. Parsing is the strict
-one upstream uses (no leading zeros, no IPv4-mapped IPv6, no zones); values are kept in canonical
+one upstream uses (no leading zeros, no IPv4-mapped IPv6, no zones); values are tagged canonical
 text, so `==` compares addresses."""
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from typing import Any
 
-from lks.kube.cel.library import EvalError, function, kind_of, opaque
+from lks.kube.cel.library import EvalError, function, kind_of, tagged, text_of
 
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
+@functools.lru_cache(maxsize=1024)
 def parse_ip(text: str) -> Address:
     """`netip.ParseAddr` with upstream's extra refusals; raises ValueError."""
     if "%" in text:
@@ -32,20 +34,22 @@ def parse_cidr(text: str) -> Network:
     return ipaddress.ip_network(text, strict=False)
 
 
-def _ip(value: dict[str, Any]) -> Address:
-    return ipaddress.ip_address(value["text"])
+@functools.lru_cache(maxsize=1024)  # values repeat (pod CIDRs, node IPs); parsing is the cost
+def _ip(value: str) -> Address:
+    return ipaddress.ip_address(text_of(value))
 
 
-def _net(value: dict[str, Any]) -> Network:
-    return ipaddress.ip_network(value["text"], strict=False)
+@functools.lru_cache(maxsize=1024)
+def _net(value: str) -> Network:
+    return ipaddress.ip_network(text_of(value), strict=False)
 
 
-def make_ip(addr: Address) -> dict[str, Any]:
-    return opaque("ip", text=str(addr))
+def make_ip(addr: Address) -> str:
+    return tagged("ip", str(addr))
 
 
 @function("ip", str)
-def ip(text: str) -> dict[str, Any]:
+def ip(text: str) -> str:
     try:
         return make_ip(parse_ip(text))
     except ValueError as err:
@@ -70,22 +74,22 @@ def is_canonical(text: str) -> bool:
 
 
 @function("family", "ip")
-def family(value: dict[str, Any]) -> int:
+def family(value: str) -> int:
     return _ip(value).version
 
 
 @function("isUnspecified", "ip")
-def is_unspecified(value: dict[str, Any]) -> bool:
+def is_unspecified(value: str) -> bool:
     return _ip(value).is_unspecified
 
 
 @function("isLoopback", "ip")
-def is_loopback(value: dict[str, Any]) -> bool:
+def is_loopback(value: str) -> bool:
     return _ip(value).is_loopback
 
 
 @function("isLinkLocalMulticast", "ip")
-def is_link_local_multicast(value: dict[str, Any]) -> bool:
+def is_link_local_multicast(value: str) -> bool:
     a = _ip(value)
     if a.version == 4:
         return a in ipaddress.ip_network("224.0.0.0/24")
@@ -93,12 +97,12 @@ def is_link_local_multicast(value: dict[str, Any]) -> bool:
 
 
 @function("isLinkLocalUnicast", "ip")
-def is_link_local_unicast(value: dict[str, Any]) -> bool:
+def is_link_local_unicast(value: str) -> bool:
     return _ip(value).is_link_local
 
 
 @function("isGlobalUnicast", "ip")
-def is_global_unicast(value: dict[str, Any]) -> bool:
+def is_global_unicast(value: str) -> bool:
     """Go's `IsGlobalUnicast`: not unspecified, loopback, multicast, link-local or broadcast."""
     a = _ip(value)
     if a.version == 4 and a == ipaddress.IPv4Address("255.255.255.255"):
@@ -107,12 +111,12 @@ def is_global_unicast(value: dict[str, Any]) -> bool:
 
 
 @function("cidr", str)
-def cidr(text: str) -> dict[str, Any]:
+def cidr(text: str) -> str:
     try:
         parse_cidr(text)
     except ValueError as err:
         raise EvalError(f"network address {text!r} parse error during conversion from string: {err}") from None
-    return opaque("cidr", text=text)
+    return tagged("cidr", text)
 
 
 @function("isCIDR", str)
@@ -125,7 +129,7 @@ def is_cidr(text: str) -> bool:
 
 
 @function("containsIP", "cidr")
-def contains_ip(value: dict[str, Any], other: Any) -> bool:
+def contains_ip(value: str, other: Any) -> bool:
     addr = _ip(other) if kind_of(other) == "ip" else _ip(ip(other)) if isinstance(other, str) else None
     if addr is None:
         raise EvalError("no such overload: containsIP")
@@ -134,7 +138,7 @@ def contains_ip(value: dict[str, Any], other: Any) -> bool:
 
 
 @function("containsCIDR", "cidr")
-def contains_cidr(value: dict[str, Any], other: Any) -> bool:
+def contains_cidr(value: str, other: Any) -> bool:
     sub = _net(other) if kind_of(other) == "cidr" else _net(cidr(other)) if isinstance(other, str) else None
     if sub is None:
         raise EvalError("no such overload: containsCIDR")
@@ -143,15 +147,15 @@ def contains_cidr(value: dict[str, Any], other: Any) -> bool:
 
 
 @function("ip", "cidr")
-def cidr_ip(value: dict[str, Any]) -> dict[str, Any]:
-    return make_ip(ipaddress.ip_address(value["text"].partition("/")[0]))
+def cidr_ip(value: str) -> str:
+    return make_ip(ipaddress.ip_address(text_of(value).partition("/")[0]))
 
 
 @function("masked", "cidr")
-def masked(value: dict[str, Any]) -> dict[str, Any]:
-    return opaque("cidr", text=str(_net(value)))
+def masked(value: str) -> str:
+    return tagged("cidr", str(_net(value)))
 
 
 @function("prefixLength", "cidr")
-def prefix_length(value: dict[str, Any]) -> int:
+def prefix_length(value: str) -> int:
     return _net(value).prefixlen

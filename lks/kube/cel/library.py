@@ -4,9 +4,10 @@ they trade in.
 A function is registered per receiver type with `@function(name, type)`; overloads of one name
 (`indexOf` on strings and on lists) share one callable that dispatches on its first argument,
 as cel-go picks an overload. `cel` callbacks can only return CEL values, so the opaque types of
-the Kubernetes libraries (quantity, URL, IP, CIDR, format, authorizer) travel as maps tagged
-with `TYPE` (`opaque(kind, ...)`); their contents are canonical so that `==` compares them as
-upstream's `Equal` does.
+the Kubernetes libraries travel as CEL values with a mark: quantity, URL, IP, CIDR and format
+as strings `"\0kind\0text"` (`tagged`; strings are what the interpreter converts fastest, maps
+cost it several times more), the authorizer's builders as maps with a `TYPE` key (`opaque`).
+Their text is canonical so that `==` compares them as upstream's `Equal` does.
 
 An error raised in a callback reaches Python again only as the interpreter's RuntimeError text,
 so the callback records it in `failure` and `lks.kube.cel.Program.run` raises the recorded one.
@@ -19,6 +20,7 @@ from collections.abc import Callable
 from typing import Any
 
 TYPE = "\x00cel-type"  # no JSON object a user sends has a key with a NUL in it
+TAG = "\x00"  # nor starts a string with one
 
 # Exceptions from callbacks are expected (they are CEL evaluation errors, reported by the caller):
 # the `cel` package's own log line for each would only be noise.
@@ -47,7 +49,18 @@ def opaque(kind: str, **fields: Any) -> dict[str, Any]:
     return {TYPE: kind, **fields}
 
 
+def tagged(kind: str, text: str) -> str:
+    return f"{TAG}{kind}{TAG}{text}"
+
+
+def text_of(value: str) -> str:
+    """The text of a tagged value."""
+    return value[value.index(TAG, 1) + 1:]
+
+
 def kind_of(value: Any) -> str | None:
+    if type(value) is str:
+        return value[1:value.index(TAG, 1)] if value[:1] == TAG else None
     return value.get(TYPE) if type(value) is dict else None
 
 
@@ -70,6 +83,8 @@ def _matches(receiver: Receiver, value: Any) -> bool:
         return type(value) is int
     if receiver is dict:
         return type(value) is dict and TYPE not in value
+    if receiver is str:
+        return type(value) is str and value[:1] != TAG
     return isinstance(value, receiver)
 
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import cel as _cel
 
-from lks.kube.cel.library import EvalError, function, kind_of, require
+from lks.kube.cel.library import EvalError, function, kind_of, require, text_of
 from lks.kube.cel.source import STRING
 
 
@@ -173,6 +173,8 @@ def to_string(value: Any) -> str:
     """CEL's `string(x)` as `%s` renders it, lists and maps included."""
     if value is None:
         return "null"
+    if kind_of(value) in ("ip", "cidr", "url"):
+        return text_of(value)
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, float):
@@ -182,8 +184,6 @@ def to_string(value: Any) -> str:
     if isinstance(value, list):
         return "[" + ", ".join(to_string(v) for v in value) + "]"
     if isinstance(value, dict):
-        if kind_of(value):
-            return str(value.get("text", value.get("value")))
         return "{" + ", ".join(f"{to_string(k)}: {to_string(v)}" for k, v in sorted(value.items(), key=str)) + "}"
     if isinstance(value, timedelta):
         return f"{value.total_seconds():g}s"
@@ -228,7 +228,7 @@ def string(value: Any) -> str:
     the Kubernetes types that have a string form (IP, CIDR, URL)."""
     kind = kind_of(value)
     if kind in ("ip", "cidr", "url"):
-        return value["text"]
+        return text_of(value)
     if kind is not None or isinstance(value, (list, dict)) or value is None:
         raise EvalError("no such overload")
     if isinstance(value, bool):  # the interpreter has no string(bool)

@@ -5,9 +5,8 @@ from __future__ import annotations
 
 import re
 import urllib.parse
-from typing import Any
 
-from lks.kube.cel.library import EvalError, function, opaque
+from lks.kube.cel.library import EvalError, function, tagged, text_of
 
 _SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*")
 
@@ -31,11 +30,11 @@ def _problem(text: str) -> str | None:
 
 
 @function("url", str)
-def url(text: str) -> dict[str, Any]:
+def url(text: str) -> str:
     problem = _problem(text)
     if problem:
         raise EvalError(f"URL parse error during conversion from string: parse {text!r}: {problem}")
-    return opaque("url", text=text)
+    return tagged("url", text)
 
 
 @function("isURL", str)
@@ -43,22 +42,22 @@ def is_url(text: str) -> bool:
     return _problem(text) is None
 
 
-def _split(u: dict[str, Any]) -> urllib.parse.SplitResult:
-    return urllib.parse.urlsplit(u["text"])
+def _split(u: str) -> urllib.parse.SplitResult:
+    return urllib.parse.urlsplit(text_of(u))
 
 
 @function("getScheme", "url")
-def get_scheme(u: dict[str, Any]) -> str:
+def get_scheme(u: str) -> str:
     return _split(u).scheme
 
 
 @function("getHost", "url")
-def get_host(u: dict[str, Any]) -> str:
+def get_host(u: str) -> str:
     return _split(u).netloc.rpartition("@")[2]
 
 
 @function("getHostname", "url")
-def get_hostname(u: dict[str, Any]) -> str:
+def get_hostname(u: str) -> str:
     host = get_host(u)
     if host.startswith("["):
         return host[1:host.find("]")]
@@ -66,20 +65,20 @@ def get_hostname(u: dict[str, Any]) -> str:
 
 
 @function("getPort", "url")
-def get_port(u: dict[str, Any]) -> str:
+def get_port(u: str) -> str:
     host = get_host(u)
     host = host[host.find("]") + 1:] if host.startswith("[") else host
     return host.partition(":")[2]
 
 
 @function("getEscapedPath", "url")
-def get_escaped_path(u: dict[str, Any]) -> str:
+def get_escaped_path(u: str) -> str:
     path = _split(u).path
     return urllib.parse.quote(urllib.parse.unquote(path), safe="/:@!$&'()*+,;=-._~")
 
 
 @function("getQuery", "url")
-def get_query(u: dict[str, Any]) -> dict[str, list[str]]:
+def get_query(u: str) -> dict[str, list[str]]:
     out: dict[str, list[str]] = {}
     for key, value in urllib.parse.parse_qsl(_split(u).query, keep_blank_values=True):
         out.setdefault(key, []).append(value)
