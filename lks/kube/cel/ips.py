@@ -132,7 +132,7 @@ def is_cidr(text: str) -> bool:
 def contains_ip(value: str, other: Any) -> bool:
     addr = _ip(other) if kind_of(other) == "ip" else _ip(ip(other)) if isinstance(other, str) else None
     if addr is None:
-        raise EvalError("no such overload: containsIP")
+        raise EvalError("no such overload")
     net = _net(value)
     return addr.version == net.version and addr in net
 
@@ -141,7 +141,7 @@ def contains_ip(value: str, other: Any) -> bool:
 def contains_cidr(value: str, other: Any) -> bool:
     sub = _net(other) if kind_of(other) == "cidr" else _net(cidr(other)) if isinstance(other, str) else None
     if sub is None:
-        raise EvalError("no such overload: containsCIDR")
+        raise EvalError("no such overload")
     net = _net(value)
     return sub.version == net.version and sub.prefixlen >= net.prefixlen and sub.network_address in net
 

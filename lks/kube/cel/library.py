@@ -95,7 +95,7 @@ def _dispatcher(name: str, overloads: list[tuple[Receiver, Callable[..., Any]]])
             for receiver, fn in overloads:
                 if _matches(receiver, first):
                     return fn(*args)
-            raise EvalError(f"no such overload: {name}")
+            raise EvalError("no such overload")
         except BaseException as err:
             if failure.error is None:
                 failure.error = err if isinstance(err, EvalError) else EvalError(_message(err))
@@ -121,7 +121,7 @@ def cel_equal(a: Any, b: Any) -> bool:
 
 def require(value: Any, kind: type | tuple[type, ...], name: str) -> Any:
     if not isinstance(value, kind) or (isinstance(value, bool) and bool not in _tuple(kind)):
-        raise EvalError(f"no such overload: {name}")
+        raise EvalError("no such overload")
     return value
 
 

@@ -23,13 +23,13 @@ def _key(value: Any, name: str) -> Any:
         return value
     if isinstance(value, _ORDERED):
         return value
-    raise EvalError(f"no such overload: {name}")
+    raise EvalError("no such overload")
 
 
 def _keys(items: list[Any], name: str) -> list[Any]:
     keys = [_key(x, name) for x in items]
     if len({_family(k) for k in keys}) > 1:
-        raise EvalError(f"no such overload: {name}")
+        raise EvalError("no such overload")
     return keys
 
 
@@ -51,7 +51,7 @@ def sum_(items: list[Any]) -> Any:
         return sum(items, timedelta())
     if any(isinstance(x, bool) or not isinstance(x, (int, float)) for x in items) or \
             len({type(x) for x in items}) > 1:
-        raise EvalError("no such overload: sum")
+        raise EvalError("no such overload")
     return sum(items)
 
 

@@ -26,7 +26,7 @@ def select(receiver: Any, name: str) -> Any:
     if not present:
         return _NONE
     if not isinstance(value, dict) or TYPE in value:
-        raise EvalError(f"no such overload: optional field selection of '{name}'")
+        raise EvalError("no such overload")
     return cel.OptionalValue.of(value[name]) if name in value else _NONE
 
 
@@ -41,4 +41,4 @@ def index(receiver: Any, key: Any) -> Any:
         return cel.OptionalValue.of(value[int(key)]) if 0 <= key < len(value) else _NONE
     if isinstance(value, dict) and TYPE not in value:
         return cel.OptionalValue.of(value[key]) if key in value else _NONE
-    raise EvalError("no such overload: optional index")
+    raise EvalError("no such overload")

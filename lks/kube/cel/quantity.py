@@ -45,7 +45,7 @@ def _operand(other: Any, name: str, ints: bool = False) -> Fraction:
     if kind_of(other) == "quantity":
         return value_of(other)
     if not ints:
-        raise EvalError(f"no such overload: {name}")
+        raise EvalError("no such overload")
     return Fraction(require(other, int, name))
 
 
