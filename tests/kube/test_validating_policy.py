@@ -277,3 +277,18 @@ async def test_the_authorizer_answers_for_the_requesting_user(client, cluster):
     body = await resp.json()
     assert resp.status == 422, body
     assert body["message"].endswith("denied request: jane may not list secrets")
+
+
+@pytest.mark.parametrize(("match_policy", "refused"), [("Equivalent", True), ("Exact", False)])
+async def test_match_policy_equivalent_matches_the_same_resource_in_another_group(client, cluster, match_policy,
+                                                                                  refused):
+    rules = [{"apiGroups": ["events.k8s.io"], "apiVersions": ["v1"], "operations": ["CREATE"], "resources": ["events"]}]
+    # the object is seen in the version matched: events.k8s.io/v1 calls the message `note`
+    p = policy("events", [{"expression": "request.kind.group == 'events.k8s.io' && object.note != 'bad'"}],
+               rules=rules)
+    p["spec"]["matchConstraints"]["matchPolicy"] = match_policy
+    await install(client, cluster, p, binding("events-b", "events"))
+    event = {"metadata": {"name": "e1"}, "involvedObject": {"kind": "Pod", "name": "p", "namespace": "default"},
+             "reason": "Seen", "message": "bad", "type": "Normal"}
+    resp = await client.post("/clusters/c1/api/v1/namespaces/default/events", json=event, headers=AUTH)
+    assert resp.status == (422 if refused else 201), await resp.text()

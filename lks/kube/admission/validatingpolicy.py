@@ -17,17 +17,19 @@ go to the request's audit event (`lks.kube.audit`).
 
 from __future__ import annotations
 
+import functools
 from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from lks.kube import admission, audit, authz, cel, errors
+from lks.kube import admission, audit, authz, cel, conversion, errors
 from lks.kube.authn import AUTHENTICATED, MASTERS, User, service_account_user
 from lks.kube.policy import evaluate, matching, params, projection
 from lks.kube.policy.compiled import Binding, Policy
 from lks.kube.policy.source import PolicySource
 
 if TYPE_CHECKING:
+    from lks.kube.catalog import Catalog
     from lks.kube.cluster import Cluster
     from lks.kube.registry import Registry, WriteOptions
 
@@ -74,11 +76,10 @@ class _Request:
         self.denied: list[tuple[Policy, Binding | None, evaluate.Decision]] = []
         self.annotations: dict[str, list[str]] = {}
         self._ns_obj: Obj | None = None
+        self._versions: dict[str, tuple[Obj | None, Obj | None]] = {}
 
     def _equivalents(self) -> list[tuple[str, str, str, str]]:
-        prefix = self.reg.rt.storage_prefix
-        return [(t.group, t.version, t.resource, t.kind) for t in self.cluster.catalog.all()
-                if prefix and t.storage_prefix == prefix]
+        return _equivalents(self.cluster.catalog, self.reg.rt.storage_prefix)
 
     async def _namespace(self) -> Obj | None:
         name = self.namespace
@@ -129,7 +130,8 @@ class _Request:
         """The names the policy's expressions use, with only what they read of the objects."""
         m, rt, roots = self.match, self.reg.rt, policy.roots
         out: Obj = {}
-        for name, value in (("object", m.obj), ("oldObject", m.old), ("params", param)):
+        obj, old = self._versioned(as_)
+        for name, value in (("object", obj), ("oldObject", old), ("params", param)):
             if name in roots:
                 out[name] = projection.project(value, policy.reads.get(name))
         if "request" in roots:
@@ -152,6 +154,18 @@ class _Request:
             attrs = authz.Attributes(user, check.verb, False, path=check.path)
         decision, reason = await self.cluster.authorizer.authorize(attrs)
         return cel.Decision(decision, reason)
+
+    def _versioned(self, as_: tuple[str, str, str, str]) -> tuple[Obj | None, Obj | None]:
+        """The object and old object in the version the policy matched (upstream's
+        VersionedAttributes: another group's equivalent, or the request's version of what is
+        stored in another)."""
+        api_version = f"{as_[0]}/{as_[1]}" if as_[0] else as_[1]
+        out = self._versions.get(api_version)
+        if out is None:
+            out = self._versions[api_version] = tuple(  # type: ignore[assignment]
+                o if o is None or o.get("apiVersion") == api_version else conversion.convert(o, api_version)
+                for o in (self.match.obj, self.match.old))
+        return out
 
     def _admission_request(self, as_: tuple[str, str, str, str]) -> Obj:
         m, rt = self.match, self.reg.rt
@@ -218,6 +232,13 @@ class _Request:
         details["kind"] = rt.resource
         details["causes"] = [{"message": message}]
         return errors.APIError(_CODES.get(reason, 422), reason, text, details=details)
+
+
+@functools.lru_cache(maxsize=512)
+def _equivalents(catalog: Catalog, prefix: str) -> list[tuple[str, str, str, str]]:
+    """The types served from one storage prefix (upstream's equivalent resources), per catalog
+    (a CRD change makes a new one)."""
+    return [(t.group, t.version, t.resource, t.kind) for t in catalog.all() if prefix and t.storage_prefix == prefix]
 
 
 def _namespace_object(ns: Obj | None) -> Obj | None:
