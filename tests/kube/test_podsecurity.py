@@ -54,10 +54,10 @@ def detail(lv, spec, meta=None) -> str:
     (BASELINE, {"hostNetwork": True, "hostPID": True,
                 "containers": [c("a", privileged=True, capabilities={"add": ["NET_ADMIN", "CHOWN"]}),
                                {**c("b"), "ports": [{"containerPort": 80, "hostPort": 8080}]}]}, None,
+     'non-default capabilities (container "a" must not include "NET_ADMIN" in securityContext.capabilities.add), '
      "host namespaces (hostNetwork, hostPID), "
      'hostPort (container "b" uses hostPort 8080), '
-     'privileged (container "a" must not set securityContext.privileged=true), '
-     'non-default capabilities (container "a" must not include "NET_ADMIN" in securityContext.capabilities.add)'),
+     'privileged (container "a" must not set securityContext.privileged=true)'),
     (BASELINE, {"volumes": [{"name": "h", "hostPath": {"path": "/"}}], "containers": [c("x")]}, None,
      'hostPath volumes (volume "h")'),
     (BASELINE, {"securityContext": {"sysctls": [{"name": "kernel.msgmax", "value": "1"},
@@ -70,9 +70,9 @@ def detail(lv, spec, meta=None) -> str:
      '"container.apparmor.security.beta.kubernetes.io/x="unconfined""), '
      'procMount (container "x" must not set securityContext.procMount to "Unmasked"), '
      'seLinuxOptions (pod set forbidden securityContext.seLinuxOptions: type "spc_t"), '
+     'seccompProfile (container "x" must not set securityContext.seccompProfile.type to "Unconfined"), '
      "forbidden sysctls (kernel.msgmax), "
-     'hostProcess (container "x" must not set securityContext.windowsOptions.hostProcess=true), '
-     'seccompProfile (container "x" must not set securityContext.seccompProfile.type to "Unconfined")'),
+     'hostProcess (container "x" must not set securityContext.windowsOptions.hostProcess=true)'),
     (BASELINE, {"containers": [{**c("x"), "livenessProbe": {"httpGet": {"host": "10.0.0.1", "port": 80}}}]}, None,
      'probe or lifecycle host (container "x" uses probe or lifecycle host "10.0.0.1")'),
     (policy.LevelVersion("baseline", 33), {"containers": [{**c("x"), "livenessProbe": {
@@ -81,11 +81,36 @@ def detail(lv, spec, meta=None) -> str:
                                                               seccompProfile={"type": "RuntimeDefault"})]}, None, ""),
     (RESTRICTED, {"os": {"name": "windows"}, "securityContext": {"runAsNonRoot": True}, "containers": [c("x")]},
      None, ""),
+    # user-namespaced pods (hostUsers: false): from v1.35 root inside is fine, Unmasked /proc only at baseline
+    (RESTRICTED, {"hostUsers": False, "containers": [c("x", **{**GOOD, "runAsNonRoot": False, "runAsUser": 0,
+                                                              "procMount": "Unmasked"})]}, None,
+     'procMount (container "x" must not set securityContext.procMount to "Unmasked")'),
+    (BASELINE, {"hostUsers": False, "containers": [c("x", procMount="Unmasked")]}, None, ""),
+    (policy.LevelVersion("restricted", 34), {"hostUsers": False, "containers": [c("x", **{**GOOD, "runAsUser": 0})]},
+     None, 'runAsUser=0 (container "x" must not set runAsUser=0)'),
+    (RESTRICTED, {"containers": [c("x", **GOOD)], "volumes": [{"name": "i", "image": {"reference": "r"}}]}, None,
+     ""),
+    (policy.LevelVersion("baseline", 30), {"securityContext": {"seLinuxOptions": {"type": "container_engine_t"},
+                                                               "sysctls": [{"name": "net.ipv4.tcp_rmem", "value": "1"}]},
+                                           "containers": [c("x")]}, None,
+     'seLinuxOptions (pod set forbidden securityContext.seLinuxOptions: type "container_engine_t"), '
+     "forbidden sysctls (net.ipv4.tcp_rmem)"),
+    (BASELINE, {"securityContext": {"seLinuxOptions": {"type": "container_engine_t"},
+                                    "sysctls": [{"name": "net.ipv4.tcp_rmem", "value": "1"}]},
+                "containers": [c("x")]}, None, ""),
 ], ids=["restricted-bare", "restricted-ok", "restricted-pod-level", "restricted-init", "restricted-volumes",
         "baseline-host", "baseline-hostpath", "baseline-kernel", "baseline-probe-host", "v1.33-no-probe-check",
-        "v1.21-no-capabilities", "windows"])
+        "v1.21-no-capabilities", "windows", "userns-restricted", "userns-baseline", "userns-v1.34", "image-volume",
+        "v1.30-selinux-sysctls", "latest-selinux-sysctls"])
 def test_checks_word_violations_as_upstream(lv, spec, meta, want):
     assert detail(lv, spec, meta) == want
+
+
+def test_latest_is_the_clusters_own_version():
+    """A 1.33 cluster knows no probe-host check (upstream's emulation version caps "latest")."""
+    spec = {"containers": [{**c("x"), "livenessProbe": {"tcpSocket": {"host": "h", "port": 1}}}]}
+    assert policy.evaluate(BASELINE, {}, spec, max_minor=33) == []
+    assert policy.evaluate(BASELINE, {}, spec, max_minor=36)[0].reason == "probe or lifecycle host"
 
 
 def test_labels_parse_with_upstreams_defaults_and_errors():

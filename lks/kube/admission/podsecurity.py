@@ -78,9 +78,11 @@ class PodSecurity:
             audit.annotate("pod-security.kubernetes.io/error", "Failed to parse policy: " + _aggregate(causes))
         results: dict[policy.LevelVersion, list] = {}
 
+        newest = self._minor()
+
         def evaluated(lv: policy.LevelVersion) -> list:
             if lv not in results:
-                results[lv] = policy.evaluate(lv, meta, spec)
+                results[lv] = policy.evaluate(lv, meta, spec, max_minor=newest)
             return results[lv]
 
         denied = None
@@ -132,10 +134,11 @@ class PodSecurity:
             if owner is not None:
                 seen.add(owner)
             first.append(pod)
+        newest = self._minor()
         order: list[str] = []
         counts: dict[str, list] = {}  # warning -> [first pod name, count]
         for pod in first + rest:
-            found = policy.evaluate(lv, pod["metadata"], pod.get("spec") or {})
+            found = policy.evaluate(lv, pod["metadata"], pod.get("spec") or {}, max_minor=newest)
             if not found:
                 continue
             warning = policy.reasons(found)
@@ -154,6 +157,10 @@ class PodSecurity:
             others = "" if n == 1 else " (and 1 other pod)" if n == 2 else f" (and {n - 1} other pods)"
             out.append(f"{pod}{others}: {warning}")
         return out
+
+    def _minor(self) -> int:
+        """The cluster's Kubernetes minor: the newest policy version it knows ("latest")."""
+        return int(self.cluster.kubernetes_version.split(".")[1])
 
     async def _namespace_object(self, name: str) -> Obj | None:
         reg = self.cluster.registry("", "v1", "namespaces")

@@ -3,9 +3,10 @@ each looks at a pod's metadata and spec (`dict`s, as stored) and returns None wh
 the pod, else a `Result` whose reason and detail are upstream's words, so that the messages
 `lks.kube.podsecurity.policy` assembles from them read exactly as kube-apiserver's.
 
-`CHECKS` lists them in upstream's registration order (its files' names), each with its level,
-whether it overlaps a stricter restricted check (then it runs for baseline only), and its
-versions: `(minimum policy minor, function)`, newest last.
+`CHECKS` lists them with their upstream IDs and levels, and their versions: `(minimum policy
+minor, function, IDs of the baseline checks it overrides)`, oldest first. A restricted check
+that overrides a baseline one (a stricter version of it) replaces it at the restricted level
+from its version on. Upstream's registry orders results by ID, baseline before restricted.
 """
 
 from __future__ import annotations
@@ -24,21 +25,21 @@ class Result:
 
 
 CheckFn = Callable[[Obj, Obj], "Result | None"]
+Version = tuple[int, CheckFn, tuple[str, ...]]  # (minimum policy minor, check, overridden baseline IDs)
 
 
 @dataclass(frozen=True, slots=True)
 class Check:
     id: str
     level: str  # baseline | restricted
-    versions: tuple[tuple[int, CheckFn], ...]
-    overlap: bool = False  # a baseline check a restricted one supersedes
+    versions: tuple[Version, ...]
 
-    def at(self, minor: int) -> CheckFn | None:
+    def at(self, minor: int) -> Version | None:
         """The version of the check a policy of 1.<minor> uses (None: none yet)."""
         chosen = None
-        for since, fn in self.versions:
-            if since <= minor:
-                chosen = fn
+        for version in self.versions:
+            if version[0] <= minor:
+                chosen = version
         return chosen
 
 
@@ -174,14 +175,23 @@ def proc_mount_1_0(_meta: Obj, spec: Obj) -> Result | None:
     return _proc_mount(spec, relax=False)
 
 
-def proc_mount_1_34(_meta: Obj, spec: Obj) -> Result | None:
+def proc_mount_1_35(_meta: Obj, spec: Obj) -> Result | None:
     return _proc_mount(spec, relax=True)
 
 
-_SELINUX_TYPES = {"", "container_t", "container_init_t", "container_kvm_t"}
+_SELINUX_TYPES_1_0 = {"", "container_t", "container_init_t", "container_kvm_t"}
+_SELINUX_TYPES_1_31 = _SELINUX_TYPES_1_0 | {"container_engine_t"}
 
 
-def se_linux_options(_meta: Obj, spec: Obj) -> Result | None:
+def se_linux_options_1_0(_meta: Obj, spec: Obj) -> Result | None:
+    return _se_linux_options(spec, _SELINUX_TYPES_1_0)
+
+
+def se_linux_options_1_31(_meta: Obj, spec: Obj) -> Result | None:
+    return _se_linux_options(spec, _SELINUX_TYPES_1_31)
+
+
+def _se_linux_options(spec: Obj, allowed: set[str]) -> Result | None:
     bad_types: set[str] = set()
     flags = {"user": False, "role": False}
 
@@ -189,7 +199,7 @@ def se_linux_options(_meta: Obj, spec: Obj) -> Result | None:
         if not isinstance(opts, dict):
             return True
         ok = True
-        if (opts.get("type") or "") not in _SELINUX_TYPES:
+        if (opts.get("type") or "") not in allowed:
             ok = False
             bad_types.add(opts["type"])
         for key in ("user", "role"):
@@ -212,11 +222,12 @@ def se_linux_options(_meta: Obj, spec: Obj) -> Result | None:
 
 
 _SYSCTLS_1_0 = {"kernel.shm_rmid_forced", "net.ipv4.ip_local_port_range", "net.ipv4.tcp_syncookies",
-                "net.ipv4.ping_group_range"}
-_SYSCTLS_1_27 = _SYSCTLS_1_0 | {"net.ipv4.ip_unprivileged_port_start"}
+                "net.ipv4.ping_group_range", "net.ipv4.ip_unprivileged_port_start"}
+_SYSCTLS_1_27 = _SYSCTLS_1_0 | {"net.ipv4.ip_local_reserved_ports"}
 _SYSCTLS_1_29 = _SYSCTLS_1_27 | {"net.ipv4.tcp_keepalive_time", "net.ipv4.tcp_fin_timeout",
                                  "net.ipv4.tcp_keepalive_intvl", "net.ipv4.tcp_keepalive_probes"}
 _SYSCTLS_1_32 = _SYSCTLS_1_29 | {"net.ipv4.tcp_rmem", "net.ipv4.tcp_wmem"}
+_SYSCTLS_1_37 = _SYSCTLS_1_32 | {"net.ipv4.tcp_slow_start_after_idle", "net.ipv4.tcp_notsent_lowat"}
 
 
 def _sysctls(allowed: set[str]) -> CheckFn:
@@ -238,7 +249,7 @@ def windows_host_process(_meta: Obj, spec: Obj) -> Result | None:
                   f"{' and '.join(setters)} must not set securityContext.windowsOptions.hostProcess=true")
 
 
-# -- baseline, overlapping a restricted check ------------------------------------------------
+# -- baseline, overridden by a restricted check --------------------------------------------
 
 _CAPABILITIES_1_0 = {"AUDIT_WRITE", "CHOWN", "DAC_OVERRIDE", "FOWNER", "FSETID", "KILL", "MKNOD",
                      "NET_BIND_SERVICE", "SETFCAP", "SETGID", "SETPCAP", "SETUID", "SYS_CHROOT"}
@@ -350,7 +361,7 @@ def capabilities_restricted_1_25(_meta: Obj, spec: Obj) -> Result | None:
     return None if _windows(spec) else _capabilities_restricted(spec)
 
 
-_ALLOWED_VOLUMES = ("configMap", "csi", "downwardAPI", "emptyDir", "ephemeral", "persistentVolumeClaim",
+_ALLOWED_VOLUMES = ("configMap", "csi", "downwardAPI", "emptyDir", "ephemeral", "image", "persistentVolumeClaim",
                     "projected", "secret")
 _VOLUME_SOURCES = ("hostPath", "emptyDir", "gcePersistentDisk", "awsElasticBlockStore", "gitRepo", "secret", "nfs",
                    "iscsi", "glusterfs", "persistentVolumeClaim", "rbd", "flexVolume", "cinder", "cephfs", "flocker",
@@ -402,7 +413,7 @@ def run_as_non_root_1_0(_meta: Obj, spec: Obj) -> Result | None:
     return _run_as_non_root(spec, relax=False)
 
 
-def run_as_non_root_1_34(_meta: Obj, spec: Obj) -> Result | None:
+def run_as_non_root_1_35(_meta: Obj, spec: Obj) -> Result | None:
     return _run_as_non_root(spec, relax=True)
 
 
@@ -418,7 +429,7 @@ def run_as_user_1_23(_meta: Obj, spec: Obj) -> Result | None:
     return _run_as_user(spec, relax=False)
 
 
-def run_as_user_1_34(_meta: Obj, spec: Obj) -> Result | None:
+def run_as_user_1_35(_meta: Obj, spec: Obj) -> Result | None:
     return _run_as_user(spec, relax=True)
 
 
@@ -455,28 +466,38 @@ def seccomp_restricted_1_25(_meta: Obj, spec: Obj) -> Result | None:
 
 BASELINE, RESTRICTED = "baseline", "restricted"
 
+
+def _v(since: int, fn: CheckFn, *overrides: str) -> Version:
+    return (since, fn, overrides)
+
+
 CHECKS: tuple[Check, ...] = (
+    Check("appArmorProfile", BASELINE, (_v(0, app_armor_profile),)),
+    Check("capabilities_baseline", BASELINE, (_v(0, capabilities_baseline),)),
+    Check("hostNamespaces", BASELINE, (_v(0, host_namespaces),)),
+    Check("hostPathVolumes", BASELINE, (_v(0, host_path_volumes),)),
+    Check("hostPorts", BASELINE, (_v(0, host_ports),)),
+    Check("hostProbesAndHostLifecycle", BASELINE, (_v(34, host_probes_and_lifecycle),)),
+    Check("privileged", BASELINE, (_v(0, privileged),)),
+    Check("procMount", BASELINE, (_v(0, proc_mount_1_0), _v(35, proc_mount_1_35))),
+    Check("seLinuxOptions", BASELINE, (_v(0, se_linux_options_1_0), _v(31, se_linux_options_1_31))),
+    Check("seccompProfile_baseline", BASELINE, (_v(0, seccomp_baseline_1_0), _v(19, seccomp_baseline_1_19))),
+    Check("sysctls", BASELINE, (_v(0, _sysctls(_SYSCTLS_1_0)), _v(27, _sysctls(_SYSCTLS_1_27)),
+                                _v(29, _sysctls(_SYSCTLS_1_29)), _v(32, _sysctls(_SYSCTLS_1_32)),
+                                _v(37, _sysctls(_SYSCTLS_1_37)))),
+    Check("windowsHostProcess", BASELINE, (_v(0, windows_host_process),)),
     Check("allowPrivilegeEscalation", RESTRICTED,
-          ((8, allow_privilege_escalation_1_8), (25, allow_privilege_escalation_1_25))),
-    Check("appArmorProfile", BASELINE, ((0, app_armor_profile),)),
-    Check("capabilities_baseline", BASELINE, ((0, capabilities_baseline),), overlap=True),
+          (_v(8, allow_privilege_escalation_1_8), _v(25, allow_privilege_escalation_1_25))),
     Check("capabilities_restricted", RESTRICTED,
-          ((22, capabilities_restricted_1_22), (25, capabilities_restricted_1_25))),
-    Check("hostNamespaces", BASELINE, ((0, host_namespaces),)),
-    Check("hostPathVolumes", BASELINE, ((0, host_path_volumes),), overlap=True),
-    Check("hostPorts", BASELINE, ((0, host_ports),)),
-    Check("hostProbesAndHostLifecycle", BASELINE, ((34, host_probes_and_lifecycle),)),
-    Check("privileged", BASELINE, ((0, privileged),)),
-    Check("procMount", BASELINE, ((0, proc_mount_1_0), (34, proc_mount_1_34))),
-    Check("restrictedVolumes", RESTRICTED, ((0, restricted_volumes),)),
-    Check("runAsNonRoot", RESTRICTED, ((0, run_as_non_root_1_0), (34, run_as_non_root_1_34))),
-    Check("runAsUser", RESTRICTED, ((23, run_as_user_1_23), (34, run_as_user_1_34))),
-    Check("seLinuxOptions", BASELINE, ((0, se_linux_options),)),
-    Check("seccompProfile_baseline", BASELINE, ((0, seccomp_baseline_1_0), (19, seccomp_baseline_1_19)), overlap=True),
-    Check("seccompProfile_restricted", RESTRICTED, ((19, seccomp_restricted_1_19), (25, seccomp_restricted_1_25))),
-    Check("sysctls", BASELINE, ((0, _sysctls(_SYSCTLS_1_0)), (27, _sysctls(_SYSCTLS_1_27)),
-                                (29, _sysctls(_SYSCTLS_1_29)), (32, _sysctls(_SYSCTLS_1_32)))),
-    Check("windowsHostProcess", BASELINE, ((0, windows_host_process),)),
+          (_v(22, capabilities_restricted_1_22, "capabilities_baseline"),
+           _v(25, capabilities_restricted_1_25, "capabilities_baseline"))),
+    Check("procMount_restricted", RESTRICTED, (_v(35, proc_mount_1_0, "procMount"),)),
+    Check("restrictedVolumes", RESTRICTED, (_v(0, restricted_volumes, "hostPathVolumes"),)),
+    Check("runAsNonRoot", RESTRICTED, (_v(0, run_as_non_root_1_0), _v(35, run_as_non_root_1_35))),
+    Check("runAsUser", RESTRICTED, (_v(23, run_as_user_1_23), _v(35, run_as_user_1_35))),
+    Check("seccompProfile_restricted", RESTRICTED,
+          (_v(19, seccomp_restricted_1_19, "seccompProfile_baseline"),
+           _v(25, seccomp_restricted_1_25, "seccompProfile_baseline"))),
 )
 # the newest policy version any check knows; later versions (and "latest") evaluate as it
-MAX_MINOR = max(since for c in CHECKS for since, _ in c.versions)
+MAX_MINOR = max(v[0] for c in CHECKS for v in c.versions)

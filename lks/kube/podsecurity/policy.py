@@ -93,20 +93,28 @@ def from_labels(labels: dict[str, str] | None) -> tuple[Policy, list[Cause]]:
 
 @functools.cache
 def _checks_for(level: str, minor: int) -> tuple[checks.CheckFn, ...]:
-    minor = checks.MAX_MINOR if minor == LATEST or minor > checks.MAX_MINOR else minor
-    baseline = [c for c in checks.CHECKS if c.level == checks.BASELINE and not c.overlap]
+    """upstream's registry at one level and version: the baseline checks (less, at the
+    restricted level, those a restricted one overrides), then the restricted ones, each group
+    ordered by ID."""
+    active = [(c, v) for c in checks.CHECKS if (v := c.at(minor)) is not None]
+    baseline = sorted(((c.id, v[1]) for c, v in active if c.level == checks.BASELINE), key=lambda p: p[0])
     if level == checks.BASELINE:
-        chosen = baseline + [c for c in checks.CHECKS if c.level == checks.BASELINE and c.overlap]
-    else:
-        chosen = baseline + [c for c in checks.CHECKS if c.level == checks.RESTRICTED]
-    return tuple(fn for c in chosen if (fn := c.at(minor)) is not None)
+        return tuple(fn for _, fn in baseline)
+    restricted = sorted(((c.id, v[1], v[2]) for c, v in active if c.level == checks.RESTRICTED), key=lambda p: p[0])
+    overridden = {o for _, _, overrides in restricted for o in overrides}
+    return tuple([fn for cid, fn in baseline if cid not in overridden] + [fn for _, fn, _ in restricted])
 
 
-def evaluate(lv: LevelVersion, meta: dict[str, Any], spec: dict[str, Any]) -> list[checks.Result]:
-    """What the pod violates at this level and version (empty: allowed)."""
+def evaluate(lv: LevelVersion, meta: dict[str, Any], spec: dict[str, Any], *,
+             max_minor: int = checks.MAX_MINOR) -> list[checks.Result]:
+    """What the pod violates at this level and version (empty: allowed). `max_minor` is the
+    newest policy version the cluster knows (its Kubernetes minor: upstream's emulation
+    version); "latest" and later versions evaluate as it."""
     if lv.level == "privileged":
         return []
-    return [r for fn in _checks_for(lv.level, lv.minor) if (r := fn(meta, spec)) is not None]
+    top = min(max_minor, checks.MAX_MINOR)
+    minor = top if lv.minor == LATEST or lv.minor > top else lv.minor
+    return [r for fn in _checks_for(lv.level, minor) if (r := fn(meta, spec)) is not None]
 
 
 def reasons(results: list[checks.Result]) -> str:
