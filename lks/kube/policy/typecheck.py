@@ -25,25 +25,27 @@ from lks.kube.schema import Schema
 
 Obj = dict[str, Any]
 _ROOTS = ("object", "oldObject")
+MAX_TYPES_PER_RULE = 10  # upstream's maxTypesToCheck
 
 
 def _types(spec: Obj, catalog: catalogs.Catalog) -> list[tuple[str, str, str, str]]:
-    """(group, version, kind, schema name) of each type the resource rules name; none when any
-    rule has a wildcard."""
-    out: list[tuple[str, str, str, str]] = []
+    """(group, version, kind, schema name) of each type the resource rules name, sorted; a rule
+    with a wildcard group, version or resource names none, and each rule at most 10."""
+    out: set[tuple[str, str, str, str]] = set()
     for rule in (spec.get("matchConstraints") or {}).get("resourceRules") or ():
-        groups, versions, resources = (rule.get(k) or () for k in ("apiGroups", "apiVersions", "resources"))
-        if "*" in groups or "*" in versions or any(r == "*" or r.startswith("*/") for r in resources):
-            return []
+        groups, versions = sorted(rule.get("apiGroups") or ()), sorted(rule.get("apiVersions") or ())
+        resources = sorted(r for r in rule.get("resources") or () if "/" not in r)
+        if "*" in groups or "*" in versions or "*" in resources:
+            continue
+        count = 0
         for g in groups:
             for v in versions:
                 for r in resources:
-                    if "/" in r:
-                        continue
                     rt = catalog.lookup(g, v, r)
-                    if rt is not None and rt.schema_name and (g, v, rt.kind, rt.schema_name) not in out:
-                        out.append((g, v, rt.kind, rt.schema_name))
-    return out
+                    if rt is not None and rt.schema_name and count < MAX_TYPES_PER_RULE:
+                        out.add((g, v, rt.kind, rt.schema_name))
+                        count += 1
+    return sorted(out)
 
 
 def _issues(expression: str, roots: dict[str, Schema]) -> list[str]:
