@@ -292,3 +292,20 @@ async def test_match_policy_equivalent_matches_the_same_resource_in_another_grou
              "reason": "Seen", "message": "bad", "type": "Normal"}
     resp = await client.post("/clusters/c1/api/v1/namespaces/default/events", json=event, headers=AUTH)
     assert resp.status == (422 if refused else 201), await resp.text()
+
+
+async def test_the_index_follows_policies_and_bindings_in_any_order(client, cluster):
+    await install(client, cluster, binding("early-b", "late"))  # a binding before its policy
+    await install(client, cluster, policy("late", MAX5))
+    assert (await create_deploy(client, "one", 6))[0] == 422
+    await install(client, cluster, policy("unbound", [{"expression": "false"}]))  # no binding: never evaluated
+    assert (await create_deploy(client, "two", 1))[0] == 201
+    assert (await client.delete(f"{VAPS}/late", headers=AUTH)).status == 200
+    await settle(cluster)
+    assert (await create_deploy(client, "three", 6))[0] == 201  # the binding names a policy that is gone
+    resp = await client.get(f"{VAPS}/unbound", headers=AUTH)
+    unbound = await resp.json()
+    unbound["spec"]["validations"] = [{"expression": "true"}]
+    assert (await client.put(f"{VAPS}/unbound", json=unbound, headers=AUTH)).status == 200
+    await install(client, cluster, binding("unbound-b", "unbound"))
+    assert (await create_deploy(client, "four", 6))[0] == 201  # the new generation was compiled
