@@ -39,6 +39,7 @@ _TEMPLATES = {
 ENFORCE_POLICY = "pod-security.kubernetes.io/enforce-policy"
 AUDIT_VIOLATIONS = "pod-security.kubernetes.io/audit-violations"
 _PRIVILEGED = str(policy.LevelVersion())
+_MAX_PODS = 3000  # existing pods checked against a new enforce level, as upstream
 
 
 @admission.plugin
@@ -118,7 +119,8 @@ class PodSecurity:
 
     async def _existing_pods(self, namespace: str, lv: policy.LevelVersion) -> list[str]:
         """Upstream's EvaluatePodsInNamespace: one warning per distinct violation, naming the
-        first pod (by name) that has it and how many others do; one pod per controller first."""
+        first pod (by name) that has it and how many others do, in sorted order; one pod per
+        controller first, and at most `_MAX_PODS` pods."""
         pods_reg = self.cluster.registry("", "v1", "pods")
         cache = await pods_reg.cache()
         prefix = pods_reg.key(namespace, "")
@@ -134,10 +136,11 @@ class PodSecurity:
             if owner is not None:
                 seen.add(owner)
             first.append(pod)
+        checked = (first + rest)[:_MAX_PODS]
         newest = self._minor()
         order: list[str] = []
         counts: dict[str, list] = {}  # warning -> [first pod name, count]
-        for pod in first + rest:
+        for pod in checked:
             found = policy.evaluate(lv, pod["metadata"], pod.get("spec") or {}, max_minor=newest)
             if not found:
                 continue
@@ -149,14 +152,18 @@ class PodSecurity:
             elif name < counts[warning][0]:
                 counts[warning][0] = name
             counts[warning][1] += 1
-        if not order:
-            return []
-        out = [f'existing pods in namespace "{namespace}" violate the new PodSecurity enforce level "{lv}"']
+        out = []
+        if len(checked) < len(pods):
+            out.append(f"new PodSecurity enforce level only checked against the first {len(checked)} of {len(pods)} "
+                       "existing pods")
+        if order:
+            out.append(f'existing pods in namespace "{namespace}" violate the new PodSecurity enforce level "{lv}"')
+        decorated = []
         for warning in order:
             pod, n = counts[warning]
             others = "" if n == 1 else " (and 1 other pod)" if n == 2 else f" (and {n - 1} other pods)"
-            out.append(f"{pod}{others}: {warning}")
-        return out
+            decorated.append(f"{pod}{others}: {warning}")
+        return out + sorted(decorated)
 
     def _minor(self) -> int:
         """The cluster's Kubernetes minor: the newest policy version it knows ("latest")."""
@@ -171,9 +178,6 @@ def _significant(pod: Obj, old: Obj) -> bool:
     """Whether an update changes what the policies check (upstream's isSignificantPodUpdate)."""
     spec, old_spec = pod.get("spec") or {}, old.get("spec") or {}
     ann, old_ann = pod["metadata"].get("annotations") or {}, old["metadata"].get("annotations") or {}
-    seccomp = "seccomp.security.alpha.kubernetes.io/pod"
-    if ann.get(seccomp) != old_ann.get(seccomp):
-        return True
 
     def changed(c: Obj, o: Obj) -> bool:
         key = "container.seccomp.security.alpha.kubernetes.io/" + str(c.get("name"))
