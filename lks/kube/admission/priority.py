@@ -84,7 +84,7 @@ class Priority:
         current = await self._global_default()
         name = obj["metadata"].get("name")
         if current is not None and (operation == "CREATE" or current["metadata"]["name"] != name):
-            raise forbidden(reg, obj, f"PriorityClass {current['metadata']['name']} is marked as default. "
+            raise forbidden(reg, obj, f"PriorityClass {current['metadata']['name']} is already marked as default. "
                                       "Only one default can exist")
 
     async def _classes(self) -> list[Obj]:
