@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 from lks.kube import audit, errors
-from lks.kube.authn import MASTERS, User
+from lks.kube.authn import ANONYMOUS_USER, MASTERS, User
 
 if TYPE_CHECKING:
     from lks.kube.cluster import Cluster
@@ -162,11 +162,12 @@ def forbidden(attrs: Attributes, reason: str = "") -> errors.APIError:
 
 
 async def check(cluster: Cluster, attrs: Attributes) -> None:
-    """Raise upstream's answer unless `attrs` is allowed: 403, or 401 for the anonymous user."""
+    """Raise upstream's answer unless `attrs` is allowed: 403, or 401 for a request that brought
+    no credentials (one impersonating system:anonymous gets the 403)."""
     decision, reason = await cluster.authorizer.authorize(attrs)
     audit.authorized(decision == ALLOW, reason)
     if decision == ALLOW:
         return
-    if attrs.user.anonymous:
+    if attrs.user is ANONYMOUS_USER:
         raise errors.unauthorized()
     raise forbidden(attrs, reason)
