@@ -70,7 +70,7 @@ async def test_the_global_default_class_names_itself_on_pods_and_is_alone(client
     resp = await client.post(PCS, json=pclass("dflt2", 8, globalDefault=True), headers=AUTH)
     assert resp.status == 403
     assert (await resp.json())["message"] == (
-        'priorityclasses.scheduling.k8s.io "dflt2" is forbidden: PriorityClass dflt is marked as default. '
+        'priorityclasses.scheduling.k8s.io "dflt2" is forbidden: PriorityClass dflt is already marked as default. '
         "Only one default can exist")
     # updating the default itself is fine; another becoming default is not
     resp = await client.patch(PCS + "/dflt", json={"description": "d"}, headers={
