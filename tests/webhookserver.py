@@ -49,6 +49,8 @@ class WebhookServer:
         self.paths: dict[str, Behaviour] = {}
         self.reviews: dict[str, list[Review]] = {}
         self.stopping = threading.Event()
+        self.received = threading.Event()  # set at each review (tests clear it)
+        self.peers: list[int] = []  # the client port of each review: one per connection
         server = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -64,6 +66,8 @@ class WebhookServer:
                 behaviour = server.paths.get(path)
                 review = json.loads(body)
                 server.reviews.setdefault(path, []).append(review)
+                server.peers.append(self.client_address[1])
+                server.received.set()
                 if behaviour is None:
                     self.send_error(404)
                     return

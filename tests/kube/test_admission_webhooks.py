@@ -6,6 +6,7 @@ Equivalent, re-validation of patched objects, and configurations refused as upst
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 import pytest
@@ -247,3 +248,61 @@ async def test_tls_contexts_are_cached_per_ca_bundle(server):
     c = webhook_client.Client()
     assert c.context(server.ca_bundle) is c.context(server.ca_bundle)
     assert c.context("") is not c.context(server.ca_bundle)
+
+
+async def test_a_hanging_webhook_does_not_hold_up_other_requests(client, server):
+    server.paths["/hang"] = lambda r: "hang"
+    await _configure(client, "ValidatingWebhookConfiguration", "h", [
+        {**_hook(server, "hang.example.com", "/hang"), "timeoutSeconds": 3}])
+    server.received.clear()
+    create = asyncio.create_task(_send(client, "POST", f"{CORE}/namespaces/default/configmaps", _cm("slow")))
+    await asyncio.to_thread(server.received.wait, 10)  # the webhook holds the create now
+    status, body, _ = await _send(client, "GET", f"{CORE}/namespaces/default/configmaps")
+    assert status == 200 and not create.done()
+    status, body, _ = await create
+    assert status == 500 and body["message"].endswith("context deadline exceeded")
+
+
+async def test_connections_to_a_webhook_are_reused(client, server):
+    server.paths["/v"] = lambda r: ws.allow(r)
+    await _configure(client, "ValidatingWebhookConfiguration", "r", [_hook(server, "reuse.example.com", "/v")])
+    for i in range(3):
+        status, body, _ = await _send(client, "POST", f"{CORE}/namespaces/default/configmaps", _cm(f"r{i}"))
+        assert status == 201, body
+    assert len(server.peers) == 3 and len(set(server.peers)) == 1
+
+
+async def test_match_conditions(client, server):
+    server.paths["/v"] = lambda r: ws.deny(r, "called")
+    await _configure(client, "ValidatingWebhookConfiguration", "mc", [
+        {**_hook(server, "cond.example.com", "/v"), "matchConditions": [
+            {"name": "not-skipped", "expression": "object.metadata.name != 'skip'"},
+            {"name": "admins", "expression": "request.userInfo.username == 'clusterAdmin'"},
+            {"name": "may-list", "expression": "authorizer.group('').resource('configmaps').check('list').allowed()"},
+        ]},
+        {**_hook(server, "broken.example.com", "/v"), "matchConditions": [
+            {"name": "missing", "expression": "object.data.nope == 'x'"}],
+         "objectSelector": {"matchLabels": {"case": "broken"}}},
+    ])
+    status, body, _ = await _send(client, "POST", f"{CORE}/namespaces/default/configmaps", _cm("skip"))
+    assert status == 201, body
+    assert "/v" not in server.reviews
+    status, body, _ = await _send(client, "POST", f"{CORE}/namespaces/default/configmaps", _cm("called"))
+    assert status == 403 and body["message"].endswith("denied the request: called")
+    status, body, _ = await _send(client, "POST", f"{CORE}/namespaces/default/configmaps", _cm("skip", {"case": "broken"}))
+    assert status == 403
+    assert body["message"] == ('configmaps "skip" is forbidden: expression \'object.data.nope == \'x\'\' resulted '
+                               "in error: no such key: nope")
+
+
+async def test_match_conditions_must_compile(client):
+    hook = {"name": "c.example.com", "clientConfig": {"url": "https://example.com/x"},
+            "rules": [ws.rule(["CREATE"], ["pods"])],
+            "matchConditions": [{"name": "p", "expression": "params.x == 1"}]}
+    status, body, _ = await _send(client, "POST", f"{ADM}/validatingwebhookconfigurations",
+                                  ws.configuration("ValidatingWebhookConfiguration", "c", [hook]))
+    assert status == 422, body
+    cause = body["details"]["causes"][0]
+    assert cause["field"] == "webhooks[0].matchConditions[0].expression"
+    assert cause["message"].startswith("Invalid value: \"params.x == 1\": compilation failed: ERROR: <input>:1:1: "
+                                       "undeclared reference to 'params'")

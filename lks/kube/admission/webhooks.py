@@ -19,8 +19,11 @@ import copy
 import logging
 from typing import TYPE_CHECKING, Any
 
-from lks.kube import admission, conversion, errors, patch
-from lks.kube.webhooks import client, hooks, review, targets
+import orjson
+
+from lks.kube import admission, audit, authz, cel, conversion, errors, patch
+from lks.kube.authn import service_account_user
+from lks.kube.webhooks import client, conditions, hooks, review, targets
 
 if TYPE_CHECKING:
     from lks.kube.cluster import Cluster
@@ -33,6 +36,7 @@ _RESOURCES = {True: "mutatingwebhookconfigurations", False: "validatingwebhookco
 _OPTIONS = {"CREATE": "CreateOptions", "UPDATE": "UpdateOptions", "DELETE": "DeleteOptions"}
 _NO_SIDE_EFFECTS = ("None", "NoneOnDryRun")
 _PATCH_PREFACE = "the server rejected our request due to an error in our request: "
+_ANNOTATION = "webhook.admission.k8s.io/"
 # what the server owns in an object's metadata: a webhook's patch of it is undone
 _SERVER_META = ("uid", "creationTimestamp", "resourceVersion", "generation", "deletionTimestamp",
                 "deletionGracePeriodSeconds", "managedFields")
@@ -84,12 +88,13 @@ class Webhooks:
         if not validating:
             return
         req = await self._request(operation, reg, obj, old, opts, validating)
-        invocations = [inv for h in validating if (inv := self._invocation(h, req)) is not None]
+        invocations = [(i, inv) for i, h in enumerate(validating) if (inv := await self._matching(h, req)) is not None]
         if not invocations:
             return
         # in parallel, as upstream's goroutines; the first failure in webhook order answers
-        results = await asyncio.gather(*(self._call(inv, req, opts) for inv in invocations), return_exceptions=True)
-        for inv, result in zip(invocations, results, strict=True):
+        results = await asyncio.gather(*(self._call(inv, req, opts, f"validating.{_ANNOTATION}round_0_index_{i}")
+                                         for i, inv in invocations), return_exceptions=True)
+        for (_, inv), result in zip(invocations, results, strict=True):
             if isinstance(result, BaseException):
                 raise result
             if result is not None and not result.allowed:
@@ -134,31 +139,70 @@ class Webhooks:
             req.namespace_labels = (ns.get("metadata") or {}).get("labels") or {}
         return req
 
-    def _invocation(self, hook: hooks.Hook, req: hooks.Request) -> hooks.Invocation | None:
-        return hooks.invocation(hook, req, self.cluster.catalog)
+    async def _matching(self, hook: hooks.Hook, req: hooks.Request) -> hooks.Invocation | None:
+        """The invocation of `hook` for `req`, its match conditions checked; None: not called."""
+        inv = hooks.invocation(hook, req, self.cluster.catalog)
+        if inv is None or not hook.match_conditions:
+            return inv
+
+        async def variables() -> Obj:
+            rt = req.rt
+            return {"object": _versioned(req.obj, inv), "oldObject": _versioned(req.old, inv),
+                    "request": review.request(inv, req),
+                    "authorizer": cel.Authorizer(lambda check: self._check(req, check), request_resource=cel.Check(
+                        group=rt.group, resource=rt.resource, subresource=req.subresource,
+                        namespace=req.namespace, name=req.name))}
+
+        matches, error = await conditions.match(hook.match_conditions, variables)
+        if matches and error:  # no condition false, some failed: the failurePolicy decides
+            if hook.fail_open:
+                return None
+            raise errors.forbidden(req.rt.resource, req.rt.group, req.name, error)
+        return inv if matches else None
+
+    async def _check(self, req: hooks.Request, check: cel.Check) -> cel.Decision:
+        """An `authorizer` check of a match condition, answered by the cluster's authorizers."""
+        user = req.user or review.SERVICE_USER
+        if check.service_account:
+            user = service_account_user(*check.service_account)
+        if check.resource_request:
+            attrs = authz.Attributes(user, check.verb, True, check.namespace, check.group, "*", check.resource,
+                                     check.subresource, check.name)
+        else:
+            attrs = authz.Attributes(user, check.verb, False, path=check.path)
+        decision, reason = await self.cluster.authorizer.authorize(attrs)
+        return cel.Decision(decision, reason)
 
     # -- calls --------------------------------------------------------------------------
 
     async def _mutate(self, req: hooks.Request, mutating: list[hooks.Hook], opts: WriteOptions) -> Obj | None:
         """Call the matching mutating webhooks in order; the resulting object (`req.obj`
         itself when none changed it)."""
-        invoked: list[tuple[hooks.Invocation, Obj | None]] = []  # IfNeeded webhooks and what they left
-        for hook in mutating:
-            inv = self._invocation(hook, req)
+        invoked: list[tuple[int, hooks.Invocation, Obj | None]] = []  # IfNeeded webhooks and what they left
+        for index, hook in enumerate(mutating):
+            inv = await self._matching(hook, req)
             if inv is None:
                 continue
-            await self._mutate_one(inv, req, opts)
+            await self._mutate_one(inv, req, opts, f"round_0_index_{index}")
             if hook.reinvoke:
-                invoked.append((inv, req.obj))
-        for inv, left in invoked:
+                invoked.append((index, inv, req.obj))
+        for index, inv, left in invoked:
             if req.obj is not left and req.obj != left:  # a later webhook changed its result: once more
-                await self._mutate_one(inv, req, opts)
+                await self._mutate_one(inv, req, opts, f"round_1_index_{index}")
         return req.obj
 
-    async def _mutate_one(self, inv: hooks.Invocation, req: hooks.Request, opts: WriteOptions) -> None:
-        answer = await self._call(inv, req, opts)
-        if answer is None:
-            return
+    async def _mutate_one(self, inv: hooks.Invocation, req: hooks.Request, opts: WriteOptions, where: str) -> None:
+        before = req.obj
+        try:
+            answer = await self._call(inv, req, opts, f"mutation.{_ANNOTATION}{where}")
+            if answer is not None:
+                await self._apply(inv, req, answer)
+        finally:  # upstream's audit annotation of every mutating call: did it change the object
+            audit.annotate(f"mutation.{_ANNOTATION}{where}", orjson.dumps({
+                "configuration": inv.hook.configuration, "webhook": inv.hook.name,
+                "mutated": req.obj is not before}).decode())
+
+    async def _apply(self, inv: hooks.Invocation, req: hooks.Request, answer: review.Answer) -> None:
         if not answer.allowed:
             raise review.denied(inv.hook.name, answer.result)
         if not answer.patch:
@@ -178,8 +222,10 @@ class Webhooks:
         if obj != req.obj:
             req.obj = obj
 
-    async def _call(self, inv: hooks.Invocation, req: hooks.Request, opts: WriteOptions) -> review.Answer | None:
-        """Call one webhook; its answer, or None when it failed open (failurePolicy Ignore)."""
+    async def _call(self, inv: hooks.Invocation, req: hooks.Request, opts: WriteOptions,
+                    annotation: str) -> review.Answer | None:
+        """Call one webhook; its answer, or None when it failed open (failurePolicy Ignore,
+        noted in the audit event as upstream: `failed-open.<annotation>` = the webhook)."""
         hook = inv.hook
         if req.dry_run and hook.side_effects not in _NO_SIDE_EFFECTS:
             raise review.dry_run_unsupported(hook.name)
@@ -197,13 +243,14 @@ class Webhooks:
         except client.CallError as err:
             if hook.fail_open:
                 log.warning("Failed calling webhook, failing open %s: %s", hook.name, err)
+                audit.annotate(f"failed-open.{annotation}", hook.name)
                 return None
             raise review.calling_error(hook.name, str(err)) from None
         for text in answer.warnings:
             if text not in opts.warnings:
                 opts.warnings.append(text)
-        for key, value in answer.audit_annotations.items():  # no audit log to carry them yet
-            log.debug("webhook %s audit annotation %s/%s=%s", hook.name, hook.name, key, value)
+        for key, value in answer.audit_annotations.items():
+            audit.annotate(f"{hook.name}/{key}", value)
         return answer
 
 

@@ -160,15 +160,19 @@ def _service(service: dict, path: str) -> list[Cause]:
     return causes
 
 
-def _match_conditions(conditions: list, path: str) -> list[Cause]:
-    """`validateMatchConditions`: at most 64, each with a qualified, distinct name and an expression."""
-    causes = [field.too_many(path, len(conditions), 64)] if len(conditions) > 64 else []
+def _match_conditions(given: list, path: str) -> list[Cause]:
+    """`validateMatchConditions`: at most 64, each with a qualified, distinct name and an
+    expression that compiles with the names a webhook's conditions have (no `params`)."""
+    from lks.kube.webhooks import conditions  # here: the CEL library imports this package
+    causes = [field.too_many(path, len(given), 64)] if len(given) > 64 else []
     names: set[str] = set()
-    for i, cond in enumerate(conditions):
+    for i, cond in enumerate(given):
         cond = cond if isinstance(cond, dict) else {}
         expression, name = cond.get("expression") or "", cond.get("name") or ""
         if not expression.strip():
             causes.append(field.required(f"{path}[{i}].expression"))
+        elif (why := conditions.compile_error(expression.strip())) is not None:
+            causes.append(field.invalid(f"{path}[{i}].expression", expression.strip(), why))
         if not name:
             causes.append(field.required(f"{path}[{i}].name"))
         else:

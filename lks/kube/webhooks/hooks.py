@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from lks.kube import selectors
+from lks.kube.webhooks import conditions
 
 if TYPE_CHECKING:
     from lks.kube.authn import User
@@ -73,7 +74,7 @@ class Hook:
     review_versions: tuple[str, ...]
     reinvoke: bool  # reinvocationPolicy IfNeeded
     client_config: Obj
-    match_conditions: list[Obj] = field(default_factory=list)
+    match_conditions: tuple[conditions.Condition, ...] = ()
 
 
 @dataclass(slots=True)
@@ -120,7 +121,8 @@ def compile(config: Obj, *, mutating: bool) -> list[Hook]:
             timeout=timeout if isinstance(timeout, int) and timeout > 0 else DEFAULT_TIMEOUT,
             review_versions=tuple(h.get("admissionReviewVersions") or ()),
             reinvoke=mutating and h.get("reinvocationPolicy") == "IfNeeded",
-            client_config=h.get("clientConfig") or {}, match_conditions=list(h.get("matchConditions") or ())))
+            client_config=h.get("clientConfig") or {},
+            match_conditions=conditions.compile(h.get("matchConditions") or [])))
     return hooks
 
 

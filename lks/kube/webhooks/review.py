@@ -16,6 +16,7 @@ from typing import Any
 import orjson
 
 from lks.kube import errors
+from lks.kube.authn import AUTHENTICATED, User
 from lks.kube.webhooks import client
 from lks.kube.webhooks.hooks import Invocation, Request
 
@@ -23,7 +24,7 @@ Obj = dict[str, Any]
 
 # in-process writers (controllers, node agents) have no user of their own: they are the
 # controller manager, which upstream runs with this identity when it uses its own credentials
-SERVICE_USER = {"username": "system:kube-controller-manager", "groups": ["system:authenticated"]}
+SERVICE_USER = User("system:kube-controller-manager", (AUTHENTICATED,))
 _REVIEW_VERSIONS = ("v1", "v1beta1")
 
 
@@ -43,13 +44,11 @@ def review_version(inv: Invocation) -> str:
     raise client.CallError("webhook does not accept known AdmissionReview versions (v1, v1beta1)")
 
 
-def build(inv: Invocation, req: Request, obj: Obj | None, old: Obj | None) -> tuple[str, bytes]:
-    """(uid, body) of the AdmissionReview for `inv`; `obj` and `old` in the invocation's version."""
-    uid = str(uuid.uuid4())
-    version = review_version(inv)
+def request(inv: Invocation, req: Request, uid: str = "") -> Obj:
+    """The AdmissionRequest without its objects (what a match condition sees as `request`)."""
     group, kind_version, kind = inv.kind
     rt = req.rt
-    request: Obj = {
+    out: Obj = {
         "uid": uid,
         "kind": {"group": group, "version": kind_version, "kind": kind},
         "resource": {"group": inv.rt.group, "version": inv.rt.version, "resource": inv.rt.resource},
@@ -57,17 +56,24 @@ def build(inv: Invocation, req: Request, obj: Obj | None, old: Obj | None) -> tu
         "requestResource": {"group": rt.group, "version": rt.version, "resource": rt.resource},
         "name": req.name,
         "operation": req.operation,
-        "userInfo": req.user.info() if req.user is not None else SERVICE_USER,
-        "object": obj,
-        "oldObject": old,
+        "userInfo": req.user.info() if req.user is not None else SERVICE_USER.info(),
         "dryRun": req.dry_run,
         "options": req.options,
     }
     if req.subresource:
-        request["subResource"] = request["requestSubResource"] = req.subresource
+        out["subResource"] = out["requestSubResource"] = req.subresource
     if req.namespace:
-        request["namespace"] = req.namespace
-    review = {"kind": "AdmissionReview", "apiVersion": f"admission.k8s.io/{version}", "request": request}
+        out["namespace"] = req.namespace
+    return out
+
+
+def build(inv: Invocation, req: Request, obj: Obj | None, old: Obj | None) -> tuple[str, bytes]:
+    """(uid, body) of the AdmissionReview for `inv`; `obj` and `old` in the invocation's version."""
+    uid = str(uuid.uuid4())
+    version = review_version(inv)
+    body = request(inv, req, uid)
+    body["object"], body["oldObject"] = obj, old
+    review = {"kind": "AdmissionReview", "apiVersion": f"admission.k8s.io/{version}", "request": body}
     return uid, orjson.dumps(review)
 
 
