@@ -110,6 +110,15 @@ CASES = [
     ("self.l[?1].orValue(0)", 1), ("self.l[?9].orValue(0)", 0), ("self.labels[?'a'].value()", "b"),
     ("has(self.labels.a)", True), ("has(self.labels.z)", False),
     ("optional.of(1).or(optional.none()).value()", 1),
+    # cel.bind and the two-variable comprehensions, expanded into what the interpreter has
+    ("cel.bind(x, self.l.size(), x * x)", 9), ("cel.bind(a, 1, cel.bind(b, a + 1, a + b))", 3),
+    ("self.l.all(i, v, v >= i)", True), ("self.l.all(i, v, v > i)", False), ("self.l.exists(i, v, i == 2 && v == 2)", True),
+    ("self.l.exists_one(i, v, v == 1)", True), ("self.labels.all(k, v, k == 'a' && v == 'b')", True),
+    ("self.l.transformList(i, v, v * 10 + i)", [30, 11, 22]), ("self.l.transformList(i, v, i > 0, v)", [1, 2]),
+    ("self.labels.transformMap(k, v, v + k)", {"a": "ba"}), ("self.labels.transformMap(k, v, k != 'a', v)", {}),
+    ("self.words.transformMapEntry(i, v, {v: i})", {"a": 0, "b": 1}),
+    ("self.l.all(i, v, self.words.exists(j, w, j == i || v == 3))", False),
+    ("[1, 2, 3].map(x, x > 1, x * 2)", [4, 6]),
 ]
 
 
@@ -141,6 +150,7 @@ ERRORS = [
     ("'%d'.format(['x'])", "error during formatting: integer clause can only be used on integers, was given string"),
     ("self.l.value()", "no such overload"),
     ("self.name + 1", "no such overload"),
+    ("[1, 1].transformMapEntry(i, v, {v: i})", "insert failed: key 1 already exists"),
 ]
 
 
@@ -156,6 +166,8 @@ def test_undeclared_reference_as_cel_go_reports_it() -> None:
     assert "undeclared reference to 'bogus'" in compile_error("self.name.bogus()")
     assert "undeclared reference to 'nope'" in compile_error("nope(1)")
     assert "undeclared reference to 'z'" in compile_error("self.l.all(x, x == z)")
+    assert "undeclared reference to 'z'" in compile_error("cel.bind(y, z, y)")
+    assert "undeclared reference to 'w'" in compile_error("self.l.all(i, v, v == w)")
 
 
 def test_declared_names_compile() -> None:

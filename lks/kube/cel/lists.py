@@ -10,7 +10,8 @@ from typing import Any
 import cel
 
 from lks.kube.cel import quantity
-from lks.kube.cel.library import EvalError, cel_equal, function, kind_of
+from lks.kube.cel.library import TYPE, EvalError, cel_equal, function, kind_of
+from lks.kube.cel.source import MERGE_MAPS, PAIRS, TO_MAP
 
 _ORDERED = (int, float, str, bytes, timedelta, datetime)
 
@@ -151,3 +152,34 @@ def sets_equivalent(a: list[Any], b: list[Any]) -> bool:
 @function("sets.intersects", list)
 def sets_intersects(a: list[Any], b: list[Any]) -> bool:
     return any(cel_equal(x, y) for x in a for y in b)
+
+
+# -- the helpers of the two-variable comprehensions (`source` expands them into these) ----------
+
+
+@function(PAIRS)
+def pairs(value: Any) -> list[list[Any]]:
+    """A list's [index, item] or a map's [key, value] pairs."""
+    if isinstance(value, list):
+        return [[i, v] for i, v in enumerate(value)]
+    if isinstance(value, dict) and TYPE not in value:
+        return [[k, v] for k, v in value.items()]
+    raise EvalError("no such overload")
+
+
+@function(TO_MAP, list)
+def to_map(items: list[list[Any]]) -> dict[Any, Any]:
+    return {k: v for k, v in items}
+
+
+@function(MERGE_MAPS, list)
+def merge_maps(maps: list[dict[Any, Any]]) -> dict[Any, Any]:
+    out: dict[Any, Any] = {}
+    for m in maps:
+        if not isinstance(m, dict):
+            raise EvalError("no such overload")
+        for k, v in m.items():
+            if k in out:
+                raise EvalError(f"insert failed: key {k} already exists")
+            out[k] = v
+    return out

@@ -27,19 +27,21 @@ KEYWORDS = frozenset({"true", "false", "null", "in"})
 # names that are always in scope: type denotations (`type(x) == int`)
 TYPE_NAMES = frozenset({"int", "uint", "double", "bool", "string", "bytes", "list", "map", "null_type",
                         "type", "dyn", "optional_type"})
-# macros whose first argument declares a variable: `l.all(x, x > 0)`
-MACROS = frozenset({"all", "exists", "exists_one", "map", "filter"})
+# macros whose first argument declares a variable: `l.all(x, x > 0)` (and `l.all(i, v, ...)`)
+MACROS = frozenset({"all", "exists", "exists_one", "map", "filter", "bind", "transformList", "transformMap",
+                    "transformMapEntry"})
 # what the Rust interpreter provides itself
 NATIVE_FUNCTIONS = frozenset({
     "has", "size", "contains", "startsWith", "endsWith", "matches", "int", "uint", "double", "string",
     "bytes", "bool", "dyn", "type", "duration", "timestamp", "getFullYear", "getMonth", "getDayOfYear",
     "getDayOfMonth", "getDate", "getDayOfWeek", "getHours", "getMinutes", "getSeconds", "getMilliseconds",
     "optional.of", "optional.none", "optional.ofNonZeroValue", "hasValue", "value", "orValue", "or",
-    *MACROS,
+    "cel.bind", *MACROS,
 })
 
 # the function names the rewriting introduces
 OPT_SELECT, OPT_INDEX, STRING = "_optSelect", "_optIndex", "_string"
+PAIRS, TO_MAP, MERGE_MAPS = "_pairs", "_toMap", "_mergeMaps"
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +76,9 @@ def rewrite(text: str, toks: list[Token]) -> str:
     """`a.?b` -> `a._optSelect("b")` and `a[?k]` -> `a._optIndex(k)`: member calls bind exactly as
     selection does, and the functions (lks.kube.cel.optional) give upstream's optional results.
     `string(x)` -> `_string(x)`, which also converts the Kubernetes types (`string(ip(s))`)."""
+    if any(t.text in _MACRO_NAMES for t in toks):
+        text = _expand(text)
+        toks = tokens(text)
     if not any(t.text in (".?", "[?", "string") for t in toks):
         return text
     out, last, closers = [], 0, []  # closers: for each open "[", whether it closes an `[?` index
@@ -98,6 +103,87 @@ def rewrite(text: str, toks: list[Token]) -> str:
     return "".join(out)
 
 
+# -- macros the interpreter lacks, expanded into ones it has ------------------------------------
+
+_MACRO_NAMES = frozenset({"bind", "all", "exists", "exists_one", "transformList", "transformMap",
+                          "transformMapEntry"})
+_P = "__lks_pair"  # the expansions' own variable (names with two leading underscores are CEL's escapes)
+
+
+def _expand(text: str) -> str:
+    """`cel.bind(x, init, e)` -> `[init].map(x, e)[0]`, and the two-variable comprehensions
+    (`l.all(i, v, p)`, `exists`, `exists_one`, `transformList`, `transformMap`,
+    `transformMapEntry`) -> one-variable ones over `_pairs()` of the list or map, each pair's
+    parts bound by one-element comprehensions. One construct per pass, outermost first."""
+    for _ in range(64):  # nesting deeper than this is left to the parser to refuse
+        found = _next_macro(text, tokens(text))
+        if found is None:
+            return text
+        start, end, replacement = found
+        text = text[:start] + replacement + text[end:]
+    return text
+
+
+def _next_macro(text: str, toks: list[Token]) -> tuple[int, int, str] | None:
+    """The first construct to expand: where it starts and ends in `text`, and its expansion."""
+    for i, t in enumerate(toks):
+        if t.kind != "ident" or t.text not in _MACRO_NAMES or toks[i + 1].text != "(":
+            continue
+        found = _arguments(toks, i + 1)
+        if found is None:
+            continue
+        close, parts = found
+        args = [text[toks[p[0]].pos:toks[p[-1]].pos + len(toks[p[-1]].text)] for p in parts]
+        if t.text == "bind":
+            if i >= 2 and toks[i - 1].text == "." and toks[i - 2].text == "cel" and len(args) == 3:
+                return toks[i - 2].pos, toks[close].pos + 1, f"[{args[1]}].map({args[0]}, {args[2]})[0]"
+            continue
+        two = len(parts) >= 3 and all(len(p) == 1 and toks[p[0]].kind == "ident" for p in parts[:2])
+        if i and toks[i - 1].text == "." and two and (len(args) == 3 or t.text.startswith("transform")):
+            return toks[i - 1].pos, toks[close].pos + 1, _two_variables(t.text, args)
+    return None
+
+
+def _two_variables(macro: str, args: list[str]) -> str:
+    a, b = args[0], args[1]
+
+    def bound(body: str, inner: str = "all", last: str = "") -> str:
+        return f"[{_P}[0]].{inner}({a}, [{_P}[1]].{inner}({b}, {body}){last}){last}"
+
+    if macro in ("all", "exists", "exists_one"):
+        return f".{PAIRS}().{macro}({_P}, {bound(args[2])})"
+    value = bound(args[-1], "map", "[0]")
+    keep = f".filter({_P}, {bound(args[2])})" if len(args) == 4 else ""
+    if macro == "transformList":
+        return f".{PAIRS}(){keep}.map({_P}, {value})"
+    if macro == "transformMap":
+        return f".{PAIRS}(){keep}.map({_P}, [{_P}[0], {value}]).{TO_MAP}()"
+    return f".{PAIRS}(){keep}.map({_P}, {value}).{MERGE_MAPS}()"
+
+
+def _arguments(toks: list[Token], open_: int) -> tuple[int, list[list[int]]] | None:
+    """The index of the `)` matching `toks[open_]` and the token indices of each argument."""
+    depth, parts, current = 0, [], []
+    for j in range(open_, len(toks)):
+        text = toks[j].text
+        if toks[j].kind == "end":
+            return None
+        if text in ("(", "[", "{", "[?", "{?"):
+            depth += 1
+            if depth == 1:
+                continue
+        elif text in (")", "]", "}"):
+            depth -= 1
+            if depth == 0:
+                return j, parts + [current] if current else parts
+        elif text == "," and depth == 1:
+            parts.append(current)
+            current = []
+            continue
+        current.append(j)
+    return None
+
+
 def undeclared(toks: list[Token], variables: Iterable[str], functions: Iterable[str]) -> list[Token]:
     """The identifiers that name no variable, comprehension variable or function, as cel-go's
     checker finds them (in source order)."""
@@ -105,6 +191,10 @@ def undeclared(toks: list[Token], variables: Iterable[str], functions: Iterable[
     bound = {toks[i + 2].text for i, t in enumerate(toks[:-3])
              if t.kind == "ident" and t.text in MACROS and toks[i + 1].text == "(" and toks[i + 2].kind == "ident"
              and toks[i + 3].text == ","}
+    bound |= {toks[i + 4].text for i, t in enumerate(toks[:-5])  # the second variable: `all(i, v, ...)`
+              if t.kind == "ident" and t.text in _MACRO_NAMES - {"bind"} and toks[i + 1].text == "("
+              and toks[i + 2].kind == "ident" and toks[i + 3].text == "," and toks[i + 4].kind == "ident"
+              and toks[i + 5].text == ","}
     bad, i = [], 0
     while i < len(toks):
         t = toks[i]
