@@ -12,7 +12,7 @@ applies the schemas that pass to custom resources.
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from lks.kube import cel, crdrules, crdschema, goregexp
@@ -242,6 +242,7 @@ class _Context:
     inside_meta: bool = False
     cel: bool = False  # compile x-kubernetes-validations here (not under junctors)
     uncorrelatable: str | None = None  # the highest path below which oldSelf cannot be correlated
+    cel_causes: set[int] = field(default_factory=set)  # ids of the CEL causes (not schema errors)
 
     def forbid_old_self(self, path: str) -> _Context:
         return self if self.uncorrelatable is not None else replace(self, uncorrelatable=path)
@@ -311,8 +312,11 @@ def _walk(s: Node, path: str, ctx: _Context, *, root: bool = False) -> list[Caus
     out += _map_and_list_types(s, path)
     static = _x_validations(s, path)
     out += static
-    if ctx.cel and not out:  # CEL is compiled only where the schema at and below is sound
-        out += _cel_rules(s, path, ctx.uncorrelatable, resource_root=root or embedded)
+    # CEL is compiled only where the schema at and below is sound (their CEL errors aside)
+    if ctx.cel and all(id(c) in ctx.cel_causes for c in out):
+        compiled = _cel_rules(s, path, ctx.uncorrelatable, resource_root=root or embedded)
+        ctx.cel_causes.update(id(c) for c in compiled)
+        out += compiled
     return out
 
 

@@ -92,6 +92,12 @@ def test_a_message_expression_that_does_not_compile() -> None:
     assert "messageExpression compilation failed: ERROR: <input>:1:1: undeclared reference to 'nope'" in text
 
 
+def test_bad_rules_at_two_levels_are_both_reported() -> None:
+    schema = _rules([{"rule": "nope1"}], name={"type": "string", "x-kubernetes-validations": [{"rule": "nope2"}]})
+    assert [t.split(":")[0] for t in _texts(schema)] == [
+        f"{P}.properties[spec].properties[name].x-kubernetes-validations[0].rule", f"{RULE_AT}.rule"]
+
+
 def test_old_self_where_nothing_correlates() -> None:
     schema = _spec({"type": "object", "properties": {"list": {"type": "array", "items": {
         "type": "string", "x-kubernetes-validations": [{"rule": "self == oldSelf"}]}}}})
