@@ -306,3 +306,57 @@ async def test_match_conditions_must_compile(client):
     assert cause["field"] == "webhooks[0].matchConditions[0].expression"
     assert cause["message"].startswith("Invalid value: \"params.x == 1\": compilation failed: ERROR: <input>:1:1: "
                                        "undeclared reference to 'params'")
+
+
+async def test_ca_bundle_is_verified(client, server):
+    other = ws.WebhookServer()  # its CA did not sign `server`'s certificate
+    server.paths["/v"] = lambda r: ws.allow(r)
+    await _configure(client, "ValidatingWebhookConfiguration", "ca", [
+        {**_hook(server, "ca.example.com", "/v"), "clientConfig": {"url": server.url("/v"), "caBundle": other.ca_bundle}}])
+    status, body, _ = await _send(client, "POST", f"{CORE}/namespaces/default/configmaps", _cm("x"))
+    assert status == 500
+    assert body["message"].endswith(f'Post "{server.url("/v")}?timeout=10s": tls: failed to verify certificate: '
+                                    "x509: certificate signed by unknown authority")
+
+
+async def test_subresource_rules_scope_and_a_namespace_matched_by_its_own_labels(client, server):
+    server.paths["/v"] = lambda r: ws.allow(r)
+    await _configure(client, "ValidatingWebhookConfiguration", "sub", [
+        {**_hook(server, "status.example.com", "/v"), "rules": [ws.rule(["UPDATE"], ["configmaps/*", "namespaces/status"])]},
+        {**_hook(server, "cluster.example.com", "/v"), "rules": [ws.rule(["CREATE"], ["*"], scope="Cluster")],
+         "namespaceSelector": {"matchLabels": {"team": "a"}}}])
+    status, body, _ = await _send(client, "POST", f"{CORE}/namespaces", {"metadata": {"name": "b-team", "labels": {"team": "b"}}})
+    assert status == 201 and "/v" not in server.reviews  # its own labels do not match
+    status, body, _ = await _send(client, "POST", f"{CORE}/namespaces", {"metadata": {"name": "a-team", "labels": {"team": "a"}}})
+    assert status == 201
+    assert [r["request"]["name"] for r in server.reviews["/v"]] == ["a-team"]
+    status, body, _ = await _send(client, "POST", f"{CORE}/namespaces/a-team/configmaps", _cm("x", namespace="a-team"))
+    assert status == 201 and len(server.reviews["/v"]) == 1  # Cluster scope: a namespaced object is not matched
+    ns = (await _send(client, "GET", f"{CORE}/namespaces/a-team"))[1]
+    ns["status"]["conditions"] = [{"type": "NamespaceContentRemaining", "status": "False", "reason": "ContentRemoved",
+                                   "message": "none", "lastTransitionTime": "2026-01-01T00:00:00Z"}]
+    status, body, _ = await _send(client, "PUT", f"{CORE}/namespaces/a-team/status", ns)
+    assert status == 200, body
+    req = server.reviews["/v"][-1]["request"]
+    assert (req["operation"], req["subResource"], req["requestSubResource"]) == ("UPDATE", "status", "status")
+    assert req["namespace"] == "a-team" and req["oldObject"]["metadata"]["name"] == "a-team"
+
+
+async def test_reinvocation_if_needed(client, server):
+    def first(r):
+        labels = r["object"]["metadata"].get("labels") or {}
+        seen = str(len(server.reviews["/first"]))
+        return ws.json_patch(r, [{"op": "add", "path": "/metadata/annotations",
+                                  "value": {"first-saw": ",".join(sorted(labels)) or "-", "calls": seen}}])
+
+    server.paths["/first"] = first
+    server.paths["/second"] = lambda r: ws.json_patch(r, [{"op": "add", "path": "/metadata/labels",
+                                                           "value": {"second": "yes"}}])
+    await _configure(client, "MutatingWebhookConfiguration", "a", [
+        {**_hook(server, "first.example.com", "/first"), "reinvocationPolicy": "IfNeeded"}])
+    await _configure(client, "MutatingWebhookConfiguration", "b", [_hook(server, "second.example.com", "/second")])
+    status, body, _ = await _send(client, "POST", f"{CORE}/namespaces/default/configmaps",
+                                  {**_cm("re"), "metadata": {"name": "re", "namespace": "default"}})
+    assert status == 201, body
+    assert body["metadata"]["annotations"] == {"first-saw": "second", "calls": "2"}
+    assert body["metadata"]["labels"] == {"second": "yes"}
