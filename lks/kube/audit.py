@@ -33,11 +33,11 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from lks import safeyaml
+from lks.kube.authn import User
 
 if TYPE_CHECKING:
     from aiohttp import web
 
-    from lks.kube.authn import User
     from lks.kube.http.requestinfo import RequestInfo
 
 log = logging.getLogger(__name__)
@@ -250,6 +250,8 @@ class Record:
     body: bytes | None = None
 
 
+_NOBODY = User("", ())  # who a request that failed authentication is, to the policy
+
 _CURRENT: contextvars.ContextVar[Record | None] = contextvars.ContextVar("audit_record", default=None)
 
 
@@ -323,6 +325,23 @@ class Auditor:
         if "RequestReceived" not in omit:
             sink.write(self._event(rec, "RequestReceived", None, None, None))
 
+    def unauthenticated(self, cluster_id: str, info: RequestInfo, request: web.Request) -> None:
+        """A request whose credential nobody knows: one ResponseStarted event with no user, as
+        upstream's failed-authentication audit (the policy sees a user in no group)."""
+        rec = _CURRENT.get()
+        if self.home is None or rec is None:
+            return
+        policy, sink = self._of(cluster_id)
+        level, omit = policy.level_of(_NOBODY, info.verb, info)
+        if level == "None" or "ResponseStarted" in omit:
+            return
+        rec.level, rec.user, rec.info, rec.prefix = level, _NOBODY, info, f"/clusters/{cluster_id}"
+        tried = [m for m, used in (("bearer", request.headers.get("Authorization", "").lower().startswith("bearer ")),
+                                   ("x509", _has_client_certificate(request))) if used]
+        message = (f"Authentication failed, attempted: {', '.join(tried)}" if tried
+                   else "Authentication failed, no credentials provided")
+        sink.write(self._event(rec, "ResponseStarted", request, 401, None, message=message))
+
     @staticmethod
     def headers() -> dict[str, str]:
         """The headers every response carries: `Audit-Id`."""
@@ -355,7 +374,7 @@ class Auditor:
     # -- events
 
     def _event(self, rec: Record, stage: str, request: web.Request | None, status: int | None,
-               response: web.StreamResponse | None) -> bytes:
+               response: web.StreamResponse | None, *, message: str | None = None) -> bytes:
         info = rec.info
         assert info is not None and rec.user is not None
         req = request
@@ -365,7 +384,7 @@ class Auditor:
             uri = req.raw_path
             ev["requestURI"] = uri[len(rec.prefix):] if uri.startswith(rec.prefix) else uri
         ev["verb"] = info.verb
-        ev["user"] = rec.user.info()
+        ev["user"] = rec.user.info() if rec.user is not _NOBODY else {}
         if req is not None:
             if rec.impersonated is not None:
                 ev["impersonatedUser"] = rec.impersonated.info()
@@ -377,6 +396,8 @@ class Auditor:
             ev["objectRef"] = self._object_ref(rec, info)
         if status is not None:
             ev["responseStatus"] = _status(status, response)
+            if message is not None:
+                ev["responseStatus"] = {"metadata": {}, "message": message, "code": status}
         if rec.level in ("Request", "RequestResponse") and rec.body and info.verb in (
                 "create", "update", "patch", "delete", "deletecollection"):
             if (obj := _json(rec.body)) is not None:
@@ -421,6 +442,11 @@ def _status(code: int, response: web.StreamResponse | None) -> dict[str, Any]:
             out = {"metadata": {}, **{k: obj[k] for k in ("status", "message", "reason", "details") if k in obj},
                    "code": code}
     return out
+
+
+def _has_client_certificate(request: web.Request) -> bool:
+    ssl_obj = request.transport.get_extra_info("ssl_object") if request.transport is not None else None
+    return ssl_obj is not None and ssl_obj.getpeercert(binary_form=True) is not None
 
 
 def _json(body: bytes) -> Any:

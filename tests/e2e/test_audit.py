@@ -7,6 +7,9 @@ and response objects at RequestResponse, and nothing for requests at level None.
 from __future__ import annotations
 
 import json
+import ssl
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -128,6 +131,20 @@ def test_impersonation_and_pod_security_annotations(audited, audit_api):
     (ev,) = [e for e in _events(audited, resp.headers["Audit-Id"], count=2) if e["stage"] == "ResponseComplete"]
     assert ev["user"]["username"] == "masterclient"
     assert ev["impersonatedUser"]["username"] == "jane"
+
+
+def test_failed_authentication_is_audited_without_a_user(audited, audit_api):
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    req = urllib.request.Request(audit_api.configuration.host + "/api/v1/namespaces/default/pods",
+                                 headers={"Authorization": "Bearer not-a-token"})
+    with pytest.raises(urllib.error.HTTPError) as caught:
+        urllib.request.urlopen(req, context=ctx, timeout=30)
+    assert caught.value.code == 401
+    (ev,) = _events(audited, caught.value.headers["Audit-Id"])
+    assert ev["stage"] == "ResponseStarted" and ev["user"] == {}
+    assert ev["responseStatus"] == {"metadata": {}, "message": "Authentication failed, attempted: bearer", "code": 401}
 
 
 def _has_default_account(core: client.CoreV1Api, ns: str) -> bool:

@@ -113,7 +113,10 @@ class KubeAPI:
             resp = await self._handle(request)
         except errors.APIError as err:
             resp = _status_response(err)
-        except (ConnectionResetError, asyncio.CancelledError, web.HTTPException):  # the last: a plain-text answer
+        except web.HTTPException as err:  # a plain-text answer aiohttp sends: audited as such
+            resp = err
+            raise
+        except (ConnectionResetError, asyncio.CancelledError):
             raise
         except Exception as err:  # a bug: answer like upstream, never with a traceback
             log.exception("internal error serving %s %s", request.method, request.path)
@@ -133,9 +136,10 @@ class KubeAPI:
         if first in _HEALTH:
             return web.Response(text="ok", content_type="text/plain")
         user = await cluster.authenticate(bearer=_bearer(request), peer_cert_der=_peer_cert(request))
-        if user is None or access.local_refused(cluster.id, user):
-            raise errors.unauthorized()
         info = requestinfo.parse(request.method, tail, request.query)
+        if user is None or access.local_refused(cluster.id, user):
+            self.audit.unauthenticated(cluster.id, info, request)
+            raise errors.unauthorized()
         self.audit.begin(cluster.id, user, info)
         if impersonation.requested(request.headers):
             user = await impersonation.impersonate(cluster, user, request.headers, request.path_qs)
