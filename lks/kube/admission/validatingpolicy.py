@@ -108,7 +108,7 @@ class _Request:
             matched, as_ = policy.criteria.matches(m)
             if not matched:
                 continue
-            for binding in sorted(policy.bindings.values(), key=lambda b: b.name):
+            for binding in policy.ordered:
                 if binding.criteria is not None and not binding.criteria.matches(m)[0]:
                     continue
                 try:

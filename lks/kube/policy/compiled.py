@@ -71,6 +71,7 @@ class Policy:
     reads: dict[str, projection.Tree | None] = field(default_factory=dict)
     functions: dict[str, Any] = field(default_factory=dict)
     bindings: dict[str, Binding] = field(default_factory=dict)  # by name, kept by the source
+    ordered: tuple[Binding, ...] = ()  # the bindings by name, as requests walk them
 
     @classmethod
     def compile(cls, obj: Obj) -> Policy:

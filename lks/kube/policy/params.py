@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from lks.kube.cluster import Cluster
 
 Obj = dict[str, Any]
+_NO_PARAMS: list[Obj | None] = [None]  # shared, never changed
 
 
 class ConfigError(Exception):
@@ -25,7 +26,7 @@ class ConfigError(Exception):
 async def collect(cluster: Cluster, param_kind: tuple[str, str] | None, param_ref: Obj | None,
                   namespace: str) -> list[Obj | None]:
     if param_kind is None or param_ref is None:
-        return [None]  # no paramKind: paramRef ignored; no paramRef: evaluated without params
+        return _NO_PARAMS  # no paramKind: paramRef ignored; no paramRef: evaluated without params
     api_version, kind = param_kind
     group, _, version = api_version.rpartition("/")
     rt = cluster.catalog.by_kind(group, version, kind)

@@ -112,6 +112,7 @@ class PolicySource:
     def _build_index(self) -> dict[str, list[Policy]]:
         index: dict[str, list[Policy]] = {}
         for policy in sorted(self.policies.values(), key=lambda p: p.name):
+            policy.ordered = tuple(sorted(policy.bindings.values(), key=lambda b: b.name))
             if not policy.bindings:
                 continue
             names = policy.criteria.resource_names()
