@@ -97,6 +97,12 @@ CASES = [
     ("cidr('10.0.0.0/8').containsCIDR('10.1.0.0/16')", True), ("cidr('10.1.0.0/16').containsCIDR('10.0.0.0/8')", False),
     ("cidr('10.1.2.3/8').masked() == cidr('10.0.0.0/8')", True), ("cidr('10.0.0.0/8').prefixLength()", 8),
     ("cidr('10.1.2.3/8').ip() == ip('10.1.2.3')", True),
+    # semver
+    ("semver('1.2.3').major() + semver('1.2.3').minor() + semver('1.2.3').patch()", 6),
+    ("isSemver('1.2')", False), ("isSemver('v1.2', true)", True), ("semver('v1.2', true) == semver('1.2.0')", True),
+    ("semver('1.2.3-alpha.1').isLessThan(semver('1.2.3'))", True),
+    ("semver('1.2.3-alpha.2').isGreaterThan(semver('1.2.3-alpha.10'))", False),
+    ("semver('1.10.0').compareTo(semver('1.9.0'))", 1), ("semver('1.2.3+build') == semver('1.2.3')", True),
     # format
     ("format.dns1123Label().validate('my-name').hasValue()", False),
     ("format.dns1123Label().validate('My_Name').value().size()", 1),
@@ -150,6 +156,8 @@ ERRORS = [
     ("'%d'.format(['x'])", "error during formatting: integer clause can only be used on integers, was given string"),
     ("self.l.value()", "no such overload"),
     ("self.name + 1", "no such overload"),
+    ("semver('01.2.3')", "error converting string to semver: '01.2.3' is not a valid semantic version"),
+    ("semver('1.0.0').isLessThan(quantity('1'))", "no such overload"),
     ("[1, 1].transformMapEntry(i, v, {v: i})", "insert failed: key 1 already exists"),
 ]
 

@@ -18,7 +18,19 @@ from typing import Any
 
 import cel as _cel
 
-from lks.kube.cel import authorizer, formats, ips, lists, optional, quantity, regex, source, strings, urls  # noqa: F401
+from lks.kube.cel import (  # noqa: F401  (each registers its functions)
+    authorizer,
+    formats,
+    ips,
+    lists,
+    optional,
+    quantity,
+    regex,
+    semver,
+    source,
+    strings,
+    urls,
+)
 from lks.kube.cel.authorizer import Authorizer, Check, Decision  # noqa: F401  (re-exported)
 from lks.kube.cel.library import FUNCTIONS, EvalError, failure
 
