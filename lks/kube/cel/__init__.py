@@ -13,6 +13,7 @@ over one activation, build it once with `activation()`.
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -123,7 +124,12 @@ def _message(err: Exception) -> str:
         return "integer overflow"
     if isinstance(err, TypeError) or (isinstance(err, RuntimeError) and "Undefined" in str(err)):
         return "no such overload"
-    return str(err)
+    text = str(err)
+    wrapped = _FUNCTION_ERROR.fullmatch(text)  # a native function's own words, without the advice
+    return wrapped.group(1) if wrapped else text
+
+
+_FUNCTION_ERROR = re.compile(r"Function '[^']*' error: (.*?)\.? Check function arguments and their types\.", re.DOTALL)
 
 
 def compile(expression: str, variables: Iterable[str] = DEFAULT_VARIABLES) -> Program:  # noqa: A001 (upstream's name)
