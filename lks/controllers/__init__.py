@@ -34,6 +34,7 @@ from lks.controllers.serviceaccount import ServiceAccountsController
 from lks.controllers.statefulset import StatefulSetController
 from lks.controllers.systemnamespaces import SystemNamespacesController
 from lks.controllers.tainteviction import TaintEvictionController
+from lks.controllers.tokens import TokensController
 from lks.controllers.ttlafterfinished import TTLAfterFinishedController
 from lks.kube.cluster import Cluster
 
@@ -58,6 +59,7 @@ class ControllerManager:
             TTLAfterFinishedController(cluster),
             CronJobController(cluster),
             ServiceAccountsController(cluster),
+            TokensController(cluster),
             RootCACertPublisher(cluster),
             KubernetesServiceController(cluster),
             EndpointsController(cluster),

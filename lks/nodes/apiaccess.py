@@ -1,28 +1,23 @@
-"""How a process of a Process pod reaches its cluster's API (`KUBERNETES_SERVICE_HOST`/`PORT`
-and the projected service account token), for `lks.nodes.process`.
+"""How a process of a Process pod reaches its cluster's API (`KUBERNETES_SERVICE_HOST`/`PORT`),
+for `lks.nodes.process`.
 
 A pod expects the API at `https://$KUBERNETES_SERVICE_HOST:$KUBERNETES_SERVICE_PORT/api/...`
 with a bearer token from `/var/run/secrets/kubernetes.io/serviceaccount/token`. lks serves each
-cluster's API under `/clusters/<id>` and knows only its static tokens and client certificates,
-so one small endpoint per cluster, on a free loopback port, stands in for the `kubernetes`
-Service: it serves TLS with the API server's own certificate (so the `ca.crt` of
-`kube-root-ca.crt` verifies it), forwards every request to `/clusters/<id>/...` on the real
-endpoint (responses, watches included, are streamed back), and turns the tokens it minted for
-pods into the identity of their service account (`system:serviceaccount:<ns>:<name>`, with a
-client certificate of the cluster's CA). Other bearer tokens are passed through as they are.
-Connection upgrades (exec, attach, port-forward from inside a pod) are not forwarded. The
-tokens live in memory: they end with the pod, or when the service restarts (the pod's
-containers then restart with a new one).
+cluster's API under `/clusters/<id>`, so one small endpoint per cluster, on a free loopback
+port, stands in for the `kubernetes` Service: it serves TLS with the API server's own
+certificate (so the `ca.crt` of `kube-root-ca.crt` verifies it) and forwards every request,
+its headers (the bearer token) included, to `/clusters/<id>/...` on the real endpoint
+(responses, watches included, are streamed back). The pod's token is a service-account token
+the API server issued and verifies itself (`lks.nodes.podtokens`), so nothing is translated
+here. Connection upgrades (exec, attach, port-forward from inside a pod) are not forwarded.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-import secrets
 import ssl
 import tempfile
-from typing import Any
 
 import aiohttp
 from aiohttp import web
@@ -32,8 +27,6 @@ from lks.kube.cluster import Cluster
 
 log = logging.getLogger(__name__)
 
-Obj = dict[str, Any]
-
 _HOP = {"connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailer",
         "transfer-encoding", "upgrade", "host"}
 
@@ -42,8 +35,7 @@ class APIAccess:
     def __init__(self, cluster: Cluster, *, tls: ssl.SSLContext | None = None):
         self.cluster = cluster
         self._tls = tls
-        self._tokens: dict[str, tuple[str, str, str]] = {}  # token -> (namespace, service account, pod uid)
-        self._sessions: dict[tuple[str, str] | None, aiohttp.ClientSession] = {}
+        self._session: aiohttp.ClientSession | None = None
         self._runner: web.AppRunner | None = None
         self.port = 0
 
@@ -64,26 +56,13 @@ class APIAccess:
         self._runner = runner
 
     async def stop(self) -> None:
-        for session in self._sessions.values():
-            await session.close()
-        self._sessions.clear()
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
         self.port = 0
-
-    # -- tokens --------------------------------------------------------------------------
-
-    def token(self, pod: Obj, *, audience: str | None = None) -> str:
-        """A token that stands for `pod`'s service account while the pod lives."""
-        meta = pod["metadata"]
-        token = secrets.token_urlsafe(32)
-        self._tokens[token] = (meta["namespace"], pod["spec"].get("serviceAccountName") or "default", meta["uid"])
-        return token
-
-    def forget(self, uid: str) -> None:
-        for token in [t for t, (_, _, u) in self._tokens.items() if u == uid]:
-            del self._tokens[token]
 
     # -- forwarding ----------------------------------------------------------------------
 
@@ -93,20 +72,13 @@ class APIAccess:
         pair = pki.create_serving_cert(self.cluster.ca, ["127.0.0.1", "localhost", "kubernetes.default.svc"])
         return _context(ssl.Purpose.CLIENT_AUTH, pair)
 
-    def _session(self, identity: tuple[str, str] | None) -> aiohttp.ClientSession:
-        session = self._sessions.get(identity)
-        if session is None:
+    def _client(self) -> aiohttp.ClientSession:
+        if self._session is None:
             ctx = ssl.create_default_context(cadata=self.cluster.serving_ca_pem.decode())
-            if identity is not None:
-                ns, name = identity
-                pair = pki.create_client_cert(self.cluster.ca, f"system:serviceaccount:{ns}:{name}",
-                                              ("system:serviceaccounts", f"system:serviceaccounts:{ns}",
-                                               "system:authenticated"))
-                _load(ctx, pair)
-            session = self._sessions[identity] = aiohttp.ClientSession(
+            self._session = aiohttp.ClientSession(
                 connector=aiohttp.TCPConnector(ssl=ctx), auto_decompress=False,
                 timeout=aiohttp.ClientTimeout(total=None, sock_connect=10))
-        return session
+        return self._session
 
     async def _forward(self, request: web.Request) -> web.StreamResponse:
         host, port = self.cluster.api_endpoint
@@ -115,17 +87,11 @@ class APIAccess:
         host = f"[{host}]" if ":" in host else host
         url = f"https://{host}:{port}/clusters/{self.cluster.id}{request.rel_url}"
         headers = {k: v for k, v in request.headers.items() if k.lower() not in _HOP}
-        identity = None
-        auth = request.headers.get("Authorization", "")
-        if auth.startswith("Bearer "):
-            found = self._tokens.get(auth[7:].strip())
-            if found is not None:
-                identity = found[:2]
-                headers.pop("Authorization", None)
         body = request.content if request.body_exists else None
         try:
-            async with self._session(identity).request(request.method, url, headers=headers, data=body,
-                                                       allow_redirects=False) as upstream:
+            # no Content-Type of our own: a body the client sent without one is JSON to the API server
+            async with self._client().request(request.method, url, headers=headers, data=body, allow_redirects=False,
+                                              skip_auto_headers=("Content-Type",)) as upstream:
                 response = web.StreamResponse(status=upstream.status, reason=upstream.reason)
                 for k, v in upstream.headers.items():
                     if k.lower() not in _HOP and k.lower() != "content-length":

@@ -50,7 +50,8 @@ class Launcher:
         if st.volumes is None:
             st.volumes = await podvolumes.materialize(
                 self.cluster, pod, st.dir / "volumes", pod_ip=sandbox.ip, host_ip=host_ip,
-                token=self._token, allocatable=None)
+                token=self.tokens.token, allocatable=None)
+            self.tokens.keep_fresh(pod, st.volumes)
         env = await podenv.build(self.cluster, pod, spec, pod_ip=sandbox.ip, host_ip=host_ip,
                                  api=self.api.endpoint)
         # $(VAR) sees the container's variables only, as kubelet's expansion; the image's come after
@@ -108,9 +109,6 @@ class Launcher:
 
     def _host_ip(self: ProcessRuntime, pod: Obj) -> str:
         return self._host_ips.get(pod["metadata"]["uid"]) or (pod.get("status") or {}).get("hostIP") or ""
-
-    async def _token(self: ProcessRuntime, pod: Obj, source: Obj) -> str:
-        return self.api.token(pod, audience=source.get("audience"))
 
     def _mounts(self: ProcessRuntime, st: PodProcesses, spec: Obj) -> list[tuple[str, str, bool]]:
         out = []

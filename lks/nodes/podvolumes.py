@@ -85,7 +85,11 @@ async def _files(cluster: Cluster, pod: Obj, vol: Obj, *, pod_ip: str, host_ip: 
         for source in proj.get("sources") or ():
             if "serviceAccountToken" in source:
                 sat = source["serviceAccountToken"]
-                out[sat.get("path", "token")] = ((await token(pod, sat)).encode(), 0o600 if mode == 0o644 else mode)
+                try:
+                    issued = await token(pod, sat)
+                except errors.APIError as err:  # kubelet's words for a TokenRequest that failed
+                    raise _Missing(f"failed to fetch token: {err.status().get('message')}") from None
+                out[sat.get("path", "token")] = (issued.encode(), 0o600 if mode == 0o644 else mode)
             elif "configMap" in source:
                 src = source["configMap"]
                 out.update(_keyed(await _config_map(cluster, ns, src), src, mode))

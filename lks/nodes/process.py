@@ -23,8 +23,9 @@ What a container gets, and where it differs from a container on AKS:
   (`lks.nodes.children.sweep`). After a restart the pods of Process nodes start their
   containers again (restartCount + 1, lastState `Unknown`, exit code 255), as after a reboot.
   Processes are forked off the event loop (`lks.nodes.children`).
-- Environment: as kubelet builds it (`lks.nodes.podenv`); `KUBERNETES_SERVICE_HOST`/`PORT` and
-  the service account token reach the cluster's API for real (`lks.nodes.apiaccess`).
+- Environment: as kubelet builds it (`lks.nodes.podenv`); `KUBERNETES_SERVICE_HOST`/`PORT` reach
+  the cluster's API for real (`lks.nodes.apiaccess`), with the pod's service-account token,
+  requested and refreshed as kubelet does (`lks.nodes.podtokens`).
 - Isolation, when the service runs as root: a UTS namespace (hostname = pod name) and a mount
   namespace in which the pod's volumes (`lks.nodes.podvolumes`, files under the cluster's data
   directory) are bind-mounted at their `mountPath` (`lks.nodes.namespaces`). Processes share
@@ -57,7 +58,7 @@ from pathlib import Path
 from typing import Any
 
 from lks.kube.cluster import Cluster
-from lks.nodes import apiaccess, children, images, launch, namespaces, termination
+from lks.nodes import apiaccess, children, images, launch, namespaces, podtokens, termination
 from lks.nodes import runtime as runtimes
 from lks.nodes.instances import RESTARTED, Instance, PodProcesses, all_instances
 from lks.nodes.runtime import Container, Sandbox
@@ -79,6 +80,7 @@ class ProcessRuntime(launch.Launcher, termination.Termination, runtimes.Simulate
         self.data_dir = data_dir or Path(tempfile.mkdtemp(prefix=f"lks-{cluster.id}-"))
         self.notify: Notify = notify or (lambda _ns, _name, _events: None)
         self.api = apiaccess.APIAccess(cluster, tls=tls)
+        self.tokens = podtokens.PodTokens(cluster)
         self.namespaces = namespaces.available()
         self._pods: dict[str, PodProcesses] = {}  # by uid
         self._by_id: dict[str, Instance] = {}  # by container id
@@ -94,6 +96,7 @@ class ProcessRuntime(launch.Launcher, termination.Termination, runtimes.Simulate
     async def close(self) -> None:
         for node in {p.node for p in self._pods.values()}:
             await self.stop_node(node)
+        await self.tokens.close()
         await self.api.stop()
         self.started = False
         self._spawner.close()
@@ -135,7 +138,7 @@ class ProcessRuntime(launch.Launcher, termination.Termination, runtimes.Simulate
             for inst in all_instances(st):
                 inst.signal(signal.SIGKILL)
                 self._by_id.pop(inst.container.id, None)
-        self.api.forget(uid)
+        self.tokens.forget(uid)
         shutil.rmtree(self.pod_dir(uid), ignore_errors=True)
 
     async def _kill_pod(self, st: PodProcesses) -> None:
@@ -155,6 +158,7 @@ class ProcessRuntime(launch.Launcher, termination.Termination, runtimes.Simulate
                     self._by_id.pop(inst.container.id, None)
                 del self._pods[uid]
                 self._host_ips.pop(uid, None)
+                self.tokens.forget(uid)
         super().forget_node(node)
 
     async def stop_node(self, node: str, *, grace: float = STOP_NODE_GRACE) -> None:

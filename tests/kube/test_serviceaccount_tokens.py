@@ -4,11 +4,14 @@ pod and service account still there), TokenReview and legacy Secret tokens."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 
 import jwt
 import orjson
 import pytest
+
+from lks.nodes.podtokens import PodTokens
 
 from .conftest import AUTH
 
@@ -234,3 +237,34 @@ async def test_automount_opt_outs_and_own_mounts(client):
     assert status == 201, obj
     assert [v["name"] for v in obj["spec"]["volumes"]] == ["mine"]
     assert obj["spec"]["containers"][0]["volumeMounts"] == [own]
+
+
+# -- the node agents' pod tokens ------------------------------------------------------------
+
+async def test_pod_tokens_are_bound_and_refreshed_at_80_percent(client, cluster, tmp_path):
+    status, obj = await post(client, PODS, pod("p"))
+    assert status == 201, obj
+    (volume,) = obj["spec"]["volumes"]
+    source = volume["projected"]["sources"][0]["serviceAccountToken"]
+    tokens = PodTokens(cluster)
+    first = await tokens.token(obj, source)
+    c = claims(first)
+    assert c["kubernetes.io"]["pod"] == {"name": "p", "uid": obj["metadata"]["uid"]}
+    assert c["kubernetes.io"]["warnafter"] - c["iat"] == 3607 and c["exp"] - c["iat"] == 365 * 24 * 3600
+    (tmp_path / volume["name"]).mkdir()
+    path = tmp_path / volume["name"] / "token"
+    path.write_text(first)
+    path.chmod(0o600)
+    tokens.keep_fresh(obj, {volume["name"]: tmp_path / volume["name"]})
+    await asyncio.sleep(0)
+    await cluster.clock.advance(3607 * 0.8 - 5)
+    assert path.read_text() == first
+    await cluster.clock.advance(10)
+    for _ in range(100):  # the refresher writes once its sleep ends
+        if path.read_text() != first:
+            break
+        await asyncio.sleep(0.01)
+    fresh = path.read_text()
+    assert fresh != first and claims(fresh)["iat"] > c["iat"] and oct(path.stat().st_mode & 0o777) == "0o600"
+    assert (await who(client, fresh))["username"] == "system:serviceaccount:default:default"
+    await tokens.close()

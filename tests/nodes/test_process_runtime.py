@@ -230,6 +230,10 @@ async def test_missing_config_map_is_a_config_error(cluster, node):
 
 @pytest.mark.skipif(not ROOT, reason="mount namespaces need root")
 async def test_volumes_are_mounted_without_touching_the_host(cluster, node, kubelet):
+    # the projected token is requested for the pod's account (no controller makes it here);
+    # it mounts its own token volume, so admission adds none
+    await cluster.registry("", "v1", "serviceaccounts").create("default", {"metadata": {"name": "default"},
+                                                                          "automountServiceAccountToken": False})
     await cluster.registry("", "v1", "configmaps").create("default", {"metadata": {"name": "conf"},
                                                                       "data": {"app.conf": "a=1"}})
     body = _pod("vols", node, _sh("cat /lks-test/conf/app.conf; echo; cat /lks-test/pod/name; echo; "
