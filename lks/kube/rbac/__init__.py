@@ -6,8 +6,9 @@ the bindings of a cluster by subject, fed by the watch caches, so a decision is 
 lookups; `authorizer` registers the RBAC authorizer in the cluster's chain (`lks.kube.authz`);
 `bootstrap` reconciles the default policy at every start (data in `policy`); `escalation`
 refuses grants of permissions the requester does not hold (its admission plugin is
-`lks.kube.admission.rbacescalation`).
+`lks.kube.admission.rbacescalation`). `node` is the Node authorizer, before RBAC as upstream
+orders them (its graph in `nodegraph`, its write limits `lks.kube.admission.noderestriction`).
 """
 
 # the modules `lks.kube.authz.for_cluster` imports, in the order their authorizers run
-MODULES = ("authorizer",)
+MODULES = ("node", "authorizer")
