@@ -29,7 +29,7 @@ from lks.controllers import ControllerManager
 from lks.kube import access
 from lks.kube.authn import User
 from lks.kube.cluster import Cluster
-from lks.kube.serviceaccounts import SigningKey
+from lks.kube.serviceaccounts import DEFAULT_ISSUER, SigningKey
 from lks.store.compactor import Compactor
 
 log = logging.getLogger(__name__)
@@ -163,6 +163,21 @@ class ControlPlanes:
             if id in self.clusters:
                 await self._stop(id)
                 await self._start(record)
+
+    async def set_issuer(self, id: str, url: str | None) -> None:
+        """Record the service-account issuer the cluster signs with (the managed cluster's OIDC
+        issuer URL, None for the in-cluster default) and apply it; earlier tokens still verify."""
+        async with self._lock:
+            kv = await self.meta.get(_PREFIX + id)
+            if kv is None:
+                raise KeyError(id)
+            record = orjson.loads(kv.value)
+            if record.get("serviceAccountIssuer") != url:
+                record["serviceAccountIssuer"] = url
+                await self.meta.update(_PREFIX + id, orjson.dumps(record), mod_revision=kv.mod_revision)
+            cluster = self.clusters.get(id)
+            if cluster is not None:
+                cluster.token_issuer.set_issuer(url or DEFAULT_ISSUER)
 
     async def set_access(self, id: str, *, authorized_ip_ranges: list[str], disable_local_accounts: bool) -> None:
         """Record who may reach the cluster's API server (the managed cluster's

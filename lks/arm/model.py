@@ -255,7 +255,7 @@ def managed_cluster(body: Any, *, existing: Doc | None, resource_id: str, name: 
         "addonProfiles": props_in.get("addonProfiles", old_props.get("addonProfiles", {})) or {},
         "autoUpgradeProfile": {"nodeOSUpgradeChannel": "NodeImage", **(old_props.get("autoUpgradeProfile") or {}),
                                **_object(props_in.get("autoUpgradeProfile"), "autoUpgradeProfile")},
-        "oidcIssuerProfile": {"enabled": False, **_object(props_in.get("oidcIssuerProfile"), "oidcIssuerProfile")},
+        "oidcIssuerProfile": _oidc_issuer(props_in, old_props),
         "storageProfile": old_props.get("storageProfile") or {
             "diskCSIDriver": {"enabled": True}, "fileCSIDriver": {"enabled": True},
             "snapshotController": {"enabled": True}},
@@ -282,6 +282,17 @@ def managed_cluster(body: Any, *, existing: Doc | None, resource_id: str, name: 
         "tags": body.get("tags", old.get("tags")) or {}, "sku": sku, "identity": identity,
         "kind": old.get("kind", "Base"), "properties": props,
     }
+
+
+def _oidc_issuer(props_in: Doc, old_props: Doc) -> Doc:
+    """`oidcIssuerProfile`: `issuerURL` is read-only, set once the issuer serves (`lks.arm.plane`)
+    and kept while it stays enabled."""
+    profile = {"enabled": False, **_object(props_in.get("oidcIssuerProfile"), "oidcIssuerProfile")}
+    profile.pop("issuerURL", None)
+    old = old_props.get("oidcIssuerProfile") or {}
+    if profile["enabled"] and old.get("issuerURL"):
+        profile["issuerURL"] = old["issuerURL"]
+    return profile
 
 
 def _flag(props_in: Doc, old_props: Doc, name: str) -> bool:

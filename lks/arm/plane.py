@@ -200,6 +200,10 @@ class ManagementPlane:
             await self.planes.set_version(cp_id, version)
         await self.planes.set_access(cp_id, authorized_ip_ranges=(props.get("apiServerAccessProfile") or {}).get(
             "authorizedIPRanges") or [], disable_local_accounts=bool(props.get("disableLocalAccounts")))
+        # AKS's issuer is https://<region>.oic.prod-aks.azure.com/<tenant>/<cluster guid>/; lks's is the
+        # cluster's own endpoint, which serves the discovery documents to anyone once it is enabled
+        issuer = f"{self.endpoint}/clusters/{cp_id}/" if (props.get("oidcIssuerProfile") or {}).get("enabled") else None
+        await self.planes.set_issuer(cp_id, issuer)
         if props["powerState"]["code"] == "Running":
             cluster = self.planes.get(cp_id) or await self.planes.start(cp_id)
             try:
@@ -213,7 +217,7 @@ class ManagementPlane:
                 await self.fleet.stop(doc, delete_nodes=True, cluster=cluster)
             await self.planes.stop(cp_id)
 
-        await self._save(rid, lambda d: _set_all(d, "Succeeded"))
+        await self._save(rid, lambda d: _set_all(d, "Succeeded", issuer_url=issuer))
 
     async def _delete(self, op: Doc) -> None:
         rid = op[PRIVATE]["resourceId"]
@@ -251,8 +255,11 @@ def _verb(state: str) -> str:
             "Deleting": "delete managed cluster"}.get(state, "update managed cluster")
 
 
-def _set_all(doc: Doc, state: str) -> None:
-    """The cluster's provisioningState and every pool's, at the end of an operation."""
+def _set_all(doc: Doc, state: str, *, issuer_url: str | None = None) -> None:
+    """The cluster's provisioningState and every pool's, at the end of an operation (and the
+    OIDC issuer's URL once it serves)."""
     doc["properties"]["provisioningState"] = state
+    if issuer_url and (doc["properties"].get("oidcIssuerProfile") or {}).get("enabled"):
+        doc["properties"]["oidcIssuerProfile"]["issuerURL"] = issuer_url
     for pool in doc["properties"]["agentPoolProfiles"]:
         pool["provisioningState"] = state

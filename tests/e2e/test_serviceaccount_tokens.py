@@ -1,22 +1,24 @@
 """Service-account tokens end to end on a real `lks up` with a Process pool: `kubectl create
 token` (audience, duration, bound to a pod), what `kubectl run` stores (the kube-api-access
-volume), legacy token Secrets filled by the token controller, and an in-cluster client of the
+volume), legacy token Secrets filled by the token controller, an in-cluster client of the
 official Python client inside a Process pod authenticating as its service account (RBAC applies
-to it)."""
+to it), and the managed cluster's OIDC issuer (`lks aks update --enable-oidc-issuer`)."""
 
 from __future__ import annotations
 
 import base64
 import json
 import os
+import ssl
 import sys
+import urllib.request
 from pathlib import Path
 
 import jwt
 import pytest
 import yaml
 
-from .conftest import LKS, wait_until, with_process_pool
+from .conftest import LKS, lks_json, wait_until, with_process_pool
 
 POOL = "tokens"
 SELECTOR = {"kubernetes.azure.com/agentpool": POOL}
@@ -167,3 +169,31 @@ def test_in_cluster_client_is_the_pods_service_account(server: LKS):
     assert out[1] == {"list": 403}
     server.kubectl("create", "rolebinding", "default-view", "--clusterrole=view", "--serviceaccount=default:default")
     assert _run_in_cluster(server, "incluster2")[1] == {"list": 200}
+
+
+def test_oidc_issuer(server: LKS):
+    """`lks aks update --enable-oidc-issuer`: the managed cluster shows its issuerURL, whose
+    discovery documents anyone may read, and whose keys verify the cluster's new tokens."""
+    before = lks_json(server, "aks", "show", "-g", "demo", "-n", "demo")
+    assert before["oidcIssuerProfile"] == {"enabled": False}
+    shown = lks_json(server, "aks", "update", "-g", "demo", "-n", "demo", "--enable-oidc-issuer")
+    issuer = shown["oidcIssuerProfile"]["issuerUrl"]
+    config = yaml.safe_load(server.kubeconfig.read_text())
+    endpoint = config["clusters"][0]["cluster"]["server"]
+    assert issuer == endpoint + "/"  # https://127.0.0.1:<port>/clusters/<id>/
+    ctx = ssl.create_default_context(cadata=base64.b64decode(
+        config["clusters"][0]["cluster"]["certificate-authority-data"]).decode())
+
+    def anonymous(url: str) -> dict:
+        with urllib.request.urlopen(url, context=ctx, timeout=10) as resp:
+            return json.load(resp)
+    discovery = anonymous(issuer + ".well-known/openid-configuration")
+    assert discovery == {"issuer": issuer, "jwks_uri": issuer + "openid/v1/jwks",
+                         "response_types_supported": ["id_token"], "subject_types_supported": ["public"],
+                         "id_token_signing_alg_values_supported": ["RS256"]}
+    keys = anonymous(discovery["jwks_uri"])["keys"]
+    token = server.kubectl("create", "token", "default", "--audience", "api://AzureADTokenExchange").stdout.strip()
+    key = next(k for k in keys if k["kid"] == jwt.get_unverified_header(token)["kid"])
+    claims = jwt.decode(token, jwt.PyJWK(key).key, algorithms=["RS256"], audience="api://AzureADTokenExchange",
+                        issuer=issuer)
+    assert claims["sub"] == "system:serviceaccount:default:default"

@@ -268,3 +268,41 @@ async def test_pod_tokens_are_bound_and_refreshed_at_80_percent(client, cluster,
     assert fresh != first and claims(fresh)["iat"] > c["iat"] and oct(path.stat().st_mode & 0o777) == "0o600"
     assert (await who(client, fresh))["username"] == "system:serviceaccount:default:default"
     await tokens.close()
+
+
+# -- OIDC discovery ---------------------------------------------------------------------------
+
+async def test_discovery_documents_and_a_public_issuer(client, cluster):
+    await account(client)
+    tok = (await token(client))["status"]["token"]
+    bearer = {"Authorization": f"Bearer {tok}"}
+    resp = await client.get(url("/.well-known/openid-configuration"), headers=bearer)
+    assert resp.status == 200 and resp.headers["Content-Type"] == "application/json"
+    doc = await resp.json()
+    host = f"127.0.0.1:{client.port}"
+    assert doc == {"issuer": "https://kubernetes.default.svc.cluster.local",
+                   "jwks_uri": f"https://{host}/clusters/c1/openid/v1/jwks",
+                   "response_types_supported": ["id_token"], "subject_types_supported": ["public"],
+                   "id_token_signing_alg_values_supported": ["RS256"]}
+    resp = await client.get(url("/openid/v1/jwks"), headers=bearer)
+    assert resp.status == 200 and resp.headers["Content-Type"] == "application/jwk-set+json"
+    (key,) = orjson.loads(await resp.read())["keys"]
+    assert {k: key[k] for k in ("use", "kty", "alg", "e")} == {"use": "sig", "kty": "RSA", "alg": "RS256", "e": "AQAB"}
+    assert key["kid"] == jwt.get_unverified_header(tok)["kid"]
+    verified = jwt.decode(tok, jwt.PyJWK(key).key, algorithms=["RS256"],
+                          audience="https://kubernetes.default.svc.cluster.local", options={"verify_exp": False})
+    assert verified["sub"] == "system:serviceaccount:default:robot"
+    resp = await client.get(url("/.well-known/openid-configuration"))
+    assert resp.status in (401, 403)  # not public without an OIDC issuer
+
+    public = "https://lks.example:8443/clusters/c1/"
+    cluster.token_issuer.set_issuer(public)
+    resp = await client.get(url("/.well-known/openid-configuration"))  # anonymous now
+    assert resp.status == 200
+    assert (await resp.json())["issuer"] == public
+    assert (await resp.json())["jwks_uri"] == "https://lks.example:8443/clusters/c1/openid/v1/jwks"
+    assert (await client.get(url("/openid/v1/jwks"))).status == 200
+    fresh = (await token(client))["status"]["token"]
+    assert claims(fresh)["iss"] == public
+    assert claims(fresh)["aud"] == [public, "https://kubernetes.default.svc.cluster.local"]
+    assert (await who(client, fresh))["username"] == (await who(client, tok))["username"]  # earlier tokens still work

@@ -187,6 +187,8 @@ def _access_args(p: argparse.ArgumentParser, *, update: bool) -> None:
     if update:
         p.add_argument("--enable-local-accounts", action="store_true",
                        help="If specified, the cluster's static credentials work again.")
+    p.add_argument("--enable-oidc-issuer", action="store_true",
+                   help="Enable OIDC issuer: the cluster's service-account token issuer, served publicly.")
 
 
 def _ip_ranges(value: str) -> list[str]:
@@ -219,6 +221,8 @@ def _set_access(args: argparse.Namespace, props: dict[str, Any]) -> None:
         props["disableLocalAccounts"] = True
     elif getattr(args, "enable_local_accounts", False):
         props["disableLocalAccounts"] = False
+    if args.enable_oidc_issuer:
+        props["oidcIssuerProfile"] = {**(props.get("oidcIssuerProfile") or {}), "enabled": True}
     if args.api_server_authorized_ip_ranges is not None:
         props["apiServerAccessProfile"] = {**(props.get("apiServerAccessProfile") or {}),
                                            "authorizedIPRanges": _ip_ranges(args.api_server_authorized_ip_ranges)}
@@ -306,9 +310,10 @@ def update(args: argparse.Namespace, client: Client) -> Any:
     props = doc["properties"]
     if args.tags is None and not (args.tier or args.auto_upgrade_channel or args.node_os_upgrade_channel
                                   or args.disable_local_accounts or args.enable_local_accounts
-                                  or args.api_server_authorized_ip_ranges is not None):
+                                  or args.enable_oidc_issuer or args.api_server_authorized_ip_ranges is not None):
         commands.reconcile_or_refuse(args.yes, ["--tags", "--tier", "--auto-upgrade-channel", "--node-os-upgrade-channel",
                                                 "--disable-local-accounts", "--enable-local-accounts",
+                                                "--enable-oidc-issuer",
                                                 "--api-server-authorized-ip-ranges"])
     _set_access(args, props)
     if args.tags is not None:

@@ -31,6 +31,7 @@ from lks.kube import (
     queryparams,
     scale,
     selectors,
+    serviceaccounts,
     strategicpatch,
     streaming,
     subresources,
@@ -135,6 +136,8 @@ class KubeAPI:
         first = tail.strip("/").split("/")[0]
         if first in _HEALTH:
             return web.Response(text="ok", content_type="text/plain")
+        if tail in serviceaccounts.discovery.PATHS and cluster.token_issuer.public and request.method in ("GET", "HEAD"):
+            return _discovery(request, cluster, tail)  # a managed cluster's OIDC issuer is public, as AKS's
         user = await cluster.authenticate(bearer=_bearer(request), peer_cert_der=_peer_cert(request))
         info = requestinfo.parse(request.method, tail, request.query)
         if user is None or access.local_refused(cluster.id, user):
@@ -163,6 +166,8 @@ class KubeAPI:
         if request.method not in ("GET", "HEAD"):
             raise errors.method_not_allowed()
         parts = info.parts
+        if (path := "/" + "/".join(parts)) in serviceaccounts.discovery.PATHS:
+            return _discovery(request, cluster, path)
         if parts == ("version",):  # upstream writes it indented, with no newline (WriteRawJSON)
             body, ctype = negotiation.encode(_version(cluster), "json", pretty=True)
             return web.Response(body=body, content_type=ctype)
@@ -492,6 +497,13 @@ def _version(cluster: Cluster) -> dict[str, str]:
         "gitVersion": f"v{cluster.patch_version}", "gitCommit": "lks", "gitTreeState": "clean",
         "buildDate": "2026-01-01T00:00:00Z", "goVersion": "go1.25", "compiler": "gc", "platform": "linux/amd64",
     }
+
+
+def _discovery(request: web.Request, cluster: Cluster, path: str) -> web.Response:
+    body, ctype = serviceaccounts.discovery.serve(cluster.token_issuer, path,
+                                                  cluster_url=f"https://{request.host}/clusters/{cluster.id}")
+    return web.Response(body=body, headers={"Content-Type": ctype,
+                                            "Cache-Control": serviceaccounts.discovery.CACHE_CONTROL})
 
 
 def _bearer(request: web.Request) -> str | None:

@@ -8,8 +8,9 @@ the node agents request tokens for their pods' projected volumes; `lks.controlle
 fills legacy token Secrets.
 """
 
+from lks.kube.serviceaccounts import discovery
 from lks.kube.serviceaccounts.authenticator import Authenticator, Invalid
 from lks.kube.serviceaccounts.issuer import DEFAULT_ISSUER, LEGACY_ISSUER, Issuer
 from lks.kube.serviceaccounts.keys import SigningKey
 
-__all__ = ["DEFAULT_ISSUER", "LEGACY_ISSUER", "Authenticator", "Invalid", "Issuer", "SigningKey"]
+__all__ = ["DEFAULT_ISSUER", "discovery", "LEGACY_ISSUER", "Authenticator", "Invalid", "Issuer", "SigningKey"]

@@ -61,11 +61,17 @@ class Issuer:
         return self.issuers[0]
 
     @property
+    def public(self) -> bool:
+        """Whether the issuer is the managed cluster's OIDC issuer (served to anyone)."""
+        return self.issuer != DEFAULT_ISSUER
+
+    @property
     def audiences(self) -> list[str]:
         """The API server's own audiences (upstream's `--api-audiences` default: the issuers)."""
         return list(self.issuers)
 
     def set_issuer(self, url: str) -> None:
+        """Sign with `url` from now on; tokens of the earlier issuers still verify."""
         self.issuers = [url, *(i for i in self.issuers if i != url)]
         if DEFAULT_ISSUER not in self.issuers:
             self.issuers.append(DEFAULT_ISSUER)
