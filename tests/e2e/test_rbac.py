@@ -101,3 +101,16 @@ def test_anonymous_sees_only_public_info(api):
     assert _anonymous(base + "/healthz") == 200
     assert _anonymous(base + "/api") == 401
     assert _anonymous(base + "/api/v1/namespaces/default/pods") == 401
+
+
+def test_a_kubelet_sees_only_its_own_node(kubectl):
+    node = json.loads(kubectl("get", "nodes", "-o", "json").stdout)["items"][0]["metadata"]["name"]
+    kubelet = ("--as", f"system:node:{node}", "--as-group", "system:nodes")
+    assert json.loads(kubectl("get", "node", node, "-o", "json", *kubelet).stdout)["metadata"]["name"] == node
+    res = kubectl("get", "nodes", *kubelet, check=False)
+    assert res.stderr.strip() == (
+        f'Error from server (Forbidden): nodes is forbidden: User "system:node:{node}" cannot list resource "nodes" '
+        f"in API group \"\" at the cluster scope: node '{node}' cannot read all nodes, only its own Node object")
+    res = kubectl("label", "node", node, "node-restriction.kubernetes.io/pool=gold", *kubelet, check=False)
+    assert (f'nodes "{node}" is forbidden: is not allowed to modify labels: node-restriction.kubernetes.io/pool'
+            in res.stderr)

@@ -68,7 +68,6 @@ class PolicyIndex:
         self._grants: dict[SubjectKey, dict[str, Grant]] = {}  # -> binding key -> grant
         self._filed: dict[str, list[SubjectKey]] = {}  # binding key -> where it is filed
         self._feeds: list[_Feed] = []
-        self.listeners: list[Callable[[str, Obj, Obj | None], None]] = []  # ClusterRole changes
 
     # -- feeding -------------------------------------------------------------------------
 
@@ -84,14 +83,12 @@ class PolicyIndex:
             feed.stop()
         self._feeds.clear()
 
-    def _cluster_role(self, kind: str, obj: Obj, prev: Obj | None) -> None:
+    def _cluster_role(self, kind: str, obj: Obj, _prev: Obj | None) -> None:
         name = obj["metadata"]["name"]
         if kind == "DELETED":
             self.cluster_roles.pop(name, None)
         else:
             self.cluster_roles[name] = compile_rules(obj.get("rules"))
-        for listener in self.listeners:
-            listener(kind, obj, prev)
 
     def _role(self, kind: str, obj: Obj, _prev: Obj | None) -> None:
         meta = obj["metadata"]
