@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import copy
+import dataclasses
 import os
 import random
 from collections.abc import AsyncIterator, Callable
@@ -544,6 +545,8 @@ class Registry:
         # the writer owns what it sent, not what admission adds (a protection finalizer, a
         # ClusterIP): upstream's field manager runs before mutating admission
         self._track(None, obj, opts)
+        if opts.subresource:  # a create writes the object itself, whatever the options say
+            opts = dataclasses.replace(opts, subresource="")
         await admission.admit(self.cluster, "CREATE", self, obj, None, opts)
         await admission.validate(self.cluster, "CREATE", self, obj, None, opts)
         meta = obj["metadata"]  # the field manager replaced it
@@ -663,7 +666,9 @@ class Registry:
                 # a no-op write keeps the resourceVersion, as upstream
                 return self.served(current), False
             self._track(current, obj, opts, subresource or "")  # before admission, as on create
-            opts.subresource = subresource or ""
+            # admission learns the subresource from a copy: callers share write options (a
+            # controller's one WriteOptions for all its writes), which must not keep it
+            opts = dataclasses.replace(opts, subresource=subresource or "")
             await admission.admit(self.cluster, "UPDATE", self, obj, current, opts)
             await admission.validate(self.cluster, "UPDATE", self, obj, current, opts)
             meta = obj["metadata"]  # the field manager replaced it

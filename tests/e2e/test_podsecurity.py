@@ -11,6 +11,8 @@ import pytest
 from kubernetes import client
 from kubernetes.client.rest import ApiException
 
+from .conftest import wait_until
+
 RESTRICTED_MESSAGE = (
     'pods "x" is forbidden: violates PodSecurity "restricted:latest": allowPrivilegeEscalation != false '
     '(container "x" must set securityContext.allowPrivilegeEscalation=false), unrestricted capabilities '
@@ -48,6 +50,21 @@ def test_warn_prints_kubectl_warnings_and_workloads_are_warned(kubectl, namespac
     assert 'Warning: would violate PodSecurity "restricted:latest": allowPrivilegeEscalation != false' in res.stderr
 
 
+def test_controllers_pods_are_enforced_too(kubectl, namespace):
+    """A Deployment is only warned; the pods its ReplicaSet makes are refused (FailedCreate)."""
+    kubectl("label", "ns", namespace, "pod-security.kubernetes.io/enforce=restricted")
+    kubectl("create", "deployment", "web", "--image=nginx", "-n", namespace)
+
+    def failed() -> list[str]:
+        events = json.loads(kubectl("get", "events", "-n", namespace, "-o", "json").stdout)["items"]
+        return [e["message"] for e in events if e["reason"] == "FailedCreate"]
+
+    (message, *_) = wait_until(failed, what="a FailedCreate event")
+    assert message.startswith('Error creating: pods "web-')
+    assert 'is forbidden: violates PodSecurity "restricted:latest": allowPrivilegeEscalation != false' in message
+    assert json.loads(kubectl("get", "pods", "-n", namespace, "-o", "json").stdout)["items"] == []
+
+
 def test_invalid_labels_are_refused(kubectl, namespace):
     res = kubectl("label", "ns", namespace, "pod-security.kubernetes.io/enforce=bogus", check=False)
     assert res.returncode != 0
@@ -70,6 +87,12 @@ def test_kubectl_run_pods_get_priority_as_a_real_cluster(kubectl, namespace):
     spec = json.loads(kubectl("get", "pod", "x", "-n", namespace, "-o", "json").stdout)["spec"]
     assert spec["priority"] == 0 and spec["preemptionPolicy"] == "PreemptLowerPriority"
     assert spec["enableServiceLinks"] is True
+    # a controller's pods too (their writes share options with its status updates)
+    kubectl("create", "deployment", "web", "--image=nginx", "--replicas=2", "-n", namespace)
+    pods = wait_until(lambda: [p for p in json.loads(kubectl("get", "pods", "-n", namespace, "-l", "app=web",
+                                                             "-o", "json").stdout)["items"]] or None,
+                      what="the deployment's pods")
+    assert all(p["spec"]["priority"] == 0 and p["spec"]["preemptionPolicy"] == "PreemptLowerPriority" for p in pods)
 
 
 def test_system_priority_classes_exist_and_stay(kubectl, api):
