@@ -74,6 +74,7 @@ class Rule:
     namespaces: frozenset[str] = frozenset()
     urls: tuple[str, ...] = ()
     omit: frozenset[str] = frozenset()
+    omit_managed_fields: bool | None = None  # None: as the policy says
 
     def matches(self, user: User, verb: str, info: RequestInfo) -> bool:
         if self.users and user.name not in self.users:
@@ -117,13 +118,16 @@ def _path_matches(path: str, spec: str) -> bool:
 class Policy:
     rules: tuple[Rule, ...]
     omit: frozenset[str] = frozenset()
+    omit_managed_fields: bool = False
 
-    def level_of(self, user: User, verb: str, info: RequestInfo) -> tuple[str, frozenset[str]]:
-        """The level of a request and the stages not to log (upstream's LevelAndStages)."""
+    def level_of(self, user: User, verb: str, info: RequestInfo) -> tuple[str, frozenset[str], bool]:
+        """The level of a request, the stages not to log and whether logged objects leave
+        out their managedFields (upstream's EvaluatePolicyRule)."""
         for rule in self.rules:
             if rule.matches(user, verb, info):
-                return rule.level, self.omit | rule.omit
-        return "None", self.omit
+                managed = self.omit_managed_fields if rule.omit_managed_fields is None else rule.omit_managed_fields
+                return rule.level, self.omit | rule.omit, managed
+        return "None", self.omit, self.omit_managed_fields
 
 
 def _strings(obj: dict, key: str, where: str) -> list[str]:
@@ -155,13 +159,17 @@ def parse_policy(doc: Any) -> Policy:
         omit = _strings(raw, "omitStages", where)
         if any(s not in STAGES for s in omit):
             raise PolicyError(f"{where}.omitStages: must be one of {', '.join(STAGES)}")
+        managed = raw.get("omitManagedFields")
+        if managed is not None and not isinstance(managed, bool):
+            raise PolicyError(f"{where}.omitManagedFields: must be a boolean")
         rules.append(Rule(raw["level"], frozenset(_strings(raw, "users", where)),
                           frozenset(_strings(raw, "userGroups", where)), frozenset(_strings(raw, "verbs", where)),
-                          tuple(resources), frozenset(_strings(raw, "namespaces", where)), urls, frozenset(omit)))
+                          tuple(resources), frozenset(_strings(raw, "namespaces", where)), urls, frozenset(omit),
+                          managed))
     omit = _strings(doc, "omitStages", "policy")
     if any(s not in STAGES for s in omit):
         raise PolicyError(f"omitStages: must be one of {', '.join(STAGES)}")
-    return Policy(tuple(rules), frozenset(omit))
+    return Policy(tuple(rules), frozenset(omit), doc.get("omitManagedFields") is True)
 
 
 def load_policy(*paths: Path) -> Policy:
@@ -241,6 +249,7 @@ class Record:
     received: float
     level: str = "None"
     omit: frozenset[str] = frozenset()
+    omit_managed_fields: bool = False
     sink: Sink | None = None
     prefix: str = ""  # the cluster's path prefix, which upstream's requestURI has not
     user: User | None = None  # as authenticated
@@ -317,7 +326,7 @@ class Auditor:
         if self.home is None or rec is None:
             return
         policy, sink = self._of(cluster_id)
-        level, omit = policy.level_of(user, info.verb, info)
+        level, omit, rec.omit_managed_fields = policy.level_of(user, info.verb, info)
         if level == "None":
             return
         rec.level, rec.omit, rec.sink, rec.user, rec.info = level, omit, sink, user, info
@@ -332,7 +341,7 @@ class Auditor:
         if self.home is None or rec is None:
             return
         policy, sink = self._of(cluster_id)
-        level, omit = policy.level_of(_NOBODY, info.verb, info)
+        level, omit, _ = policy.level_of(_NOBODY, info.verb, info)
         if level == "None" or "ResponseStarted" in omit:
             return
         rec.level, rec.user, rec.info, rec.prefix = level, _NOBODY, info, f"/clusters/{cluster_id}"
@@ -401,11 +410,11 @@ class Auditor:
         if rec.level in ("Request", "RequestResponse") and rec.body and info.verb in (
                 "create", "update", "patch", "delete", "deletecollection"):
             if (obj := _json(rec.body)) is not None:
-                ev["requestObject"] = obj
+                ev["requestObject"] = _without_managed_fields(obj) if rec.omit_managed_fields else obj
         if rec.level == "RequestResponse" and stage == "ResponseComplete" and response is not None:
             body = getattr(response, "body", None)
             if isinstance(body, bytes | bytearray) and (obj := _json(bytes(body))) is not None:
-                ev["responseObject"] = obj
+                ev["responseObject"] = _without_managed_fields(obj) if rec.omit_managed_fields else obj
         ev["requestReceivedTimestamp"] = _micro(rec.received)
         ev["stageTimestamp"] = _micro(time.time()) if stage != "RequestReceived" else ev["requestReceivedTimestamp"]
         if rec.annotations:
@@ -442,6 +451,17 @@ def _status(code: int, response: web.StreamResponse | None) -> dict[str, Any]:
             out = {"metadata": {}, **{k: obj[k] for k in ("status", "message", "reason", "details") if k in obj},
                    "code": code}
     return out
+
+
+def _without_managed_fields(obj: Any) -> Any:
+    """The object (or each item of a list) without metadata.managedFields (omitManagedFields)."""
+    if isinstance(obj, dict):
+        meta = obj.get("metadata")
+        if isinstance(meta, dict):
+            meta.pop("managedFields", None)
+        for item in obj.get("items") or [] if isinstance(obj.get("items"), list) else []:
+            _without_managed_fields(item)
+    return obj
 
 
 def _has_client_certificate(request: web.Request) -> bool:

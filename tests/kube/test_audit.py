@@ -57,8 +57,21 @@ def test_the_first_matching_rule_wins_and_stages_add_up():
     assert policy.level_of(JANE, info.verb, info)[0] == "None"
     info = requestinfo.parse("GET", "/api/v1/namespaces/a/pods", {})
     assert policy.level_of(JANE, info.verb, info) == ("RequestResponse",
-                                                      frozenset({"RequestReceived", "ResponseStarted"}))
+                                                      frozenset({"RequestReceived", "ResponseStarted"}), False)
     assert level({"rules": []}, "GET", "/api/v1/pods") == "None"  # no rule: nothing logged
+
+
+def test_omit_managed_fields_rule_overrides_policy():
+    policy = audit.parse_policy({
+        "apiVersion": "audit.k8s.io/v1", "kind": "Policy", "omitManagedFields": True,
+        "rules": [{"level": "Request", "resources": [{"group": "", "resources": ["pods"]}], "omitManagedFields": False},
+                  {"level": "Request"}]})
+    pods = requestinfo.parse("GET", "/api/v1/pods", {})
+    nodes = requestinfo.parse("GET", "/api/v1/nodes", {})
+    assert policy.level_of(JANE, pods.verb, pods)[2] is False
+    assert policy.level_of(JANE, nodes.verb, nodes)[2] is True
+    listing = {"kind": "PodList", "items": [{"metadata": {"name": "a", "managedFields": [{}]}}]}
+    assert audit._without_managed_fields(listing) == {"kind": "PodList", "items": [{"metadata": {"name": "a"}}]}
 
 
 @pytest.mark.parametrize(("doc", "why"), [
