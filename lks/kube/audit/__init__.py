@@ -2,7 +2,7 @@
 `audit.k8s.io/v1` Event per request and stage, as JSON lines in the cluster's own file,
 `$LKS_HOME/clusters/<id>/audit.log`, rotated by size (`audit.log.1` ... `.5`).
 
-What is logged follows an `audit.k8s.io/v1` Policy, read once per cluster from
+What is logged follows an `audit.k8s.io/v1` Policy (`policy`), read once per cluster from
 `$LKS_HOME/clusters/<id>/audit-policy.yaml`, else `$LKS_HOME/audit-policy.yaml`, else
 `DEFAULT_POLICY` (AKS-like: reads of events and the health and version endpoints not at all,
 everything else at Metadata, no RequestReceived stage). Rules match as upstream's policy checker
@@ -10,20 +10,18 @@ everything else at Metadata, no RequestReceived stage). Rules match as upstream'
 nonResourceURLs with a trailing `*`); no rule matching means level None.
 
 The HTTP layer (`lks.kube.http.app`) calls `start` as a request arrives (every response gets
-an `Audit-Id` header), `begin` once it knows the user and the RequestInfo, `response_started`
+an `Audit-Id` header), `begin` once it knows the user and the RequestInfo (or `unauthenticated`
+for a credential nobody knows: upstream's failed-authentication event), `response_started`
 when a watch sends its headers, and `finish` with the response. Admission plugins and the
 authorizer add annotations with `annotate`, through a context variable, so nothing needs
 passing down. A request at level None builds nothing; events are queued on the request path
-and written in batches from a thread a moment later.
+and written in batches from a thread a moment later (`sink`).
 """
 
 from __future__ import annotations
 
-import asyncio
-import concurrent.futures
 import contextvars
 import logging
-import os
 import random
 import time
 from dataclasses import dataclass, field
@@ -32,7 +30,17 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from lks import safeyaml
+from lks.kube.audit.policy import (
+    DEFAULT_POLICY,
+    LEVELS,
+    STAGES,
+    Policy,
+    PolicyError,
+    Rule,
+    load_policy,
+    parse_policy,
+)
+from lks.kube.audit.sink import Sink
 from lks.kube.authn import User
 
 if TYPE_CHECKING:
@@ -40,206 +48,11 @@ if TYPE_CHECKING:
 
     from lks.kube.http.requestinfo import RequestInfo
 
+__all__ = ["DEFAULT_POLICY", "LEVELS", "STAGES", "Auditor", "Policy", "PolicyError", "Record", "Rule", "Sink",
+           "annotate", "authorized", "impersonated", "load_policy", "parse_policy", "request_body"]
+
 log = logging.getLogger(__name__)
 
-LEVELS = ("None", "Metadata", "Request", "RequestResponse")
-STAGES = ("RequestReceived", "ResponseStarted", "ResponseComplete", "Panic")
-MAX_BYTES = 100 * 1024 * 1024  # a file is rotated past this size
-BACKUPS = 5
-FLUSH_DELAY = 0.2  # seconds events wait to be written with others
-FLUSH_EVENTS = 2_000  # or this many, whichever comes first
-
-DEFAULT_POLICY: dict[str, Any] = {
-    "apiVersion": "audit.k8s.io/v1", "kind": "Policy", "omitStages": ["RequestReceived"],
-    "rules": [
-        {"level": "None", "verbs": ["get", "list", "watch"],
-         "resources": [{"group": "", "resources": ["events"]}, {"group": "events.k8s.io", "resources": ["events"]}]},
-        {"level": "None", "nonResourceURLs": ["/healthz*", "/livez*", "/readyz*", "/version"]},
-        {"level": "Metadata"},
-    ],
-}
-
-
-class PolicyError(ValueError):
-    pass
-
-
-@dataclass(frozen=True, slots=True)
-class Rule:
-    level: str
-    users: frozenset[str] = frozenset()
-    groups: frozenset[str] = frozenset()
-    verbs: frozenset[str] = frozenset()
-    resources: tuple[tuple[str, tuple[str, ...], frozenset[str]], ...] = ()  # (group, resources, names)
-    namespaces: frozenset[str] = frozenset()
-    urls: tuple[str, ...] = ()
-    omit: frozenset[str] = frozenset()
-    omit_managed_fields: bool | None = None  # None: as the policy says
-
-    def matches(self, user: User, verb: str, info: RequestInfo) -> bool:
-        if self.users and user.name not in self.users:
-            return False
-        if self.groups and not self.groups.intersection(user.groups):
-            return False
-        if self.verbs and verb not in self.verbs:
-            return False
-        if self.namespaces or self.resources:
-            return info.is_resource and self._resource(info)
-        if self.urls:
-            return not info.is_resource and any(_path_matches(info.path, spec) for spec in self.urls)
-        return True
-
-    def _resource(self, info: RequestInfo) -> bool:
-        if self.namespaces and (info.namespace or "") not in self.namespaces:
-            return False
-        if not self.resources:
-            return True
-        sub = info.subresource or ""
-        combined = f"{info.resource}/{sub}" if sub else info.resource
-        for group, resources, names in self.resources:
-            if group != info.group:
-                continue
-            if not resources:
-                return True
-            if names and (info.name or "") not in names:
-                continue
-            for res in resources:
-                if res in (combined, "*") or (sub and res.startswith("*/") and res[2:] == sub) \
-                        or (res.endswith("/*") and res[:-2] == info.resource):
-                    return True
-        return False
-
-
-def _path_matches(path: str, spec: str) -> bool:
-    return spec == "*" or spec == path or (spec.endswith("*") and path.startswith(spec.rstrip("*")))
-
-
-@dataclass(frozen=True, slots=True)
-class Policy:
-    rules: tuple[Rule, ...]
-    omit: frozenset[str] = frozenset()
-    omit_managed_fields: bool = False
-
-    def level_of(self, user: User, verb: str, info: RequestInfo) -> tuple[str, frozenset[str], bool]:
-        """The level of a request, the stages not to log and whether logged objects leave
-        out their managedFields (upstream's EvaluatePolicyRule)."""
-        for rule in self.rules:
-            if rule.matches(user, verb, info):
-                managed = self.omit_managed_fields if rule.omit_managed_fields is None else rule.omit_managed_fields
-                return rule.level, self.omit | rule.omit, managed
-        return "None", self.omit, self.omit_managed_fields
-
-
-def _strings(obj: dict, key: str, where: str) -> list[str]:
-    value = obj.get(key) or []
-    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise PolicyError(f"{where}.{key}: must be a list of strings")
-    return value
-
-
-def parse_policy(doc: Any) -> Policy:
-    """An audit.k8s.io/v1 Policy document (validated as upstream's: known levels and stages)."""
-    if not isinstance(doc, dict) or doc.get("kind") != "Policy" or doc.get("apiVersion") not in (
-            "audit.k8s.io/v1", "audit.k8s.io/v1beta1"):
-        raise PolicyError("not an audit.k8s.io/v1 Policy")
-    rules = []
-    for i, raw in enumerate(doc.get("rules") or []):
-        where = f"rules[{i}]"
-        if not isinstance(raw, dict) or raw.get("level") not in LEVELS:
-            raise PolicyError(f"{where}.level: must be one of {', '.join(LEVELS)}")
-        resources = []
-        for gr in raw.get("resources") or []:
-            if not isinstance(gr, dict):
-                raise PolicyError(f"{where}.resources: must be a list of objects")
-            resources.append((gr.get("group") or "", tuple(_strings(gr, "resources", where)),
-                              frozenset(_strings(gr, "resourceNames", where))))
-        urls = tuple(_strings(raw, "nonResourceURLs", where))
-        if urls and (resources or raw.get("namespaces")):
-            raise PolicyError(f"{where}: rules cannot apply to both regular resources and non-resource URLs")
-        omit = _strings(raw, "omitStages", where)
-        if any(s not in STAGES for s in omit):
-            raise PolicyError(f"{where}.omitStages: must be one of {', '.join(STAGES)}")
-        managed = raw.get("omitManagedFields")
-        if managed is not None and not isinstance(managed, bool):
-            raise PolicyError(f"{where}.omitManagedFields: must be a boolean")
-        rules.append(Rule(raw["level"], frozenset(_strings(raw, "users", where)),
-                          frozenset(_strings(raw, "userGroups", where)), frozenset(_strings(raw, "verbs", where)),
-                          tuple(resources), frozenset(_strings(raw, "namespaces", where)), urls, frozenset(omit),
-                          managed))
-    omit = _strings(doc, "omitStages", "policy")
-    if any(s not in STAGES for s in omit):
-        raise PolicyError(f"omitStages: must be one of {', '.join(STAGES)}")
-    return Policy(tuple(rules), frozenset(omit), doc.get("omitManagedFields") is True)
-
-
-def load_policy(*paths: Path) -> Policy:
-    """The first policy file of `paths` that exists, else the default."""
-    for path in paths:
-        if path.is_file():
-            return parse_policy(safeyaml.load(path.read_bytes()))
-    return parse_policy(DEFAULT_POLICY)
-
-
-# -- the file ------------------------------------------------------------------------
-
-_WRITER = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="audit")  # batches in order
-
-
-class Sink:
-    """One cluster's audit file: lines queue in memory and a thread appends them in batches."""
-
-    def __init__(self, path: Path, *, max_bytes: int = MAX_BYTES, backups: int = BACKUPS):
-        self.path = path
-        self.max_bytes = max_bytes
-        self.backups = backups
-        self._queue: list[bytes] = []
-        self._timer: asyncio.TimerHandle | None = None
-        self._writing: asyncio.Future | None = None
-
-    def write(self, line: bytes) -> None:
-        self._queue.append(line)
-        if len(self._queue) >= FLUSH_EVENTS:
-            self.flush()
-        elif self._timer is None:
-            self._timer = asyncio.get_running_loop().call_later(FLUSH_DELAY, self.flush)
-
-    def flush(self) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
-        if self._queue:
-            batch, self._queue = self._queue, []
-            self._writing = asyncio.get_running_loop().run_in_executor(_WRITER, self._append, b"".join(batch))
-
-    async def drain(self) -> None:
-        """Write what is queued and wait for it (shutdown, tests)."""
-        self.flush()
-        if self._writing is not None:
-            await asyncio.shield(self._writing)
-
-    def _append(self, data: bytes) -> None:
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-            try:
-                os.write(fd, data)
-                size = os.fstat(fd).st_size
-            finally:
-                os.close(fd)
-            if size > self.max_bytes:
-                self._rotate()
-        except OSError as err:  # the cluster's folder went away (deleted): the events go too
-            log.warning("audit log %s: %s", self.path, err)
-
-    def _rotate(self) -> None:
-        for i in range(self.backups - 1, 0, -1):
-            older = self.path.with_name(f"{self.path.name}.{i}")
-            if older.exists():
-                older.replace(self.path.with_name(f"{self.path.name}.{i + 1}"))
-        self.path.replace(self.path.with_name(f"{self.path.name}.1"))
-
-
-# -- requests ------------------------------------------------------------------------
 
 @dataclass(slots=True)
 class Record:
