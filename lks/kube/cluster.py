@@ -199,7 +199,8 @@ class Cluster:
 
     async def authenticate(self, *, bearer: str | None, peer_cert_der: bytes | None) -> User | None:
         """Who is asking: a client certificate this cluster's CA signed, one of its tokens, or
-        else the anonymous user; None for a bearer token nobody knows (a 401, as upstream)."""
+        else the anonymous user; None for a bearer token or certificate nobody knows (a 401, as
+        upstream)."""
         if peer_cert_der:
             if peer_cert_der not in self._cert_cache:
                 cert = pki.issued_by(peer_cert_der, self.ca)
@@ -213,6 +214,8 @@ class Cluster:
             user = self._cert_cache[peer_cert_der]
             if user is not None:
                 return user
+            if not bearer:  # a certificate another CA signed fails, as upstream's x509 error: not anonymous
+                return None
         if bearer:
             digest = hashlib.sha256(bearer.encode()).digest()
             for known, user in self._tokens.items():
