@@ -6,7 +6,9 @@ change the object or refuse the request with an APIError), then every plugin's `
 cluster IP). Writes of the service itself (controllers, node agents) have `opts.user` None.
 
 Each module here defines a plugin class and registers it with `@plugin`; every cluster gets an
-instance of each (`for_cluster`), in registration order.
+instance of each (`for_cluster`), in upstream's order where it matters: a class's `ORDER` (default
+0) places it — the webhooks after the built-in plugins, ResourceQuota last of all, so that it
+charges only what everything else let through.
 """
 
 from __future__ import annotations
@@ -47,7 +49,7 @@ def plugin(cls: type) -> type:
 def for_cluster(cluster: Cluster) -> list[Plugin]:
     for mod in pkgutil.iter_modules(__path__):
         importlib.import_module(f"{__name__}.{mod.name}")
-    return [cls(cluster) for cls in _PLUGINS]
+    return [cls(cluster) for cls in sorted(_PLUGINS, key=lambda c: getattr(c, "ORDER", 0))]
 
 
 async def admit(cluster: Cluster, operation: str, reg: Registry, obj: Obj, old: Obj | None,

@@ -404,11 +404,14 @@ def check(reg: Registry, ev: Evaluator, quotas: list[Obj], operation: str, obj: 
 
 @admission.plugin
 class ResourceQuotaAdmission:
+    ORDER = 100  # last, as upstream: a mutating webhook's larger requests are charged too
+
     def __init__(self, cluster: Cluster):
         self.cluster = cluster
 
-    async def admit(self, operation: str, reg: Registry, obj: Obj, old: Obj | None, opts: WriteOptions) -> None:
-        if not reg.rt.namespaced or operation not in ("CREATE", "UPDATE"):
+    async def validate(self, operation: str, reg: Registry, obj: Obj | None, old: Obj | None,
+                       opts: WriteOptions) -> None:
+        if obj is None or not reg.rt.namespaced or operation not in ("CREATE", "UPDATE"):
             return
         ev = evaluator_for(reg.rt.group, reg.rt.resource)
         if not ev.handles(operation):

@@ -45,6 +45,8 @@ FAILURE_ANNOTATION = "validation.policy.admission.k8s.io/validation_failure"
 
 @admission.plugin
 class ValidatingAdmissionPolicyPlugin:
+    ORDER = 40  # after the built-in plugins, before the webhooks, as upstream's chain
+
     def __init__(self, cluster: Cluster):
         self.cluster = cluster
         self.source = PolicySource(cluster)

@@ -44,6 +44,8 @@ _SERVER_META = ("uid", "creationTimestamp", "resourceVersion", "generation", "de
 
 @admission.plugin
 class Webhooks:
+    ORDER = 50  # after the built-in plugins (and the policies), as upstream's chain
+
     def __init__(self, cluster: Cluster):
         self.cluster = cluster
         self.client = client.Client()
