@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import functools
 from typing import TYPE_CHECKING, Any
 
 from lks.kube import deletion, errors
@@ -51,8 +52,9 @@ def _binding(kind: str, name: str, role_kind: str, role: str, subjects: list[Obj
     return obj
 
 
+@functools.cache
 def desired() -> dict[str, list[Obj]]:
-    """The bootstrap objects by resource."""
+    """The bootstrap objects by resource (built once; callers copy before writing)."""
     controllers = {f"system:controller:{n}": r for n, r in policy.CONTROLLER_ROLES.items()}
     return {
         "clusterroles": [_role("ClusterRole", n, r) for n, r in {**policy.CLUSTER_ROLES, **controllers}.items()],
@@ -68,13 +70,7 @@ def desired() -> dict[str, list[Obj]]:
     }
 
 
-_DESIRED: dict[str, list[Obj]] | None = None
-
-
 async def reconcile(cluster: Cluster) -> None:
-    global _DESIRED
-    if _DESIRED is None:
-        _DESIRED = desired()
     for resource in ("clusterroles", "clusterrolebindings", "roles", "rolebindings"):
         reg = cluster.registry(GROUP, "v1", resource)
         cache = await reg.cache()
@@ -82,7 +78,7 @@ async def reconcile(cluster: Cluster) -> None:
         await asyncio.gather(*(
             _reconcile_one(reg, resource, want, cache.objects.get(reg.key(want["metadata"].get("namespace"),
                                                                           want["metadata"]["name"])))
-            for want in _DESIRED[resource]))
+            for want in desired()[resource]))
 
 
 async def _reconcile_one(reg: Registry, resource: str, want: Obj, have: Obj | None) -> None:
