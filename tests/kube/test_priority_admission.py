@@ -99,3 +99,16 @@ async def test_system_classes_exist_and_cannot_be_deleted_or_revalued(client):
         **AUTH, "Content-Type": "application/merge-patch+json"})
     assert resp.status == 422
 
+
+
+async def test_an_update_that_leaves_priority_out_keeps_it(client):
+    """A PUT of a pod read before admission set its priority (or written by hand without it)
+    keeps the priority and policy, as upstream's Priority admission does on update."""
+    await client.post(PCS, json=pclass("mid", 500), headers=AUTH)
+    created = await (await client.post(PODS, json=pod("kept", priorityClassName="mid"), headers=AUTH)).json()
+    body = {**created, "metadata": {**created["metadata"], "labels": {"a": "b"}}}
+    body["spec"] = {k: v for k, v in created["spec"].items() if k not in ("priority", "preemptionPolicy")}
+    resp = await client.put(f"{PODS}/kept", json=body, headers=AUTH)
+    assert resp.status == 200, await resp.text()
+    spec = (await resp.json())["spec"]
+    assert (spec["priority"], spec["preemptionPolicy"]) == (500, "PreemptLowerPriority")

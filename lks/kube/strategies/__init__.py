@@ -26,6 +26,16 @@ class _Pod(Strategy):
             return 0
         return 1 if period < 0 else period
 
+    def prepare_for_update(self, obj: Obj, old: Obj) -> None:
+        super().prepare_for_update(obj, old)
+        # Priority admission keeps the priority an update leaves out; upstream mutates before
+        # it validates, lks validates first, so the old values come back here
+        spec, old_spec = obj.get("spec"), old.get("spec") or {}
+        if isinstance(spec, dict):
+            for key in ("priority", "preemptionPolicy"):
+                if key not in spec and key in old_spec:
+                    spec[key] = old_spec[key]
+
 
 class _ReturnsObjectNoGeneration(_NoGeneration):
     return_deleted_object = True
