@@ -479,6 +479,8 @@ class Registry:
 
         if subresource:
             through = None if subresource == "scale" else subresource
+            if subresource == "scale":
+                opts = dataclasses.replace(opts, subresource="scale")
             return await self.patch(namespace, name, merged, opts, subresource=through), False
         for _ in range(_UPDATE_ATTEMPTS):
             if await self.store.get(self.key(namespace, name)) is None:
@@ -668,7 +670,8 @@ class Registry:
             self._track(current, obj, opts, subresource or "")  # before admission, as on create
             # admission learns the subresource from a copy: callers share write options (a
             # controller's one WriteOptions for all its writes), which must not keep it
-            opts = dataclasses.replace(opts, subresource=subresource or "")
+            # (a scale write reaches here as a write of the object, its options naming "scale")
+            opts = dataclasses.replace(opts, subresource=subresource or opts.subresource)
             await admission.admit(self.cluster, "UPDATE", self, obj, current, opts)
             await admission.validate(self.cluster, "UPDATE", self, obj, current, opts)
             meta = obj["metadata"]  # the field manager replaced it

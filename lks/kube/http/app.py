@@ -320,6 +320,7 @@ class KubeAPI:
         if paths is None:
             raise errors.path_not_found(request.path)
         who = (reg.rt.resource, reg.rt.group, info.name)
+        opts.subresource = "scale"  # admission sees a write through deployments/scale, not of deployments
         if info.verb == "get":
             return _json(scale.to_scale(await reg.get(ns, info.name), paths), fmt=fmt)
         if info.verb == "update":
