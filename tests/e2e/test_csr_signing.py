@@ -8,12 +8,10 @@ from __future__ import annotations
 
 import base64
 import datetime
-import importlib
 import ipaddress
 import json
 from pathlib import Path
 
-import pytest
 import yaml
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -57,14 +55,7 @@ def _failed(kubectl, name: str) -> dict:
                                     if c["type"] == "Failed"), None), what=f"{name} Failed")
 
 
-def _rbac_landed() -> bool:
-    try:
-        return bool(getattr(importlib.import_module("lks.kube.rbac"), "MODULES", ()))
-    except ModuleNotFoundError:
-        return False
-
-
-def test_jane_gets_a_client_certificate_and_kubectl_knows_her(lks, kubectl, tmp_path: Path):
+def test_jane_gets_a_client_certificate_and_kubectl_knows_her(lks, kubectl, namespace, tmp_path: Path):
     key, pem = _request("jane", ("devs",))
     kubectl("create", "-f", "-", input=_manifest("jane", pem, "kubernetes.io/kube-apiserver-client",
                                                  ["client auth"], 3600))
@@ -94,14 +85,13 @@ def test_jane_gets_a_client_certificate_and_kubectl_knows_her(lks, kubectl, tmp_
     who = json.loads(lks.kubectl("auth", "whoami", "-o", "json", kubeconfig=jane).stdout)
     assert who["status"]["userInfo"] == {"username": "jane", "groups": ["devs", "system:authenticated"]}
 
-    if not _rbac_landed():
-        pytest.skip("RBAC has not landed: every authenticated user may list pods")
-    denied = lks.kubectl("get", "pods", "-n", "default", kubeconfig=jane, check=False)
+    # (in a namespace of its own: the tests share one lks up, and jane is everyone's example user)
+    denied = lks.kubectl("get", "pods", "-n", namespace, kubeconfig=jane, check=False)
     assert denied.returncode != 0
     assert ('Error from server (Forbidden): pods is forbidden: User "jane" cannot list resource "pods" in API '
-            'group "" in the namespace "default"') in denied.stderr
-    kubectl("create", "rolebinding", "jane-view", "--clusterrole=view", "--user=jane", "-n", "default")
-    wait_until(lambda: lks.kubectl("get", "pods", "-n", "default", kubeconfig=jane, check=False).returncode == 0,
+            f'group "" in the namespace "{namespace}"') in denied.stderr
+    kubectl("create", "rolebinding", "jane-view", "--clusterrole=view", "--user=jane", "-n", namespace)
+    wait_until(lambda: lks.kubectl("get", "pods", "-n", namespace, kubeconfig=jane, check=False).returncode == 0,
                what="jane may list pods")
 
 
@@ -195,8 +185,6 @@ def test_denied_requests_stay_unsigned_and_masters_are_refused(kubectl):
 
 
 def test_approving_needs_the_approve_verb_on_the_signer(kubectl):
-    if not _rbac_landed():
-        pytest.skip("RBAC has not landed: every authenticated user may approve")
     _, pem = _request("eve", ("devs",))
     kubectl("create", "-f", "-", input=_manifest("eve", pem, "kubernetes.io/kube-apiserver-client", ["client auth"]))
     kubectl("create", "clusterrole", "csr-approver", "--verb=get,list,update",
