@@ -23,6 +23,7 @@ import cel_bench  # noqa: E402
 import csr_bench  # noqa: E402
 import policy_bench  # noqa: E402
 import process_bench  # noqa: E402
+import satoken_bench  # noqa: E402
 import scheduler_bench  # noqa: E402
 import store_bench  # noqa: E402
 import webhook_bench  # noqa: E402
@@ -32,6 +33,7 @@ BENCHES: list[tuple[str, Callable[[], dict[str, float]]]] = [
     ("raw SQLite store", lambda: asyncio.run(store_bench.run())),
     ("API", api_bench.run),
     ("authorization (in process)", lambda: asyncio.run(authz_bench.run())),
+    ("service-account tokens (in process)", lambda: asyncio.run(satoken_bench.run())),
     ("apply", apply_bench.run),
     ("audit log", audit_bench.run),
     ("management API", arm_bench.run),
