@@ -11,6 +11,9 @@ import jwt
 import orjson
 import pytest
 
+from lks import store
+from lks.clock import ManualClock
+from lks.controlplanes import _PREFIX, ControlPlanes
 from lks.nodes.podtokens import PodTokens
 
 from .conftest import AUTH
@@ -306,3 +309,33 @@ async def test_discovery_documents_and_a_public_issuer(client, cluster):
     assert claims(fresh)["iss"] == public
     assert claims(fresh)["aud"] == [public, "https://kubernetes.default.svc.cluster.local"]
     assert (await who(client, fresh))["username"] == (await who(client, tok))["username"]  # earlier tokens still work
+
+
+# -- the signing key in the control plane's record ----------------------------------------------
+
+async def test_the_signing_key_is_kept_with_the_control_plane(tmp_path):
+    backend = store.open_store("memory://")
+    await backend.start()
+    planes = ControlPlanes(meta=backend, data_dir=tmp_path, clock=ManualClock())
+    cluster = await planes.create("c", "1.36")
+    sa = await cluster.registry("", "v1", "serviceaccounts").create("default", {"metadata": {"name": "robot"}})
+    tok = cluster.token_issuer.issue(sa, audiences=cluster.token_issuer.audiences, seconds=3600)
+    record = await planes.record(cluster.id)
+    assert record["serviceAccountKey"].startswith("-----BEGIN PRIVATE KEY-----")
+    await planes.stop(cluster.id)
+    again = await planes.start(cluster.id)
+    assert (await again.authenticate(bearer=tok, peer_cert_der=None)).name == "system:serviceaccount:default:robot"
+
+    # a cluster recorded before keys were gets one at its next start, and keeps it
+    await planes.stop(cluster.id)
+    kv = await backend.get(_PREFIX + cluster.id)
+    old = orjson.loads(kv.value)
+    del old["serviceAccountKey"]
+    await backend.update(_PREFIX + cluster.id, orjson.dumps(old), mod_revision=kv.mod_revision)
+    started = await planes.start(cluster.id)
+    key = (await planes.record(cluster.id))["serviceAccountKey"]
+    assert started.token_issuer.key.pem.decode() == key
+    await planes.stop(cluster.id)
+    assert (await planes.start(cluster.id)).token_issuer.key.pem.decode() == key
+    await planes.stop_all()
+    await backend.close()
