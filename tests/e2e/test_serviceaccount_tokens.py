@@ -17,6 +17,7 @@ from pathlib import Path
 import jwt
 import pytest
 import yaml
+from kubernetes import client
 
 from .conftest import LKS, lks_json, wait_until, with_process_pool
 
@@ -197,3 +198,23 @@ def test_oidc_issuer(server: LKS):
     claims = jwt.decode(token, jwt.PyJWK(key).key, algorithms=["RS256"], audience="api://AzureADTokenExchange",
                         issuer=issuer)
     assert claims["sub"] == "system:serviceaccount:default:default"
+
+
+def test_token_request_and_review_through_the_python_client(server: LKS):
+    api = server.api_client()
+    try:
+        out = client.CoreV1Api(api).create_namespaced_service_account_token(
+            "default", "default", client.AuthenticationV1TokenRequest(
+                spec=client.V1TokenRequestSpec(audiences=["vault"], expiration_seconds=1200)))
+        assert out.spec.audiences == ["vault"] and out.spec.expiration_seconds == 1200
+        auth = client.AuthenticationV1Api(api)
+        review = auth.create_token_review(client.V1TokenReview(
+            spec=client.V1TokenReviewSpec(token=out.status.token, audiences=["vault"])))
+        assert review.status.authenticated is True and review.status.audiences == ["vault"]
+        assert review.status.user.username == "system:serviceaccount:default:default"
+        assert review.status.user.extra["authentication.kubernetes.io/credential-id"][0].startswith("JTI=")
+        review = auth.create_token_review(client.V1TokenReview(spec=client.V1TokenReviewSpec(token=out.status.token)))
+        assert not review.status.authenticated
+        assert review.status.error.startswith('[invalid bearer token, token audiences ["vault"] is invalid')
+    finally:
+        api.close()
