@@ -11,7 +11,8 @@ with upstream's extra values (`authentication.kubernetes.io/pod-name`, `pod-uid`
 `node-name`, `node-uid`, `credential-id`).
 
 Speed: the signature check (the only costly step) is remembered per token until it expires;
-the lookups read the watch caches, so a deleted pod's token stops working at once.
+the lookups read the watch caches, and are skipped while nothing at all was written in the
+cluster since they last held, so a deleted pod's token still stops working at once.
 """
 
 from __future__ import annotations
@@ -43,10 +44,19 @@ class Invalid(Exception):
     """A token of ours that does not authenticate; the message is upstream's."""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class _Verified:
+    """A token whose signature held, with what each use of it needs read out once."""
+
     claims: Obj
     legacy: bool
+    audiences: tuple[str, ...] = ()  # its `aud` (empty: the API server's)
+    user: User | None = None  # a bound token's user (its claims say all of it)
+    # a bound token's lifetime and what must still exist: (exp, nbf, namespace, account name and
+    # uid, [(kind, resource, name, uid) of the secret and pod it is bound to])
+    binding: tuple[Any, Any, str, str, str, list[tuple[str, str, str, str]]] | None = None
+    checked_at: int = -1  # the cluster's revision when the objects it names were last found in order
+    api_ok: tuple[tuple[str, ...], bool] = ((), False)  # (the issuers then, whether it was for the API server)
 
 
 class Authenticator:
@@ -74,20 +84,29 @@ class Authenticator:
             if len(self._verified) >= _CACHE_SIZE:
                 self._verified.clear()
             self._verified[token] = verified
-        implicit = self.issuer.audiences
-        token_auds = self.audiences_of(token)
-        wanted = audiences or implicit
-        if not set(token_auds) & set(wanted):
-            raise Invalid(f"token audiences {_quoted(token_auds)} is invalid for the target audiences {_quoted(wanted)}")
+        self._check_audiences(verified, audiences)
         if verified.legacy:
             return await self._legacy(token, verified.claims)
-        return await self._bound(verified.claims)
+        return await self._bound(verified)
 
     def audiences_of(self, token: str) -> list[str]:
         """The audiences of a token this authenticator accepted (the implicit ones if it names none)."""
         verified = self._verified.get(token)
-        aud = verified.claims.get("aud") if verified is not None and not verified.legacy else None
-        return [aud] if isinstance(aud, str) else list(aud or ()) or self.issuer.audiences
+        return list(verified.audiences if verified is not None and verified.audiences else self.issuer.audiences)
+
+    def _check_audiences(self, verified: _Verified, audiences: list[str] | None) -> None:
+        issuers = tuple(self.issuer.issuers)
+        if audiences is None and verified.api_ok[0] == issuers:  # the common case, answered once
+            ok = verified.api_ok[1]
+        else:
+            implicit = self.issuer.audiences
+            ok = bool(set(verified.audiences or implicit) & set(audiences or implicit))
+            if audiences is None:
+                verified.api_ok = (issuers, ok)
+        if not ok:
+            token_auds = list(verified.audiences or self.issuer.audiences)
+            wanted = audiences or self.issuer.audiences
+            raise Invalid(f"token audiences {_quoted(token_auds)} is invalid for the target audiences {_quoted(wanted)}")
 
     # -- the token itself -------------------------------------------------------------------
 
@@ -108,49 +127,51 @@ class Authenticator:
                                 "verify_iat": False, "verify_iss": False})
         except jwt.InvalidTokenError:
             raise Invalid("go-jose/go-jose: error in cryptographic primitive") from None
-        return _Verified(claims, legacy)
+        aud = claims.get("aud")
+        auds = (aud,) if isinstance(aud, str) else tuple(a for a in aud or () if isinstance(a, str))
+        if legacy:
+            return _Verified(claims, legacy, auds)
+        private = claims.get("kubernetes.io") or {}
+        sa_ref = private.get("serviceaccount") or {}
+        refs = [(kind, resource, ref.get("name") or "", ref.get("uid") or "")
+                for kind, resource in (("secret", "secrets"), ("pod", "pods")) if (ref := private.get(kind))]
+        binding = (claims.get("exp"), claims.get("nbf"), private.get("namespace") or "", sa_ref.get("name") or "",
+                   sa_ref.get("uid") or "", refs)
+        return _Verified(claims, legacy, auds, _bound_user(claims), binding)
 
     # -- bound tokens ---------------------------------------------------------------------
 
-    async def _bound(self, claims: Obj) -> User:
+    async def _bound(self, verified: _Verified) -> User:
+        assert verified.binding is not None and verified.user is not None
+        exp, nbf, ns, name, uid, refs = verified.binding
         now = self.cluster.clock.now()
-        exp, nbf = claims.get("exp"), claims.get("nbf")
         if isinstance(exp, int | float) and now > exp + LEEWAY:
             raise Invalid("service account token has expired")
         if isinstance(nbf, int | float) and now < nbf - LEEWAY:
             raise Invalid("service account token is not valid yet")
-        private = claims.get("kubernetes.io") or {}
-        ns = private.get("namespace") or ""
-        sa_ref = private.get("serviceaccount") or {}
-        account = await self._get("serviceaccounts", ns, sa_ref.get("name") or "")
+        revision = self.cluster.feed.revision
+        if verified.checked_at == revision:  # nothing was written since its objects were found in order
+            return verified.user
+        account = await self._get("serviceaccounts", ns, name)
         if account is None:
-            raise Invalid(f'serviceaccount "{sa_ref.get("name") or ""}" not found')
-        if _deleted(account, now):
-            raise Invalid(f"service account {ns}/{sa_ref.get('name')} has been deleted")
-        if account["metadata"].get("uid") != sa_ref.get("uid"):
-            raise Invalid(f"service account UID ({account['metadata'].get('uid')}) does not match claim ({sa_ref.get('uid')})")
-        extra: dict[str, tuple[str, ...]] = {}
-        for kind, resource in (("secret", "secrets"), ("pod", "pods")):
-            ref = private.get(kind)
-            if not ref:
-                continue
-            obj = await self._get(resource, ns, ref.get("name") or "")
-            if obj is None or _deleted(obj, now):
+            raise Invalid(f'serviceaccount "{name}" not found')
+        meta = account["metadata"]
+        if "deletionTimestamp" in meta and _deleted(account, now):
+            raise Invalid(f"service account {ns}/{name} has been deleted")
+        if meta.get("uid") != uid:
+            raise Invalid(f"service account UID ({meta.get('uid')}) does not match claim ({uid})")
+        deleting = False
+        for kind, resource, ref_name, ref_uid in refs:
+            obj = await self._get(resource, ns, ref_name)
+            deleting = deleting or (obj is not None and "deletionTimestamp" in obj["metadata"])
+            if obj is None or ("deletionTimestamp" in obj["metadata"] and _deleted(obj, now)):
                 raise Invalid("service account token has been invalidated")
-            if obj["metadata"].get("uid") != ref.get("uid"):
+            if obj["metadata"].get("uid") != ref_uid:
                 raise Invalid(f"{kind} UID ({obj['metadata'].get('uid')}) does not match service account "
-                              f"{kind} ref claim ({ref.get('uid')})")
-            if kind == "pod":
-                extra[EXTRA + "pod-name"] = (ref["name"],)
-                extra[EXTRA + "pod-uid"] = (ref["uid"],)
-        if claims.get("jti"):
-            extra[EXTRA + "credential-id"] = (f"JTI={claims['jti']}",)
-        node = private.get("node")
-        if node and node.get("name"):
-            extra[EXTRA + "node-name"] = (node["name"],)
-            if node.get("uid"):
-                extra[EXTRA + "node-uid"] = (node["uid"],)
-        return service_account_user(ns, sa_ref["name"], sa_ref.get("uid") or "", extra)
+                              f"{kind} ref claim ({ref_uid})")
+        if "deletionTimestamp" not in meta and not deleting:  # a deleting one is invalid after the leeway
+            verified.checked_at = revision
+        return verified.user
 
     # -- legacy tokens --------------------------------------------------------------------
 
@@ -194,6 +215,25 @@ class Authenticator:
             if err.code == 404:
                 return None
             raise
+
+
+def _bound_user(claims: Obj) -> User:
+    """The user a bound token stands for, with upstream's extra values."""
+    private = claims.get("kubernetes.io") or {}
+    sa_ref = private.get("serviceaccount") or {}
+    extra: dict[str, tuple[str, ...]] = {}
+    pod = private.get("pod")
+    if pod and pod.get("name") and pod.get("uid"):
+        extra[EXTRA + "pod-name"] = (pod["name"],)
+        extra[EXTRA + "pod-uid"] = (pod["uid"],)
+    if claims.get("jti"):
+        extra[EXTRA + "credential-id"] = (f"JTI={claims['jti']}",)
+    node = private.get("node")
+    if node and node.get("name"):
+        extra[EXTRA + "node-name"] = (node["name"],)
+        if node.get("uid"):
+            extra[EXTRA + "node-uid"] = (node["uid"],)
+    return service_account_user(private.get("namespace") or "", sa_ref.get("name") or "", sa_ref.get("uid") or "", extra)
 
 
 def _deleted(obj: Obj, now: float) -> bool:
