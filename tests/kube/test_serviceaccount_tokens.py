@@ -339,3 +339,26 @@ async def test_the_signing_key_is_kept_with_the_control_plane(tmp_path):
     assert (await planes.start(cluster.id)).token_issuer.key.pem.decode() == key
     await planes.stop_all()
     await backend.close()
+
+
+async def test_tokens_bound_to_a_secret_or_a_node(client, cluster):
+    await account(client)
+    status, secret = await post(client, "/api/v1/namespaces/default/secrets", {"metadata": {"name": "s"}})
+    assert status == 201
+    tok = (await token(client, boundObjectRef={"apiVersion": "v1", "kind": "Secret", "name": "s"}))["status"]["token"]
+    assert claims(tok)["kubernetes.io"]["secret"] == {"name": "s", "uid": secret["metadata"]["uid"]}
+    assert await who(client, tok) is not None
+    await client.delete(url("/api/v1/namespaces/default/secrets/s"), headers=AUTH)
+    assert await who(client, tok) is None
+
+    status, node = await post(client, "/api/v1/nodes", {"metadata": {"name": "n1"}})
+    assert status == 201, node
+    tok = (await token(client, boundObjectRef={"apiVersion": "v1", "kind": "Node", "name": "n1"}))["status"]["token"]
+    assert claims(tok)["kubernetes.io"]["node"] == {"name": "n1", "uid": node["metadata"]["uid"]}
+    assert (await who(client, tok))["extra"]["authentication.kubernetes.io/node-name"] == ["n1"]
+    await client.delete(url("/api/v1/nodes/n1"), headers=AUTH)
+    assert await who(client, tok) is None
+    status, obj = await post(client, f"{SA}/robot/token", {"spec": {"boundObjectRef": {
+        "apiVersion": "apps/v1", "kind": "Deployment", "name": "d"}}})
+    assert status == 400
+    assert obj["message"] == 'cannot bind token for serviceaccount "robot" to object of type apps/v1, Kind=Deployment'

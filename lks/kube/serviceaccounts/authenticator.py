@@ -6,9 +6,9 @@ A token is ours when its `iss` is one of the issuer's URLs (or the legacy issuer
 else is left to the other authenticators (None, no error). Ours, it must be signed by the
 cluster's key, carry one of the API server's audiences, be within its lifetime (a minute of
 leeway, as go-jose's), and its service account (same uid), bound pod or Secret must exist and
-not be deleting; a legacy token must still be its Secret's `token`. The result is the user
-with upstream's extra values (`authentication.kubernetes.io/pod-name`, `pod-uid`,
-`node-name`, `node-uid`, `credential-id`).
+not be deleting (a token bound to a node alone: the node); a legacy token must still be its
+Secret's `token`. The result is the user with upstream's extra values
+(`authentication.kubernetes.io/pod-name`, `pod-uid`, `node-name`, `node-uid`, `credential-id`).
 
 Speed: the signature check (the only costly step) is remembered per token until it expires;
 the lookups read the watch caches, and are skipped while nothing at all was written in the
@@ -135,6 +135,8 @@ class Authenticator:
         sa_ref = private.get("serviceaccount") or {}
         refs = [(kind, resource, ref.get("name") or "", ref.get("uid") or "")
                 for kind, resource in (("secret", "secrets"), ("pod", "pods")) if (ref := private.get(kind))]
+        if private.get("node") and not private.get("pod"):  # bound to the node itself: it must exist
+            refs.append(("node", "nodes", private["node"].get("name") or "", private["node"].get("uid") or ""))
         binding = (claims.get("exp"), claims.get("nbf"), private.get("namespace") or "", sa_ref.get("name") or "",
                    sa_ref.get("uid") or "", refs)
         return _Verified(claims, legacy, auds, _bound_user(claims), binding)
@@ -162,7 +164,7 @@ class Authenticator:
             raise Invalid(f"service account UID ({meta.get('uid')}) does not match claim ({uid})")
         deleting = False
         for kind, resource, ref_name, ref_uid in refs:
-            obj = await self._get(resource, ns, ref_name)
+            obj = await self._get(resource, None if resource == "nodes" else ns, ref_name)
             deleting = deleting or (obj is not None and "deletionTimestamp" in obj["metadata"])
             if obj is None or ("deletionTimestamp" in obj["metadata"] and _deleted(obj, now)):
                 raise Invalid("service account token has been invalidated")
@@ -201,9 +203,10 @@ class Authenticator:
             raise Invalid(f"service account UID ({account['metadata'].get('uid')}) does not match claim ({uid})")
         return service_account_user(ns, name, uid)
 
-    async def _get(self, resource: str, ns: str, name: str) -> Obj | None:
-        """From the watch cache; from the store when the cache does not have it (yet)."""
-        if not ns or not name:
+    async def _get(self, resource: str, ns: str | None, name: str) -> Obj | None:
+        """From the watch cache; from the store when the cache does not have it (yet); `ns`
+        None for a cluster-scoped resource."""
+        if ns == "" or not name:
             return None
         reg = self.cluster.registry("", "v1", resource)
         obj = (await reg.cache()).objects.get(reg.key(ns, name))
