@@ -15,8 +15,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
-from lks.kube import audit, errors
-from lks.kube.authn import ANONYMOUS_USER, MASTERS, User
+from lks.kube import audit, cel, errors
+from lks.kube.authn import ANONYMOUS_USER, MASTERS, User, service_account_user
 
 if TYPE_CHECKING:
     from lks.kube.cluster import Cluster
@@ -171,3 +171,17 @@ async def check(cluster: Cluster, attrs: Attributes) -> None:
     if attrs.user is ANONYMOUS_USER:
         raise errors.unauthorized()
     raise forbidden(attrs, reason)
+
+
+async def cel_check(cluster: Cluster, user: User, check: cel.Check) -> cel.Decision:
+    """An `authorizer` check of a CEL expression (policies, webhook match conditions), for `user`
+    or the service account the expression named, answered by the cluster's chain."""
+    if check.service_account:
+        user = service_account_user(*check.service_account)
+    if check.resource_request:
+        attrs = Attributes(user, check.verb, True, check.namespace, check.group, "*", check.resource,
+                           check.subresource, check.name)
+    else:
+        attrs = Attributes(user, check.verb, False, path=check.path)
+    decision, reason = await cluster.authorizer.authorize(attrs)
+    return cel.Decision(decision, reason)

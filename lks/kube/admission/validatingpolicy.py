@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from lks.kube import admission, audit, authz, cel, conversion, errors
-from lks.kube.authn import AUTHENTICATED, MASTERS, User, service_account_user
+from lks.kube.authn import AUTHENTICATED, MASTERS, User
 from lks.kube.policy import evaluate, matching, params, projection
 from lks.kube.policy.compiled import Binding, Policy
 from lks.kube.policy.source import PolicySource
@@ -141,21 +141,11 @@ class _Request:
         if "namespaceObject" in roots:
             out["namespaceObject"] = _namespace_object(self._ns_obj) if rt.kind != "Namespace" else None
         if "authorizer" in roots:
-            out["authorizer"] = cel.Authorizer(self._check, request_resource=cel.Check(
-                group=rt.group, resource=rt.resource, subresource=m.subresource, namespace=self.namespace,
-                name=self.name))
+            out["authorizer"] = cel.Authorizer(
+                lambda check: authz.cel_check(self.cluster, self.user, check),
+                request_resource=cel.Check(group=rt.group, resource=rt.resource, subresource=m.subresource,
+                                           namespace=self.namespace, name=self.name))
         return out
-
-    async def _check(self, check: cel.Check) -> cel.Decision:
-        """An `authorizer` check of an expression, answered by the cluster's authorizer chain."""
-        user = service_account_user(*check.service_account) if check.service_account else self.user
-        if check.resource_request:
-            attrs = authz.Attributes(user, check.verb, True, check.namespace, check.group, "*", check.resource,
-                                     check.subresource, check.name)
-        else:
-            attrs = authz.Attributes(user, check.verb, False, path=check.path)
-        decision, reason = await self.cluster.authorizer.authorize(attrs)
-        return cel.Decision(decision, reason)
 
     def _versioned(self, as_: tuple[str, str, str, str]) -> tuple[Obj | None, Obj | None]:
         """The object and old object in the version the policy matched (upstream's

@@ -22,7 +22,6 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from lks.kube import admission, audit, authz, cel, conversion, errors, patch
-from lks.kube.authn import service_account_user
 from lks.kube.webhooks import client, conditions, hooks, review, targets
 
 if TYPE_CHECKING:
@@ -149,11 +148,13 @@ class Webhooks:
 
         async def variables() -> Obj:
             rt = req.rt
+            user = req.user or review.SERVICE_USER
             return {"object": _versioned(req.obj, inv), "oldObject": _versioned(req.old, inv),
                     "request": review.request(inv, req),
-                    "authorizer": cel.Authorizer(lambda check: self._check(req, check), request_resource=cel.Check(
-                        group=rt.group, resource=rt.resource, subresource=req.subresource,
-                        namespace=req.namespace, name=req.name))}
+                    "authorizer": cel.Authorizer(
+                        lambda check: authz.cel_check(self.cluster, user, check),
+                        request_resource=cel.Check(group=rt.group, resource=rt.resource, subresource=req.subresource,
+                                                   namespace=req.namespace, name=req.name))}
 
         matches, error = await conditions.match(hook.match_conditions, variables)
         if matches and error:  # no condition false, some failed: the failurePolicy decides
@@ -161,19 +162,6 @@ class Webhooks:
                 return None
             raise errors.forbidden(req.rt.resource, req.rt.group, req.name, error)
         return inv if matches else None
-
-    async def _check(self, req: hooks.Request, check: cel.Check) -> cel.Decision:
-        """An `authorizer` check of a match condition, answered by the cluster's authorizers."""
-        user = req.user or review.SERVICE_USER
-        if check.service_account:
-            user = service_account_user(*check.service_account)
-        if check.resource_request:
-            attrs = authz.Attributes(user, check.verb, True, check.namespace, check.group, "*", check.resource,
-                                     check.subresource, check.name)
-        else:
-            attrs = authz.Attributes(user, check.verb, False, path=check.path)
-        decision, reason = await self.cluster.authorizer.authorize(attrs)
-        return cel.Decision(decision, reason)
 
     # -- calls --------------------------------------------------------------------------
 
