@@ -17,8 +17,8 @@ import time
 from pathlib import Path
 
 import aiohttp
+import inprocess
 import orjson
-from aiohttp import web
 
 from lks import pki, store
 from lks.clock import ManualClock
@@ -26,7 +26,6 @@ from lks.controllers.clusterroleaggregation import ClusterRoleAggregationControl
 from lks.kube import authz
 from lks.kube.authn import User
 from lks.kube.cluster import Cluster
-from lks.kube.http.app import KubeAPI
 
 ADMIN_TOKEN, JANE_TOKEN = "admin-token", "jane-token"
 ADMIN = User("clusterAdmin", ("system:masters", "system:authenticated"))
@@ -99,22 +98,15 @@ async def run() -> dict[str, float]:
         p50, p99 = await _decisions(cluster, denied)
         out["decision denied p50 (µs)"], out["decision denied p99 (µs)"] = p50, p99
 
-        app = web.Application()
-        app.add_routes(KubeAPI(lambda cid: cluster if cid == cluster.id else None).routes())
-        runner = web.AppRunner(app, access_log=None)
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        port = runner.addresses[0][1]
-        url = f"http://127.0.0.1:{port}/clusters/bench/api/v1/namespaces/ns-7/configmaps"
         try:
-            await _creates(url, ADMIN_TOKEN, "warm", n=500)  # warm up
-            admin = jane = 0.0
-            for i in range(2):  # interleaved, so that drift in the machine's load hits both alike
-                admin += await _creates(url, ADMIN_TOKEN, f"admin-{i}", n=2_000) / 2
-                jane += await _creates(url, JANE_TOKEN, f"jane-{i}", n=2_000) / 2
+            async with inprocess.serve(cluster) as base:
+                url = f"{base}/api/v1/namespaces/ns-7/configmaps"
+                await _creates(url, ADMIN_TOKEN, "warm", n=500)  # warm up
+                admin = jane = 0.0
+                for i in range(2):  # interleaved, so that drift in the machine's load hits both alike
+                    admin += await _creates(url, ADMIN_TOKEN, f"admin-{i}", n=2_000) / 2
+                    jane += await _creates(url, JANE_TOKEN, f"jane-{i}", n=2_000) / 2
         finally:
-            await runner.cleanup()
             await aggregation.stop()
             await cluster.stop()
             await backend.close()

@@ -1,0 +1,27 @@
+"""A hosted cluster's API served over plain HTTP on a loopback port, in the bench's own process
+(no TLS, no `lks up`): for benchmarks that measure the API server's own work."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+
+from lks.kube.cluster import Cluster
+from lks.kube.http.app import KubeAPI
+
+
+@contextlib.asynccontextmanager
+async def serve(cluster: Cluster) -> AsyncIterator[str]:
+    """Yields the cluster's base URL (`http://127.0.0.1:<port>/clusters/<id>`)."""
+    app = web.Application()
+    app.add_routes(KubeAPI(lambda cid: cluster if cid == cluster.id else None).routes())
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    try:
+        yield f"http://127.0.0.1:{runner.addresses[0][1]}/clusters/{cluster.id}"
+    finally:
+        await runner.cleanup()
