@@ -11,7 +11,7 @@ leaves dependents to the collector (`lks.controllers.garbagecollector`) once the
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from lks import store
@@ -38,6 +38,7 @@ class DeleteOptions:
     dry_run: bool = False
     orphan_dependents: bool | None = None  # as sent: `false` on a pending deletion answers 202
     user: User | None = None  # who asks (None: the service itself), for admission
+    warnings: list[str] = field(default_factory=list)  # admission's; sent as Warning headers
 
     @classmethod
     def from_request(cls, body: Any, query: Any, *, schemas: dict) -> DeleteOptions:
@@ -140,7 +141,7 @@ async def delete(reg: Registry, namespace: str | None, name: str, opts: DeleteOp
         current = reg.decode(kv)
         check_preconditions(reg, current, opts.preconditions)
         await admission.validate(reg.cluster, "DELETE", reg, None, current,
-                                 WriteOptions(dry_run=opts.dry_run, user=opts.user, trusted=True))
+                                 WriteOptions(dry_run=opts.dry_run, user=opts.user, trusted=True, warnings=opts.warnings))
         await reg.strategy.before_delete(reg.cluster, current)
         meta = current["metadata"]
         grace = reg.strategy.grace_period(current, opts.grace_period_seconds)

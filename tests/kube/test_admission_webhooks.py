@@ -360,3 +360,14 @@ async def test_reinvocation_if_needed(client, server):
     assert status == 201, body
     assert body["metadata"]["annotations"] == {"first-saw": "second", "calls": "2"}
     assert body["metadata"]["labels"] == {"second": "yes"}
+
+
+async def test_warnings_of_a_delete_reach_the_client(client, server):
+    server.paths["/warn"] = lambda r: ws.allow(r, warnings=[f"{r['operation'].lower()} seen"])
+    status, body, _ = await _send(client, "POST", f"{CORE}/namespaces/default/configmaps", _cm("doomed"))
+    assert status == 201, body
+    await _configure(client, "ValidatingWebhookConfiguration", "warn", [
+        _hook(server, "warn.example.com", "/warn", operations=("DELETE",))])
+    status, body, headers = await _send(client, "DELETE", f"{CORE}/namespaces/default/configmaps/doomed")
+    assert status == 200, body
+    assert headers.getall("Warning") == ['299 - "delete seen"']

@@ -62,7 +62,8 @@ def _status_response(err: errors.APIError) -> web.Response:
     return web.Response(body=body, status=err.code, content_type=ctype, headers=err.headers)
 
 
-def _json(obj: Any, status: int = 200, fmt: str = "json", opts: WriteOptions | None = None) -> web.Response:
+def _json(obj: Any, status: int = 200, fmt: str = "json",
+          opts: WriteOptions | deletion.DeleteOptions | None = None) -> web.Response:
     body, ctype = negotiation.encode(obj, fmt)
     resp = web.Response(body=body, status=status, content_type=ctype)
     if opts is not None:
@@ -238,10 +239,12 @@ class KubeAPI:
             # DeleteOptions come from the body, or the query when there is none: never both
             options = await _delete_options(request, reg)
             if verb == "deletecollection":
-                return _json(await reg.delete_collection(ns, self._list_options(reg, q), options), fmt=fmt)
+                return _json(await reg.delete_collection(ns, self._list_options(reg, q), options), fmt=fmt,
+                             opts=options)
             result, removed = await reg.delete(ns, info.name, options)
             # upstream's 202: not gone yet, and the client asked for dependents to go too
-            return _json(result, 202 if not removed and options.orphan_dependents is False else 200, fmt=fmt)
+            return _json(result, 202 if not removed and options.orphan_dependents is False else 200, fmt=fmt,
+                         opts=options)
         opts = _write_options(request, verb)
         if info.subresource:
             return await self._subresource(request, reg, info, ns, fmt, opts)
