@@ -371,3 +371,23 @@ async def test_warnings_of_a_delete_reach_the_client(client, server):
     status, body, headers = await _send(client, "DELETE", f"{CORE}/namespaces/default/configmaps/doomed")
     assert status == 200, body
     assert headers.getall("Warning") == ['299 - "delete seen"']
+
+
+async def test_connect_reaches_webhooks_with_the_connect_options(client, server):
+    server.paths["/exec"] = lambda r: ws.deny(r, "no exec here")
+    pod = {"metadata": {"name": "target"}, "spec": {"containers": [{"name": "c", "image": "busybox"}]}}
+    status, body, _ = await _send(client, "POST", f"{CORE}/namespaces/default/pods", pod)
+    assert status == 201, body
+    await _configure(client, "ValidatingWebhookConfiguration", "exec", [
+        _hook(server, "exec.example.com", "/exec", resources=("pods/exec",), operations=("CONNECT",))])
+    status, body, _ = await _send(
+        client, "GET", f"{CORE}/namespaces/default/pods/target/exec?command=ls&command=-l&stdout=true&container=c")
+    assert status == 403
+    assert body["message"] == 'admission webhook "exec.example.com" denied the request: no exec here'
+    req = server.reviews["/exec"][-1]["request"]
+    assert (req["operation"], req["name"], req["namespace"], req["subResource"]) == (
+        "CONNECT", "target", "default", "exec")
+    assert req["kind"] == {"group": "", "version": "v1", "kind": "PodExecOptions"}
+    assert req["object"] == {"kind": "PodExecOptions", "apiVersion": "v1", "stdout": True, "container": "c",
+                             "command": ["ls", "-l"]}
+    assert req["oldObject"] is None and "options" not in req

@@ -30,6 +30,8 @@ class Plugin(Protocol):
     async def admit(self, operation: str, reg: Registry, obj: Obj, old: Obj | None, opts: WriteOptions) -> None:
         """CREATE or UPDATE: may mutate `obj` (stored version) or raise an APIError."""
 
+    # optional: async def connect(self, reg, namespace, name, options: Obj, opts) -> None
+    # CONNECT (pods/exec, attach, portforward) with its options object (PodExecOptions ...).
     # optional (each of admit, validate and released may be left out):
     # async def validate(self, operation, reg, obj: Obj | None, old: Obj | None, opts) -> None
     # CREATE, UPDATE or DELETE (obj None), after every `admit`: may raise an APIError, never change `obj`.
@@ -66,6 +68,15 @@ async def validate(cluster: Cluster, operation: str, reg: Registry, obj: Obj | N
         check = getattr(p, "validate", None)
         if check is not None:
             await check(operation, reg, obj, old, opts)
+
+
+async def connect(cluster: Cluster, reg: Registry, namespace: str, name: str, options: Obj,
+                  opts: WriteOptions) -> None:
+    """CONNECT, for the plugins that take it (upstream: the webhooks); `opts.subresource` names it."""
+    for p in cluster.admission:
+        check = getattr(p, "connect", None)
+        if check is not None:
+            await check(reg, namespace, name, options, opts)
 
 
 async def released(cluster: Cluster, reg: Registry, obj: Obj) -> None:

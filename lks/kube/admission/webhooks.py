@@ -78,17 +78,18 @@ class Webhooks:
         obj.update(current)
 
     async def validate(self, operation: str, reg: Registry, obj: Obj | None, old: Obj | None,
-                       opts: WriteOptions) -> None:
+                       opts: WriteOptions, *, target: tuple[str, str] | None = None) -> None:
         if hooks.exempt(reg.rt):
             return
-        if operation == "DELETE":  # deletes have no mutating phase of their own here
+        if operation in ("DELETE", "CONNECT"):  # they have no mutating phase of their own here
             mutating = await self._hooks(mutating=True)
             if mutating:
-                await self._mutate(await self._request(operation, reg, obj, old, opts, mutating), mutating, opts)
+                req = await self._request(operation, reg, obj, old, opts, mutating, target)
+                await self._mutate(req, mutating, opts)
         validating = await self._hooks(mutating=False)
         if not validating:
             return
-        req = await self._request(operation, reg, obj, old, opts, validating)
+        req = await self._request(operation, reg, obj, old, opts, validating, target)
         invocations = [(i, inv) for i, h in enumerate(validating) if (inv := await self._matching(h, req)) is not None]
         if not invocations:
             return
@@ -122,16 +123,25 @@ class Webhooks:
             self._compiled = {k: v for k, v in self._compiled.items() if k in live or not k.startswith(reg.prefix)}
         return out
 
+    async def connect(self, reg: Registry, namespace: str, name: str, options: Obj, opts: WriteOptions) -> None:
+        """CONNECT: the connect options (PodExecOptions ...) are the object, as upstream sends them."""
+        await self.validate("CONNECT", reg, options, None, opts, target=(namespace, name))
+
     async def _request(self, operation: str, reg: Registry, obj: Obj | None, old: Obj | None, opts: WriteOptions,
-                       candidates: list[hooks.Hook]) -> hooks.Request:
+                       candidates: list[hooks.Hook], target: tuple[str, str] | None = None) -> hooks.Request:
+        """`target`: (namespace, name) of a CONNECT, whose object (its options) names neither."""
         meta = (obj if obj is not None else old or {}).get("metadata") or {}
         name = meta.get("name") or ""
         namespace = name if reg.rt.group == "" and reg.rt.resource == "namespaces" else meta.get("namespace") or ""
-        options: Obj = {"kind": _OPTIONS.get(operation, "CreateOptions"), "apiVersion": "meta.k8s.io/v1"}
-        if opts.dry_run:
-            options["dryRun"] = ["All"]
-        if opts.field_manager and operation != "DELETE":
-            options["fieldManager"] = opts.field_manager
+        if target is not None:
+            namespace, name = target
+        options: Obj | None = None  # a CONNECT has none, as upstream's connect attributes
+        if operation != "CONNECT":
+            options = {"kind": _OPTIONS.get(operation, "CreateOptions"), "apiVersion": "meta.k8s.io/v1"}
+            if opts.dry_run:
+                options["dryRun"] = ["All"]
+            if opts.field_manager and operation != "DELETE":
+                options["fieldManager"] = opts.field_manager
         req = hooks.Request(operation, reg.rt, opts.subresource, namespace, name, obj, old, opts.user,
                             opts.dry_run, options)
         if namespace and any(h.namespace_selector for h in candidates):

@@ -20,6 +20,7 @@ from aiohttp import web
 from lks import nesting, store
 from lks.kube import (
     access,
+    admission,
     audit,
     authz,
     deletion,
@@ -218,6 +219,10 @@ class KubeAPI:
             return _json(obj, status, opts=opts)
         reg = cluster.registry(info.group, info.version, info.resource)
         if (rt.group, rt.resource) == ("", "pods") and info.subresource in streaming.SUBRESOURCES and info.name:
+            if info.subresource in _CONNECT:
+                opts = WriteOptions(user=request.get(USER), subresource=info.subresource, trusted=True)
+                await admission.connect(cluster, reg, info.namespace or "", info.name,
+                                        _connect_options(info.subresource, request.query), opts)
             with self._long_lived():
                 return await streaming.serve(request, reg, info.namespace or "", info.name, info.subresource)
         q = request.query
@@ -491,6 +496,28 @@ def _event_line(ev: WatchEvent, obj: dict[str, Any]) -> bytes:
             line = cached.encoded[key] = orjson.dumps({"type": ev.type, "object": obj}) + b"\n"
         return line
     return orjson.dumps({"type": ev.type, "object": obj}) + b"\n"
+
+
+_CONNECT_KINDS = {"exec": "PodExecOptions", "attach": "PodAttachOptions", "portforward": "PodPortForwardOptions"}
+
+
+def _connect_options(subresource: str, q: Any) -> dict[str, Any]:
+    """The options object of a CONNECT, as upstream decodes it from the query (what admission
+    sees as the object): fields left empty are left out, as Go's encoder leaves them."""
+    out: dict[str, Any] = {"kind": _CONNECT_KINDS[subresource], "apiVersion": "v1"}
+    if subresource == "portforward":
+        ports = [int(p) for v in q.getall("ports", []) for p in v.split(",") if p.strip().isdigit()]
+        if ports:
+            out["ports"] = ports
+        return out
+    for key in ("stdin", "stdout", "stderr", "tty"):
+        if queryparams.boolean(q, key):
+            out[key] = True
+    if q.get("container"):
+        out["container"] = q["container"]
+    if subresource == "exec" and q.getall("command", []):
+        out["command"] = q.getall("command")
+    return out
 
 
 def _version(cluster: Cluster) -> dict[str, str]:

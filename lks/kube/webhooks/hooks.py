@@ -90,7 +90,7 @@ class Request:
     old: Obj | None
     user: User | None
     dry_run: bool
-    options: Obj
+    options: Obj | None  # None for a CONNECT
     namespace_labels: dict[str, str] = field(default_factory=dict)  # the labels of `namespace`
 
 

@@ -58,7 +58,7 @@ def request(inv: Invocation, req: Request, uid: str = "") -> Obj:
         "operation": req.operation,
         "userInfo": req.user.info() if req.user is not None else SERVICE_USER.info(),
         "dryRun": req.dry_run,
-        "options": req.options,
+        **({"options": req.options} if req.options is not None else {}),
     }
     if req.subresource:
         out["subResource"] = out["requestSubResource"] = req.subresource
