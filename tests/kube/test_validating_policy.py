@@ -309,3 +309,18 @@ async def test_the_index_follows_policies_and_bindings_in_any_order(client, clus
     assert (await client.put(f"{VAPS}/unbound", json=unbound, headers=AUTH)).status == 200
     await install(client, cluster, binding("unbound-b", "unbound"))
     assert (await create_deploy(client, "four", 6))[0] == 201  # the new generation was compiled
+
+
+async def test_connect_is_checked_with_its_options_object(client, cluster):
+    rules = [{"apiGroups": [""], "apiVersions": ["v1"], "operations": ["CONNECT"], "resources": ["pods/exec"]}]
+    validations = [{"expression": "!object.command.exists(c, c == 'rm')",
+                    "messageExpression": "'no rm in ' + request.name + ' (' + object.kind + ')'"}]
+    await install(client, cluster, policy("no-rm", validations, rules=rules), binding("no-rm-b", "no-rm"))
+    pod = {"metadata": {"name": "box"}, "spec": {"containers": [{"name": "c", "image": "busybox"}]}}
+    resp = await client.post("/clusters/c1/api/v1/namespaces/default/pods", json=pod, headers=AUTH)
+    assert resp.status == 201, await resp.text()
+    resp = await client.get("/clusters/c1/api/v1/namespaces/default/pods/box/exec?command=rm&command=-rf&stdout=1",
+                            headers=AUTH)
+    body = await resp.json()
+    assert resp.status == 422, body
+    assert body["message"].endswith("denied request: no rm in box (PodExecOptions)")

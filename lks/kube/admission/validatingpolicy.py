@@ -60,20 +60,29 @@ class ValidatingAdmissionPolicyPlugin:
         if policies:
             await _Request(self.cluster, operation, reg, obj, old, opts).dispatch(policies)
 
+    async def connect(self, reg: Registry, namespace: str, name: str, options: Obj, opts: WriteOptions) -> None:
+        """CONNECT (pods/exec ...): policies see its options object (PodExecOptions ...) as upstream's."""
+        if not self.source.started:
+            await self.source.start()
+        policies = self.source.candidates(reg.rt.resource)
+        if policies:
+            await _Request(self.cluster, "CONNECT", reg, options, None, opts, target=(namespace, name)).dispatch(policies)
+
 
 class _Request:
     """One admission request checked against the candidate policies (upstream's dispatcher)."""
 
     def __init__(self, cluster: Cluster, operation: str, reg: Registry, obj: Obj | None, old: Obj | None,
-                 opts: WriteOptions):
+                 opts: WriteOptions, *, target: tuple[str, str] | None = None):
+        """`target`: (namespace, name) of a CONNECT, whose object (its options) names neither."""
         self.cluster, self.reg, self.opts = cluster, reg, opts
         rt = reg.rt
         meta = (obj if obj is not None else old or {}).get("metadata") or {}
-        self.name = meta.get("name") or ""
-        self.namespace = meta.get("namespace") or ""
+        self.namespace, self.name = target or (meta.get("namespace") or "", meta.get("name") or "")
         own_ns = self.name if rt.resource == "namespaces" and not opts.subresource else self.namespace
+        kind = obj["kind"] if target is not None and obj is not None else rt.kind
         self.match = matching.Request(operation, rt.group, rt.version, rt.resource, opts.subresource, own_ns,
-                                      self.name, obj, old, self._equivalents, kind=rt.kind)
+                                      self.name, obj, old, self._equivalents, kind=kind)
         self.user = opts.user or SERVICE_USER
         self.denied: list[tuple[Policy, Binding | None, evaluate.Decision]] = []
         self.annotations: dict[str, list[str]] = {}
@@ -168,8 +177,9 @@ class _Request:
             "requestResource": {"group": rt.group, "version": rt.version, "resource": rt.resource},
             "name": self.name, "namespace": self.namespace, "operation": m.operation,
             "userInfo": self.user.info(), "dryRun": self.opts.dry_run,
-            "options": {"kind": _OPTIONS.get(m.operation, ""), "apiVersion": "meta.k8s.io/v1"},
         }
+        if m.operation != "CONNECT":  # upstream's connect attributes carry no options
+            out["options"] = {"kind": _OPTIONS.get(m.operation, ""), "apiVersion": "meta.k8s.io/v1"}
         if m.subresource:
             out["subResource"] = out["requestSubResource"] = m.subresource
         return out
