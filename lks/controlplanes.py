@@ -126,7 +126,6 @@ class ControlPlanes:
                 if record != scrubbed:
                     await self.meta.update(_PREFIX + id, orjson.dumps(scrubbed), mod_revision=kv.mod_revision)
             await self._stop(id)
-            access.forget(id)
             if self.store_url:  # its keys in the shared etcd; a SQLite store goes with the folder
                 backend = store.open_store(self._store_url(id))
                 await backend.start()
@@ -191,7 +190,8 @@ class ControlPlanes:
             if record.get("access", _OPEN) != wanted:
                 record["access"] = wanted
                 await self.meta.update(_PREFIX + id, orjson.dumps(record), mod_revision=kv.mod_revision)
-            _apply_access(record)
+            if (cluster := self.clusters.get(id)) is not None:
+                cluster.access = _access(record)
 
     async def _set_stopped(self, id: str, stopped: bool) -> dict[str, Any]:
         kv = await self.meta.get(_PREFIX + id)
@@ -225,7 +225,7 @@ class ControlPlanes:
             serving_ca_pem=self.serving_ca_pem, service_account_key=(record.get("serviceAccountKey") or "").encode() or None,
             service_account_issuer=record.get("serviceAccountIssuer"),
         )
-        _apply_access(record)  # before the cluster serves a request
+        cluster.access = _access(record)  # before the cluster serves a request
         await cluster.start()
         controllers = ControllerManager(cluster)
         await controllers.start()
@@ -270,11 +270,10 @@ class ControlPlanes:
 _OPEN = {"authorizedIPRanges": [], "disableLocalAccounts": False}
 
 
-def _apply_access(record: dict[str, Any]) -> None:
+def _access(record: dict[str, Any]) -> access.Policy:
     wanted = record.get("access") or _OPEN
-    access.configure(record["id"], authorized_ranges=wanted["authorizedIPRanges"],
-                     local_accounts=not wanted["disableLocalAccounts"], local_users=LOCAL_USERS,
-                     pod_cidr=(record.get("network") or {}).get("podCidr") or "")
+    return access.policy(authorized_ranges=wanted["authorizedIPRanges"], local_accounts=not wanted["disableLocalAccounts"],
+                         local_users=LOCAL_USERS, pod_cidr=(record.get("network") or {}).get("podCidr") or "")
 
 
 async def _remove_tree(path: Path) -> None:

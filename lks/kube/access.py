@@ -3,9 +3,9 @@
 `disableLocalAccounts` (the cluster's static credentials stop working).
 
 The management plane (`lks.arm`) records a cluster's policy with its control plane
-(`lks.controlplanes`), which sets it here by cluster id whenever the cluster starts or the
-policy changes; `lks.kube.http.app` asks `check_source` of every request and `local_refused`
-of every authenticated user.
+(`lks.controlplanes`), which gives it to the cluster (`Cluster.access`) when it starts and
+whenever the policy changes; `lks.kube.http.app` asks `check_source` of every request and
+`refuses` of every authenticated user.
 
 Like AKS, which always lets the cluster's own nodes and pods in, a connection from the
 service's own address (the one the request arrived on: the service itself, its node agents
@@ -50,38 +50,22 @@ class Policy:
         return any(address in network for network in self.authorized_ranges)
 
 
+    def check_source(self, remote: str | None, local: str | None) -> None:
+        """Raise 403 for a connection from outside the cluster's authorized IP ranges."""
+        if not self.admits(remote, local):
+            raise errors.APIError(403, "Forbidden", f"forbidden: client IP address {remote} is not within the API "
+                                                    "server's authorized IP ranges", details={})
+
+    def refuses(self, user: User) -> bool:
+        """Whether `user` is a static credential of a cluster whose local accounts are disabled."""
+        return not self.local_accounts and user in self.local_users
+
+
 OPEN = Policy()
-_POLICIES: dict[str, Policy] = {}
 
 
-def configure(cluster_id: str, *, authorized_ranges: list[str] | tuple[str, ...] = (), local_accounts: bool = True,
-              local_users: frozenset[User] = frozenset(), pod_cidr: str = "") -> Policy:
-    """Set a cluster's policy (every start of the cluster, every change of the managed cluster)."""
-    policy = Policy(tuple(ipaddress.ip_network(r, strict=False) for r in authorized_ranges), local_users,
-                    local_accounts, pod_cidr)
-    if policy == OPEN:
-        _POLICIES.pop(cluster_id, None)
-    else:
-        _POLICIES[cluster_id] = policy
-    return policy
-
-
-def forget(cluster_id: str) -> None:
-    _POLICIES.pop(cluster_id, None)
-
-
-def policy(cluster_id: str) -> Policy:
-    return _POLICIES.get(cluster_id, OPEN)
-
-
-def check_source(cluster_id: str, remote: str | None, local: str | None) -> None:
-    """Raise 403 for a connection from outside the cluster's authorized IP ranges."""
-    if not policy(cluster_id).admits(remote, local):
-        raise errors.APIError(403, "Forbidden", f"forbidden: client IP address {remote} is not within the API "
-                                                "server's authorized IP ranges", details={})
-
-
-def local_refused(cluster_id: str, user: User) -> bool:
-    """Whether `user` is a static credential of a cluster whose local accounts are disabled."""
-    p = policy(cluster_id)
-    return not p.local_accounts and user in p.local_users
+def policy(*, authorized_ranges: list[str] | tuple[str, ...] = (), local_accounts: bool = True,
+           local_users: frozenset[User] = frozenset(), pod_cidr: str = "") -> Policy:
+    """A cluster's policy from the managed cluster's settings."""
+    return Policy(tuple(ipaddress.ip_network(r, strict=False) for r in authorized_ranges), local_users,
+                  local_accounts, pod_cidr)

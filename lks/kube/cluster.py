@@ -15,6 +15,7 @@ import orjson
 from lks import pki, store
 from lks.clock import Clock
 from lks.kube import (
+    access,
     admission,
     authz,
     catalog,
@@ -77,6 +78,7 @@ class Cluster:
         # bearer-token authenticators besides the static tokens (service-account JWTs ...)
         self.token_authenticators: list[TokenAuthenticator] = [serviceaccounts.Authenticator(self, self.token_issuer)]
         self.authorizer = authz.for_cluster(self)
+        self.access = access.OPEN  # AKS's authorized IP ranges and local accounts (lks.controlplanes sets it)
 
     async def start(self) -> None:
         self.feed.listeners.append(self._on_crd_event)

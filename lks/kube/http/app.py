@@ -19,7 +19,6 @@ from aiohttp import web
 
 from lks import nesting, store
 from lks.kube import (
-    access,
     admission,
     audit,
     authz,
@@ -134,7 +133,7 @@ class KubeAPI:
         if cluster is None:
             raise errors.path_not_found(request.path)
         sock = request.transport.get_extra_info("sockname") if request.transport else None
-        access.check_source(cluster.id, request.remote, sock[0] if sock else None)  # AKS's authorized IP ranges
+        cluster.access.check_source(request.remote, sock[0] if sock else None)  # AKS's authorized IP ranges
         first = tail.strip("/").split("/")[0]
         if first in _HEALTH:
             return web.Response(text="ok", content_type="text/plain")
@@ -142,7 +141,7 @@ class KubeAPI:
             return _discovery(request, cluster, tail)  # a managed cluster's OIDC issuer is public, as AKS's
         user = await cluster.authenticate(bearer=_bearer(request), peer_cert_der=_peer_cert(request))
         info = requestinfo.parse(request.method, tail, request.query)
-        if user is None or access.local_refused(cluster.id, user):
+        if user is None or cluster.access.refuses(user):
             self.audit.unauthenticated(cluster.id, info, request)
             raise errors.unauthorized()
         self.audit.begin(cluster.id, user, info)
