@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from lks.kube import admission, audit, authz, cel, conversion, errors
+from lks.kube import admission, audit, authz, cel, conversion, errors, scale
 from lks.kube.authn import AUTHENTICATED, MASTERS, User
 from lks.kube.policy import evaluate, matching, params, projection
 from lks.kube.policy.compiled import Binding, Policy
@@ -81,6 +81,11 @@ class _Request:
         self.namespace, self.name = target or (meta.get("namespace") or "", meta.get("name") or "")
         own_ns = self.name if rt.resource == "namespaces" and not opts.subresource else self.namespace
         kind = obj["kind"] if target is not None and obj is not None else rt.kind
+        paths = cluster.scale_paths(rt) if opts.subresource == "scale" else None
+        if paths is not None:  # a write through `scale` is checked as the Scale it is, as upstream
+            obj, old = (scale.to_scale(o, paths) if o is not None else None for o in (obj, old))
+            kind = "Scale"
+        self._views = paths is not None or target is not None  # objects of their own kind: never converted
         self.match = matching.Request(operation, rt.group, rt.version, rt.resource, opts.subresource, own_ns,
                                       self.name, obj, old, self._equivalents, kind=kind)
         self.user = opts.user or SERVICE_USER
@@ -160,6 +165,8 @@ class _Request:
         """The object and old object in the version the policy matched (upstream's
         VersionedAttributes: another group's equivalent, or the request's version of what is
         stored in another)."""
+        if self._views:
+            return self.match.obj, self.match.old
         api_version = f"{as_[0]}/{as_[1]}" if as_[0] else as_[1]
         out = self._versions.get(api_version)
         if out is None:

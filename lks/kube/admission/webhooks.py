@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from lks.kube import admission, audit, authz, cel, conversion, errors, patch
+from lks.kube import admission, audit, authz, cel, conversion, errors, patch, scale
 from lks.kube.webhooks import client, conditions, hooks, review, targets
 
 if TYPE_CHECKING:
@@ -57,10 +57,14 @@ class Webhooks:
         if not mutating:
             return
         req = await self._request(operation, reg, obj, old, opts, mutating)
-        before = obj
+        view = req.obj
         current = await self._mutate(req, mutating, opts)
-        if current is before:
+        if current is view:
             return
+        if req.scale is not None:  # the Scale the webhooks changed: its replicas go to the object
+            current = scale.apply_scale(copy.deepcopy(obj), current, req.scale,
+                                        (reg.rt.resource, reg.rt.group, req.name))
+        before = obj
         meta = current["metadata"]
         for key in _SERVER_META:
             if key in before["metadata"]:
@@ -142,8 +146,11 @@ class Webhooks:
                 options["dryRun"] = ["All"]
             if opts.field_manager and operation != "DELETE":
                 options["fieldManager"] = opts.field_manager
+        paths = self.cluster.scale_paths(reg.rt) if opts.subresource == "scale" else None
+        if paths is not None:  # upstream sends a write through `scale` as the Scale it is
+            obj, old = (scale.to_scale(o, paths) if o is not None else None for o in (obj, old))
         req = hooks.Request(operation, reg.rt, opts.subresource, namespace, name, obj, old, opts.user,
-                            opts.dry_run, options)
+                            opts.dry_run, options, scale=paths)
         if namespace and any(h.namespace_selector for h in candidates):
             namespaces = self.cluster.registry("", "v1", "namespaces")
             ns = (await namespaces.cache()).objects.get(namespaces.key(None, namespace)) or {}
@@ -216,7 +223,8 @@ class Webhooks:
             target = self.cluster.registry(inv.rt.group, inv.rt.version, inv.rt.resource)
             if isinstance(patched, dict):
                 patched.setdefault("metadata", {})
-            obj = target.decode_admitted(patched)
+            # a Scale is checked as it goes back to its object (scale.apply_scale)
+            obj = patched if req.scale is not None else target.decode_admitted(patched)
         except errors.APIError as err:  # the JSON patch's own words, without a PATCH request's preface
             raise review.internal(err.message.removeprefix(_PATCH_PREFACE)) from None
         if obj != req.obj:
@@ -255,8 +263,10 @@ class Webhooks:
 
 
 def _versioned(obj: Obj | None, inv: hooks.Invocation) -> Obj | None:
-    """`obj` (stored version) as the invocation's resource version serves it."""
+    """`obj` (stored version) as the invocation's resource version serves it; a Scale as it is."""
     if obj is None:
         return None
+    if obj.get("kind") == "Scale" and obj.get("apiVersion") == "autoscaling/v1":
+        return copy.copy(obj)
     gv = inv.rt.gv
     return conversion.convert(obj, gv) if obj.get("apiVersion") != gv else copy.copy(obj)

@@ -20,6 +20,7 @@ from lks.kube.webhooks import conditions
 if TYPE_CHECKING:
     from lks.kube.authn import User
     from lks.kube.catalog import Catalog, ResourceType
+    from lks.kube.scale import ScalePaths
 
 Obj = dict[str, Any]
 
@@ -92,6 +93,9 @@ class Request:
     dry_run: bool
     options: Obj | None  # None for a CONNECT
     namespace_labels: dict[str, str] = field(default_factory=dict)  # the labels of `namespace`
+    # a write through `scale`: obj and old are the autoscaling/v1 Scale views of the object,
+    # as upstream sends them, read and written back through these paths
+    scale: ScalePaths | None = None
 
 
 @dataclass(frozen=True, slots=True)
