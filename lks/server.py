@@ -124,6 +124,7 @@ class Service:
         kube = KubeAPI(self.planes.get, audit_home=self.home)
         app.router.add_routes(kube.routes())
         app.on_shutdown.append(lambda _app: kube.close_streams())  # watches and pod streams end at once
+        app.on_response_prepare.append(kube.on_response_prepare)  # Audit-Id and ResponseStarted of streams
         app.router.add_routes(management.aiohttp_routes())
         self.runner = web.AppRunner(app, access_log=None, handler_cancellation=True)
         await self.runner.setup()

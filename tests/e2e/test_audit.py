@@ -115,6 +115,18 @@ def test_watches_log_response_started_then_complete(audited, audit_api):
     assert evs[0]["verb"] == "watch"
 
 
+def test_pod_log_streams_carry_their_audit_id_and_log_response_started(audited, audit_api):
+    core = client.CoreV1Api(audit_api)
+    core.create_namespaced_pod("default", {"metadata": {"name": "talker"}, "spec": {"containers": [
+        {"name": "c", "image": "busybox", "command": ["sh", "-c", "echo hi; sleep 3600"]}]}})
+    wait_until(lambda: core.read_namespaced_pod("talker", "default").status.phase == "Running", what="talker runs")
+    resp = raw(audit_api, "GET", "/api/v1/namespaces/default/pods/talker/log")
+    assert resp.status == 200
+    evs = _events(audited, resp.headers["Audit-Id"], count=2)
+    assert [e["stage"] for e in evs] == ["ResponseStarted", "ResponseComplete"]
+    assert evs[0]["objectRef"]["subresource"] == "log"
+
+
 def test_impersonation_and_pod_security_annotations(audited, audit_api):
     core = client.CoreV1Api(audit_api)
     core.create_namespace({"metadata": {"name": "psa-audit", "labels": {

@@ -176,6 +176,16 @@ class Auditor:
         if rec is not None and rec.sink is not None and "ResponseStarted" not in rec.omit:
             rec.sink.write(self._event(rec, "ResponseStarted", request, 200, None))
 
+    def prepared(self, request: web.Request, response: web.StreamResponse) -> None:
+        """A response of a cluster path sends its headers (aiohttp's on_response_prepare): one
+        without an Audit-Id yet is a stream its handler prepared itself (logs, exec, attach,
+        port-forward): it gets its Audit-Id, and its long-running request a ResponseStarted."""
+        rec = _CURRENT.get()
+        if rec is None or "Audit-Id" in response.headers or not request.path.startswith("/clusters/"):
+            return
+        response.headers["Audit-Id"] = rec.audit_id
+        self.response_started(request)
+
     def finish(self, request: web.Request, response: web.StreamResponse | None) -> None:
         """The response is ready (None: the client went away): stamp its Audit-Id and log the
         ResponseComplete stage."""

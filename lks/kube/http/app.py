@@ -104,6 +104,10 @@ class KubeAPI:
         finally:
             self._streaming.discard(task)
 
+    async def on_response_prepare(self, request: web.Request, response: web.StreamResponse) -> None:
+        """For aiohttp's signal of the same name: the audit of streams handlers prepare themselves."""
+        self.audit.prepared(request, response)
+
     def routes(self) -> list[web.RouteDef]:
         return [web.route("*", "/clusters/{cluster}{tail:(/.*)?}", self.handle)]
 
