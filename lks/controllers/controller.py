@@ -15,8 +15,10 @@ from __future__ import annotations
 from collections.abc import Hashable
 from typing import Generic, TypeVar
 
+from lks.controllers import identities
 from lks.controllers.informer import Handler, Informer
 from lks.controllers.workqueue import WorkQueue
+from lks.kube.authn import acting_as
 from lks.kube.cluster import Cluster
 from lks.kube.registry import Registry
 
@@ -28,6 +30,7 @@ class Controller(Generic[K]):
         self.cluster = cluster
         self.clock = cluster.clock
         self.queue: WorkQueue[K] = WorkQueue(self.sync, name=name, workers=workers, clock=cluster.clock)
+        self.identity = identities.of(name)  # who its writes are authorized as (None: the API server)
         self._informers: list[Informer] = []
 
     def watch(self, registry: Registry, handler: Handler) -> Informer:
@@ -37,10 +40,11 @@ class Controller(Generic[K]):
         return informer
 
     async def start(self) -> None:
-        for informer in self._informers:
-            await informer.start()
-        self.prime()
-        self.queue.start()
+        with acting_as(self.identity):  # its workers, started here, act as it
+            for informer in self._informers:
+                await informer.start()
+            self.prime()
+            self.queue.start()
 
     def prime(self) -> None:
         """Runs once, after the informers started and before the first sync: index what their

@@ -9,7 +9,9 @@ authorizer then lets see only the public paths (`/healthz`, `/version` ...).
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
+import contextlib
+import contextvars
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -45,6 +47,8 @@ class User:
 
 
 ANONYMOUS_USER = User(ANONYMOUS, (UNAUTHENTICATED,))
+# the API server's own writes (its privileged loopback client, as kube-apiserver's)
+APISERVER = User("system:apiserver", (MASTERS, AUTHENTICATED))
 
 # A token authenticator: the bearer token -> the user it stands for, or None when it is not its own.
 TokenAuthenticator = Callable[[str], Awaitable["User | None"]]
@@ -71,3 +75,19 @@ def split_service_account(username: str) -> tuple[str, str] | None:
     if not sep or not namespace or not name or ":" in name:
         return None
     return namespace, name
+
+
+# Who an in-process component (a controller, the scheduler) acts as: its writes through the
+# registries are authorized as that user, as its requests would be if it were a client of the
+# API server. Unset: the API server itself (its privileged loopback), never checked.
+ACTING: contextvars.ContextVar[User | None] = contextvars.ContextVar("acting", default=None)
+
+
+@contextlib.contextmanager
+def acting_as(user: User | None) -> Iterator[None]:
+    """Run as `user`: tasks started meanwhile keep acting as it (they copy the context)."""
+    token = ACTING.set(user)
+    try:
+        yield
+    finally:
+        ACTING.reset(token)

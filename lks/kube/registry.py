@@ -24,6 +24,8 @@ from lks import store
 from lks.clock import rfc3339
 from lks.kube import (
     admission,
+    authn,
+    authz,
     conversion,
     defaulting,
     deletion,
@@ -517,8 +519,26 @@ class Registry:
     def _invalid(self, obj: Obj, causes: list[errors.Cause]) -> errors.APIError:
         return errors.invalid(self.rt.kind, self.rt.group, obj["metadata"].get("name") or "", causes)
 
+    async def authorize(self, verb: str, namespace: str | None, name: str, subresource: str | None = None,
+                        user: User | None = None, *, or_verb: str = "") -> None:
+        """A write of an in-process component acting as someone (`authn.ACTING`) is authorized
+        as that user's request would be (`verb`, or else `or_verb`); requests (`user` set) were
+        authorized as they came in."""
+        acting = authn.ACTING.get() if user is None else None
+        if acting is None:
+            return
+        attrs = authz.Attributes(acting, verb, True, namespace or "", self.rt.group, self.rt.version,
+                                 self.rt.resource, subresource or "", name)
+        decision, reason = await self.cluster.authorizer.authorize(attrs)
+        if decision == authz.ALLOW:
+            return
+        if or_verb and await self.cluster.authorizer.allowed(dataclasses.replace(attrs, verb=or_verb)):
+            return
+        raise authz.forbidden(attrs, reason)
+
     async def create(self, namespace: str | None, obj: Any, opts: WriteOptions = _DEFAULT_WRITE) -> Obj:
         obj = self._decode(obj, opts)
+        await self.authorize("create", namespace, obj["metadata"].get("name") or "", user=opts.user)
         if why := self.strategy.refuses_create:
             raise errors.forbidden(self.rt.resource, self.rt.group, obj["metadata"].get("name") or "", why)
         self._check_namespace(obj, namespace)
@@ -570,6 +590,7 @@ class Registry:
         subresource: str | None = None,
     ) -> tuple[Obj, bool]:
         """PUT: replace the object. Returns (object, created)."""
+        await self.authorize("update", namespace, name, subresource, opts.user)
         obj = self._decode(obj, opts)
         self._check_namespace(obj, namespace)
         body_name = obj["metadata"].get("name")
@@ -593,6 +614,9 @@ class Registry:
         opts: WriteOptions = _DEFAULT_WRITE, *, subresource: str | None = None,
     ) -> Obj:
         """PATCH: `apply_patch` maps the current object to the patched one (it may raise APIError)."""
+        # in process a patch is a function of the current object: what an API client (upstream's
+        # controllers) sends as a patch or, read-modify-write, as an update; either verb will do
+        await self.authorize("patch", namespace, name, subresource, opts.user, or_verb="update")
 
         def mutate(current: Obj) -> Obj:
             patched = apply_patch(self.served(current))
@@ -700,6 +724,7 @@ class Registry:
 
     async def delete(self, namespace: str | None, name: str, opts: deletion.DeleteOptions) -> tuple[Obj, bool]:
         """DELETE: remove the object or start its graceful deletion; returns (answer, removed)."""
+        await self.authorize("delete", namespace, name, user=opts.user)
         return await deletion.delete(self, namespace, name, opts)
 
     def deleted_answer(self, obj: Obj) -> Obj:

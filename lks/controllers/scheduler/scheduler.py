@@ -21,12 +21,13 @@ import time
 from typing import Any
 
 from lks.clock import rfc3339
-from lks.controllers import events
+from lks.controllers import events, identities
 from lks.controllers.informer import Informer
 from lks.controllers.scheduler import framework, listers, preemption, queue, snapshot
 from lks.controllers.scheduler.snapshot import PodInfo
 from lks.controllers.workqueue import WorkQueue
 from lks.kube import deletion, errors
+from lks.kube.authn import acting_as
 from lks.kube.cluster import Cluster
 from lks.kube.registry import WriteOptions
 from lks.kube.subresources import binding
@@ -94,8 +95,9 @@ class Scheduler:
             assert inf.cache is not None
             for obj in list(inf.cache.objects.values()):
                 inf.handler("ADDED", obj, None)
-        self.status_queue.start()
-        self._task = asyncio.create_task(self._run(), name="scheduler")
+        with acting_as(identities.SCHEDULER):  # its tasks bind and write status as system:kube-scheduler
+            self.status_queue.start()
+            self._task = asyncio.create_task(self._run(), name="scheduler")
 
     async def stop(self) -> None:
         if self._task is not None:

@@ -8,8 +8,8 @@ header, Audit records a `validation.policy.admission.k8s.io/validation_failure` 
 
 Policies and bindings are compiled and indexed by `lks.kube.policy.source` as they change; a
 request looks up only the policies that can match its resource. Writes of the service's own
-controllers (`opts.user` None) are checked too, as upstream's controllers' requests are, as the
-user `system:kube-controller-manager`.
+controllers are checked too, as upstream's controllers' requests are, as their identities
+(`lks.controllers.identities`); the API server's own writes as `system:apiserver`.
 
 Audit annotations (the policies' `auditAnnotations` as `<policy>/<key>`, and Audit failures)
 go to the request's audit event (`lks.kube.audit`).
@@ -22,8 +22,8 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from lks.kube import admission, audit, authz, cel, conversion, errors, scale
-from lks.kube.authn import AUTHENTICATED, MASTERS, User
+from lks.kube import admission, audit, authn, authz, cel, conversion, errors, scale
+from lks.kube.authn import APISERVER
 from lks.kube.policy import evaluate, matching, params, projection
 from lks.kube.policy.compiled import Binding, Policy
 from lks.kube.policy.source import PolicySource
@@ -35,7 +35,7 @@ if TYPE_CHECKING:
 
 Obj = dict[str, Any]
 
-SERVICE_USER = User("system:kube-controller-manager", (MASTERS, AUTHENTICATED))
+SERVICE_USER = APISERVER
 _CODES = {"Forbidden": 403, "Unauthorized": 401, "RequestEntityTooLarge": 413, "Invalid": 422}
 _OPTIONS = {"CREATE": "CreateOptions", "UPDATE": "UpdateOptions", "DELETE": "DeleteOptions"}
 _NS_META = ("name", "generateName", "namespace", "uid", "resourceVersion", "generation", "creationTimestamp",
@@ -88,7 +88,7 @@ class _Request:
         self._views = paths is not None or target is not None  # objects of their own kind: never converted
         self.match = matching.Request(operation, rt.group, rt.version, rt.resource, opts.subresource, own_ns,
                                       self.name, obj, old, self._equivalents, kind=kind)
-        self.user = opts.user or SERVICE_USER
+        self.user = opts.user or authn.ACTING.get() or SERVICE_USER  # a controller's write: its identity
         self.denied: list[tuple[Policy, Binding | None, evaluate.Decision]] = []
         self.annotations: dict[str, list[str]] = {}
         self._ns_obj: Obj | None = None

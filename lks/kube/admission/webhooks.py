@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from lks.kube import admission, audit, authz, cel, conversion, errors, patch, scale
+from lks.kube import admission, audit, authn, authz, cel, conversion, errors, patch, scale
 from lks.kube.webhooks import client, conditions, hooks, review, targets
 
 if TYPE_CHECKING:
@@ -149,7 +149,8 @@ class Webhooks:
         paths = self.cluster.scale_paths(reg.rt) if opts.subresource == "scale" else None
         if paths is not None:  # upstream sends a write through `scale` as the Scale it is
             obj, old = (scale.to_scale(o, paths) if o is not None else None for o in (obj, old))
-        req = hooks.Request(operation, reg.rt, opts.subresource, namespace, name, obj, old, opts.user,
+        user = opts.user or authn.ACTING.get()  # a controller's write: the controller's identity
+        req = hooks.Request(operation, reg.rt, opts.subresource, namespace, name, obj, old, user,
                             opts.dry_run, options, scale=paths)
         if namespace and any(h.namespace_selector for h in candidates):
             namespaces = self.cluster.registry("", "v1", "namespaces")

@@ -16,7 +16,7 @@ from typing import Any
 import orjson
 
 from lks.kube import errors
-from lks.kube.authn import AUTHENTICATED, User
+from lks.kube.authn import APISERVER
 from lks.kube.webhooks import client
 from lks.kube.webhooks.hooks import Invocation, Request
 
@@ -24,7 +24,7 @@ Obj = dict[str, Any]
 
 # in-process writers (controllers, node agents) have no user of their own: they are the
 # controller manager, which upstream runs with this identity when it uses its own credentials
-SERVICE_USER = User("system:kube-controller-manager", (AUTHENTICATED,))
+SERVICE_USER = APISERVER  # a write of the API server itself (a controller's carries its identity)
 _REVIEW_VERSIONS = ("v1", "v1beta1")
 
 
