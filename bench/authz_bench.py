@@ -51,21 +51,15 @@ async def _decisions(cluster: Cluster, attrs: authz.Attributes, n: int = 20_000)
     return times[len(times) // 2] / 1000, times[int(len(times) * 0.99)] / 1000
 
 
-async def _creates(url: str, token: str, prefix: str, n: int = 3_000, concurrency: int = 32) -> float:
-    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
-    counter = iter(range(n))
-    async with aiohttp.ClientSession(headers=headers, connector=aiohttp.TCPConnector(limit=0)) as http:
-        async def worker() -> None:
-            for i in counter:
-                body = orjson.dumps({"metadata": {"name": f"{prefix}-{i}"}, "data": {"payload": PAYLOAD}})
-                async with http.post(url, data=body) as r:
-                    if r.status != 201:
-                        raise RuntimeError(f"create failed: {r.status} {await r.text()}")
-                    await r.read()
+async def _creates(url: str, token: str, prefix: str, n: int = 3_000) -> float:
+    async def create(http: aiohttp.ClientSession, i: int) -> None:
+        body = orjson.dumps({"metadata": {"name": f"{prefix}-{i}"}, "data": {"payload": PAYLOAD}})
+        async with http.post(url, data=body, headers={"Content-Type": "application/json"}) as r:
+            if r.status != 201:
+                raise RuntimeError(f"create failed: {r.status} {await r.text()}")
+            await r.read()
 
-        start = time.perf_counter()
-        await asyncio.gather(*(worker() for _ in range(concurrency)))
-        return n / (time.perf_counter() - start)
+    return await inprocess.throughput(token, create, n=n)
 
 
 async def run() -> dict[str, float]:

@@ -3,9 +3,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
 
+import aiohttp
 from aiohttp import web
 
 from lks.kube.cluster import Cluster
@@ -25,3 +28,19 @@ async def serve(cluster: Cluster) -> AsyncIterator[str]:
         yield f"http://127.0.0.1:{runner.addresses[0][1]}/clusters/{cluster.id}"
     finally:
         await runner.cleanup()
+
+
+async def throughput(token: str, call: Callable[[aiohttp.ClientSession, int], Awaitable[None]], *,
+                     n: int = 3_000, concurrency: int = 32) -> float:
+    """Requests/s of `call(session, i)` for i in range(n), from `concurrency` clients of one
+    session with `token` (a call raises on an answer it did not expect)."""
+    counter = iter(range(n))
+    async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {token}"},
+                                     connector=aiohttp.TCPConnector(limit=0)) as http:
+        async def worker() -> None:
+            for i in counter:
+                await call(http, i)
+
+        start = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        return n / (time.perf_counter() - start)

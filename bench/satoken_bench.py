@@ -51,20 +51,14 @@ async def _timed(fn, n: int) -> float:
     return _p50(times)
 
 
-async def _gets(url: str, token: str, n: int = 3_000, concurrency: int = 32) -> float:
-    counter = iter(range(n))
-    async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {token}"},
-                                     connector=aiohttp.TCPConnector(limit=0)) as http:
-        async def worker() -> None:
-            for _ in counter:
-                async with http.get(url) as r:
-                    if r.status != 200:
-                        raise RuntimeError(f"get failed: {r.status} {await r.text()}")
-                    await r.read()
+async def _gets(url: str, token: str, n: int = 3_000) -> float:
+    async def get(http: aiohttp.ClientSession, _i: int) -> None:
+        async with http.get(url) as r:
+            if r.status != 200:
+                raise RuntimeError(f"get failed: {r.status} {await r.text()}")
+            await r.read()
 
-        start = time.perf_counter()
-        await asyncio.gather(*(worker() for _ in range(concurrency)))
-        return n / (time.perf_counter() - start)
+    return await inprocess.throughput(token, get, n=n)
 
 
 async def run() -> dict[str, float]:
