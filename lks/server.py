@@ -45,10 +45,14 @@ def lks_home() -> Path:
 
 
 def _write_private(path: Path, data: bytes) -> None:
+    """Write `path` readable by its owner only, atomically: a client reading it while the
+    service (re)starts sees the old content or the new, never a truncated file."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "wb") as f:
         f.write(data)
+    os.replace(tmp, path)
 
 
 class Service:
