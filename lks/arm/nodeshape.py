@@ -43,8 +43,11 @@ from lks.arm.vmsizes import VMSize
 OS_DISK_GB_DEFAULT = 128
 MAX_PODS_MIN, MAX_PODS_MAX = 10, 250
 
-# The node image release lks reports: AKS ships images weekly, named <yyyymm>.<dd>.<n>.
-NODE_IMAGE_RELEASE = "202611.09.0"
+# The node image releases lks offers, oldest first: AKS ships Linux images weekly, named
+# <yyyymm>.<dd>.<n> after their build date (node-image-upgrade.md). A new pool gets the newest;
+# `upgradeNodeImageVersion` moves a pool to it (`latest_node_image_version`).
+NODE_IMAGE_RELEASES: tuple[str, ...] = ("202610.12.0", "202610.19.0", "202610.26.0", "202611.02.0",
+                                        "202611.09.0", "202611.16.0", "202611.23.0", "202611.30.0")
 
 _KI, _MI = 1024, 1024 * 1024
 # The kubelet keeps eviction percentages as float32 (`nodefs.available<10%` is 0.1f).
@@ -177,10 +180,12 @@ def os_sku_effective(os_sku: str, kubernetes_version: str) -> str:
 
 
 def node_image_version(os_sku: str = "Ubuntu", kubernetes_version: str | None = None, *, gen2: bool = True,
-                       release: str = NODE_IMAGE_RELEASE) -> str:
-    """The node image a pool gets, e.g. `AKSUbuntu-2404gen2containerd-202611.09.0`: the image
-    definitions AKS publishes (Azure/karpenter-provider-azure `pkg/providers/imagefamily`), the
-    gen2 one when the VM size supports Hyper-V generation 2."""
+                       release: str | None = None) -> str:
+    """The node image a pool gets, e.g. `AKSUbuntu-2404gen2containerd-202611.30.0` (the newest
+    release unless `release` says): the image definitions AKS publishes
+    (Azure/karpenter-provider-azure `pkg/providers/imagefamily`), the gen2 one when the VM size
+    supports Hyper-V generation 2."""
+    release = release or NODE_IMAGE_RELEASES[-1]
     effective = os_sku_effective(os_sku, kubernetes_version or versions.default_version())
     if effective == "AzureLinux3":
         return f"AKSAzureLinux-V3{'gen2' if gen2 else ''}-{release}"

@@ -146,18 +146,18 @@ def test_node_name_limits_and_suffix():
 
 
 @pytest.mark.parametrize(("os_sku", "version", "gen2", "image"), [
-    pytest.param("Ubuntu", "1.34.12", True, "AKSUbuntu-2204gen2containerd-202611.09.0", id="1.34-ubuntu-22.04"),
-    pytest.param("Ubuntu", "1.35.8", True, "AKSUbuntu-2404gen2containerd-202611.09.0", id="1.35-ubuntu-24.04"),
-    pytest.param("Ubuntu", "1.36.2", False, "AKSUbuntu-2404containerd-202611.09.0", id="gen1"),
-    pytest.param("Ubuntu2204", "1.36.2", True, "AKSUbuntu-2204gen2containerd-202611.09.0", id="pinned-22.04"),
-    pytest.param("AzureLinux", "1.36.2", True, "AKSAzureLinux-V3gen2-202611.09.0", id="azure-linux"),
+    pytest.param("Ubuntu", "1.34.12", True, "AKSUbuntu-2204gen2containerd-202611.30.0", id="1.34-ubuntu-22.04"),
+    pytest.param("Ubuntu", "1.35.8", True, "AKSUbuntu-2404gen2containerd-202611.30.0", id="1.35-ubuntu-24.04"),
+    pytest.param("Ubuntu", "1.36.2", False, "AKSUbuntu-2404containerd-202611.30.0", id="gen1"),
+    pytest.param("Ubuntu2204", "1.36.2", True, "AKSUbuntu-2204gen2containerd-202611.30.0", id="pinned-22.04"),
+    pytest.param("AzureLinux", "1.36.2", True, "AKSAzureLinux-V3gen2-202611.30.0", id="azure-linux"),
 ])
 def test_node_image_version(os_sku, version, gen2, image):
     assert nodeshape.node_image_version(os_sku, version, gen2=gen2) == image
 
 
 def test_node_image_version_defaults_to_the_default_kubernetes_version():
-    assert nodeshape.node_image_version("Ubuntu") == "AKSUbuntu-2404gen2containerd-202611.09.0"
+    assert nodeshape.node_image_version("Ubuntu") == "AKSUbuntu-2404gen2containerd-202611.30.0"
     with pytest.raises(ValueError):
         nodeshape.node_image_version("Windows2022", "1.36.2")
 
