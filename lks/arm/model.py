@@ -17,7 +17,7 @@ import re
 import uuid
 from typing import Any
 
-from lks.arm import nodeshape, versions, vmsizes
+from lks.arm import documents, nodeshape, versions, vmsizes
 from lks.arm.errors import ARMError, invalid_parameter
 
 Doc = dict[str, Any]
@@ -53,8 +53,10 @@ def _object(value: Any, field: str) -> Doc:
 
 
 def agent_pool(body: Doc, *, existing: Doc | None, cluster_version: str, network: Doc,
-               name: str | None = None) -> Doc:
-    """One agent pool's properties (as in `agentPoolProfiles`, with `name` when given)."""
+               name: str | None = None, recently_used: list[Doc] | None = None) -> Doc:
+    """One agent pool's properties (as in `agentPoolProfiles`, with `name` when given).
+    `recently_used` are the pool's `recentlyUsedVersions` (`lks.upgrade.rollback`): a body that
+    sets `nodeImageVersion` to one of them rolls the pool back to it."""
     props = copy.deepcopy(body)
     name = name or props.get("name")
     if not isinstance(name, str) or not _POOL_NAME.match(name):
@@ -111,8 +113,14 @@ def agent_pool(body: Doc, *, existing: Doc | None, cluster_version: str, network
         raise invalid_parameter(f"The value of parameter agentPoolProfile.maxPods is invalid: {max_pods}. "
                                 "Valid values are 10 to 250.", "agentPoolProfile.maxPods")
     props["maxPods"] = max_pods
-    current = versions.check_pool(props.get("orchestratorVersion"), cluster_version,
-                                  current=old.get("currentOrchestratorVersion"))
+    rollback = _rollback_entry(props, old, recently_used or []) if existing is not None else None
+    if rollback is not None:  # back to a version the pool ran, though lower: a rollback
+        current = rollback["orchestratorVersion"]
+        versions.validate_pool_version(current, cluster_version)
+        props["orchestratorVersion"] = current
+    else:
+        current = versions.check_pool(props.get("orchestratorVersion"), cluster_version,
+                                      current=old.get("currentOrchestratorVersion"))
     props["orchestratorVersion"] = props.get("orchestratorVersion") or old.get("orchestratorVersion") or current
     props["currentOrchestratorVersion"] = current
     labels = _object(props.get("nodeLabels"), "agentPoolProfile.nodeLabels")
@@ -126,16 +134,81 @@ def agent_pool(body: Doc, *, existing: Doc | None, cluster_version: str, network
         raise invalid_parameter(f"The value of parameter agentPoolProfile.nodeTaints is invalid: {taints}. "
                                 "Taints must be in the format key=value:Effect.", "agentPoolProfile.nodeTaints")
     props["nodeTaints"] = taints
-    props["nodeImageVersion"] = old.get("nodeImageVersion") or nodeshape.node_image_version(
-        props["osSKU"], current, gen2=size.gen2)
-    upgrade = _object(props.get("upgradeSettings"), "agentPoolProfile.upgradeSettings")
-    props["upgradeSettings"] = {"maxSurge": "10%", "maxUnavailable": "0", **upgrade}
+    if rollback is not None:
+        props["nodeImageVersion"] = rollback["nodeImageVersion"]
+    elif old.get("nodeImageVersion") and current == old.get("currentOrchestratorVersion"):
+        props["nodeImageVersion"] = old["nodeImageVersion"]
+    else:  # a new pool, or a new Kubernetes version: AKS moves the node image to the newest too
+        props["nodeImageVersion"] = nodeshape.node_image_version(props["osSKU"], current, gen2=size.gen2)
+    upgrade = props.get("upgradeSettings")
+    props["upgradeSettings"] = _upgrade_settings(upgrade if upgrade is not None else old.get("upgradeSettings"))
     props["powerState"] = {"code": (props.get("powerState") or old.get("powerState") or {}).get("code", "Running")}
     if props.get("availabilityZones") is None:
         props.pop("availabilityZones", None)
     props.setdefault("securityProfile", {"enableVTPM": False, "enableSecureBoot": False})
     props["eTag"] = str(uuid.uuid4())
     return props
+
+
+def _rollback_entry(props: Doc, old: Doc, recently_used: list[Doc]) -> Doc | None:
+    """The `recentlyUsedVersions` entry a pool body asks to go back to, if any: its
+    `nodeImageVersion` (and `orchestratorVersion`, when given) name a pair the pool ran before.
+    Another `nodeImageVersion` than the pool's own is refused: setting it means a rollback."""
+    image, version = props.get("nodeImageVersion"), props.get("orchestratorVersion")
+    if not image or (image == old.get("nodeImageVersion") and version in (
+            None, "", old.get("orchestratorVersion"), old.get("currentOrchestratorVersion"))):
+        return None
+    for entry in recently_used:
+        if entry.get("nodeImageVersion") == image and version in (None, "", entry.get("orchestratorVersion")):
+            return entry
+    if image == old.get("nodeImageVersion"):
+        return None  # a change of orchestratorVersion alone: the upgrade rules decide
+    # AKS's SDK: "Setting this value triggers an agentPool rollback. Only values from
+    # recentlyUsedVersions are allowed." (the wording of the refusal is lks's)
+    raise invalid_parameter(f"The value of parameter agentPoolProfile.nodeImageVersion is invalid: '{image}'. Setting "
+                            "it rolls the agent pool back; only versions from the pool's recentlyUsedVersions are "
+                            "allowed (see az aks nodepool get-rollback-versions).", "agentPoolProfile.nodeImageVersion")
+
+
+_INT_OR_PERCENT = re.compile(r"^(\d+)(%?)$")
+_UNDRAINABLE = ("Schedule", "Cordon")
+
+
+def _upgrade_settings(value: Any) -> Doc:
+    """`upgradeSettings` with AKS's defaults (maxSurge 10%, maxUnavailable 0), checked against the
+    API's rules: maxSurge and maxUnavailable an integer or a percentage up to 100%, not both 0;
+    drainTimeoutInMinutes 1-1440; nodeSoakDurationInMinutes 0-30; undrainableNodeBehavior
+    Schedule or Cordon (ranges from the API spec's minimum/maximum; the wording is AKS's
+    InvalidParameter form)."""
+    settings = {"maxSurge": "10%", "maxUnavailable": "0", **_object(value, "agentPoolProfile.upgradeSettings")}
+    target = "agentPoolProfile.upgradeSettings"
+    amounts = {}
+    for field in ("maxSurge", "maxUnavailable"):
+        raw = settings[field]
+        m = _INT_OR_PERCENT.match(str(raw).strip()) if isinstance(raw, (str, int)) and not isinstance(raw, bool) \
+            else None
+        if m is None or (m[2] and int(m[1]) > 100):
+            raise invalid_parameter(f"The value of parameter {target}.{field} is invalid: '{raw}'. It must be an "
+                                    "integer (e.g. '5') or a percentage from 0% to 100% (e.g. '50%').",
+                                    f"{target}.{field}")
+        settings[field] = str(raw).strip()
+        amounts[field] = int(m[1])
+    if amounts["maxSurge"] == 0 and amounts["maxUnavailable"] == 0:
+        raise invalid_parameter(f"The value of parameter {target}.maxSurge is invalid: maxSurge and maxUnavailable "
+                                "cannot both be 0. Set maxSurge greater than 0 for a surge upgrade, or maxUnavailable "
+                                "greater than 0 to upgrade nodes in place.", f"{target}.maxSurge")
+    for field, low, high in (("drainTimeoutInMinutes", 1, 1440), ("nodeSoakDurationInMinutes", 0, 30)):
+        raw = settings.get(field)
+        if raw is None:
+            continue
+        if not isinstance(raw, int) or isinstance(raw, bool) or not low <= raw <= high:
+            raise invalid_parameter(f"The value of parameter {target}.{field} is invalid: '{raw}'. Valid values are "
+                                    f"{low} to {high}.", f"{target}.{field}")
+    behavior = settings.get("undrainableNodeBehavior")
+    if behavior is not None and behavior not in _UNDRAINABLE:
+        raise invalid_parameter(f"The value of parameter {target}.undrainableNodeBehavior is invalid: '{behavior}'. "
+                                f"Allowed values are {', '.join(_UNDRAINABLE)}.", f"{target}.undrainableNodeBehavior")
+    return settings
 
 
 def _network(body: Doc, old: Doc | None) -> Doc:
@@ -233,7 +306,7 @@ def managed_cluster(body: Any, *, existing: Doc | None, resource_id: str, name: 
             raise invalid_parameter(f"Agent pool name '{pool.get('name')}' is duplicated.", "agentPoolProfiles")
         seen.add(pool.get("name"))
         pools.append(agent_pool(pool, existing=old_pools.get(pool.get("name")), cluster_version=current,
-                                network=network))
+                                network=network, recently_used=recently_used(old_props, pool.get("name"))))
     check_pools(pools)
     props = {
         **copy.deepcopy(old_props),
@@ -330,6 +403,11 @@ def _api_server_access(profile: Any) -> Doc:
         canonical.append(str(network))
     profile["authorizedIPRanges"] = canonical
     return profile
+
+
+def recently_used(props: Doc, pool: Any) -> list[Doc]:
+    """A pool's `recentlyUsedVersions`, kept in the cluster's private fields (`lks.upgrade.rollback`)."""
+    return ((props.get(documents.PRIVATE) or {}).get("recentlyUsedVersions") or {}).get(pool) or []
 
 
 def check_pools(pools: list[Doc]) -> None:

@@ -207,7 +207,7 @@ class ManagementPlane:
         if props["powerState"]["code"] == "Running":
             cluster = self.planes.get(cp_id) or await self.planes.start(cp_id)
             try:
-                await self.fleet.sync(doc, cluster)
+                await self.fleet.sync(doc, cluster, progress=lambda pct: self.operations.progress(op, pct))
             except ARMError:  # a drain that did not finish: the cluster is Failed, as on AKS
                 await self._save(rid, lambda d: _set_all(d, "Failed"))
                 raise

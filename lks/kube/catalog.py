@@ -20,7 +20,7 @@ from types import MappingProxyType
 
 import orjson
 
-SUPPORTED_VERSIONS = ("1.34", "1.35", "1.36", "1.37")
+SUPPORTED_VERSIONS = ("1.31", "1.32", "1.33", "1.34", "1.35", "1.36", "1.37")
 DEFAULT_VERSION = "1.36"
 
 

@@ -17,6 +17,7 @@ from lks.clock import Clock
 from lks.kube import (
     access,
     admission,
+    apiusage,
     authz,
     catalog,
     crds,
@@ -79,6 +80,7 @@ class Cluster:
         self.token_authenticators: list[TokenAuthenticator] = [serviceaccounts.Authenticator(self, self.token_issuer)]
         self.authorizer = authz.for_cluster(self)
         self.access = access.OPEN  # AKS's authorized IP ranges and local accounts (lks.controlplanes sets it)
+        self.api_usage = apiusage.Usage(backend, self.clock)  # writes to APIs a later minor removes
 
     async def start(self) -> None:
         self.feed.listeners.append(self._on_crd_event)

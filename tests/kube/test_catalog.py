@@ -14,7 +14,7 @@ def cat(request):
 def test_load_is_cached_and_validates_versions():
     assert catalog.load() is catalog.load(catalog.DEFAULT_VERSION) is catalog.load("v1.36.3")
     assert catalog.load("1.34").schemas is not catalog.load("1.37").schemas
-    for bad in ("1.33", "1.38", "2.0", "latest", ""):
+    for bad in ("1.30", "1.38", "2.0", "latest", ""):
         with pytest.raises(ValueError):
             catalog.load(bad)
 
@@ -54,13 +54,15 @@ def test_categories(cat):
 
 def test_pod_subresources(cat):
     subs = cat.lookup("", "v1", "pods").subresources
+    resize = ["resize"] if catalog._key(cat.kubernetes_version) >= (1, 33) else []  # beta, on by default from 1.33
     assert sorted(subs) == ["attach", "binding", "ephemeralcontainers", "eviction", "exec", "log",
-                            "portforward", "proxy", "resize", "status"]
+                            "portforward", "proxy", *resize, "status"]
     assert (subs["eviction"].group, subs["eviction"].version, subs["eviction"].kind) == ("policy", "v1", "Eviction")
     assert (subs["binding"].group, subs["binding"].version, subs["binding"].kind) == ("", "v1", "Binding")
     assert subs["exec"].kind == "PodExecOptions" and subs["exec"].verbs == ("create", "get")
     assert subs["log"].verbs == ("get",) and subs["status"].verbs == ("get", "patch", "update")
-    assert subs["resize"].verbs == ("get", "patch", "update")
+    if resize:
+        assert subs["resize"].verbs == ("get", "patch", "update")
 
 
 def test_scale_and_status_subresources(cat):
@@ -84,10 +86,12 @@ def test_every_served_resource_has_a_schema(cat):
 
 
 def test_only_stable_versions_are_served(cat):
+    # and the legacy betas upstream kept on by default: flowcontrol's v1beta3 until 1.31
+    legacy = {("flowcontrol.apiserver.k8s.io", "v1beta3")} if cat.kubernetes_version == "1.31" else set()
     for rt in cat.all():
-        assert "alpha" not in rt.version and "beta" not in rt.version, rt.gv
-    for _group, versions in cat.groups():
-        assert all("alpha" not in v and "beta" not in v for v in versions)
+        assert ("alpha" not in rt.version and "beta" not in rt.version) or (rt.group, rt.version) in legacy, rt.gv
+    for group, versions in cat.groups():
+        assert all(("alpha" not in v and "beta" not in v) or (group, v) in legacy for v in versions)
 
 
 def test_groups_order_and_lookups(cat):
@@ -160,9 +164,22 @@ def test_differences_between_versions():
     groups34 = [g for g, _ in catalog.load("1.34").groups()]
     groups37 = [g for g, _ in catalog.load("1.37").groups()]
     assert groups37 == groups34 + ["storagemigration.k8s.io"]
-    # resource.k8s.io/v1 (DRA), VolumeAttributesClass and ServiceCIDR/IPAddress are GA in all four
-    for v in SUPPORTED_VERSIONS:
+    # resource.k8s.io/v1 (DRA) and VolumeAttributesClass are GA from 1.34, ServiceCIDR/IPAddress from 1.33
+    for v in ("1.34", "1.35", "1.36", "1.37"):
         cat = catalog.load(v)
         assert cat.lookup("resource.k8s.io", "v1", "resourceclaims").subresources.keys() == {"status"}
         assert cat.lookup("storage.k8s.io", "v1", "volumeattributesclasses").short_names == ("vac",)
         assert cat.lookup("networking.k8s.io", "v1", "servicecidrs") is not None
+    dra = {("resource.k8s.io", "v1", r) for r in ("deviceclasses", "resourceclaims", "resourceclaimtemplates",
+                                                  "resourceslices")}
+    cidrs = {("networking.k8s.io", "v1", "servicecidrs"), ("networking.k8s.io", "v1", "ipaddresses")}
+    vac = {("storage.k8s.io", "v1", "volumeattributesclasses")}
+    assert gvrs("1.34") - gvrs("1.33") == dra | vac and gvrs("1.33") - gvrs("1.34") == set()
+    assert gvrs("1.33") - gvrs("1.32") == cidrs and gvrs("1.32") <= gvrs("1.33")
+    # 1.32 stops serving flowcontrol.apiserver.k8s.io/v1beta3 (deprecated in 1.29)
+    beta3 = {("flowcontrol.apiserver.k8s.io", "v1beta3", r) for r in ("flowschemas", "prioritylevelconfigurations")}
+    assert gvrs("1.31") - gvrs("1.32") == beta3 and gvrs("1.32") <= gvrs("1.31")
+    assert dict(catalog.load("1.31").groups())["flowcontrol.apiserver.k8s.io"] == ["v1", "v1beta3"]
+    assert dict(catalog.load("1.32").groups())["flowcontrol.apiserver.k8s.io"] == ["v1"]
+    fs = catalog.load("1.31").lookup("flowcontrol.apiserver.k8s.io", "v1beta3", "flowschemas")
+    assert (fs.storage_prefix, fs.storage_gv) == ("/registry/flowschemas/", "flowcontrol.apiserver.k8s.io/v1")

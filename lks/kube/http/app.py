@@ -38,7 +38,7 @@ from lks.kube import (
 )
 from lks.kube.authn import User
 from lks.kube.cluster import Cluster
-from lks.kube.http import discovery, negotiation, offload, representation, requestinfo
+from lks.kube.http import deprecation, discovery, negotiation, offload, representation, requestinfo
 from lks.kube.registry import ListOptions, Registry, WatchEvent, WriteOptions
 from lks.kube.schema import Schema
 
@@ -106,6 +106,7 @@ class KubeAPI:
 
     async def on_response_prepare(self, request: web.Request, response: web.StreamResponse) -> None:
         """For aiohttp's signal of the same name: the audit of streams handlers prepare themselves."""
+        deprecation.add_warning(request, response)
         self.audit.prepared(request, response)
 
     def routes(self) -> list[web.RouteDef]:
@@ -128,6 +129,7 @@ class KubeAPI:
             log.exception("internal error serving %s %s", request.method, request.path)
             resp = _status_response(errors.internal(type(err).__name__))
         finally:  # the client may have gone away: resp None
+            deprecation.add_warning(request, resp)
             self.audit.finish(request, resp)
         return resp
 
@@ -212,6 +214,7 @@ class KubeAPI:
         rt = await cluster.lookup(info.group, info.version, info.resource)
         if rt is None or (info.namespace is not None and not rt.namespaced):
             raise errors.path_not_found(request.path)
+        await deprecation.note(request, cluster, rt, info.verb)
         if rt.virtual:
             handler = subresources.VIRTUAL.get((rt.group, rt.resource))
             if handler is None or info.verb != "create" or info.subresource:
