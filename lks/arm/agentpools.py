@@ -17,10 +17,11 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from lks import store
-from lks.arm import documents, model, versions
+from lks.arm import documents, model, nodeshape, versions, vmsizes
 from lks.arm.app import Call, Route, json_response, route
 from lks.arm.errors import ARMError, invalid_parameter, not_found
 from lks.arm.managedclusters import API_VERSIONS, CLUSTER, ManagedClusters
+from lks.upgrade import rollback
 
 if TYPE_CHECKING:
     from lks.arm.plane import ManagementPlane
@@ -42,6 +43,7 @@ def routes(plane: ManagementPlane) -> list[Route]:
         r(POOLS + "/{pool}", {"PUT": h.put, "GET": h.get, "DELETE": h.delete}),
         r(POOLS + "/{pool}/upgradeProfiles/default", {"GET": h.upgrade_profile},
           "managedClusters/agentPools/upgradeProfiles"),
+        r(POOLS + "/{pool}/upgradeNodeImageVersion", {"POST": h.upgrade_node_image}),
     ]
 
 
@@ -80,10 +82,12 @@ class AgentPools:
         existing = next((p for p in pools if p["name"].lower() == call.params["pool"].lower()), None)
         pool = model.agent_pool(props_in or {}, existing=existing, name=existing["name"] if existing else
                                 call.params["pool"], cluster_version=props["currentKubernetesVersion"],
-                                network=props["networkProfile"])
+                                network=props["networkProfile"],
+                                recently_used=model.recently_used(props, existing and existing["name"]))
         new_pools = [pool if p is existing else p for p in pools] if existing else [*pools, pool]
         model.check_pools(new_pools)
         props["agentPoolProfiles"] = new_pools
+        rollback.record({"agentPoolProfiles": pools}, props, now=self.plane.clock.now())
         state = "Creating" if existing is None else (
             "Scaling" if existing.get("count") != pool["count"] and
             {**existing, "count": 0, "eTag": ""} == {**pool, "count": 0, "eTag": ""} else "Updating")
@@ -172,15 +176,46 @@ class AgentPools:
                 continue
         raise ARMError("Conflict", "The resource keeps changing; retry.", 409)
 
+    async def upgrade_node_image(self, call: Call) -> web.Response:
+        """`POST .../upgradeNodeImageVersion`: the pool moves to the newest node image of its OS
+        and version, through the same reconcile operation (and surge upgrade) as a PUT; answered
+        as AKS does, 202 with the pool `UpgradingNodeImageVersion` while it runs, else 200."""
+        stored = await self.clusters.load(call)
+        doc = stored.doc
+        self.plane.refuse_if_busy(doc, doc["id"])
+        props = doc["properties"]
+        pool = self._find(doc, call)
+        before = {"agentPoolProfiles": [dict(p) for p in props["agentPoolProfiles"]]}
+        pool["nodeImageVersion"] = latest_node_image(pool)
+        pool["eTag"] = documents.new_etag()
+        rollback.record(before, props, now=self.plane.clock.now())
+        state = pool["provisioningState"] = "UpgradingNodeImageVersion"
+        op = await self.plane.begin_operation(call, doc, stored, state, created=False)
+        record = await self.plane.operations.settle(op["name"])
+        if record is not None and record["status"] == "Succeeded":
+            return json_response(model.pool_resource(doc["id"], self._find((await self.clusters.load(call)).doc,
+                                                                           call)))
+        accepted = model.pool_resource(doc["id"], pool)
+        accepted["properties"]["provisioningState"] = state
+        return json_response(accepted, 202, self.plane.operations.monitors(op, call.api_version, location=False))
+
     async def upgrade_profile(self, call: Call) -> web.Response:
         doc = (await self.clusters.load(call)).doc
         pool = self._find(doc, call)
         body = versions.agent_pool_upgrade_profile(pool["currentOrchestratorVersion"],
                                                    doc["properties"]["currentKubernetesVersion"],
-                                                   pool.get("osType", "Linux"))
+                                                   pool.get("osType", "Linux"),
+                                                   latest_node_image_version=latest_node_image(pool),
+                                                   recently_used=model.recently_used(doc["properties"], pool["name"]))
         body.update(id=f"{doc['id']}/agentPools/{pool['name']}/upgradeProfiles/default", name="default",
                     type="Microsoft.ContainerService/managedClusters/agentPools/upgradeProfiles")
         return json_response(body)
+
+
+def latest_node_image(pool: Doc) -> str:
+    """The newest node image for the pool's OS, Kubernetes version and VM generation."""
+    return nodeshape.node_image_version(pool.get("osSKU") or "Ubuntu", pool["currentOrchestratorVersion"],
+                                        gen2=vmsizes.lookup(pool["vmSize"]).gen2)
 
 
 def _flag(value: str | None) -> bool:

@@ -14,6 +14,7 @@ from lks.arm import documents, model, versions
 from lks.arm.app import Call, Route, json_response, route
 from lks.arm.errors import ARMError, not_found
 from lks.arm.operations import RETRY_AFTER
+from lks.upgrade import rollback, whatif
 
 if TYPE_CHECKING:
     from lks.arm.plane import ManagementPlane
@@ -104,9 +105,18 @@ class ManagedClusters:
         existing = stored.doc if stored else None
         if existing is not None:
             rid = existing["id"]  # the id keeps the case it was created with
-        doc = model.managed_cluster(call.body, existing=existing, resource_id=rid, name=existing["name"] if existing
-                                    else p["name"], group=p["group"], subscription=p["subscription"])
+        def build() -> Doc:
+            return model.managed_cluster(call.body, existing=existing, resource_id=rid, name=existing["name"]
+                                         if existing else p["name"], group=p["group"], subscription=p["subscription"])
+
+        if whatif.requested(call.request.query):  # answers what the PUT would do; nothing changes
+            if existing is None:
+                raise not_found("Microsoft.ContainerService/managedClusters", p["name"], p["group"])
+            return json_response(await whatif.assess(self.plane, existing, build))
+        doc = build()
         doc["properties"][documents.PRIVATE] = (existing or {}).get("properties", {}).get(documents.PRIVATE, {})
+        if existing is not None:
+            rollback.record(existing["properties"], doc["properties"], now=self.plane.clock.now())
         state = "Creating" if existing is None else _update_state(existing, doc)
         return await self.plane.begin_change(call, doc, stored, state, created=existing is None)
 

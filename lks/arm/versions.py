@@ -323,11 +323,15 @@ def upgrade_profile(cluster_version: str, pools: Iterable[tuple[str, str, str]],
 
 def agent_pool_upgrade_profile(pool_version: str, cluster_version: str, os_type: str = "Linux", *,
                                latest_node_image_version: str | None = None,
+                               recently_used: list[Body] | None = None,
                                resource_id: str | None = None) -> Body:
     """`GET .../agentPools/{pool}/upgradeProfiles/default` ([SPEC] AgentPoolsGetUpgradeProfile.json):
-    the versions the pool may move to on its own, newest first."""
+    the versions the pool may move to on its own, newest first, and the pairs it may roll back to
+    (`recentlyUsedVersions`, when it has any)."""
     props: Body = {"kubernetesVersion": pool_version, "osType": os_type,
                    "upgrades": _upgrade_entries(pool_upgrades(pool_version, cluster_version))}
+    if recently_used:
+        props["recentlyUsedVersions"] = recently_used
     if latest_node_image_version:
         props["latestNodeImageVersion"] = latest_node_image_version
     body: Body = {}
