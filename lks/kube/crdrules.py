@@ -22,8 +22,11 @@ from typing import Any
 import cel as _cel
 
 from lks.kube import cel
+from lks.kube.cel import checker
+from lks.kube.cel import types as celtypes
 from lks.kube.errors import Cause
 from lks.kube.policy import projection
+from lks.kube.schema import Schema
 
 VARIABLES = ("self", "oldSelf")
 MAX_MESSAGE_BYTES = 5 * 1024  # celconfig.MaxEvaluatedMessageExpressionSizeBytes
@@ -269,6 +272,23 @@ def compile_rule(rule: Any, shape: dict[str, Any]) -> Rule | None:
     return Rule(rule=rule["rule"], program=program, message=str(rule.get("message") or ""),
                 message_expression=str(rule.get("messageExpression") or ""), message_program=message_program, reason=rule.get("reason"), field_path=path or "",
                 optional_old_self=rule.get("optionalOldSelf") is True)
+
+
+def self_type(schema: dict[str, Any], *, resource_root: bool) -> celtypes.Type:
+    """The CEL type of `self` for rules on `schema` (apiextensions' `SchemaDeclType`)."""
+    return celtypes.from_schema(Schema({}, schema), resource_root=resource_root, name="selfType0")
+
+
+def check(expression: str, schema: dict[str, Any], *, resource_root: bool,
+          optional_old_self: bool = False) -> checker.Checked | None:
+    """Type-check a rule or messageExpression against the schema it is declared on; raises
+    cel.CompileError with cel-go's text when it does not type-check (None: beyond the checker)."""
+    self_t = self_type(schema, resource_root=resource_root)
+    old_t = celtypes.optional(self_t) if optional_old_self else self_t
+    checked = checker.check(expression, {"self": self_t, "oldSelf": old_t})
+    if checked is not None and checked.errors:
+        raise cel.CompileError("\n".join(checked.errors))
+    return checked
 
 
 def field_path(path: str, schema: dict[str, Any]) -> str | None:

@@ -439,15 +439,19 @@ def _cel_rules(s: Node, path: str, uncorrelatable: str | None, *, resource_root:
         at = f"{path}.x-kubernetes-validations[{i}]"
         program = None
         try:
-            program = _compile(str(rule.get("rule") or ""), s, resource_root)
+            program = _compile(str(rule.get("rule") or ""), s, resource_root, rule, "bool")
         except cel.CompileError as err:
             out.append(_invalid_rule(f"{at}.rule", rule, f"compilation failed: {err}"))
+        except _ResultType:
+            out.append(_invalid_rule(f"{at}.rule", rule, "cel expression must evaluate to a bool"))
         expr = rule.get("messageExpression")
         if isinstance(expr, str) and expr.strip():
             try:
-                _compile(expr, s, resource_root)
+                _compile(expr, s, resource_root, rule, "string")
             except cel.CompileError as err:
                 out.append(_invalid_rule(f"{at}.messageExpression", rule, f"messageExpression compilation failed: {err}"))
+            except _ResultType:
+                out.append(_invalid_rule(f"{at}.messageExpression", rule, "messageExpression must evaluate to a string"))
         if program is None:
             continue
         if program.references("oldSelf"):
@@ -460,46 +464,20 @@ def _cel_rules(s: Node, path: str, uncorrelatable: str | None, *, resource_root:
     return out
 
 
-def _compile(expression: str, s: Node, resource_root: bool) -> cel.Program:
+def _compile(expression: str, s: Node, resource_root: bool, rule: Node, result: str) -> cel.Program:
+    """Compile and type-check (`crdrules.check`); a result of another type than `result` is
+    refused as upstream words it."""
     program = cel.compile(expression, crdrules.VARIABLES)
-    toks = cel.source.tokens(expression)
-    problems = [cel.source.render(expression, toks[toks.index(name) - 1].pos, f"undefined field '{name.text}'")
-                for _, names in cel.source.selections(toks, crdrules.VARIABLES)
-                for name in _undefined(names, s, resource_root)]
-    if problems:
-        raise cel.CompileError("\n".join(problems))
+    checked = crdrules.check(expression, s, resource_root=resource_root,
+                             optional_old_self=rule.get("optionalOldSelf") is True)
+    if checked is not None and checked.type.kind != "error" and str(checked.type) != result \
+            and not checked.unknown:
+        raise _ResultType(result)
     return program
 
 
-_OBJECT_META = {"type": "object", "properties": {"name": {"type": "string"}, "generateName": {"type": "string"}}}
-
-
-def _undefined(names: list[Any], s: Node, resource_root: bool) -> list[Any]:
-    """The first name of a selection chain that the schema's object type lacks (at most one)."""
-    node: Any = s
-    for i, name in enumerate(names):
-        if not isinstance(node, dict) or "__" in name.text:  # escaped names (`__dash__`) are not followed
-            return []
-        if node.get("x-kubernetes-embedded-resource") is True or (i == 0 and resource_root):
-            if name.text in ("apiVersion", "kind"):
-                node = {"type": "string"}
-                continue
-            if name.text == "metadata":
-                node = _OBJECT_META
-                continue
-        if node.get("x-kubernetes-preserve-unknown-fields") is True or node.get("type") != "object":
-            return []
-        extra = node.get("additionalProperties")
-        if isinstance(extra, dict):
-            node = extra
-            continue
-        props = node.get("properties")
-        if extra is not None or not isinstance(props, dict) or not props:
-            return []
-        if name.text not in props:
-            return [name]
-        node = props[name.text]
-    return []
+class _ResultType(Exception):
+    pass
 
 
 def _invalid_rule(field: str, rule: Node, detail: str) -> Cause:
