@@ -2,7 +2,9 @@
 `lks.nodes.NodePool`s of a hosted cluster, as AKS turns them into VM scale sets.
 
 `sync` makes a cluster's Nodes match its `agentPoolProfiles` (new pools, counts, labels,
-taints, versions; removed pools); `delete_pool` removes one pool (`DELETE agentPools/{name}`);
+taints; removed pools); a pool whose version or node image changed is upgraded by
+`lks.upgrade.surge`, node by node, its progress reported to the operation; `delete_pool`
+removes one pool (`DELETE agentPools/{name}`);
 `stop` removes them (cluster stop) or lets them go quiet (service shutdown, so the next start
 adopts them); `forget` drops a deleted cluster's pools.
 
@@ -18,7 +20,7 @@ from __future__ import annotations
 import contextlib
 import os
 import ssl
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -28,8 +30,10 @@ from lks.clock import Clock
 from lks.kube.cluster import Cluster
 from lks.nodes import NodePool, NodeTemplate, drain, parse_taint
 from lks.nodes.pods import PodWorkers
+from lks.upgrade import surge
 
 Doc = dict[str, Any]
+Progress = Callable[[float], Awaitable[None]]  # the operation's percentComplete
 
 DRAIN_MINUTE_ENV = "LKS_DRAIN_MINUTE_SECONDS"
 _AT_REST = ("Succeeded", "Failed")  # no operation running: a sync only brings back what runs
@@ -90,6 +94,21 @@ def template(doc: Doc, pool: Doc) -> NodeTemplate:
     )
 
 
+def _adopted(doc: Doc, pool: Doc, current: NodeTemplate) -> Callable[[Doc], NodeTemplate]:
+    """The template of a Node found running: the pool's, or (an upgrade not finished) that of
+    the version and node image the Node reports."""
+
+    def of(node: Doc) -> NodeTemplate:
+        version = ((node.get("status") or {}).get("nodeInfo") or {}).get("kubeletVersion", "").lstrip("v")
+        image = (node["metadata"].get("labels") or {}).get(surge.IMAGE_LABEL, "")
+        if not version or (f"v{version}", image) == surge.generation(current):
+            return current
+        return template(doc, {**pool, "currentOrchestratorVersion": version,
+                              "nodeImageVersion": image or pool["nodeImageVersion"]})
+
+    return of
+
+
 class Fleet:
     def __init__(self, *, clock: Clock | None = None, data_dir: Path | None = None,
                  tls: ssl.SSLContext | None = None, drain_minute: float | None = None):
@@ -121,6 +140,7 @@ class Fleet:
                 if name not in wanted:
                     await pool.delete()
                     del self.pools[(cp_id, name)]
+            running: dict[str, tuple[NodePool, NodeTemplate, int]] = {}
             for name, spec in wanted.items():
                 tmpl = template(doc, spec)
                 count = spec["count"] if spec.get("powerState", {}).get("code", "Running") == "Running" else 0
@@ -130,11 +150,37 @@ class Fleet:
                     if pool is not None:
                         await pool.close()
                     pool = self.pools[(cp_id, name)] = NodePool(cluster=cluster, template=tmpl, count=count,
-                                                                drain_timeout=timeout)
-                    await pool.start(scale_in=not at_rest)
+                                                                drain_timeout=timeout,
+                                                                adopted=_adopted(doc, spec, tmpl))
+                    # scaling in waits for the upgrade, which counts surge nodes as its own
+                    await pool.start(scale_in=False)
+                running[name] = (pool, tmpl, count)
+            if not at_rest:
+                await self._upgrade(wanted, running, progress)
+            for name, (pool, tmpl, count) in running.items():
                 if at_rest:
                     count = max(count, len(pool.agents))
-                await pool.apply(tmpl, count, drain_timeout=timeout)
+                await pool.apply(tmpl, count, drain_timeout=drain_timeout(wanted[name], self.drain_minute))
+
+    async def _upgrade(self, wanted: dict[str, Doc], running: dict[str, tuple[NodePool, NodeTemplate, int]],
+                       progress: Progress | None) -> None:
+        """Surge-upgrade each pool that has nodes of another version or image, one pool after
+        another as AKS does; `progress` hears the share of old nodes upgraded so far."""
+        todo = {name: entry for name, entry in running.items() if entry[2] > 0 and surge.outdated(entry[0], entry[1])}
+        target = {name: surge.generation(tmpl) for name, (_, tmpl, _) in todo.items()}
+        total = sum(sum(surge.generation(a.template) != target[name] for a in pool.agents.values())
+                    for name, (pool, _, _) in todo.items())
+        before = 0
+        for name, (pool, tmpl, count) in todo.items():
+            settings = surge.Settings.of(wanted[name].get("upgradeSettings"), minute=self.drain_minute)
+
+            async def report(done: int, before: int = before) -> None:
+                if progress is not None and total:
+                    await progress(100.0 * min(before + done, total) / total)
+
+            old = sum(surge.generation(a.template) != target[name] for a in pool.agents.values())
+            await surge.upgrade(pool, tmpl, count, settings, progress=report)
+            before += old
 
     async def delete_pool(self, doc: Doc, cluster: Cluster, name: str, *, ignore_pdb: bool = False) -> None:
         """Delete the pool `name` of `doc` (still listed there): its nodes are cordoned, drained

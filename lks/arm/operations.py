@@ -126,6 +126,14 @@ class Operations:
             # only now: a request waiting on the task (`_succeeded`) finds the record final
             self._tasks.pop(op["name"], None)
 
+    async def progress(self, op: Doc, percent: float) -> None:
+        """A running operation's work reports how far it has come: its record's
+        `percentComplete`, which the status monitor shows (100 once it succeeds)."""
+        op["percentComplete"] = round(min(max(percent, 0.0), 99.9), 1)
+        kv = await self.store.get(_KEY + op["name"])
+        if kv is not None:
+            await self.store.update(_KEY + op["name"], orjson.dumps(op), mod_revision=kv.mod_revision)
+
     async def get(self, op_id: str) -> Doc | None:
         kv = await self.store.get(_KEY + op_id)
         return orjson.loads(kv.value) if kv else None

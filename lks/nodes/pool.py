@@ -11,7 +11,11 @@ changed template (labels, taints) onto the existing Nodes, as AKS does for `node
 their indexes, so `start` brings them back under the same names; `close` is the service
 shutting down: heartbeats end, the Nodes stay, and the next `start` (of a new `NodePool` over the
 same store) finds them by their `kubernetes.azure.com/agentpool` label and adopts them instead
-of creating duplicates.
+of creating duplicates; with `adopted` each adopted Node keeps the template of the version
+it runs (an upgrade interrupted halfway resumes from what the Nodes say).
+
+`add_nodes`, `cordon_and_drain`, `reimage` and `remove_nodes` are the steps of a surge upgrade
+(`lks.upgrade.surge` decides which nodes each step takes).
 
 All of a pool's heartbeats run on one `lks.nodes.agent.Heartbeats` task. Node IPs come from the
 pool's node subnet through `Addresses`, shared by all pools of a cluster on the same subnet (as
@@ -25,7 +29,7 @@ import asyncio
 import ipaddress
 import logging
 import weakref
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from lks.kube import errors, selectors
@@ -91,11 +95,14 @@ class Addresses:
 
 class NodePool:
     def __init__(self, *, cluster: Cluster, template: NodeTemplate, count: int, addresses: Addresses | None = None,
-                 drain_timeout: float = drain.DEFAULT_TIMEOUT_MINUTES * 60.0):
+                 drain_timeout: float = drain.DEFAULT_TIMEOUT_MINUTES * 60.0,
+                 adopted: Callable[[Obj], NodeTemplate] | None = None):
         """`addresses` defaults to the cluster's shared allocator for the template's subnet;
-        `drain_timeout` (seconds) bounds the drain of each node the pool removes."""
+        `drain_timeout` (seconds) bounds the drain of each node the pool removes; `adopted`
+        gives the template of a Node found at start (default: the pool's)."""
         self.cluster = cluster
         self.template = template
+        self.adopted = adopted
         self.count = count
         self.drain_timeout = drain_timeout
         self.agents: dict[int, agents.NodeAgent] = {}  # by VMSS instance index
@@ -127,12 +134,15 @@ class NodePool:
             await self.heartbeats.start()
             self._running = True
             existing = await self._discover()
+            templates: dict[int, NodeTemplate] = {}
             if existing:
                 wanted = {i: _internal_ip(node) for i, node in existing.items()}
+                if self.adopted is not None:
+                    templates = {i: self.adopted(node) for i, node in existing.items()}
             else:
                 wanted = dict(self._stopped)
             self._stopped = {}
-            await self._add(wanted)
+            await self._add(wanted, templates)
             if not scale_in:
                 self.count = max(self.count, len(self.agents))
             await self._scale(self.count)
@@ -195,6 +205,57 @@ class NodePool:
                 await _each([self.agents[i] for i in sorted(self.agents)], lambda a: a.retemplate(template))
             await self._scale(count)
 
+    # -- the steps of a surge upgrade ----------------------------------------------------------
+
+    def next_indexes(self, n: int) -> list[int]:
+        """`n` instance indexes after the highest in use: the VMSS numbering continues."""
+        start = max(self.agents, default=-1) + 1
+        return list(range(start, start + n))
+
+    async def add_nodes(self, indexes: list[int], template: NodeTemplate) -> None:
+        """New nodes of `template` at these instance indexes (surge nodes)."""
+        async with self._lock:
+            await self._add(dict.fromkeys(indexes, ""), dict.fromkeys(indexes, template))
+
+    async def cordon_and_drain(self, indexes: list[int], *, keep_cordoned: bool = False) -> dict[int, drain.DrainError]:
+        """Cordon these nodes, then drain each (bounded by the drain timeout); the nodes stay.
+        The ones that could not be drained, by index; they are made schedulable again unless
+        `keep_cordoned`."""
+        async with self._lock:
+            failed: dict[int, drain.DrainError] = {}
+            cordoned: set[int] = set()
+            targets = [self.agents[i] for i in indexes if i in self.agents]
+
+            async def mark(agent: agents.NodeAgent) -> None:
+                if await drain.cordon(self.cluster, agent.name):
+                    cordoned.add(agent.index)
+
+            async def empty(agent: agents.NodeAgent) -> None:
+                try:
+                    await drain.drain(self.cluster, agent.name, timeout=self.drain_timeout)
+                except drain.DrainError as err:
+                    failed[agent.index] = err
+                    if agent.index in cordoned and not keep_cordoned:
+                        await drain.uncordon(self.cluster, agent.name)
+
+            await _each(targets, mark)
+            await _each(targets, empty)
+            return failed
+
+    async def reimage(self, indexes: list[int], template: NodeTemplate) -> None:
+        """These (drained) nodes come back on `template`, as a VMSS instance reimaged to a
+        new model: the same name and address, a new Node."""
+        async with self._lock:
+            addresses = {i: self.agents[i].address for i in indexes if i in self.agents}
+            await self._remove(list(addresses), delete_node=True)
+            await self._add(addresses, dict.fromkeys(addresses, template))
+
+    async def remove_nodes(self, indexes: list[int]) -> None:
+        """Cordon, drain and delete these nodes (surge nodes at the end of an upgrade); a
+        `DrainError` leaves the ones that could not be drained."""
+        async with self._lock:
+            await self._retire([i for i in indexes if i in self.agents])
+
     # -- the work ---------------------------------------------------------------------------
 
     async def _scale(self, count: int) -> None:
@@ -207,8 +268,9 @@ class NodePool:
         elif count < have:
             await self._retire(sorted(self.agents, reverse=True)[:have - count])
 
-    async def _add(self, wanted: dict[int, str]) -> None:
-        """Start agents for these indexes, on the given addresses where still free."""
+    async def _add(self, wanted: dict[int, str], templates: Mapping[int, NodeTemplate] | None = None) -> None:
+        """Start agents for these indexes, on the given addresses where still free, of the
+        given templates (default: the pool's)."""
         if not wanted:
             return
         in_use = await self._addresses_in_use()
@@ -216,8 +278,9 @@ class NodePool:
         address = {i: a for i, a in sorted(wanted.items()) if self.addresses.claim(a, in_use=in_use)}
         rest = [i for i in sorted(wanted) if i not in address]
         address.update(zip(rest, self.addresses.allocate(len(rest), in_use=in_use), strict=True))
-        todo = [agents.NodeAgent(cluster=self.cluster, template=self.template, index=i, address=address[i],
-                                 heartbeats=self.heartbeats) for i in sorted(wanted)]
+        templates = templates or {}
+        todo = [agents.NodeAgent(cluster=self.cluster, template=templates.get(i, self.template), index=i,
+                                 address=address[i], heartbeats=self.heartbeats) for i in sorted(wanted)]
 
         async def start(agent: agents.NodeAgent) -> None:
             try:
