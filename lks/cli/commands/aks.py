@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import datetime
 import ipaddress
 import os
 import stat
@@ -174,6 +175,27 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
                         help="Get the upgrade versions available for a managed Kubernetes cluster.")
     cluster(p)
     p.set_defaults(func=get_upgrades, table=upgrades_table)
+
+    p = cmds.add_parser("upgrade", parents=[common], help="Upgrade a managed Kubernetes cluster to a newer version.")
+    cluster(p)
+    p.add_argument("--kubernetes-version", "-k", default="", help="Version of Kubernetes to upgrade the cluster to, "
+                   'such as "1.36.4" or "1.36". See `lks aks get-upgrades`.')
+    p.add_argument("--control-plane-only", action="store_true",
+                   help="Upgrade the cluster control plane only. If not specified, control plane AND all node pools "
+                   "will be upgraded.")
+    p.add_argument("--node-image-only", action="store_true",
+                   help="Only upgrade node image for agent pools.")
+    p.add_argument("--enable-force-upgrade", action="store_true",
+                   help="Enable forceUpgrade cluster upgrade settings override.")
+    p.add_argument("--disable-force-upgrade", action="store_true",
+                   help="Disable forceUpgrade cluster upgrade settings override.")
+    p.add_argument("--upgrade-override-until", help="Until when the cluster upgradeSettings overrides are effective. "
+                   "It needs to be in a valid date-time format that's within the next 30 days.")
+    p.add_argument("--what-if", action="store_true", help="Show what the upgrade would do (its blockers and the "
+                   "node replacements it would make) without changing anything. An lks extension.")
+    commands.no_wait(p)
+    commands.yes(p)
+    p.set_defaults(func=upgrade)
 
     nodepool.register(cmds, common)
 
@@ -343,6 +365,112 @@ def get_versions(args: argparse.Namespace, client: Client) -> Any:
 
 def get_upgrades(args: argparse.Namespace, client: Client) -> Any:
     return output.from_arm(client.get(client.cluster_path(args.resource_group, args.name) + "/upgradeProfiles/default"))
+
+
+def _agree(yes: bool, message: str) -> bool:
+    """az's `if not yes and not prompt_y_n(msg, default="n")`; without a terminal, knack's error."""
+    if yes:
+        return True
+    try:
+        return output.prompt_y_n(message, default="n")
+    except output.NoTTY:
+        raise output.CLIError("Unable to prompt for confirmation as no tty available. Use --yes.") from None
+
+
+def upgrade(args: argparse.Namespace, client: Client) -> Any:
+    """az's aks_upgrade: the cluster PUT with the new `kubernetesVersion` and, unless
+    --control-plane-only, every pool's `orchestratorVersion`; --node-image-only upgrades each
+    pool's node image instead. --what-if sends the same PUT with `whatIf=true`."""
+    if not args.what_if and not _agree(args.yes, "Kubernetes may be unavailable during cluster upgrades.\n Are you "
+                                       "sure you want to perform this operation?"):
+        return None
+    path = client.cluster_path(args.resource_group, args.name)
+    instance = client.get(path)
+    version = args.kubernetes_version
+    if version and args.node_image_only:
+        raise output.CLIError("Conflicting flags. Upgrading the Kubernetes version will also upgrade node image "
+                              "version. If you only want to upgrade the node version please use the "
+                              '"--node-image-only" option only.')
+    if args.enable_force_upgrade and args.disable_force_upgrade:
+        raise output.CLIError("Providing both --disable-force-upgrade and --enable-force-upgrade flags is not "
+                              "allowed")
+    if args.node_image_only:
+        if args.what_if:
+            raise output.CLIError("--what-if takes a Kubernetes version upgrade; it cannot be used with "
+                                  "--node-image-only.")
+        # az's message, its missing space included
+        if not _agree(args.yes, "This node image upgrade operation will run across every node pool in the cluster"
+                      "and might take a while, do you wish to continue?"):
+            return None
+        pools = (instance.get("properties") or {}).get("agentPoolProfiles") or []
+        for i, pool in enumerate(pools):
+            # az starts them all at once; lks runs one operation per cluster at a time, so each
+            # waits for the one before (the last returns at once with --no-wait)
+            client.action(client.pool_path(args.resource_group, args.name, pool["name"]) + "/upgradeNodeImageVersion",
+                          no_wait=args.no_wait and i == len(pools) - 1)
+        return output.from_arm(client.get(path))
+    doc = _writable(instance)
+    props = doc["properties"]
+    _force_upgrade(args, props)
+    state = (instance.get("properties") or {}).get("provisioningState")
+    if props.get("kubernetesVersion") == version or version == "":
+        if state == "Succeeded":
+            output.warning(f"The cluster is already on version {props.get('kubernetesVersion')} and is not in a "
+                           "failed state. No operations will occur when upgrading to the same version if the cluster "
+                           "is not in a failed state.")
+        elif state == "Failed":
+            output.warning("Cluster currently in failed state. Proceeding with upgrade to existing version "
+                           f"{props.get('kubernetesVersion')} to attempt resolution of failed cluster state.")
+    props["kubernetesVersion"] = version
+    if not args.what_if:
+        if not args.control_plane_only:
+            message = ("Since --control-plane-only parameter is not specified, this will upgrade the control plane "
+                       f"AND all nodepools to version {version}. Continue?")
+        else:
+            message = ("Since --control-plane-only parameter is specified, this will upgrade only the kubernetes "
+                       f"version of the control plane to {version}. Kubernetes versions of the node pools will "
+                       "remain unchanged, but node image version may be upgraded if there has been cluster config "
+                       "change that requires VM reimage. Continue?")
+        if not _agree(args.yes, message):
+            return None
+    if not args.control_plane_only:
+        for pool in props.get("agentPoolProfiles") or []:
+            pool["orchestratorVersion"] = version
+            pool.pop("creationData", None)
+    props.pop("servicePrincipalProfile", None)
+    if args.what_if:
+        return output.from_arm(client.request("PUT", path, api_version=CONTAINER_SERVICE_API, body=doc,
+                                              query={"whatIf": "true"}).body)
+    return output.from_arm(client.put(path, doc, no_wait=args.no_wait))
+
+
+def _force_upgrade(args: argparse.Namespace, props: dict[str, Any]) -> None:
+    """az's _update_upgrade_settings: forceUpgrade on or off, and `until` (given, or three days
+    from now when forcing without one and the one set ends sooner)."""
+    force = True if args.enable_force_upgrade else False if args.disable_force_upgrade else None
+    if force is None and args.upgrade_override_until is None:
+        return
+    settings = props.setdefault("upgradeSettings", {}) or {}
+    props["upgradeSettings"] = settings
+    override = settings.setdefault("overrideSettings", {}) or {}
+    settings["overrideSettings"] = override
+    existing = override.get("until")
+    if force is not None:
+        override["forceUpgrade"] = force
+    if args.upgrade_override_until is not None:
+        try:
+            until = datetime.datetime.fromisoformat(args.upgrade_override_until.replace("Z", "+00:00"))
+        except ValueError:
+            raise output.CLIError(f"{args.upgrade_override_until} is not a valid datatime format.") from None
+        override["until"] = until.isoformat()
+    elif force:
+        default = datetime.datetime.now(datetime.UTC) + datetime.timedelta(days=3)
+        try:
+            sooner = existing is None or datetime.datetime.fromisoformat(existing.replace("Z", "+00:00")) < default
+        except ValueError:
+            sooner = True
+        if sooner:
+            override["until"] = default.isoformat()
 
 
 # -- credentials ----------------------------------------------------------------------------------

@@ -1,6 +1,6 @@
-"""`lks aks nodepool add|list|show|scale|update|delete`: a cluster's node pools through the
-`agentPools` API, shaped like `az aks nodepool` (azure-cli `command_modules/acs/custom.py`
-`aks_agentpool_*`, `agentpool_decorator.py`, `_format.py`).
+"""`lks aks nodepool add|list|show|scale|update|upgrade|get-upgrades|get-rollback-versions|rollback|delete`:
+a cluster's node pools through the `agentPools` API, shaped like `az aks nodepool` (azure-cli
+`command_modules/acs/custom.py` `aks_agentpool_*`, `agentpool_decorator.py`, `_format.py`).
 """
 
 from __future__ import annotations
@@ -17,6 +17,8 @@ _POOL_ROW = ("{name: name, osType: osType, kubernetesVersion: orchestratorVersio
              "mode: mode}")
 SHOW_TABLE = _POOL_ROW
 LIST_TABLE = "[]." + _POOL_ROW
+# az's aks_agentpool_rollback_versions_table_format
+ROLLBACK_TABLE = "[].{kubernetesVersion: orchestratorVersion, nodeImageVersion: nodeImageVersion, timestamp: timestamp}"
 
 _READ_ONLY = ("provisioningState", "currentOrchestratorVersion", "eTag")
 WORKLOAD_RUNTIMES = ("OCIContainer", "WasmWasi", "KataMshvVmIsolation", "KataVmIsolation", "Process")
@@ -86,12 +88,64 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     commands.no_wait(p)
     p.set_defaults(func=update)
 
+    p = cmds.add_parser("upgrade", parents=[common], help="Upgrade the node pool in a managed Kubernetes cluster.")
+    pool(p)
+    p.add_argument("--kubernetes-version", "-k", default="", help="Version of Kubernetes to upgrade the node pool to, "
+                   'such as "1.36.4".')
+    p.add_argument("--node-image-only", action="store_true", help="Only upgrade agent pool's node image.")
+    p.add_argument("--max-surge", type=_int_or_percent("--max-surge"),
+                   help='Extra nodes used to speedup upgrade. When specified, it represents the number or percent '
+                   'used, eg. 5 or 33%%')
+    p.add_argument("--max-unavailable", type=_int_or_percent("--max-unavailable"),
+                   help="The maximum number or percentage of nodes that can be simultaneously unavailable during "
+                   "upgrade. When specified, it represents the number or percent used, eg. 1 or 5%%")
+    p.add_argument("--drain-timeout", type=int, help="When nodes are drain how many minutes to wait for all pods "
+                   "to be evicted")
+    p.add_argument("--node-soak-duration", type=int, help="The amount of time (in minutes) to wait after draining a "
+                   "node and before reimaging it and moving on to next node.")
+    p.add_argument("--undrainable-node-behavior", help="Define the behavior for undrainable nodes during upgrade. "
+                   "Possible values: Cordon, Schedule.")
+    commands.no_wait(p)
+    commands.yes(p)
+    p.set_defaults(func=upgrade)
+
+    p = cmds.add_parser("get-upgrades", parents=[common], help="Get the available upgrade versions for an agent "
+                        "pool of the managed Kubernetes cluster.")
+    pool(p)
+    p.set_defaults(func=get_upgrades)
+
+    p = cmds.add_parser("get-rollback-versions", parents=[common], help="Get the available rollback versions for "
+                        "an agent pool of the managed Kubernetes cluster.")
+    pool(p)
+    p.set_defaults(func=get_rollback_versions, table=ROLLBACK_TABLE)
+
+    p = cmds.add_parser("rollback", parents=[common], help="Rollback an agent pool to the most recently used "
+                        "configuration (N-1).")
+    pool(p)
+    commands.no_wait(p)
+    p.set_defaults(func=rollback)
+
     p = cmds.add_parser("delete", parents=[common], help="Delete the agent pool in the managed Kubernetes cluster.")
     pool(p)
     p.add_argument("--ignore-pdb", "-i", action="store_true",
                    help="Delete the node pool without honouring PodDisruptionBudgets.")
     commands.no_wait(p)
     p.set_defaults(func=delete)
+
+
+def _int_or_percent(flag: str) -> Any:
+    """az's validate_max_surge / validate_max_unavailable: a positive integer or percentage
+    (less strict than the service, which also caps percentages at 100)."""
+    def parse(raw: str) -> str:
+        number = raw[:-1] if raw.endswith("%") else raw
+        try:
+            value = int(number)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{flag} should be an int or percentage") from None
+        if value < 0:
+            raise argparse.ArgumentTypeError(f"{flag} must be positive")
+        return raw
+    return parse
 
 
 def _path(args: argparse.Namespace, client: Client) -> str:
@@ -142,6 +196,93 @@ def update(args: argparse.Namespace, client: Client) -> Any:
     changes = {"nodeLabels": commands.labels(args.labels), "nodeTaints": commands.taints(args.node_taints),
                "mode": args.mode, "tags": commands.tags(args.tags)}
     props.update({k: v for k, v in changes.items() if v is not None})
+    return output.from_arm(client.put(path, {"properties": props}, no_wait=args.no_wait))
+
+
+def upgrade(args: argparse.Namespace, client: Client) -> Any:
+    """az's aks_agentpool_upgrade: a PUT of the pool with the new `orchestratorVersion` (and the
+    upgrade settings given), or with --node-image-only the `upgradeNodeImageVersion` action."""
+    if args.kubernetes_version and args.node_image_only:
+        raise output.CLIError("Conflicting flags. Upgrading the Kubernetes version will also upgrade node image "
+                              "version. If you only want to upgrade the node version please use the "
+                              '"--node-image-only" option only.')
+    settings = (args.max_surge, args.drain_timeout, args.node_soak_duration, args.undrainable_node_behavior,
+                args.max_unavailable)
+    if args.node_image_only and any(settings):
+        raise output.CLIError(
+            "Conflicting flags. Unable to specify max-surge/drain-timeout/node-soak-duration/max-unavailable with "
+            "node-image-only.If you want to use max-surge/drain-timeout/node-soak-duration with a node image upgrade, "
+            "please first update max-surge/drain-timeout/node-soak-duration/max-unavailable using \"az aks nodepool "
+            'update --max-surge/--drain-timeout/--node-soak-duration/--max-unavailable".')
+    path = _path(args, client)
+    if args.node_image_only:
+        # the SDK's begin_upgrade_node_image_version has no result: az prints nothing
+        client.action(path + "/upgradeNodeImageVersion", no_wait=args.no_wait)
+        return None
+    instance = client.get(path)
+    props = instance.get("properties") or {}
+    if args.kubernetes_version == "" or props.get("orchestratorVersion") == args.kubernetes_version:
+        message = "The new kubernetes version is the same as the current kubernetes version."
+        if props.get("provisioningState") == "Succeeded":
+            message = (f"The cluster is already on version {props.get('orchestratorVersion')} and is not in a failed "
+                       "state. No operations will occur when upgrading to the same version if the cluster is not in "
+                       "a failed state.")
+        elif props.get("provisioningState") == "Failed":
+            message = ("Cluster currently in failed state. Proceeding with upgrade to existing version "
+                       f"{props.get('orchestratorVersion')} to attempt resolution of failed cluster state.")
+        if not args.yes:
+            try:
+                agreed = output.prompt_y_n(message)
+            except output.NoTTY:
+                raise output.CLIError("Unable to prompt for confirmation as no tty available. Use --yes.") from None
+            if not agreed:
+                return None
+    body = writable(props)
+    body["orchestratorVersion"] = args.kubernetes_version
+    body.pop("creationData", None)
+    upgrade_settings = dict(body.get("upgradeSettings") or {})
+    changes = {"maxSurge": args.max_surge, "drainTimeoutInMinutes": args.drain_timeout,
+               "undrainableNodeBehavior": args.undrainable_node_behavior, "maxUnavailable": args.max_unavailable}
+    upgrade_settings.update({k: v for k, v in changes.items() if v})
+    if args.node_soak_duration is not None and args.node_soak_duration >= 0:
+        upgrade_settings["nodeSoakDurationInMinutes"] = args.node_soak_duration
+    body["upgradeSettings"] = upgrade_settings
+    return output.from_arm(client.put(path, {"properties": body}, no_wait=args.no_wait))
+
+
+def get_upgrades(args: argparse.Namespace, client: Client) -> Any:
+    return output.from_arm(client.get(_path(args, client) + "/upgradeProfiles/default"))
+
+
+def get_rollback_versions(args: argparse.Namespace, client: Client) -> Any:
+    """az returns the upgrade profile's `recentlyUsedVersions` (nothing when there are none)."""
+    profile = client.get(_path(args, client) + "/upgradeProfiles/default") or {}
+    return output.from_arm((profile.get("properties") or {}).get("recentlyUsedVersions"))
+
+
+def rollback(args: argparse.Namespace, client: Client) -> Any:
+    """az's aks_agentpool_rollback: a PUT of the pool with the most recent of its
+    `recentlyUsedVersions`, warning first when an auto-upgrade channel would undo it."""
+    cluster = client.get(client.cluster_path(args.resource_group, args.cluster_name)) or {}
+    profile = (cluster.get("properties") or {}).get("autoUpgradeProfile") or {}
+    channel, node_os = profile.get("upgradeChannel"), profile.get("nodeOSUpgradeChannel")
+    if channel and str(channel).lower() != "none":
+        output.warning(f"Auto-upgrade is enabled on cluster '{args.cluster_name}' (upgradeChannel={channel}). "
+                       "Rollback will not succeed until auto-upgrade is disabled. Please disable auto-upgrade to "
+                       "roll back the node pool.")
+    elif node_os and str(node_os).lower() not in ("none", "unmanaged"):
+        output.warning(f"nodeOSUpgradeChannel is enabled on cluster '{args.cluster_name}' (nodeOSUpgradeChannel="
+                       f"{node_os}). The orchestrator version rollback will proceed, but the node image rollback will "
+                       "not succeed. Please disable nodeOSUpgradeChannel if you want to roll back the node image.")
+    path = _path(args, client)
+    used = ((client.get(path + "/upgradeProfiles/default") or {}).get("properties") or {}).get("recentlyUsedVersions")
+    if not used:
+        raise output.CLIError("No rollback versions available. The nodepool must have been upgraded at least once "
+                              "to have rollback history available.")
+    recent = max(used, key=lambda v: v.get("timestamp") or "")
+    props = writable(client.get(path).get("properties") or {})
+    props["orchestratorVersion"] = recent.get("orchestratorVersion")
+    props["nodeImageVersion"] = recent.get("nodeImageVersion")
     return output.from_arm(client.put(path, {"properties": props}, no_wait=args.no_wait))
 
 
