@@ -28,9 +28,11 @@ from aiohttp import web
 from lks import homedir, kubeconfig, pki, store
 from lks.arm.app import ManagementAPI
 from lks.arm.plane import ManagementPlane
+from lks.clock import Clock, ScaledClock
 from lks.controlplanes import ControlPlanes
 from lks.kube.cluster import Cluster
 from lks.kube.http.app import KubeAPI
+from lks.upgrade.auto import AutoUpgrader
 
 log = logging.getLogger(__name__)
 
@@ -59,8 +61,13 @@ class Service:
     """Everything `lks up` runs, with `start()`/`stop()` so tests can host it in-process."""
 
     def __init__(self, *, home: Path, host: str = "127.0.0.1", port: int = 8443, store_url: str | None = None,
-                 history: float = 300.0):
+                 history: float = 300.0, clock: Clock | None = None):
+        """`clock` is the management plane's (maintenance windows, automatic upgrades, drain
+        minutes): a `ScaledClock` for `lks up --time-scale`, a `ManualClock` in tests. The hosted
+        clusters, their certificates and tokens keep wall time."""
         self.home = home
+        self.clock = clock or Clock()
+        self.auto_upgrades: AutoUpgrader | None = None
         self.history = history
         self.host = host
         self.port = port
@@ -119,7 +126,8 @@ class Service:
                                     store_url=self.store_url, history=self.history,
                                     api_endpoint=(self.host, self.port), serving_ca_pem=ca_file.read_bytes())
         await self.planes.start_all()
-        self.plane = ManagementPlane(meta=self.meta, planes=self.planes, endpoint=self.endpoint, ca_file=ca_file)
+        self.plane = ManagementPlane(meta=self.meta, planes=self.planes, endpoint=self.endpoint, ca_file=ca_file,
+                                     clock=self.clock)
         management = ManagementAPI(token=self.config["token"], subscription_id=self.config["subscription_id"],
                                    routes=self.plane.routes())
         # ARM's errors where aiohttp's router would answer a path or method itself
@@ -143,9 +151,13 @@ class Service:
             for cluster in self.planes.clusters.values():
                 cluster.api_endpoint = self.planes.api_endpoint
         await self.plane.start()
+        self.auto_upgrades = AutoUpgrader(plane=self.plane)
+        await self.auto_upgrades.start()
         log.info("lks serving on %s", self.endpoint)
 
     async def stop(self) -> None:
+        if self.auto_upgrades is not None:
+            await self.auto_upgrades.stop()
         if self.runner is not None:
             await self.runner.cleanup()
         if self.plane is not None:
@@ -204,9 +216,12 @@ async def _ok(_request: web.Request) -> web.Response:
     return web.Response(text="ok", content_type="text/plain")
 
 
-async def serve(*, host: str, port: int, demo: bool, store_url: str | None = None, history: float = 300.0) -> None:
-    """Run until SIGTERM or SIGINT, then stop cleanly."""
-    service = Service(home=lks_home(), host=host, port=port, store_url=store_url, history=history)
+async def serve(*, host: str, port: int, demo: bool, store_url: str | None = None, history: float = 300.0,
+                time_scale: float = 1.0) -> None:
+    """Run until SIGTERM or SIGINT, then stop cleanly. `time_scale` runs the management plane's
+    timers that many times faster than the wall."""
+    service = Service(home=lks_home(), host=host, port=port, store_url=store_url, history=history,
+                      clock=ScaledClock(time_scale) if time_scale != 1.0 else None)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

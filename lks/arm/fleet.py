@@ -120,7 +120,9 @@ class Fleet:
         self.clock = clock or Clock()
         self.data_dir = data_dir
         self.tls = tls
-        self.drain_minute = drain_minute if drain_minute is not None else float(os.environ.get(DRAIN_MINUTE_ENV) or 60)
+        # the clock's scale (`lks up --time-scale`) speeds drain minutes up as well
+        self.drain_minute = drain_minute if drain_minute is not None else \
+            float(os.environ.get(DRAIN_MINUTE_ENV) or 60) / self.clock.scale
         self.pools: dict[tuple[str, str], NodePool] = {}  # (control plane id, pool name) -> pool
 
     def _of(self, cp_id: str) -> dict[str, NodePool]:

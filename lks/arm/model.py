@@ -326,8 +326,7 @@ def managed_cluster(body: Any, *, existing: Doc | None, resource_id: str, name: 
         "supportPlan": props_in.get("supportPlan") or old_props.get("supportPlan") or "KubernetesOfficial",
         "disableLocalAccounts": _flag(props_in, old_props, "disableLocalAccounts"),
         "addonProfiles": props_in.get("addonProfiles", old_props.get("addonProfiles", {})) or {},
-        "autoUpgradeProfile": {"nodeOSUpgradeChannel": "NodeImage", **(old_props.get("autoUpgradeProfile") or {}),
-                               **_object(props_in.get("autoUpgradeProfile"), "autoUpgradeProfile")},
+        "autoUpgradeProfile": _auto_upgrade_profile(props_in, old_props),
         "oidcIssuerProfile": _oidc_issuer(props_in, old_props),
         "storageProfile": old_props.get("storageProfile") or {
             "diskCSIDriver": {"enabled": True}, "fileCSIDriver": {"enabled": True},
@@ -365,6 +364,37 @@ def _oidc_issuer(props_in: Doc, old_props: Doc) -> Doc:
     old = old_props.get("oidcIssuerProfile") or {}
     if profile["enabled"] and old.get("issuerURL"):
         profile["issuerURL"] = old["issuerURL"]
+    return profile
+
+
+_UPGRADE_CHANNELS = ("rapid", "stable", "patch", "node-image", "none")
+_NODE_OS_CHANNELS = ("None", "Unmanaged", "SecurityPatch", "NodeImage")
+
+
+def _auto_upgrade_profile(props_in: Doc, old_props: Doc) -> Doc:
+    """`autoUpgradeProfile`: the channels `lks.upgrade.auto` follows, their values as AKS spells
+    them (any case accepted). The node OS channel defaults to NodeImage (API 2023-06-01 on), and
+    is NodeImage while the cluster channel is node-image (`auto-upgrade-node-os-image.md`)."""
+    given = _object(props_in.get("autoUpgradeProfile"), "autoUpgradeProfile")
+    profile = {"nodeOSUpgradeChannel": "NodeImage", **(old_props.get("autoUpgradeProfile") or {}), **given}
+    for field, allowed in (("upgradeChannel", _UPGRADE_CHANNELS), ("nodeOSUpgradeChannel", _NODE_OS_CHANNELS)):
+        value = profile.get(field)
+        if value is None:
+            profile.pop(field, None)
+            continue
+        known = next((a for a in allowed if isinstance(value, str) and value.lower() == a.lower()), None)
+        if known is None:
+            raise invalid_parameter(f"The value of parameter autoUpgradeProfile.{field} is invalid: '{value}'. "
+                                    f"Allowed values are {', '.join(allowed)}.", f"autoUpgradeProfile.{field}")
+        profile[field] = known
+    profile.setdefault("nodeOSUpgradeChannel", "NodeImage")
+    if profile.get("upgradeChannel") == "node-image" and profile["nodeOSUpgradeChannel"] != "NodeImage":
+        if "nodeOSUpgradeChannel" in given:
+            raise invalid_parameter(
+                f"The node OS upgrade channel cannot be {profile['nodeOSUpgradeChannel']} when the auto-upgrade "
+                "channel is node-image: it must be NodeImage. To use another node OS upgrade channel, change the "
+                "auto-upgrade channel first.", "autoUpgradeProfile.nodeOSUpgradeChannel")
+        profile["nodeOSUpgradeChannel"] = "NodeImage"
     return profile
 
 

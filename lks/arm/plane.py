@@ -16,7 +16,7 @@ from typing import Any
 from aiohttp import web
 
 from lks import kubeconfig, pki, store
-from lks.arm import agentpools, documents, managedclusters, model, resourcegroups
+from lks.arm import agentpools, documents, maintenance, managedclusters, model, resourcegroups
 from lks.arm.app import Call, Route
 from lks.arm.errors import ARMError
 from lks.arm.fleet import Fleet
@@ -45,7 +45,8 @@ class ManagementPlane:
         self.operations.register("managedClusters.delete", self._delete)
 
     def routes(self) -> list[Route]:
-        return [*resourcegroups.routes(self), *managedclusters.routes(self), *agentpools.routes(self)]
+        return [*resourcegroups.routes(self), *managedclusters.routes(self), *agentpools.routes(self),
+                *maintenance.routes(self)]
 
     async def start(self) -> None:
         """Bring back what was running: node agents of running clusters, interrupted operations."""
@@ -102,9 +103,10 @@ class ManagementPlane:
         return await self.operations.answer_put(op, call.api_version, status=201 if created else 200,
                                                 accepted=self.shown(doc), final=lambda: self.current(doc["id"]))
 
-    async def begin_operation(self, call: Call, doc: Doc, stored: documents.Stored | None, state: str, *,
+    async def begin_operation(self, call: Call | None, doc: Doc, stored: documents.Stored | None, state: str, *,
                               created: bool) -> Doc:
-        """Store `doc` in `state` and start the operation that reconciles it (its record)."""
+        """Store `doc` in `state` and start the operation that reconciles it (its record); `call`
+        is None when the service itself changes the cluster (`lks.upgrade.auto`)."""
         props = doc["properties"]
         props["provisioningState"] = state
         old_pools = {p["name"]: p for p in (stored.doc["properties"]["agentPoolProfiles"] if stored else [])}
@@ -121,7 +123,7 @@ class ManagementPlane:
                 await self.docs.update(doc, stored.revision)
         except (store.KeyExists, store.RevisionConflict) as err:
             raise ARMError("Conflict", "The resource was changed by another request; retry.", 409) from err
-        return await self.operations.begin("managedClusters.reconcile", subscription=call.params["subscription"],
+        return await self.operations.begin("managedClusters.reconcile", subscription=doc["id"].split("/")[2],
                                            location=doc["location"], resource_id=doc["id"],
                                            action=f"{state.lower()} {doc['name']}")
 
@@ -232,6 +234,8 @@ class ManagementPlane:
         await self.fleet.forget(doc)
         if cp_id:
             await self.planes.delete(cp_id)
+        for child in await self.docs.list(doc["id"]):  # its maintenance configurations
+            await self.docs.delete(child["id"])
 
     async def _save(self, rid: str, change: Any) -> documents.Stored:
         """Apply `change` to the stored document, retrying over concurrent writes (tags)."""

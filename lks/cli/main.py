@@ -41,6 +41,9 @@ def _parser() -> argparse.ArgumentParser:
     up.add_argument("--compaction-interval", type=float, default=300.0, metavar="SECONDS",
                     help="how long store history is kept for watches to resume from, like "
                          "kube-apiserver's --etcd-compaction-interval (default 300)")
+    up.add_argument("--time-scale", type=_positive, default=1.0, metavar="N",
+                    help="run the service's timers N times faster than the wall clock: maintenance windows, "
+                         "automatic upgrades, drain timeouts (certificates and tokens keep real time; default 1)")
     up.add_argument("--log-level", default="WARNING", help="Python log level (default WARNING)")
 
     common = argparse.ArgumentParser(add_help=False)  # az's global arguments, on every command
@@ -51,6 +54,16 @@ def _parser() -> argparse.ArgumentParser:
     group.register(sub, common)
     aks.register(sub, common)
     return parser
+
+
+def _positive(value: str) -> float:
+    try:
+        number = float(value)
+    except ValueError:
+        number = 0.0
+    if not number > 0 or number == float("inf"):
+        raise argparse.ArgumentTypeError(f"invalid positive number: '{value}'")
+    return number
 
 
 def _up(args: argparse.Namespace) -> int:
@@ -69,7 +82,7 @@ def _up(args: argparse.Namespace) -> int:
     # against 50,000; against the default 700 it saved ~30% of a pod's CPU)
     gc.set_threshold(200_000, 20, 100)
     asyncio.run(server.serve(host=args.host, port=args.port, demo=args.demo, store_url=args.store,
-                             history=args.compaction_interval))
+                             history=args.compaction_interval, time_scale=args.time_scale))
     return 0
 
 
