@@ -40,6 +40,22 @@ class DeleteOptions:
     user: User | None = None  # who asks (None: the service itself), for admission
     warnings: list[str] = field(default_factory=list)  # admission's; sent as Warning headers
 
+    def sent(self, grace: int | None) -> Obj:
+        """The meta.k8s.io/v1 DeleteOptions as admission sees them (`request.options`): what was
+        asked, with `grace` (a graceful strategy's period, as CheckGracefulDelete sets it)."""
+        out: Obj = {}
+        if grace is not None or self.grace_period_seconds is not None:
+            out["gracePeriodSeconds"] = grace if grace is not None else self.grace_period_seconds
+        if self.preconditions is not None:
+            out["preconditions"] = self.preconditions
+        if self.orphan_dependents is not None:  # sent instead of a policy (never both)
+            out["orphanDependents"] = self.orphan_dependents
+        elif self.propagation_policy is not None:
+            out["propagationPolicy"] = self.propagation_policy
+        if self.dry_run:
+            out["dryRun"] = ["All"]
+        return out
+
     @classmethod
     def from_request(cls, body: Any, query: Any, *, schemas: dict) -> DeleteOptions:
         """What a DELETE (of one object or a collection) asks. Upstream reads a non-empty body
@@ -140,11 +156,13 @@ async def delete(reg: Registry, namespace: str | None, name: str, opts: DeleteOp
             raise errors.not_found(reg.rt.resource, reg.rt.group, name)
         current = reg.decode(kv)
         check_preconditions(reg, current, opts.preconditions)
-        await admission.validate(reg.cluster, "DELETE", reg, None, current,
-                                 WriteOptions(dry_run=opts.dry_run, user=opts.user, trusted=True, warnings=opts.warnings))
-        await reg.strategy.before_delete(reg.cluster, current)
         meta = current["metadata"]
         grace = reg.strategy.grace_period(current, opts.grace_period_seconds)
+        sent = opts.sent(grace if "deletionTimestamp" not in meta else None)
+        await admission.validate(reg.cluster, "DELETE", reg, None, current,
+                                 WriteOptions(dry_run=opts.dry_run, user=opts.user, trusted=True, warnings=opts.warnings,
+                                              sent=sent))
+        await reg.strategy.before_delete(reg.cluster, current)
         finalizers = _finalizers_for(meta.get("finalizers") or [], opts.propagation_policy,
                                      reg.strategy.default_propagation)
         pending = bool(finalizers) or bool(grace) or reg.strategy.deletion_needs_finalize(current)

@@ -83,6 +83,9 @@ class WriteOptions:
     trusted: bool = False
     duplicates: list[str] = field(default_factory=list)  # duplicate-field errors found parsing the body
     warnings: list[str] = field(default_factory=list)  # filled in; sent as Warning headers
+    # the options the client sent (dryRun, fieldManager, fieldValidation; a DELETE's whole
+    # DeleteOptions), for admission's `request.options`; None: an in-process write
+    sent: Obj | None = None
 
 
 _DEFAULT_WRITE = WriteOptions(field_validation="Ignore", trusted=True)
@@ -688,16 +691,24 @@ class Registry:
             strategy.canonicalize(obj)
             meta = obj["metadata"]
             meta.pop("resourceVersion", None)
-            if _same(obj, current) and not self._sets_managed_fields(obj, current, opts, subresource):
-                # a no-op write keeps the resourceVersion, as upstream
-                return self.served(current), False
-            self._track(current, obj, opts, subresource or "")  # before admission, as on create
+            noop = _same(obj, current) and not self._sets_managed_fields(obj, current, opts, subresource)
+            if noop:  # what tracking a write that changes nothing leaves, without its cost
+                if "managedFields" in current["metadata"]:
+                    meta["managedFields"] = current["metadata"]["managedFields"]
+                else:
+                    meta.pop("managedFields", None)
+            else:
+                self._track(current, obj, opts, subresource or "")  # before admission, as on create
             # admission learns the subresource from a copy: callers share write options (a
             # controller's one WriteOptions for all its writes), which must not keep it
             # (a scale write reaches here as a write of the object, its options naming "scale")
-            opts = dataclasses.replace(opts, subresource=subresource or opts.subresource)
+            if subresource and subresource != opts.subresource:
+                opts = dataclasses.replace(opts, subresource=subresource)
+            # a no-op too, as upstream: a webhook may refuse it or (mutating) make it a change
             await admission.admit(self.cluster, "UPDATE", self, obj, current, opts)
             await admission.validate(self.cluster, "UPDATE", self, obj, current, opts)
+            if noop and _same(obj, current):  # still one: it keeps the resourceVersion, as upstream
+                return self.served(current), False
             meta = obj["metadata"]  # the field manager replaced it
             if opts.dry_run:
                 meta["resourceVersion"] = str(kv.mod_revision)

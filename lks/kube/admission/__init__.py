@@ -48,26 +48,52 @@ def plugin(cls: type) -> type:
     return cls
 
 
-def for_cluster(cluster: Cluster) -> list[Plugin]:
+class Chain(list):
+    """A cluster's plugins in order, with each phase's hooks looked up once: every write (a
+    controller's no-op status write too) walks the phases, most plugins having nothing to do."""
+
+    def __init__(self, plugins: list[Plugin]):
+        super().__init__(plugins)
+        self.admits = [f for p in plugins if (f := getattr(p, "admit", None)) is not None]
+        self.validates = [f for p in plugins if (f := getattr(p, "validate", None)) is not None]
+
+
+def for_cluster(cluster: Cluster) -> Chain:
     for mod in pkgutil.iter_modules(__path__):
         importlib.import_module(f"{__name__}.{mod.name}")
-    return [cls(cluster) for cls in sorted(_PLUGINS, key=lambda c: getattr(c, "ORDER", 0))]
+    return Chain([cls(cluster) for cls in sorted(_PLUGINS, key=lambda c: getattr(c, "ORDER", 0))])
+
+
+_OPTIONS_KINDS = {"CREATE": "CreateOptions", "UPDATE": "UpdateOptions", "DELETE": "DeleteOptions"}
+
+
+def operation_options(operation: str, opts: WriteOptions) -> Obj | None:
+    """Upstream's `GetOperationOptions()`, as webhooks and policies see it in `request.options`:
+    the meta.k8s.io/v1 options the client sent (a PATCH's as UpdateOptions without `force`, as
+    upstream's patchToUpdateOptions); an in-process write's from its options. None for a CONNECT."""
+    if operation == "CONNECT":
+        return None
+    out: Obj = {"kind": _OPTIONS_KINDS[operation], "apiVersion": "meta.k8s.io/v1"}
+    if opts.sent is not None:
+        out.update(opts.sent)
+        return out
+    if opts.dry_run:
+        out["dryRun"] = ["All"]
+    if opts.field_manager and operation != "DELETE":
+        out["fieldManager"] = opts.field_manager
+    return out
 
 
 async def admit(cluster: Cluster, operation: str, reg: Registry, obj: Obj, old: Obj | None,
                 opts: WriteOptions) -> None:
-    for p in cluster.admission:
-        mutate = getattr(p, "admit", None)  # validating-only plugins have none
-        if mutate is not None:
-            await mutate(operation, reg, obj, old, opts)
+    for mutate in cluster.admission.admits:  # validating-only plugins have none
+        await mutate(operation, reg, obj, old, opts)
 
 
 async def validate(cluster: Cluster, operation: str, reg: Registry, obj: Obj | None, old: Obj | None,
                    opts: WriteOptions) -> None:
-    for p in cluster.admission:
-        check = getattr(p, "validate", None)
-        if check is not None:
-            await check(operation, reg, obj, old, opts)
+    for check in cluster.admission.validates:
+        await check(operation, reg, obj, old, opts)
 
 
 async def connect(cluster: Cluster, reg: Registry, namespace: str, name: str, options: Obj,

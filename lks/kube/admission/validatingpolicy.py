@@ -37,7 +37,6 @@ Obj = dict[str, Any]
 
 SERVICE_USER = APISERVER
 _CODES = {"Forbidden": 403, "Unauthorized": 401, "RequestEntityTooLarge": 413, "Invalid": 422}
-_OPTIONS = {"CREATE": "CreateOptions", "UPDATE": "UpdateOptions", "DELETE": "DeleteOptions"}
 _NS_META = ("name", "generateName", "namespace", "uid", "resourceVersion", "generation", "creationTimestamp",
             "deletionTimestamp", "deletionGracePeriodSeconds", "labels", "annotations", "finalizers")
 FAILURE_ANNOTATION = "validation.policy.admission.k8s.io/validation_failure"
@@ -185,8 +184,9 @@ class _Request:
             "name": self.name, "namespace": self.namespace, "operation": m.operation,
             "userInfo": self.user.info(), "dryRun": self.opts.dry_run,
         }
-        if m.operation != "CONNECT":  # upstream's connect attributes carry no options
-            out["options"] = {"kind": _OPTIONS.get(m.operation, ""), "apiVersion": "meta.k8s.io/v1"}
+        options = admission.operation_options(m.operation, self.opts)
+        if options is not None:  # upstream's connect attributes carry none
+            out["options"] = options
         if m.subresource:
             out["subResource"] = out["requestSubResource"] = m.subresource
         return out

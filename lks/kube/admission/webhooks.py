@@ -32,7 +32,6 @@ Obj = dict[str, Any]
 log = logging.getLogger(__name__)
 
 _RESOURCES = {True: "mutatingwebhookconfigurations", False: "validatingwebhookconfigurations"}
-_OPTIONS = {"CREATE": "CreateOptions", "UPDATE": "UpdateOptions", "DELETE": "DeleteOptions"}
 _NO_SIDE_EFFECTS = ("None", "NoneOnDryRun")
 _PATCH_PREFACE = "the server rejected our request due to an error in our request: "
 _ANNOTATION = "webhook.admission.k8s.io/"
@@ -49,6 +48,7 @@ class Webhooks:
         self.cluster = cluster
         self.client = client.Client()
         self._compiled: dict[str, tuple[str, list[hooks.Hook]]] = {}  # configuration key -> (rv, hooks)
+        self._configs: dict[bool, Registry] = {}  # mutating -> the registry of its configurations
 
     async def admit(self, operation: str, reg: Registry, obj: Obj, old: Obj | None, opts: WriteOptions) -> None:
         if hooks.exempt(reg.rt):
@@ -110,7 +110,9 @@ class Webhooks:
 
     async def _hooks(self, *, mutating: bool) -> list[hooks.Hook]:
         """The webhooks of every configuration of this kind, configurations by name."""
-        reg = self.cluster.registry(hooks.GROUP, "v1", _RESOURCES[mutating])
+        reg = self._configs.get(mutating)
+        if reg is None:  # looked up once: every write comes here
+            reg = self._configs[mutating] = self.cluster.registry(hooks.GROUP, "v1", _RESOURCES[mutating])
         objects = (await reg.cache()).objects
         if not objects:
             return []
@@ -139,13 +141,7 @@ class Webhooks:
         namespace = name if reg.rt.group == "" and reg.rt.resource == "namespaces" else meta.get("namespace") or ""
         if target is not None:
             namespace, name = target
-        options: Obj | None = None  # a CONNECT has none, as upstream's connect attributes
-        if operation != "CONNECT":
-            options = {"kind": _OPTIONS.get(operation, "CreateOptions"), "apiVersion": "meta.k8s.io/v1"}
-            if opts.dry_run:
-                options["dryRun"] = ["All"]
-            if opts.field_manager and operation != "DELETE":
-                options["fieldManager"] = opts.field_manager
+        options = admission.operation_options(operation, opts)
         paths = self.cluster.scale_paths(reg.rt) if opts.subresource == "scale" else None
         if paths is not None:  # upstream sends a write through `scale` as the Scale it is
             obj, old = (scale.to_scale(o, paths) if o is not None else None for o in (obj, old))

@@ -632,7 +632,9 @@ def _write_options(request: web.Request, verb: str) -> WriteOptions:
     kind = _OPTIONS_KINDS.get(verb)
     if kind is not None:
         queryparams.validate_write_options(kind, q, apply=verb == "patch" and _content_type(request) == patch.APPLY_PATCH)
-    return WriteOptions(dry_run=bool(q.getall("dryRun", [])), field_manager=queryparams.first(q, "fieldManager") or None,
-                        field_validation=queryparams.first(q, "fieldValidation") or "Warn",  # upstream's default
+    sent: dict[str, Any] = {"dryRun": q.getall("dryRun", []), "fieldManager": queryparams.first(q, "fieldManager"),
+                            "fieldValidation": queryparams.first(q, "fieldValidation")}  # as admission sees them
+    return WriteOptions(dry_run=bool(sent["dryRun"]), field_manager=sent["fieldManager"] or None,
+                        field_validation=sent["fieldValidation"] or "Warn",  # upstream's default
                         force=bool(queryparams.boolean(q, "force")), user_agent=request.headers.get("User-Agent"),
-                        user=request.get(USER))
+                        user=request.get(USER), sent={k: v for k, v in sent.items() if v})
