@@ -32,7 +32,7 @@ from lks import store
 from lks.arm import documents, model, nodeshape, versions
 from lks.arm.errors import ARMError
 from lks.clock import Clock
-from lks.upgrade import schedules
+from lks.upgrade import rollback, schedules
 
 if TYPE_CHECKING:
     from lks.arm.plane import ManagementPlane
@@ -68,15 +68,19 @@ def channel_target(channel: str | None, current: str) -> str | None:
 
 
 def node_image_targets(doc: Doc) -> dict[str, str]:
-    """Pool name -> the newest node image, for each running pool whose image is older."""
+    """Pool name -> the newest node image, for each running pool whose image is older and that
+    has not run it before: a pool rolled back from an image (`lks.upgrade.rollback`) stays until
+    a newer release comes out, rather than being upgraded again at once."""
+    props = doc["properties"]
+    history = (props.get(documents.PRIVATE) or {}).get(rollback.KEY) or {}
     out = {}
-    for pool in doc["properties"]["agentPoolProfiles"]:
+    for pool in props["agentPoolProfiles"]:
         if (pool.get("powerState") or {}).get("code", "Running") != "Running":
             continue  # AKS upgrades a stopped pool when it starts
         image = pool.get("nodeImageVersion") or ""
         newest = nodeshape.node_image_version(pool.get("osSKU") or "Ubuntu", pool["currentOrchestratorVersion"],
                                               gen2="gen2" in image)
-        if image != newest:
+        if image != newest and newest not in {e.get("nodeImageVersion") for e in history.get(pool["name"], ())}:
             out[pool["name"]] = newest
     return out
 
@@ -178,8 +182,9 @@ class AutoUpgrader:
         try:
             new = model.managed_cluster(body, existing=current, resource_id=current["id"], name=current["name"],
                                         group=parts[4], subscription=parts[2])
-            new["properties"][documents.PRIVATE] = current["properties"].get(documents.PRIVATE, {})
+            new["properties"][documents.PRIVATE] = copy.deepcopy(current["properties"].get(documents.PRIVATE, {}))
             plan.change_doc(new)
+            rollback.record(current["properties"], new["properties"], now=self.clock.now())
             await self.plane.begin_operation(None, new, stored, plan.state, created=False)
         except ARMError as err:
             # refused as a PUT would be: not again until the cluster changes

@@ -13,6 +13,7 @@ from typing import Any
 import aiohttp
 import pytest
 
+from lks.arm import nodeshape
 from lks.clock import ManualClock
 from lks.server import Service
 from lks.upgrade import auto
@@ -109,6 +110,35 @@ async def _upgrade_started(svc: Service, api: Management) -> dict:
         if doc["properties"]["provisioningState"] == "Upgrading":
             return doc
     raise AssertionError(f"no upgrade started: {doc['properties']['provisioningState']}")
+
+
+async def test_node_image_channel_waits_for_the_node_os_window(service, monkeypatch):
+    svc, clock, api = service
+    await api.call("PUT", api.base, {"location": "eastus"}, "api-version=2025-04-01")
+    await api.call("PUT", api.cluster, {"location": "eastus", "properties": {"agentPoolProfiles": [
+        {"name": "nodepool1", "count": 1, "vmSize": "Standard_DS2_v2", "mode": "System"}]}})
+    first = (await _settled(svc, api))["properties"]["agentPoolProfiles"][0]["nodeImageVersion"]
+    monkeypatch.setattr(nodeshape, "NODE_IMAGE_RELEASES", (*nodeshape.NODE_IMAGE_RELEASES, "202612.07.0"))
+    newest = first.rsplit("-", 1)[0] + "-202612.07.0"
+    # every day 06:00-10:00 UTC; the clock stands at Monday 00:00 (the PUT also wakes the scheduler)
+    status, _ = await api.call("PUT", f"{api.cluster}/maintenanceConfigurations/aksManagedNodeOSUpgradeSchedule", {
+        "properties": {"maintenanceWindow": {"schedule": {"daily": {"intervalDays": 1}}, "durationHours": 4,
+                                             "startTime": "06:00"}}})
+    assert status == 201
+    doc = await _settled(svc, api)
+    assert doc["properties"]["agentPoolProfiles"][0]["nodeImageVersion"] == first  # the default NodeImage channel
+    assert await svc.auto_upgrades.run_once() == MONDAY + 6 * 3600
+
+    await clock.advance(6 * 3600)
+    for _ in range(500):
+        await asyncio.sleep(0.01)
+        _, doc = await api.call("GET", api.cluster)
+        if doc["properties"]["provisioningState"] != "Succeeded":
+            break
+    assert doc["properties"]["provisioningState"] == "UpgradingNodeImageVersion"
+    assert doc["properties"]["agentPoolProfiles"][0]["nodeImageVersion"] == newest
+    assert doc["properties"]["currentKubernetesVersion"] == doc["properties"]["agentPoolProfiles"][0][
+        "currentOrchestratorVersion"]  # the version stays
 
 
 async def test_maintenance_configurations_crud_and_cluster_deletion(service):
