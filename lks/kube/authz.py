@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
-from lks.kube import audit, cel, errors
+from lks.kube import audit, cel, errors, selectors
 from lks.kube.authn import ANONYMOUS_USER, MASTERS, User, service_account_user
 
 if TYPE_CHECKING:
@@ -40,6 +40,10 @@ class Attributes:
     subresource: str = ""
     name: str = ""
     path: str = ""  # of a non-resource request, from the cluster's root: "/healthz"
+    # a list, watch or deletecollection's selectors, parsed (upstream's GetFieldSelector and
+    # GetLabelSelector, KEP-4601); empty when it sent none or one that does not parse
+    field_selector: tuple[selectors.FieldRequirement, ...] = ()
+    label_selector: tuple[selectors.Requirement, ...] = ()
 
 
 @dataclass
@@ -132,8 +136,32 @@ def attributes(user: User, info: RequestInfo, query: Mapping[str, str]) -> Attri
             key, sep, value = term.partition("=")
             if sep and key.strip() == "metadata.name" and value and not value.startswith("="):
                 name = value.strip().lstrip("=")
+    fields: tuple[selectors.FieldRequirement, ...] = ()
+    labels: tuple[selectors.Requirement, ...] = ()
+    if info.verb in ("list", "watch", "deletecollection"):
+        fields, labels = _selectors(query)
     return Attributes(user, info.verb, True, info.namespace or "", info.group, info.version, info.resource,
-                      info.subresource, name)
+                      info.subresource, name, field_selector=fields, label_selector=labels)
+
+
+def _selectors(query: Mapping[str, str]) -> tuple[tuple[selectors.FieldRequirement, ...],
+                                                  tuple[selectors.Requirement, ...]]:
+    """A request's selectors as authorizers see them: any field parses here (the resource's
+    own checks answer later), and one that does not parse is left out, as upstream keeps only
+    the parsing error, which the authorizers that ask treat as no selector."""
+    fields: tuple[selectors.FieldRequirement, ...] = ()
+    labels: tuple[selectors.Requirement, ...] = ()
+    if text := query.get("fieldSelector"):
+        try:
+            fields = tuple(selectors.parse_fields(text, lambda _: True).requirements)
+        except errors.APIError:
+            pass
+    if text := query.get("labelSelector"):
+        try:
+            labels = tuple(selectors.parse_labels(text).requirements)
+        except errors.APIError:
+            pass
+    return fields, labels
 
 
 def forbidden(attrs: Attributes, reason: str = "") -> errors.APIError:

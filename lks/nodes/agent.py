@@ -23,23 +23,33 @@ NotReady; `stop(delete_node=True)` also deletes the Node and its Lease, as the c
 manager does when a VM goes away. `lks.nodes.pool` keeps a pool's agents. The pods bound to the
 node are run by the cluster's shared `lks.nodes.pods.PodWorkers`, which the agent joins on
 start and leaves on stop.
+
+The agent writes as its kubelet would, with the node's client certificate: as
+`system:node:<name>` in `system:nodes` (`identity`), so the Node authorizer and NodeRestriction
+decide its writes (`@_as_kubelet` marks the methods that make them; the pod workers act as the
+node of each pod they write). What is AKS's rather than kubelet's is written as the caller:
+rolling the pool's labels and taints onto a Node (kubelet may not change its taints), and
+deleting the Node when its VM goes.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import heapq
 import itertools
 import logging
 import uuid
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from lks.clock import Clock, rfc3339
 from lks.kube import deletion, errors
+from lks.kube.authn import acting_as
 from lks.kube.cluster import Cluster
+from lks.kube.rbac.nodegraph import node_user
 from lks.nodes import pods, streams
 from lks.nodes import runtime as runtimes
 from lks.nodes.template import NodeTemplate
@@ -69,6 +79,21 @@ _CONDITIONS = (
 )
 
 
+P = ParamSpec("P")
+T = TypeVar("T")
+
+
+def _as_kubelet(method: Callable[Concatenate[NodeAgent, P], Awaitable[T]]
+                ) -> Callable[Concatenate[NodeAgent, P], Awaitable[T]]:
+    """Make `method`'s writes as the agent's kubelet (`NodeAgent.identity`), whoever calls it:
+    the pool, the shared heartbeat task, the pod workers' node informer."""
+    @functools.wraps(method)
+    async def run(self: NodeAgent, *args: P.args, **kwargs: P.kwargs) -> T:
+        with acting_as(self.identity):
+            return await method(self, *args, **kwargs)
+    return run
+
+
 def micro_time(ts: float) -> str:
     """A `MicroTime` as the API writes it: RFC 3339 with 6 fraction digits."""
     return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
@@ -86,6 +111,7 @@ class NodeAgent:
         self.template = template
         self.index = index
         self.name = template.node_name(index)
+        self.identity = node_user(self.name)  # who its kubelet's writes are authorized as
         self.address = address
         self.pod_cidrs = list(pod_cidrs)
         self.uid: str | None = None
@@ -118,6 +144,7 @@ class NodeAgent:
             await self._heartbeats.start()
         try:
             node = await self._register()
+            node = await self._keep_pool_taints(node)
             self.uid = node["metadata"]["uid"]
             await self._report_status()
             # Spread the pool's 5-minute status reports over the beats of that interval (by
@@ -232,9 +259,10 @@ class NodeAgent:
             "status": self._status(None, spec),
         }
 
+    @_as_kubelet
     async def _register(self) -> Obj:
         try:
-            return await self._nodes.create(None, self._node())
+            return await self._nodes.create(None, self._node())  # with its taints (--register-with-taints)
         except errors.APIError as err:
             if err.code != 409:
                 raise
@@ -249,7 +277,6 @@ class NodeAgent:
             meta = node["metadata"]
             meta["labels"] = {**(meta.get("labels") or {}), **fresh["metadata"]["labels"]}
             meta["annotations"] = {**(meta.get("annotations") or {}), **fresh["metadata"]["annotations"]}
-            _set_taints(node, merge_taints(_taints(node), [], self.template.node_taints()))
             spec = node.setdefault("spec", {})
             if not spec.get("providerID"):  # immutable once set
                 spec["providerID"] = fresh["spec"]["providerID"]
@@ -260,6 +287,19 @@ class NodeAgent:
         # the same VM, only kubelet restarted: keep its identity
         self._boot_id = info.get("bootID") or self._boot_id
         return node
+
+    async def _keep_pool_taints(self, node: Obj) -> Obj:
+        """The pool's taints on an adopted Node (they may have changed while the service was
+        down): AKS's to set, as the caller, since a kubelet may not change its own taints."""
+        taints = merge_taints(_taints(node), [], self.template.node_taints())
+        if taints == _taints(node):
+            return node
+
+        def update(current: Obj) -> Obj:
+            _set_taints(current, merge_taints(_taints(current), [], self.template.node_taints()))
+            return current
+
+        return await self._nodes.patch(None, self.name, update)
 
     def _status(self, current: Obj | None, spec: Obj | None) -> Obj:
         """The status kubelet would post now for a Node of `spec`, given the stored status
@@ -297,6 +337,7 @@ class NodeAgent:
             "nodeInfo": info,
         }
 
+    @_as_kubelet
     async def _report_status(self) -> None:
         def update(node: Obj) -> Obj:
             node["status"] = {**(node.get("status") or {}), **self._status(node.get("status"), node.get("spec"))}
@@ -339,6 +380,7 @@ class NodeAgent:
                     renewTime=micro_time(self.clock.now()))
         return lease
 
+    @_as_kubelet
     async def _renew_lease(self, *, node_exists: bool | None = None) -> None:
         try:
             await self._leases.patch(LEASE_NAMESPACE, self.name, self._lease_fields)

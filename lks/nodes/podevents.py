@@ -3,7 +3,8 @@ worded as upstream's, and the background sink that records them.
 
 Events are best effort upstream: kubelet's broadcaster queues them and drops them when 1000
 wait. Here too a pod sync (`lks.nodes.pods`) never waits for its events: they go to a bounded
-queue that a few workers drain through each node's `lks.controllers.events.EventRecorder`.
+queue that a few workers drain through each node's `lks.controllers.events.EventRecorder`, each
+event written as the kubelet of its node.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import Any
 
 from lks.clock import go_duration as go_duration_ns
 from lks.controllers.events import NORMAL, WARNING, EventRecorder
+from lks.kube.authn import User, acting_as
 from lks.nodes.runtime import Container, image_size
 
 log = logging.getLogger(__name__)
@@ -62,15 +64,16 @@ class EventSink:
     """Records events in the background, `WORKERS` at a time."""
 
     def __init__(self, *, workers: int = WORKERS, limit: int = QUEUE_LIMIT):
-        self._queue: asyncio.Queue[tuple[EventRecorder, Obj, Event]] = asyncio.Queue(limit)
+        self._queue: asyncio.Queue[tuple[EventRecorder, User | None, Obj, Event]] = asyncio.Queue(limit)
         self._workers = workers
         self._tasks: list[asyncio.Task[None]] = []
         self.dropped = 0
 
-    def add(self, recorder: EventRecorder, obj: Obj, events: list[Event]) -> None:
+    def add(self, recorder: EventRecorder, obj: Obj, events: list[Event], *, user: User | None = None) -> None:
+        """Record `events` about `obj` through `recorder`, written as `user` (the node's kubelet)."""
         for event in events:
             try:
-                self._queue.put_nowait((recorder, obj, event))
+                self._queue.put_nowait((recorder, user, obj, event))
             except asyncio.QueueFull:
                 self.dropped += 1
                 if self.dropped % 1000 == 1:
@@ -90,5 +93,6 @@ class EventSink:
 
     async def _work(self) -> None:
         while True:
-            recorder, obj, (type_, reason, message) = await self._queue.get()
-            await recorder.record(obj, type_, reason, message)  # never raises an API error
+            recorder, user, obj, (type_, reason, message) = await self._queue.get()
+            with acting_as(user):
+                await recorder.record(obj, type_, reason, message)  # never raises an API error

@@ -208,7 +208,7 @@ class PodWorkers(podactions.PodActions):
             pod = self._cached(key)
             node = self._nodes.get((pod or {}).get("spec", {}).get("nodeName") or "")
             if pod is not None and node is not None:
-                self._events.add(node.events, pod, events)
+                self._events.add(node.events, pod, events, user=node.agent.identity)
         if key in self._pods:
             self._queue.add(key)
 
@@ -279,7 +279,7 @@ class PodWorkers(podactions.PodActions):
         events: list[podevents.Event] = []
         await self._sync(pod, rec, node, events)
         if events and self.events:
-            self._events.add(node.events, pod, events)
+            self._events.add(node.events, pod, events, user=node.agent.identity)
 
     async def _sync(self, pod: Obj, rec: podrecords.PodRecord, node: podrecords.NodeRecord,
                     events: list[podevents.Event]) -> None:
@@ -296,7 +296,7 @@ class PodWorkers(podactions.PodActions):
             self._schedule(pod, rec, now)
             return
         finished = status["phase"] in podstatus.TERMINAL
-        self._report(pod, rec, status, now, delete=finished and deleting)
+        self._report(pod, rec, node, status, now, delete=finished and deleting)
         if finished:
             self._done[rec.uid] = None  # until the cache shows it finished, it must not start again
             if len(self._done) > DONE_KEPT:
@@ -312,9 +312,10 @@ class PodWorkers(podactions.PodActions):
             await self._advance(pod, rec, node, now, events)
         self._schedule(pod, rec, now)
 
-    def _report(self, pod: Obj, rec: podrecords.PodRecord, status: Obj, now: float, *, delete: bool) -> None:
+    def _report(self, pod: Obj, rec: podrecords.PodRecord, node: podrecords.NodeRecord, status: Obj, now: float, *,
+                delete: bool) -> None:
         """Hand kubelet's part of the status to the status manager if it changes what is stored
-        (or what we reported last, when the cache has not seen that yet)."""
+        (or what we reported last, when the cache has not seen that yet), to write as the node."""
         base = pod.get("status") or {}
         if rec.reported is not None and (self._statuses.pending(rec.key)
                                          or int(pod["metadata"]["resourceVersion"]) < rec.rv):
@@ -323,7 +324,7 @@ class PodWorkers(podactions.PodActions):
         if merged == base and not delete:
             return
         rec.reported = merged
-        self._statuses.report(rec.key, pod, status, now, delete=delete, rec=rec)
+        self._statuses.report(rec.key, pod, status, now, delete=delete, rec=rec, user=node.agent.identity)
 
     async def _forget(self, rec: podrecords.PodRecord) -> None:
         if self._pods.get(rec.key) is rec:

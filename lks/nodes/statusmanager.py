@@ -6,7 +6,8 @@ Reporting never waits for the API: the newest status per pod waits here and a po
 takes them in turn. A pod whose status changed again before its turn gets one write of the
 newest (as kubelet's status manager does), so under load a pod typically reaches Running in a
 single write, and at rest in two (ContainerCreating, then Running). `lks.nodes.podstatus`
-builds the statuses and merges them into the stored one.
+builds the statuses and merges them into the stored one. One status manager serves every node,
+so each write acts as the kubelet of the pod's node (the `user` its report names).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import Any, Protocol
 from lks.clock import Clock
 from lks.controllers.workqueue import WorkQueue
 from lks.kube import deletion, errors
+from lks.kube.authn import User, acting_as
 from lks.kube.registry import Registry, WriteOptions
 from lks.nodes import podstatus
 
@@ -45,6 +47,7 @@ class _Report:
     now: float
     delete: bool
     rec: Tracked | None
+    user: User | None  # who writes it: the kubelet of the pod's node
 
 
 class _Replaced(Exception):
@@ -65,10 +68,11 @@ class StatusManager:
         self._pending.clear()
 
     def report(self, key: str, pod: Obj, status: Obj, now: float, *, delete: bool = False,
-               rec: Tracked | None = None) -> None:
-        """Write `status` (replacing one not written yet); `delete` confirms the deletion after."""
+               rec: Tracked | None = None, user: User | None = None) -> None:
+        """Write `status` as `user` (replacing one not written yet); `delete` confirms the
+        deletion after."""
         meta = pod["metadata"]
-        self._pending[key] = _Report(meta["namespace"], meta["name"], meta["uid"], status, now, delete, rec)
+        self._pending[key] = _Report(meta["namespace"], meta["name"], meta["uid"], status, now, delete, rec, user)
         self._queue.add(key)
 
     def pending(self, key: str) -> bool:
@@ -81,6 +85,10 @@ class StatusManager:
         report = self._pending.pop(key, None)
         if report is None:
             return
+        with acting_as(report.user):
+            await self._write_report(key, report)
+
+    async def _write_report(self, key: str, report: _Report) -> None:
         try:
             obj = await self._patch(report)
         except Exception:

@@ -2,14 +2,15 @@
 authorizer (`lks.kube.rbac.node`) lets a kubelet write, narrowed to its own: only its own Node
 (no taint changes, no kubernetes.io labels outside the kubelet's set), only mirror pods bound to
 itself that reference nothing else, status of pods bound to itself, and its own Lease and
-CSINode. Other users pass untouched.
+CSINode. Other users pass untouched. The node agents (`lks.nodes`) act as their nodes
+(`authn.ACTING`), so their writes are checked here as a kubelet's requests are.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from lks.kube import admission, errors
+from lks.kube import admission, authn, errors
 from lks.kube.rbac.nodegraph import node_name, pod_references
 
 if TYPE_CHECKING:
@@ -56,7 +57,8 @@ class NodeRestriction:
 
     async def validate(self, operation: str, reg: Registry, obj: Obj | None, old: Obj | None,
                        opts: WriteOptions) -> None:
-        node = node_name(opts.user) if opts.user is not None else None
+        user = opts.user or authn.ACTING.get()  # an in-process kubelet (a node agent) acts as its node
+        node = node_name(user) if user is not None else None
         if node is None:
             return
         rt = reg.rt
@@ -67,7 +69,7 @@ class NodeRestriction:
             return errors.forbidden(rt.resource, rt.group, name, why)
 
         if not node:
-            raise refuse(f'could not determine node from user "{opts.user.name}"')
+            raise refuse(f'could not determine node from user "{user.name}"')
         key = (rt.group, rt.resource)
         if key == ("", "pods"):
             await self._pod(node, operation, obj, old, opts.subresource, refuse)

@@ -5,9 +5,12 @@ pods need; it touches only its own Lease and CSINode; everything else it may do 
 `system:node` rules. Writes to nodes and pods are allowed here and narrowed by the NodeRestriction
 admission plugin (`lks.kube.admission.noderestriction`). Other users get no opinion.
 
-Simplified from upstream: pods may be listed and watched without the `spec.nodeName` field
-selector (the request attributes carry no field selectors), and resource claims, resource slices
-and volume secrets reached through volumes are not partitioned.
+From 1.32 (`AuthorizeNodeWithSelectors`, beta then, locked on from 1.34) pods and nodes are
+decided here alone: a node lists and watches only the pods bound to it, named by the field
+selector `spec.nodeName=<itself>` (or one pod related to it), and creates, deletes and writes
+the status of pods (NodeRestriction narrows those to its own); before 1.32 the static rules let
+it read every pod and every Node. Simplified from upstream: resource claims, resource slices and volume
+secrets reached through volumes are not partitioned.
 """
 
 from __future__ import annotations
@@ -35,6 +38,8 @@ class NodeAuthorizer:
     def __init__(self, cluster: Cluster):
         self.cluster = cluster
         self.graph = NodeGraph(cluster)
+        # AuthorizeNodeWithSelectors: on by default from 1.32
+        self.with_selectors = int(cluster.kubernetes_version.split(".")[1]) >= 32
 
     def stop(self) -> None:
         self.graph.stop()
@@ -72,10 +77,10 @@ class NodeAuthorizer:
                 if attrs.subresource:
                     return NO, "cannot authorize CSINode subresources"
                 return self._own(node, attrs, "a CSINode", "CSINode")
-            if key == ("", "nodes"):
+            if key == ("", "nodes") and self.with_selectors:
                 return self._node(node, attrs)
-            if key == ("", "pods") and attrs.verb == "get" and not attrs.subresource:
-                return await self._get(node, attrs)
+            if key == ("", "pods") and self.with_selectors:
+                return await self._pod(node, attrs)
         if any(rule.allows(attrs) for rule in _NODE_RULES):
             return authz.ALLOW, ""
         return NO, ""
@@ -131,6 +136,26 @@ class NodeAuthorizer:
         if attrs.verb != "create" and attrs.name != node:
             return NO, f"can only access {which} with the same name as the requesting node"
         return authz.ALLOW, ""
+
+    async def _pod(self, node: str, attrs: authz.Attributes) -> tuple[str, str]:
+        """Pods, with AuthorizeNodeWithSelectors: writes are NodeRestriction's to narrow."""
+        verb, sub = attrs.verb, attrs.subresource
+        if not sub:
+            if verb == "get":
+                return await self._get(node, attrs)
+            if verb in ("list", "watch"):
+                if any(r.field == "spec.nodeName" and r.equal and r.value == node for r in attrs.field_selector):
+                    return authz.ALLOW, ""
+                if attrs.name:  # one pod (metadata.name=), known to be bound to it
+                    return await self._related(node, attrs)
+                return NO, "can only list/watch pods with spec.nodeName field selector"
+            if verb in ("create", "delete"):  # mirror pods; NodeRestriction keeps them its own
+                return authz.ALLOW, ""
+        elif sub == "status" and verb in ("update", "patch"):
+            return authz.ALLOW, ""
+        elif sub == "eviction" and verb == "create":
+            return authz.ALLOW, ""
+        return NO, ""
 
     @staticmethod
     def _node(node: str, attrs: authz.Attributes) -> tuple[str, str]:

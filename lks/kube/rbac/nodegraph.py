@@ -11,7 +11,7 @@ from collections import Counter
 from typing import TYPE_CHECKING, Any
 
 from lks.kube import watchcache
-from lks.kube.authn import User
+from lks.kube.authn import AUTHENTICATED, User
 
 if TYPE_CHECKING:
     from lks.kube.cluster import Cluster
@@ -28,6 +28,12 @@ def node_name(user: User) -> str | None:
     if NODES not in user.groups or not user.name.startswith(NODE_PREFIX):
         return None
     return user.name[len(NODE_PREFIX):]
+
+
+def node_user(name: str) -> User:
+    """The identity of node `name`'s kubelet, as its client certificate names it
+    (`CN=system:node:<name>`, `O=system:nodes`)."""
+    return User(f"{NODE_PREFIX}{name}", (NODES, AUTHENTICATED))
 
 
 def _named(ref: Any, key: str = "name") -> str:
