@@ -10,7 +10,7 @@ from typing import Any
 
 class ARMError(Exception):
     def __init__(self, code: str, message: str, status: int = 400, details: list[dict[str, Any]] | None = None,
-                 target: str | None = None, headers: dict[str, str] | None = None):
+                 target: str | None = None, headers: dict[str, str] | None = None, subcode: str | None = None):
         super().__init__(message)
         self.code = code
         self.message = message
@@ -18,6 +18,7 @@ class ARMError(Exception):
         self.details = details or []
         self.target = target
         self.headers = headers or {}  # with the answer, e.g. a 405's Allow
+        self.subcode = subcode  # AKS's finer reason under a generic code, e.g. UpgradeBlockedOnDeprecatedAPIUsage
 
     def body(self) -> dict[str, Any]:
         error: dict[str, Any] = {"code": self.code, "message": self.message}
@@ -25,6 +26,8 @@ class ARMError(Exception):
             error["target"] = self.target
         if self.details:
             error["details"] = self.details
+        if self.subcode:
+            error["subcode"] = self.subcode
         return {"error": error}
 
 

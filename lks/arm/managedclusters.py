@@ -14,7 +14,7 @@ from lks.arm import documents, model, versions
 from lks.arm.app import Call, Route, json_response, route
 from lks.arm.errors import ARMError, not_found
 from lks.arm.operations import RETRY_AFTER
-from lks.upgrade import rollback, whatif
+from lks.upgrade import apis, rollback, whatif
 
 if TYPE_CHECKING:
     from lks.arm.plane import ManagementPlane
@@ -116,6 +116,11 @@ class ManagedClusters:
         doc = build()
         doc["properties"][documents.PRIVATE] = (existing or {}).get("properties", {}).get(documents.PRIVATE, {})
         if existing is not None:
+            props = doc["properties"]  # AKS's deprecated-API gate, before anything changes
+            await apis.check_upgrade(self.plane.planes.get(props[documents.PRIVATE].get("controlPlane", "")),
+                                     current=existing["properties"]["currentKubernetesVersion"],
+                                     target=props["currentKubernetesVersion"], settings=props.get("upgradeSettings"),
+                                     now=self.plane.clock.now())
             rollback.record(existing["properties"], doc["properties"], now=self.plane.clock.now())
         state = "Creating" if existing is None else _update_state(existing, doc)
         return await self.plane.begin_change(call, doc, stored, state, created=existing is None)

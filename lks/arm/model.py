@@ -19,6 +19,7 @@ from typing import Any
 
 from lks.arm import documents, nodeshape, versions, vmsizes
 from lks.arm.errors import ARMError, invalid_parameter
+from lks.upgrade import apis
 
 Doc = dict[str, Any]
 
@@ -349,6 +350,9 @@ def managed_cluster(body: Any, *, existing: Doc | None, resource_id: str, name: 
                       f"Microsoft.ManagedIdentity/userAssignedIdentities/{name}-agentpool",
         "clientId": str(uuid.uuid4()), "objectId": str(uuid.uuid4())}}
     sku = {"name": "Base", "tier": "Free", **(old.get("sku") or {}), **_object(body.get("sku"), "sku")}
+    versions.validate_support_plan(current, support_plan=props["supportPlan"], tier=sku["tier"], cluster_name=name)
+    if props.get("upgradeSettings") is not None:  # the cluster's: overrideSettings (lks.upgrade.apis)
+        props["upgradeSettings"] = apis.upgrade_settings(props["upgradeSettings"])
     return {
         "id": resource_id, "location": location, "name": name, "type": CLUSTER_TYPE,
         "tags": body.get("tags", old.get("tags")) or {}, "sku": sku, "identity": identity,

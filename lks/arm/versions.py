@@ -1,10 +1,15 @@
 """The Kubernetes versions lks offers, and AKS's rules for choosing and changing them.
 
 The catalog is modelled on what AKS lists late in 2026: the minors the hosted API server serves
-(1.34 to 1.37, `lks.kube.catalog.SUPPORTED_VERSIONS`), each with a few recent patches. Nothing
+(1.31 to 1.37, `lks.kube.catalog.SUPPORTED_VERSIONS`), each with a few recent patches. Nothing
 is in preview: AKS made 1.37 GA in October 2026 (release calendar in
 `supported-kubernetes-versions.md`), so 1.37 is N, 1.36 and 1.35 complete the N-2 support window
-and 1.34 is N-3, the "platform support" version AKS still lets clusters be created on.
+and 1.34 is N-3, the "platform support" version AKS still lets clusters be created on. Older
+minors are offered for long-term support only (`LTS_ONLY`): every AKS minor from 1.27 on is
+LTS-eligible for two years from its AKS GA (`long-term-support.md`), LTS patches only the two
+newest patches of a minor, and `az aks get-versions` lists such a minor with the one support plan
+`AKSLongTermSupport`. 1.31 (AKS GA November 2024) is kept at the end of its LTS window so that an
+upgrade across an API removal (flowcontrol.apiserver.k8s.io/v1beta3, gone in 1.32) can be run.
 
 The rules, each from AKS's documentation or its observed errors:
 
@@ -16,6 +21,8 @@ The rules, each from AKS's documentation or its observed errors:
   skipped minors (`upgrade-aks-control-plane.md`). LTS minor skipping is not modelled.
 * A node pool is never newer than the control plane and at most three minors behind it (AKS
   from 1.28, `upgrade-aks-control-plane.md`); a pool may skip minors on its way up.
+* A cluster on an LTS-only minor must be on the Premium tier with `supportPlan:
+  AKSLongTermSupport` (`long-term-support.md`; AKS's `K8sVersionNotSupported` otherwise).
 
 Error codes and messages are AKS's own, quoted from failures users reported; see `_error_*`.
 The management API handlers (`managedclusters`, `agentpools`, `model`) call `resolve`,
@@ -30,21 +37,26 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
-from lks.arm.errors import ARMError
+from lks.arm.errors import ARMError, invalid_parameter
 
 Body = dict[str, Any]
 
 # minor -> patches AKS offers, oldest first. Patch numbers follow upstream's roughly monthly
 # releases: nodes seen in the wild ran 1.34.7 in May 2026 and 1.35.8 in autumn 2026.
 CATALOG: dict[str, tuple[str, ...]] = {
+    "1.31": ("1.31.13", "1.31.14"),
+    "1.32": ("1.32.11", "1.32.12"),  # 1.32.11 was AKS's LTS patch in April 2026 (apecloud/kubeblocks#10136)
+    "1.33": ("1.33.7", "1.33.8"),
     "1.34": ("1.34.10", "1.34.11", "1.34.12"),
     "1.35": ("1.35.7", "1.35.8", "1.35.9"),
     "1.36": ("1.36.2", "1.36.3", "1.36.4"),
     "1.37": ("1.37.1", "1.37.2"),
 }
 PREVIEW: frozenset[str] = frozenset()  # minors in preview: none, 1.37 went GA in October 2026
-# Every listed minor from 1.30 on is LTS-eligible (LTS table in supported-kubernetes-versions.md).
+# Every listed minor is LTS-eligible; those past community support (below N-3) are LTS only.
 SUPPORT_PLANS = ("KubernetesOfficial", "AKSLongTermSupport")
+LTS = "AKSLongTermSupport"
+LTS_ONLY: frozenset[str] = frozenset(("1.31", "1.32", "1.33"))
 POOL_SKEW = 3  # minors a node pool may trail the control plane (AKS from 1.28; 2 before)
 
 _VERSION = re.compile(r"^(\d+)\.(\d+)(?:\.(\d+))?$")
@@ -115,6 +127,17 @@ def _error_not_supported(version: str, cluster_name: str | None) -> ARMError:
     # dspace-group/simphera-reference-architecture-azure#29)
     return ARMError("AgentPoolK8sVersionNotSupported", f"Version {version} is not supported in this region. "
                     f"{_SUPPORTED_LIST}")
+
+
+def _error_lts_only(version: str, cluster_name: str) -> ARMError:
+    # AKS's wording for a minor past community support without LTS (kubeblocks#10136,
+    # cluster-api-provider-azure#5953, secrets-store-csi-driver-provider-azure#1713)
+    return ARMError("K8sVersionNotSupported",
+                    f"Managed cluster {cluster_name} is on version {version}, which is only available for Long-Term "
+                    "Support (LTS). If you intend to onboard to LTS, please ensure the cluster is in Premium tier and "
+                    "LTS support plan (see https://aka.ms/aks/enable-lts). Otherwise, use [az aks get-versions] "
+                    "command to get the supported version list in this region. For more information, please check "
+                    "https://aka.ms/supported-version-list")
 
 
 def _available(upgrades: Iterable[str]) -> str:
@@ -245,6 +268,16 @@ def validate_control_plane_upgrade(current: str, target: str, *, pool_versions: 
                 raise _error_pool_too_old(pool, target)
 
 
+def validate_support_plan(version: str, *, support_plan: str, tier: str, cluster_name: str) -> None:
+    """Raise AKS's error unless a cluster with this support plan and SKU tier may run `version`:
+    an LTS-only minor needs `AKSLongTermSupport` on the Premium tier."""
+    if support_plan not in SUPPORT_PLANS:
+        raise invalid_parameter(f"The value of parameter supportPlan is invalid: '{support_plan}'. Allowed values "
+                                f"are {', '.join(SUPPORT_PLANS)}.", "supportPlan")
+    if minor_of(version) in LTS_ONLY and (support_plan != LTS or str(tier).lower() != "premium"):
+        raise _error_lts_only(version, cluster_name)
+
+
 def validate_pool_version(version: str, control_plane: str) -> None:
     """Raise AKS's error unless a pool may run `version` under a control plane at `control_plane`."""
     pk, ck = key(version), key(control_plane)
@@ -286,7 +319,7 @@ def kubernetes_versions_response(location: str) -> Body:
             entry["isDefault"] = True
         if minor in PREVIEW:
             entry["isPreview"] = True
-        entry["capabilities"] = {"supportPlan": list(SUPPORT_PLANS)}
+        entry["capabilities"] = {"supportPlan": [LTS] if minor in LTS_ONLY else list(SUPPORT_PLANS)}
         entry["patchVersions"] = {p: {"upgrades": sorted(control_plane_upgrades(p), key=key)}
                                   for p in CATALOG[minor]}
         values.append(entry)

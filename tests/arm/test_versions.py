@@ -47,7 +47,7 @@ def test_resolve(requested, current, expected):
     assert versions.resolve(requested, current=current) == expected
 
 
-@pytest.mark.parametrize("requested", ["1.99.0", "1.36.9", "1.33", "1.33.1", "latest", "v1.36.2", "1.36.2.1"])
+@pytest.mark.parametrize("requested", ["1.99.0", "1.36.9", "1.30", "1.33.1", "latest", "v1.36.2", "1.36.2.1"])
 def test_unknown_versions_are_aks_errors(requested):
     err = raises("AgentPoolK8sVersionNotSupported", versions.resolve, requested)
     assert err.message == f"Version {requested} is not supported in this region. {SUPPORTED}"
@@ -155,8 +155,11 @@ def test_pool_too_old_for_control_plane():
 
 def test_kubernetes_versions_response_shape():
     body = versions.kubernetes_versions_response("eastus")
-    assert [v["version"] for v in body["values"]] == ["1.34", "1.35", "1.36", "1.37"]
-    default = body["values"][2]
+    assert [v["version"] for v in body["values"]] == ["1.31", "1.32", "1.33", "1.34", "1.35", "1.36", "1.37"]
+    for lts_only in body["values"][:3]:  # past community support: LTS only
+        assert lts_only["capabilities"] == {"supportPlan": ["AKSLongTermSupport"]}
+    assert body["values"][0]["patchVersions"]["1.31.14"] == {"upgrades": ["1.32.11", "1.32.12"]}
+    default = body["values"][5]
     assert default == {
         "version": "1.36",
         "isDefault": True,
@@ -169,7 +172,7 @@ def test_kubernetes_versions_response_shape():
     }
     assert list(default) == ["version", "isDefault", "capabilities", "patchVersions"]  # as the spec example
     assert not any("isDefault" in v or "isPreview" in v for v in body["values"] if v["version"] != "1.36")
-    assert body["values"][3]["patchVersions"]["1.37.2"] == {"upgrades": []}
+    assert body["values"][6]["patchVersions"]["1.37.2"] == {"upgrades": []}
 
 
 def test_upgrade_profile_body():
@@ -218,6 +221,29 @@ def test_available_agent_pool_versions():
     assert [e["kubernetesVersion"] for e in entries if e.get("default")] == ["1.36.4"]
     assert body["type"] == "Microsoft.ContainerService/managedClusters/availableAgentpoolVersions"
     for_cluster = versions.available_agent_pool_versions("1.35.8")["properties"]["agentPoolVersions"]
-    assert for_cluster == [{"kubernetesVersion": "1.34.10"}, {"kubernetesVersion": "1.34.11"},
+    assert for_cluster == [{"kubernetesVersion": "1.32.11"}, {"kubernetesVersion": "1.32.12"},
+                           {"kubernetesVersion": "1.33.7"}, {"kubernetesVersion": "1.33.8"},
+                           {"kubernetesVersion": "1.34.10"}, {"kubernetesVersion": "1.34.11"},
                            {"kubernetesVersion": "1.34.12"}, {"kubernetesVersion": "1.35.7"},
                            {"default": True, "kubernetesVersion": "1.35.8"}]
+
+
+@pytest.mark.parametrize(("plan", "tier"), [("KubernetesOfficial", "Premium"), ("AKSLongTermSupport", "Standard"),
+                                            ("KubernetesOfficial", "Free")])
+def test_lts_only_minor_needs_lts_on_premium(plan, tier):
+    err = raises("K8sVersionNotSupported", versions.validate_support_plan, "1.31.14", support_plan=plan, tier=tier,
+                 cluster_name="c1")
+    assert err.message == (
+        "Managed cluster c1 is on version 1.31.14, which is only available for Long-Term Support (LTS). If you "
+        "intend to onboard to LTS, please ensure the cluster is in Premium tier and LTS support plan (see "
+        "https://aka.ms/aks/enable-lts). Otherwise, use [az aks get-versions] command to get the supported version "
+        "list in this region. For more information, please check https://aka.ms/supported-version-list")
+
+
+def test_support_plans():
+    versions.validate_support_plan("1.31.14", support_plan="AKSLongTermSupport", tier="premium", cluster_name="c")
+    versions.validate_support_plan("1.36.4", support_plan="KubernetesOfficial", tier="Free", cluster_name="c")
+    versions.validate_support_plan("1.36.4", support_plan="AKSLongTermSupport", tier="Premium", cluster_name="c")
+    err = raises("InvalidParameter", versions.validate_support_plan, "1.36.4", support_plan="Gold", tier="Free",
+                 cluster_name="c")
+    assert err.target == "supportPlan"

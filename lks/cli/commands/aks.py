@@ -105,6 +105,7 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     p.add_argument("--service-cidr", help="A CIDR notation IP range from which to assign service cluster IPs.")
     p.add_argument("--dns-service-ip", help="An IP address assigned to the Kubernetes DNS service.")
     p.add_argument("--tier", choices=("free", "standard", "premium"), type=str.lower, help="The SKU tier.")
+    _support_plan_arg(p)
     _access_args(p, update=False)
     commands.tags_arg(p)
     p.add_argument("--generate-ssh-keys", action="store_true",
@@ -143,6 +144,8 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
                    help="Upgrade channel for auto upgrade.")
     p.add_argument("--node-os-upgrade-channel", choices=("NodeImage", "None", "SecurityPatch", "Unmanaged"),
                    help="Manner in which the OS on your nodes is updated.")
+    _support_plan_arg(p)
+    _force_upgrade_args(p)
     _access_args(p, update=True)
     commands.no_wait(p)
     commands.yes(p)
@@ -273,6 +276,8 @@ def create(args: argparse.Namespace, client: Client) -> Any:
     props: dict[str, Any] = {"agentPoolProfiles": [pool], "enableRBAC": True}
     if args.kubernetes_version:
         props["kubernetesVersion"] = args.kubernetes_version
+    if args.k8s_support_plan:
+        props["supportPlan"] = args.k8s_support_plan
     if args.dns_name_prefix:
         props["dnsPrefix"] = args.dns_name_prefix
     network = {"networkPlugin": args.network_plugin, "networkPluginMode": args.network_plugin_mode,
@@ -331,11 +336,15 @@ def update(args: argparse.Namespace, client: Client) -> Any:
     doc = _writable(client.get(path))
     props = doc["properties"]
     if args.tags is None and not (args.tier or args.auto_upgrade_channel or args.node_os_upgrade_channel
+                                  or args.k8s_support_plan or args.enable_force_upgrade or args.disable_force_upgrade
+                                  or args.upgrade_override_until
                                   or args.disable_local_accounts or args.enable_local_accounts
                                   or args.enable_oidc_issuer or args.api_server_authorized_ip_ranges is not None):
         commands.reconcile_or_refuse(args.yes, ["--tags", "--tier", "--auto-upgrade-channel", "--node-os-upgrade-channel",
                                                 "--disable-local-accounts", "--enable-local-accounts",
-                                                "--enable-oidc-issuer",
+                                                "--enable-oidc-issuer", "--k8s-support-plan",
+                                                "--enable-force-upgrade", "--disable-force-upgrade",
+                                                "--upgrade-override-until",
                                                 "--api-server-authorized-ip-ranges"])
     _set_access(args, props)
     if args.tags is not None:
@@ -348,7 +357,53 @@ def update(args: argparse.Namespace, client: Client) -> Any:
     if args.node_os_upgrade_channel:
         props["autoUpgradeProfile"] = {**(props.get("autoUpgradeProfile") or {}),
                                        "nodeOSUpgradeChannel": args.node_os_upgrade_channel}
+    if args.k8s_support_plan:
+        props["supportPlan"] = args.k8s_support_plan
+    _set_force_upgrade(args, props)
     return output.from_arm(client.put(path, doc, no_wait=args.no_wait))
+
+
+def _support_plan_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--k8s-support-plan", choices=("KubernetesOfficial", "AKSLongTermSupport"),
+                   help="The support plan: AKSLongTermSupport (Premium tier) for long-term support.")
+
+
+def _force_upgrade_args(p: argparse.ArgumentParser) -> None:
+    force = p.add_mutually_exclusive_group()
+    force.add_argument("--enable-force-upgrade", action="store_true",
+                       help="Force upgrade even if there is usage of APIs deprecated in the target version.")
+    force.add_argument("--disable-force-upgrade", action="store_true", help="Disable the force upgrade override.")
+    p.add_argument("--upgrade-override-until", help="Until when the upgrade overrides are effective, a date-time "
+                   "within the next 30 days such as 2026-12-31T13:00:00Z; with --enable-force-upgrade and no value "
+                   "it is 3 days from now.")
+
+
+def _set_force_upgrade(args: argparse.Namespace, props: dict[str, Any]) -> None:
+    """az's _update_upgrade_settings: the cluster's `upgradeSettings.overrideSettings`."""
+    force = True if args.enable_force_upgrade else False if args.disable_force_upgrade else None
+    if force is None and args.upgrade_override_until is None:
+        return
+    override = dict(((props.get("upgradeSettings") or {}).get("overrideSettings")) or {})
+    if force is not None:
+        override["forceUpgrade"] = force
+    if args.upgrade_override_until is not None:
+        try:
+            until = datetime.datetime.fromisoformat(args.upgrade_override_until.replace("Z", "+00:00"))
+        except ValueError:
+            raise output.CLIError(f"{args.upgrade_override_until} is not a valid datatime format.") from None
+        if until.tzinfo is None:
+            until = until.replace(tzinfo=datetime.UTC)
+        override["until"] = until.isoformat().replace("+00:00", "Z")
+    elif force:  # az: three days from now, unless a later until is already set
+        default = datetime.datetime.now(datetime.UTC) + datetime.timedelta(days=3)
+        existing = override.get("until")
+        try:
+            later = existing and datetime.datetime.fromisoformat(existing.replace("Z", "+00:00")) >= default
+        except ValueError:
+            later = False
+        if not later:
+            override["until"] = default.replace(microsecond=0).isoformat().replace("+00:00", "Z")
+    props["upgradeSettings"] = {**(props.get("upgradeSettings") or {}), "overrideSettings": override}
 
 
 def start(args: argparse.Namespace, client: Client) -> None:
