@@ -20,6 +20,8 @@ _WARNING = web.RequestKey("deprecation_warning", str)
 
 
 async def note(request: web.Request, cluster: Cluster, rt: ResourceType, verb: str) -> None:
+    if lifecycle.lookup(rt.group, rt.version, rt.resource) is None:  # nearly every request: one dict lookup
+        return
     text = lifecycle.warning(rt.group, rt.version, rt.resource, cluster.kubernetes_version)
     if text is not None:
         request[_WARNING] = text
