@@ -21,7 +21,8 @@ objects):
        "canProceed": false}}
 
 Blockers: a request the PUT would refuse (its ARM error as is: unknown version, skipped minor,
-downgrade, pools too far behind after a control-plane-only upgrade, bad upgrade settings);
+downgrade, pools too far behind after a control-plane-only upgrade, bad upgrade settings, and
+`UpgradeBlockedOnDeprecatedAPIUsage` from `lks.upgrade.apis` while a removed API is in use);
 PodDisruptionBudgets that allow 0 disruptions over pods on nodes to be replaced (the drain would
 fail with `PodDrainFailure` after `drainTimeoutInMinutes`); a pool whose count plus surge passes
 the VMSS limit of 1000 nodes; too few node CIDRs left in the pod CIDR for the surge nodes
@@ -41,6 +42,7 @@ from lks.arm import documents
 from lks.arm.errors import ARMError
 from lks.kube import selectors
 from lks.kube.registry import ListOptions
+from lks.upgrade import apis
 
 if TYPE_CHECKING:
     from lks.arm.plane import ManagementPlane
@@ -96,6 +98,13 @@ async def assess(plane: ManagementPlane, existing: Doc, build: Callable[[], Doc]
     if plans:
         blockers += _cidr_headroom(new_props, plans)
     cluster = _running(plane, existing)
+    if cluster is not None and new is not None:
+        try:  # the PUT's own deprecated-API gate
+            await apis.check_upgrade(cluster, current=props["currentKubernetesVersion"],
+                                     target=new_props["currentKubernetesVersion"],
+                                     settings=new_props.get("upgradeSettings"), now=plane.clock.now())
+        except ARMError as err:
+            blockers.append(err.body()["error"])
     if cluster is not None and replaced:
         blockers += await _budgets(cluster, replaced)
     return {

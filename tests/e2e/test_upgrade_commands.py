@@ -1,7 +1,7 @@
 """Upgrades through the real clients against one `lks up`: AKS's 400s for bad versions and bad
 upgrade settings through the Azure SDK (nothing changes), `upgradeNodeImageVersion` through
 the SDK, what-if and rollback through the `lks` CLI, and the PDB blocker what-if finds in the
-demo cluster through kubectl."""
+demo cluster through kubectl, and a removed API in use (the deprecated-API gate's blocker)."""
 
 from __future__ import annotations
 
@@ -10,11 +10,17 @@ import json
 import pytest
 from azure.core.exceptions import HttpResponseError
 from azure.mgmt.containerservice import ContainerServiceClient
-from azure.mgmt.containerservice.models import AgentPool, ManagedCluster, ManagedClusterAgentPoolProfile
+from azure.mgmt.containerservice.models import (
+    AgentPool,
+    ManagedCluster,
+    ManagedClusterAgentPoolProfile,
+    ManagedClusterSKU,
+)
 from azure.mgmt.resource.resources import ResourceManagementClient
 
 from e2e.conftest import LKS, lks_cli, lks_json, wait_until
 from e2e.test_arm_sdk import StaticToken
+from e2e.test_deprecated_api_gate import FLOW_SCHEMA
 
 GROUP, NAME = "up-rg", "up"
 OLD = "1.34.12"  # Ubuntu 22.04 node images up to 1.34, 24.04 from 1.35
@@ -190,3 +196,20 @@ spec:
                == "1", what="the budget to allow a disruption")
     what = lks_json(server, "aks", "upgrade", "-g", "demo", "-n", "demo", "-k", "1.37.2", "--what-if")
     assert what["canProceed"] is True and what["blockers"] == []
+
+
+def test_what_if_names_a_removed_api_in_use(server, aks, tmp_path):
+    aks.managed_clusters.begin_create_or_update(GROUP, "lts", ManagedCluster(
+        location="westeurope", kubernetes_version="1.31", sku=ManagedClusterSKU(name="Base", tier="Premium"),
+        support_plan="AKSLongTermSupport", agent_pool_profiles=[ManagedClusterAgentPoolProfile(
+            name="nodepool1", count=1, vm_size="Standard_DS2_v2", mode="System", os_type="Linux")])).result()
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_bytes(aks.managed_clusters.list_cluster_admin_credentials(GROUP, "lts").kubeconfigs[0].value)
+    server.kubectl("create", "-f", "-", input=FLOW_SCHEMA, kubeconfig=kubeconfig)
+    what = lks_json(server, "aks", "upgrade", "-g", GROUP, "-n", "lts", "-k", "1.32.12", "--control-plane-only",
+                    "--what-if")
+    assert what["canProceed"] is False
+    [blocker] = what["blockers"]
+    assert (blocker["code"], blocker["subcode"]) == ("ValidationError", "UpgradeBlockedOnDeprecatedAPIUsage")
+    assert "flowcontrol.apiserver.k8s.io.flowschemas.v1beta3" in blocker["message"]
+    assert aks.managed_clusters.get(GROUP, "lts").current_kubernetes_version == "1.31.14"
