@@ -23,6 +23,7 @@ import cel as _cel
 
 from lks.kube import cel
 from lks.kube.cel import checker
+from lks.kube.cel import cost as celcost
 from lks.kube.cel import types as celtypes
 from lks.kube.errors import Cause
 from lks.kube.policy import projection
@@ -43,6 +44,23 @@ class Rule:
     reason: str | None = None
     field_path: str = ""  # normalized: "foo.bar", "foo[key]"
     optional_old_self: bool = False
+    cost: int = 0  # the estimated cost of one evaluation, with the schema's bounds (lks.kube.cel.cost)
+    checked: checker.Checked | None = None  # the typed AST, to estimate again with actual sizes
+
+    @property
+    def sized(self) -> bool:
+        """Whether its cost depends on the sizes of the values (else it is always `cost`)."""
+        return self.checked is not None and self.cost_sized
+
+    cost_sized: bool = False
+
+    def runtime_cost(self, variables: dict[str, Any]) -> int:
+        """The estimate taken with the actual sizes of the values (what cannot be measured
+        counts as one)."""
+        if not self.sized or self.checked is None:
+            return self.cost
+        return celcost.estimate(self.checked.ast, frozenset(VARIABLES), celcost.ValueSizes(variables),
+                                self.checked.types, unknown=1).max
 
     @property
     def transition(self) -> bool:
@@ -66,39 +84,65 @@ class Node:
     map_keys: tuple[str, ...] | None = None  # of an `x-kubernetes-list-type: map` list
     atomic_map: bool = False
     reads: dict[str, Any] = field(default_factory=dict)  # what of self/oldSelf the rules read
+    budgeted: bool = False  # at the root: the rules may exceed the runtime cost limits, so count
 
     def compiled(self) -> None:
         """Note what the rules read: only that is converted for CEL, which costs per field."""
         expressions = [e for r in self.rules for e in (r.rule, r.message_expression) if e]
         self.reads = projection.reads(expressions, VARIABLES)
 
-    def validate(self, obj: Any, old: Any, path: str, unchanged: bool = False) -> list[Cause]:
+    def validate(self, obj: Any, old: Any, path: str, unchanged: bool = False,
+                 budget: _Budget | None = None) -> list[Cause]:
         """Every rule broken in `obj`. `old` is the correlated old value (None on create or where
         none correlates); `unchanged` tells an uncorrelatable value whether its nearest
-        correlatable ancestor is unchanged (ratcheting)."""
+        correlatable ancestor is unchanged (ratcheting). At a root whose rules could exceed
+        the runtime cost limits, their cost is counted (`budget`) and validation stops when the
+        object's budget is spent, as upstream."""
         if obj is None:
             return []
+        if budget is None and self.budgeted:
+            budget = _Budget()
         if old is not None:
             unchanged = old == obj
-        causes = self._rules(obj, old, path, unchanged) if self.rules else []
+        causes = self._rules(obj, old, path, unchanged, budget) if self.rules else []
         for sub in self.all_of:
-            causes += sub.validate(obj, old, path, unchanged)
+            if budget is not None and budget.spent:
+                return causes
+            causes += sub.validate(obj, old, path, unchanged, budget)
         if isinstance(obj, dict) and (self.properties or self.additional is not None):
             old_map = old if isinstance(old, dict) and not self.atomic_map else {}
             for key, value in obj.items():
+                if budget is not None and budget.spent:
+                    return causes
                 sub = self.properties.get(key)
                 if sub is not None:
-                    causes += sub.validate(value, old_map.get(key), _child(path, key), unchanged)
+                    causes += sub.validate(value, old_map.get(key), _child(path, key), unchanged, budget)
                 elif self.additional is not None:
-                    causes += self.additional.validate(value, old_map.get(key), f"{path}[{key}]", unchanged)
+                    causes += self.additional.validate(value, old_map.get(key), f"{path}[{key}]", unchanged, budget)
         elif isinstance(obj, list) and self.items is not None:
             olds = _correlate(self.map_keys, old) if self.map_keys and isinstance(old, list) else {}
             for i, item in enumerate(obj):
+                if budget is not None and budget.spent:
+                    return causes
                 causes += self.items.validate(item, olds.get(_key(self.map_keys, item)) if olds else None,
-                                              f"{path}[{i}]", unchanged)
+                                              f"{path}[{i}]", unchanged, budget)
         return causes
 
-    def _rules(self, obj: Any, old: Any, path: str, unchanged: bool) -> list[Cause]:
+    def _charge(self, rule: Rule, variables: dict[str, Any], budget: _Budget, path: str) -> Cause | None:
+        """Count one evaluation's cost; the cause when it is over a limit (the budget spent, or
+        the per-call limit: then the rule is not run)."""
+        spent = min(rule.runtime_cost(variables), celcost.PER_CALL_LIMIT + 1)
+        if spent > budget.remaining:
+            budget.spent = True
+            return Cause.invalid(path or "<nil>", self.type, "validation failed due to running out of cost budget, "
+                                                             "no further validation rules will be run")
+        budget.remaining -= spent
+        if spent > celcost.PER_CALL_LIMIT:
+            return Cause.invalid(path or "<nil>", self.type, "'operation cancelled: actual cost limit exceeded': "
+                                                             f"call cost exceeds limit for rule: {rule.error_string()}")
+        return None
+
+    def _rules(self, obj: Any, old: Any, path: str, unchanged: bool, budget: _Budget | None = None) -> list[Cause]:
         # a value unchanged since the old object does not fail its rules again (ratcheting);
         # transition rules run only with an old value, unless oldSelf is optional for them
         rules = [r for r in self.rules if (r.transition or not unchanged)
@@ -115,6 +159,13 @@ class Node:
         optional = None
         causes = []
         for rule in rules:
+            if budget is not None:
+                over = self._charge(rule, variables, budget, path)
+                if over is not None:
+                    causes.append(over)
+                    if budget.spent:
+                        return causes
+                    continue
             act = plain
             if rule.optional_old_self:
                 if optional is None:
@@ -159,6 +210,16 @@ class Node:
         if rule.reason == "FieldValueDuplicate":
             return Cause(reason="FieldValueDuplicate", message=f'Duplicate value: "{self.type}"', field=at)
         return Cause.invalid(at, self.type, detail)
+
+
+class _Budget:
+    """What is left of one object's runtime cost budget (celconfig.RuntimeCELCostBudget)."""
+
+    __slots__ = ("remaining", "spent")
+
+    def __init__(self) -> None:
+        self.remaining = celcost.RUNTIME_BUDGET
+        self.spent = False
 
 
 def _message(rule: Rule, act: cel.Activation) -> str:
@@ -217,7 +278,39 @@ def build(schema: dict[str, Any]) -> Node | None:
     """The validator of a CRD version's `openAPIV3Schema`, or None when it has no rules."""
     if not has_rules(schema):
         return None
-    return _node(schema, schema, resource_root=True)
+    root = _node(schema, schema, resource_root=True)
+    worst = _worst_cost(root, schema, 1)
+    root.budgeted = worst is None or worst > celcost.RUNTIME_BUDGET
+    return root
+
+
+def _worst_cost(node: Node, shape: dict[str, Any], cardinality: int | None) -> int | None:
+    """The most the rules of `node` and below can cost on one object (None: it depends on the
+    object's sizes, or a rule may exceed the per-call limit)."""
+    total = 0
+    for rule in node.rules:
+        if rule.sized or rule.cost > celcost.PER_CALL_LIMIT:
+            return None
+        times = cardinality if cardinality is not None else celcost.max_cardinality(2)
+        total += rule.cost * times
+    props = shape.get("properties") or {}
+    subs = [(sub, props.get(key) or {}, cardinality) for key, sub in node.properties.items()]
+    if node.additional is not None:
+        subs.append((node.additional, shape.get("additionalProperties") or {},
+                     _times(cardinality, shape.get("maxProperties"))))
+    if node.items is not None:
+        subs.append((node.items, shape.get("items") or {}, _times(cardinality, shape.get("maxItems"))))
+    subs += [(sub, shape, cardinality) for sub in node.all_of]
+    for sub, sub_shape, times in subs:
+        found = _worst_cost(sub, sub_shape if isinstance(sub_shape, dict) else {}, times)
+        if found is None:
+            return None
+        total += found
+    return total
+
+
+def _times(cardinality: int | None, bound: Any) -> int | None:
+    return cardinality * max(bound, 0) if cardinality is not None and isinstance(bound, int) else None
 
 
 def _node(s: dict[str, Any], shape: dict[str, Any], *, resource_root: bool = False) -> Node:
@@ -227,7 +320,7 @@ def _node(s: dict[str, Any], shape: dict[str, Any], *, resource_root: bool = Fal
     if shape.get("x-kubernetes-list-type") == "map":
         node.map_keys = tuple(shape.get("x-kubernetes-list-map-keys") or ())
     for rule in s.get("x-kubernetes-validations") or []:
-        compiled = compile_rule(rule, shape)
+        compiled = compile_rule(rule, shape, resource_root=resource_root)
         if compiled is not None:
             node.rules.append(compiled)
     node.compiled()
@@ -258,7 +351,7 @@ def _has_number(s: Any) -> bool:
     return any(_has_number(sub) for sub in subs)
 
 
-def compile_rule(rule: Any, shape: dict[str, Any]) -> Rule | None:
+def compile_rule(rule: Any, shape: dict[str, Any], *, resource_root: bool = False) -> Rule | None:
     """A rule ready to run; None when it does not compile (the CRD was refused for that)."""
     if not isinstance(rule, dict) or not str(rule.get("rule") or "").strip():
         return None
@@ -269,9 +362,16 @@ def compile_rule(rule: Any, shape: dict[str, Any]) -> Rule | None:
     except cel.CompileError:
         return None
     path = field_path(str(rule.get("fieldPath") or ""), shape) if rule.get("fieldPath") else ""
+    self_t = self_type(shape, resource_root=resource_root)
+    roots = {"self": self_t, "oldSelf": self_t}
+    checked = checker.check(rule["rule"], roots)
+    found = celcost.estimate(checked.ast, frozenset(roots), celcost.TypeSizes(roots), checked.types) \
+        if checked is not None else None
     return Rule(rule=rule["rule"], program=program, message=str(rule.get("message") or ""),
-                message_expression=str(rule.get("messageExpression") or ""), message_program=message_program, reason=rule.get("reason"), field_path=path or "",
-                optional_old_self=rule.get("optionalOldSelf") is True)
+                message_expression=str(rule.get("messageExpression") or ""), message_program=message_program,
+                reason=rule.get("reason"), field_path=path or "", optional_old_self=rule.get("optionalOldSelf") is True,
+                cost=found.max if found is not None else 0, checked=checked,
+                cost_sized=found is not None and found.sized)
 
 
 def self_type(schema: dict[str, Any], *, resource_root: bool) -> celtypes.Type:
@@ -289,6 +389,19 @@ def check(expression: str, schema: dict[str, Any], *, resource_root: bool,
     if checked is not None and checked.errors:
         raise cel.CompileError("\n".join(checked.errors))
     return checked
+
+
+def estimate(expression: str, schema: dict[str, Any], *, resource_root: bool) -> tuple[int, int] | None:
+    """The static cost estimate of a rule on `schema` (bounded by its maxItems, maxProperties and
+    maxLength) and the smallest serialized size of `self` (for its cardinality); None when the
+    expression is beyond the checker."""
+    self_t = self_type(schema, resource_root=resource_root)
+    roots = {"self": self_t, "oldSelf": self_t}
+    checked = checker.check(expression, roots)
+    if checked is None:
+        return None
+    found = celcost.estimate(checked.ast, frozenset(roots), celcost.TypeSizes(roots), checked.types)
+    return found.max, self_t.min_size
 
 
 def field_path(path: str, schema: dict[str, Any]) -> str | None:

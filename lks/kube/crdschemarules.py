@@ -16,6 +16,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from lks.kube import cel, crdrules, crdschema, goregexp
+from lks.kube.cel import cost as celcost
 from lks.kube.errors import Cause
 from lks.kube.schema import Schema
 
@@ -69,7 +70,9 @@ def check(schema: Node, path: str, *, status_enabled: bool) -> list[Cause]:
         structural = _invariants(schema, _ROOT, path) + _completeness(schema, schema, path, path)
         causes += sorted(structural, key=Cause.text) or _defaults(schema, path, root=True)
     # rules are compiled only in a schema that is otherwise sound (upstream's nil CEL context)
-    causes += _walk(schema, path, _Context(cel=not causes), root=True)
+    ctx = _Context(cel=not causes)
+    causes += _walk(schema, path, ctx, root=True)
+    causes += _total_cost(ctx.costs, path)
     return causes
 
 
@@ -243,6 +246,14 @@ class _Context:
     cel: bool = False  # compile x-kubernetes-validations here (not under junctors)
     uncorrelatable: str | None = None  # the highest path below which oldSelf cannot be correlated
     cel_causes: set[int] = field(default_factory=set)  # ids of the CEL causes (not schema errors)
+    cardinality: int | None = 1  # how often a value here can occur (lists and maps above); None: unbounded
+    costs: list[tuple[str, int]] = field(default_factory=list)  # each rule's estimated cost, by field
+
+    def times(self, bound: Any) -> _Context:
+        """Below a list or map of at most `bound` items (maxItems, maxProperties)."""
+        if self.cardinality is None or not isinstance(bound, int):
+            return replace(self, cardinality=None)
+        return replace(self, cardinality=self.cardinality * max(bound, 0))
 
     def forbid_old_self(self, path: str) -> _Context:
         return self if self.uncorrelatable is not None else replace(self, uncorrelatable=path)
@@ -279,6 +290,7 @@ def _walk(s: Node, path: str, ctx: _Context, *, root: bool = False) -> list[Caus
                                        "additionalProperties and properties are mutual exclusive"))
         sub_ctx = replace(ctx, defaults="inside additionalProperties applying to object metadata") \
             if ctx.inside_meta else ctx
+        sub_ctx = sub_ctx.times(s.get("maxProperties"))
         if isinstance(extra, dict):
             out += _walk(extra, f"{path}.additionalProperties", sub_ctx)
     embedded = s.get("x-kubernetes-embedded-resource") is True
@@ -299,6 +311,7 @@ def _walk(s: Node, path: str, ctx: _Context, *, root: bool = False) -> list[Caus
         out += _walk(sub, f"{path}.definitions[{key}]", junctor_ctx)
     # only the items of map lists correlate with old items
     items_ctx = ctx if s.get("x-kubernetes-list-type") == "map" else ctx.forbid_old_self(path)
+    items_ctx = items_ctx.times(s.get("maxItems"))
     if isinstance(items, dict):
         out += _walk(items, f"{path}.items", items_ctx)
     elif isinstance(items, list):
@@ -314,7 +327,7 @@ def _walk(s: Node, path: str, ctx: _Context, *, root: bool = False) -> list[Caus
     out += static
     # CEL is compiled only where the schema at and below is sound (their CEL errors aside)
     if ctx.cel and all(id(c) in ctx.cel_causes for c in out):
-        compiled = _cel_rules(s, path, ctx.uncorrelatable, resource_root=root or embedded)
+        compiled = _cel_rules(s, path, ctx, resource_root=root or embedded)
         ctx.cel_causes.update(id(c) for c in compiled)
         out += compiled
     return out
@@ -429,17 +442,20 @@ def _x_validations(s: Node, path: str) -> list[Cause]:
     return out
 
 
-def _cel_rules(s: Node, path: str, uncorrelatable: str | None, *, resource_root: bool) -> list[Cause]:
+def _cel_rules(s: Node, path: str, ctx: _Context, *, resource_root: bool) -> list[Cause]:
     """Each rule (and messageExpression) compiled as upstream's `cel.Compile`, with `self` and
     `oldSelf` declared and typed by the schema (a field it does not have is undefined); a
     transition rule where no old value can be correlated, or an `optionalOldSelf` on a rule
-    without `oldSelf`, is refused."""
+    without `oldSelf`, is refused; so is a rule whose estimated cost (times how often its value
+    can occur) exceeds the limit."""
     out: list[Cause] = []
+    uncorrelatable = ctx.uncorrelatable
     for i, rule in _list(s, "x-kubernetes-validations"):
         at = f"{path}.x-kubernetes-validations[{i}]"
         program = None
         try:
             program = _compile(str(rule.get("rule") or ""), s, resource_root, rule, "bool")
+            out += _cost(str(rule.get("rule") or ""), s, resource_root, ctx, f"{at}.rule", "rule")
         except cel.CompileError as err:
             out.append(_invalid_rule(f"{at}.rule", rule, f"compilation failed: {err}"))
         except _ResultType:
@@ -448,6 +464,7 @@ def _cel_rules(s: Node, path: str, uncorrelatable: str | None, *, resource_root:
         if isinstance(expr, str) and expr.strip():
             try:
                 _compile(expr, s, resource_root, rule, "string")
+                out += _cost(expr, s, resource_root, ctx, f"{at}.messageExpression", "messageExpression")
             except cel.CompileError as err:
                 out.append(_invalid_rule(f"{at}.messageExpression", rule, f"messageExpression compilation failed: {err}"))
             except _ResultType:
@@ -478,6 +495,37 @@ def _compile(expression: str, s: Node, resource_root: bool, rule: Node, result: 
 
 class _ResultType(Exception):
     pass
+
+
+def _cost(expression: str, s: Node, resource_root: bool, ctx: _Context, at: str, what: str) -> list[Cause]:
+    """The rule's estimated cost, times its cardinality (upstream's `getExpressionCost`), noted
+    for the CRD's total and refused over the per-expression limit."""
+    found = crdrules.estimate(expression, s, resource_root=resource_root)
+    if found is None:
+        return []
+    expression_cost, min_size = found
+    cardinality = ctx.cardinality if ctx.cardinality is not None else celcost.max_cardinality(min_size)
+    expression_cost = min(expression_cost * cardinality, celcost.MAX_UINT)
+    ctx.costs.append((at, expression_cost))
+    if expression_cost > celcost.STATIC_LIMIT:
+        return [Cause.forbidden(at, celcost.exceeds_message(f"estimated {what} cost", expression_cost,
+                                                            celcost.STATIC_LIMIT))]
+    return []
+
+
+def _total_cost(costs: list[tuple[str, int]], path: str) -> list[Cause]:
+    """The CRD-wide limit on the sum of its rules' costs: the most expensive (up to four) are
+    named, then the total (upstream's `TotalCost`)."""
+    total = min(sum(c for _, c in costs), celcost.MAX_UINT)
+    if total <= celcost.STATIC_CRD_LIMIT:
+        return []
+    expensive = sorted((c for c in costs if c[1] >= celcost.STATIC_CRD_LIMIT // 100), key=lambda c: -c[1])[:4]
+    out = [Cause.forbidden(at, "contributed to estimated rule cost total exceeding cost limit for entire "
+                               "OpenAPIv3 schema") for at, _ in expensive]
+    out.append(Cause.forbidden(path, celcost.exceeds_message(
+        "x-kubernetes-validations estimated rule cost total for entire OpenAPIv3 schema", total,
+        celcost.STATIC_CRD_LIMIT)))
+    return out
 
 
 def _invalid_rule(field: str, rule: Node, detail: str) -> Cause:

@@ -99,8 +99,8 @@ def test_bad_rules_at_two_levels_are_both_reported() -> None:
 
 
 def test_old_self_where_nothing_correlates() -> None:
-    schema = _spec({"type": "object", "properties": {"list": {"type": "array", "items": {
-        "type": "string", "x-kubernetes-validations": [{"rule": "self == oldSelf"}]}}}})
+    schema = _spec({"type": "object", "properties": {"list": {"type": "array", "maxItems": 10, "items": {
+        "type": "string", "maxLength": 10, "x-kubernetes-validations": [{"rule": "self == oldSelf"}]}}}})
     assert _texts(schema) == [
         f'{P}.properties[spec].properties[list].items.x-kubernetes-validations[0].rule: Invalid value: '
         f'"self == oldSelf": oldSelf cannot be used on the uncorrelatable portion of the schema within '

@@ -8,10 +8,13 @@ the policy's failurePolicy, as upstream's compilation results do.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from lks.kube import cel
+from lks.kube.cel import cost as celcost
+from lks.kube.cel import parser
 from lks.kube.policy import matching, projection
 
 Obj = dict[str, Any]
@@ -19,6 +22,7 @@ Obj = dict[str, Any]
 # the names an expression may use (upstream's OptionalVariableDeclarations and composition env)
 BASE = frozenset(("object", "oldObject", "request", "namespaceObject", "variables"))
 PARAMS, AUTHORIZER = "params", "authorizer"
+_VALUES = frozenset(("object", "oldObject", "params", "request", "namespaceObject", "variables"))
 
 
 def declared(*, params: bool, authorizer: bool) -> frozenset[str]:
@@ -27,18 +31,33 @@ def declared(*, params: bool, authorizer: bool) -> frozenset[str]:
 
 @dataclass(frozen=True, slots=True)
 class Expr:
-    """One compiled expression, or why it did not compile."""
+    """One compiled expression, or why it did not compile; with its estimated cost (sizes
+    unknown: the values are typed `dyn` here) and whether that depends on the values' sizes."""
 
     source: str
     program: cel.Program | None
     error: str = ""  # upstream's `compilation failed: ERROR: <input>:...`
+    cost: int = 0
+    ast: parser.Node | None = None  # kept when the cost depends on sizes, to estimate per request
 
     @classmethod
     def compile(cls, source: str, names: frozenset[str]) -> Expr:
         try:
-            return cls(source, cel.compile(source, names))
+            program = cel.compile(source, names)
         except cel.CompileError as err:
             return cls(source, None, f"compilation failed: {err}")
+        try:
+            ast = parser.parse(source)
+        except parser.ParseError:
+            return cls(source, program)
+        found = celcost.estimate(ast, _VALUES, lambda path: None)
+        return cls(source, program, cost=found.max, ast=ast if found.sized else None)
+
+    def runtime_cost(self, values: Mapping[str, Any]) -> int:
+        """The estimate with the sizes of the request's values (what cannot be measured counts one)."""
+        if self.ast is None:
+            return self.cost
+        return celcost.estimate(self.ast, _VALUES, celcost.ValueSizes(values), unknown=1).max
 
     @property
     def names(self) -> frozenset[str]:
@@ -70,6 +89,7 @@ class Policy:
     roots: frozenset[str] = frozenset()
     reads: dict[str, projection.Tree | None] = field(default_factory=dict)
     functions: dict[str, Any] = field(default_factory=dict)
+    costly: bool = False  # its expressions may exceed the runtime cost limits: count them per request
     bindings: dict[str, Binding] = field(default_factory=dict)  # by name, kept by the source
     ordered: tuple[Binding, ...] = ()  # the bindings by name, as requests walk them
 
@@ -102,6 +122,9 @@ class Policy:
         policy.roots = frozenset().union(*(e.names for e in exprs))
         policy.reads = projection.reads(sources, ("object", "oldObject", PARAMS))
         policy.functions = projection.functions(sources)
+        costs = [e.cost for e in exprs if e.program is not None]
+        policy.costly = any(e.ast is not None for e in exprs) or any(c > celcost.PER_CALL_LIMIT for c in costs) \
+            or sum(costs) > celcost.RUNTIME_BUDGET
         return policy
 
 

@@ -6,7 +6,11 @@ Fail denies, Ignore admits. `lks.kube.admission.validatingpolicy` applies the de
 binding's validationActions.
 
 The activation is converted for CEL once per binding and param and shared by every expression
-of the policy; `variables` are looked up as they are computed.
+of the policy; `variables` are looked up as they are computed. A policy whose expressions could
+exceed the runtime cost limits (`Policy.costly`) has each expression's cost estimated with the
+request's sizes before it runs (`lks.kube.cel.cost`): over `PerCallLimit` it fails as cel-go's
+`operation cancelled: actual cost limit exceeded`, and once the binding's budget is spent nothing
+further runs.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from lks.kube import cel
+from lks.kube.cel import cost as celcost
 from lks.kube.policy.compiled import Expr, Policy
 
 MAX_MESSAGE_BYTES = 5 * 1024  # celconfig.MaxEvaluatedMessageExpressionSizeBytes
@@ -41,12 +46,44 @@ class _Failed(Exception):
     pass
 
 
-async def _run(expr: Expr, ctx: cel.Activation, var_errors: Mapping[str, str]) -> Any:
+class _OutOfBudget(Exception):
+    pass
+
+
+OUT_OF_BUDGET = "validation failed due to running out of cost budget, no further validation rules will be run"
+
+
+class _Budget:
+    """What is left of one binding's runtime cost budget (celconfig.RuntimeCELCostBudget), and
+    the values the expressions' costs are estimated on (lks.kube.cel.cost)."""
+
+    __slots__ = ("remaining", "values")
+
+    def __init__(self, values: Mapping[str, Any]):
+        self.remaining = celcost.RUNTIME_BUDGET
+        self.values = values
+
+    def charge(self, expr: Expr) -> None:
+        spent = expr.runtime_cost(self.values)
+        if spent > celcost.PER_CALL_LIMIT:
+            self.remaining -= celcost.PER_CALL_LIMIT
+            if self.remaining < 0:
+                raise _OutOfBudget
+            raise _Failed(f"expression '{expr.source}' resulted in error: operation cancelled: actual cost limit "
+                          "exceeded")
+        self.remaining -= spent
+        if self.remaining < 0:
+            raise _OutOfBudget
+
+
+async def _run(expr: Expr, ctx: cel.Activation, var_errors: Mapping[str, str], budget: _Budget | None = None) -> Any:
     if expr.program is None:
         raise _Failed(f"compilation error: {expr.error}")
     for name, why in var_errors.items():
         if f"variables.{name}" in expr.source:
             raise _Failed(f"expression '{expr.source}' resulted in error: {why}")
+    if budget is not None:
+        budget.charge(expr)
     try:
         return await expr.program.run_async(ctx)
     except cel.EvalError as err:
@@ -55,16 +92,25 @@ async def _run(expr: Expr, ctx: cel.Activation, var_errors: Mapping[str, str]) -
 
 async def evaluate(policy: Policy, activation: Mapping[str, Any]) -> Result:
     fail = policy.failure_policy != "Ignore"
+    try:
+        return await _evaluate(policy, activation, fail)
+    except _OutOfBudget:
+        return Result([Decision(True, OUT_OF_BUDGET, error=True)]) if fail else Result()
+
+
+async def _evaluate(policy: Policy, activation: Mapping[str, Any], fail: bool) -> Result:
     ctx = cel.Activation(activation, policy.functions)
     variables: dict[str, Any] = {}
     if policy.variables:  # a resolver is asked for every name: only when there are variables
         ctx.context.set_variable_resolver(lambda name: variables if name == "variables" else None)
     var_errors: dict[str, str] = {}
+    # the estimated cost is counted only for policies that could exceed a limit (lks.kube.cel.cost)
+    budget = _Budget({**activation, "variables": variables}) if policy.costly else None
 
     # variables first (matchConditions may use them), each seeing the ones before it
     for name, expr in policy.variables:
         try:
-            variables[name] = await _run(expr, ctx, var_errors)
+            variables[name] = await _run(expr, ctx, var_errors, budget)
         except _Failed as err:
             var_errors[name] = f"composited variable \"{name}\" fails to evaluate: {err}"
 
@@ -84,18 +130,18 @@ async def evaluate(policy: Policy, activation: Mapping[str, Any]) -> Result:
     out = Result()
     for i, v in enumerate(policy.validations):
         try:
-            ok = await _run(v.expr, ctx, var_errors)
+            ok = await _run(v.expr, ctx, var_errors, budget)
         except _Failed as err:
             if fail:
                 out.decisions.append(Decision(True, str(err), error=True, index=i))
             continue
         if ok is True:
             continue
-        out.decisions.append(Decision(True, await _message(v, ctx, var_errors), v.reason, index=i))
+        out.decisions.append(Decision(True, await _message(v, ctx, var_errors, budget), v.reason, index=i))
 
     for key, expr in policy.audit_annotations:
         try:
-            value = await _run(expr, ctx, var_errors)
+            value = await _run(expr, ctx, var_errors, budget)
         except _Failed as err:
             if fail:
                 out.failures.append(Decision(True, str(err), error=True))
@@ -113,11 +159,11 @@ async def evaluate(policy: Policy, activation: Mapping[str, Any]) -> Result:
     return out
 
 
-async def _message(v: Any, ctx: cel.Activation, var_errors: Mapping[str, str]) -> str:
+async def _message(v: Any, ctx: cel.Activation, var_errors: Mapping[str, str], budget: _Budget | None) -> str:
     """messageExpression's string if it gives a usable one, else message, else the expression."""
     if v.message_expr is not None:
         try:
-            text = await _run(v.message_expr, ctx, var_errors)
+            text = await _run(v.message_expr, ctx, var_errors, budget)
         except _Failed:
             text = None
         if isinstance(text, str):
