@@ -105,3 +105,27 @@ async def test_before_1_32_a_node_lists_every_pod(version, allowed):
     finally:
         await cluster.stop()
         await backend.close()
+
+
+@pytest.mark.parametrize("selector, allowed", [
+    pytest.param(None, False, id="none"),
+    pytest.param({"rawSelector": "spec.nodeName=n1"}, True, id="raw"),
+    pytest.param({"requirements": [{"key": "spec.nodeName", "operator": "In", "values": ["n1"]}]}, True,
+                 id="requirements"),
+    pytest.param({"requirements": [{"key": "spec.nodeName", "operator": "NotIn", "values": ["n2"]}]}, False,
+                 id="not-in"),
+    pytest.param({"rawSelector": "spec.nodeName=n2"}, False, id="another-node"),
+])
+async def test_a_subject_access_review_carries_the_selectors(client, selector, allowed):
+    attrs: dict = {"verb": "list", "resource": "pods"}
+    if selector is not None:
+        attrs["fieldSelector"] = selector
+    review = {"apiVersion": "authorization.k8s.io/v1", "kind": "SubjectAccessReview",
+              "spec": {"user": "system:node:n1", "groups": ["system:nodes"], "resourceAttributes": attrs}}
+    resp = await client.post("/clusters/c1/apis/authorization.k8s.io/v1/subjectaccessreviews", json=review,
+                             headers=AUTH)
+    assert resp.status == 201, await resp.text()
+    status = (await resp.json())["status"]
+    assert status["allowed"] is allowed
+    if not allowed:
+        assert status["reason"] == "can only list/watch pods with spec.nodeName field selector"

@@ -149,9 +149,42 @@ def _attributes(user: User, spec: Obj) -> authz.Attributes:
     if resource is None:
         attrs = spec.get("nonResourceAttributes") or {}
         return authz.Attributes(user, attrs.get("verb", ""), False, path=attrs.get("path", ""))
+    fields, labels = _selectors(resource)
     return authz.Attributes(user, resource.get("verb", ""), True, resource.get("namespace", ""),
                             resource.get("group", ""), resource.get("version") or "*", resource.get("resource", ""),
-                            resource.get("subresource", ""), resource.get("name", ""))
+                            resource.get("subresource", ""), resource.get("name", ""),
+                            field_selector=fields, label_selector=labels)
+
+
+_LABEL_OPS = {"In": "in", "NotIn": "notin", "Exists": "exists", "DoesNotExist": "!"}
+
+
+def _selectors(resource: Obj) -> tuple[tuple[selectors.FieldRequirement, ...], tuple[selectors.Requirement, ...]]:
+    """The selectors the authorizers are given (upstream's ResourceAttributesFrom): the raw
+    one parsed, else the usable requirements; what does not parse is left out (and reported
+    by `_selector_problems`)."""
+    fields: tuple[selectors.FieldRequirement, ...] = ()
+    labels: tuple[selectors.Requirement, ...] = ()
+    if isinstance(selector := resource.get("fieldSelector"), dict):
+        if raw := selector.get("rawSelector"):
+            try:
+                fields = tuple(selectors.parse_fields(raw, lambda _f: True).requirements)
+            except errors.APIError:
+                pass
+        else:
+            fields = tuple(selectors.FieldRequirement(r.get("key", ""), r["values"][0], r.get("operator") == "In")
+                           for r in selector.get("requirements") or () if _usable_field_requirement(r))
+    if isinstance(selector := resource.get("labelSelector"), dict):
+        if raw := selector.get("rawSelector"):
+            try:
+                labels = tuple(selectors.parse_labels(raw).requirements)
+            except errors.APIError:
+                pass
+        else:
+            labels = tuple(selectors.Requirement(r.get("key", ""), _LABEL_OPS[r["operator"]],
+                                                 frozenset(r.get("values") or ()))
+                           for r in selector.get("requirements") or () if r.get("operator") in _LABEL_OPS)
+    return fields, labels
 
 
 async def _decide(cluster: Cluster, attrs: authz.Attributes, spec: Obj) -> Obj:
