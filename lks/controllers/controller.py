@@ -12,6 +12,8 @@ this (the job controller's second queue, the garbage collector's feed listener) 
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import Hashable
 from typing import Generic, TypeVar
 
@@ -31,11 +33,13 @@ class Controller(Generic[K]):
         self.clock = cluster.clock
         self.queue: WorkQueue[K] = WorkQueue(self.sync, name=name, workers=workers, clock=cluster.clock)
         self.identity = identities.of(name)  # who its writes are authorized as (None: the API server)
+        self._reader = identities.informers_of(name)  # who its informers list and watch as
         self._informers: list[Informer] = []
+        self._syncing: asyncio.Task[None] | None = None  # waiting for informers not yet allowed
 
     def watch(self, registry: Registry, handler: Handler) -> Informer:
         """An informer on `registry` feeding `handler`, started and stopped with the controller."""
-        informer = Informer(registry, handler)
+        informer = Informer(registry, handler, identity=self._reader)
         self._informers.append(informer)
         return informer
 
@@ -43,14 +47,30 @@ class Controller(Generic[K]):
         with acting_as(self.identity):  # its workers, started here, act as it
             for informer in self._informers:
                 await informer.start()
-            self.prime()
-            self.queue.start()
+            if all(informer.synced.is_set() for informer in self._informers):
+                self._run()
+            else:  # as WaitForCacheSync: no sync before every informer lists (the others start meanwhile)
+                self._syncing = asyncio.create_task(self._run_when_synced(), name=f"{self.queue.name} sync")
+
+    async def _run_when_synced(self) -> None:
+        for informer in self._informers:
+            await informer.synced.wait()
+        self._run()
+
+    def _run(self) -> None:
+        self.prime()
+        self.queue.start()
 
     def prime(self) -> None:
         """Runs once, after the informers started and before the first sync: index what their
         caches hold (their events arrive later), queue the keys that need a first look."""
 
     async def stop(self) -> None:
+        if self._syncing is not None:
+            self._syncing.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._syncing
+            self._syncing = None
         await self.queue.stop()
         for informer in reversed(self._informers):
             await informer.stop()

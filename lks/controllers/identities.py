@@ -3,7 +3,8 @@
 `system:serviceaccount:kube-system:<name>`, bound by the bootstrap policy to the
 `system:controller:<name>` ClusterRole (`lks.kube.rbac.policy`); the scheduler is
 `system:kube-scheduler`. Their writes are authorized as those users' requests would be
-(`lks.kube.authn.ACTING`, checked by the registries).
+(`lks.kube.authn.ACTING`, checked by the registries); their informers' lists and watches as
+`system:kube-controller-manager` (the shared informers' client) and `system:kube-scheduler`.
 
 The controllers that are kube-apiserver's own (CRDs, system namespaces, the `kubernetes`
 Service, the policy status, the legacy token controller's root credentials) and AKS's add-on
@@ -43,8 +44,16 @@ SERVICE_ACCOUNTS = {
 }
 
 SCHEDULER = User("system:kube-scheduler", ("system:authenticated",))
+# kube-controller-manager's own credentials: what its shared informers list and watch as
+CONTROLLER_MANAGER = User("system:kube-controller-manager", ("system:authenticated",))
 
 
 def of(controller: str) -> User | None:
     account = SERVICE_ACCOUNTS.get(controller)
     return service_account_user("kube-system", account) if account is not None else None
+
+
+def informers_of(controller: str) -> User | None:
+    """Who a controller's informers read as: kube-controller-manager's shared informers (the
+    API server's own controllers read as it: None)."""
+    return CONTROLLER_MANAGER if controller in SERVICE_ACCOUNTS else None

@@ -88,16 +88,32 @@ class Scheduler:
     # -- lifecycle
 
     async def start(self) -> None:
-        for inf in self._informers.values():
+        for name, inf in self._informers.items():
+            # they list and watch as system:kube-scheduler; PriorityClasses are lks's own read
+            # (upstream's scheduler has no informer on them, nor the bootstrap role a rule)
+            inf.identity = None if name == "priorityclasses" else identities.SCHEDULER
             await inf.start()
-            # prime from the cache at once, so the first cycles see every node; the informer
-            # delivers the same objects again, which the handlers take as no-ops
+        with acting_as(identities.SCHEDULER):  # its tasks bind and write status as system:kube-scheduler
+            if all(inf.synced.is_set() for inf in self._informers.values()):
+                self._prime()
+                self._task = asyncio.create_task(self._run(), name="scheduler")
+            else:  # as WaitForCacheSync: nothing is scheduled before every informer lists
+                self._task = asyncio.create_task(self._run_when_synced(), name="scheduler")
+
+    def _prime(self) -> None:
+        # from the caches at once, so the first cycles see every node; the informers deliver
+        # the same objects again, which the handlers take as no-ops
+        for inf in self._informers.values():
             assert inf.cache is not None
             for obj in list(inf.cache.objects.values()):
                 inf.handler("ADDED", obj, None)
-        with acting_as(identities.SCHEDULER):  # its tasks bind and write status as system:kube-scheduler
-            self.status_queue.start()
-            self._task = asyncio.create_task(self._run(), name="scheduler")
+        self.status_queue.start()
+
+    async def _run_when_synced(self) -> None:
+        for inf in self._informers.values():
+            await inf.synced.wait()
+        self._prime()
+        await self._run()
 
     async def stop(self) -> None:
         if self._task is not None:
