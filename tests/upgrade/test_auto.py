@@ -13,7 +13,8 @@ from typing import Any
 import aiohttp
 import pytest
 
-from lks.arm import nodeshape
+from lks.arm import model, nodeshape
+from lks.arm.errors import ARMError
 from lks.clock import ManualClock
 from lks.server import Service
 from lks.upgrade import auto
@@ -185,3 +186,28 @@ async def test_maintenance_configurations_crud_and_cluster_deletion(service):
 ])
 def test_channel_targets(channel, current, target):
     assert auto.channel_target(channel, current) == target
+
+
+def _profile(profile: dict, old: dict | None = None) -> dict:
+    body = {"location": "eastus", "properties": {"autoUpgradeProfile": profile, "agentPoolProfiles": [
+        {"name": "nodepool1", "count": 1, "vmSize": "Standard_DS2_v2", "mode": "System"}]}}
+    existing = None
+    if old is not None:
+        existing = model.managed_cluster({**body, "properties": {**body["properties"], "autoUpgradeProfile": old}},
+                                         existing=None, resource_id="/x", name="c1", group="rg", subscription="s")
+    return model.managed_cluster(body, existing=existing, resource_id="/x", name="c1", group="rg",
+                                 subscription="s")["properties"]["autoUpgradeProfile"]
+
+
+def test_auto_upgrade_profile_is_validated_as_aks():
+    assert _profile({}) == {"nodeOSUpgradeChannel": "NodeImage"}
+    assert _profile({"upgradeChannel": "Patch", "nodeOSUpgradeChannel": "securitypatch"}) == {
+        "upgradeChannel": "patch", "nodeOSUpgradeChannel": "SecurityPatch"}
+    assert _profile({"upgradeChannel": "node-image"}, old={"nodeOSUpgradeChannel": "None"}) == {
+        "upgradeChannel": "node-image", "nodeOSUpgradeChannel": "NodeImage"}
+    with pytest.raises(ARMError) as err:
+        _profile({"upgradeChannel": "weekly"})
+    assert (err.value.code, err.value.target) == ("InvalidParameter", "autoUpgradeProfile.upgradeChannel")
+    with pytest.raises(ARMError) as err:
+        _profile({"upgradeChannel": "node-image", "nodeOSUpgradeChannel": "Unmanaged"})
+    assert err.value.target == "autoUpgradeProfile.nodeOSUpgradeChannel"

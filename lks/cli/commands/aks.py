@@ -21,7 +21,7 @@ import yaml
 from lks import kubeconfig, safeyaml
 from lks.cli import commands, output
 from lks.cli.client import CONTAINER_SERVICE_API, RESOURCES_API, Client
-from lks.cli.commands import nodepool
+from lks.cli.commands import maintenance, nodepool
 
 # az's _aks_table_format
 _CLUSTER_ROW = ("{name: name, location: location, resourceGroup: resourceGroup, kubernetesVersion: kubernetesVersion, "
@@ -201,6 +201,7 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     p.set_defaults(func=upgrade)
 
     nodepool.register(cmds, common)
+    maintenance.register(cmds, common)
 
 
 def _access_args(p: argparse.ArgumentParser, *, update: bool) -> None:
