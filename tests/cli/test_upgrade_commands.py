@@ -179,3 +179,19 @@ def test_rollback_without_history(client, arm):
     with pytest.raises(output.CLIError, match="No rollback versions available. The nodepool must have been upgraded"):
         run(client, "aks", "nodepool", "rollback", "-g", "rg1", "--cluster-name", "c1", "-n", "pool0")
     assert not [c for c in arm.calls if c[0] == "PUT"]
+
+
+def test_nodepool_add_and_update_take_the_upgrade_settings(client, arm):
+    pools = f"{MC_PATH}/agentPools"
+    arm.on("GET", pools, 200, {"value": []})
+    arm.on("PUT", POOL_PATH, 200, {"name": "pool0", "properties": {}})
+    run(client, "aks", "nodepool", "add", "-g", "rg1", "--cluster-name", "c1", "-n", "pool0", "--max-surge", "2",
+        "--node-soak-duration", "3", "--no-wait")
+    assert arm.sent("PUT", POOL_PATH)["properties"]["upgradeSettings"] == {"maxSurge": "2",
+                                                                           "nodeSoakDurationInMinutes": 3}
+    arm.on("GET", POOL_PATH, 200, {"name": "pool0", "properties": {"upgradeSettings": {
+        "maxSurge": "10%", "maxUnavailable": "0"}, "provisioningState": "Succeeded"}})
+    run(client, "aks", "nodepool", "update", "-g", "rg1", "--cluster-name", "c1", "-n", "pool0",
+        "--drain-timeout", "10", "--undrainable-node-behavior", "Cordon", "--no-wait")
+    assert arm.sent("PUT", POOL_PATH)["properties"] == {"upgradeSettings": {
+        "maxSurge": "10%", "maxUnavailable": "0", "drainTimeoutInMinutes": 10, "undrainableNodeBehavior": "Cordon"}}

@@ -58,6 +58,7 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     p.add_argument("--os-type", choices=("Linux", "Windows"), help="The OS Type. Default: Linux.")
     p.add_argument("--os-sku", help="The OS SKU of the agent node pool, e.g. Ubuntu or AzureLinux.")
     p.add_argument("--workload-runtime", choices=WORKLOAD_RUNTIMES, help=WORKLOAD_RUNTIME_HELP)
+    _upgrade_flags(p)
     commands.tags_arg(p)
     commands.no_wait(p)
     p.set_defaults(func=add)
@@ -84,6 +85,7 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     p.add_argument("--node-taints", metavar="TAINTS", help='The node taints for the node pool, comma-separated. '
                    'Use "" to clear them.')
     p.add_argument("--mode", choices=("System", "User", "Gateway"), help="The mode for a node pool.")
+    _upgrade_flags(p)
     commands.tags_arg(p)
     commands.no_wait(p)
     p.set_defaults(func=update)
@@ -93,18 +95,7 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     p.add_argument("--kubernetes-version", "-k", default="", help="Version of Kubernetes to upgrade the node pool to, "
                    'such as "1.36.4".')
     p.add_argument("--node-image-only", action="store_true", help="Only upgrade agent pool's node image.")
-    p.add_argument("--max-surge", type=_int_or_percent("--max-surge"),
-                   help='Extra nodes used to speedup upgrade. When specified, it represents the number or percent '
-                   'used, eg. 5 or 33%%')
-    p.add_argument("--max-unavailable", type=_int_or_percent("--max-unavailable"),
-                   help="The maximum number or percentage of nodes that can be simultaneously unavailable during "
-                   "upgrade. When specified, it represents the number or percent used, eg. 1 or 5%%")
-    p.add_argument("--drain-timeout", type=int, help="When nodes are drain how many minutes to wait for all pods "
-                   "to be evicted")
-    p.add_argument("--node-soak-duration", type=int, help="The amount of time (in minutes) to wait after draining a "
-                   "node and before reimaging it and moving on to next node.")
-    p.add_argument("--undrainable-node-behavior", help="Define the behavior for undrainable nodes during upgrade. "
-                   "Possible values: Cordon, Schedule.")
+    _upgrade_flags(p)
     commands.no_wait(p)
     commands.yes(p)
     p.set_defaults(func=upgrade)
@@ -131,6 +122,35 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
                    help="Delete the node pool without honouring PodDisruptionBudgets.")
     commands.no_wait(p)
     p.set_defaults(func=delete)
+
+
+def _upgrade_flags(p: argparse.ArgumentParser) -> None:
+    """az's upgrade-settings flags of `nodepool add`, `update` and `upgrade`."""
+    p.add_argument("--max-surge", type=_int_or_percent("--max-surge"),
+                   help='Extra nodes used to speedup upgrade. When specified, it represents the number or percent '
+                   'used, eg. 5 or 33%%')
+    p.add_argument("--max-unavailable", type=_int_or_percent("--max-unavailable"),
+                   help="The maximum number or percentage of nodes that can be simultaneously unavailable during "
+                   "upgrade. When specified, it represents the number or percent used, eg. 1 or 5%%")
+    p.add_argument("--drain-timeout", type=int, help="When nodes are drain how many minutes to wait for all pods "
+                   "to be evicted")
+    p.add_argument("--node-soak-duration", type=int, help="The amount of time (in minutes) to wait after draining a "
+                   "node and before reimaging it and moving on to next node.")
+    p.add_argument("--undrainable-node-behavior", help="Define the behavior for undrainable nodes during upgrade. "
+                   "Possible values: Cordon, Schedule.")
+
+
+def _upgrade_settings(args: argparse.Namespace, current: dict[str, Any] | None) -> dict[str, Any] | None:
+    """`upgradeSettings` with the flags given (az sets each one that is truthy, the soak
+    duration when it is 0 or more); None when no flag was given."""
+    changes = {"maxSurge": args.max_surge, "drainTimeoutInMinutes": args.drain_timeout,
+               "undrainableNodeBehavior": args.undrainable_node_behavior, "maxUnavailable": args.max_unavailable}
+    changes = {k: v for k, v in changes.items() if v}
+    if args.node_soak_duration is not None and args.node_soak_duration >= 0:
+        changes["nodeSoakDurationInMinutes"] = args.node_soak_duration
+    if not changes:
+        return None
+    return {**(current or {}), **changes}
 
 
 def _int_or_percent(flag: str) -> Any:
@@ -164,7 +184,8 @@ def add(args: argparse.Namespace, client: Client) -> Any:
     optional = {"vmSize": args.node_vm_size, "orchestratorVersion": args.kubernetes_version,
                 "nodeLabels": commands.labels(args.labels), "nodeTaints": commands.taints(args.node_taints),
                 "maxPods": args.max_pods, "osType": args.os_type, "osSKU": args.os_sku,
-                "workloadRuntime": args.workload_runtime, "tags": commands.tags(args.tags)}
+                "workloadRuntime": args.workload_runtime, "tags": commands.tags(args.tags),
+                "upgradeSettings": _upgrade_settings(args, None)}
     props.update({k: v for k, v in optional.items() if v not in (None, "")})
     return output.from_arm(client.put(_path(args, client), {"properties": props}, no_wait=args.no_wait))
 
@@ -191,10 +212,14 @@ def scale(args: argparse.Namespace, client: Client) -> Any:
 def update(args: argparse.Namespace, client: Client) -> Any:
     path = _path(args, client)
     props = writable(client.get(path).get("properties") or {})
-    if args.labels is None and args.node_taints is None and args.mode is None and args.tags is None:
-        commands.reconcile_or_refuse(False, ["--labels", "--node-taints", "--mode", "--tags"])
+    settings = _upgrade_settings(args, props.get("upgradeSettings"))
+    if args.labels is None and args.node_taints is None and args.mode is None and args.tags is None and \
+            settings is None:
+        commands.reconcile_or_refuse(False, ["--labels", "--node-taints", "--mode", "--tags", "--max-surge",
+                                             "--max-unavailable", "--drain-timeout", "--node-soak-duration",
+                                             "--undrainable-node-behavior"])
     changes = {"nodeLabels": commands.labels(args.labels), "nodeTaints": commands.taints(args.node_taints),
-               "mode": args.mode, "tags": commands.tags(args.tags)}
+               "mode": args.mode, "tags": commands.tags(args.tags), "upgradeSettings": settings}
     props.update({k: v for k, v in changes.items() if v is not None})
     return output.from_arm(client.put(path, {"properties": props}, no_wait=args.no_wait))
 
@@ -240,13 +265,7 @@ def upgrade(args: argparse.Namespace, client: Client) -> Any:
     body = writable(props)
     body["orchestratorVersion"] = args.kubernetes_version
     body.pop("creationData", None)
-    upgrade_settings = dict(body.get("upgradeSettings") or {})
-    changes = {"maxSurge": args.max_surge, "drainTimeoutInMinutes": args.drain_timeout,
-               "undrainableNodeBehavior": args.undrainable_node_behavior, "maxUnavailable": args.max_unavailable}
-    upgrade_settings.update({k: v for k, v in changes.items() if v})
-    if args.node_soak_duration is not None and args.node_soak_duration >= 0:
-        upgrade_settings["nodeSoakDurationInMinutes"] = args.node_soak_duration
-    body["upgradeSettings"] = upgrade_settings
+    body["upgradeSettings"] = _upgrade_settings(args, body.get("upgradeSettings")) or body.get("upgradeSettings") or {}
     return output.from_arm(client.put(path, {"properties": body}, no_wait=args.no_wait))
 
 
