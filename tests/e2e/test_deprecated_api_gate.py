@@ -9,7 +9,10 @@ afterwards v1beta3 answers 404 and the FlowSchema is read through v1."""
 from __future__ import annotations
 
 import json
+import ssl
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -157,3 +160,26 @@ def test_upgrade_across_a_removed_api_in_use(server: LKS, aks: ContainerServiceC
     assert [v["version"] for v in groups["versions"]] == ["v1"]
     fs = json.loads(server.kubectl("get", "flowschema", "legacy-client", "-o", "json", kubeconfig=kubeconfig).stdout)
     assert fs["apiVersion"] == "flowcontrol.apiserver.k8s.io/v1" and fs["spec"]["matchingPrecedence"] == 900
+
+
+@pytest.mark.parametrize(("props", "code", "target"), [
+    pytest.param({"upgradeSettings": {"overrideSettings": {"forceUpgrade": True, "until": "soon"}}},
+                 "InvalidParameter", "upgradeSettings.overrideSettings.until", id="until-not-a-date"),
+    pytest.param({"upgradeSettings": {"overrideSettings": {"forceUpgrade": "yes"}}},
+                 "InvalidParameter", "upgradeSettings.overrideSettings.forceUpgrade", id="force-not-a-boolean"),
+    pytest.param({"supportPlan": "Gold"}, "InvalidParameter", "supportPlan", id="unknown-support-plan"),
+])
+def test_bad_override_settings_are_refused(server: LKS, aks: ContainerServiceClient, props, code, target):
+    config = json.loads((server.home / "config.json").read_text())
+    body = {"location": "westeurope", "properties": {"dnsPrefix": "bad", "agentPoolProfiles": [
+        {"name": "nodepool1", "count": 1, "vmSize": "Standard_DS2_v2", "mode": "System"}], **props}}
+    url = (f"{config['endpoint']}/subscriptions/{config['subscription_id']}/resourceGroups/{GROUP}/providers/"
+           "Microsoft.ContainerService/managedClusters/bad1?api-version=2026-08-01")
+    req = urllib.request.Request(url, data=json.dumps(body).encode(), method="PUT", headers={
+        "Authorization": f"Bearer {config['token']}", "Content-Type": "application/json"})
+    with pytest.raises(urllib.error.HTTPError) as err:
+        urllib.request.urlopen(req, context=ssl.create_default_context(cafile=config["ca_file"]), timeout=30)
+    assert err.value.code == 400
+    error = json.loads(err.value.read())["error"]
+    assert (error["code"], error["target"]) == (code, target)
+    assert "bad1" not in [c.name for c in aks.managed_clusters.list_by_resource_group(GROUP)]

@@ -360,7 +360,7 @@ def update(args: argparse.Namespace, client: Client) -> Any:
                                        "nodeOSUpgradeChannel": args.node_os_upgrade_channel}
     if args.k8s_support_plan:
         props["supportPlan"] = args.k8s_support_plan
-    _set_force_upgrade(args, props)
+    _force_upgrade(args, props)
     return output.from_arm(client.put(path, doc, no_wait=args.no_wait))
 
 
@@ -377,34 +377,6 @@ def _force_upgrade_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--upgrade-override-until", help="Until when the upgrade overrides are effective, a date-time "
                    "within the next 30 days such as 2026-12-31T13:00:00Z; with --enable-force-upgrade and no value "
                    "it is 3 days from now.")
-
-
-def _set_force_upgrade(args: argparse.Namespace, props: dict[str, Any]) -> None:
-    """az's _update_upgrade_settings: the cluster's `upgradeSettings.overrideSettings`."""
-    force = True if args.enable_force_upgrade else False if args.disable_force_upgrade else None
-    if force is None and args.upgrade_override_until is None:
-        return
-    override = dict(((props.get("upgradeSettings") or {}).get("overrideSettings")) or {})
-    if force is not None:
-        override["forceUpgrade"] = force
-    if args.upgrade_override_until is not None:
-        try:
-            until = datetime.datetime.fromisoformat(args.upgrade_override_until.replace("Z", "+00:00"))
-        except ValueError:
-            raise output.CLIError(f"{args.upgrade_override_until} is not a valid datatime format.") from None
-        if until.tzinfo is None:
-            until = until.replace(tzinfo=datetime.UTC)
-        override["until"] = until.isoformat().replace("+00:00", "Z")
-    elif force:  # az: three days from now, unless a later until is already set
-        default = datetime.datetime.now(datetime.UTC) + datetime.timedelta(days=3)
-        existing = override.get("until")
-        try:
-            later = existing and datetime.datetime.fromisoformat(existing.replace("Z", "+00:00")) >= default
-        except ValueError:
-            later = False
-        if not later:
-            override["until"] = default.replace(microsecond=0).isoformat().replace("+00:00", "Z")
-    props["upgradeSettings"] = {**(props.get("upgradeSettings") or {}), "overrideSettings": override}
 
 
 def start(args: argparse.Namespace, client: Client) -> None:
