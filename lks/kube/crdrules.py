@@ -9,8 +9,9 @@ transition rule (one that reads `oldSelf`) runs only on update and only where th
 can be correlated (object fields, map values, items of `x-kubernetes-list-type: map` lists by
 key), unless `optionalOldSelf` makes `oldSelf` an optional. A failed rule gives upstream's
 field error (`spec: Invalid value: "object": <message>`, the reason's wording, `fieldPath`
-appended); a value unchanged since the old object does not fail non-transition rules again
-(upstream's validation ratcheting). The rules are checked when the CRD is written by
+appended). A non-transition rule that fails on a value unchanged since the old object (or whose
+nearest correlatable ancestor is) gives a warning instead (upstream's validation ratcheting,
+KEP-4008: the field error's text as a `Warning` header); evaluation errors stay errors. The rules are checked when the CRD is written by
 `lks.kube.crdschemarules`, which uses `field_path` from here.
 """
 
@@ -21,7 +22,7 @@ from typing import Any
 
 import cel as _cel
 
-from lks.kube import cel
+from lks.kube import cel, warning
 from lks.kube.cel import checker
 from lks.kube.cel import cost as celcost
 from lks.kube.cel import types as celtypes
@@ -92,23 +93,26 @@ class Node:
         self.reads = projection.reads(expressions, VARIABLES)
 
     def validate(self, obj: Any, old: Any, path: str, unchanged: bool = False,
-                 budget: _Budget | None = None) -> list[Cause]:
+                 budget: _Budget | None = None, *, correlated: bool = True) -> list[Cause]:
         """Every rule broken in `obj`. `old` is the correlated old value (None on create or where
         none correlates); `unchanged` tells an uncorrelatable value whether its nearest
-        correlatable ancestor is unchanged (ratcheting). At a root whose rules could exceed
-        the runtime cost limits, their cost is counted (`budget`) and validation stops when the
-        object's budget is spent, as upstream."""
+        correlatable ancestor is unchanged (ratcheting: a rule without oldSelf that fails there
+        is a warning, `lks.kube.warning`, not an error). `correlated` False: an allOf branch,
+        which ratchets by the parent's equality only, as upstream. At a root whose rules could
+        exceed the runtime cost limits, their cost is counted (`budget`) and validation stops
+        when the object's budget is spent, as upstream."""
         if obj is None:
             return []
         if budget is None and self.budgeted:
             budget = _Budget()
-        if old is not None:
+        inherited = unchanged
+        if old is not None and correlated:
             unchanged = old == obj
         causes = self._rules(obj, old, path, unchanged, budget) if self.rules else []
         for sub in self.all_of:
             if budget is not None and budget.spent:
                 return causes
-            causes += sub.validate(obj, old, path, unchanged, budget)
+            causes += sub.validate(obj, old, path, inherited, budget, correlated=False)
         if isinstance(obj, dict) and (self.properties or self.additional is not None):
             old_map = old if isinstance(old, dict) and not self.atomic_map else {}
             for key, value in obj.items():
@@ -116,16 +120,18 @@ class Node:
                     return causes
                 sub = self.properties.get(key)
                 if sub is not None:
-                    causes += sub.validate(value, old_map.get(key), _child(path, key), unchanged, budget)
+                    causes += sub.validate(value, old_map.get(key), _child(path, key), unchanged, budget,
+                                           correlated=correlated)
                 elif self.additional is not None:
-                    causes += self.additional.validate(value, old_map.get(key), f"{path}[{key}]", unchanged, budget)
+                    causes += self.additional.validate(value, old_map.get(key), f"{path}[{key}]", unchanged, budget,
+                                                       correlated=correlated)
         elif isinstance(obj, list) and self.items is not None:
             olds = _correlate(self.map_keys, old) if self.map_keys and isinstance(old, list) else {}
             for i, item in enumerate(obj):
                 if budget is not None and budget.spent:
                     return causes
                 causes += self.items.validate(item, olds.get(_key(self.map_keys, item)) if olds else None,
-                                              f"{path}[{i}]", unchanged, budget)
+                                              f"{path}[{i}]", unchanged, budget, correlated=correlated)
         return causes
 
     def _charge(self, rule: Rule, variables: dict[str, Any], budget: _Budget, path: str) -> Cause | None:
@@ -143,10 +149,8 @@ class Node:
         return None
 
     def _rules(self, obj: Any, old: Any, path: str, unchanged: bool, budget: _Budget | None = None) -> list[Cause]:
-        # a value unchanged since the old object does not fail its rules again (ratcheting);
         # transition rules run only with an old value, unless oldSelf is optional for them
-        rules = [r for r in self.rules if (r.transition or not unchanged)
-                 and (not r.transition or old is not None or r.optional_old_self)]
+        rules = [r for r in self.rules if not r.transition or old is not None or r.optional_old_self]
         if not rules:
             return []
         programs = [p for r in rules for p in (r.program, r.message_program) if p]
@@ -178,7 +182,11 @@ class Node:
                 causes.append(self._eval_failure(rule, str(err), path))
                 continue
             if ok is not True:
-                causes.append(self._failure(rule, act, path))
+                failure = self._failure(rule, act, path)
+                if unchanged and not rule.transition:  # ratcheted: the value was accepted before
+                    warning.add(f"{failure['field']}: {failure['message']}")
+                else:
+                    causes.append(failure)
         return causes
 
     def _value(self, obj: Any, name: str) -> Any:
@@ -285,11 +293,11 @@ def build(schema: dict[str, Any]) -> Node | None:
 
 
 def _worst_cost(node: Node, shape: dict[str, Any], cardinality: int | None) -> int | None:
-    """The most the rules of `node` and below can cost on one object (None: it depends on the
-    object's sizes, or a rule may exceed the per-call limit)."""
+    """The most the rules of `node` and below can cost on one object, by their estimates with the
+    schema's bounds (None: a rule may exceed the per-call limit)."""
     total = 0
     for rule in node.rules:
-        if rule.sized or rule.cost > celcost.PER_CALL_LIMIT:
+        if rule.cost > celcost.PER_CALL_LIMIT:
             return None
         times = cardinality if cardinality is not None else celcost.max_cardinality(2)
         total += rule.cost * times
