@@ -88,7 +88,8 @@ class AgentPools:
         model.check_pools(new_pools)
         props["agentPoolProfiles"] = new_pools
         rollback.record({"agentPoolProfiles": pools}, props, now=self.plane.clock.now())
-        state = "Creating" if existing is None else (
+        state = "Creating" if existing is None else "Upgrading" if model.pool_versions(existing) != \
+            model.pool_versions(pool) else (
             "Scaling" if existing.get("count") != pool["count"] and
             {**existing, "count": 0, "eTag": ""} == {**pool, "count": 0, "eTag": ""} else "Updating")
         op = await self.plane.begin_operation(call, doc, stored, "Updating" if state == "Creating" else state,

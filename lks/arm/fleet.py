@@ -128,10 +128,11 @@ class Fleet:
     def _of(self, cp_id: str) -> dict[str, NodePool]:
         return {name: pool for (cp, name), pool in self.pools.items() if cp == cp_id}
 
-    async def sync(self, doc: Doc, cluster: Cluster) -> None:
+    async def sync(self, doc: Doc, cluster: Cluster, *, progress: Progress | None = None) -> None:
         """Make the cluster's pools match the document. Nodes that go are drained first; a
         drain that fails raises `PodDrainFailure`. A document at rest (no operation running:
-        the service starting) removes no nodes, since that would drain: it brings back what runs."""
+        the service starting) removes no nodes and upgrades none, since that would drain: it
+        brings back what runs. `progress` hears the share of node upgrades done (0-100)."""
         cp_id = cluster.id
         wanted = {p["name"]: p for p in doc["properties"]["agentPoolProfiles"]}
         at_rest = doc["properties"].get("provisioningState") in _AT_REST

@@ -243,6 +243,8 @@ def _update_state(old: Doc, new: Doc) -> str:
         return "Upgrading"
     old_pools = {p["name"]: p for p in old_props["agentPoolProfiles"]}
     new_pools = {p["name"]: p for p in new_props["agentPoolProfiles"]}
+    if any(n in old_pools and model.pool_versions(old_pools[n]) != model.pool_versions(p) for n, p in new_pools.items()):
+        return "Upgrading"  # a pool's version or node image: its nodes are upgraded
     if old_pools.keys() == new_pools.keys() and any(
             old_pools[n].get("count") != p.get("count") for n, p in new_pools.items()):
         return "Scaling"

@@ -472,3 +472,8 @@ def pool_resource(cluster_id: str, pool: Doc) -> Doc:
     props = {k: v for k, v in pool.items() if k != "name"}
     return {"id": f"{cluster_id}/agentPools/{pool['name']}", "name": pool["name"], "type": POOL_TYPE,
             "properties": props}
+
+
+def pool_versions(pool: Doc) -> tuple[str | None, str | None]:
+    """What a pool's nodes run; a change of it is an upgrade of the pool (`lks.upgrade.surge`)."""
+    return pool.get("currentOrchestratorVersion"), pool.get("nodeImageVersion")

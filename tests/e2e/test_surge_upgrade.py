@@ -76,10 +76,15 @@ def aks(config: dict) -> ContainerServiceClient:
 
 
 @pytest.fixture(scope="module")
-def kubeconfig(server: LKS, config: dict, aks: ContainerServiceClient, tmp_path_factory) -> str:
+def group(config: dict) -> str:
     ResourceManagementClient(StaticToken(config["token"]), config["subscription_id"], base_url=config["endpoint"],
                              connection_verify=config["ca_file"]).resource_groups.create_or_update(
         GROUP, {"location": "westeurope"})
+    return GROUP
+
+
+@pytest.fixture(scope="module")
+def kubeconfig(server: LKS, group: str, aks: ContainerServiceClient, tmp_path_factory) -> str:
     mc = aks.managed_clusters.begin_create_or_update(GROUP, CLUSTER, ManagedCluster(
         location="westeurope", dns_prefix="up1", kubernetes_version="1.35", agent_pool_profiles=[
             ManagedClusterAgentPoolProfile(name=POOL, count=3, vm_size="Standard_D4s_v3", mode="System",
@@ -277,3 +282,69 @@ def test_a_budget_that_allows_nothing_fails_the_upgrade_after_the_drain_timeout_
     assert len(nodes) == 3 and all(n.status.node_info.kubelet_version == f"v{mc.current_kubernetes_version}"
                                    for n in nodes.values())
     assert aks.agent_pools.get(GROUP, CLUSTER, POOL).current_orchestrator_version == mc.current_kubernetes_version
+
+
+def _cluster2(server: LKS, aks: ContainerServiceClient, tmp_path_factory) -> tuple[str, k8s_client.ApiClient]:
+    mc = aks.managed_clusters.begin_create_or_update(GROUP, "up2", ManagedCluster(
+        location="westeurope", dns_prefix="up2", kubernetes_version="1.35", agent_pool_profiles=[
+            ManagedClusterAgentPoolProfile(name=POOL, count=2, vm_size="Standard_D4s_v3", mode="System",
+                                           upgrade_settings=AgentPoolUpgradeSettings(drain_timeout_in_minutes=60))],
+    )).result()
+    assert mc.provisioning_state == "Succeeded"
+    path = tmp_path_factory.mktemp("up2") / "kubeconfig"
+    path.write_bytes(aks.managed_clusters.list_cluster_admin_credentials(GROUP, "up2").kubeconfigs[0].value)
+    return str(path), k8s_config.new_client_from_config(str(path))
+
+
+def test_control_plane_only_keeps_nodes_and_pods_and_a_restart_resumes_a_pool_upgrade(
+        server, group, aks, tmp_path_factory):
+    kubeconfig, api = _cluster2(server, aks, tmp_path_factory)
+    core, policy = k8s_client.CoreV1Api(api), k8s_client.PolicyV1Api(api)
+    k8s_client.AppsV1Api(api).create_namespaced_deployment("default", {
+        "metadata": {"name": "app"}, "spec": {
+            "replicas": 2, "selector": {"matchLabels": {"app": "app"}},
+            "template": {"metadata": {"labels": {"app": "app"}}, "spec": {
+                "terminationGracePeriodSeconds": 1, "containers": [{"name": "app", "image": "nginx"}]}}}})
+    policy.create_namespaced_pod_disruption_budget("default", {
+        "metadata": {"name": "app"}, "spec": {"minAvailable": 2, "selector": {"matchLabels": {"app": "app"}}}})
+    pods = wait_until(lambda: (ps := [p for p in core.list_namespaced_pod("default").items if _ready(p)])
+                      and len(ps) == 2 and ps, what="2 Ready replicas")
+    wait_until(lambda: policy.read_namespaced_pod_disruption_budget("app", "default").status.current_healthy == 2,
+               what="the budget's status")
+    nodes = _nodes(api)
+
+    # the control plane alone: the API server restarts on 1.36, the nodes and their pods stay as they are
+    body = aks.managed_clusters.get(GROUP, "up2")
+    body.kubernetes_version = "1.36"
+    mc = aks.managed_clusters.begin_create_or_update(GROUP, "up2", body).result()
+    assert mc.provisioning_state == "Succeeded" and mc.current_kubernetes_version.startswith("1.36.")
+    version = json.loads(server.kubectl("version", "-o", "json", kubeconfig=kubeconfig).stdout)["serverVersion"]
+    assert version["minor"] == "36"
+    after = _nodes(api)
+    assert {n: a.metadata.uid for n, a in after.items()} == {n: b.metadata.uid for n, b in nodes.items()}
+    assert all(n.status.node_info.kubelet_version.startswith("v1.35.") for n in after.values())
+    still = {p.metadata.uid: p for p in core.list_namespaced_pod("default").items}
+    assert set(still) == {p.metadata.uid for p in pods}
+    assert all(_ready(p) and p.status.container_statuses[0].restart_count == 0 for p in still.values())
+
+    # the pool next; its drain is held by the budget when the service restarts
+    pool = aks.agent_pools.get(GROUP, "up2", POOL)
+    pool.orchestrator_version = "1.36"
+    aks.agent_pools.begin_create_or_update(GROUP, "up2", POOL, pool, polling=False)
+    assert aks.agent_pools.get(GROUP, "up2", POOL).provisioning_state == "Upgrading"
+    wait_until(lambda: any(n.spec.unschedulable for n in _nodes(api).values()) and len(_nodes(api)) == 3,
+               what="a surge node and a node cordoned")
+    api.close()
+    server.restart()
+    api = k8s_config.new_client_from_config(kubeconfig)
+    core, policy = k8s_client.CoreV1Api(api), k8s_client.PolicyV1Api(api)
+    policy.patch_namespaced_pod_disruption_budget("app", "default", {"spec": {"minAvailable": 1}})
+    wait_until(lambda: aks.agent_pools.get(GROUP, "up2", POOL).provisioning_state == "Succeeded", timeout=120,
+               what="the upgrade resumed and done")
+    after = _nodes(api)
+    assert sorted(after) == sorted(nodes)
+    assert all(n.status.node_info.kubelet_version == f"v{mc.current_kubernetes_version}" for n in after.values())
+    events = core.list_namespaced_event("default", field_selector="source=upgrader").items
+    assert [e.reason for e in events].count("Surge") == 1  # the resumed upgrade used the surge node it had
+    assert aks.managed_clusters.get(GROUP, "up2").provisioning_state == "Succeeded"
+    api.close()
