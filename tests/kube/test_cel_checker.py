@@ -67,6 +67,10 @@ def error(expression: str) -> str:
     pytest.param("{'a': 1}", "map(string, int)", id="map-literal"),
     pytest.param("type(1) == int", "bool", id="type"),
     pytest.param("self == oldSelf", "bool", id="self-old-self"),
+    pytest.param("[?self.?spec.?name, 'a']", "list(string)", id="optional-element"),
+    pytest.param("{?'a': self.?spec.?name}", "map(string, string)", id="optional-entry"),
+    pytest.param("type(self.spec.name) == string", "bool", id="type-compare"),
+    pytest.param("self.spec.labels.transformMap(k, v, v + 'x')", "map(string, string)", id="transformMap"),
 ])
 def test_types(expression: str, type_: str) -> None:
     checked = check(expression)

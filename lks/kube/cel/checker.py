@@ -89,11 +89,14 @@ class _Checker:
                 return t.optional(self.resolve(node.pos, "_[_]", [inner, index], False))
             return self.resolve(node.pos, "_[_]", [operand, index], False)
         if isinstance(node, parser.ListLit):
-            return t.list_of(self.join([(i, self.visit(i)) for i in node.items]))
+            items = [(item, self.visit(item)) for item in node.items]
+            return t.list_of(self.join([(item, _present(kind) if i in node.optional else kind)
+                                        for i, (item, kind) in enumerate(items)]))
         if isinstance(node, parser.MapLit):
             keys = self.join([(k, self.visit(k)) for k, _ in node.entries])
-            values = self.join([(v, self.visit(v)) for _, v in node.entries])
-            return t.map_of(keys, values)
+            values = [(v, self.visit(v)) for _, v in node.entries]
+            return t.map_of(keys, self.join([(v, _present(kind) if i in node.optional else kind)
+                                             for i, (v, kind) in enumerate(values)]))
         assert isinstance(node, parser.Call)
         return self.call(node)
 
@@ -239,6 +242,11 @@ class _Checker:
         return result  # transformMapEntry: the map each entry gives
 
 
+def _present(kind: t.Type) -> t.Type:
+    """The value of an optional element (`[?x]`): what `x` holds when it has one."""
+    return kind.params[0] if kind.kind == "opaque" and kind.name == "optional_type" and kind.params else kind
+
+
 def _qualified(node: parser.Node) -> str | None:
     """`a.b.c` of a chain of selections on a name, else None."""
     parts = []
@@ -287,6 +295,8 @@ def _assignable(p: t.Type, a: t.Type, bindings: dict[str, t.Type]) -> bool:
         return p.kind in ("null", "object", "opaque") or p.name in (t.TIMESTAMP.name, t.DURATION.name)
     if a.kind == "object" or p.kind == "object":
         return a.kind == p.kind  # fields are checked where selected; two schemas' objects may be compared
+    if a.kind == "type" and p.kind == "type":
+        return True  # `type(x) == string`: type values compare whatever they denote
     if p.kind != a.kind or p.name != a.name or len(p.params) != len(a.params):
         return False
     return all(_assignable(pp, ap, bindings) for pp, ap in zip(p.params, a.params, strict=True))

@@ -67,11 +67,13 @@ class Call(Node):
 @dataclass(eq=False, slots=True)
 class ListLit(Node):
     items: list[Node]
+    optional: frozenset[int] = frozenset()  # the indices of `?x` elements (present when x has a value)
 
 
 @dataclass(eq=False, slots=True)
 class MapLit(Node):
     entries: list[tuple[Node, Node]] = field(default_factory=list)
+    optional: frozenset[int] = frozenset()  # the indices of `?k: v` entries
 
 
 _RELATIONS = {"<": "_<_", "<=": "_<=_", ">": "_>_", ">=": "_>=_", "==": "_==_", "!=": "_!=_", "in": "@in"}
@@ -225,33 +227,42 @@ class _Parser:
             node = self.expr()
             self.take(")")
             return node
+        if tok.text in ("[?", "{?"):  # a literal whose first element is optional: `[?x, y]`
+            self.toks.insert(self.i, source.Token("op", "?", tok.pos + 1))
+            tok = source.Token("op", tok.text[0], tok.pos)
         if tok.text == "[":
-            return ListLit(tok.pos, self.list_items())
+            items, optional = self.list_items()
+            return ListLit(tok.pos, items, optional)
         if tok.text == "{":
-            return MapLit(tok.pos, self.map_entries())
+            entries, optional = self.map_entries()
+            return MapLit(tok.pos, entries, optional)
         if tok.kind == "num":
             return _number(tok)
         if tok.kind == "str":
             return _string(tok)
         raise ParseError(f"unexpected {tok.text!r} at {tok.pos}")
 
-    def list_items(self) -> list[Node]:
+    def list_items(self) -> tuple[list[Node], frozenset[int]]:
         items: list[Node] = []
+        optional = set()
         while self.peek().text != "]":
             if self.peek().text == "?":  # an optional element `[?x]` inside a literal
                 self.take()
+                optional.add(len(items))
             items.append(self.expr())
             if self.peek().text != ",":
                 break
             self.take()
         self.take("]")
-        return items
+        return items, frozenset(optional)
 
-    def map_entries(self) -> list[tuple[Node, Node]]:
+    def map_entries(self) -> tuple[list[tuple[Node, Node]], frozenset[int]]:
         entries: list[tuple[Node, Node]] = []
+        optional = set()
         while self.peek().text != "}":
             if self.peek().text == "?":
                 self.take()
+                optional.add(len(entries))
             key = self.expr()
             self.take(":")
             entries.append((key, self.expr()))
@@ -259,7 +270,7 @@ class _Parser:
                 break
             self.take()
         self.take("}")
-        return entries
+        return entries, frozenset(optional)
 
 
 def _number(tok: source.Token) -> Lit:

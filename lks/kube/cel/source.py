@@ -226,23 +226,6 @@ def undeclared(toks: list[Token], variables: Iterable[str], functions: Iterable[
     return bad
 
 
-def selections(toks: list[Token], roots: Iterable[str]) -> list[tuple[str, list[Token]]]:
-    """The field selections chained on the variables `roots` (`self.spec.name` gives ("self",
-    [spec, name]) with the tokens of the names); a chain ends at anything but `.name`, and a
-    name called as a function (`self.name.startsWith(...)`) is not a field."""
-    roots, out = set(roots), []
-    for i, t in enumerate(toks):
-        if t.kind != "ident" or t.text not in roots or (i and toks[i - 1].text in (".", ".?")):
-            continue
-        names, j = [], i
-        while toks[j + 1].text == "." and toks[j + 2].kind == "ident" and toks[j + 3].text != "(":
-            names.append(toks[j + 2])
-            j += 2
-        if names:
-            out.append((t.text, names))
-    return out
-
-
 def render(text: str, pos: int, message: str) -> str:
     """One error as cel-go's `Error.ToDisplayString`: location, message, source line, caret."""
     line_no = text.count("\n", 0, pos) + 1
