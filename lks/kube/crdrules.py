@@ -11,8 +11,9 @@ key), unless `optionalOldSelf` makes `oldSelf` an optional. A failed rule gives 
 field error (`spec: Invalid value: "object": <message>`, the reason's wording, `fieldPath`
 appended). A non-transition rule that fails on a value unchanged since the old object (or whose
 nearest correlatable ancestor is) gives a warning instead (upstream's validation ratcheting,
-KEP-4008: the field error's text as a `Warning` header); evaluation errors stay errors. The rules are checked when the CRD is written by
-`lks.kube.crdschemarules`, which uses `field_path` from here.
+KEP-4008: the field error's text as a `Warning` header); evaluation errors stay errors. The
+rules are checked when the CRD is written by `lks.kube.crdschemarules`, which uses
+`field_path` from here.
 """
 
 from __future__ import annotations

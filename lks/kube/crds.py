@@ -176,7 +176,9 @@ class CustomResourceStrategy(Strategy):
         """The schema's violations, then its CEL rules (`x-kubernetes-validations`) unless a
         violation makes them moot, as upstream's `hasBlockingErr`."""
         body = {k: v for k, v in obj.items() if k not in ("apiVersion", "kind", "metadata")}
-        causes = crdschema.validate(body, self.schema)
+        old_body = {k: v for k, v in old.items() if k not in ("apiVersion", "kind", "metadata")} if old else None
+        # on update, what was accepted before is not refused again (ratcheting)
+        causes = crdschema.validate(body, self.schema, old=crdschema.UNCORRELATED if old_body is None else old_body)
         if self.rules is None:
             return causes
         if any(_blocking(c) for c in causes):

@@ -52,10 +52,21 @@ def _pattern(p: str) -> re.Pattern[str] | None:
         return None
 
 
-def validate(obj: Any, schema: Schema, path: str = "") -> list[Cause]:
-    """Every violation of `schema` in `obj` (`path` is the field path of `obj`)."""
+UNCORRELATED: Any = object()  # no old value to compare with (a create, a new key, an atomic list's item)
+
+
+def validate(obj: Any, schema: Schema, path: str = "", old: Any = UNCORRELATED, unchanged: bool = False) -> list[Cause]:
+    """Every violation of `schema` in `obj` (`path` is the field path of `obj`). On update, `old`
+    is the correlated old value (through object keys and map lists' keys, as upstream's
+    CorrelatedObject): a value equal to it, or whose nearest correlatable ancestor is
+    (`unchanged`), was accepted before and its violations are dropped (upstream's validation
+    ratcheting, whose schema errors become result warnings nobody reports)."""
     node = schema.node
     if not node:
+        return []
+    if old is not UNCORRELATED:
+        unchanged = old == obj
+    if unchanged:  # ratcheted, and so is everything below
         return []
     causes: list[Cause] = []
     if obj is None:
@@ -103,8 +114,9 @@ def validate(obj: Any, schema: Schema, path: str = "") -> list[Cause]:
         if "minItems" in node and len(obj) < node["minItems"]:
             causes.append(Cause.invalid(path, len(obj), f"{path} in body should have at least {node['minItems']} items"))
         items = schema.items()
+        olds = _map_list(node, old)
         for i, v in enumerate(obj):
-            causes += validate(v, items, f"{path}[{i}]")
+            causes += validate(v, items, f"{path}[{i}]", olds(v))
     if isinstance(obj, dict):
         for req in node.get("required") or ():
             if req not in obj:
@@ -112,8 +124,20 @@ def validate(obj: Any, schema: Schema, path: str = "") -> list[Cause]:
         props = node.get("properties") or {}
         for key, value in obj.items():
             if key in props or isinstance(node.get("additionalProperties"), dict):
-                causes += validate(value, schema.prop(key), _join(path, key))
+                causes += validate(value, schema.prop(key), _join(path, key),
+                                   old.get(key, UNCORRELATED) if isinstance(old, dict) else UNCORRELATED)
     return causes
+
+
+def _map_list(node: dict, old: Any) -> Any:
+    """The old item of each new one: by its keys in a `x-kubernetes-list-type: map` list, else
+    none (sets and atomic lists do not correlate their items)."""
+    keys = node.get("x-kubernetes-list-map-keys") or ()
+    if node.get("x-kubernetes-list-type") != "map" or not keys or not isinstance(old, list):
+        return lambda _item: UNCORRELATED
+    by_key = {tuple(o.get(k) for k in keys): o for o in old if isinstance(o, dict)}
+    return lambda item: by_key.get(tuple(item.get(k) for k in keys), UNCORRELATED) if isinstance(item, dict) \
+        else UNCORRELATED
 
 
 def _join(path: str, key: str) -> str:

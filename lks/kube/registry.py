@@ -36,6 +36,7 @@ from lks.kube import (
     selectors,
     structural,
     typevalidation,
+    warning,
     watchcache,
 )
 from lks.kube.catalog import ResourceType
@@ -680,7 +681,9 @@ class Registry:
                 if applied_fields is not None:
                     obj["metadata"]["managedFields"] = applied_fields
             self._default(obj)
-            causes = strategy.validate_update(obj, current) + deletion.check_finalizer_update(obj, current)
+            # a ratcheted CRD rule's warnings (lks.kube.crdrules); in-process writers hear none
+            with warning.collecting(opts.warnings if not opts.trusted else []):
+                causes = strategy.validate_update(obj, current) + deletion.check_finalizer_update(obj, current)
             if not subresource:  # a status write cannot change what the type rules check
                 causes += typevalidation.validate_update(self.rt.storage_group, self.rt.kind, obj, current)
             if causes:
