@@ -50,7 +50,10 @@ def check(expression: str, variables: Mapping[str, t.Type], ast: parser.Node | N
         except parser.ParseError:
             return None
     c = _Checker(expression, variables)
-    result = c.visit(ast)
+    try:
+        result = c.visit(ast)
+    except RecursionError:
+        return None  # thousands of operands in a chain: left to the interpreter
     return Checked(ast, result, c.errors, c.types, c.unknown)
 
 

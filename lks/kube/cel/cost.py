@@ -68,7 +68,10 @@ def estimate(ast: parser.Node, roots: frozenset[str], sizes: Sizes, types: Mappi
     from `sizes`; a size nothing tells is `unknown`. `types`: the checker's node types, which tell
     a string comparison (0.1 per byte) from a list comparison."""
     e = _Estimator(roots, sizes, types or {}, unknown)
-    return Estimate(min(e.cost(ast), MAX_UINT), e.sized)
+    try:
+        return Estimate(min(e.cost(ast), MAX_UINT), e.sized)
+    except RecursionError:  # a chain too long to walk: not estimated
+        return Estimate(0, False)
 
 
 class _Estimator:

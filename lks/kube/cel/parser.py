@@ -95,6 +95,8 @@ def parse(text: str) -> Node:
         node = p.expr()
     except (ValueError, IndexError) as err:  # a bad escape in a string literal
         raise ParseError(str(err)) from None
+    except RecursionError:
+        raise ParseError("expression nests too deeply") from None
     if p.peek().kind != "end":
         raise ParseError(f"unexpected {p.peek().text!r}")
     return node
