@@ -8,6 +8,10 @@ renders errors as cel-go does; programs are cached by expression, since many pol
 rules share them. Callers: CRD validation rules (`lks.kube.crdvalidation`), admission policies
 and webhook match conditions. `run` converts the activation once; to evaluate several programs
 over one activation, build it once with `activation()`.
+
+The interpreter neither types nor costs expressions: `parser` (an AST), `checker` (types, from
+`types` and `signatures`) and `cost` (cel-go's estimate) do, at compile time, for the callers
+that need them (CRD rules, admission policy type checking and budgets).
 """
 
 from __future__ import annotations
