@@ -70,7 +70,8 @@ class ResourceQuotaController(Controller[Key]):
         reg = self._registry(gr)
         if reg is None:
             return None
-        informer = self._watched[gr] = Informer(reg, lambda _kind, obj, _prev: self._on_object(gr, obj))
+        informer = self._watched[gr] = Informer(reg, lambda _kind, obj, _prev: self._on_object(gr, obj),
+                                                identity=self._reader)
         await informer.start()
         return informer
 
@@ -91,6 +92,8 @@ class ResourceQuotaController(Controller[Key]):
         used: quota.Usage = {}
         for gr in sorted(quota.tracked(hard)):
             informer = await self._watch(gr)
+            if informer is not None and not informer.synced.is_set():  # not allowed to list yet: retried
+                raise RuntimeError(f"the {gr[1]}{'.' + gr[0] if gr[0] else ''} informer has not synced")
             if informer is not None:
                 used.update(self._count(q, gr, informer, hard))
         # a limit nothing can use still shows what was last known of it, as upstream
