@@ -101,8 +101,15 @@ def test_types(expression: str, type_: str) -> None:
     pytest.param("[1, 'a']", "ERROR: <input>:1:5: expected type 'int' but found 'string'", id="homogeneous"),
     pytest.param("self.spec.name.foo", "ERROR: <input>:1:15: type 'string' does not support field selection",
                  id="select-scalar"),
-    pytest.param("self.spec.replicas.all(x, x)", "ERROR: <input>:1:23: expression of type 'int' cannot be the range "
+    pytest.param("self.spec.replicas.all(x, x)", "ERROR: <input>:1:10: expression of type 'int' cannot be range "
                  "of a comprehension (must be list, map, or dynamic)", id="range"),
+    pytest.param("self.spec.tags.all(x, 0)",
+                 "ERROR: <input>:1:19: found no matching overload for '_&&_' applied to '(bool, int)'", id="all-body"),
+    pytest.param("self.spec.tags.exists(x, x)",
+                 "ERROR: <input>:1:22: found no matching overload for '_||_' applied to '(bool, string)'",
+                 id="exists-body"),
+    pytest.param("self.spec.tags.filter(x, 1)", "ERROR: <input>:1:22: found no matching overload for '_?_:_' "
+                 "applied to '(int, list(string), list(string))'", id="filter-body"),
     pytest.param("self.spec.name.startsWith(1)",
                  "ERROR: <input>:1:26: found no matching overload for 'startsWith' applied to 'string.(int)'",
                  id="startsWith"),

@@ -222,18 +222,26 @@ class _Checker:
         elif range_type.kind == "map":
             first, second = range_type.params[0], range_type.params[1]
         else:
-            self.error(node.pos, f"expression of type '{range_type}' cannot be the range of a comprehension "
-                                 "(must be list, map, or dynamic)")
+            self.error(node.target.pos, f"expression of type '{range_type}' cannot be range of a comprehension "
+                                        "(must be list, map, or dynamic)")
             first, second = t.DYN, t.DYN
         self.scopes.append(dict(zip(names, (first, second), strict=False)))
         bodies = [(a, self.visit(a)) for a in node.args[count:]]
         self.scopes.pop()
-        # the predicates: every body of all/exists/exists_one/filter, the middle one of a filtering map
-        predicates = bodies if name in ("all", "exists", "exists_one", "filter") else bodies[:-1]
-        for arg, body in predicates:
-            if not t.is_dyn(body) and body != t.BOOL:
-                self.error(arg.pos, f"expected type 'bool' but found '{body}'")
         result = bodies[-1][1] if bodies else t.DYN
+        # a predicate (every body of all/exists/exists_one/filter, the middle one of a filtering map)
+        # is not a bool: cel-go reports the operator of the expansion it sits in, at the call
+        predicates = bodies if name in ("all", "exists", "exists_one", "filter") else bodies[:-1]
+        for _, body in predicates:
+            if t.is_dyn(body) or body == t.BOOL:
+                continue
+            if name in ("all", "exists"):
+                self.error(node.pos, _no_overload("_&&_" if name == "all" else "_||_", [t.BOOL, body], False))
+            elif name == "exists_one":
+                self.error(node.pos, _no_overload("_?_:_", [body, t.INT, t.INT], False))
+            else:
+                accu = t.list_of(first if name == "filter" else result)
+                self.error(node.pos, _no_overload("_?_:_", [body, accu, accu], False))
         if name in ("all", "exists", "exists_one"):
             return t.BOOL
         if name == "filter":
