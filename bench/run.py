@@ -26,6 +26,7 @@ import process_bench  # noqa: E402
 import satoken_bench  # noqa: E402
 import scheduler_bench  # noqa: E402
 import store_bench  # noqa: E402
+import upgrade_bench  # noqa: E402
 import webhook_bench  # noqa: E402
 import workload_bench  # noqa: E402
 
@@ -44,6 +45,7 @@ BENCHES: list[tuple[str, Callable[[], dict[str, float]]]] = [
     ("Process runtime", lambda: asyncio.run(process_bench.run())),
     ("CEL", cel_bench.run),
     ("admission webhook", webhook_bench.run),
+    ("upgrades", upgrade_bench.run),
 ]
 
 
