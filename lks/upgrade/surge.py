@@ -7,7 +7,8 @@ added first (numbered after the highest VMSS instance), then batches of old node
 there are surge nodes, plus `maxUnavailable`) are cordoned and drained through the Eviction API
 (`lks.nodes.drain`, so PodDisruptionBudgets hold: never fewer pods than a budget allows), left to
 soak `nodeSoakDurationInMinutes`, and reimaged to the new version under their own names; at the
-end the surge nodes are cordoned, drained and deleted, restoring `count`. A node whose drain
+end the surge nodes are cordoned, drained and deleted, restoring `count` (when the node subnet
+has no room for the full surge, a surge of one, as AKS falls back to from 1.35). A node whose drain
 runs out of `drainTimeoutInMinutes` is undrainable: with `undrainableNodeBehavior: Schedule`
 (default) it is made schedulable again, stays on its version, the surge nodes go and the
 upgrade fails; with `Cordon` it stays cordoned, labelled
@@ -147,7 +148,14 @@ async def upgrade(pool: NodePool, template: NodeTemplate, count: int, settings: 
         if not step:
             break
         if step.add:
-            await pool.add_nodes(step.add, template)
+            try:
+                await pool.add_nodes(step.add, template)
+            except errors.APIError as err:
+                if err.code != 409 or len(step.add) == 1:  # the node subnet has no address left
+                    raise
+                # AKS from 1.35: without room for the full surge, a surge of one node
+                surge = max(1, surge - len(step.add) + 1)
+                continue
             for i in step.add:
                 name = template.node_name(i)
                 await _event(pool, recorder, name, "Surge", f"Created a surge node {name} for agentpool {pool.name}")

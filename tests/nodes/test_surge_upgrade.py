@@ -174,3 +174,20 @@ async def test_cordon_quarantines_the_blocked_node_and_upgrades_the_others(clust
     # a surge node stays in the blocked node's place: 3 nodes of the new version
     assert sorted(after) == [PREFIX + "000001", PREFIX + "000002", PREFIX + "000003"]
     assert {n["status"]["nodeInfo"]["kubeletVersion"] for n in after.values()} == {"v1.36.4"}
+
+
+async def test_a_subnet_without_room_for_the_full_surge_falls_back_to_one_node(cluster, make_template, controllers,
+                                                                               clock):
+    # a /29 has three node addresses (.4-.6): two nodes and one surge node, not the two maxSurge asks
+    old = make_template(kubelet_version="v1.35.9", subnet="10.224.0.0/29")
+    p = NodePool(cluster=cluster, template=old, count=2, drain_timeout=300.0)
+    await p.start()
+    try:
+        new = make_template(kubelet_version="v1.36.4", subnet="10.224.0.0/29")
+        await _run(clock, surge.upgrade(p, new, 2, surge.Settings(max_surge="100%")))
+        after = await _nodes(cluster)
+        assert sorted(after) == [PREFIX + "000000", PREFIX + "000001"]
+        assert {n["status"]["nodeInfo"]["kubeletVersion"] for n in after.values()} == {"v1.36.4"}
+        assert [e[0] for e in await _events(cluster)].count("Surge") == 1
+    finally:
+        await p.close()
