@@ -8,6 +8,8 @@ One `PodWorkers` serves every agent of a cluster: one pod informer dispatching b
 `WorkQueue`, one `lks.nodes.wakeups.Wakeups` timer heap, one status manager and one event
 sink, so a node costs a dict entry and a pod a small record, and thousands of nodes are cheap.
 Agents `attach` when they start and `detach` when they stop; the first attach starts it all.
+Shared as they are, every write is one node's: a pod's status, its Events and its final delete
+act as the kubelet of the node it is bound to (`NodeAgent.identity`).
 
 `sync(key)` is level-triggered, in kubelet's order: the status is generated from what the
 runtime (`lks.nodes.runtime`) reports now (`lks.nodes.podstatus`) and handed to the status
