@@ -186,3 +186,24 @@ def test_policy_type_checking_reports_operand_types_per_kind() -> None:
         "fieldRef": "spec.validations[0].expression",
         "warning": "apps/v1, Kind=Deployment: ERROR: <input>:1:22: found no matching overload for '_==_' applied to "
                    "'(int, string)'\n | object.spec.replicas == '3'\n | .....................^"}]
+
+
+def test_policy_type_checking_types_request_and_variables() -> None:
+    catalog = catalogs.load()
+
+    def warnings(expression: str) -> list[str]:
+        policy = {"spec": {
+            "matchConstraints": {"resourceRules": [{"apiGroups": ["apps"], "apiVersions": ["v1"],
+                                                    "resources": ["deployments"], "operations": ["CREATE"]}]},
+            "variables": [{"name": "n", "expression": "object.spec.replicas"}],
+            "validations": [{"expression": expression}]}}
+        return [w["warning"].split("\n")[0] for w in typecheck.check(policy, catalog)]
+
+    assert warnings("request.operation == 'CREATE' && request.userInfo.groups.exists(g, g == 'x')") == []
+    assert warnings("request.operaton == 'CREATE'") == [
+        "apps/v1, Kind=Deployment: ERROR: <input>:1:8: undefined field 'operaton'"]
+    assert warnings("variables.n > 1 && namespaceObject.metadata.name != ''") == []
+    assert warnings("variables.n == 'x'") == [
+        "apps/v1, Kind=Deployment: ERROR: <input>:1:13: found no matching overload for '_==_' applied to "
+        "'(int, string)'"]
+    assert warnings("variables.m > 1") == ["apps/v1, Kind=Deployment: ERROR: <input>:1:10: undefined field 'm'"]

@@ -61,6 +61,8 @@ class Type:
         """An object type's field, None when the schema has no such field."""
         if name in self._fields:
             return self._fields[name]
+        if self.schema is None:  # a record: only the fields it was made with
+            return None
         found = _field(self, name)
         self._fields[name] = found
         return found
@@ -95,6 +97,13 @@ def opaque(name: str, *params: Type) -> Type:
 
 def optional(t: Type) -> Type:
     return opaque("optional_type", t)
+
+
+def record(name: str, fields: dict[str, Type]) -> Type:
+    """An object type of the given fields (an admission policy's `variables`)."""
+    made = Type("object", name, min_size=2)
+    made._fields.update(fields)
+    return made
 
 
 def param(name: str) -> Type:
