@@ -32,7 +32,7 @@ from lks import store
 from lks.arm import documents, model, nodeshape, versions
 from lks.arm.errors import ARMError
 from lks.clock import Clock
-from lks.upgrade import rollback, schedules
+from lks.upgrade import apis, rollback, schedules
 
 if TYPE_CHECKING:
     from lks.arm.plane import ManagementPlane
@@ -182,9 +182,15 @@ class AutoUpgrader:
         try:
             new = model.managed_cluster(body, existing=current, resource_id=current["id"], name=current["name"],
                                         group=parts[4], subscription=parts[2])
-            new["properties"][documents.PRIVATE] = copy.deepcopy(current["properties"].get(documents.PRIVATE, {}))
+            props = new["properties"]
+            props[documents.PRIVATE] = copy.deepcopy(current["properties"].get(documents.PRIVATE, {}))
             plan.change_doc(new)
-            rollback.record(current["properties"], new["properties"], now=self.clock.now())
+            # what the PUT handler checks and records before it starts the operation
+            await apis.check_upgrade(self.plane.planes.get(props[documents.PRIVATE].get("controlPlane", "")),
+                                     current=current["properties"]["currentKubernetesVersion"],
+                                     target=props["currentKubernetesVersion"], settings=props.get("upgradeSettings"),
+                                     now=self.clock.now())
+            rollback.record(current["properties"], props, now=self.clock.now())
             await self.plane.begin_operation(None, new, stored, plan.state, created=False)
         except ARMError as err:
             # refused as a PUT would be: not again until the cluster changes
