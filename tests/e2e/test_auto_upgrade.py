@@ -11,6 +11,7 @@ from datetime import timedelta
 
 import pytest
 from azure.core.credentials import AccessToken
+from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
 from azure.mgmt.containerservice import ContainerServiceClient
 from azure.mgmt.containerservice.models import (
     AgentPoolUpgradeSettings,
@@ -20,6 +21,7 @@ from azure.mgmt.containerservice.models import (
     ManagedClusterAgentPoolProfile,
     ManagedClusterAutoUpgradeProfile,
     Schedule,
+    TimeInWeek,
     WeeklySchedule,
 )
 from azure.mgmt.resource.resources import ResourceManagementClient
@@ -93,3 +95,28 @@ def test_patch_channel_waits_for_the_window_on_the_fast_clock(aks):
     assert [p.current_orchestrator_version for p in cluster.agent_pool_profiles] == ["1.36.4"]
     later = aks.maintenance_configurations.create_or_update("auto-rg", "auto", WINDOW, config)
     assert later.system_data.last_modified_at >= opens  # the service's clock has been in the window
+
+
+def test_maintenance_configurations_through_the_sdk(aks):
+    aks.managed_clusters.begin_create_or_update("auto-rg", "maint", ManagedCluster(
+        location="eastus", agent_pool_profiles=[ManagedClusterAgentPoolProfile(
+            name="nodepool1", count=1, vm_size="Standard_DS2_v2", mode="System", os_type="Linux")])).result()
+    created = aks.maintenance_configurations.create_or_update("auto-rg", "maint", "default", MaintenanceConfiguration(
+        time_in_week=[TimeInWeek(day="Saturday", hour_slots=[1, 2])]))
+    assert created.name == "default" and created.time_in_week[0].hour_slots == [1, 2]
+    got = aks.maintenance_configurations.get("auto-rg", "maint", "default")
+    assert got.id.endswith("/maintenanceConfigurations/default") and got.time_in_week[0].day == "Saturday"
+    assert [c.name for c in aks.maintenance_configurations.list_by_managed_cluster("auto-rg", "maint")] == ["default"]
+
+    with pytest.raises(HttpResponseError) as err:  # a window shorter than AKS's four hours
+        aks.maintenance_configurations.create_or_update("auto-rg", "maint", WINDOW, MaintenanceConfiguration(
+            maintenance_window=MaintenanceWindow(schedule=Schedule(weekly=WeeklySchedule(
+                interval_weeks=1, day_of_week="Friday")), duration_hours=2, start_time="01:00")))
+    assert err.value.status_code == 400 and err.value.error.code == "InvalidParameter"
+    with pytest.raises(HttpResponseError, match="are allowed configNames"):
+        aks.maintenance_configurations.create_or_update("auto-rg", "maint", "nightly", created)
+
+    aks.maintenance_configurations.delete("auto-rg", "maint", "default")
+    assert list(aks.maintenance_configurations.list_by_managed_cluster("auto-rg", "maint")) == []
+    with pytest.raises(ResourceNotFoundError):
+        aks.maintenance_configurations.get("auto-rg", "maint", "default")
