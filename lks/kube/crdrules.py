@@ -18,13 +18,14 @@ rules are checked when the CRD is written by `lks.kube.crdschemarules`, which us
 
 from __future__ import annotations
 
+import datetime
 from dataclasses import dataclass, field
 from typing import Any
 
 import cel as _cel
 
 from lks.kube import cel, warning
-from lks.kube.cel import checker
+from lks.kube.cel import checker, strings
 from lks.kube.cel import cost as celcost
 from lks.kube.cel import types as celtypes
 from lks.kube.errors import Cause
@@ -82,7 +83,8 @@ class Node:
     items: Node | None = None
     all_of: list[Node] = field(default_factory=list)
     resource_root: bool = False  # the CR itself or an embedded resource
-    numbers: bool = False  # a `number` somewhere below: JSON integers become doubles for CEL
+    format: str = ""  # a string's: date and date-time values are timestamps for CEL, duration durations
+    converts: bool = False  # a value below that CEL sees as another type than JSON's (_typed)
     map_keys: tuple[str, ...] | None = None  # of an `x-kubernetes-list-type: map` list
     atomic_map: bool = False
     reads: dict[str, Any] = field(default_factory=dict)  # what of self/oldSelf the rules read
@@ -192,12 +194,12 @@ class Node:
 
     def _value(self, obj: Any, name: str) -> Any:
         """`obj` as the rules see it: type and object meta only at a resource root, only what
-        they read, numbers as doubles."""
+        they read, numbers as doubles, dates as timestamps, durations as durations."""
         if self.resource_root and isinstance(obj, dict) and isinstance(obj.get("metadata"), dict):
             meta = obj["metadata"]
             obj = {**obj, "metadata": {k: meta[k] for k in _META_KEYS if k in meta}}
         obj = projection.project(obj, self.reads.get(name, {}))
-        return _doubles(obj, self) if self.numbers else obj
+        return _typed(obj, self) if self.converts else obj
 
     def _eval_failure(self, rule: Rule, error: str, path: str) -> Cause:
         if error.startswith("no such overload"):
@@ -257,17 +259,33 @@ def _correlate(keys: tuple[str, ...], old: list[Any]) -> dict[tuple | None, Any]
     return {_key(keys, item): item for item in old}
 
 
-def _doubles(obj: Any, node: Node | None) -> Any:
-    """JSON integers where the schema says `number` become floats, as CEL sees them (double)."""
-    if node is None or not node.numbers:
+def _typed(obj: Any, node: Node | None) -> Any:
+    """Values as CEL sees them by their schema (apiextensions' `UnstructuredToVal`): JSON integers
+    where the schema says `number` are doubles, strings of format date or date-time timestamps,
+    of format duration durations (the checker, `lks.kube.cel.types`, types them so)."""
+    if node is None or not node.converts:
         return obj
     if node.type == "number" and isinstance(obj, int) and not isinstance(obj, bool):
         return float(obj)
+    if node.format and isinstance(obj, str):
+        return _formatted(obj, node.format)
     if isinstance(obj, dict):
-        return {k: _doubles(v, node.properties.get(k) or node.additional) for k, v in obj.items()}
+        return {k: _typed(v, node.properties.get(k) or node.additional) for k, v in obj.items()}
     if isinstance(obj, list):
-        return [_doubles(v, node.items) for v in obj]
+        return [_typed(v, node.items) for v in obj]
     return obj
+
+
+def _formatted(text: str, fmt: str) -> Any:
+    """A date, date-time or duration string as its CEL value (the string itself if it does not
+    parse: schema validation reports that)."""
+    try:
+        if fmt == "duration":
+            return strings.parse_duration(text)
+        when = datetime.datetime.fromisoformat(text)
+        return when if when.tzinfo is not None else when.replace(tzinfo=datetime.UTC)
+    except (ValueError, TypeError):
+        return text
 
 
 # -- compiling ----------------------------------------------------------------------------------
@@ -335,29 +353,35 @@ def _node(s: dict[str, Any], shape: dict[str, Any], *, resource_root: bool = Fal
     node.compiled()
     props = shape.get("properties") or {}
     for key, sub in (s.get("properties") or {}).items():
-        if isinstance(sub, dict) and isinstance(props.get(key), dict) and (has_rules(sub) or _has_number(sub)):
+        if isinstance(sub, dict) and isinstance(props.get(key), dict) and (has_rules(sub) or _converts(sub)):
             node.properties[key] = _node(sub, props[key], resource_root=sub.get("x-kubernetes-embedded-resource") is True)
     extra = s.get("additionalProperties")
-    if isinstance(extra, dict) and (has_rules(extra) or _has_number(extra)):
+    if isinstance(extra, dict) and (has_rules(extra) or _converts(extra)):
         node.additional = _node(extra, extra, resource_root=extra.get("x-kubernetes-embedded-resource") is True)
     items = s.get("items")
-    if isinstance(items, dict) and (has_rules(items) or _has_number(items)):
+    if isinstance(items, dict) and (has_rules(items) or _converts(items)):
         node.items = _node(items, items, resource_root=items.get("x-kubernetes-embedded-resource") is True)
     for sub in s.get("allOf") or []:
         if isinstance(sub, dict) and has_rules(sub):
             node.all_of.append(_node(sub, shape, resource_root=resource_root))
-    node.numbers = _has_number(shape)
+    node.converts = _converts(shape)
+    if shape.get("type") == "string" and shape.get("format") in _CONVERTED_FORMATS:
+        node.format = shape["format"]
     return node
 
 
-def _has_number(s: Any) -> bool:
+_CONVERTED_FORMATS = ("date", "date-time", "duration")
+
+
+def _converts(s: Any) -> bool:
+    """A `number`, or a string CEL sees as a timestamp or a duration, at or below `s`."""
     if not isinstance(s, dict):
         return False
-    if s.get("type") == "number":
+    if s.get("type") == "number" or (s.get("type") == "string" and s.get("format") in _CONVERTED_FORMATS):
         return True
     subs = list((s.get("properties") or {}).values())
     subs += [s[k] for k in ("items", "additionalProperties") if isinstance(s.get(k), dict)]
-    return any(_has_number(sub) for sub in subs)
+    return any(_converts(sub) for sub in subs)
 
 
 def compile_rule(rule: Any, shape: dict[str, Any], *, resource_root: bool = False) -> Rule | None:

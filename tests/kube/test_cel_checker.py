@@ -7,9 +7,10 @@ from __future__ import annotations
 import pytest
 
 from lks.kube import catalog as catalogs
-from lks.kube import crdvalidation
+from lks.kube import crdrules, crdvalidation
 from lks.kube.cel import checker, parser
 from lks.kube.cel import types as t
+from lks.kube.cel.strings import parse_duration
 from lks.kube.policy import typecheck
 from lks.kube.schema import Schema
 
@@ -207,3 +208,18 @@ def test_policy_type_checking_types_request_and_variables() -> None:
         "apps/v1, Kind=Deployment: ERROR: <input>:1:13: found no matching overload for '_==_' applied to "
         "'(int, string)'"]
     assert warnings("variables.m > 1") == ["apps/v1, Kind=Deployment: ERROR: <input>:1:10: undefined field 'm'"]
+
+
+def test_dates_and_durations_are_what_the_checker_says_at_runtime() -> None:
+    schema = {"type": "object", "properties": {"spec": {
+        "type": "object", "properties": {"t": {"type": "string", "format": "date-time"},
+                                         "d": {"type": "string", "format": "duration"}},
+        "x-kubernetes-validations": [{"rule": "self.t < timestamp('2021-01-01T00:00:00Z') && self.d > duration('1s')",
+                                      "messageExpression": "'t=' + string(self.t) + ' d=' + string(self.d)"}]}}}
+    root = crdrules.build(schema)
+    assert root.validate({"spec": {"t": "2020-01-01T00:00:00Z", "d": "1m30s"}}, None, "") == []
+    [cause] = root.validate({"spec": {"t": "2022-01-01T00:00:00Z", "d": "5s"}}, None, "")
+    assert cause.text() == 'spec: Invalid value: "object": t=2022-01-01T00:00:00Z d=5s'
+    assert parse_duration("1h30m").total_seconds() == 5400 and parse_duration("-1.5s").total_seconds() == -1.5
+    with pytest.raises(ValueError):
+        parse_duration("5 minutes")

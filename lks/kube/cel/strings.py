@@ -4,6 +4,7 @@ errors are cel-go's ("index out of range: 7")."""
 from __future__ import annotations
 
 import math
+import re
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -253,3 +254,24 @@ def duration_text(d: timedelta) -> str:
     sign, micros = ("-", -micros) if micros < 0 else ("", micros)
     whole, frac = divmod(micros, 10**6)
     return f"{sign}{whole}" + (f".{frac:06d}".rstrip("0") if frac else "") + "s"
+
+
+_DURATION_PART = re.compile(r"(\d+\.?\d*|\.\d+)(ns|us|µs|μs|ms|s|m|h)")
+_UNIT_SECONDS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "μs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
+
+
+def parse_duration(text: str) -> timedelta:
+    """Go's `time.ParseDuration` (`1h30m`, `-1.5s`, `0`); ValueError when it is not one."""
+    sign, rest = (-1, text[1:]) if text[:1] == "-" else (1, text[1:] if text[:1] == "+" else text)
+    if rest == "0":
+        return timedelta(0)
+    if not rest:
+        raise ValueError(f"invalid duration {text!r}")
+    total, pos = 0.0, 0
+    while pos < len(rest):
+        m = _DURATION_PART.match(rest, pos)
+        if m is None:
+            raise ValueError(f"invalid duration {text!r}")
+        total += float(m.group(1)) * _UNIT_SECONDS[m.group(2)]
+        pos = m.end()
+    return timedelta(seconds=sign * total)
