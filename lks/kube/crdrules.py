@@ -18,6 +18,8 @@ rules are checked when the CRD is written by `lks.kube.crdschemarules`, which us
 
 from __future__ import annotations
 
+import base64
+import binascii
 import datetime
 from dataclasses import dataclass, field
 from typing import Any
@@ -262,7 +264,8 @@ def _correlate(keys: tuple[str, ...], old: list[Any]) -> dict[tuple | None, Any]
 def _typed(obj: Any, node: Node | None) -> Any:
     """Values as CEL sees them by their schema (apiextensions' `UnstructuredToVal`): JSON integers
     where the schema says `number` are doubles, strings of format date or date-time timestamps,
-    of format duration durations (the checker, `lks.kube.cel.types`, types them so)."""
+    of format duration durations, of format byte the bytes they encode (the checker,
+    `lks.kube.cel.types`, types them so)."""
     if node is None or not node.converts:
         return obj
     if node.type == "number" and isinstance(obj, int) and not isinstance(obj, bool):
@@ -277,14 +280,16 @@ def _typed(obj: Any, node: Node | None) -> Any:
 
 
 def _formatted(text: str, fmt: str) -> Any:
-    """A date, date-time or duration string as its CEL value (the string itself if it does not
-    parse: schema validation reports that)."""
+    """A date, date-time, duration or base64 string as its CEL value (the string itself if it
+    does not parse: schema validation reports that)."""
     try:
         if fmt == "duration":
             return strings.parse_duration(text)
+        if fmt == "byte":
+            return base64.b64decode(text, validate=True)
         when = datetime.datetime.fromisoformat(text)
         return when if when.tzinfo is not None else when.replace(tzinfo=datetime.UTC)
-    except (ValueError, TypeError):
+    except (ValueError, TypeError, binascii.Error):
         return text
 
 
@@ -370,7 +375,7 @@ def _node(s: dict[str, Any], shape: dict[str, Any], *, resource_root: bool = Fal
     return node
 
 
-_CONVERTED_FORMATS = ("date", "date-time", "duration")
+_CONVERTED_FORMATS = ("date", "date-time", "duration", "byte")
 
 
 def _converts(s: Any) -> bool:

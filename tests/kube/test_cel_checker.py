@@ -213,11 +213,13 @@ def test_policy_type_checking_types_request_and_variables() -> None:
 def test_dates_and_durations_are_what_the_checker_says_at_runtime() -> None:
     schema = {"type": "object", "properties": {"spec": {
         "type": "object", "properties": {"t": {"type": "string", "format": "date-time"},
-                                         "d": {"type": "string", "format": "duration"}},
-        "x-kubernetes-validations": [{"rule": "self.t < timestamp('2021-01-01T00:00:00Z') && self.d > duration('1s')",
+                                         "d": {"type": "string", "format": "duration"},
+                                         "b": {"type": "string", "format": "byte"}},
+        "x-kubernetes-validations": [{"rule": "self.t < timestamp('2021-01-01T00:00:00Z') && self.d > duration('1s') "
+                                              "&& (!has(self.b) || self.b == b'hi')",
                                       "messageExpression": "'t=' + string(self.t) + ' d=' + string(self.d)"}]}}}
     root = crdrules.build(schema)
-    assert root.validate({"spec": {"t": "2020-01-01T00:00:00Z", "d": "1m30s"}}, None, "") == []
+    assert root.validate({"spec": {"t": "2020-01-01T00:00:00Z", "d": "1m30s", "b": "aGk="}}, None, "") == []
     [cause] = root.validate({"spec": {"t": "2022-01-01T00:00:00Z", "d": "5s"}}, None, "")
     assert cause.text() == 'spec: Invalid value: "object": t=2022-01-01T00:00:00Z d=5s'
     assert parse_duration("1h30m").total_seconds() == 5400 and parse_duration("-1.5s").total_seconds() == -1.5
