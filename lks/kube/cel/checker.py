@@ -305,7 +305,9 @@ def _assignable(p: t.Type, a: t.Type, bindings: dict[str, t.Type]) -> bool:
     if a.kind == "null":
         return p.kind in ("null", "object", "opaque") or p.name in (t.TIMESTAMP.name, t.DURATION.name)
     if a.kind == "object" or p.kind == "object":
-        return a.kind == p.kind  # fields are checked where selected; two schemas' objects may be compared
+        # fields are checked where selected; two schemas' objects may be compared, and an object
+        # with a map (`self.?spec.orValue({})`): both are JSON objects at runtime
+        return a.kind in ("object", "map") and p.kind in ("object", "map")
     if a.kind == "type" and p.kind == "type":
         return True  # `type(x) == string`: type values compare whatever they denote
     if p.kind != a.kind or p.name != a.name or len(p.params) != len(a.params):
