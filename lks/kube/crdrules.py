@@ -13,7 +13,10 @@ appended). A non-transition rule that fails on a value unchanged since the old o
 nearest correlatable ancestor is) gives a warning instead (upstream's validation ratcheting,
 KEP-4008: the field error's text as a `Warning` header); evaluation errors stay errors. The
 rules are checked when the CRD is written by `lks.kube.crdschemarules`, which uses
-`field_path` from here.
+`field_path`, `check` (types) and `estimate` (cost) from here. Where the rules' estimated costs
+could reach a runtime limit (`Node.budgeted`), each evaluation is charged its estimate with the
+object's actual sizes (`lks.kube.cel.cost`): over PerCallLimit the rule fails without running,
+and once the object's RuntimeCELCostBudget is spent no further rule runs.
 """
 
 from __future__ import annotations
