@@ -91,14 +91,9 @@ class NodeIPAMController(Controller[str]):
         self._owners: dict[str, str] = {}  # CIDR -> the node holding it
         self._waiting: set[str] = set()  # nodes that found the range full
 
-    async def start(self) -> None:
-        # mark what the Nodes hold before handing anything out (a restart keeps them all)
-        cache = await self.nodes.cache()
-        for node in list(cache.objects.values()):
-            self._occupy(node)
-        await super().start()
-
     def _on_event(self, kind: str, obj: Obj, _prev: Obj | None) -> None:
+        # the informer's first delivery (every Node, before the workers start) marks what they
+        # hold before anything is handed out: a restart keeps them all
         name = obj["metadata"]["name"]
         if kind == "DELETED":
             self._waiting.discard(name)
