@@ -6,6 +6,7 @@ operation whose work (`reconcile`, `delete`) the `ManagementPlane` carries out.
 from __future__ import annotations
 
 import base64
+import copy
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
@@ -63,6 +64,21 @@ def routes(plane: ManagementPlane) -> list[Route]:
     ]
 
 
+
+async def admit_update(plane: ManagementPlane, existing: Doc, doc: Doc) -> None:
+    """What every change of an existing cluster's document goes through before its operation
+    starts (a PUT, an automatic upgrade): the service's private part carried over, AKS's
+    deprecated-API gate, and the pools' version history for rollback. Raises the ARMError
+    that refuses the change; nothing is stored then."""
+    props = doc["properties"]
+    props[documents.PRIVATE] = copy.deepcopy(existing["properties"].get(documents.PRIVATE, {}))
+    await apis.check_upgrade(plane.planes.get(props[documents.PRIVATE].get("controlPlane", "")),
+                             current=existing["properties"]["currentKubernetesVersion"],
+                             target=props["currentKubernetesVersion"], settings=props.get("upgradeSettings"),
+                             now=plane.clock.now())
+    rollback.record(existing["properties"], props, now=plane.clock.now())
+
+
 class ManagedClusters:
     def __init__(self, plane: ManagementPlane):
         self.plane = plane
@@ -114,14 +130,10 @@ class ManagedClusters:
                 raise not_found("Microsoft.ContainerService/managedClusters", p["name"], p["group"])
             return json_response(await whatif.assess(self.plane, existing, build))
         doc = build()
-        doc["properties"][documents.PRIVATE] = (existing or {}).get("properties", {}).get(documents.PRIVATE, {})
-        if existing is not None:
-            props = doc["properties"]  # AKS's deprecated-API gate, before anything changes
-            await apis.check_upgrade(self.plane.planes.get(props[documents.PRIVATE].get("controlPlane", "")),
-                                     current=existing["properties"]["currentKubernetesVersion"],
-                                     target=props["currentKubernetesVersion"], settings=props.get("upgradeSettings"),
-                                     now=self.plane.clock.now())
-            rollback.record(existing["properties"], doc["properties"], now=self.plane.clock.now())
+        if existing is None:
+            doc["properties"][documents.PRIVATE] = {}
+        else:
+            await admit_update(self.plane, existing, doc)
         state = "Creating" if existing is None else _update_state(existing, doc)
         return await self.plane.begin_change(call, doc, stored, state, created=existing is None)
 

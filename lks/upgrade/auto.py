@@ -29,10 +29,10 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from lks import store
-from lks.arm import documents, model, nodeshape, versions
+from lks.arm import documents, managedclusters, model, nodeshape, versions
 from lks.arm.errors import ARMError
 from lks.clock import Clock
-from lks.upgrade import apis, rollback, schedules
+from lks.upgrade import rollback, schedules
 
 if TYPE_CHECKING:
     from lks.arm.plane import ManagementPlane
@@ -182,15 +182,8 @@ class AutoUpgrader:
         try:
             new = model.managed_cluster(body, existing=current, resource_id=current["id"], name=current["name"],
                                         group=parts[4], subscription=parts[2])
-            props = new["properties"]
-            props[documents.PRIVATE] = copy.deepcopy(current["properties"].get(documents.PRIVATE, {}))
             plan.change_doc(new)
-            # what the PUT handler checks and records before it starts the operation
-            await apis.check_upgrade(self.plane.planes.get(props[documents.PRIVATE].get("controlPlane", "")),
-                                     current=current["properties"]["currentKubernetesVersion"],
-                                     target=props["currentKubernetesVersion"], settings=props.get("upgradeSettings"),
-                                     now=self.clock.now())
-            rollback.record(current["properties"], props, now=self.clock.now())
+            await managedclusters.admit_update(self.plane, current, new)  # as the PUT handler does
             await self.plane.begin_operation(None, new, stored, plan.state, created=False)
         except ARMError as err:
             # refused as a PUT would be: not again until the cluster changes
