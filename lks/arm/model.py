@@ -19,6 +19,7 @@ from typing import Any
 
 from lks.arm import documents, nodeshape, versions, vmsizes
 from lks.arm.errors import ARMError, invalid_parameter
+from lks.kube.admission.noderestriction import forbidden_labels
 from lks.upgrade import apis
 
 Doc = dict[str, Any]
@@ -129,6 +130,11 @@ def agent_pool(body: Doc, *, existing: Doc | None, cluster_version: str, network
         if key.startswith("kubernetes.azure.com/"):
             raise invalid_parameter(f"The label key '{key}' is reserved by AKS and cannot be set.",
                                     "agentPoolProfile.nodeLabels")
+    for key in forbidden_labels(labels, None):  # the kubelet could not register with them (NodeRestriction)
+        raise ARMError("BadRequest", "For Kubernetes version greater than or equal to 1.16, node label keys in the "
+                       "'kubernetes.io' or 'k8s.io' namespace must begin with an allowed prefix (kubelet.kubernetes.io, "
+                       "node.kubernetes.io). For more information, please check https://aka.ms/aks-node-labels-116.",
+                       400, target=f"{key}={labels[key]}")
     props["nodeLabels"] = labels
     taints = props.get("nodeTaints") or []
     if not isinstance(taints, list) or not all(isinstance(t, str) and _TAINT.match(t) for t in taints):

@@ -213,3 +213,13 @@ def test_what_if_names_a_removed_api_in_use(server, aks, tmp_path):
     assert (blocker["code"], blocker["subcode"]) == ("ValidationError", "UpgradeBlockedOnDeprecatedAPIUsage")
     assert "flowcontrol.apiserver.k8s.io.flowschemas.v1beta3" in blocker["message"]
     assert aks.managed_clusters.get(GROUP, "lts").current_kubernetes_version == "1.31.14"
+
+
+@pytest.mark.parametrize("label", ["node-role.kubernetes.io/web", "node-restriction.kubernetes.io/team"])
+def test_a_pool_label_the_kubelet_could_not_set_is_refused_as_aks_does(aks, label):
+    pool = AgentPool(count=1, vm_size="Standard_DS2_v2", mode="User", node_labels={label: "x"})
+    refused = _refused(lambda: aks.agent_pools.begin_create_or_update(GROUP, NAME, "labels", pool), "BadRequest")
+    assert refused["message"].startswith("For Kubernetes version greater than or equal to 1.16, node label keys in "
+                                         "the 'kubernetes.io' or 'k8s.io' namespace must begin with an allowed prefix")
+    assert refused["target"] == f"{label}=x"
+    assert "labels" not in [p.name for p in aks.agent_pools.list(GROUP, NAME)]
