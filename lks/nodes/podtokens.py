@@ -5,6 +5,10 @@ the API server's) and lifetime (default one hour, at least ten minutes), and wri
 with a fresh token once 80 % of its life has passed, as kubelet refreshes it. The API server
 knows these tokens itself, so a client inside the pod (`load_incluster_config()`) is the pod's
 service account, and RBAC applies to it.
+
+Each request is the kubelet's of the pod's node (`system:node:<name>`, as `lks.nodes.agent`'s
+writes are), so the Node authorizer decides it: a node may ask tokens only for the service
+accounts of pods bound to it.
 """
 
 from __future__ import annotations
@@ -17,6 +21,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from lks.kube import errors
+from lks.kube.authn import acting_as
+from lks.kube.rbac.nodegraph import node_user
 from lks.kube.subresources.tokenrequest import request_token
 
 if TYPE_CHECKING:
@@ -43,8 +49,9 @@ class PodTokens:
                      "boundObjectRef": {"apiVersion": "v1", "kind": "Pod", "name": meta["name"], "uid": meta["uid"]}}
         if source.get("audience"):
             spec["audiences"] = [source["audience"]]
-        out = await request_token(self.cluster, meta["namespace"], pod["spec"].get("serviceAccountName") or "default",
-                                  {"spec": spec})
+        with acting_as(node_user(pod["spec"].get("nodeName") or "")):
+            out = await request_token(self.cluster, meta["namespace"],
+                                      pod["spec"].get("serviceAccountName") or "default", {"spec": spec})
         return out["status"]["token"]
 
     def keep_fresh(self, pod: Obj, volumes: dict[str, Path]) -> None:

@@ -245,7 +245,7 @@ async def test_automount_opt_outs_and_own_mounts(client):
 # -- the node agents' pod tokens ------------------------------------------------------------
 
 async def test_pod_tokens_are_bound_and_refreshed_at_80_percent(client, cluster, tmp_path):
-    status, obj = await post(client, PODS, pod("p"))
+    status, obj = await post(client, PODS, pod("p", nodeName="node-1"))  # its kubelet asks, as node-1
     assert status == 201, obj
     (volume,) = obj["spec"]["volumes"]
     source = volume["projected"]["sources"][0]["serviceAccountToken"]

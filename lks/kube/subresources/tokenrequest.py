@@ -46,7 +46,9 @@ async def create(reg: Registry, namespace: str | None, name: str, verb: str, bod
 
 async def request_token(cluster: Cluster, namespace: str, name: str, body: Obj) -> Obj:
     """The TokenRequest `body` for service account `namespace/name`, answered (its status
-    holds the token). In-process callers (the node agents) come here directly."""
+    holds the token). In-process callers (the node agents) come here directly, and are
+    authorized here as the identity they act as (a request was as it came in)."""
+    await cluster.registry("", "v1", "serviceaccounts").authorize("create", namespace, name, "token")
     meta = body.get("metadata") if isinstance(body.get("metadata"), dict) else {}
     spec = body.get("spec") if isinstance(body.get("spec"), dict) else {}
     if meta.get("name") and meta["name"] != name:
