@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from azure.core.credentials import AccessToken
 from kubernetes import client as k8s_client
 from kubernetes import config as k8s_config
 
@@ -65,13 +66,24 @@ def lks_json(server: LKS, *args: str) -> Any:
     return json.loads(res.stdout) if res.stdout.strip() else {}
 
 
-class LKS:
-    """One `lks up` process and its home."""
+class StaticToken:
+    """The credential the Azure SDK gives lks: the bearer token from $LKS_HOME/config.json."""
 
-    def __init__(self, home: Path, *args: str):
+    def __init__(self, token: str):
+        self.token = token
+
+    def get_token(self, *scopes: str, **kwargs: Any) -> AccessToken:
+        return AccessToken(self.token, int(time.time()) + 3600)
+
+
+class LKS:
+    """One `lks up` process and its home; `env` adds to the process's environment."""
+
+    def __init__(self, home: Path, *args: str, env: dict[str, str] | None = None):
         self.home = home
         self.port = free_port()
         self.args = args
+        self.env = env or {}
         self.proc: subprocess.Popen | None = None
         self.kubeconfig = home / "kubeconfig"
         self.kube_home = home / "kubectl-home"  # kubectl's discovery cache stays per test run
@@ -82,7 +94,7 @@ class LKS:
         return f"https://127.0.0.1:{self.port}"
 
     def start(self) -> None:
-        env = {**os.environ, "LKS_HOME": str(self.home)}
+        env = {**os.environ, **self.env, "LKS_HOME": str(self.home)}
         self.log = open(self.home / "lks.log", "ab")  # noqa: SIM115
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "lks", "up", "--demo", "--port", str(self.port), *self.args],

@@ -16,7 +16,7 @@ import pytest
 from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
 from azure.mgmt.resource.resources import ResourceManagementClient
 
-from .test_arm_sdk import StaticToken
+from .conftest import StaticToken
 
 CS = "api-version=2026-08-01"
 RG = "api-version=2025-04-01"

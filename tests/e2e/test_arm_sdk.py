@@ -4,24 +4,14 @@ agent pools, credentials into kubectl, AKS's errors, and deletion."""
 from __future__ import annotations
 
 import json
-import time
 
 import pytest
-from azure.core.credentials import AccessToken
 from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
 from azure.mgmt.containerservice import ContainerServiceClient
 from azure.mgmt.containerservice.models import AgentPool, ManagedCluster, ManagedClusterAgentPoolProfile
 from azure.mgmt.resource.resources import ResourceManagementClient
 
-
-class StaticToken:
-    """The credential lks expects: the bearer token from $LKS_HOME/config.json."""
-
-    def __init__(self, token: str):
-        self.token = token
-
-    def get_token(self, *scopes, **kwargs) -> AccessToken:
-        return AccessToken(self.token, int(time.time()) + 3600)
+from .conftest import StaticToken
 
 
 @pytest.fixture(scope="module")
@@ -170,8 +160,6 @@ def test_unauthenticated_requests_are_401(config):
         urllib.request.urlopen(req, context=ctx)
     assert err.value.code == 401
     assert json.loads(err.value.read())["error"]["code"] == "AuthenticationFailed"
-
-
 
 
 def test_management_openapi_document(config):

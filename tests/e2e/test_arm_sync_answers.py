@@ -27,8 +27,7 @@ from kubernetes import config as k8s_config
 
 from lks.arm.operations import SYNC_BUDGET_ENV
 
-from .conftest import LKS, wait_until
-from .test_arm_sdk import StaticToken
+from .conftest import LKS, StaticToken, wait_until
 
 GROUP = "sync-rg"
 

@@ -6,11 +6,9 @@ patch of its minor once the service's clock has entered the window."""
 from __future__ import annotations
 
 import json
-import time
 from datetime import timedelta
 
 import pytest
-from azure.core.credentials import AccessToken
 from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
 from azure.mgmt.containerservice import ContainerServiceClient
 from azure.mgmt.containerservice.models import (
@@ -26,18 +24,10 @@ from azure.mgmt.containerservice.models import (
 )
 from azure.mgmt.resource.resources import ResourceManagementClient
 
-from .conftest import LKS, wait_until
+from .conftest import LKS, StaticToken, wait_until
 
 SCALE = 3600
 WINDOW = "aksManagedAutoUpgradeSchedule"
-
-
-class StaticToken:
-    def __init__(self, token: str):
-        self.token = token
-
-    def get_token(self, *scopes, **kwargs) -> AccessToken:
-        return AccessToken(self.token, int(time.time()) + 3600)
 
 
 @pytest.fixture(scope="module")

@@ -16,8 +16,8 @@ import pytest
 from azure.core.exceptions import ResourceNotFoundError
 from azure.mgmt.containerservice import ContainerServiceClient
 
-from tests.e2e.conftest import LKS, wait_until
-from tests.e2e.test_arm_sdk import StaticToken, _cluster
+from tests.e2e.conftest import LKS, StaticToken, wait_until
+from tests.e2e.test_arm_sdk import _cluster
 
 
 @pytest.fixture(scope="module")

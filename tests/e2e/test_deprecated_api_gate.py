@@ -10,15 +10,12 @@ from __future__ import annotations
 
 import json
 import ssl
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import pytest
-from azure.core.credentials import AccessToken
 from azure.core.exceptions import HttpResponseError
 from azure.mgmt.containerservice import ContainerServiceClient
 from azure.mgmt.containerservice.models import (
@@ -30,7 +27,7 @@ from azure.mgmt.containerservice.models import (
 )
 from azure.mgmt.resource.resources import ResourceManagementClient
 
-from .conftest import LKS, lks_json
+from .conftest import LKS, StaticToken, lks_json
 
 GROUP, CLUSTER = "gate-rg", "gate1"
 FLOW_SCHEMA = """apiVersion: flowcontrol.apiserver.k8s.io/v1beta3
@@ -60,14 +57,6 @@ BLOCKED = ("Control Plane upgrade is blocked due to recent usage of a Kubernetes
            "error without migrating usage will result in the deprecated Kubernetes API calls failing. Usage details: "
            "1 error occurred:\n\t* usage has been detected on API flowcontrol.apiserver.k8s.io.flowschemas.v1beta3, "
            "and was recently seen at: ")
-
-
-class StaticToken:
-    def __init__(self, token: str):
-        self.token = token
-
-    def get_token(self, *scopes: str, **kwargs: Any) -> AccessToken:
-        return AccessToken(self.token, int(time.time()) + 3600)
 
 
 @pytest.fixture(scope="module")

@@ -17,40 +17,23 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from azure.core.credentials import AccessToken
 from azure.core.exceptions import HttpResponseError
 from azure.mgmt.containerservice import ContainerServiceClient
 from azure.mgmt.containerservice.models import AgentPool, AgentPoolUpgradeSettings
 from kubernetes import client as k8s_client
 from kubernetes import watch
 
-from .conftest import LKS, lks_cli, wait_until
+from .conftest import LKS, StaticToken, lks_cli, wait_until
 
 GROUP = CLUSTER = "demo"
 DRAIN_MINUTE = 0.5  # seconds per minute of drainTimeoutInMinutes
 POOL_LABEL = "kubernetes.azure.com/agentpool"
 
 
-class StaticToken:
-    def __init__(self, token: str):
-        self.token = token
-
-    def get_token(self, *scopes: str, **kwargs: Any) -> AccessToken:
-        return AccessToken(self.token, int(time.time()) + 3600)
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LKS]:
-    s = LKS(tmp_path_factory.mktemp("lks-drain-home"))
-    saved = os.environ.get("LKS_DRAIN_MINUTE_SECONDS")
-    os.environ["LKS_DRAIN_MINUTE_SECONDS"] = str(DRAIN_MINUTE)
-    try:
-        s.start()
-    finally:
-        if saved is None:
-            del os.environ["LKS_DRAIN_MINUTE_SECONDS"]
-        else:
-            os.environ["LKS_DRAIN_MINUTE_SECONDS"] = saved
+    s = LKS(tmp_path_factory.mktemp("lks-drain-home"), env={"LKS_DRAIN_MINUTE_SECONDS": str(DRAIN_MINUTE)})
+    s.start()
     yield s
     s.stop()
 
@@ -79,8 +62,6 @@ def namespace(core: k8s_client.CoreV1Api, request: pytest.FixtureRequest) -> str
     name = "drain-" + request.node.name.lower().replace("_", "-")[5:30].strip("-") + "-" + os.urandom(2).hex()
     core.create_namespace({"metadata": {"name": name}})
     return name
-
-
 
 
 def _add_pool(aks: ContainerServiceClient, name: str, count: int, drain_minutes: int) -> None:

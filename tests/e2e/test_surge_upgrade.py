@@ -11,7 +11,6 @@ PUT again finishes the upgrade from where it stopped."""
 from __future__ import annotations
 
 import json
-import os
 import ssl
 import threading
 import time
@@ -20,7 +19,6 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from azure.core.credentials import AccessToken
 from azure.core.exceptions import HttpResponseError
 from azure.mgmt.containerservice import ContainerServiceClient
 from azure.mgmt.containerservice.models import (
@@ -33,33 +31,17 @@ from kubernetes import client as k8s_client
 from kubernetes import config as k8s_config
 from kubernetes import watch
 
-from .conftest import LKS, wait_until
+from .conftest import LKS, StaticToken, wait_until
 
 GROUP, CLUSTER = "upgrade-rg", "up1"
 DRAIN_MINUTE = 0.5  # seconds per minute of drainTimeoutInMinutes
 POOL = "nodepool1"
 
 
-class StaticToken:
-    def __init__(self, token: str):
-        self.token = token
-
-    def get_token(self, *scopes: str, **kwargs: Any) -> AccessToken:
-        return AccessToken(self.token, int(time.time()) + 3600)
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LKS]:
-    s = LKS(tmp_path_factory.mktemp("lks-upgrade-home"))
-    saved = os.environ.get("LKS_DRAIN_MINUTE_SECONDS")
-    os.environ["LKS_DRAIN_MINUTE_SECONDS"] = str(DRAIN_MINUTE)
-    try:
-        s.start()
-    finally:
-        if saved is None:
-            del os.environ["LKS_DRAIN_MINUTE_SECONDS"]
-        else:
-            os.environ["LKS_DRAIN_MINUTE_SECONDS"] = saved
+    s = LKS(tmp_path_factory.mktemp("lks-upgrade-home"), env={"LKS_DRAIN_MINUTE_SECONDS": str(DRAIN_MINUTE)})
+    s.start()
     yield s
     s.stop()
 

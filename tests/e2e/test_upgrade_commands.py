@@ -18,8 +18,7 @@ from azure.mgmt.containerservice.models import (
 )
 from azure.mgmt.resource.resources import ResourceManagementClient
 
-from e2e.conftest import LKS, lks_cli, lks_json, wait_until
-from e2e.test_arm_sdk import StaticToken
+from e2e.conftest import LKS, StaticToken, lks_cli, lks_json, wait_until
 from e2e.test_deprecated_api_gate import FLOW_SCHEMA
 
 GROUP, NAME = "up-rg", "up"
