@@ -6,7 +6,10 @@ taints; removed pools); a pool whose version or node image changed is upgraded b
 `lks.upgrade.surge`, node by node, its progress reported to the operation; `delete_pool`
 removes one pool (`DELETE agentPools/{name}`);
 `stop` removes them (cluster stop) or lets them go quiet (service shutdown, so the next start
-adopts them); `forget` drops a deleted cluster's pools.
+adopts them); with `keep_processes` (the control plane restarts on another version) the
+containers of Process pools run on, parked here until `sync` gives them to the new control
+plane's pod workers (`lks.nodes.pods.PodWorkers.hand_over`); `forget` drops a deleted
+cluster's pools.
 
 Nodes leave a pool as on AKS: cordoned, drained through the Eviction API and then deleted
 (`lks.nodes.drain`), each drain bounded by the pool's `upgradeSettings.drainTimeoutInMinutes`.
@@ -30,6 +33,7 @@ from lks.clock import Clock
 from lks.kube.cluster import Cluster
 from lks.nodes import NodePool, NodeTemplate, drain, parse_taint
 from lks.nodes.pods import PodWorkers
+from lks.nodes.process import ProcessRuntime
 from lks.upgrade import surge
 
 Doc = dict[str, Any]
@@ -124,6 +128,7 @@ class Fleet:
         self.drain_minute = drain_minute if drain_minute is not None else \
             float(os.environ.get(DRAIN_MINUTE_ENV) or 60) / self.clock.scale
         self.pools: dict[tuple[str, str], NodePool] = {}  # (control plane id, pool name) -> pool
+        self._parked: dict[str, ProcessRuntime] = {}  # control plane id -> containers running on
 
     def _of(self, cp_id: str) -> dict[str, NodePool]:
         return {name: pool for (cp, name), pool in self.pools.items() if cp == cp_id}
@@ -138,6 +143,18 @@ class Fleet:
         at_rest = doc["properties"].get("provisioningState") in _AT_REST
         if self.data_dir is not None:
             PodWorkers.configure(cluster, data_dir=self.data_dir / cp_id / "nodes", tls=self.tls)
+        parked = self._parked.pop(cp_id, None)
+        if parked is not None:
+            PodWorkers.configure(cluster, process=parked)
+        try:
+            await self._sync(doc, cluster, wanted, at_rest, progress)
+        finally:
+            if parked is not None and (left := PodWorkers.unclaimed(cluster)) is not None:
+                await left.close()  # no Process node came back to take its containers
+
+    async def _sync(self, doc: Doc, cluster: Cluster, wanted: dict[str, Doc], at_rest: bool,
+                    progress: Progress | None) -> None:
+        cp_id = cluster.id
         with _as_pod_drain_failure():
             for name, pool in self._of(cp_id).items():
                 if name not in wanted:
@@ -207,15 +224,25 @@ class Fleet:
             await pool.delete(ignore_pdb=ignore_pdb)
         del self.pools[(cluster.id, name)]
 
-    async def stop(self, doc: Doc, *, delete_nodes: bool, cluster: Cluster | None = None) -> None:
+    async def stop(self, doc: Doc, *, delete_nodes: bool, cluster: Cluster | None = None,
+                   keep_processes: bool = False) -> None:
+        """Close the cluster's pools; `delete_nodes` deletes their Nodes too (cluster stop).
+        `keep_processes`: the control plane restarts (an upgrade) and the nodes do not, so
+        the containers of Process pools run on for the next `sync` to hand to it."""
         cp_id = control_plane_id(doc)
         if cp_id is None:
             return
-        for name, pool in self._of(cp_id).items():
+        pools = self._of(cp_id)
+        handed = PodWorkers.hand_over(next(iter(pools.values())).cluster) if keep_processes and pools else None
+        for name, pool in pools.items():
             if delete_nodes:
                 await pool.stop()
             await pool.close()
             del self.pools[(cp_id, name)]
+        if handed is not None:
+            self._parked[cp_id] = handed
+        elif not keep_processes and (parked := self._parked.pop(cp_id, None)) is not None:
+            await parked.close()
 
     async def forget(self, doc: Doc) -> None:
         await self.stop(doc, delete_nodes=False)
@@ -224,3 +251,6 @@ class Fleet:
         for pool in self.pools.values():
             await pool.close()
         self.pools.clear()
+        parked, self._parked = list(self._parked.values()), {}
+        for runtime in parked:
+            await runtime.close()

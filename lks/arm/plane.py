@@ -198,7 +198,7 @@ class ManagementPlane:
             await self.planes.create(doc["name"], version, id=cp_id, network={
                 k: net[k] for k in ("podCidr", "serviceCidr", "dnsServiceIP", "networkPlugin") if k in net})
         elif record["kubernetesVersion"] != version:
-            await self.fleet.stop(doc, delete_nodes=False)
+            await self.fleet.stop(doc, delete_nodes=False, keep_processes=True)  # AKS's nodes run on
             await self.planes.set_version(cp_id, version)
         await self.planes.set_access(cp_id, authorized_ip_ranges=(props.get("apiServerAccessProfile") or {}).get(
             "authorizedIPRanges") or [], disable_local_accounts=bool(props.get("disableLocalAccounts")))

@@ -8,6 +8,10 @@ One `PodWorkers` serves every agent of a cluster: one pod informer dispatching b
 `WorkQueue`, one `lks.nodes.wakeups.Wakeups` timer heap, one status manager and one event
 sink, so a node costs a dict entry and a pod a small record, and thousands of nodes are cheap.
 Agents `attach` when they start and `detach` when they stop; the first attach starts it all.
+When the control plane restarts (an upgrade replaces the `Cluster`), `hand_over` keeps the
+Process nodes' containers running: the leaving pod workers park their process runtime instead
+of stopping it, and the next pod workers of that cluster id take it over (`configure(process=)`)
+and adopt the running processes, as kubelet's containers outlive an AKS control-plane upgrade.
 Shared as they are, every write is one node's: a pod's status, its Events and its final delete
 act as the kubelet of the node it is bound to (`NodeAgent.identity`).
 
@@ -83,6 +87,7 @@ class PodWorkers(podactions.PodActions):
         self._lock = asyncio.Lock()
         self._running = False
         self._retired = False
+        self._keep = False  # `hand_over`: the process runtime outlives these pod workers
         minor = int(cluster.kubernetes_version.split(".")[1])
         self._generation = minor >= 34  # PodObservedGenerationTracking, beta in 1.34
         self._user = minor >= 33  # SupplementalGroupsPolicy, beta in 1.33
@@ -93,16 +98,38 @@ class PodWorkers(podactions.PodActions):
     def shared(cls, cluster: Cluster) -> PodWorkers:
         workers = cls._shared.get(cluster)
         if workers is None:
-            workers = cls._shared[cluster] = cls(cluster, **cls._options.get(cluster, {}))
+            options = cls._options.get(cluster, {})
+            # a handed-over process runtime is taken once; later pod workers make their own
+            workers = cls._shared[cluster] = cls(cluster, **{**options, "process": options.pop("process", None)})
         return workers
+
+    @classmethod
+    def hand_over(cls, cluster: Cluster) -> process_runtime.ProcessRuntime | None:
+        """`cluster`'s control plane restarts while its nodes run on: the process runtime of
+        its pod workers (if any) keeps its containers running when the agents detach, parked
+        until `configure(process=)` gives it to the pod workers of the next `Cluster` of that
+        id, who adopt them. The caller owns it until then (`close` it if nobody takes it)."""
+        workers = cls._shared.get(cluster)
+        if workers is None or workers.process is None or workers._retired:
+            return None
+        workers._keep = True
+        return workers.process
+
+    @classmethod
+    def unclaimed(cls, cluster: Cluster) -> process_runtime.ProcessRuntime | None:
+        """The process runtime `configure(process=)` gave `cluster` if no pod workers took it."""
+        return cls._options.get(cluster, {}).pop("process", None)
 
     @classmethod
     def configure(cls, cluster: Cluster, *, timings: runtimes.Timings | None = None,
                   events: bool | None = None, data_dir: Path | None = None,
-                  tls: ssl.SSLContext | None = None) -> None:
+                  tls: ssl.SSLContext | None = None, process: process_runtime.ProcessRuntime | None = None) -> None:
         """Options for `cluster`'s pod workers, now and after restarts (benchmarks, tests).
-        `data_dir` and `tls` are for the process runtime and apply to pod workers made after."""
+        `data_dir` and `tls` are for the process runtime and apply to pod workers made after;
+        `process` is a runtime `hand_over` parked, for the next pod workers to take over."""
         options = cls._options.setdefault(cluster, {})
+        if process is not None:
+            options["process"] = process
         if timings is not None:
             options["timings"] = timings
         if events is not None:
@@ -156,9 +183,11 @@ class PodWorkers(podactions.PodActions):
                     self._wakeups.cancel(key)
                     self._statuses.drop(key)  # a stopped kubelet writes nothing more
             self._no_network.pop(agent.name, None)
-            if isinstance(node.runtime, process_runtime.ProcessRuntime):
+            if not isinstance(node.runtime, process_runtime.ProcessRuntime):
+                node.runtime.forget_node(agent.name)
+            elif not self._keep:  # else the control plane restarts: the node's containers run on
                 await node.runtime.stop_node(agent.name)  # no process outlives its kubelet here
-            node.runtime.forget_node(agent.name)
+                node.runtime.forget_node(agent.name)
             if not self._nodes:
                 await self._stop()
 
@@ -187,8 +216,12 @@ class PodWorkers(podactions.PodActions):
         await self._node_informer.stop()
         self._pods.clear()
         self._by_node.clear()
-        if self.process is not None:
-            await self.process.close()
+        process, self.process = self.process, None
+        if process is not None:
+            if self._keep:
+                process.park()
+            else:
+                await process.close()
 
     async def _process_runtime(self) -> process_runtime.ProcessRuntime:
         if self.process is None:
@@ -196,11 +229,14 @@ class PodWorkers(podactions.PodActions):
                 cluster=self.cluster, data_dir=self._data_dir, tls=self._tls, notify=self._on_runtime)
         else:
             self.process.notify = self._on_runtime
+        cache = self._pod_informer.cache
+        known = {p["metadata"]["uid"] for p in cache.objects.values()} if cache is not None else None
         if not self.process.started:
             await self.process.start()
-            cache = self._pod_informer.cache
-            if cache is not None:  # what was deleted while the service was down goes
-                self.process.sweep({p["metadata"]["uid"] for p in cache.objects.values()})
+            if known is not None:  # what was deleted while the service was down goes
+                self.process.sweep(known)
+        elif self.process.cluster is not self.cluster:  # handed over: its containers are adopted
+            self.process.take_over(self.cluster, known=known)
         return self.process
 
     def _on_runtime(self, namespace: str, name: str, events: list[podevents.Event]) -> None:

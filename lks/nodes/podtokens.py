@@ -95,6 +95,9 @@ class PodTokens:
                 wait = RETRY_SECONDS
             except OSError:  # the pod's directory went
                 return
+            except Exception:  # the control plane restarting (an upgrade): its successor is asked next time
+                log.debug("refreshing the token of pod %s failed", pod["metadata"]["name"], exc_info=True)
+                wait = RETRY_SECONDS
 
 
 def _replace(path: Path, data: bytes) -> None:

@@ -22,6 +22,8 @@ What a container gets, and where it differs from a container on AKS:
   it (`PR_SET_PDEATHSIG`) and what it forked is killed when the service starts again
   (`lks.nodes.children.sweep`). After a restart the pods of Process nodes start their
   containers again (restartCount + 1, lastState `Unknown`, exit code 255), as after a reboot.
+  A control-plane restart (an upgrade) is not one: the runtime is `park`ed with its processes
+  running and the next pod workers of the cluster `take_over` and adopt them (`lks.nodes.pods`).
   Processes are forked off the event loop (`lks.nodes.children`).
 - Environment: as kubelet builds it (`lks.nodes.podenv`); `KUBERNETES_SERVICE_HOST`/`PORT` reach
   the cluster's API for real (`lks.nodes.apiaccess`), with the pod's service-account token,
@@ -92,6 +94,22 @@ class ProcessRuntime(launch.Launcher, termination.Termination, runtimes.Simulate
         self.data_dir.mkdir(parents=True, exist_ok=True)
         await self.api.start()
         self.started = True
+
+    def park(self) -> None:
+        """The pod workers leave while the control plane restarts: the containers run on
+        (their exits, probes and token refreshes go on) and nobody hears of changes until
+        `take_over`."""
+        self.notify = lambda _ns, _name, _events: None
+
+    def take_over(self, cluster: Cluster, *, known: set[str] | None) -> None:
+        """Serve `cluster`, the restarted control plane of the same id (its API endpoint, its
+        token requests); the pods not in `known` (uids; None: not known yet) went meanwhile."""
+        self.cluster, self.clock = cluster, cluster.clock
+        self.api.cluster = cluster
+        self.tokens.cluster = cluster
+        if known is not None:
+            for uid in [u for u in self._pods if u not in known]:
+                self.purge(uid)
 
     async def close(self) -> None:
         for node in {p.node for p in self._pods.values()}:
@@ -183,8 +201,13 @@ class ProcessRuntime(launch.Launcher, termination.Termination, runtimes.Simulate
 
     def adopt_container(self, sandbox: Sandbox, pod: Obj, spec: Obj, *, init: bool, container_id: str,
                         image: str, image_id: str, started: float) -> Container:
-        """A container the stored status shows running: its process went with the service,
-        so it counts as exited (and restarts, as after a node reboot)."""
+        """A container the stored status shows running: the one this runtime still runs (taken
+        over), else its process went with the service, so it counts as exited (and restarts,
+        as after a node reboot)."""
+        st = self._pods.get(sandbox.uid)
+        inst = st.current(spec["name"]) if st is not None and st.sandbox is sandbox else None
+        if inst is not None and inst.container.id == container_id:
+            return inst.container  # running, or exited meanwhile: the pod worker sees which
         now = self.clock.now()
         children.sweep(self.pod_dir(sandbox.uid) / "pids" / spec["name"], f"HOSTNAME={pod['metadata']['name']}")
         return Container(name=spec["name"], id=container_id, image=image, image_id=image_id, created=started,
@@ -204,6 +227,11 @@ class ProcessRuntime(launch.Launcher, termination.Termination, runtimes.Simulate
         return sandbox
 
     def adopt(self, pod: Obj, *, node: str, pod_cidr: str | None, host_ip: str) -> Sandbox | None:
+        st = self._pods.get(pod["metadata"]["uid"])
+        if st is not None and st.sandbox.ready and st.node == node \
+                and st.sandbox.ip == (pod.get("status") or {}).get("podIP"):
+            self._host_ips[st.uid] = host_ip
+            return st.sandbox  # taken over with its containers: the same sandbox
         sandbox = super().adopt(pod, node=node, pod_cidr=pod_cidr, host_ip=host_ip)
         if sandbox is not None:
             self._host_ips[sandbox.uid] = host_ip
