@@ -56,3 +56,31 @@ async def test_a_request_is_authorized_as_it_came_in(cluster, web):
     with authn.acting_as(None):
         out = await request_token(cluster, "default", "robot", {"spec": {}})
     assert out["status"]["token"]
+
+
+async def test_a_node_with_the_account_is_refused_another_nodes_pod(cluster, web):
+    """Node B runs a pod of the same account, so the Node authorizer lets it ask; NodeRestriction
+    then refuses a token bound to the pod on node A."""
+    await _pod(cluster, "other", "aks-nodepool1-1-vmss000001", "robot")
+    elsewhere = {**web, "spec": {**web["spec"], "nodeName": "aks-nodepool1-1-vmss000001"}}
+    with pytest.raises(errors.APIError) as caught:
+        await podtokens.PodTokens(cluster).token(elsewhere, {})
+    assert caught.value.code == 403
+    assert caught.value.status()["message"] == (
+        'serviceaccounts "robot" is forbidden: node requested token bound to a pod scheduled on a different node')
+
+
+@pytest.mark.parametrize(("ref", "why"), [
+    pytest.param(None, "node requested token not bound to a pod", id="unbound"),
+    pytest.param({"apiVersion": "v1", "kind": "Pod", "name": "web"},
+                 "node requested token with a pod binding without a uid", id="no-uid"),
+    pytest.param({"apiVersion": "v1", "kind": "Pod", "name": "web", "uid": "0000"},
+                 "the UID in the bound object reference (0000) does not match the UID in record. The object might "
+                 "have been deleted and then recreated", id="other-uid"),
+])
+async def test_a_nodes_token_is_bound_to_its_pod(cluster, web, ref, why):
+    spec = {"boundObjectRef": ref} if ref else {}
+    with authn.acting_as(node_user("aks-nodepool1-1-vmss000000")), pytest.raises(errors.APIError) as caught:
+        await request_token(cluster, "default", "robot", {"spec": spec})
+    assert caught.value.code == 403
+    assert caught.value.status()["message"] == f'serviceaccounts "robot" is forbidden: {why}'

@@ -50,6 +50,34 @@ def forbidden_labels(new: dict | None, old: dict | None) -> list[str]:
     return sorted(out)
 
 
+async def check_token_request(cluster: Cluster, user: authn.User | None, namespace: str, name: str,
+                              spec: Obj) -> None:
+    """NodeRestriction of a TokenRequest (`serviceaccounts/<name>/token`, which
+    `lks.kube.subresources.tokenrequest` brings here after its validation, as upstream's
+    TokenREST calls validating admission): a node asks only for tokens bound to a pod, by
+    uid, that is scheduled on it. Other users pass."""
+    node = node_name(user) if user is not None else None
+    if node is None:
+        return
+
+    def refuse(why: str) -> errors.APIError:
+        return errors.forbidden("serviceaccounts", "", name, why)
+
+    if not node:
+        raise refuse(f'could not determine node from user "{user.name}"')  # type: ignore[union-attr]
+    ref = spec.get("boundObjectRef")
+    if not isinstance(ref, dict) or ref.get("apiVersion") != "v1" or ref.get("kind") != "Pod" or not ref.get("name"):
+        raise refuse("node requested token not bound to a pod")
+    if not ref.get("uid"):
+        raise refuse("node requested token with a pod binding without a uid")
+    pod = await cluster.registry("", "v1", "pods").get(namespace, ref["name"])  # its NotFound as it is
+    if ref["uid"] != pod["metadata"].get("uid"):
+        raise refuse(f"the UID in the bound object reference ({ref['uid']}) does not match the UID in record. "
+                     "The object might have been deleted and then recreated")
+    if (pod.get("spec") or {}).get("nodeName") != node:
+        raise refuse("node requested token bound to a pod scheduled on a different node")
+
+
 @admission.plugin
 class NodeRestriction:
     def __init__(self, cluster: Cluster):

@@ -15,11 +15,12 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from lks.clock import rfc3339
-from lks.kube import errors
+from lks.kube import authn, errors
 from lks.kube.serviceaccounts.issuer import EXTENDED_SECONDS, WARN_ONLY_SECONDS
 from lks.kube.subresources import handler
 
 if TYPE_CHECKING:
+    from lks.kube.authn import User
     from lks.kube.cluster import Cluster
     from lks.kube.registry import Registry, WriteOptions
 
@@ -41,14 +42,15 @@ async def create(reg: Registry, namespace: str | None, name: str, verb: str, bod
         raise errors.bad_request("the body of the request must be a TokenRequest object")
     if body.get("kind") not in (None, KIND) or body.get("apiVersion") not in (None, API_VERSION):
         raise errors.bad_request(f"not a TokenRequest object: {body.get('apiVersion')}, Kind={body.get('kind')}")
-    return 201, await request_token(reg.cluster, namespace or "", name, body)
+    return 201, await request_token(reg.cluster, namespace or "", name, body, user=opts.user)
 
 
-async def request_token(cluster: Cluster, namespace: str, name: str, body: Obj) -> Obj:
+async def request_token(cluster: Cluster, namespace: str, name: str, body: Obj, *, user: User | None = None) -> Obj:
     """The TokenRequest `body` for service account `namespace/name`, answered (its status
-    holds the token). In-process callers (the node agents) come here directly, and are
-    authorized here as the identity they act as (a request was as it came in)."""
-    await cluster.registry("", "v1", "serviceaccounts").authorize("create", namespace, name, "token")
+    holds the token). `user` made the request (None: an in-process caller, such as the node
+    agents, which come here directly and are authorized here as the identity they act as);
+    a node's request passes NodeRestriction's check."""
+    await cluster.registry("", "v1", "serviceaccounts").authorize("create", namespace, name, "token", user)
     meta = body.get("metadata") if isinstance(body.get("metadata"), dict) else {}
     spec = body.get("spec") if isinstance(body.get("spec"), dict) else {}
     if meta.get("name") and meta["name"] != name:
@@ -75,6 +77,11 @@ async def request_token(cluster: Cluster, namespace: str, name: str, body: Obj) 
         causes.append(errors.Cause.invalid("spec.expirationSeconds", seconds, "may not specify a duration larger than 2^32 seconds"))
     if causes:
         raise errors.invalid(KIND, GROUP, "", causes)
+    # imported here: importing an admission module registers its plugin, and plugins of one
+    # ORDER run in the order `admission.for_cluster` imports them
+    from lks.kube.admission import noderestriction
+
+    await noderestriction.check_token_request(cluster, user or authn.ACTING.get(), namespace, name, spec)
     bound = await _bound_objects(cluster, namespace, name, spec.get("boundObjectRef"))
     exp, warn_after = seconds, 0
     if bound.get("pod") is not None and seconds == WARN_ONLY_SECONDS and set(audiences) <= set(issuer.audiences):
