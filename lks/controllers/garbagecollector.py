@@ -10,10 +10,19 @@ watch, and works through a queue of two kinds of items:
 - `("owner", key)`: an object being deleted with the `orphan` finalizer (its dependents lose
   their reference to it) or the `foregroundDeletion` finalizer (its dependents are deleted,
   and the finalizer goes once no dependent with `blockOwnerDeletion` is left).
+
+It reads as upstream's metadata informers do, one per resource: a resource is followed
+(monitored) only while `system:kube-controller-manager` may list and watch it. The decisions
+are made per resource (`informer.may_read`, with the reflector's Forbidden line when refused),
+kept, and made again whenever the RBAC policy changes (its objects pass through the same feed,
+after the authorizer's index took them in). Events of a resource not followed are ignored, so
+its dependents are not collected; once allowed, the resource is listed into the index again.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from dataclasses import dataclass, field
 from typing import Any
@@ -21,13 +30,19 @@ from typing import Any
 import orjson
 
 from lks import store
+from lks.controllers import informer
 from lks.controllers.controller import Controller
 from lks.kube import deletion, errors
+from lks.kube.catalog import ResourceType
 from lks.kube.cluster import ROOT, Cluster
 
 log = logging.getLogger(__name__)
 
 Item = tuple[str, str]  # ("dependent" | "owner", store key)
+Pending = list[tuple[store.Event, dict | None]]
+
+_METADATA = "*v1.PartialObjectMetadata"  # the type upstream's metadata informers' reflectors name
+_RBAC = "rbac.authorization.k8s.io"
 
 
 @dataclass(slots=True)
@@ -36,7 +51,20 @@ class _Node:
     owners: list[dict[str, Any]]
     deleting: bool
     finalizers: tuple[str, ...]
+    monitor: _Monitor  # of its resource (found once per object, not per event)
     dependents: set[str] = field(default_factory=set)  # keys of objects that name this uid
+
+
+@dataclass(slots=True)
+class _Monitor:
+    """One stored resource the collector may follow (upstream: a metadata informer of it)."""
+
+    rt: ResourceType
+    prefix: str  # its store keys'
+    policy: bool  # an RBAC resource: its changes can change every decision
+    allowed: bool | None = None  # may the reader list and watch it (None: not decided yet)
+    revision: int = 0  # what the index has of it is as of this revision (its last list)
+    pending: Pending | None = field(default_factory=list)  # its events while it is being listed
 
 
 class GarbageCollector(Controller[Item]):
@@ -48,18 +76,31 @@ class GarbageCollector(Controller[Item]):
         self.nodes: dict[str, _Node] = {}  # key -> node
         self.by_uid: dict[str, str] = {}  # uid -> key
         self.dependents: dict[str, set[str]] = {}  # owner uid -> dependent keys
-        self._pending: list[tuple[store.Event, dict | None]] | None = []
-        self._revision = 0
+        self._monitors: dict[str, _Monitor] = {}  # storage prefix -> monitor
+        self._catalog: Any = None  # the catalog the monitors were made from
+        self._started = False
+        self._stale = False  # the policy changed since the monitors were last decided
+        self._rechecking: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
+        self.nodes, self.by_uid, self.dependents = {}, {}, {}  # all listed again below
+        self._monitors.clear()
+        self._refresh_monitors()  # each buffers its events until listed
         self.cluster.feed.listeners.append(self._on_event)
-        listed = await self.cluster.store.list(ROOT)
+        self._stale = False
+        for monitor in list(self._monitors.values()):
+            monitor.allowed = await self._may_read(monitor)
+        listed = await self.cluster.store.list(ROOT)  # one list for every resource followed
         for kv in listed.items:
-            self._index(kv.key, kv.value)
-        self._revision = listed.revision
-        pending, self._pending = self._pending or [], None
-        for ev, obj in pending:
-            self._on_event(ev, obj)
+            monitor = self._monitor(kv.key)
+            if monitor is not None and monitor.allowed:
+                self._index(kv.key, kv.value, monitor)
+        for monitor in list(self._monitors.values()):
+            if monitor.allowed is not None:  # (one new meanwhile waits for its decision)
+                self._listed(monitor, listed.revision)
+        self._started = True
+        if self._stale:
+            self._policy_changed()
         await super().start()
 
     def prime(self) -> None:
@@ -67,34 +108,133 @@ class GarbageCollector(Controller[Item]):
             self._consider(key, node)
 
     async def stop(self) -> None:
+        self._started = False
         if self._on_event in self.cluster.feed.listeners:
             self.cluster.feed.listeners.remove(self._on_event)
+        if self._rechecking is not None:
+            self._rechecking.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._rechecking
         await super().stop()
+
+    # -- what it may read ----------------------------------------------------------------
+
+    def _refresh_monitors(self) -> None:
+        """A monitor per stored resource of the catalog; new ones (a CRD's) await a decision."""
+        self._catalog = self.cluster.catalog
+        for reg in self.cluster.storage_registries():
+            if reg.prefix not in self._monitors:
+                self._monitors[reg.prefix] = _Monitor(reg.rt, reg.prefix, reg.rt.group == _RBAC)
+                self._policy_changed()
+
+    def _monitor(self, key: str) -> _Monitor | None:
+        """The monitor of the resource `key` belongs to: a lookup per directory level of the key
+        (as the feed finds caches), not a scan of the types."""
+        monitors = self._monitors
+        cut = key.find("/", 1)
+        while cut != -1:
+            monitor = monitors.get(key[: cut + 1])
+            if monitor is not None:
+                return monitor
+            cut = key.find("/", cut + 1)
+        if self.cluster.catalog is not self._catalog:  # types came since (a CRD's)
+            self._refresh_monitors()
+            return self._monitor(key)
+        return None
+
+    async def _may_read(self, monitor: _Monitor) -> bool:
+        return await informer.may_read(self.cluster, self._reader, monitor.rt, what=_METADATA)
+
+    def _policy_changed(self) -> None:
+        """Decide every monitor again, soon (once per burst of changes)."""
+        self._stale = True
+        if self._started and self._rechecking is None:
+            self._rechecking = asyncio.get_running_loop().create_task(self._recheck(), name="garbagecollector monitors")
+
+    async def _recheck(self) -> None:
+        """Upstream's monitors' resync: a resource now refused is no longer followed (the index
+        keeps what it had of it, as a reflector's store does); one now allowed is listed again."""
+        try:
+            while self._stale:
+                self._stale = False
+                for monitor in list(self._monitors.values()):
+                    if not await self._may_read(monitor):
+                        monitor.allowed, monitor.pending = False, None
+                    elif not monitor.allowed:
+                        await self._relist(monitor)
+        except Exception:
+            self._stale = True  # tried again on the next change
+            log.exception("garbage collector: resyncing its monitors failed")
+        finally:
+            self._rechecking = None
+
+    async def _relist(self, monitor: _Monitor) -> None:
+        """Follow a resource from now: its objects into the index, the ones gone meanwhile out."""
+        if monitor.pending is None:
+            monitor.pending = []
+        try:
+            listed = await self.cluster.store.list(monitor.prefix)
+        except BaseException:
+            monitor.allowed, monitor.pending = False, None  # not followed until a list succeeds
+            raise
+        present = set()
+        for kv in listed.items:
+            present.add(kv.key)
+            node = self._index(kv.key, kv.value, monitor)
+            if node is not None:
+                self._consider(kv.key, node)
+        prefix = monitor.prefix
+        for key in [k for k in self.nodes if k.startswith(prefix) and k not in present]:
+            if self._monitor(key) is monitor:
+                self._forget(key)
+        monitor.allowed = True
+        self._listed(monitor, listed.revision)
+
+    def _listed(self, monitor: _Monitor, revision: int) -> None:
+        """The index has the resource as of `revision`: apply what came after, if it is followed."""
+        monitor.revision = revision
+        pending, monitor.pending = monitor.pending or [], None
+        if monitor.allowed:
+            for ev, obj in pending:
+                if ev.revision > revision:
+                    self._apply(ev, obj, monitor)
 
     # -- the index ---------------------------------------------------------------------
 
     def _on_event(self, ev: store.Event, obj: dict | None = None) -> None:
-        if self._pending is not None:
-            self._pending.append((ev, obj))
-            return
-        if ev.revision <= self._revision:
-            return
+        key = ev.kv.key
+        node = self.nodes.get(key)
+        monitor = node.monitor if node is not None else self._monitor(key)
+        if monitor is None:
+            return  # not a resource's object
+        if monitor.policy:
+            self._policy_changed()  # the authorizer's index (fed before listeners) has the change
+        if monitor.pending is not None:
+            monitor.pending.append((ev, obj))
+        elif monitor.allowed and ev.revision > monitor.revision:
+            self._apply(ev, obj, monitor)
+
+    def _apply(self, ev: store.Event, obj: dict | None, monitor: _Monitor) -> None:
         key = ev.kv.key
         if ev.type == "DELETE":
-            node = self._unindex(key)
-            if node is not None:
-                for dep in self.dependents.get(node.uid, ()):
-                    self.queue.add(("dependent", dep))
-                for ref in node.owners:
-                    owner_key = self.by_uid.get(ref.get("uid", ""))
-                    if owner_key is not None and self.nodes[owner_key].deleting:
-                        self.queue.add(("owner", owner_key))
+            self._forget(key)
         else:
-            node = self._index(key, ev.kv.value, obj)
+            node = self._index(key, ev.kv.value, monitor, obj)
             if node is not None:
                 self._consider(key, node)
 
-    def _index(self, key: str, value: bytes, obj: dict | None = None) -> _Node | None:
+    def _forget(self, key: str) -> None:
+        """The object is gone: its dependents and its deleting owners have a look."""
+        node = self._unindex(key)
+        if node is not None:
+            for dep in self.dependents.get(node.uid, ()):
+                self.queue.add(("dependent", dep))
+            for ref in node.owners:
+                owner_key = self.by_uid.get(ref.get("uid", ""))
+                if owner_key is not None and self.nodes[owner_key].deleting:
+                    self.queue.add(("owner", owner_key))
+
+    def _index(self, key: str, value: bytes, monitor: _Monitor, obj: dict | None = None) -> _Node | None:
         """Index the object's ownership; None when there is nothing (new) to consider."""
         try:
             meta = (obj if obj is not None else orjson.loads(value)).get("metadata") or {}
@@ -110,7 +250,7 @@ class GarbageCollector(Controller[Item]):
         self._unindex(key)
         if not uid:
             return None
-        node = _Node(uid, list(owners), deleting, finalizers)
+        node = _Node(uid, list(owners), deleting, finalizers, monitor)
         self.nodes[key] = node
         self.by_uid[uid] = key
         for ref in node.owners:

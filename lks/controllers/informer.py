@@ -8,6 +8,7 @@ are `system:kube-controller-manager`'s, the scheduler's `system:kube-scheduler`'
 (re)subscribes, as a reflector lists and watches, the identity must be allowed to list and watch
 the resource at the cluster scope. When it is not, the informer logs the reflector's words and
 tries again with the reflector's backoff; it has synced (`synced`) once it is allowed.
+`may_read` is that check, shared with the garbage collector's per-resource monitors.
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ from typing import Any
 
 from lks.kube import authz, watchcache
 from lks.kube.authn import User
+from lks.kube.catalog import ResourceType
+from lks.kube.cluster import Cluster
 from lks.kube.registry import Registry
 
 Obj = dict[str, Any]
@@ -53,17 +56,7 @@ class Informer(watchcache.Handler):
         self.synced.set()
 
     async def _allowed(self) -> bool:
-        """Whether the identity may list and watch the resource; the reflector's log line if not."""
-        if self.identity is None:
-            return True
-        rt = self.registry.rt
-        for verb in ("list", "watch"):
-            attrs = authz.Attributes(self.identity, verb, True, "", rt.group, rt.version, rt.resource)
-            decision, reason = await self.registry.cluster.authorizer.authorize(attrs)
-            if decision != authz.ALLOW:
-                log.warning("failed to %s *%s.%s: %s", verb, rt.version, rt.kind, authz.forbidden(attrs, reason).message)
-                return False
-        return True
+        return await may_read(self.registry.cluster, self.identity, self.registry.rt)
 
     async def stop(self) -> None:
         self._stopped = True
@@ -101,3 +94,19 @@ class Informer(watchcache.Handler):
     def list(self) -> list[Obj]:
         assert self.cache is not None
         return list(self.cache.objects.values())
+
+
+async def may_read(cluster: Cluster, identity: User | None, rt: ResourceType, *, what: str = "") -> bool:
+    """Whether `identity` may list and watch `rt` at the cluster scope, as a reflector's list and
+    watch need; if not, the reflector's log line. `what`: the type it names (`*v1.Pod` unless
+    told: a metadata informer's is `*v1.PartialObjectMetadata`)."""
+    if identity is None:
+        return True
+    for verb in ("list", "watch"):
+        attrs = authz.Attributes(identity, verb, True, "", rt.group, rt.version, rt.resource)
+        decision, reason = await cluster.authorizer.authorize(attrs)
+        if decision != authz.ALLOW:
+            log.warning("failed to %s %s: %s", verb, what or f"*{rt.version}.{rt.kind}",
+                        authz.forbidden(attrs, reason).message)
+            return False
+    return True
