@@ -2,7 +2,8 @@
 `system:kube-controller-manager`: with list and watch on ConfigMaps taken out of its bootstrap
 role (edited with autoupdate off), ConfigMaps are not followed (the reflector's Forbidden is
 logged) and a ConfigMap whose owner is gone is not collected, while other resources' dependents
-still are; once the role allows ConfigMaps again, they are listed and the orphan is collected."""
+still are; once the role allows ConfigMaps again, they are listed and the orphan is collected.
+A type that comes later (a CRD's) is decided and followed too."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import pytest
 
 from lks.clock import ManualClock
 from lks.controllers import identities
+from lks.controllers.crd import CRDController
 from lks.controllers.garbagecollector import GarbageCollector
 from lks.kube import deletion
 from lks.kube.cluster import Cluster
@@ -54,8 +56,8 @@ async def _owned(cluster: Cluster, resource: str, owner: str, dependent: str) ->
     await reg.create(NS, {"metadata": {"name": dependent, "ownerReferences": [ref]}})
 
 
-async def _gone(cluster: Cluster, resource: str, name: str) -> bool:
-    return await cluster.registry("", "v1", resource).get_or_none(NS, name) is None
+async def _gone(cluster: Cluster, resource: str, name: str, group: str = "") -> bool:
+    return await cluster.registry(group, "v1", resource).get_or_none(NS, name) is None
 
 
 async def _refuse_configmaps(cluster: Cluster) -> None:
@@ -98,3 +100,29 @@ async def test_a_resource_refused_later_is_no_longer_followed_until_allowed_agai
     await _owned(cluster, "configmaps", "cm-owner-2", "cm-dependent-2")
     await cluster.registry("", "v1", "configmaps").delete(NS, "cm-owner-2", deletion.DeleteOptions())
     await wait_for(lambda: _gone(cluster, "configmaps", "cm-dependent-2"))
+
+
+WIDGETS = {"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+           "metadata": {"name": "widgets.example.com"},
+           "spec": {"group": "example.com", "scope": "Namespaced",
+                    "names": {"plural": "widgets", "singular": "widget", "kind": "Widget", "listKind": "WidgetList"},
+                    "versions": [{"name": "v1", "served": True, "storage": True,
+                                  "schema": {"openAPIV3Schema": {"type": "object"}}}]}}
+
+
+async def test_a_type_that_comes_later_is_decided_and_followed(cluster: Cluster, gc: GarbageCollector) -> None:
+    crds = CRDController(cluster)
+    await crds.start()
+    try:
+        await gc.start()
+        await cluster.registry("apiextensions.k8s.io", "v1", "customresourcedefinitions").create(None, WIDGETS)
+        await wait_for(lambda: cluster.catalog.lookup("example.com", "v1", "widgets"))
+        widgets = cluster.registry("example.com", "v1", "widgets")
+        made = await widgets.create(NS, {"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "w"}})
+        ref = {"apiVersion": "example.com/v1", "kind": "Widget", "name": "w", "uid": made["metadata"]["uid"]}
+        await widgets.create(NS, {"apiVersion": "example.com/v1", "kind": "Widget",
+                                  "metadata": {"name": "w-part", "ownerReferences": [ref]}})
+        await widgets.delete(NS, "w", deletion.DeleteOptions())
+        await wait_for(lambda: _gone(cluster, "widgets", "w-part", "example.com"))
+    finally:
+        await crds.stop()
