@@ -33,7 +33,7 @@ from lks import store
 from lks.controllers import informer
 from lks.controllers.controller import Controller
 from lks.kube import deletion, errors
-from lks.kube.catalog import ResourceType
+from lks.kube.catalog import Catalog, ResourceType
 from lks.kube.cluster import ROOT, Cluster
 
 log = logging.getLogger(__name__)
@@ -77,7 +77,7 @@ class GarbageCollector(Controller[Item]):
         self.by_uid: dict[str, str] = {}  # uid -> key
         self.dependents: dict[str, set[str]] = {}  # owner uid -> dependent keys
         self._monitors: dict[str, _Monitor] = {}  # storage prefix -> monitor
-        self._catalog: Any = None  # the catalog the monitors were made from
+        self._catalog: Catalog | None = None  # the catalog the monitors were made from
         self._started = False
         self._stale = False  # the policy changed since the monitors were last decided
         self._rechecking: asyncio.Task[None] | None = None
@@ -115,6 +115,7 @@ class GarbageCollector(Controller[Item]):
             self._rechecking.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._rechecking
+            self._rechecking = None
         await super().stop()
 
     # -- what it may read ----------------------------------------------------------------
@@ -183,10 +184,8 @@ class GarbageCollector(Controller[Item]):
             node = self._index(kv.key, kv.value, monitor)
             if node is not None:
                 self._consider(kv.key, node)
-        prefix = monitor.prefix
-        for key in [k for k in self.nodes if k.startswith(prefix) and k not in present]:
-            if self._monitor(key) is monitor:
-                self._forget(key)
+        for key in [k for k, node in self.nodes.items() if node.monitor is monitor and k not in present]:
+            self._forget(key)
         monitor.allowed = True
         self._listed(monitor, listed.revision)
 
