@@ -21,6 +21,7 @@ import audit_bench  # noqa: E402
 import authz_bench  # noqa: E402
 import cel_bench  # noqa: E402
 import csr_bench  # noqa: E402
+import node_authz_bench  # noqa: E402
 import policy_bench  # noqa: E402
 import process_bench  # noqa: E402
 import satoken_bench  # noqa: E402
@@ -34,6 +35,7 @@ BENCHES: list[tuple[str, Callable[[], dict[str, float]]]] = [
     ("raw SQLite store", lambda: asyncio.run(store_bench.run())),
     ("API", api_bench.run),
     ("authorization (in process)", lambda: asyncio.run(authz_bench.run())),
+    ("node authorization (in process)", lambda: asyncio.run(node_authz_bench.run())),
     ("service-account tokens (in process)", lambda: asyncio.run(satoken_bench.run())),
     ("apply", apply_bench.run),
     ("audit log", audit_bench.run),
