@@ -17,6 +17,7 @@ from lks.clock import Clock
 from lks.kube import (
     access,
     admission,
+    aggregator,
     apiusage,
     authz,
     catalog,
@@ -81,6 +82,7 @@ class Cluster:
         self.authorizer = authz.for_cluster(self)
         self.access = access.OPEN  # AKS's authorized IP ranges and local accounts (lks.controlplanes sets it)
         self.api_usage = apiusage.Usage(backend, self.clock)  # writes to APIs a later minor removes
+        self.aggregator = aggregator.Aggregator()  # APIServices and in-process APIs (lks.kube.aggregator)
 
     async def start(self) -> None:
         self.feed.listeners.append(self._on_crd_event)
