@@ -86,6 +86,9 @@ class AgentPools:
                                 recently_used=model.recently_used(props, existing and existing["name"]))
         new_pools = [pool if p is existing else p for p in pools] if existing else [*pools, pool]
         model.check_pools(new_pools)
+        scaler = model.autoscaler({}, props, new_pools)  # the profile shows once a pool autoscales
+        if scaler is not None:
+            props["autoScalerProfile"] = scaler
         props["agentPoolProfiles"] = new_pools
         rollback.record({"agentPoolProfiles": pools}, props, now=self.plane.clock.now())
         state = "Creating" if existing is None else "Upgrading" if model.pool_versions(existing) != \

@@ -19,6 +19,7 @@ from typing import Any
 
 from lks.arm import documents, nodeshape, versions, vmsizes
 from lks.arm.errors import ARMError, invalid_parameter
+from lks.autoscaler import profile as autoscaler_profile
 from lks.kube.admission.noderestriction import forbidden_labels
 from lks.upgrade import apis
 
@@ -87,6 +88,7 @@ def agent_pool(body: Doc, *, existing: Doc | None, cluster_version: str, network
                        f"https://aka.ms/aks-naming-rules for more details. Valid values are {low} to 1000 for "
                        f"{mode.lower()} node pools.", 400, target="agentPoolProfile.count")
     props["count"] = count
+    _autoscaling(props, old if existing is not None else None, body, low)
     size = vmsizes.check_pool(props.get("vmSize") or old.get("vmSize") or vmsizes.DEFAULT, mode=mode, pool_name=name)
     props["vmSize"] = size.name
     props.setdefault("osType", "Linux")
@@ -101,7 +103,6 @@ def agent_pool(body: Doc, *, existing: Doc | None, cluster_version: str, network
             f"The value of parameter agentPoolProfile.workloadRuntime is invalid: '{runtime}'. Allowed values are "
             f"{', '.join(WORKLOAD_RUNTIMES)}.", "agentPoolProfile.workloadRuntime")
     props["workloadRuntime"] = runtime
-    props.setdefault("enableAutoScaling", False)
     props.setdefault("enableNodePublicIP", False)
     props.setdefault("enableEncryptionAtHost", False)
     props.setdefault("enableUltraSSD", False)
@@ -155,6 +156,67 @@ def agent_pool(body: Doc, *, existing: Doc | None, cluster_version: str, network
     props.setdefault("securityProfile", {"enableVTPM": False, "enableSecureBoot": False})
     props["eTag"] = str(uuid.uuid4())
     return props
+
+
+def _autoscaling(props: Doc, old: Doc | None, body: Doc, low: int) -> None:
+    """`enableAutoScaling`, `minCount`, `maxCount` of a pool, checked as AKS does: a range within
+    [0 (1 for a System pool), 1000] with min <= max, given only with the autoscaler on; the count a
+    request sets inside it; the count of a pool the autoscaler keeps refused to a manual scale (the
+    autoscaler's own changes of count do not come through here). Without the autoscaler the range
+    is dropped, as AKS shows it null."""
+    enabled = props.get("enableAutoScaling")
+    if enabled is None:
+        enabled = False
+    if not isinstance(enabled, bool):
+        raise invalid_parameter(f"The value of parameter agentPoolProfile.enableAutoScaling is invalid: '{enabled}'.",
+                                "agentPoolProfile.enableAutoScaling")
+    props["enableAutoScaling"] = enabled
+    was = bool(old and old.get("enableAutoScaling"))
+    if not enabled:
+        for field in ("minCount", "maxCount"):
+            value = props.pop(field, None)
+            # a GET-modify-PUT that turns the autoscaler off sends the old range back: nothing to refuse
+            if value is not None and not (was and value == old.get(field)):
+                raise invalid_parameter(f"The value of parameter agentPoolProfile.{field} is invalid: {field} can "
+                                        "only be set when enableAutoScaling is true.", f"agentPoolProfile.{field}")
+        return
+    bounds = {}
+    for field in ("minCount", "maxCount"):
+        value = props.get(field)
+        if value is None:
+            raise invalid_parameter(f"Required parameter agentPoolProfile.{field} is missing (null): it is required "
+                                    "when enableAutoScaling is true.", f"agentPoolProfile.{field}")
+        if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= 1000:
+            raise invalid_parameter(f"The value of parameter agentPoolProfile.{field} is invalid: {value}. Valid "
+                                    f"values are {low} to 1000 for {props['mode'].lower()} node pools.",
+                                    f"agentPoolProfile.{field}")
+        bounds[field] = value
+    low_count, high_count = bounds["minCount"], bounds["maxCount"]
+    if low_count > high_count:
+        raise invalid_parameter(f"The value of parameter agentPoolProfile.minCount is invalid: minCount ({low_count}) "
+                                f"must be less than or equal to maxCount ({high_count}).", "agentPoolProfile.minCount")
+    count = props["count"]
+    if was and "count" in body and count != old.get("count"):
+        raise ARMError("InvalidParameter", "Cannot scale cluster autoscaler enabled node pool. Disable the cluster "
+                       "autoscaler to set the node count, or change minCount and maxCount.", 400,
+                       target="agentPoolProfile.count")
+    # the range may later move past the count (the autoscaler brings it back), so only a count this
+    # request sets, or the one a pool starts autoscaling with, must lie inside it
+    if not was and not low_count <= count <= high_count:
+        raise ARMError("InvalidParameter", f"agentPoolProfile.count was {count}. It must be greater or equal to "
+                       f"minCount:{low_count} and less than or equal to maxCount:{high_count}.", 400,
+                       target="agentPoolProfile.count")
+
+
+def autoscaler(props_in: Doc, old_props: Doc, pools: list[Doc]) -> Doc | None:
+    """The cluster's `autoScalerProfile`: the stored one overlaid with the request's, each key
+    checked (`lks.autoscaler.profile`), shown in full with AKS's defaults once a profile is given
+    or any pool autoscales; None (shown null, as AKS does) otherwise."""
+    given = props_in.get("autoScalerProfile")
+    stored = old_props.get("autoScalerProfile")
+    if given is None and stored is None and not any(p.get("enableAutoScaling") for p in pools):
+        return None
+    return autoscaler_profile.normalize(given, stored)
 
 
 def _rollback_entry(props: Doc, old: Doc, recently_used: list[Doc]) -> Doc | None:
@@ -315,6 +377,7 @@ def managed_cluster(body: Any, *, existing: Doc | None, resource_id: str, name: 
         pools.append(agent_pool(pool, existing=old_pools.get(pool.get("name")), cluster_version=current,
                                 network=network, recently_used=recently_used(old_props, pool.get("name"))))
     check_pools(pools)
+    scaler = autoscaler(props_in, old_props, pools)
     props = {
         **copy.deepcopy(old_props),
         **{k: v for k, v in props_in.items() if k not in ("provisioningState", "powerState", "fqdn")},
@@ -340,6 +403,10 @@ def managed_cluster(body: Any, *, existing: Doc | None, resource_id: str, name: 
             "snapshotController": {"enabled": True}},
         "resourceUID": old_props.get("resourceUID") or uuid.uuid4().hex[:24],
     }
+    if scaler is not None:
+        props["autoScalerProfile"] = scaler
+    else:
+        props.pop("autoScalerProfile", None)
     if "apiServerAccessProfile" in props_in or old_props.get("apiServerAccessProfile"):
         props["apiServerAccessProfile"] = _api_server_access(props_in.get("apiServerAccessProfile", old_props.get(
             "apiServerAccessProfile")))
