@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from lks.controllers.addons import AddonManager
 from lks.controllers.admissionpolicystatus import AdmissionPolicyStatusController
+from lks.controllers.apiservice import APIServiceAvailabilityController
 from lks.controllers.certificatesigning import CertificateSigningController
 from lks.controllers.clusterroleaggregation import ClusterRoleAggregationController
 from lks.controllers.crd import CRDController
@@ -18,6 +19,7 @@ from lks.controllers.disruption import DisruptionController
 from lks.controllers.endpoints import EndpointsController
 from lks.controllers.endpointslice import EndpointSliceController
 from lks.controllers.garbagecollector import GarbageCollector
+from lks.controllers.horizontalpodautoscaler import HorizontalPodAutoscalerController
 from lks.controllers.job import JobController
 from lks.controllers.kubernetesservice import KubernetesServiceController
 from lks.controllers.namespace import NamespaceController
@@ -44,6 +46,7 @@ class ControllerManager:
         # one line per controller, in start order
         self.controllers = [
             CRDController(cluster),
+            APIServiceAvailabilityController(cluster),
             ClusterRoleAggregationController(cluster),
             NamespaceController(cluster),
             SystemNamespacesController(cluster),
@@ -68,6 +71,7 @@ class ControllerManager:
             TaintEvictionController(cluster),
             PodGCController(cluster),
             DisruptionController(cluster),
+            HorizontalPodAutoscalerController(cluster),
             ResourceQuotaController(cluster),
             PVCProtectionController(cluster),
             PVProtectionController(cluster),

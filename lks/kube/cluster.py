@@ -90,6 +90,7 @@ class Cluster:
         listed = await self.store.list(CRD_PREFIX)
         self.crds = {kv.key: orjson.loads(kv.value) for kv in listed.items}
         self._rebuild_catalog()
+        await self.aggregator.start(self)
         namespaces = self.registry("", "v1", "namespaces")
         for ns in SYSTEM:
             try:

@@ -20,6 +20,7 @@ from aiohttp import web
 from lks import nesting, store
 from lks.kube import (
     admission,
+    aggregator,
     audit,
     authz,
     deletion,
@@ -160,6 +161,8 @@ class KubeAPI:
         if info.subresource in _CONNECT and info.verb == "get" and info.resource == "pods":
             # a websocket upgrade (a GET) needs `create` too, as upstream checks it since 1.31
             await authz.check(cluster, dataclasses.replace(attrs, verb="create"))
+        if (aggregated := await aggregator.handler.serve(request, cluster, user, info.parts)) is not None:
+            return aggregated  # an APIService's group-version (lks.kube.aggregator)
         if not info.is_resource:
             return self._non_resource(request, cluster, info)
         try:
@@ -186,26 +189,28 @@ class KubeAPI:
             return web.Response(status=status, headers=headers, body=body)
         docs = discovery.documents(cluster.catalog)
         accept = negotiation.parse_accept(request.headers.get("Accept"))
+        extended = parts[:1] == ("apis",) and aggregator.discovery.has_any(cluster)  # APIServices' groups too
         if parts in (("api",), ("apis",)):
             if negotiation.wants_aggregated_discovery(accept):
                 core = parts == ("api",)
-                return web.Response(
-                    body=docs.aggregated_core if core else docs.aggregated_groups,
-                    headers={"Content-Type": negotiation.AGGREGATED_DISCOVERY,
-                             "ETag": docs.etag_core if core else docs.etag_groups,
-                             "Vary": "Accept"},
-                )
+                body, etag = (docs.aggregated_core, docs.etag_core) if core else (
+                    aggregator.discovery.aggregated_groups(cluster, docs) if extended
+                    else (docs.aggregated_groups, docs.etag_groups))
+                return web.Response(body=body, headers={"Content-Type": negotiation.AGGREGATED_DISCOVERY,
+                                                        "ETag": etag, "Vary": "Accept"})
             if parts == ("api",):
                 host = request.host
                 return _json({**docs.api_versions, "serverAddressByClientCIDRs": [
                     {"clientCIDR": "0.0.0.0/0", "serverAddress": host}]})
-            return _json(docs.group_list)
+            return _json(aggregator.discovery.group_list(cluster, docs) if extended else docs.group_list)
         if len(parts) == 2 and parts[0] == "api" and (g := ("", parts[1])) in docs.resource_lists:
             return _json(docs.resource_lists[g])
         if len(parts) == 2 and parts[0] == "apis" and parts[1] in docs.group:
             return _json(docs.group[parts[1]])
         if len(parts) == 3 and parts[0] == "apis" and (parts[1], parts[2]) in docs.resource_lists:
             return _json(docs.resource_lists[(parts[1], parts[2])])
+        if len(parts) == 2 and extended and (group := aggregator.discovery.group(cluster, parts[1])) is not None:
+            return _json(group)
         raise errors.path_not_found(request.path)
 
     # -- resources -----------------------------------------------------------------------

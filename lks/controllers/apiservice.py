@@ -1,0 +1,76 @@
+"""kube-aggregator's availability controllers: every APIService's `Available` condition, decided
+by `lks.kube.aggregator.availability` and written when it changes. An APIService is looked at
+again when it, its Service or the Service's EndpointSlices change, and a Service-backed one
+every `RESYNC` seconds (sooner after a failed discovery check), as upstream's resync does.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from lks.clock import rfc3339
+from lks.controllers.controller import Controller
+from lks.kube import errors
+from lks.kube.aggregator import availability
+from lks.kube.cluster import Cluster
+
+Obj = dict[str, Any]
+log = logging.getLogger(__name__)
+RESYNC = 30.0
+RETRY = 5.0
+
+
+class APIServiceAvailabilityController(Controller[str]):
+    def __init__(self, cluster: Cluster):
+        super().__init__(cluster, name="apiservice-availability")
+        self.apiservices = cluster.registry("apiregistration.k8s.io", "v1", "apiservices")
+        self.informer = self.watch(self.apiservices, self._on_apiservice)
+        self._later: dict[str, float] = {}  # APIService -> when its pending recheck is due
+        self.watch(cluster.registry("", "v1", "services"), self._on_service)
+        self.watch(cluster.registry("discovery.k8s.io", "v1", "endpointslices"), self._on_slice)
+
+    def _on_apiservice(self, _kind: str, obj: Obj, _prev: Obj | None) -> None:
+        self.queue.add(obj["metadata"]["name"])
+
+    def _enqueue_for(self, namespace: str, name: str) -> None:
+        for svc in self.informer.list():
+            ref = (svc.get("spec") or {}).get("service") or {}
+            if ref.get("namespace") == namespace and ref.get("name") == name:
+                self.queue.add(svc["metadata"]["name"])
+
+    def _on_service(self, _kind: str, obj: Obj, _prev: Obj | None) -> None:
+        self._enqueue_for(obj["metadata"].get("namespace") or "", obj["metadata"]["name"])
+
+    def _on_slice(self, _kind: str, obj: Obj, _prev: Obj | None) -> None:
+        service = (obj["metadata"].get("labels") or {}).get("kubernetes.io/service-name")
+        if service:
+            self._enqueue_for(obj["metadata"].get("namespace") or "", service)
+
+    def prime(self) -> None:
+        for svc in self.informer.list():
+            self.queue.add(svc["metadata"]["name"])
+
+    async def sync(self, name: str) -> None:
+        if self._later.get(name, float("inf")) <= self.clock.monotonic():
+            del self._later[name]  # its recheck is this sync
+        svc = self.informer.get(None, name)
+        if svc is None:
+            return
+        cond = await availability.check(self.cluster, svc)
+        status = availability.set_condition(svc, cond, rfc3339(self.cluster.clock.now()))
+        if status != (svc.get("status") or {}):
+            log.info("APIService %s: Available=%s (%s) %s", name, *cond)
+            try:
+                await self.apiservices.update(None, name, {**svc, "status": status}, subresource="status")
+            except errors.APIError as err:
+                if err.code not in (404, 409):
+                    raise
+                self.queue.add(name)
+                return
+        spec = svc.get("spec") or {}
+        remote = spec.get("service") and (spec.get("group"), spec.get("version")) not in self.cluster.aggregator.local
+        if remote and name not in self._later:  # one pending recheck per APIService
+            delay = RETRY if cond[1] == "FailedDiscoveryCheck" else RESYNC
+            self._later[name] = self.clock.monotonic() + delay
+            self.queue.add_after(name, delay)

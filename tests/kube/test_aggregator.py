@@ -1,0 +1,166 @@
+"""The aggregation layer over the real HTTP layer: a LocalAPI registered in process is
+discovered (legacy and aggregated) and answers its requests after authorization; APIServices
+behind a Service get upstream's `Available` reasons, answer 503 while unavailable, and are
+proxied to a real HTTPS extension server with the front-proxy headers."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+import orjson
+import pytest
+from aiohttp import test_utils, web
+from extensionserver import GROUP, RESOURCES, VERSION, ExtensionServer, apiservice, service_with_endpoints
+from support import TOKEN
+
+from lks.controllers.apiservice import APIServiceAvailabilityController
+from lks.kube.authn import User
+from lks.kube.cluster import Cluster
+
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+AGGREGATED = "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList"
+
+
+class Metrics:
+    """A stand-in for lks.metrics' API: two resources, answering with who asked."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, str]] = []
+
+    def resources(self) -> list[dict[str, Any]]:
+        return [{"name": "nodes", "singularName": "", "namespaced": False, "kind": "NodeMetrics", "verbs": ["get", "list"]},
+                {"name": "pods", "singularName": "", "namespaced": True, "kind": "PodMetrics", "verbs": ["get", "list"]}]
+
+    async def handle(self, request: web.Request, user: User, path_rest: str) -> web.StreamResponse:
+        self.calls.append((user.name, path_rest))
+        return web.json_response({"kind": "NodeMetricsList", "apiVersion": "metrics.k8s.io/v1beta1",
+                                  "metadata": {}, "items": [], "path": path_rest})
+
+
+@pytest.fixture
+async def controller(cluster: Cluster):
+    c = APIServiceAvailabilityController(cluster)
+    await c.start()
+    yield c
+    await c.stop()
+
+
+async def _available(cluster: Cluster, name: str, reason: str) -> dict:
+    """The APIService once its Available condition has `reason` (the controller is asynchronous)."""
+    reg = cluster.registry("apiregistration.k8s.io", "v1", "apiservices")
+    async with asyncio.timeout(10):
+        while True:
+            obj = await reg.get(None, name)
+            cond = next((c for c in (obj.get("status") or {}).get("conditions") or [] if c["type"] == "Available"), None)
+            if cond is not None and cond["reason"] == reason:
+                return cond
+            await asyncio.sleep(0.02)
+
+
+async def _create(cluster: Cluster, objs: list[dict]) -> None:
+    for obj in objs:
+        group, _, version = obj["apiVersion"].rpartition("/")
+        resource = {"Service": "services", "EndpointSlice": "endpointslices", "APIService": "apiservices",
+                    "Namespace": "namespaces"}[obj["kind"]]
+        await cluster.registry(group, version, resource).create(obj["metadata"].get("namespace"), obj)
+
+
+async def test_local_api_is_discovered_and_serves(client: test_utils.TestClient, cluster: Cluster) -> None:
+    api = Metrics()
+    cluster.aggregator.register_local("metrics.k8s.io", "v1beta1", api)
+    groups = await (await client.get("/clusters/c1/apis", headers=AUTH)).json()
+    assert {"name": "metrics.k8s.io", "versions": [{"groupVersion": "metrics.k8s.io/v1beta1", "version": "v1beta1"}],
+            "preferredVersion": {"groupVersion": "metrics.k8s.io/v1beta1", "version": "v1beta1"}} in groups["groups"]
+    assert groups["groups"][-1]["name"] == "metrics.k8s.io"  # priority 100: below every built-in group
+    group = await (await client.get("/clusters/c1/apis/metrics.k8s.io", headers=AUTH)).json()
+    assert group["kind"] == "APIGroup" and group["preferredVersion"]["version"] == "v1beta1"
+    listed = await (await client.get("/clusters/c1/apis/metrics.k8s.io/v1beta1", headers=AUTH)).json()
+    assert listed["groupVersion"] == "metrics.k8s.io/v1beta1" and [r["name"] for r in listed["resources"]] == ["nodes", "pods"]
+    resp = await client.get("/clusters/c1/apis", headers={**AUTH, "Accept": AGGREGATED})
+    doc = orjson.loads(await resp.read())
+    item = next(i for i in doc["items"] if i["metadata"].get("name") == "metrics.k8s.io")
+    assert item["versions"][0]["resources"][0] == {
+        "resource": "nodes", "responseKind": {"group": "metrics.k8s.io", "version": "v1beta1", "kind": "NodeMetrics"},
+        "scope": "Cluster", "singularResource": "", "verbs": ["get", "list"]}
+    assert resp.headers["ETag"]
+
+    resp = await client.get("/clusters/c1/apis/metrics.k8s.io/v1beta1/namespaces/default/pods", headers=AUTH)
+    assert resp.status == 200 and (await resp.json())["path"] == "namespaces/default/pods"
+    assert api.calls == [("clusterAdmin", "namespaces/default/pods")]
+
+
+async def test_local_api_requests_are_authorized_first(client: test_utils.TestClient, cluster: Cluster) -> None:
+    api = Metrics()
+    cluster.aggregator.register_local("metrics.k8s.io", "v1beta1", api)
+    resp = await client.get("/clusters/c1/apis/metrics.k8s.io/v1beta1/nodes",
+                            headers={**AUTH, "Impersonate-User": "jane"})
+    assert resp.status == 403
+    assert (await resp.json())["message"] == ('nodes.metrics.k8s.io is forbidden: User "jane" cannot list resource '
+                                              '"nodes" in API group "metrics.k8s.io" at the cluster scope')
+    assert api.calls == []
+
+
+async def test_missing_service(client: test_utils.TestClient, cluster: Cluster, controller) -> None:
+    await _create(cluster, [apiservice(service={"namespace": "wardle", "name": "api", "port": 443})])
+    cond = await _available(cluster, f"{VERSION}.{GROUP}", "ServiceNotFound")
+    assert (cond["status"], cond["message"]) == ("False", 'service/api in "wardle" is not present')
+    groups = await (await client.get("/clusters/c1/apis", headers=AUTH)).json()
+    assert GROUP in [g["name"] for g in groups["groups"]]  # listed, as upstream, though unavailable
+    resp = await client.get(f"/clusters/c1/apis/{GROUP}/{VERSION}", headers=AUTH)
+    assert (resp.status, await resp.text()) == (503, "service unavailable\n")
+    resp = await client.get(f"/clusters/c1/apis/{GROUP}/{VERSION}/namespaces/default/flunders", headers=AUTH)
+    assert resp.status == 503
+
+
+async def test_missing_endpoints(cluster: Cluster, controller) -> None:
+    svc, sl = service_with_endpoints(1)
+    sl["endpoints"][0]["conditions"]["ready"] = False
+    await _create(cluster, [{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "wardle"}}, svc, sl,
+                            apiservice(service={"namespace": "wardle", "name": "api", "port": 443})])
+    cond = await _available(cluster, f"{VERSION}.{GROUP}", "MissingEndpoints")
+    assert cond["message"] == 'endpointslices for service/api in "wardle" have no addresses with port name "https"'
+
+
+async def test_wrong_port_and_no_slices(cluster: Cluster, controller) -> None:
+    svc, _ = service_with_endpoints(1)
+    await _create(cluster, [{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "wardle"}}, svc,
+                            apiservice(service={"namespace": "wardle", "name": "api", "port": 8443})])
+    cond = await _available(cluster, f"{VERSION}.{GROUP}", "ServicePortError")
+    assert cond["message"] == 'service/api in "wardle" is not listening on port 8443'
+
+
+async def test_failed_discovery_check(cluster: Cluster, controller) -> None:
+    with ExtensionServer() as ext:
+        port = ext.port
+    # the server is gone: its port refuses connections
+    await _create(cluster, [{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "wardle"}},
+                            *service_with_endpoints(port),
+                            apiservice(service={"namespace": "wardle", "name": "api", "port": 443})])
+    cond = await _available(cluster, f"{VERSION}.{GROUP}", "FailedDiscoveryCheck")
+    assert cond["message"].startswith(f"failing or missing response from https://127.0.0.1:{port}/apis/{GROUP}/{VERSION}")
+
+
+async def test_proxied_to_extension_server(client: test_utils.TestClient, cluster: Cluster, controller) -> None:
+    with ExtensionServer() as ext:
+        await _create(cluster, [{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "wardle"}},
+                                *service_with_endpoints(ext.port),
+                                apiservice(service={"namespace": "wardle", "name": "api", "port": 443},
+                                           ca_bundle=ext.ca_bundle)])
+        cond = await _available(cluster, f"{VERSION}.{GROUP}", "Passed")
+        assert (cond["status"], cond["message"]) == ("True", "all checks passed")
+        check = ext.requests[0]
+        assert check[2]["x-remote-user"] == ["system:kube-aggregator"] and check[2]["x-remote-group"] == ["system:masters"]
+
+        resp = await client.get(f"/clusters/c1/apis/{GROUP}/{VERSION}/namespaces/default/flunders?limit=5",
+                                headers=AUTH)
+        assert resp.status == 200, await resp.text()
+        seen = json.loads((await resp.json())["items"][0]["metadata"]["annotations"]["seen"])
+        assert seen == {"user": ["clusterAdmin"], "groups": ["system:masters", "system:authenticated"],
+                        "authorization": []}  # lks's own credentials never reach the extension
+        assert ext.requests[-1][1] == f"/apis/{GROUP}/{VERSION}/namespaces/default/flunders?limit=5"
+
+        resp = await client.get("/clusters/c1/apis", headers={**AUTH, "Accept": AGGREGATED})
+        item = next(i for i in orjson.loads(await resp.read())["items"] if i["metadata"].get("name") == GROUP)
+        assert [r["resource"] for r in item["versions"][0]["resources"]] == [r["name"] for r in RESOURCES]
