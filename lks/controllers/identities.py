@@ -26,6 +26,7 @@ SERVICE_ACCOUNTS = {
     "endpoint": "endpoint-controller",
     "endpointslice": "endpointslice-controller",
     "garbagecollector": "generic-garbage-collector",
+    "horizontal-pod-autoscaler": "horizontal-pod-autoscaler",
     "job": "job-controller",
     "namespace": "namespace-controller",
     "nodeipam": "node-controller",

@@ -1,0 +1,116 @@
+"""Where the HorizontalPodAutoscaler controller reads metrics (upstream's
+`pkg/controller/podautoscaler/metrics`): a small provider interface, so the controller never
+goes through HTTP for lks's own metrics and its tests can hand it made-up usage.
+
+`ResourceMetrics` answers resource metrics (cpu, memory) per pod, in milli-units as upstream's
+`PodMetricsInfo`: summed over the pod's containers, or one container's for ContainerResource.
+`LksResourceMetrics` reads them from `lks.metrics.usage(cluster)` (the metrics-server add-on's
+windows). Custom (`custom.metrics.k8s.io`) and external metrics have no API in lks: their
+errors are the ones upstream's clients give when none is registered; the controller
+(`lks.controllers.horizontalpodautoscaler`) turns them into `ScalingActive=False`.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from lks.kube.cluster import Cluster
+
+Obj = dict[str, Any]
+
+
+class MetricsError(Exception):
+    """Metrics could not be read; the message is upstream's."""
+
+
+@dataclass(frozen=True, slots=True)
+class PodMetric:
+    value: int  # milli-units: millicores, or bytes x 1000
+    timestamp: float  # the end of the sample's window
+    window: float  # seconds
+
+
+class ResourceMetrics(Protocol):
+    def pod_metrics(self, namespace: str, pods: list[Obj], resource: str, container: str = "") -> dict[str, PodMetric]:
+        """The usage of `resource` of each of `pods` that has metrics (upstream's
+        GetResourceMetric over the pods the selector picks); MetricsError when none can be read."""
+        ...
+
+
+NO_CUSTOM_METRICS = "no custom metrics API (custom.metrics.k8s.io) registered"
+NO_EXTERNAL_METRICS = "no external metrics API (external.metrics.k8s.io) registered"
+_NO_RESOURCE_METRICS = ("unable to fetch metrics from resource metrics API: the server could not find the "
+                        "requested resource (get pods.metrics.k8s.io)")
+
+
+def container_metrics(namespace: str, usage: dict[str, tuple[dict[str, int], float, float]], resource: str,
+                      container: str) -> dict[str, PodMetric]:
+    """Upstream's REST metrics client on PodMetrics: per pod (containers -> milli-usage,
+    timestamp, window), the sum of its containers' usage, or one container's; a pod missing the
+    resource in a container is left out, one without the named container is an error."""
+    if not usage:
+        raise MetricsError("no metrics returned from resource metrics API")
+    out: dict[str, PodMetric] = {}
+    for pod, (containers, timestamp, window) in usage.items():
+        if container:
+            if container not in containers:
+                raise MetricsError(f"failed to get container metrics: container {container} not present in "
+                                   f"metrics for pod {namespace}/{pod}")
+            value: int | None = containers[container].get(resource)
+        else:
+            values = [c.get(resource) for c in containers.values()]
+            value = None if any(v is None for v in values) else sum(values)  # type: ignore[arg-type]
+        if value is not None:
+            out[pod] = PodMetric(value, timestamp, window)
+    return out
+
+
+class LksResourceMetrics:
+    """Resource metrics from lks's metrics pipeline (`lks.metrics.usage(cluster)`)."""
+
+    def __init__(self, cluster: Cluster):
+        self.cluster = cluster
+
+    def _usage(self) -> Any:
+        try:
+            metrics = importlib.import_module("lks.metrics")
+        except ImportError:
+            metrics = None
+        source = metrics.usage(self.cluster) if metrics is not None and hasattr(metrics, "usage") else None
+        if source is None:
+            raise MetricsError(_NO_RESOURCE_METRICS)
+        return source
+
+    def pod_metrics(self, namespace: str, pods: list[Obj], resource: str, container: str = "") -> dict[str, PodMetric]:
+        source = self._usage()
+        usage: dict[str, tuple[dict[str, int], float, float]] = {}
+        for pod in pods:
+            name = pod["metadata"]["name"]
+            found = source.pod(namespace, name)
+            if found is not None:
+                usage[name] = _milli_usage(found)
+        return container_metrics(namespace, usage, resource, container)
+
+
+def _milli_usage(found: Any) -> tuple[dict[str, int], float, float]:
+    """A `lks.metrics` PodUsage as (container -> {resource: milli-units}, timestamp, window):
+    cpu in cores and memory in bytes become millicores and milli-bytes, as upstream's MilliValue."""
+    containers: dict[str, int] = {}
+    raw = getattr(found, "containers", None) or {}
+    items = raw.items() if isinstance(raw, dict) else ((getattr(c, "name", ""), c) for c in raw)
+    out: dict[str, dict[str, int]] = {}
+    for name, c in items:
+        cpu, memory = _field(c, "cpu"), _field(c, "memory")
+        containers = {}
+        if cpu is not None:
+            containers["cpu"] = round(float(cpu) * 1000)
+        if memory is not None:
+            containers["memory"] = round(float(memory) * 1000)
+        out[name] = containers
+    return out, float(getattr(found, "timestamp", 0.0) or 0.0), float(getattr(found, "window", 0.0) or 0.0)
+
+
+def _field(obj: Any, name: str) -> Any:
+    return obj.get(name) if isinstance(obj, dict) else getattr(obj, name, None)
