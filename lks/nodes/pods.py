@@ -104,6 +104,13 @@ class PodWorkers(podactions.PodActions):
         return workers
 
     @classmethod
+    def process_of(cls, cluster: Cluster) -> process_runtime.ProcessRuntime | None:
+        """Read-only, for the metrics API (`lks.metrics`): the process runtime of `cluster`'s
+        pod workers, if any of its nodes run Process pods."""
+        workers = cls._shared.get(cluster)
+        return workers.process if workers is not None else None
+
+    @classmethod
     def hand_over(cls, cluster: Cluster) -> process_runtime.ProcessRuntime | None:
         """`cluster`'s control plane restarts while its nodes run on: the process runtime of
         its pod workers (if any) keeps its containers running when the agents detach, parked

@@ -142,6 +142,13 @@ class ProcessRuntime(launch.Launcher, termination.Termination, runtimes.Simulate
     def find(self, uid: str) -> PodProcesses | None:
         return self._pods.get(uid)
 
+    def running_containers(self) -> dict[str, dict[str, tuple[str, int]]]:
+        """Read-only, for the metrics API (`lks.metrics`): the pods' running containers, by pod
+        uid then container name: (container id, main process id)."""
+        return {uid: {name: (found[-1].container.id, found[-1].pid)
+                      for name, found in st.instances.items() if found and found[-1].running}
+                for uid, st in self._pods.items()}
+
     async def remove_sandbox(self, sandbox: Sandbox) -> None:
         st = self._pods.get(sandbox.uid)
         if st is not None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from lks import metrics
 from lks.controllers.addons import manifests
 from lks.controllers.controller import Controller
 from lks.kube import errors
@@ -17,7 +18,7 @@ from lks.kube.cluster import Cluster
 from lks.kube.registry import Registry, WriteOptions
 
 Obj = dict[str, Any]
-Key = tuple[str, str]  # (kind, name); every add-on lives in kube-system
+Key = tuple[str, str]  # (kind, name); namespaced add-ons live in kube-system
 MANAGER = "addon-manager"
 
 
@@ -49,12 +50,21 @@ class AddonManager(Controller[Key]):
     def _on_event(self, kind: str, event: str, obj: Obj, prev: Obj | None) -> None:
         meta = obj["metadata"]
         key = (kind, meta["name"])
-        if meta.get("namespace") != manifests.NAMESPACE or key not in self.desired:
+        want = self.desired.get(key)
+        if want is None or meta.get("namespace") != want["metadata"].get("namespace"):
             return
         if event == "DELETED":
             self.queue.add(key)
         elif event == "MODIFIED" and prev is not None and _content(obj) != _content(prev):
             self.queue.add(key)
+
+    async def start(self) -> None:
+        await metrics.serve(self.cluster)  # metrics-server's API, served in process
+        await super().start()
+
+    async def stop(self) -> None:
+        await super().stop()
+        await metrics.stop(self.cluster)
 
     def prime(self) -> None:
         for key in self.desired:
@@ -64,15 +74,16 @@ class AddonManager(Controller[Key]):
         kind, name = key
         want = copy.deepcopy(self.desired[key])
         reg = self.registries[kind]
+        namespace = want["metadata"].get("namespace")  # None: a cluster-scoped add-on object
         if want["metadata"]["labels"][manifests.MODE] == manifests.ENSURE_EXISTS:
-            if self.informers[kind].get(manifests.NAMESPACE, name) is not None:
+            if self.informers[kind].get(namespace, name) is not None:
                 return
             try:
-                await reg.create(manifests.NAMESPACE, want, WriteOptions(field_manager=MANAGER, trusted=True,
-                                                                          field_validation="Ignore"))
+                await reg.create(namespace, want, WriteOptions(field_manager=MANAGER, trusted=True,
+                                                                field_validation="Ignore"))
             except errors.APIError as err:
                 if err.code != 409:
                     raise
             return
-        await reg.apply(manifests.NAMESPACE, name, want, WriteOptions(field_manager=MANAGER, force=True,
-                                                                       field_validation="Ignore"))
+        await reg.apply(namespace, name, want, WriteOptions(field_manager=MANAGER, force=True,
+                                                             field_validation="Ignore"))

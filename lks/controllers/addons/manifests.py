@@ -105,6 +105,41 @@ def _budget(name: str, app: str) -> Obj:
             "spec": {"minAvailable": 1, "selector": {"matchLabels": {"k8s-app": app}}}}
 
 
+def _cluster_meta(name: str, app: str, **labels: str) -> Obj:
+    meta = _meta(name, app, **labels)
+    del meta["namespace"]
+    return meta
+
+
+_RBAC = "rbac.authorization.k8s.io"
+
+
+def _metrics_server_rbac() -> list[Obj]:
+    """metrics-server's roles, as its manifest has them: reading metrics aggregates into view,
+    edit and admin (`system:aggregated-metrics-reader`); its own account reads nodes and pods
+    and delegates authentication and authorization to the API server."""
+    aggregate = {f"{_RBAC}/aggregate-to-{r}": "true" for r in ("view", "edit", "admin")}
+    account = [{"kind": "ServiceAccount", "name": "metrics-server", "namespace": NAMESPACE}]
+
+    def binding(kind: str, name: str, role_kind: str, role: str, **meta: Any) -> Obj:
+        return {"apiVersion": f"{_RBAC}/v1", "kind": kind, "metadata": {**_cluster_meta(name, "metrics-server"), **meta},
+                "roleRef": {"apiGroup": _RBAC, "kind": role_kind, "name": role}, "subjects": account}
+
+    return [
+        {"apiVersion": f"{_RBAC}/v1", "kind": "ClusterRole",
+         "metadata": _cluster_meta("system:aggregated-metrics-reader", "metrics-server", **aggregate),
+         "rules": [{"apiGroups": ["metrics.k8s.io"], "resources": ["pods", "nodes"], "verbs": ["get", "list", "watch"]}]},
+        {"apiVersion": f"{_RBAC}/v1", "kind": "ClusterRole", "metadata": _cluster_meta("system:metrics-server", "metrics-server"),
+         "rules": [{"apiGroups": [""], "resources": ["nodes/metrics"], "verbs": ["get"]},
+                   {"apiGroups": [""], "resources": ["pods", "nodes", "namespaces", "configmaps"],
+                    "verbs": ["get", "list", "watch"]}]},
+        binding("ClusterRoleBinding", "system:metrics-server", "ClusterRole", "system:metrics-server"),
+        binding("ClusterRoleBinding", "metrics-server:system:auth-delegator", "ClusterRole", "system:auth-delegator"),
+        binding("RoleBinding", "metrics-server-auth-reader", "Role", "extension-apiserver-authentication-reader",
+                namespace=NAMESPACE),
+    ]
+
+
 def _corefile() -> str:
     return """.:53 {
     errors
@@ -165,8 +200,9 @@ def addons(*, patch_version: str, dns_service_ip: str, pod_cidr: str, network_pl
                   "\"min\":1,\"preventSinglePointFailure\":true}}", "--nodelabels=kubernetes.azure.com/mode=system",
                   "--logtostderr=true", "--v=2"])],
             priority="system-cluster-critical", spread=False),
-        # metrics-server (its APIService is not registered: lks serves no metrics.k8s.io yet)
+        # metrics-server: lks serves its metrics.k8s.io in process (lks.metrics) behind its APIService
         _service_account("metrics-server", "metrics-server"),
+        *_metrics_server_rbac(),
         _deployment("metrics-server", "metrics-server", 2, [
             _container("metrics-server", f"{MCR}/metrics-server:v0.7.2-7", "150m", "100Mi", limit_memory="400Mi",
                        args=["--kubelet-insecure-tls", "--kubelet-preferred-address-types=InternalIP",
@@ -179,6 +215,11 @@ def addons(*, patch_version: str, dns_service_ip: str, pod_cidr: str, network_pl
          "spec": {"selector": {"k8s-app": "metrics-server"},
                   "ports": [{"port": 443, "protocol": "TCP", "targetPort": "https"}]}},
         _budget("metrics-server-pdb", "metrics-server"),
+        {"apiVersion": "apiregistration.k8s.io/v1", "kind": "APIService",
+         "metadata": _cluster_meta("v1beta1.metrics.k8s.io", "metrics-server"),
+         "spec": {"service": {"name": "metrics-server", "namespace": NAMESPACE, "port": 443},
+                  "group": "metrics.k8s.io", "version": "v1beta1", "insecureSkipTLSVerify": True,
+                  "groupPriorityMinimum": 100, "versionPriority": 100}},
         # konnectivity: the nodes' tunnel to the hidden control plane
         _service_account("konnectivity-agent", "konnectivity-agent"),
         _deployment("konnectivity-agent", "konnectivity-agent", 2, [_container(
