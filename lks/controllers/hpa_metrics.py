@@ -45,7 +45,7 @@ _NO_RESOURCE_METRICS = ("unable to fetch metrics from resource metrics API: the 
                         "requested resource (get pods.metrics.k8s.io)")
 
 
-def container_metrics(namespace: str, usage: dict[str, tuple[dict[str, int], float, float]], resource: str,
+def container_metrics(namespace: str, usage: dict[str, tuple[dict[str, dict[str, int]], float, float]], resource: str,
                       container: str) -> dict[str, PodMetric]:
     """Upstream's REST metrics client on PodMetrics: per pod (containers -> milli-usage,
     timestamp, window), the sum of its containers' usage, or one container's; a pod missing the
@@ -68,49 +68,28 @@ def container_metrics(namespace: str, usage: dict[str, tuple[dict[str, int], flo
 
 
 class LksResourceMetrics:
-    """Resource metrics from lks's metrics pipeline (`lks.metrics.usage(cluster)`)."""
+    """Resource metrics from lks's metrics pipeline (`lks.metrics.usage(cluster)`, the
+    metrics-server add-on's windows)."""
 
     def __init__(self, cluster: Cluster):
         self.cluster = cluster
 
     def _usage(self) -> Any:
+        # lks.metrics sits above the controllers (it reads the node agents' Process runtime):
+        # looked up when asked, so that imports keep pointing down
         try:
             metrics = importlib.import_module("lks.metrics")
         except ImportError:
-            metrics = None
-        source = metrics.usage(self.cluster) if metrics is not None and hasattr(metrics, "usage") else None
-        if source is None:
-            raise MetricsError(_NO_RESOURCE_METRICS)
-        return source
+            raise MetricsError(_NO_RESOURCE_METRICS) from None
+        return metrics.usage(self.cluster)
 
     def pod_metrics(self, namespace: str, pods: list[Obj], resource: str, container: str = "") -> dict[str, PodMetric]:
         source = self._usage()
-        usage: dict[str, tuple[dict[str, int], float, float]] = {}
+        usage: dict[str, tuple[dict[str, dict[str, int]], float, float]] = {}
         for pod in pods:
-            name = pod["metadata"]["name"]
-            found = source.pod(namespace, name)
-            if found is not None:
-                usage[name] = _milli_usage(found)
+            found = source.pod(namespace, pod["metadata"]["name"])
+            if found is not None:  # a PodUsage: cores and bytes, as upstream's MilliValue
+                usage[pod["metadata"]["name"]] = (
+                    {name: {"cpu": round(c.cpu * 1000), "memory": c.memory * 1000} for name, c in found.containers.items()},
+                    found.timestamp, found.window)
         return container_metrics(namespace, usage, resource, container)
-
-
-def _milli_usage(found: Any) -> tuple[dict[str, int], float, float]:
-    """A `lks.metrics` PodUsage as (container -> {resource: milli-units}, timestamp, window):
-    cpu in cores and memory in bytes become millicores and milli-bytes, as upstream's MilliValue."""
-    containers: dict[str, int] = {}
-    raw = getattr(found, "containers", None) or {}
-    items = raw.items() if isinstance(raw, dict) else ((getattr(c, "name", ""), c) for c in raw)
-    out: dict[str, dict[str, int]] = {}
-    for name, c in items:
-        cpu, memory = _field(c, "cpu"), _field(c, "memory")
-        containers = {}
-        if cpu is not None:
-            containers["cpu"] = round(float(cpu) * 1000)
-        if memory is not None:
-            containers["memory"] = round(float(memory) * 1000)
-        out[name] = containers
-    return out, float(getattr(found, "timestamp", 0.0) or 0.0), float(getattr(found, "window", 0.0) or 0.0)
-
-
-def _field(obj: Any, name: str) -> Any:
-    return obj.get(name) if isinstance(obj, dict) else getattr(obj, name, None)
