@@ -164,3 +164,32 @@ async def test_proxied_to_extension_server(client: test_utils.TestClient, cluste
         resp = await client.get("/clusters/c1/apis", headers={**AUTH, "Accept": AGGREGATED})
         item = next(i for i in orjson.loads(await resp.read())["items"] if i["metadata"].get("name") == GROUP)
         assert [r["resource"] for r in item["versions"][0]["resources"]] == [r["name"] for r in RESOURCES]
+
+
+@pytest.mark.parametrize(("name", "spec", "messages"), [
+    pytest.param("wrong", {"group": GROUP, "version": VERSION, "groupPriorityMinimum": 0, "versionPriority": 1001},
+                 ['metadata.name: Invalid value: "wrong": must be `spec.version+"."+spec.group`: '
+                  f'"{VERSION}.{GROUP}"',
+                  "spec.groupPriorityMinimum: Invalid value: 0: must be positive and less than 20000",
+                  "spec.versionPriority: Invalid value: 1001: must be positive and less than 1000"], id="name-priorities"),
+    pytest.param("v2.", {"group": "", "version": "v2", "groupPriorityMinimum": 1, "versionPriority": 1},
+                 ["spec.group: Required value: only v1 may have an empty group and it better be legacy kube"],
+                 id="empty-group"),
+    pytest.param(f"{VERSION}.{GROUP}", {"group": GROUP, "version": VERSION, "groupPriorityMinimum": 1,
+                                        "versionPriority": 1, "insecureSkipTLSVerify": True},
+                 ["spec.insecureSkipTLSVerify: Invalid value: true: local APIServices may not have insecureSkipTLSVerify"],
+                 id="local-insecure"),
+    pytest.param(f"{VERSION}.{GROUP}", {"group": GROUP, "version": VERSION, "groupPriorityMinimum": 1,
+                                        "versionPriority": 1, "insecureSkipTLSVerify": True, "caBundle": "QUJD",
+                                        "service": {"namespace": "", "name": "api"}},
+                 ["spec.service.namespace: Required value",
+                  "spec.insecureSkipTLSVerify: Invalid value: true: may not be true if caBundle is present"],
+                 id="service-tls"),
+])
+async def test_apiservice_validation(client: test_utils.TestClient, name: str, spec: dict, messages: list[str]) -> None:
+    body = {"apiVersion": "apiregistration.k8s.io/v1", "kind": "APIService", "metadata": {"name": name}, "spec": spec}
+    resp = await client.post("/clusters/c1/apis/apiregistration.k8s.io/v1/apiservices", json=body, headers=AUTH)
+    out = await resp.json()
+    assert resp.status == 422, out
+    assert out["reason"] == "Invalid"
+    assert [f'{c["field"]}: {c["message"]}' for c in out["details"]["causes"]] == messages

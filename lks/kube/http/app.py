@@ -161,8 +161,11 @@ class KubeAPI:
         if info.subresource in _CONNECT and info.verb == "get" and info.resource == "pods":
             # a websocket upgrade (a GET) needs `create` too, as upstream checks it since 1.31
             await authz.check(cluster, dataclasses.replace(attrs, verb="create"))
-        if (aggregated := await aggregator.handler.serve(request, cluster, user, info.parts)) is not None:
-            return aggregated  # an APIService's group-version (lks.kube.aggregator)
+        if aggregator.discovery.has_any(cluster):  # an APIService's group-version (lks.kube.aggregator)
+            with self._long_lived():  # a proxied watch lasts: ended with the others at shutdown
+                aggregated = await aggregator.handler.serve(request, cluster, user, info.parts)
+            if aggregated is not None:
+                return aggregated
         if not info.is_resource:
             return self._non_resource(request, cluster, info)
         try:

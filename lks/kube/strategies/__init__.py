@@ -4,6 +4,7 @@ special behaviour get the default `Strategy`."""
 from __future__ import annotations
 
 from lks.kube import validation
+from lks.kube.strategies.apiservice import APIServiceStrategy
 from lks.kube.strategies.base import Obj, StatusStrategy, Strategy, spec_changed
 from lks.kube.strategies.certificates import CSRStrategy
 from lks.kube.strategies.namespace import NamespaceStrategy
@@ -80,6 +81,7 @@ _STRATEGIES: dict[tuple[str, str], type[Strategy]] = {
     ("rbac.authorization.k8s.io", "clusterroles"): _PathSegmentNamed,
     ("rbac.authorization.k8s.io", "clusterrolebindings"): _PathSegmentNamed,
     ("certificates.k8s.io", "certificatesigningrequests"): CSRStrategy,
+    ("apiregistration.k8s.io", "apiservices"): APIServiceStrategy,
 }
 
 

@@ -24,6 +24,7 @@ from lks.kube.errors import Cause
 from lks.kube.typevalidation import (
     admissionpolicy,
     admissionregistration,
+    apiregistration,
     apps,
     autoscaling,
     batch,
@@ -110,6 +111,8 @@ _RULES: dict[tuple[str, str], tuple[Create, Update]] = {
         admissionpolicy.validate_binding, _create_rules(admissionpolicy.validate_binding)),
     ("node.k8s.io", "RuntimeClass"): (node.validate_runtime_class, node.validate_runtime_class_update),
     ("certificates.k8s.io", "CertificateSigningRequest"): (certificates.validate_csr, certificates.validate_csr_update),
+    ("apiregistration.k8s.io", "APIService"): (apiregistration.validate_apiservice,
+                                               _create_rules(apiregistration.validate_apiservice)),
 }
 
 
