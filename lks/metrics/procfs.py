@@ -73,6 +73,7 @@ def scan(root: Path = Path("/proc")) -> dict[int, Totals]:
 @dataclass(frozen=True, slots=True)
 class Sample:
     at: float  # the cluster clock's time of the sample
+    real: float  # the real (monotonic) time of it: cpu seconds are real ones, whatever the clock's scale
     pid: int  # the container's main process then
     totals: Totals
 
@@ -91,17 +92,19 @@ class Sampler:
     def __init__(self) -> None:
         self._samples: dict[str, tuple[Sample | None, Sample]] = {}  # container id -> (previous, last)
 
-    def record(self, containers: dict[str, int], sessions: dict[int, Totals], at: float) -> None:
-        """Take a sample at `at` of each running container (`containers`: id -> main pid) from
-        a `scan`; containers not given are forgotten."""
+    def record(self, containers: dict[str, int], sessions: dict[int, Totals], at: float,
+               real: float | None = None) -> None:
+        """Take a sample at `at` (real time `real`, by default `at`) of each running container
+        (`containers`: id -> main pid) from a `scan`; containers not given are forgotten."""
+        real = at if real is None else real
         kept: dict[str, tuple[Sample | None, Sample]] = {}
         for cid, pid in containers.items():
             totals = sessions.get(pid)
             if totals is None:  # exited meanwhile
                 continue
-            now = Sample(at, pid, totals)
+            now = Sample(at, real, pid, totals)
             old = self._samples.get(cid)
-            if old is not None and old[1].pid == pid and old[1].at < at:
+            if old is not None and old[1].pid == pid and old[1].real < real:
                 kept[cid] = (old[1], now)
             elif old is not None and old[1].pid == pid:
                 kept[cid] = old  # same instant: keep the window
@@ -126,7 +129,7 @@ class Sampler:
         if found is None or found[0] is None:
             return None
         prev, last = found
-        window = last.at - prev.at
+        window = last.real - prev.real
         # a process that exits takes its time along unless reaped in the session: never negative
         cpu = max(last.totals.cpu - prev.totals.cpu, 0.0) / window
         return Rate(cpu, last.totals.rss, last.at, window)

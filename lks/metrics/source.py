@@ -2,7 +2,7 @@
 running container over a window, per node the sum of its pods plus what the node itself runs.
 Pods of Process pools are measured (`lks.metrics.procfs`, sampled every `RESOLUTION` seconds of
 the cluster's clock, and at once when a query finds a container with no complete window yet,
-so a new pod shows within a second); every other pod follows the usage model
+so a new pod shows within a second; windows are real seconds, as the cpu seconds they divide); every other pod follows the usage model
 (`lks.metrics.model`). `lks.metrics.api` serves this as `metrics.k8s.io`, and in-process
 consumers (the HorizontalPodAutoscaler) read it directly through `lks.metrics.usage`.
 
@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -128,21 +129,21 @@ class Usage:
         """Sample every running Process container now."""
         running = self._running() if running is None else running
         containers = {cid: pid for found in running.values() for cid, pid in found.values()}
-        self._last_scan = self.clock.now()
+        self._last_scan = time.monotonic()
         if containers or len(self.sampler):
-            self.sampler.record(containers, procfs.scan() if containers else {}, self._last_scan)
+            self.sampler.record(containers, procfs.scan() if containers else {}, self.clock.now(), self._last_scan)
 
     def _measured(self) -> dict[str, dict[str, tuple[str, int]]]:
         """The running Process containers, sampled first if one has no complete window yet."""
         running = self._running()
         if not running:
             return running
-        now = self.clock.now()
-        due = now - self._last_scan >= self.resolution
+        now = time.monotonic()
+        due = now - self._last_scan >= self.resolution / self.clock.scale
         for found in running.values():
             for cid, pid in found.values():
                 last = self.sampler.last(cid)
-                if last is None or last.pid != pid or (not self.sampler.complete(cid) and now - last.at >= MIN_WINDOW):
+                if last is None or last.pid != pid or (not self.sampler.complete(cid) and now - last.real >= MIN_WINDOW):
                     due = True
         if due:
             self.sample(running)
