@@ -26,10 +26,11 @@ from lks.controllers.controller import Controller
 from lks.controllers.events import NORMAL, WARNING, EventRecorder
 from lks.controllers.hpa_metrics import (
     NO_CUSTOM_METRICS,
-    NO_EXTERNAL_METRICS,
     LksResourceMetrics,
     MetricsError,
     ResourceMetrics,
+    go_label_selector,
+    no_external_metric,
 )
 from lks.controllers.scheduler import resources
 from lks.kube import errors, scale, selectors
@@ -295,15 +296,22 @@ class HorizontalPodAutoscalerController(Controller[tuple[str, str]]):
             name = (source.get("metric") or {}).get("name")
             message = (f"unable to get metric {name}: {obj.get('kind')} on {ns} {obj.get('name')}/unable to fetch "
                        f"metrics from custom metrics API: {NO_CUSTOM_METRICS}")
-            raise MetricFailure("FailedGetObjectMetric", message, f"failed to get object metric value: {message}")
+            if (source.get("target") or {}).get("type") == "AverageValue":
+                wrapped = f"failed to get {name} object metric: {message}"
+            else:
+                wrapped = message
+            raise MetricFailure("FailedGetObjectMetric", message, f"failed to get object metric value: {wrapped}")
         if kind == "External":
             source = spec.get("external") or {}
-            name = (source.get("metric") or {}).get("name")
-            message = (f"unable to get external metric {ns}/{name}/nil: unable to fetch metrics from external "
-                       f"metrics API: {NO_EXTERNAL_METRICS}")
-            wrapped = (f"failed to get {name} external metric: {message}" if (source.get("target") or {}).get("averageValue")
-                       else f"failed to get external metric {name}: {message}")
-            raise MetricFailure("FailedGetExternalMetric", wrapped, wrapped)
+            metric = source.get("metric") or {}
+            name = metric.get("name")
+            message = (f"unable to get external metric {ns}/{name}/{go_label_selector(metric.get('selector'))}: "
+                       f"unable to fetch metrics from external metrics API: {no_external_metric(name)}")
+            if (source.get("target") or {}).get("averageValue") is not None:
+                wrapped = f"failed to get {name} external metric: {message}"
+            else:
+                wrapped = f"failed to get external metric {name}: {message}"
+            raise MetricFailure("FailedGetExternalMetric", message, f"failed to get {name} external metric value: {wrapped}")
         message = f'unknown metric source type "{kind}"'
         raise MetricFailure("InvalidMetricSourceType", message, message)
 

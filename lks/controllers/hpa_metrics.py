@@ -40,9 +40,25 @@ class ResourceMetrics(Protocol):
 
 
 NO_CUSTOM_METRICS = "no custom metrics API (custom.metrics.k8s.io) registered"
-NO_EXTERNAL_METRICS = "no external metrics API (external.metrics.k8s.io) registered"
 _NO_RESOURCE_METRICS = ("unable to fetch metrics from resource metrics API: the server could not find the "
                         "requested resource (get pods.metrics.k8s.io)")
+
+
+def no_external_metric(name: str) -> str:
+    """What the external metrics client hears without that API: the GET of the metric is a 404."""
+    return f"the server could not find the requested resource (get {name}.external.metrics.k8s.io)"
+
+
+def go_label_selector(selector: Obj | None) -> str:
+    """A `*metav1.LabelSelector` as Go's `%+v` prints it (its generated String())."""
+    if not selector:
+        return "nil"
+    labels = "".join(f"{k}: {v}," for k, v in sorted((selector.get("matchLabels") or {}).items()))
+    exprs = "".join(f"LabelSelectorRequirement{{Key:{e.get('key')},Operator:{e.get('operator')},"
+                    f"Values:[{' '.join(e.get('values') or [])}],}},"
+                    for e in selector.get("matchExpressions") or [])
+    return (f"&LabelSelector{{MatchLabels:map[string]string{{{labels}}},"
+            f"MatchExpressions:[]LabelSelectorRequirement{{{exprs}}},}}")
 
 
 def container_metrics(namespace: str, usage: dict[str, tuple[dict[str, dict[str, int]], float, float]], resource: str,

@@ -1,7 +1,9 @@
 """The HorizontalPodAutoscaler controller on the memory store, with the manual clock and a fake
 metrics provider: scale up on cpu utilization, the 10 % tolerance, the scale-down
 stabilization window, behavior policies, min/max limits, the conditions, status and Events
-upstream writes, Pods metrics without a custom metrics API, and a target without a scale."""
+upstream writes, AverageValue and ContainerResource targets, Pods and External metrics without
+their metrics APIs, a target at zero, a custom resource scaled through its `scale`, and a
+target that is not there."""
 
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ import pytest
 
 from lks.clock import ManualClock, rfc3339
 from lks.controllers import horizontalpodautoscaler as hpac
+from lks.controllers.crd import CRDController
 from lks.controllers.horizontalpodautoscaler import HorizontalPodAutoscalerController
 from lks.controllers.hpa_metrics import MetricsError, PodMetric
 from lks.kube.cluster import Cluster
@@ -284,3 +287,89 @@ async def test_target_without_scale(cluster: Cluster, controller: HorizontalPodA
         "False", "FailedGetScale",
         'the HPA controller was unable to get the target\'s current scale: deployments.apps "web" not found')
     assert ("Warning", "FailedGetScale", 'deployments.apps "web" not found') in await _events(cluster)
+
+
+async def test_average_value_target(cluster: Cluster, controller: HorizontalPodAutoscalerController,
+                                    clock: ManualClock, metrics: FakeMetrics) -> None:
+    await _deployment(cluster, 2)
+    await _pods(cluster, metrics, 100, 100)
+    await _hpa(cluster, metrics=[{"type": "Resource", "resource": {
+        "name": "cpu", "target": {"type": "AverageValue", "averageValue": "50m"}}}])
+    await _tick(clock, controller)
+    assert await _replicas(cluster) == 4
+    status = await _status(cluster)
+    assert status["currentMetrics"] == [{"type": "Resource", "resource": {"name": "cpu", "current": {"averageValue": "100m"}}}]
+    assert ("Normal", "SuccessfulRescale", "New size: 4; reason: cpu resource above target") in await _events(cluster)
+
+
+async def test_container_resource(cluster: Cluster, controller: HorizontalPodAutoscalerController,
+                                  clock: ManualClock, metrics: FakeMetrics) -> None:
+    await _deployment(cluster, 2)
+    await _pods(cluster, metrics, 100, 100)
+    await _hpa(cluster, metrics=[{"type": "ContainerResource", "containerResource": {
+        "name": "cpu", "container": "app", "target": {"type": "Utilization", "averageUtilization": 50}}}])
+    await _tick(clock, controller)
+    assert await _replicas(cluster) == 4
+    assert (await _status(cluster))["currentMetrics"] == [{"type": "ContainerResource", "containerResource": {
+        "name": "cpu", "container": "app", "current": {"averageUtilization": 100, "averageValue": "100m"}}}]
+    assert ("Normal", "SuccessfulRescale",
+            "New size: 4; reason: cpu container resource utilization (percentage of request) above target",
+            ) in await _events(cluster)
+
+
+async def test_external_metric_without_an_api(cluster: Cluster, controller: HorizontalPodAutoscalerController,
+                                              clock: ManualClock, metrics: FakeMetrics) -> None:
+    await _deployment(cluster, 2)
+    await _pods(cluster, metrics, 50, 50)
+    await _hpa(cluster, metrics=[{"type": "External", "external": {
+        "metric": {"name": "queue", "selector": {"matchLabels": {"q": "jobs"}}},
+        "target": {"type": "AverageValue", "averageValue": "30"}}}])
+    await _tick(clock, controller)
+    error = ("unable to get external metric default/queue/&LabelSelector{MatchLabels:map[string]string{q: jobs,},"
+             "MatchExpressions:[]LabelSelectorRequirement{},}: unable to fetch metrics from external metrics API: "
+             "the server could not find the requested resource (get queue.external.metrics.k8s.io)")
+    assert _condition(await _status(cluster), "ScalingActive") == (
+        "False", "FailedGetExternalMetric", f"the HPA was unable to compute the replica count: {error}")
+
+
+async def test_a_target_at_zero_is_not_scaled(cluster: Cluster, controller: HorizontalPodAutoscalerController,
+                                              clock: ManualClock) -> None:
+    await _deployment(cluster, 0)
+    await _hpa(cluster)
+    await _tick(clock, controller)
+    assert await _replicas(cluster) == 0
+    assert _condition(await _status(cluster), "ScalingActive") == (
+        "False", "ScalingDisabled", "scaling is disabled since the replica count of the target is zero")
+
+
+WIDGETS = {"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+           "metadata": {"name": "widgets.example.com"},
+           "spec": {"group": "example.com", "scope": "Namespaced",
+                    "names": {"plural": "widgets", "singular": "widget", "kind": "Widget"},
+                    "versions": [{"name": "v1", "served": True, "storage": True,
+                                  "subresources": {"status": {}, "scale": {
+                                      "specReplicasPath": ".spec.replicas", "statusReplicasPath": ".status.replicas",
+                                      "labelSelectorPath": ".status.selector"}},
+                                  "schema": {"openAPIV3Schema": {"type": "object",
+                                                                 "x-kubernetes-preserve-unknown-fields": True}}}]}}
+
+
+async def test_a_custom_resource_through_its_scale(cluster: Cluster, controller: HorizontalPodAutoscalerController,
+                                                   clock: ManualClock) -> None:
+    crds = CRDController(cluster)
+    await crds.start()
+    try:
+        await cluster.registry("apiextensions.k8s.io", "v1", "customresourcedefinitions").create(None, WIDGETS)
+        await w.until(lambda: cluster.catalog.lookup("example.com", "v1", "widgets"))
+        widgets = cluster.registry("example.com", "v1", "widgets")
+        await widgets.create("default", {"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "w"},
+                                         "spec": {"replicas": 1}})
+        await cluster.registry(*HPAS).create("default", {"metadata": {"name": "web"}, "spec": {
+            "scaleTargetRef": {"apiVersion": "example.com/v1", "kind": "Widget", "name": "w"},
+            "minReplicas": 2, "maxReplicas": 5}})
+        await _tick(clock, controller)
+        assert (await widgets.get("default", "w"))["spec"]["replicas"] == 2
+        assert ("Normal", "SuccessfulRescale",
+                "New size: 2; reason: Current number of replicas below Spec.MinReplicas") in await _events(cluster)
+    finally:
+        await crds.stop()
