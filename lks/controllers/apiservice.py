@@ -2,6 +2,9 @@
 by `lks.kube.aggregator.availability` and written when it changes. An APIService is looked at
 again when it, its Service or the Service's EndpointSlices change, and a Service-backed one
 every `RESYNC` seconds (sooner after a failed discovery check), as upstream's resync does.
+
+It also registers the cluster's own APIServices (`lks.kube.aggregator.autoregister`): the
+built-in group-versions' once at start, the CRDs' whenever a CRD changes (the key `AUTO`).
 """
 
 from __future__ import annotations
@@ -11,14 +14,15 @@ from typing import Any
 
 from lks.clock import rfc3339
 from lks.controllers.controller import Controller
-from lks.kube import errors
-from lks.kube.aggregator import availability
+from lks.kube import deletion, errors
+from lks.kube.aggregator import autoregister, availability
 from lks.kube.cluster import Cluster
 
 Obj = dict[str, Any]
 log = logging.getLogger(__name__)
 RESYNC = 30.0
 RETRY = 5.0
+AUTO = ""  # the queue key of autoregistration (no APIService has an empty name)
 
 
 class APIServiceAvailabilityController(Controller[str]):
@@ -29,6 +33,9 @@ class APIServiceAvailabilityController(Controller[str]):
         self._later: dict[str, float] = {}  # APIService -> when its pending recheck is due
         self.watch(cluster.registry("", "v1", "services"), self._on_service)
         self.watch(cluster.registry("discovery.k8s.io", "v1", "endpointslices"), self._on_slice)
+        self.watch(cluster.registry("apiextensions.k8s.io", "v1", "customresourcedefinitions"),
+                   lambda *_: self.queue.add(AUTO))
+        self._started = False
 
     def _on_apiservice(self, _kind: str, obj: Obj, _prev: Obj | None) -> None:
         self.queue.add(obj["metadata"]["name"])
@@ -48,10 +55,41 @@ class APIServiceAvailabilityController(Controller[str]):
             self._enqueue_for(obj["metadata"].get("namespace") or "", service)
 
     def prime(self) -> None:
+        self.queue.add(AUTO)
         for svc in self.informer.list():
             self.queue.add(svc["metadata"]["name"])
 
+    async def _autoregister(self) -> None:
+        """Create the built-in APIServices missing (once), create or correct the CRDs', and
+        delete the CRD ones whose version is no longer served."""
+        wanted = autoregister.for_crds(self.cluster)
+        if not self._started:
+            wanted.update({o["metadata"]["name"]: o for o in autoregister.builtin(self.cluster)})
+        for name, obj in wanted.items():
+            have = self.informer.get(None, name)
+            try:
+                if have is None:
+                    await self.apiservices.create(None, obj)
+                elif (have["metadata"].get("labels") or {}).get(autoregister.LABEL) == "true" \
+                        and have.get("spec") != obj["spec"]:
+                    await self.apiservices.update(None, name, {**have, "spec": obj["spec"]})
+            except errors.APIError as err:
+                if err.code != 409:
+                    raise
+        self._started = True
+        for have in self.informer.list():
+            name = have["metadata"]["name"]
+            if (have["metadata"].get("labels") or {}).get(autoregister.LABEL) == "true" and name not in wanted:
+                try:
+                    await self.apiservices.delete(None, name, deletion.DeleteOptions())
+                except errors.APIError as err:
+                    if err.code != 404:
+                        raise
+
     async def sync(self, name: str) -> None:
+        if name == AUTO:
+            await self._autoregister()
+            return
         if self._later.get(name, float("inf")) <= self.clock.monotonic():
             del self._later[name]  # its recheck is this sync
         svc = self.informer.get(None, name)

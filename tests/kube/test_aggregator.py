@@ -16,6 +16,7 @@ from extensionserver import GROUP, RESOURCES, VERSION, ExtensionServer, apiservi
 from support import TOKEN
 
 from lks.controllers.apiservice import APIServiceAvailabilityController
+from lks.kube import aggregator, deletion
 from lks.kube.authn import User
 from lks.kube.cluster import Cluster
 
@@ -193,3 +194,35 @@ async def test_apiservice_validation(client: test_utils.TestClient, name: str, s
     assert resp.status == 422, out
     assert out["reason"] == "Invalid"
     assert [f'{c["field"]}: {c["message"]}' for c in out["details"]["causes"]] == messages
+
+
+async def test_builtin_and_crd_apiservices_are_registered(client: test_utils.TestClient, cluster: Cluster,
+                                                          controller) -> None:
+    cond = await _available(cluster, "v1.apps", "Local")
+    assert (cond["status"], cond["message"]) == ("True", "Local APIServices are always available")
+    reg = cluster.registry("apiregistration.k8s.io", "v1", "apiservices")
+    apps = await reg.get(None, "v1.apps")
+    assert apps["metadata"]["labels"] == {"kube-aggregator.kubernetes.io/automanaged": "onstart"}
+    assert apps["spec"] == {"group": "apps", "version": "v1", "groupPriorityMinimum": 17800, "versionPriority": 15}
+    core = await reg.get(None, "v1.")
+    assert core["spec"] == {"group": "", "version": "v1", "groupPriorityMinimum": 18000, "versionPriority": 1}
+
+    crds = cluster.registry("apiextensions.k8s.io", "v1", "customresourcedefinitions")
+    await crds.create(None, {"metadata": {"name": "widgets.toys.example.com"}, "spec": {
+        "group": "toys.example.com", "scope": "Namespaced", "names": {"plural": "widgets", "kind": "Widget"},
+        "versions": [{"name": "v1", "served": True, "storage": True,
+                      "schema": {"openAPIV3Schema": {"type": "object"}}}]}})
+    cond = await _available(cluster, "v1.toys.example.com", "Local")
+    crd_svc = await reg.get(None, "v1.toys.example.com")
+    assert crd_svc["metadata"]["labels"] == {"kube-aggregator.kubernetes.io/automanaged": "true"}
+    assert (crd_svc["spec"]["groupPriorityMinimum"], crd_svc["spec"]["versionPriority"]) == (1000, 100)
+    # a local APIService routes nothing away from the cluster's own registries
+    assert cluster.aggregator.target(aggregator.discovery.served(cluster), "toys.example.com", "v1") is None
+    assert not cluster.aggregator.active
+
+    await crds.delete(None, "widgets.toys.example.com", deletion.DeleteOptions())
+    crd = await crds.get(None, "widgets.toys.example.com")  # no CRD controller here to finalize it
+    await crds.update(None, "widgets.toys.example.com", {**crd, "metadata": {**crd["metadata"], "finalizers": []}})
+    async with asyncio.timeout(10):
+        while await reg.get_or_none(None, "v1.toys.example.com") is not None:
+            await asyncio.sleep(0.02)

@@ -61,7 +61,7 @@ def _group_doc(group: str, versions: list[str]) -> Doc:
 
 
 def has_any(cluster: Cluster) -> bool:
-    return bool(cluster.aggregator.services) or bool(cluster.aggregator.local)
+    return cluster.aggregator.active
 
 
 def group_list(cluster: Cluster, docs: builtin.Documents) -> Doc:

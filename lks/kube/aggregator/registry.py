@@ -25,6 +25,7 @@ class Aggregator:
     def __init__(self) -> None:
         self.local: dict[tuple[str, str], LocalAPI] = {}
         self.services: dict[str, Obj] = {}  # APIService name -> object, from the store
+        self.backed: set[str] = set()  # the names of those with a Service (not the cluster's own)
         self.remote: dict[tuple[str, str], list[Obj]] = {}  # resource lists extension servers gave
         self.generation = 0  # bumped on every change discovery depends on
         self.memo: dict[str, Any] = {}  # discovery documents built for one generation
@@ -43,17 +44,28 @@ class Aggregator:
         cluster.feed.listeners.append(self._on_event)
         listed = await cluster.store.list(PREFIX)
         self.services = {kv.key[len(PREFIX):]: orjson.loads(kv.value) for kv in listed.items}
+        self.backed = {name for name, svc in self.services.items() if (svc.get("spec") or {}).get("service")}
         self.generation += 1
 
     def _on_event(self, ev: store.Event, _obj: Obj | None = None) -> None:
         if not ev.kv.key.startswith(PREFIX):
             return
         name = ev.kv.key[len(PREFIX):]
-        if ev.type == "DELETE":
+        svc = None if ev.type == "DELETE" else orjson.loads(ev.kv.value)
+        if svc is None:
             self.services.pop(name, None)
         else:
-            self.services[name] = orjson.loads(ev.kv.value)
+            self.services[name] = svc
+        if svc is not None and (svc.get("spec") or {}).get("service"):
+            self.backed.add(name)
+        else:
+            self.backed.discard(name)
         self.generation += 1
+
+    @property
+    def active(self) -> bool:
+        """Whether anything is aggregated (else discovery and routing take their fast paths)."""
+        return bool(self.backed or self.local)
 
     def set_remote(self, group: str, version: str, resources: list[Obj] | None) -> None:
         """What the availability check read from the extension server (None: forget it)."""
