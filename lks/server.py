@@ -28,6 +28,7 @@ from aiohttp import web
 from lks import homedir, kubeconfig, pki, store
 from lks.arm.app import ManagementAPI
 from lks.arm.plane import ManagementPlane
+from lks.autoscaler.autoscaler import ClusterAutoscaler
 from lks.clock import Clock, ScaledClock
 from lks.controlplanes import ControlPlanes
 from lks.kube.cluster import Cluster
@@ -68,6 +69,7 @@ class Service:
         self.home = home
         self.clock = clock or Clock()
         self.auto_upgrades: AutoUpgrader | None = None
+        self.autoscaler: ClusterAutoscaler | None = None
         self.history = history
         self.host = host
         self.port = port
@@ -153,9 +155,13 @@ class Service:
         await self.plane.start()
         self.auto_upgrades = AutoUpgrader(plane=self.plane)
         await self.auto_upgrades.start()
+        self.autoscaler = ClusterAutoscaler(plane=self.plane)
+        await self.autoscaler.start()
         log.info("lks serving on %s", self.endpoint)
 
     async def stop(self) -> None:
+        if self.autoscaler is not None:
+            await self.autoscaler.stop()
         if self.auto_upgrades is not None:
             await self.auto_upgrades.stop()
         if self.runner is not None:

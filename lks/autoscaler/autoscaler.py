@@ -1,0 +1,391 @@
+"""The cluster autoscaler of every managed cluster with an autoscaled pool: one task of the
+management plane, on the plane's clock, scanning each such cluster every `scan-interval` as
+upstream's `StaticAutoscaler.RunOnce` does: the unready-node guard, scale-up
+(`lks.autoscaler.scaleup`), else scale-down (`lks.autoscaler.scaledown`) once its delays allow,
+then the status ConfigMap and Events (`lks.autoscaler.status`).
+
+A pool grows as a user's scale does: its `count` changes in the cluster document and the
+plane's reconcile operation adds the nodes (`managedclusters.admit_update`, then
+`plane.begin_operation`), so the ARM pool shows the new count. A node goes as upstream removes
+it: tainted `ToBeDeletedByClusterAutoscaler`, drained through the Eviction API and deleted by the
+fleet as that very VMSS instance (`Fleet.retire_nodes`), then the count drops by one. A cluster
+with an operation running is left alone until it ends.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import copy
+import logging
+import random
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from lks import store
+from lks.arm import documents, fleet, managedclusters
+from lks.arm.errors import ARMError
+from lks.autoscaler import expander, groups, profile, scaledown, scaleup, status
+from lks.autoscaler.profile import Profile
+from lks.autoscaler.simulator import Picture, PodCache
+from lks.clock import Clock
+from lks.controllers.events import EventRecorder
+from lks.controllers.scheduler import preemption
+from lks.kube import errors
+from lks.kube.cluster import Cluster
+from lks.kube.registry import WriteOptions
+from lks.nodes import drain
+
+if TYPE_CHECKING:
+    from lks.arm.plane import ManagementPlane
+
+log = logging.getLogger(__name__)
+
+Doc = dict[str, Any]
+_WRITE = WriteOptions(field_validation="Ignore", trusted=True)
+_AT_REST = ("Succeeded", "Failed")
+
+
+def _timestamp(text: str | None) -> float:
+    if not text:
+        return 0.0
+    try:
+        return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return 0.0
+
+
+def _profile(doc: Doc) -> Profile:
+    try:
+        return profile.parse(doc["properties"].get("autoScalerProfile"))
+    except ARMError:  # stored before a rule tightened: AKS's defaults rather than no autoscaling
+        log.warning("autoscaler profile of %s unreadable; defaults used", doc["id"])
+        return Profile()
+
+
+def _ready(node: Doc) -> bool:
+    return any(c.get("type") == "Ready" and c.get("status") == "True"
+               for c in (node.get("status") or {}).get("conditions") or ())
+
+
+@dataclass
+class ClusterState:
+    """What the autoscaler remembers of one cluster between scans (upstream keeps it in memory
+    too: a restart starts the unneeded clocks over)."""
+
+    next_scan: float = 0.0
+    unneeded: dict[str, float] = field(default_factory=dict)  # node -> unneeded since
+    last_add: float = float("-inf")
+    last_delete: float = float("-inf")
+    last_failure: float = float("-inf")
+    cluster: status.GroupStatus = field(default_factory=status.GroupStatus)
+    groups: dict[str, status.GroupStatus] = field(default_factory=dict)
+    pods: PodCache = field(default_factory=PodCache)
+    last_verdicts: list[scaledown.Verdict] = field(default_factory=list)
+    last_scale_up: scaleup.Result | None = None
+
+
+class ClusterAutoscaler:
+    def __init__(self, *, plane: ManagementPlane, clock: Clock | None = None, rng: random.Random | None = None):
+        self.plane = plane
+        self.clock = clock or plane.clock
+        self.rng = rng or random.Random()
+        self.states: dict[str, ClusterState] = {}
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._lock = asyncio.Lock()  # one scan at a time
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="cluster-autoscaler")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    async def _run(self) -> None:
+        async with asyncio.TaskGroup() as tasks:
+            tasks.create_task(self._watch())
+            while True:
+                self._wake.clear()
+                try:
+                    due = await self.run_once()
+                except Exception:  # a bug must not end autoscaling for every cluster
+                    log.exception("autoscaler pass failed")
+                    due = None
+                await self._sleep_until(due)
+
+    async def _watch(self) -> None:
+        """Wake on every change of an ARM document (autoscaling enabled, an operation ended)."""
+        backend = self.plane.docs.store
+        while True:
+            try:
+                revision = await backend.current_revision()
+                async for _event in backend.watch(documents.PREFIX + "/", start_revision=revision + 1):
+                    self._wake.set()
+            except store.StoreError:
+                await asyncio.sleep(0.1)
+
+    async def _sleep_until(self, due: float | None) -> None:
+        waits: set[asyncio.Future[Any]] = {asyncio.ensure_future(self._wake.wait())}
+        if due is not None:
+            waits.add(asyncio.ensure_future(self.clock.sleep(max(due - self.clock.now(), 0.0))))
+        try:
+            await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for w in waits:
+                w.cancel()
+
+    async def run_once(self) -> float | None:
+        """Scan every cluster whose scan is due; when the next one is due, if any cluster is autoscaled."""
+        async with self._lock:
+            now = self.clock.now()
+            due: list[float] = []
+            seen = set()
+            for doc in await self.plane.all_clusters(None):
+                if not groups.autoscaled(doc):
+                    continue
+                key = doc["id"].lower()
+                seen.add(key)
+                state = self.states.setdefault(key, ClusterState())
+                if state.next_scan <= now and self._at_rest(doc):
+                    settings = _profile(doc)
+                    try:
+                        await self.scan(doc, state, settings)
+                    except (ARMError, errors.APIError) as err:
+                        log.warning("autoscaler scan of %s: %s", doc["id"], err)
+                    finally:
+                        state.next_scan = now + settings.scan_interval  # set once done: tests wait on it
+                due.append(state.next_scan)
+            for key in set(self.states) - seen:  # autoscaling disabled or cluster gone: start over
+                del self.states[key]
+            return min(due, default=None)
+
+    def _at_rest(self, doc: Doc) -> bool:
+        props = doc["properties"]
+        return props.get("provisioningState") in _AT_REST and props["powerState"]["code"] == "Running" \
+            and self.plane.operations.running(doc["id"]) is None
+
+    # -- one scan -------------------------------------------------------------------------------
+
+    async def scan(self, doc: Doc, state: ClusterState, settings: Profile) -> None:
+        cluster = self.plane.planes.get(fleet.control_plane_id(doc) or "")
+        if cluster is None:
+            return
+        now = self.clock.now()
+        picture, pdbs, priorities = await self._read(cluster, state)
+        node_groups = groups.of(doc, picture.nodes)
+        recorder = EventRecorder(cluster, component=status.COMPONENT)
+        healthy = self._health(picture, node_groups, state, settings, now)
+        up = scaleup.Result()
+        if healthy:
+            created = {p.key: _timestamp(p.obj["metadata"].get("creationTimestamp")) for p in picture.pending}
+            # pods' ages on the cluster's clock, which stamped them
+            up = scaleup.plan(picture, node_groups, settings=settings, now=cluster.clock.now(), created=created,
+                              priorities=priorities, rng=self.rng)
+        state.last_scale_up = up
+        state.cluster.scale_up.set("InProgress" if up.increases else "Needed" if up.needed and up.remaining
+                                   else "NoActivity", now)
+        resized = bool(up.increases) and await self._resize(doc["id"], {n: b for n, (_a, b) in up.increases.items()})
+        for g in node_groups:
+            gs = state.groups[g.name]
+            if resized and g.name in up.increases:
+                gs.target = up.increases[g.name][1]
+            gs.scale_up.set("InProgress" if resized and g.name in up.increases else "NoActivity", now)
+        if up.increases:
+            if resized:
+                state.last_add = now
+                configmap = await self._write_status(cluster, state, node_groups, now)
+                text = scaleup.info_text(up, node_groups)
+                for name, (before, after) in sorted(up.increases.items()):
+                    group = next(g for g in node_groups if g.name == name)
+                    await recorder.record(configmap, "Normal", "ScaledUpGroup",
+                                          f"Scale-up: setting group {group.id} size to {after} instead of {before} "
+                                          f"(max: {group.max_size})")
+                for pod in up.triggered:
+                    await recorder.record(pod.obj, "Normal", "TriggeredScaleUp", f"pod triggered scale-up: {text}")
+        else:
+            for pod in up.remaining:
+                reasons = up.rejected.get(pod.key)
+                if reasons:
+                    await recorder.record(pod.obj, "Normal", "NotTriggerScaleUp",
+                                          f"pod didn't trigger scale-up: {scaleup.reasons_text(reasons)}")
+            if healthy:
+                await self._scale_down(doc, cluster, picture, node_groups, pdbs, state, settings, recorder, now)
+        await self._write_status(cluster, state, node_groups, now)
+
+    async def _read(self, cluster: Cluster, state: ClusterState) -> tuple[Picture, list[preemption.Budget], str | None]:
+        async def objects(group: str, resource: str) -> list[Doc]:
+            return list((await cluster.registry(group, "v1", resource).cache()).objects.values())
+
+        picture = Picture.build(nodes=await objects("", "nodes"), pods=await objects("", "pods"), cache=state.pods,
+                                daemonsets=await objects("apps", "daemonsets"),
+                                namespaces=await objects("", "namespaces"))
+        pdbs = [preemption.Budget(p) for p in await objects("policy", "poddisruptionbudgets")]
+        cm = await cluster.registry("", "v1", "configmaps").get_or_none(status.NAMESPACE, expander.CONFIGMAP)
+        return picture, pdbs, ((cm or {}).get("data") or {}).get("priorities")
+
+    def _health(self, picture: Picture, node_groups: list[groups.Group], state: ClusterState, settings: Profile,
+                now: float) -> bool:
+        """Node counts per group and overall; False (Unhealthy: no scaling at all) when more nodes
+        are unready than max(ok-total-unready-count, max-total-unready-percentage of them)."""
+        total = status.Counts()
+        for node in picture.nodes.values():
+            total.total += 1
+            total.ready += _ready(node)
+        for group in node_groups:
+            gs = state.groups.setdefault(group.name, status.GroupStatus())
+            gs.counts = status.Counts(total=len(group.nodes),
+                                      ready=sum(_ready(picture.nodes[n]) for n in group.nodes),
+                                      unregistered=max(group.target - len(group.nodes), 0))
+            total.unregistered += gs.counts.unregistered
+            gs.target, gs.min_size, gs.max_size = group.target, group.min_size, group.max_size
+            gs.health.set("Healthy", now)
+        for name in set(state.groups) - {g.name for g in node_groups}:
+            del state.groups[name]
+        state.cluster.counts = total
+        unready = total.total - total.ready
+        healthy = unready <= max(settings.ok_total_unready_count,
+                                 settings.max_total_unready_percentage / 100.0 * total.total)
+        state.cluster.health.set("Healthy" if healthy else "Unhealthy", now)
+        return healthy
+
+    # -- scale-down -------------------------------------------------------------------------------
+
+    async def _scale_down(self, doc: Doc, cluster: Cluster, picture: Picture, node_groups: list[groups.Group],
+                          pdbs: list[preemption.Budget], state: ClusterState, settings: Profile,
+                          recorder: EventRecorder, now: float) -> None:
+        verdicts = scaledown.find_unneeded(picture, node_groups, pdbs, settings, deleting=set())
+        state.last_verdicts = verdicts
+        unneeded = {v.node: v for v in verdicts if v.reason is None}
+        state.unneeded = {n: state.unneeded.get(n, now) for n in unneeded}
+        state.cluster.scale_down.set("CandidatesPresent" if unneeded else "NoCandidates", now)
+        for g in node_groups:
+            state.groups[g.name].scale_down.set(
+                "CandidatesPresent" if any(v.group is g for v in unneeded.values()) else "NoCandidates", now)
+        if now - state.last_add < settings.scale_down_delay_after_add \
+                or now - state.last_delete < settings.scale_down_delay_after_delete \
+                or now - state.last_failure < settings.scale_down_delay_after_failure:
+            return
+        ripe = [unneeded[n] for n, since in state.unneeded.items() if now - since >= settings.scale_down_unneeded_time]
+        room = {g.name: g.target - g.min_size for g in node_groups}
+        empty, busy = [], []
+        for v in ripe:
+            if room[v.group.name] <= 0:
+                continue
+            if not v.pods and len(empty) < settings.max_empty_bulk_delete:
+                empty.append(v)
+                room[v.group.name] -= 1
+            elif v.pods and not busy and not empty:
+                busy.append(v)
+                room[v.group.name] -= 1
+        todo = empty or busy  # empty nodes in bulk, else one node with pods
+        if todo:
+            await self._remove(doc, cluster, todo, state, recorder, now)
+
+    async def _remove(self, doc: Doc, cluster: Cluster, verdicts: list[scaledown.Verdict], state: ClusterState,
+                      recorder: EventRecorder, now: float) -> None:
+        nodes = cluster.registry("", "v1", "nodes")
+        removed: dict[str, int] = {}
+        configmap = await self._write_status(cluster, state, [v.group for v in verdicts], now)
+        for v in verdicts:
+            node = await _taint(nodes, v.node, now)
+            if node is None:
+                continue
+            await recorder.record(node, "Normal", "ScaleDown", status.MARKED)
+            for pod in v.pods:
+                await recorder.record(pod.obj, "Normal", "ScaleDown", status.DELETING_POD)
+            try:
+                await self.plane.fleet.retire_nodes(cluster, v.group.name, [v.node])
+            except drain.DrainError:
+                state.last_failure = now
+                await _untaint(nodes, v.node)
+                await recorder.record(node, "Warning", "ScaleDownFailed", status.DRAIN_FAILED)
+                continue
+            removed[v.group.name] = removed.get(v.group.name, 0) + 1
+            state.unneeded.pop(v.node, None)
+            await recorder.record(configmap, "Normal", "ScaleDownEmpty" if not v.pods else "ScaleDown",
+                                  (status.REMOVING_EMPTY if not v.pods else status.REMOVING).format(v.node))
+        if removed:
+            state.last_delete = now
+            targets = {v.group.name: v.group.target for v in verdicts}
+            await self._resize(doc["id"], {n: targets[n] - k for n, k in removed.items()})
+
+    # -- writes ----------------------------------------------------------------------------------
+
+    async def _resize(self, cluster_id: str, sizes: dict[str, int]) -> bool:
+        """Set these pools' counts as a user's scale would: the document, then the operation."""
+        stored = await self.plane.docs.get(cluster_id)
+        if stored is None or self.plane.operations.running(cluster_id) is not None:
+            return False
+        current = stored.doc
+        new = copy.deepcopy(current)
+        for pool in new["properties"]["agentPoolProfiles"]:
+            if pool["name"] in sizes:
+                pool["count"] = sizes[pool["name"]]
+        try:
+            await managedclusters.admit_update(self.plane, current, new)
+            await self.plane.begin_operation(None, new, stored, "Scaling", created=False)
+        except ARMError as err:
+            log.warning("autoscaler could not resize %s to %s: %s %s", cluster_id, sizes, err.code, err.message)
+            return False
+        log.info("autoscaler resized %s: %s", cluster_id, sizes)
+        return True
+
+    async def _write_status(self, cluster: Cluster, state: ClusterState, node_groups: list[groups.Group],
+                            now: float) -> Doc:
+        """The status ConfigMap, created or replaced; returns it (Events about the autoscaler go there)."""
+        del node_groups  # the per-group statuses are already in state
+        data = {"status": status.text(now, state.cluster, {self._group_id(cluster, n): g
+                                                          for n, g in state.groups.items()})}
+        annotations = {status.LAST_UPDATED: status.go_time(now)}
+        configmaps = cluster.registry("", "v1", "configmaps")
+
+        def replace(current: Doc) -> Doc:
+            current.setdefault("metadata", {}).setdefault("annotations", {}).update(annotations)
+            current["data"] = data
+            return current
+
+        try:
+            return await configmaps.patch(status.NAMESPACE, status.NAME, replace, _WRITE)
+        except errors.APIError as err:
+            if err.code != 404:
+                raise
+        return await configmaps.create(status.NAMESPACE, {
+            "apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": status.NAME, "namespace": status.NAMESPACE, "annotations": annotations},
+            "data": data}, _WRITE)
+
+    def _group_id(self, cluster: Cluster, pool: str) -> str:
+        running = self.plane.fleet.pools.get((cluster.id, pool))
+        return running.template.vmss_name if running is not None else pool
+
+
+async def _taint(nodes: Any, name: str, now: float) -> Doc | None:
+    def add(current: Doc) -> Doc:
+        taints = current.setdefault("spec", {}).setdefault("taints", [])
+        if not any(t.get("key") == scaledown.TAINT for t in taints):
+            taints.append({"key": scaledown.TAINT, "value": str(int(now)), "effect": "NoSchedule"})
+        return current
+
+    try:
+        return await nodes.patch(None, name, add, _WRITE)
+    except errors.APIError as err:
+        if err.code != 404:
+            raise
+        return None
+
+
+async def _untaint(nodes: Any, name: str) -> None:
+    def drop(current: Doc) -> Doc:
+        spec = current.setdefault("spec", {})
+        spec["taints"] = [t for t in spec.get("taints") or () if t.get("key") != scaledown.TAINT] or None
+        if spec["taints"] is None:
+            del spec["taints"]
+        return current
+
+    with contextlib.suppress(errors.APIError):
+        await nodes.patch(None, name, drop, _WRITE)
