@@ -36,6 +36,7 @@ class APIServiceAvailabilityController(Controller[str]):
         self.watch(cluster.registry("apiextensions.k8s.io", "v1", "customresourcedefinitions"),
                    lambda *_: self.queue.add(AUTO))
         self._started = False
+        self._on_local = lambda group, version: self.queue.add(f"{version}.{group}")
 
     def _on_apiservice(self, _kind: str, obj: Obj, _prev: Obj | None) -> None:
         self.queue.add(obj["metadata"]["name"])
@@ -55,9 +56,15 @@ class APIServiceAvailabilityController(Controller[str]):
             self._enqueue_for(obj["metadata"].get("namespace") or "", service)
 
     def prime(self) -> None:
+        self.cluster.aggregator.listeners.append(self._on_local)  # an add-on's API comes or goes
         self.queue.add(AUTO)
         for svc in self.informer.list():
             self.queue.add(svc["metadata"]["name"])
+
+    async def stop(self) -> None:
+        if self._on_local in self.cluster.aggregator.listeners:
+            self.cluster.aggregator.listeners.remove(self._on_local)
+        await super().stop()
 
     async def _autoregister(self) -> None:
         """Create the built-in APIServices missing (once), create or correct the CRDs', and

@@ -226,3 +226,20 @@ async def test_builtin_and_crd_apiservices_are_registered(client: test_utils.Tes
     async with asyncio.timeout(10):
         while await reg.get_or_none(None, "v1.toys.example.com") is not None:
             await asyncio.sleep(0.02)
+
+
+async def test_addon_apiservice_passes_once_its_local_api_registers(client: test_utils.TestClient, cluster: Cluster,
+                                                                   controller) -> None:
+    """The metrics-server add-on's APIService (a Service, as on AKS) is served in process by lks."""
+    await _create(cluster, [apiservice(service={"namespace": "kube-system", "name": "metrics-server", "port": 443},
+                                       group="metrics.k8s.io", version="v1beta1")])
+    await _available(cluster, "v1beta1.metrics.k8s.io", "ServiceNotFound")
+    cluster.aggregator.register_local("metrics.k8s.io", "v1beta1", Metrics())
+    cond = await _available(cluster, "v1beta1.metrics.k8s.io", "Passed")
+    assert cond["status"] == "True"
+    resp = await client.get("/clusters/c1/apis/metrics.k8s.io/v1beta1/nodes", headers=AUTH)
+    assert resp.status == 200
+    cluster.aggregator.unregister_local("metrics.k8s.io", "v1beta1")
+    await _available(cluster, "v1beta1.metrics.k8s.io", "ServiceNotFound")
+    resp = await client.get("/clusters/c1/apis/metrics.k8s.io/v1beta1/nodes", headers=AUTH)
+    assert resp.status == 503

@@ -7,6 +7,7 @@ dict lookup), with the resource lists fetched from extension servers by the avai
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -29,16 +30,24 @@ class Aggregator:
         self.remote: dict[tuple[str, str], list[Obj]] = {}  # resource lists extension servers gave
         self.generation = 0  # bumped on every change discovery depends on
         self.memo: dict[str, Any] = {}  # discovery documents built for one generation
+        # told (group, version) when a local API comes or goes: the availability controller
+        self.listeners: list[Callable[[str, str], None]] = []
 
     def register_local(self, group: str, version: str, api: LocalAPI) -> None:
         """Serve `/apis/<group>/<version>` in process by `api` (whether or not the add-on's
         APIService names a Service: lks's add-ons run here, not in their pods)."""
         self.local[(group, version)] = api
         self.generation += 1
+        self._tell(group, version)
 
     def unregister_local(self, group: str, version: str) -> None:
         if self.local.pop((group, version), None) is not None:
             self.generation += 1
+            self._tell(group, version)
+
+    def _tell(self, group: str, version: str) -> None:
+        for listener in self.listeners:
+            listener(group, version)
 
     async def start(self, cluster: Cluster) -> None:
         cluster.feed.listeners.append(self._on_event)
