@@ -247,10 +247,11 @@ class HorizontalPodAutoscalerController(Controller[tuple[str, str]]):
         specs = hpa["spec"].get("metrics") or []
         current = int(current_scale["spec"].get("replicas") or 0)
         statuses: list[Obj] = []
+        tolerances = _tolerances(hpa["spec"].get("behavior"))
         best, metric, invalid, first = 0, "", 0, None
         for spec in specs:
             try:
-                proposal, name, status = self._metric(ns, spec, current, pods, now)
+                proposal, name, status = self._metric(ns, spec, current, pods, now, tolerances)
             except MetricFailure as failure:
                 await self.recorder.record(hpa, WARNING, failure.reason, failure.message)
                 statuses.append({"type": ""})
@@ -269,20 +270,22 @@ class HorizontalPodAutoscalerController(Controller[tuple[str, str]]):
                        f"the HPA was able to successfully calculate a replica count from {metric}", now)
         return best, metric, statuses, error
 
-    def _metric(self, ns: str, spec: Obj, current: int, pods: list[Obj], now: float) -> tuple[int, str, Obj]:
+    def _metric(self, ns: str, spec: Obj, current: int, pods: list[Obj], now: float,
+                tolerances: replicas.Tolerances) -> tuple[int, str, Obj]:
         """One metric's (replicas, name, status) (upstream's computeReplicasForMetric)."""
         kind = spec.get("type")
         if kind == "Resource":
             source = spec.get("resource") or {}
             try:
-                return self._resource(ns, "Resource", source, "", current, pods, now)
+                return self._resource(ns, "Resource", source, "", current, pods, now, tolerances)
             except MetricsError as err:
                 raise MetricFailure("FailedGetResourceMetric", str(err),
                                     f"failed to get {source.get('name')} resource metric value: {err}") from err
         if kind == "ContainerResource":
             source = spec.get("containerResource") or {}
             try:
-                return self._resource(ns, "ContainerResource", source, source.get("container") or "", current, pods, now)
+                return self._resource(ns, "ContainerResource", source, source.get("container") or "", current, pods,
+                                      now, tolerances)
             except MetricsError as err:
                 raise MetricFailure("FailedGetContainerResourceMetric", str(err),
                                     f"failed to get {source.get('container')} container metric value: {err}") from err
@@ -316,7 +319,7 @@ class HorizontalPodAutoscalerController(Controller[tuple[str, str]]):
         raise MetricFailure("InvalidMetricSourceType", message, message)
 
     def _resource(self, ns: str, kind: str, source: Obj, container: str, current: int, pods: list[Obj],
-                  now: float) -> tuple[int, str, Obj]:
+                  now: float, tolerances: replicas.Tolerances) -> tuple[int, str, Obj]:
         """A Resource or ContainerResource metric (upstream's computeStatusForResourceMetricGeneric)."""
         resource, target = source.get("name") or "", source.get("target") or {}
         key = "resource" if kind == "Resource" else "containerResource"
@@ -325,7 +328,7 @@ class HorizontalPodAutoscalerController(Controller[tuple[str, str]]):
             wanted = resources.milli(target["averageValue"])
             try:
                 metrics = self._pod_metrics(ns, pods, resource, container)
-                proposal = replicas.raw_replicas(current, wanted, resource, pods, metrics, now)
+                proposal = replicas.raw_replicas(current, wanted, resource, pods, metrics, now, tolerances)
             except MetricsError as err:
                 raise MetricsError(f"failed to get {resource} usage: {err}") from err
             name = f"{resource} resource" if kind == "Resource" else f"{resource} container resource"
@@ -337,7 +340,7 @@ class HorizontalPodAutoscalerController(Controller[tuple[str, str]]):
         try:
             metrics = self._pod_metrics(ns, pods, resource, container)
             proposal = replicas.resource_replicas(current, target["averageUtilization"], resource, pods, metrics,
-                                                  container, now)
+                                                  container, now, tolerances)
         except MetricsError as err:
             raise MetricsError(f"failed to get {resource} utilization: {err}") from err
         name = (f"{resource} resource utilization (percentage of request)" if kind == "Resource"
@@ -369,6 +372,17 @@ class HorizontalPodAutoscalerController(Controller[tuple[str, str]]):
         except errors.APIError as err:
             await self.recorder.record(hpa, WARNING, "FailedUpdateStatus", err.message)
             raise ReconcileError(f"failed to update status for {name}: {err.message}") from err
+
+
+def _tolerances(behavior: Obj | None) -> replicas.Tolerances:
+    """The HPA's own tolerances (`behavior.scaleDown/scaleUp.tolerance`), else the controller's."""
+    def one(rules: Any) -> float:
+        given = (rules or {}).get("tolerance") if isinstance(rules, dict) else None
+        return replicas.TOLERANCE if given is None else resources.milli(given) / 1000
+
+    if not behavior:
+        return replicas.DEFAULT_TOLERANCES
+    return replicas.Tolerances(down=one(behavior.get("scaleDown")), up=one(behavior.get("scaleUp")))
 
 
 def _set_condition(hpa: Obj, type_: str, status: str, reason: str, message: str, now: float) -> None:

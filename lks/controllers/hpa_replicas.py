@@ -4,7 +4,7 @@ and their metrics, the replica count a resource metric proposes.
 
 Pods are grouped as upstream's groupPods: deleted or failed pods are ignored, pending pods and
 (for cpu) pods still starting up or never ready count as unready, pods without metrics as
-missing. Within the 10 % tolerance nothing changes; otherwise, when pods are unready or missing,
+missing. Within the tolerance (10 %, or the HPA's own per direction) nothing changes; otherwise, when pods are unready or missing,
 the ratio is computed again with the missing pods at 100 % of their request (or at the target)
 on a scale-down and 0 on a scale-up, the unready ones at 0 on a scale-up, and the change is
 kept only if it still goes the same way. The controller
@@ -26,6 +26,21 @@ Obj = dict[str, Any]
 TOLERANCE = 0.1  # --horizontal-pod-autoscaler-tolerance
 CPU_INITIALIZATION_PERIOD = 300.0  # --horizontal-pod-autoscaler-cpu-initialization-period
 INITIAL_READINESS_DELAY = 30.0  # --horizontal-pod-autoscaler-initial-readiness-delay
+
+
+@dataclass(frozen=True, slots=True)
+class Tolerances:
+    """How far below and above 1 the usage ratio may be before the count changes: the
+    controller's 10 %, or an HPA's own `behavior.scaleDown/scaleUp.tolerance`."""
+
+    down: float = TOLERANCE
+    up: float = TOLERANCE
+
+    def within(self, ratio: float) -> bool:
+        return 1.0 - self.down <= ratio <= 1.0 + self.up
+
+
+DEFAULT_TOLERANCES = Tolerances()
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,7 +127,7 @@ def _utilization_ratio(metrics: dict[str, PodMetric], requests: dict[str, int], 
 
 
 def resource_replicas(current: int, target: int, resource: str, pods: list[Obj], metrics: dict[str, PodMetric],
-                      container: str, now: float) -> Proposal:
+                      container: str, now: float, tolerances: Tolerances = DEFAULT_TOLERANCES) -> Proposal:
     """Upstream's GetResourceReplicas: a Utilization target (percent of request)."""
     if not pods:
         raise MetricsError("no pods returned by selector while calculating replica count")
@@ -125,7 +140,7 @@ def resource_replicas(current: int, target: int, resource: str, pods: list[Obj],
     timestamp = max((m.timestamp for m in metrics.values()), default=now)
     scale_up_with_unready = bool(unready) and ratio > 1.0
     if not scale_up_with_unready and not missing:
-        if abs(1.0 - ratio) <= TOLERANCE:
+        if tolerances.within(ratio):
             return Proposal(current, utilization, raw, timestamp)
         return Proposal(math.ceil(ratio * ready), utilization, raw, timestamp)
     if missing:
@@ -137,12 +152,14 @@ def resource_replicas(current: int, target: int, resource: str, pods: list[Obj],
     if scale_up_with_unready:
         metrics.update({p: PodMetric(0, now, 0.0) for p in unready})
     new_ratio, _, _ = _utilization_ratio(metrics, requests, target)
-    return _rebalanced(current, ratio, new_ratio, len(metrics), Proposal(current, utilization, raw, timestamp))
+    return _rebalanced(current, ratio, new_ratio, len(metrics), Proposal(current, utilization, raw, timestamp),
+                       tolerances)
 
 
-def _rebalanced(current: int, ratio: float, new_ratio: float, count: int, unchanged: Proposal) -> Proposal:
+def _rebalanced(current: int, ratio: float, new_ratio: float, count: int, unchanged: Proposal,
+                tolerances: Tolerances) -> Proposal:
     """The proposal once missing and unready pods are counted: none if it turned round."""
-    if abs(1.0 - new_ratio) <= TOLERANCE or (ratio < 1.0 < new_ratio) or (ratio > 1.0 > new_ratio):
+    if tolerances.within(new_ratio) or (ratio < 1.0 < new_ratio) or (ratio > 1.0 > new_ratio):
         return unchanged
     replicas = math.ceil(new_ratio * count)
     if (new_ratio < 1.0 and replicas > current) or (new_ratio > 1.0 and replicas < current):
@@ -151,7 +168,7 @@ def _rebalanced(current: int, ratio: float, new_ratio: float, count: int, unchan
 
 
 def raw_replicas(current: int, target: int, resource: str, pods: list[Obj], metrics: dict[str, PodMetric],
-                 now: float) -> Proposal:
+                 now: float, tolerances: Tolerances = DEFAULT_TOLERANCES) -> Proposal:
     """Upstream's GetRawResourceReplicas (calcPlainMetricReplicas): an AverageValue target,
     `target` and the usage in milli-units."""
     if not pods:
@@ -165,7 +182,7 @@ def raw_replicas(current: int, target: int, resource: str, pods: list[Obj], metr
     timestamp = max((m.timestamp for m in metrics.values()), default=now)
     scale_up_with_unready = bool(unready) and ratio > 1.0
     if not scale_up_with_unready and not missing:
-        if abs(1.0 - ratio) <= TOLERANCE:
+        if tolerances.within(ratio):
             return Proposal(current, None, usage, timestamp)
         return Proposal(math.ceil(ratio * ready), None, usage, timestamp)
     if missing:
@@ -176,4 +193,4 @@ def raw_replicas(current: int, target: int, resource: str, pods: list[Obj], metr
     if scale_up_with_unready:
         metrics.update({p: PodMetric(0, now, 0.0) for p in unready})
     new_ratio = (sum(m.value for m in metrics.values()) / len(metrics)) / target
-    return _rebalanced(current, ratio, new_ratio, len(metrics), Proposal(current, None, usage, timestamp))
+    return _rebalanced(current, ratio, new_ratio, len(metrics), Proposal(current, None, usage, timestamp), tolerances)

@@ -373,3 +373,12 @@ async def test_a_custom_resource_through_its_scale(cluster: Cluster, controller:
                 "New size: 2; reason: Current number of replicas below Spec.MinReplicas") in await _events(cluster)
     finally:
         await crds.stop()
+
+
+async def test_an_hpa_of_its_own_tolerance(cluster: Cluster, controller: HorizontalPodAutoscalerController,
+                                           clock: ManualClock, metrics: FakeMetrics) -> None:
+    await _deployment(cluster, 2)
+    await _pods(cluster, metrics, 54, 54)  # a ratio of 1.08: inside 10 %, outside the HPA's 5 %
+    await _hpa(cluster, behavior={"scaleUp": {"tolerance": "50m"}})
+    await _tick(clock, controller)
+    assert await _replicas(cluster) == 3  # ceil(2 * 1.08)
