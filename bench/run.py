@@ -19,6 +19,7 @@ import apply_bench  # noqa: E402
 import arm_bench  # noqa: E402
 import audit_bench  # noqa: E402
 import authz_bench  # noqa: E402
+import autoscaler_bench  # noqa: E402
 import cel_bench  # noqa: E402
 import csr_bench  # noqa: E402
 import node_authz_bench  # noqa: E402
@@ -48,6 +49,7 @@ BENCHES: list[tuple[str, Callable[[], dict[str, float]]]] = [
     ("CEL", cel_bench.run),
     ("admission webhook", webhook_bench.run),
     ("upgrades", upgrade_bench.run),
+    ("cluster autoscaler (in process)", autoscaler_bench.run),
 ]
 
 

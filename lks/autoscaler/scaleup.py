@@ -14,11 +14,12 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass, field
 
-from lks.autoscaler import expander
+from lks.autoscaler import expander, simulator
 from lks.autoscaler.groups import Group
 from lks.autoscaler.profile import Profile
 from lks.autoscaler.simulator import Picture, TemplateNodes
 from lks.controllers.scheduler.snapshot import PodInfo
+from lks.controllers.scheduler.status import Status
 from lks.nodes.template import POOL_LABEL
 
 MAX_SIZE_REACHED = "max node group size reached"
@@ -53,11 +54,17 @@ def pending(picture: Picture, *, now: float, settings: Profile, created: dict[st
     """Pods that trigger a scale-up: old enough, of high enough priority, and fitting no
     existing node even once the pods before them are placed (upstream's filterOutSchedulable)."""
     out = []
+    hopeless: set[tuple] = set()  # equivalence groups that fit no existing node
     for pod in sorted(picture.pending, key=lambda p: -p.priority):
         if pod.priority < MIN_PRIORITY or now - created.get(pod.key, 0.0) < settings.new_pod_scale_up_delay:
             continue
-        if picture.place_anywhere(pod, set()) is None:
+        key = simulator.equivalence(pod)
+        if key is not None and key in hopeless:
             out.append(pod)
+        elif picture.place_anywhere(pod, set()) is None:
+            out.append(pod)
+            if key is not None:
+                hopeless.add(key)
     return out
 
 
@@ -74,29 +81,39 @@ def estimate(picture: Picture, group: Group, pods: list[PodInfo], limit: int,
     placed: list[PodInfo] = []
     opened = [empty]
     used = 0
+    start: dict[tuple, int] = {}  # equivalence group -> first new node that may still take one
+    refused: dict[tuple, Status] = {}  # equivalence group -> why it fits no new node at all
     for pod in sorted(pods, key=_size, reverse=True):
-        st = None
-        for node in reversed(opened[:used]):
-            st = nodes.check(pod, node)
-            if st is None:
-                nodes.place(pod, node)
-                placed.append(pod)
-                break
-        else:
-            if used >= limit:
-                continue
-            if used == len(opened):
-                opened.append(nodes.add())
-            fresh = opened[used]
-            st = nodes.check(pod, fresh)
-            if st is not None:
-                for reason in st.reasons:
-                    per = reasons.setdefault(pod.key, {})
-                    per[reason] = per.get(reason, 0) + 1
-                continue
-            used += 1
-            nodes.place(pod, fresh)
-            placed.append(pod)
+        key = simulator.equivalence(pod)
+        st = refused.get(key) if key is not None else None
+        if st is None:
+            cycle = nodes.prepare(pod)
+            first = start.get(key, 0) if key is not None else 0
+            for i in range(first, used):
+                if nodes.check_prepared(cycle, opened[i]) is None:
+                    nodes.place(pod, opened[i])
+                    placed.append(pod)
+                    break
+                if key is not None:
+                    start[key] = i + 1  # full for this group: only fewer pods would fit later
+            else:
+                if used >= limit:
+                    continue
+                if used == len(opened):
+                    opened.append(nodes.add())
+                    cycle = nodes.prepare(pod)  # a new node changes what spreading and affinity see
+                st = nodes.check_prepared(cycle, opened[used])
+                if st is None:
+                    nodes.place(pod, opened[used])
+                    used += 1
+                    placed.append(pod)
+                    continue
+                if key is not None:
+                    refused[key] = st
+        if st is not None:
+            per = reasons.setdefault(pod.key, {})
+            for reason in st.reasons:
+                per[reason] = per.get(reason, 0) + 1
     if not used:
         return None
     option = Option(group, used, placed)

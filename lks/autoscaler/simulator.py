@@ -49,6 +49,18 @@ def unschedulable(pod: Obj) -> bool:
     return False
 
 
+def equivalence(pod: PodInfo) -> tuple | None:
+    """Pods of one controller asking the same, whose fit can only shrink as pods are placed
+    (no required pod affinity, no hard spreading): once one of them fits no node, neither
+    does the next (upstream's pod equivalence groups). None: the pod is judged on its own."""
+    if pod.req_aff or pod.spec.get("topologySpreadConstraints"):
+        return None
+    for ref in pod.obj["metadata"].get("ownerReferences") or ():
+        if ref.get("controller"):
+            return ref.get("uid"), pod.req.shape(), pod.ports
+    return None
+
+
 class PodCache:
     """PodInfo per pod uid, rebuilt only when the pod's resourceVersion changes."""
 
@@ -134,13 +146,15 @@ class Picture:
     def place_anywhere(self, pod: PodInfo, exclude: set[str]) -> str | None:
         """A node (other than `exclude`) the filters accept `pod` on; the pod is assumed there."""
         cycle = self.fw.prepare(pod, {})
-        for node in self.snapshot.node_list():
-            if node.name in exclude:
-                continue
-            if self.fw.check(cycle, node) is None:
-                self.snapshot.assume(pod, node.name)
-                return node.name
-        return None
+        nodes = self.snapshot.node_list()
+        if exclude:
+            nodes = [n for n in nodes if n.name not in exclude]
+        # the scheduler's own walk (its fast path for pods that ask only for resources)
+        feasible, _statuses = self.fw.find_feasible(cycle, nodes, 1)
+        if not feasible:
+            return None
+        self.snapshot.assume(pod, feasible[0].name)
+        return feasible[0].name
 
     def daemon_pods(self, node_name: str, template_fw: framework.Framework, node: NodeInfo) -> list[PodInfo]:
         """The pods the DaemonSets would run on a template node (those whose pod template passes
@@ -193,6 +207,12 @@ class TemplateNodes:
 
     def check(self, pod: PodInfo, node: NodeInfo) -> status.Status | None:
         return self.fw.check(self.fw.prepare(pod, {}), node)
+
+    def prepare(self, pod: PodInfo) -> framework.Cycle:
+        return self.fw.prepare(pod, {})
+
+    def check_prepared(self, cycle: framework.Cycle, node: NodeInfo) -> status.Status | None:
+        return self.fw.check(cycle, node)
 
     def place(self, pod: PodInfo, node: NodeInfo) -> None:
         self.snapshot.assume(pod, node.name)
