@@ -33,6 +33,8 @@ class ExtensionServer:
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         ctx.load_cert_chain(cert, key)
         self.requests: list[tuple[str, str, dict[str, list[str]]]] = []  # method, path, headers
+        self.peers: list[str] = []  # the client certificate's CN of each request ("" for none)
+        self._ctx = ctx
         server = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -55,6 +57,8 @@ class ExtensionServer:
                     headers.setdefault(k.lower(), []).append(v)
                 path = self.path.partition("?")[0]
                 server.requests.append(("GET", self.path, headers))
+                cert = self.connection.getpeercert() or {}
+                server.peers.append(next((v for rdn in cert.get("subject", ()) for k, v in rdn if k == "commonName"), ""))
                 if path == f"/apis/{GROUP}/{VERSION}":
                     self._answer(200, {"kind": "APIResourceList", "apiVersion": "v1",
                                        "groupVersion": f"{GROUP}/{VERSION}", "resources": RESOURCES})
@@ -75,6 +79,12 @@ class ExtensionServer:
         self.httpd.socket = ctx.wrap_socket(self.httpd.socket, server_side=True)
         self.port = self.httpd.server_address[1]
         self._thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+
+    def trust(self, client_ca_pem: str) -> None:
+        """Ask clients for a certificate and accept those `client_ca_pem` signed (the
+        requestheader CA of extension-apiserver-authentication), as a real extension server."""
+        self._ctx.load_verify_locations(cadata=client_ca_pem)
+        self._ctx.verify_mode = ssl.CERT_OPTIONAL
 
     def __enter__(self) -> ExtensionServer:
         self._thread.start()

@@ -15,7 +15,7 @@ from typing import Any
 from lks.clock import rfc3339
 from lks.controllers.controller import Controller
 from lks.kube import deletion, errors
-from lks.kube.aggregator import autoregister, availability
+from lks.kube.aggregator import autoregister, availability, frontproxy
 from lks.kube.cluster import Cluster
 
 Obj = dict[str, Any]
@@ -66,12 +66,28 @@ class APIServiceAvailabilityController(Controller[str]):
             self.cluster.aggregator.listeners.remove(self._on_local)
         await super().stop()
 
+    async def _publish(self, cm: Obj) -> None:
+        """Create or correct kube-system/extension-apiserver-authentication."""
+        configmaps = self.cluster.registry("", "v1", "configmaps")
+        have = await configmaps.get_or_none("kube-system", cm["metadata"]["name"])
+        try:
+            if have is None:
+                await configmaps.create("kube-system", cm)
+            elif have.get("data") != cm["data"]:
+                await configmaps.update("kube-system", cm["metadata"]["name"], {**have, "data": cm["data"]})
+        except errors.APIError as err:
+            if err.code != 409:
+                raise
+            self.queue.add(AUTO)  # raced with a writer: look again
+
     async def _autoregister(self) -> None:
         """Create the built-in APIServices missing (once), create or correct the CRDs', and
         delete the CRD ones whose version is no longer served."""
         wanted = autoregister.for_crds(self.cluster)
         if not self._started:
             wanted.update({o["metadata"]["name"]: o for o in autoregister.builtin(self.cluster)})
+            if (front := self.cluster.aggregator.front_proxy) is not None:
+                await self._publish(frontproxy.configmap(self.cluster, front))
         for name, obj in wanted.items():
             have = self.informer.get(None, name)
             try:

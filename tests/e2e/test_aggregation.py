@@ -60,3 +60,12 @@ def test_extension_server(server: LKS, extension: ExtensionServer) -> None:
     seen = json.loads(listed["items"][0]["metadata"]["annotations"]["seen"])
     me = json.loads(server.kubectl("auth", "whoami", "-o", "json").stdout)["status"]["userInfo"]
     assert seen["user"] == [me["username"]] and seen["groups"] == me["groups"] and seen["authorization"] == []
+
+
+def test_builtin_apiservices_and_front_proxy_trust(server: LKS) -> None:
+    rows = {r.split()[0]: r.split()[1:3] for r in server.kubectl("get", "apiservices", "--no-headers").stdout.splitlines()}
+    assert rows["v1."] == ["Local", "True"] and rows["v1.apps"] == ["Local", "True"]
+    cm = json.loads(server.kubectl("get", "configmap", "-n", "kube-system", "extension-apiserver-authentication",
+                                   "-o", "json").stdout)
+    assert json.loads(cm["data"]["requestheader-allowed-names"]) == ["front-proxy-client"]
+    assert cm["data"]["requestheader-client-ca-file"].startswith("-----BEGIN CERTIFICATE-----")

@@ -53,7 +53,7 @@ async def _available(cluster: Cluster, name: str, reason: str) -> dict:
     reg = cluster.registry("apiregistration.k8s.io", "v1", "apiservices")
     async with asyncio.timeout(10):
         while True:
-            obj = await reg.get(None, name)
+            obj = await reg.get_or_none(None, name) or {}
             cond = next((c for c in (obj.get("status") or {}).get("conditions") or [] if c["type"] == "Available"), None)
             if cond is not None and cond["reason"] == reason:
                 return cond
@@ -154,6 +154,11 @@ async def test_proxied_to_extension_server(client: test_utils.TestClient, cluste
         check = ext.requests[0]
         assert check[2]["x-remote-user"] == ["system:kube-aggregator"] and check[2]["x-remote-group"] == ["system:masters"]
 
+        cm = await cluster.registry("", "v1", "configmaps").get("kube-system", "extension-apiserver-authentication")
+        assert json.loads(cm["data"]["requestheader-allowed-names"]) == ["front-proxy-client"]
+        assert json.loads(cm["data"]["requestheader-username-headers"]) == ["X-Remote-User"]
+        assert cm["data"]["client-ca-file"] == cluster.ca.cert_pem.decode()
+        ext.trust(cm["data"]["requestheader-client-ca-file"])
         resp = await client.get(f"/clusters/c1/apis/{GROUP}/{VERSION}/namespaces/default/flunders?limit=5",
                                 headers=AUTH)
         assert resp.status == 200, await resp.text()
@@ -161,6 +166,7 @@ async def test_proxied_to_extension_server(client: test_utils.TestClient, cluste
         assert seen == {"user": ["clusterAdmin"], "groups": ["system:masters", "system:authenticated"],
                         "authorization": []}  # lks's own credentials never reach the extension
         assert ext.requests[-1][1] == f"/apis/{GROUP}/{VERSION}/namespaces/default/flunders?limit=5"
+        assert ext.peers[-1] == "front-proxy-client"  # lks authenticates as the front proxy
 
         resp = await client.get("/clusters/c1/apis", headers={**AUTH, "Accept": AGGREGATED})
         item = next(i for i in orjson.loads(await resp.read())["items"] if i["metadata"].get("name") == GROUP)

@@ -77,7 +77,7 @@ async def _discovery_check(cluster: Cluster, spec: Obj, group: str, version: str
     url = f"https://{ep.ip}:{ep.port}{path}"
     try:
         async with asyncio.timeout(CHECK_SECONDS):
-            conn = await proxy.dial(cluster, ep, proxy.tls_context({"insecureSkipTLSVerify": True}),
+            conn = await proxy.dial(cluster, ep, cluster.aggregator.context(spec, verify=False),
                                     f"{name}.{namespace}.svc")
             try:
                 status, headers, reader = await proxy.send(

@@ -105,7 +105,8 @@ async def connect(cluster: Cluster, spec: Obj, ctx: ssl.SSLContext | None = None
     ref = spec.get("service") or {}
     namespace, name, port = ref.get("namespace") or "", ref.get("name") or "", ref.get("port") or 443
     ep = await endpoint(cluster, namespace, name, port)
-    return await dial(cluster, ep, ctx or tls_context(spec), f"{name}.{namespace}.svc"), f"https://{ep.ip}:{ep.port}"
+    ctx = ctx or cluster.aggregator.context(spec)
+    return await dial(cluster, ep, ctx, f"{name}.{namespace}.svc"), f"https://{ep.ip}:{ep.port}"
 
 
 async def dial(cluster: Cluster, ep: Endpoint, ctx: ssl.SSLContext, server_name: str) -> Streams:
@@ -146,6 +147,8 @@ def identity_headers(user: User) -> list[tuple[str, str]]:
     """The front proxy's request headers (upstream's `transport.SetAuthProxyHeaders`)."""
     out = [("X-Remote-User", user.name)]
     out += [("X-Remote-Group", g) for g in user.groups]
+    if user.uid:
+        out.append(("X-Remote-Uid", user.uid))
     for key, values in user.extra.items():
         out += [(f"X-Remote-Extra-{quote(key, safe='')}", v) for v in values]
     return out

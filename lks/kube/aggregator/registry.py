@@ -7,12 +7,14 @@ dict lookup), with the resource lists fetched from extension servers by the avai
 
 from __future__ import annotations
 
+import ssl
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import orjson
 
 from lks import store
+from lks.kube.aggregator import frontproxy, proxy
 from lks.kube.aggregator.local import LocalAPI
 
 if TYPE_CHECKING:
@@ -32,6 +34,8 @@ class Aggregator:
         self.memo: dict[str, Any] = {}  # discovery documents built for one generation
         # told (group, version) when a local API comes or goes: the availability controller
         self.listeners: list[Callable[[str, str], None]] = []
+        self.front_proxy: frontproxy.FrontProxy | None = None  # set by start
+        self._contexts: dict[tuple[str, bool], ssl.SSLContext] = {}
 
     def register_local(self, group: str, version: str, api: LocalAPI) -> None:
         """Serve `/apis/<group>/<version>` in process by `api` (whether or not the add-on's
@@ -50,6 +54,7 @@ class Aggregator:
             listener(group, version)
 
     async def start(self, cluster: Cluster) -> None:
+        self.front_proxy = await frontproxy.load(cluster.store)
         cluster.feed.listeners.append(self._on_event)
         listed = await cluster.store.list(PREFIX)
         self.services = {kv.key[len(PREFIX):]: orjson.loads(kv.value) for kv in listed.items}
@@ -75,6 +80,20 @@ class Aggregator:
     def active(self) -> bool:
         """Whether anything is aggregated (else discovery and routing take their fast paths)."""
         return bool(self.backed or self.local)
+
+    def context(self, spec: Obj, *, verify: bool = True) -> ssl.SSLContext:
+        """The TLS client context for an APIService's `spec` (its trust, the front-proxy client
+        certificate), built once per trust; `verify=False` for the availability check."""
+        key = (spec.get("caBundle") or "", bool(spec.get("insecureSkipTLSVerify")) or not verify)
+        ctx = self._contexts.get(key)
+        if ctx is None:
+            ctx = proxy.tls_context({"caBundle": key[0], "insecureSkipTLSVerify": key[1]})
+            if self.front_proxy is not None:
+                self.front_proxy.present(ctx)
+            if len(self._contexts) > 64:  # APIServices come and go: keep it bounded
+                self._contexts.clear()
+            self._contexts[key] = ctx
+        return ctx
 
     def set_remote(self, group: str, version: str, resources: list[Obj] | None) -> None:
         """What the availability check read from the extension server (None: forget it)."""
