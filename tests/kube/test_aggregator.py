@@ -168,6 +168,15 @@ async def test_proxied_to_extension_server(client: test_utils.TestClient, cluste
         assert ext.requests[-1][1] == f"/apis/{GROUP}/{VERSION}/namespaces/default/flunders?limit=5"
         assert ext.peers[-1] == "front-proxy-client"  # lks authenticates as the front proxy
 
+        # a caller's own X-Remote-* headers never reach the extension; impersonation is resolved first
+        resp = await client.get(f"/clusters/c1/apis/{GROUP}/{VERSION}/namespaces/default/flunders",
+                                headers={**AUTH, "X-Remote-User": "evil", "X-Remote-Group": "root",
+                                         "Impersonate-User": "jane", "Impersonate-Group": "system:masters"})
+        assert resp.status == 200, await resp.text()
+        seen = json.loads((await resp.json())["items"][0]["metadata"]["annotations"]["seen"])
+        assert (seen["user"], seen["groups"]) == (["jane"], ["system:masters", "system:authenticated"])
+        assert not [h for h in ext.requests[-1][2] if h.startswith("impersonate-")]
+
         resp = await client.get("/clusters/c1/apis", headers={**AUTH, "Accept": AGGREGATED})
         item = next(i for i in orjson.loads(await resp.read())["items"] if i["metadata"].get("name") == GROUP)
         assert [r["resource"] for r in item["versions"][0]["resources"]] == [r["name"] for r in RESOURCES]

@@ -23,6 +23,7 @@ from urllib.parse import quote
 
 from aiohttp import web
 
+from lks.kube import errors
 from lks.kube.authn import User
 from lks.kube.streaming import target as pod_target
 
@@ -34,7 +35,10 @@ Streams = tuple[asyncio.StreamReader, asyncio.StreamWriter]
 DIAL_SECONDS = 5.0
 # what a hop does not pass on (RFC 9110's connection-specific fields) and lks's own credentials
 _HOP = {"connection", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding", "upgrade",
-        "host", "authorization", "content-length", "impersonate-user", "impersonate-group", "impersonate-uid"}
+        "host", "authorization", "content-length"}
+# headers the request chain consumed (upstream's authentication and impersonation filters delete
+# them) or that only the front proxy may set
+_CONSUMED = ("impersonate-", "x-remote-")
 
 
 class Unavailable(Exception):
@@ -209,12 +213,13 @@ async def forward(request: web.Request, cluster: Cluster, apiservice: Obj, user:
     if not _available(apiservice):
         return unavailable()
     spec = apiservice.get("spec") or {}
-    body = await request.read()
+    body = await _body(request)
     try:
         conn, base = await connect(cluster, spec)
     except Unavailable as err:
         return unavailable(f"Error trying to reach service: '{err}'")
-    headers = [(k, v) for k, v in request.headers.items() if k.lower() not in _HOP and not k.lower().startswith("x-remote-")]
+    headers = [(k, v) for k, v in request.headers.items()
+               if k.lower() not in _HOP and not k.lower().startswith(_CONSUMED)]
     headers += identity_headers(user)
     target = path + (f"?{request.query_string}" if request.query_string else "")
     try:
@@ -235,6 +240,19 @@ async def forward(request: web.Request, cluster: Cluster, apiservice: Obj, user:
     finally:
         with contextlib.suppress(Exception):
             conn[1].close()
+
+
+async def _body(request: web.Request) -> bytes:
+    """The request body, within kube-apiserver's limit (413 beyond it)."""
+    if request.content_length is not None and request.content_length > errors.MAX_BODY_BYTES:
+        raise errors.too_large()
+    chunks, size = [], 0
+    async for chunk in request.content.iter_chunked(65536):
+        size += len(chunk)
+        if size > errors.MAX_BODY_BYTES:
+            raise errors.too_large()
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 def _available(apiservice: Obj) -> bool:
