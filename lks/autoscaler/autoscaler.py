@@ -84,6 +84,7 @@ class ClusterState:
     pods: PodCache = field(default_factory=PodCache)
     last_verdicts: list[scaledown.Verdict] = field(default_factory=list)
     last_scale_up: scaleup.Result | None = None
+    recorder: EventRecorder | None = None  # kept: a repeated Event is counted, not created again
 
 
 class ClusterAutoscaler:
@@ -164,6 +165,24 @@ class ClusterAutoscaler:
                 del self.states[key]
             return min(due, default=None)
 
+    def explain(self, cluster_id: str) -> Doc | None:
+        """What the last scan of the cluster concluded, for a user asking why (beyond AKS, whose
+        autoscaler only logs it): per pending pod the reasons each pool gave, per node of an
+        autoscaled pool why it stays or since when it is unneeded. None: not scanned yet."""
+        state = self.states.get(cluster_id.lower())
+        if state is None:
+            return None
+        up = state.last_scale_up or scaleup.Result()
+        return {
+            "scaleUp": {name: {"from": a, "to": b} for name, (a, b) in up.increases.items()},
+            "pendingPods": [{"pod": p.key, "reasons": dict(up.rejected.get(p.key) or {})} for p in up.remaining],
+            "nodes": [{"name": v.node, "nodePool": v.group.name, "utilization": round(v.utilization, 3),
+                       "ready": v.ready, "reason": v.reason or "Unneeded", "blockingPod": v.blocking,
+                       **({"unneededSince": status.rfc3339(state.unneeded[v.node])} if v.node in state.unneeded
+                          else {})}
+                      for v in state.last_verdicts],
+        }
+
     def _at_rest(self, doc: Doc) -> bool:
         props = doc["properties"]
         return props.get("provisioningState") in _AT_REST and props["powerState"]["code"] == "Running" \
@@ -178,7 +197,9 @@ class ClusterAutoscaler:
         now = self.clock.now()
         picture, pdbs, priorities = await self._read(cluster, state)
         node_groups = groups.of(doc, picture.nodes)
-        recorder = EventRecorder(cluster, component=status.COMPONENT)
+        if state.recorder is None or state.recorder.cluster is not cluster:
+            state.recorder = EventRecorder(cluster, component=status.COMPONENT)
+        recorder = state.recorder
         healthy = self._health(picture, node_groups, state, settings, now)
         up = scaleup.Result()
         if healthy:
@@ -270,7 +291,9 @@ class ClusterAutoscaler:
                 or now - state.last_delete < settings.scale_down_delay_after_delete \
                 or now - state.last_failure < settings.scale_down_delay_after_failure:
             return
-        ripe = [unneeded[n] for n, since in state.unneeded.items() if now - since >= settings.scale_down_unneeded_time]
+        ripe = [unneeded[n] for n, since in state.unneeded.items()
+                if now - since >= (settings.scale_down_unneeded_time if unneeded[n].ready
+                                   else settings.scale_down_unready_time)]
         room = {g.name: g.target - g.min_size for g in node_groups}
         empty, busy = [], []
         for v in ripe:

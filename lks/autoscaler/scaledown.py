@@ -3,7 +3,7 @@ which of those may go now.
 
 A node is unneeded when its utilization (the larger of requested CPU and memory over
 allocatable; DaemonSet and mirror pods counted unless `ignore-daemonsets-utilization`) is
-below `scale-down-utilization-threshold`, it is not annotated
+below `scale-down-utilization-threshold` (or it is not Ready), it is not annotated
 `cluster-autoscaler.kubernetes.io/scale-down-disabled: "true"`, and every pod on it can move:
 none is blocked (`blocker`: PodDisruptionBudgets, kube-system pods, pods without a controller,
 local storage, `safe-to-evict: "false"`) and each fits another node, with the places found
@@ -39,6 +39,7 @@ class Verdict:
     utilization: float
     pods: list[PodInfo] = field(default_factory=list)  # what must move (empty: an empty node)
     reason: str | None = None  # why not unneeded (None: unneeded)
+    ready: bool = True  # an unready node goes whatever its utilization, after scale-down-unready-time
     blocking: str | None = None  # the pod that blocks it
 
 
@@ -51,6 +52,11 @@ def utilization(picture: Picture, name: str, settings: Profile) -> float:
                 cpu -= pod.req.cpu
                 mem -= pod.req.mem
     return max(cpu / node.alloc.cpu if node.alloc.cpu else 0.0, mem / node.alloc.mem if node.alloc.mem else 0.0)
+
+
+def _ready(node: Obj) -> bool:
+    return any(c.get("type") == "Ready" and c.get("status") == "True"
+               for c in (node.get("status") or {}).get("conditions") or ())
 
 
 def _local_storage(pod: PodInfo) -> bool:
@@ -97,12 +103,12 @@ def find_unneeded(picture: Picture, groups: list[Group], budgets: list[preemptio
                 continue
             annotations = node.obj["metadata"].get("annotations") or {}
             util = utilization(picture, name, settings)
-            verdict = Verdict(name, group, util)
+            verdict = Verdict(name, group, util, ready=_ready(node.obj))
             out.append(verdict)
             if annotations.get(SCALE_DOWN_DISABLED) == "true":
                 verdict.reason = "ScaleDownDisabledAnnotation"
                 continue
-            if util >= settings.scale_down_utilization_threshold:
+            if verdict.ready and util >= settings.scale_down_utilization_threshold:
                 verdict.reason = "NotUnderutilized"
                 continue
             pods = [p for p in node.pods.values() if movable(p)]

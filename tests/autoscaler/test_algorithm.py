@@ -85,6 +85,14 @@ def test_pending_pods_that_fit_an_existing_node_trigger_nothing():
     assert not result.needed and not result.increases
 
 
+def test_pods_below_priority_minus_ten_never_trigger_a_scale_up():
+    g = group("burst", target=0)
+    low, reserved = pod("low"), pod("overprovisioning")
+    low["spec"]["priority"], reserved["spec"]["priority"] = -11, -10
+    assert plan([], [low], [g]).increases == {}
+    assert plan([], [reserved], [g]).increases == {"burst": (0, 1)}
+
+
 def test_a_taint_the_pod_does_not_tolerate_is_the_reason_given():
     g = group("tainted", taints=("dedicated=x:NoSchedule",))
     full = group("full", target=3, max_size=3)
@@ -179,3 +187,13 @@ def test_pods_that_fit_nowhere_else_keep_the_node():
     found = verdicts([pod("a", "400m"), pod("b", "400m")])
     assert found["0"] is None
     assert found["1"] == "NoPlaceToMovePods"
+
+
+def test_an_unready_node_is_unneeded_whatever_its_utilization():
+    g = group("burst", target=2)
+    n0, n1 = node(g, 0), node(g, 1)
+    n0["status"]["conditions"] = [{"type": "Ready", "status": "Unknown"}]
+    busy = pod("a", "1500m", on=n0["metadata"]["name"])
+    picture = Picture.build(nodes=[n0, n1], pods=[busy], cache=PodCache())
+    found = {v.node[-1:]: v for v in scaledown.find_unneeded(picture, [g], [], SETTINGS, deleting=set())}
+    assert found["0"].reason is None and not found["0"].ready

@@ -177,6 +177,12 @@ async def test_pending_pods_grow_the_pool_to_max_in_one_scan_then_it_shrinks_pas
     await scan(svc, clock, api)
     refused = await until(lambda: events(cluster, "NotTriggerScaleUp"), "NotTriggerScaleUp events")
     assert refused[0]["message"] == "pod didn't trigger scale-up: 1 max node group size reached"
+    explained = svc.autoscaler.explain(doc["id"])
+    assert len(explained["pendingPods"]) == 25
+    assert explained["pendingPods"][0]["reasons"] == {"max node group size reached": 1}
+    await scan(svc, clock, api)  # the same Event again is counted, not created anew
+    refused = await events(cluster, "NotTriggerScaleUp")
+    assert len(refused) == 25 and {e["count"] for e in refused} == {2}
 
     # the load goes; two pods of another ReplicaSet stay, on two nodes, under a
     # budget that allows no disruption
@@ -203,6 +209,8 @@ async def test_pending_pods_grow_the_pool_to_max_in_one_scan_then_it_shrinks_pas
     assert burst(doc)["count"] == 2  # the budget keeps both
     verdicts = svc.autoscaler.states[doc["id"].lower()].last_verdicts
     assert {v.node: v.reason for v in verdicts} == dict.fromkeys(holding, "NotEnoughPdb")
+    assert {n["name"]: n["reason"] for n in svc.autoscaler.explain(doc["id"])["nodes"]} == \
+        dict.fromkeys(holding, "NotEnoughPdb")
 
     # without the budget one node's pod moves to the other, and that node goes
     await cluster.registry("policy", "v1", "poddisruptionbudgets").delete("default", "keep", _delete_opts())
