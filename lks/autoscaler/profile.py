@@ -19,30 +19,31 @@ from typing import Any
 from lks.arm.errors import invalid_parameter
 
 EXPANDERS = ("least-waste", "most-pods", "priority", "random")
-_BOOL_KEYS = ("daemonset-eviction-for-empty-nodes", "daemonset-eviction-for-occupied-nodes",
+BOOL_KEYS = ("daemonset-eviction-for-empty-nodes", "daemonset-eviction-for-occupied-nodes",
               "ignore-daemonsets-utilization")  # JSON booleans; every other key is a string
 
 # Every key, with the value AKS shows for it when the user set none (`az aks show` of a cluster
-# with an autoscaled pool). `scale-down-delay-after-delete` defaults to the scan interval.
+# with an autoscaled pool), in the order of the API's model (az lists the valid keys in it).
+# `scale-down-delay-after-delete` defaults to the scan interval.
 DEFAULTS: dict[str, Any] = {
     "balance-similar-node-groups": "false",
     "daemonset-eviction-for-empty-nodes": False,
     "daemonset-eviction-for-occupied-nodes": True,
-    "expander": "random",
     "ignore-daemonsets-utilization": False,
+    "expander": "random",
     "max-empty-bulk-delete": "10",
     "max-graceful-termination-sec": "600",
     "max-node-provision-time": "15m",
     "max-total-unready-percentage": "45",
     "new-pod-scale-up-delay": "0s",
     "ok-total-unready-count": "3",
+    "scan-interval": "10s",
     "scale-down-delay-after-add": "10m",
     "scale-down-delay-after-delete": "10s",
     "scale-down-delay-after-failure": "3m",
     "scale-down-unneeded-time": "10m",
     "scale-down-unready-time": "20m",
     "scale-down-utilization-threshold": "0.5",
-    "scan-interval": "10s",
     "skip-nodes-with-local-storage": "false",
     "skip-nodes-with-system-pods": "true",
 }
@@ -104,7 +105,7 @@ def _expander(value: str) -> str:
     return value
 
 
-# How each string key parses; the booleans of `_BOOL_KEYS` are handled apart.
+# How each string key parses; the booleans of `BOOL_KEYS` are handled apart.
 _PARSERS: dict[str, Callable[[str], Any]] = {
     "balance-similar-node-groups": _truth,
     "expander": _expander,
@@ -128,7 +129,7 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
 
 def _check(key: str, value: Any) -> Any:
     """The stored form of one key's value, or AKS's refusal."""
-    if key in _BOOL_KEYS:
+    if key in BOOL_KEYS:
         if isinstance(value, bool):
             return value
         if isinstance(value, str) and value.lower() in ("true", "false"):
@@ -206,5 +207,5 @@ def parse(stored: dict[str, Any] | None) -> Profile:
     fields = {}
     for key, value in profile.items():
         name = key.replace("-", "_")
-        fields[name] = value if key in _BOOL_KEYS else _PARSERS[key](str(value))
+        fields[name] = value if key in BOOL_KEYS else _PARSERS[key](str(value))
     return Profile(**fields)

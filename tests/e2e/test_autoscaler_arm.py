@@ -1,6 +1,7 @@
 """The cluster autoscaler's management surface through the official Azure SDK: a pool's
 `enableAutoScaling`/`minCount`/`maxCount` with AKS's rules, the cluster's `autoScalerProfile`
-shown in full with AKS's defaults once a pool autoscales, and refused requests changing nothing."""
+shown in full with AKS's defaults once a pool autoscales, and refused requests changing nothing.
+The autoscaler runs meanwhile, so a count is only checked where it cannot have moved it."""
 
 from __future__ import annotations
 
@@ -64,7 +65,8 @@ def test_profile_shown_in_full_with_defaults(aks, cluster):
                 "scale-down-delay-after-delete": "20s"}
     assert {k.replace("_", "-"): v for k, v in shown.items()} == expected
     pool = aks.agent_pools.get(GROUP, "ca1", "nodepool1")
-    assert (pool.enable_auto_scaling, pool.min_count, pool.max_count, pool.count) == (True, 1, 3, 1)
+    assert (pool.enable_auto_scaling, pool.min_count, pool.max_count) == (True, 1, 3)
+    assert 1 <= pool.count <= 3  # the autoscaler may have moved it
 
 
 def test_no_profile_without_autoscaling(aks, cluster):
@@ -127,25 +129,24 @@ def test_system_pool_min_is_one(aks, cluster):
 
 def test_manual_scale_of_autoscaled_pool_refused(aks, cluster):
     pool = aks.agent_pools.get(GROUP, "ca1", "nodepool1")
-    pool.count = 2
+    pool.count = 3 if pool.count < 3 else 2
     _refused(lambda: aks.agent_pools.begin_create_or_update(GROUP, "ca1", "nodepool1", pool),
              "Cannot scale cluster autoscaler enabled node pool", "agentPoolProfile.count")
     mc = aks.managed_clusters.get(GROUP, "ca1")
-    mc.agent_pool_profiles[0].count = 3
+    mc.agent_pool_profiles[0].count = 3 if mc.agent_pool_profiles[0].count < 3 else 2
     _refused(lambda: aks.managed_clusters.begin_create_or_update(GROUP, "ca1", mc),
              "Cannot scale cluster autoscaler enabled node pool")
-    assert aks.agent_pools.get(GROUP, "ca1", "nodepool1").count == 1
 
 
 def test_range_moves_and_autoscaler_turns_off(aks, cluster):
     pool = aks.agent_pools.get(GROUP, "ca1", "nodepool1")
     pool.min_count, pool.max_count = 2, 4  # past the count: allowed, the autoscaler brings it up
     done = aks.agent_pools.begin_create_or_update(GROUP, "ca1", "nodepool1", pool).result()
-    assert (done.min_count, done.max_count, done.count) == (2, 4, 1)
+    assert (done.min_count, done.max_count) == (2, 4) and done.count <= 2  # min: reached by the autoscaler
     done.enable_auto_scaling = False  # GET-modify-PUT sends the old range back: dropped
     off = aks.agent_pools.begin_create_or_update(GROUP, "ca1", "nodepool1", done).result()
     assert (off.enable_auto_scaling, off.min_count, off.max_count) == (False, None, None)
-    off.count = 2  # a manual scale once the autoscaler is off
-    assert aks.agent_pools.begin_create_or_update(GROUP, "ca1", "nodepool1", off).result().count == 2
+    off.count = 3  # a manual scale once the autoscaler is off
+    assert aks.agent_pools.begin_create_or_update(GROUP, "ca1", "nodepool1", off).result().count == 3
     # the profile stays, as AKS keeps it
     assert aks.managed_clusters.get(GROUP, "ca1").auto_scaler_profile.scan_interval == "20s"

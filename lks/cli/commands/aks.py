@@ -19,6 +19,7 @@ from typing import Any
 import yaml
 
 from lks import kubeconfig, safeyaml
+from lks.autoscaler import profile
 from lks.cli import commands, output
 from lks.cli.client import CONTAINER_SERVICE_API, RESOURCES_API, Client
 from lks.cli.commands import maintenance, nodepool
@@ -105,6 +106,8 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     p.add_argument("--service-cidr", help="A CIDR notation IP range from which to assign service cluster IPs.")
     p.add_argument("--dns-service-ip", help="An IP address assigned to the Kubernetes DNS service.")
     p.add_argument("--tier", choices=("free", "standard", "premium"), type=str.lower, help="The SKU tier.")
+    nodepool.autoscaler_flags(p, update=False)
+    _profile_arg(p)
     _support_plan_arg(p)
     _access_args(p, update=False)
     commands.tags_arg(p)
@@ -144,6 +147,8 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
                    help="Upgrade channel for auto upgrade.")
     p.add_argument("--node-os-upgrade-channel", choices=("NodeImage", "None", "SecurityPatch", "Unmanaged"),
                    help="Manner in which the OS on your nodes is updated.")
+    nodepool.autoscaler_flags(p, update=True)
+    _profile_arg(p)
     _support_plan_arg(p)
     _force_upgrade_args(p)
     _access_args(p, update=True)
@@ -202,6 +207,36 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
 
     nodepool.register(cmds, common)
     maintenance.register(cmds, common)
+
+
+def _profile_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--cluster-autoscaler-profile", nargs="+", metavar="KEY=VALUE",
+                   help="Comma-separated list of key=value pairs for configuring cluster autoscaler. Pass an empty "
+                   "string to clear the profile.")
+
+
+def _autoscaler_profile(items: list[str] | None) -> dict[str, Any] | None:
+    """az's `--cluster-autoscaler-profile`: space- and comma-separated `key=value` (an empty value
+    allowed: the key goes back to its default), the keys checked against the API's model."""
+    if items is None:
+        return None
+    out: dict[str, Any] = {}
+    for raw in items:
+        for item in (raw.split(",") if raw else []):
+            parts = item.split("=")
+            if len(parts) > 2:
+                raise output.CLIError(f"The format of '{item}' in '{raw}' seems to be invalid.")
+            out[parts[0]] = parts[1] if len(parts) == 2 else ""
+    for key in out:
+        if not key:
+            raise output.CLIError("Empty key specified for cluster-autoscaler-profile")
+        if key not in profile.KEYS:
+            raise output.CLIError(f"'{key}' is an invalid key for cluster-autoscaler-profile. Valid keys are "
+                                  f"{', '.join(profile.KEYS)}.")
+    for key in profile.BOOL_KEYS:  # booleans in the API's model
+        if isinstance(out.get(key), str) and out[key].lower() in ("true", "false"):
+            out[key] = out[key].lower() == "true"
+    return out
 
 
 def _access_args(p: argparse.ArgumentParser, *, update: bool) -> None:
@@ -274,7 +309,12 @@ def create(args: argparse.Namespace, client: Client) -> Any:
                 "nodeLabels": commands.labels(args.nodepool_labels), "nodeTaints": commands.taints(args.nodepool_taints),
                 "workloadRuntime": args.workload_runtime}
     pool.update({k: v for k, v in optional.items() if v not in (None, "")})
+    if nodepool.check_counts(args, node_count=args.node_count):
+        pool.update(enableAutoScaling=True, minCount=args.min_count, maxCount=args.max_count)
     props: dict[str, Any] = {"agentPoolProfiles": [pool], "enableRBAC": True}
+    scaler_profile = _autoscaler_profile(args.cluster_autoscaler_profile)
+    if scaler_profile:
+        props["autoScalerProfile"] = scaler_profile
     if args.kubernetes_version:
         props["kubernetesVersion"] = args.kubernetes_version
     if args.k8s_support_plan:
@@ -340,14 +380,21 @@ def update(args: argparse.Namespace, client: Client) -> Any:
                                   or args.k8s_support_plan or args.enable_force_upgrade or args.disable_force_upgrade
                                   or args.upgrade_override_until
                                   or args.disable_local_accounts or args.enable_local_accounts
-                                  or args.enable_oidc_issuer or args.api_server_authorized_ip_ranges is not None):
-        commands.reconcile_or_refuse(args.yes, ["--tags", "--tier", "--auto-upgrade-channel", "--node-os-upgrade-channel",
+                                  or args.enable_oidc_issuer or args.api_server_authorized_ip_ranges is not None
+                                  or args.enable_cluster_autoscaler or args.update_cluster_autoscaler
+                                  or args.disable_cluster_autoscaler or args.min_count is not None
+                                  or args.max_count is not None or args.cluster_autoscaler_profile is not None):
+        commands.reconcile_or_refuse(args.yes, ["--enable-cluster-autoscaler", "--disable-cluster-autoscaler",
+                                                "--update-cluster-autoscaler", "--cluster-autoscaler-profile",
+                                                "--tags", "--tier", "--auto-upgrade-channel", "--node-os-upgrade-channel",
                                                 "--disable-local-accounts", "--enable-local-accounts",
                                                 "--enable-oidc-issuer", "--k8s-support-plan",
                                                 "--enable-force-upgrade", "--disable-force-upgrade",
                                                 "--upgrade-override-until",
                                                 "--api-server-authorized-ip-ranges"])
     _set_access(args, props)
+    if not _update_autoscaler(args, props):
+        return None
     if args.tags is not None:
         doc["tags"] = commands.tags(args.tags)
     if args.tier:
@@ -362,6 +409,26 @@ def update(args: argparse.Namespace, client: Client) -> Any:
         props["supportPlan"] = args.k8s_support_plan
     _force_upgrade(args, props)
     return output.from_arm(client.put(path, doc, no_wait=args.no_wait))
+
+
+def _update_autoscaler(args: argparse.Namespace, props: dict[str, Any]) -> bool:
+    """az aks update's autoscaler flags: `-e`/`-u`/`-d` on the cluster's only pool (several pools:
+    `lks aks nodepool update`), the profile merged over the current one (az sends the whole
+    profile; an empty argument clears it). False when az exits early, having only warned."""
+    pools = props.get("agentPoolProfiles") or []
+    if (args.enable_cluster_autoscaler or args.update_cluster_autoscaler) and len(pools) > 1:
+        raise output.CLIError('There are more than one node pool in the cluster. Please use "az aks nodepool" '
+                              "command to update per node pool auto scaler settings")
+    scaler = args.enable_cluster_autoscaler or args.update_cluster_autoscaler or args.disable_cluster_autoscaler
+    if (scaler or args.min_count is not None or args.max_count is not None) and pools:
+        if not nodepool.update_autoscaler(args, pools[0]):
+            return False
+    changes = _autoscaler_profile(args.cluster_autoscaler_profile)
+    if changes is not None:
+        current = props.get("autoScalerProfile") or {}
+        # nulls put every key back to its default: the profile cleared
+        props["autoScalerProfile"] = {**current, **changes} if changes else dict.fromkeys(profile.KEYS)
+    return True
 
 
 def _support_plan_arg(p: argparse.ArgumentParser) -> None:

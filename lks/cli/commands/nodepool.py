@@ -58,6 +58,7 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     p.add_argument("--os-type", choices=("Linux", "Windows"), help="The OS Type. Default: Linux.")
     p.add_argument("--os-sku", help="The OS SKU of the agent node pool, e.g. Ubuntu or AzureLinux.")
     p.add_argument("--workload-runtime", choices=WORKLOAD_RUNTIMES, help=WORKLOAD_RUNTIME_HELP)
+    autoscaler_flags(p, update=False)
     _upgrade_flags(p)
     commands.tags_arg(p)
     commands.no_wait(p)
@@ -85,6 +86,7 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     p.add_argument("--node-taints", metavar="TAINTS", help='The node taints for the node pool, comma-separated. '
                    'Use "" to clear them.')
     p.add_argument("--mode", choices=("System", "User", "Gateway"), help="The mode for a node pool.")
+    autoscaler_flags(p, update=True)
     _upgrade_flags(p)
     commands.tags_arg(p)
     commands.no_wait(p)
@@ -153,6 +155,72 @@ def _upgrade_settings(args: argparse.Namespace, current: dict[str, Any] | None) 
     return {**(current or {}), **changes}
 
 
+def autoscaler_flags(p: argparse.ArgumentParser, *, update: bool) -> None:
+    """az's cluster autoscaler flags: `--enable-cluster-autoscaler` with `--min-count`/`--max-count`,
+    and on update `-e`/`-u`/`-d` (enable, update the range, disable)."""
+    short = ("-e",) if update else ()
+    p.add_argument("--enable-cluster-autoscaler", *short, action="store_true",
+                   help="Enable cluster autoscaler, default value is false. If specified, please make sure the "
+                   "kubernetes version is larger than 1.10.6.")
+    if update:
+        p.add_argument("--update-cluster-autoscaler", "-u", action="store_true",
+                       help="Update min-count or max-count for cluster autoscaler.")
+        p.add_argument("--disable-cluster-autoscaler", "-d", action="store_true", help="Disable cluster autoscaler.")
+    p.add_argument("--min-count", type=int, help="Minimum nodes count used for autoscaler, when "
+                   '"--enable-cluster-autoscaler" specified. Please specify the value in the range of [0, 1000].')
+    p.add_argument("--max-count", type=int, help="Maximum nodes count used for autoscaler, when "
+                   '"--enable-cluster-autoscaler" specified. Please specify the value in the range of [0, 1000].')
+
+
+def check_counts(args: argparse.Namespace, *, node_count: int | None) -> bool:
+    """az's validate_nodes_count and validate_counts_in_autoscaler: the range flags checked, the
+    node count inside the range on create (`node_count` given); True when the autoscaler is to be
+    enabled or its range updated."""
+    for flag, value in (("--min-count", args.min_count), ("--max-count", args.max_count)):
+        if value is not None and not 0 <= value <= 1000:
+            raise output.CLIError(f"{flag} must be in the range [0,1000]")
+    enabling = args.enable_cluster_autoscaler or getattr(args, "update_cluster_autoscaler", False)
+    if enabling:
+        if args.min_count is None or args.max_count is None:
+            raise output.CLIError("Please specify both min-count and max-count when --enable-cluster-autoscaler "
+                                  "enabled")
+        if args.min_count > args.max_count:
+            raise output.CLIError("Value of min-count should be less than or equal to value of max-count")
+        if node_count is not None and not args.min_count <= node_count <= args.max_count:
+            raise output.CLIError("node-count is not in the range of min-count and max-count")
+    elif args.min_count is not None or args.max_count is not None:
+        option = "--enable-cluster-autoscaler" + (" or --update-cluster-autoscaler"
+                                                  if hasattr(args, "update_cluster_autoscaler") else "")
+        raise output.CLIError(f"min-count and max-count are required for {option}, please use the flag")
+    return bool(enabling)
+
+
+def update_autoscaler(args: argparse.Namespace, props: dict[str, Any]) -> bool:
+    """az's update of a pool's autoscaler from `-e`/`-u`/`-d` (the `agentpool_decorator` rules and
+    messages); False when az exits early, having only warned."""
+    flags = (args.enable_cluster_autoscaler, args.update_cluster_autoscaler, args.disable_cluster_autoscaler)
+    if sum(flags) > 1:
+        raise output.CLIError("Can only specify one of --enable-cluster-autoscaler, --update-cluster-autoscaler and "
+                              "--disable-cluster-autoscaler")
+    enabling = check_counts(args, node_count=None)
+    enabled = bool(props.get("enableAutoScaling"))
+    if args.enable_cluster_autoscaler and enabled:
+        output.warning("Cluster autoscaler is already enabled for this node pool.\nPlease run \"az aks "
+                       "--update-cluster-autoscaler\" if you want to update min-count or max-count.")
+        return False
+    if args.update_cluster_autoscaler and not enabled:
+        raise output.CLIError("Cluster autoscaler is not enabled for this node pool.\nRun \"az aks nodepool update "
+                              "--enable-cluster-autoscaler\" to enable cluster with min-count and max-count.")
+    if args.disable_cluster_autoscaler and not enabled:
+        output.warning("Cluster autoscaler is already disabled for this node pool.")
+        return False
+    if enabling:
+        props.update(enableAutoScaling=True, minCount=args.min_count, maxCount=args.max_count)
+    elif args.disable_cluster_autoscaler:
+        props.update(enableAutoScaling=False, minCount=None, maxCount=None)
+    return True
+
+
 def _int_or_percent(flag: str) -> Any:
     """az's validate_max_surge / validate_max_unavailable: a positive integer or percentage
     (less strict than the service, which also caps percentages at 100)."""
@@ -181,6 +249,8 @@ def add(args: argparse.Namespace, client: Client) -> Any:
         raise output.CLIError(f"Node pool {args.nodepool_name} already exists, please try a different name, use "
                               "'aks nodepool list' to get current list of node pool")
     props: dict[str, Any] = {"count": args.node_count, "mode": args.mode, "type": "VirtualMachineScaleSets"}
+    if check_counts(args, node_count=args.node_count):
+        props.update(enableAutoScaling=True, minCount=args.min_count, maxCount=args.max_count)
     optional = {"vmSize": args.node_vm_size, "orchestratorVersion": args.kubernetes_version,
                 "nodeLabels": commands.labels(args.labels), "nodeTaints": commands.taints(args.node_taints),
                 "maxPods": args.max_pods, "osType": args.os_type, "osSKU": args.os_sku,
@@ -213,11 +283,15 @@ def update(args: argparse.Namespace, client: Client) -> Any:
     path = _path(args, client)
     props = writable(client.get(path).get("properties") or {})
     settings = _upgrade_settings(args, props.get("upgradeSettings"))
+    scaler = args.enable_cluster_autoscaler or args.update_cluster_autoscaler or args.disable_cluster_autoscaler
     if args.labels is None and args.node_taints is None and args.mode is None and args.tags is None and \
-            settings is None:
-        commands.reconcile_or_refuse(False, ["--labels", "--node-taints", "--mode", "--tags", "--max-surge",
-                                             "--max-unavailable", "--drain-timeout", "--node-soak-duration",
-                                             "--undrainable-node-behavior"])
+            settings is None and not scaler and args.min_count is None and args.max_count is None:
+        commands.reconcile_or_refuse(False, ["--enable-cluster-autoscaler", "--disable-cluster-autoscaler",
+                                             "--update-cluster-autoscaler", "--labels", "--node-taints", "--mode",
+                                             "--tags", "--max-surge", "--max-unavailable", "--drain-timeout",
+                                             "--node-soak-duration", "--undrainable-node-behavior"])
+    if not update_autoscaler(args, props):
+        return None
     changes = {"nodeLabels": commands.labels(args.labels), "nodeTaints": commands.taints(args.node_taints),
                "mode": args.mode, "tags": commands.tags(args.tags), "upgradeSettings": settings}
     props.update({k: v for k, v in changes.items() if v is not None})
