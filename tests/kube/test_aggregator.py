@@ -16,6 +16,7 @@ from extensionserver import GROUP, RESOURCES, VERSION, ExtensionServer, apiservi
 from support import TOKEN
 
 from lks.controllers.apiservice import APIServiceAvailabilityController
+from lks.controllers.crd import CRDController
 from lks.kube import aggregator, deletion
 from lks.kube.authn import User
 from lks.kube.cluster import Cluster
@@ -258,3 +259,28 @@ async def test_addon_apiservice_passes_once_its_local_api_registers(client: test
     await _available(cluster, "v1beta1.metrics.k8s.io", "ServiceNotFound")
     resp = await client.get("/clusters/c1/apis/metrics.k8s.io/v1beta1/nodes", headers=AUTH)
     assert resp.status == 503
+
+
+async def test_groups_ordered_by_priority(client: test_utils.TestClient, cluster: Cluster) -> None:
+    """Extension groups sort with the CRDs' (priority 1000) by groupPriorityMinimum, then name."""
+    crd_controller = CRDController(cluster)  # establishes the CRD
+    await crd_controller.start()
+    crds = cluster.registry("apiextensions.k8s.io", "v1", "customresourcedefinitions")
+    await crds.create(None, {"metadata": {"name": "widgets.toys.example.com"}, "spec": {
+        "group": "toys.example.com", "scope": "Namespaced", "names": {"plural": "widgets", "kind": "Widget"},
+        "versions": [{"name": "v1", "served": True, "storage": True,
+                      "schema": {"openAPIV3Schema": {"type": "object"}}}]}})
+    for group, priority in (("high.example.com", 2000), ("metrics.k8s.io", 100)):
+        await _create(cluster, [apiservice(service={"namespace": "x", "name": "y", "port": 443}, group=group,
+                                           version="v1beta1", priority=priority)])
+        cluster.aggregator.register_local(group, "v1beta1", Metrics())
+    async with asyncio.timeout(5):
+        while "toys.example.com" not in [g["name"] for g in (await (await client.get(
+                "/clusters/c1/apis", headers=AUTH)).json())["groups"]]:
+            await asyncio.sleep(0.02)
+    names = [g["name"] for g in (await (await client.get("/clusters/c1/apis", headers=AUTH)).json())["groups"]]
+    assert names[-3:] == ["high.example.com", "toys.example.com", "metrics.k8s.io"]
+    resp = await client.get("/clusters/c1/apis", headers={**AUTH, "Accept": AGGREGATED})
+    items = [i["metadata"].get("name") for i in orjson.loads(await resp.read())["items"]]
+    assert items[-3:] == ["high.example.com", "toys.example.com", "metrics.k8s.io"]
+    await crd_controller.stop()

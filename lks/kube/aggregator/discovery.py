@@ -64,9 +64,31 @@ def has_any(cluster: Cluster) -> bool:
     return cluster.aggregator.active
 
 
+def _merged(cluster: Cluster, catalog_entries: list[Doc], name: Any,
+            extra: list[tuple[str, Doc]]) -> list[Doc]:
+    """The catalog's entries (built-in groups first, in their order) merged with the extension
+    groups' (`extra`: (group, entry)) by priority: custom groups (CRDs) weigh 1000, as their
+    APIServices do."""
+    base = {g for g, _ in cluster.base_catalog.groups()}
+    fixed = [e for e in catalog_entries if name(e) in base or name(e) == ""]
+    rest = [(1000, name(e), e) for e in catalog_entries if name(e) not in base and name(e) != ""]
+    prio = _priorities(cluster)
+    rest += [(prio.get(g, 100), g, e) for g, e in extra]
+    return fixed + [e for _, _, e in sorted(rest, key=lambda t: (-t[0], t[1]))]
+
+
+def _priorities(cluster: Cluster) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for g, _v, svc, _ in cluster.aggregator.aggregated(served(cluster)):
+        p = ((svc or {}).get("spec") or {}).get("groupPriorityMinimum") or 100
+        out[g] = max(out.get(g, 0), p)
+    return out
+
+
 def group_list(cluster: Cluster, docs: builtin.Documents) -> Doc:
-    extra = [_group_doc(g, [v for v, _, _ in vs]) for g, vs in _groups(cluster) if g not in docs.group]
-    return {**docs.group_list, "groups": [*docs.group_list["groups"], *extra]}
+    extra = [(g, _group_doc(g, [v for v, _, _ in vs])) for g, vs in _groups(cluster) if g not in docs.group]
+    groups = _merged(cluster, docs.group_list["groups"], lambda e: e["name"], extra)
+    return {**docs.group_list, "groups": groups}
 
 
 def group(cluster: Cluster, name: str) -> Doc | None:
@@ -83,6 +105,7 @@ def aggregated_groups(cluster: Cluster, docs: builtin.Documents) -> tuple[bytes,
     memo = cluster.aggregator.memo
     if memo.get("key") != key:
         doc = orjson.loads(docs.aggregated_groups)
+        extra: list[tuple[str, Doc]] = []
         for g, vs in _groups(cluster):
             vdocs = []
             for v, _, _ in vs:
@@ -93,7 +116,8 @@ def aggregated_groups(cluster: Cluster, docs: builtin.Documents) -> tuple[bytes,
                                                            if "/" not in e.get("name", "")],
                               "freshness": "Current"})
             if vdocs:
-                doc["items"].append({"metadata": {"name": g, "creationTimestamp": None}, "versions": vdocs})
+                extra.append((g, {"metadata": {"name": g, "creationTimestamp": None}, "versions": vdocs}))
+        doc["items"] = _merged(cluster, doc["items"], lambda e: e["metadata"].get("name", ""), extra)
         body = negotiation.encode(doc, "json", pretty=False)[0]
         memo["key"], memo["body"] = key, body
         memo["etag"] = '"' + hashlib.sha256(body).hexdigest()[:32].upper() + '"'
