@@ -22,6 +22,7 @@ import authz_bench  # noqa: E402
 import autoscaler_bench  # noqa: E402
 import cel_bench  # noqa: E402
 import csr_bench  # noqa: E402
+import metrics_bench  # noqa: E402
 import node_authz_bench  # noqa: E402
 import policy_bench  # noqa: E402
 import process_bench  # noqa: E402
@@ -50,6 +51,7 @@ BENCHES: list[tuple[str, Callable[[], dict[str, float]]]] = [
     ("admission webhook", webhook_bench.run),
     ("upgrades", upgrade_bench.run),
     ("cluster autoscaler (in process)", autoscaler_bench.run),
+    ("metrics API", metrics_bench.run),
 ]
 
 

@@ -13,6 +13,7 @@ as a BinarySI quantity), printed in their canonical form: `1234567n`, `250m`, `6
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from aiohttp import web
@@ -57,19 +58,32 @@ def memory_quantity(size: int) -> str:
     return str(size)
 
 
+@functools.lru_cache(maxsize=1024)
 def _window(seconds: float) -> str:
     return go_duration(round(seconds * 1000) * 1_000_000)
 
 
-def pod_metrics(pod: Obj, usage: PodUsage, now: float) -> Obj:
+def _containers(containers: dict[str, Any]) -> list[Obj]:
+    return [{"name": name, "usage": {"cpu": cpu_quantity(c.cpu), "memory": memory_quantity(c.memory)}}
+            for name, c in containers.items()]
+
+
+def pod_metrics(pod: Obj, usage: PodUsage, now: float, rendered: dict[int, tuple[Any, list[Obj]]] | None = None) -> Obj:
+    """A PodMetrics; `rendered` memoizes the containers' quantities by the identity of
+    `usage.containers` (which the usage source shares between calls while they do not change)."""
     meta = pod["metadata"]
     out_meta: Obj = {"name": meta["name"], "namespace": meta["namespace"], "creationTimestamp": rfc3339(now)}
     if meta.get("labels"):
         out_meta["labels"] = meta["labels"]
+    if rendered is None:
+        containers = _containers(usage.containers)
+    else:
+        hit = rendered.get(id(usage.containers))
+        if hit is None or hit[0] is not usage.containers:
+            hit = rendered[id(usage.containers)] = (usage.containers, _containers(usage.containers))
+        containers = hit[1]
     return {"kind": "PodMetrics", "apiVersion": API_VERSION, "metadata": out_meta,
-            "timestamp": rfc3339(usage.timestamp), "window": _window(usage.window),
-            "containers": [{"name": name, "usage": {"cpu": cpu_quantity(c.cpu), "memory": memory_quantity(c.memory)}}
-                           for name, c in usage.containers.items()]}
+            "timestamp": rfc3339(usage.timestamp), "window": _window(usage.window), "containers": containers}
 
 
 def node_metrics(node: Obj, usage: NodeUsage, now: float) -> Obj:
@@ -92,6 +106,7 @@ class MetricsAPI:
 
     def __init__(self, usage: Usage):
         self.usage = usage
+        self._rendered: dict[int, tuple[Any, list[Obj]]] = {}  # see `pod_metrics`
 
     def resources(self) -> list[Obj]:
         return [dict(r) for r in RESOURCES]
@@ -133,8 +148,11 @@ class MetricsAPI:
         self._list_only(request)
         labels = selectors.parse_labels(request.query.get("labelSelector"))
         fieldsel = selectors.parse_fields(request.query.get("fieldSelector"), fields.supported("", "pods"))
-        items = [pod_metrics(pod, usage, now) for pod, usage in self.usage.all_pods(namespace)
-                 if labels.matches(pod["metadata"].get("labels"))
+        rendered = self._rendered
+        if len(rendered) > 2 * len(self.usage.pods_cached()) + 1024:
+            rendered.clear()  # pods gone or changed: render again
+        items = [pod_metrics(pod, usage, now, rendered) for pod, usage in self.usage.all_pods(namespace)
+                 if (not labels or labels.matches(pod["metadata"].get("labels")))
                  and (not fieldsel or fieldsel.matches(fields.reader(pod)))]
         items.sort(key=lambda o: (o["metadata"]["namespace"], o["metadata"]["name"]))
         return _respond({"kind": "PodMetricsList", "apiVersion": API_VERSION, "metadata": {}, "items": items})

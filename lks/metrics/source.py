@@ -77,6 +77,22 @@ def _started(status: Obj) -> float | None:
         return None
 
 
+class _Simulated:
+    """A simulated pod's model at one resourceVersion (its running containers' start times)."""
+
+    __slots__ = ("constant", "models", "rv", "started")
+
+    def __init__(self, rv: str, pod: Obj):
+        self.rv = rv
+        self.started = {s.get("name", ""): t for s in (pod.get("status") or {}).get("containerStatuses") or []
+                        if (t := _started(s)) is not None}
+        self.models = model.pod_model(pod)
+        self.constant: dict[str, ContainerUsage] | None = None
+        if all(m.cpu.curve is None and m.memory.curve is None for m in self.models.values()):
+            self.constant = {name: ContainerUsage(*model.usage(self.models[name], 0.0))
+                             for name in self.started if name in self.models}
+
+
 class Usage:
     """One cluster's usage; `start` before use (it lists pods and nodes from the watch cache)."""
 
@@ -89,7 +105,7 @@ class Usage:
         self.sampler = procfs.Sampler()
         self._pod_cache: Any = None
         self._node_cache: Any = None
-        self._models: dict[str, tuple[str, dict[str, model.ContainerModel], dict[str, float]]] = {}  # by uid
+        self._models: dict[str, _Simulated] = {}  # by pod uid
         self._last_scan = float("-inf")
         self._ready: tuple[int, set[str]] = (-1, set())  # the Ready nodes, at a node cache revision
         self._task: asyncio.Task[None] | None = None
@@ -163,17 +179,16 @@ class Usage:
     # -- simulated pods -----------------------------------------------------------------------
 
     def _simulated_usage(self, pod: Obj, now: float) -> PodUsage | None:
-        meta, status = pod["metadata"], pod.get("status") or {}
+        meta = pod["metadata"]
         uid, rv = meta.get("uid", ""), meta.get("resourceVersion", "")
         cached = self._models.get(uid)
-        if cached is None or cached[0] != rv:
-            started = {s.get("name", ""): t for s in status.get("containerStatuses") or []
-                       if (t := _started(s)) is not None}
-            cached = self._models[uid] = (rv, model.pod_model(pod), started)
-        _, models, started = cached
+        if cached is None or cached.rv != rv:
+            cached = self._models[uid] = _Simulated(rv, pod)
+        if cached.constant is not None:  # the same figures every time: made once per pod version
+            return PodUsage(cached.constant, now, self.resolution) if cached.constant else None
         containers: dict[str, ContainerUsage] = {}
-        for name, at in started.items():
-            m = models.get(name)
+        for name, at in cached.started.items():
+            m = cached.models.get(name)
             if m is not None:
                 cpu, memory = model.usage(m, now - at)
                 containers[name] = ContainerUsage(cpu, memory)
@@ -215,6 +230,9 @@ class Usage:
         ready = self._ready_nodes() if node else set()
         usage = self._usage_of(pod, self._measured(), ready, self.clock.now())
         return (pod, usage) if usage is not None else None
+
+    def pods_cached(self) -> dict[str, Obj]:
+        return self._pod_cache.objects if self._pod_cache is not None else {}
 
     def all_pods(self, namespace: str | None = None) -> Iterator[tuple[Obj, PodUsage]]:
         """Every pod with metrics (in `namespace`, or all), with its usage."""
