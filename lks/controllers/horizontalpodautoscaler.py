@@ -68,6 +68,7 @@ class HorizontalPodAutoscalerController(Controller[tuple[str, str]]):
         self.metrics = metrics if metrics is not None else LksResourceMetrics(cluster)
         self.recorder = EventRecorder(cluster, component="horizontal-pod-autoscaler")
         self._history: dict[tuple[str, str], behaviors.History] = {}
+        self._selectors: dict[tuple[str, str], selectors.LabelSelector] = {}  # each HPA's pods, as last seen
         self._waiting: set[tuple[str, str]] = set()  # keys with a look already scheduled
         self._pods_in: dict[str, set[str]] = {}  # namespace -> pod names
 
@@ -77,6 +78,7 @@ class HorizontalPodAutoscalerController(Controller[tuple[str, str]]):
         key = (obj["metadata"].get("namespace") or "", obj["metadata"]["name"])
         if kind == "DELETED":
             self._history.pop(key, None)
+            self._selectors.pop(key, None)
             return
         self._schedule(key)
 
@@ -100,6 +102,7 @@ class HorizontalPodAutoscalerController(Controller[tuple[str, str]]):
         hpa = self.hpa_informer.get(*key)
         if hpa is None:
             self._history.pop(key, None)
+            self._selectors.pop(key, None)
             return
         try:
             await self.reconcile(copy.deepcopy(hpa), key)
@@ -226,6 +229,11 @@ class HorizontalPodAutoscalerController(Controller[tuple[str, str]]):
         pods = (self.pod_informer.get(ns, n) for n in sorted(self._pods_in.get(ns, ())))
         return [p for p in pods if p is not None and selector.matches(p["metadata"].get("labels"))]
 
+    def _hpas_over(self, ns: str, pods: list[Obj]) -> list[tuple[str, str]]:
+        """The HPAs of `ns` whose last seen selectors pick any of `pods`."""
+        return sorted(key for key, selector in self._selectors.items() if key[0] == ns and any(
+            selector.matches(p["metadata"].get("labels")) for p in pods))
+
     async def _compute(self, hpa: Obj, current_scale: Obj, now: float) -> tuple[int, str, list[Obj], str]:
         """(replicas or -1, the metric that proposed them, metric statuses, the error): upstream's
         computeReplicasForMetrics."""
@@ -243,7 +251,15 @@ class HorizontalPodAutoscalerController(Controller[tuple[str, str]]):
             _set_condition(hpa, "ScalingActive", "False", "InvalidSelector", message, now)
             return -1, "", [], message
         ns = hpa["metadata"]["namespace"]
+        self._selectors[(ns, hpa["metadata"]["name"])] = selector
         pods = self._selected_pods(ns, selector)
+        others = self._hpas_over(ns, pods)
+        if len(others) > 1:  # upstream's check that no two HPAs drive the same pods
+            message = (f"pods by selector {text} are controlled by multiple HPAs: "
+                       f"[{' '.join(f'{n}/{name}' for n, name in others)}]")
+            await self.recorder.record(hpa, WARNING, "AmbiguousSelector", message)
+            _set_condition(hpa, "ScalingActive", "False", "AmbiguousSelector", message, now)
+            return -1, "", [], message
         specs = hpa["spec"].get("metrics") or []
         current = int(current_scale["spec"].get("replicas") or 0)
         statuses: list[Obj] = []

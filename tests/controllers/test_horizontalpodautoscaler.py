@@ -382,3 +382,17 @@ async def test_an_hpa_of_its_own_tolerance(cluster: Cluster, controller: Horizon
     await _hpa(cluster, behavior={"scaleUp": {"tolerance": "50m"}})
     await _tick(clock, controller)
     assert await _replicas(cluster) == 3  # ceil(2 * 1.08)
+
+
+async def test_two_hpas_over_the_same_pods(cluster: Cluster, controller: HorizontalPodAutoscalerController,
+                                           clock: ManualClock, metrics: FakeMetrics) -> None:
+    await _deployment(cluster, 2)
+    await _pods(cluster, metrics, 90, 90)
+    await _hpa(cluster)
+    await cluster.registry(*HPAS).create("default", {"metadata": {"name": "web-2"}, "spec": {
+        "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "web"}, "maxReplicas": 3}})
+    await _tick(clock, controller)
+    await _tick(clock, controller)  # each has seen its pods once: now both know of the other
+    message = "pods by selector app=web are controlled by multiple HPAs: [default/web default/web-2]"
+    assert _condition(await _status(cluster), "ScalingActive") == ("False", "AmbiguousSelector", message)
+    assert ("Warning", "AmbiguousSelector", message) in await _events(cluster)
