@@ -5,7 +5,10 @@ The autoscaler runs meanwhile, so a count is only checked where it cannot have m
 
 from __future__ import annotations
 
+import http.client
 import json
+import ssl
+import urllib.parse
 
 import pytest
 from azure.core.exceptions import HttpResponseError
@@ -150,3 +153,38 @@ def test_range_moves_and_autoscaler_turns_off(aks, cluster):
     assert aks.agent_pools.begin_create_or_update(GROUP, "ca1", "nodepool1", off).result().count == 3
     # the profile stays, as AKS keeps it
     assert aks.managed_clusters.get(GROUP, "ca1").auto_scaler_profile.scan_interval == "20s"
+
+
+@pytest.mark.parametrize("pool,profile_in,target", [
+    pytest.param({"enableAutoScaling": "yes", "minCount": 1, "maxCount": 2}, None,
+                 "agentPoolProfile.enableAutoScaling", id="enable-not-bool"),
+    pytest.param({"enableAutoScaling": True, "minCount": "1", "maxCount": 2}, None, "agentPoolProfile.minCount",
+                 id="min-a-string"),
+    pytest.param({"enableAutoScaling": True, "minCount": 1, "maxCount": 2.5}, None, "agentPoolProfile.maxCount",
+                 id="max-a-float"),
+    pytest.param({}, "scan-interval=10s", "autoScalerProfile", id="profile-a-string"),
+    pytest.param({}, {"scan-interval": ["10s"]}, "autoScalerProfile.scan-interval", id="value-a-list"),
+    pytest.param({}, {"ignore-daemonsets-utilization": 1}, "autoScalerProfile.ignore-daemonsets-utilization",
+                 id="bool-an-int"),
+])
+def test_hostile_bodies_answered_400(lks, aks, pool, profile_in, target):
+    """Raw JSON no SDK would send: AKS's InvalidParameter, never a 500, and no cluster made."""
+    config = json.loads((lks.home / "config.json").read_text())
+    props = {"dnsPrefix": "hostile", "agentPoolProfiles": [{"name": "nodepool1", "count": 1, "mode": "System",
+                                                            "vmSize": "Standard_DS2_v2", **pool}]}
+    if profile_in is not None:
+        props["autoScalerProfile"] = profile_in
+    url = urllib.parse.urlsplit(config["endpoint"])
+    conn = http.client.HTTPSConnection(url.hostname, url.port, timeout=30,
+                                       context=ssl.create_default_context(cafile=config["ca_file"]))
+    path = (f"/subscriptions/{config['subscription_id']}/resourceGroups/{GROUP}/providers/"
+            "Microsoft.ContainerService/managedClusters/hostile?api-version=2026-08-01")
+    try:
+        conn.request("PUT", path, body=json.dumps({"location": "westeurope", "properties": props}),
+                     headers={"Authorization": f"Bearer {config['token']}", "Content-Type": "application/json"})
+        resp = conn.getresponse()
+        error = json.loads(resp.read())["error"]
+    finally:
+        conn.close()
+    assert resp.status == 400 and error["code"] == "InvalidParameter" and error["target"] == target, error
+    assert "hostile" not in [c.name for c in aks.managed_clusters.list_by_resource_group(GROUP)]
