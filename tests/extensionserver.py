@@ -35,46 +35,7 @@ class ExtensionServer:
         self.requests: list[tuple[str, str, dict[str, list[str]]]] = []  # method, path, headers
         self.peers: list[str] = []  # the client certificate's CN of each request ("" for none)
         self._ctx = ctx
-        server = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-            def _answer(self, code: int, obj: Any) -> None:
-                data = json.dumps(obj).encode()
-                self.send_response(code)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def do_GET(self) -> None:
-                headers: dict[str, list[str]] = {}
-                for k, v in self.headers.items():
-                    headers.setdefault(k.lower(), []).append(v)
-                path = self.path.partition("?")[0]
-                server.requests.append(("GET", self.path, headers))
-                cert = self.connection.getpeercert() or {}
-                server.peers.append(next((v for rdn in cert.get("subject", ()) for k, v in rdn if k == "commonName"), ""))
-                if path == f"/apis/{GROUP}/{VERSION}":
-                    self._answer(200, {"kind": "APIResourceList", "apiVersion": "v1",
-                                       "groupVersion": f"{GROUP}/{VERSION}", "resources": RESOURCES})
-                elif path.startswith(f"/apis/{GROUP}/{VERSION}/") and path.endswith("/flunders"):
-                    seen = {"user": headers.get("x-remote-user", []), "groups": headers.get("x-remote-group", []),
-                            "authorization": headers.get("authorization", [])}
-                    self._answer(200, {"kind": "FlunderList", "apiVersion": f"{GROUP}/{VERSION}",
-                                       "metadata": {"resourceVersion": "1"},
-                                       "items": [{"kind": "Flunder", "apiVersion": f"{GROUP}/{VERSION}",
-                                                  "metadata": {"name": "seen", "namespace": "default",
-                                                               "annotations": {"seen": json.dumps(seen)}}}]})
-                else:
-                    self._answer(404, {"kind": "Status", "apiVersion": "v1", "status": "Failure",
-                                       "reason": "NotFound", "code": 404})
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
         self.httpd.daemon_threads = True
         self.httpd.socket = ctx.wrap_socket(self.httpd.socket, server_side=True)
         self.port = self.httpd.server_address[1]
@@ -94,6 +55,50 @@ class ExtensionServer:
         self.httpd.shutdown()
         self.httpd.server_close()
         self._dir.cleanup()
+
+
+def _handler(server: Any) -> type[BaseHTTPRequestHandler]:
+    """The extension server's request handler; `server` keeps `requests` and `peers`."""
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+        def _answer(self, code: int, obj: Any) -> None:
+            data = json.dumps(obj).encode()
+            self.send_response(code)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def do_GET(self) -> None:
+            headers: dict[str, list[str]] = {}
+            for k, v in self.headers.items():
+                headers.setdefault(k.lower(), []).append(v)
+            path = self.path.partition("?")[0]
+            server.requests.append(("GET", self.path, headers))
+            cert = self.connection.getpeercert() or {}
+            server.peers.append(next((v for rdn in cert.get("subject", ()) for k, v in rdn if k == "commonName"), ""))
+            if path == f"/apis/{GROUP}/{VERSION}":
+                self._answer(200, {"kind": "APIResourceList", "apiVersion": "v1",
+                                   "groupVersion": f"{GROUP}/{VERSION}", "resources": RESOURCES})
+            elif path.startswith(f"/apis/{GROUP}/{VERSION}/") and path.endswith("/flunders"):
+                seen = {"user": headers.get("x-remote-user", []), "groups": headers.get("x-remote-group", []),
+                        "authorization": headers.get("authorization", [])}
+                self._answer(200, {"kind": "FlunderList", "apiVersion": f"{GROUP}/{VERSION}",
+                                   "metadata": {"resourceVersion": "1"},
+                                   "items": [{"kind": "Flunder", "apiVersion": f"{GROUP}/{VERSION}",
+                                              "metadata": {"name": "seen", "namespace": "default",
+                                                           "annotations": {"seen": json.dumps(seen)}}}]})
+            else:
+                self._answer(404, {"kind": "Status", "apiVersion": "v1", "status": "Failure",
+                                   "reason": "NotFound", "code": 404})
+
+
+    return Handler
 
 
 def apiservice(*, service: dict | None, ca_bundle: str = "", group: str = GROUP, version: str = VERSION,
@@ -120,3 +125,23 @@ def service_with_endpoints(port: int, name: str = "api", namespace: str = "wardl
          "addressType": "IPv4", "endpoints": [{"addresses": ["127.0.0.1"], "conditions": {"ready": True}}],
          "ports": [{"name": "https", "port": port, "protocol": "TCP"}]},
     ]
+
+
+class _Recorder:
+    requests: list = []
+    peers: list = []
+
+
+def _serve_pod(cert: str, key: str, port: int) -> None:
+    """What a Process-pool pod runs (`python extensionserver.py CERT KEY PORT`)."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(cert, key)
+    httpd = ThreadingHTTPServer(("127.0.0.1", port), _handler(_Recorder()))
+    httpd.socket = ctx.wrap_socket(httpd.socket, server_side=True)
+    httpd.serve_forever()
+
+
+if __name__ == "__main__":
+    import sys
+
+    _serve_pod(sys.argv[1], sys.argv[2], int(sys.argv[3]))
