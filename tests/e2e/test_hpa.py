@@ -68,6 +68,9 @@ def test_autoscale_a_deployment_on_cpu(server: LKS) -> None:
                                        "involvedObject.kind=HorizontalPodAutoscaler", "-o", "json").stdout)["items"]
     assert [e["message"] for e in events if e["reason"] == "SuccessfulRescale"] == [
         "New size: 2; reason: cpu resource utilization (percentage of request) above target"]
+    described = server.kubectl("describe", "hpa", "web").stdout
+    assert "150% (150m) / 50%" in described and "TooManyReplicas" in described
+    assert "New size: 2; reason: cpu resource utilization (percentage of request) above target" in described
 
 
 def test_process_pods_that_burn_cpu_scale_up_and_back_down(server: LKS) -> None:
