@@ -135,7 +135,7 @@ class HorizontalPodAutoscalerController(Controller[tuple[str, str]]):
         history.record_initial(current, now)
         minimum = spec.get("minReplicas", 1)
         maximum = spec["maxReplicas"]
-        statuses: list[Obj] = (hpa.get("status") or {}).get("currentMetrics") or []
+        statuses: list[Obj] = []  # none unless the metrics are read (outside min/max they are not)
         rescale, reason, desired = True, "", 0
         if current == 0 and minimum != 0:
             rescale = False
