@@ -224,17 +224,24 @@ class Fleet:
             await pool.delete(ignore_pdb=ignore_pdb)
         del self.pools[(cluster.id, name)]
 
-    async def retire_nodes(self, cluster: Cluster, pool_name: str, names: list[str]) -> None:
+    async def retire_nodes(self, cluster: Cluster, pool_name: str, names: list[str], *,
+                           timeout: float | None = None) -> None:
         """Remove these very nodes of a running pool, as a VMSS deletes named instances (the
-        cluster autoscaler's scale-down): cordoned, drained, deleted, and the pool's count lowered
-        by as many. A `DrainError` leaves the nodes that could not be drained."""
+        cluster autoscaler's scale-down): cordoned, drained (within `timeout` seconds if given,
+        else the pool's drain timeout), deleted, and the pool's count lowered by as many. A
+        `DrainError` leaves the nodes that could not be drained."""
         pool = self.pools.get((cluster.id, pool_name))
         if pool is None:
             return
         indexes = [i for i in map(pool.template.index_of, names) if i is not None and i in pool.agents]
+        saved = pool.drain_timeout
+        if timeout is not None:
+            pool.drain_timeout = timeout
         try:
             await pool.remove_nodes(indexes)
         finally:
+            if pool.drain_timeout == timeout:
+                pool.drain_timeout = saved
             pool.count = min(pool.count, len(pool.agents))
 
     async def stop(self, doc: Doc, *, delete_nodes: bool, cluster: Cluster | None = None,

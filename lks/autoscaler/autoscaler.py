@@ -307,10 +307,10 @@ class ClusterAutoscaler:
                 room[v.group.name] -= 1
         todo = empty or busy  # empty nodes in bulk, else one node with pods
         if todo:
-            await self._remove(doc, cluster, todo, state, recorder, now)
+            await self._remove(doc, cluster, todo, state, settings, recorder, now)
 
     async def _remove(self, doc: Doc, cluster: Cluster, verdicts: list[scaledown.Verdict], state: ClusterState,
-                      recorder: EventRecorder, now: float) -> None:
+                      settings: Profile, recorder: EventRecorder, now: float) -> None:
         nodes = cluster.registry("", "v1", "nodes")
         removed: dict[str, int] = {}
         configmap = await self._write_status(cluster, state, [v.group for v in verdicts], now)
@@ -322,7 +322,9 @@ class ClusterAutoscaler:
             for pod in v.pods:
                 await recorder.record(pod.obj, "Normal", "ScaleDown", status.DELETING_POD)
             try:
-                await self.plane.fleet.retire_nodes(cluster, v.group.name, [v.node])
+                # upstream gives the pods max-graceful-termination-sec; the plane's clock may run fast
+                await self.plane.fleet.retire_nodes(cluster, v.group.name, [v.node],
+                                                    timeout=settings.max_graceful_termination_sec / self.clock.scale)
             except drain.DrainError:
                 state.last_failure = now
                 await _untaint(nodes, v.node)

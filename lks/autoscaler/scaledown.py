@@ -6,8 +6,9 @@ allocatable; DaemonSet and mirror pods counted unless `ignore-daemonsets-utiliza
 below `scale-down-utilization-threshold` (or it is not Ready), it is not annotated
 `cluster-autoscaler.kubernetes.io/scale-down-disabled: "true"`, and every pod on it can move:
 none is blocked (`blocker`: PodDisruptionBudgets, kube-system pods, pods without a controller,
-local storage, `safe-to-evict: "false"`) and each fits another node, with the places found
-memorised so two nodes do not count on the same room. `lks.autoscaler.autoscaler` keeps how
+local storage, `safe-to-evict: "false"`), each budget's allowed disruptions are not spent by the pods of the
+nodes before it, and each pod fits another node, with the places found memorised so two nodes
+do not count on the same room. `lks.autoscaler.autoscaler` keeps how
 long each has been unneeded and removes them.
 """
 
@@ -96,6 +97,7 @@ def find_unneeded(picture: Picture, groups: list[Group], budgets: list[preemptio
     nodes in `picture` (so each node's verdict counts the room the ones before it took)."""
     out = []
     gone = set(deleting)
+    remaining = [b.allowed for b in budgets]  # disruptions each budget has left (upstream's PDB tracker)
     for group in groups:
         for name in group.nodes:
             node = picture.snapshot.nodes.get(name)
@@ -112,8 +114,14 @@ def find_unneeded(picture: Picture, groups: list[Group], budgets: list[preemptio
                 verdict.reason = "NotUnderutilized"
                 continue
             pods = [p for p in node.pods.values() if movable(p)]
+            need = [0] * len(budgets)
             for pod in pods:
                 why = blocker(pod, budgets, settings)
+                for i, budget in enumerate(budgets):
+                    if why is None and covers(budget, pod):
+                        need[i] += 1
+                        if need[i] > remaining[i]:  # the budget's disruptions are spent on other pods
+                            why = "NotEnoughPdb"
                 if why is not None:
                     verdict.reason, verdict.blocking = why, pod.key
                     break
@@ -132,4 +140,5 @@ def find_unneeded(picture: Picture, groups: list[Group], budgets: list[preemptio
                 continue
             verdict.pods = pods
             gone.add(name)
+            remaining = [r - n for r, n in zip(remaining, need, strict=True)]
     return out

@@ -179,6 +179,7 @@ def test_a_budget_allowing_no_disruption_keeps_the_node_and_the_annotation_opts_
     assert verdicts([pod("a")], budgets=[pdb])["0"] == "NotEnoughPdb"
     pdb["status"]["disruptionsAllowed"] = 1
     assert verdicts([pod("a")], budgets=[pdb])["0"] is None
+    assert verdicts([pod("a", "300m"), pod("b", "300m")], budgets=[pdb])["0"] == "NotEnoughPdb"  # one for two
     assert verdicts([], annotations={scaledown.SCALE_DOWN_DISABLED: "true"})["0"] == "ScaleDownDisabledAnnotation"
 
 

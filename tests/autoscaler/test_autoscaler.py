@@ -6,10 +6,12 @@ PodDisruptionBudget protects stays until the budget goes, and never below minCou
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -47,12 +49,17 @@ async def until(check: Callable[[], Awaitable[Any]], what: str, tries: int = 150
     raise AssertionError(f"timed out waiting for {what}")
 
 
-@pytest.fixture
-async def setup(tmp_path) -> AsyncIterator[tuple[Service, ManualClock, Management, Cluster]]:
+PROFILE = {"scan-interval": "10s", "scale-down-delay-after-add": "0m", "scale-down-unneeded-time": "1m"}
+
+
+@contextlib.asynccontextmanager
+async def service(home: Path, *, profile: dict, count: int = 1,
+                  ) -> AsyncIterator[tuple[Service, ManualClock, Management, Cluster]]:
+    """A service with cluster c1: a System pool and `burst`, tainted, autoscaled from 1 to 5."""
     clock = ManualClock(start=START)
-    svc = Service(home=tmp_path, port=0, clock=clock)
+    svc = Service(home=home, port=0, clock=clock)
     await svc.start()
-    config = json.loads((tmp_path / "config.json").read_text())
+    config = json.loads((home / "config.json").read_text())
     tls = ssl.create_default_context(cafile=config["ca_file"])
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=tls),
                                      headers={"Authorization": f"Bearer {config['token']}"}) as http:
@@ -61,24 +68,25 @@ async def setup(tmp_path) -> AsyncIterator[tuple[Service, ManualClock, Managemen
             status, _ = await api.call("PUT", api.base, {"location": "eastus"}, "api-version=2025-04-01")
             assert status == 201
             status, body = await api.call("PUT", api.cluster, {"location": "eastus", "properties": {
-                "kubernetesVersion": "1.36.2",
-                "autoScalerProfile": {"scan-interval": "10s", "scale-down-delay-after-add": "0m",
-                                      "scale-down-unneeded-time": "1m"},
+                "kubernetesVersion": "1.36.2", "autoScalerProfile": profile,
                 "agentPoolProfiles": [
                     {"name": "nodepool1", "count": 1, "vmSize": "Standard_DS2_v2", "mode": "System"},
-                    {"name": "burst", "count": 1, "vmSize": "Standard_DS2_v2", "mode": "User",
+                    {"name": "burst", "count": count, "vmSize": "Standard_DS2_v2", "mode": "User",
                      "enableAutoScaling": True, "minCount": 1, "maxCount": 5,
                      "nodeTaints": ["workload=burst:NoSchedule"]}]}})
             assert status in (200, 201), body
             doc = await settled(svc, api)
-            cluster = svc.planes.get(doc["properties"]["_lks"]["controlPlane"]) if "_lks" in doc["properties"] \
-                else None
-            if cluster is None:
-                stored = await svc.plane.docs.get(doc["id"])
-                cluster = svc.planes.get(stored.doc["properties"]["_lks"]["controlPlane"])
+            stored = await svc.plane.docs.get(doc["id"])
+            cluster = svc.planes.get(stored.doc["properties"]["_lks"]["controlPlane"])
             yield svc, clock, api, cluster
         finally:
             await svc.stop()
+
+
+@pytest.fixture
+async def setup(tmp_path) -> AsyncIterator[tuple[Service, ManualClock, Management, Cluster]]:
+    async with service(tmp_path, profile=PROFILE) as got:
+        yield got
 
 
 async def settled(svc: Service, api: Management) -> dict:
@@ -229,7 +237,7 @@ async def test_pending_pods_grow_the_pool_to_max_in_one_scan_then_it_shrinks_pas
     assert len(await burst_nodes(cluster)) == 1
 
 
-async def keep(cluster: Cluster) -> None:
+async def keep(cluster: Cluster, finalizers: tuple[str, ...] = ()) -> None:
     """A ReplicaSet of two whose pods would rather not share a node (the scheduler honours that,
     the autoscaler's simulation, as upstream's, ignores it)."""
     apart = {"weight": 100, "podAffinityTerm": {"labelSelector": {"matchLabels": {"app": "keep"}},
@@ -238,10 +246,11 @@ async def keep(cluster: Cluster) -> None:
             "nodeSelector": {"kubernetes.azure.com/agentpool": "burst"},
             "affinity": {"podAntiAffinity": {"preferredDuringSchedulingIgnoredDuringExecution": [apart]}},
             "containers": [{"name": "c", "image": "nginx", "resources": {"requests": {"cpu": "500m"}}}]}
+    meta = {"labels": {"app": "keep"}, **({"finalizers": list(finalizers)} if finalizers else {})}
     await cluster.registry("apps", "v1", "replicasets").create("default", {
         "apiVersion": "apps/v1", "kind": "ReplicaSet", "metadata": {"name": "keep"},
         "spec": {"replicas": 2, "selector": {"matchLabels": {"app": "keep"}},
-                 "template": {"metadata": {"labels": {"app": "keep"}}, "spec": spec}}})
+                 "template": {"metadata": meta, "spec": spec}}})
     await until(lambda: _adopted(cluster), "the two pods running")
 
 
@@ -278,3 +287,29 @@ def _delete_opts() -> Any:
     from lks.kube import deletion
 
     return deletion.DeleteOptions()
+
+
+async def test_a_drain_that_does_not_finish_fails_the_scale_down_and_the_node_stays(tmp_path):
+    # pods that never go (a finalizer holds them) and one second for them to go
+    async with service(tmp_path, profile={**PROFILE, "max-graceful-termination-sec": "1"}, count=2) as got:
+        svc, clock, api, cluster = got
+        await keep(cluster, finalizers=("example.com/hold",))
+        holding = {p["spec"]["nodeName"] for p in await _keep_pods(cluster)}
+        assert len(holding) == 2
+        doc = await scan(svc, clock, api, 80.0)  # one node's pod fits the other: it is tried
+        failed = await until(lambda: events(cluster, "ScaleDownFailed"), "ScaleDownFailed")
+        assert failed[0]["message"] == "failed to drain the node, aborting ScaleDown"
+        assert failed[0]["type"] == "Warning"
+        victim = failed[0]["involvedObject"]["name"]
+        assert burst(doc)["count"] == 2 and set(await burst_nodes(cluster)) == holding
+        node = await cluster.registry("", "v1", "nodes").get(None, victim)
+        assert not node["spec"].get("unschedulable")
+        assert all(t["key"] != "ToBeDeletedByClusterAutoscaler" for t in node["spec"].get("taints") or ())
+        state = svc.autoscaler.states[doc["id"].lower()]
+        assert state.last_failure > float("-inf")
+        for p in await _keep_pods(cluster):  # let them go
+            def release(current: dict) -> dict:
+                current["metadata"]["finalizers"] = []
+                return current
+
+            await cluster.registry("", "v1", "pods").patch("default", p["metadata"]["name"], release)
