@@ -396,3 +396,17 @@ async def test_two_hpas_over_the_same_pods(cluster: Cluster, controller: Horizon
     message = "pods by selector app=web are controlled by multiple HPAs: [default/web default/web-2]"
     assert _condition(await _status(cluster), "ScalingActive") == ("False", "AmbiguousSelector", message)
     assert ("Warning", "AmbiguousSelector", message) in await _events(cluster)
+
+
+async def test_a_statefulset_through_its_scale(cluster: Cluster, controller: HorizontalPodAutoscalerController,
+                                               clock: ManualClock) -> None:
+    sets = cluster.registry("apps", "v1", "statefulsets")
+    await sets.create("default", {"metadata": {"name": "db"}, "spec": {
+        "replicas": 5, "serviceName": "db", "selector": {"matchLabels": {"app": "db"}},
+        "template": {"metadata": {"labels": {"app": "db"}}, "spec": {"containers": [{"name": "db", "image": "x"}]}}}})
+    await cluster.registry(*HPAS).create("default", {"metadata": {"name": "web"}, "spec": {
+        "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "StatefulSet", "name": "db"}, "maxReplicas": 3}})
+    await _tick(clock, controller)
+    assert (await sets.get("default", "db"))["spec"]["replicas"] == 3
+    assert ("Normal", "SuccessfulRescale",
+            "New size: 3; reason: Current number of replicas above Spec.MaxReplicas") in await _events(cluster)
