@@ -16,6 +16,7 @@ import base64
 import binascii
 import contextlib
 import os
+import random
 import ssl
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -63,29 +64,39 @@ async def endpoint(cluster: Cluster, namespace: str, name: str, port: int) -> En
     if svc_port is None:
         raise Unavailable(f'no service port {port} found for service "{name}"')
     port_name = svc_port.get("name") or ""
-    pods = cluster.registry("", "v1", "pods")
-    pod_cache = await pods.cache()
+    ready: list[tuple[str, int, Obj]] = []
     for sl in await slices(cluster, namespace, name):
         number = next((p.get("port") for p in sl.get("ports") or [] if (p.get("name") or "") == port_name), None)
         if number is None:
             continue
-        for ep in sl.get("endpoints") or []:
-            if (ep.get("conditions") or {}).get("ready") is False or not ep.get("addresses"):
-                continue
-            ref = ep.get("targetRef") or {}
-            pod = pod_cache.objects.get(pods.key(ref.get("namespace") or namespace, ref.get("name") or "")) \
-                if ref.get("kind") == "Pod" else None
-            return Endpoint(ep["addresses"][0], int(number), pod)
-    raise Unavailable(f'no endpoints available for service "{name}"')
+        ready += [(ep["addresses"][0], int(number), ep.get("targetRef") or {}) for ep in sl.get("endpoints") or []
+                  if (ep.get("conditions") or {}).get("ready") is not False and ep.get("addresses")]
+    if not ready:
+        raise Unavailable(f'no endpoints available for service "{name}"')
+    ip, number, ref = random.choice(ready)  # as upstream's resolver spreads requests
+    pod = None
+    if ref.get("kind") == "Pod":
+        pods = cluster.registry("", "v1", "pods")
+        pod = (await pods.cache()).objects.get(pods.key(ref.get("namespace") or namespace, ref.get("name") or ""))
+    return Endpoint(ip, number, pod)
 
 
 async def slices(cluster: Cluster, namespace: str, name: str) -> list[Obj]:
-    """The EndpointSlices of Service `namespace/name` (by their `kubernetes.io/service-name`)."""
+    """The EndpointSlices of Service `namespace/name` (by their `kubernetes.io/service-name`),
+    found once per revision of the slices' cache (a scan of every slice otherwise)."""
     reg = cluster.registry("discovery.k8s.io", "v1", "endpointslices")
     cache = await reg.cache()
-    return [o for o in cache.objects.values()
-            if o["metadata"].get("namespace") == namespace
-            and (o["metadata"].get("labels") or {}).get("kubernetes.io/service-name") == name]
+    memo = cluster.aggregator.memo.setdefault("slices", {})
+    hit = memo.get((namespace, name))
+    if hit is not None and hit[0] == cache.revision:
+        return hit[1]
+    found = [o for o in cache.objects.values()
+             if o["metadata"].get("namespace") == namespace
+             and (o["metadata"].get("labels") or {}).get("kubernetes.io/service-name") == name]
+    if len(memo) > 256:
+        memo.clear()
+    memo[(namespace, name)] = (cache.revision, found)
+    return found
 
 
 def tls_context(spec: Obj) -> ssl.SSLContext:
