@@ -424,7 +424,7 @@ def _update_autoscaler(args: argparse.Namespace, props: dict[str, Any]) -> bool:
         if not nodepool.update_autoscaler(args, pools[0]):
             return False
     changes = _autoscaler_profile(args.cluster_autoscaler_profile)
-    if changes is not None:
+    if changes is not None and (changes or props.get("autoScalerProfile")):
         current = props.get("autoScalerProfile") or {}
         # nulls put every key back to its default: the profile cleared
         props["autoScalerProfile"] = {**current, **changes} if changes else dict.fromkeys(profile.KEYS)
