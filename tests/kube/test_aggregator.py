@@ -284,3 +284,13 @@ async def test_groups_ordered_by_priority(client: test_utils.TestClient, cluster
     items = [i["metadata"].get("name") for i in orjson.loads(await resp.read())["items"]]
     assert items[-3:] == ["high.example.com", "toys.example.com", "metrics.k8s.io"]
     await crd_controller.stop()
+
+
+async def test_link_local_endpoint_is_not_dialed(cluster: Cluster, controller) -> None:
+    """An EndpointSlice cannot point lks at the host's metadata service (169.254.169.254)."""
+    svc, sl = service_with_endpoints(80)
+    sl["endpoints"][0]["addresses"] = ["169.254.169.254"]
+    await _create(cluster, [{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "wardle"}}, svc, sl,
+                            apiservice(service={"namespace": "wardle", "name": "api", "port": 443})])
+    cond = await _available(cluster, f"{VERSION}.{GROUP}", "FailedDiscoveryCheck")
+    assert cond["message"].endswith("dial tcp 169.254.169.254:80: connect: network is unreachable")

@@ -15,6 +15,7 @@ import asyncio
 import base64
 import binascii
 import contextlib
+import ipaddress
 import os
 import random
 import ssl
@@ -137,6 +138,8 @@ async def dial(cluster: Cluster, ep: Endpoint, ctx: ssl.SSLContext, server_name:
                 except pod_target.node_streams().StreamError:
                     raise Unavailable(f"dial tcp {address}: connect: connection refused") from None
             else:
+                if _link_local(ep.ip):  # the host's cloud metadata service is no tenant's endpoint
+                    raise Unavailable(f"dial tcp {address}: connect: network is unreachable")
                 reader, writer = await asyncio.open_connection(ep.ip, ep.port)
             await writer.start_tls(ctx, server_hostname=server_name)
     except TimeoutError:
@@ -148,6 +151,13 @@ async def dial(cluster: Cluster, ep: Endpoint, ctx: ssl.SSLContext, server_name:
     except OSError as err:
         raise Unavailable(f"dial tcp {address}: connect: {_errno_text(err)}") from None
     return reader, writer
+
+
+def _link_local(ip: str) -> bool:
+    try:
+        return ipaddress.ip_address(ip).is_link_local
+    except ValueError:
+        return True  # not an address: nothing to dial
 
 
 def _errno_text(err: OSError) -> str:
