@@ -69,3 +69,12 @@ def test_builtin_apiservices_and_front_proxy_trust(server: LKS) -> None:
                                    "-o", "json").stdout)
     assert json.loads(cm["data"]["requestheader-allowed-names"]) == ["front-proxy-client"]
     assert cm["data"]["requestheader-client-ca-file"].startswith("-----BEGIN CERTIFICATE-----")
+
+
+def test_metrics_api_through_the_aggregation_layer(server: LKS) -> None:
+    """The metrics-server add-on's APIService, served in process by lks.metrics."""
+    server.kubectl("wait", "--for=condition=Available", "apiservice/v1beta1.metrics.k8s.io", "--timeout=60s")
+    out = server.kubectl("get", "apiservice", "v1beta1.metrics.k8s.io", "--no-headers").stdout.split()
+    assert out[1:3] == ["kube-system/metrics-server", "True"]
+    rows = server.kubectl("api-resources", "--api-group=metrics.k8s.io", "--no-headers").stdout.splitlines()
+    assert sorted(r.split()[0] for r in rows) == ["nodes", "pods"]
