@@ -294,3 +294,18 @@ async def test_link_local_endpoint_is_not_dialed(cluster: Cluster, controller) -
                             apiservice(service={"namespace": "wardle", "name": "api", "port": 443})])
     cond = await _available(cluster, f"{VERSION}.{GROUP}", "FailedDiscoveryCheck")
     assert cond["message"].endswith("dial tcp 169.254.169.254:80: connect: network is unreachable")
+
+
+async def test_proxy_errors(client: test_utils.TestClient, cluster: Cluster, controller) -> None:
+    """Available, then the server goes: the transport's error as a 500; no endpoints: 503."""
+    with ExtensionServer() as ext:
+        await _create(cluster, [{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "wardle"}},
+                                *service_with_endpoints(ext.port),
+                                apiservice(service={"namespace": "wardle", "name": "api", "port": 443})])
+        await _available(cluster, f"{VERSION}.{GROUP}", "Passed")
+    resp = await client.get(f"/clusters/c1/apis/{GROUP}/{VERSION}/namespaces/default/flunders", headers=AUTH)
+    assert (resp.status, await resp.text()) == (500, f"dial tcp 127.0.0.1:{ext.port}: connect: connection refused\n")
+    slices = cluster.registry("discovery.k8s.io", "v1", "endpointslices")
+    await slices.delete("wardle", "api-1", deletion.DeleteOptions())
+    resp = await client.get(f"/clusters/c1/apis/{GROUP}/{VERSION}/namespaces/default/flunders", headers=AUTH)
+    assert (resp.status, await resp.text()) == (503, "service unavailable\n")

@@ -6,7 +6,9 @@ the APIService's `caBundle` (or no verification with `insecureSkipTLSVerify`), a
 front proxy: the caller's identity in `X-Remote-User`, `X-Remote-Group`, `X-Remote-Extra-*`
 and no credentials of its own. The answer streams back as it comes (watches included).
 
-A Service that is not available answers 503 `service unavailable`, as upstream.
+An APIService that is not Available, or whose Service has no ready endpoint, answers 503
+`service unavailable`; an endpoint that cannot be reached, the transport's error as a 500, as
+upstream's proxy handler does.
 """
 
 from __future__ import annotations
@@ -116,15 +118,6 @@ def tls_context(spec: Obj) -> ssl.SSLContext:
     return ssl.create_default_context()
 
 
-async def connect(cluster: Cluster, spec: Obj, ctx: ssl.SSLContext | None = None) -> tuple[Streams, str]:
-    """An HTTPS connection to the APIService's Service and the URL base it stands for."""
-    ref = spec.get("service") or {}
-    namespace, name, port = ref.get("namespace") or "", ref.get("name") or "", ref.get("port") or 443
-    ep = await endpoint(cluster, namespace, name, port)
-    ctx = ctx or cluster.aggregator.context(spec)
-    return await dial(cluster, ep, ctx, f"{name}.{namespace}.svc"), f"https://{ep.ip}:{ep.port}"
-
-
 async def dial(cluster: Cluster, ep: Endpoint, ctx: ssl.SSLContext, server_name: str) -> Streams:
     """TLS to `ep`: through the pod's node agent when a pod is behind it, else to the address."""
     address = f"{ep.ip}:{ep.port}"
@@ -228,6 +221,13 @@ def unavailable(text: str = "service unavailable") -> web.Response:
                         headers={"X-Content-Type-Options": "nosniff"})
 
 
+def failed(text: str) -> web.Response:
+    """The proxy's answer when the extension server cannot be dialed or answers no HTTP:
+    upstream's responder writes the transport's error as a plain-text 500."""
+    return web.Response(status=500, text=text + "\n", content_type="text/plain", charset="utf-8",
+                        headers={"X-Content-Type-Options": "nosniff"})
+
+
 async def forward(request: web.Request, cluster: Cluster, apiservice: Obj, user: User, path: str) -> web.StreamResponse:
     """Proxy `request` (its path under the cluster: `/apis/<group>/<version>/...`) to the
     APIService's Service and stream the answer back."""
@@ -235,10 +235,17 @@ async def forward(request: web.Request, cluster: Cluster, apiservice: Obj, user:
         return unavailable()
     spec = apiservice.get("spec") or {}
     body = await _body(request)
+    ref = spec.get("service") or {}
+    namespace, name = ref.get("namespace") or "", ref.get("name") or ""
     try:
-        conn, base = await connect(cluster, spec)
+        ep = await endpoint(cluster, namespace, name, ref.get("port") or 443)
+    except Unavailable:
+        return unavailable()  # upstream's resolver failing: "service unavailable"
+    base = f"https://{ep.ip}:{ep.port}"
+    try:
+        conn = await dial(cluster, ep, cluster.aggregator.context(spec), f"{name}.{namespace}.svc")
     except Unavailable as err:
-        return unavailable(f"Error trying to reach service: '{err}'")
+        return failed(str(err))
     headers = [(k, v) for k, v in request.headers.items()
                if k.lower() not in _HOP and not k.lower().startswith(_CONSUMED)]
     headers += identity_headers(user)
@@ -257,7 +264,7 @@ async def forward(request: web.Request, cluster: Cluster, apiservice: Obj, user:
     except (OSError, asyncio.IncompleteReadError, ValueError, Unavailable) as err:
         if "resp" in locals() and resp.prepared:
             return resp  # the server went away mid-answer: the client sees the stream end
-        return unavailable(f"Error trying to reach service: '{err}'")
+        return failed(str(err) or type(err).__name__)
     finally:
         with contextlib.suppress(Exception):
             conn[1].close()
