@@ -27,7 +27,7 @@ import aiohttp
 sys.path.insert(0, str(Path(__file__).parent))
 
 from api_bench import Server  # noqa: E402
-from arm_bench import CLUSTER_API, Management  # noqa: E402
+from arm_bench import CLUSTER_API, Management, wait_quiet  # noqa: E402
 from workload_bench import _create_cluster  # noqa: E402
 
 NAMESPACE = "bench"
@@ -87,6 +87,7 @@ async def _bench(srv: Server, nodes: int, replicas: int) -> dict[str, float]:
     async with Management(srv) as mgmt:
         server, auth = await _create_cluster(mgmt, nodes)
         await _pods_with_metrics(mgmt.http, server, auth, replicas)
+        await asyncio.to_thread(wait_quiet, srv.proc.pid, timeout=300)  # the controllers have caught up
         with tempfile.TemporaryDirectory() as tmp:
             kubeconfig = Path(tmp) / "kubeconfig"
             await _kubeconfig(mgmt, kubeconfig)

@@ -22,6 +22,7 @@ from lks.clock import go_duration, rfc3339
 from lks.kube import errors, fields, selectors
 from lks.kube.authn import User
 from lks.kube.http import negotiation
+from lks.metrics import tables
 from lks.metrics.source import NodeUsage, PodUsage, Usage
 
 Obj = dict[str, Any]
@@ -144,31 +145,44 @@ class MetricsAPI:
             found = self.usage.lookup_pod(namespace or "", name)
             if found is None:
                 raise errors.not_found("podmetrics", GROUP, f"{namespace}/{name}")
-            return _respond(pod_metrics(*found, now))
+            return self._answer(request, [pod_metrics(*found, now)], [found[1]], None)
         self._list_only(request)
         labels = selectors.parse_labels(request.query.get("labelSelector"))
         fieldsel = selectors.parse_fields(request.query.get("fieldSelector"), fields.supported("", "pods"))
         rendered = self._rendered
         if len(rendered) > 2 * len(self.usage.pods_cached()) + 1024:
             rendered.clear()  # pods gone or changed: render again
-        items = [pod_metrics(pod, usage, now, rendered) for pod, usage in self.usage.all_pods(namespace)
-                 if (not labels or labels.matches(pod["metadata"].get("labels")))
-                 and (not fieldsel or fieldsel.matches(fields.reader(pod)))]
-        items.sort(key=lambda o: (o["metadata"]["namespace"], o["metadata"]["name"]))
-        return _respond({"kind": "PodMetricsList", "apiVersion": API_VERSION, "metadata": {}, "items": items})
+        found = sorted(((pod, usage) for pod, usage in self.usage.all_pods(namespace)
+                        if (not labels or labels.matches(pod["metadata"].get("labels")))
+                        and (not fieldsel or fieldsel.matches(fields.reader(pod)))),
+                       key=lambda f: (f[0]["metadata"]["namespace"], f[0]["metadata"]["name"]))
+        items = [pod_metrics(pod, usage, now, rendered) for pod, usage in found]
+        return self._answer(request, items, [u for _, u in found], "PodMetricsList")
+
+    @staticmethod
+    def _answer(request: web.Request, items: list[Obj], usages: list[Any], list_kind: str | None) -> web.Response:
+        """The object (`list_kind` None) or list, or the Table kubectl asks for."""
+        if tables.wanted(request.headers.get("Accept")):
+            include = request.query.get("includeObject") or "Metadata"
+            return _respond(tables.table(items, [{"cpu": u.cpu, "memory": u.memory} for u in usages],
+                                         cpu=cpu_quantity, memory=memory_quantity, include_object=include))
+        if list_kind is None:
+            return _respond(items[0])
+        return _respond({"kind": list_kind, "apiVersion": API_VERSION, "metadata": {}, "items": items})
 
     def _nodes(self, request: web.Request, name: str | None) -> web.Response:
         now = self.usage.clock.now()
         if name is not None:
-            found = self.usage.lookup_node(name)
-            if found is None:
+            hit = self.usage.lookup_node(name)
+            if hit is None:
                 raise errors.not_found("nodemetrics", GROUP, name)
-            return _respond(node_metrics(*found, now))
+            return self._answer(request, [node_metrics(*hit, now)], [hit[1]], None)
         self._list_only(request)
         labels = selectors.parse_labels(request.query.get("labelSelector"))
         fieldsel = selectors.parse_fields(request.query.get("fieldSelector"), fields.supported("", "nodes"))
-        items = [node_metrics(node, usage, now) for node, usage in self.usage.all_nodes()
-                 if labels.matches(node["metadata"].get("labels"))
-                 and (not fieldsel or fieldsel.matches(fields.reader(node)))]
-        items.sort(key=lambda o: o["metadata"]["name"])
-        return _respond({"kind": "NodeMetricsList", "apiVersion": API_VERSION, "metadata": {}, "items": items})
+        nodes = sorted(((node, usage) for node, usage in self.usage.all_nodes()
+                        if labels.matches(node["metadata"].get("labels"))
+                        and (not fieldsel or fieldsel.matches(fields.reader(node)))),
+                       key=lambda f: f[0]["metadata"]["name"])
+        items = [node_metrics(node, usage, now) for node, usage in nodes]
+        return self._answer(request, items, [u for _, u in nodes], "NodeMetricsList")

@@ -62,6 +62,9 @@ def test_kubectl_top_pods_shows_the_simulated_usage(server: LKS, simulated: str)
     namespaces = {r[0] for r in every}
     assert {simulated, "kube-system"} <= namespaces  # the add-ons' pods use their share of requests
     assert [simulated, "big", "1000m", "320Mi"] in every
+    out = server.kubectl("get", "podmetrics", "-n", simulated).stdout  # metrics-server's Table
+    assert out.split("\n")[0].split() == ["NAME", "CPU", "MEMORY", "WINDOW"]
+    assert _rows(out) == [["big", "1", "320Mi", "15s"], ["small", "50m", "32Mi", "15s"]]
     got = json.loads(server.kubectl("get", "--raw", f"/apis/metrics.k8s.io/v1beta1/namespaces/{simulated}/pods/big").stdout)
     assert got["kind"] == "PodMetrics" and got["window"] == "15s"
     assert got["containers"][0] == {"name": "app", "usage": {"cpu": "800m", "memory": "256Mi"}}

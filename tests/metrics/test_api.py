@@ -52,11 +52,12 @@ async def served(cluster):
     await metrics.stop(cluster)
 
 
-async def _get(local, path, **query):
+async def _get(local, path, headers=None, **query):
     cluster = local.usage.cluster  # the watch cache first catches up with what the test wrote
     assert await cluster.feed.wait_for(await cluster.store.current_revision(), 5)
     qs = "&".join(f"{k}={v}" for k, v in query.items())
-    req = make_mocked_request("GET", f"/apis/metrics.k8s.io/v1beta1/{path}" + (f"?{qs}" if qs else ""))
+    req = make_mocked_request("GET", f"/apis/metrics.k8s.io/v1beta1/{path}" + (f"?{qs}" if qs else ""),
+                              headers=headers or {})
     resp = await local.handle(req, ADMIN, path)
     return resp.status, orjson.loads(resp.body)
 
@@ -127,3 +128,19 @@ async def test_what_metrics_server_does_not_serve(cluster, served):
     req = make_mocked_request("DELETE", "/apis/metrics.k8s.io/v1beta1/nodes/n1")
     assert (await served.handle(req, ADMIN, "nodes/n1")).status == 405
     assert {r["name"]: r["kind"] for r in served.resources()} == {"nodes": "NodeMetrics", "pods": "PodMetrics"}
+
+
+async def test_kubectl_get_gets_metrics_servers_table(cluster, served):
+    await _node(cluster)
+    await _pod(cluster, "web", notes={"lks.dev/simulate-cpu": "250m", "lks.dev/simulate-memory": "64Mi"},
+               containers=("app", "side"))
+    accept = {"Accept": "application/json;as=Table;v=v1;g=meta.k8s.io,application/json"}
+    status, got = await _get(served, "namespaces/default/pods", headers=accept)
+    assert status == 200 and got["kind"] == "Table"
+    assert [c["name"] for c in got["columnDefinitions"]] == ["Name", "cpu", "memory", "Window"]
+    assert got["rows"][0]["cells"] == ["web", "500m", "128Mi", "15s"]
+    assert got["rows"][0]["object"]["kind"] == "PartialObjectMetadata"
+    _, none = await _get(served, "namespaces/empty/pods", headers=accept)
+    assert none["columnDefinitions"] == [] and none["rows"] == []
+    _, node = await _get(served, "nodes/n1", headers=accept)
+    assert node["rows"][0]["cells"][0] == "n1"
