@@ -95,7 +95,9 @@ class ClusterAutoscaler:
         self.states: dict[str, ClusterState] = {}
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
-        self._lock = asyncio.Lock()  # one scan at a time
+        self._lock = asyncio.Lock()  # one pass over the clusters at a time
+        self._tasks: asyncio.TaskGroup | None = None  # the running loop's: it owns the scans
+        self._scanning: dict[str, asyncio.Task[None]] = {}  # cluster id -> its scan under way
 
     async def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="cluster-autoscaler")
@@ -106,9 +108,12 @@ class ClusterAutoscaler:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
+            self._tasks = None
+            self._scanning.clear()
 
     async def _run(self) -> None:
         async with asyncio.TaskGroup() as tasks:
+            self._tasks = tasks
             tasks.create_task(self._watch())
             while True:
                 self._wake.clear()
@@ -141,7 +146,10 @@ class ClusterAutoscaler:
                 w.cancel()
 
     async def run_once(self) -> float | None:
-        """Scan every cluster whose scan is due; when the next one is due, if any cluster is autoscaled."""
+        """Start the scan of every cluster whose scan is due (each its own task, so that one
+        cluster's drain does not hold up the others; without the task group of `start`, in turn);
+        when the next scan falls due. A cluster busy with an operation, or scanning, is not due:
+        the end of either wakes the loop."""
         async with self._lock:
             now = self.clock.now()
             due: list[float] = []
@@ -152,18 +160,32 @@ class ClusterAutoscaler:
                 key = doc["id"].lower()
                 seen.add(key)
                 state = self.states.setdefault(key, ClusterState())
-                if state.next_scan <= now and self._at_rest(doc):
-                    settings = _profile(doc)
-                    try:
-                        await self.scan(doc, state, settings)
-                    except (ARMError, errors.APIError) as err:
-                        log.warning("autoscaler scan of %s: %s", doc["id"], err)
-                    finally:
-                        state.next_scan = now + settings.scan_interval  # set once done: tests wait on it
+                if key in self._scanning or not self._at_rest(doc):
+                    continue
+                if state.next_scan <= now:
+                    scan = self._scan(doc, state, now)
+                    if self._tasks is None:
+                        await scan
+                    else:
+                        self._scanning[key] = self._tasks.create_task(scan, name=f"autoscaler scan {doc['name']}")
+                        continue
                 due.append(state.next_scan)
-            for key in set(self.states) - seen:  # autoscaling disabled or cluster gone: start over
+            for key in set(self.states) - seen - set(self._scanning):  # autoscaling off or cluster gone
                 del self.states[key]
             return min(due, default=None)
+
+    async def _scan(self, doc: Doc, state: ClusterState, now: float) -> None:
+        settings = _profile(doc)
+        try:
+            await self.scan(doc, state, settings)
+        except (ARMError, errors.APIError) as err:
+            log.warning("autoscaler scan of %s: %s", doc["id"], err)
+        except Exception:  # a bug in one cluster's scan must not end the others'
+            log.exception("autoscaler scan of %s failed", doc["id"])
+        finally:
+            state.next_scan = now + settings.scan_interval  # set once done: tests wait on it
+            self._scanning.pop(doc["id"].lower(), None)
+            self._wake.set()
 
     def explain(self, cluster_id: str) -> Doc | None:
         """What the last scan of the cluster concluded, for a user asking why (beyond AKS, whose
@@ -203,9 +225,11 @@ class ClusterAutoscaler:
         healthy = self._health(picture, node_groups, state, settings, now)
         up = scaleup.Result()
         if healthy:
-            created = {p.key: _timestamp(p.obj["metadata"].get("creationTimestamp")) for p in picture.pending}
-            # pods' ages on the cluster's clock, which stamped them
-            up = scaleup.plan(picture, node_groups, settings=settings, now=cluster.clock.now(), created=created,
+            # a pod's age is on the cluster's clock, which stamped it; new-pod-scale-up-delay on the plane's
+            wall, rate = cluster.clock.now(), self.clock.scale / cluster.clock.scale
+            created = {p.key: now - (wall - _timestamp(p.obj["metadata"].get("creationTimestamp"))) * rate
+                       for p in picture.pending}
+            up = scaleup.plan(picture, node_groups, settings=settings, now=now, created=created,
                               priorities=priorities, rng=self.rng)
         state.last_scale_up = up
         state.cluster.scale_up.set("InProgress" if up.increases else "Needed" if up.needed and up.remaining

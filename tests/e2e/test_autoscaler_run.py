@@ -48,7 +48,8 @@ def aks(server):
                                     base_url=config["endpoint"], connection_verify=config["ca_file"])
     mc = client.managed_clusters.get("demo", "demo")
     mc.auto_scaler_profile = ManagedClusterPropertiesAutoScalerProfile(
-        scan_interval="10s", scale_down_delay_after_add="0m", scale_down_unneeded_time="1m")
+        scan_interval="10s", scale_down_delay_after_add="0m", scale_down_unneeded_time="1m",
+        new_pod_scale_up_delay="60s")  # a second: the Deployment's 40 pods are all pending by then
     client.managed_clusters.begin_create_or_update("demo", "demo", mc).result()
     client.agent_pools.begin_create_or_update("demo", "demo", "burst", AgentPool(
         count=1, vm_size="Standard_DS2_v2", mode="User", os_type="Linux", enable_auto_scaling=True,
