@@ -56,6 +56,15 @@ def _timestamp(text: str | None) -> float:
         return 0.0
 
 
+BACKOFF_FIRST, BACKOFF_MAX = 300.0, 1800.0
+
+
+def _back_off(state: ClusterState, pool: str, now: float) -> None:
+    _until, length = state.backoff.get(pool, (0.0, 0.0))
+    length = min(length * 2, BACKOFF_MAX) if length else BACKOFF_FIRST
+    state.backoff[pool] = (now + length, length)
+
+
 def _profile(doc: Doc) -> Profile:
     try:
         return profile.parse(doc["properties"].get("autoScalerProfile"))
@@ -85,6 +94,8 @@ class ClusterState:
     last_verdicts: list[scaledown.Verdict] = field(default_factory=list)
     last_scale_up: scaleup.Result | None = None
     recorder: EventRecorder | None = None  # kept: a repeated Event is counted, not created again
+    backoff: dict[str, tuple[float, float]] = field(default_factory=dict)  # pool -> (until, its length)
+    growing: set[str] = field(default_factory=set)  # pools whose scale-up operation has not been seen end
 
 
 class ClusterAutoscaler:
@@ -230,16 +241,22 @@ class ClusterAutoscaler:
             created = {p.key: now - (wall - _timestamp(p.obj["metadata"].get("creationTimestamp"))) * rate
                        for p in picture.pending}
             up = scaleup.plan(picture, node_groups, settings=settings, now=now, created=created,
-                              priorities=priorities, rng=self.rng)
+                              priorities=priorities, rng=self.rng, backoff=self._backoff(doc, state, now))
         state.last_scale_up = up
         state.cluster.scale_up.set("InProgress" if up.increases else "Needed" if up.needed and up.remaining
                                    else "NoActivity", now)
         resized = bool(up.increases) and await self._resize(doc["id"], {n: b for n, (_a, b) in up.increases.items()})
+        if up.increases and not resized:
+            for name in up.increases:
+                _back_off(state, name, now)
+        if resized:
+            state.growing = set(up.increases)
         for g in node_groups:
             gs = state.groups[g.name]
             if resized and g.name in up.increases:
                 gs.target = up.increases[g.name][1]
-            gs.scale_up.set("InProgress" if resized and g.name in up.increases else "NoActivity", now)
+            gs.scale_up.set("InProgress" if resized and g.name in up.increases else
+                            "Backoff" if g.name in state.backoff else "NoActivity", now)
         if up.increases:
             if resized:
                 state.last_add = now
@@ -272,6 +289,19 @@ class ClusterAutoscaler:
         pdbs = [preemption.Budget(p) for p in await objects("policy", "poddisruptionbudgets")]
         cm = await cluster.registry("", "v1", "configmaps").get_or_none(status.NAMESPACE, expander.CONFIGMAP)
         return picture, pdbs, ((cm or {}).get("data") or {}).get("priorities")
+
+    def _backoff(self, doc: Doc, state: ClusterState, now: float) -> frozenset[str]:
+        """The pools not to grow now: a scale-up whose operation failed backs its pools off, 5
+        minutes and doubling up to 30 (upstream's exponential backoff; AKS's "up to 30 min")."""
+        if state.growing:
+            if doc["properties"].get("provisioningState") == "Failed":
+                for name in state.growing:
+                    _back_off(state, name, now)
+            else:
+                for name in state.growing:  # it worked: the next failure starts over
+                    state.backoff.pop(name, None)
+            state.growing = set()
+        return frozenset(name for name, (until, _length) in state.backoff.items() if until > now)
 
     def _health(self, picture: Picture, node_groups: list[groups.Group], state: ClusterState, settings: Profile,
                 now: float) -> bool:

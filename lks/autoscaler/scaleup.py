@@ -23,6 +23,7 @@ from lks.controllers.scheduler.status import Status
 from lks.nodes.template import POOL_LABEL
 
 MAX_SIZE_REACHED = "max node group size reached"
+IN_BACKOFF = "in backoff after failed scale-up"
 MIN_PRIORITY = -10  # pods below it never trigger a scale-up (-10 is for overprovisioning pods)
 # labels that differ between otherwise similar groups (upstream's ignored labels, AKS's pool ones)
 _SIMILAR_IGNORED = {POOL_LABEL, "agentpool", "kubernetes.azure.com/nodepool-type", "topology.kubernetes.io/zone",
@@ -152,8 +153,9 @@ def balance(chosen: Option, groups: list[Group], options: list[Option]) -> dict[
 
 
 def plan(picture: Picture, groups: list[Group], *, settings: Profile, now: float, created: dict[str, float],
-         priorities: str | None = None, rng: random.Random | None = None) -> Result:
-    """What one scan's scale-up does (nothing applied yet)."""
+         priorities: str | None = None, rng: random.Random | None = None,
+         backoff: frozenset[str] = frozenset()) -> Result:
+    """What one scan's scale-up does (nothing applied yet); groups in `backoff` are skipped."""
     result = Result()
     pods = pending(picture, now=now, settings=settings, created=created)
     result.needed = bool(pods)
@@ -162,10 +164,11 @@ def plan(picture: Picture, groups: list[Group], *, settings: Profile, now: float
     options = []
     for group in groups:
         room = group.max_size - group.target
-        if room <= 0:
+        skipped = MAX_SIZE_REACHED if room <= 0 else IN_BACKOFF if group.name in backoff else None
+        if skipped is not None:
             for pod in pods:
                 per = result.rejected.setdefault(pod.key, {})
-                per[MAX_SIZE_REACHED] = per.get(MAX_SIZE_REACHED, 0) + 1
+                per[skipped] = per.get(skipped, 0) + 1
             continue
         option = estimate(picture, group, pods, room, result.rejected)
         if option is not None:

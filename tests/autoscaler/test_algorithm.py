@@ -10,7 +10,7 @@ import uuid
 import pytest
 
 from lks.arm import nodeshape, vmsizes
-from lks.autoscaler import expander, groups, profile, scaledown, scaleup
+from lks.autoscaler import autoscaler, expander, groups, profile, scaledown, scaleup
 from lks.autoscaler.simulator import Picture, PodCache
 from lks.controllers.scheduler import preemption
 from lks.nodes import NodeTemplate, parse_taint
@@ -198,3 +198,20 @@ def test_an_unready_node_is_unneeded_whatever_its_utilization():
     picture = Picture.build(nodes=[n0, n1], pods=[busy], cache=PodCache())
     found = {v.node[-1:]: v for v in scaledown.find_unneeded(picture, [g], [], SETTINGS, deleting=set())}
     assert found["0"].reason is None and not found["0"].ready
+
+
+def test_a_pool_in_backoff_is_not_grown_and_says_so():
+    g = group("burst")
+    picture = Picture.build(nodes=[], pods=[pod("p")], cache=PodCache())
+    result = scaleup.plan(picture, [g], settings=SETTINGS, now=0.0, created={}, backoff=frozenset({"burst"}))
+    assert not result.increases
+    assert scaleup.reasons_text(result.rejected[result.remaining[0].key]) == "1 in backoff after failed scale-up"
+
+
+def test_backoff_doubles_up_to_thirty_minutes():
+    state = autoscaler.ClusterState()
+    lengths = []
+    for _ in range(5):
+        autoscaler._back_off(state, "burst", 0.0)
+        lengths.append(state.backoff["burst"][1])
+    assert lengths == [300.0, 600.0, 1200.0, 1800.0, 1800.0]
