@@ -54,8 +54,8 @@ def _filter(name: str, options: list[Option], priorities: str | None) -> list[Op
         return _best(options, lambda o: -o.count)
     if name == "priority":
         for _prio, patterns in parse_priorities(priorities):
-            matched = [o for o in options if any(p.fullmatch(o.group.id) or p.fullmatch(o.group.name)
-                                                 for p in patterns)]
+            # upstream's regexp.MatchString: a match anywhere in the node group's id (the VMSS name)
+            matched = [o for o in options if any(p.search(o.group.id) for p in patterns)]
             if matched:
                 return matched
         return options

@@ -129,6 +129,13 @@ def test_expanders(name, n, winner):
     assert list(result.increases) == [winner]
 
 
+def test_priority_patterns_match_anywhere_in_the_vmss_name():
+    small, big = group("small", max_size=2), group("big", size="Standard_D4s_v3", max_size=2)
+    settings = profile.Profile(expander="priority")
+    result = plan([], [pod(f"p-{i}") for i in range(7)], [small, big], settings, priorities="10:\n  - small\n50:\n  - -big-\n")
+    assert list(result.increases) == ["big"]
+
+
 def test_priorities_configmap_parsing():
     parsed = expander.parse_priorities("10: [.*spot.*]\n50: [.*ondemand.*]\n")
     assert [p for p, _ in parsed] == [50, 10]
