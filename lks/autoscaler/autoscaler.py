@@ -243,9 +243,8 @@ class ClusterAutoscaler:
             up = scaleup.plan(picture, node_groups, settings=settings, now=now, created=created,
                               priorities=priorities, rng=self.rng, backoff=self._backoff(doc, state, now))
         state.last_scale_up = up
-        state.cluster.scale_up.set("InProgress" if up.increases else "Needed" if up.needed and up.remaining
-                                   else "NoActivity", now)
         resized = bool(up.increases) and await self._resize(doc["id"], {n: b for n, (_a, b) in up.increases.items()})
+        state.cluster.scale_up.set("InProgress" if resized else "NoActivity", now)
         if up.increases and not resized:
             for name in up.increases:
                 _back_off(state, name, now)
@@ -260,7 +259,7 @@ class ClusterAutoscaler:
         if up.increases:
             if resized:
                 state.last_add = now
-                configmap = await self._write_status(cluster, state, node_groups, now)
+                configmap = await self._write_status(cluster, state, now)
                 text = scaleup.info_text(up, node_groups)
                 for name, (before, after) in sorted(up.increases.items()):
                     group = next(g for g in node_groups if g.name == name)
@@ -277,7 +276,7 @@ class ClusterAutoscaler:
                                           f"pod didn't trigger scale-up: {scaleup.reasons_text(reasons)}")
             if healthy:
                 await self._scale_down(doc, cluster, picture, node_groups, pdbs, state, settings, recorder, now)
-        await self._write_status(cluster, state, node_groups, now)
+        await self._write_status(cluster, state, now)
 
     async def _read(self, cluster: Cluster, state: ClusterState) -> tuple[Picture, list[preemption.Budget], str | None]:
         async def objects(group: str, resource: str) -> list[Doc]:
@@ -367,7 +366,7 @@ class ClusterAutoscaler:
                       settings: Profile, recorder: EventRecorder, now: float) -> None:
         nodes = cluster.registry("", "v1", "nodes")
         removed: dict[str, int] = {}
-        configmap = await self._write_status(cluster, state, [v.group for v in verdicts], now)
+        configmap = await self._write_status(cluster, state, now)
         for v in verdicts:
             node = await _taint(nodes, v.node, now)
             if node is None:
@@ -414,10 +413,8 @@ class ClusterAutoscaler:
         log.info("autoscaler resized %s: %s", cluster_id, sizes)
         return True
 
-    async def _write_status(self, cluster: Cluster, state: ClusterState, node_groups: list[groups.Group],
-                            now: float) -> Doc:
+    async def _write_status(self, cluster: Cluster, state: ClusterState, now: float) -> Doc:
         """The status ConfigMap, created or replaced; returns it (Events about the autoscaler go there)."""
-        del node_groups  # the per-group statuses are already in state
         data = {"status": status.text(now, state.cluster, {self._group_id(cluster, n): g
                                                           for n, g in state.groups.items()})}
         annotations = {status.LAST_UPDATED: status.go_time(now)}

@@ -176,6 +176,8 @@ async def test_pending_pods_grow_the_pool_to_max_in_one_scan_then_it_shrinks_pas
     text = configmap["data"]["status"]
     assert "autoscalerStatus: Running" in text and f"- name: {vmss}" in text
     assert "cloudProviderTarget: 5" in text and "maxSize: 5" in text and "minSize: 1" in text
+    assert "clusterWide:\n  health:\n    status: Healthy\n" in text
+    assert "  scaleUp:\n    status: InProgress\n" in text
     assert "cluster-autoscaler.kubernetes.io/last-updated" in configmap["metadata"]["annotations"]
     scaled = await events(cluster, "ScaledUpGroup")
     assert scaled[0]["message"] == f"Scale-up: setting group {vmss} size to 5 instead of 1 (max: 5)"
