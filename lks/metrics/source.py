@@ -134,6 +134,14 @@ class Usage:
                 self.sample()
             except Exception:  # a bad /proc read must not end the sampling
                 log.exception("sampling Process containers of cluster %s", self.cluster.id)
+            self._forget_deleted()
+
+    def _forget_deleted(self) -> None:
+        """Drop the models of pods that are gone (or changed since) once they pile up."""
+        objects = self.pods_cached()
+        if len(self._models) > 2 * len(objects) + 1024:
+            live = {p["metadata"].get("uid") for p in objects.values()}
+            self._models = {uid: m for uid, m in self._models.items() if uid in live}
 
     # -- Process pods ------------------------------------------------------------------------
 
@@ -247,9 +255,7 @@ class Usage:
             usage = self._usage_of(pod, running, ready, now)
             if usage is not None:
                 yield pod, usage
-        if len(self._models) > 2 * len(objects) + 1024:  # forget the models of deleted pods
-            live = {p["metadata"].get("uid") for p in objects.values()}
-            self._models = {uid: m for uid, m in self._models.items() if uid in live}
+        self._forget_deleted()
 
     def all_nodes(self) -> Iterator[tuple[Obj, NodeUsage]]:
         """Every Ready node with its usage: its pods' sum plus the node's own."""
