@@ -35,6 +35,7 @@ from lks.controllers.scheduler import preemption
 from lks.kube import errors
 from lks.kube.cluster import Cluster
 from lks.kube.registry import WriteOptions
+from lks.kube.subresources import eviction
 from lks.nodes import drain
 
 if TYPE_CHECKING:
@@ -374,6 +375,8 @@ class ClusterAutoscaler:
             await recorder.record(node, "Normal", "ScaleDown", status.MARKED)
             for pod in v.pods:
                 await recorder.record(pod.obj, "Normal", "ScaleDown", status.DELETING_POD)
+            if settings.daemonset_eviction_for_occupied_nodes if v.pods else settings.daemonset_eviction_for_empty_nodes:
+                await _evict(cluster, v.daemons)
             try:
                 # upstream gives the pods max-graceful-termination-sec; the plane's clock may run fast
                 await self.plane.fleet.retire_nodes(cluster, v.group.name, [v.node],
@@ -438,6 +441,21 @@ class ClusterAutoscaler:
     def _group_id(self, cluster: Cluster, pool: str) -> str:
         running = self.plane.fleet.pools.get((cluster.id, pool))
         return running.template.vmss_name if running is not None else pool
+
+
+async def _evict(cluster: Cluster, pods: list[Any]) -> None:
+    """Evict these DaemonSet pods, best effort and without waiting (upstream's
+    daemonset-eviction-for-empty/occupied-nodes): the taint keeps their DaemonSets from
+    putting them back."""
+    registry = cluster.registry("", "v1", "pods")
+    for pod in pods:
+        body = {"apiVersion": "policy/v1", "kind": "Eviction",
+                "metadata": {"name": pod.name, "namespace": pod.namespace},
+                "deleteOptions": {"preconditions": {"uid": pod.uid}}}
+        try:
+            await eviction.evict(registry, pod.namespace, pod.name, "create", body, _WRITE)
+        except errors.APIError as err:
+            log.debug("DaemonSet pod %s not evicted: %s", pod.key, err.message)
 
 
 async def _taint(nodes: Any, name: str, now: float) -> Doc | None:

@@ -39,6 +39,7 @@ class Verdict:
     group: Group
     utilization: float
     pods: list[PodInfo] = field(default_factory=list)  # what must move (empty: an empty node)
+    daemons: list[PodInfo] = field(default_factory=list)  # DaemonSet pods, which go with the node
     reason: str | None = None  # why not unneeded (None: unneeded)
     ready: bool = True  # an unready node goes whatever its utilization, after scale-down-unready-time
     blocking: str | None = None  # the pod that blocks it
@@ -139,6 +140,7 @@ def find_unneeded(picture: Picture, groups: list[Group], budgets: list[preemptio
                     picture.snapshot.assume(pod, name)
                 continue
             verdict.pods = pods
+            verdict.daemons = [p for p in node.pods.values() if owner_kind(p.obj) == "DaemonSet"]
             gone.add(name)
             remaining = [r - n for r, n in zip(remaining, need, strict=True)]
     return out

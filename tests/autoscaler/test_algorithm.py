@@ -222,3 +222,14 @@ def test_backoff_doubles_up_to_thirty_minutes():
         autoscaler._back_off(state, "burst", 0.0)
         lengths.append(state.backoff["burst"][1])
     assert lengths == [300.0, 600.0, 1200.0, 1800.0, 1800.0]
+
+
+def test_daemonset_pods_do_not_count_as_pods_to_move_and_are_listed_apart():
+    ds = {"apiVersion": "apps/v1", "kind": "DaemonSet", "name": "agent", "uid": "ds-1", "controller": True}
+    g = group("burst", target=2)
+    n0, n1 = node(g, 0), node(g, 1)
+    agent = pod("agent-x", "100m", on=n0["metadata"]["name"], owner=ds, namespace="kube-system")
+    picture = Picture.build(nodes=[n0, n1], pods=[agent], cache=PodCache())
+    found = {v.node[-1:]: v for v in scaledown.find_unneeded(picture, [g], [], SETTINGS, deleting=set())}
+    assert found["0"].reason is None and found["0"].pods == []  # empty: kube-system or not, it stays behind
+    assert [p.name for p in found["0"].daemons] == ["agent-x"]
