@@ -5,10 +5,12 @@ expanders, balancing similar pools, and which pods keep their node from scale-do
 from __future__ import annotations
 
 import random
+import types
 import uuid
 
 import pytest
 
+from lks import clock
 from lks.arm import nodeshape, vmsizes
 from lks.autoscaler import autoscaler, expander, groups, profile, scaledown, scaleup
 from lks.autoscaler.simulator import Picture, PodCache
@@ -233,3 +235,21 @@ def test_daemonset_pods_do_not_count_as_pods_to_move_and_are_listed_apart():
     found = {v.node[-1:]: v for v in scaledown.find_unneeded(picture, [g], [], SETTINGS, deleting=set())}
     assert found["0"].reason is None and found["0"].pods == []  # empty: kube-system or not, it stays behind
     assert [p.name for p in found["0"].daemons] == ["agent-x"]
+
+
+@pytest.mark.parametrize(("unready", "healthy"), [
+    pytest.param(3, True, id="ok-total-unready-count"),
+    pytest.param(4, False, id="past-both"),
+])
+def test_too_many_unready_nodes_halt_the_autoscaler(unready, healthy):
+    g = group("burst", target=8)
+    nodes = [node(g, i) for i in range(8)]
+    for n in nodes[:unready]:
+        n["status"]["conditions"] = [{"type": "Ready", "status": "False"}]
+    picture = Picture.build(nodes=nodes, pods=[], cache=PodCache())
+    scaler = autoscaler.ClusterAutoscaler(plane=types.SimpleNamespace(clock=None), clock=clock.Clock())
+    state = autoscaler.ClusterState()
+    # max(3, 45% of 8 = 3.6): four unready nodes are too many
+    assert scaler._health(picture, [g], state, SETTINGS, 0.0) is healthy
+    assert state.cluster.health.status == ("Healthy" if healthy else "Unhealthy")
+    assert state.cluster.counts.ready == 8 - unready
