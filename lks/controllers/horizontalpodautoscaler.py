@@ -34,7 +34,6 @@ from lks.controllers.hpa_metrics import (
 )
 from lks.controllers.scheduler import resources
 from lks.kube import errors, scale, selectors
-from lks.kube.authn import acting_as
 from lks.kube.cluster import Cluster
 from lks.kube.registry import Registry, WriteOptions
 
@@ -215,13 +214,12 @@ class HorizontalPodAutoscalerController(Controller[tuple[str, str]]):
         """An update of the target's `scale` subresource, authorized as the controller's."""
         paths = self.cluster.scale_paths(reg.rt)
         assert paths is not None  # read through it just before
-        await reg.authorize("update", ns, name, "scale")
         who = (reg.rt.resource, reg.rt.group, name)
         body = {"apiVersion": "autoscaling/v1", "kind": "Scale", "spec": {"replicas": desired}}
-        with acting_as(None):  # authorized above as a write through `scale`, which it is
-            await reg.patch(ns, name, lambda cur: scale.apply_scale(cur, body, paths, who),
-                            WriteOptions(field_validation="Ignore", trusted=True,
-                                         field_manager="kube-controller-manager", subresource="scale"))
+        # a write through `scale` (authorized, admitted and recorded as one), as the controller
+        await reg.patch(ns, name, lambda cur: scale.apply_scale(cur, body, paths, who),
+                        WriteOptions(field_validation="Ignore", trusted=True,
+                                     field_manager="kube-controller-manager", subresource="scale"))
 
     # -- metrics ------------------------------------------------------------------------------
 

@@ -594,7 +594,7 @@ class Registry:
         subresource: str | None = None,
     ) -> tuple[Obj, bool]:
         """PUT: replace the object. Returns (object, created)."""
-        await self.authorize("update", namespace, name, subresource, opts.user)
+        await self.authorize("update", namespace, name, subresource or opts.subresource, opts.user)
         obj = self._decode(obj, opts)
         self._check_namespace(obj, namespace)
         body_name = obj["metadata"].get("name")
@@ -620,7 +620,7 @@ class Registry:
         """PATCH: `apply_patch` maps the current object to the patched one (it may raise APIError)."""
         # in process a patch is a function of the current object: what an API client (upstream's
         # controllers) sends as a patch or, read-modify-write, as an update; either verb will do
-        await self.authorize("patch", namespace, name, subresource, opts.user, or_verb="update")
+        await self.authorize("patch", namespace, name, subresource or opts.subresource, opts.user, or_verb="update")
 
         def mutate(current: Obj) -> Obj:
             patched = apply_patch(self.served(current))
