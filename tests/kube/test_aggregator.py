@@ -56,7 +56,8 @@ async def _available(cluster: Cluster, name: str, reason: str) -> dict:
         while True:
             obj = await reg.get_or_none(None, name) or {}
             cond = next((c for c in (obj.get("status") or {}).get("conditions") or [] if c["type"] == "Available"), None)
-            if cond is not None and cond["reason"] == reason:
+            fed = (cluster.aggregator.services.get(name) or {}).get("status") or {}  # what routing reads
+            if cond is not None and cond["reason"] == reason and cond in (fed.get("conditions") or []):
                 return cond
             await asyncio.sleep(0.02)
 
@@ -307,5 +308,6 @@ async def test_proxy_errors(client: test_utils.TestClient, cluster: Cluster, con
     assert (resp.status, await resp.text()) == (500, f"dial tcp 127.0.0.1:{ext.port}: connect: connection refused\n")
     slices = cluster.registry("discovery.k8s.io", "v1", "endpointslices")
     await slices.delete("wardle", "api-1", deletion.DeleteOptions())
+    await _available(cluster, f"{VERSION}.{GROUP}", "EndpointsNotFound")  # the caches have seen it go
     resp = await client.get(f"/clusters/c1/apis/{GROUP}/{VERSION}/namespaces/default/flunders", headers=AUTH)
     assert (resp.status, await resp.text()) == (503, "service unavailable\n")
