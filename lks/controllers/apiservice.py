@@ -81,8 +81,9 @@ class APIServiceAvailabilityController(Controller[str]):
             self.queue.add(AUTO)  # raced with a writer: look again
 
     async def _autoregister(self) -> None:
-        """Create the built-in APIServices missing (once), create or correct the CRDs', and
-        delete the CRD ones whose version is no longer served."""
+        """Create the built-in APIServices missing (once, deleting those of group-versions no
+        longer served), create or correct the CRDs', and delete the CRD ones whose version is
+        no longer served."""
         wanted = autoregister.for_crds(self.cluster)
         if not self._started:
             wanted.update({o["metadata"]["name"]: o for o in autoregister.builtin(self.cluster)})
@@ -99,10 +100,13 @@ class APIServiceAvailabilityController(Controller[str]):
             except errors.APIError as err:
                 if err.code != 409:
                     raise
+        # the CRDs' that are gone always; at start, also the built-in ones of a former version
+        # (a control-plane upgrade that dropped a group-version)
+        stale = ("true", "onstart") if not self._started else ("true",)
         self._started = True
         for have in self.informer.list():
             name = have["metadata"]["name"]
-            if (have["metadata"].get("labels") or {}).get(autoregister.LABEL) == "true" and name not in wanted:
+            if (have["metadata"].get("labels") or {}).get(autoregister.LABEL) in stale and name not in wanted:
                 try:
                     await self.apiservices.delete(None, name, deletion.DeleteOptions())
                 except errors.APIError as err:

@@ -311,3 +311,21 @@ async def test_proxy_errors(client: test_utils.TestClient, cluster: Cluster, con
     await _available(cluster, f"{VERSION}.{GROUP}", "EndpointsNotFound")  # the caches have seen it go
     resp = await client.get(f"/clusters/c1/apis/{GROUP}/{VERSION}/namespaces/default/flunders", headers=AUTH)
     assert (resp.status, await resp.text()) == (503, "service unavailable\n")
+
+
+async def test_onstart_apiservice_of_a_dropped_version_goes_at_start(cluster: Cluster) -> None:
+    """An `onstart` APIService of a group-version the cluster no longer serves (after an upgrade)."""
+    reg = cluster.registry("apiregistration.k8s.io", "v1", "apiservices")
+    await reg.create(None, {"metadata": {"name": "v1beta1.gone.k8s.io",
+                                         "labels": {"kube-aggregator.kubernetes.io/automanaged": "onstart"}},
+                            "spec": {"group": "gone.k8s.io", "version": "v1beta1", "groupPriorityMinimum": 100,
+                                     "versionPriority": 9}})
+    c = APIServiceAvailabilityController(cluster)
+    await c.start()
+    try:
+        async with asyncio.timeout(10):
+            while await reg.get_or_none(None, "v1beta1.gone.k8s.io") is not None:
+                await asyncio.sleep(0.02)
+        assert await reg.get_or_none(None, "v1.apps") is not None
+    finally:
+        await c.stop()
