@@ -3,8 +3,9 @@ proxy handler sends them: over HTTPS to one ready endpoint of the Service (a Pro
 reached through its node agent's port-forward, pods sharing the host's network; an address
 with no pod behind it is dialed as it is), with the Service's DNS name as TLS server name,
 the APIService's `caBundle` (or no verification with `insecureSkipTLSVerify`), and lks as the
-front proxy: the caller's identity in `X-Remote-User`, `X-Remote-Group`, `X-Remote-Extra-*`
-and no credentials of its own. The answer streams back as it comes (watches included).
+front proxy: the `front-proxy-client` certificate (`frontproxy`), the caller's identity in
+`X-Remote-User`, `X-Remote-Group`, `X-Remote-Uid`, `X-Remote-Extra-*`, and none of the caller's
+credentials. The answer streams back as it comes (watches included).
 
 An APIService that is not Available, or whose Service has no ready endpoint, answers 503
 `service unavailable`; an endpoint that cannot be reached, the transport's error as a 500, as
