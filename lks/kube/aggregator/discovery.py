@@ -86,9 +86,14 @@ def _priorities(cluster: Cluster) -> dict[str, int]:
 
 
 def group_list(cluster: Cluster, docs: builtin.Documents) -> Doc:
-    extra = [(g, _group_doc(g, [v for v, _, _ in vs])) for g, vs in _groups(cluster) if g not in docs.group]
-    groups = _merged(cluster, docs.group_list["groups"], lambda e: e["name"], extra)
-    return {**docs.group_list, "groups": groups}
+    """The legacy `/apis` (built once per catalog and aggregation state)."""
+    key = (docs, cluster.aggregator.generation)  # the documents themselves: an id could be reused
+    memo = cluster.aggregator.memo
+    if memo.get("legacy key") != key:
+        extra = [(g, _group_doc(g, [v for v, _, _ in vs])) for g, vs in _groups(cluster) if g not in docs.group]
+        groups = _merged(cluster, docs.group_list["groups"], lambda e: e["name"], extra)
+        memo["legacy key"], memo["legacy"] = key, {**docs.group_list, "groups": groups}
+    return memo["legacy"]
 
 
 def group(cluster: Cluster, name: str) -> Doc | None:
@@ -101,7 +106,7 @@ def group(cluster: Cluster, name: str) -> Doc | None:
 def aggregated_groups(cluster: Cluster, docs: builtin.Documents) -> tuple[bytes, str]:
     """The aggregated `/apis` document with the extensions' group-versions, and its ETag
     (cached per catalog and aggregation state)."""
-    key = (id(docs), cluster.aggregator.generation)
+    key = (docs, cluster.aggregator.generation)
     memo = cluster.aggregator.memo
     if memo.get("key") != key:
         doc = orjson.loads(docs.aggregated_groups)
