@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from lks import store
+from lks import store, tasks
 from lks.arm import documents, fleet, managedclusters
 from lks.arm.errors import ARMError
 from lks.autoscaler import expander, groups, profile, scaledown, scaleup, status
@@ -116,17 +116,15 @@ class ClusterAutoscaler:
 
     async def stop(self) -> None:
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await tasks.cancel(self._task)
             self._task = None
             self._tasks = None
             self._scanning.clear()
 
     async def _run(self) -> None:
-        async with asyncio.TaskGroup() as tasks:
-            self._tasks = tasks
-            tasks.create_task(self._watch())
+        async with asyncio.TaskGroup() as group:
+            self._tasks = group
+            group.create_task(self._watch())
             while True:
                 self._wake.clear()
                 try:

@@ -13,10 +13,10 @@ this (the job controller's second queue, the garbage collector's feed listener) 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Hashable
 from typing import Generic, TypeVar
 
+from lks import tasks
 from lks.controllers import identities
 from lks.controllers.informer import Handler, Informer
 from lks.controllers.workqueue import WorkQueue
@@ -67,9 +67,7 @@ class Controller(Generic[K]):
 
     async def stop(self) -> None:
         if self._syncing is not None:
-            self._syncing.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._syncing
+            await tasks.cancel(self._syncing)
             self._syncing = None
         await self.queue.stop()
         for informer in reversed(self._informers):

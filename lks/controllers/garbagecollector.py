@@ -22,14 +22,13 @@ its dependents are not collected; once allowed, the resource is listed into the 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
 
-from lks import store
+from lks import store, tasks
 from lks.controllers import informer
 from lks.controllers.controller import Controller
 from lks.kube import deletion, errors
@@ -112,9 +111,7 @@ class GarbageCollector(Controller[Item]):
         if self._on_event in self.cluster.feed.listeners:
             self.cluster.feed.listeners.remove(self._on_event)
         if self._rechecking is not None:
-            self._rechecking.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._rechecking
+            await tasks.cancel(self._rechecking)
             self._rechecking = None
         await super().stop()
 

@@ -14,11 +14,11 @@ tries again with the reflector's backoff; it has synced (`synced`) once it is al
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Callable
 from typing import Any
 
+from lks import tasks
 from lks.kube import authz, watchcache
 from lks.kube.authn import User
 from lks.kube.catalog import ResourceType
@@ -63,9 +63,7 @@ class Informer(watchcache.Handler):
         if self.cache is not None:
             self.cache.remove_handler(self)
         if self._task:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await tasks.cancel(self._task)
             self._task = None
 
     def deliver(self, kind: str, obj: Obj, prev: Obj | None) -> None:

@@ -14,14 +14,13 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from lks import store
+from lks import store, tasks
 
 log = logging.getLogger(__name__)
 
@@ -264,9 +263,7 @@ class ClusterFeed:
 
     async def stop(self) -> None:
         if self._task:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await tasks.cancel(self._task)
         for cache in self.caches.values():
             cache.close_all()
 

@@ -15,7 +15,6 @@ metrics (metrics-server cannot scrape a node that does not answer).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Iterator
@@ -23,6 +22,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from lks import tasks
 from lks.kube.cluster import Cluster
 from lks.metrics import model, procfs
 from lks.nodes import pods as nodepods
@@ -121,9 +121,7 @@ class Usage:
 
     async def stop(self) -> None:
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await tasks.cancel(self._task)
             self._task = None
         self._pod_cache = self._node_cache = None
 

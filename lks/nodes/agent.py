@@ -35,7 +35,6 @@ deleting the Node when its VM goes.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 import heapq
 import itertools
@@ -45,6 +44,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
+from lks import tasks
 from lks.clock import Clock, rfc3339
 from lks.kube import deletion, errors
 from lks.kube.authn import acting_as
@@ -428,9 +428,7 @@ class Heartbeats:
     async def stop(self) -> None:
         task, self._task = self._task, None
         if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            await tasks.cancel(task)
 
     def add(self, agent: NodeAgent) -> None:
         """Beat for `agent` from one interval from now. Every entry already queued is due no

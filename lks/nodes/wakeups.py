@@ -7,12 +7,12 @@ leases), never a sleeping task per pod, and every wait goes through the injectab
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import heapq
 import itertools
 import math
 from collections.abc import Callable
 
+from lks import tasks
 from lks.clock import Clock
 
 
@@ -53,9 +53,7 @@ class Wakeups:
     async def stop(self) -> None:
         task, self._task = self._task, None
         if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            await tasks.cancel(task)
 
     async def _sleep_until(self, when: float) -> None:
         # the time is read when the sleep starts, not when it was asked for: a manual clock

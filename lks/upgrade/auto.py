@@ -20,7 +20,6 @@ the service's store), never polling.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import copy
 import logging
 from collections.abc import Callable
@@ -28,7 +27,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from lks import store
+from lks import store, tasks
 from lks.arm import documents, managedclusters, model, nodeshape, versions
 from lks.arm.errors import ARMError
 from lks.clock import Clock
@@ -98,14 +97,12 @@ class AutoUpgrader:
 
     async def stop(self) -> None:
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await tasks.cancel(self._task)
             self._task = None
 
     async def _run(self) -> None:
-        async with asyncio.TaskGroup() as tasks:
-            tasks.create_task(self._watch())
+        async with asyncio.TaskGroup() as group:
+            group.create_task(self._watch())
             while True:
                 self._wake.clear()
                 try:

@@ -14,12 +14,12 @@ may help. Status writes for failures go through a work queue, deduplicated per p
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import random
 import time
 from typing import Any
 
+from lks import tasks
 from lks.clock import rfc3339
 from lks.controllers import events, identities
 from lks.controllers.informer import Informer
@@ -117,9 +117,7 @@ class Scheduler:
 
     async def stop(self) -> None:
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await tasks.cancel(self._task)
             self._task = None
         await self.status_queue.stop()
         for inf in reversed(list(self._informers.values())):

@@ -28,8 +28,8 @@ from urllib.parse import quote
 
 from aiohttp import web
 
-from lks.kube import errors
 from lks.kube.authn import User
+from lks.kube.http import negotiation
 from lks.kube.streaming import target as pod_target
 
 if TYPE_CHECKING:
@@ -235,7 +235,7 @@ async def forward(request: web.Request, cluster: Cluster, apiservice: Obj, user:
     if not _available(apiservice):
         return unavailable()
     spec = apiservice.get("spec") or {}
-    body = await _body(request)
+    body = await negotiation.read_body(request)
     ref = spec.get("service") or {}
     namespace, name = ref.get("namespace") or "", ref.get("name") or ""
     try:
@@ -269,19 +269,6 @@ async def forward(request: web.Request, cluster: Cluster, apiservice: Obj, user:
     finally:
         with contextlib.suppress(Exception):
             conn[1].close()
-
-
-async def _body(request: web.Request) -> bytes:
-    """The request body, within kube-apiserver's limit (413 beyond it)."""
-    if request.content_length is not None and request.content_length > errors.MAX_BODY_BYTES:
-        raise errors.too_large()
-    chunks, size = [], 0
-    async for chunk in request.content.iter_chunked(65536):
-        size += len(chunk)
-        if size > errors.MAX_BODY_BYTES:
-            raise errors.too_large()
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 def _available(apiservice: Obj) -> bool:

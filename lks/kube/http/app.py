@@ -568,15 +568,7 @@ def _peer_cert(request: web.Request) -> bytes | None:
 
 
 async def _read_body(request: web.Request) -> bytes:
-    if request.content_length is not None and request.content_length > errors.MAX_BODY_BYTES:
-        raise errors.too_large()
-    chunks, size = [], 0
-    async for chunk in request.content.iter_chunked(65536):
-        size += len(chunk)
-        if size > errors.MAX_BODY_BYTES:
-            raise errors.too_large()
-        chunks.append(chunk)
-    body = b"".join(chunks)
+    body = await negotiation.read_body(request)
     audit.request_body(body)
     return body
 

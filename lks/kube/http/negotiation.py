@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 import orjson
 import yaml
+from aiohttp import web
 
 from lks import nesting, safeyaml
 from lks.kube import errors, gojson, protobuf
@@ -173,3 +174,16 @@ def encode(obj: object, fmt: str, *, pretty: bool | None = None) -> tuple[bytes,
     if PRETTY.get() if pretty is None else pretty:
         return orjson.dumps(obj, option=orjson.OPT_INDENT_2), JSON
     return orjson.dumps(obj, option=orjson.OPT_APPEND_NEWLINE), JSON
+
+
+async def read_body(request: web.Request) -> bytes:
+    """The request body, within kube-apiserver's limit (413 beyond it)."""
+    if request.content_length is not None and request.content_length > errors.MAX_BODY_BYTES:
+        raise errors.too_large()
+    chunks, size = [], 0
+    async for chunk in request.content.iter_chunked(65536):
+        size += len(chunk)
+        if size > errors.MAX_BODY_BYTES:
+            raise errors.too_large()
+        chunks.append(chunk)
+    return b"".join(chunks)
