@@ -24,6 +24,7 @@ from aiohttp import web
 from lks import nesting
 from lks.arm import openapi
 from lks.arm.errors import ARMError
+from lks.identity.caller import Caller
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +40,7 @@ class Call:
     api_version: str
     body: Any = None
     headers: dict[str, str] = field(default_factory=dict)  # extra response headers
+    caller: Caller | None = None  # who is calling (authentication sets it)
 
     @property
     def method(self) -> str:
