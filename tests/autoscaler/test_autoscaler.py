@@ -9,6 +9,7 @@ import asyncio
 import contextlib
 import json
 import ssl
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -40,8 +41,11 @@ class Management:
             return r.status, (await r.json() if r.content_length != 0 and r.status != 204 else None)
 
 
-async def until(check: Callable[[], Awaitable[Any]], what: str, tries: int = 1500) -> Any:
-    for _ in range(tries):
+async def until(check: Callable[[], Awaitable[Any]], what: str, timeout: float = 120.0) -> Any:
+    """Polls on the wall clock: the service's own work (controllers, node agents) is real; a
+    generous budget because a loaded CI machine is slow, not wrong."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
         got = await check()
         if got:
             return got
