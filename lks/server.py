@@ -2,7 +2,7 @@
 `$LKS_HOME`, and (with `--demo`) a first cluster with a ready kubeconfig.
 
 `$LKS_HOME` (default `~/.lks`) holds `pki/` (the service CA and serving certificate),
-`config.json` (endpoint, CA file, the management API token, subscription id), `lks.db` (the
+`config.json` (endpoint, CA file, the management API token, subscription and tenant ids), `lks.db` (the
 service's own store) and `clusters/<id>/state.db` (each cluster's objects); all of it private
 to the owner (`lks.homedir`).
 """
@@ -26,6 +26,7 @@ import orjson
 from aiohttp import web
 
 from lks import homedir, kubeconfig, pki, store
+from lks.arm import subscriptions
 from lks.arm.app import ManagementAPI
 from lks.arm.plane import ManagementPlane
 from lks.autoscaler.autoscaler import ClusterAutoscaler
@@ -111,6 +112,7 @@ class Service:
             "ca_file": str(ca_file),
             "token": old.get("token") or secrets.token_urlsafe(32),
             "subscription_id": old.get("subscription_id") or str(uuid.uuid4()),
+            "tenant_id": old.get("tenant_id") or str(uuid.uuid4()),
         }
         _write_private(path, orjson.dumps(self.config, option=orjson.OPT_INDENT_2))
 
@@ -129,9 +131,11 @@ class Service:
                                     api_endpoint=(self.host, self.port), serving_ca_pem=ca_file.read_bytes())
         await self.planes.start_all()
         self.plane = ManagementPlane(meta=self.meta, planes=self.planes, endpoint=self.endpoint, ca_file=ca_file,
-                                     clock=self.clock)
+                                     clock=self.clock, tenant_id=self.config["tenant_id"])
+        reads = subscriptions.routes(subscription_id=self.config["subscription_id"],
+                                     tenant_id=self.config["tenant_id"])
         management = ManagementAPI(token=self.config["token"], subscription_id=self.config["subscription_id"],
-                                   routes=self.plane.routes())
+                                   routes=[*reads, *self.plane.routes()])
         # ARM's errors where aiohttp's router would answer a path or method itself
         app = web.Application(client_max_size=64 * 1024 * 1024, middlewares=[management.middleware])
         app.router.add_routes([web.get(f"/{p}", _ok) for p in ("healthz", "readyz", "livez")])

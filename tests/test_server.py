@@ -49,7 +49,7 @@ async def test_clusters_refuse_each_others_credentials(tmp_path):
             async with http.get(f"{server_a}/version") as r:
                 assert (await r.json())["minor"] == "36"
         config = json.loads((tmp_path / "config.json").read_text())
-        assert set(config) == {"endpoint", "ca_file", "token", "subscription_id"}
+        assert set(config) == {"endpoint", "ca_file", "token", "subscription_id", "tenant_id"}
         assert config["endpoint"] == svc.endpoint
     finally:
         await svc.stop()

@@ -123,7 +123,8 @@ class ManagedClusters:
             rid = existing["id"]  # the id keeps the case it was created with
         def build() -> Doc:
             return model.managed_cluster(call.body, existing=existing, resource_id=rid, name=existing["name"]
-                                         if existing else p["name"], group=p["group"], subscription=p["subscription"])
+                                         if existing else p["name"], group=p["group"], subscription=p["subscription"],
+                                         tenant_id=self.plane.tenant_id)
 
         if whatif.requested(call.request.query):  # answers what the PUT would do; nothing changes
             if existing is None:

@@ -328,8 +328,9 @@ def _check_cidrs(net: Doc) -> None:
 
 
 def managed_cluster(body: Any, *, existing: Doc | None, resource_id: str, name: str, group: str,
-                    subscription: str) -> Doc:
-    """The stored document for a PUT of a managed cluster (creation or full update)."""
+                    subscription: str, tenant_id: str | None = None) -> Doc:
+    """The stored document for a PUT of a managed cluster (creation or full update); `tenant_id`
+    is the service's tenant, the system-assigned identity's."""
     if not isinstance(body, dict):
         raise ARMError("InvalidRequestContent", "The request content was invalid and could not be deserialized.", 400)
     props_in = _object(body.get("properties"), "properties")
@@ -417,7 +418,8 @@ def managed_cluster(body: Any, *, existing: Doc | None, resource_id: str, name: 
     if identity.get("type") == "SystemAssigned":
         identity = {"type": "SystemAssigned",
                     "principalId": (old.get("identity") or {}).get("principalId") or str(uuid.uuid4()),
-                    "tenantId": (old.get("identity") or {}).get("tenantId") or str(uuid.uuid4())}
+                    "tenantId": tenant_id or (old.get("identity") or {}).get("tenantId") or str(uuid.uuid4())}
+    props["servicePrincipalProfile"] = _service_principal(props_in, old_props, identity)
     props["identityProfile"] = old_props.get("identityProfile") or {"kubeletidentity": {
         "resourceId": f"/subscriptions/{subscription}/resourcegroups/{props['nodeResourceGroup']}/providers/"
                       f"Microsoft.ManagedIdentity/userAssignedIdentities/{name}-agentpool",
@@ -431,6 +433,17 @@ def managed_cluster(body: Any, *, existing: Doc | None, resource_id: str, name: 
         "tags": body.get("tags", old.get("tags")) or {}, "sku": sku, "identity": identity,
         "kind": old.get("kind", "Base"), "properties": props,
     }
+
+
+def _service_principal(props_in: Doc, old_props: Doc, identity: Doc) -> Doc:
+    """`servicePrincipalProfile`: `{"clientId": "msi"}` for a cluster with a managed identity, as AKS
+    answers (az reads `service_principal_profile.client_id` unchecked); a service principal cluster
+    keeps its client id. The secret is never stored."""
+    if identity.get("type") in ("SystemAssigned", "UserAssigned"):
+        return {"clientId": "msi"}
+    given = _object(props_in.get("servicePrincipalProfile"), "servicePrincipalProfile")
+    return {"clientId": given.get("clientId") or (old_props.get("servicePrincipalProfile") or {}).get("clientId")
+            or "msi"}
 
 
 def _oidc_issuer(props_in: Doc, old_props: Doc) -> Doc:

@@ -32,8 +32,10 @@ PRIVATE = documents.PRIVATE
 
 class ManagementPlane:
     def __init__(self, *, meta: store.Backend, planes: ControlPlanes, endpoint: str, ca_file: Path,
-                 clock: Clock | None = None):
+                 clock: Clock | None = None, tenant_id: str | None = None):
+        """`tenant_id` is the service's tenant (config.json), the clusters' `identity.tenantId`."""
         self.clock = clock or Clock()
+        self.tenant_id = tenant_id
         self.docs = documents.Documents(meta)
         self.operations = Operations(meta, clock=self.clock, url=self.url)
         self.planes = planes

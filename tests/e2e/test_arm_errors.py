@@ -61,7 +61,7 @@ def _sub(config: dict[str, Any]) -> str:
 
 
 UNKNOWN = [
-    pytest.param("GET", "/tenants?api-version=2022-12-01", 404, "NotFound", None, id="tenants"),
+    pytest.param("GET", "/tenants/x?api-version=2022-12-01", 404, "NotFound", None, id="tenants"),
     pytest.param("GET", "/foo?api-version=2022-12-01", 404, "NotFound", None, id="foo"),
     pytest.param("POST", "/foo/bar?api-version=2022-12-01", 404, "NotFound", None, id="post-foo"),
     pytest.param("GET", "/clusters?api-version=2022-12-01", 404, "NotFound", None, id="clusters-root"),
