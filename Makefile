@@ -3,8 +3,11 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# the real Azure CLI for tests/az, pinned in tests/az/requirements.txt
+AZ_VENV := .venv-az
+AZ_STAMP := $(AZ_VENV)/.installed
 
-.PHONY: install run test bench lint clean etcd
+.PHONY: install run test bench lint clean etcd az
 
 install: $(STAMP)
 
@@ -14,6 +17,14 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install -q -e '.[dev]'
 	touch $(STAMP)
 
+az: $(AZ_STAMP)
+
+$(AZ_STAMP): tests/az/requirements.txt
+	test -x $(AZ_VENV)/bin/python || $(PY) -m venv $(AZ_VENV)
+	$(AZ_VENV)/bin/pip install -q --upgrade pip 2>/dev/null || true
+	$(AZ_VENV)/bin/pip install -q -r tests/az/requirements.txt
+	touch $(AZ_STAMP)
+
 # etcd-server is only needed by the etcd run of the store tests.
 etcd:
 	@command -v etcd >/dev/null || (apt-get install -y -q etcd-server >/dev/null 2>&1 || \
@@ -22,7 +33,7 @@ etcd:
 run: install
 	$(BIN)/lks up --demo
 
-test: install etcd
+test: install etcd az
 	$(BIN)/python -m pytest -q
 
 bench: install
@@ -33,4 +44,4 @@ lint: install
 	$(BIN)/ruff check .
 
 clean:
-	rm -rf $(VENV) .pytest_cache
+	rm -rf $(VENV) $(AZ_VENV) .pytest_cache
