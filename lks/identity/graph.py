@@ -1,0 +1,491 @@
+"""The Microsoft Graph subset the Azure CLI's `az ad sp|app` commands call (azure-cli's
+`role/_msgrpah/_graph_client.py`), served under `<endpoint>/graph/` (the cloud's
+`microsoftGraphResourceId`): applications, service principals, their client secrets
+(`addPassword`, `removePassword`) and federated identity credentials, `$filter`ed listings
+(`lks.identity.odata`) paged with `@odata.nextLink`, `directoryObjects/getByIds` (role
+assignments name principals through it), the tenant's `organization`, and empty `users` and
+`groups` (lks has no directory users yet). Answers are Graph's JSON (`lks.identity.graphobjects`)
+and Graph's errors (`{"error": {"code", "message", "innerError"}}`).
+
+An Entra application and its service principal are one record in lks
+(`lks.identity.principals`): creating the application creates the principal, `POST
+/servicePrincipals` for its appId answers that principal, and deleting either deletes both.
+Callers authenticate as on the management API (its helper, passed in by `lks.server`); the
+service's first owner (the bootstrap token) may write, other principals only read, as a
+service principal without Graph's `Application.ReadWrite.All` permission.
+"""
+
+from __future__ import annotations
+
+import inspect
+import re
+import urllib.parse
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+from aiohttp import web
+
+from lks import nesting
+from lks.arm.errors import ARMError
+from lks.identity import graphobjects as objects
+from lks.identity import odata, principals
+from lks.identity.caller import Caller
+
+VERSIONS = ("v1.0", "beta")
+MAX_BODY = 1024 * 1024
+PAGE = 100  # Graph's default page of directory objects
+MAX_PAGE = 999
+CONTENT_TYPE = "application/json;odata.metadata=minimal;odata.streaming=true;IEEE754Compatible=false;charset=utf-8"
+_GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+
+Authenticate = Callable[[web.Request], "Awaitable[Caller | None] | Caller | None"]
+
+
+class GraphError(Exception):
+    def __init__(self, status: int, code: str, message: str):
+        super().__init__(message)
+        self.status, self.code, self.message = status, code, message
+
+
+def not_found(id: str) -> GraphError:
+    return GraphError(404, "Request_ResourceNotFound", f"Resource '{id}' does not exist or one of its queried "
+                      "reference-property objects are not present.")
+
+
+def bad_request(message: str, code: str = "Request_BadRequest") -> GraphError:
+    return GraphError(400, code, message)
+
+
+@dataclass(slots=True)
+class Call:
+    request: web.Request
+    version: str
+    ids: tuple[str, ...]  # the path's ids, outermost first
+    body: Any
+    caller: Caller | None
+
+    def context(self, fragment: str) -> str:
+        """An `@odata.context` URL of this Graph, e.g. `…/v1.0/$metadata#servicePrincipals`."""
+        return f"{self.request.url.origin()}/graph/{self.version}/$metadata#{fragment}"
+
+
+Handler = Callable[[Call], Awaitable[web.Response]]
+
+
+class GraphAPI:
+    def __init__(self, *, principals: principals.Principals, tenant_id: str, authenticate: Authenticate):
+        self.principals = principals
+        self.tenant_id = tenant_id
+        self._authenticate = authenticate
+        collection = r"(?:/(?P<{}>[^/]+))"
+        sp, app = collection.format("sp"), collection.format("app")
+        table: list[tuple[str, dict[str, Handler]]] = [
+            ("/applications", {"GET": self.list_applications, "POST": self.create_application}),
+            (f"/applications{app}", {"GET": self.get_application, "PATCH": self.update_application,
+                                     "DELETE": self.delete_application}),
+            (f"/applications{app}/addPassword", {"POST": self.add_password}),
+            (f"/applications{app}/removePassword", {"POST": self.remove_password}),
+            (f"/applications{app}/owners", {"GET": self.no_owners}),
+            (f"/applications{app}/federatedIdentityCredentials", {"GET": self.list_federated,
+                                                                 "POST": self.create_federated}),
+            (f"/applications{app}/federatedIdentityCredentials{collection.format('fic')}",
+             {"GET": self.get_federated, "DELETE": self.delete_federated}),
+            ("/servicePrincipals", {"GET": self.list_service_principals, "POST": self.create_service_principal}),
+            (f"/servicePrincipals{sp}", {"GET": self.get_service_principal, "PATCH": self.update_service_principal,
+                                         "DELETE": self.delete_service_principal}),
+            (f"/servicePrincipals{sp}/addPassword", {"POST": self.add_password}),
+            (f"/servicePrincipals{sp}/removePassword", {"POST": self.remove_password}),
+            (f"/servicePrincipals{sp}/owners", {"GET": self.no_owners}),
+            ("/directoryObjects/getByIds", {"POST": self.get_by_ids}),
+            ("/organization", {"GET": self.organization}),
+            ("/users", {"GET": self.no_users}),
+            ("/groups", {"GET": self.no_groups}),
+        ]
+        # Graph's path segments ignore case, as ARM's do
+        self._table = [(re.compile(f"^{path}/?$", re.IGNORECASE), methods) for path, methods in table]
+
+    def routes(self) -> list[web.RouteDef]:
+        return [web.route("*", "/graph/{tail:.*}", self.handle)]
+
+    async def handle(self, request: web.Request) -> web.Response:
+        request_id = str(uuid.uuid4())
+        try:
+            resp = await self._handle(request)
+        except GraphError as err:
+            resp = _error(err, request, request_id)
+        except odata.FilterError as err:
+            resp = _error(bad_request(err.message, err.code), request, request_id)
+        resp.headers["request-id"] = request_id
+        resp.headers["client-request-id"] = request.headers.get("client-request-id", request_id)
+        return resp
+
+    async def _handle(self, request: web.Request) -> web.Response:
+        caller = await self._caller(request)
+        version, _, path = request.match_info["tail"].partition("/")
+        if version not in VERSIONS:
+            raise bad_request(f"Invalid version: {version}", "BadRequest")
+        path = "/" + path
+        for pattern, methods in self._table:
+            m = pattern.match(path)
+            if m is None:
+                continue
+            handler = methods.get(request.method)
+            if handler is None:
+                raise GraphError(405, "Request_BadRequest", "Specified HTTP method is not allowed for the request "
+                                 "target.")
+            if request.method not in ("GET", "HEAD", "OPTIONS") and not _may_write(caller):
+                raise GraphError(403, "Authorization_RequestDenied", "Insufficient privileges to complete the "
+                                 "operation.")
+            body = await _read_json(request) if request.method in ("POST", "PATCH") else None
+            ids = tuple(urllib.parse.unquote(v) for v in m.groups() if v is not None)
+            return await handler(Call(request, version, ids, body, caller))
+        segment = next((s for s in path.split("/") if s), "")
+        raise bad_request(f"Resource not found for the segment '{segment}'.", "BadRequest")
+
+    async def _caller(self, request: web.Request) -> Caller | None:
+        """The management API's authentication, its refusals worded as Graph's."""
+        try:
+            caller = self._authenticate(request)
+            if inspect.isawaitable(caller):
+                caller = await caller
+        except ARMError as err:
+            if err.code == "ExpiredAuthenticationToken":
+                message = "Lifetime validation failed, the token is expired."
+            elif err.code == "InvalidAuthenticationTokenAudience":
+                message = "Access token validation failure. Invalid audience."
+            elif "missing" in err.message:
+                message = "Access token is empty."
+            else:
+                message = "Access token validation failure."
+            raise GraphError(401, "InvalidAuthenticationToken", message) from None
+        return caller  # type: ignore[return-value]
+
+    # -- applications ---------------------------------------------------------------------------
+
+    async def list_applications(self, call: Call) -> web.Response:
+        apps = [objects.application(sp) for sp in await self.principals.list()]
+        return _page(call, apps, "applications", objects.APPLICATION_FILTERS, "Application")
+
+    async def create_application(self, call: Call) -> web.Response:
+        body = _object(call.body)
+        name = body.get("displayName")
+        if not isinstance(name, str) or not name.strip():
+            raise bad_request("A value is required for property 'displayName' of resource 'Application'.")
+        _no_key_credentials(body)
+        sp = await self.principals.create(name)
+        doc = objects.application(sp)
+        return _json({"@odata.context": call.context("applications/$entity"), **doc}, 201,
+                     location=_location(call, "applications", sp.application_object_id))
+
+    async def get_application(self, call: Call) -> web.Response:
+        sp = await self._application(call.ids[0])
+        return _json({"@odata.context": call.context("applications/$entity"), **objects.application(sp)})
+
+    async def update_application(self, call: Call) -> web.Response:
+        sp = await self._application(call.ids[0])
+        await self._update(sp, _object(call.body))
+        return web.Response(status=204)
+
+    async def delete_application(self, call: Call) -> web.Response:
+        sp = await self._application(call.ids[0])
+        await self._delete(sp)
+        return web.Response(status=204)
+
+    # -- service principals ---------------------------------------------------------------------
+
+    async def list_service_principals(self, call: Call) -> web.Response:
+        sps = [objects.service_principal(sp, self.tenant_id) for sp in await self.principals.list()]
+        return _page(call, sps, "servicePrincipals", objects.SERVICE_PRINCIPAL_FILTERS, "ServicePrincipal")
+
+    async def create_service_principal(self, call: Call) -> web.Response:
+        """The service principal of an application (one record in lks: it exists already)."""
+        app_id = _object(call.body).get("appId")
+        if not isinstance(app_id, str) or not app_id:
+            raise bad_request("A value is required for property 'appId' of resource 'ServicePrincipal'.")
+        sp = await self.principals.get(app_id)
+        if sp is None or sp.app_id.lower() != app_id.lower():
+            raise bad_request(f"The appId '{app_id}' of the service principal does not reference a valid "
+                              "application object.")
+        doc = objects.service_principal(sp, self.tenant_id)
+        return _json({"@odata.context": call.context("servicePrincipals/$entity"), **doc}, 201,
+                     location=_location(call, "servicePrincipals", sp.object_id))
+
+    async def get_service_principal(self, call: Call) -> web.Response:
+        sp = await self._service_principal(call.ids[0])
+        doc = objects.service_principal(sp, self.tenant_id)
+        return _json({"@odata.context": call.context("servicePrincipals/$entity"), **doc})
+
+    async def update_service_principal(self, call: Call) -> web.Response:
+        sp = await self._service_principal(call.ids[0])
+        await self._update(sp, _object(call.body))
+        return web.Response(status=204)
+
+    async def delete_service_principal(self, call: Call) -> web.Response:
+        sp = await self._service_principal(call.ids[0])
+        await self._delete(sp)
+        return web.Response(status=204)
+
+    # -- client secrets (of an application or its service principal: the same in lks) -----------
+
+    async def add_password(self, call: Call) -> web.Response:
+        sp = await self._owner(call)
+        cred = _object(_object(call.body).get("passwordCredential", {}))
+        name = cred.get("displayName")
+        if name is not None and not isinstance(name, str):
+            raise bad_request("Invalid value specified for property 'displayName' of resource 'PasswordCredential'.")
+        end = _timestamp(cred.get("endDateTime"), "endDateTime")
+        if end is not None and end <= self.principals.clock.now():
+            raise bad_request("Invalid value specified for property 'endDateTime' of resource 'PasswordCredential'.")
+        # Graph's default lifetime of a secret is two years
+        _sp, made, secret = await self.principals.add_password(sp.app_id, display_name=name, years=2.0, end=end)
+        return _json({"@odata.context": call.context("microsoft.graph.passwordCredential"),
+                      **objects.password(made, secret)})
+
+    async def remove_password(self, call: Call) -> web.Response:
+        sp = await self._owner(call)
+        key_id = _object(call.body).get("keyId")
+        if not isinstance(key_id, str) or not _GUID.match(key_id):
+            raise bad_request("A value is required for property 'keyId' of resource 'PasswordCredential'.")
+        try:
+            await self.principals.remove_password(sp.app_id, key_id)
+        except principals.CredentialNotFound:
+            raise bad_request(f"No password credential found with keyId '{key_id}'.") from None
+        return web.Response(status=204)
+
+    # -- federated identity credentials ---------------------------------------------------------
+
+    async def list_federated(self, call: Call) -> web.Response:
+        sp = await self._application(call.ids[0])
+        creds = [objects.federated(f) for f in sp.federated]
+        return _page(call, creds, f"applications('{sp.application_object_id}')/federatedIdentityCredentials",
+                     objects.FEDERATED_FILTERS, "FederatedIdentityCredential")
+
+    async def create_federated(self, call: Call) -> web.Response:
+        sp = await self._application(call.ids[0])
+        body = _object(call.body)
+        fields = {}
+        for key in ("name", "issuer", "subject"):
+            value = body.get(key)
+            if not isinstance(value, str) or not value.strip():
+                raise bad_request(f"A value is required for property '{key}' of resource "
+                                  "'FederatedIdentityCredential'.")
+            fields[key] = value
+        audiences = body.get("audiences", [principals.EXCHANGE_AUDIENCE])
+        if (not isinstance(audiences, list) or len(audiences) != 1
+                or not all(isinstance(a, str) and a for a in audiences)):
+            raise bad_request("Invalid value specified for property 'audiences' of resource "
+                              "'FederatedIdentityCredential'.")
+        description = body.get("description")
+        try:
+            _sp, cred = await self.principals.add_federated(
+                sp.app_id, audiences=audiences, description=description if isinstance(description, str) else None,
+                **fields)
+        except ValueError:
+            raise GraphError(409, "Request_MultipleObjectsWithSameKeyValue", "FederatedIdentityCredential with "
+                             f"name {fields['name']} already exists.") from None
+        context = call.context(f"applications('{sp.application_object_id}')/federatedIdentityCredentials/$entity")
+        return _json({"@odata.context": context, **objects.federated(cred)}, 201)
+
+    async def get_federated(self, call: Call) -> web.Response:
+        sp = await self._application(call.ids[0])
+        cred = _federated(sp, call.ids[1])
+        context = call.context(f"applications('{sp.application_object_id}')/federatedIdentityCredentials/$entity")
+        return _json({"@odata.context": context, **objects.federated(cred)})
+
+    async def delete_federated(self, call: Call) -> web.Response:
+        sp = await self._application(call.ids[0])
+        cred = _federated(sp, call.ids[1])
+        try:
+            await self.principals.remove_federated(sp.app_id, cred.id)
+        except (principals.CredentialNotFound, principals.PrincipalNotFound):
+            raise not_found(call.ids[1]) from None
+        return web.Response(status=204)
+
+    # -- directory reads ------------------------------------------------------------------------
+
+    async def get_by_ids(self, call: Call) -> web.Response:
+        """The directory objects among `ids` (service principals are all lks has), typed."""
+        body = _object(call.body)
+        ids = body.get("ids")
+        if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids) or len(ids) > 1000:
+            raise bad_request("Invalid value specified for property 'ids' of resource 'DirectoryObject'.")
+        types = body.get("types")
+        wanted = {i.lower() for i in ids}
+        found = []
+        if types is None or any(isinstance(t, str) and t.lower() == "serviceprincipal" for t in types):
+            found = [{"@odata.type": "#microsoft.graph.servicePrincipal",
+                      **objects.service_principal(sp, self.tenant_id)}
+                     for sp in await self.principals.list() if sp.object_id.lower() in wanted]
+        return _json({"@odata.context": call.context("directoryObjects"), "value": found})
+
+    async def organization(self, call: Call) -> web.Response:
+        return _json({"@odata.context": call.context("organization"),
+                      "value": [objects.organization(self.tenant_id, None)]})
+
+    async def no_owners(self, call: Call) -> web.Response:
+        await (self._application if "applications" in call.request.path.lower() else self._service_principal)(
+            call.ids[0])
+        return _json({"@odata.context": call.context("directoryObjects"), "value": []})
+
+    async def no_users(self, call: Call) -> web.Response:
+        return _page(call, [], "users", objects.USER_FILTERS, "User")
+
+    async def no_groups(self, call: Call) -> web.Response:
+        return _page(call, [], "groups", objects.GROUP_FILTERS, "Group")
+
+    # -- helpers --------------------------------------------------------------------------------
+
+    async def _application(self, id: str) -> principals.ServicePrincipal:
+        """The principal whose application object id is `id` (Graph's /applications/{id})."""
+        return await self._find(id, lambda sp: sp.application_object_id)
+
+    async def _service_principal(self, id: str) -> principals.ServicePrincipal:
+        return await self._find(id, lambda sp: sp.object_id)
+
+    async def _find(self, id: str, key: Callable[[principals.ServicePrincipal], str]) -> principals.ServicePrincipal:
+        if not _GUID.match(id):
+            raise bad_request(f"Invalid object identifier '{id}'.")
+        sp = await self.principals.get(id)
+        if sp is None or key(sp).lower() != id.lower():
+            raise not_found(id)
+        return sp
+
+    async def _owner(self, call: Call) -> principals.ServicePrincipal:
+        """The principal of an addPassword/removePassword path: an application or a service principal."""
+        if "/applications/" in call.request.path.lower():
+            return await self._application(call.ids[0])
+        return await self._service_principal(call.ids[0])
+
+    async def _update(self, sp: principals.ServicePrincipal, body: dict[str, Any]) -> None:
+        """A PATCH: lks keeps a principal's display name; other writable properties are accepted
+        and have no effect, except certificates, which lks does not take."""
+        _no_key_credentials(body)
+        name = body.get("displayName")
+        if name is not None:
+            if not isinstance(name, str) or not name.strip():
+                raise bad_request("Invalid value specified for property 'displayName' of resource 'Application'.")
+            try:
+                await self.principals.rename(sp.app_id, name)
+            except principals.PrincipalNotFound:
+                raise not_found(sp.object_id) from None
+
+    async def _delete(self, sp: principals.ServicePrincipal) -> None:
+        try:
+            await self.principals.delete(sp.app_id)
+        except principals.PrincipalNotFound:
+            raise not_found(sp.object_id) from None
+
+
+def _may_write(caller: Caller | None) -> bool:
+    return caller is None or caller.bootstrap
+
+
+def _federated(sp: principals.ServicePrincipal, id_or_name: str) -> principals.FederatedCredential:
+    wanted = id_or_name.lower()
+    cred = next((f for f in sp.federated if wanted in (f.id.lower(), f.name.lower())), None)
+    if cred is None:
+        raise not_found(id_or_name)
+    return cred
+
+
+def _no_key_credentials(body: dict[str, Any]) -> None:
+    if body.get("keyCredentials"):
+        raise bad_request("lks principals authenticate with client secrets or federated credentials; "
+                          "certificate key credentials are not supported.")
+
+
+def _page(call: Call, items: list[dict[str, Any]], context: str, properties: frozenset[str],
+          resource: str) -> web.Response:
+    """A collection after `$filter`, one `$top`-sized page at `$skiptoken`, with Graph's
+    `@odata.nextLink` to the next."""
+    query = call.request.query
+    raw = query.get("$filter")
+    if raw is not None:
+        match = odata.parse(raw, properties=properties, resource=resource)
+        items = [i for i in items if match(i)]
+    top = PAGE
+    if "$top" in query:
+        try:
+            top = int(query["$top"])
+        except ValueError:
+            top = 0
+        if not 1 <= top <= MAX_PAGE:
+            raise bad_request(f"Invalid page size specified: '{query['$top']}'. Must be between 1 and {MAX_PAGE} "
+                              "inclusive.")
+    start = 0
+    if "$skiptoken" in query:
+        try:
+            start = int(query["$skiptoken"])
+        except ValueError:
+            start = -1
+        if start < 0:
+            raise bad_request("Invalid skip token.")
+    body: dict[str, Any] = {"@odata.context": call.context(context), "value": items[start:start + top]}
+    if start + top < len(items):
+        params = {**query, "$skiptoken": str(start + top)}
+        body["@odata.nextLink"] = str(call.request.url.with_query(params))
+    return _json(body)
+
+
+def _location(call: Call, collection: str, id: str) -> str:
+    return f"{call.request.url.origin()}/graph/{call.version}/{collection}/{id}"
+
+
+def _object(value: Any) -> dict[str, Any]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise _unreadable()
+    return value
+
+
+def _timestamp(value: Any, name: str) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        try:
+            return principals.parse_iso(value)
+        except ValueError:
+            pass
+    raise bad_request(f"Invalid value specified for property '{name}' of resource 'PasswordCredential'.")
+
+
+def _unreadable() -> GraphError:
+    return GraphError(400, "BadRequest", "Unable to read JSON request payload. Please ensure Content-Type header "
+                      "is set and payload is of valid JSON format.")
+
+
+async def _read_json(request: web.Request) -> Any:
+    if request.content_length is not None and request.content_length > MAX_BODY:
+        raise GraphError(413, "Request_EntityTooLarge", "The request is too large.")
+    raw = bytearray()
+    while chunk := await request.content.read(MAX_BODY + 1 - len(raw)):
+        raw += chunk
+        if len(raw) > MAX_BODY:
+            raise GraphError(413, "Request_EntityTooLarge", "The request is too large.")
+    if not raw.strip():
+        return None
+    try:
+        value = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        raise _unreadable() from None
+    if nesting.too_deep(value, raw):
+        raise _unreadable()
+    return value
+
+
+def _json(body: Any, status: int = 200, *, location: str | None = None) -> web.Response:
+    headers = {"OData-Version": "4.0", "Content-Type": CONTENT_TYPE}
+    if location:
+        headers["Location"] = location
+    return web.Response(body=orjson.dumps(body), status=status, headers=headers)
+
+
+def _error(err: GraphError, request: web.Request, request_id: str) -> web.Response:
+    inner = {"date": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S"), "request-id": request_id,
+             "client-request-id": request.headers.get("client-request-id", request_id)}
+    return _json({"error": {"code": err.code, "message": err.message, "innerError": inner}}, err.status)
