@@ -32,8 +32,13 @@ from lks.arm.plane import ManagementPlane
 from lks.autoscaler.autoscaler import ClusterAutoscaler
 from lks.clock import Clock, ScaledClock
 from lks.controlplanes import ControlPlanes
+from lks.identity.issuer import Issuer
+from lks.identity.principals import Principals
+from lks.identity.routes import IdentityAPI
+from lks.identity.tokens import Tokens
 from lks.kube.cluster import Cluster
 from lks.kube.http.app import KubeAPI
+from lks.kube.serviceaccounts import DEFAULT_ISSUER, SigningKey
 from lks.upgrade.auto import AutoUpgrader
 
 log = logging.getLogger(__name__)
@@ -79,6 +84,7 @@ class Service:
         self.meta: store.Backend | None = None
         self.planes: ControlPlanes | None = None
         self.plane: ManagementPlane | None = None
+        self.identity: Issuer | None = None  # the tenant's token issuer (and its principals)
         self.config: dict[str, Any] = {}
 
     @property
@@ -103,6 +109,24 @@ class Service:
             crt.write_bytes(serving.cert_pem)
             stamp.write_text(",".join(hosts))
         return ca, ca_crt, crt, key
+
+    def _issuer_key(self) -> SigningKey:
+        """The token issuer's signing key, `pki/issuer.key`, made on first start."""
+        path = self.home / "pki" / "issuer.key"
+        if not path.exists():
+            _write_private(path, SigningKey.generate().pem)
+        return SigningKey(path.read_bytes())
+
+    def _assertion_keys(self, issuer: str) -> list[Any] | None:
+        """The public keys of `issuer` if it is the OIDC issuer of a cluster this service runs
+        (a federated credential's assertion, verified offline as Entra would after fetching the
+        cluster's JWKS); None for any other issuer."""
+        if self.planes is None or issuer == DEFAULT_ISSUER:
+            return None
+        for cluster in self.planes.clusters.values():
+            if cluster.token_issuer.public and issuer in cluster.token_issuer.issuers:
+                return [cluster.token_issuer.key.public]
+        return None
 
     def _write_config(self, ca_file: Path) -> None:
         path = self.home / "config.json"
@@ -134,7 +158,12 @@ class Service:
                                      clock=self.clock, tenant_id=self.config["tenant_id"])
         reads = subscriptions.routes(subscription_id=self.config["subscription_id"],
                                      tenant_id=self.config["tenant_id"])
+        self.identity = Issuer(tenant_id=self.config["tenant_id"], endpoint=self.endpoint,
+                               principals=Principals(self.meta),
+                               tokens=Tokens(key=self._issuer_key(), tenant_id=self.config["tenant_id"]),
+                               assertion_keys=self._assertion_keys)
         management = ManagementAPI(token=self.config["token"], subscription_id=self.config["subscription_id"],
+                                   issuer=self.identity,
                                    routes=[*reads, *self.plane.routes()])
         # ARM's errors where aiohttp's router would answer a path or method itself
         app = web.Application(client_max_size=64 * 1024 * 1024, middlewares=[management.middleware])
@@ -144,6 +173,7 @@ class Service:
         app.on_shutdown.append(lambda _app: kube.close_streams())  # watches and pod streams end at once
         app.on_response_prepare.append(kube.on_response_prepare)  # Audit-Id and ResponseStarted of streams
         app.router.add_routes(management.aiohttp_routes())
+        app.router.add_routes(IdentityAPI(self.identity).aiohttp_routes())  # after the others: /{tenant}/…
         self.runner = web.AppRunner(app, access_log=None, handler_cancellation=True)
         await self.runner.setup()
         site = web.TCPSite(self.runner, self.host, self.port, ssl_context=tls, backlog=1024)
@@ -153,6 +183,7 @@ class Service:
             self.port = server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
             self._write_config(ca_file)
             self.plane.endpoint = self.endpoint
+            self.identity.endpoint = self.endpoint
             self.planes.api_endpoint = (self.host, self.port)
             for cluster in self.planes.clusters.values():
                 cluster.api_endpoint = self.planes.api_endpoint

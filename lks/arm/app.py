@@ -1,7 +1,8 @@
 """The management API's HTTP face: ARM routing (case-insensitive paths, as ARM's), bearer-token
-authentication, `api-version` checks, and the conversion of every failure into ARM's error
-body. Handlers live with their resource types (`resourcegroups`, `managedclusters`,
-`agentpools`); this module only routes to them.
+authentication (the static token of config.json, or the tenant issuer's JWTs), `api-version`
+checks, and the conversion of every failure into ARM's error body. Handlers live with their
+resource types (`resourcegroups`, `managedclusters`, `agentpools`); this module only routes to
+them.
 
 Every answer of the endpoint outside the hosted API servers (`/clusters/…`) is ARM's: a path
 no route serves gets ARM's 404 (`InvalidResourceType`, `InvalidResourceNamespace` or
@@ -24,7 +25,9 @@ from aiohttp import web
 from lks import nesting
 from lks.arm import openapi
 from lks.arm.errors import ARMError
+from lks.identity import authentication
 from lks.identity.caller import Caller
+from lks.identity.issuer import Issuer
 
 log = logging.getLogger(__name__)
 
@@ -83,10 +86,17 @@ def method_not_allowed(method: str, allowed: set[str] | list[str]) -> ARMError:
 
 
 class ManagementAPI:
-    def __init__(self, *, token: str, subscription_id: str, routes: list[Route]):
+    def __init__(self, *, token: str, subscription_id: str, routes: list[Route], issuer: Issuer | None = None,
+                 bootstrap: Caller | None = None):
+        """`token`: the static bearer token of config.json, standing for `bootstrap` (the
+        service's first Owner); `issuer`: the tenant's token issuer, whose JWTs authenticate
+        the principals they name (None: only the static token)."""
         self._token = token.encode()
         self.subscription_id = subscription_id
         self._routes = routes
+        self.issuer = issuer
+        self.bootstrap = bootstrap or Caller(object_id="", tenant_id=issuer.tenant_id if issuer else "",
+                                             kind="ServicePrincipal", name="lks-bootstrap", bootstrap=True)
 
     def aiohttp_routes(self) -> list[web.RouteDef]:
         return [web.route("*", "/subscriptions{tail:(/.*)?}", self.handle),
@@ -119,19 +129,30 @@ class ManagementAPI:
             return error_response(ARMError("InternalServerError",
                                            f"An internal error occurred: {type(err).__name__}", 500))
 
-    def _authenticate(self, request: web.Request) -> None:
+    def authenticate(self, request: web.Request, audiences: tuple[str, ...] | None = None) -> Caller:
+        """Who a request comes from: the static token's bootstrap principal, or the principal
+        of an access token of the tenant's issuer for one of `audiences` (ARM's by default);
+        else ARM's 401 (`lks.identity.authentication` words it). Cheap: a token's signature
+        is checked once (`lks.identity.tokens`)."""
         auth = request.headers.get("Authorization")
         if not auth:
-            raise ARMError("AuthenticationFailed", "Authentication failed. The 'Authorization' header is missing.", 401)
+            raise authentication.missing_header(self._login_uri)
         scheme, _, token = auth.partition(" ")
+        token = token.strip()
         if scheme.lower() != "bearer" or not token:
-            raise ARMError("AuthenticationFailed",
-                           "Authentication failed. The 'Authorization' header is provided in an invalid format.", 401)
-        if not hmac.compare_digest(token.strip().encode(), self._token):
-            raise ARMError("InvalidAuthenticationToken", "The access token is invalid.", 401)
+            raise authentication.bad_header(self._login_uri)
+        if hmac.compare_digest(token.encode(), self._token):
+            return self.bootstrap
+        if self.issuer is None:
+            raise authentication.invalid(self._login_uri)
+        return authentication.caller(self.issuer, token, audiences or self.issuer.arm_audiences)
+
+    @property
+    def _login_uri(self) -> str:
+        return self.issuer.login_endpoint if self.issuer is not None else "https://login.windows.net/"
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
-        self._authenticate(request)
+        caller = self.authenticate(request)
         path = request.path.rstrip("/") or "/"
         for r in self._routes:
             m = r.pattern.match(path)
@@ -148,7 +169,7 @@ class ManagementAPI:
             body = None
             if request.method in ("PUT", "PATCH", "POST") and request.can_read_body:
                 body = await _read_json(request)
-            call = Call(request, params, api_version, body)
+            call = Call(request, params, api_version, body, caller=caller)
             return await handler(call)
         raise self._no_route(request, path)
 
