@@ -32,6 +32,7 @@ from lks.arm.plane import ManagementPlane
 from lks.autoscaler.autoscaler import ClusterAutoscaler
 from lks.clock import Clock, ScaledClock
 from lks.controlplanes import ControlPlanes
+from lks.identity.graph import GraphAPI
 from lks.identity.issuer import Issuer
 from lks.identity.principals import Principals
 from lks.identity.routes import IdentityAPI
@@ -117,6 +118,12 @@ class Service:
             _write_private(path, SigningKey.generate().pem)
         return SigningKey(path.read_bytes())
 
+    def _graph_audiences(self) -> tuple[str, ...]:
+        """What the Graph subset accepts as a token's `aud`: its resource id, with and without the slash."""
+        assert self.identity is not None
+        audience = self.identity.graph_audience
+        return (audience, audience.rstrip("/"))
+
     def _assertion_keys(self, issuer: str) -> list[Any] | None:
         """The public keys of `issuer` if it is the OIDC issuer of a cluster this service runs
         (a federated credential's assertion, verified offline as Entra would after fetching the
@@ -173,6 +180,9 @@ class Service:
         app.on_shutdown.append(lambda _app: kube.close_streams())  # watches and pod streams end at once
         app.on_response_prepare.append(kube.on_response_prepare)  # Audit-Id and ResponseStarted of streams
         app.router.add_routes(management.aiohttp_routes())
+        graph = GraphAPI(principals=self.identity.principals, tenant_id=self.config["tenant_id"],
+                         authenticate=lambda r: management.authenticate(r, self._graph_audiences()))
+        app.router.add_routes(graph.routes())  # Microsoft Graph's subset, under /graph/
         app.router.add_routes(IdentityAPI(self.identity).aiohttp_routes())  # after the others: /{tenant}/…
         self.runner = web.AppRunner(app, access_log=None, handler_cancellation=True)
         await self.runner.setup()

@@ -28,7 +28,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _parser() -> argparse.ArgumentParser:
-    from lks.cli.commands import aks, group
+    from lks.cli.commands import ad, aks, group
 
     parser = _Parser(prog="lks", description="A self-hosted Azure Kubernetes Service.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="<command>")
@@ -53,6 +53,7 @@ def _parser() -> argparse.ArgumentParser:
                              help="Subscription id. Default: the one in $LKS_HOME/config.json.")
     group.register(sub, common)
     aks.register(sub, common)
+    ad.register(sub, common)
     return parser
 
 

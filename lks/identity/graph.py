@@ -18,8 +18,8 @@ service principal without Graph's `Application.ReadWrite.All` permission.
 from __future__ import annotations
 
 import inspect
+import logging
 import re
-import urllib.parse
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -34,6 +34,8 @@ from lks.arm.errors import ARMError
 from lks.identity import graphobjects as objects
 from lks.identity import odata, principals
 from lks.identity.caller import Caller
+
+log = logging.getLogger(__name__)
 
 VERSIONS = ("v1.0", "beta")
 MAX_BODY = 1024 * 1024
@@ -119,6 +121,10 @@ class GraphAPI:
             resp = _error(err, request, request_id)
         except odata.FilterError as err:
             resp = _error(bad_request(err.message, err.code), request, request_id)
+        except Exception:  # a bug: Graph's general exception, never a traceback
+            log.exception("Graph error on %s %s", request.method, request.path)
+            resp = _error(GraphError(500, "generalException", "General exception while processing."), request,
+                          request_id)
         resp.headers["request-id"] = request_id
         resp.headers["client-request-id"] = request.headers.get("client-request-id", request_id)
         return resp
@@ -141,7 +147,7 @@ class GraphAPI:
                 raise GraphError(403, "Authorization_RequestDenied", "Insufficient privileges to complete the "
                                  "operation.")
             body = await _read_json(request) if request.method in ("POST", "PATCH") else None
-            ids = tuple(urllib.parse.unquote(v) for v in m.groups() if v is not None)
+            ids = tuple(v for v in m.groups() if v is not None)
             return await handler(Call(request, version, ids, body, caller))
         segment = next((s for s in path.split("/") if s), "")
         raise bad_request(f"Resource not found for the segment '{segment}'.", "BadRequest")

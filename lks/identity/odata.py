@@ -17,6 +17,7 @@ Predicate = Callable[[dict[str, Any]], bool]
 
 _TOKEN = re.compile(r"\s*(?:(?P<str>'(?:[^']|'')*')|(?P<num>-?\d+(?:\.\d+)?)|(?P<name>[A-Za-z_][\w.]*)"
                     r"|(?P<punct>[()/,:]))")
+MAX_DEPTH = 100  # Microsoft.OData's default recursion limit of a $filter
 _FUNCTIONS = {"startswith": str.startswith, "endswith": str.endswith}
 
 
@@ -71,6 +72,7 @@ class _Parser:
             self.tokens.append((kind, value, start))
             pos = m.end()
         self.at = 0
+        self.depth = 0
 
     def parse(self) -> Predicate:
         if not self.tokens:
@@ -96,10 +98,10 @@ class _Parser:
 
     def _unary(self) -> Predicate:
         if self._word("not"):
-            inner = self._unary()
+            inner = self._nested(self._unary)
             return lambda o: not inner(o)
         if self._punct("("):
-            inner = self._or()
+            inner = self._nested(self._or)
             self._expect(")")
             return inner
         kind, value, pos = self._next()
@@ -122,6 +124,17 @@ class _Parser:
         if op == "eq":
             return lambda o: _fold(_field(o, prop)) == expected
         return lambda o: _fold(_field(o, prop)) != expected
+
+    def _nested(self, parse: Callable[[], Predicate]) -> Predicate:
+        """`parse` one level deeper, within OData's recursion limit (a hostile filter cannot
+        exhaust Python's stack)."""
+        self.depth += 1
+        if self.depth > MAX_DEPTH:
+            raise FilterError("BadRequest", "Invalid filter clause: The recursion limit has been exceeded.")
+        try:
+            return parse()
+        finally:
+            self.depth -= 1
 
     def _any(self, prop: str) -> Predicate:
         """`prop/any(c:c eq 'x')`: some member of the collection matches."""

@@ -177,6 +177,10 @@ async def test_paging_follows_next_link(client: test_utils.TestClient, principal
     pytest.param("/servicePrincipals?$filter=" + quote("secret eq 'x'", safe=""), 400, "Request_UnsupportedQuery",
                  "Unsupported or invalid query filter clause specified for property 'secret' of resource "
                  "'ServicePrincipal'.", id="filter-property"),
+    pytest.param("/servicePrincipals?$filter=" + quote("(" * 1500, safe=""), 400, "BadRequest",
+                 "Invalid filter clause: The recursion limit has been exceeded.", id="filter-depth"),
+    pytest.param("/servicePrincipals?$filter=" + quote("not " * 200 + "appId eq 'x'", safe=""), 400, "BadRequest",
+                 "Invalid filter clause: The recursion limit has been exceeded.", id="filter-not-depth"),
     pytest.param("/servicePrincipals/not-a-guid", 400, "Request_BadRequest", "Invalid object identifier 'not-a-guid'.",
                  id="bad-id"),
     pytest.param("/widgets", 400, "BadRequest", "Resource not found for the segment 'widgets'.", id="segment"),
