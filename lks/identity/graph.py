@@ -2,10 +2,11 @@
 `role/_msgrpah/_graph_client.py`), served under `<endpoint>/graph/` (the cloud's
 `microsoftGraphResourceId`): applications, service principals, their client secrets
 (`addPassword`, `removePassword`) and federated identity credentials, `$filter`ed listings
-(`lks.identity.odata`) paged with `@odata.nextLink`, `directoryObjects/getByIds` (role
-assignments name principals through it), the tenant's `organization`, and empty `users` and
-`groups` (lks has no directory users yet). Answers are Graph's JSON (`lks.identity.graphobjects`)
-and Graph's errors (`{"error": {"code", "message", "innerError"}}`).
+(`lks.identity.odata`) paged with `@odata.nextLink`, `directoryObjects/{id}` and
+`directoryObjects/getByIds` (role assignments resolve and name principals through them), the
+tenant's `organization`, and empty `users` and `groups` (lks has no directory users yet).
+Answers are Graph's JSON (`lks.identity.graphobjects`) and Graph's errors (`{"error": {"code",
+"message", "innerError"}}`).
 
 An Entra application and its service principal are one record in lks
 (`lks.identity.principals`): creating the application creates the principal, `POST
@@ -103,6 +104,7 @@ class GraphAPI:
             (f"/servicePrincipals{sp}/removePassword", {"POST": self.remove_password}),
             (f"/servicePrincipals{sp}/owners", {"GET": self.no_owners}),
             ("/directoryObjects/getByIds", {"POST": self.get_by_ids}),
+            (f"/directoryObjects{collection.format('obj')}", {"GET": self.get_directory_object}),
             ("/organization", {"GET": self.organization}),
             ("/users", {"GET": self.no_users}),
             ("/groups", {"GET": self.no_groups}),
@@ -327,6 +329,13 @@ class GraphAPI:
                       **objects.service_principal(sp, self.tenant_id)}
                      for sp in await self.principals.list() if sp.object_id.lower() in wanted]
         return _json({"@odata.context": call.context("directoryObjects"), "value": found})
+
+    async def get_directory_object(self, call: Call) -> web.Response:
+        """A directory object by its object id, typed (`@odata.type`): a service principal."""
+        sp = await self._service_principal(call.ids[0])
+        return _json({"@odata.context": call.context("directoryObjects/$entity"),
+                      "@odata.type": "#microsoft.graph.servicePrincipal",
+                      **objects.service_principal(sp, self.tenant_id)})
 
     async def organization(self, call: Call) -> web.Response:
         return _json({"@odata.context": call.context("organization"),

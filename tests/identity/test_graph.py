@@ -230,6 +230,9 @@ async def test_get_by_ids_types_service_principals(client: test_utils.TestClient
         "types": ["user", "group", "servicePrincipal", "directoryObjectPartnerReference"]})
     value = (await resp.json())["value"]
     assert [(o["@odata.type"], o["id"]) for o in value] == [("#microsoft.graph.servicePrincipal", record.object_id)]
+    obj = await (await client.get(f"{G}/directoryObjects/{record.object_id}")).json()
+    assert (obj["@odata.type"], obj["appId"]) == ("#microsoft.graph.servicePrincipal", record.app_id)
+    assert (await client.get(f"{G}/directoryObjects/{record.application_object_id}")).status == 404
     org = (await (await client.get(f"{G}/organization")).json())["value"][0]
     assert org["id"] == TENANT
 
