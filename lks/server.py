@@ -30,7 +30,7 @@ from lks.arm import subscriptions
 from lks.arm.app import ManagementAPI
 from lks.arm.plane import ManagementPlane
 from lks.autoscaler.autoscaler import ClusterAutoscaler
-from lks.clock import Clock, ScaledClock
+from lks.clock import Clock, ScaledClock, iso8601
 from lks.controlplanes import ControlPlanes
 from lks.identity.graph import GraphAPI
 from lks.identity.issuer import Issuer
@@ -169,8 +169,10 @@ class Service:
                                principals=Principals(self.meta),
                                tokens=Tokens(key=self._issuer_key(), tenant_id=self.config["tenant_id"]),
                                assertion_keys=self._assertion_keys)
+        # Azure RBAC: the assignments, and the bootstrap token's Owner one, before anything is served
+        await self.plane.rbac.start(self.config["subscription_id"], now=iso8601(self.clock.now()))
         management = ManagementAPI(token=self.config["token"], subscription_id=self.config["subscription_id"],
-                                   issuer=self.identity,
+                                   issuer=self.identity, authorizer=self.plane.rbac,
                                    routes=[*reads, *self.plane.routes()])
         # ARM's errors where aiohttp's router would answer a path or method itself
         app = web.Application(client_max_size=64 * 1024 * 1024, middlewares=[management.middleware])

@@ -30,6 +30,7 @@ Doc = dict[str, Any]
 POOLS = CLUSTER + "/agentPools"
 DELETE = "agentPools.delete"  # the operation kind of a pool deletion
 IGNORE_PDB = "ignore-pod-disruption-budget"
+READ = "Microsoft.ContainerService/managedClusters/agentPools/read"  # what a list shows a pool to
 
 
 def routes(plane: ManagementPlane) -> list[Route]:
@@ -63,7 +64,8 @@ class AgentPools:
 
     async def list(self, call: Call) -> web.Response:
         doc = (await self.clusters.load(call)).doc
-        return json_response({"value": [model.pool_resource(doc["id"], p) for p in doc["properties"]["agentPoolProfiles"]]})
+        return json_response({"value": [model.pool_resource(doc["id"], p) for p in doc["properties"]["agentPoolProfiles"]
+                                        if call.may(READ, f"{doc['id']}/agentPools/{p['name']}")]})
 
     async def get(self, call: Call) -> web.Response:
         doc = (await self.clusters.load(call)).doc

@@ -23,11 +23,12 @@ import orjson
 from aiohttp import web
 
 from lks import nesting
-from lks.arm import openapi
+from lks.arm import actions, openapi
 from lks.arm.errors import ARMError
 from lks.identity import authentication
 from lks.identity.caller import Caller
 from lks.identity.issuer import Issuer
+from lks.identity.rbac import Access, RoleAssignments
 
 log = logging.getLogger(__name__)
 
@@ -44,10 +45,15 @@ class Call:
     body: Any = None
     headers: dict[str, str] = field(default_factory=dict)  # extra response headers
     caller: Caller | None = None  # who is calling (authentication sets it)
+    access: Access | None = None  # what the caller may do (None: no authorization in front)
 
     @property
     def method(self) -> str:
         return self.request.method
+
+    def may(self, action: str, resource_id: str) -> bool:
+        """Whether the caller may perform `action` on `resource_id`: what a list handler shows."""
+        return self.access is None or self.access.allows(action, resource_id)
 
 
 Handler = Callable[[Call], Awaitable[web.StreamResponse]]
@@ -87,7 +93,7 @@ def method_not_allowed(method: str, allowed: set[str] | list[str]) -> ARMError:
 
 class ManagementAPI:
     def __init__(self, *, token: str, subscription_id: str, routes: list[Route], issuer: Issuer | None = None,
-                 bootstrap: Caller | None = None):
+                 bootstrap: Caller | None = None, authorizer: RoleAssignments | None = None):
         """`token`: the static bearer token of config.json, standing for `bootstrap` (the
         service's first Owner); `issuer`: the tenant's token issuer, whose JWTs authenticate
         the principals they name (None: only the static token)."""
@@ -95,6 +101,7 @@ class ManagementAPI:
         self.subscription_id = subscription_id
         self._routes = routes
         self.issuer = issuer
+        self.authorizer = authorizer  # Azure RBAC (None: every authenticated caller may do anything)
         self.bootstrap = bootstrap or Caller(object_id="", tenant_id=issuer.tenant_id if issuer else "",
                                              kind="ServicePrincipal", name="lks-bootstrap", bootstrap=True)
 
@@ -166,12 +173,31 @@ class ManagementAPI:
             if handler is None:
                 raise method_not_allowed(request.method, r.methods)
             api_version = _check_api_version(request, r)
+            access = self._authorize(r, request, path, caller)
             body = None
             if request.method in ("PUT", "PATCH", "POST") and request.can_read_body:
                 body = await _read_json(request)
-            call = Call(request, params, api_version, body, caller=caller)
+            call = Call(request, params, api_version, body, caller=caller, access=access)
             return await handler(call)
         raise self._no_route(request, path)
+
+    def _authorize(self, r: Route, request: web.Request, path: str, caller: Caller | None) -> Access | None:
+        """ARM's authorization of the request: the caller needs a role granting the route's action
+        at the path's scope or above (`AuthorizationFailed` otherwise). A list is answered once the
+        caller may read something at or below it, its handler showing only what the caller may read."""
+        if self.authorizer is None:
+            return None
+        access = self.authorizer.access(caller)
+        op = actions.of(r.path, request.method, path)
+        if op is None:
+            return access
+        allowed = access.allows_within(op.action, op.scope) if op.listing else access.allows(op.action, op.scope)
+        if not allowed:
+            raise ARMError("AuthorizationFailed", f"The client '{access.name}' with object id '{access.object_id}' "
+                           f"does not have authorization to perform action '{op.action}' over scope '{op.scope}' or "
+                           "the scope is invalid. If access was recently granted, please refresh your credentials.",
+                           403)
+        return access
 
     def _no_route(self, request: web.Request, path: str) -> ARMError:
         """ARM's answer for a path no route serves: as ARM checks, the api-version first, the

@@ -29,6 +29,7 @@ API_VERSIONS = ("2024-09-01", "2024-10-01", "2025-01-01", "2025-02-01", "2025-03
 PROVIDER = "/providers/Microsoft.ContainerService"
 CLUSTERS = "/subscriptions/{subscription}/resourcegroups/{group}" + PROVIDER + "/managedClusters"
 CLUSTER = CLUSTERS + "/{name}"
+READ = "Microsoft.ContainerService/managedClusters/read"  # what a list shows a cluster to
 
 
 def cluster_id(subscription: str, group: str, name: str) -> str:
@@ -103,11 +104,12 @@ class ManagedClusters:
         await self.plane.groups.require(p["subscription"], p["group"])
         docs = await self.plane.docs.list(f"/subscriptions/{p['subscription']}/resourcegroups/{p['group']}"
                                           f"{PROVIDER}/managedClusters")
-        return json_response({"value": [self.plane.shown(d) for d in docs if d.get("type") == model.CLUSTER_TYPE]})
+        return json_response({"value": [self.plane.shown(d) for d in docs
+                                         if d.get("type") == model.CLUSTER_TYPE and call.may(READ, d["id"])]})
 
     async def list_subscription(self, call: Call) -> web.Response:
         docs = await self.plane.all_clusters(call.params["subscription"])
-        return json_response({"value": [self.plane.shown(d) for d in docs]})
+        return json_response({"value": [self.plane.shown(d) for d in docs if call.may(READ, d["id"])]})
 
     # -- writes --------------------------------------------------------------------------
 

@@ -16,13 +16,14 @@ from typing import Any
 from aiohttp import web
 
 from lks import kubeconfig, pki, store
-from lks.arm import agentpools, documents, maintenance, managedclusters, model, resourcegroups
+from lks.arm import agentpools, authorization, documents, maintenance, managedclusters, model, resourcegroups
 from lks.arm.app import Call, Route
 from lks.arm.errors import ARMError
 from lks.arm.fleet import Fleet
 from lks.arm.operations import Operations
 from lks.clock import Clock
 from lks.controlplanes import ControlPlanes
+from lks.identity import rbac
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +38,7 @@ class ManagementPlane:
         self.clock = clock or Clock()
         self.tenant_id = tenant_id
         self.docs = documents.Documents(meta)
+        self.rbac = rbac.RoleAssignments(meta)  # Azure RBAC: loaded by the service before it serves
         self.operations = Operations(meta, clock=self.clock, url=self.url)
         self.planes = planes
         self.endpoint = endpoint
@@ -48,7 +50,7 @@ class ManagementPlane:
 
     def routes(self) -> list[Route]:
         return [*resourcegroups.routes(self), *managedclusters.routes(self), *agentpools.routes(self),
-                *maintenance.routes(self)]
+                *maintenance.routes(self), *authorization.routes(self)]
 
     async def start(self) -> None:
         """Bring back what was running: node agents of running clusters, interrupted operations."""

@@ -21,6 +21,7 @@ API_VERSIONS = ("2019-05-01", "2019-10-01", "2020-06-01", "2020-10-01", "2021-01
                 "2022-09-01", "2023-07-01", "2024-03-01", "2024-07-01", "2024-11-01", "2025-03-01",
                 "2025-04-01")
 TYPE = "Microsoft.Resources/resourceGroups"
+READ = "Microsoft.Resources/subscriptions/resourceGroups/read"
 _NAME = re.compile(r"^[-\w._()]{1,90}$")
 _ALLOWED = re.compile(r"[-\w._()]")
 
@@ -105,7 +106,7 @@ class ResourceGroups:
 
     async def list(self, call: Call) -> web.Response:
         docs = await self.plane.docs.list(f"/subscriptions/{call.params['subscription']}/resourceGroups")
-        groups = [documents.public(d) for d in docs if d.get("type") == TYPE]
+        groups = [documents.public(d) for d in docs if d.get("type") == TYPE and call.may(READ, d["id"])]
         return json_response({"value": groups})
 
     async def delete(self, call: Call) -> web.Response:

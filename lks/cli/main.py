@@ -28,7 +28,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _parser() -> argparse.ArgumentParser:
-    from lks.cli.commands import ad, aks, group
+    from lks.cli.commands import ad, aks, group, role
 
     parser = _Parser(prog="lks", description="A self-hosted Azure Kubernetes Service.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="<command>")
@@ -54,6 +54,7 @@ def _parser() -> argparse.ArgumentParser:
     group.register(sub, common)
     aks.register(sub, common)
     ad.register(sub, common)
+    role.register(sub, common)
     return parser
 
 

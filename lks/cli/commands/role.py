@@ -1,0 +1,259 @@
+"""`lks role assignment create|list|delete` and `lks role definition list`: Azure RBAC on the
+management plane, shaped like `az role` (azure-cli `command_modules/role/custom.py`: the scope
+from `--scope` / `--resource-group` / the subscription, a role by name or id, an assignee by
+appId or object id resolved through the service's Graph subset, the same `$filter`s and the
+same client-side filtering of `--all` / `--include-inherited`). Results print as az prints the
+SDK's flattened models, with az's added `principalName` and `roleDefinitionName`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import uuid
+from typing import Any
+
+from lks.cli import output
+from lks.cli.client import Client, ServiceError
+from lks.cli.output import CLIError
+
+API = "2022-04-01"  # Microsoft.Authorization, as az's role commands call it
+GRAPH = "/graph/v1.0"
+AUTHORIZATION = "/providers/Microsoft.Authorization"
+_GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+_PRINCIPAL_TYPES = ("User", "Group", "ServicePrincipal", "ForeignGroup")
+
+
+def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    role = sub.add_parser("role", help="Manage Azure role-based access control (Azure RBAC).",
+                          description="Manage Azure role-based access control (Azure RBAC).")
+    groups = role.add_subparsers(dest="group", required=True, metavar="<group>")
+
+    assignment = groups.add_parser("assignment", help="Manage role assignments.")
+    cmds = assignment.add_subparsers(dest="subcommand", required=True, metavar="<command>")
+
+    def where(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--scope", help="Scope at which the role assignment or definition applies to, e.g. "
+                       "/subscriptions/0b1f6471-1bf0-4dda-aec3-111122223333/resourceGroups/myGroup")
+        p.add_argument("--resource-group", "-g", dest="resource_group",
+                       help="Use it only if the role or assignment was added at the level of a resource group.")
+
+    def who(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--assignee", help="Represent a user, group, or service principal. Supported format: object "
+                       "id, user sign-in name, or service principal name.")
+        p.add_argument("--role", help="Role name or id.")
+
+    p = cmds.add_parser("create", parents=[common], help="Create a new role assignment for a user, group, or "
+                        "service principal.")
+    who(p)
+    where(p)
+    p.add_argument("--assignee-object-id", help="Use this parameter instead of '--assignee' to bypass Graph API "
+                   "invocation in case of insufficient privileges.")
+    p.add_argument("--assignee-principal-type", choices=_PRINCIPAL_TYPES,
+                   help="Use with --assignee-object-id to avoid errors caused by propagation latency in Graph.")
+    p.add_argument("--name", help="A GUID for the role assignment. If omitted, a new GUID is generated.")
+    p.add_argument("--description", help="Description of role assignment.")
+    p.set_defaults(func=create)
+
+    p = cmds.add_parser("list", parents=[common], help="List role assignments.")
+    who(p)
+    where(p)
+    p.add_argument("--all", action="store_true", help="Show all assignments under the current subscription.")
+    p.add_argument("--include-inherited", action="store_true",
+                   help="Include assignments applied on parent scopes.")
+    p.add_argument("--include-groups", action="store_true",
+                   help="Include extra assignments to the groups of which the user is a member (transitively).")
+    p.set_defaults(func=list_, table=_assignment_table)
+
+    p = cmds.add_parser("delete", parents=[common], help="Delete role assignments.")
+    who(p)
+    where(p)
+    p.add_argument("--ids", nargs="+", help="Space-separated role assignment ids.")
+    p.add_argument("--include-inherited", action="store_true",
+                   help="Include assignments applied on parent scopes.")
+    p.add_argument("--yes", "-y", action="store_true", help="Currently no-op.")
+    p.set_defaults(func=delete)
+
+    definition = groups.add_parser("definition", help="Manage role definitions.")
+    cmds = definition.add_subparsers(dest="subcommand", required=True, metavar="<command>")
+    p = cmds.add_parser("list", parents=[common], help="List role definitions.")
+    p.add_argument("--name", "-n", help="A role's name (roleName) or id.")
+    p.add_argument("--custom-role-only", action="store_true", help="Custom roles only.")
+    where(p)
+    p.set_defaults(func=definition_list, table=_definition_table)
+
+
+# -- helpers (az's custom.py) -----------------------------------------------------------------------
+
+def _scope(args: argparse.Namespace, client: Client) -> str:
+    """az's _build_role_scope."""
+    sub = f"/subscriptions/{client.subscription}"
+    if args.scope:
+        if args.resource_group:
+            raise CLIError(f"Resource group '{args.resource_group}' is redundant because 'scope' is supplied")
+        return args.scope.rstrip("/") or "/"
+    if args.resource_group:
+        return f"{sub}/resourceGroups/{args.resource_group}"
+    return sub
+
+
+def _definitions(client: Client, scope: str, name: str | None = None) -> list[dict[str, Any]]:
+    query = {"$filter": f"roleName eq '{name}'"} if name else None
+    return client.request("GET", f"{scope}{AUTHORIZATION}/roleDefinitions", api_version=API,
+                          query=query).body.get("value") or []
+
+
+def _role_id(client: Client, role: str, scope: str) -> str:
+    """az's _resolve_role_id: an id as given, a GUID as the subscription's, else by roleName."""
+    if re.match(r"^/(subscriptions|providers)/", role, re.IGNORECASE):
+        return role
+    if _GUID.match(role):
+        return f"/subscriptions/{client.subscription}{AUTHORIZATION}/roleDefinitions/{role}"
+    found = _definitions(client, scope, role)
+    if not found:
+        raise CLIError(f"Role '{role}' doesn't exist.")
+    if len(found) > 1:
+        ids = [d["id"] for d in found]
+        raise CLIError(f"More than one role matches the given name '{role}'. Please pick an id from '{ids}'")
+    return found[0]["id"]
+
+
+def _graph(client: Client, path: str, filter: str | None = None) -> Any:
+    try:
+        return client.request("GET", client.config.endpoint + GRAPH + path,
+                              query={"$filter": filter} if filter else None).body
+    except ServiceError:
+        return None
+
+
+def _principal(client: Client, assignee: str) -> tuple[str, str | None]:
+    """az's _resolve_object_id: a service principal by its name (appId) or object id; an object
+    id the directory does not know is taken as given. (object id, principal type)."""
+    found = (_graph(client, "/servicePrincipals", f"servicePrincipalNames/any(c:c eq '{assignee}')") or {})
+    if found.get("value"):
+        return found["value"][0]["id"], "ServicePrincipal"
+    if _GUID.match(assignee):
+        obj = _graph(client, f"/directoryObjects/{assignee}")
+        kind = (obj or {}).get("@odata.type", "")
+        return assignee, {"#microsoft.graph.servicePrincipal": "ServicePrincipal", "#microsoft.graph.user": "User",
+                          "#microsoft.graph.group": "Group"}.get(kind)
+    raise CLIError(f"Cannot find user or service principal in graph database for '{assignee}'. If the assignee is "
+                   "an appId, make sure the corresponding service principal is created with 'az ad sp create "
+                   f"--id {assignee}'.")
+
+
+def _flat(doc: dict[str, Any]) -> dict[str, Any]:
+    """The SDK model's flattening: `properties` lifted, its `type` named `roleType`."""
+    out = {k: v for k, v in doc.items() if k != "properties"}
+    for key, value in (doc.get("properties") or {}).items():
+        out["roleType" if key == "type" else key] = value
+    return out
+
+
+def _search(args: argparse.Namespace, client: Client, *, all_: bool) -> list[dict[str, Any]]:
+    """az's _search_role_assignments: ARM's `$filter` at the scope, then az's own filtering."""
+    scope = None if all_ and not args.scope and not args.resource_group else _scope(args, client)
+    object_id = _principal(client, args.assignee)[0] if args.assignee else None
+    flt = None
+    if object_id:
+        flt = f"assignedTo('{object_id}')" if getattr(args, "include_groups", False) else \
+            f"principalId eq '{object_id}'"
+    elif scope:
+        flt = "atScope()"
+    base = scope or f"/subscriptions/{client.subscription}"
+    found = client.request("GET", f"{base}{AUTHORIZATION}/roleAssignments", api_version=API,
+                           query={"$filter": flt} if flt else None).body.get("value") or []
+    if scope:
+        key = scope.lower()
+        if args.include_inherited:
+            found = [a for a in found if key == a["properties"]["scope"].lower()
+                     or key.startswith(a["properties"]["scope"].lower().rstrip("/") + "/")]
+        else:
+            found = [a for a in found if a["properties"]["scope"].lower() == key]
+    if args.role:
+        role_guid = _role_id(client, args.role, scope or base).rsplit("/", 1)[-1].lower()
+        found = [a for a in found if a["properties"]["roleDefinitionId"].rsplit("/", 1)[-1].lower() == role_guid]
+    return found
+
+
+def _named(client: Client, assignments: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each assignment flattened, with az's `principalName` and `roleDefinitionName`."""
+    names = {d["name"].lower(): d["properties"]["roleName"]
+             for d in _definitions(client, f"/subscriptions/{client.subscription}")}
+    out = []
+    for a in assignments:
+        flat = _flat(a)
+        flat["roleDefinitionName"] = names.get(flat["roleDefinitionId"].rsplit("/", 1)[-1].lower(), "")
+        sp = _graph(client, f"/servicePrincipals/{flat['principalId']}") if flat.get("principalId") else None
+        flat["principalName"] = ((sp or {}).get("servicePrincipalNames") or [(sp or {}).get("displayName", "")])[0] \
+            if sp else ""
+        out.append(flat)
+    return out
+
+
+# -- commands -----------------------------------------------------------------------------------------
+
+def create(args: argparse.Namespace, client: Client) -> Any:
+    if not args.role:
+        raise CLIError("usage error: --role is required")
+    if bool(args.assignee) == bool(args.assignee_object_id):
+        raise CLIError("usage error: --assignee STRING | --assignee-object-id GUID")
+    if not args.scope and not args.resource_group:
+        raise CLIError("--scope is required")  # az 2.50+: no implicit subscription scope for a create
+    scope = _scope(args, client)
+    role_id = _role_id(client, args.role, scope)
+    if args.assignee_object_id:
+        object_id, principal_type = args.assignee_object_id, args.assignee_principal_type
+    else:
+        object_id, principal_type = _principal(client, args.assignee)
+    props: dict[str, Any] = {"roleDefinitionId": role_id, "principalId": object_id}
+    if principal_type:
+        props["principalType"] = principal_type
+    if args.description:
+        props["description"] = args.description
+    name = args.name or str(uuid.uuid4())
+    doc = client.request("PUT", f"{scope}{AUTHORIZATION}/roleAssignments/{name}", api_version=API,
+                         body={"properties": props}).body
+    return _flat(doc)
+
+
+def list_(args: argparse.Namespace, client: Client) -> Any:
+    return _named(client, _search(args, client, all_=args.all))
+
+
+def delete(args: argparse.Namespace, client: Client) -> None:
+    if args.ids:
+        if args.assignee or args.role or args.scope or args.resource_group:
+            raise CLIError("Cannot specify --ids with --assignee, --role, --scope or --resource-group.")
+        for rid in args.ids:
+            client.request("DELETE", rid, api_version=API)
+        return
+    if not any((args.assignee, args.role, args.scope, args.resource_group)):
+        output.confirm(args.yes, "This will delete all role assignments under the subscription. Are you sure?")
+    found = _search(args, client, all_=False)
+    if not found:
+        output.warning("No matched assignments were found to delete")
+        return
+    for a in found:
+        client.request("DELETE", a["id"], api_version=API)
+
+
+def definition_list(args: argparse.Namespace, client: Client) -> Any:
+    scope = _scope(args, client)
+    if args.name and _GUID.match(args.name):
+        found = [client.get(f"{scope}{AUTHORIZATION}/roleDefinitions/{args.name}", API)]
+    else:
+        found = _definitions(client, scope, args.name)
+    if args.custom_role_only:
+        found = [d for d in found if d["properties"].get("type") == "CustomRole"]
+    return [_flat(d) for d in found]
+
+
+def _assignment_table(result: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [{"Principal": a.get("principalName"), "Role": a.get("roleDefinitionName"), "Scope": a.get("scope")}
+            for a in result]
+
+
+def _definition_table(result: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [{"Name": d.get("roleName"), "Type": d.get("roleType"), "Description": d.get("description")}
+            for d in result]
