@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from lks.arm import documents, model, versions
+from lks.arm import documents, model, runcommand, versions
 from lks.arm.app import Call, Route, json_response, route
 from lks.arm.errors import ARMError, not_found
 from lks.arm.operations import RETRY_AFTER
@@ -62,6 +62,7 @@ def routes(plane: ManagementPlane) -> list[Route]:
           "locations/operationresults"),
         route("/providers/Microsoft.ContainerService/operations", {"GET": h.provider_operations},
               api_versions=API_VERSIONS, type_name="operations"),
+        *runcommand.routes(plane, cluster=CLUSTER, api_versions=API_VERSIONS, load=h.load),
     ]
 
 

@@ -22,7 +22,7 @@ from lks import kubeconfig, safeyaml
 from lks.autoscaler import profile
 from lks.cli import commands, output
 from lks.cli.client import CONTAINER_SERVICE_API, RESOURCES_API, Client
-from lks.cli.commands import maintenance, nodepool
+from lks.cli.commands import maintenance, nodepool, runcommand
 
 # az's _aks_table_format
 _CLUSTER_ROW = ("{name: name, location: location, resourceGroup: resourceGroup, kubernetesVersion: kubernetesVersion, "
@@ -207,6 +207,7 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
 
     nodepool.register(cmds, common)
     maintenance.register(cmds, common)
+    runcommand.register(cmds, common)
 
 
 def _profile_arg(p: argparse.ArgumentParser) -> None:
