@@ -22,6 +22,7 @@ import authz_bench  # noqa: E402
 import autoscaler_bench  # noqa: E402
 import cel_bench  # noqa: E402
 import csr_bench  # noqa: E402
+import identity_bench  # noqa: E402
 import metrics_bench  # noqa: E402
 import node_authz_bench  # noqa: E402
 import policy_bench  # noqa: E402
@@ -42,6 +43,7 @@ BENCHES: list[tuple[str, Callable[[], dict[str, float]]]] = [
     ("apply", apply_bench.run),
     ("audit log", audit_bench.run),
     ("management API", arm_bench.run),
+    ("token issuer (in process)", lambda: asyncio.run(identity_bench.run())),
     ("certificates API", csr_bench.run),
     ("scheduler (in process)", lambda: asyncio.run(scheduler_bench.run())),
     ("admission policies (in process)", lambda: asyncio.run(policy_bench.run())),
