@@ -20,6 +20,7 @@ import arm_bench  # noqa: E402
 import audit_bench  # noqa: E402
 import authz_bench  # noqa: E402
 import autoscaler_bench  # noqa: E402
+import azure_rbac_bench  # noqa: E402
 import cel_bench  # noqa: E402
 import csr_bench  # noqa: E402
 import identity_bench  # noqa: E402
@@ -53,6 +54,7 @@ BENCHES: list[tuple[str, Callable[[], dict[str, float]]]] = [
     ("admission webhook", webhook_bench.run),
     ("upgrades", upgrade_bench.run),
     ("cluster autoscaler (in process)", autoscaler_bench.run),
+    ("Azure RBAC (in process)", lambda: asyncio.run(azure_rbac_bench.run())),
     ("metrics API", metrics_bench.run),
 ]
 

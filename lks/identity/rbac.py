@@ -195,22 +195,22 @@ class Access:
         self.name = name
         self.object_id = object_id
 
-    def _granting(self, action: str) -> Iterable[Assignment]:
-        for a in self._assignments.of_principals(self._principals):
-            role = self._assignments.role(a.role_id)
-            if role is not None and role.permits(action):
-                yield a
+    def _grants(self, a: Assignment, action: str) -> bool:
+        role = self._assignments.role(a.role_id)
+        return role is not None and role.permits(action)
 
     def allows(self, action: str, scope: str) -> bool:
         """Whether an assignment at `scope` or above grants `action`."""
         key = scope_key(scope)
-        return any(covers(a.scope_key, key) for a in self._granting(action))
+        return any(covers(a.scope_key, key) and self._grants(a, action)
+                   for a in self._assignments.of_principals(self._principals))
 
     def allows_within(self, action: str, scope: str) -> bool:
         """Whether `action` is granted at `scope`, above it or on something beneath it: a list
         at `scope` then shows that much (ARM filters lists instead of refusing them)."""
         key = scope_key(scope)
-        return any(covers(a.scope_key, key) or covers(key, a.scope_key) for a in self._granting(action))
+        return any((covers(a.scope_key, key) or covers(key, a.scope_key)) and self._grants(a, action)
+                   for a in self._assignments.of_principals(self._principals))
 
     def allows_data(self, action: str, scope: str) -> bool:
         """Whether an assignment at `scope` or above grants the data action (Kubernetes requests

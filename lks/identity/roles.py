@@ -17,6 +17,7 @@ TYPE = "Microsoft.Authorization/roleDefinitions"
 # when Azure's built-in roles were made and last changed, as its API shows them
 _CREATED = "2015-02-02T21:55:09.8806423Z"
 _UPDATED = "2024-01-01T00:00:00.0000000Z"
+_MEMO_SIZE = 4096
 
 
 def _matcher(patterns: tuple[str, ...]) -> re.Pattern[str] | None:
@@ -44,6 +45,7 @@ class Role:
     _deny: re.Pattern[str] | None = field(default=None, compare=False, repr=False)
     _data_allow: re.Pattern[str] | None = field(default=None, compare=False, repr=False)
     _data_deny: re.Pattern[str] | None = field(default=None, compare=False, repr=False)
+    _memo: dict[tuple[bool, str], bool] = field(default_factory=dict, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "_allow", _matcher(self.actions))
@@ -53,11 +55,22 @@ class Role:
 
     def permits(self, action: str) -> bool:
         """Whether the role grants the control-plane `action` (in `actions`, not in `notActions`)."""
-        return _grants(self._allow, self._deny, action)
+        return self._decide(False, action)
 
     def permits_data(self, action: str) -> bool:
         """Whether the role grants the data `action` (in `dataActions`, not in `notDataActions`)."""
-        return _grants(self._data_allow, self._data_deny, action)
+        return self._decide(True, action)
+
+    def _decide(self, data: bool, action: str) -> bool:
+        # remembered: a request's action comes from a route (or a Kubernetes resource), a small set
+        known = self._memo.get((data, action))
+        if known is None:
+            known = _grants(self._data_allow, self._data_deny, action) if data else \
+                _grants(self._allow, self._deny, action)
+            if len(self._memo) >= _MEMO_SIZE:
+                self._memo.clear()
+            self._memo[(data, action)] = known
+        return known
 
     def document(self, scope: str) -> dict[str, Any]:
         """The role definition as ARM shows it at `scope` (a subscription's built-ins carry its id)."""
