@@ -203,3 +203,42 @@ def test_hostile_input_gets_graph_errors(config: dict[str, Any], method: str, pa
     got, body = graph(config, method, path, **kwargs)
     assert (got, body["error"]["code"]) == (status, code), body
     assert set(body["error"]) == {"code", "message", "innerError"}
+
+
+def test_create_for_rbac_with_role(server: LKS, config: dict[str, Any]) -> None:
+    scope = f"/subscriptions/{config['subscription_id']}/resourceGroups/demo"
+    res = lks_cli(server, "ad", "sp", "create-for-rbac", "-n", "watcher", "--role", "Reader", "--scopes", scope,
+                  "-o", "json")
+    assert res.returncode == 0, res.stderr
+    assert res.stderr.splitlines() == [f"WARNING: Creating 'Reader' role assignment under scope '{scope}'",
+                                       CREDENTIAL_WARNING]
+    made = json.loads(res.stdout)
+    object_id = lks_json(server, "ad", "sp", "show", "--id", made["appId"])["id"]
+    query = urllib.parse.urlencode({"api-version": "2022-04-01", "$filter": f"principalId eq '{object_id}'"})
+    status, assignments = _http(config, "GET", f"{config['endpoint']}{scope}/providers/Microsoft.Authorization/"
+                                f"roleAssignments?{query}", headers={"Authorization": f"Bearer {config['token']}"})
+    assert status == 200, assignments
+    [assignment] = assignments["value"]
+    assert assignment["properties"]["roleDefinitionId"].endswith("acdd72a7-3385-48ef-bd42-f606fba81ae7")  # Reader
+    assert assignment["properties"]["principalType"] == "ServicePrincipal"
+
+    # the principal's token reads the group's clusters, and may not write
+    status, token = get_token(config, made["appId"], made["password"])
+    assert status == 200, token
+    bearer = {"Authorization": f"Bearer {token['access_token']}"}
+    clusters = f"{config['endpoint']}{scope}/providers/Microsoft.ContainerService/managedClusters?api-version=2025-04-01"
+    status, listed = _http(config, "GET", clusters, headers=bearer)
+    assert status == 200 and [c["name"] for c in listed["value"]] == ["demo"], listed
+    status, refused = _http(config, "PUT", f"{config['endpoint']}{scope}?api-version=2025-04-01",
+                            json.dumps({"location": "eastus"}).encode(), {**bearer, "Content-Type": "application/json"})
+    assert status == 403 and refused["error"]["code"] == "AuthorizationFailed", refused
+
+    again = lks_cli(server, "ad", "sp", "create-for-rbac", "-n", "watcher", "--role", "Reader", "--scopes", scope)
+    assert again.returncode == 0, again.stderr
+    assert "WARNING:   Role assignment already exists." in again.stderr
+
+    usage = lks_cli(server, "ad", "sp", "create-for-rbac", "-n", "x", "--role", "Reader")
+    assert (usage.returncode, usage.stderr.strip()) == (
+        1, "ERROR: Usage error: To create role assignments, specify both --role and --scopes.")
+    unknown = lks_cli(server, "ad", "sp", "create-for-rbac", "-n", "y", "--role", "Janitor", "--scopes", scope)
+    assert unknown.returncode == 1 and unknown.stderr.splitlines()[-1] == "ERROR: Role 'Janitor' doesn't exist."
