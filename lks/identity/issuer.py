@@ -99,6 +99,11 @@ class Issuer:
         return self.endpoint + GRAPH_PATH
 
     @property
+    def graph_audiences(self) -> tuple[str, ...]:
+        """What the Graph subset accepts as `aud` (for `ManagementAPI.authenticate`)."""
+        return (self.graph_audience, self.graph_audience.rstrip("/"))
+
+    @property
     def arm_audiences(self) -> tuple[str, ...]:
         """What ARM accepts as `aud` (in the order its messages list them): its audience and the
         endpoint's, each with and without the slash."""
