@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+SUBSCRIPTION_READ = "Microsoft.Resources/subscriptions/read"
 _VERBS = {"GET": "read", "HEAD": "read", "PUT": "write", "PATCH": "write", "DELETE": "delete"}
 _CANONICAL = {"resourcegroups": "resourceGroups"}  # templates spell a few types in lower case
 # where Azure's operation name is not the one the path gives

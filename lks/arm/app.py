@@ -191,7 +191,12 @@ class ManagementAPI:
         op = actions.of(r.path, request.method, path)
         if op is None:
             return access
-        allowed = access.allows_within(op.action, op.scope) if op.listing else access.allows(op.action, op.scope)
+        if op.action == actions.SUBSCRIPTION_READ:  # seen by whoever holds a role in it, as ARM lists them
+            allowed = access.holds_within(op.scope)
+        elif op.listing:
+            allowed = access.allows_within(op.action, op.scope)
+        else:
+            allowed = access.allows(op.action, op.scope)
         if not allowed:
             raise ARMError("AuthorizationFailed", f"The client '{access.name}' with object id '{access.object_id}' "
                            f"does not have authorization to perform action '{op.action}' over scope '{op.scope}' or "

@@ -212,6 +212,12 @@ class Access:
         return any((covers(a.scope_key, key) or covers(key, a.scope_key)) and self._grants(a, action)
                    for a in self._assignments.of_principals(self._principals))
 
+    def holds_within(self, scope: str) -> bool:
+        """Whether any assignment of the caller is at `scope`, above it or beneath it."""
+        key = scope_key(scope)
+        return any(covers(a.scope_key, key) or covers(key, a.scope_key)
+                   for a in self._assignments.of_principals(self._principals))
+
     def allows_data(self, action: str, scope: str) -> bool:
         """Whether an assignment at `scope` or above grants the data action (Kubernetes requests
         of Entra-integrated clusters with Azure RBAC)."""

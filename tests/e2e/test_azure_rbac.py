@@ -204,6 +204,7 @@ def test_cluster_user_role_gets_user_credentials_not_admin_ones(lks, config, sub
     denied(user("POST", f"{cluster}/listClusterAdminCredential?{CS}"), sp["appId"],
            "Microsoft.ContainerService/managedClusters/listClusterAdminCredential/action", cluster)
     assert user("GET", f"{cluster}?{CS}")[0] == 200
+    assert user("GET", f"{sub}?api-version=2022-12-01")[0] == 200  # a role in the subscription shows it
     denied(user("GET", f"{sub}/resourcegroups?{RG}"), sp["appId"],
            "Microsoft.Resources/subscriptions/resourceGroups/read", sub)  # nothing to read there: ARM's 403
     res = lks_cli(lks, "role", "assignment", "delete", "--assignee", sp["appId"], "--role",

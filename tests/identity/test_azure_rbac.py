@@ -114,6 +114,7 @@ async def test_resource_scope_does_not_reach_up(assignments):
     assert not access.allows(f"{MC}/listClusterUserCredential/action", C1 + "2")
     assert not access.allows(f"{MC}/listClusterAdminCredential/action", C1)
     assert not access.allows(f"{MC}/read", RG1)
+    assert access.holds_within(SUB) and access.holds_within(C1) and not access.holds_within(SUB + "/resourceGroups/x")
 
 
 async def test_groups_grant_their_members(assignments):
