@@ -141,6 +141,12 @@ class Issuer:
             sp, ok = await self.principals.verify_secret(client_id, form["client_secret"])
             if sp is None:
                 raise self._unknown_app(client_id)
+            if not ok and await self.principals.expired_secret(client_id, form["client_secret"]):
+                raise OAuthError("invalid_client", 7000222,
+                                 f"The provided client secret keys for app '{client_id}' are expired. Visit the "
+                                 "Azure portal to create new keys for your app: https://aka.ms/NewClientSecret, or "
+                                 "consider using certificate credentials for added security: "
+                                 "https://aka.ms/certCreds.", 401)
             if not ok:
                 raise OAuthError("invalid_client", 7000215,
                                  "Invalid client secret provided. Ensure the secret being sent in the request is the "

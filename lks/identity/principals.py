@@ -110,6 +110,13 @@ def _hash(secret: str, salt: bytes) -> bytes:
     return hashlib.scrypt(secret.encode(), salt=salt, **_SCRYPT)
 
 
+async def _matches(cred: PasswordCredential, secret: str) -> bool:
+    if not hmac.compare_digest(cred.hint, secret[:3]):
+        return False
+    digest = await asyncio.to_thread(_hash, secret, base64.b64decode(cred.salt))  # scrypt releases the GIL
+    return hmac.compare_digest(digest, base64.b64decode(cred.hash))
+
+
 def _memo_key(app_id: str, secret: str) -> bytes:
     return hashlib.blake2b(f"{app_id.lower()}\0{secret}".encode(), digest_size=32).digest()
 
@@ -203,15 +210,22 @@ class Principals:
         if self._verified.get(memo) in live:
             return sp, True
         for cred in live.values():
-            if not hmac.compare_digest(cred.hint, secret[:3]):
-                continue
-            digest = await asyncio.to_thread(_hash, secret, base64.b64decode(cred.salt))
-            if hmac.compare_digest(digest, base64.b64decode(cred.hash)):
+            if await _matches(cred, secret):
                 if len(self._verified) >= _MEMO_SIZE:
                     self._verified.clear()
                 self._verified[memo] = cred.key_id
                 return sp, True
         return sp, False
+
+    async def expired_secret(self, app_id: str, secret: str) -> bool:
+        """Whether `secret` is one of `app_id`'s secrets whose end date has passed (what the
+        token endpoint tells apart from a wrong secret, as Entra does)."""
+        sp = await self.get(app_id)
+        now = self.clock.now()
+        for cred in sp.passwords if sp is not None else ():
+            if now >= parse_iso(cred.end) and await _matches(cred, secret):
+                return True
+        return False
 
     # -- federated identity credentials ---------------------------------------------------------
 

@@ -126,6 +126,16 @@ async def test_errors_are_entras(issuer: Issuer, change, status, error, code, te
     assert body["error_codes"] == [code]
 
 
+async def test_expired_secret(issuer: Issuer) -> None:
+    app_id, _, secret = await _principal(issuer)
+    await issuer.clock.advance(366 * 86400)
+    err = await _error(issuer, _form(app_id, secret))
+    assert (err.status, err.error, err.code) == (401, "invalid_client", 7000222)
+    assert err.message.startswith(f"The provided client secret keys for app '{app_id}' are expired.")
+    err = await _error(issuer, _form(app_id, "abc" + secret[3:]))  # a wrong one is still just wrong
+    assert err.code == 7000215
+
+
 async def test_unknown_tenant(issuer: Issuer) -> None:
     app_id, _, secret = await _principal(issuer)
     err = await _error(issuer, _form(app_id, secret), tenant="contoso.onmicrosoft.com")
