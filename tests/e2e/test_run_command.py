@@ -246,7 +246,9 @@ def test_results_survive_a_restart_and_an_interrupted_command_fails(aks, server,
     assert _processes("sleep 7.75") == []
     kept = aks.managed_clusters.get_command_result("demo", plain, done.id)
     assert kept.properties.logs == "kept\n" and kept.properties.exit_code == 0
-    status, _h, body = _raw(server, "GET", f"{plain}/commandResults/{interrupted}")
+    # a client polls while it is 202: the service may still be resuming its operations
+    status, _h, body = wait_until(lambda: (r := _raw(server, "GET", f"{plain}/commandResults/{interrupted}"))[0] != 202
+                                  and r, what="the interrupted command's result")
     assert status == 200 and body["properties"]["provisioningState"] == "Failed", body
     assert body["properties"]["reason"] == "Failed to run command: the service restarted while the command was " \
                                            "running."
