@@ -1,6 +1,7 @@
 """`Microsoft.ContainerService/managedClusters`: create or update, get, tag, delete, list,
-credentials, start and stop, upgrade profiles — each mutating request as an ARM long-running
-operation whose work (`reconcile`, `delete`) the `ManagementPlane` carries out.
+credentials, start and stop, upgrade profiles, the autoscaler's status (an lks extension) — each
+mutating request as an ARM long-running operation whose work (`reconcile`, `delete`) the
+`ManagementPlane` carries out.
 """
 
 from __future__ import annotations
@@ -52,6 +53,7 @@ def routes(plane: ManagementPlane) -> list[Route]:
         r(CLUSTER + "/start", {"POST": h.start}),
         r(CLUSTER + "/stop", {"POST": h.stop}),
         r(CLUSTER + "/upgradeProfiles/default", {"GET": h.upgrade_profile}, "managedClusters/upgradeProfiles"),
+        r(CLUSTER + "/autoscalerStatus/default", {"GET": h.autoscaler_status}, "managedClusters/autoscalerStatus"),
         r(CLUSTER + "/availableAgentPoolVersions", {"GET": h.available_pool_versions},
           "managedClusters/availableAgentPoolVersions"),
         r(sub_provider + "/locations/{location}/kubernetesVersions", {"GET": h.kubernetes_versions},
@@ -207,6 +209,18 @@ class ManagedClusters:
         body.update(id=f"{doc['id']}/upgradeprofiles/default", name="default",
                     type="Microsoft.ContainerService/managedClusters/upgradeprofiles")
         return json_response(body)
+
+    async def autoscaler_status(self, call: Call) -> web.Response:
+        """An lks extension, read-only: what the cluster autoscaler's last scan concluded, per
+        pending pod and per node of an autoscaled pool (`lks.autoscaler.explain`)."""
+        doc = (await self.load(call)).doc
+        if self.plane.autoscaler is None:
+            props = {"state": "Unavailable", "message": "The cluster autoscaler does not run in this service."}
+        else:
+            props = self.plane.autoscaler.explain(doc["id"], doc)
+        return json_response({"id": f"{doc['id']}/autoscalerStatus/default", "name": "default",
+                              "type": "Microsoft.ContainerService/managedClusters/autoscalerStatus",
+                              "properties": props})
 
     async def available_pool_versions(self, call: Call) -> web.Response:
         doc = (await self.load(call)).doc

@@ -89,6 +89,11 @@ def agent_pool(body: Doc, *, existing: Doc | None, cluster_version: str, network
                        f"{mode.lower()} node pools.", 400, target="agentPoolProfile.count")
     props["count"] = count
     _autoscaling(props, old if existing is not None else None, body, low)
+    # lks's extension: the pool's own autoscaler profile keys, kept over a PUT that leaves them out
+    overrides = autoscaler_profile.normalize_pool(props.get("autoScalerProfile"), old.get("autoScalerProfile"))
+    props.pop("autoScalerProfile", None)
+    if overrides is not None:
+        props["autoScalerProfile"] = overrides
     size = vmsizes.check_pool(props.get("vmSize") or old.get("vmSize") or vmsizes.DEFAULT, mode=mode, pool_name=name)
     props["vmSize"] = size.name
     props.setdefault("osType", "Linux")

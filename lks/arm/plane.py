@@ -45,6 +45,9 @@ class ManagementPlane:
         self.ca_file = ca_file
         self.fleet = Fleet(clock=self.clock, data_dir=planes.data_dir, tls=planes.tls)
         self.groups = resourcegroups.ResourceGroups(self)
+        # the cluster autoscaler (`lks.autoscaler`, a layer above) registers here once started:
+        # `managedClusters/{name}/autoscalerStatus` asks it to explain itself
+        self.autoscaler: Any = None
         self.operations.register("managedClusters.reconcile", self._reconcile)
         self.operations.register("managedClusters.delete", self._delete)
 

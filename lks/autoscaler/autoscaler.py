@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 from lks import store, tasks
 from lks.arm import documents, fleet, managedclusters
 from lks.arm.errors import ARMError
-from lks.autoscaler import expander, groups, profile, scaledown, scaleup, status
+from lks.autoscaler import expander, explain, groups, profile, scaledown, scaleup, status
 from lks.autoscaler.profile import Profile
 from lks.autoscaler.simulator import Picture, PodCache
 from lks.clock import Clock
@@ -74,6 +74,11 @@ def _profile(doc: Doc) -> Profile:
         return Profile()
 
 
+def _unneeded_time(v: scaledown.Verdict) -> float:
+    """How long the node must stay unneeded before it goes (its pool's profile decides)."""
+    return v.settings.scale_down_unneeded_time if v.ready else v.settings.scale_down_unready_time
+
+
 def _ready(node: Doc) -> bool:
     return any(c.get("type") == "Ready" and c.get("status") == "True"
                for c in (node.get("status") or {}).get("conditions") or ())
@@ -112,6 +117,7 @@ class ClusterAutoscaler:
         self._scanning: dict[str, asyncio.Task[None]] = {}  # cluster id -> its scan under way
 
     async def start(self) -> None:
+        self.plane.autoscaler = self  # the management API's autoscalerStatus asks it
         self._task = asyncio.create_task(self._run(), name="cluster-autoscaler")
 
     async def stop(self) -> None:
@@ -197,23 +203,14 @@ class ClusterAutoscaler:
             self._scanning.pop(doc["id"].lower(), None)
             self._wake.set()
 
-    def explain(self, cluster_id: str) -> Doc | None:
-        """What the last scan of the cluster concluded, for a user asking why (beyond AKS, whose
-        autoscaler only logs it): per pending pod the reasons each pool gave, per node of an
-        autoscaled pool why it stays or since when it is unneeded. None: not scanned yet."""
+    def explain(self, cluster_id: str, doc: Doc | None = None) -> Doc:
+        """What the last scan of the cluster concluded, for a user asking why (`lks.autoscaler.explain`);
+        `doc`, the cluster's document, tells a cluster without autoscaled pools from one not scanned yet."""
         state = self.states.get(cluster_id.lower())
-        if state is None:
-            return None
-        up = state.last_scale_up or scaleup.Result()
-        return {
-            "scaleUp": {name: {"from": a, "to": b} for name, (a, b) in up.increases.items()},
-            "pendingPods": [{"pod": p.key, "reasons": dict(up.rejected.get(p.key) or {})} for p in up.remaining],
-            "nodes": [{"name": v.node, "nodePool": v.group.name, "utilization": round(v.utilization, 3),
-                       "ready": v.ready, "reason": v.reason or "Unneeded", "blockingPod": v.blocking,
-                       **({"unneededSince": status.rfc3339(state.unneeded[v.node])} if v.node in state.unneeded
-                          else {})}
-                      for v in state.last_verdicts],
-        }
+        if state is None or state.last_scale_up is None or (doc is not None and (
+                not groups.autoscaled(doc) or doc["properties"]["powerState"]["code"] != "Running")):
+            return explain.unscanned(doc)
+        return explain.report(state, now=self.clock.now())
 
     def _at_rest(self, doc: Doc) -> bool:
         props = doc["properties"]
@@ -344,8 +341,7 @@ class ClusterAutoscaler:
                 or now - state.last_failure < settings.scale_down_delay_after_failure:
             return
         ripe = [unneeded[n] for n, since in state.unneeded.items()
-                if now - since >= (settings.scale_down_unneeded_time if unneeded[n].ready
-                                   else settings.scale_down_unready_time)]
+                if now - since >= _unneeded_time(unneeded[n])]
         room = {g.name: g.target - g.min_size for g in node_groups}
         empty, busy = [], []
         for v in ripe:

@@ -7,6 +7,11 @@ later (`daemonset-eviction-for-*`, `ignore-daemonsets-utilization`), which are J
 `normalize(...)` turns a request's profile (merged over the stored one) into the stored form
 with every key filled in; `parse(...)` gives the typed `Profile` the autoscaler's loop
 (`lks.autoscaler`) reads, durations in seconds of the service's clock.
+
+Beyond AKS, an agent pool may override the keys upstream lets a node group set on its own
+(`NodeGroupAutoscalingOptions`): `normalize_pool(...)` checks a pool's `autoScalerProfile`
+(only the keys it sets are stored: the others follow the cluster's), `for_pool(...)` lays it
+over the cluster's `Profile` for that pool's nodes.
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from lks.arm.errors import invalid_parameter
+from lks.arm.errors import ARMError, invalid_parameter
 
 EXPANDERS = ("least-waste", "most-pods", "priority", "random")
 BOOL_KEYS = ("daemonset-eviction-for-empty-nodes", "daemonset-eviction-for-occupied-nodes",
@@ -56,10 +61,17 @@ _DURATION = re.compile(r"^(\d+)(s|m|h)$")  # "an integer followed by a unit ('s'
 _UNITS = {"s": 1, "m": 60, "h": 3600}
 
 
-def _bad(key: str) -> Exception:
+# The keys a pool may set for itself: upstream's per-node-group options that AKS's profile has.
+POOL_KEYS = ("ignore-daemonsets-utilization", "max-node-provision-time", "scale-down-unneeded-time",
+             "scale-down-unready-time", "scale-down-utilization-threshold")
+_CLUSTER = "autoScalerProfile"
+_POOL = "agentPoolProfile.autoScalerProfile"
+
+
+def _bad(key: str, field: str = _CLUSTER) -> Exception:
     # AKS's own wording (seen in Azure/azure-sdk-for-go#14311 and MicrosoftDocs/azure-docs#123289)
     return invalid_parameter(f"Invalid value specified for the cluster-autoscaler parameter '{key}'. Please refer "
-                             "to https://aka.ms/cluster-autoscaler for more details.", f"autoScalerProfile.{key}")
+                             "to https://aka.ms/cluster-autoscaler for more details.", f"{field}.{key}")
 
 
 def _seconds(pattern: re.Pattern[str], *, positive: bool = False) -> Callable[[str], float]:
@@ -127,21 +139,21 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
 }
 
 
-def _check(key: str, value: Any) -> Any:
-    """The stored form of one key's value, or AKS's refusal."""
+def _check(key: str, value: Any, field: str = _CLUSTER) -> Any:
+    """The stored form of one key's value, or AKS's refusal (`field`: where the profile sits)."""
     if key in BOOL_KEYS:
         if isinstance(value, bool):
             return value
         if isinstance(value, str) and value.lower() in ("true", "false"):
             return value.lower() == "true"
-        raise _bad(key)
+        raise _bad(key, field)
     if isinstance(value, bool) or not isinstance(value, (str, int, float)):
-        raise _bad(key)
+        raise _bad(key, field)
     text = str(value).strip()
     try:
         _PARSERS[key](text)
     except ValueError:
-        raise _bad(key) from None
+        raise _bad(key, field) from None
     return text.lower() if _PARSERS[key] is _truth else text
 
 
@@ -199,6 +211,46 @@ class Profile:
     daemonset_eviction_for_empty_nodes: bool = False
     daemonset_eviction_for_occupied_nodes: bool = True
     ignore_daemonsets_utilization: bool = False
+
+
+def normalize_pool(given: Any, stored: dict[str, Any] | None = None) -> dict[str, Any] | None:
+    """A pool's overrides to store: `stored` overlaid with `given`, each value checked as the
+    cluster's are, a key given as null or "" dropped (back to the cluster's value); None when
+    none is left. A key outside `POOL_KEYS` is refused by name: unlike the cluster's profile,
+    this extension has no older API version whose keys it must pass over in silence."""
+    if given is None:
+        given = {}
+    if not isinstance(given, dict):
+        raise invalid_parameter(f"The value of parameter {_POOL} is invalid.", _POOL)
+    merged = {k: v for k, v in (stored or {}).items() if k in POOL_KEYS}
+    for key, value in given.items():
+        if key not in POOL_KEYS:
+            scope = ("applies to the whole cluster: set it in the managed cluster's autoScalerProfile"
+                     if key in DEFAULTS else "is not a cluster-autoscaler parameter")
+            raise invalid_parameter(f"The cluster-autoscaler parameter '{key}' cannot be set on an agent pool: it "
+                                    f"{scope}. An agent pool's autoScalerProfile takes {', '.join(POOL_KEYS)}.",
+                                    f"{_POOL}.{key}")
+        if value is None or value == "":
+            merged.pop(key, None)
+        else:
+            merged[key] = _check(key, value, _POOL)
+    return {k: merged[k] for k in POOL_KEYS if k in merged} or None
+
+
+def for_pool(base: Profile, overrides: dict[str, Any] | None) -> Profile:
+    """`base` (the cluster's profile) with a pool's overrides; an unreadable override (stored
+    before a rule tightened) keeps the cluster's value."""
+    if not overrides:
+        return base
+    fields = {}
+    for key, value in overrides.items():
+        if key not in POOL_KEYS:
+            continue
+        try:
+            fields[key.replace("-", "_")] = _check(key, value) if key in BOOL_KEYS else _PARSERS[key](str(value))
+        except (ValueError, ARMError):
+            continue
+    return dataclasses.replace(base, **fields) if fields else base
 
 
 def parse(stored: dict[str, Any] | None) -> Profile:

@@ -8,8 +8,8 @@ below `scale-down-utilization-threshold` (or it is not Ready), it is not annotat
 none is blocked (`blocker`: PodDisruptionBudgets, kube-system pods, pods without a controller,
 local storage, `safe-to-evict: "false"`), each budget's allowed disruptions are not spent by the pods of the
 nodes before it, and each pod fits another node, with the places found memorised so two nodes
-do not count on the same room. `lks.autoscaler.autoscaler` keeps how
-long each has been unneeded and removes them.
+do not count on the same room. A pool's own profile keys (`Group.settings`) decide for its
+nodes. `lks.autoscaler.autoscaler` keeps how long each has been unneeded and removes them.
 """
 
 from __future__ import annotations
@@ -43,9 +43,12 @@ class Verdict:
     reason: str | None = None  # why not unneeded (None: unneeded)
     ready: bool = True  # an unready node goes whatever its utilization, after scale-down-unready-time
     blocking: str | None = None  # the pod that blocks it
+    resource: str = "cpu"  # the resource whose share is `utilization`
+    settings: Profile = field(default_factory=Profile)  # the profile its pool's nodes follow
 
 
-def utilization(picture: Picture, name: str, settings: Profile) -> float:
+def dominant(picture: Picture, name: str, settings: Profile) -> tuple[float, str]:
+    """The node's utilization and the resource it is of (the larger share, as upstream's)."""
     node = picture.snapshot.nodes[name]
     cpu, mem = node.cpu, node.mem
     if settings.ignore_daemonsets_utilization:
@@ -53,7 +56,8 @@ def utilization(picture: Picture, name: str, settings: Profile) -> float:
             if is_daemon(pod.obj):
                 cpu -= pod.req.cpu
                 mem -= pod.req.mem
-    return max(cpu / node.alloc.cpu if node.alloc.cpu else 0.0, mem / node.alloc.mem if node.alloc.mem else 0.0)
+    return max((cpu / node.alloc.cpu if node.alloc.cpu else 0.0, "cpu"),
+               (mem / node.alloc.mem if node.alloc.mem else 0.0, "memory"), key=lambda share: share[0])
 
 
 def _ready(node: Obj) -> bool:
@@ -100,24 +104,25 @@ def find_unneeded(picture: Picture, groups: list[Group], budgets: list[preemptio
     gone = set(deleting)
     remaining = [b.allowed for b in budgets]  # disruptions each budget has left (upstream's PDB tracker)
     for group in groups:
+        own = group.settings(settings)
         for name in group.nodes:
             node = picture.snapshot.nodes.get(name)
             if node is None or node.obj is None or name in deleting:
                 continue
             annotations = node.obj["metadata"].get("annotations") or {}
-            util = utilization(picture, name, settings)
-            verdict = Verdict(name, group, util, ready=_ready(node.obj))
+            util, resource = dominant(picture, name, own)
+            verdict = Verdict(name, group, util, ready=_ready(node.obj), resource=resource, settings=own)
             out.append(verdict)
             if annotations.get(SCALE_DOWN_DISABLED) == "true":
                 verdict.reason = "ScaleDownDisabledAnnotation"
                 continue
-            if verdict.ready and util >= settings.scale_down_utilization_threshold:
+            if verdict.ready and util >= own.scale_down_utilization_threshold:
                 verdict.reason = "NotUnderutilized"
                 continue
             pods = [p for p in node.pods.values() if movable(p)]
             need = [0] * len(budgets)
             for pod in pods:
-                why = blocker(pod, budgets, settings)
+                why = blocker(pod, budgets, own)
                 for i, budget in enumerate(budgets):
                     if why is None and covers(budget, pod):
                         need[i] += 1

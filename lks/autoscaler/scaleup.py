@@ -47,6 +47,7 @@ class Result:
     triggered: list[PodInfo] = field(default_factory=list)
     # pod key -> reason -> number of groups giving it
     rejected: dict[str, dict[str, int]] = field(default_factory=dict)
+    by_group: dict[str, dict[str, list[str]]] = field(default_factory=dict)  # pod key -> group -> its reasons
     remaining: list[PodInfo] = field(default_factory=list)  # pods no scale-up helps
     needed: bool = False  # some pod was pending (ScaleUp condition Needed / NotNeeded)
 
@@ -165,12 +166,15 @@ def plan(picture: Picture, groups: list[Group], *, settings: Profile, now: float
     for group in groups:
         room = group.max_size - group.target
         skipped = MAX_SIZE_REACHED if room <= 0 else IN_BACKOFF if group.name in backoff else None
+        found: dict[str, dict[str, int]] = {}
+        option = None if skipped is not None else estimate(picture, group, pods, room, found)
         if skipped is not None:
-            for pod in pods:
-                per = result.rejected.setdefault(pod.key, {})
-                per[skipped] = per.get(skipped, 0) + 1
-            continue
-        option = estimate(picture, group, pods, room, result.rejected)
+            found = {pod.key: {skipped: 1} for pod in pods}
+        for key, reasons in found.items():
+            per = result.rejected.setdefault(key, {})
+            for reason, n in reasons.items():
+                per[reason] = per.get(reason, 0) + n
+            result.by_group.setdefault(key, {})[group.name] = sorted(reasons)
         if option is not None:
             options.append(option)
     if not options:

@@ -1,6 +1,7 @@
 """`lks aks …`: managed clusters, shaped like `az aks` (azure-cli `command_modules/acs`:
 `custom.py` for behaviour and messages, `_params.py` for flags and defaults, `_format.py` for
-the tables). The node pool subgroup lives in `lks.cli.commands.nodepool`.
+the tables). The node pool subgroup lives in `lks.cli.commands.nodepool`, the autoscaler's
+(an lks extension) in `lks.cli.commands.autoscaler`.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from lks import kubeconfig, safeyaml
 from lks.autoscaler import profile
 from lks.cli import commands, output
 from lks.cli.client import CONTAINER_SERVICE_API, RESOURCES_API, Client
-from lks.cli.commands import maintenance, nodepool, runcommand
+from lks.cli.commands import autoscaler, maintenance, nodepool, runcommand
 
 # az's _aks_table_format
 _CLUSTER_ROW = ("{name: name, location: location, resourceGroup: resourceGroup, kubernetesVersion: kubernetesVersion, "
@@ -207,6 +208,7 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
 
     nodepool.register(cmds, common)
     maintenance.register(cmds, common)
+    autoscaler.register(cmds, common)
     runcommand.register(cmds, common)
 
 
@@ -219,24 +221,11 @@ def _profile_arg(p: argparse.ArgumentParser) -> None:
 def _autoscaler_profile(items: list[str] | None) -> dict[str, Any] | None:
     """az's `--cluster-autoscaler-profile`: space- and comma-separated `key=value` (an empty value
     allowed: the key goes back to its default), the keys checked against the API's model."""
-    if items is None:
-        return None
-    out: dict[str, Any] = {}
-    for raw in items:
-        for item in (raw.split(",") if raw else []):
-            parts = item.split("=")
-            if len(parts) > 2:
-                raise output.CLIError(f"The format of '{item}' in '{raw}' seems to be invalid.")
-            out[parts[0]] = parts[1] if len(parts) == 2 else ""
-    for key in out:
-        if not key:
-            raise output.CLIError("Empty key specified for cluster-autoscaler-profile")
+    out = nodepool.profile_pairs(items)
+    for key in out or ():
         if key not in profile.KEYS:
             raise output.CLIError(f"'{key}' is an invalid key for cluster-autoscaler-profile. Valid keys are "
                                   f"{', '.join(profile.KEYS)}.")
-    for key in profile.BOOL_KEYS:  # booleans in the API's model
-        if isinstance(out.get(key), str) and out[key].lower() in ("true", "false"):
-            out[key] = out[key].lower() == "true"
     return out
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from lks.autoscaler import profile
 from lks.cli import commands, output
 from lks.cli.client import Client
 
@@ -59,6 +60,7 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     p.add_argument("--os-sku", help="The OS SKU of the agent node pool, e.g. Ubuntu or AzureLinux.")
     p.add_argument("--workload-runtime", choices=WORKLOAD_RUNTIMES, help=WORKLOAD_RUNTIME_HELP)
     autoscaler_flags(p, update=False)
+    profile_arg(p)
     _upgrade_flags(p)
     commands.tags_arg(p)
     commands.no_wait(p)
@@ -87,6 +89,7 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
                    'Use "" to clear them.')
     p.add_argument("--mode", choices=("System", "User", "Gateway"), help="The mode for a node pool.")
     autoscaler_flags(p, update=True)
+    profile_arg(p)
     _upgrade_flags(p)
     commands.tags_arg(p)
     commands.no_wait(p)
@@ -172,6 +175,45 @@ def autoscaler_flags(p: argparse.ArgumentParser, *, update: bool) -> None:
                    '"--enable-cluster-autoscaler" specified. Please specify the value in the range of [0, 1000].')
 
 
+def profile_arg(p: argparse.ArgumentParser) -> None:
+    """The pool's own autoscaler profile keys (an lks extension; AKS's profile is cluster-wide)."""
+    p.add_argument("--cluster-autoscaler-profile", nargs="+", metavar="KEY=VALUE",
+                   help="Space- or comma-separated key=value pairs overriding the cluster's autoscaler profile for "
+                   f"this node pool only: {', '.join(profile.POOL_KEYS)}. An empty value goes back to the "
+                   'cluster\'s; "" clears every override. An lks extension.')
+
+
+def profile_pairs(items: list[str] | None) -> dict[str, Any] | None:
+    """az's `--cluster-autoscaler-profile` syntax: space- and comma-separated `key=value` (an
+    empty value allowed), the booleans of the API's model as JSON booleans."""
+    if items is None:
+        return None
+    out: dict[str, Any] = {}
+    for raw in items:
+        for item in (raw.split(",") if raw else []):
+            parts = item.split("=")
+            if len(parts) > 2:
+                raise output.CLIError(f"The format of '{item}' in '{raw}' seems to be invalid.")
+            out[parts[0]] = parts[1] if len(parts) == 2 else ""
+    if "" in out:
+        raise output.CLIError("Empty key specified for cluster-autoscaler-profile")
+    for key in profile.BOOL_KEYS:
+        if isinstance(out.get(key), str) and out[key].lower() in ("true", "false"):
+            out[key] = out[key].lower() == "true"
+    return out
+
+
+def _pool_profile(items: list[str] | None, current: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The pool's `autoScalerProfile` to send: the flag's pairs over the current overrides (the
+    service checks the keys); `""` alone clears them all."""
+    changes = profile_pairs(items)
+    if changes is None:
+        return None
+    if not changes:
+        return dict.fromkeys(current or {})
+    return {**(current or {}), **changes}
+
+
 def check_counts(args: argparse.Namespace, *, node_count: int | None) -> bool:
     """az's validate_nodes_count and validate_counts_in_autoscaler: the range flags checked, the
     node count inside the range on create (`node_count` given); True when the autoscaler is to be
@@ -255,7 +297,8 @@ def add(args: argparse.Namespace, client: Client) -> Any:
                 "nodeLabels": commands.labels(args.labels), "nodeTaints": commands.taints(args.node_taints),
                 "maxPods": args.max_pods, "osType": args.os_type, "osSKU": args.os_sku,
                 "workloadRuntime": args.workload_runtime, "tags": commands.tags(args.tags),
-                "upgradeSettings": _upgrade_settings(args, None)}
+                "upgradeSettings": _upgrade_settings(args, None),
+                "autoScalerProfile": _pool_profile(args.cluster_autoscaler_profile, None)}
     props.update({k: v for k, v in optional.items() if v not in (None, "")})
     return output.from_arm(client.put(_path(args, client), {"properties": props}, no_wait=args.no_wait))
 
@@ -284,16 +327,20 @@ def update(args: argparse.Namespace, client: Client) -> Any:
     props = writable(client.get(path).get("properties") or {})
     settings = _upgrade_settings(args, props.get("upgradeSettings"))
     scaler = args.enable_cluster_autoscaler or args.update_cluster_autoscaler or args.disable_cluster_autoscaler
+    scaler_profile = _pool_profile(args.cluster_autoscaler_profile, props.get("autoScalerProfile"))
     if args.labels is None and args.node_taints is None and args.mode is None and args.tags is None and \
-            settings is None and not scaler and args.min_count is None and args.max_count is None:
+            settings is None and not scaler and args.min_count is None and args.max_count is None and \
+            scaler_profile is None:
         commands.reconcile_or_refuse(False, ["--enable-cluster-autoscaler", "--disable-cluster-autoscaler",
-                                             "--update-cluster-autoscaler", "--labels", "--node-taints", "--mode",
+                                             "--update-cluster-autoscaler", "--cluster-autoscaler-profile",
+                                             "--labels", "--node-taints", "--mode",
                                              "--tags", "--max-surge", "--max-unavailable", "--drain-timeout",
                                              "--node-soak-duration", "--undrainable-node-behavior"])
     if not update_autoscaler(args, props):
         return None
     changes = {"nodeLabels": commands.labels(args.labels), "nodeTaints": commands.taints(args.node_taints),
-               "mode": args.mode, "tags": commands.tags(args.tags), "upgradeSettings": settings}
+               "mode": args.mode, "tags": commands.tags(args.tags), "upgradeSettings": settings,
+               "autoScalerProfile": scaler_profile}
     props.update({k: v for k, v in changes.items() if v is not None})
     return output.from_arm(client.put(path, {"properties": props}, no_wait=args.no_wait))
 
