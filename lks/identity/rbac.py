@@ -24,6 +24,7 @@ from lks.identity import roles
 from lks.identity.caller import Caller
 
 PREFIX = "/identity/roleAssignments/"
+DEFINITIONS = "/identity/roleDefinitions/"  # custom roles
 TYPE = "Microsoft.Authorization/roleAssignments"
 BOOTSTRAP_NAME = "lks-bootstrap"  # what messages call the bootstrap token's principal
 
@@ -88,6 +89,8 @@ class RoleAssignments:
         self._by_principal.clear()
         for kv in res.items:
             self._index(Assignment.of(orjson.loads(kv.value)))
+        self.custom = {r.id: r for r in (roles.custom(orjson.loads(kv.value))
+                                         for kv in (await self.store.list(DEFINITIONS)).items)}
 
     async def ensure_owner(self, subscription_id: str, *, now: str) -> None:
         """The bootstrap principal as Owner of the subscription, made again at a start if it is
@@ -142,6 +145,24 @@ class RoleAssignments:
         except store.NotFound:
             pass
         return a
+
+    async def put_role(self, role: roles.Role) -> None:
+        """Create or replace a custom role."""
+        key = DEFINITIONS + role.id
+        raw = orjson.dumps(role.document("/"))
+        kv = await self.store.get(key)
+        if kv is None:
+            await self.store.create(key, raw)
+        else:
+            await self.store.update(key, raw, mod_revision=kv.mod_revision)
+        self.custom[role.id] = role
+
+    async def delete_role(self, guid: str) -> None:
+        self.custom.pop(guid.lower(), None)
+        try:
+            await self.store.delete(DEFINITIONS + guid.lower())
+        except store.NotFound:
+            pass
 
     def _index(self, a: Assignment) -> None:
         self._by_name[a.name.lower()] = a

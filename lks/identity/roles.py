@@ -188,6 +188,17 @@ _BY_ID = {r.id: r for r in BUILTIN}
 _BY_NAME = {r.name.lower(): r for r in BUILTIN}
 
 
+def custom(doc: dict[str, Any]) -> Role:
+    """A custom role from its stored document (as `Role.document` shows it)."""
+    props = doc["properties"]
+    perms = (props.get("permissions") or [{}])[0]
+    return Role(doc["name"].lower(), props["roleName"], props.get("description") or "",
+                tuple(perms.get("actions") or ()), tuple(perms.get("notActions") or ()),
+                tuple(perms.get("dataActions") or ()), tuple(perms.get("notDataActions") or ()), builtin=False,
+                assignable_scopes=tuple(props.get("assignableScopes") or ()), created=props.get("createdOn") or "",
+                updated=props.get("updatedOn") or "")
+
+
 def get(guid: str) -> Role | None:
     """The built-in role whose GUID is `guid` (any case)."""
     return _BY_ID.get(guid.lower())

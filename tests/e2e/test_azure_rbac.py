@@ -219,3 +219,28 @@ def test_cli_role_definition_list(lks):
     assert [(r["roleName"], r["roleType"], r["name"]) for r in roles] == [
         ("Azure Kubernetes Service RBAC Reader", "BuiltInRole", "7f6c6a51-bcf8-42ba-9220-52d62157d7db")]
     assert "Microsoft.ContainerService/managedClusters/pods/read" in roles[0]["permissions"][0]["dataActions"]
+
+
+def test_custom_role(lks, config, owner, sub):
+    spec = {"Name": f"Cluster Reader {uuid.uuid4().hex[:6]}", "Description": "Reads clusters and their pools.",
+            "Actions": ["Microsoft.ContainerService/*/read"], "AssignableScopes": [sub]}
+    role = lks_json(lks, "role", "definition", "create", "--role-definition", json.dumps(spec))
+    assert (role["roleName"], role["roleType"], role["assignableScopes"]) == (spec["Name"], "CustomRole", [sub])
+    again = lks_cli(lks, "role", "definition", "create", "--role-definition", json.dumps(spec))
+    assert again.returncode == 1 and "(RoleDefinitionWithSameNameExists)" in again.stderr
+    listed = lks_json(lks, "role", "definition", "list", "--custom-role-only")
+    assert spec["Name"] in [r["roleName"] for r in listed]
+    sp = principal(lks, "custom")
+    lks_json(lks, "role", "assignment", "create", "--assignee", sp["appId"], "--role", spec["Name"], "-g", "demo")
+    custom = login(config, sp)
+    cluster = f"{sub}/resourceGroups/demo/providers/Microsoft.ContainerService/managedClusters/demo"
+    assert custom("GET", f"{cluster}/agentPools?{CS}")[0] == 200  # Microsoft.ContainerService/*/read
+    denied(custom("GET", f"{sub}/resourcegroups/demo?{RG}"), sp["appId"],
+           "Microsoft.Resources/subscriptions/resourceGroups/read", f"{sub}/resourcegroups/demo")
+    status, body = owner("DELETE", f"{sub}/providers/Microsoft.Authorization/roleDefinitions/{role['name']}?{AUTH}")
+    assert (status, body["error"]["code"]) == (409, "RoleDefinitionHasAssignments")
+    res = lks_cli(lks, "role", "assignment", "delete", "--assignee", sp["appId"], "-g", "demo")
+    assert res.returncode == 0, res.stderr
+    res = lks_cli(lks, "role", "definition", "delete", "--name", spec["Name"])
+    assert res.returncode == 0, res.stderr
+    assert spec["Name"] not in [r["roleName"] for r in lks_json(lks, "role", "definition", "list")]

@@ -195,3 +195,19 @@ async def test_decision_cost_does_not_grow_with_assignments(assignments):
     access = assignments.access(caller("p1"))
     assert len(assignments.of_principals(["p1"])) == 1  # a decision reads the caller's own assignments only
     assert access.allows(f"{MC}/listClusterUserCredential/action", C1)
+
+
+async def test_custom_roles_decide_and_survive_a_restart(assignments, backend):
+    role = roles.Role("22222222-2222-2222-2222-222222222222", "pool reader", "", ("Microsoft.ContainerService/*/read",),
+                      builtin=False, assignable_scopes=(SUB,))
+    await assignments.put_role(role)
+    await assignments.create(rbac.document("33333333-3333-3333-3333-333333333333", RG1,
+                                           roles.definition_id(role.id, RG1), "p1", "ServicePrincipal",
+                                           created_by="x", now=NOW))
+    again = rbac.RoleAssignments(backend)
+    await again.load()
+    assert again.role(role.id).name == "pool reader" and not again.role(role.id).builtin
+    access = again.access(caller("p1"))
+    assert access.allows(f"{MC}/agentPools/read", C1) and not access.allows(f"{MC}/write", C1)
+    await again.delete_role(role.id)
+    assert not again.access(caller("p1")).allows(f"{MC}/agentPools/read", C1)  # an unknown role grants nothing

@@ -9,6 +9,7 @@ SDK's flattened models, with az's added `principalName` and `roleDefinitionName`
 from __future__ import annotations
 
 import argparse
+import json
 import re
 import uuid
 from typing import Any
@@ -81,6 +82,16 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     p.add_argument("--custom-role-only", action="store_true", help="Custom roles only.")
     where(p)
     p.set_defaults(func=definition_list, table=_definition_table)
+
+    p = cmds.add_parser("create", parents=[common], help="Create a custom role definition.")
+    p.add_argument("--role-definition", required=True, help="Description of a role as JSON, or a path to a file "
+                   "containing a JSON description (@file).")
+    p.set_defaults(func=definition_create)
+
+    p = cmds.add_parser("delete", parents=[common], help="Delete a role definition.")
+    p.add_argument("--name", "-n", required=True, help="The role's name or id.")
+    where(p)
+    p.set_defaults(func=definition_delete)
 
 
 # -- helpers (az's custom.py) -----------------------------------------------------------------------
@@ -247,6 +258,53 @@ def definition_list(args: argparse.Namespace, client: Client) -> Any:
     if args.custom_role_only:
         found = [d for d in found if d["properties"].get("type") == "CustomRole"]
     return [_flat(d) for d in found]
+
+
+def _field(spec: dict[str, Any], name: str) -> Any:
+    """A field of a role's JSON description, in az's PascalCase or camelCase."""
+    return next((v for k, v in spec.items() if k.lower() == name.lower()), None)
+
+
+def definition_create(args: argparse.Namespace, client: Client) -> Any:
+    """az's create_role_definition: the JSON's Name/roleName, Description, Actions, NotActions,
+    DataActions, NotDataActions and AssignableScopes; PUT at the first assignable scope."""
+    raw = args.role_definition
+    if raw.startswith("@"):
+        try:
+            with open(raw[1:], encoding="utf-8") as f:
+                raw = f.read()
+        except OSError as err:
+            raise CLIError(f"Cannot read {raw[1:]}: {err.strerror}") from None
+    try:
+        spec = json.loads(raw)
+    except ValueError:
+        raise CLIError(f"Invalid role definition '{args.role_definition}': not JSON.") from None
+    if not isinstance(spec, dict):
+        raise CLIError("Invalid role definition: a JSON object is expected.")
+    name = _field(spec, "name") or _field(spec, "roleName")
+    scopes = _field(spec, "assignableScopes")
+    if not name or not scopes:
+        raise CLIError("Invalid role definition: 'Name' and 'AssignableScopes' are required.")
+    permission = {k: _field(spec, k) or [] for k in ("actions", "notActions", "dataActions", "notDataActions")}
+    body = {"name": (guid := str(uuid.uuid4())), "properties": {
+        "roleName": name, "description": _field(spec, "description"), "type": "CustomRole",
+        "permissions": [permission], "assignableScopes": scopes}}
+    doc = client.request("PUT", f"{scopes[0]}{AUTHORIZATION}/roleDefinitions/{guid}", api_version=API,
+                         body=body).body
+    return _flat(doc)
+
+
+def definition_delete(args: argparse.Namespace, client: Client) -> None:
+    scope = _scope(args, client)
+    if _GUID.match(args.name):
+        guids = [args.name]
+    else:
+        guids = [d["name"] for d in _definitions(client, scope, args.name)
+                 if d["properties"].get("type") == "CustomRole"]
+        if not guids:
+            raise CLIError(f"Role '{args.name}' doesn't exist.")
+    for guid in guids:
+        client.request("DELETE", f"{scope}{AUTHORIZATION}/roleDefinitions/{guid}", api_version=API)
 
 
 def _assignment_table(result: list[dict[str, Any]]) -> list[dict[str, Any]]:
