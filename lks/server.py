@@ -32,6 +32,7 @@ from lks.arm.plane import ManagementPlane
 from lks.autoscaler.autoscaler import ClusterAutoscaler
 from lks.clock import Clock, ScaledClock, iso8601
 from lks.controlplanes import ControlPlanes
+from lks.identity.caller import Caller
 from lks.identity.graph import GraphAPI
 from lks.identity.issuer import Issuer
 from lks.identity.principals import Principals
@@ -69,11 +70,13 @@ class Service:
     """Everything `lks up` runs, with `start()`/`stop()` so tests can host it in-process."""
 
     def __init__(self, *, home: Path, host: str = "127.0.0.1", port: int = 8443, store_url: str | None = None,
-                 history: float = 300.0, clock: Clock | None = None):
+                 history: float = 300.0, clock: Clock | None = None, node_provisioning_time: float = 0.0):
         """`clock` is the management plane's (maintenance windows, automatic upgrades, drain
         minutes): a `ScaledClock` for `lks up --time-scale`, a `ManualClock` in tests. The hosted
-        clusters, their certificates and tokens keep wall time."""
+        clusters, their certificates and tokens keep wall time. `node_provisioning_time`: seconds of
+        that clock a new node takes to register (`lks up --node-provisioning-time`; 0: at once)."""
         self.home = home
+        self.node_provisioning_time = node_provisioning_time
         self.clock = clock or Clock()
         self.auto_upgrades: AutoUpgrader | None = None
         self.autoscaler: ClusterAutoscaler | None = None
@@ -118,11 +121,12 @@ class Service:
             _write_private(path, SigningKey.generate().pem)
         return SigningKey(path.read_bytes())
 
-    def _graph_audiences(self) -> tuple[str, ...]:
-        """What the Graph subset accepts as a token's `aud`: its resource id, with and without the slash."""
-        assert self.identity is not None
-        audience = self.identity.graph_audience
-        return (audience, audience.rstrip("/"))
+    def _may_write_directory(self, caller: Caller | None) -> bool:
+        """Who may change the directory (Graph's principals): who may grant any role in the
+        subscription anyway (Owner, User Access Administrator at its scope)."""
+        assert self.plane is not None
+        return self.plane.rbac.access(caller).allows("Microsoft.Authorization/roleAssignments/write",
+                                                     f"/subscriptions/{self.config['subscription_id']}")
 
     def _assertion_keys(self, issuer: str) -> list[Any] | None:
         """The public keys of `issuer` if it is the OIDC issuer of a cluster this service runs
@@ -163,6 +167,7 @@ class Service:
         await self.planes.start_all()
         self.plane = ManagementPlane(meta=self.meta, planes=self.planes, endpoint=self.endpoint, ca_file=ca_file,
                                      clock=self.clock, tenant_id=self.config["tenant_id"])
+        self.plane.fleet.provisioning_time = self.node_provisioning_time
         reads = subscriptions.routes(subscription_id=self.config["subscription_id"],
                                      tenant_id=self.config["tenant_id"])
         self.identity = Issuer(tenant_id=self.config["tenant_id"], endpoint=self.endpoint,
@@ -182,8 +187,10 @@ class Service:
         app.on_shutdown.append(lambda _app: kube.close_streams())  # watches and pod streams end at once
         app.on_response_prepare.append(kube.on_response_prepare)  # Audit-Id and ResponseStarted of streams
         app.router.add_routes(management.aiohttp_routes())
-        graph = GraphAPI(principals=self.identity.principals, tenant_id=self.config["tenant_id"],
-                         authenticate=lambda r: management.authenticate(r, self._graph_audiences()))
+        identity = self.identity
+        graph = GraphAPI(principals=identity.principals, tenant_id=self.config["tenant_id"],
+                         authenticate=lambda r: management.authenticate(r, identity.graph_audiences),
+                         may_write=self._may_write_directory)
         app.router.add_routes(graph.routes())  # Microsoft Graph's subset, under /graph/
         app.router.add_routes(IdentityAPI(self.identity).aiohttp_routes())  # after the others: /{tenant}/…
         self.runner = web.AppRunner(app, access_log=None, handler_cancellation=True)
@@ -270,11 +277,13 @@ async def _ok(_request: web.Request) -> web.Response:
 
 
 async def serve(*, host: str, port: int, demo: bool, store_url: str | None = None, history: float = 300.0,
-                time_scale: float = 1.0) -> None:
+                time_scale: float = 1.0, node_provisioning_time: float = 0.0) -> None:
     """Run until SIGTERM or SIGINT, then stop cleanly. `time_scale` runs the management plane's
-    timers that many times faster than the wall."""
+    timers that many times faster than the wall; new nodes register `node_provisioning_time`
+    seconds (of that clock) after a change asks for them."""
     service = Service(home=lks_home(), host=host, port=port, store_url=store_url, history=history,
-                      clock=ScaledClock(time_scale) if time_scale != 1.0 else None)
+                      clock=ScaledClock(time_scale) if time_scale != 1.0 else None,
+                      node_provisioning_time=node_provisioning_time)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

@@ -11,9 +11,11 @@ Answers are Graph's JSON (`lks.identity.graphobjects`) and Graph's errors (`{"er
 An Entra application and its service principal are one record in lks
 (`lks.identity.principals`): creating the application creates the principal, `POST
 /servicePrincipals` for its appId answers that principal, and deleting either deletes both.
-Callers authenticate as on the management API (its helper, passed in by `lks.server`); the
-service's first owner (the bootstrap token) may write, other principals only read, as a
-service principal without Graph's `Application.ReadWrite.All` permission.
+Callers authenticate as on the management API (its helper, passed in by `lks.server`). Any
+principal may read the directory; writing it takes what `may_write` says, in `lks up` the right
+to write role assignments at subscription scope (Owner, User Access Administrator: who may grant
+any role anyway); others get Graph's 403, as a service principal without its
+`Application.ReadWrite.All` permission.
 """
 
 from __future__ import annotations
@@ -80,10 +82,14 @@ Handler = Callable[[Call], Awaitable[web.Response]]
 
 
 class GraphAPI:
-    def __init__(self, *, principals: principals.Principals, tenant_id: str, authenticate: Authenticate):
+    def __init__(self, *, principals: principals.Principals, tenant_id: str, authenticate: Authenticate,
+                 may_write: Callable[[Caller | None], bool] | None = None):
+        """`may_write`: whether a caller may change the directory (default: the bootstrap
+        token's principal only)."""
         self.principals = principals
         self.tenant_id = tenant_id
         self._authenticate = authenticate
+        self._may_write = may_write or _bootstrap
         collection = r"(?:/(?P<{}>[^/]+))"
         sp, app = collection.format("sp"), collection.format("app")
         table: list[tuple[str, dict[str, Handler]]] = [
@@ -145,7 +151,9 @@ class GraphAPI:
             if handler is None:
                 raise GraphError(405, "Request_BadRequest", "Specified HTTP method is not allowed for the request "
                                  "target.")
-            if request.method not in ("GET", "HEAD", "OPTIONS") and not _may_write(caller):
+            # getByIds is a read, though a POST
+            writes = request.method not in ("GET", "HEAD", "OPTIONS") and handler != self.get_by_ids
+            if writes and not self._may_write(caller):
                 raise GraphError(403, "Authorization_RequestDenied", "Insufficient privileges to complete the "
                                  "operation.")
             body = await _read_json(request) if request.method in ("POST", "PATCH") else None
@@ -395,7 +403,7 @@ class GraphAPI:
             raise not_found(sp.object_id) from None
 
 
-def _may_write(caller: Caller | None) -> bool:
+def _bootstrap(caller: Caller | None) -> bool:
     return caller is None or caller.bootstrap
 
 

@@ -203,6 +203,8 @@ async def test_authentication_and_write_permission(client: test_utils.TestClient
     assert (await resp.json())["error"]["message"] == "Access token validation failure."
     reader = {"Authorization": f"Bearer {READER}"}
     assert (await client.get(f"{G}/servicePrincipals", headers=reader)).status == 200
+    resp = await client.post(f"{G}/directoryObjects/getByIds", json={"ids": []}, headers=reader)
+    assert resp.status == 200  # a read, though a POST
     resp = await client.post(f"{G}/applications", json={"displayName": "x"}, headers=reader)
     assert resp.status == 403
     assert (await resp.json())["error"] == {**(await resp.json())["error"], "code": "Authorization_RequestDenied",
