@@ -133,9 +133,24 @@ class Workspace:
     def remove(self) -> None:
         shutil.rmtree(self.root, ignore_errors=True)
 
+    @property
+    def pgid_file(self) -> Path:
+        return self.root / "pgid"
+
+    @property
+    def mark(self) -> str:
+        """In the environment of the command's processes, so `sweep` finds them."""
+        return f"LKS_RUN_COMMAND={self.root.name}"
+
     def env(self) -> dict[str, str]:
+        name, _, value = self.mark.partition("=")
         return {"PATH": tools_path(), "HOME": str(self.root), "KUBECONFIG": str(self.kubeconfig),
-                "LANG": "C.UTF-8"}
+                "LANG": "C.UTF-8", name: value}
+
+    def sweep(self) -> None:
+        """Kill what is left of a command the service was running when it was killed: its shell
+        died with the service (`PR_SET_PDEATHSIG`), what it started may not have."""
+        children.sweep(self.pgid_file, self.mark)
 
 
 def _logs(raw: bytes) -> str:
@@ -156,6 +171,7 @@ async def run_process(ws: Workspace, command: str) -> Outcome:
                                 io={"stdin": subprocess.DEVNULL, "stdout": subprocess.PIPE,
                                     "stderr": subprocess.STDOUT})
     assert proc.stdout is not None
+    ws.pgid_file.write_text(str(proc.pid))  # the process leads its own group
     out = bytearray()
 
     async def read() -> None:

@@ -137,7 +137,8 @@ class RunCommands:
         cp_id = cluster_doc.doc["properties"].get(documents.PRIVATE, {}).get("controlPlane", "")
         ws = commandrun.Workspace(self.plane.planes.data_dir / cp_id / "runcommand" / command_id)
         if request is None:  # the service stopped while it ran: not run again
-            ws.remove()
+            await asyncio.to_thread(ws.sweep)
+            await asyncio.to_thread(ws.remove)
             cluster = self.plane.planes.get(cp_id)
             if cluster is not None:
                 await commandrun.delete_pod(cluster, command_id)

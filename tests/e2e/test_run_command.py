@@ -254,6 +254,21 @@ def test_results_survive_a_restart_and_an_interrupted_command_fails(aks, server,
                                            "running."
 
 
+def test_what_a_killed_service_left_running_is_killed_after_the_restart(server, plain):
+    status, headers, _body = _raw(server, "POST", f"{plain}/runCommand", {"command": "sleep 30.5; echo never"})
+    assert status == 202
+    command_id = re.search(r"commandResults/(\w+)\?", headers["Location"]).group(1)
+    wait_until(lambda: _processes("sleep 30.5"), what="the command running")
+    server.proc.kill()
+    server.proc.wait()
+    assert _processes("sleep 30.5")  # its shell died with the service; what the shell started did not
+    server.restart()
+    status, _h, body = wait_until(lambda: (r := _raw(server, "GET", f"{plain}/commandResults/{command_id}"))[0] != 202
+                                  and r, what="the interrupted command's result")
+    assert body["properties"]["provisioningState"] == "Failed"
+    assert _processes("sleep 30.5") == []
+
+
 def test_a_stopped_cluster_refuses_commands(aks, server, plain):
     aks.managed_clusters.begin_stop("demo", plain).result()
     status, _h, answer = _raw(server, "POST", f"{plain}/runCommand", {"command": "kubectl get pods"})
