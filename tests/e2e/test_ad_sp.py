@@ -242,3 +242,26 @@ def test_create_for_rbac_with_role(server: LKS, config: dict[str, Any]) -> None:
         1, "ERROR: Usage error: To create role assignments, specify both --role and --scopes.")
     unknown = lks_cli(server, "ad", "sp", "create-for-rbac", "-n", "y", "--role", "Janitor", "--scopes", scope)
     assert unknown.returncode == 1 and unknown.stderr.splitlines()[-1] == "ERROR: Role 'Janitor' doesn't exist."
+
+
+def test_graph_takes_tokens_for_its_audience_only(server: LKS, config: dict[str, Any]) -> None:
+    made = lks_json(server, "ad", "sp", "create-for-rbac", "-n", "graph-reader")
+    graph_scope = config["endpoint"] + "/graph//.default"  # az: the resource id (ending in /) + /.default
+    form = urllib.parse.urlencode({"grant_type": "client_credentials", "client_id": made["appId"],
+                                   "client_secret": made["password"], "scope": graph_scope}).encode()
+    status, token = _http(config, "POST", f"{config['endpoint']}/{config['tenant_id']}/oauth2/v2.0/token", form,
+                          {"Content-Type": "application/x-www-form-urlencoded"})
+    assert status == 200, token
+    status, listed = graph(config, "GET", "/servicePrincipals?$filter="
+                           + urllib.parse.quote(f"appId eq '{made['appId']}'"), token=token["access_token"])
+    assert status == 200 and [s["displayName"] for s in listed["value"]] == ["graph-reader"]
+    # a reader of the directory, not a writer
+    status, refused = graph(config, "POST", "/applications", {"displayName": "nope"}, token=token["access_token"])
+    assert (status, refused["error"]["code"]) == (403, "Authorization_RequestDenied")
+    # an ARM token is not a Graph token
+    status, arm = get_token(config, made["appId"], made["password"])
+    assert status == 200
+    status, wrong = graph(config, "GET", "/servicePrincipals", token=arm["access_token"])
+    assert status == 401
+    assert wrong["error"] == {**wrong["error"], "code": "InvalidAuthenticationToken",
+                              "message": "Access token validation failure. Invalid audience."}
