@@ -21,8 +21,8 @@ _RENAMED = {
     "microsoft.containerservice/managedclusters/agentpools/upgradenodeimageversion/action":
         "Microsoft.ContainerService/managedClusters/agentPools/upgradeNodeImageVersion/write",
 }
-# polled by whoever started an operation, with an id only it was given: never refused
-_UNCHECKED_TYPES = ("operations", "operationresults", "operationstatuses")
+# polled by whoever started an operation (or a run command), with an id only it was given: never refused
+_UNCHECKED_TYPES = ("operations", "operationresults", "operationstatuses", "commandresults")
 
 
 @dataclass(frozen=True, slots=True)

@@ -184,6 +184,9 @@ def test_operation_polls_and_tenant_reads_need_no_role():
     assert actions.of("/subscriptions/{subscription}/providers/Microsoft.ContainerService/locations/{location}/"
                       "operations/{operation}", "GET",
                       "/subscriptions/s/providers/Microsoft.ContainerService/locations/l/operations/o") is None
+    assert actions.of("/subscriptions/{subscription}/resourcegroups/{group}/providers/Microsoft.ContainerService/"
+                      "managedClusters/{name}/commandResults/{id}", "GET", "/subscriptions/s/resourcegroups/g/providers/"
+                      "Microsoft.ContainerService/managedClusters/c/commandResults/x") is None
     assert actions.of("/providers/Microsoft.ContainerService/operations", "GET",
                       "/providers/Microsoft.ContainerService/operations") is None
 

@@ -154,10 +154,12 @@ def _principal(client: Client, assignee: str) -> tuple[str, str | None]:
 
 
 def _flat(doc: dict[str, Any]) -> dict[str, Any]:
-    """The SDK model's flattening: `properties` lifted, its `type` named `roleType`."""
-    out = {k: v for k, v in doc.items() if k != "properties"}
+    """The SDK model's flattening: `properties` lifted, its `type` named `roleType`, and the
+    model's `systemData` (which lks's answers do not carry)."""
+    out: dict[str, Any] = {k: v for k, v in doc.items() if k != "properties"}
     for key, value in (doc.get("properties") or {}).items():
         out["roleType" if key == "type" else key] = value
+    out.setdefault("systemData", None)
     return out
 
 
@@ -188,12 +190,13 @@ def _search(args: argparse.Namespace, client: Client, *, all_: bool) -> list[dic
 
 
 def _named(client: Client, assignments: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Each assignment flattened, with az's `principalName` and `roleDefinitionName`."""
+    """Each assignment flattened, with az's `principalName` and `roleDefinitionName` (and, as
+    az's list prints them, without the fields that are null)."""
     names = {d["name"].lower(): d["properties"]["roleName"]
              for d in _definitions(client, f"/subscriptions/{client.subscription}")}
     out = []
     for a in assignments:
-        flat = _flat(a)
+        flat = {k: v for k, v in _flat(a).items() if v is not None}
         flat["roleDefinitionName"] = names.get(flat["roleDefinitionId"].rsplit("/", 1)[-1].lower(), "")
         sp = _graph(client, f"/servicePrincipals/{flat['principalId']}") if flat.get("principalId") else None
         flat["principalName"] = ((sp or {}).get("servicePrincipalNames") or [(sp or {}).get("displayName", "")])[0] \
