@@ -265,3 +265,17 @@ def test_graph_takes_tokens_for_its_audience_only(server: LKS, config: dict[str,
     assert status == 401
     assert wrong["error"] == {**wrong["error"], "code": "InvalidAuthenticationToken",
                               "message": "Access token validation failure. Invalid audience."}
+
+
+def test_sdk_auth(server: LKS, config: dict[str, Any]) -> None:
+    res = lks_cli(server, "ad", "sp", "create-for-rbac", "-n", "sdk", "--sdk-auth")
+    assert res.returncode == 0, res.stderr
+    assert res.stderr.splitlines()[0] == ("WARNING: Option '--sdk-auth' has been deprecated and will be removed in a "
+                                          "future release.")
+    auth = json.loads(res.stdout)
+    assert list(auth) == ["clientId", "clientSecret", "subscriptionId", "tenantId", "activeDirectoryEndpointUrl",
+                          "resourceManagerEndpointUrl", "activeDirectoryGraphResourceId", "sqlManagementEndpointUrl",
+                          "galleryEndpointUrl", "managementEndpointUrl"]
+    assert (auth["subscriptionId"], auth["tenantId"]) == (config["subscription_id"], config["tenant_id"])
+    assert auth["activeDirectoryGraphResourceId"] == config["endpoint"] + "/graph/"
+    assert get_token(config, auth["clientId"], auth["clientSecret"])[0] == 200

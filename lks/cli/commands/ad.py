@@ -205,6 +205,8 @@ def _graph_table(result: list[dict[str, Any]]) -> list[OrderedDict[str, Any]]:
 
 def create_for_rbac(args: argparse.Namespace, client: Client) -> Any:
     """az's create_service_principal_for_rbac, call for call."""
+    if args.sdk_auth == "true":  # knack warns as it parses the arguments
+        output.warning("Option '--sdk-auth' has been deprecated and will be removed in a future release.")
     if bool(args.role) != bool(args.scopes):
         raise CLIError("Usage error: To create role assignments, specify both --role and --scopes.")
     _no_certificates(args)
@@ -236,8 +238,8 @@ def create_for_rbac(args: argparse.Namespace, client: Client) -> Any:
         output.warning(CREDENTIAL_WARNING)
     tenant = _tenant(client)
     if args.sdk_auth == "true":
-        output.warning("Option '--sdk-auth' has been deprecated and will be removed in a future release.")
-        return _sdk_auth(client, args.scopes, app["appId"], password, tenant)
+        _sdk_auth(client, args.scopes, app["appId"], password, tenant)
+        return None
     return {"appId": app["appId"], "displayName": name, "password": password, "tenant": tenant}
 
 
@@ -289,15 +291,18 @@ def _assign_role(client: Client, role: str, principal_id: str, scope: str) -> No
         raise
 
 
-def _sdk_auth(client: Client, scopes: list[str] | None, app_id: str, password: str | None,
-              tenant: str) -> dict[str, Any]:
-    """az's Profile.get_sp_auth_info: the credential with the cloud's endpoints."""
-    endpoint = client.config.endpoint
+def _sdk_auth(client: Client, scopes: list[str] | None, app_id: str, password: str | None, tenant: str) -> None:
+    """az's `--sdk-auth`: Profile.get_sp_auth_info, the credential with the cloud's endpoints
+    (the service's cloud metadata, as `az cloud register` read them), printed as az prints it."""
+    cloud = client.request("GET", "/metadata/endpoints", api_version="2022-09-01").body or {}
+    auth = cloud.get("authentication") or {}
     subscription = scopes[0].strip("/").split("/")[1] if scopes else client.subscription
-    return {"clientId": app_id, "clientSecret": password, "subscriptionId": subscription, "tenantId": tenant,
-            "activeDirectoryEndpointUrl": f"{endpoint}/adfs", "resourceManagerEndpointUrl": endpoint + "/",
-            "activeDirectoryGraphResourceId": endpoint + "/graph/", "sqlManagementEndpointUrl": None,
-            "galleryEndpointUrl": None, "managementEndpointUrl": endpoint + "/"}
+    print(json.dumps({
+        "clientId": app_id, "clientSecret": password, "subscriptionId": subscription, "tenantId": tenant,
+        "activeDirectoryEndpointUrl": auth.get("loginEndpoint"), "resourceManagerEndpointUrl": cloud.get(
+            "resourceManager"), "activeDirectoryGraphResourceId": cloud.get("graphAudience"),
+        "sqlManagementEndpointUrl": cloud.get("sqlManagement"), "galleryEndpointUrl": cloud.get("gallery"),
+        "managementEndpointUrl": (auth.get("audiences") or [None])[0]}, indent=2))
 
 
 def list_sps(args: argparse.Namespace, client: Client) -> Any:
