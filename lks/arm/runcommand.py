@@ -87,7 +87,7 @@ class RunCommands:
         props = doc["properties"]
         if (props.get("apiServerAccessProfile") or {}).get("disableRunCommand"):
             raise ARMError("OperationNotAllowed", "Run command is disabled for this managed cluster: "
-                           "apiServerAccessProfile.disableRunCommand is true.", 400)
+                           "apiServerAccessProfile.disableRunCommand is true.", 409)
         power = props["powerState"]["code"]
         if power != "Running" or not props.get(documents.PRIVATE, {}).get("controlPlane"):
             raise ARMError("OperationNotAllowed", f"managed cluster is in Provisioning State("
@@ -97,7 +97,8 @@ class RunCommands:
         rid = result_id(doc["id"], command_id)
         await self._prune(doc["id"])
         await self.plane.docs.create({"id": rid, "name": command_id, "type": TYPE,
-                                      "properties": {"provisioningState": "Running"}})
+                                      "properties": {"provisioningState": "Running"},
+                                      documents.PRIVATE: {"startedAt": self.plane.clock.now()}})
         self._requests[rid.lower()] = request
         await self.plane.operations.begin(KIND, subscription=call.params["subscription"], location=doc["location"],
                                           resource_id=rid, action=f"run command {command_id} on {doc['name']}",
@@ -131,7 +132,6 @@ class RunCommands:
         cluster_doc = await self.plane.docs.get(op[documents.PRIVATE]["args"].get("cluster", ""))
         request = self._requests.pop(rid.lower(), None)
         command_id = rid.rsplit("/", 1)[1]
-        started = self.plane.clock.now()
         if cluster_doc is None:
             return  # the cluster and its results are gone
         cp_id = cluster_doc.doc["properties"].get(documents.PRIVATE, {}).get("controlPlane", "")
@@ -143,10 +143,9 @@ class RunCommands:
             if cluster is not None:
                 await commandrun.delete_pod(cluster, command_id)
             await self._finish(rid, commandrun.Outcome(reason="Failed to run command: the service restarted while "
-                                                                  "the command was running."), started)
+                                                                  "the command was running."))
             return
-        outcome = await self._execute(cluster_doc.doc, cp_id, command_id, request, ws)
-        await self._finish(rid, outcome, started)
+        await self._finish(rid, await self._execute(cluster_doc.doc, cp_id, command_id, request, ws))
 
     async def _execute(self, doc: Doc, cp_id: str, command_id: str, request: _Request,
                        ws: commandrun.Workspace) -> commandrun.Outcome:
@@ -179,10 +178,11 @@ class RunCommands:
             user["user"] = {"token": token}
         return yaml.safe_dump(config, default_flow_style=False)
 
-    async def _finish(self, rid: str, outcome: commandrun.Outcome, started: float) -> None:
+    async def _finish(self, rid: str, outcome: commandrun.Outcome) -> None:
         stored = await self.plane.docs.get(rid)
         if stored is None:
             return
+        started = stored.doc.get(documents.PRIVATE, {}).get("startedAt") or self.plane.clock.now()
         props: Doc = {"provisioningState": "Failed" if outcome.reason else "Succeeded"}
         if outcome.exit_code is not None:
             props["exitCode"] = outcome.exit_code

@@ -22,6 +22,7 @@ from azure.mgmt.containerservice import ContainerServiceClient
 from azure.mgmt.containerservice.models import (
     ManagedCluster,
     ManagedClusterAgentPoolProfile,
+    ManagedClusterAPIServerAccessProfile,
     RunCommandRequest,
 )
 
@@ -267,6 +268,16 @@ def test_what_a_killed_service_left_running_is_killed_after_the_restart(server, 
                                   and r, what="the interrupted command's result")
     assert body["properties"]["provisioningState"] == "Failed"
     assert _processes("sleep 30.5") == []
+
+
+def test_a_cluster_with_run_command_disabled_refuses_commands(aks, server):
+    mc = aks.managed_clusters.begin_create_or_update("demo", "norun", ManagedCluster(
+        location="westeurope", dns_prefix="norun", api_server_access_profile=ManagedClusterAPIServerAccessProfile(
+            disable_run_command=True), agent_pool_profiles=[ManagedClusterAgentPoolProfile(
+                name="nodepool1", count=1, vm_size="Standard_DS2_v2", mode="System", os_type="Linux")])).result()
+    assert mc.api_server_access_profile.disable_run_command is True
+    status, _h, answer = _raw(server, "POST", "norun/runCommand", {"command": "kubectl get pods"})
+    assert status == 409 and answer["error"]["code"] == "OperationNotAllowed", answer
 
 
 def test_a_stopped_cluster_refuses_commands(aks, server, plain):
