@@ -8,21 +8,25 @@ aggregates into view, edit and admin).
 Objects look like metrics-server's: the pod's (node's) name, namespace and labels, a
 `creationTimestamp` of now, the `timestamp` and `window` of the measurement, and usage in the
 quantities metrics-server writes (`resource.NewScaledQuantity(nanocores, -9)`, memory in bytes
-as a BinarySI quantity), printed in their canonical form: `1234567n`, `250m`, `65536Ki`, `64Mi`.
+as a BinarySI quantity), printed in their canonical form: `1234567n`, `250m`, `65536Ki`, `64Mi`
+(`lks.metrics.quantities`). They are sent as the client asks, as metrics-server sends them:
+Kubernetes protobuf to client-go (kubectl top's first choice), JSON otherwise, a Table to
+`kubectl get`; a PodMetricsList in JSON or protobuf is assembled from bytes kept per pod
+(`lks.metrics.podlist`), lists in pods' namespace and name order.
 """
 
 from __future__ import annotations
 
-import functools
 from typing import Any
 
 from aiohttp import web
 
-from lks.clock import go_duration, rfc3339
+from lks.clock import rfc3339
 from lks.kube import errors, fields, selectors
 from lks.kube.authn import User
 from lks.kube.http import negotiation
-from lks.metrics import tables
+from lks.metrics import podlist, quantities, tables
+from lks.metrics.quantities import cpu_quantity, memory_quantity
 from lks.metrics.source import NodeUsage, PodUsage, Usage
 
 Obj = dict[str, Any]
@@ -33,58 +37,19 @@ RESOURCES: list[Obj] = [
     {"name": "nodes", "singularName": "", "namespaced": False, "kind": "NodeMetrics", "verbs": ["get", "list"]},
     {"name": "pods", "singularName": "", "namespaced": True, "kind": "PodMetrics", "verbs": ["get", "list"]},
 ]
-_DECIMAL = ((10**9, ""), (10**6, "m"), (10**3, "u"))
-_BINARY = ((2**60, "Ei"), (2**50, "Pi"), (2**40, "Ti"), (2**30, "Gi"), (2**20, "Mi"), (2**10, "Ki"))
+__all__ = ["API_VERSION", "GROUP", "VERSION", "MetricsAPI", "cpu_quantity", "memory_quantity", "node_metrics",
+           "pod_metrics"]
 
 
-def cpu_quantity(cores: float) -> str:
-    """Cores as metrics-server's nanocore quantity, canonical: `1234567n`, `250m`, `2`."""
-    n = max(round(cores * 1e9), 0)
-    if n == 0:
-        return "0"
-    for size, suffix in _DECIMAL:
-        if n % size == 0:
-            return f"{n // size}{suffix}"
-    return f"{n}n"
-
-
-def memory_quantity(size: int) -> str:
-    """Bytes as a canonical BinarySI quantity: `65536Ki`, `64Mi`, or plain bytes."""
-    size = max(int(size), 0)
-    if size == 0:
-        return "0"
-    for unit, suffix in _BINARY:
-        if size % unit == 0:
-            return f"{size // unit}{suffix}"
-    return str(size)
-
-
-@functools.lru_cache(maxsize=1024)
-def _window(seconds: float) -> str:
-    return go_duration(round(seconds * 1000) * 1_000_000)
-
-
-def _containers(containers: dict[str, Any]) -> list[Obj]:
-    return [{"name": name, "usage": {"cpu": cpu_quantity(c.cpu), "memory": memory_quantity(c.memory)}}
-            for name, c in containers.items()]
-
-
-def pod_metrics(pod: Obj, usage: PodUsage, now: float, rendered: dict[int, tuple[Any, list[Obj]]] | None = None) -> Obj:
-    """A PodMetrics; `rendered` memoizes the containers' quantities by the identity of
-    `usage.containers` (which the usage source shares between calls while they do not change)."""
+def pod_metrics(pod: Obj, usage: PodUsage, now: float) -> Obj:
     meta = pod["metadata"]
     out_meta: Obj = {"name": meta["name"], "namespace": meta["namespace"], "creationTimestamp": rfc3339(now)}
     if meta.get("labels"):
         out_meta["labels"] = meta["labels"]
-    if rendered is None:
-        containers = _containers(usage.containers)
-    else:
-        hit = rendered.get(id(usage.containers))
-        if hit is None or hit[0] is not usage.containers:
-            hit = rendered[id(usage.containers)] = (usage.containers, _containers(usage.containers))
-        containers = hit[1]
+    containers = [{"name": name, "usage": {"cpu": cpu_quantity(c.cpu), "memory": memory_quantity(c.memory)}}
+                  for name, c in usage.containers.items()]
     return {"kind": "PodMetrics", "apiVersion": API_VERSION, "metadata": out_meta,
-            "timestamp": rfc3339(usage.timestamp), "window": _window(usage.window), "containers": containers}
+            "timestamp": rfc3339(usage.timestamp), "window": quantities.window(usage.window), "containers": containers}
 
 
 def node_metrics(node: Obj, usage: NodeUsage, now: float) -> Obj:
@@ -93,7 +58,7 @@ def node_metrics(node: Obj, usage: NodeUsage, now: float) -> Obj:
     if meta.get("labels"):
         out_meta["labels"] = meta["labels"]
     return {"kind": "NodeMetrics", "apiVersion": API_VERSION, "metadata": out_meta,
-            "timestamp": rfc3339(usage.timestamp), "window": _window(usage.window),
+            "timestamp": rfc3339(usage.timestamp), "window": quantities.window(usage.window),
             "usage": {"cpu": cpu_quantity(usage.cpu), "memory": memory_quantity(usage.memory)}}
 
 
@@ -102,12 +67,26 @@ def _respond(obj: Obj, status: int = 200) -> web.Response:
     return web.Response(body=body, status=status, content_type=ctype)
 
 
+def _format(request: web.Request) -> str:
+    """"table", "protobuf" (client-go's first choice, which metrics-server answers) or "json";
+    pretty JSON when the request asks for it (`negotiation.PRETTY`)."""
+    accept = request.headers.get("Accept")
+    if tables.wanted(accept):
+        return "table"
+    for mt in negotiation.parse_accept(accept):
+        if not mt.as_:
+            if mt.type == podlist.PROTOBUF:
+                return "protobuf"
+            break
+    return "pretty" if negotiation.PRETTY.get() else "json"
+
+
 class MetricsAPI:
     """The `metrics.k8s.io/v1beta1` LocalAPI of one cluster."""
 
     def __init__(self, usage: Usage):
         self.usage = usage
-        self._rendered: dict[int, tuple[Any, list[Obj]]] = {}  # see `pod_metrics`
+        self._lists = podlist.PodList()
 
     def resources(self) -> list[Obj]:
         return [dict(r) for r in RESOURCES]
@@ -141,42 +120,55 @@ class MetricsAPI:
 
     def _pods(self, request: web.Request, namespace: str | None, name: str | None) -> web.Response:
         now = self.usage.clock.now()
+        fmt = _format(request)
         if name is not None:
             found = self.usage.lookup_pod(namespace or "", name)
             if found is None:
                 raise errors.not_found("podmetrics", GROUP, f"{namespace}/{name}")
-            return self._answer(request, [pod_metrics(*found, now)], [found[1]], None)
+            if fmt == "protobuf":
+                return _binary(podlist.pod_protobuf(*found, now))
+            return self._answer(fmt, include=request.query.get("includeObject"),
+                                items=[pod_metrics(*found, now)], usages=[found[1]], list_kind=None)
         self._list_only(request)
         labels = selectors.parse_labels(request.query.get("labelSelector"))
         fieldsel = selectors.parse_fields(request.query.get("fieldSelector"), fields.supported("", "pods"))
-        rendered = self._rendered
-        if len(rendered) > 2 * len(self.usage.pods_cached()) + 1024:
-            rendered.clear()  # pods gone or changed: render again
-        found = sorted(((pod, usage) for pod, usage in self.usage.all_pods(namespace)
-                        if (not labels or labels.matches(pod["metadata"].get("labels")))
-                        and (not fieldsel or fieldsel.matches(fields.reader(pod)))),
-                       key=lambda f: (f[0]["metadata"]["namespace"], f[0]["metadata"]["name"]))
-        items = [pod_metrics(pod, usage, now, rendered) for pod, usage in found]
-        return self._answer(request, items, [u for _, u in found], "PodMetricsList")
+        found = self.usage.pod_items(namespace, ordered=True)  # metrics-server's order: namespace, name
+        if labels or fieldsel:
+            found = ((key, pod, usage) for key, pod, usage in found
+                     if labels.matches(pod["metadata"].get("labels"))
+                     and (not fieldsel or fieldsel.matches(fields.reader(pod))))
+        if fmt == "json":  # the bytes of every pod's PodMetrics are kept: `podlist`
+            body = self._lists.json(found, self.usage.pods_cached(), now)
+            return web.Response(body=body, content_type=negotiation.JSON)
+        if fmt == "protobuf":
+            return _binary(self._lists.protobuf(found, self.usage.pods_cached(), now))
+        listed = list(found)
+        return self._answer(fmt, include=request.query.get("includeObject"),
+                            items=[pod_metrics(pod, usage, now) for _, pod, usage in listed],
+                            usages=[u for _, _, u in listed], list_kind="PodMetricsList")
 
     @staticmethod
-    def _answer(request: web.Request, items: list[Obj], usages: list[Any], list_kind: str | None) -> web.Response:
+    def _answer(fmt: str, *, include: str | None, items: list[Obj], usages: list[Any],
+                list_kind: str | None) -> web.Response:
         """The object (`list_kind` None) or list, or the Table kubectl asks for."""
-        if tables.wanted(request.headers.get("Accept")):
-            include = request.query.get("includeObject") or "Metadata"
+        if fmt == "table":
             return _respond(tables.table(items, [{"cpu": u.cpu, "memory": u.memory} for u in usages],
-                                         cpu=cpu_quantity, memory=memory_quantity, include_object=include))
+                                         cpu=cpu_quantity, memory=memory_quantity, include_object=include or "Metadata"))
         if list_kind is None:
             return _respond(items[0])
         return _respond({"kind": list_kind, "apiVersion": API_VERSION, "metadata": {}, "items": items})
 
     def _nodes(self, request: web.Request, name: str | None) -> web.Response:
         now = self.usage.clock.now()
+        fmt = _format(request)
         if name is not None:
             hit = self.usage.lookup_node(name)
             if hit is None:
                 raise errors.not_found("nodemetrics", GROUP, name)
-            return self._answer(request, [node_metrics(*hit, now)], [hit[1]], None)
+            if fmt == "protobuf":
+                return _binary(podlist.node_protobuf([hit], now, single=True))
+            return self._answer(fmt, include=request.query.get("includeObject"),
+                                items=[node_metrics(*hit, now)], usages=[hit[1]], list_kind=None)
         self._list_only(request)
         labels = selectors.parse_labels(request.query.get("labelSelector"))
         fieldsel = selectors.parse_fields(request.query.get("fieldSelector"), fields.supported("", "nodes"))
@@ -184,5 +176,12 @@ class MetricsAPI:
                         if labels.matches(node["metadata"].get("labels"))
                         and (not fieldsel or fieldsel.matches(fields.reader(node)))),
                        key=lambda f: f[0]["metadata"]["name"])
-        items = [node_metrics(node, usage, now) for node, usage in nodes]
-        return self._answer(request, items, [u for _, u in nodes], "NodeMetricsList")
+        if fmt == "protobuf":
+            return _binary(podlist.node_protobuf(nodes, now, single=False))
+        return self._answer(fmt, include=request.query.get("includeObject"),
+                            items=[node_metrics(node, usage, now) for node, usage in nodes],
+                            usages=[u for _, u in nodes], list_kind="NodeMetricsList")
+
+
+def _binary(body: bytes) -> web.Response:
+    return web.Response(body=body, content_type=podlist.PROTOBUF)

@@ -77,17 +77,28 @@ def _started(status: Obj) -> float | None:
         return None
 
 
-class _Simulated:
-    """A simulated pod's model at one resourceVersion (its running containers' start times)."""
+class _Pod:
+    """What a pod's usage needs from one version of it (the watch cache replaces the object on
+    every change, so the object's identity tells a version): where it runs, and for a
+    simulated pod its running containers' start times, its model and, when no curve moves it,
+    its usage, made once."""
 
-    __slots__ = ("constant", "models", "rv", "started")
+    __slots__ = ("constant", "models", "node", "pod", "running", "started", "uid")
 
-    def __init__(self, rv: str, pod: Obj):
-        self.rv = rv
+    def __init__(self, pod: Obj):
+        self.pod = pod
+        self.uid = pod["metadata"].get("uid", "")
+        self.node = pod["spec"].get("nodeName")
+        self.running = (pod.get("status") or {}).get("phase") == "Running"
+        self.models: dict[str, model.ContainerModel] | None = None  # on first use: Process pods need none
+        self.started: dict[str, float] = {}
+        self.constant: dict[str, ContainerUsage] | None = None
+
+    def simulate(self) -> None:
+        pod = self.pod
         self.started = {s.get("name", ""): t for s in (pod.get("status") or {}).get("containerStatuses") or []
                         if (t := _started(s)) is not None}
         self.models = model.pod_model(pod)
-        self.constant: dict[str, ContainerUsage] | None = None
         if all(m.cpu.curve is None and m.memory.curve is None for m in self.models.values()):
             self.constant = {name: ContainerUsage(*model.usage(self.models[name], 0.0))
                              for name in self.started if name in self.models}
@@ -105,7 +116,8 @@ class Usage:
         self.sampler = procfs.Sampler()
         self._pod_cache: Any = None
         self._node_cache: Any = None
-        self._models: dict[str, _Simulated] = {}  # by pod uid
+        self._models: dict[str, _Pod] = {}  # by pod key
+        self._order: list[str] = []  # see `_sorted_keys`
         self._last_scan = float("-inf")
         self._ready: tuple[int, set[str]] = (-1, set())  # the Ready nodes, at a node cache revision
         self._task: asyncio.Task[None] | None = None
@@ -138,8 +150,7 @@ class Usage:
         """Drop the models of pods that are gone (or changed since) once they pile up."""
         objects = self.pods_cached()
         if len(self._models) > 2 * len(objects) + 1024:
-            live = {p["metadata"].get("uid") for p in objects.values()}
-            self._models = {uid: m for uid, m in self._models.items() if uid in live}
+            self._models = {key: m for key, m in self._models.items() if objects.get(key) is m.pod}
 
     # -- Process pods ------------------------------------------------------------------------
 
@@ -184,17 +195,14 @@ class Usage:
 
     # -- simulated pods -----------------------------------------------------------------------
 
-    def _simulated_usage(self, pod: Obj, now: float) -> PodUsage | None:
-        meta = pod["metadata"]
-        uid, rv = meta.get("uid", ""), meta.get("resourceVersion", "")
-        cached = self._models.get(uid)
-        if cached is None or cached.rv != rv:
-            cached = self._models[uid] = _Simulated(rv, pod)
-        if cached.constant is not None:  # the same figures every time: made once per pod version
-            return PodUsage(cached.constant, now, self.resolution) if cached.constant else None
+    def _simulated_usage(self, entry: _Pod, now: float) -> PodUsage | None:
+        if entry.models is None:
+            entry.simulate()
+        if entry.constant is not None:  # the same figures every time: made once per pod version
+            return PodUsage(entry.constant, now, self.resolution) if entry.constant else None
         containers: dict[str, ContainerUsage] = {}
-        for name, at in cached.started.items():
-            m = cached.models.get(name)
+        for name, at in entry.started.items():
+            m = entry.models.get(name)  # type: ignore[union-attr]
             if m is not None:
                 cpu, memory = model.usage(m, now - at)
                 containers[name] = ContainerUsage(cpu, memory)
@@ -213,14 +221,20 @@ class Usage:
         self._ready = (self._node_cache.revision, ready)
         return ready
 
-    def _usage_of(self, pod: Obj, running: dict[str, dict[str, tuple[str, int]]], ready: set[str],
+    def _entry(self, key: str, pod: Obj) -> _Pod:
+        entry = self._models.get(key)
+        if entry is None or entry.pod is not pod:
+            entry = self._models[key] = _Pod(pod)
+        return entry
+
+    def _usage_of(self, entry: _Pod, running: dict[str, dict[str, tuple[str, int]]], ready: set[str],
                   now: float) -> PodUsage | None:
-        if (pod.get("status") or {}).get("phase") != "Running" or pod["spec"].get("nodeName") not in ready:
+        if not entry.running or entry.node not in ready:
             return None
-        found = running.get(pod["metadata"].get("uid", ""))
+        found = running.get(entry.uid) if running else None
         if found is not None:
             return self._process_usage(found)
-        return self._simulated_usage(pod, now)
+        return self._simulated_usage(entry, now)
 
     def pod(self, namespace: str, name: str) -> PodUsage | None:
         """The usage of one pod, None while it has no metrics (not running, not measured yet,
@@ -229,12 +243,13 @@ class Usage:
         return found[1] if found is not None else None
 
     def lookup_pod(self, namespace: str, name: str) -> tuple[Obj, PodUsage] | None:
-        pod = self._pod_cache.objects.get(self.pods.key(namespace, name)) if self._pod_cache is not None else None
+        key = self.pods.key(namespace, name)
+        pod = self._pod_cache.objects.get(key) if self._pod_cache is not None else None
         if pod is None:
             return None
-        node = pod["spec"].get("nodeName")
-        ready = self._ready_nodes() if node else set()
-        usage = self._usage_of(pod, self._measured(), ready, self.clock.now())
+        entry = self._entry(key, pod)
+        ready = self._ready_nodes() if entry.node else set()
+        usage = self._usage_of(entry, self._measured(), ready, self.clock.now())
         return (pod, usage) if usage is not None else None
 
     def pods_cached(self) -> dict[str, Obj]:
@@ -242,18 +257,40 @@ class Usage:
 
     def all_pods(self, namespace: str | None = None) -> Iterator[tuple[Obj, PodUsage]]:
         """Every pod with metrics (in `namespace`, or all), with its usage."""
+        for _key, pod, usage in self.pod_items(namespace):
+            yield pod, usage
+
+    def pod_items(self, namespace: str | None = None, *, ordered: bool = False) -> Iterator[tuple[str, Obj, PodUsage]]:
+        """`all_pods` with each pod's key in the watch cache; `ordered`: by namespace and name."""
         if self._pod_cache is None:
             return
         running, ready, now = self._measured(), self._ready_nodes(), self.clock.now()
         prefix = self.pods.key(namespace, "") if namespace else None
-        objects = self._pod_cache.objects
-        for key, pod in list(objects.items()):
+        objects, memo, resolution = self._pod_cache.objects, self._models, self.resolution
+        for key in self._sorted_keys() if ordered else list(objects):
             if prefix is not None and not key.startswith(prefix):
                 continue
-            usage = self._usage_of(pod, running, ready, now)
+            pod = objects[key]
+            entry = memo.get(key)
+            if entry is None or entry.pod is not pod:
+                entry = memo[key] = _Pod(pod)
+            if entry.constant and not running:  # the common case, inline: a constant simulated usage
+                if entry.running and entry.node in ready:
+                    yield key, pod, PodUsage(entry.constant, now, resolution)
+                continue
+            usage = self._usage_of(entry, running, ready, now)
             if usage is not None:
-                yield pod, usage
+                yield key, pod, usage
         self._forget_deleted()
+
+    def _sorted_keys(self) -> list[str]:
+        """The pods' keys by namespace and name (metrics-server's list order), sorted again
+        only when pods come or go."""
+        objects, order = self._pod_cache.objects, self._order
+        if len(order) != len(objects) or not all(map(objects.__contains__, order)):
+            meta = {key: pod["metadata"] for key, pod in objects.items()}
+            order = self._order = sorted(objects, key=lambda k: (meta[k]["namespace"], meta[k]["name"]))
+        return order
 
     def all_nodes(self) -> Iterator[tuple[Obj, NodeUsage]]:
         """Every Ready node with its usage: its pods' sum plus the node's own."""
