@@ -1,7 +1,7 @@
 """The real `az` drives lks end to end as an AKS user does, signed in as a service principal:
 cloud register and set, login, resource group, cluster create / list / show / get-credentials
-(then kubectl with that kubeconfig), node pools, stop and start, upgrade, add-ons, command
-invoke, delete. Each test is one step of that story and needs the ones before it."""
+(then kubectl with that kubeconfig), node pools, stop and start, upgrade, scale, update,
+maintenance windows, add-ons, command invoke, delete. Each test is one step of that story and needs the ones before it."""
 
 from __future__ import annotations
 
@@ -105,9 +105,30 @@ def test_upgrade(signed_in, az):
     assert {p["currentOrchestratorVersion"] for p in upgraded["agentPoolProfiles"]} == {target}
 
 
-def test_enable_addons(signed_in, az):
+def test_scale_update_and_maintenance(signed_in, az):
+    """The README's other everyday commands, as az sends them."""
+    scaled = az("aks", "scale", "-g", GROUP, "-n", CLUSTER, "--node-count", "2", "--nodepool-name", "nodepool1")
+    assert {p["name"]: p["count"] for p in scaled["agentPoolProfiles"]}["nodepool1"] == 2
+    updated = az("aks", "update", "-g", GROUP, "-n", CLUSTER, "--auto-upgrade-channel", "patch")
+    assert updated["autoUpgradeProfile"]["upgradeChannel"] == "patch"
+    pool = az("aks", "nodepool", "update", "-g", GROUP, "--cluster-name", CLUSTER, "-n", "pool2",
+              "--enable-cluster-autoscaler", "--min-count", "1", "--max-count", "5")
+    assert (pool["enableAutoScaling"], pool["minCount"], pool["maxCount"]) == (True, 1, 5)
+    window = az("aks", "maintenanceconfiguration", "add", "-g", GROUP, "--cluster-name", CLUSTER,
+                "-n", "aksManagedAutoUpgradeSchedule", "--schedule-type", "Weekly", "--day-of-week", "Saturday",
+                "--interval-weeks", "1", "--duration", "8", "--start-time", "00:00")
+    assert window["maintenanceWindow"]["schedule"]["weekly"] == {"dayOfWeek": "Saturday", "intervalWeeks": 1}
+    shown = az("aks", "nodepool", "show", "-g", GROUP, "--cluster-name", CLUSTER, "-n", "pool2")
+    assert shown["enableAutoScaling"] is True
+    az("aks", "nodepool", "delete", "-g", GROUP, "--cluster-name", CLUSTER, "-n", "pool2")
+    assert [p["name"] for p in az("aks", "nodepool", "list", "-g", GROUP, "--cluster-name", CLUSTER)] == ["nodepool1"]
+
+
+def test_addons(signed_in, az):
     cluster = az("aks", "enable-addons", "-g", GROUP, "-n", CLUSTER, "-a", "azure-policy")
     assert cluster["addonProfiles"]["azurepolicy"]["enabled"] is True
+    cluster = az("aks", "disable-addons", "-g", GROUP, "-n", CLUSTER, "-a", "azure-policy")
+    assert cluster["addonProfiles"]["azurepolicy"]["enabled"] is False
 
 
 def test_command_invoke(signed_in, az):
