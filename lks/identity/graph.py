@@ -5,8 +5,8 @@
 (`lks.identity.odata`) paged with `@odata.nextLink`, `directoryObjects/{id}` and
 `directoryObjects/getByIds` (role assignments resolve and name principals through them), the
 tenant's `organization`, and empty `users` and `groups` (lks has no directory users yet).
-Answers are Graph's JSON (`lks.identity.graphobjects`) and Graph's errors (`{"error": {"code",
-"message", "innerError"}}`).
+Answers are Graph's JSON (`lks.identity.graphobjects`) and Graph's errors, pages and bodies
+(`lks.identity.graphio`).
 
 An Entra application and its service principal are one record in lks
 (`lks.identity.principals`): creating the application creates the principal, `POST
@@ -25,57 +25,34 @@ import logging
 import re
 import uuid
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
-import orjson
 from aiohttp import web
 
-from lks import nesting
 from lks.arm.errors import ARMError
 from lks.identity import graphobjects as objects
 from lks.identity import odata, principals
 from lks.identity.caller import Caller
+from lks.identity.graphio import (
+    Call,
+    GraphError,
+    bad_request,
+    body_object,
+    error_response,
+    json_response,
+    location,
+    not_found,
+    page,
+    read_json,
+    timestamp,
+)
 
 log = logging.getLogger(__name__)
 
 VERSIONS = ("v1.0", "beta")
-MAX_BODY = 1024 * 1024
-PAGE = 100  # Graph's default page of directory objects
-MAX_PAGE = 999
-CONTENT_TYPE = "application/json;odata.metadata=minimal;odata.streaming=true;IEEE754Compatible=false;charset=utf-8"
 _GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 
 Authenticate = Callable[[web.Request], "Awaitable[Caller | None] | Caller | None"]
-
-
-class GraphError(Exception):
-    def __init__(self, status: int, code: str, message: str):
-        super().__init__(message)
-        self.status, self.code, self.message = status, code, message
-
-
-def not_found(id: str) -> GraphError:
-    return GraphError(404, "Request_ResourceNotFound", f"Resource '{id}' does not exist or one of its queried "
-                      "reference-property objects are not present.")
-
-
-def bad_request(message: str, code: str = "Request_BadRequest") -> GraphError:
-    return GraphError(400, code, message)
-
-
-@dataclass(slots=True)
-class Call:
-    request: web.Request
-    version: str
-    ids: tuple[str, ...]  # the path's ids, outermost first
-    body: Any
-    caller: Caller | None
-
-    def context(self, fragment: str) -> str:
-        """An `@odata.context` URL of this Graph, e.g. `…/v1.0/$metadata#servicePrincipals`."""
-        return f"{self.request.url.origin()}/graph/{self.version}/$metadata#{fragment}"
 
 
 Handler = Callable[[Call], Awaitable[web.Response]]
@@ -103,8 +80,10 @@ class GraphAPI:
                                                                  "POST": self.create_federated}),
             (f"/applications{app}/federatedIdentityCredentials{collection.format('fic')}",
              {"GET": self.get_federated, "DELETE": self.delete_federated}),
-            ("/servicePrincipals", {"GET": self.list_service_principals, "POST": self.create_service_principal}),
-            (f"/servicePrincipals{sp}", {"GET": self.get_service_principal, "PATCH": self.update_service_principal,
+            ("/servicePrincipals", {"GET": self.list_service_principals,
+                                    "POST": self.create_service_principal}),
+            (f"/servicePrincipals{sp}", {"GET": self.get_service_principal,
+                                         "PATCH": self.update_service_principal,
                                          "DELETE": self.delete_service_principal}),
             (f"/servicePrincipals{sp}/addPassword", {"POST": self.add_password}),
             (f"/servicePrincipals{sp}/removePassword", {"POST": self.remove_password}),
@@ -126,13 +105,13 @@ class GraphAPI:
         try:
             resp = await self._handle(request)
         except GraphError as err:
-            resp = _error(err, request, request_id)
+            resp = error_response(err, request, request_id)
         except odata.FilterError as err:
-            resp = _error(bad_request(err.message, err.code), request, request_id)
+            resp = error_response(bad_request(err.message, err.code), request, request_id)
         except Exception:  # a bug: Graph's general exception, never a traceback
             log.exception("Graph error on %s %s", request.method, request.path)
-            resp = _error(GraphError(500, "generalException", "General exception while processing."), request,
-                          request_id)
+            bug = GraphError(500, "generalException", "General exception while processing.")
+            resp = error_response(bug, request, request_id)
         resp.headers["request-id"] = request_id
         resp.headers["client-request-id"] = request.headers.get("client-request-id", request_id)
         return resp
@@ -149,14 +128,14 @@ class GraphAPI:
                 continue
             handler = methods.get(request.method)
             if handler is None:
-                raise GraphError(405, "Request_BadRequest", "Specified HTTP method is not allowed for the request "
-                                 "target.")
+                raise GraphError(405, "Request_BadRequest",
+                                 "Specified HTTP method is not allowed for the request target.")
             # getByIds is a read, though a POST
             writes = request.method not in ("GET", "HEAD", "OPTIONS") and handler != self.get_by_ids
             if writes and not self._may_write(caller):
-                raise GraphError(403, "Authorization_RequestDenied", "Insufficient privileges to complete the "
-                                 "operation.")
-            body = await _read_json(request) if request.method in ("POST", "PATCH") else None
+                raise GraphError(403, "Authorization_RequestDenied",
+                                 "Insufficient privileges to complete the operation.")
+            body = await read_json(request) if request.method in ("POST", "PATCH") else None
             ids = tuple(v for v in m.groups() if v is not None)
             return await handler(Call(request, version, ids, body, caller))
         segment = next((s for s in path.split("/") if s), "")
@@ -184,26 +163,27 @@ class GraphAPI:
 
     async def list_applications(self, call: Call) -> web.Response:
         apps = [objects.application(sp) for sp in await self.principals.list()]
-        return _page(call, apps, "applications", objects.APPLICATION_FILTERS, "Application")
+        return page(call, apps, "applications", objects.APPLICATION_FILTERS, "Application")
 
     async def create_application(self, call: Call) -> web.Response:
-        body = _object(call.body)
+        body = body_object(call.body)
         name = body.get("displayName")
         if not isinstance(name, str) or not name.strip():
             raise bad_request("A value is required for property 'displayName' of resource 'Application'.")
         _no_key_credentials(body)
         sp = await self.principals.create(name)
         doc = objects.application(sp)
-        return _json({"@odata.context": call.context("applications/$entity"), **doc}, 201,
-                     location=_location(call, "applications", sp.application_object_id))
+        return json_response({"@odata.context": call.context("applications/$entity"), **doc}, 201,
+                     location=location(call, "applications", sp.application_object_id))
 
     async def get_application(self, call: Call) -> web.Response:
         sp = await self._application(call.ids[0])
-        return _json({"@odata.context": call.context("applications/$entity"), **objects.application(sp)})
+        doc = objects.application(sp)
+        return json_response({"@odata.context": call.context("applications/$entity"), **doc})
 
     async def update_application(self, call: Call) -> web.Response:
         sp = await self._application(call.ids[0])
-        await self._update(sp, _object(call.body))
+        await self._update(sp, body_object(call.body))
         return web.Response(status=204)
 
     async def delete_application(self, call: Call) -> web.Response:
@@ -215,11 +195,11 @@ class GraphAPI:
 
     async def list_service_principals(self, call: Call) -> web.Response:
         sps = [objects.service_principal(sp, self.tenant_id) for sp in await self.principals.list()]
-        return _page(call, sps, "servicePrincipals", objects.SERVICE_PRINCIPAL_FILTERS, "ServicePrincipal")
+        return page(call, sps, "servicePrincipals", objects.SERVICE_PRINCIPAL_FILTERS, "ServicePrincipal")
 
     async def create_service_principal(self, call: Call) -> web.Response:
         """The service principal of an application (one record in lks: it exists already)."""
-        app_id = _object(call.body).get("appId")
+        app_id = body_object(call.body).get("appId")
         if not isinstance(app_id, str) or not app_id:
             raise bad_request("A value is required for property 'appId' of resource 'ServicePrincipal'.")
         sp = await self.principals.get(app_id)
@@ -227,17 +207,17 @@ class GraphAPI:
             raise bad_request(f"The appId '{app_id}' of the service principal does not reference a valid "
                               "application object.")
         doc = objects.service_principal(sp, self.tenant_id)
-        return _json({"@odata.context": call.context("servicePrincipals/$entity"), **doc}, 201,
-                     location=_location(call, "servicePrincipals", sp.object_id))
+        return json_response({"@odata.context": call.context("servicePrincipals/$entity"), **doc}, 201,
+                     location=location(call, "servicePrincipals", sp.object_id))
 
     async def get_service_principal(self, call: Call) -> web.Response:
         sp = await self._service_principal(call.ids[0])
         doc = objects.service_principal(sp, self.tenant_id)
-        return _json({"@odata.context": call.context("servicePrincipals/$entity"), **doc})
+        return json_response({"@odata.context": call.context("servicePrincipals/$entity"), **doc})
 
     async def update_service_principal(self, call: Call) -> web.Response:
         sp = await self._service_principal(call.ids[0])
-        await self._update(sp, _object(call.body))
+        await self._update(sp, body_object(call.body))
         return web.Response(status=204)
 
     async def delete_service_principal(self, call: Call) -> web.Response:
@@ -249,21 +229,24 @@ class GraphAPI:
 
     async def add_password(self, call: Call) -> web.Response:
         sp = await self._owner(call)
-        cred = _object(_object(call.body).get("passwordCredential", {}))
+        cred = body_object(body_object(call.body).get("passwordCredential", {}))
         name = cred.get("displayName")
         if name is not None and not isinstance(name, str):
-            raise bad_request("Invalid value specified for property 'displayName' of resource 'PasswordCredential'.")
-        end = _timestamp(cred.get("endDateTime"), "endDateTime")
+            raise bad_request("Invalid value specified for property 'displayName' of resource "
+                              "'PasswordCredential'.")
+        end = timestamp(cred.get("endDateTime"), "endDateTime")
         if end is not None and end <= self.principals.clock.now():
-            raise bad_request("Invalid value specified for property 'endDateTime' of resource 'PasswordCredential'.")
+            raise bad_request("Invalid value specified for property 'endDateTime' of resource "
+                              "'PasswordCredential'.")
         # Graph's default lifetime of a secret is two years
-        _sp, made, secret = await self.principals.add_password(sp.app_id, display_name=name, years=2.0, end=end)
-        return _json({"@odata.context": call.context("microsoft.graph.passwordCredential"),
+        _sp, made, secret = await self.principals.add_password(sp.app_id, display_name=name, years=2.0,
+                                                               end=end)
+        return json_response({"@odata.context": call.context("microsoft.graph.passwordCredential"),
                       **objects.password(made, secret)})
 
     async def remove_password(self, call: Call) -> web.Response:
         sp = await self._owner(call)
-        key_id = _object(call.body).get("keyId")
+        key_id = body_object(call.body).get("keyId")
         if not isinstance(key_id, str) or not _GUID.match(key_id):
             raise bad_request("A value is required for property 'keyId' of resource 'PasswordCredential'.")
         try:
@@ -277,12 +260,11 @@ class GraphAPI:
     async def list_federated(self, call: Call) -> web.Response:
         sp = await self._application(call.ids[0])
         creds = [objects.federated(f) for f in sp.federated]
-        return _page(call, creds, f"applications('{sp.application_object_id}')/federatedIdentityCredentials",
-                     objects.FEDERATED_FILTERS, "FederatedIdentityCredential")
+        return page(call, creds, _federated_context(sp), objects.FEDERATED_FILTERS, "FederatedIdentityCredential")
 
     async def create_federated(self, call: Call) -> web.Response:
         sp = await self._application(call.ids[0])
-        body = _object(call.body)
+        body = body_object(call.body)
         fields = {}
         for key in ("name", "issuer", "subject"):
             value = body.get(key)
@@ -298,19 +280,19 @@ class GraphAPI:
         description = body.get("description")
         try:
             _sp, cred = await self.principals.add_federated(
-                sp.app_id, audiences=audiences, description=description if isinstance(description, str) else None,
-                **fields)
+                sp.app_id, audiences=audiences, **fields,
+                description=description if isinstance(description, str) else None)
         except ValueError:
-            raise GraphError(409, "Request_MultipleObjectsWithSameKeyValue", "FederatedIdentityCredential with "
-                             f"name {fields['name']} already exists.") from None
-        context = call.context(f"applications('{sp.application_object_id}')/federatedIdentityCredentials/$entity")
-        return _json({"@odata.context": context, **objects.federated(cred)}, 201)
+            raise GraphError(409, "Request_MultipleObjectsWithSameKeyValue",
+                             f"FederatedIdentityCredential with name {fields['name']} already exists.") from None
+        context = call.context(_federated_context(sp) + "/$entity")
+        return json_response({"@odata.context": context, **objects.federated(cred)}, 201)
 
     async def get_federated(self, call: Call) -> web.Response:
         sp = await self._application(call.ids[0])
         cred = _federated(sp, call.ids[1])
-        context = call.context(f"applications('{sp.application_object_id}')/federatedIdentityCredentials/$entity")
-        return _json({"@odata.context": context, **objects.federated(cred)})
+        context = call.context(_federated_context(sp) + "/$entity")
+        return json_response({"@odata.context": context, **objects.federated(cred)})
 
     async def delete_federated(self, call: Call) -> web.Response:
         sp = await self._application(call.ids[0])
@@ -325,7 +307,7 @@ class GraphAPI:
 
     async def get_by_ids(self, call: Call) -> web.Response:
         """The directory objects among `ids` (service principals are all lks has), typed."""
-        body = _object(call.body)
+        body = body_object(call.body)
         ids = body.get("ids")
         if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids) or len(ids) > 1000:
             raise bad_request("Invalid value specified for property 'ids' of resource 'DirectoryObject'.")
@@ -336,29 +318,29 @@ class GraphAPI:
             found = [{"@odata.type": "#microsoft.graph.servicePrincipal",
                       **objects.service_principal(sp, self.tenant_id)}
                      for sp in await self.principals.list() if sp.object_id.lower() in wanted]
-        return _json({"@odata.context": call.context("directoryObjects"), "value": found})
+        return json_response({"@odata.context": call.context("directoryObjects"), "value": found})
 
     async def get_directory_object(self, call: Call) -> web.Response:
         """A directory object by its object id, typed (`@odata.type`): a service principal."""
         sp = await self._service_principal(call.ids[0])
-        return _json({"@odata.context": call.context("directoryObjects/$entity"),
+        return json_response({"@odata.context": call.context("directoryObjects/$entity"),
                       "@odata.type": "#microsoft.graph.servicePrincipal",
                       **objects.service_principal(sp, self.tenant_id)})
 
     async def organization(self, call: Call) -> web.Response:
-        return _json({"@odata.context": call.context("organization"),
+        return json_response({"@odata.context": call.context("organization"),
                       "value": [objects.organization(self.tenant_id, None)]})
 
     async def no_owners(self, call: Call) -> web.Response:
         await (self._application if "applications" in call.request.path.lower() else self._service_principal)(
             call.ids[0])
-        return _json({"@odata.context": call.context("directoryObjects"), "value": []})
+        return json_response({"@odata.context": call.context("directoryObjects"), "value": []})
 
     async def no_users(self, call: Call) -> web.Response:
-        return _page(call, [], "users", objects.USER_FILTERS, "User")
+        return page(call, [], "users", objects.USER_FILTERS, "User")
 
     async def no_groups(self, call: Call) -> web.Response:
-        return _page(call, [], "groups", objects.GROUP_FILTERS, "Group")
+        return page(call, [], "groups", objects.GROUP_FILTERS, "Group")
 
     # -- helpers --------------------------------------------------------------------------------
 
@@ -369,7 +351,8 @@ class GraphAPI:
     async def _service_principal(self, id: str) -> principals.ServicePrincipal:
         return await self._find(id, lambda sp: sp.object_id)
 
-    async def _find(self, id: str, key: Callable[[principals.ServicePrincipal], str]) -> principals.ServicePrincipal:
+    async def _find(self, id: str,
+                    key: Callable[[principals.ServicePrincipal], str]) -> principals.ServicePrincipal:
         if not _GUID.match(id):
             raise bad_request(f"Invalid object identifier '{id}'.")
         sp = await self.principals.get(id)
@@ -390,7 +373,8 @@ class GraphAPI:
         name = body.get("displayName")
         if name is not None:
             if not isinstance(name, str) or not name.strip():
-                raise bad_request("Invalid value specified for property 'displayName' of resource 'Application'.")
+                raise bad_request("Invalid value specified for property 'displayName' of resource "
+                                  "'Application'.")
             try:
                 await self.principals.rename(sp.app_id, name)
             except principals.PrincipalNotFound:
@@ -415,100 +399,14 @@ def _federated(sp: principals.ServicePrincipal, id_or_name: str) -> principals.F
     return cred
 
 
+def _federated_context(sp: principals.ServicePrincipal) -> str:
+    """The `@odata.context` fragment of an application's federated identity credentials."""
+    return f"applications('{sp.application_object_id}')/federatedIdentityCredentials"
+
+
 def _no_key_credentials(body: dict[str, Any]) -> None:
     if body.get("keyCredentials"):
         raise bad_request("lks principals authenticate with client secrets or federated credentials; "
                           "certificate key credentials are not supported.")
 
 
-def _page(call: Call, items: list[dict[str, Any]], context: str, properties: frozenset[str],
-          resource: str) -> web.Response:
-    """A collection after `$filter`, one `$top`-sized page at `$skiptoken`, with Graph's
-    `@odata.nextLink` to the next."""
-    query = call.request.query
-    raw = query.get("$filter")
-    if raw is not None:
-        match = odata.parse(raw, properties=properties, resource=resource)
-        items = [i for i in items if match(i)]
-    top = PAGE
-    if "$top" in query:
-        try:
-            top = int(query["$top"])
-        except ValueError:
-            top = 0
-        if not 1 <= top <= MAX_PAGE:
-            raise bad_request(f"Invalid page size specified: '{query['$top']}'. Must be between 1 and {MAX_PAGE} "
-                              "inclusive.")
-    start = 0
-    if "$skiptoken" in query:
-        try:
-            start = int(query["$skiptoken"])
-        except ValueError:
-            start = -1
-        if start < 0:
-            raise bad_request("Invalid skip token.")
-    body: dict[str, Any] = {"@odata.context": call.context(context), "value": items[start:start + top]}
-    if start + top < len(items):
-        params = {**query, "$skiptoken": str(start + top)}
-        body["@odata.nextLink"] = str(call.request.url.with_query(params))
-    return _json(body)
-
-
-def _location(call: Call, collection: str, id: str) -> str:
-    return f"{call.request.url.origin()}/graph/{call.version}/{collection}/{id}"
-
-
-def _object(value: Any) -> dict[str, Any]:
-    if value is None:
-        return {}
-    if not isinstance(value, dict):
-        raise _unreadable()
-    return value
-
-
-def _timestamp(value: Any, name: str) -> float | None:
-    if value is None:
-        return None
-    if isinstance(value, str):
-        try:
-            return principals.parse_iso(value)
-        except ValueError:
-            pass
-    raise bad_request(f"Invalid value specified for property '{name}' of resource 'PasswordCredential'.")
-
-
-def _unreadable() -> GraphError:
-    return GraphError(400, "BadRequest", "Unable to read JSON request payload. Please ensure Content-Type header "
-                      "is set and payload is of valid JSON format.")
-
-
-async def _read_json(request: web.Request) -> Any:
-    if request.content_length is not None and request.content_length > MAX_BODY:
-        raise GraphError(413, "Request_EntityTooLarge", "The request is too large.")
-    raw = bytearray()
-    while chunk := await request.content.read(MAX_BODY + 1 - len(raw)):
-        raw += chunk
-        if len(raw) > MAX_BODY:
-            raise GraphError(413, "Request_EntityTooLarge", "The request is too large.")
-    if not raw.strip():
-        return None
-    try:
-        value = orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        raise _unreadable() from None
-    if nesting.too_deep(value, raw):
-        raise _unreadable()
-    return value
-
-
-def _json(body: Any, status: int = 200, *, location: str | None = None) -> web.Response:
-    headers = {"OData-Version": "4.0", "Content-Type": CONTENT_TYPE}
-    if location:
-        headers["Location"] = location
-    return web.Response(body=orjson.dumps(body), status=status, headers=headers)
-
-
-def _error(err: GraphError, request: web.Request, request_id: str) -> web.Response:
-    inner = {"date": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S"), "request-id": request_id,
-             "client-request-id": request.headers.get("client-request-id", request_id)}
-    return _json({"error": {"code": err.code, "message": err.message, "innerError": inner}}, err.status)
