@@ -69,8 +69,12 @@ class Reads:
                 "defaultDomain": TENANT_DOMAIN, "tenantType": "AAD"}
 
     async def list_subscriptions(self, call: Call) -> web.Response:
+        """The subscription, to a caller holding a role anywhere in it, as ARM lists them (a
+        principal with none gets an empty list: az's "No subscriptions found")."""
         check_api_version(call.api_version)
-        return json_response({"value": [self.subscription()], "count": {"type": "Total", "value": 1}})
+        seen = call.access is None or call.access.holds_within(f"/subscriptions/{self.subscription_id}")
+        value = [self.subscription()] if seen else []
+        return json_response({"value": value, "count": {"type": "Total", "value": len(value)}})
 
     async def get_subscription(self, call: Call) -> web.Response:
         check_api_version(call.api_version)  # another subscription's id is ARM's 404 already (`lks.arm.app`)

@@ -11,6 +11,8 @@ from typing import Any
 import pytest
 from e2e.conftest import lks_json
 
+from .conftest import AzError
+
 GROUP, CLUSTER, LOCATION = "az-rg", "az-aks", "eastus"
 AUDIENCE = "api://AzureADTokenExchange"  # what workload identity federation asks of a token
 
@@ -141,6 +143,17 @@ def test_delete(signed_in, az):
     assert az("aks", "list", "-g", GROUP) == []
     az("group", "delete", "-n", GROUP, "--yes")
     assert az("group", "exists", "-n", GROUP) is False
+
+
+def test_a_principal_without_roles_sees_no_subscription(signed_in, az, lks):
+    nobody = lks_json(lks, "ad", "sp", "create-for-rbac", "--name", "az-nobody")
+    login = ("login", "--service-principal", "-u", nobody["appId"], "-p", nobody["password"],
+             "--tenant", nobody["tenant"])
+    with pytest.raises(AzError) as err:
+        az(*login)
+    assert f"No subscriptions found for {nobody['appId']}." in err.value.stderr
+    accounts = az(*login, "--allow-no-subscriptions")
+    assert [a["id"] for a in accounts] == [nobody["tenant"]]  # az's tenant-level account
 
 
 def _semver(version: str) -> tuple[int, ...]:
