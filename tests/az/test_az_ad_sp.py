@@ -1,7 +1,8 @@
-"""The real `az ad sp` and `az ad app federated-credential` against lks's Microsoft Graph subset,
+"""The real `az ad sp` and `az ad app` against lks's Microsoft Graph subset,
 signed in as a service principal that is Owner of the subscription (so it may change the
 directory): create-for-rbac with a role, list, show, credential reset, federated credentials,
-role assignment list by assignee, delete; a Reader principal may not register applications.
+role assignment list by assignee, app create then sp create, delete; a Reader principal may not
+register applications.
 Each test is one step of the story and needs the ones before it."""
 
 from __future__ import annotations
@@ -95,6 +96,18 @@ def test_federated_credentials(az, made) -> None:
     assert [c["name"] for c in az("ad", "app", "federated-credential", "list", "--id", made["appId"])] == ["main"]
     az("ad", "app", "federated-credential", "delete", "--id", made["appId"], "--federated-credential-id", "main")
     assert az("ad", "app", "federated-credential", "list", "--id", made["appId"]) == []
+
+
+def test_app_then_sp(az) -> None:
+    """`az ad app create`, then `az ad sp create --id <appId>`, list, show and delete."""
+    app = az("ad", "app", "create", "--display-name", "az-two-step")
+    assert app["displayName"] == "az-two-step" and app["appId"]
+    sp = az("ad", "sp", "create", "--id", app["appId"])
+    assert sp["appId"] == app["appId"] and sp["servicePrincipalNames"] == [app["appId"]]
+    assert [a["id"] for a in az("ad", "app", "list", "--app-id", app["appId"])] == [app["id"]]
+    assert az("ad", "app", "show", "--id", app["appId"])["id"] == app["id"]
+    az("ad", "app", "delete", "--id", app["appId"])
+    assert az("ad", "app", "list", "--app-id", app["appId"]) == []
 
 
 def test_a_reader_may_not_register_applications(az, made) -> None:

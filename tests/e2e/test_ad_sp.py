@@ -279,3 +279,24 @@ def test_sdk_auth(server: LKS, config: dict[str, Any]) -> None:
     assert (auth["subscriptionId"], auth["tenantId"]) == (config["subscription_id"], config["tenant_id"])
     assert auth["activeDirectoryGraphResourceId"] == config["endpoint"] + "/graph/"
     assert get_token(config, auth["clientId"], auth["clientSecret"])[0] == 200
+
+
+def test_app_commands(server: LKS) -> None:
+    app = lks_json(server, "ad", "app", "create", "--display-name", "two-step")
+    assert app["displayName"] == "two-step" and app["passwordCredentials"] == []
+    assert app["@odata.context"].endswith("$metadata#applications/$entity")
+    again = lks_cli(server, "ad", "app", "create", "--display-name", "two-step", "-o", "json")
+    assert json.loads(again.stdout)["id"] == app["id"]  # az patches the one application of that name
+    assert f"WARNING: Found an existing application instance: (id) {app['id']}. We will patch it." in again.stderr
+    sp = lks_json(server, "ad", "sp", "create", "--id", app["appId"])
+    assert sp["appId"] == app["appId"] and sp["@odata.context"].endswith("$metadata#servicePrincipals/$entity")
+    assert [a["id"] for a in lks_json(server, "ad", "app", "list", "--app-id", app["appId"])] == [app["id"]]
+    assert [a["appId"] for a in lks_json(server, "ad", "app", "list", "--display-name", "two-")] == [app["appId"]]
+    assert lks_json(server, "ad", "app", "show", "--id", app["appId"])["id"] == app["id"]
+    assert lks_json(server, "ad", "app", "show", "--id", app["id"])["appId"] == app["appId"]  # by object id too
+    missing = lks_cli(server, "ad", "app", "show", "--id", "api://nothing")
+    assert (missing.returncode, missing.stderr.strip()) == (
+        3, "ERROR: Application with identifier URI 'api://nothing' doesn't exist")
+    assert lks_cli(server, "ad", "app", "delete", "--id", app["appId"]).returncode == 0
+    assert lks_json(server, "ad", "app", "list", "--app-id", app["appId"]) == []
+    assert lks_json(server, "ad", "sp", "list", "--spn", app["appId"]) == []  # its service principal went with it

@@ -1,4 +1,4 @@
-"""`lks ad sp …` and `lks ad app federated-credential …`: service principals, shaped like `az ad`
+"""`lks ad sp …` and `lks ad app …`: service principals and applications, shaped like `az ad`
 (azure-cli `command_modules/role`: `custom.py` for the calls, their order and messages,
 `_params.py` for the flags). Like az, it talks to the service's Microsoft Graph subset
 (`lks.identity.graph`, under `<endpoint>/graph/`) and, for `create-for-rbac --role --scopes`,
@@ -133,6 +133,11 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     _credential_dates(p, end_date=False)
     p.set_defaults(func=create_for_rbac)
 
+    p = cmds.add_parser("create", parents=[common], help="Create a service principal.")
+    p.add_argument("--id", dest="identifier", required=True,
+                   help="identifier uri, application id, or object id of the associated application")
+    p.set_defaults(func=create_sp)
+
     p = cmds.add_parser("list", parents=[common], help="List service principals.")
     p.add_argument("--all", dest="include_all", action="store_true",
                    help="list all entities, expect long delay if under a big organization")
@@ -167,6 +172,26 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
 
     app = groups.add_parser("app", help="Manage Microsoft Entra ID applications.")
     app_cmds = app.add_subparsers(dest="subcommand", required=True, metavar="<command>")
+    p = app_cmds.add_parser("create", parents=[common], help="Create an application.")
+    p.add_argument("--display-name", required=True, help="the display name of the application")
+    p.add_argument("--service-management-reference", help="References application or service contact information "
+                   "from a Service or Asset Management database.")
+    p.set_defaults(func=create_app)
+    p = app_cmds.add_parser("list", parents=[common], help="List applications.")
+    p.add_argument("--all", dest="include_all", action="store_true",
+                   help="list all entities, expect long delay if under a big organization")
+    p.add_argument("--app-id", help="application id")
+    p.add_argument("--display-name", help="the display name of the application")
+    p.add_argument("--identifier-uri", help="graph application identifier, must be in uri format")
+    p.add_argument("--filter", dest="query_filter", help="OData filter, e.g. --filter \"displayname eq 'test'\"")
+    p.add_argument("--show-mine", action="store_true", help="list entities owned by the current user")
+    p.set_defaults(func=list_apps, table=_graph_table)
+    for name, func, text in (("show", show_app, "Get the details of an application."),
+                             ("delete", delete_app, "Delete an application.")):
+        p = app_cmds.add_parser(name, parents=[common], help=text)
+        p.add_argument("--id", dest="identifier", required=True, help="identifier uri, application id, or object id")
+        p.set_defaults(func=func)
+
     fic = app_cmds.add_parser("federated-credential", help="Manage application federated identity credentials.")
     fic_cmds = fic.add_subparsers(dest="fic_command", required=True, metavar="<command>")
 
@@ -324,6 +349,21 @@ def list_sps(args: argparse.Namespace, client: Client) -> Any:
     return result[:100]
 
 
+def create_sp(args: argparse.Namespace, client: Client) -> Any:
+    """az's _create_service_principal: the application by appId, identifier URI or object id."""
+    identifier = args.identifier
+    if _GUID.match(identifier):
+        found = _graph(client, "GET", "/applications", filter=f"appId eq '{_q(identifier)}'")
+    else:
+        found = _graph(client, "GET", "/applications", filter=f"identifierUris/any(s:s eq '{_q(identifier)}')")
+    app_id = identifier
+    try:
+        app_id = (found or [_graph(client, "GET", f"/applications/{_segment(identifier)}")])[0]["appId"]
+    except CLIError:
+        pass  # as az: fall back to the identifier as an appId
+    return _graph(client, "POST", "/servicePrincipals", {"appId": app_id, "accountEnabled": True})
+
+
 def show_sp(args: argparse.Namespace, client: Client) -> Any:
     return _graph(client, "GET", f"/servicePrincipals/{_resolve_sp(client, args.identifier)}")
 
@@ -359,6 +399,42 @@ def delete_credential(args: argparse.Namespace, client: Client) -> None:
     if args.cert:
         raise CLIError(f"No key credential found with keyId as '{args.key_id}' in graph object '{sp['id']}'.")
     _graph(client, "POST", f"/servicePrincipals/{sp['id']}/removePassword", {"keyId": args.key_id})
+
+
+# -- applications -----------------------------------------------------------------------------------
+
+def create_app(args: argparse.Namespace, client: Client) -> Any:
+    """az's create_application: patch the one application of that name, else create one."""
+    return _create_application(client, args.display_name, args.service_management_reference)
+
+
+def list_apps(args: argparse.Namespace, client: Client) -> Any:
+    if args.show_mine:
+        return []  # the bootstrap owner owns no directory objects
+    filters = []
+    if args.query_filter:
+        filters.append(args.query_filter)
+    if args.app_id:
+        filters.append(f"appId eq '{_q(args.app_id)}'")
+    if args.display_name:
+        filters.append(f"startswith(displayName,'{_q(args.display_name)}')")
+    if args.identifier_uri:
+        filters.append(f"identifierUris/any(s:s eq '{_q(args.identifier_uri)}')")
+    result = _graph(client, "GET", "/applications", filter=" and ".join(filters) if filters else None)
+    if filters or args.include_all:
+        return result
+    if len(result) > 100:
+        output.warning("The result is not complete. You can still use '--all' to get all of them with long "
+                       "latency expected, or provide a filter through command arguments")
+    return result[:100]
+
+
+def show_app(args: argparse.Namespace, client: Client) -> Any:
+    return _graph(client, "GET", f"/applications/{_segment(_resolve_app(client, args.identifier))}")
+
+
+def delete_app(args: argparse.Namespace, client: Client) -> None:
+    _graph(client, "DELETE", f"/applications/{_segment(_resolve_app(client, args.identifier))}")
 
 
 # -- federated identity credentials -------------------------------------------------------------
