@@ -244,3 +244,17 @@ def test_custom_role(lks, config, owner, sub):
     res = lks_cli(lks, "role", "definition", "delete", "--name", spec["Name"])
     assert res.returncode == 0, res.stderr
     assert spec["Name"] not in [r["roleName"] for r in lks_json(lks, "role", "definition", "list")]
+
+
+@pytest.mark.parametrize(("query", "body", "code"), [
+    pytest.param("&$filter=" + urllib.parse.quote("principalName eq 'x'"), None, "UnsupportedQuery", id="filter"),
+    pytest.param("", [], "InvalidRequestContent", id="body-a-list"),
+    pytest.param("", {"properties": "x"}, "InvalidRequestContent", id="properties-a-string"),
+    pytest.param("", {"properties": {"roleDefinitionId": READER, "principalId": 7}}, "InvalidRequestContent",
+                 id="principal-a-number"),
+])
+def test_hostile_role_assignment_requests(owner, sub, query, body, code):
+    path = f"{sub}/providers/Microsoft.Authorization/roleAssignments"
+    status, answer = owner("PUT" if body is not None else "GET",
+                           (f"{path}/{uuid.uuid4()}" if body is not None else path) + f"?{AUTH}{query}", body)
+    assert status == 400 and answer["error"]["code"] == code, answer
