@@ -104,6 +104,10 @@ class Authorization:
         if role is None:
             raise ARMError("RoleDefinitionDoesNotExist",
                            f"The specified role definition with ID '{role_guid}' does not exist.", 400)
+        key = rbac.scope_key(scope)
+        if not any(rbac.covers(rbac.scope_key(s), key) for s in role.assignable_scopes):
+            raise ARMError("ScopeDoesNotMatchRoleDefinition", f"The scope '{scope}' is not within the assignable "
+                           f"scopes of role definition '{role_guid}'.", 400)  # ARM's code; lks's wording
         principal_id = props["principalId"]
         principal_type = props.get("principalType") or "ServicePrincipal"
         await self._check_principal(principal_id, principal_type)

@@ -223,14 +223,18 @@ def test_cli_role_definition_list(lks):
 
 def test_custom_role(lks, config, owner, sub):
     spec = {"Name": f"Cluster Reader {uuid.uuid4().hex[:6]}", "Description": "Reads clusters and their pools.",
-            "Actions": ["Microsoft.ContainerService/*/read"], "AssignableScopes": [sub]}
+            "Actions": ["Microsoft.ContainerService/*/read"], "AssignableScopes": [f"{sub}/resourceGroups/demo"]}
     role = lks_json(lks, "role", "definition", "create", "--role-definition", json.dumps(spec))
-    assert (role["roleName"], role["roleType"], role["assignableScopes"]) == (spec["Name"], "CustomRole", [sub])
+    assert (role["roleName"], role["roleType"], role["assignableScopes"]) == (spec["Name"], "CustomRole",
+                                                                              spec["AssignableScopes"])
     again = lks_cli(lks, "role", "definition", "create", "--role-definition", json.dumps(spec))
     assert again.returncode == 1 and "(RoleDefinitionWithSameNameExists)" in again.stderr
     listed = lks_json(lks, "role", "definition", "list", "--custom-role-only")
     assert spec["Name"] in [r["roleName"] for r in listed]
     sp = principal(lks, "custom")
+    res = lks_cli(lks, "role", "assignment", "create", "--assignee", sp["appId"], "--role", spec["Name"], "--scope",
+                  sub)  # beyond its assignable scopes
+    assert res.returncode == 1 and "(ScopeDoesNotMatchRoleDefinition)" in res.stderr, res.stderr
     lks_json(lks, "role", "assignment", "create", "--assignee", sp["appId"], "--role", spec["Name"], "-g", "demo")
     custom = login(config, sp)
     cluster = f"{sub}/resourceGroups/demo/providers/Microsoft.ContainerService/managedClusters/demo"
