@@ -198,7 +198,9 @@ def test_cli_invoke_with_the_current_folder_and_result(server, tmp_path):
                                "-o", "json").stdout or "null")
         return shown if shown and shown.get("provisioningState") == "Succeeded" else None
     shown = wait_until(finished, what="command result")
-    assert shown["exitCode"] == 4 and shown["logs"] == "A\n" and shown["id"] == command_id
+    assert shown == {"id": command_id, "provisioningState": "Succeeded", "exitCode": 4, "logs": "A\n", "reason": None,
+                     "startedAt": shown["startedAt"], "finishedAt": shown["finishedAt"]}  # as az prints it
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\+00:00", shown["startedAt"])
     res = cli(server, "aks", "command", "result", "-g", "demo", "-n", "demo", "-i", command_id)
     assert res.stdout.endswith("with exitcode=4\nA\n\n"), res.stdout
 

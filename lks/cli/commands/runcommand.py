@@ -20,7 +20,7 @@ import sys
 import zipfile
 from typing import Any
 
-from lks.cli import commands, output
+from lks.cli import commands
 from lks.cli.client import CONTAINER_SERVICE_API, Client, Response
 from lks.cli.output import CLIError
 
@@ -115,7 +115,7 @@ def _output_given() -> bool:
 def _print(args: argparse.Namespace, body: dict[str, Any]) -> Any:
     """az's `_print_command_result`."""
     if _output_given() or args.query is not None:
-        return output.from_arm(body)
+        return _result_object(body)
     props = body.get("properties") or {}
     state = props.get("provisioningState")
     tint = _GREEN if state == "Succeeded" else _RED if state == "Failed" else _BLUE
@@ -129,6 +129,17 @@ def _print(args: argparse.Namespace, body: dict[str, Any]) -> Any:
     else:
         print(f"{on}command (id: {body.get('id')}) is in {state} state{off}")
     return None
+
+
+def _result_object(body: dict[str, Any]) -> dict[str, Any]:
+    """The result as az prints the SDK's RunCommandResult: flattened, every field present, the
+    times as Python prints an aware datetime's isoformat."""
+    props = body.get("properties") or {}
+    out: dict[str, Any] = {"id": body.get("id")}
+    for key in ("provisioningState", "exitCode", "startedAt", "finishedAt", "logs", "reason"):
+        value = props.get(key)
+        out[key] = value.replace("Z", "+00:00") if key.endswith("At") and isinstance(value, str) else value
+    return out
 
 
 def _in_progress(client: Client, args: argparse.Namespace, command_id: str, resp: Response | None = None) -> None:
