@@ -38,7 +38,7 @@ _ROLE_TYPE_FILTER = re.compile(r"^type\s+eq\s+'(BuiltInRole|CustomRole)'$", re.I
 
 def _route(tail: str, methods: dict, type_name: str, *, any_scope: bool = False) -> Route:
     regex = (_ANY_SCOPE if any_scope else _SCOPE) + re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", tail)
-    return Route("{scope}" + tail, re.compile(f"^{regex}/?$", re.IGNORECASE), methods, API_VERSIONS, type_name,
+    return Route("/{scope}" + tail, re.compile(f"^{regex}/?$", re.IGNORECASE), methods, API_VERSIONS, type_name,
                  NAMESPACE)
 
 

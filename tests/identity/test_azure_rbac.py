@@ -170,7 +170,7 @@ async def test_assignments_survive_a_restart_and_deletion(assignments, backend):
     pytest.param("/subscriptions/{subscription}/providers/Microsoft.ContainerService/managedClusters", "GET",
                  "/subscriptions/s/providers/Microsoft.ContainerService/managedClusters", f"{MC}/read",
                  "/subscriptions/s", True, id="clusters-in-subscription"),
-    pytest.param("{scope}/providers/Microsoft.Authorization/roleAssignments/{name}", "PUT",
+    pytest.param("/{scope}/providers/Microsoft.Authorization/roleAssignments/{name}", "PUT",
                  "/subscriptions/s/resourcegroups/g/providers/Microsoft.Authorization/roleAssignments/x",
                  "Microsoft.Authorization/roleAssignments/write",
                  "/subscriptions/s/resourcegroups/g/providers/Microsoft.Authorization/roleAssignments/x", False,
