@@ -243,6 +243,7 @@ class ManagementPlane:
             await self.planes.delete(cp_id)
         for child in await self.docs.list(doc["id"]):  # its maintenance configurations
             await self.docs.delete(child["id"])
+        await self.rbac.delete_within(doc["id"])
 
     async def _save(self, rid: str, change: Any) -> documents.Stored:
         """Apply `change` to the stored document, retrying over concurrent writes (tags)."""

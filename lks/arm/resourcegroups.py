@@ -129,6 +129,7 @@ class ResourceGroups:
         group = meta["resourceId"]
         await self.plane.delete_group_contents(meta["subscription"], group.rsplit("/", 1)[-1])
         await self.plane.docs.delete(group)
+        await self.plane.rbac.delete_within(group)  # the group's role assignments go with it, as in ARM
 
     async def operation_result(self, call: Call) -> web.Response:
         op = await self.plane.operations.settle(call.params["operation"])

@@ -146,6 +146,13 @@ class RoleAssignments:
             pass
         return a
 
+    async def delete_within(self, scope: str) -> None:
+        """Delete the assignments at `scope` and beneath it: a deleted resource takes its role
+        assignments along, so one made again with the same name starts with none."""
+        key = scope_key(scope)
+        for a in [a for a in self._by_name.values() if covers(key, a.scope_key)]:
+            await self.delete(a.name)
+
     async def put_role(self, role: roles.Role) -> None:
         """Create or replace a custom role."""
         key = DEFINITIONS + role.id

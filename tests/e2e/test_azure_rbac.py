@@ -262,3 +262,14 @@ def test_hostile_role_assignment_requests(owner, sub, query, body, code):
     status, answer = owner("PUT" if body is not None else "GET",
                            (f"{path}/{uuid.uuid4()}" if body is not None else path) + f"?{AUTH}{query}", body)
     assert status == 400 and answer["error"]["code"] == code, answer
+
+
+def test_a_deleted_group_takes_its_role_assignments_along(lks, owner, sub):
+    assert owner("PUT", f"{sub}/resourcegroups/rbac-gone?{RG}", {"location": "eastus"})[0] in (200, 201)
+    group = str(uuid.uuid4())
+    lks_json(lks, "role", "assignment", "create", "--assignee-object-id", group, "--assignee-principal-type", "Group",
+             "--role", "Reader", "-g", "rbac-gone")
+    res = lks_cli(lks, "group", "delete", "-n", "rbac-gone", "--yes")
+    assert res.returncode == 0, res.stderr
+    assert owner("PUT", f"{sub}/resourcegroups/rbac-gone?{RG}", {"location": "eastus"})[0] == 201
+    assert lks_json(lks, "role", "assignment", "list", "--assignee", group, "--all") == []

@@ -214,3 +214,11 @@ async def test_custom_roles_decide_and_survive_a_restart(assignments, backend):
     assert access.allows(f"{MC}/agentPools/read", C1) and not access.allows(f"{MC}/write", C1)
     await again.delete_role(role.id)
     assert not again.access(caller("p1")).allows(f"{MC}/agentPools/read", C1)  # an unknown role grants nothing
+
+
+async def test_deleting_a_scope_deletes_the_assignments_in_it(assignments):
+    await assign(assignments, "p1", "Reader", RG1)
+    await assign(assignments, "p1", "Reader", C1)
+    await assign(assignments, "p1", "Reader", SUB + "/resourceGroups/rg10")
+    await assignments.delete_within(RG1.upper())
+    assert sorted(a.scope for a in assignments.of_principals(["p1"])) == [SUB + "/resourceGroups/rg10"]
