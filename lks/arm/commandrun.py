@@ -8,7 +8,8 @@ requested, 500m / 1Gi limits), reads its logs and deletes it. lks does the same 
 pod's files (the workspace: the attached files and the kubeconfig) are a private directory of
 the cluster's, mounted as a `hostPath` volume. A cluster without a Process pool has no node
 that could run the command, so it runs as a process of the service with the same workspace,
-environment and limits. Either way the workspace goes when the command ends.
+environment, output cap and timeout (no CPU or memory limits). Either way the workspace goes
+when the command ends.
 
 Limits, as AKS's: the output (stdout and stderr together) is cut at 512 KiB; a pod that does
 not start within 30 s fails with AKS's `KubernetesPerformanceError` wording; a command still
@@ -181,19 +182,26 @@ async def run_process(ws: Workspace, command: str) -> Outcome:
                 out.extend(chunk)
 
     reader = asyncio.ensure_future(read())
+    timed_out = False
     try:
         async with asyncio.timeout(TIMEOUT):
             code = await proc.wait()
-            await reader
     except TimeoutError:
+        timed_out = True
+    except asyncio.CancelledError:  # the service is stopping
         _kill(proc.pid)
+        reader.cancel()
+        raise
+    # as a container ends with its main process, what the command left running goes with it
+    # (and all of it when it timed out)
+    _kill(proc.pid)
+    with contextlib.suppress(TimeoutError):  # its output is read to the end, unless something
+        async with asyncio.timeout(5):  # that left its process group still holds the pipe
+            await reader
+    reader.cancel()
+    if timed_out:
         await proc.wait()
-        reader.cancel()
         return Outcome(logs=_logs(bytes(out)), reason=_timed_out())
-    finally:
-        if proc.returncode is None:  # cancelled: the service is stopping
-            _kill(proc.pid)
-        reader.cancel()
     return Outcome(logs=_logs(bytes(out)), exit_code=code if code >= 0 else 128 - code)
 
 

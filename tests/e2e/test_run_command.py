@@ -172,6 +172,14 @@ def test_a_command_that_outlives_the_timeout_fails_and_is_killed(aks, plain):
     assert _processes("sleep 61.25") == []
 
 
+def test_what_a_command_leaves_running_ends_with_it(aks, plain):
+    result = aks.managed_clusters.begin_run_command("demo", plain, RunCommandRequest(
+        command="sleep 40.5 & echo left-behind")).result()
+    assert (result.properties.provisioning_state, result.properties.exit_code) == ("Succeeded", 0)
+    assert result.properties.logs == "left-behind\n"
+    assert _processes("sleep 40.5") == []
+
+
 def test_cli_invoke_with_the_current_folder_and_result(server, tmp_path):
     (tmp_path / "sub").mkdir()
     (tmp_path / "a.txt").write_text("A\n")
