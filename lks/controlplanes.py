@@ -26,7 +26,7 @@ import orjson
 from lks import pki, store
 from lks.clock import Clock
 from lks.controllers import ControllerManager
-from lks.kube import access
+from lks.kube import access, entra
 from lks.kube.authn import User
 from lks.kube.cluster import Cluster
 from lks.kube.serviceaccounts import DEFAULT_ISSUER, SigningKey
@@ -61,6 +61,8 @@ class ControlPlanes:
         self.api_endpoint = api_endpoint  # where pods reach the API servers
         self.serving_ca_pem = serving_ca_pem
         self.clusters: dict[str, Cluster] = {}
+        # what Entra-integrated clusters ask the tenant (`lks.identity.clusterauth`; set by lks.server)
+        self.directory: entra.Directory | None = None
         self._compactors: dict[str, Compactor] = {}
         self._controllers: dict[str, ControllerManager] = {}
         self._lock = asyncio.Lock()
@@ -193,6 +195,28 @@ class ControlPlanes:
             if (cluster := self.clusters.get(id)) is not None:
                 cluster.access = _access(record)
 
+    async def set_directory(self, directory: entra.Directory) -> None:
+        """What Entra-integrated clusters ask the tenant (the service makes it after its
+        control planes start): given to those already serving."""
+        self.directory = directory
+        for id, cluster in list(self.clusters.items()):
+            record = await self.record(id)
+            await entra.configure(cluster, entra.Settings.of((record or {}).get("entra")), directory)
+
+    async def set_entra(self, id: str, settings: dict[str, Any] | None) -> None:
+        """Record the cluster's Entra integration (`lks.kube.entra.Settings`' fields: the managed
+        cluster's id and `aadProfile`; None: none) and apply it."""
+        async with self._lock:
+            kv = await self.meta.get(_PREFIX + id)
+            if kv is None:
+                raise KeyError(id)
+            record = orjson.loads(kv.value)
+            if record.get("entra") != settings:
+                record["entra"] = settings
+                await self.meta.update(_PREFIX + id, orjson.dumps(record), mod_revision=kv.mod_revision)
+            if (cluster := self.clusters.get(id)) is not None:
+                await entra.configure(cluster, entra.Settings.of(settings), self.directory)
+
     async def _set_stopped(self, id: str, stopped: bool) -> dict[str, Any]:
         kv = await self.meta.get(_PREFIX + id)
         if kv is None:
@@ -227,6 +251,7 @@ class ControlPlanes:
         )
         cluster.access = _access(record)  # before the cluster serves a request
         await cluster.start()
+        await entra.configure(cluster, entra.Settings.of(record.get("entra")), self.directory)
         controllers = ControllerManager(cluster)
         await controllers.start()
         self._controllers[id] = controllers

@@ -33,6 +33,7 @@ from lks.autoscaler.autoscaler import ClusterAutoscaler
 from lks.clock import Clock, ScaledClock, iso8601
 from lks.controlplanes import ControlPlanes
 from lks.identity.caller import Caller
+from lks.identity.clusterauth import Directory
 from lks.identity.graph import GraphAPI
 from lks.identity.issuer import Issuer
 from lks.identity.principals import Principals
@@ -176,6 +177,7 @@ class Service:
                                assertion_keys=self._assertion_keys)
         # Azure RBAC: the assignments, and the bootstrap token's Owner one, before anything is served
         await self.plane.rbac.start(self.config["subscription_id"], now=iso8601(self.clock.now()))
+        await self.planes.set_directory(Directory(issuer=self.identity, assignments=self.plane.rbac))
         management = ManagementAPI(token=self.config["token"], subscription_id=self.config["subscription_id"],
                                    issuer=self.identity, authorizer=self.plane.rbac,
                                    routes=[*reads, *self.plane.routes()])

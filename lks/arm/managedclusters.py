@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from lks.arm import documents, model, runcommand, versions
+from lks.arm import aad, documents, model, runcommand, versions
 from lks.arm.app import Call, Route, json_response, route
 from lks.arm.errors import ARMError, not_found
 from lks.arm.operations import RETRY_AFTER
@@ -188,15 +188,19 @@ class ManagedClusters:
         return await self._credential((await self.load(call)).doc, admin=True)
 
     async def user_credential(self, call: Call) -> web.Response:
-        return await self._credential((await self.load(call)).doc, admin=False)
+        return await self._credential((await self.load(call)).doc, admin=False,
+                                      format=call.request.query.get("format"))
 
-    async def _credential(self, doc: Doc, *, admin: bool) -> web.Response:
-        # both credentials are static ones (lks has no Entra ID yet, whose user kubeconfig AKS
-        # would still hand out): refused alike, as AKS refuses them on a cluster without Entra
-        if doc["properties"].get("disableLocalAccounts"):
+    async def _credential(self, doc: Doc, *, admin: bool, format: str | None = None) -> web.Response:
+        entra = (doc["properties"].get("aadProfile") or {}).get("managed")
+        # static credentials are refused; an Entra cluster's user kubeconfig holds none (AKS hands it out)
+        if doc["properties"].get("disableLocalAccounts") and (admin or not entra):
             raise ARMError("BadRequest", "Getting static credential is not allowed because this cluster is set to "
                            "disable local accounts.", 400)
-        kubeconfig = await self.plane.kubeconfig(doc, admin=admin)
+        if format and format.lower() not in aad.FORMATS:
+            raise ARMError("InvalidParameter", f"The value of parameter format is invalid: '{format}'. Allowed values "
+                           f"are {', '.join(aad.FORMATS)}.", 400, target="format")
+        kubeconfig = await self.plane.kubeconfig(doc, admin=admin, format=(format or "exec").lower())
         name = "clusterAdmin" if admin else "clusterUser"
         return json_response({"kubeconfigs": [{"name": name, "value": base64.b64encode(kubeconfig.encode()).decode()}]})
 

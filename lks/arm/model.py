@@ -17,7 +17,7 @@ import re
 import uuid
 from typing import Any
 
-from lks.arm import documents, nodeshape, versions, vmsizes
+from lks.arm import aad, documents, nodeshape, versions, vmsizes
 from lks.arm.errors import ARMError, invalid_parameter
 from lks.autoscaler import profile as autoscaler_profile
 from lks.kube.admission.noderestriction import forbidden_labels
@@ -409,6 +409,9 @@ def managed_cluster(body: Any, *, existing: Doc | None, resource_id: str, name: 
             "snapshotController": {"enabled": True}},
         "resourceUID": old_props.get("resourceUID") or uuid.uuid4().hex[:24],
     }
+    props["aadProfile"] = aad.profile(props_in, old_props, tenant_id=tenant_id, rbac=props["enableRBAC"])
+    if props["aadProfile"] is None:
+        del props["aadProfile"]
     if scaler is not None:
         props["autoScalerProfile"] = scaler
     else:

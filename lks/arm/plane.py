@@ -16,7 +16,16 @@ from typing import Any
 from aiohttp import web
 
 from lks import kubeconfig, pki, store
-from lks.arm import agentpools, authorization, documents, maintenance, managedclusters, model, resourcegroups
+from lks.arm import (
+    aad,
+    agentpools,
+    authorization,
+    documents,
+    maintenance,
+    managedclusters,
+    model,
+    resourcegroups,
+)
 from lks.arm.app import Call, Route
 from lks.arm.errors import ARMError
 from lks.arm.fleet import Fleet
@@ -156,7 +165,9 @@ class ManagementPlane:
                                            location=doc["location"], resource_id=doc["id"],
                                            action=f"delete {doc['name']}")
 
-    async def kubeconfig(self, doc: Doc, *, admin: bool) -> str:
+    async def kubeconfig(self, doc: Doc, *, admin: bool, format: str = "exec") -> str:
+        """The admin or user kubeconfig; the user one of an Entra-integrated cluster
+        authenticates with Entra tokens (`format`: AKS's `exec` or `azure`, `lks.arm.aad`)."""
         cp_id = doc["properties"].get(PRIVATE, {}).get("controlPlane")
         record = await self.planes.record(cp_id) if cp_id else None
         if record is None:
@@ -169,7 +180,9 @@ class ManagementPlane:
             credential = kubeconfig.client_certificate(ca, "masterclient", ("system:masters",))
             user = f"clusterAdmin_{group}_{name}"
         else:
-            credential = {"token": record["userToken"]}
+            profile = doc["properties"].get("aadProfile") or {}
+            credential = aad.user_credential(profile, self.endpoint, format) if profile.get("managed") else {
+                "token": record["userToken"]}
             user = f"clusterUser_{group}_{name}"
         return kubeconfig.build(name=name, server=server, ca_pem=self.ca_file.read_bytes(), user=user,
                                 credential=credential)
@@ -209,6 +222,7 @@ class ManagementPlane:
             await self.planes.set_version(cp_id, version)
         await self.planes.set_access(cp_id, authorized_ip_ranges=(props.get("apiServerAccessProfile") or {}).get(
             "authorizedIPRanges") or [], disable_local_accounts=bool(props.get("disableLocalAccounts")))
+        await self.planes.set_entra(cp_id, aad.settings(doc, doc["id"]))
         # AKS's issuer is https://<region>.oic.prod-aks.azure.com/<tenant>/<cluster guid>/; lks's is the
         # cluster's own endpoint, which serves the discovery documents to anyone once it is enabled
         issuer = f"{self.endpoint}/clusters/{cp_id}/" if (props.get("oidcIssuerProfile") or {}).get("enabled") else None

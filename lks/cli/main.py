@@ -28,7 +28,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _parser() -> argparse.ArgumentParser:
-    from lks.cli.commands import ad, aks, group, role
+    from lks.cli.commands import ad, aks, gettoken, group, role
 
     parser = _Parser(prog="lks", description="A self-hosted Azure Kubernetes Service.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="<command>")
@@ -55,6 +55,7 @@ def _parser() -> argparse.ArgumentParser:
     aks.register(sub, common)
     ad.register(sub, common)
     role.register(sub, common)
+    gettoken.register(sub)  # kubectl's exec plugin: no management client, no config.json
     return parser
 
 
@@ -112,6 +113,8 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "up":
         return _up(args)
+    if args.command == "get-token":
+        return args.func(args)
     return _run(args)
 
 

@@ -23,7 +23,7 @@ from lks import kubeconfig, safeyaml
 from lks.autoscaler import profile
 from lks.cli import commands, output
 from lks.cli.client import CONTAINER_SERVICE_API, RESOURCES_API, Client
-from lks.cli.commands import autoscaler, maintenance, nodepool, runcommand
+from lks.cli.commands import aad, autoscaler, maintenance, nodepool, runcommand
 
 # az's _aks_table_format
 _CLUSTER_ROW = ("{name: name, location: location, resourceGroup: resourceGroup, kubernetesVersion: kubernetesVersion, "
@@ -240,6 +240,7 @@ def _access_args(p: argparse.ArgumentParser, *, update: bool) -> None:
                        help="If specified, the cluster's static credentials work again.")
     p.add_argument("--enable-oidc-issuer", action="store_true",
                    help="Enable OIDC issuer: the cluster's service-account token issuer, served publicly.")
+    aad.add_arguments(p, update=update)
 
 
 def _ip_ranges(value: str) -> list[str]:
@@ -266,6 +267,7 @@ def _ip_ranges(value: str) -> list[str]:
 
 def _set_access(args: argparse.Namespace, props: dict[str, Any]) -> None:
     """The access flags of `create` and `update` into the cluster's properties."""
+    aad.apply(args, props, update="enable_local_accounts" in args)
     if getattr(args, "enable_local_accounts", False) and args.disable_local_accounts:
         raise output.CLIError("Cannot specify --disable-local-accounts and --enable-local-accounts at the same time.")
     if args.disable_local_accounts:
@@ -371,6 +373,7 @@ def update(args: argparse.Namespace, client: Client) -> Any:
                                   or args.upgrade_override_until
                                   or args.disable_local_accounts or args.enable_local_accounts
                                   or args.enable_oidc_issuer or args.api_server_authorized_ip_ranges is not None
+                                  or aad.given(args)
                                   or args.enable_cluster_autoscaler or args.update_cluster_autoscaler
                                   or args.disable_cluster_autoscaler or args.min_count is not None
                                   or args.max_count is not None or args.cluster_autoscaler_profile is not None):
@@ -381,7 +384,7 @@ def update(args: argparse.Namespace, client: Client) -> Any:
                                                 "--enable-oidc-issuer", "--k8s-support-plan",
                                                 "--enable-force-upgrade", "--disable-force-upgrade",
                                                 "--upgrade-override-until",
-                                                "--api-server-authorized-ip-ranges"])
+                                                "--api-server-authorized-ip-ranges", *aad.FLAGS])
     _set_access(args, props)
     if not _update_autoscaler(args, props):
         return None
