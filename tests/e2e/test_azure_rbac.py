@@ -272,4 +272,24 @@ def test_a_deleted_group_takes_its_role_assignments_along(lks, owner, sub):
     res = lks_cli(lks, "group", "delete", "-n", "rbac-gone", "--yes")
     assert res.returncode == 0, res.stderr
     assert owner("PUT", f"{sub}/resourcegroups/rbac-gone?{RG}", {"location": "eastus"})[0] == 201
-    assert lks_json(lks, "role", "assignment", "list", "--assignee", group, "--all") == []
+    assert lks_json(lks, "role", "assignment", "list", "--assignee-object-id", group, "--all") == []
+
+
+def test_cli_role_assignment_as_az(lks, sub):
+    group = str(uuid.uuid4())
+    args = ("--assignee-object-id", group, "--assignee-principal-type", "Group", "--role", "Reader",
+            "--scope", f"{sub}/resourceGroups/demo")
+    first = lks_json(lks, "role", "assignment", "create", *args)
+    again = lks_json(lks, "role", "assignment", "create", *args)  # az is idempotent: the one that exists
+    assert again["id"] == first["id"] and again["roleDefinitionName"] == "Reader"
+    inherited = lks_json(lks, "role", "assignment", "list", "-g", "demo", "--include-inherited")
+    assert first["id"] in [a["id"] for a in inherited] and any(a["scope"] == sub for a in inherited)
+    assert sub not in [a["scope"] for a in lks_json(lks, "role", "assignment", "list", "-g", "demo")]
+    res = lks_cli(lks, "role", "assignment", "list", "--all", "-g", "demo")
+    assert (res.returncode, res.stderr.strip()) == (1, "ERROR: group or scope are not required when --all is used")
+    res = lks_cli(lks, "role", "assignment", "delete")
+    assert res.returncode == 2 and "Please provide at least one of these arguments: --ids" in res.stderr
+    res = lks_cli(lks, "role", "assignment", "delete", "--ids", first["id"], "--role", "Reader")
+    assert res.returncode == 0 and "WARNING: option '--role' will be ignored due to use of '--ids'." in res.stderr
+    res = lks_cli(lks, "role", "assignment", "delete", "--assignee-object-id", group, "-g", "demo")
+    assert (res.returncode, res.stderr.strip()) == (1, "ERROR: No matched assignments were found to delete")

@@ -59,6 +59,8 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     p = cmds.add_parser("list", parents=[common], help="List role assignments.")
     who(p)
     where(p)
+    p.add_argument("--assignee-object-id", help="Use this parameter instead of '--assignee' to bypass Graph API "
+                   "invocation in case of insufficient privileges.")
     p.add_argument("--all", action="store_true", help="Show all assignments under the current subscription.")
     p.add_argument("--include-inherited", action="store_true",
                    help="Include assignments applied on parent scopes.")
@@ -69,6 +71,8 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     p = cmds.add_parser("delete", parents=[common], help="Delete role assignments.")
     who(p)
     where(p)
+    p.add_argument("--assignee-object-id", help="Use this parameter instead of '--assignee' to bypass Graph API "
+                   "invocation in case of insufficient privileges.")
     p.add_argument("--ids", nargs="+", help="Space-separated role assignment ids.")
     p.add_argument("--include-inherited", action="store_true",
                    help="Include assignments applied on parent scopes.")
@@ -137,17 +141,18 @@ def _graph(client: Client, path: str, filter: str | None = None) -> Any:
         return None
 
 
-def _principal(client: Client, assignee: str) -> tuple[str, str | None]:
-    """az's _resolve_object_id: a service principal by its name (appId) or object id; an object
-    id the directory does not know is taken as given. (object id, principal type)."""
+def _principal(client: Client, assignee: str, *, object_id: bool = False) -> tuple[str, str | None]:
+    """az's _resolve_object_id_and_type: a service principal by its name (appId), else a directory
+    object by its id. (object id, principal type); with `object_id` (an --assignee-object-id whose
+    type az looks up) an id the directory does not know is taken as given, without a type."""
     found = (_graph(client, "/servicePrincipals", f"servicePrincipalNames/any(c:c eq '{assignee}')") or {})
-    if found.get("value"):
+    if found.get("value") and not object_id:
         return found["value"][0]["id"], "ServicePrincipal"
     if _GUID.match(assignee):
         obj = _graph(client, f"/directoryObjects/{assignee}")
-        kind = (obj or {}).get("@odata.type", "")
-        return assignee, {"#microsoft.graph.servicePrincipal": "ServicePrincipal", "#microsoft.graph.user": "User",
-                          "#microsoft.graph.group": "Group"}.get(kind)
+        if obj or object_id:
+            return assignee, {"#microsoft.graph.servicePrincipal": "ServicePrincipal", "#microsoft.graph.user": "User",
+                              "#microsoft.graph.group": "Group"}.get((obj or {}).get("@odata.type", ""))
     raise CLIError(f"Cannot find user or service principal in graph database for '{assignee}'. If the assignee is "
                    "an appId, make sure the corresponding service principal is created with 'az ad sp create "
                    f"--id {assignee}'.")
@@ -163,29 +168,33 @@ def _flat(doc: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _search(args: argparse.Namespace, client: Client, *, all_: bool) -> list[dict[str, Any]]:
-    """az's _search_role_assignments: ARM's `$filter` at the scope, then az's own filtering."""
-    scope = None if all_ and not args.scope and not args.resource_group else _scope(args, client)
-    object_id = _principal(client, args.assignee)[0] if args.assignee else None
-    flt = None
-    if object_id:
-        flt = f"assignedTo('{object_id}')" if getattr(args, "include_groups", False) else \
-            f"principalId eq '{object_id}'"
-    elif scope:
-        flt = "atScope()"
+def _object_id(args: argparse.Namespace, client: Client) -> str | None:
+    if args.assignee and getattr(args, "assignee_object_id", None):
+        raise CLIError("Usage error: Provide only one of --assignee or --assignee-object-id.")
+    return getattr(args, "assignee_object_id", None) or (_principal(client, args.assignee)[0] if args.assignee
+                                                          else None)
+
+
+def _search(client: Client, scope: str | None, object_id: str | None, role: str | None, *,
+            include_inherited: bool, include_groups: bool) -> list[dict[str, Any]]:
+    """az's _search_role_assignments: `atScope()` at a scope (ARM takes it with `assignedTo`, not
+    with `principalId eq`), else the subscription's by principal or all; then az's own filtering."""
+    if scope:
+        flt: str | None = "atScope()" + (f" and assignedTo('{object_id}')" if object_id and include_groups else "")
+    elif object_id:
+        flt = f"assignedTo('{object_id}')" if include_groups else f"principalId eq '{object_id}'"
+    else:
+        flt = None
     base = scope or f"/subscriptions/{client.subscription}"
     found = client.request("GET", f"{base}{AUTHORIZATION}/roleAssignments", api_version=API,
                            query={"$filter": flt} if flt else None).body.get("value") or []
-    if scope:
-        key = scope.lower()
-        if args.include_inherited:
-            found = [a for a in found if key == a["properties"]["scope"].lower()
-                     or key.startswith(a["properties"]["scope"].lower().rstrip("/") + "/")]
-        else:
-            found = [a for a in found if a["properties"]["scope"].lower() == key]
-    if args.role:
-        role_guid = _role_id(client, args.role, scope or base).rsplit("/", 1)[-1].lower()
+    if scope and not include_inherited:
+        found = [a for a in found if a["properties"]["scope"].lower() == scope.lower()]
+    if role:
+        role_guid = _role_id(client, role, base).rsplit("/", 1)[-1].lower()
         found = [a for a in found if a["properties"]["roleDefinitionId"].rsplit("/", 1)[-1].lower() == role_guid]
+    if object_id and not include_groups:
+        found = [a for a in found if a["properties"]["principalId"].lower() == object_id.lower()]
     return found
 
 
@@ -209,45 +218,70 @@ def _named(client: Client, assignments: list[dict[str, Any]]) -> list[dict[str, 
 
 def create(args: argparse.Namespace, client: Client) -> Any:
     if not args.role:
-        raise CLIError("usage error: --role is required")
+        raise CLIError("the following arguments are required: --role")
     if bool(args.assignee) == bool(args.assignee_object_id):
         raise CLIError("usage error: --assignee STRING | --assignee-object-id GUID")
+    if args.assignee_principal_type and not args.assignee_object_id:
+        raise CLIError("usage error: --assignee-object-id GUID --assignee-principal-type TYPE")
     if not args.scope and not args.resource_group:
-        raise CLIError("--scope is required")  # az 2.50+: no implicit subscription scope for a create
+        raise CLIError("the following arguments are required: --scope")  # az 2.50+: no implicit scope
     scope = _scope(args, client)
-    role_id = _role_id(client, args.role, scope)
-    if args.assignee_object_id:
+    if args.assignee:
+        object_id, principal_type = _principal(client, args.assignee)
+    elif args.assignee_principal_type:
         object_id, principal_type = args.assignee_object_id, args.assignee_principal_type
     else:
-        object_id, principal_type = _principal(client, args.assignee)
+        output.warning("RBAC service might reject creating role assignment without --assignee-principal-type in the "
+                       "future. Better to specify --assignee-principal-type manually.")
+        object_id, principal_type = _principal(client, args.assignee_object_id, object_id=True)
+    role_id = _role_id(client, args.role, scope)
     props: dict[str, Any] = {"roleDefinitionId": role_id, "principalId": object_id}
     if principal_type:
         props["principalType"] = principal_type
     if args.description:
         props["description"] = args.description
     name = args.name or str(uuid.uuid4())
-    doc = client.request("PUT", f"{scope}{AUTHORIZATION}/roleAssignments/{name}", api_version=API,
-                         body={"properties": props}).body
+    try:
+        doc = client.request("PUT", f"{scope}{AUTHORIZATION}/roleAssignments/{name}", api_version=API,
+                             body={"properties": props}).body
+    except ServiceError as err:
+        if err.code != "RoleAssignmentExists":
+            raise
+        # az is idempotent here: the assignment that exists
+        return _named(client, _search(client, scope, object_id, args.role, include_inherited=False,
+                                      include_groups=False))[0]
     return _flat(doc)
 
 
 def list_(args: argparse.Namespace, client: Client) -> Any:
-    return _named(client, _search(args, client, all_=args.all))
+    if args.all and (args.resource_group or args.scope):
+        raise CLIError("group or scope are not required when --all is used")
+    scope = None if args.all else _scope(args, client)
+    return _named(client, _search(client, scope, _object_id(args, client), args.role,
+                                  include_inherited=args.include_inherited, include_groups=args.include_groups))
+
+
+class UsageError(CLIError):
+    exit_code = 2  # az's ArgumentUsageError
 
 
 def delete(args: argparse.Namespace, client: Client) -> None:
+    if not any((args.ids, args.assignee, args.assignee_object_id, args.role, args.resource_group, args.scope)):
+        raise UsageError("Please provide at least one of these arguments: --ids, --assignee, --assignee-object-id, "
+                         "--role, --resource-group, --scope")
     if args.ids:
-        if args.assignee or args.role or args.scope or args.resource_group:
-            raise CLIError("Cannot specify --ids with --assignee, --role, --scope or --resource-group.")
+        for flag, value in (("--assignee", args.assignee), ("--role", args.role),
+                            ("--resource-group", args.resource_group), ("--scope", args.scope),
+                            ("--include-inherited", args.include_inherited)):
+            if value:
+                output.warning(f"option '{flag}' will be ignored due to use of '--ids'.")
         for rid in args.ids:
             client.request("DELETE", rid, api_version=API)
         return
-    if not any((args.assignee, args.role, args.scope, args.resource_group)):
-        output.confirm(args.yes, "This will delete all role assignments under the subscription. Are you sure?")
-    found = _search(args, client, all_=False)
+    found = _search(client, _scope(args, client), _object_id(args, client), args.role,
+                    include_inherited=args.include_inherited, include_groups=False)
     if not found:
-        output.warning("No matched assignments were found to delete")
-        return
+        raise CLIError("No matched assignments were found to delete")
     for a in found:
         client.request("DELETE", a["id"], api_version=API)
 
