@@ -33,9 +33,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+import orjson
 import yaml
 from aiohttp import web
 
+from lks import store
 from lks.arm import commandrun, documents
 from lks.arm.app import Call, Route, json_response, route
 from lks.arm.errors import ARMError, invalid_parameter
@@ -145,7 +147,43 @@ class RunCommands:
             await self._finish(rid, commandrun.Outcome(reason="Failed to run command: the service restarted while "
                                                                   "the command was running."))
             return
-        await self._finish(rid, await self._execute(cluster_doc.doc, cp_id, command_id, request, ws))
+        await self._finish(rid, await self._while_running(
+            cluster_doc, self._execute(cluster_doc.doc, cp_id, command_id, request, ws)))
+
+    async def _while_running(self, cluster: documents.Stored,
+                             execution: Awaitable[commandrun.Outcome]) -> commandrun.Outcome:
+        """The outcome of `execution`, unless its cluster is stopped or deleted first: then the
+        command is stopped (its process or pod killed) and the outcome says why."""
+        task = asyncio.ensure_future(execution)
+        left = asyncio.ensure_future(self._cluster_left(cluster))
+        try:
+            await asyncio.wait({task, left}, return_when=asyncio.FIRST_COMPLETED)
+            if task.done():
+                return task.result()
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+            return commandrun.Outcome(reason=left.result())
+        finally:
+            for t in (task, left):
+                t.cancel()
+            await asyncio.gather(task, left, return_exceptions=True)
+
+    async def _cluster_left(self, cluster: documents.Stored) -> str:
+        """Returns, with the reason, once the cluster is stopped or deleted."""
+        key = documents.key(cluster.doc["id"])
+        try:
+            async for event in self.plane.docs.store.watch(key, start_revision=cluster.revision + 1):
+                if event.kv.key != key:
+                    continue  # its children (results, configurations), or a cluster whose name extends it
+                if event.type == "DELETE":
+                    return "Failed to run command: the managed cluster was deleted while the command was running."
+                doc = orjson.loads(event.kv.value)
+                if doc["properties"]["powerState"]["code"] != "Running":
+                    return "Failed to run command: the managed cluster was stopped while the command was running."
+        except store.StoreError:  # history compacted, store closing: the command runs on
+            pass
+        await asyncio.Event().wait()
+        return ""
 
     async def _execute(self, doc: Doc, cp_id: str, command_id: str, request: _Request,
                        ws: commandrun.Workspace) -> commandrun.Outcome:

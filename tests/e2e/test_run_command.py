@@ -290,8 +290,17 @@ def test_a_cluster_with_run_command_disabled_refuses_commands(aks, server):
     assert status == 409 and answer["error"]["code"] == "OperationNotAllowed", answer
 
 
-def test_a_stopped_cluster_refuses_commands(aks, server, plain):
+def test_a_stopped_cluster_stops_its_command_and_refuses_new_ones(aks, server, plain):
+    status, headers, _body = _raw(server, "POST", f"{plain}/runCommand", {"command": "echo begun; sleep 60.25"})
+    command_id = re.search(r"commandResults/(\w+)\?", headers["Location"]).group(1)
+    wait_until(lambda: _processes("sleep 60.25"), what="the command running")
     aks.managed_clusters.begin_stop("demo", plain).result()
+    result = wait_until(lambda: (r := aks.managed_clusters.get_command_result("demo", plain, command_id)) and r,
+                        what="the stopped command's result")
+    assert result.properties.provisioning_state == "Failed"
+    assert result.properties.reason == "Failed to run command: the managed cluster was stopped while the command " \
+                                       "was running."
+    assert _processes("sleep 60.25") == []
     status, _h, answer = _raw(server, "POST", f"{plain}/runCommand", {"command": "kubectl get pods"})
     assert status == 409 and answer["error"] == {
         "code": "OperationNotAllowed", "message": "managed cluster is in Provisioning State(Succeeded) and Power "
