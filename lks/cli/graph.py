@@ -72,6 +72,11 @@ def resolve_app(client: Client, identifier: str) -> str:
     return found[0]["id"]
 
 
+def owned(client: Client, odata_type: str) -> list[dict[str, Any]]:
+    """az's list_owned_objects: the signed-in user's objects of one type (`--show-mine`)."""
+    return [o for o in call(client, "GET", "/me/ownedObjects") if o.get("@odata.type") == odata_type]
+
+
 def literal(value: str) -> str:
     """`value` inside an OData string literal (quotes doubled)."""
     return value.replace("'", "''")

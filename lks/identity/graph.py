@@ -91,6 +91,7 @@ class GraphAPI:
             ("/directoryObjects/getByIds", {"POST": self.get_by_ids}),
             (f"/directoryObjects{collection.format('obj')}", {"GET": self.get_directory_object}),
             ("/organization", {"GET": self.organization}),
+            ("/me(?:/.*)?", {"GET": self.me}),
             ("/users", {"GET": self.no_users}),
             ("/groups", {"GET": self.no_groups}),
         ]
@@ -330,6 +331,11 @@ class GraphAPI:
     async def organization(self, call: Call) -> web.Response:
         return json_response({"@odata.context": call.context("organization"),
                       "value": [objects.organization(self.tenant_id, None)]})
+
+    async def me(self, call: Call) -> web.Response:
+        """`/me` is a signed-in user's; lks's callers are service principals (and the bootstrap
+        token), which Graph answers so."""
+        raise bad_request("/me request is only valid with delegated authentication flow.", "BadRequest")
 
     async def no_owners(self, call: Call) -> web.Response:
         await (self._application if "applications" in call.request.path.lower() else self._service_principal)(

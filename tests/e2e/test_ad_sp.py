@@ -300,3 +300,9 @@ def test_app_commands(server: LKS) -> None:
     assert lks_cli(server, "ad", "app", "delete", "--id", app["appId"]).returncode == 0
     assert lks_json(server, "ad", "app", "list", "--app-id", app["appId"]) == []
     assert lks_json(server, "ad", "sp", "list", "--spn", app["appId"]) == []  # its service principal went with it
+
+
+def test_show_mine_is_for_signed_in_users(server: LKS) -> None:
+    res = lks_cli(server, "ad", "sp", "list", "--show-mine")
+    assert (res.returncode, res.stderr.strip()) == (
+        1, "ERROR: /me request is only valid with delegated authentication flow.")

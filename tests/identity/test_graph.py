@@ -183,6 +183,8 @@ async def test_paging_follows_next_link(client: test_utils.TestClient, principal
                  "Invalid filter clause: The recursion limit has been exceeded.", id="filter-not-depth"),
     pytest.param("/servicePrincipals/not-a-guid", 400, "Request_BadRequest", "Invalid object identifier 'not-a-guid'.",
                  id="bad-id"),
+    pytest.param("/me/ownedObjects", 400, "BadRequest", "/me request is only valid with delegated authentication "
+                 "flow.", id="me"),
     pytest.param("/widgets", 400, "BadRequest", "Resource not found for the segment 'widgets'.", id="segment"),
     pytest.param("/servicePrincipals?$top=0", 400, "Request_BadRequest",
                  "Invalid page size specified: '0'. Must be between 1 and 999 inclusive.", id="top"),

@@ -206,7 +206,7 @@ def _sdk_auth(client: Client, scopes: list[str] | None, app_id: str, password: s
 
 def list_sps(args: argparse.Namespace, client: Client) -> Any:
     if args.show_mine:
-        return []  # the bootstrap owner owns no directory objects
+        return graph.owned(client, "#microsoft.graph.servicePrincipal")
     filters = []
     if args.query_filter:
         filters.append(args.query_filter)

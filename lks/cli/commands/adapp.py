@@ -75,7 +75,7 @@ def create_app(args: argparse.Namespace, client: Client) -> Any:
 
 def list_apps(args: argparse.Namespace, client: Client) -> Any:
     if args.show_mine:
-        return []  # the bootstrap owner owns no directory objects
+        return graph.owned(client, "#microsoft.graph.application")
     filters = []
     if args.query_filter:
         filters.append(args.query_filter)
