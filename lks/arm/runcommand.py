@@ -7,7 +7,8 @@ digits, as AKS's ids and az's `commandResults/(\\w*)\\?` expect). `GET …/comma
 answers 202 `{"id", "properties": {"provisioningState": "Running"}}` with the same `Location`
 while the command runs, then 200 with `provisioningState` `Succeeded` (whatever the exit code),
 `exitCode`, `startedAt`, `finishedAt` and `logs`; or `Failed` with `reason` when the command
-could not run to its end. `lks.arm.commandrun` runs it.
+could not run to its end (a timeout, its cluster stopped or deleted under it, the service
+restarted). `lks.arm.commandrun` runs it.
 
 The command runs with the caller's rights in the cluster: the `clusterToken` the request
 carries (Entra clusters), else the cluster's user credential, as AKS uses the cluster's local
@@ -18,7 +19,12 @@ service stops it (its process or pod is killed) and its task is accounted for. R
 documents beside the cluster: they survive a restart of the service and go with the cluster;
 a cluster keeps its last `KEEP` results. The request itself (command, files, token) is never
 stored: a command the service was running when it stopped is not run again after the restart,
-its result is `Failed` with a reason that says so.
+its result is `Failed` with a reason that says so (and what it left running is killed).
+
+Errors (AKS's codes; the messages are lks's where AKS's are not documented): a missing or blank
+`command` and a `context` that is not a base64 zip are 400 `InvalidParameter`; a stopped
+cluster, or one with `apiServerAccessProfile.disableRunCommand`, 409 `OperationNotAllowed`; an
+unknown result 404 `NotFound`.
 """
 
 from __future__ import annotations
