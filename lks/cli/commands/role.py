@@ -350,5 +350,5 @@ def _assignment_table(result: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def _definition_table(result: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    return [{"Name": d.get("roleName"), "Type": d.get("roleType"), "Description": d.get("description")}
+    return [{"Name": d.get("roleName"), "Type": d.get("type"), "Description": d.get("description")}
             for d in result]
