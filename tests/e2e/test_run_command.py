@@ -180,6 +180,13 @@ def test_what_a_command_leaves_running_ends_with_it(aks, plain):
     assert _processes("sleep 40.5") == []
 
 
+def test_a_command_too_long_for_the_shell_fails_with_the_reason(aks, plain):
+    result = aks.managed_clusters.begin_run_command("demo", plain, RunCommandRequest(
+        command="echo " + "x" * 200_000)).result()
+    assert result.properties.provisioning_state == "Failed"
+    assert result.properties.reason.startswith("Failed to run command: [Errno 7] Argument list too long")
+
+
 def test_cli_invoke_with_the_current_folder_and_result(server, tmp_path):
     (tmp_path / "sub").mkdir()
     (tmp_path / "a.txt").write_text("A\n")
