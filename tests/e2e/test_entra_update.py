@@ -28,7 +28,9 @@ def test_enable_on_existing_cluster_and_restart(server):
 
     config = json.loads((server.home / "config.json").read_text())
     res = lks_cli(server, "aks", "update", "-g", "demo", "-n", "demo", "--enable-azure-rbac")
-    assert res.returncode != 0 and 'Cannot specify "--enable-azure-rbac" if managed AAD is not enabled' in res.stderr
+    assert res.returncode != 0
+    assert ('Cannot specify "--aad-tenant-id/--aad-admin-group-object-ids/--enable-azure-rbac/--disable-azure-rbac" '
+            "if managed AAD is not enabled") in res.stderr
     doc = lks_json(server, "aks", "update", "-g", "demo", "-n", "demo", "--enable-aad",
                    "--aad-admin-group-object-ids", GROUP)
     assert doc["aadProfile"]["managed"] and doc["aadProfile"]["enableAzureRbac"] is False

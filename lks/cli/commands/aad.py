@@ -42,20 +42,17 @@ def apply(args: argparse.Namespace, props: dict[str, Any], *, update: bool) -> N
         if args.enable_aad and managed:
             raise output.CLIError('Cannot specify "--enable-aad" if managed AAD is already enabled')
         if not args.enable_aad and not managed:
-            for flag, value in (("--aad-tenant-id", args.aad_tenant_id),
-                                ("--aad-admin-group-object-ids", args.aad_admin_group_object_ids),
-                                ("--enable-azure-rbac", args.enable_azure_rbac),
-                                ("--disable-azure-rbac", args.disable_azure_rbac)):
-                if value:
-                    raise output.CLIError(f'Cannot specify "{flag}" if managed AAD is not enabled')
+            raise output.CLIError('Cannot specify "--aad-tenant-id/--aad-admin-group-object-ids/--enable-azure-rbac/'
+                                  '--disable-azure-rbac" if managed AAD is not enabled')
         if args.enable_azure_rbac and args.disable_azure_rbac:
             raise output.CLIError('Cannot specify "--enable-azure-rbac" and "--disable-azure-rbac" at the same time')
     elif not args.enable_aad:
-        for flag, value in (("--enable-azure-rbac", args.enable_azure_rbac),
-                            ("--aad-admin-group-object-ids", args.aad_admin_group_object_ids),
-                            ("--aad-tenant-id", args.aad_tenant_id)):
-            if value:
-                raise output.CLIError(f'"{flag}" can only be used together with "--enable-aad"')
+        # az's words (its flag's old name); a lone --aad-tenant-id makes no profile
+        if args.aad_admin_group_object_ids is not None:
+            raise output.CLIError('"--admin-aad-object-id" can only be used together with "--enable-aad"')
+        if args.enable_azure_rbac:
+            raise output.CLIError('"--enable-azure-rbac" can only be used together with "--enable-aad"')
+        return
     profile = {**current, "managed": True}
     if args.aad_admin_group_object_ids is not None:
         profile["adminGroupObjectIDs"] = [g.strip() for g in args.aad_admin_group_object_ids.split(",") if g.strip()]
