@@ -12,6 +12,7 @@ import os
 import re
 import ssl
 import urllib.error
+import urllib.parse
 import urllib.request
 import zipfile
 from pathlib import Path
@@ -29,6 +30,7 @@ from azure.mgmt.containerservice.models import (
 from .conftest import LKS, LKS_BIN, StaticToken, wait_until
 
 TIMEOUT = 8  # seconds a command may run in this module's service
+AKS_SERVER_APP = "6dae42f8-4368-4678-94ff-3960e28e3630"  # the audience az asks the cluster token for
 API = "2026-06-01"
 
 
@@ -143,6 +145,26 @@ def test_cluster_token_is_the_callers_credential(aks, plain):
         command="kubectl get pods", cluster_token="not-a-token-of-this-cluster")).result()
     assert result.properties.exit_code == 1
     assert "error: You must be logged in to the server" in result.properties.logs
+
+
+def test_the_cluster_token_of_an_entra_cluster_runs_the_command_as_the_caller(aks, server):
+    """As az sends it: a token of the tenant's issuer for AKS's server app, for the caller."""
+    res = cli(server, "aks", "create", "-g", "demo", "-n", "entra", "--node-count", "1", "--enable-aad",
+              "--disable-local-accounts", "-o", "none")
+    assert res.returncode == 0, res.stderr
+    sp = json.loads(cli(server, "ad", "sp", "create-for-rbac", "--name", "run-command-caller", "-o", "json").stdout)
+    object_id = json.loads(cli(server, "ad", "sp", "show", "--id", sp["appId"], "-o", "json").stdout)["id"]
+    c = _config(server)
+    form = urllib.parse.urlencode({"grant_type": "client_credentials", "client_id": sp["appId"],
+                                   "client_secret": sp["password"], "scope": f"{AKS_SERVER_APP}/.default"}).encode()
+    with urllib.request.urlopen(urllib.request.Request(f"{c['endpoint']}/{c['tenant_id']}/oauth2/v2.0/token",
+                                                       data=form),
+                                context=ssl.create_default_context(cafile=c["ca_file"])) as r:
+        token = json.load(r)["access_token"]
+    whoami = "kubectl auth whoami -o jsonpath='{.status.userInfo.username}'"
+    result = aks.managed_clusters.begin_run_command("demo", "entra", RunCommandRequest(
+        command=whoami, cluster_token=token)).result()
+    assert (result.properties.exit_code, result.properties.logs) == (0, object_id)
 
 
 def test_output_is_cut_at_512_kib(aks, plain):
