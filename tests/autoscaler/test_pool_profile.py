@@ -5,6 +5,8 @@ time and DaemonSet rule; then the autoscaler's explanation of a scan in words.""
 
 from __future__ import annotations
 
+import types
+
 import pytest
 
 from lks.arm import model
@@ -137,3 +139,15 @@ def test_a_node_blocked_by_a_pod_names_it():
     first = explain.report(state, now=0.0)["nodes"][0]
     assert (first["reason"], first["blockingPod"]) == ("NotReplicated", "default/bare")
     assert first["message"] == "default/bare is not replicated"
+
+
+@pytest.mark.parametrize("pools,power,state", [
+    pytest.param([{"name": "a", "enableAutoScaling": True}], "Running", "NotScanned", id="not-scanned-yet"),
+    pytest.param([{"name": "a", "enableAutoScaling": False}], "Running", "NotAutoscaled", id="no-autoscaled-pool"),
+    pytest.param([{"name": "a", "enableAutoScaling": True}], "Stopped", "Stopped", id="stopped"),
+])
+def test_before_any_scan_the_answer_says_why(pools, power, state):
+    doc = {"id": "/subscriptions/s/resourcegroups/g/providers/Microsoft.ContainerService/managedClusters/c",
+           "properties": {"powerState": {"code": power}, "agentPoolProfiles": pools}}
+    got = autoscaler.ClusterAutoscaler.explain(types.SimpleNamespace(states={}), doc["id"], doc)
+    assert got["state"] == state and got["message"]

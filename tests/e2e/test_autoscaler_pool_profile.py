@@ -64,6 +64,12 @@ def test_set_shown_kept_and_cleared(lks, aks):
     _, pool = _raw(aks, "GET", "burst")
     assert pool["properties"]["maxCount"] == 3
     assert pool["properties"]["autoScalerProfile"]["scale-down-unneeded-time"] == "2m"
+    # and so does the cluster's, whose pools arrive in agentPoolProfiles
+    cluster = aks.managed_clusters.get(GROUP, CLUSTER)
+    cluster.tags = {"touched": "yes"}
+    aks.managed_clusters.begin_create_or_update(GROUP, CLUSTER, cluster).result()
+    _, pool = _raw(aks, "GET", "burst")
+    assert pool["properties"]["autoScalerProfile"]["scale-down-unneeded-time"] == "2m"
 
     # an empty value goes back to the cluster's; "" clears them all
     updated = lks_json(lks, "aks", "nodepool", "update", "-g", GROUP, "--cluster-name", CLUSTER, "-n", "burst",
