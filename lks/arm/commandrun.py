@@ -12,9 +12,10 @@ environment, output cap and timeout (no CPU or memory limits). Either way the wo
 when the command ends.
 
 Limits, as AKS's: the output (stdout and stderr together) is cut at 512 KiB; a pod that does
-not start within 30 s fails with AKS's `KubernetesPerformanceError` wording; a command still
-running after `TIMEOUT` (AKS does not document its limit: lks takes 60 minutes,
-`LKS_RUN_COMMAND_TIMEOUT` seconds to change it) is killed and its result is `Failed`.
+not start within 30 s (`LKS_RUN_COMMAND_START_TIMEOUT` seconds) fails with AKS's
+`KubernetesPerformanceError` wording; a command still running after `TIMEOUT` (AKS does not
+document its limit: lks takes 60 minutes, `LKS_RUN_COMMAND_TIMEOUT` seconds to change it) is
+killed and its result is `Failed`.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ from lks.kube import errors, selectors
 from lks.kube.cluster import Cluster
 from lks.kube.deletion import DeleteOptions
 from lks.kube.registry import ListOptions
-from lks.nodes import children, namespaces, streams
+from lks.nodes import children, namespaces, parse_taint, streams
 
 Obj = dict[str, Any]
 
@@ -44,7 +45,8 @@ NAMESPACE = "aks-command"
 CONTAINER = "command"
 IMAGE = "lks/aks-command:latest"  # lks's own name: AKS does not document its image's
 MAX_LOGS = 512 * 1024  # "The output for command invoke is limited to 512kB in size."
-START_TIMEOUT = 30.0  # AKS: "... did not start within 30s on your cluster"
+START_TIMEOUT_ENV = "LKS_RUN_COMMAND_START_TIMEOUT"
+START_TIMEOUT = float(os.environ.get(START_TIMEOUT_ENV) or 30)  # AKS: "... did not start within 30s on your cluster"
 TIMEOUT_ENV = "LKS_RUN_COMMAND_TIMEOUT"
 TIMEOUT = float(os.environ.get(TIMEOUT_ENV) or 3600)
 MAX_CONTEXT_FILES = 64 * 1024 * 1024  # unzipped size of the attached files a command may get
@@ -216,16 +218,19 @@ def pod_name(command_id: str) -> str:
     return f"command-{command_id}"
 
 
-def pod(command_id: str, command: str, ws: Workspace, *, pool: str) -> Obj:
-    """AKS's command pod, pinned to the Process pool `pool`, its workspace a hostPath volume."""
+def pod(command_id: str, command: str, ws: Workspace, *, pool: str, taints: list[str]) -> Obj:
+    """AKS's command pod, pinned to the Process pool `pool` and tolerating its `nodeTaints`
+    (not a cordon: a pool with no schedulable node is AKS's start failure), its workspace a
+    hostPath volume."""
     env = [{"name": k, "value": v} for k, v in ws.env().items()]
+    tolerations = [{**t, "operator": "Equal" if "value" in t else "Exists"} for t in map(parse_taint, taints)]
     return {
         "apiVersion": "v1", "kind": "Pod",
         "metadata": {"name": pod_name(command_id), "namespace": NAMESPACE, "labels": {"command-id": command_id}},
         "spec": {
             "restartPolicy": "Never",
             "nodeSelector": {"kubernetes.azure.com/agentpool": pool},
-            "tolerations": [{"operator": "Exists"}],
+            "tolerations": tolerations,
             "automountServiceAccountToken": False,
             "terminationGracePeriodSeconds": 0,
             "containers": [{"name": CONTAINER, "image": IMAGE, "command": [SHELL, "-c", command], "env": env,
@@ -236,13 +241,14 @@ def pod(command_id: str, command: str, ws: Workspace, *, pool: str) -> Obj:
     }
 
 
-async def run_pod(cluster: Cluster, command_id: str, command: str, ws: Workspace, *, pool: str) -> Outcome:
+async def run_pod(cluster: Cluster, command_id: str, command: str, ws: Workspace, *, pool: str,
+                  taints: list[str]) -> Outcome:
     """`command` in AKS's pod on the Process pool `pool`; the pod is deleted afterwards."""
     pods = cluster.registry("", "v1", "pods")
     name = pod_name(command_id)
     try:
         await _ensure_namespace(cluster)
-        created = await pods.create(NAMESPACE, pod(command_id, command, ws, pool=pool))
+        created = await pods.create(NAMESPACE, pod(command_id, command, ws, pool=pool, taints=taints))
     except errors.APIError as err:
         return Outcome(reason=f"Failed to run command in managed cluster due to kubernetes failure. details: "
                               f"{err.message}")

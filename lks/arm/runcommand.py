@@ -201,7 +201,8 @@ class RunCommands:
             await asyncio.to_thread(ws.create, context=request.context, kubeconfig=config)
             pool = _process_pool(doc)
             if pool is not None:
-                return await commandrun.run_pod(cluster, command_id, request.command, ws, pool=pool)
+                return await commandrun.run_pod(cluster, command_id, request.command, ws, pool=pool["name"],
+                                                taints=pool.get("nodeTaints") or [])
             return await commandrun.run_process(ws, request.command)
         except (ARMError, OSError, RuntimeError, NotImplementedError, zipfile.BadZipFile) as err:
             # a cluster gone meanwhile, a file that cannot be written or unzipped (encrypted,
@@ -271,12 +272,12 @@ def _parse(body: Any) -> _Request:
     return _Request(command, data, token)
 
 
-def _process_pool(doc: Doc) -> str | None:
+def _process_pool(doc: Doc) -> Doc | None:
     """A running `workloadRuntime: Process` pool of the cluster with nodes, if it has one."""
     for pool in doc["properties"].get("agentPoolProfiles") or []:
         if pool.get("workloadRuntime") == "Process" and (pool.get("count") or 0) > 0 \
                 and (pool.get("powerState") or {}).get("code", "Running") == "Running":
-            return pool["name"]
+            return pool
     return None
 
 

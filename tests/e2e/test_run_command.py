@@ -30,13 +30,15 @@ from azure.mgmt.containerservice.models import (
 from .conftest import LKS, LKS_BIN, StaticToken, wait_until
 
 TIMEOUT = 8  # seconds a command may run in this module's service
+START_TIMEOUT = 3  # seconds its pod may take to start
 AKS_SERVER_APP = "6dae42f8-4368-4678-94ff-3960e28e3630"  # the audience az asks the cluster token for
 API = "2026-06-01"
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory):
-    s = LKS(tmp_path_factory.mktemp("lks-run-command-home"), env={"LKS_RUN_COMMAND_TIMEOUT": str(TIMEOUT)})
+    s = LKS(tmp_path_factory.mktemp("lks-run-command-home"), env={
+        "LKS_RUN_COMMAND_TIMEOUT": str(TIMEOUT), "LKS_RUN_COMMAND_START_TIMEOUT": str(START_TIMEOUT)})
     s.start()
     res = cli(s, "aks", "nodepool", "add", "-g", "demo", "--cluster-name", "demo", "-n", "runs",
               "--workload-runtime", "Process", "--node-count", "1", "-o", "none")
@@ -138,6 +140,22 @@ def test_sdk_runs_a_command_in_a_pod_of_the_process_pool_with_an_attached_file(a
     wait_until(lambda: server.kubectl("get", "pods", "-n", "aks-command", "-o", "name").stdout == "",
                what="command pod deleted")
     server.kubectl("get", "namespace", "aks-command")
+
+
+def test_a_pod_that_cannot_start_fails_with_aks_reason(aks, server):
+    node = server.kubectl("get", "nodes", "-l", "kubernetes.azure.com/agentpool=runs", "-o", "name").stdout.strip()
+    server.kubectl("cordon", node)
+    try:
+        result = aks.managed_clusters.begin_run_command("demo", "demo", RunCommandRequest(command="ls")).result()
+    finally:
+        server.kubectl("uncordon", node)
+    assert result.properties.provisioning_state == "Failed"
+    assert result.properties.reason == (
+        f"Failed to run command due to cluster perf issue, container command-{result.id} in aks-command namespace "
+        f"did not start within {START_TIMEOUT}s on your cluster, retry may helps. If issue persist, you may need to "
+        "tune your cluster with better performance (larger node/paid tier).")
+    wait_until(lambda: server.kubectl("get", "pods", "-n", "aks-command", "-o", "name").stdout == "",
+               what="command pod deleted")
 
 
 def test_cluster_token_is_the_callers_credential(aks, plain):
