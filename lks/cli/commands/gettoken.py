@@ -6,8 +6,10 @@ token for the server app with the principal's own credentials and prints the Exe
 kubectl reads (`client.authentication.k8s.io`, with `expirationTimestamp`).
 
 Logins: `spn` (a client secret: `AAD_SERVICE_PRINCIPAL_CLIENT_ID`/`_SECRET` as kubelogin reads
-them, or `AZURE_CLIENT_ID`/`AZURE_CLIENT_SECRET`) and `workloadidentity` (a federated token file:
-`AZURE_CLIENT_ID`, `AZURE_FEDERATED_TOKEN_FILE`). lks has no users, so no device code. A token is
+them, or `AZURE_CLIENT_ID`/`AZURE_CLIENT_SECRET`), `workloadidentity` (a federated token file:
+`AZURE_CLIENT_ID`, `AZURE_FEDERATED_TOKEN_FILE`) and `azurecli` (the token of the account the real
+`az` is logged in with, `az account get-access-token`); `AAD_LOGIN_METHOD` overrides `--login`, as
+kubelogin's does. lks has no users, so no device code. A token is
 kept in the cache directory until five minutes before it expires, so kubectl's every run does
 not log in again. Needs no `config.json`: it runs wherever the kubeconfig is used.
 """
@@ -21,6 +23,7 @@ import hashlib
 import json
 import os
 import ssl
+import subprocess
 import sys
 import time
 import urllib.error
@@ -75,10 +78,14 @@ def run(args: argparse.Namespace) -> int:
 def get_token(args: argparse.Namespace, env: dict[str, str]) -> dict[str, Any]:
     """The ExecCredential for `args`; raises LoginError."""
     exec_info = _exec_info(env)
+    login = env.get("AAD_LOGIN_METHOD") or args.login  # kubelogin's override of the kubeconfig's --login
+    if login == "azurecli":
+        token, expiry = _azure_cli(args.server_id, args.tenant_id, env)
+        return _credential(exec_info, token, expiry)
     tenant = args.tenant_id or env.get("AZURE_TENANT_ID")
     if not tenant:
         raise LoginError("tenant ID is required (--tenant-id)")
-    form = _credentials(args, env)
+    form = _credentials(login, args, env)
     authority = (args.authority_host or env.get("AZURE_AUTHORITY_HOST") or _lks_endpoint(env)
                  or PUBLIC_AUTHORITY).rstrip("/")
     form.update(grant_type="client_credentials", scope=f"{args.server_id}/.default")
@@ -88,14 +95,39 @@ def get_token(args: argparse.Namespace, env: dict[str, str]) -> dict[str, Any]:
         token, expiry = _request(f"{authority}/{urllib.parse.quote(tenant)}/oauth2/v2.0/token", form,
                                  _tls(exec_info, env, authority))
         _store(cache, token, expiry)
+    return _credential(exec_info, token, expiry)
+
+
+def _credential(exec_info: dict[str, Any], token: str, expiry: int) -> dict[str, Any]:
     stamp = datetime.fromtimestamp(expiry, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     return {"kind": "ExecCredential", "apiVersion": exec_info.get("apiVersion") or _API,
             "spec": {"interactive": False}, "status": {"expirationTimestamp": stamp, "token": token}}
 
 
-def _credentials(args: argparse.Namespace, env: dict[str, str]) -> dict[str, str]:
+def _azure_cli(server_id: str, tenant: str | None, env: dict[str, str]) -> tuple[str, int]:
+    """kubelogin's azurecli login: the token of the account `az` is logged in with (az keeps
+    its own cache), from `az account get-access-token --resource <server-id>`."""
+    argv = ["az", "account", "get-access-token", "--resource", server_id, *(["--tenant", tenant] if tenant else []),
+            "--output", "json"]
+    try:
+        res = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
+    except (OSError, subprocess.TimeoutExpired) as err:
+        raise LoginError(f"cannot run az: {err}") from None
+    if res.returncode != 0:
+        raise LoginError(res.stderr.strip() or f"az exited with {res.returncode}")
+    try:
+        body = json.loads(res.stdout)
+        token = body["accessToken"]
+        expiry = int(body["expires_on"]) if body.get("expires_on") else int(
+            datetime.strptime(body["expiresOn"], "%Y-%m-%d %H:%M:%S.%f").timestamp())  # az's local time
+    except (ValueError, KeyError, TypeError):
+        raise LoginError("az account get-access-token answered no token") from None
+    return token, expiry
+
+
+def _credentials(login: str, args: argparse.Namespace, env: dict[str, str]) -> dict[str, str]:
     """The client credentials of the login method, from flags and kubelogin's variables."""
-    if args.login == "spn":
+    if login == "spn":
         client = env.get("AAD_SERVICE_PRINCIPAL_CLIENT_ID") or env.get("AZURE_CLIENT_ID") or args.client_id
         secret = (env.get("AAD_SERVICE_PRINCIPAL_CLIENT_SECRET") or env.get("AZURE_CLIENT_SECRET")
                   or args.client_secret)
@@ -104,7 +136,7 @@ def _credentials(args: argparse.Namespace, env: dict[str, str]) -> dict[str, str
         if not secret:
             raise LoginError("client secret is required: set AAD_SERVICE_PRINCIPAL_CLIENT_SECRET or --client-secret")
         return {"client_id": client, "client_secret": secret}
-    if args.login == "workloadidentity":
+    if login == "workloadidentity":
         client = env.get("AZURE_CLIENT_ID") or args.client_id
         path = env.get("AZURE_FEDERATED_TOKEN_FILE") or args.federated_token_file
         if not client or not path:
@@ -114,8 +146,8 @@ def _credentials(args: argparse.Namespace, env: dict[str, str]) -> dict[str, str
         except OSError as err:
             raise LoginError(f"cannot read the federated token file {path}: {err.strerror}") from None
         return {"client_id": client, "client_assertion": assertion, "client_assertion_type": _JWT_BEARER}
-    raise LoginError(f"login method {args.login} is not available with lks: use --login spn (a service principal's "
-                     "secret) or --login workloadidentity (a federated token)")
+    raise LoginError(f"login method {login} is not available with lks: use --login spn (a service principal's "
+                     "secret), workloadidentity (a federated token) or azurecli (az logged in to lks)")
 
 
 def _request(url: str, form: dict[str, str], ctx: ssl.SSLContext) -> tuple[str, int]:
