@@ -1,0 +1,12 @@
+"""Rego for Gatekeeper's templates: rego-cpp (regopy) behind one call.
+
+`compile_template(rego, libs)` -> `Program`, whose `violations(review, parameters, inventory)`
+answers Gatekeeper's `data.<package>.violation`. v0 templates are translated to v1 first
+(`v0.py` over `lexer.py`), since rego-cpp reads only v1; `program.py` compiles and evaluates.
+`lks/policy/gatekeeper/` is the caller.
+"""
+
+from .errors import RegoError
+from .program import Program, compile_template
+
+__all__ = ["Program", "RegoError", "compile_template"]

@@ -1,0 +1,154 @@
+"""A Gatekeeper template's Rego, compiled once with rego-cpp and evaluated per review.
+
+`compile_template` translates the template and its libs (`v0.py`), checks what rego-cpp would
+only find at evaluation time (an unknown function), and builds one precompiled bundle for the
+query `data.<package>.violation` (a bundle evaluates ~8x faster than a query compiled each
+time). `Program.violations` sets Gatekeeper's input (`review`, `parameters`, and the inventory,
+which rides in the input because a bundle freezes `data`) and returns the violations as
+Gatekeeper's `{msg, details}`. Programs are cached by source: Gatekeeper's controller and audit
+compile the same template many times over.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+import threading
+from collections.abc import Iterable
+
+import orjson
+from regopy import Input, Interpreter, LogLevel
+from regopy import rego_shared as _c
+
+from . import v0
+from .errors import RegoError
+
+TEMPLATE_FILE = "template"
+
+
+def compile_template(rego: str, libs: Iterable[str] = (), *, version: str = "v0") -> Program:
+    """Compile a template's Rego (and its `libs`), cached by source; RegoError if it cannot.
+
+    `version` is the template's Rego version (`code[].source.version`: v0 unless "v1"); a module
+    that imports rego.v1 is read as v1 whatever it says.
+    """
+    return _compile(rego, tuple(libs), version == "v1")
+
+
+@functools.lru_cache(maxsize=512)
+def _compile(rego: str, libs: tuple[str, ...], v1: bool) -> Program:
+    template = v0.translate(rego, TEMPLATE_FILE, v1=v1)
+    modules = [template]
+    for i, lib in enumerate(libs):
+        module = v0.translate(lib, f"libs[{i}]", v1=v1)
+        if module.package != "lib" and not module.package.startswith("lib."):
+            raise RegoError(f'{module.filename}:1: rego_compile_error: invalid package "{module.package}": '
+                            'a lib\'s package must begin with "lib"')
+        modules.append(module)
+    if "violation" not in template.rules:
+        raise RegoError(f"{TEMPLATE_FILE}:1: rego_compile_error: missing required rule: violation")
+    return Program(template.package, modules)
+
+
+class Program:
+    """A compiled template: `violations(review, parameters, inventory)`. Safe across threads."""
+
+    def __init__(self, package: str, modules: list[v0.Module]) -> None:
+        self.package = package
+        self.modules = modules
+        self.uses_inventory = any(m.uses_inventory for m in modules)
+        self._lock = threading.Lock()
+        self._rego = Interpreter()
+        self._rego.log_level = LogLevel.NONE
+        for module in modules:
+            _check_calls(self._rego, module, modules)
+            try:
+                self._rego.add_module(module.filename, module.source)
+            except _c.RegoError as err:
+                raise RegoError(_message(str(err), modules, "rego_parse_error")) from None
+        try:
+            self._bundle = self._rego.build(f"data.{package}.violation")
+        except _c.RegoError as err:
+            raise RegoError(_message(str(err), modules, "rego_compile_error")) from None
+        if not self._bundle.ok():
+            raise RegoError(f"{TEMPLATE_FILE}:1: rego_compile_error: the template does not compile")
+
+    def violations(self, review: dict, parameters: dict | None, inventory: dict | None = None) -> list[dict]:
+        """Gatekeeper's `data.<package>.violation` for this review: [{"msg", "details"}, ...]."""
+        document = {"review": review, "parameters": parameters if parameters is not None else {}}
+        if self.uses_inventory:
+            document[v0.INVENTORY_FIELD] = inventory if inventory is not None else {}
+        value = Input(document)
+        with self._lock:
+            self._rego.set_input(value)
+            output = _c.rego_bundle_query(self._rego._impl, self._bundle._impl)
+            try:
+                ok = _c.rego_output_ok(output)
+                text = _c.rego_output_string(output)
+            finally:
+                _c.rego_free_output(output)
+        if not ok or text.startswith("("):
+            raise RegoError(_message(text, self.modules, "eval_error"))
+        if text == "undefined":
+            return []
+        try:
+            result = orjson.loads(text)
+        except orjson.JSONDecodeError:
+            raise RegoError(f"{TEMPLATE_FILE}:1: eval_error: the engine's answer is not JSON: {text[:200]}") from None
+        if isinstance(result, list):  # several results: rego-cpp lists them
+            found = [v for r in result for v in r["expressions"][0]]
+        else:
+            found = result["expressions"][0]
+        return [_violation(v) for v in found]
+
+
+def _violation(value) -> dict:
+    if not isinstance(value, dict):
+        return {"msg": orjson.dumps(value).decode(), "details": {}}
+    msg = value.get("msg", "")
+    details = value.get("details", {})
+    return {"msg": msg if isinstance(msg, str) else orjson.dumps(msg).decode(), "details": details}
+
+
+def _check_calls(rego: Interpreter, module: v0.Module, modules: list[v0.Module]) -> None:
+    """An unknown function is a compile error (rego-cpp would only fail once evaluated)."""
+    local = set().union(*(m.functions for m in modules if m.package == module.package))
+    for dotted, line in module.calls:
+        first = dotted.split(".", 1)[0]
+        if first == "data" or first in module.aliases or dotted in local:
+            continue
+        if not _c.rego_is_available_builtin(rego._impl, dotted):
+            raise RegoError(f"{module.filename}:{line}: rego_type_error: undefined function {dotted}")
+
+
+# rego-cpp's errors are an AST dump: `(error 8:template|120|3 (errormsg 16:this is unclosed) ...)`,
+# strings length-prefixed, locations `file|byte offset|length`.
+_ERROR = re.compile(r"\(error(?: (\d+):)?")
+_MSG = re.compile(r"\(errormsg (\d+):")
+
+
+def _message(dump: str, modules: list[v0.Module], code: str) -> str:
+    if "(error" not in dump:
+        return f"{TEMPLATE_FILE}:1: {code}: {dump.strip() or 'error'}"
+    by_file = {m.filename: m for m in modules}
+    messages: list[str] = []
+    for m in _ERROR.finditer(dump):
+        where = TEMPLATE_FILE
+        if m.group(1):
+            start = m.end()
+            loc = dump[start : start + int(m.group(1))]
+            rest = dump[start + int(m.group(1)) :].split(None, 1)[0]
+            module = by_file.get(loc)
+            where = loc
+            if module is not None and rest.startswith("|"):
+                offset = int(rest.split("|")[1])
+                line = module.source.encode()[:offset].count(b"\n")
+                where = f"{loc}:{module.lines[min(line, len(module.lines) - 1)]}"
+        elif modules:
+            where = f"{TEMPLATE_FILE}:1"
+        msg = _MSG.search(dump, m.end())
+        what = dump[msg.end() : msg.end() + int(msg.group(1))] if msg else "error"
+        entry = f"{where}: {code}: {what}"
+        if entry not in messages:
+            messages.append(entry)
+    return "; ".join(messages[:1]) if len(messages) == 1 else f"{len(messages)} errors occurred: " + "; ".join(messages)

@@ -1,0 +1,143 @@
+"""The Rego engine behind Gatekeeper: v0 heads translated (never read as v1 partial objects),
+Gatekeeper's input and data.inventory, libs, and errors that name the line."""
+
+import pytest
+
+from lks.policy.rego import RegoError, compile_template, v0
+
+PRIVILEGED = '''package k8spsprivileged
+
+violation[{"msg": msg, "details": {}}] {
+  c := input_containers[_]
+  c.securityContext.privileged
+  msg := sprintf("Privileged container is not allowed: %v", [c.name])
+}
+
+input_containers[c] { c := input.review.object.spec.containers[_] }
+input_containers[c] { c := input.review.object.spec.initContainers[_] }
+'''
+
+
+def pod(*containers, init=()):
+    return {"object": {"kind": "Pod", "spec": {"containers": list(containers), "initContainers": list(init)}}}
+
+
+def test_v0_partial_sets_are_sets():
+    program = compile_template(PRIVILEGED)
+    assert program.package == "k8spsprivileged"
+    bad = {"name": "a", "securityContext": {"privileged": True}}
+    assert program.violations(pod(bad), {}) == [
+        {"msg": "Privileged container is not allowed: a", "details": {}}
+    ]
+    assert program.violations(pod({"name": "b"}, init=[{**bad, "name": "i"}]), {}) == [
+        {"msg": "Privileged container is not allowed: i", "details": {}}
+    ]
+    assert program.violations(pod({"name": "b"}), {}) == []
+
+
+def test_compile_is_cached_by_source():
+    assert compile_template(PRIVILEGED) is compile_template(PRIVILEGED)
+
+
+HEADS = '''package heads
+
+default allow = false
+allow { input.review.x == 1 }
+
+greeting(name) = msg { msg := sprintf("hi %v", [name]) }
+is_one(x) { x == 1 }
+
+kind(x) = "one" { x == 1 } else = "two" { x == 2 } else = "many" { true }
+
+labels[k] = v { v := input.review.labels[k] }
+
+either { input.review.x == 1 } { input.review.x == 2 }
+
+# comments with braces { and strings "{" `}` never count
+brace := "{ not a body }"
+
+violation[{"msg": msg}] {
+  not allow
+  contains(brace, "{")
+  msg := sprintf("%v %v %v %v %v", [greeting("x"), kind(input.review.x), labels, either, is_one(1)])
+}
+'''
+
+
+@pytest.mark.parametrize("x, msg", [
+    pytest.param(2, 'hi x two {"a": "b"} true true', id="second-body-and-else"),
+    pytest.param(3, None, id="no-body-matches"),
+])
+def test_v0_heads(x, msg):
+    found = compile_template(HEADS).violations({"x": x, "labels": {"a": "b"}}, {})
+    if x == 3:  # `either` is undefined: no violation
+        assert found == []
+    else:
+        assert found == [{"msg": msg, "details": {}}]
+
+
+def test_v1_and_future_keywords_pass_through():
+    future = 'package p\nimport future.keywords.in\nimport future.keywords.if\nimport future.keywords.contains\n' \
+             'violation contains {"msg": "in"} if { "a" in input.review.names }\n'
+    assert compile_template(future).violations({"names": ["a"]}, {}) == [{"msg": "in", "details": {}}]
+    v1 = 'package p\nviolation contains {"msg": x} if { some x in input.review.names }\n'
+    assert compile_template(v1, version="v1").violations({"names": ["a"]}, {}) == [{"msg": "a", "details": {}}]
+
+
+def test_v1_keywords_used_as_names_in_v0():
+    src = 'package p\nviolation[{"msg": msg}] {\n  in := input.review.names[_]\n  contains(in, "a")\n  msg := in\n}\n'
+    assert compile_template(src).violations({"names": ["ab", "c"]}, {}) == [{"msg": "ab", "details": {}}]
+
+
+def test_inventory_and_libs():
+    lib = 'package lib.helpers\nname_of(o) = n { n := o.metadata.name }\n'
+    src = '''package k8suniquename
+import data.lib.helpers
+violation[{"msg": msg}] {
+  other := data.inventory.namespace[ns][_]["Service"][name]
+  helpers.name_of(other) == input.review.object.metadata.name
+  msg := sprintf("name %v taken in %v", [name, ns])
+}
+'''
+    program = compile_template(src, [lib])
+    inventory = {"namespace": {"prod": {"v1": {"Service": {"web": {"metadata": {"name": "web"}}}}}}}
+    review = {"object": {"metadata": {"name": "web"}}}
+    assert program.violations(review, {}, inventory) == [{"msg": "name web taken in prod", "details": {}}]
+    assert program.violations(review, {}, None) == []
+
+
+@pytest.mark.parametrize("src, message", [
+    pytest.param('package p\nviolation[{"msg": m}] {\n  m := "x"\n', "template:2: rego_parse_error: unclosed {",
+                 id="unclosed"),
+    pytest.param('package p\nviolation[{"msg": m}] {\n  m := foo(1)\n}', "template:3: rego_type_error: undefined function foo",
+                 id="unknown-function"),
+    pytest.param('package p\nq { true }', "template:1: rego_compile_error: missing required rule: violation",
+                 id="no-violation"),
+    pytest.param('package p\nviolation[{"msg": m}] {\n  any([true])\n  m := "x"\n}',
+                 "template:3: rego_type_error: deprecated built-in any", id="deprecated-any"),
+    pytest.param('package p\nviolation[{"msg": m}] {\n  external_data({})\n  m := "x"\n}',
+                 "template:3: rego_type_error: external_data (external data providers) is not supported",
+                 id="external-data"),
+    pytest.param('package p\nviolation[{"msg": m}] {\n  m := data.other.x\n}',
+                 "template:3: rego_type_error: invalid data reference", id="data-reference"),
+    pytest.param('package p\nviolation[{"msg": m}] {\n  m := "a\n}', "template:3: rego_parse_error: non-terminated string",
+                 id="string"),
+])
+def test_errors_name_the_line(src, message):
+    with pytest.raises(RegoError) as err:
+        compile_template(src)
+    assert err.value.message.startswith(message)
+
+
+def test_lib_package_must_begin_with_lib():
+    with pytest.raises(RegoError, match='invalid package "helpers"'):
+        compile_template(PRIVILEGED, ['package helpers\nx := 1\n'])
+
+
+def test_translation_keeps_lines():
+    module = v0.translate(HEADS, "template")
+    out = module.source.splitlines()
+    # every original line is still where it was, but for the one the second body moved
+    assert out[out.index('brace := "{ not a body }"')] == 'brace := "{ not a body }"'
+    assert module.lines[out.index('brace := "{ not a body }"')] == HEADS.splitlines().index(
+        'brace := "{ not a body }"') + 1
