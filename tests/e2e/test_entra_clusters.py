@@ -46,7 +46,8 @@ def cluster(lks, config) -> dict[str, Any]:
     doc = lks_json(lks, "aks", "create", "-g", RG, "-n", NAME, "--node-count", "1", "--enable-aad",
                    "--enable-azure-rbac", "--aad-admin-group-object-ids", ADMIN_GROUP, "--disable-local-accounts")
     yield doc
-    lks_cli(lks, "aks", "delete", "-g", RG, "-n", NAME, "--yes")
+    for group in (RG, f"{RG}-v"):  # the cluster goes with its group
+        lks_cli(lks, "group", "delete", "-n", group, "--yes")
 
 
 @pytest.fixture(scope="module")
