@@ -37,6 +37,8 @@ UNSUPPORTED_BUILTINS = {
     "external_data": "external_data (external data providers) is not supported",
     "http.send": "http.send is not supported",
 }
+# variables v0 allowed to shadow these (dropped) built-ins: `all := {"all"}` (psp capabilities)
+_SHADOWING_NAMES = frozenset({"any", "all"})
 # data.inventory (Gatekeeper's synced objects) travels in the input: rego-cpp compiles `data` into
 # a bundle, and the inventory changes far more often than the template.
 INVENTORY_FIELD = "data.inventory"
@@ -336,6 +338,8 @@ class _Translator:
                     continue
             if t.text in V1_KEYWORDS and t.text not in self.keywords:
                 t.text += "_"  # a v0 name that v1 made a keyword
+            elif t.text in _SHADOWING_NAMES:
+                t.text += "_"  # a variable named as a v0 built-in rego-cpp refuses to compile
 
     def _wrap_sprintf_args(self, open_: int) -> None:
         """sprintf(format, args) -> sprintf(format, lks_sprintf_args(args)); see SPRINTF_ARGS."""
