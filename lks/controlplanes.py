@@ -30,6 +30,7 @@ from lks.kube import access, entra
 from lks.kube.authn import User
 from lks.kube.cluster import Cluster
 from lks.kube.serviceaccounts import DEFAULT_ISSUER, SigningKey
+from lks.policy import gatekeeper
 from lks.store.compactor import Compactor
 
 log = logging.getLogger(__name__)
@@ -217,6 +218,21 @@ class ControlPlanes:
             if (cluster := self.clusters.get(id)) is not None:
                 await entra.configure(cluster, entra.Settings.of(settings), self.directory)
 
+    async def set_addons(self, id: str, *, azure_policy: bool) -> None:
+        """Record the cluster's in-cluster add-ons the service runs (`azurepolicy`: Gatekeeper,
+        `lks.policy.gatekeeper`) and apply them."""
+        wanted = {"azurepolicy": azure_policy}
+        async with self._lock:
+            kv = await self.meta.get(_PREFIX + id)
+            if kv is None:
+                raise KeyError(id)
+            record = orjson.loads(kv.value)
+            if (record.get("addons") or {}) != wanted:
+                record["addons"] = wanted
+                await self.meta.update(_PREFIX + id, orjson.dumps(record), mod_revision=kv.mod_revision)
+            if (cluster := self.clusters.get(id)) is not None:
+                await gatekeeper.configure(cluster, enabled=azure_policy)
+
     async def _set_stopped(self, id: str, stopped: bool) -> dict[str, Any]:
         kv = await self.meta.get(_PREFIX + id)
         if kv is None:
@@ -255,6 +271,7 @@ class ControlPlanes:
         controllers = ControllerManager(cluster)
         await controllers.start()
         self._controllers[id] = controllers
+        await gatekeeper.configure(cluster, enabled=bool((record.get("addons") or {}).get("azurepolicy")))
         compactor = Compactor(store=backend, clock=self.clock, retention=self.history,
                               interval=min(self.history, 60.0))
         await compactor.start()
@@ -278,6 +295,7 @@ class ControlPlanes:
         compactor = self._compactors.pop(id, None)
         if compactor is not None:
             await compactor.stop()
+        await gatekeeper.stop(id)
         controllers = self._controllers.pop(id, None)
         if controllers is not None:
             await controllers.stop()

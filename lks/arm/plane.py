@@ -24,6 +24,7 @@ from lks.arm import (
     maintenance,
     managedclusters,
     model,
+    policy,
     resourcegroups,
 )
 from lks.arm.app import Call, Route
@@ -62,7 +63,7 @@ class ManagementPlane:
 
     def routes(self) -> list[Route]:
         return [*resourcegroups.routes(self), *managedclusters.routes(self), *agentpools.routes(self),
-                *maintenance.routes(self), *authorization.routes(self)]
+                *maintenance.routes(self), *authorization.routes(self), *policy.routes(self)]
 
     async def start(self) -> None:
         """Bring back what was running: node agents of running clusters, interrupted operations."""
@@ -223,6 +224,8 @@ class ManagementPlane:
         await self.planes.set_access(cp_id, authorized_ip_ranges=(props.get("apiServerAccessProfile") or {}).get(
             "authorizedIPRanges") or [], disable_local_accounts=bool(props.get("disableLocalAccounts")))
         await self.planes.set_entra(cp_id, aad.settings(doc, doc["id"]))
+        await self.planes.set_addons(cp_id, azure_policy=bool(
+            ((props.get("addonProfiles") or {}).get("azurepolicy") or {}).get("enabled")))
         # AKS's issuer is https://<region>.oic.prod-aks.azure.com/<tenant>/<cluster guid>/; lks's is the
         # cluster's own endpoint, which serves the discovery documents to anyone once it is enabled
         issuer = f"{self.endpoint}/clusters/{cp_id}/" if (props.get("oidcIssuerProfile") or {}).get("enabled") else None

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from lks.kube.streaming import target as pod_target
-from lks.kube.webhooks import client
+from lks.kube.webhooks import client, local
 
 if TYPE_CHECKING:
     from lks.kube.cluster import Cluster
@@ -36,6 +36,9 @@ def of(cluster: Cluster, config: Obj, timeout: int) -> client.Target:
     path = svc.get("path") or "/"
     host = f"{name}.{namespace}.svc"
     shown = f"https://{host}:{port}{path}{query}"
+    handler = local.lookup(cluster.id, namespace, name)
+    if handler is not None:  # an add-on's webhook served in process
+        return client.Target(url=shown, host=host, port=port, path=path + query, ca_bundle=ca, local=handler)
 
     async def connect() -> client.Streams:
         return await _pod_streams(cluster, namespace, name, port, shown)

@@ -1,0 +1,130 @@
+"""Gatekeeper v3 in each cluster whose `azurepolicy` add-on is on, as users of a stand-alone
+Gatekeeper know it: the CRDs (`crds`), the add-on's pods and webhook configuration
+(`manifests`), the template controller that makes constraint CRDs (`templates`), the webhook
+answered in process (`webhook`) and the audit (`audit`), sharing one `state.State`.
+
+`configure(cluster, enabled=...)` turns it on or off for a cluster (`lks.controlplanes` calls
+it from the managed cluster's `addonProfiles.azurepolicy.enabled`); `violations(cluster_id)`
+gives the Azure side the last audit's results per constraint. The audit interval is 60 s, or
+`LKS_GATEKEEPER_AUDIT_INTERVAL` seconds.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import TYPE_CHECKING, Any
+
+from lks.kube import deletion, errors
+from lks.kube.registry import WriteOptions
+from lks.kube.webhooks import local
+from lks.policy.gatekeeper import audit, crds, manifests, state, templates, webhook
+
+if TYPE_CHECKING:
+    from lks.kube.cluster import Cluster
+
+Obj = dict[str, Any]
+log = logging.getLogger(__name__)
+MANAGER = "addon-manager"
+
+__all__ = ["Gatekeeper", "configure", "running", "violations"]
+
+
+class Gatekeeper:
+    """One cluster's Gatekeeper."""
+
+    def __init__(self, cluster: Cluster, *, audit_interval: float | None = None,
+                 violations_limit: int = audit.VIOLATIONS_LIMIT):
+        self.cluster = cluster
+        if audit_interval is None:
+            audit_interval = float(os.environ.get("LKS_GATEKEEPER_AUDIT_INTERVAL") or audit.INTERVAL)
+        self.state = state.State(cluster)
+        self.webhook = webhook.Webhook(self.state)
+        self.audit = audit.Audit(cluster, self.state, interval=audit_interval, violations_limit=violations_limit)
+        self.templates: templates.TemplateController | None = None
+
+    async def start(self) -> None:
+        opts = WriteOptions(field_manager=MANAGER, force=True, field_validation="Ignore")
+        crd_reg = self.cluster.registry("apiextensions.k8s.io", "v1", "customresourcedefinitions")
+        for crd in crds.system_crds():
+            await crd_reg.apply(None, crd["metadata"]["name"], crd, opts)
+        await templates.wait_established(self.cluster, crds.TEMPLATES_GROUP, "v1", "constrainttemplates")
+        await templates.wait_established(self.cluster, crds.CONFIG_GROUP, "v1alpha1", "configs")
+        # the handler is there before the configuration that sends requests to it
+        local.register(self.cluster.id, manifests.NAMESPACE, manifests.SERVICE, self.webhook.admit)
+        for obj in manifests.objects(int(self.audit.interval), self.audit.limit):
+            group, _, version = obj["apiVersion"].rpartition("/")
+            rt = self.cluster.catalog.by_kind(group, version, obj["kind"])
+            assert rt is not None, obj["kind"]
+            reg = self.cluster.registry(group, version, rt.resource)
+            meta = obj["metadata"]
+            await reg.apply(meta.get("namespace"), meta["name"], obj, opts)
+        self.templates = templates.TemplateController(self.cluster, self.state)
+        await self.templates.start()
+        await self.audit.start()
+
+    async def stop(self) -> None:
+        """Stop serving (the cluster stops, or the add-on is turned off: `remove` then takes the objects)."""
+        local.unregister(self.cluster.id, manifests.NAMESPACE, manifests.SERVICE)
+        await self.audit.stop()
+        if self.templates is not None:
+            await self.templates.stop()
+            self.templates = None
+
+    async def remove(self) -> None:
+        """What turning the add-on off takes away: the webhook configuration, pods and namespace
+        (templates and constraints stay with their CRDs, as on AKS they go with the assignments)."""
+        for obj in reversed(manifests.objects(int(self.audit.interval), self.audit.limit)):
+            group, _, version = obj["apiVersion"].rpartition("/")
+            rt = self.cluster.catalog.by_kind(group, version, obj["kind"])
+            if rt is None:
+                continue
+            meta = obj["metadata"]
+            try:
+                await self.cluster.registry(group, version, rt.resource).delete(
+                    meta.get("namespace"), meta["name"], deletion.DeleteOptions())
+            except errors.APIError as err:
+                if err.code != 404:
+                    raise
+
+
+_RUNNING: dict[str, Gatekeeper] = {}  # cluster id -> its Gatekeeper
+
+
+async def configure(cluster: Cluster, *, enabled: bool) -> None:
+    """Turn Gatekeeper on or off for `cluster` (idempotent)."""
+    current = _RUNNING.get(cluster.id)
+    if current is not None and current.cluster is not cluster:  # the cluster restarted: a new one
+        _RUNNING.pop(cluster.id, None)
+        await current.stop()
+        current = None
+    if enabled and current is None:
+        gk = Gatekeeper(cluster)
+        _RUNNING[cluster.id] = gk
+        try:
+            await gk.start()
+        except BaseException:
+            _RUNNING.pop(cluster.id, None)
+            await gk.stop()
+            raise
+    elif not enabled and current is not None:
+        _RUNNING.pop(cluster.id, None)
+        await current.stop()
+        await current.remove()
+
+
+async def stop(cluster_id: str) -> None:
+    """The cluster stops serving: its Gatekeeper stops, its objects stay."""
+    current = _RUNNING.pop(cluster_id, None)
+    if current is not None:
+        await current.stop()
+
+
+def running(cluster_id: str) -> Gatekeeper | None:
+    return _RUNNING.get(cluster_id)
+
+
+def violations(cluster_id: str) -> dict[tuple[str, str], audit.Result] | None:
+    """The last audit's results per (constraint kind, name) of a cluster; None: no Gatekeeper."""
+    gk = _RUNNING.get(cluster_id)
+    return None if gk is None else gk.audit.results

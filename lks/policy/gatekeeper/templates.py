@@ -1,0 +1,134 @@
+"""The constraint template controller (Gatekeeper's `constrainttemplate_controller`): for each
+ConstraintTemplate it compiles the code (`engines`), creates or updates the constraint CRD
+(`crds.constraint_crd`) and writes the template's status as Gatekeeper's pods report it:
+`created: true` once the CRD is there, and one `byPod` entry per Gatekeeper pod whose `errors`
+hold `ingest_error` (`Could not ingest Rego: ...`, whatever the engine, as Gatekeeper words it)
+or `create_error` (`Could not create CRD: ...`). A deleted template takes its CRD, and so its
+constraints, with it. The compiled programs are handed to `state.Templates` for admission and
+audit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import logging
+from typing import TYPE_CHECKING, Any
+
+from lks.controllers.controller import Controller
+from lks.kube import deletion, errors
+from lks.kube.registry import WriteOptions
+from lks.policy.gatekeeper import crds, engines
+
+if TYPE_CHECKING:
+    from lks.kube.cluster import Cluster
+    from lks.policy.gatekeeper.state import State
+
+Obj = dict[str, Any]
+log = logging.getLogger(__name__)
+MANAGER = "gatekeeper"
+_ESTABLISH_WAIT = 10.0  # seconds for the CRD controller to establish a constraint CRD
+_POD_OPERATIONS = {"controller-manager": ["mutation-webhook", "webhook"], "audit-controller": ["audit", "status"]}
+
+
+class TemplateController(Controller[str]):
+    def __init__(self, cluster: Cluster, state: State):
+        super().__init__(cluster, name="gatekeeper-templates", workers=2)
+        self.state = state
+        self.templates = cluster.registry(crds.TEMPLATES_GROUP, "v1", "constrainttemplates")
+        self.crds = cluster.registry("apiextensions.k8s.io", "v1", "customresourcedefinitions")
+        self.informer = self.watch(self.templates, self._on_event)
+
+    def _on_event(self, event: str, obj: Obj, prev: Obj | None) -> None:
+        if event == "MODIFIED" and prev is not None and obj.get("spec") == prev.get("spec") \
+                and obj["metadata"].get("deletionTimestamp") == prev["metadata"].get("deletionTimestamp"):
+            return  # our own status write
+        self.queue.add(obj["metadata"]["name"])
+
+    def prime(self) -> None:
+        for obj in self.informer.list():
+            self.queue.add(obj["metadata"]["name"])
+
+    async def sync(self, name: str) -> None:
+        template = self.informer.get(None, name)
+        if template is None or template["metadata"].get("deletionTimestamp"):
+            kind = self.state.remove_template(name)
+            if kind is not None:
+                await self._delete_crd(kind)
+            return
+        names = ((template.get("spec") or {}).get("crd") or {}).get("spec", {}).get("names") or {}
+        kind = names.get("kind") or ""
+        try:
+            if not kind:
+                raise engines.IngestError("the template has no kind (spec.crd.spec.names.kind)")
+            program = engines.compile_template(template)
+        except engines.IngestError as err:
+            self.state.remove_template(name)
+            await self._status(template, created=None, error=("ingest_error", f"Could not ingest Rego: {err}"))
+            return
+        try:
+            crd = crds.constraint_crd(template)
+            await self.crds.apply(None, crd["metadata"]["name"], crd,
+                                  WriteOptions(field_manager=MANAGER, force=True, field_validation="Ignore"))
+            await self._established(kind)
+        except (errors.APIError, TimeoutError) as err:
+            text = err.message if isinstance(err, errors.APIError) else "the CRD was not established in time"
+            await self._status(template, created=None, error=("create_error", f"Could not create CRD: {text}"))
+            return
+        self.state.set_template(name, kind, program)
+        await self._status(template, created=True, error=None)
+
+    async def _established(self, kind: str) -> None:
+        await wait_established(self.cluster, crds.CONSTRAINTS_GROUP, "v1beta1", kind.lower())
+
+    async def _delete_crd(self, kind: str) -> None:
+        try:
+            await self.crds.delete(None, f"{kind.lower()}.{crds.CONSTRAINTS_GROUP}", deletion.DeleteOptions())
+        except errors.APIError as err:
+            if err.code != 404:
+                raise
+
+    async def _pods(self) -> list[tuple[str, list[str]]]:
+        """The Gatekeeper pods that report a status (their names as ids), the webhook's first."""
+        pods = await self.state.pods()
+        out = []
+        for role in ("controller-manager", "audit-controller"):
+            found = sorted(p["metadata"]["name"] for p in pods
+                           if (p["metadata"].get("labels") or {}).get("control-plane") == role)
+            out.extend((name, _POD_OPERATIONS[role]) for name in found or [
+                "gatekeeper-controller-manager" if role == "controller-manager" else "gatekeeper-audit"])
+        return out
+
+    async def _status(self, template: Obj, *, created: bool | None, error: tuple[str, str] | None) -> None:
+        meta = template["metadata"]
+        by_pod = []
+        for pod, operations in await self._pods():
+            entry: Obj = {"id": pod, "observedGeneration": meta.get("generation") or 1,
+                          "operations": operations, "templateUID": meta.get("uid")}
+            if error is not None:
+                entry["errors"] = [{"code": error[0], "message": error[1]}]
+            by_pod.append(entry)
+        status: Obj = {"byPod": by_pod}
+        if created is not None:
+            status["created"] = created
+
+        def patch(current: Obj) -> Obj:
+            current = copy.deepcopy(current)
+            current["status"] = status
+            return current
+
+        try:
+            await self.templates.patch(None, meta["name"], patch, WriteOptions(field_manager=MANAGER,
+                                                                                field_validation="Ignore",
+                                                                                trusted=True),
+                                       subresource="status")
+        except errors.APIError as err:
+            if err.code != 404:
+                raise
+
+
+async def wait_established(cluster: Cluster, group: str, version: str, resource: str) -> None:
+    """Until the CRD controller has established the type (TimeoutError after a while)."""
+    async with asyncio.timeout(_ESTABLISH_WAIT):
+        while await cluster.lookup(group, version, resource) is None:
+            await asyncio.sleep(0.02)
