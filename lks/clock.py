@@ -68,8 +68,13 @@ class ManualClock(Clock):
         return self._now
 
     async def sleep(self, seconds: float) -> None:
+        # A deadline already reached is not waited for: a loop that computed its next deadline
+        # before an `advance` and sleeps after it would otherwise sleep until the next one.
+        if seconds <= 0:
+            await asyncio.sleep(0)
+            return
         fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        heapq.heappush(self._sleepers, (self._now + max(seconds, 0.0), next(self._seq), fut))
+        heapq.heappush(self._sleepers, (self._now + seconds, next(self._seq), fut))
         await fut
 
     async def advance(self, seconds: float) -> None:
