@@ -13,12 +13,6 @@ import yaml
 from lks.policy.rego import compile_template
 
 LIBRARY = Path(__file__).parent / "fixtures" / "gatekeeper-library"
-# Known failures, kept visible (strict: fixing one makes its xfail fail).
-XFAIL = {
-    # rego-cpp answers <error> on evaluating the translated template (found, not yet pinned down)
-    "pod-security-policy/capabilities": "rego-cpp fails to evaluate the capabilities template",
-    "pod-security-policy/users/users-and-groups-together/example-allowed": "not yet diagnosed",
-}
 
 
 def _cases():
@@ -28,9 +22,7 @@ def _cases():
         for test in suite["tests"]:
             for case in test.get("cases") or []:
                 name = f"{base.relative_to(LIBRARY)}/{test['name']}/{case['name']}"
-                why = next((v for k, v in XFAIL.items() if name == k or name.startswith(k + "/")), None)
-                marks = [pytest.mark.xfail(reason=why, strict=True)] if why else []
-                yield pytest.param(base, test, case, id=name, marks=marks)
+                yield pytest.param(base, test, case, id=name)
 
 
 def _load(path: Path) -> dict:

@@ -141,3 +141,33 @@ def test_translation_keeps_lines():
     assert out[out.index('brace := "{ not a body }"')] == 'brace := "{ not a body }"'
     assert module.lines[out.index('brace := "{ not a body }"')] == HEADS.splitlines().index(
         'brace := "{ not a body }"') + 1
+
+
+ITERATION = """package iteration
+lower_all := {c | c := lower(input.review.names[_])}
+indexed[[i, c]] { c := lower(input.review.names[i]) }
+accept("any", _)
+violation[{"msg": msg}] {
+  not accept(input.parameters.rule, input.parameters.missing)
+  msg := sprintf("%v %v", [lower_all, indexed])
+}
+"""
+
+
+def test_iteration_inside_call_arguments():
+    """rego-cpp fails on `lower(xs[_])` and answers nothing for `lower(xs[i])`: both hoisted."""
+    program = compile_template(ITERATION)
+    found = program.violations({"names": ["A", "B"]}, {"rule": "other", "missing": 1})
+    assert found == [{"msg": '{"a", "b"} {[0, "a"], [1, "b"]}', "details": {}}]
+
+
+def test_undefined_argument_of_a_negated_user_function_fails_the_statement():
+    # as OPA (and gatekeeper-library's psp users suite): `not accept(rule, undefined)` is not true
+    program = compile_template(ITERATION)
+    assert program.violations({"names": ["A"]}, {"rule": "other"}) == []
+
+
+def test_iteration_in_a_negated_builtin_call_is_refused():
+    src = 'package p\nviolation[{"msg": "x"}] {\n  not startswith(input.review.names[_], "a")\n}\n'
+    with pytest.raises(RegoError, match="template:3: rego_compile_error: iteration inside the arguments"):
+        compile_template(src)

@@ -37,6 +37,9 @@ UNSUPPORTED_BUILTINS = {
     "external_data": "external_data (external data providers) is not supported",
     "http.send": "http.send is not supported",
 }
+# identifiers that are never variables (in an index `[x]` they do not iterate)
+_KEYWORDS = frozenset({"true", "false", "null", "not", "some", "every", "with", "as"})
+_NOT_VARS = _KEYWORDS | {"input", "data"}
 # variables v0 allowed to shadow these (dropped) built-ins: `all := {"all"}` (psp capabilities)
 _SHADOWING_NAMES = frozenset({"any", "all"})
 # data.inventory (Gatekeeper's synced objects) travels in the input: rego-cpp compiles `data` into
@@ -86,6 +89,9 @@ class _Translator:
         self.sprintf = False  # whether the module calls sprintf (and needs its helpers)
         self.functions: set[str] = set()
         self.rules: set[str] = set()
+        self.bodies: list[tuple[int, int, int, int]] = []  # (first, end, head start, head end)
+        self.values: list[tuple[int, int, int]] = []  # rule values: (first, end, head start)
+        self.hoisted = 0
         self.aliases: set[str] = set()
 
     # --- navigation -------------------------------------------------------------------------
@@ -190,6 +196,10 @@ class _Translator:
             raise self._error(0, "missing package declaration")
         self.module = Module(self.filename, "", self.package, [], self.functions, self.rules, aliases=self.aliases)
         self._rewrite_body_tokens()
+        for body in self.bodies:
+            self._hoist_query(*body)
+        for first, end, head in self.values:
+            self._hoist_comprehensions(first, end, head)
         self.module.source, self.module.lines = self._emit()
         return self.module
 
@@ -247,7 +257,9 @@ class _Translator:
             i = self._term_end(self._next(i + 1))
         assign = self._is(i, "=") or self._is(i, ":=")
         if assign:
-            i = self._term_end(self._next(i + 1))
+            value = self._next(i + 1)
+            i = self._term_end(value)
+            self.values.append((value, i, start))
         if brackets and not has_contains and not assign and not function and not self.v1:
             # v0 partial set: name[x] -> name contains x
             if dots or len(brackets) > 1 or brackets[-1][1] != self._prev_index(i):
@@ -288,6 +300,7 @@ class _Translator:
                 count += 1
                 has_if = False
                 i = self._match(j) + 1
+                self.bodies.append((j + 1, i - 1, start, head_end))
             elif self._is(j, "else") and count:
                 k = self._next(j + 1)
                 if self._is(k, "=") or self._is(k, ":="):
@@ -300,6 +313,7 @@ class _Translator:
                 if not self._is(k2, "{"):
                     raise self._error(k2, "else without a body is not supported")
                 i = self._match(k2) + 1
+                self.bodies.append((k2 + 1, i - 1, start, head_end))
             else:
                 return i
 
@@ -340,6 +354,159 @@ class _Translator:
                 t.text += "_"  # a v0 name that v1 made a keyword
             elif t.text in _SHADOWING_NAMES:
                 t.text += "_"  # a variable named as a v0 built-in rego-cpp refuses to compile
+
+    # --- iteration inside call arguments ---------------------------------------------------
+
+    def _hoist_query(self, a: int, b: int, head: int, head_end: int) -> None:
+        """rego-cpp 1.5.2 cannot iterate inside a call's arguments: `lower(xs[_])` fails to
+        evaluate and `lower(xs[i])` with `i` unbound is silently empty. So each such reference
+        moves into an assignment of its own before the statement (`t := xs[_]; lower(t)`, the
+        same query); in a `not` that would change the meaning, so there it is refused."""
+        toks = self.toks
+        start, depth, prev = a, 0, None
+        for k in range(a, b + 1):
+            t = toks[k] if k < b else None
+            if t is not None and t.trivia:
+                continue
+            if t is not None and t.kind == PUNCT and t.text in OPENERS:
+                depth += 1
+            elif t is not None and t.kind == PUNCT and t.text in CLOSERS:
+                depth -= 1
+            boundary = t is None or (depth == 0 and (
+                (t.kind == NL and prev is not None and prev.ends_operand()) or (t.kind == PUNCT and t.text == ";")))
+            if boundary:
+                if self._next(start, skip_nl=True) < k:
+                    self._hoist_statement(self._next(start, skip_nl=True), k, a, head, head_end)
+                start = k + 1
+            if t is not None and t.kind != NL:
+                prev = t
+
+    def _hoist_comprehensions(self, a: int, b: int, head: int) -> None:
+        """The queries of the comprehensions in a rule's value (`x := {c | c := lower(xs[_])}`)."""
+        k = a
+        while k < b:
+            t = self.toks[k]
+            if t.kind == PUNCT and t.text in "{[":
+                close = self._match(k)
+                bar = self._comprehension_bar(k, close)
+                if bar is not None:
+                    self._hoist_query(bar + 1, close, head, head)
+                    k = close + 1
+                    continue
+            k += 1
+
+    def _comprehension_bar(self, open_: int, close: int) -> int | None:
+        depth = 0
+        for k in range(open_ + 1, close):
+            t = self.toks[k]
+            if t.kind == PUNCT and t.text in OPENERS:
+                depth += 1
+            elif t.kind == PUNCT and t.text in CLOSERS:
+                depth -= 1
+            elif depth == 0 and t.kind == PUNCT and t.text == "|":
+                return k
+        return None
+
+    def _hoist_statement(self, s: int, e: int, query: int, head: int, head_end: int) -> None:
+        toks = self.toks
+        if toks[s].kind == IDENT and toks[s].text == "every":
+            return
+        negated = toks[s].kind == IDENT and toks[s].text == "not"
+        k = s
+        while k < e:
+            t = toks[k]
+            if t.kind == PUNCT and t.text in OPENERS:
+                close = self._match(k)
+                bar = self._comprehension_bar(k, close) if t.text in "{[" else None
+                if bar is not None:
+                    self._hoist_query(bar + 1, close, head, head_end)
+                    k = close + 1
+                    continue
+            elif t.kind == IDENT and not self._after_dot(k):
+                call = self._call_paren(k)
+                if call is not None:
+                    close = self._match(call)
+                    # OPA evaluates the arguments of a user function's call before a `not` (so
+                    # an undefined one fails the statement): the same, by hoisting them all
+                    user = negated and self._user_function(k)
+                    for ref, cut in self._refs(call + 1, close, every=user):
+                        if negated and not user:
+                            var = self._bracket_var(cut)
+                            bound = {x.text for x in toks[head:head_end] + toks[query:s] if x.kind == IDENT}
+                            if var == "_" or var not in bound:
+                                raise self._error(ref, "iteration inside the arguments of a call under `not` is "
+                                                  "not supported: assign the element first", "rego_compile_error")
+                            continue
+                        self._hoist(ref, cut, s)
+                    k = close + 1
+                    continue
+            k += 1
+
+    def _user_function(self, k: int) -> bool:
+        name = self.toks[k].text
+        return name in self.functions or name in self.aliases or name == "data"
+
+    def _after_dot(self, k: int) -> bool:
+        prev = self._prev(k)
+        return prev is not None and prev.kind == PUNCT and prev.text == "."
+
+    def _call_paren(self, k: int) -> int | None:
+        """If the identifier at k names a call (`f(`, `a.b(`), the index of its `(`."""
+        toks = self.toks
+        j = self._next(k + 1)
+        while self._is(j, ".") and self._next(j + 1) < len(toks) and toks[self._next(j + 1)].kind == IDENT:
+            j = self._next(self._next(j + 1) + 1)
+        return j if self._is(j, "(") else None
+
+    def _bracket_var(self, close: int) -> str:
+        j = close - 1
+        while self.toks[j].trivia:
+            j -= 1
+        return self.toks[j].text
+
+    def _refs(self, a: int, b: int, *, every: bool = False) -> list[tuple[int, int]]:
+        """References in toks[a:b] with a variable index (`xs[_]`, `o[k]`), as (first token, last
+        `]`); with `every`, all references with a field or index (up to their end)."""
+        toks = self.toks
+        found = []
+        k = a
+        while k < b:
+            t = toks[k]
+            if t.kind == PUNCT and t.text in OPENERS:
+                close = self._match(k)
+                if t.text in "{[" and self._comprehension_bar(k, close) is not None:
+                    k = close + 1
+                    continue
+            elif t.kind == IDENT and not self._after_dot(k) and t.text not in _KEYWORDS \
+                    and self._call_paren(k) is None:
+                j, cut = self._next(k + 1), None
+                while self._is(j, ".") or self._is(j, "["):
+                    if self._is(j, "."):
+                        j = self._next(j + 1)
+                        if every:
+                            cut = j
+                        j = self._next(j + 1)
+                        continue
+                    close = self._match(j)
+                    inner = [x for x in toks[j + 1 : close] if not x.trivia and x.kind != NL]
+                    if every or (len(inner) == 1 and inner[0].kind == IDENT and inner[0].text not in _NOT_VARS):
+                        cut = close
+                    j = self._next(close + 1)
+                if cut is not None:
+                    found.append((k, cut))
+                    k = cut + 1
+                    continue
+            k += 1
+        return found
+
+    def _hoist(self, ref: int, cut: int, statement: int) -> None:
+        self.hoisted += 1
+        var = f"lks_it{self.hoisted}"
+        text = "".join(t.text for t in self.toks[ref : cut + 1] if t.kind != NL)
+        for t in self.toks[ref + 1 : cut + 1]:
+            t.text = "\n" * t.text.count("\n")
+        self.toks[ref].text = var
+        self.before[statement] = self.before.get(statement, "") + f"{var} := {text}; "
 
     def _wrap_sprintf_args(self, open_: int) -> None:
         """sprintf(format, args) -> sprintf(format, lks_sprintf_args(args)); see SPRINTF_ARGS."""
