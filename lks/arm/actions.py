@@ -20,6 +20,9 @@ _CANONICAL = {"resourcegroups": "resourceGroups"}  # templates spell a few types
 _RENAMED = {
     "microsoft.containerservice/managedclusters/agentpools/upgradenodeimageversion/action":
         "Microsoft.ContainerService/managedClusters/agentPools/upgradeNodeImageVersion/write",
+    # policy state queries are POSTs that Azure counts as reads (a Reader sees compliance)
+    "microsoft.policyinsights/policystates/queryresults/action": "Microsoft.PolicyInsights/policyStates/queryResults/read",
+    "microsoft.policyinsights/policystates/summarize/action": "Microsoft.PolicyInsights/policyStates/summarize/read",
 }
 # polled by whoever started an operation (or a run command), with an id only it was given: never refused
 _UNCHECKED_TYPES = ("operations", "operationresults", "operationstatuses", "commandresults")

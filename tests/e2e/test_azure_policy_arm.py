@@ -168,3 +168,29 @@ def test_policy_states_answers(server, arm, config):
     status, body = arm("POST", f"/subscriptions/{sub}/resourceGroups/nogroup/providers/Microsoft.PolicyInsights/"
                        "policyStates/latest/queryResults?api-version=2019-10-01")
     assert (status, body["error"]["code"]) == (404, "ResourceGroupNotFound")
+
+
+def test_azure_rbac_on_policy_routes(server, arm, config):
+    """A Reader of the group reads its assignments and its compliance (policy state queries are
+    reads in Azure) but cannot assign; a Contributor cannot either (Contributor's NotActions hold
+    Microsoft.Authorization/*/Write, as in Azure); the Owner can."""
+    from .test_azure_rbac import denied, login, principal
+
+    sub = f"/subscriptions/{config['subscription_id']}"
+    group = f"{sub}/resourceGroups/demo"
+    body = {"properties": {"policyDefinitionId":
+                           f"/providers/Microsoft.Authorization/policyDefinitions/{NO_PRIVILEGE}"}}
+    assert arm("PUT", f"{group}/providers/Microsoft.Authorization/policyAssignments/rbac-seen?{API}", body)[0] == 201
+    for role in ("Reader", "Contributor"):
+        sp = principal(server, role.lower())
+        lks_json(server, "role", "assignment", "create", "--assignee", sp["appId"], "--role", role,
+                 "--resource-group", "demo")
+        caller = login(config, sp)
+        status, listed = caller("GET", f"{group}/providers/Microsoft.Authorization/policyAssignments?{API}")
+        assert status == 200 and "rbac-seen" in {a["name"] for a in listed["value"]}
+        assert caller("GET", f"{group}/providers/Microsoft.Authorization/policyAssignments/rbac-seen?{API}")[0] == 200
+        assert caller("POST", f"{group}/providers/Microsoft.PolicyInsights/policyStates/latest/queryResults?"
+                      "api-version=2019-10-01")[0] == 200
+        target = f"{group}/providers/Microsoft.Authorization/policyAssignments/by-{role.lower()}"
+        denied(caller("PUT", f"{target}?{API}", body), sp["appId"], "Microsoft.Authorization/policyAssignments/write",
+               target)
