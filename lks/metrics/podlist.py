@@ -69,10 +69,13 @@ def _labels(labels: dict[str, str] | None) -> bytes:
     return b"".join(_bytes(11, _string(1, k) + _string(2, v)) for k, v in sorted((labels or {}).items()))
 
 
+_CPU_KEY, _MEMORY_KEY = b"\x0a\x03cpu", b"\x0a\x06memory"  # map keys: field 1, "cpu" / "memory"
+
+
 def _usage_entries(number: int, cpu: float, memory: int) -> bytes:
     """A `map<string, Quantity>` of cpu and memory: entries {1: name, 2: Quantity{1: string}}."""
-    return (_bytes(number, _string(1, "cpu") + _bytes(2, _string(1, quantities.cpu_quantity(cpu))))
-            + _bytes(number, _string(1, "memory") + _bytes(2, _string(1, quantities.memory_quantity(memory)))))
+    return (_bytes(number, _CPU_KEY + _bytes(2, _string(1, quantities.cpu_quantity(cpu))))
+            + _bytes(number, _MEMORY_KEY + _bytes(2, _string(1, quantities.memory_quantity(memory)))))
 
 
 def envelope(kind: str, raw: bytes) -> bytes:
@@ -88,9 +91,13 @@ def object_meta(name: str, namespace: str, labels: dict[str, str] | None, create
     return _meta_head(name, namespace) + _time(8, created) + _labels(labels)
 
 
+# ObjectMeta's generateName (2) between name and namespace, and selfLink, uid, resourceVersion
+# (4-6, empty) and generation (7, zero) after them, as Go writes the unset scalars
+_GENERATE_NAME, _META_SCALARS = b"\x12\x00", b"\x22\x00\x2a\x00\x32\x00\x38\x00"
+
+
 def _meta_head(name: str, namespace: str) -> bytes:
-    return (_string(1, name) + _string(2, "") + _string(3, namespace) + _string(4, "") + _string(5, "")
-            + _string(6, "") + _integer(7, 0))
+    return _string(1, name) + _GENERATE_NAME + _string(3, namespace) + _META_SCALARS
 
 
 def node_metrics(node: Obj, cpu: float, memory: int, timestamp: float, window: float, now: float) -> bytes:

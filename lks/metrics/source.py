@@ -270,11 +270,13 @@ class Usage:
         for key in self._sorted_keys() if ordered else list(objects):
             if prefix is not None and not key.startswith(prefix):
                 continue
-            pod = objects[key]
+            pod = objects.get(key)
+            if pod is None:  # deleted while a consumer paused between pods
+                continue
             entry = memo.get(key)
             if entry is None or entry.pod is not pod:
                 entry = memo[key] = _Pod(pod)
-            if entry.constant and not running:  # the common case, inline: a constant simulated usage
+            if entry.constant and (not running or entry.uid not in running):  # the common case, inline
                 if entry.running and entry.node in ready:
                     yield key, pod, PodUsage(entry.constant, now, resolution)
                 continue
