@@ -388,7 +388,16 @@ class AzurePolicy:
             except odata.FilterError as err:
                 raise ARMError("InvalidFilterInQueryString", str(err)) from None
             found = [s for s in found if test(s)]
-        found.sort(key=lambda s: s["timestamp"], reverse=True)
+        order = call.request.query.get("$orderby", "").strip()
+        if order:
+            field, _, direction = order.partition(" ")
+            if direction.strip().lower() not in ("", "asc", "desc"):
+                raise ARMError("InvalidQueryParameterValue", f"Invalid value '{order}' for query parameter "
+                               "'$orderby'.")
+            found.sort(key=lambda s: str(_field(s, field) if _field(s, field) is not None else ""),
+                       reverse=direction.strip().lower() == "desc")
+        else:
+            found.sort(key=lambda s: s["timestamp"], reverse=True)
         return found
 
     def _top(self, call: Call) -> int | None:
@@ -411,10 +420,13 @@ class AzurePolicy:
         expand = call.request.query.get("$expand", "").lower()
         context = self._context(call, "latest")
         value = []
+        select = [f.strip().lower() for f in call.request.query.get("$select", "").split(",") if f.strip()]
         for s in found:
             shown = {"@odata.id": None, "@odata.context": context + "/$entity", **s}
             if "components" not in expand:
                 shown.pop("components", None)
+            if select:
+                shown = {k: v for k, v in shown.items() if k.startswith("@odata") or k.lower() in select}
             value.append(shown)
         return json_response({"@odata.context": context, "@odata.count": len(value), "value": value})
 
@@ -430,6 +442,11 @@ class AzurePolicy:
         summary["results"]["queryResultsUri"] = query_uri
         value = [{"@odata.id": None, "@odata.context": context + "/$entity", **summary}]
         return json_response({"@odata.context": context, "@odata.count": 1, "value": value})
+
+
+def _field(state: Doc, name: str) -> Any:
+    lower = name.lower()
+    return next((v for k, v in state.items() if k.lower() == lower), None)
 
 
 def _major(doc: Doc) -> str:

@@ -219,6 +219,10 @@ async def test_policy_states_query_and_summarize(env):
     status, body = await call("POST", f"/subscriptions/{SUB}/providers/Microsoft.PolicyInsights/policyStates/latest/"
                               f"queryResults?{INSIGHTS}&$filter=ComplianceState eq 'Compliant'")
     assert body["value"] == []
+    status, body = await call("POST", f"{RG}/providers/Microsoft.PolicyInsights/policyStates/latest/queryResults?"
+                              f"{INSIGHTS}&$select=ResourceId,ComplianceState&$orderby=timestamp desc&$top=5")
+    assert [{k: v for k, v in s.items() if not k.startswith("@")} for s in body["value"]] == [
+        {"resourceId": CLUSTER, "complianceState": "NonCompliant"}]
     status, body = await call("POST", f"/subscriptions/{SUB}/providers/Microsoft.PolicyInsights/policyStates/latest/"
                               f"queryResults?{INSIGHTS}&$filter=ComplianceState eq")
     assert (status, body["error"]["code"]) == (400, "InvalidFilterInQueryString")

@@ -98,6 +98,8 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
         p.add_argument("--top", type=int, help="Maximum number of records to return.")
         if verb == "list":
             p.add_argument("--expand", help="Expand expression using OData notation, e.g. components.")
+            p.add_argument("--select", help="Select expression using OData notation.")
+            p.add_argument("--order-by", dest="order_by", help="Ordering expression using OData notation.")
         p.set_defaults(func=func)
 
 
@@ -265,8 +267,9 @@ def _query(args: argparse.Namespace) -> dict[str, str]:
         query["$filter"] = args.filter
     if args.top is not None:
         query["$top"] = str(args.top)
-    if getattr(args, "expand", None):
-        query["$expand"] = args.expand
+    for key, value in (("$expand", "expand"), ("$select", "select"), ("$orderby", "order_by")):
+        if getattr(args, value, None):
+            query[key] = getattr(args, value)
     return query
 
 
