@@ -28,6 +28,7 @@ import metrics_bench  # noqa: E402
 import node_authz_bench  # noqa: E402
 import policy_bench  # noqa: E402
 import process_bench  # noqa: E402
+import rego_bench  # noqa: E402
 import satoken_bench  # noqa: E402
 import scheduler_bench  # noqa: E402
 import store_bench  # noqa: E402
@@ -51,6 +52,7 @@ BENCHES: list[tuple[str, Callable[[], dict[str, float]]]] = [
     ("workloads", workload_bench.run),
     ("Process runtime", lambda: asyncio.run(process_bench.run())),
     ("CEL", cel_bench.run),
+    ("Rego (Gatekeeper templates, in process)", rego_bench.run),
     ("admission webhook", webhook_bench.run),
     ("upgrades", upgrade_bench.run),
     ("cluster autoscaler (in process)", autoscaler_bench.run),

@@ -17,10 +17,10 @@ import threading
 from collections.abc import Iterable
 
 import orjson
-from regopy import Input, Interpreter, LogLevel
+from regopy import Interpreter, LogLevel
 from regopy import rego_shared as _c
 
-from . import v0
+from . import inputs, v0
 from .errors import RegoError
 
 TEMPLATE_FILE = "template"
@@ -78,9 +78,9 @@ class Program:
         document = {"review": review, "parameters": parameters if parameters is not None else {}}
         if self.uses_inventory:
             document[v0.INVENTORY_FIELD] = inventory if inventory is not None else {}
-        value = Input(document)
+        value = inputs.Input(document)
         with self._lock:
-            self._rego.set_input(value)
+            _c.rego_set_input(self._rego._impl, value._impl)
             output = _c.rego_bundle_query(self._rego._impl, self._bundle._impl)
             try:
                 ok = _c.rego_output_ok(output)
