@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 AZ_VENV := .venv-az
 AZ_STAMP := $(AZ_VENV)/.installed
 
-.PHONY: install run test bench lint clean etcd az
+.PHONY: install run test bench lint clean etcd az net dig
 
 install: $(STAMP)
 
@@ -30,10 +30,20 @@ etcd:
 	@command -v etcd >/dev/null || (apt-get install -y -q etcd-server >/dev/null 2>&1 || \
 	  (apt-get update -q >/dev/null && apt-get install -y -q etcd-server >/dev/null))
 
+# iproute2 (`ip`): what the pod network's tests look at namespaces and links with.
+net:
+	@command -v ip >/dev/null || (apt-get install -y -q iproute2 >/dev/null 2>&1 || \
+	  (apt-get update -q >/dev/null && apt-get install -y -q iproute2 >/dev/null))
+
 run: install
 	$(BIN)/lks up --demo
 
-test: install etcd az
+# dig (bind9-dnsutils) checks cluster DNS's wire format in tests/net/test_dns.py.
+dig:
+	@command -v dig >/dev/null || (apt-get install -y -q bind9-dnsutils >/dev/null 2>&1 || \
+	  (apt-get update -q >/dev/null && apt-get install -y -q bind9-dnsutils >/dev/null))
+
+test: install etcd az dig net
 	$(BIN)/python -m pytest -q
 
 bench: install

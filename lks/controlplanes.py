@@ -30,6 +30,7 @@ from lks.kube import access, entra
 from lks.kube.authn import User
 from lks.kube.cluster import Cluster
 from lks.kube.serviceaccounts import DEFAULT_ISSUER, SigningKey
+from lks.net import dns as clusterdns
 from lks.policy import gatekeeper
 from lks.store.compactor import Compactor
 
@@ -272,6 +273,7 @@ class ControlPlanes:
         await controllers.start()
         self._controllers[id] = controllers
         await gatekeeper.configure(cluster, enabled=bool((record.get("addons") or {}).get("azurepolicy")))
+        await clusterdns.start(cluster, state_dir=self.data_dir / id)
         compactor = Compactor(store=backend, clock=self.clock, retention=self.history,
                               interval=min(self.history, 60.0))
         await compactor.start()
@@ -296,6 +298,7 @@ class ControlPlanes:
         if compactor is not None:
             await compactor.stop()
         await gatekeeper.stop(id)
+        await clusterdns.stop(id)
         controllers = self._controllers.pop(id, None)
         if controllers is not None:
             await controllers.stop()
