@@ -14,7 +14,7 @@ from aiohttp import web
 from lks.arm.app import Call, Route, json_response
 from lks.arm.errors import ARMError
 from lks.clock import iso8601
-from lks.identity import principals, rbac, roles
+from lks.identity import groups, principals, rbac, roles
 
 if TYPE_CHECKING:
     from lks.arm.plane import ManagementPlane
@@ -78,6 +78,7 @@ class Authorization:
         self.plane = plane
         self.assignments: rbac.RoleAssignments = plane.rbac
         self.principals = principals.Principals(plane.docs.store)
+        self.groups = groups.Groups(plane.docs.store)
 
     async def _require_scope(self, call: Call) -> None:
         """A scope in a resource group needs the group (ARM's ResourceGroupNotFound)."""
@@ -109,8 +110,10 @@ class Authorization:
             raise ARMError("ScopeDoesNotMatchRoleDefinition", f"The scope '{scope}' is not within the assignable "
                            f"scopes of role definition '{role_guid}'.", 400)  # ARM's code; lks's wording
         principal_id = props["principalId"]
-        principal_type = props.get("principalType") or "ServicePrincipal"
-        await self._check_principal(principal_id, principal_type)
+        given_type = props.get("principalType")
+        if given_type is not None and not isinstance(given_type, str):
+            raise _missing("principalType", "properties")
+        principal_type = await self._check_principal(principal_id, given_type or None)
         existing = self.assignments.get(name)
         if existing is not None:
             same = (existing.principal_id == principal_id.lower() and existing.role_id == role_guid
@@ -128,16 +131,23 @@ class Authorization:
                             condition_version=props.get("conditionVersion"))
         return json_response((await self.assignments.create(doc)).doc, 201)
 
-    async def _check_principal(self, principal_id: str, principal_type: str) -> None:
-        """The principal must exist: lks's directory holds service principals (and the bootstrap
-        one). Users and groups have no directory of their own here (a group is what a token's
-        `groups` claim names), so assignments to them are taken as given."""
-        if principal_type in ("User", "Group", "ForeignGroup"):
-            return
+    async def _check_principal(self, principal_id: str, principal_type: str | None) -> str:
+        """The principal's type (ARM fills `principalType` in when a request leaves it out): the
+        principal must be in the directory (a service principal, a group, the bootstrap one) and
+        of the type given (ARM's PrincipalNotFound, UnmatchedPrincipalType). lks's directory has
+        no users, so assignments to users (and foreign groups) are taken as given."""
+        if principal_type in ("User", "ForeignGroup"):
+            return principal_type
         if principal_id.lower() == (self.assignments.bootstrap_id or "").lower():
-            return
-        sp = await self.principals.get(principal_id) if _GUID.match(principal_id) else None
-        if sp is None or sp.object_id.lower() != principal_id.lower():
+            return principal_type or "ServicePrincipal"
+        actual = None
+        if _GUID.match(principal_id):
+            sp = await self.principals.get(principal_id)
+            if sp is not None and sp.object_id.lower() == principal_id.lower():
+                actual = "ServicePrincipal"
+            elif await self.groups.get(principal_id) is not None:
+                actual = "Group"
+        if actual is None:
             tenant = self.plane.tenant_id or ""
             raise ARMError(
                 "PrincipalNotFound",
@@ -146,6 +156,10 @@ class Authorization:
                 "role, this error might be related to a replication delay. In this case, set the role assignment "
                 "principalType property to a value, such as ServicePrincipal, User, or Group.  See "
                 "https://aka.ms/docs-principaltype", 400)
+        if principal_type is not None and principal_type != actual:
+            raise ARMError("UnmatchedPrincipalType", f"The PrincipalId '{principal_id.replace('-', '')}' has type "
+                           f"'{actual}' , which is different from specified PrincipalType '{principal_type}'.", 400)
+        return actual
 
     async def get_assignment(self, call: Call) -> web.Response:
         await self._require_scope(call)

@@ -78,5 +78,6 @@ def _caller(claims: tokens.Claims) -> Caller:
         groups = tuple(str(g) for g in claims.get("groups") or ())
         return Caller(object_id=oid, tenant_id=str(claims.get("tid")), kind="User", name=name, groups=groups)
     app_id = str(claims.get("appid") or claims.get("azp") or "")
+    groups = tuple(str(g) for g in claims.get("groups") or ())
     return Caller(object_id=oid, tenant_id=str(claims.get("tid")), kind="ServicePrincipal", name=app_id,
-                  app_id=app_id)
+                  app_id=app_id, groups=groups)

@@ -4,7 +4,9 @@
 (`addPassword`, `removePassword`) and federated identity credentials, `$filter`ed listings
 (`lks.identity.odata`) paged with `@odata.nextLink`, `directoryObjects/{id}` and
 `directoryObjects/getByIds` (role assignments resolve and name principals through them), the
-tenant's `organization`, and empty `users` and `groups` (lks has no directory users yet).
+tenant's `organization`, security `groups` (`lks.identity.groups`) with their `members` (`$ref`
+add and remove), `getMemberGroups` and `checkMemberGroups`, and empty `users` (lks has no
+directory users yet).
 Answers are Graph's JSON (`lks.identity.graphobjects`) and Graph's errors, pages and bodies
 (`lks.identity.graphio`).
 
@@ -31,6 +33,7 @@ from aiohttp import web
 
 from lks.arm.errors import ARMError
 from lks.identity import graphobjects as objects
+from lks.identity import groups as groups_
 from lks.identity import odata, principals
 from lks.identity.caller import Caller
 from lks.identity.graphio import (
@@ -60,15 +63,17 @@ Handler = Callable[[Call], Awaitable[web.Response]]
 
 class GraphAPI:
     def __init__(self, *, principals: principals.Principals, tenant_id: str, authenticate: Authenticate,
-                 may_write: Callable[[Caller | None], bool] | None = None):
+                 may_write: Callable[[Caller | None], bool] | None = None, groups: groups_.Groups | None = None):
         """`may_write`: whether a caller may change the directory (default: the bootstrap
-        token's principal only)."""
+        token's principal only); `groups` default to those in the principals' store."""
         self.principals = principals
+        self.groups = groups or groups_.Groups(principals.store, clock=principals.clock)
         self.tenant_id = tenant_id
         self._authenticate = authenticate
         self._may_write = may_write or _bootstrap
         collection = r"(?:/(?P<{}>[^/]+))"
-        sp, app = collection.format("sp"), collection.format("app")
+        sp, app, grp = collection.format("sp"), collection.format("app"), collection.format("grp")
+        obj = collection.format("obj")
         table: list[tuple[str, dict[str, Handler]]] = [
             ("/applications", {"GET": self.list_applications, "POST": self.create_application}),
             (f"/applications{app}", {"GET": self.get_application, "PATCH": self.update_application,
@@ -89,12 +94,22 @@ class GraphAPI:
             (f"/servicePrincipals{sp}/removePassword", {"POST": self.remove_password}),
             (f"/servicePrincipals{sp}/owners", {"GET": self.no_owners}),
             ("/directoryObjects/getByIds", {"POST": self.get_by_ids}),
-            (f"/directoryObjects{collection.format('obj')}", {"GET": self.get_directory_object}),
+            (f"/directoryObjects{obj}", {"GET": self.get_directory_object}),
+            (f"/(?:directoryObjects|servicePrincipals|groups){obj}/getMemberGroups", {"POST": self.member_groups}),
+            (f"/(?:directoryObjects|servicePrincipals|groups){obj}/checkMemberGroups",
+             {"POST": self.check_member_groups}),
             ("/organization", {"GET": self.organization}),
             ("/me(?:/.*)?", {"GET": self.me}),
             ("/users", {"GET": self.no_users}),
-            ("/groups", {"GET": self.no_groups}),
+            ("/groups", {"GET": self.list_groups, "POST": self.create_group}),
+            (f"/groups{grp}", {"GET": self.get_group, "DELETE": self.delete_group}),
+            (f"/groups{grp}/members", {"GET": self.list_members}),
+            (f"/groups{grp}/members/\\$ref", {"POST": self.add_member}),
+            (f"/groups{grp}/members{collection.format('member')}/\\$ref", {"DELETE": self.remove_member}),
+            (f"/groups{grp}/owners", {"GET": self.no_owners}),
         ]
+        # POSTs that only read
+        self._reads = {self.get_by_ids, self.member_groups, self.check_member_groups}
         # Graph's path segments ignore case, as ARM's do
         self._table = [(re.compile(f"^{path}/?$", re.IGNORECASE), methods) for path, methods in table]
 
@@ -131,8 +146,7 @@ class GraphAPI:
             if handler is None:
                 raise GraphError(405, "Request_BadRequest",
                                  "Specified HTTP method is not allowed for the request target.")
-            # getByIds is a read, though a POST
-            writes = request.method not in ("GET", "HEAD", "OPTIONS") and handler != self.get_by_ids
+            writes = request.method not in ("GET", "HEAD", "OPTIONS") and handler not in self._reads
             if writes and not self._may_write(caller):
                 raise GraphError(403, "Authorization_RequestDenied",
                                  "Insufficient privileges to complete the operation.")
@@ -226,6 +240,101 @@ class GraphAPI:
         await self._delete(sp)
         return web.Response(status=204)
 
+    # -- groups and their members ---------------------------------------------------------------
+
+    async def list_groups(self, call: Call) -> web.Response:
+        return page(call, [objects.group(g) for g in await self.groups.list()], "groups", objects.GROUP_FILTERS,
+                    "Group")
+
+    async def create_group(self, call: Call) -> web.Response:
+        """A security group: Graph needs displayName, mailNickname, mailEnabled and
+        securityEnabled, and makes no mail-enabled group but a Microsoft 365 one (lks makes none)."""
+        body = body_object(call.body)
+        for key in ("displayName", "mailNickname"):
+            value = body.get(key)
+            if not isinstance(value, str) or not value.strip():
+                raise bad_request(f"Invalid value specified for property '{key}' of resource 'Group'.")
+        for key in ("mailEnabled", "securityEnabled"):
+            if not isinstance(body.get(key), bool):
+                raise bad_request(f"Invalid value specified for property '{key}' of resource 'Group'.")
+        if body["mailEnabled"] or body.get("groupTypes"):
+            raise bad_request("The service does not currently support writes of mail-enabled groups. Please "
+                              "ensure that the mail-enablement property is unset or set to false.")
+        description = body.get("description")
+        if description is not None and not isinstance(description, str):
+            raise bad_request("Invalid value specified for property 'description' of resource 'Group'.")
+        group = await self.groups.create(body["displayName"], body["mailNickname"], description=description,
+                                         security_enabled=body["securityEnabled"])
+        return json_response({"@odata.context": call.context("groups/$entity"), **objects.group(group)}, 201,
+                             location=location(call, "groups", group.object_id))
+
+    async def get_group(self, call: Call) -> web.Response:
+        group = await self._group(call.ids[0])
+        return json_response({"@odata.context": call.context("groups/$entity"), **objects.group(group)})
+
+    async def delete_group(self, call: Call) -> web.Response:
+        group = await self._group(call.ids[0])
+        try:
+            await self.groups.delete(group.object_id)
+        except groups_.GroupNotFound:
+            raise not_found(call.ids[0]) from None
+        return web.Response(status=204)
+
+    async def list_members(self, call: Call) -> web.Response:
+        group = await self._group(call.ids[0])
+        members = [o for o in [await self._object(m) for m in group.members] if o is not None]
+        return page(call, members, "directoryObjects", frozenset({"id", "displayname"}), "DirectoryObject")
+
+    async def add_member(self, call: Call) -> web.Response:
+        """`POST /groups/{id}/members/$ref` with `{"@odata.id": "…/directoryObjects/{member}"}`."""
+        group = await self._group(call.ids[0])
+        ref = body_object(call.body).get("@odata.id")
+        if not isinstance(ref, str) or not ref.strip():
+            raise bad_request("Invalid URL format specified in @odata.id.", "BadRequest")
+        member = ref.rstrip("/").rsplit("/", 1)[-1]
+        if not _GUID.match(member):
+            raise bad_request(f"Invalid object identifier '{member}'.")
+        if await self._object(member) is None:
+            raise not_found(member)
+        if member.lower() == group.object_id.lower():
+            raise bad_request("A group cannot be a member of itself.")
+        try:
+            await self.groups.add_member(group.object_id, member)
+        except groups_.MemberExists:
+            raise bad_request("One or more added object references already exist for the following modified "
+                              "properties: 'members'.") from None
+        except groups_.GroupNotFound:
+            raise not_found(call.ids[0]) from None
+        return web.Response(status=204)
+
+    async def remove_member(self, call: Call) -> web.Response:
+        group = await self._group(call.ids[0])
+        try:
+            await self.groups.remove_member(group.object_id, call.ids[1])
+        except (groups_.NotAMember, groups_.GroupNotFound):
+            raise not_found(call.ids[1]) from None
+        return web.Response(status=204)
+
+    async def member_groups(self, call: Call) -> web.Response:
+        """getMemberGroups: the ids of the groups the object is in, transitively."""
+        await self._require_object(call.ids[0])
+        only = body_object(call.body).get("securityEnabledOnly", False)
+        if not isinstance(only, bool):
+            raise bad_request("Invalid value specified for property 'securityEnabledOnly' of resource "
+                              "'DirectoryObject'.")
+        found = await self.groups.member_of(call.ids[0], security_only=only)
+        return json_response({"@odata.context": call.context("Collection(Edm.String)"), "value": found})
+
+    async def check_member_groups(self, call: Call) -> web.Response:
+        """checkMemberGroups: which of `groupIds` (at most 20) the object is in, transitively."""
+        await self._require_object(call.ids[0])
+        ids = body_object(call.body).get("groupIds")
+        if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids) or not 0 < len(ids) <= 20:
+            raise bad_request("Invalid value specified for property 'groupIds' of resource 'DirectoryObject'.")
+        member_of = {g.lower() for g in await self.groups.member_of(call.ids[0])}
+        found = [i for i in ids if i.lower() in member_of]
+        return json_response({"@odata.context": call.context("Collection(Edm.String)"), "value": found})
+
     # -- client secrets (of an application or its service principal: the same in lks) -----------
 
     async def add_password(self, call: Call) -> web.Response:
@@ -307,26 +416,30 @@ class GraphAPI:
     # -- directory reads ------------------------------------------------------------------------
 
     async def get_by_ids(self, call: Call) -> web.Response:
-        """The directory objects among `ids` (service principals are all lks has), typed."""
+        """The directory objects among `ids` (service principals and groups), typed."""
         body = body_object(call.body)
         ids = body.get("ids")
         if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids) or len(ids) > 1000:
             raise bad_request("Invalid value specified for property 'ids' of resource 'DirectoryObject'.")
         types = body.get("types")
         wanted = {i.lower() for i in ids}
+
+        def asked(kind: str) -> bool:
+            return types is None or any(isinstance(t, str) and t.lower() == kind.lower() for t in types)
         found = []
-        if types is None or any(isinstance(t, str) and t.lower() == "serviceprincipal" for t in types):
-            found = [{"@odata.type": "#microsoft.graph.servicePrincipal",
-                      **objects.service_principal(sp, self.tenant_id)}
-                     for sp in await self.principals.list() if sp.object_id.lower() in wanted]
+        if asked("servicePrincipal"):
+            found += [{"@odata.type": objects.ODATA_TYPES["servicePrincipal"],
+                       **objects.service_principal(sp, self.tenant_id)}
+                      for sp in await self.principals.list() if sp.object_id.lower() in wanted]
+        if asked("group"):
+            found += [{"@odata.type": objects.ODATA_TYPES["group"], **objects.group(g)}
+                      for g in await self.groups.list() if g.object_id.lower() in wanted]
         return json_response({"@odata.context": call.context("directoryObjects"), "value": found})
 
     async def get_directory_object(self, call: Call) -> web.Response:
-        """A directory object by its object id, typed (`@odata.type`): a service principal."""
-        sp = await self._service_principal(call.ids[0])
-        return json_response({"@odata.context": call.context("directoryObjects/$entity"),
-                      "@odata.type": "#microsoft.graph.servicePrincipal",
-                      **objects.service_principal(sp, self.tenant_id)})
+        """A directory object by its object id, typed (`@odata.type`): a service principal or a group."""
+        obj = await self._require_object(call.ids[0])
+        return json_response({"@odata.context": call.context("directoryObjects/$entity"), **obj})
 
     async def organization(self, call: Call) -> web.Response:
         return json_response({"@odata.context": call.context("organization"),
@@ -338,15 +451,13 @@ class GraphAPI:
         raise bad_request("/me request is only valid with delegated authentication flow.", "BadRequest")
 
     async def no_owners(self, call: Call) -> web.Response:
-        await (self._application if "applications" in call.request.path.lower() else self._service_principal)(
-            call.ids[0])
+        path = call.request.path.lower()
+        await (self._application if "/applications/" in path else self._group if "/groups/" in path
+               else self._service_principal)(call.ids[0])
         return json_response({"@odata.context": call.context("directoryObjects"), "value": []})
 
     async def no_users(self, call: Call) -> web.Response:
         return page(call, [], "users", objects.USER_FILTERS, "User")
-
-    async def no_groups(self, call: Call) -> web.Response:
-        return page(call, [], "groups", objects.GROUP_FILTERS, "Group")
 
     # -- helpers --------------------------------------------------------------------------------
 
@@ -365,6 +476,33 @@ class GraphAPI:
         if sp is None or key(sp).lower() != id.lower():
             raise not_found(id)
         return sp
+
+    async def _group(self, id: str) -> groups_.Group:
+        if not _GUID.match(id):
+            raise bad_request(f"Invalid object identifier '{id}'.")
+        group = await self.groups.get(id)
+        if group is None:
+            raise not_found(id)
+        return group
+
+    async def _object(self, id: str) -> dict[str, Any] | None:
+        """The directory object (service principal or group) of that object id, typed; None if none."""
+        group = await self.groups.get(id)
+        if group is not None:
+            return {"@odata.type": objects.ODATA_TYPES["group"], **objects.group(group)}
+        sp = await self.principals.get(id)
+        if sp is not None and sp.object_id.lower() == id.lower():
+            return {"@odata.type": objects.ODATA_TYPES["servicePrincipal"],
+                    **objects.service_principal(sp, self.tenant_id)}
+        return None
+
+    async def _require_object(self, id: str) -> dict[str, Any]:
+        if not _GUID.match(id):
+            raise bad_request(f"Invalid object identifier '{id}'.")
+        obj = await self._object(id)
+        if obj is None:
+            raise not_found(id)
+        return obj
 
     async def _owner(self, call: Call) -> principals.ServicePrincipal:
         """The principal of an addPassword/removePassword path: an application or a service principal."""
@@ -391,6 +529,7 @@ class GraphAPI:
             await self.principals.delete(sp.app_id)
         except principals.PrincipalNotFound:
             raise not_found(sp.object_id) from None
+        await self.groups.forget(sp.object_id)  # a deleted object leaves its groups, as in Entra
 
 
 def _bootstrap(caller: Caller | None) -> bool:

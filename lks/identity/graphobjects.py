@@ -7,9 +7,10 @@ that read any of them (az, the Graph SDKs) find them. `lks.identity.graph` serve
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
-from lks.identity import principals
+from lks.identity import groups, principals
 
 TENANT_DOMAIN = "lks.onmicrosoft.com"  # the tenant's initial domain (ARM's /tenants names it too)
 TENANT_NAME = "lks"
@@ -26,7 +27,9 @@ SERVICE_PRINCIPAL_FILTERS = frozenset({"id", "appid", "displayname", "servicepri
                                        "alternativenames"})
 FEDERATED_FILTERS = frozenset({"name", "subject", "issuer"})
 USER_FILTERS = frozenset({"id", "userprincipalname", "displayname", "mail", "mailnickname"})
-GROUP_FILTERS = frozenset({"id", "displayname", "mailnickname", "securityenabled", "mailenabled"})
+GROUP_FILTERS = frozenset({"id", "displayname", "mailnickname", "securityenabled", "mailenabled", "description",
+                           "createddatetime", "grouptypes", "mail", "proxyaddresses"})
+ODATA_TYPES = {"servicePrincipal": "#microsoft.graph.servicePrincipal", "group": "#microsoft.graph.group"}
 
 
 def password(cred: principals.PasswordCredential, secret: str | None = None) -> dict[str, Any]:
@@ -92,3 +95,27 @@ def organization(tenant_id: str, created: str | None) -> dict[str, Any]:
         "verifiedDomains": [{"capabilities": "None", "isDefault": True, "isInitial": True, "name": TENANT_DOMAIN,
                              "type": "Managed"}],
     }
+
+
+def group(g: groups.Group) -> dict[str, Any]:
+    """A security group as Graph v1.0 shows it."""
+    return {
+        "id": g.object_id, "deletedDateTime": None, "classification": None, "createdDateTime": g.created,
+        "creationOptions": [], "description": g.description, "displayName": g.display_name,
+        "expirationDateTime": None, "groupTypes": [], "isAssignableToRole": None, "mail": None,
+        "mailEnabled": g.mail_enabled, "mailNickname": g.mail_nickname, "membershipRule": None,
+        "membershipRuleProcessingState": None, "onPremisesDomainName": None, "onPremisesLastSyncDateTime": None,
+        "onPremisesNetBiosName": None, "onPremisesSamAccountName": None, "onPremisesSecurityIdentifier": None,
+        "onPremisesSyncEnabled": None, "preferredDataLocation": None, "preferredLanguage": None,
+        "proxyAddresses": [], "renewedDateTime": g.created, "resourceBehaviorOptions": [],
+        "resourceProvisioningOptions": [], "securityEnabled": g.security_enabled,
+        "securityIdentifier": _sid(g.object_id), "theme": None, "uniqueName": None, "visibility": None,
+        "onPremisesProvisioningErrors": [], "serviceProvisioningErrors": [],
+    }
+
+
+def _sid(object_id: str) -> str:
+    """The group's Windows security identifier, derived from its object id as Entra derives it
+    (`S-1-12-1-` and the GUID's bytes as four little-endian unsigned integers)."""
+    raw = uuid.UUID(object_id).bytes_le
+    return "S-1-12-1-" + "-".join(str(int.from_bytes(raw[i:i + 4], "little")) for i in range(0, 16, 4))

@@ -21,6 +21,7 @@ from typing import Any
 import jwt
 
 from lks.clock import Clock
+from lks.identity import groups as groups_
 from lks.identity import principals as principals_
 from lks.identity.tokens import Tokens
 
@@ -73,8 +74,10 @@ class Issuer:
 
     def __init__(self, *, tenant_id: str, endpoint: str, principals: principals_.Principals, tokens: Tokens,
                  clock: Clock | None = None,
-                 assertion_keys: Callable[[str], list[Any] | None] | None = None):
+                 assertion_keys: Callable[[str], list[Any] | None] | None = None,
+                 groups: groups_.Groups | None = None):
         self.tenant_id = tenant_id
+        self.groups = groups or groups_.Groups(principals.store, clock=principals.clock)
         self.endpoint = endpoint
         self.principals = principals
         self.tokens = tokens
@@ -125,7 +128,13 @@ class Issuer:
 
     async def token(self, tenant: str, form: Form, *, v1: bool = False) -> dict[str, Any]:
         """The token endpoint's answer to `form` (POSTed to `/<tenant>/oauth2/v2.0/token`, or the
-        v1 endpoint with `v1`); raises `OAuthError`."""
+        v1 endpoint with `v1`); raises `OAuthError`.
+
+        The `groups` claim: Entra writes it when the token's resource application asks for it
+        (its `groupMembershipClaims`), for app-only tokens too. AKS's server app and ARM ask for
+        security groups, so their tokens (and those of the clusters' audiences) carry the object
+        ids of the security groups the principal is in, nested ones included; Graph's do not.
+        lks has no 200-group overage: every group is in the claim."""
         if not self.known_tenant(tenant):
             raise unknown_tenant(tenant)
         grant = form.get("grant_type")
@@ -168,8 +177,11 @@ class Issuer:
                              f"{DIRECTORY_NAME}. This can happen if the application has not been installed by the "
                              "administrator of the tenant or consented to by any user in the tenant. You might have "
                              "sent your authentication request to the wrong tenant.")
+        groups = None
+        if audience.rstrip("/") != self.graph_audience.rstrip("/"):
+            groups = await self.groups.member_of(sp.object_id, security_only=True)
         token, lifetime = self.tokens.issue(issuer=self.issuer_url, audience=audience, object_id=sp.object_id,
-                                            app_id=sp.app_id, credential_type=acr)
+                                            app_id=sp.app_id, credential_type=acr, groups=groups)
         answer: dict[str, Any] = {"token_type": "Bearer", "expires_in": lifetime, "ext_expires_in": lifetime,
                                   "access_token": token}
         if v1:

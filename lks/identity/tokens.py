@@ -63,16 +63,20 @@ class Tokens:
         self.clock = clock or Clock()
         self._verified: dict[str, Claims] = {}  # token -> its claims, once its signature held
 
-    def issue(self, *, issuer: str, audience: str, object_id: str, app_id: str, credential_type: str) -> tuple[str, int]:
+    def issue(self, *, issuer: str, audience: str, object_id: str, app_id: str, credential_type: str,
+              groups: list[str] | None = None) -> tuple[str, int]:
         """(an access token for `audience` standing for the service principal `object_id` /
         `app_id`, its lifetime in seconds). `credential_type`: Entra's `appidacr`, "1" for a
-        client secret, "2" for a certificate or a federated assertion."""
+        client secret, "2" for a certificate or a federated assertion; `groups`: the `groups`
+        claim (left out when empty, as Entra does)."""
         now = int(self.clock.now())
         claims = {
             "aud": audience, "iss": issuer, "iat": now - BACKDATE, "nbf": now - BACKDATE, "exp": now + LIFETIME,
             "appid": app_id, "appidacr": credential_type, "idp": issuer, "idtyp": "app", "oid": object_id,
             "sub": object_id, "tid": self.tenant_id, "uti": uuid.uuid4().hex[:22], "ver": "1.0",
         }
+        if groups:
+            claims["groups"] = list(groups)
         key = self.key
         return jwt.encode(claims, key.private, algorithm=ALGORITHM, headers={"kid": key.kid}), LIFETIME
 

@@ -68,6 +68,12 @@ def principal(lks, name: str) -> dict[str, Any]:
     return lks_json(lks, "ad", "sp", "create-for-rbac", "--name", f"{name}-{uuid.uuid4().hex[:6]}")
 
 
+def directory_group(lks, name: str) -> str:
+    """A new security group of the directory (`lks ad group create`): its object id."""
+    name = f"{name}-{uuid.uuid4().hex[:6]}"
+    return lks_json(lks, "ad", "group", "create", "--display-name", name, "--mail-nickname", name)["id"]
+
+
 def login(config: dict[str, Any], sp: dict[str, Any]) -> Endpoint:
     """The service principal's ARM access token from the token issuer, as az gets one."""
     ctx = ssl.create_default_context(cafile=config["ca_file"])
@@ -123,9 +129,9 @@ def test_bootstrap_token_is_the_subscriptions_owner(owner, sub):
     assert len(owners) == 1 and owners[0]["properties"]["scope"] == sub
 
 
-def test_role_assignment_errors(owner, sub):
+def test_role_assignment_errors(lks, owner, sub):
     base = f"{sub}/resourceGroups/demo/providers/Microsoft.Authorization/roleAssignments"
-    group = str(uuid.uuid4())
+    group = directory_group(lks, "errors")
     body = {"properties": {"roleDefinitionId": f"{sub}/providers/Microsoft.Authorization/roleDefinitions/{READER}",
                            "principalId": group, "principalType": "Group"}}
     status, answer = owner("PUT", f"{base}/not-a-guid?{AUTH}", body)
@@ -136,10 +142,12 @@ def test_role_assignment_errors(owner, sub):
                                  f"roleDefinitions/{group}"}}
     status, answer = owner("PUT", f"{base}/{uuid.uuid4()}?{AUTH}", wrong_role)
     assert (status, answer["error"]["code"]) == (400, "RoleDefinitionDoesNotExist")
-    nobody = {"properties": {**body["properties"], "principalType": "ServicePrincipal"}}
+    missing = str(uuid.uuid4())
+    nobody = {"properties": {**body["properties"], "principalId": missing, "principalType": "ServicePrincipal"}}
     status, answer = owner("PUT", f"{base}/{uuid.uuid4()}?{AUTH}", nobody)
     assert (status, answer["error"]["code"]) == (400, "PrincipalNotFound")
-    assert answer["error"]["message"].startswith(f"Principal {group.replace('-', '')} does not exist in the directory ")
+    assert answer["error"]["message"].startswith(f"Principal {missing.replace('-', '')} does not exist in the "
+                                                 "directory ")
     name = str(uuid.uuid4())
     status, created = owner("PUT", f"{base}/{name}?{AUTH}", body)
     assert status == 201, created
@@ -266,7 +274,7 @@ def test_hostile_role_assignment_requests(owner, sub, query, body, code):
 
 def test_a_deleted_group_takes_its_role_assignments_along(lks, owner, sub):
     assert owner("PUT", f"{sub}/resourcegroups/rbac-gone?{RG}", {"location": "eastus"})[0] in (200, 201)
-    group = str(uuid.uuid4())
+    group = directory_group(lks, "gone")
     lks_json(lks, "role", "assignment", "create", "--assignee-object-id", group, "--assignee-principal-type", "Group",
              "--role", "Reader", "-g", "rbac-gone")
     res = lks_cli(lks, "group", "delete", "-n", "rbac-gone", "--yes")
@@ -276,7 +284,7 @@ def test_a_deleted_group_takes_its_role_assignments_along(lks, owner, sub):
 
 
 def test_cli_role_assignment_as_az(lks, sub):
-    group = str(uuid.uuid4())
+    group = directory_group(lks, "cli")
     args = ("--assignee-object-id", group, "--assignee-principal-type", "Group", "--role", "Reader",
             "--scope", f"{sub}/resourceGroups/demo")
     first = lks_json(lks, "role", "assignment", "create", *args)

@@ -2,7 +2,8 @@
 --enable-azure-rbac --aad-admin-group-object-ids --disable-local-accounts`, the user kubeconfig
 from `lks aks get-credentials` (an exec plugin running `lks get-token` with a service
 principal's credentials from the environment) used by kubectl, Azure RBAC on one namespace,
-the admin group as cluster-admin, admin credentials refused, bad tokens answered 401, and the
+the admin group (a directory group, `lks ad group`, with a service principal in it: its token's
+`groups` claim) as cluster-admin, admin credentials refused, bad tokens answered 401, and the
 `aadProfile` through the Azure SDK with AKS's validation."""
 
 from __future__ import annotations
@@ -30,7 +31,6 @@ from azure.mgmt.containerservice.models import ManagedClusterAADProfile
 from .conftest import KUBECTL, StaticToken, lks_cli, lks_json
 
 RG, NAME = "rg-entra", "entra1"
-ADMIN_GROUP = str(uuid.uuid4())
 SERVER_APP = "6dae42f8-4368-4678-94ff-3960e28e3630"
 RBAC_READER = "Azure Kubernetes Service RBAC Reader"
 
@@ -41,10 +41,25 @@ def config(lks) -> dict[str, Any]:
 
 
 @pytest.fixture(scope="module")
-def cluster(lks, config) -> dict[str, Any]:
+def admin_group(lks) -> str:
+    name = f"aks-admins-{uuid.uuid4().hex[:6]}"
+    return lks_json(lks, "ad", "group", "create", "--display-name", name, "--mail-nickname", name)["id"]
+
+
+@pytest.fixture(scope="module")
+def admin(lks, admin_group) -> dict[str, Any]:
+    """A service principal in the admin group, with no role assignment of its own."""
+    sp = _sp(lks, "admin")
+    res = lks_cli(lks, "ad", "group", "member", "add", "-g", admin_group, "--member-id", _object_id(lks, sp["appId"]))
+    assert res.returncode == 0, res.stderr
+    return sp
+
+
+@pytest.fixture(scope="module")
+def cluster(lks, config, admin_group) -> dict[str, Any]:
     lks_json(lks, "group", "create", "-n", RG, "-l", "westeurope")
     doc = lks_json(lks, "aks", "create", "-g", RG, "-n", NAME, "--node-count", "1", "--enable-aad",
-                   "--enable-azure-rbac", "--aad-admin-group-object-ids", ADMIN_GROUP, "--disable-local-accounts")
+                   "--enable-azure-rbac", "--aad-admin-group-object-ids", admin_group, "--disable-local-accounts")
     yield doc
     for group in (RG, f"{RG}-v"):  # the cluster goes with its group
         lks_cli(lks, "group", "delete", "-n", group, "--yes")
@@ -92,14 +107,6 @@ def _signed(lks, config: dict[str, Any], **claims: Any) -> str:
     return jwt.encode(body, key.private, algorithm="RS256", headers={"kid": key.kid})
 
 
-def _token_kubeconfig(lks, user_kubeconfig: Path, token: str) -> Path:
-    doc = yaml.safe_load(user_kubeconfig.read_text())
-    doc["users"][0]["user"] = {"token": token}
-    path = lks.home / f"kubeconfig-token-{uuid.uuid4().hex[:6]}"
-    path.write_text(yaml.safe_dump(doc))
-    return path
-
-
 def _raw(user_kubeconfig: Path, path: str, token: str) -> tuple[int, dict[str, Any]]:
     doc = yaml.safe_load(user_kubeconfig.read_text())
     server = doc["clusters"][0]["cluster"]
@@ -112,10 +119,10 @@ def _raw(user_kubeconfig: Path, path: str, token: str) -> tuple[int, dict[str, A
         return err.code, json.loads(err.read())
 
 
-def test_aad_profile_and_credentials(lks, config, cluster, user_kubeconfig):
+def test_aad_profile_and_credentials(lks, config, cluster, user_kubeconfig, admin_group):
     aad = cluster["aadProfile"]
     # as az prints it (the SDK's names)
-    assert aad == {"managed": True, "enableAzureRbac": True, "adminGroupObjectIDs": [ADMIN_GROUP],
+    assert aad == {"managed": True, "enableAzureRbac": True, "adminGroupObjectIDs": [admin_group],
                    "tenantId": config["tenant_id"]}
     res = lks_cli(lks, "aks", "get-credentials", "-g", RG, "-n", NAME, "--admin", "--file", "-")
     assert res.returncode != 0
@@ -132,25 +139,27 @@ def test_aad_profile_and_credentials(lks, config, cluster, user_kubeconfig):
     assert args[args.index("--login") + 1] == "spn"
 
 
-def test_admin_group_is_cluster_admin(lks, config, cluster, user_kubeconfig):
-    binding = _kubectl(lks, _token_kubeconfig(lks, user_kubeconfig, _signed(lks, config, groups=[ADMIN_GROUP])),
-                       None, "get", "clusterrolebinding", "aks-cluster-admin-binding-aad", "-o", "json")
+def test_admin_group_is_cluster_admin(lks, config, cluster, user_kubeconfig, admin_group, admin):
+    who = _kubectl(lks, user_kubeconfig, admin, "auth", "whoami", "-o", "json")
+    assert who.returncode == 0, who.stderr
+    info = json.loads(who.stdout)["status"]["userInfo"]
+    assert info["username"] == _object_id(lks, admin["appId"]) and admin_group in info["groups"]
+    binding = _kubectl(lks, user_kubeconfig, admin, "get", "clusterrolebinding", "aks-cluster-admin-binding-aad",
+                       "-o", "json")
     assert binding.returncode == 0, binding.stderr
     doc = json.loads(binding.stdout)
     assert doc["roleRef"]["name"] == "cluster-admin"
-    assert doc["subjects"] == [{"apiGroup": "rbac.authorization.k8s.io", "kind": "Group", "name": ADMIN_GROUP}]
+    assert doc["subjects"] == [{"apiGroup": "rbac.authorization.k8s.io", "kind": "Group", "name": admin_group}]
     # someone in no admin group, with no role assignment: refused by both RBACs
-    outsider = _kubectl(lks, _token_kubeconfig(lks, user_kubeconfig, _signed(lks, config, groups=[str(uuid.uuid4())])),
-                        None, "get", "namespaces")
+    outsider = _kubectl(lks, user_kubeconfig, _sp(lks, "outsider"), "get", "namespaces")
     assert outsider.returncode != 0
     assert "User does not have access to the resource in Azure. Update role assignment to allow access." \
         in outsider.stderr
 
 
-def test_rbac_reader_on_one_namespace(lks, config, cluster, user_kubeconfig):
-    admin = _token_kubeconfig(lks, user_kubeconfig, _signed(lks, config, groups=[ADMIN_GROUP]))
+def test_rbac_reader_on_one_namespace(lks, config, cluster, user_kubeconfig, admin):
     for args in (("create", "namespace", "ns1"), ("run", "web", "-n", "ns1", "--image", "nginx")):
-        res = _kubectl(lks, admin, None, *args)
+        res = _kubectl(lks, user_kubeconfig, admin, *args)
         assert res.returncode == 0, res.stderr
     reader = _sp(lks, "reader")
     scope = f"{cluster['id']}/namespaces/ns1"
@@ -197,7 +206,7 @@ def test_bad_tokens_are_401(lks, config, cluster, user_kubeconfig):
                   "not-a-token"):
         status, body = _raw(user_kubeconfig, "/api/v1/namespaces/ns1/pods", token)
         assert (status, body["reason"], body["message"]) == (401, "Unauthorized", "Unauthorized")
-    status, _ = _raw(user_kubeconfig, "/api", _signed(lks, config, groups=[ADMIN_GROUP]))
+    status, _ = _raw(user_kubeconfig, "/api", _signed(lks, config))
     assert status == 200
 
 
@@ -219,13 +228,13 @@ def test_get_token_errors(lks):
     assert res.returncode == 1 and "unauthorized_client" in res.stderr and "AADSTS700016" in res.stderr
 
 
-def test_aad_profile_through_the_sdk(lks, config, cluster):
+def test_aad_profile_through_the_sdk(lks, config, cluster, admin_group):
     aks = ContainerServiceClient(StaticToken(config["token"]), config["subscription_id"],
                                  base_url=config["endpoint"], connection_verify=config["ca_file"])
     mc = aks.managed_clusters.get(RG, NAME)
     assert mc.aad_profile.managed and mc.aad_profile.enable_azure_rbac
     assert mc.aad_profile.tenant_id == config["tenant_id"]
-    assert mc.aad_profile.admin_group_object_i_ds == [ADMIN_GROUP]
+    assert mc.aad_profile.admin_group_object_i_ds == [admin_group]
     user = aks.managed_clusters.list_cluster_user_credentials(RG, NAME, format="azure")
     legacy = yaml.safe_load(user.kubeconfigs[0].value)["users"][0]["user"]["auth-provider"]
     assert legacy["name"] == "azure" and legacy["config"]["apiserver-id"] == SERVER_APP

@@ -1,6 +1,7 @@
 """`lks ad sp …`: service principals, shaped like `az ad sp` (azure-cli `command_modules/role`:
 `custom.py` for the calls, their order and messages, `_params.py` for the flags); `lks ad app …`
-lives in `lks.cli.commands.adapp`. Like az, it talks to the service's Microsoft Graph subset
+lives in `lks.cli.commands.adapp`, `lks ad group …` in `lks.cli.commands.adgroup`. Like az, it
+talks to the service's Microsoft Graph subset
 (`lks.cli.graph`) and, for `create-for-rbac --role --scopes`, to ARM's `Microsoft.Authorization`
 role definitions and assignments. Graph objects are printed as Graph answers them (no ARM
 flattening), Graph's errors as az prints them: `ERROR: <message>`.
@@ -17,7 +18,7 @@ from typing import Any
 
 from lks.cli import graph, output
 from lks.cli.client import Client, ServiceError
-from lks.cli.commands import adapp
+from lks.cli.commands import adapp, adgroup
 from lks.cli.output import CLIError
 
 AUTHORIZATION_API = "2022-04-01"  # Microsoft.Authorization, as az's role commands call it
@@ -48,8 +49,8 @@ def _credential_dates(p: argparse.ArgumentParser, *, end_date: bool) -> None:
 
 
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
-    ad = sub.add_parser("ad", help="Manage Microsoft Entra ID entities: service principals and applications.",
-                        description="Manage Microsoft Entra ID entities: service principals and applications.")
+    text = "Manage Microsoft Entra ID entities: service principals, applications and groups."
+    ad = sub.add_parser("ad", help=text, description=text)
     groups = ad.add_subparsers(dest="group", required=True, metavar="<group>")
 
     sp = groups.add_parser("sp", help="Manage Microsoft Entra ID service principals.")
@@ -110,8 +111,8 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     p.add_argument("--cert", action="store_true", help="Operate on certificate credentials")
     p.set_defaults(func=delete_credential)
 
-
     adapp.register(groups, common)
+    adgroup.register(groups, common)
 
 
 # -- service principals -------------------------------------------------------------------------
