@@ -300,7 +300,8 @@ class AzurePolicy:
         not_scopes = props.get("notScopes") or []
         if not isinstance(not_scopes, list) or not all(isinstance(s, str) and s.startswith("/") for s in not_scopes):
             raise ARMError("InvalidNotScopes", "The policy assignment 'notScopes' must be a list of resource ids.")
-        given = props.get("parameters") or {}
+        given = props.get("parameters")
+        given = {} if given is None else given
         parameters.check(name, target, given)
         rid = self._assignment_id(call)
         old = await self.policies.assignment(rid)

@@ -194,3 +194,30 @@ def test_azure_rbac_on_policy_routes(server, arm, config):
         target = f"{group}/providers/Microsoft.Authorization/policyAssignments/by-{role.lower()}"
         denied(caller("PUT", f"{target}?{API}", body), sp["appId"], "Microsoft.Authorization/policyAssignments/write",
                target)
+
+
+_DEF = f"/providers/Microsoft.Authorization/policyDefinitions/{NO_PRIVILEGE}"
+
+
+@pytest.mark.parametrize(("name", "body", "code"), [
+    pytest.param("a", [], "InvalidRequestContent", id="body-not-an-object"),
+    pytest.param("a", {"properties": "x"}, "InvalidRequestContent", id="properties-not-an-object"),
+    pytest.param("a", {"properties": {"policyDefinitionId": 5}}, "InvalidRequestContent", id="definition-not-a-string"),
+    pytest.param("a", {"properties": {"policyDefinitionId": _DEF, "parameters": []}}, "InvalidRequestContent",
+                 id="parameters-not-an-object"),
+    pytest.param("a", {"properties": {"policyDefinitionId": _DEF, "parameters": {"effect": "Deny"}}},
+                 "InvalidRequestContent", id="parameter-without-value"),
+    pytest.param("a", {"properties": {"policyDefinitionId": _DEF, "enforcementMode": "Sometimes"}},
+                 "InvalidRequestContent", id="bad-enforcement-mode"),
+    pytest.param("a", {"properties": {"policyDefinitionId": _DEF, "notScopes": "everything"}}, "InvalidNotScopes",
+                 id="not-scopes-not-a-list"),
+    pytest.param("x" * 65, {"properties": {"policyDefinitionId": _DEF}}, "InvalidPolicyAssignmentName",
+                 id="name-too-long"),
+    pytest.param("a", {"properties": {"policyDefinitionId": "/subscriptions/x/providers/Microsoft.Authorization/"
+                                                            "policySetDefinitions/none"}},
+                 "PolicySetDefinitionNotFound", id="unknown-initiative"),
+])
+def test_hostile_assignment_requests(arm, config, name, body, code):
+    status, answer = arm("PUT", f"/subscriptions/{config['subscription_id']}/providers/Microsoft.Authorization/"
+                         f"policyAssignments/{name}?{API}", body)
+    assert 400 <= status < 500 and answer["error"]["code"] == code, answer
