@@ -23,6 +23,7 @@ import autoscaler_bench  # noqa: E402
 import azure_rbac_bench  # noqa: E402
 import cel_bench  # noqa: E402
 import csr_bench  # noqa: E402
+import dns_bench  # noqa: E402
 import identity_bench  # noqa: E402
 import metrics_bench  # noqa: E402
 import node_authz_bench  # noqa: E402
@@ -58,6 +59,7 @@ BENCHES: list[tuple[str, Callable[[], dict[str, float]]]] = [
     ("cluster autoscaler (in process)", autoscaler_bench.run),
     ("Azure RBAC (in process)", lambda: asyncio.run(azure_rbac_bench.run())),
     ("metrics API", metrics_bench.run),
+    ("cluster DNS (in process)", lambda: asyncio.run(dns_bench.run())),
 ]
 
 

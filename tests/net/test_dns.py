@@ -168,6 +168,8 @@ async def test_follows_watch_events(cluster: Cluster, dns_) -> None:
     d, port = dns_
     await _objects(cluster)
     slices = cluster.registry("discovery.k8s.io", "v1", "endpointslices")
+    # asked before and after: a kept answer never outlives a change
+    assert addresses(await query(port, "db.web.svc.cluster.local", "A")) == {"10.244.0.5", "10.244.0.6"}
     obj = d.records.slices[("web", "db")]["db-1"]
     body = {**obj, "endpoints": [{"addresses": ["10.244.0.9"], "conditions": {"ready": True}}]}
     await slices.update("web", "db-1", body)

@@ -34,6 +34,7 @@ class Records:
         self.service_ips: dict[str, set[tuple[str, str]]] = defaultdict(set)  # cluster IP -> Services
         self.endpoint_ips: dict[str, set[tuple[str, str, str]]] = defaultdict(set)  # ready IP -> slices
         self.modified = int(cluster.clock.now())  # the SOA serial: when the data last changed
+        self.generation = 0  # bumped on every change: answers cached before it are stale
         self._informers = [
             Informer(cluster.registry("", "v1", "namespaces"), self._on_namespace),
             Informer(cluster.registry("", "v1", "services"), self._on_service),
@@ -54,6 +55,7 @@ class Records:
 
     def _touch(self) -> None:
         self.modified = int(self.cluster.clock.now())
+        self.generation += 1
 
     def _on_namespace(self, kind: str, obj: Obj, prev: Obj | None) -> None:
         name = obj["metadata"]["name"]

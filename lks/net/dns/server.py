@@ -2,7 +2,9 @@
 the cluster's zone (`zone.py`) or forwarded (`forward.py`).
 
 Answers from the zone are built and sent synchronously in the datagram callback (no task per
-query); only forwarded queries wait on the network. UDP answers larger than the client's buffer
+query); only forwarded queries wait on the network. Zone answers are kept by the query's bytes
+(all but its id) until the records change (AKS's Corefile has `cache 30`; ours is never stale):
+a repeated query costs a dict lookup instead of parsing and rendering. UDP answers larger than the client's buffer
 (512 bytes, or its EDNS size) are truncated with TC set, so the client retries over TCP.
 """
 
@@ -27,6 +29,8 @@ from lks.net.dns import forward, zone
 
 log = logging.getLogger(__name__)
 
+CACHE_SIZE = 10_000  # answers kept; all dropped when full
+
 
 class Server:
     def __init__(self, zone_: zone.Zone, forwarder: forward.Forwarder | None = None):
@@ -34,6 +38,8 @@ class Server:
         self.forwarder = forwarder
         self.listeners: list[Listener] = []
         self._pending: set[asyncio.Task[Any]] = set()  # forwarded queries in flight
+        self._answers: dict[tuple[bool, bytes], bytes] = {}  # (tcp, query but its id) -> reply but its id
+        self._generation = -1  # of the records the cached answers came from
 
     async def listen(self, address: str, port: int = 53) -> Listener:
         """Serve on `address`:`port` over UDP and TCP (port 0: a free one, the same for both)."""
@@ -63,22 +69,39 @@ class Server:
     def answer(self, wire: bytes, *, tcp: bool) -> bytes | Callable[[], Awaitable[bytes]] | None:
         """The reply's wire form; or, when it needs upstream, a coroutine function making it;
         None: no reply at all."""
+        records = self.zone.records
+        if self._generation != records.generation:
+            self._answers.clear()
+            self._generation = records.generation
+        key = (tcp, wire[2:])
+        cached = self._answers.get(key)
+        if cached is not None:
+            return wire[:2] + cached
+        reply, ours = self._answer(wire, tcp=tcp)
+        if ours and isinstance(reply, bytes) and records.synced:
+            if len(self._answers) >= CACHE_SIZE:
+                self._answers.clear()
+            self._answers[key] = reply[2:]
+        return reply
+
+    def _answer(self, wire: bytes, *, tcp: bool) -> tuple[bytes | Callable[[], Awaitable[bytes]] | None, bool]:
+        """The reply, and whether it is the zone's alone (so it may be cached)."""
         try:
             request = dns.message.from_wire(wire)
         except dns.exception.DNSException:
-            return _format_error(wire)
+            return _format_error(wire), False
         if request.flags & dns.flags.QR:
-            return None
+            return None, False
         response = self.zone.answer(request)
         upstream = self.forwarder is not None and bool(self.forwarder.upstreams)
         if response is None:
             if not upstream:
-                return encode(_servfail(request), request, tcp=tcp)
-            return lambda: self._forward(request, tcp=tcp)
+                return encode(_servfail(request), request, tcp=tcp), False
+            return (lambda: self._forward(request, tcp=tcp)), False
         target = _external_target(response)
         if target is not None and upstream:
-            return lambda: self._complete(request, response, target, tcp=tcp)
-        return encode(response, request, tcp=tcp)
+            return (lambda: self._complete(request, response, target, tcp=tcp)), False
+        return encode(response, request, tcp=tcp), True
 
     async def _forward(self, request: dns.message.Message, *, tcp: bool) -> bytes:
         assert self.forwarder is not None
