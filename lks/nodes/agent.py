@@ -50,6 +50,7 @@ from lks.kube import deletion, errors
 from lks.kube.authn import acting_as
 from lks.kube.cluster import Cluster
 from lks.kube.rbac.nodegraph import node_user
+from lks.net import netns
 from lks.nodes import pods, streams
 from lks.nodes import runtime as runtimes
 from lks.nodes.template import NodeTemplate
@@ -66,6 +67,7 @@ RETRY_FIRST, RETRY_MAX = 0.2, 7.0  # kubelet's lease controller backs off 200 ms
 BATCH = 64  # heartbeats written at once: enough to fill a store's group commit
 _STATUS_PHASES = int(STATUS_REPORT_INTERVAL // RENEW_INTERVAL)  # beats per status report
 
+POD_NETWORK_ANNOTATION = "lks.dev/pod-network"
 _KUBELET_ANNOTATIONS = {
     "node.alpha.kubernetes.io/ttl": "0",
     "volumes.kubernetes.io/controller-managed-attach-detach": "true",
@@ -254,7 +256,8 @@ class NodeAgent:
         return {
             "apiVersion": "v1", "kind": "Node",
             "metadata": {"name": self.name, "labels": self.template.node_labels(self.name),
-                         "annotations": {**_KUBELET_ANNOTATIONS, **self.template.annotations}},
+                         "annotations": {**_KUBELET_ANNOTATIONS, **_network_annotation(self.template),
+                                         **self.template.annotations}},
             "spec": spec,
             "status": self._status(None, spec),
         }
@@ -501,6 +504,15 @@ def _conditions(spec: Obj | None) -> tuple[tuple[str, str, str, str], ...]:
     if error is None:
         return _CONDITIONS
     return (*_CONDITIONS[:-1], ("Ready", "False", "KubeletNotReady", f"container runtime network not ready: {error}"))
+
+
+def _network_annotation(template: NodeTemplate) -> dict[str, str]:
+    """A Process node says whether its pods get network namespaces (`lks.net.podnet`) or share
+    the host's network (no root here), as `kubectl describe node` shows."""
+    if template.workload_runtime != pods.PROCESS:
+        return {}
+    why = netns.unsupported_reason()
+    return {POD_NETWORK_ANNOTATION: "namespaces" if why is None else f"host ({why})"}
 
 
 def merge_taints(current: list[Obj], old: list[Obj], new: list[Obj]) -> list[Obj]:

@@ -6,7 +6,8 @@ Simulated nodes run no processes: their logs are empty, and exec, attach and por
 refused. Process nodes (`lks.nodes.process`) serve the containers' CRI log files
 (`lks.nodes.containerlogs`), run exec'd commands in the container's context (its environment,
 working directory and namespaces, through `nsenter`), attach to the container's own stdin and
-output, and forward ports to 127.0.0.1 (the pods share the host's network).
+output, and forward ports to 127.0.0.1 in the pod's network namespace (the host's for pods
+without one).
 """
 
 from __future__ import annotations
@@ -284,7 +285,7 @@ class ProcessKubelet:
 
     async def port_forward(self, pod: Obj, port: int) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
         try:
-            return await asyncio.open_connection("127.0.0.1", port)
+            return await self.runtime.open_connection(pod["metadata"].get("uid") or "", "127.0.0.1", port)
         except OSError as err:
             raise StreamError(500, "InternalError", f"error forwarding port {port} to pod "
                                                     f"{pod['metadata'].get('uid')}: failed to connect to "

@@ -18,6 +18,7 @@ import subprocess
 from typing import TYPE_CHECKING, Any
 
 from lks.controllers.events import WARNING
+from lks.net import dnsconfig, podnet
 from lks.nodes import children, containerlogs, images, namespaces, podenv, podvolumes, probes
 from lks.nodes import runtime as runtimes
 from lks.nodes.instances import NOT_FOUND, Instance, PodProcesses, exit_code
@@ -62,6 +63,9 @@ class Launcher:
             raise CreateError("CreateContainerError", str(err)) from None
         env = images.environment(config, env)
         mounts = self._mounts(st, spec)
+        netns = await self._pod_network(st, sandbox, pod)
+        if netns is not None and self.namespaces:
+            mounts += self._dns_files(st, sandbox, pod)
         workdir = spec.get("workingDir") or None
         namespaced = self.namespaces
         if workdir is None and config is not None and config.workdir and (namespaced or os.path.isdir(config.workdir)):
@@ -85,7 +89,8 @@ class Launcher:
         instances.append(inst)
         del instances[:-2]  # kubelet keeps the current and the previous instance
         setup = namespaces.Setup(hostname=pod["metadata"]["name"], mounts=mounts, stage=str(st.dir / "stage"),
-                                 workdir=workdir, tty=bool(spec.get("tty")), namespaces=namespaced)
+                                 workdir=workdir, tty=bool(spec.get("tty")), namespaces=namespaced,
+                                 netns=netns)
         try:
             await self._spawn(inst, argv, setup)
         except OSError as err:
@@ -106,6 +111,27 @@ class Launcher:
             c.ready = False if "readinessProbe" in spec else None
             inst.tasks.append(asyncio.create_task(prober.run(), name=f"probes {st.name}/{name}"))
         return c
+
+    async def _pod_network(self: ProcessRuntime, st: PodProcesses, sandbox: Sandbox, pod: Obj) -> str | None:
+        """The path of the pod's network namespace, made with its first container (None: the
+        pod shares the host's network)."""
+        ipam = self._ipam.get(sandbox.node)
+        if not self.network or sandbox.host_network or ipam is None:
+            return None
+        try:
+            name = await self.net.add_pod(uid=sandbox.uid, node=sandbox.node, cidr=str(ipam.network), ip=sandbox.ip)
+        except (OSError, IndexError) as err:  # NetlinkError is an OSError
+            raise CreateError("CreateContainerError", f"failed to set up the pod's network: {err}") from None
+        return podnet.netns.path(name)
+
+    def _dns_files(self: ProcessRuntime, st: PodProcesses, sandbox: Sandbox, pod: Obj) -> list[tuple[str, str, bool]]:
+        """kubelet's /etc/resolv.conf and /etc/hosts for the pod, as bind mounts."""
+        etc = st.dir / "etc"
+        etc.mkdir(parents=True, exist_ok=True)
+        resolv, hosts = etc / "resolv.conf", etc / "hosts"
+        resolv.write_text(dnsconfig.resolv_conf(pod, dns_service_ip=self.cluster.dns_service_ip))
+        hosts.write_text(dnsconfig.hosts(pod, pod_ip=sandbox.ip))
+        return [(str(resolv), "/etc/resolv.conf", False), (str(hosts), "/etc/hosts", False)]
 
     def _host_ip(self: ProcessRuntime, pod: Obj) -> str:
         return self._host_ips.get(pod["metadata"]["uid"]) or (pod.get("status") or {}).get("hostIP") or ""

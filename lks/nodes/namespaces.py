@@ -2,7 +2,8 @@
 and exec: it dies with the service (`PR_SET_PDEATHSIG`), takes its TTY, and, when the service
 runs as root, gets its own UTS namespace (hostname = pod name) and mount namespace, in which the
 pod's volume directories are bind-mounted at their `mountPath` (read-only ones remounted
-read-only) and `workingDir` is created if missing.
+read-only) and `workingDir` is created if missing; with a pod network (`lks.net.podnet`) it
+joins its pod's network namespace first.
 
 A mount point that does not exist is never created on the host: its nearest existing ancestor
 is covered, inside the namespace only, by a tmpfs that holds bind mounts of everything the
@@ -23,7 +24,7 @@ import termios
 from dataclasses import dataclass, field
 
 _libc = ctypes.CDLL(None, use_errno=True)
-CLONE_NEWNS, CLONE_NEWUTS = 0x00020000, 0x04000000
+CLONE_NEWNS, CLONE_NEWUTS, CLONE_NEWNET = 0x00020000, 0x04000000, 0x40000000
 MS_RDONLY, MS_REMOUNT, MS_BIND, MS_REC, MS_PRIVATE = 1, 32, 4096, 16384, 1 << 18
 PR_SET_PDEATHSIG = 1
 
@@ -55,12 +56,17 @@ class Setup:
     workdir: str | None = None
     tty: bool = False
     namespaces: bool = False
+    netns: str | None = None  # the path of the pod's network namespace, to join
     _covered: list[str] = field(default_factory=list)
 
     def __call__(self) -> None:
         _libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
         if self.tty:
             fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+        if self.netns:
+            fd = os.open(self.netns, os.O_RDONLY)
+            _check(_libc.setns(fd, CLONE_NEWNET), "setns")
+            os.close(fd)
         if self.namespaces:
             _check(_libc.unshare(CLONE_NEWNS | CLONE_NEWUTS), "unshare")
             if self.hostname:

@@ -7,8 +7,9 @@ As upstream: liveness and readiness wait until the startup probe has succeeded; 
 probe records an `Unhealthy` event (`Liveness probe failed: ...`); a liveness (or startup)
 probe failing `failureThreshold` times in a row kills the container (`Killing`, "failed liveness
 probe, will be restarted") and the pod worker restarts it per `restartPolicy`; readiness flips
-the container's `ready`, which `lks.nodes.podstatus` turns into the Ready conditions. Probes go
-to 127.0.0.1 (the pod shares the host's network); an exec probe runs in the container's
+the container's `ready`, which `lks.nodes.podstatus` turns into the Ready conditions. Probes without
+a `host` go to the pod's IP from inside its network namespace (to 127.0.0.1 for a pod on the
+host's network, `lks.nodes.process`); an exec probe runs in the container's
 namespaces. `run_handler` also runs `preStop` hooks.
 """
 
@@ -16,11 +17,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import os
 import signal
 import ssl
 import subprocess
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from lks.clock import Clock
@@ -79,13 +81,14 @@ async def run_handler(runtime: ProcessRuntime, inst: Instance, handler: Obj, *, 
             return False, f"command {' '.join(command)!r} timed out"
     if "httpGet" in handler:
         get = handler["httpGet"] or {}
-        host = get.get("host") or "127.0.0.1"
+        host = get.get("host") or runtime.probe_host(inst)
         port = _port(inst, get.get("port"))
         scheme = (get.get("scheme") or "HTTP").lower()
         path = get.get("path") or "/"
         url = f"{scheme}://{host}:{port}{path}"
         try:
-            code = await _within(clock, timeout, _http_get(host, port, path, scheme == "https",
+            connect = functools.partial(runtime.open_connection, inst.pod.uid, host, port)
+            code = await _within(clock, timeout, _http_get(connect, host, port, path, scheme == "https",
                                                            get.get("httpHeaders") or []))
         except _Timeout:
             return False, f'Get "{url}": context deadline exceeded (Client.Timeout exceeded while awaiting headers)'
@@ -96,10 +99,10 @@ async def run_handler(runtime: ProcessRuntime, inst: Instance, handler: Obj, *, 
         return False, f"HTTP probe failed with statuscode: {code}"
     if "tcpSocket" in handler or "grpc" in handler:
         sock = handler.get("tcpSocket") or handler.get("grpc") or {}
-        host = sock.get("host") or "127.0.0.1"
+        host = sock.get("host") or runtime.probe_host(inst)
         port = _port(inst, sock.get("port"))
         try:
-            _, writer = await _within(clock, timeout, asyncio.open_connection(host, port))
+            _, writer = await _within(clock, timeout, runtime.open_connection(inst.pod.uid, host, port))
         except _Timeout:
             return False, f"dial tcp {host}:{port}: i/o timeout"
         except OSError as err:
@@ -139,8 +142,9 @@ async def _exec(runtime: ProcessRuntime, inst: Instance, command: list[str], tim
     return proc.returncode == 0, out.decode(errors="replace").strip()
 
 
-async def _http_get(host: str, port: int, path: str, tls: bool, headers: list[Obj]) -> int:
-    reader, writer = await asyncio.open_connection(host, port, ssl=_INSECURE if tls else None)
+async def _http_get(connect: Callable[..., Awaitable[Any]], host: str, port: int, path: str, tls: bool,
+                    headers: list[Obj]) -> int:
+    reader, writer = await connect(ssl=_INSECURE if tls else None)
     try:
         lines = [f"GET {path} HTTP/1.1", f"Host: {host}:{port}", f"User-Agent: {USER_AGENT}", "Accept: */*",
                  "Connection: close"]

@@ -36,10 +36,16 @@ What a container gets, and where it differs from a container on AKS:
   host's (`HOSTNAME` is still the pod name), nothing is mounted, each mounted volume's
   directory is given as `LKS_VOLUME_<VOLUME NAME>` (upper case, `-` as `_`), and a missing
   `workingDir` fails the container (`CreateContainerError`).
-- Network: processes share the host's network namespace, so a server listening on port 8080
-  listens on the host's 8080 and two pods cannot use the same port; the pod still gets an IP
-  from the node's pod CIDR for Services and Endpoints, which nothing routes. Port-forward and
-  probes go to 127.0.0.1.
+- Network, when the service runs as root: each pod has a network namespace of its own with
+  its IP from the node's pod CIDR on a veth into its node's bridge (`lks.net.podnet`); its
+  containers join it, so two pods can both listen on port 80, and pods of one cluster reach
+  each other by IP across nodes, never another cluster's. `/etc/resolv.conf` and `/etc/hosts`
+  are kubelet's (`lks.net.dnsconfig`), bind-mounted. Probes, exec and port-forward run in the
+  pod's namespace. `hostNetwork` pods share the host's. Without root the processes share the
+  host's network namespace, so a server listening on port 8080 listens on the host's 8080 and
+  two pods cannot use the same port; the pod still gets an IP from the node's pod CIDR for
+  Services and Endpoints, which nothing routes; port-forward and probes go to 127.0.0.1, and
+  the Node's `lks.dev/pod-network` annotation says so.
 - Output goes to per-container log files in the CRI format (`lks.nodes.containerlogs`; the
   current and the previous instance's, not rotated by size); `lks.nodes.kubelets` serves them,
   exec, attach (`stdin`, `tty`) and port-forward to the API server. The files go when the pod
@@ -60,6 +66,7 @@ from pathlib import Path
 from typing import Any
 
 from lks.kube.cluster import Cluster
+from lks.net import podnet
 from lks.nodes import apiaccess, children, images, launch, namespaces, podtokens, termination
 from lks.nodes import runtime as runtimes
 from lks.nodes.instances import RESTARTED, Instance, PodProcesses, all_instances
@@ -88,11 +95,14 @@ class ProcessRuntime(launch.Launcher, termination.Termination, runtimes.Simulate
         self._by_id: dict[str, Instance] = {}  # by container id
         self._spawner = children.Spawner()
         self._host_ips: dict[str, str] = {}  # pod uid -> its node's IP
+        self.net = podnet.PodNetwork(data_dir=self.data_dir)
+        self.network = False  # whether pods get network namespaces (`start` finds out)
         self.started = False
 
     async def start(self) -> None:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         await self.api.start()
+        self.network = await self.net.start()
         self.started = True
 
     def park(self) -> None:
@@ -114,6 +124,8 @@ class ProcessRuntime(launch.Launcher, termination.Termination, runtimes.Simulate
     async def close(self) -> None:
         for node in {p.node for p in self._pods.values()}:
             await self.stop_node(node)
+        await self.net.close()
+        self.network = False
         await self.tokens.close()
         await self.api.stop()
         self.started = False
@@ -153,6 +165,7 @@ class ProcessRuntime(launch.Launcher, termination.Termination, runtimes.Simulate
         st = self._pods.get(sandbox.uid)
         if st is not None:
             await self._kill_pod(st)
+        self.net.remove_pod(sandbox.uid)
         await super().remove_sandbox(sandbox)
 
     def purge(self, uid: str) -> None:
@@ -164,6 +177,7 @@ class ProcessRuntime(launch.Launcher, termination.Termination, runtimes.Simulate
                 inst.signal(signal.SIGKILL)
                 self._by_id.pop(inst.container.id, None)
         self.tokens.forget(uid)
+        self.net.remove_pod(uid)
         shutil.rmtree(self.pod_dir(uid), ignore_errors=True)
 
     async def _kill_pod(self, st: PodProcesses) -> None:
@@ -184,6 +198,7 @@ class ProcessRuntime(launch.Launcher, termination.Termination, runtimes.Simulate
                 del self._pods[uid]
                 self._host_ips.pop(uid, None)
                 self.tokens.forget(uid)
+        self.net.remove_node(node)
         super().forget_node(node)
 
     async def stop_node(self, node: str, *, grace: float = STOP_NODE_GRACE) -> None:
@@ -252,10 +267,23 @@ class ProcessRuntime(launch.Launcher, termination.Termination, runtimes.Simulate
         are the host's, as for the container's own command."""
         with contextlib.suppress(images.Unavailable):  # then it fails as a command not found
             command = images.host_argv(images.lookup(inst.container.image), command)
+        net = self.net.pod_netns(inst.pod.uid)
         if inst.namespaced and inst.running:
             wd = inst.workdir or "/"
-            return ["nsenter", "-t", str(inst.pid), "-u", "-m", "-r", f"--wd={wd}", "--", *command], None
+            return ["nsenter", "-t", str(inst.pid), "-u", "-m", "-r", *(["-n"] if net else []), f"--wd={wd}",
+                    "--", *command], None
+        if net:
+            return ["nsenter", f"--net={podnet.netns.path(net)}", "--", *command], inst.workdir
         return command, inst.workdir
+
+    def probe_host(self, inst: Instance) -> str:
+        """Where a probe without `host` goes: the pod's IP (kubelet's), or 127.0.0.1 for a pod
+        on the host's network here."""
+        return inst.pod.sandbox.ip if self.net.pod_netns(inst.pod.uid) else "127.0.0.1"
+
+    async def open_connection(self, uid: str, host: str, port: int, *, ssl: Any = None) -> Any:
+        """A TCP connection from inside the pod's network (probes, port-forward)."""
+        return await self.net.open_connection(uid, host, port, ssl=ssl)
 
     def probe_event(self, inst: Instance, type_: str, reason: str, message: str) -> None:
         self.notify(inst.pod.namespace, inst.pod.name, [(type_, reason, message)])

@@ -384,7 +384,8 @@ async def test_http_and_tcp_probes(cluster, node, clock):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    body = _pod("web", node, ["python3", "-m", "http.server", str(port), "--bind", "127.0.0.1"], restart="Always")
+    # probes go to the pod's IP (kubelet's), so the server listens on every address of the pod
+    body = _pod("web", node, ["python3", "-m", "http.server", str(port)], restart="Always")
     c = body["spec"]["containers"][0]
     c["ports"] = [{"name": "http", "containerPort": port}]
     c["readinessProbe"] = {"httpGet": {"path": "/", "port": "http"}, "periodSeconds": 1}

@@ -1,0 +1,12 @@
+"""Cluster networking for the Process pools' pods, on this machine's kernel.
+
+- `netns`: network namespaces (made, entered, removed) on one thread of lks's own.
+- `podnet`: one cluster's pod network: its namespace, a bridge per node with the node's pod-CIDR
+  gateway, a namespace per pod with a veth into its node's bridge; sweeping what a killed
+  service left.
+- `dnsconfig`: a pod's /etc/resolv.conf and /etc/hosts as kubelet writes them.
+- `dns/`: the cluster DNS server.
+
+The process runtime (`lks.nodes.process`) drives them; Services, load balancers and network
+policy build on `podnet`'s namespaces.
+"""
