@@ -171,3 +171,34 @@ def test_iteration_in_a_negated_builtin_call_is_refused():
     src = 'package p\nviolation[{"msg": "x"}] {\n  not startswith(input.review.names[_], "a")\n}\n'
     with pytest.raises(RegoError, match="template:3: rego_compile_error: iteration inside the arguments"):
         compile_template(src)
+
+
+def test_strings_needing_escapes_read_as_in_opa():
+    """rego-cpp keeps strings JSON-escaped: a regex with `\\.` from the parameters must match,
+    and a message carrying a quote or a newline must come back intact."""
+    src = 'package p\nviolation[{"msg": msg}] {\n  not regex.match(input.parameters.pattern, input.review.name)\n' \
+          '  msg := sprintf("%v does not match %v", [input.review.name, input.parameters.pattern])\n}\n'
+    program = compile_template(src)
+    assert program.violations({"name": "a.b"}, {"pattern": r"^a\.b$"}) == []
+    assert program.violations({"name": 'a"b\nc'}, {"pattern": r"^\d+$"}) == [
+        {"msg": 'a"b\nc does not match ^\\d+$', "details": {}}
+    ]
+
+
+def test_else_without_body_and_a_line_opening_with_a_parenthesis():
+    src = """package p
+message := m {
+  input.parameters.verbose
+  m := "long"
+} else := sprintf(
+  "%v",
+  ["short"]
+)
+violation[{"msg": message}] {
+  input.parameters.min
+  (input.review.max - input.review.min) < input.parameters.min
+}
+"""
+    program = compile_template(src)
+    assert program.violations({"max": 3, "min": 2}, {"min": 2}) == [{"msg": "short", "details": {}}]
+    assert program.violations({"max": 5, "min": 2}, {"min": 2, "verbose": True}) == []

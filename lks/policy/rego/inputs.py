@@ -3,12 +3,18 @@
 regopy's own converter (`regopy.Input`) checks every value against the `Mapping`/`Sequence`
 ABCs and copies every string into a fresh buffer; for a Pod's review that cost more than the
 evaluation. This one dispatches on exact JSON types and calls the C functions directly (the
-same stack protocol: push the members, then close the object/array with its count). Anything
-not plain JSON (a tuple, a custom mapping) falls back to regopy's converter. `program.py` calls it.
+same stack protocol: push the members, then close the object/array with its count).
+
+rego-cpp keeps strings as JSON-escaped text: its built-ins (regex.match) unescape them and its
+output does not escape them again, so a string pushed raw with a backslash, a quote or a control
+character reads wrong (`regex.match("^a\\.b$", ...)` fails) and prints invalid JSON. A document
+holding one raises `NeedsJSON`, and `program.py` sets that input as JSON text instead (slower,
+read the way rego-cpp reads its own JSON).
 """
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from regopy import rego_shared as _c
@@ -17,6 +23,13 @@ _lib = _c.rego
 _STRING, _INT, _FLOAT = _lib.regoInputString, _lib.regoInputInt, _lib.regoInputFloat
 _BOOL, _NULL = _lib.regoInputBoolean, _lib.regoInputNull
 _ITEM, _OBJECT, _ARRAY = _lib.regoInputObjectItem, _lib.regoInputObject, _lib.regoInputArray
+
+
+_ESCAPED = re.compile(r'[\\"\x00-\x1f\x7f]').search
+
+
+class NeedsJSON(Exception):
+    """A string in the document must be escaped: set it as JSON text (see the docstring)."""
 
 
 class Input:
@@ -43,10 +56,12 @@ def _push(p: Any, value: Any) -> int:
     """Push `value` on the input's stack; a non-zero C result code on failure."""
     t = type(value)
     if t is str:
+        if _ESCAPED(value):
+            raise NeedsJSON
         return _STRING(p, value.encode())
     if t is dict:
         for k, v in value.items():
-            if (_STRING(p, k.encode()) if type(k) is str else _push(p, k)) or _push(p, v) or _ITEM(p):
+            if _push(p, k) or _push(p, v) or _ITEM(p):
                 return 1
         return _OBJECT(p, len(value))
     if t is list:

@@ -78,9 +78,15 @@ class Program:
         document = {"review": review, "parameters": parameters if parameters is not None else {}}
         if self.uses_inventory:
             document[v0.INVENTORY_FIELD] = inventory if inventory is not None else {}
-        value = inputs.Input(document)
+        try:
+            value = inputs.Input(document)
+        except inputs.NeedsJSON:
+            value = None
         with self._lock:
-            _c.rego_set_input(self._rego._impl, value._impl)
+            if value is not None:
+                _c.rego_set_input(self._rego._impl, value._impl)
+            else:
+                _c.rego_set_input_term(self._rego._impl, orjson.dumps(document).decode())
             output = _c.rego_bundle_query(self._rego._impl, self._bundle._impl)
             try:
                 ok = _c.rego_output_ok(output)

@@ -47,11 +47,13 @@ _SHADOWING_NAMES = frozenset({"any", "all"})
 INVENTORY_FIELD = "data.inventory"
 # rego-cpp 1.5.2's sprintf prints a string argument that it folded at compile time (a constant
 # passed to a user function) with its quotes, and unescaped: `"hi "x""`. A string rebuilt by
-# trim() prints right, so every sprintf's arguments go through this (appended to the module).
+# trim() prints right, so every sprintf's arguments go through this (appended to the module);
+# but trim() also drops rego-cpp's escaping, so a string holding a backslash, a quote or a
+# control character is left as it is (it would print as invalid JSON).
 SPRINTF_ARGS = "lks_sprintf_args"
 _SPRINTF_HELPERS = f"""
 {SPRINTF_ARGS}(args) := [lks_sprintf_arg(v) | some v in args]
-lks_sprintf_arg(v) := trim(v, "") if is_string(v)
+lks_sprintf_arg(v) := trim(v, "") if {{ is_string(v); not regex.match(`[\\\\"[:cntrl:]]`, v) }}
 else := v
 """
 
@@ -310,8 +312,9 @@ class _Translator:
                     k2 = self._next(k2 + 1, skip_nl=True)
                 elif self._is(k2, "{") and not self.v1:
                     self.before[k2] = "if "
-                if not self._is(k2, "{"):
-                    raise self._error(k2, "else without a body is not supported")
+                if not self._is(k2, "{"):  # `else := value`: no body
+                    i = k
+                    continue
                 i = self._match(k2) + 1
                 self.bodies.append((k2 + 1, i - 1, start, head_end))
             else:
@@ -375,6 +378,9 @@ class _Translator:
             boundary = t is None or (depth == 0 and (
                 (t.kind == NL and prev is not None and prev.ends_operand()) or (t.kind == PUNCT and t.text == ";")))
             if boundary:
+                if t is not None and t.kind == NL and self._is(self._next(k + 1, skip_nl=True), "("):
+                    # rego-cpp reads `x.y` NEWLINE `(a - b) > 1` as a call x.y(a - b): end the line
+                    self.before[k] = ";" + self.before.get(k, "")
                 if self._next(start, skip_nl=True) < k:
                     self._hoist_statement(self._next(start, skip_nl=True), k, a, head, head_end)
                 start = k + 1
