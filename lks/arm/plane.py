@@ -261,6 +261,7 @@ class ManagementPlane:
         for child in await self.docs.list(doc["id"]):  # its maintenance configurations
             await self.docs.delete(child["id"])
         await self.rbac.delete_within(doc["id"])
+        await policy.forget_scope(self, doc["id"])
 
     async def _save(self, rid: str, change: Any) -> documents.Stored:
         """Apply `change` to the stored document, retrying over concurrent writes (tags)."""

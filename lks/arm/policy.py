@@ -86,6 +86,19 @@ def routes(plane: ManagementPlane) -> list[Route]:
     ]
 
 
+async def forget_scope(plane: ManagementPlane, scope: str) -> None:
+    """A deleted resource or group takes along the policy assignments made at it or below it, as
+    ARM's extension resources go with their parent, and the compliance states of a deleted cluster."""
+    policies = assignments.PolicyStore(plane.docs.store)
+    compliance = states.ComplianceStates(plane.docs.store)
+    key = rbac.scope_key(scope)
+    for doc in await policies.assignments():
+        if rbac.covers(key, rbac.scope_key(doc["properties"]["scope"])):
+            await policies.delete_assignment(doc["id"])
+            await compliance.forget(assignment_id=doc["id"])
+    await compliance.forget(cluster_id=scope)
+
+
 def _definition_not_found(name: str) -> ARMError:
     return ARMError("PolicyDefinitionNotFound", f"The policy definition '{name}' could not be found.", 404)
 

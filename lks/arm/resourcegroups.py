@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from lks import store
-from lks.arm import documents
+from lks.arm import documents, policy
 from lks.arm.app import Call, Route, json_response, route
 from lks.arm.errors import ARMError, group_not_found
 from lks.arm.operations import RETRY_AFTER
@@ -130,6 +130,7 @@ class ResourceGroups:
         await self.plane.delete_group_contents(meta["subscription"], group.rsplit("/", 1)[-1])
         await self.plane.docs.delete(group)
         await self.plane.rbac.delete_within(group)  # the group's role assignments go with it, as in ARM
+        await policy.forget_scope(self.plane, group)  # and its policy assignments
 
     async def operation_result(self, call: Call) -> web.Response:
         op = await self.plane.operations.settle(call.params["operation"])

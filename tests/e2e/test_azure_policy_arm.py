@@ -221,3 +221,15 @@ def test_hostile_assignment_requests(arm, config, name, body, code):
     status, answer = arm("PUT", f"/subscriptions/{config['subscription_id']}/providers/Microsoft.Authorization/"
                          f"policyAssignments/{name}?{API}", body)
     assert 400 <= status < 500 and answer["error"]["code"] == code, answer
+
+
+def test_a_deleted_group_takes_its_policy_assignments_along(server, config):
+    sub = config["subscription_id"]
+    lks_json(server, "group", "create", "-n", "short-lived", "-l", "eastus")
+    lks_json(server, "policy", "assignment", "create", "-n", "temp", "-g", "short-lived", "--policy", NO_PRIVILEGE)
+    assert lks_cli(server, "group", "delete", "-n", "short-lived", "-y").returncode == 0
+    around = lks_json(server, "policy", "assignment", "list", "--disable-scope-strict-match")
+    assert f"/subscriptions/{sub}/resourceGroups/short-lived" not in {a["scope"] for a in around}
+    lks_json(server, "group", "create", "-n", "short-lived", "-l", "eastus")  # a new group of the same name
+    assert "(PolicyAssignmentNotFound)" in _error(server, "policy", "assignment", "show", "-n", "temp",
+                                                  "-g", "short-lived")
