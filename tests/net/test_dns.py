@@ -11,8 +11,10 @@ import subprocess
 from collections.abc import AsyncIterator
 
 import dns.asyncquery
+import dns.exception
 import dns.flags
 import dns.message
+import dns.opcode
 import dns.rcode
 import dns.rdatatype
 import dns.reversename
@@ -22,6 +24,7 @@ from support import ADMIN, CA, TOKEN, backend, clock  # noqa: F401
 from lks import store
 from lks.clock import ManualClock
 from lks.kube.cluster import Cluster
+from lks.net import dns as clusterdns
 from lks.net.dns import ClusterDNS, forward, server
 
 ZONE = "cluster.local."
@@ -295,6 +298,12 @@ async def test_garbage(cluster: Cluster, dns_) -> None:
     d, port = dns_
     assert server.Server(d.zone).answer(b"\x12\x34\x01\x00" + b"\x00\x01" + b"\xff" * 20, tcp=False)[:2] == b"\x12\x34"
     assert server.Server(d.zone).answer(b"\x01", tcp=False) is None
+    q = dns.message.make_query("cluster.local", "SOA")
+    q.question = []
+    assert dns.message.from_wire(server.Server(d.zone).answer(q.to_wire(), tcp=False)).rcode() == dns.rcode.FORMERR
+    q = dns.message.make_query("cluster.local", "SOA")
+    q.set_opcode(dns.opcode.UPDATE)
+    assert dns.message.from_wire(server.Server(d.zone).answer(q.to_wire(), tcp=False)).rcode() == dns.rcode.NOTIMP
     # the server still answers afterwards
     loop = asyncio.get_running_loop()
     t, _ = await loop.create_datagram_endpoint(asyncio.DatagramProtocol, remote_addr=("127.0.0.1", port))
@@ -330,3 +339,23 @@ async def test_dig_wire_format(cluster: Cluster, dns_) -> None:
     assert "IN CNAME db.example.test." in out
     out = await dig("+tcp", "+noall", "+answer", "10-244-1-7.web.pod.cluster.local")
     assert "10-244-1-7.web.pod.cluster.local. 30 IN A 10.244.1.7" in out
+
+
+async def test_serve_hook(cluster: Cluster, monkeypatch) -> None:
+    """What the pod network calls: the cluster's DNS on a given address (here loopback), until
+    the control plane stops it."""
+    monkeypatch.setenv("LKS_DNS_UPSTREAM", "none")
+    await clusterdns.start(cluster)
+    listener = await clusterdns.serve(cluster, "127.0.0.1", 0)
+    try:
+        await _objects(cluster)
+        r = await query(listener.port, "api.web.svc.cluster.local", "A")
+        assert r.rcode() == dns.rcode.NOERROR and addresses(r) == {"10.0.0.50"}
+        assert (await query(listener.port, "example.test", "A")).rcode() == dns.rcode.SERVFAIL
+        assert clusterdns.get(cluster.id).server.listeners == [listener]
+    finally:
+        await clusterdns.stop(cluster.id)
+    assert clusterdns.get(cluster.id) is None
+    with pytest.raises((OSError, dns.exception.Timeout)):
+        await dns.asyncquery.tcp(dns.message.make_query("cluster.local", "SOA"), "127.0.0.1",
+                                 port=listener.port, timeout=1)

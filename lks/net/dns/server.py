@@ -20,6 +20,7 @@ import dns.exception
 import dns.flags
 import dns.message
 import dns.name
+import dns.opcode
 import dns.rcode
 import dns.rdatatype
 import dns.rrset
@@ -92,6 +93,12 @@ class Server:
             return _format_error(wire), False
         if request.flags & dns.flags.QR:
             return None, False
+        if request.opcode() != dns.opcode.QUERY or len(request.question) != 1:
+            # what miekg/dns (CoreDNS's server) refuses before any plugin sees it
+            rcode = dns.rcode.NOTIMP if request.opcode() != dns.opcode.QUERY else dns.rcode.FORMERR
+            response = dns.message.make_response(request)
+            response.set_rcode(rcode)
+            return encode(response, request, tcp=tcp), False
         response = self.zone.answer(request)
         upstream = self.forwarder is not None and bool(self.forwarder.upstreams)
         if response is None:
