@@ -16,7 +16,7 @@ from lks.cli import commands, output
 from lks.cli.client import Client, ServiceError
 from lks.cli.output import CLIError
 
-API = "2023-04-01"  # Microsoft.Authorization policy resources
+API = "2024-05-01"  # Microsoft.Authorization policy resources, as az's policy commands send it
 INSIGHTS_API = "2019-10-01"  # Microsoft.PolicyInsights
 _AUTH = "/providers/Microsoft.Authorization"
 
@@ -63,9 +63,9 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
 
     p = cmds.add_parser("create", parents=[common], help="Create a resource policy assignment.")
     p.add_argument("--name", "-n", help="Name of the new policy assignment (default: a random name).")
-    p.add_argument("--policy", "-p", help="Name or id of the policy definition.")
+    p.add_argument("--policy", help="Name or id of the policy definition.")
     p.add_argument("--policy-set-definition", "-d", help="Name or id of the policy set definition.")
-    p.add_argument("--params", help="JSON formatted string or a path to a file with "
+    p.add_argument("--params", "-p", help="JSON formatted string or a path to a file with "
                    "parameter values of the policy rule.")
     p.add_argument("--display-name", help="Display name of the policy assignment.")
     p.add_argument("--description", help="Description of the policy assignment.")
