@@ -202,3 +202,11 @@ violation[{"msg": message}] {
     program = compile_template(src)
     assert program.violations({"max": 3, "min": 2}, {"min": 2}) == [{"msg": "short", "details": {}}]
     assert program.violations({"max": 5, "min": 2}, {"min": 2, "verbose": True}) == []
+
+
+def test_a_verb_without_its_argument_prints_as_go_does():
+    # gatekeeper-library's horizontalpodautoscaler has 6 verbs for 5 arguments: OPA says MISSING
+    src = 'package p\nviolation[{"msg": msg}] {\n  msg := sprintf("%v and %v (%s)", ["one"])\n}\n'
+    assert compile_template(src).violations({}, {}) == [
+        {"msg": "one and %!v(MISSING) (%!s(MISSING))", "details": {}}
+    ]

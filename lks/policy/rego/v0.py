@@ -14,6 +14,7 @@ that move). What cannot be translated faithfully is refused with a RegoError nam
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 from .errors import RegoError
@@ -37,6 +38,8 @@ UNSUPPORTED_BUILTINS = {
     "external_data": "external_data (external data providers) is not supported",
     "http.send": "http.send is not supported",
 }
+# a fmt verb: flags, width, precision, verb letter
+_VERB = re.compile(r"%[-+# 0]*\d*(?:\.\d+)?([a-zA-Z%])")
 # identifiers that are never variables (in an index `[x]` they do not iterate)
 _KEYWORDS = frozenset({"true", "false", "null", "not", "some", "every", "with", "as"})
 _NOT_VARS = _KEYWORDS | {"input", "data"}
@@ -527,8 +530,35 @@ class _Translator:
                 self.before[args] = self.before.get(args, "") + f"{SPRINTF_ARGS}("
                 self.before[close] = ")" + self.before.get(close, "")
                 self.sprintf = True
+                self._pad_sprintf_args(self._next(open_ + 1, skip_nl=True), args)
                 return
             j += 1
+
+    def _pad_sprintf_args(self, fmt: int, args: int) -> None:
+        """OPA (Go) prints a verb without an argument as `%!v(MISSING)`; rego-cpp fails the
+        whole evaluation. With a literal format and a literal array, pad the array as Go prints."""
+        toks = self.toks
+        if toks[fmt].kind != STRING or not self._is(args, "["):
+            return
+        end = self._match(args)
+        verbs = [m.group(1) for m in _VERB.finditer(toks[fmt].text) if m.group(1) != "%"]
+        items, depth, seen = 0, 0, False
+        for t in toks[args + 1 : end]:
+            if t.trivia or t.kind == NL:
+                continue
+            if t.kind == PUNCT and t.text in OPENERS:
+                depth += 1
+            elif t.kind == PUNCT and t.text in CLOSERS:
+                depth -= 1
+            if depth == 0 and t.kind == PUNCT and t.text == ",":
+                items += seen
+                seen = False
+            else:
+                seen = True
+        items += seen
+        missing = "".join(f', "%!{v}(MISSING)"' for v in verbs[items:])
+        if missing and set(verbs[items:]) <= {"v", "s"}:  # a string fits only these verbs
+            self.before[end] = missing + self.before.get(end, "")
 
     def _data_ref(self, i: int) -> bool:
         """Rewrite `data.inventory` / `data["inventory"]`; refuse other data references."""
