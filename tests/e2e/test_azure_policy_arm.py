@@ -162,6 +162,7 @@ def test_policy_states_answers(server, arm, config):
     assert isinstance(states, list)
     summary = lks_json(server, "policy", "state", "summarize", "--resource", "demo", "-g", "demo")
     assert set(summary["results"]) >= {"nonCompliantResources", "nonCompliantPolicies", "resourceDetails"}
+    assert "odataContext" in summary and "@odata.context" not in summary
     status, body = arm("POST", f"/subscriptions/{sub}/providers/Microsoft.PolicyInsights/policyStates/latest/"
                        "queryResults?api-version=2019-10-01&$filter=ComplianceState%20eq")
     assert (status, body["error"]["code"]) == (400, "InvalidFilterInQueryString")

@@ -273,13 +273,20 @@ def _query(args: argparse.Namespace) -> dict[str, str]:
     return query
 
 
+def _odata(record: dict) -> dict:
+    """A record as az prints the SDK's model of it: `@odata.id` as `odataId`, `@odata.context` as
+    `odataContext`."""
+    names = {"@odata.id": "odataId", "@odata.context": "odataContext"}
+    return {names.get(k, k): v for k, v in record.items()}
+
+
 def state_list(args: argparse.Namespace, client: Client) -> Any:
     path = f"{_state_scope(args, client)}/providers/Microsoft.PolicyInsights/policyStates/latest/queryResults"
     body = client.request("POST", path, api_version=INSIGHTS_API, query=_query(args)).body or {}
-    return body.get("value") or []
+    return [_odata(r) for r in body.get("value") or []]
 
 
 def state_summarize(args: argparse.Namespace, client: Client) -> Any:
     path = f"{_state_scope(args, client)}/providers/Microsoft.PolicyInsights/policyStates/latest/summarize"
     body = client.request("POST", path, api_version=INSIGHTS_API, query=_query(args)).body or {}
-    return (body.get("value") or [{}])[0]
+    return _odata((body.get("value") or [{}])[0])
