@@ -1,7 +1,7 @@
 """Conformance: the public gatekeeper-library's v0 templates on our Rego engine, run as the
 library's own `suite.yaml` files run them with gator (each case's object, the sample constraint's
 parameters, the case's inventory as data.inventory, `violations: yes|no|N` and `message`
-assertions): every suite of the library (55 templates, 270 cases). Fixtures:
+assertions): every suite of the library (49 templates, 270 cases). Fixtures:
 fixtures/gatekeeper-library (only the files the suites name)."""
 
 from __future__ import annotations
