@@ -5,7 +5,7 @@ are the resolved details, and which the template's Rego judges as the definition
 
 from __future__ import annotations
 
-from lks.policy.azure import assignments, constraints
+from lks.policy.azure import assignments, constraints, states
 from lks.policy.rego import program
 from lks.store.backends.memory import MemoryBackend
 
@@ -77,3 +77,20 @@ async def test_an_initiative_installs_each_member():
     assert len({c["metadata"]["name"] for c in want.constraints}) == 8
     users = next(c for c in want.constraints if c["kind"] == "K8sAzureV3AllowedUsersGroups")
     assert users["spec"]["parameters"]["runAsUser"] == {"rule": "MustRunAsNonRoot", "ranges": []}
+
+
+async def test_an_audit_of_an_installed_constraint_becomes_a_compliance_state():
+    store = await _store(_assignment(RG, "restricted", RESTRICTED))
+    want = constraints.desired(await store.applying_to(CLUSTER))
+    noprivilege = next(c for c in want.constraints if c["kind"] == "K8sAzureV2NoPrivilege")
+    compliance = states.ComplianceStates(store.store)
+    state = await compliance.report_constraint(
+        cluster_id=CLUSTER, constraint=noprivilege, policies=store, timestamp="2026-12-07T00:00:00Z",
+        components=[states.Component("Pod", "priv", "default", compliant=False)])
+    assert state["resourceId"] == CLUSTER and state["complianceState"] == "NonCompliant"
+    assert state["policySetDefinitionId"] == RESTRICTED and state["policyDefinitionReferenceId"]
+    assert state["policyDefinitionAction"] == "audit"  # the initiative's default effect is Audit
+    user_made = {"metadata": {"name": "mine"}, "spec": {}}
+    assert await compliance.report_constraint(cluster_id=CLUSTER, constraint=user_made, policies=store,
+                                              timestamp="t", components=[]) is None
+    assert [s["policyAssignmentName"] for s in await compliance.all()] == ["restricted"]

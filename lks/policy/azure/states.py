@@ -5,7 +5,7 @@ cluster) whose `resourceId` is the managed cluster's id, NonCompliant when any K
 violates it, the objects being the state's components (`$expand=components`, each `{id: namespace/
 name, type: Kind, name, complianceState}`).
 
-The in-cluster side calls `ComplianceStates.report` after an audit; `lks.arm.policy` queries
+The in-cluster side calls `ComplianceStates.report_constraint` (or `report`) after an audit; `lks.arm.policy` queries
 (`query`, with `lks.policy.azure.odata` for `$filter`) and summarises (`summarize`).
 """
 
@@ -17,6 +17,7 @@ from typing import Any
 import orjson
 
 from lks import store
+from lks.policy.azure import assignments, constraints
 
 Doc = dict[str, Any]
 PREFIX = "/azurepolicy/states/"
@@ -102,6 +103,25 @@ class ComplianceStates:
             except (store.KeyExists, store.RevisionConflict, store.NotFound):
                 continue
         return state
+
+    async def report_constraint(self, *, cluster_id: str, constraint: Doc, policies: assignments.PolicyStore,
+                                components: list[Component], timestamp: str) -> Doc | None:
+        """`report` for an audit of one constraint the azure-policy add-on installed (its
+        annotations name the assignment and definition, `lks.policy.azure.constraints.origin`);
+        None for a constraint a user made, or whose assignment is gone."""
+        found = constraints.origin(constraint)
+        if found is None:
+            return None
+        assignment_id, definition_id, reference, set_id = found
+        assignment = await policies.assignment(assignment_id)
+        definition = await policies.definition(definition_id)
+        if assignment is None or definition is None:
+            return None
+        set_doc = await policies.set_definition(set_id) if set_id else None
+        action = (constraint.get("spec") or {}).get("enforcementAction", "deny")
+        return await self.report(cluster_id=cluster_id, assignment=assignment, definition=definition,
+                                 components=components, timestamp=timestamp, reference_id=reference,
+                                 set_definition=set_doc, effect="deny" if action == "deny" else "audit")
 
     async def all(self) -> list[Doc]:
         res = await self.store.list(PREFIX)
