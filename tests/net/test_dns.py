@@ -5,6 +5,7 @@ gives them, following watch events."""
 from __future__ import annotations
 
 import asyncio
+import os
 import shutil
 import socket
 import subprocess
@@ -15,6 +16,7 @@ import dns.exception
 import dns.flags
 import dns.message
 import dns.opcode
+import dns.query
 import dns.rcode
 import dns.rdatatype
 import dns.reversename
@@ -25,6 +27,7 @@ from lks import store
 from lks.clock import ManualClock
 from lks.kube.cluster import Cluster
 from lks.net import dns as clusterdns
+from lks.net import netns
 from lks.net.dns import ClusterDNS, forward, server
 
 ZONE = "cluster.local."
@@ -359,3 +362,38 @@ async def test_serve_hook(cluster: Cluster, monkeypatch) -> None:
     with pytest.raises((OSError, dns.exception.Timeout)):
         await dns.asyncquery.tcp(dns.message.make_query("cluster.local", "SOA"), "127.0.0.1",
                                  port=listener.port, timeout=1)
+
+
+@pytest.mark.skipif(not netns.supported(), reason="needs root and network namespaces")
+async def test_serve_in_a_network_namespace(cluster: Cluster, monkeypatch) -> None:
+    """The DNS service IP inside a namespace of its own (as the pod network has it): sockets
+    made there and handed over; a client in the namespace asks 10.0.0.10:53."""
+    monkeypatch.setenv("LKS_DNS_UPSTREAM", "none")
+    name = "lks-dnstest-" + os.urandom(3).hex()
+
+    def setup() -> tuple[socket.socket, socket.socket, socket.socket]:
+        netns.create(name)
+        with netns.entered(name):
+            ipr = netns.rtnl()
+            try:
+                lo = ipr.link_lookup(ifname="lo")[0]
+                ipr.link("set", index=lo, state="up")
+                ipr.addr("add", index=lo, address="10.0.0.10", prefixlen=32)
+            finally:
+                ipr.close()
+            return (socket.socket(socket.AF_INET, socket.SOCK_DGRAM), socket.socket(socket.AF_INET, socket.SOCK_STREAM),
+                    socket.socket(socket.AF_INET, socket.SOCK_DGRAM))
+
+    udp, tcp, client = await netns.run(setup)
+    try:
+        await clusterdns.start(cluster)
+        listener = await clusterdns.serve(cluster, "10.0.0.10", 53, sockets=(udp, tcp))
+        assert listener.port == 53
+        await _objects(cluster)
+        q = dns.message.make_query("api.web.svc.cluster.local", "A")
+        r = await asyncio.to_thread(dns.query.udp, q, "10.0.0.10", port=53, timeout=5, sock=client)
+        assert addresses(r) == {"10.0.0.50"}
+    finally:
+        client.close()
+        await clusterdns.stop(cluster.id)
+        await netns.run(lambda: netns.remove(name))

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 import struct
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -42,9 +43,25 @@ class Server:
         self._answers: dict[tuple[bool, bytes], bytes] = {}  # (tcp, query but its id) -> reply but its id
         self._generation = -1  # of the records the cached answers came from
 
-    async def listen(self, address: str, port: int = 53) -> Listener:
-        """Serve on `address`:`port` over UDP and TCP (port 0: a free one, the same for both)."""
+    async def listen(self, address: str, port: int = 53, *,
+                     sockets: tuple[socket.socket, socket.socket] | None = None) -> Listener:
+        """Serve on `address`:`port` over UDP and TCP (port 0: a free one, the same for both).
+        `sockets`: a (UDP, TCP) pair to serve on instead of new ones, e.g. made inside a pod
+        network's namespace, where `address` lives; bound here unless already bound."""
         loop = asyncio.get_running_loop()
+        if sockets is not None:
+            udp_sock, tcp_sock = sockets
+            for sock in sockets:
+                sock.setblocking(False)
+                if sock.getsockname()[1] == 0:
+                    if sock.type == socket.SOCK_STREAM:
+                        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                    sock.bind((address, port))
+            transport, _ = await loop.create_datagram_endpoint(lambda: _Datagrams(self), sock=udp_sock)
+            tcp = await asyncio.start_server(self._stream, sock=tcp_sock)
+            listener = Listener(address, udp_sock.getsockname()[1], transport, tcp)
+            self.listeners.append(listener)
+            return listener
         for _ in range(10):  # port 0: the UDP port picked may be taken for TCP
             transport, _ = await loop.create_datagram_endpoint(lambda: _Datagrams(self), local_addr=(address, port))
             bound = transport.get_extra_info("sockname")[1]

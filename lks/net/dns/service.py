@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import os
+import socket
 from pathlib import Path
 
 import orjson
@@ -35,8 +36,9 @@ class ClusterDNS:
     async def start(self) -> None:
         await self.records.start()
 
-    async def serve(self, address: str, port: int = 53) -> server.Listener:
-        listener = await self.server.listen(address, port)
+    async def serve(self, address: str, port: int = 53, *,
+                    sockets: tuple[socket.socket, socket.socket] | None = None) -> server.Listener:
+        listener = await self.server.listen(address, port, sockets=sockets)
         log.info("cluster DNS of %s on %s:%d", self.cluster.name, address, listener.port)
         return listener
 
@@ -61,11 +63,14 @@ async def start(cluster: Cluster, *, state_dir: Path | None = None) -> ClusterDN
     return dns
 
 
-async def serve(cluster: Cluster, address: str, port: int = 53) -> server.Listener:
+async def serve(cluster: Cluster, address: str, port: int = 53, *,
+                sockets: tuple[socket.socket, socket.socket] | None = None) -> server.Listener:
     """Answer `cluster`'s DNS on `address`:`port` (UDP and TCP) until the cluster stops; the
-    hook the pod-network code calls for the DNS service IP inside the cluster's network."""
+    hook the pod-network code calls for the DNS service IP inside the cluster's network.
+    `sockets`: a (UDP, TCP) pair made in that network's namespace (`lks.net.netns.entered`),
+    bound here to `address`:`port` unless already bound."""
     dns = _running.get(cluster.id) or await start(cluster)
-    return await dns.serve(address, port)
+    return await dns.serve(address, port, sockets=sockets)
 
 
 def get(cluster_id: str) -> ClusterDNS | None:
