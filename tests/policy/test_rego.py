@@ -210,3 +210,26 @@ def test_a_verb_without_its_argument_prints_as_go_does():
     assert compile_template(src).violations({}, {}) == [
         {"msg": "one and %!v(MISSING) (%!s(MISSING))", "details": {}}
     ]
+
+
+@pytest.mark.parametrize("head, v1", [
+    pytest.param('violation[{"msg": m}] { m := "a" }', 'violation contains {"msg": m} if { m := "a" }', id="partial-set"),
+    pytest.param('names["a"]', 'names contains "a"', id="partial-set-no-body"),
+    pytest.param("labels[k] = v { v := x[k] }", "labels[k] = v if { v := x[k] }", id="partial-object"),
+    pytest.param("allow = true { x }", "allow = true if { x }", id="complete"),
+    pytest.param("allow { x }", "allow if { x }", id="boolean"),
+    pytest.param("f(a) = b { b := a }", "f(a) = b if { b := a }", id="function"),
+    pytest.param("f(a) { a }", "f(a) if { a }", id="function-boolean"),
+    pytest.param("default allow = false", "default allow = false", id="default"),
+    pytest.param('f(x) = "a" { x } else = "b" { true }', 'f(x) = "a" if { x } else = "b" if { true }', id="else"),
+    pytest.param("p { a }\n{ b }", "p if { a }\n\np if { b }", id="two-bodies"),
+    pytest.param('p { x := "{ }" } # } {', 'p if { x := "{ }" } # } {', id="braces-in-strings-and-comments"),
+    pytest.param("p { in := 1; if := in }", "p if { in_ := 1; if_ := in_ }", id="keywords-as-names"),
+])
+def test_v0_heads_translate(head, v1):
+    assert v0.translate(f"package p\n{head}\n", "template").source == f"package p\n{v1}\n"
+
+
+def test_multi_part_head_refused():
+    with pytest.raises(RegoError, match="template:2: rego_parse_error: rule head 'a' with a multi-part reference"):
+        compile_template('package p\na.b[x] { x := 1 }\nviolation[{"msg": "x"}] { true }\n')
