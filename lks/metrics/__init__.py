@@ -2,7 +2,8 @@
 `kubectl top`, the HorizontalPodAutoscaler and the cluster autoscaler. `source` holds a
 cluster's usage (Process pods measured from /proc by `procfs`, simulated pods following the
 annotation-steered `model`), `api` serves it as `metrics.k8s.io/v1beta1` through the aggregation
-layer (`lks.kube.aggregator`), registered by `serve` for each cluster that runs the
+layer (`lks.kube.aggregator`; `podlist` assembles list bodies in JSON or protobuf from bytes kept
+per pod), registered by `serve` for each cluster that runs the
 metrics-server add-on (the addon manager, `lks.controllers.addons`, calls it).
 
 In-process consumers read `usage(cluster)` directly instead of going through HTTP:
