@@ -154,5 +154,20 @@ def unsupported_reason() -> str | None:
     return None
 
 
+def listener_in(name: str, host: str, port: int) -> socket.socket:
+    """A listening TCP socket on `host`:`port` of namespace `name` (namespace thread only)."""
+    with entered(name):
+        sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+        sock.listen(128)
+    except OSError:
+        sock.close()
+        raise
+    sock.setblocking(False)
+    return sock
+
+
 def supported() -> bool:
     return unsupported_reason() is None

@@ -25,10 +25,12 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
+import errno
 import hashlib
 import ipaddress
 import logging
 import os
+import socket
 import ssl as ssllib
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,6 +42,7 @@ from lks.net import netns
 
 log = logging.getLogger("lks.net")
 
+LOOPBACK = 1  # lo's index in every network namespace
 STATE_FILE = "network-namespaces"  # in the runtime's data directory: the prefix of what is ours
 
 
@@ -71,7 +74,7 @@ class PodNetwork:
         self.key = _hash(str(data_dir.resolve()), 10)
         self.name = f"lks-{self.key}"
         self.error: str | None = None  # why there is no pod network here (None: there is)
-        self._bridges: dict[str, str] = {}  # node -> its pod CIDR
+        self._bridges: dict[str, tuple[str, int]] = {}  # node -> its pod CIDR, its bridge's index
         self._pods: dict[str, PodLink] = {}  # uid -> its namespace
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -96,7 +99,7 @@ class PodNetwork:
         (self.data_dir / STATE_FILE).write_text(self.name + "\n")
         netns.create(self.name)
         with netns.entered(self.name), netns.rtnl() as ipr:
-            ipr.link("set", index=ipr.link_lookup(ifname="lo")[0], state="up")
+            ipr.link("set", index=LOOPBACK, state="up")
             # /proc/sys/net is the namespace of whoever opens it: this turns forwarding on
             # between this cluster's bridges only
             for key in ("ipv4/ip_forward", "ipv6/conf/all/forwarding"):
@@ -141,11 +144,12 @@ class PodNetwork:
             for index in ipr.link_lookup(ifname=bridge_name(node)):
                 ipr.link("del", index=index)
 
-    def _bridge(self, ipr: IPRoute, node: str, cidr: str) -> str:
-        """The node's bridge with its gateway address (made on first use)."""
+    def _bridge(self, ipr: IPRoute, node: str, cidr: str) -> int:
+        """The index of the node's bridge with its gateway address (made on first use)."""
         name = bridge_name(node)
-        if self._bridges.get(node) == cidr:
-            return name
+        known = self._bridges.get(node)
+        if known is not None and known[0] == cidr:
+            return known[1]
         network = ipaddress.ip_network(cidr, strict=False)
         found = ipr.link_lookup(ifname=name)
         if found:
@@ -154,8 +158,8 @@ class PodNetwork:
         index = ipr.link_lookup(ifname=name)[0]
         ipr.addr("add", index=index, address=str(network.network_address + 1), prefixlen=network.prefixlen)
         ipr.link("set", index=index, state="up")
-        self._bridges[node] = cidr
-        return name
+        self._bridges[node] = (cidr, index)
+        return index
 
     # -- pods ------------------------------------------------------------------------------
 
@@ -182,13 +186,17 @@ class PodNetwork:
             veth = veth_name(uid)
             with netns.entered(self.name), netns.rtnl() as ipr:
                 bridge = self._bridge(ipr, node, cidr)
-                for stale in ipr.link_lookup(ifname=veth):  # one left by a failed attempt
-                    ipr.link("del", index=stale)
-                ipr.link("add", ifname=veth, kind="veth", peer={"ifname": "eth0", "net_ns_fd": netns.path(name)})
-                index = ipr.link_lookup(ifname=veth)[0]
-                ipr.link("set", index=index, master=ipr.link_lookup(ifname=bridge)[0], state="up")
+                peer = {"ifname": "eth0", "net_ns_fd": netns.path(name)}
+                try:  # one request: the pair, its host end on the bridge and up
+                    ipr.link("add", ifname=veth, kind="veth", master=bridge, state="up", peer=peer)
+                except NetlinkError as err:
+                    if err.code != errno.EEXIST:
+                        raise
+                    for stale in ipr.link_lookup(ifname=veth):  # left by a failed attempt
+                        ipr.link("del", index=stale)
+                    ipr.link("add", ifname=veth, kind="veth", master=bridge, state="up", peer=peer)
             with netns.entered(name), netns.rtnl() as ipr:
-                ipr.link("set", index=ipr.link_lookup(ifname="lo")[0], state="up")
+                ipr.link("set", index=LOOPBACK, state="up")
                 eth0 = ipr.link_lookup(ifname="eth0")[0]
                 ipr.addr("add", index=eth0, address=ip, prefixlen=network.prefixlen)
                 ipr.link("set", index=eth0, state="up")
@@ -205,6 +213,13 @@ class PodNetwork:
         link = self._pods.pop(uid, None)
         if link is not None:
             netns.remove(link.netns)
+
+    async def listen(self, uid: str, host: str, port: int) -> socket.socket | None:
+        """A listening socket on `host`:`port` inside the pod's namespace (None: it has none)."""
+        name = self.pod_netns(uid)
+        if name is None:
+            return None
+        return await netns.run(lambda: netns.listener_in(name, host, port))
 
     async def open_connection(self, uid: str, host: str, port: int, *,
                               ssl: ssllib.SSLContext | None = None) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:

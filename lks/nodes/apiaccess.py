@@ -10,12 +10,16 @@ its headers (the bearer token) included, to `/clusters/<id>/...` on the real end
 (responses, watches included, are streamed back). The pod's token is a service-account token
 the API server issued and verifies itself (`lks.nodes.podtokens`), so nothing is translated
 here. Connection upgrades (exec, attach, port-forward from inside a pod) are not forwarded.
+A pod in a network namespace of its own (`lks.net.podnet`) has a loopback of its own: the
+endpoint also listens there, on the same port (`serve_in`), so the address stays 127.0.0.1.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
+import socket
 import ssl
 import tempfile
 
@@ -37,6 +41,8 @@ class APIAccess:
         self._tls = tls
         self._session: aiohttp.ClientSession | None = None
         self._runner: web.AppRunner | None = None
+        self._ssl: ssl.SSLContext | None = None
+        self._in_pods: dict[str, asyncio.AbstractServer] = {}  # pod uid -> its listener
         self.port = 0
 
     @property
@@ -50,12 +56,30 @@ class APIAccess:
         app.router.add_route("*", "/{tail:.*}", self._forward)
         runner = web.AppRunner(app, access_log=None, handler_cancellation=True)
         await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=self._server_tls())
+        self._ssl = self._server_tls()
+        site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=self._ssl)
         await site.start()
         self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]  # noqa: SLF001
         self._runner = runner
 
+    async def serve_in(self, uid: str, sock: socket.socket) -> None:
+        """Serve also on `sock`: a listening socket on 127.0.0.1:`port` in pod `uid`'s network
+        namespace (replacing one it had)."""
+        self.unserve(uid)
+        if self._runner is None or self._runner.server is None:
+            sock.close()
+            return
+        self._in_pods[uid] = await asyncio.get_running_loop().create_server(self._runner.server, sock=sock,
+                                                                            ssl=self._ssl)
+
+    def unserve(self, uid: str) -> None:
+        server = self._in_pods.pop(uid, None)
+        if server is not None:
+            server.close()
+
     async def stop(self) -> None:
+        for uid in list(self._in_pods):
+            self.unserve(uid)
         if self._session is not None:
             await self._session.close()
             self._session = None

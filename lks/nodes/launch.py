@@ -118,8 +118,13 @@ class Launcher:
         ipam = self._ipam.get(sandbox.node)
         if not self.network or sandbox.host_network or ipam is None:
             return None
+        known = self.net.pod_netns(sandbox.uid)
         try:
             name = await self.net.add_pod(uid=sandbox.uid, node=sandbox.node, cidr=str(ipam.network), ip=sandbox.ip)
+            if name != known and self.api.port:  # the cluster's API on the pod's own 127.0.0.1
+                sock = await self.net.listen(sandbox.uid, "127.0.0.1", self.api.port)
+                if sock is not None:
+                    await self.api.serve_in(sandbox.uid, sock)
         except (OSError, IndexError) as err:  # NetlinkError is an OSError
             raise CreateError("CreateContainerError", f"failed to set up the pod's network: {err}") from None
         return podnet.netns.path(name)

@@ -165,6 +165,7 @@ class ProcessRuntime(launch.Launcher, termination.Termination, runtimes.Simulate
         st = self._pods.get(sandbox.uid)
         if st is not None:
             await self._kill_pod(st)
+        self.api.unserve(sandbox.uid)
         self.net.remove_pod(sandbox.uid)
         await super().remove_sandbox(sandbox)
 
@@ -177,6 +178,7 @@ class ProcessRuntime(launch.Launcher, termination.Termination, runtimes.Simulate
                 inst.signal(signal.SIGKILL)
                 self._by_id.pop(inst.container.id, None)
         self.tokens.forget(uid)
+        self.api.unserve(uid)
         self.net.remove_pod(uid)
         shutil.rmtree(self.pod_dir(uid), ignore_errors=True)
 
@@ -198,6 +200,7 @@ class ProcessRuntime(launch.Launcher, termination.Termination, runtimes.Simulate
                 del self._pods[uid]
                 self._host_ips.pop(uid, None)
                 self.tokens.forget(uid)
+                self.api.unserve(uid)
         self.net.remove_node(node)
         super().forget_node(node)
 
