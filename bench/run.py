@@ -27,6 +27,7 @@ import dns_bench  # noqa: E402
 import identity_bench  # noqa: E402
 import metrics_bench  # noqa: E402
 import node_authz_bench  # noqa: E402
+import podnet_bench  # noqa: E402
 import policy_bench  # noqa: E402
 import process_bench  # noqa: E402
 import rego_bench  # noqa: E402
@@ -52,6 +53,7 @@ BENCHES: list[tuple[str, Callable[[], dict[str, float]]]] = [
     ("admission policies (in process)", lambda: asyncio.run(policy_bench.run())),
     ("workloads", workload_bench.run),
     ("Process runtime", lambda: asyncio.run(process_bench.run())),
+    ("pod network (in process, root)", lambda: asyncio.run(podnet_bench.run())),
     ("CEL", cel_bench.run),
     ("Rego (Gatekeeper templates, in process)", rego_bench.run),
     ("admission webhook", webhook_bench.run),
