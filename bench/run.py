@@ -24,6 +24,7 @@ import azure_rbac_bench  # noqa: E402
 import cel_bench  # noqa: E402
 import csr_bench  # noqa: E402
 import dns_bench  # noqa: E402
+import gatekeeper_bench  # noqa: E402
 import identity_bench  # noqa: E402
 import metrics_bench  # noqa: E402
 import node_authz_bench  # noqa: E402
@@ -51,6 +52,7 @@ BENCHES: list[tuple[str, Callable[[], dict[str, float]]]] = [
     ("certificates API", csr_bench.run),
     ("scheduler (in process)", lambda: asyncio.run(scheduler_bench.run())),
     ("admission policies (in process)", lambda: asyncio.run(policy_bench.run())),
+    ("Gatekeeper (in process)", lambda: asyncio.run(gatekeeper_bench.run())),
     ("workloads", workload_bench.run),
     ("Process runtime", lambda: asyncio.run(process_bench.run())),
     ("pod network (in process, root)", lambda: asyncio.run(podnet_bench.run())),

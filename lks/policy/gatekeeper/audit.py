@@ -128,8 +128,9 @@ class Audit:
                 if review is None:
                     review = {"kind": review_kind, "name": name, "object": obj, "operation": "CREATE",
                               **({"namespace": ns} if ns else {})}
+                    shared: Obj = {}
                 try:
-                    found = b.program.violations(review, c.parameters, inventory)
+                    found = b.program.violations(review, c.parameters, inventory, shared)
                 except Exception as err:
                     log.warning("gatekeeper audit: constraint %s failed: %s", c.name, err)
                     continue

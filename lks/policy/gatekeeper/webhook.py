@@ -62,6 +62,7 @@ class Webhook:
             if namespace and any(b.constraint.namespace_selector is not None for b in bound):
                 target.namespace_labels = await self._namespace_labels(namespace)
             inventory: Obj | None = None
+            shared: Obj = {}  # what the engines reuse across constraints for this review
             for b in bound:
                 c = b.constraint
                 if not c.matches(target):
@@ -69,7 +70,7 @@ class Webhook:
                 if inventory is None:
                     inventory = await self.state.inventory() if await self.state.sync_only() else {}
                 try:
-                    results = b.program.violations(request, c.parameters, inventory)
+                    results = b.program.violations(request, c.parameters, inventory, shared)
                 except Exception as err:  # a program that fails is Gatekeeper's error, not the API server's
                     log.warning("gatekeeper: constraint %s failed: %s", c.name, err)
                     continue
