@@ -49,7 +49,13 @@ async def _reaches(net: podnet.PodNetwork, uid: str, ip: str, port: int) -> bool
     return True
 
 
+def _host_forwarding() -> str:
+    with open("/proc/sys/net/ipv4/ip_forward") as f:
+        return f.read()
+
+
 async def test_pods_across_nodes_reach_each_other_and_other_clusters_do_not(networks):
+    forwarding = _host_forwarding()
     a = await networks("a")
     await a.add_pod(uid="p1", node="n1", cidr="10.244.0.0/24", ip="10.244.0.2")
     await a.add_pod(uid="p2", node="n1", cidr="10.244.0.0/24", ip="10.244.0.3")
@@ -65,6 +71,7 @@ async def test_pods_across_nodes_reach_each_other_and_other_clusters_do_not(netw
     finally:
         for s in servers:
             s.close()
+    assert _host_forwarding() == forwarding  # forwarding is on in the cluster's namespace only
     a.remove_pod("p1")
     assert not netns.exists(f"{a.name}-p1")
     a.remove_node("n2")
