@@ -208,3 +208,61 @@ async def test_template_deleted_takes_its_crd(cluster: Cluster):
         crd = await crds.get_or_none(None, "k8srequiredlabels.constraints.gatekeeper.sh")
         return crd is None or crd["metadata"].get("deletionTimestamp")
     await until(gone)
+
+
+UNIQUE_KEY_REGO = """package k8suniquekey
+
+violation[{"msg": msg}] {
+  ns := input.review.object.metadata.namespace
+  other := data.inventory.namespace[ns]["v1"]["ConfigMap"][name]
+  name != input.review.object.metadata.name
+  other.data.key == input.review.object.data.key
+  msg := sprintf("key already used by %v", [name])
+}
+"""
+
+
+async def test_rego_template_reads_synced_inventory(cluster: Cluster):
+    template = {"apiVersion": "templates.gatekeeper.sh/v1", "kind": "ConstraintTemplate",
+                "metadata": {"name": "k8suniquekey"},
+                "spec": {"crd": {"spec": {"names": {"kind": "K8sUniqueKey"}}},
+                         "targets": [{"target": "admission.k8s.gatekeeper.sh", "rego": UNIQUE_KEY_REGO}]}}
+    t = await add_template(cluster, template)
+    assert t["status"].get("created") is True, t["status"]
+    configs = cluster.registry("config.gatekeeper.sh", "v1alpha1", "configs")
+    await configs.create("gatekeeper-system", {
+        "apiVersion": "config.gatekeeper.sh/v1alpha1", "kind": "Config",
+        "metadata": {"name": "config", "namespace": "gatekeeper-system"},
+        "spec": {"sync": {"syncOnly": [{"group": "", "version": "v1", "kind": "ConfigMap"}]}}}, user())
+    constraints = cluster.registry("constraints.gatekeeper.sh", "v1beta1", "k8suniquekey")
+    await constraints.create(None, {"apiVersion": "constraints.gatekeeper.sh/v1beta1", "kind": "K8sUniqueKey",
+                                    "metadata": {"name": "unique-key"},
+                                    "spec": {"match": {"kinds": [{"apiGroups": [""], "kinds": ["ConfigMap"]}]}}},
+                             user())
+    gk = gatekeeper.running(cluster.id)
+    await until(gk.state.constraints)
+    await until(gk.state.config)
+    cms = cluster.registry("", "v1", "configmaps")
+    await cms.create("default", {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "first"},
+                                 "data": {"key": "a"}}, user())
+    await until(lambda: _has_configmap(cluster, "first"))
+    with pytest.raises(errors.APIError) as denied:
+        await cms.create("default", {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "second"},
+                                     "data": {"key": "a"}}, user())
+    assert denied.value.message.endswith("[unique-key] key already used by first")
+
+
+async def _has_configmap(cluster: Cluster, name: str) -> bool:
+    reg = cluster.registry("", "v1", "configmaps")
+    return reg.key("default", name) in (await reg.cache()).objects
+
+
+async def test_disable_removes_the_addon(cluster: Cluster):
+    await gatekeeper.configure(cluster, enabled=False)
+    assert gatekeeper.running(cluster.id) is None
+    hooks = cluster.registry("admissionregistration.k8s.io", "v1", "validatingwebhookconfigurations")
+    assert await hooks.get_or_none(None, "gatekeeper-validating-webhook-configuration") is None
+    deploys = cluster.registry("apps", "v1", "deployments")
+    assert await deploys.get_or_none("kube-system", "azure-policy") is None
+    namespace = await cluster.registry("", "v1", "namespaces").get_or_none(None, "gatekeeper-system")
+    assert namespace is None or namespace["metadata"].get("deletionTimestamp")
