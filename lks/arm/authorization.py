@@ -143,7 +143,7 @@ class Authorization:
         actual = None
         if _GUID.match(principal_id):
             sp = await self.principals.get(principal_id)
-            if sp is not None and sp.object_id.lower() == principal_id.lower():
+            if sp is not None and sp.service_principal and sp.object_id.lower() == principal_id.lower():
                 actual = "ServicePrincipal"
             elif await self.groups.get(principal_id) is not None:
                 actual = "Group"

@@ -10,9 +10,11 @@ directory users yet).
 Answers are Graph's JSON (`lks.identity.graphobjects`) and Graph's errors, pages and bodies
 (`lks.identity.graphio`).
 
-An Entra application and its service principal are one record in lks
-(`lks.identity.principals`): creating the application creates the principal, `POST
-/servicePrincipals` for its appId answers that principal, and deleting either deletes both.
+An Entra application and its service principal are kept apart as Entra keeps them
+(`lks.identity.principals`): `POST /applications` makes an application without service
+principal, `POST /servicePrincipals` for its appId makes that, deleting the application deletes
+its service principal and deleting the service principal keeps the application. Their client
+secrets are one list in lks (Graph shows it on both).
 Callers authenticate as on the management API (its helper, passed in by `lks.server`). Any
 principal may read the directory; writing it takes what `may_write` says, in `lks up` the right
 to write role assignments at subscription scope (Owner, User Access Administrator: who may grant
@@ -186,7 +188,7 @@ class GraphAPI:
         if not isinstance(name, str) or not name.strip():
             raise bad_request("A value is required for property 'displayName' of resource 'Application'.")
         _no_key_credentials(body)
-        sp = await self.principals.create(name)
+        sp = await self.principals.create(name, service_principal=False)
         doc = objects.application(sp)
         return json_response({"@odata.context": call.context("applications/$entity"), **doc}, 201,
                      location=location(call, "applications", sp.application_object_id))
@@ -209,11 +211,12 @@ class GraphAPI:
     # -- service principals ---------------------------------------------------------------------
 
     async def list_service_principals(self, call: Call) -> web.Response:
-        sps = [objects.service_principal(sp, self.tenant_id) for sp in await self.principals.list()]
+        sps = [objects.service_principal(sp, self.tenant_id) for sp in await self.principals.list()
+               if sp.service_principal]
         return page(call, sps, "servicePrincipals", objects.SERVICE_PRINCIPAL_FILTERS, "ServicePrincipal")
 
     async def create_service_principal(self, call: Call) -> web.Response:
-        """The service principal of an application (one record in lks: it exists already)."""
+        """The service principal of an application (one at most: Graph's 409 for another)."""
         app_id = body_object(call.body).get("appId")
         if not isinstance(app_id, str) or not app_id:
             raise bad_request("A value is required for property 'appId' of resource 'ServicePrincipal'.")
@@ -221,6 +224,14 @@ class GraphAPI:
         if sp is None or sp.app_id.lower() != app_id.lower():
             raise bad_request(f"The appId '{app_id}' of the service principal does not reference a valid "
                               "application object.")
+        try:
+            sp = await self.principals.add_service_principal(sp.app_id)
+        except principals.ServicePrincipalExists:
+            raise GraphError(409, "Request_MultipleObjectsWithSameKeyValue", "The service principal cannot be "
+                             f"created, updated, or restored because the service principal name {sp.app_id} is "
+                             "already in use.") from None
+        except principals.PrincipalNotFound:
+            raise not_found(app_id) from None
         doc = objects.service_principal(sp, self.tenant_id)
         return json_response({"@odata.context": call.context("servicePrincipals/$entity"), **doc}, 201,
                      location=location(call, "servicePrincipals", sp.object_id))
@@ -236,8 +247,13 @@ class GraphAPI:
         return web.Response(status=204)
 
     async def delete_service_principal(self, call: Call) -> web.Response:
+        """The service principal only: its application stays."""
         sp = await self._service_principal(call.ids[0])
-        await self._delete(sp)
+        try:
+            await self.principals.remove_service_principal(sp.app_id)
+        except principals.PrincipalNotFound:
+            raise not_found(sp.object_id) from None
+        await self.groups.forget(sp.object_id)  # a deleted object leaves its groups, as in Entra
         return web.Response(status=204)
 
     # -- groups and their members ---------------------------------------------------------------
@@ -430,7 +446,8 @@ class GraphAPI:
         if asked("servicePrincipal"):
             found += [{"@odata.type": objects.ODATA_TYPES["servicePrincipal"],
                        **objects.service_principal(sp, self.tenant_id)}
-                      for sp in await self.principals.list() if sp.object_id.lower() in wanted]
+                      for sp in await self.principals.list()
+                      if sp.service_principal and sp.object_id.lower() in wanted]
         if asked("group"):
             found += [{"@odata.type": objects.ODATA_TYPES["group"], **objects.group(g)}
                       for g in await self.groups.list() if g.object_id.lower() in wanted]
@@ -466,7 +483,10 @@ class GraphAPI:
         return await self._find(id, lambda sp: sp.application_object_id)
 
     async def _service_principal(self, id: str) -> principals.ServicePrincipal:
-        return await self._find(id, lambda sp: sp.object_id)
+        sp = await self._find(id, lambda sp: sp.object_id)
+        if not sp.service_principal:
+            raise not_found(id)
+        return sp
 
     async def _find(self, id: str,
                     key: Callable[[principals.ServicePrincipal], str]) -> principals.ServicePrincipal:
@@ -491,7 +511,7 @@ class GraphAPI:
         if group is not None:
             return {"@odata.type": objects.ODATA_TYPES["group"], **objects.group(group)}
         sp = await self.principals.get(id)
-        if sp is not None and sp.object_id.lower() == id.lower():
+        if sp is not None and sp.service_principal and sp.object_id.lower() == id.lower():
             return {"@odata.type": objects.ODATA_TYPES["servicePrincipal"],
                     **objects.service_principal(sp, self.tenant_id)}
         return None
@@ -525,11 +545,13 @@ class GraphAPI:
                 raise not_found(sp.object_id) from None
 
     async def _delete(self, sp: principals.ServicePrincipal) -> None:
+        """The application and its service principal."""
         try:
             await self.principals.delete(sp.app_id)
         except principals.PrincipalNotFound:
-            raise not_found(sp.object_id) from None
-        await self.groups.forget(sp.object_id)  # a deleted object leaves its groups, as in Entra
+            raise not_found(sp.application_object_id) from None
+        if sp.service_principal:
+            await self.groups.forget(sp.object_id)  # a deleted object leaves its groups, as in Entra
 
 
 def _bootstrap(caller: Caller | None) -> bool:

@@ -150,6 +150,7 @@ class Issuer:
             sp, ok = await self.principals.verify_secret(client_id, form["client_secret"])
             if sp is None:
                 raise self._unknown_app(client_id)
+            self._require_service_principal(sp)
             if not ok and await self.principals.expired_secret(client_id, form["client_secret"]):
                 raise OAuthError("invalid_client", 7000222,
                                  f"The provided client secret keys for app '{client_id}' are expired. Visit the "
@@ -166,6 +167,7 @@ class Issuer:
             sp = await self.principals.get(client_id)
             if sp is None or sp.app_id.lower() != client_id.lower():
                 raise self._unknown_app(client_id)
+            self._require_service_principal(sp)
             self._check_assertion(sp, form)
             acr = "2"
         else:
@@ -213,6 +215,14 @@ class Issuer:
                           f"'{DIRECTORY_NAME}'. This can happen if the application has not been installed by the "
                           "administrator of the tenant or consented to by any user in the tenant. You may have sent "
                           "your authentication request to the wrong tenant.")
+
+    def _require_service_principal(self, sp: principals_.ServicePrincipal) -> None:
+        """An application gets tokens only through its service principal in the tenant."""
+        if not sp.service_principal:
+            raise OAuthError("invalid_client", 7000229,
+                             f"The client application {sp.app_id} is missing service principal in the tenant "
+                             f"{self.tenant_id}. See instructions here: https://go.microsoft.com/fwlink/?linkid=2225119",
+                             401)
 
     def _check_assertion(self, sp: principals_.ServicePrincipal, form: Form) -> None:
         """A federated client assertion: a JWT of an issuer one of `sp`'s federated credentials

@@ -1,6 +1,10 @@
-"""The service's principals: service principals (an Entra application and its service principal
-as one record), their client secrets and federated identity credentials, kept in the service's
-own store under `/identity/servicePrincipals/<appId>` so they survive a restart.
+"""The service's principals: Entra applications and their service principals (one record per
+application, whose `service_principal` says whether the application has its service principal
+in the tenant: an application may exist without one, and only one with a service principal gets
+tokens), their client secrets and federated identity credentials, kept in the service's own
+store under `/identity/servicePrincipals/<appId>` so they survive a restart. Deleting the
+application deletes its service principal; deleting the service principal keeps the application
+(`remove_service_principal`), and a new one gets a new object id.
 
 A secret is shown once, when it is made (`add_password`, `create`), and kept only as a salted
 scrypt hash with Graph's `hint` (its first three characters), so a copy of `lks.db` does not give
@@ -37,6 +41,10 @@ class PrincipalNotFound(KeyError):
     """No service principal with that appId or object id."""
 
 
+class ServicePrincipalExists(ValueError):
+    """The application has its service principal already."""
+
+
 class CredentialNotFound(KeyError):
     """The principal has no credential with that keyId / id."""
 
@@ -69,6 +77,8 @@ class FederatedCredential:
 
 @dataclass(frozen=True, slots=True)
 class ServicePrincipal:
+    """An application and, when `service_principal` is set, its service principal."""
+
     app_id: str  # the client id a login names
     object_id: str  # the service principal's object id: tokens' `oid`, role assignments' principalId
     application_object_id: str  # the application object's id (Graph's /applications/{id})
@@ -76,6 +86,7 @@ class ServicePrincipal:
     created: str  # ISO 8601 UTC
     passwords: tuple[PasswordCredential, ...] = ()
     federated: tuple[FederatedCredential, ...] = ()
+    service_principal: bool = True  # whether the application has its service principal in the tenant
 
     def to_json(self) -> bytes:
         return orjson.dumps(asdict(self))
@@ -133,11 +144,13 @@ class Principals:
 
     # -- principals -----------------------------------------------------------------------------
 
-    async def create(self, display_name: str, *, app_id: str | None = None) -> ServicePrincipal:
-        """A new service principal (and its application) with no credential yet."""
+    async def create(self, display_name: str, *, app_id: str | None = None,
+                     service_principal: bool = True) -> ServicePrincipal:
+        """A new application, with its service principal unless `service_principal` is false,
+        and no credential yet."""
         sp = ServicePrincipal(app_id=app_id or str(uuid.uuid4()), object_id=str(uuid.uuid4()),
                               application_object_id=str(uuid.uuid4()), display_name=display_name,
-                              created=iso(self.clock.now()))
+                              created=iso(self.clock.now()), service_principal=service_principal)
         try:
             await self.store.create(_key(sp.app_id), sp.to_json())
         except store.KeyExists:
@@ -145,7 +158,8 @@ class Principals:
         return sp
 
     async def get(self, id: str) -> ServicePrincipal | None:
-        """The principal whose appId, object id or application object id is `id`, or None."""
+        """The record whose appId, (service principal) object id or application object id is
+        `id`, or None; an application without service principal is found by its object id too."""
         kv = await self.store.get(_key(id))
         if kv is not None:
             return ServicePrincipal.from_json(kv.value)
@@ -157,8 +171,31 @@ class Principals:
         res = await self.store.list(PREFIX)
         return [ServicePrincipal.from_json(kv.value) for kv in res.items]
 
+    async def add_service_principal(self, app_id: str) -> ServicePrincipal:
+        """The application's service principal (a new object id if it had one before); raises
+        `PrincipalNotFound`, `ServicePrincipalExists`."""
+        def change(sp: ServicePrincipal) -> ServicePrincipal:
+            if sp.service_principal:
+                raise ServicePrincipalExists(app_id)
+            return replace(sp, service_principal=True, object_id=str(uuid.uuid4()))
+        return await self._change(app_id, change)
+
+    async def remove_service_principal(self, app_id: str) -> ServicePrincipal:
+        """Delete the application's service principal, keeping the application (and its
+        credentials); answers the record as it was. Raises `PrincipalNotFound`."""
+        old: list[ServicePrincipal] = []
+
+        def change(sp: ServicePrincipal) -> ServicePrincipal:
+            if not sp.service_principal:
+                raise PrincipalNotFound(app_id)
+            old[:] = [sp]
+            return replace(sp, service_principal=False)
+        await self._change(app_id, change)
+        return old[0]
+
     async def delete(self, id: str) -> ServicePrincipal:
-        """Delete the principal (appId or object id); raises `PrincipalNotFound`."""
+        """Delete the application and its service principal (appId or object id); raises
+        `PrincipalNotFound`."""
         sp = await self.get(id)
         if sp is None:
             raise PrincipalNotFound(id)

@@ -124,4 +124,8 @@ def test_delete(az, owner, made) -> None:
     res = az.run("ad", "sp", "show", "--id", made["appId"])
     assert res.returncode != 0
     assert f"Resource '{made['appId']}' does not exist" in res.stderr
+    # the application stays without its service principal: Entra's AADSTS7000229 (401)
+    assert _token_status(az, made["appId"], made["password"]) == 401
+    assert az("ad", "app", "show", "--id", made["appId"])["appId"] == made["appId"]
+    az("ad", "app", "delete", "--id", made["appId"])  # Azure deletes it; it used to be 404 in lks
     assert _token_status(az, made["appId"], made["password"]) == 400  # Entra: unknown client
