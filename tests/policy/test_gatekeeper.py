@@ -266,3 +266,21 @@ async def test_disable_removes_the_addon(cluster: Cluster):
     assert await deploys.get_or_none("kube-system", "azure-policy") is None
     namespace = await cluster.registry("", "v1", "namespaces").get_or_none(None, "gatekeeper-system")
     assert namespace is None or namespace["metadata"].get("deletionTimestamp")
+
+
+async def test_gatekeeper_checks_its_own_resources(cluster: Cluster):
+    templates = cluster.registry("templates.gatekeeper.sh", "v1", "constrainttemplates")
+    misnamed = {**LABELS_CEL, "metadata": {"name": "requiredlabels"}}
+    with pytest.raises(errors.APIError) as refused:
+        await templates.create(None, misnamed, user())
+    assert refused.value.code == 422
+    assert refused.value.message == (
+        'admission webhook "validation.gatekeeper.sh" denied the request: invalid ConstraintTemplate: the '
+        "ConstraintTemplate's name \"requiredlabels\" is not equal to the lowercase of CRD's Kind: \"k8srequiredlabels\"")
+    await add_template(cluster, LABELS_CEL)
+    constraints = cluster.registry("constraints.gatekeeper.sh", "v1beta1", "k8srequiredlabels")
+    with pytest.raises(errors.APIError) as refused:
+        await constraints.create(None, constraint("odd", "block"), user())
+    assert refused.value.message == ('admission webhook "validation.gatekeeper.sh" denied the request: unrecognized '
+                                     'enforcementAction: "block" is not within the supported list '
+                                     "[deny dryrun warn scoped]")

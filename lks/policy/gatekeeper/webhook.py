@@ -48,6 +48,10 @@ class Webhook:
         obj = request.get("object") if request.get("operation") != "DELETE" else request.get("oldObject")
         meta = (obj or {}).get("metadata") or {}
         group, kind_name = kind.get("group") or "", kind.get("kind") or ""
+        if group.endswith(".gatekeeper.sh"):
+            refused = _check_own(group, kind_name, request.get("name") or meta.get("name") or "", obj or {})
+            if refused is not None:  # Gatekeeper's `admission.Errored`: a code and the error, no reason
+                return {"allowed": False, "status": {"metadata": {}, "code": refused[0], "message": refused[1]}}
         namespace = request.get("namespace") or ""
         subject = meta.get("name") if group == "" and kind_name == "Namespace" else namespace
         if subject and (subject in EXEMPT or constraints.any_glob(await self.state.excluded("webhook"), subject)):
@@ -91,3 +95,31 @@ class Webhook:
         reg = self.state.cluster.registry("", "v1", "namespaces")
         ns = (await reg.cache()).objects.get(reg.key(None, namespace)) or {}
         return (ns.get("metadata") or {}).get("labels") or {}
+
+
+_ACTIONS = ("deny", "dryrun", "warn", "scoped")
+
+
+def _check_own(group: str, kind: str, name: str, obj: Obj) -> tuple[int, str] | None:
+    """Gatekeeper's checks of its own resources (`validateGatekeeperResources`): (code, message)
+    of a refusal, or None. 500 where Gatekeeper does not call the error the user's."""
+    if group != "status.gatekeeper.sh" and len(name) > 63:
+        return 500, f"resource cannot have metadata.name larger than 63 char; length: {len(name)}"
+    spec = obj.get("spec") or {}
+    if group == "templates.gatekeeper.sh" and kind == "ConstraintTemplate":
+        for target in spec.get("targets") or []:
+            ops = target.get("operations") or []
+            if "*" in ops and len(ops) > 1:
+                return 500, "if '*' is present, must not specify other operations"
+        crd_kind = (((spec.get("crd") or {}).get("spec") or {}).get("names") or {}).get("kind") or ""
+        if not crd_kind:
+            return 422, f'invalid ConstraintTemplate: ConstraintTemplate "{name}" does not specify CRD Kind'
+        if name.lower() != crd_kind.lower():
+            return 422, (f"invalid ConstraintTemplate: the ConstraintTemplate's name \"{name}\" is not equal to the "
+                         f'lowercase of CRD\'s Kind: "{crd_kind.lower()}"')
+    if group == "constraints.gatekeeper.sh":
+        action = spec.get("enforcementAction")
+        if action and action not in _ACTIONS:
+            return 500, (f'unrecognized enforcementAction: "{action}" is not within the supported list '
+                         f"[{' '.join(_ACTIONS)}]")
+    return None
