@@ -232,3 +232,24 @@ def test_rego_template(enabled: LKS):
     assert res.stderr.strip() == ('Error from server (Forbidden): admission webhook "validation.gatekeeper.sh" denied '
                                   'the request: [need-team] you must provide labels: {"team"}')
     enabled.kubectl("delete", "k8sregolabels", "need-team")
+
+
+def test_misnamed_template_refused(enabled: LKS):
+    res = apply(enabled, CEL_TEMPLATE.replace("name: k8srequiredlabels", "name: requiredlabels"))
+    assert res.returncode != 0
+    assert ('admission webhook "validation.gatekeeper.sh" denied the request: invalid ConstraintTemplate: the '
+            "ConstraintTemplate's name \"requiredlabels\" is not equal to the lowercase of CRD's Kind: "
+            '"k8srequiredlabels"') in res.stderr
+
+
+def test_gatekeeper_survives_a_restart(enabled: LKS):
+    """The add-on is recorded with the control plane: after a restart of the service the
+    templates are compiled again and constraints enforced."""
+    assert apply(enabled, CEL_TEMPLATE).returncode == 0
+    wait_until(lambda: apply(enabled, CONSTRAINT.format(action="deny")).returncode == 0, what="constraint")
+    enabled.restart()
+
+    def denied():
+        res = enabled.kubectl("create", "namespace", "after-restart", check=False)
+        return res.returncode != 0 and "[ns-must-have-owner] missing required label" in res.stderr
+    wait_until(denied, what="denial after restart")
