@@ -11,6 +11,7 @@ gives the Azure side the last audit's results per constraint. The audit interval
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 from typing import TYPE_CHECKING, Any
@@ -26,6 +27,7 @@ if TYPE_CHECKING:
 Obj = dict[str, Any]
 log = logging.getLogger(__name__)
 MANAGER = "addon-manager"
+_TERMINATING_WAIT = 60.0  # seconds for a terminating gatekeeper-system to go
 
 __all__ = ["Gatekeeper", "configure", "running", "violations"]
 
@@ -50,6 +52,7 @@ class Gatekeeper:
             await crd_reg.apply(None, crd["metadata"]["name"], crd, opts)
         await templates.wait_established(self.cluster, crds.TEMPLATES_GROUP, "v1", "constrainttemplates")
         await templates.wait_established(self.cluster, crds.CONFIG_GROUP, "v1alpha1", "configs")
+        await self._namespace_gone()
         # the handler is there before the configuration that sends requests to it
         local.register(self.cluster.id, manifests.NAMESPACE, manifests.SERVICE, self.webhook.admit)
         for obj in manifests.objects(int(self.audit.interval), self.audit.limit):
@@ -62,6 +65,16 @@ class Gatekeeper:
         self.templates = templates.TemplateController(self.cluster, self.state)
         await self.templates.start()
         await self.audit.start()
+
+    async def _namespace_gone(self) -> None:
+        """The add-on turned off a moment ago: its namespace finishes terminating first."""
+        namespaces = self.cluster.registry("", "v1", "namespaces")
+        async with asyncio.timeout(_TERMINATING_WAIT):
+            while True:
+                ns = await namespaces.get_or_none(None, manifests.NAMESPACE)
+                if ns is None or not ns["metadata"].get("deletionTimestamp"):
+                    return
+                await asyncio.sleep(0.1)
 
     async def stop(self) -> None:
         """Stop serving (the cluster stops, or the add-on is turned off: `remove` then takes the objects)."""

@@ -75,8 +75,11 @@ def webhook_configuration() -> Obj:
             "name": WEBHOOK, "admissionReviewVersions": ["v1", "v1beta1"],
             "clientConfig": {"service": {"name": SERVICE, "namespace": NAMESPACE, "path": ADMIT_PATH}},
             "failurePolicy": "Ignore", "matchPolicy": "Exact", "sideEffects": "None", "timeoutSeconds": 3,
+            # AKS's add-on also never denies in namespaces labelled as its own or the control plane's
             "namespaceSelector": {"matchExpressions": [
                 {"key": IGNORE_LABEL, "operator": "DoesNotExist"},
+                {"key": "admission.policy.azure.com/ignore", "operator": "DoesNotExist"},
+                {"key": "control-plane", "operator": "DoesNotExist"},
                 {"key": "kubernetes.io/metadata.name", "operator": "NotIn", "values": [NAMESPACE]}]},
             "objectSelector": {},
             "rules": [{"apiGroups": ["*"], "apiVersions": ["*"], "operations": ["CREATE", "UPDATE"],

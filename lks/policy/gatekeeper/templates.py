@@ -4,7 +4,7 @@ ConstraintTemplate it compiles the code (`engines`), creates or updates the cons
 `created: true` once the CRD is there, and one `byPod` entry per Gatekeeper pod whose `errors`
 hold `ingest_error` (`Could not ingest Rego: ...`, whatever the engine, as Gatekeeper words it)
 or `create_error` (`Could not create CRD: ...`). A deleted template takes its CRD, and so its
-constraints, with it. The compiled programs are handed to `state.Templates` for admission and
+constraints, with it. The compiled programs are handed to `state.State` for admission and
 audit.
 """
 
