@@ -34,9 +34,9 @@ from typing import Any
 from aiohttp import web
 
 from lks.arm.errors import ARMError
+from lks.identity import graphgroups, odata, principals
 from lks.identity import graphobjects as objects
 from lks.identity import groups as groups_
-from lks.identity import odata, principals
 from lks.identity.caller import Caller
 from lks.identity.graphio import (
     Call,
@@ -70,6 +70,8 @@ class GraphAPI:
         token's principal only); `groups` default to those in the principals' store."""
         self.principals = principals
         self.groups = groups or groups_.Groups(principals.store, clock=principals.clock)
+        self._groups = graphgroups.GroupsAPI(groups=self.groups, principals=principals, tenant_id=tenant_id)
+        g = self._groups
         self.tenant_id = tenant_id
         self._authenticate = authenticate
         self._may_write = may_write or _bootstrap
@@ -97,21 +99,21 @@ class GraphAPI:
             (f"/servicePrincipals{sp}/owners", {"GET": self.no_owners}),
             ("/directoryObjects/getByIds", {"POST": self.get_by_ids}),
             (f"/directoryObjects{obj}", {"GET": self.get_directory_object}),
-            (f"/(?:directoryObjects|servicePrincipals|groups){obj}/getMemberGroups", {"POST": self.member_groups}),
+            (f"/(?:directoryObjects|servicePrincipals|groups){obj}/getMemberGroups", {"POST": g.member_groups}),
             (f"/(?:directoryObjects|servicePrincipals|groups){obj}/checkMemberGroups",
-             {"POST": self.check_member_groups}),
+             {"POST": g.check_member_groups}),
             ("/organization", {"GET": self.organization}),
             ("/me(?:/.*)?", {"GET": self.me}),
             ("/users", {"GET": self.no_users}),
-            ("/groups", {"GET": self.list_groups, "POST": self.create_group}),
-            (f"/groups{grp}", {"GET": self.get_group, "DELETE": self.delete_group}),
-            (f"/groups{grp}/members", {"GET": self.list_members}),
-            (f"/groups{grp}/members/\\$ref", {"POST": self.add_member}),
-            (f"/groups{grp}/members{collection.format('member')}/\\$ref", {"DELETE": self.remove_member}),
+            ("/groups", {"GET": g.list_groups, "POST": g.create_group}),
+            (f"/groups{grp}", {"GET": g.get_group, "DELETE": g.delete_group}),
+            (f"/groups{grp}/members", {"GET": g.list_members}),
+            (f"/groups{grp}/members/\\$ref", {"POST": g.add_member}),
+            (f"/groups{grp}/members{collection.format('member')}/\\$ref", {"DELETE": g.remove_member}),
             (f"/groups{grp}/owners", {"GET": self.no_owners}),
         ]
         # POSTs that only read
-        self._reads = {self.get_by_ids, self.member_groups, self.check_member_groups}
+        self._reads = {self.get_by_ids, g.member_groups, g.check_member_groups}
         # Graph's path segments ignore case, as ARM's do
         self._table = [(re.compile(f"^{path}/?$", re.IGNORECASE), methods) for path, methods in table]
 
@@ -255,101 +257,6 @@ class GraphAPI:
             raise not_found(sp.object_id) from None
         await self.groups.forget(sp.object_id)  # a deleted object leaves its groups, as in Entra
         return web.Response(status=204)
-
-    # -- groups and their members ---------------------------------------------------------------
-
-    async def list_groups(self, call: Call) -> web.Response:
-        return page(call, [objects.group(g) for g in await self.groups.list()], "groups", objects.GROUP_FILTERS,
-                    "Group")
-
-    async def create_group(self, call: Call) -> web.Response:
-        """A security group: Graph needs displayName, mailNickname, mailEnabled and
-        securityEnabled, and makes no mail-enabled group but a Microsoft 365 one (lks makes none)."""
-        body = body_object(call.body)
-        for key in ("displayName", "mailNickname"):
-            value = body.get(key)
-            if not isinstance(value, str) or not value.strip():
-                raise bad_request(f"Invalid value specified for property '{key}' of resource 'Group'.")
-        for key in ("mailEnabled", "securityEnabled"):
-            if not isinstance(body.get(key), bool):
-                raise bad_request(f"Invalid value specified for property '{key}' of resource 'Group'.")
-        if body["mailEnabled"] or body.get("groupTypes"):
-            raise bad_request("The service does not currently support writes of mail-enabled groups. Please "
-                              "ensure that the mail-enablement property is unset or set to false.")
-        description = body.get("description")
-        if description is not None and not isinstance(description, str):
-            raise bad_request("Invalid value specified for property 'description' of resource 'Group'.")
-        group = await self.groups.create(body["displayName"], body["mailNickname"], description=description,
-                                         security_enabled=body["securityEnabled"])
-        return json_response({"@odata.context": call.context("groups/$entity"), **objects.group(group)}, 201,
-                             location=location(call, "groups", group.object_id))
-
-    async def get_group(self, call: Call) -> web.Response:
-        group = await self._group(call.ids[0])
-        return json_response({"@odata.context": call.context("groups/$entity"), **objects.group(group)})
-
-    async def delete_group(self, call: Call) -> web.Response:
-        group = await self._group(call.ids[0])
-        try:
-            await self.groups.delete(group.object_id)
-        except groups_.GroupNotFound:
-            raise not_found(call.ids[0]) from None
-        return web.Response(status=204)
-
-    async def list_members(self, call: Call) -> web.Response:
-        group = await self._group(call.ids[0])
-        members = [o for o in [await self._object(m) for m in group.members] if o is not None]
-        return page(call, members, "directoryObjects", frozenset({"id", "displayname"}), "DirectoryObject")
-
-    async def add_member(self, call: Call) -> web.Response:
-        """`POST /groups/{id}/members/$ref` with `{"@odata.id": "…/directoryObjects/{member}"}`."""
-        group = await self._group(call.ids[0])
-        ref = body_object(call.body).get("@odata.id")
-        if not isinstance(ref, str) or not ref.strip():
-            raise bad_request("Invalid URL format specified in @odata.id.", "BadRequest")
-        member = ref.rstrip("/").rsplit("/", 1)[-1]
-        if not _GUID.match(member):
-            raise bad_request(f"Invalid object identifier '{member}'.")
-        if await self._object(member) is None:
-            raise not_found(member)
-        if member.lower() == group.object_id.lower():
-            raise bad_request("A group cannot be a member of itself.")
-        try:
-            await self.groups.add_member(group.object_id, member)
-        except groups_.MemberExists:
-            raise bad_request("One or more added object references already exist for the following modified "
-                              "properties: 'members'.") from None
-        except groups_.GroupNotFound:
-            raise not_found(call.ids[0]) from None
-        return web.Response(status=204)
-
-    async def remove_member(self, call: Call) -> web.Response:
-        group = await self._group(call.ids[0])
-        try:
-            await self.groups.remove_member(group.object_id, call.ids[1])
-        except (groups_.NotAMember, groups_.GroupNotFound):
-            raise not_found(call.ids[1]) from None
-        return web.Response(status=204)
-
-    async def member_groups(self, call: Call) -> web.Response:
-        """getMemberGroups: the ids of the groups the object is in, transitively."""
-        await self._require_object(call.ids[0])
-        only = body_object(call.body).get("securityEnabledOnly", False)
-        if not isinstance(only, bool):
-            raise bad_request("Invalid value specified for property 'securityEnabledOnly' of resource "
-                              "'DirectoryObject'.")
-        found = await self.groups.member_of(call.ids[0], security_only=only)
-        return json_response({"@odata.context": call.context("Collection(Edm.String)"), "value": found})
-
-    async def check_member_groups(self, call: Call) -> web.Response:
-        """checkMemberGroups: which of `groupIds` (at most 20) the object is in, transitively."""
-        await self._require_object(call.ids[0])
-        ids = body_object(call.body).get("groupIds")
-        if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids) or not 0 < len(ids) <= 20:
-            raise bad_request("Invalid value specified for property 'groupIds' of resource 'DirectoryObject'.")
-        member_of = {g.lower() for g in await self.groups.member_of(call.ids[0])}
-        found = [i for i in ids if i.lower() in member_of]
-        return json_response({"@odata.context": call.context("Collection(Edm.String)"), "value": found})
 
     # -- client secrets (of an application or its service principal: the same in lks) -----------
 
@@ -498,31 +405,10 @@ class GraphAPI:
         return sp
 
     async def _group(self, id: str) -> groups_.Group:
-        if not _GUID.match(id):
-            raise bad_request(f"Invalid object identifier '{id}'.")
-        group = await self.groups.get(id)
-        if group is None:
-            raise not_found(id)
-        return group
-
-    async def _object(self, id: str) -> dict[str, Any] | None:
-        """The directory object (service principal or group) of that object id, typed; None if none."""
-        group = await self.groups.get(id)
-        if group is not None:
-            return {"@odata.type": objects.ODATA_TYPES["group"], **objects.group(group)}
-        sp = await self.principals.get(id)
-        if sp is not None and sp.service_principal and sp.object_id.lower() == id.lower():
-            return {"@odata.type": objects.ODATA_TYPES["servicePrincipal"],
-                    **objects.service_principal(sp, self.tenant_id)}
-        return None
+        return await self._groups.group(id)
 
     async def _require_object(self, id: str) -> dict[str, Any]:
-        if not _GUID.match(id):
-            raise bad_request(f"Invalid object identifier '{id}'.")
-        obj = await self._object(id)
-        if obj is None:
-            raise not_found(id)
-        return obj
+        return await self._groups.require_object(id)
 
     async def _owner(self, call: Call) -> principals.ServicePrincipal:
         """The principal of an addPassword/removePassword path: an application or a service principal."""

@@ -190,6 +190,23 @@ def test_rbac_reader_on_one_namespace(lks, config, cluster, user_kubeconfig, adm
     assert [p.name for p in cache.glob("lks-*.json")]
 
 
+def test_rbac_reader_through_a_group(lks, cluster, user_kubeconfig):
+    """Azure RBAC for Kubernetes honours an assignment to a group the principal is in (its token's
+    `groups` claim), as guard does."""
+    name = f"ns1-readers-{uuid.uuid4().hex[:6]}"
+    group = lks_json(lks, "ad", "group", "create", "--display-name", name, "--mail-nickname", name)["id"]
+    lks_json(lks, "role", "assignment", "create", "--assignee-object-id", group, "--assignee-principal-type", "Group",
+             "--role", RBAC_READER, "--scope", f"{cluster['id']}/namespaces/ns1")
+    member = _sp(lks, "grouped-reader")
+    res = lks_cli(lks, "ad", "group", "member", "add", "-g", group, "--member-id", _object_id(lks, member["appId"]))
+    assert res.returncode == 0, res.stderr
+    pods = _kubectl(lks, user_kubeconfig, member, "get", "pods", "-n", "ns1", "-o", "name")
+    assert pods.returncode == 0, pods.stderr
+    assert pods.stdout.split() == ["pod/web"]
+    other = _kubectl(lks, user_kubeconfig, member, "get", "pods", "-n", "default")
+    assert other.returncode != 0 and "User does not have access to the resource in Azure." in other.stderr
+
+
 def test_bad_tokens_are_401(lks, config, cluster, user_kubeconfig):
     sp = _sp(lks, "arm")
     ctx = ssl.create_default_context(cafile=config["ca_file"])
