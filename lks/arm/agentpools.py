@@ -97,6 +97,7 @@ class AgentPools:
             model.pool_versions(pool) else (
             "Scaling" if existing.get("count") != pool["count"] and
             {**existing, "count": 0, "eTag": ""} == {**pool, "count": 0, "eTag": ""} else "Updating")
+        pool["provisioningState"] = state  # `stored` is `doc`: begin_operation cannot see the pool change
         op = await self.plane.begin_operation(call, doc, stored, "Updating" if state == "Creating" else state,
                                               created=False)
         accepted = model.pool_resource(doc["id"], pool)

@@ -16,10 +16,17 @@ Nodes leave a pool as on AKS: cordoned, drained through the Eviction API and the
 A drain that runs out of time fails the operation with `PodDrainFailure` and AKS's message.
 `LKS_DRAIN_MINUTE_SECONDS` (default 60) is how long one of those minutes lasts, so that tests
 and demos can wait seconds where AKS waits minutes.
+
+New nodes come at once by default; with a `provisioning_time` (`lks up --node-provisioning-time`)
+the nodes a change adds to a pool (a scale-up, a new pool) register only once that much of the
+clock has passed, as AKS's VMs take a minute or two to boot and join, while the operation (the
+pool `Scaling` or `Creating`) runs on. `abandon` gives up on the instances a pool is waiting for
+(the cluster autoscaler's `max-node-provision-time`): the pool keeps the nodes it has.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import ssl
@@ -113,14 +120,32 @@ def _adopted(doc: Doc, pool: Doc, current: NodeTemplate) -> Callable[[Doc], Node
     return of
 
 
+async def _until(clock: Clock, deadline: float) -> None:
+    """Sleep until the clock reads `deadline`, measured when this task runs (not when made)."""
+    delay = deadline - clock.now()
+    if delay > 0:
+        await clock.sleep(delay)
+
+
+class _Booting:
+    """The new instances one change of a cluster waits for: the pools growing, those given up."""
+
+    def __init__(self, pools: set[str]):
+        self.pools = pools
+        self.abandoned: set[str] = set()
+        self.all_abandoned = asyncio.Event()
+
+
 class Fleet:
     def __init__(self, *, clock: Clock | None = None, data_dir: Path | None = None,
-                 tls: ssl.SSLContext | None = None, drain_minute: float | None = None):
+                 tls: ssl.SSLContext | None = None, drain_minute: float | None = None,
+                 provisioning_time: float = 0.0):
         """`data_dir` holds each cluster's node data (`<data_dir>/<cluster id>/nodes`: the pod
         directories and container logs of Process pools); `tls` is the API server's own TLS
         context, which the in-cluster API endpoint of Process pods serves with;
         `drain_minute` is how many seconds one minute of a drain timeout lasts (default: from
-        `LKS_DRAIN_MINUTE_SECONDS`, else 60)."""
+        `LKS_DRAIN_MINUTE_SECONDS`, else 60); `provisioning_time` is how many seconds of the
+        clock a new node takes to register (0: at once)."""
         self.clock = clock or Clock()
         self.data_dir = data_dir
         self.tls = tls
@@ -129,6 +154,8 @@ class Fleet:
             float(os.environ.get(DRAIN_MINUTE_ENV) or 60) / self.clock.scale
         self.pools: dict[tuple[str, str], NodePool] = {}  # (control plane id, pool name) -> pool
         self._parked: dict[str, ProcessRuntime] = {}  # control plane id -> containers running on
+        self.provisioning_time = provisioning_time
+        self._booting: dict[str, _Booting] = {}  # control plane id -> the new instances it waits for
 
     def _of(self, cp_id: str) -> dict[str, NodePool]:
         return {name: pool for (cp, name), pool in self.pools.items() if cp == cp_id}
@@ -161,6 +188,7 @@ class Fleet:
                     await pool.delete()
                     del self.pools[(cp_id, name)]
             running: dict[str, tuple[NodePool, NodeTemplate, int]] = {}
+            delayed = self.provisioning_time > 0 and not at_rest
             for name, spec in wanted.items():
                 tmpl = template(doc, spec)
                 count = spec["count"] if spec.get("powerState", {}).get("code", "Running") == "Running" else 0
@@ -169,7 +197,9 @@ class Fleet:
                 if pool is None or pool.cluster is not cluster:  # new, or the control plane restarted
                     if pool is not None:
                         await pool.close()
-                    pool = self.pools[(cp_id, name)] = NodePool(cluster=cluster, template=tmpl, count=count,
+                    # with a provisioning time a new pool starts with the Nodes it finds; the rest boot
+                    pool = self.pools[(cp_id, name)] = NodePool(cluster=cluster, template=tmpl,
+                                                                count=0 if delayed else count,
                                                                 drain_timeout=timeout,
                                                                 adopted=_adopted(doc, spec, tmpl))
                     # scaling in waits for the upgrade, which counts surge nodes as its own
@@ -177,10 +207,47 @@ class Fleet:
                 running[name] = (pool, tmpl, count)
             if not at_rest:
                 await self._upgrade(wanted, running, progress)
+            abandoned: set[str] = set()
+            if delayed:
+                abandoned = await self._boot(cp_id, [n for n, (pool, _, count) in running.items()
+                                                     if count > len(pool.agents)])
             for name, (pool, tmpl, count) in running.items():
-                if at_rest:
-                    count = max(count, len(pool.agents))
+                if at_rest or name in abandoned:
+                    count = max(count, len(pool.agents)) if at_rest else min(count, len(pool.agents))
                 await pool.apply(tmpl, count, drain_timeout=drain_timeout(wanted[name], self.drain_minute))
+
+    async def _boot(self, cp_id: str, growing: list[str]) -> set[str]:
+        """Wait `provisioning_time` for the new instances of these pools to boot; the pools
+        `abandon` gave up on meanwhile."""
+        if not growing:
+            return set()
+        booting = self._booting[cp_id] = _Booting(set(growing))
+        sleep = asyncio.ensure_future(_until(self.clock, self.clock.now() + self.provisioning_time))
+        given_up = asyncio.ensure_future(booting.all_abandoned.wait())
+        try:
+            await asyncio.wait({sleep, given_up}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            sleep.cancel()
+            given_up.cancel()
+            if self._booting.get(cp_id) is booting:
+                del self._booting[cp_id]
+        return booting.abandoned
+
+    def booting(self, cluster: Cluster) -> set[str]:
+        """The pools of the cluster whose new instances are still booting."""
+        booting = self._booting.get(cluster.id)
+        return booting.pools - booting.abandoned if booting is not None else set()
+
+    def abandon(self, cluster: Cluster, pool_name: str) -> bool:
+        """Give up on the instances `pool_name` is waiting for, as a VMSS deletes instances that
+        failed to come up: the running change keeps the nodes the pool has. False: none booting."""
+        booting = self._booting.get(cluster.id)
+        if booting is None or pool_name not in booting.pools - booting.abandoned:
+            return False
+        booting.abandoned.add(pool_name)
+        if booting.abandoned >= booting.pools:
+            booting.all_abandoned.set()
+        return True
 
     async def _upgrade(self, wanted: dict[str, Doc], running: dict[str, tuple[NodePool, NodeTemplate, int]],
                        progress: Progress | None) -> None:

@@ -50,6 +50,7 @@ SYNC_BUDGET_ENV = "LKS_SYNC_ANSWER_SECONDS"
 SYNC_BUDGET = float(os.environ.get(SYNC_BUDGET_ENV) or 0.5)
 _PROVIDER = "Microsoft.ContainerService"
 _KEY = "/lks/operations/"
+PREFIX = _KEY  # the records' keys: a watch of it sees every operation end (after `running` forgets it)
 
 
 class Operations:

@@ -9,7 +9,15 @@ plane's reconcile operation adds the nodes (`managedclusters.admit_update`, then
 `plane.begin_operation`), so the ARM pool shows the new count. A node goes as upstream removes
 it: tainted `ToBeDeletedByClusterAutoscaler`, drained through the Eviction API and deleted by the
 fleet as that very VMSS instance (`Fleet.retire_nodes`), then the count drops by one. A cluster
-with an operation running is left alone until it ends.
+with an operation running is left alone until it ends, unless the autoscaler started it: then
+the scans go on (status, the provisioning deadline) but change nothing until it ends.
+
+Nodes on their way (the pool's count less its registered Nodes: `lks up
+--node-provisioning-time`) are template nodes in the simulation, so their pods do not trigger a
+second scale-up; a scale-up whose nodes have not registered `max-node-provision-time` after it
+failed, as upstream's `ScaleUpTimedOut`: the pool is backed off, scale-down waits
+`scale-down-delay-after-failure`, the fleet gives up on the instances and the count goes back to
+the nodes there are.
 """
 
 from __future__ import annotations
@@ -23,8 +31,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from lks import clock as clocks
 from lks import store, tasks
-from lks.arm import documents, fleet, managedclusters
+from lks.arm import documents, fleet, managedclusters, operations
 from lks.arm.errors import ARMError
 from lks.autoscaler import expander, explain, groups, profile, scaledown, scaleup, status
 from lks.autoscaler.profile import Profile
@@ -85,6 +94,14 @@ def _ready(node: Doc) -> bool:
 
 
 @dataclass
+class Request:
+    """A scale-up of one group not yet done (upstream's ScaleUpRequest): since when, by how many."""
+
+    since: float
+    increase: int
+
+
+@dataclass
 class ClusterState:
     """What the autoscaler remembers of one cluster between scans (upstream keeps it in memory
     too: a restart starts the unneeded clocks over)."""
@@ -102,6 +119,9 @@ class ClusterState:
     recorder: EventRecorder | None = None  # kept: a repeated Event is counted, not created again
     backoff: dict[str, tuple[float, float]] = field(default_factory=dict)  # pool -> (until, its length)
     growing: set[str] = field(default_factory=set)  # pools whose scale-up operation has not been seen end
+    operation: str | None = None  # the autoscaler's last resize operation: scans go on while it runs
+    requests: dict[str, Request] = field(default_factory=dict)  # pool -> its scale-up whose nodes are due
+    backoff_info: dict[str, tuple[str, str]] = field(default_factory=dict)  # pool -> (errorCode, errorMessage)
 
 
 class ClusterAutoscaler:
@@ -130,7 +150,9 @@ class ClusterAutoscaler:
     async def _run(self) -> None:
         async with asyncio.TaskGroup() as group:
             self._tasks = group
-            group.create_task(self._watch())
+            group.create_task(self._watch(documents.PREFIX + "/"))
+            # an operation ends after its last document write: its record's last write wakes the loop then
+            group.create_task(self._watch(operations.PREFIX))
             while True:
                 self._wake.clear()
                 try:
@@ -140,13 +162,14 @@ class ClusterAutoscaler:
                     due = None
                 await self._sleep_until(due)
 
-    async def _watch(self) -> None:
-        """Wake on every change of an ARM document (autoscaling enabled, an operation ended)."""
+    async def _watch(self, prefix: str) -> None:
+        """Wake on every change under `prefix` (ARM documents: autoscaling enabled; operation
+        records: an operation ended)."""
         backend = self.plane.docs.store
         while True:
             try:
                 revision = await backend.current_revision()
-                async for _event in backend.watch(documents.PREFIX + "/", start_revision=revision + 1):
+                async for _event in backend.watch(prefix, start_revision=revision + 1):
                     self._wake.set()
             except store.StoreError:
                 await asyncio.sleep(0.1)
@@ -154,12 +177,19 @@ class ClusterAutoscaler:
     async def _sleep_until(self, due: float | None) -> None:
         waits: set[asyncio.Future[Any]] = {asyncio.ensure_future(self._wake.wait())}
         if due is not None:
-            waits.add(asyncio.ensure_future(self.clock.sleep(max(due - self.clock.now(), 0.0))))
+            waits.add(asyncio.ensure_future(self._timer(due)))
         try:
             await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
         finally:
             for w in waits:
                 w.cancel()
+
+    async def _timer(self, due: float) -> None:
+        """Until the clock reads `due`, measured once this task runs (the clock may have moved
+        since `due` was computed; a time already past returns at once)."""
+        delay = due - self.clock.now()
+        if delay > 0:
+            await self.clock.sleep(delay)
 
     async def run_once(self) -> float | None:
         """Start the scan of every cluster whose scan is due (each its own task, so that one
@@ -176,7 +206,12 @@ class ClusterAutoscaler:
                 key = doc["id"].lower()
                 seen.add(key)
                 state = self.states.setdefault(key, ClusterState())
-                if key in self._scanning or not self._at_rest(doc):
+                if key in self._scanning:
+                    continue
+                if not self._at_rest(doc, state):
+                    # the end of its operation wakes the loop; a timer as well, should that wake
+                    # have come while the operation was still registered as running
+                    due.append(max(state.next_scan, now + _profile(doc).scan_interval))
                     continue
                 if state.next_scan <= now:
                     scan = self._scan(doc, state, now)
@@ -212,10 +247,19 @@ class ClusterAutoscaler:
             return explain.unscanned(doc)
         return explain.report(state, now=self.clock.now())
 
-    def _at_rest(self, doc: Doc) -> bool:
+    def _at_rest(self, doc: Doc, state: ClusterState) -> bool:
+        """Running, and no operation under way but one of the autoscaler's own."""
         props = doc["properties"]
-        return props.get("provisioningState") in _AT_REST and props["powerState"]["code"] == "Running" \
-            and self.plane.operations.running(doc["id"]) is None
+        if props["powerState"]["code"] != "Running":
+            return False
+        op = self.plane.operations.running(doc["id"])
+        if op is not None:
+            return op["name"] == state.operation
+        return props.get("provisioningState") in _AT_REST
+
+    def _busy(self, doc: Doc) -> bool:
+        """An operation (the autoscaler's own) is changing the cluster: no resize until it ends."""
+        return self.plane.operations.running(doc["id"]) is not None
 
     # -- one scan -------------------------------------------------------------------------------
 
@@ -229,9 +273,16 @@ class ClusterAutoscaler:
         if state.recorder is None or state.recorder.cluster is not cluster:
             state.recorder = EventRecorder(cluster, component=status.COMPONENT)
         recorder = state.recorder
+        late = self._track(node_groups, state, settings, now)
         healthy = self._health(picture, node_groups, state, settings, now)
+        if late:
+            await self._give_up(doc, cluster, late, state, recorder, now)
+            await self._write_status(cluster, state, now)
+            return
+        busy = self._busy(doc)
         up = scaleup.Result()
         if healthy:
+            scaleup.add_upcoming(picture, node_groups)
             # a pod's age is on the cluster's clock, which stamped it; new-pod-scale-up-delay on the plane's
             wall, rate = cluster.clock.now(), self.clock.scale / cluster.clock.scale
             created = {p.key: now - (wall - _timestamp(p.obj["metadata"].get("creationTimestamp"))) * rate
@@ -239,19 +290,29 @@ class ClusterAutoscaler:
             up = scaleup.plan(picture, node_groups, settings=settings, now=now, created=created,
                               priorities=priorities, rng=self.rng, backoff=self._backoff(doc, state, now))
         state.last_scale_up = up
-        resized = bool(up.increases) and await self._resize(doc["id"], {n: b for n, (_a, b) in up.increases.items()})
-        state.cluster.scale_up.set("InProgress" if resized else "NoActivity", now)
+        if busy and up.increases:  # pods beyond the nodes on their way: grown once the running operation ends
+            await self._write_status(cluster, state, now)
+            return
+        op = await self._resize(doc["id"], {n: b for n, (_a, b) in up.increases.items()}) if up.increases else None
+        resized = op is not None
+        state.cluster.scale_up.set("InProgress" if resized or state.requests else "NoActivity", now)
         if up.increases and not resized:
             for name in up.increases:
                 _back_off(state, name, now)
-        if resized:
+        if op is not None:
+            state.operation = op["name"]
             state.growing = set(up.increases)
+            for name, (before, after) in up.increases.items():
+                request = state.requests.setdefault(name, Request(now, 0))
+                request.since, request.increase = now, request.increase + after - before
+        backed_off = {name for name, (until, _length) in state.backoff.items() if until > now}
         for g in node_groups:
             gs = state.groups[g.name]
             if resized and g.name in up.increases:
                 gs.target = up.increases[g.name][1]
-            gs.scale_up.set("InProgress" if resized and g.name in up.increases else
-                            "Backoff" if g.name in state.backoff else "NoActivity", now)
+            gs.scale_up.set("InProgress" if g.name in state.requests else
+                            "Backoff" if g.name in backed_off else "NoActivity", now)
+            gs.backoff_info = state.backoff_info.get(g.name) if g.name in backed_off else None
         if up.increases:
             if resized:
                 state.last_add = now
@@ -270,7 +331,7 @@ class ClusterAutoscaler:
                 if reasons:
                     await recorder.record(pod.obj, "Normal", "NotTriggerScaleUp",
                                           f"pod didn't trigger scale-up: {scaleup.reasons_text(reasons)}")
-            if healthy:
+            if healthy and not busy:
                 await self._scale_down(doc, cluster, picture, node_groups, pdbs, state, settings, recorder, now)
         await self._write_status(cluster, state, now)
 
@@ -288,13 +349,14 @@ class ClusterAutoscaler:
     def _backoff(self, doc: Doc, state: ClusterState, now: float) -> frozenset[str]:
         """The pools not to grow now: a scale-up whose operation failed backs its pools off, 5
         minutes and doubling up to 30 (upstream's exponential backoff; AKS's "up to 30 min")."""
-        if state.growing:
+        if state.growing and not self._busy(doc):
             if doc["properties"].get("provisioningState") == "Failed":
                 for name in state.growing:
                     _back_off(state, name, now)
             else:
                 for name in state.growing:  # it worked: the next failure starts over
                     state.backoff.pop(name, None)
+                    state.backoff_info.pop(name, None)
             state.growing = set()
         return frozenset(name for name, (until, _length) in state.backoff.items() if until > now)
 
@@ -308,12 +370,21 @@ class ClusterAutoscaler:
             total.ready += _ready(node)
         for group in node_groups:
             gs = state.groups.setdefault(group.name, status.GroupStatus())
+            missing = max(group.target - len(group.nodes), 0)
+            request = state.requests.get(group.name)
+            # nodes of a scale-up still in time are unregistered; past it (or never asked for) long unregistered
+            due = min(missing, request.increase) if request is not None else 0
             gs.counts = status.Counts(total=len(group.nodes),
                                       ready=sum(_ready(picture.nodes[n]) for n in group.nodes),
-                                      unregistered=max(group.target - len(group.nodes), 0))
+                                      unregistered=due, long_unregistered=missing - due)
             total.unregistered += gs.counts.unregistered
+            total.long_unregistered += gs.counts.long_unregistered
             gs.target, gs.min_size, gs.max_size = group.target, group.min_size, group.max_size
-            gs.health.set("Healthy", now)
+            # upstream's IsNodeGroupHealthy: fewer ready nodes than the target less the nodes
+            # excused (on their way, or long unregistered) are unready nodes unaccounted for
+            unjustified = max(group.target - gs.counts.long_unregistered - due - gs.counts.ready, 0)
+            gs.health.set("Unhealthy" if unjustified > settings.ok_total_unready_count and unjustified >
+                          settings.max_total_unready_percentage / 100.0 * gs.counts.total else "Healthy", now)
         for name in set(state.groups) - {g.name for g in node_groups}:
             del state.groups[name]
         state.cluster.counts = total
@@ -322,6 +393,53 @@ class ClusterAutoscaler:
                                  settings.max_total_unready_percentage / 100.0 * total.total)
         state.cluster.health.set("Healthy" if healthy else "Unhealthy", now)
         return healthy
+
+    def _track(self, node_groups: list[groups.Group], state: ClusterState, settings: Profile,
+               now: float) -> list[tuple[groups.Group, Request]]:
+        """Upstream's updateScaleRequests: a scale-up whose nodes have all registered is done;
+        one whose nodes are not all there `max-node-provision-time` after it timed out (its
+        missing nodes are long unregistered from now on). The groups whose scale-up timed out."""
+        late = []
+        by_name = {g.name: g for g in node_groups}
+        for name, request in list(state.requests.items()):
+            group = by_name.get(name)
+            if group is None or len(group.nodes) >= group.target:
+                del state.requests[name]
+            elif now > request.since + group.settings(settings).max_node_provision_time:  # the pool's own, if set
+                late.append((group, state.requests.pop(name)))
+        return late
+
+    async def _give_up(self, doc: Doc, cluster: Cluster, late: list[tuple[groups.Group, Request]], state: ClusterState,
+                       recorder: EventRecorder, now: float) -> None:
+        """Scale-ups that timed out: each group is backed off with upstream's event and backoff
+        info, scale-down waits `scale-down-delay-after-failure`, the fleet stops waiting for the
+        instances, and the pool's count goes back to the nodes it has (not below minCount)."""
+        configmap = await self._write_status(cluster, state, now)
+        sizes = {}
+        for group, request in late:
+            took = clocks.go_duration(round((now - request.since) * 1e9))
+            await recorder.record(configmap, "Warning", "ScaleUpTimedOut",
+                                  f"Nodes added to group {group.id} failed to register within {took}")
+            log.warning("scale-up of %s timed out after %s", group.id, took)
+            _back_off(state, group.name, now)
+            state.backoff_info[group.name] = ("timeout", f"Scale-up timed out for node group {group.id} after {took}")
+            state.growing.discard(group.name)  # its operation will succeed: that must not lift the backoff
+            self.plane.fleet.abandon(cluster, group.name)
+            sizes[group.name] = max(len(group.nodes), group.min_size)
+        state.last_failure = now
+        op = self.plane.operations.running(doc["id"])
+        if op is not None and op["name"] == state.operation:
+            await self.plane.operations.wait(op["name"])  # the fleet keeps the nodes it has, and ends it
+        op = await self._resize(doc["id"], sizes)
+        if op is not None:
+            state.operation = op["name"]
+        for group, _request in late:
+            gs = state.groups[group.name]
+            gs.scale_up.set("Backoff", now)
+            gs.backoff_info = state.backoff_info[group.name]
+            if op is not None:
+                gs.target = sizes[group.name]
+        state.cluster.scale_up.set("InProgress" if state.requests else "NoActivity", now)
 
     # -- scale-down -------------------------------------------------------------------------------
 
@@ -387,15 +505,18 @@ class ClusterAutoscaler:
         if removed:
             state.last_delete = now
             targets = {v.group.name: v.group.target for v in verdicts}
-            await self._resize(doc["id"], {n: targets[n] - k for n, k in removed.items()})
+            op = await self._resize(doc["id"], {n: targets[n] - k for n, k in removed.items()})
+            if op is not None:
+                state.operation = op["name"]
 
     # -- writes ----------------------------------------------------------------------------------
 
-    async def _resize(self, cluster_id: str, sizes: dict[str, int]) -> bool:
-        """Set these pools' counts as a user's scale would: the document, then the operation."""
+    async def _resize(self, cluster_id: str, sizes: dict[str, int]) -> Doc | None:
+        """Set these pools' counts as a user's scale would: the document, then the operation
+        (returned; None: not done)."""
         stored = await self.plane.docs.get(cluster_id)
         if stored is None or self.plane.operations.running(cluster_id) is not None:
-            return False
+            return None
         current = stored.doc
         new = copy.deepcopy(current)
         for pool in new["properties"]["agentPoolProfiles"]:
@@ -403,12 +524,12 @@ class ClusterAutoscaler:
                 pool["count"] = sizes[pool["name"]]
         try:
             await managedclusters.admit_update(self.plane, current, new)
-            await self.plane.begin_operation(None, new, stored, "Scaling", created=False)
+            op = await self.plane.begin_operation(None, new, stored, "Scaling", created=False)
         except ARMError as err:
             log.warning("autoscaler could not resize %s to %s: %s %s", cluster_id, sizes, err.code, err.message)
-            return False
+            return None
         log.info("autoscaler resized %s: %s", cluster_id, sizes)
-        return True
+        return op
 
     async def _write_status(self, cluster: Cluster, state: ClusterState, now: float) -> Doc:
         """The status ConfigMap, created or replaced; returns it (Events about the autoscaler go there)."""

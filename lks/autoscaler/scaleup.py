@@ -1,7 +1,7 @@
 """Scale-up (upstream's `ScaleUp`): pending pods that the scheduler marked unschedulable, less
 the ones that fit an existing node after all, are simulated on a template node of each
 autoscaled group; a binpacking estimate says how many new nodes each group needs for the pods
-it can take; the expander (`lks.autoscaler.expander`) picks one option; with
+it can take (nodes on their way count as nodes: `add_upcoming`); the expander (`lks.autoscaler.expander`) picks one option; with
 `balance-similar-node-groups` the increase is split across groups alike; `maxCount` caps it.
 
 The result says which groups grow to what size, which pods triggered it and, per pod left out,
@@ -50,6 +50,22 @@ class Result:
     by_group: dict[str, dict[str, list[str]]] = field(default_factory=dict)  # pod key -> group -> its reasons
     remaining: list[PodInfo] = field(default_factory=list)  # pods no scale-up helps
     needed: bool = False  # some pod was pending (ScaleUp condition Needed / NotNeeded)
+
+
+def add_upcoming(picture: Picture, groups: list[Group]) -> int:
+    """Nodes on their way (a group's target less its registered Nodes) join the picture as
+    template nodes with their DaemonSet pods, so that pending pods they will take count as
+    schedulable and trigger no second scale-up (upstream's addUpcomingNodesToClusterSnapshot).
+    They are not in any group's `nodes`: never scale-down candidates. How many were added."""
+    added = 0
+    for group in groups:
+        for i in range(group.target - len(group.nodes)):
+            name = f"upcoming-{group.id}-{i}"
+            picture.snapshot.set_node(simulator.template_node(group.template, name))
+            for ds in picture.daemon_pods(name, picture.fw, picture.snapshot.nodes[name]):
+                picture.snapshot.set_pod(ds)
+            added += 1
+    return added
 
 
 def pending(picture: Picture, *, now: float, settings: Profile, created: dict[str, float]) -> list[PodInfo]:

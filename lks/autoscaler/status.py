@@ -64,6 +64,7 @@ class GroupStatus:
     target: int = 0
     min_size: int = 0
     max_size: int = 0
+    backoff_info: tuple[str, str] | None = None  # why its scale-up is backed off: (errorCode, errorMessage)
 
 
 def _counts(c: Counts, indent: str) -> list[str]:
@@ -74,6 +75,13 @@ def _counts(c: Counts, indent: str) -> list[str]:
 
 def _times(cond: Condition, indent: str) -> list[str]:
     return [f'{indent}lastProbeTime: "{rfc3339(cond.probed)}"', f'{indent}lastTransitionTime: "{rfc3339(cond.changed)}"']
+
+
+def _backoff(info: tuple[str, str] | None) -> list[str]:
+    if info is None:
+        return []
+    code, message = info
+    return ["    backoffInfo:", f"      errorCode: {code}", f"      errorMessage: {message}"]
 
 
 def text(now: float, cluster: GroupStatus, groups: dict[str, GroupStatus]) -> str:
@@ -87,6 +95,6 @@ def text(now: float, cluster: GroupStatus, groups: dict[str, GroupStatus]) -> st
         lines += [f"- name: {name}", "  health:", f"    status: {g.health.status}", *_counts(g.counts, "    "),
                   f"    cloudProviderTarget: {g.target}", f"    minSize: {g.min_size}", f"    maxSize: {g.max_size}",
                   *_times(g.health, "    "), "  scaleUp:", f"    status: {g.scale_up.status}",
-                  *_times(g.scale_up, "    "), "  scaleDown:", f"    status: {g.scale_down.status}",
+                  *_backoff(g.backoff_info), *_times(g.scale_up, "    "), "  scaleDown:", f"    status: {g.scale_down.status}",
                   *_times(g.scale_down, "    ")]
     return "\n".join(lines) + "\n"

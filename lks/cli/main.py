@@ -10,6 +10,7 @@ import argparse
 import asyncio
 import gc
 import logging
+import re
 import sys
 
 from lks.cli import output
@@ -44,6 +45,9 @@ def _parser() -> argparse.ArgumentParser:
     up.add_argument("--time-scale", type=_positive, default=1.0, metavar="N",
                     help="run the service's timers N times faster than the wall clock: maintenance windows, "
                          "automatic upgrades, drain timeouts (certificates and tokens keep real time; default 1)")
+    up.add_argument("--node-provisioning-time", type=_duration, default=0.0, metavar="DURATION",
+                    help="how long a new node takes to register after a scale-up or pool creation, as an AKS VM "
+                         "boots (e.g. 90s, 2m; on the --time-scale clock; default 0: at once)")
     up.add_argument("--log-level", default="WARNING", help="Python log level (default WARNING)")
 
     common = argparse.ArgumentParser(add_help=False)  # az's global arguments, on every command
@@ -69,6 +73,20 @@ def _positive(value: str) -> float:
     return number
 
 
+def _duration(value: str) -> float:
+    """`90`, `90s`, `2m`, `1m30s`, `1h`: seconds."""
+    match = _DURATION.fullmatch(value.strip())
+    if not value.strip() or match is None:
+        raise argparse.ArgumentTypeError(f"invalid duration: '{value}' (e.g. 90s, 2m)")
+    if match["bare"] is not None:
+        return float(match["bare"])
+    return 3600 * float(match["h"] or 0) + 60 * float(match["m"] or 0) + float(match["s"] or 0)
+
+
+_DURATION = re.compile(r"(?P<bare>\d+(?:\.\d+)?)|(?:(?P<h>\d+(?:\.\d+)?)h)?(?:(?P<m>\d+(?:\.\d+)?)m)?"
+                       r"(?:(?P<s>\d+(?:\.\d+)?)s)?")
+
+
 def _up(args: argparse.Namespace) -> int:
     from lks import server
 
@@ -85,7 +103,8 @@ def _up(args: argparse.Namespace) -> int:
     # against 50,000; against the default 700 it saved ~30% of a pod's CPU)
     gc.set_threshold(200_000, 20, 100)
     asyncio.run(server.serve(host=args.host, port=args.port, demo=args.demo, store_url=args.store,
-                             history=args.compaction_interval, time_scale=args.time_scale))
+                             history=args.compaction_interval, time_scale=args.time_scale,
+                             node_provisioning_time=args.node_provisioning_time))
     return 0
 
 
