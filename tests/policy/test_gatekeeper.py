@@ -100,6 +100,10 @@ async def test_addon_objects(cluster: Cluster):
 async def test_deny_dryrun_warn(cluster: Cluster):
     t = await add_template(cluster, LABELS_CEL)
     assert t["status"]["created"] is True and "errors" not in t["status"]["byPod"][0]
+    pod_statuses = cluster.registry("status.gatekeeper.sh", "v1beta1", "constrainttemplatepodstatuses")
+    mine = await pod_statuses.get("gatekeeper-system", "gatekeeper--controller--manager-k8srequiredlabels")
+    assert mine["status"]["id"] == "gatekeeper-controller-manager"
+    assert mine["metadata"]["labels"]["internal.gatekeeper.sh/constrainttemplate-name"] == "k8srequiredlabels"
     constraints = cluster.registry("constraints.gatekeeper.sh", "v1beta1", "k8srequiredlabels")
     await constraints.create(None, constraint("ns-must-have-owner"), user())
     namespaces = cluster.registry("", "v1", "namespaces")
@@ -208,6 +212,12 @@ async def test_template_deleted_takes_its_crd(cluster: Cluster):
         crd = await crds.get_or_none(None, "k8srequiredlabels.constraints.gatekeeper.sh")
         return crd is None or crd["metadata"].get("deletionTimestamp")
     await until(gone)
+    pod_statuses = cluster.registry("status.gatekeeper.sh", "v1beta1", "constrainttemplatepodstatuses")
+    await until(lambda: _no_pod_statuses(pod_statuses))
+
+
+async def _no_pod_statuses(reg) -> bool:
+    return not (await reg.cache()).objects
 
 
 UNIQUE_KEY_REGO = """package k8suniquekey

@@ -52,6 +52,7 @@ class Gatekeeper:
             await crd_reg.apply(None, crd["metadata"]["name"], crd, opts)
         await templates.wait_established(self.cluster, crds.TEMPLATES_GROUP, "v1", "constrainttemplates")
         await templates.wait_established(self.cluster, crds.CONFIG_GROUP, "v1alpha1", "configs")
+        await templates.wait_established(self.cluster, crds.STATUS_GROUP, "v1beta1", "constrainttemplatepodstatuses")
         await self._namespace_gone()
         # the handler is there before the configuration that sends requests to it
         local.register(self.cluster.id, manifests.NAMESPACE, manifests.SERVICE, self.webhook.admit)

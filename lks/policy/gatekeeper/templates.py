@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from lks.controllers.controller import Controller
 from lks.kube import deletion, errors
 from lks.kube.registry import WriteOptions
-from lks.policy.gatekeeper import crds, engines
+from lks.policy.gatekeeper import crds, engines, manifests
 
 if TYPE_CHECKING:
     from lks.kube.cluster import Cluster
@@ -37,6 +37,7 @@ class TemplateController(Controller[str]):
         self.state = state
         self.templates = cluster.registry(crds.TEMPLATES_GROUP, "v1", "constrainttemplates")
         self.crds = cluster.registry("apiextensions.k8s.io", "v1", "customresourcedefinitions")
+        self.pod_statuses = cluster.registry(crds.STATUS_GROUP, "v1beta1", "constrainttemplatepodstatuses")
         self.informer = self.watch(self.templates, self._on_event)
 
     def _on_event(self, event: str, obj: Obj, prev: Obj | None) -> None:
@@ -55,6 +56,7 @@ class TemplateController(Controller[str]):
             kind = self.state.remove_template(name)
             if kind is not None:
                 await self._delete_crd(kind)
+            await self._delete_pod_statuses(name)
             return
         names = ((template.get("spec") or {}).get("crd") or {}).get("spec", {}).get("names") or {}
         kind = names.get("kind") or ""
@@ -99,6 +101,32 @@ class TemplateController(Controller[str]):
                 "gatekeeper-controller-manager" if role == "controller-manager" else "gatekeeper-audit"])
         return out
 
+    async def _delete_pod_statuses(self, name: str) -> None:
+        for obj in list((await self.pod_statuses.cache()).objects.values()):
+            meta = obj["metadata"]
+            if (meta.get("labels") or {}).get("internal.gatekeeper.sh/constrainttemplate-name") != name:
+                continue
+            try:
+                await self.pod_statuses.delete(meta.get("namespace"), meta["name"], deletion.DeleteOptions())
+            except errors.APIError as err:
+                if err.code != 404:
+                    raise
+
+    async def _pod_statuses(self, name: str, by_pod: list[Obj]) -> None:
+        """Each pod's own ConstraintTemplatePodStatus in gatekeeper-system, what byPod gathers."""
+        opts = WriteOptions(field_manager=MANAGER, force=True, field_validation="Ignore")
+        for entry in by_pod:
+            key = pack(entry["id"], name)
+            obj = {"apiVersion": f"{crds.STATUS_GROUP}/v1beta1", "kind": "ConstraintTemplatePodStatus",
+                   "metadata": {"name": key, "namespace": manifests.NAMESPACE, "labels": {
+                       "internal.gatekeeper.sh/constrainttemplate-name": name,
+                       "internal.gatekeeper.sh/pod": entry["id"]}},
+                   "status": entry}
+            try:
+                await self.pod_statuses.apply(manifests.NAMESPACE, key, obj, opts)
+            except errors.APIError as err:  # the namespace is going (the add-on turned off)
+                log.debug("gatekeeper: pod status %s not written: %s", key, err.message)
+
     async def _status(self, template: Obj, *, created: bool | None, error: tuple[str, str] | None) -> None:
         meta = template["metadata"]
         by_pod = []
@@ -108,6 +136,7 @@ class TemplateController(Controller[str]):
             if error is not None:
                 entry["errors"] = [{"code": error[0], "message": error[1]}]
             by_pod.append(entry)
+        await self._pod_statuses(meta["name"], by_pod)
         status: Obj = {"byPod": by_pod}
         if created is not None:
             status["created"] = created
@@ -132,3 +161,9 @@ async def wait_established(cluster: Cluster, group: str, version: str, resource:
     async with asyncio.timeout(_ESTABLISH_WAIT):
         while await cluster.lookup(group, version, resource) is None:
             await asyncio.sleep(0.02)
+
+
+def pack(*values: str) -> str:
+    """Gatekeeper's `DashPacker`: the values' dashes doubled, joined by single dashes (a pod
+    status's name: `<pod>-<template>`)."""
+    return "-".join(v.replace("-", "--") for v in values)
