@@ -136,7 +136,8 @@ def _serve_pod(cert: str, key: str, port: int) -> None:
     """What a Process-pool pod runs (`python extensionserver.py CERT KEY PORT`)."""
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ctx.load_cert_chain(cert, key)
-    httpd = ThreadingHTTPServer(("127.0.0.1", port), _handler(_Recorder()))
+    # every address of the pod: kubelet's probes go to the pod's IP, port-forward to its 127.0.0.1
+    httpd = ThreadingHTTPServer(("", port), _handler(_Recorder()))
     httpd.socket = ctx.wrap_socket(httpd.socket, server_side=True)
     httpd.serve_forever()
 

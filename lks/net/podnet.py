@@ -214,6 +214,23 @@ class PodNetwork:
         if link is not None:
             netns.remove(link.netns)
 
+    async def service_sockets(self, address: str) -> tuple[socket.socket, socket.socket]:
+        """An unbound (UDP, TCP) pair of the cluster's namespace for a service that answers on
+        `address` there (cluster DNS on its service IP); the address goes on the namespace's
+        loopback, so every pod routes to it through its gateway."""
+        return await netns.run(lambda: self._service_sockets(address))
+
+    def _service_sockets(self, address: str) -> tuple[socket.socket, socket.socket]:
+        family = socket.AF_INET6 if ":" in address else socket.AF_INET
+        with netns.entered(self.name):
+            with netns.rtnl() as ipr:
+                try:
+                    ipr.addr("add", index=LOOPBACK, address=address, prefixlen=128 if family == socket.AF_INET6 else 32)
+                except NetlinkError as err:
+                    if err.code != errno.EEXIST:
+                        raise
+            return socket.socket(family, socket.SOCK_DGRAM), socket.socket(family, socket.SOCK_STREAM)
+
     async def listen(self, uid: str, host: str, port: int) -> socket.socket | None:
         """A listening socket on `host`:`port` inside the pod's namespace (None: it has none)."""
         name = self.pod_netns(uid)

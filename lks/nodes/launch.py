@@ -125,6 +125,7 @@ class Launcher:
                 sock = await self.net.listen(sandbox.uid, "127.0.0.1", self.api.port)
                 if sock is not None:
                     await self.api.serve_in(sandbox.uid, sock)
+            await self.cluster_dns()
         except (OSError, IndexError) as err:  # NetlinkError is an OSError
             raise CreateError("CreateContainerError", f"failed to set up the pod's network: {err}") from None
         return podnet.netns.path(name)

@@ -40,7 +40,8 @@ What a container gets, and where it differs from a container on AKS:
   its IP from the node's pod CIDR on a veth into its node's bridge (`lks.net.podnet`); its
   containers join it, so two pods can both listen on port 80, and pods of one cluster reach
   each other by IP across nodes, never another cluster's. `/etc/resolv.conf` and `/etc/hosts`
-  are kubelet's (`lks.net.dnsconfig`), bind-mounted. Probes, exec and port-forward run in the
+  are kubelet's (`lks.net.dnsconfig`), bind-mounted, and the cluster's DNS (`lks.net.dns`)
+  answers on its service IP inside the cluster's network. Probes, exec and port-forward run in the
   pod's namespace. `hostNetwork` pods share the host's. Without root the processes share the
   host's network namespace, so a server listening on port 8080 listens on the host's 8080 and
   two pods cannot use the same port; the pod still gets an IP from the node's pod CIDR for
@@ -57,6 +58,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import shutil
 import signal
 import ssl
@@ -66,11 +68,15 @@ from pathlib import Path
 from typing import Any
 
 from lks.kube.cluster import Cluster
+from lks.net import dns as clusterdns
 from lks.net import podnet
+from lks.net.dns import server as dnsserver
 from lks.nodes import apiaccess, children, images, launch, namespaces, podtokens, termination
 from lks.nodes import runtime as runtimes
 from lks.nodes.instances import RESTARTED, Instance, PodProcesses, all_instances
 from lks.nodes.runtime import Container, Sandbox
+
+log = logging.getLogger("lks.nodes.process")
 
 Obj = dict[str, Any]
 Notify = Callable[[str, str, list[tuple[str, str, str]]], None]  # (namespace, name, events)
@@ -97,6 +103,8 @@ class ProcessRuntime(launch.Launcher, termination.Termination, runtimes.Simulate
         self._host_ips: dict[str, str] = {}  # pod uid -> its node's IP
         self.net = podnet.PodNetwork(data_dir=self.data_dir)
         self.network = False  # whether pods get network namespaces (`start` finds out)
+        # cluster DNS in the pod network: for which control plane, its listener (None: it failed)
+        self._dns: tuple[Cluster, dnsserver.Listener | None] | None = None
         self.started = False
 
     async def start(self) -> None:
@@ -124,6 +132,9 @@ class ProcessRuntime(launch.Launcher, termination.Termination, runtimes.Simulate
     async def close(self) -> None:
         for node in {p.node for p in self._pods.values()}:
             await self.stop_node(node)
+        if self._dns is not None and self._dns[1] is not None:
+            await self._dns[1].close()
+        self._dns = None
         await self.net.close()
         self.network = False
         await self.tokens.close()
@@ -132,6 +143,22 @@ class ProcessRuntime(launch.Launcher, termination.Termination, runtimes.Simulate
         self._spawner.close()
         if self._own_dir:
             shutil.rmtree(self.data_dir, ignore_errors=True)
+
+    async def cluster_dns(self) -> None:
+        """Have the cluster's DNS (started with its control plane) answer on its service IP in
+        the pod network, once per control plane (a restarted one serves anew)."""
+        if not self.network or (self._dns is not None and self._dns[0] is self.cluster):
+            return
+        running = clusterdns.get(self.cluster.id)
+        if running is None or running.cluster is not self.cluster:
+            return
+        ip = self.cluster.dns_service_ip
+        try:
+            sockets = await self.net.service_sockets(ip)
+            self._dns = (self.cluster, await running.serve(ip, 53, sockets=sockets))
+        except OSError as err:
+            log.warning("cluster DNS of %s is not served in its pod network: %s", self.cluster.name, err)
+            self._dns = (self.cluster, None)  # tried: not again for this control plane
 
     # -- pods ----------------------------------------------------------------------------
 

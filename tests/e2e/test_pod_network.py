@@ -1,7 +1,7 @@
 """Pod networking of Process pools end to end (`lks.net.podnet`): each pod in its own network
 namespace, driven by kubectl. Two pods listen on port 80 side by side, a pod on another node
 reaches both by pod IP, a pod of another cluster reaches neither; kubelet's resolv.conf and
-hosts; hostNetwork pods keep the host's network; probes go into the pod's namespace; nothing
+hosts, and the cluster's DNS answering on its service IP; hostNetwork pods keep the host's network; probes go into the pod's namespace; nothing
 is left in `ip netns` after a pod, after kill -9 and a restart, or after the service stops."""
 
 from __future__ import annotations
@@ -132,6 +132,13 @@ def test_pod_sees_its_own_address_and_kubelets_resolv_conf_and_hosts(server: LKS
             and "nameserver 10.0.0.10\noptions ndots:5 timeout:2\n" in out)
     assert "# Kubernetes-managed hosts file.\n127.0.0.1\tlocalhost\n" in out
     assert f"{ip}\tfiles\n" in out and "# Entries added by HostAliases.\n10.1.2.3\tfoo\tbar\n" in out
+
+
+def test_cluster_dns_answers_inside_the_pod(server: LKS):
+    script = "import socket; print(socket.gethostbyname('kubernetes.default'))"  # through the search path
+    _run(server, "resolver", _nodes(server)[0], ["python3", "-c", script])
+    ip = json.loads(server.kubectl("get", "service", "kubernetes", "-o", "json").stdout)["spec"]["clusterIP"]
+    assert _output(server, "resolver").strip() == ip
 
 
 def test_host_network_pod_keeps_the_hosts_network(server: LKS):
