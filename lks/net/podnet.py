@@ -121,7 +121,7 @@ class PodNetwork:
             await netns.run(self._close)
 
     def _close(self) -> None:
-        for link in self._pods.values():
+        for link in list(self._pods.values()):  # (the loop thread may drop one meanwhile)
             netns.remove(link.netns)
         self._pods.clear()
         self._bridges.clear()
@@ -134,8 +134,10 @@ class PodNetwork:
     def remove_node(self, node: str) -> None:
         """The node is gone: its pods' namespaces go now, its bridge on the namespace thread
         (queued: whatever comes next for the cluster runs after it)."""
-        for uid in [u for u, p in self._pods.items() if p.node == node]:
-            netns.remove(self._pods.pop(uid).netns)
+        for uid, link in list(self._pods.items()):
+            if link.node == node:
+                self._pods.pop(uid, None)
+                netns.remove(link.netns)
         if self._bridges.pop(node, None) is not None:
             netns.submit(lambda: self._remove_bridge(node)).add_done_callback(_log_failure)
 
