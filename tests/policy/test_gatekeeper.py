@@ -106,6 +106,13 @@ async def test_deny_dryrun_warn(cluster: Cluster):
     assert mine["metadata"]["labels"]["internal.gatekeeper.sh/constrainttemplate-name"] == "k8srequiredlabels"
     constraints = cluster.registry("constraints.gatekeeper.sh", "v1beta1", "k8srequiredlabels")
     await constraints.create(None, constraint("ns-must-have-owner"), user())
+
+    async def enforced():
+        c = await constraints.get(None, "ns-must-have-owner")
+        return (c.get("status") or {}).get("byPod")
+    by_pod = await until(enforced)  # before any audit
+    assert by_pod[0]["enforced"] is True and by_pod[0]["id"] == "gatekeeper-controller-manager"
+    assert [p["id"] for p in by_pod] == ["gatekeeper-controller-manager", "gatekeeper-audit"]
     namespaces = cluster.registry("", "v1", "namespaces")
     with pytest.raises(errors.APIError) as denied:
         await namespaces.create(None, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "bad"}}, user())

@@ -19,7 +19,7 @@ from lks import tasks
 from lks.clock import rfc3339
 from lks.kube import errors
 from lks.kube.registry import WriteOptions
-from lks.policy.gatekeeper import constraints
+from lks.policy.gatekeeper import constraints, templates
 
 if TYPE_CHECKING:
     from lks.kube.cluster import Cluster
@@ -30,7 +30,6 @@ Obj = dict[str, Any]
 log = logging.getLogger(__name__)
 INTERVAL = 60.0
 VIOLATIONS_LIMIT = 20
-_OPERATIONS = {"controller-manager": ["mutation-webhook", "webhook"], "audit-controller": ["audit", "status"]}
 
 
 @dataclass(slots=True)
@@ -54,7 +53,7 @@ class Audit:
         self.results: dict[tuple[str, str], Result] = {}  # (kind, name) -> the last audit's
         self.timestamp: str | None = None
         self._task: asyncio.Task[None] | None = None
-        self._pods: list[tuple[str, list[str]]] = []
+        self._pods: list[Obj] = []
 
     async def start(self) -> None:
         self._task = asyncio.create_task(self._loop(), name=f"gatekeeper audit {self.cluster.id}")
@@ -88,8 +87,7 @@ class Audit:
         self.timestamp = rfc3339(self.cluster.clock.now())
         self.results = results
         if write:
-            self._pods = [(p["metadata"]["name"], _OPERATIONS.get((p["metadata"].get("labels") or {}).get(
-                "control-plane"), [])) for p in await self.state.pods()] or [("gatekeeper-audit", ["audit", "status"])]
+            self._pods = await self.state.pods()
             for b in bound:
                 await self._write(b, results[(b.constraint.kind, b.constraint.name)])
         return results
@@ -164,9 +162,7 @@ class Audit:
             status["auditTimestamp"] = self.timestamp
             status["totalViolations"] = result.total
             status["violations"] = result.violations
-            status["byPod"] = [{"constraintUID": c.uid, "enforced": True, "id": pod, "observedGeneration":
-                                current["metadata"].get("generation") or 1, "operations": ops}
-                               for pod, ops in self._pods]
+            status["byPod"] = templates.constraint_by_pod(current, self._pods)
             return current
 
         try:

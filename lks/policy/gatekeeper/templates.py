@@ -16,6 +16,7 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 from lks.controllers.controller import Controller
+from lks.controllers.informer import Informer
 from lks.kube import deletion, errors
 from lks.kube.registry import WriteOptions
 from lks.policy.gatekeeper import crds, engines, manifests
@@ -28,6 +29,7 @@ Obj = dict[str, Any]
 log = logging.getLogger(__name__)
 MANAGER = "gatekeeper"
 _ESTABLISH_WAIT = 10.0  # seconds for the CRD controller to establish a constraint CRD
+_CONSTRAINT = "constraint:"  # queue keys of constraints: constraint:<kind>/<name> (no template name has a colon)
 _POD_OPERATIONS = {"controller-manager": ["mutation-webhook", "webhook"], "audit-controller": ["audit", "status"]}
 
 
@@ -39,6 +41,7 @@ class TemplateController(Controller[str]):
         self.crds = cluster.registry("apiextensions.k8s.io", "v1", "customresourcedefinitions")
         self.pod_statuses = cluster.registry(crds.STATUS_GROUP, "v1beta1", "constrainttemplatepodstatuses")
         self.informer = self.watch(self.templates, self._on_event)
+        self.constraint_informers: dict[str, Informer] = {}  # by kind: constraints get their byPod status
 
     def _on_event(self, event: str, obj: Obj, prev: Obj | None) -> None:
         if event == "MODIFIED" and prev is not None and obj.get("spec") == prev.get("spec") \
@@ -50,11 +53,24 @@ class TemplateController(Controller[str]):
         for obj in self.informer.list():
             self.queue.add(obj["metadata"]["name"])
 
+    async def stop(self) -> None:
+        await super().stop()
+        for informer in self.constraint_informers.values():
+            await informer.stop()
+        self.constraint_informers.clear()
+
     async def sync(self, name: str) -> None:
+        if name.startswith(_CONSTRAINT):
+            kind, _, constraint = name.removeprefix(_CONSTRAINT).partition("/")
+            await self._constraint_status(kind, constraint)
+            return
         template = self.informer.get(None, name)
         if template is None or template["metadata"].get("deletionTimestamp"):
             kind = self.state.remove_template(name)
             if kind is not None:
+                informer = self.constraint_informers.pop(kind, None)
+                if informer is not None:
+                    await informer.stop()
                 await self._delete_crd(kind)
             await self._delete_pod_statuses(name)
             return
@@ -78,7 +94,49 @@ class TemplateController(Controller[str]):
             await self._status(template, created=None, error=("create_error", f"Could not create CRD: {text}"))
             return
         self.state.set_template(name, kind, program)
+        await self._watch_constraints(kind)
         await self._status(template, created=True, error=None)
+
+    async def _watch_constraints(self, kind: str) -> None:
+        if kind in self.constraint_informers:
+            return
+        reg = self.state.registry(kind)
+        if reg is None:
+            return
+
+        def on_event(event: str, obj: Obj, prev: Obj | None) -> None:
+            if event != "DELETED" and (prev is None or obj["metadata"].get("generation") !=
+                                       prev["metadata"].get("generation")):
+                self.queue.add(f"{_CONSTRAINT}{kind}/{obj['metadata']['name']}")
+
+        informer = self.constraint_informers[kind] = Informer(reg, on_event)
+        await informer.start()
+        for obj in informer.list():
+            self.queue.add(f"{_CONSTRAINT}{kind}/{obj['metadata']['name']}")
+
+    async def _constraint_status(self, kind: str, name: str) -> None:
+        """A constraint's `status.byPod`: enforced by every Gatekeeper pod, at its generation
+        (the audit adds its results)."""
+        informer = self.constraint_informers.get(kind)
+        obj = informer.get(None, name) if informer is not None else None
+        if obj is None:
+            return
+        by_pod = constraint_by_pod(obj, await self.state.pods())
+        if (obj.get("status") or {}).get("byPod") == by_pod:
+            return
+
+        def patch(current: Obj) -> Obj:
+            current = copy.deepcopy(current)
+            current["status"] = {**(current.get("status") or {}), "byPod": by_pod}
+            return current
+
+        try:
+            await informer.registry.patch(None, name, patch, WriteOptions(field_manager=MANAGER,
+                                                                         field_validation="Ignore", trusted=True),
+                                          subresource="status")
+        except errors.APIError as err:
+            if err.code != 404:
+                raise
 
     async def _established(self, kind: str) -> None:
         await wait_established(self.cluster, crds.CONSTRAINTS_GROUP, "v1beta1", kind.lower())
@@ -91,15 +149,7 @@ class TemplateController(Controller[str]):
                 raise
 
     async def _pods(self) -> list[tuple[str, list[str]]]:
-        """The Gatekeeper pods that report a status (their names as ids), the webhook's first."""
-        pods = await self.state.pods()
-        out = []
-        for role in ("controller-manager", "audit-controller"):
-            found = sorted(p["metadata"]["name"] for p in pods
-                           if (p["metadata"].get("labels") or {}).get("control-plane") == role)
-            out.extend((name, _POD_OPERATIONS[role]) for name in found or [
-                "gatekeeper-controller-manager" if role == "controller-manager" else "gatekeeper-audit"])
-        return out
+        return pod_ids(await self.state.pods())
 
     async def _delete_pod_statuses(self, name: str) -> None:
         for obj in list((await self.pod_statuses.cache()).objects.values()):
@@ -167,3 +217,22 @@ def pack(*values: str) -> str:
     """Gatekeeper's `DashPacker`: the values' dashes doubled, joined by single dashes (a pod
     status's name: `<pod>-<template>`)."""
     return "-".join(v.replace("-", "--") for v in values)
+
+
+def pod_ids(pods: list[Obj]) -> list[tuple[str, list[str]]]:
+    """(id, operations) of Gatekeeper's pods, the webhook's first; their deployments' names
+    before any pod exists."""
+    out = []
+    for role in ("controller-manager", "audit-controller"):
+        found = sorted(p["metadata"]["name"] for p in pods
+                       if (p["metadata"].get("labels") or {}).get("control-plane") == role)
+        out.extend((name, _POD_OPERATIONS[role]) for name in found or [
+            "gatekeeper-controller-manager" if role == "controller-manager" else "gatekeeper-audit"])
+    return out
+
+
+def constraint_by_pod(obj: Obj, pods: list[Obj]) -> list[Obj]:
+    meta = obj["metadata"]
+    return [{"constraintUID": meta.get("uid"), "enforced": True, "id": pod,
+             "observedGeneration": meta.get("generation") or 1, "operations": ops}
+            for pod, ops in pod_ids(pods)]
