@@ -14,6 +14,7 @@ _DECIMAL = ((10**9, ""), (10**6, "m"), (10**3, "u"))
 _BINARY = ((2**60, "Ei"), (2**50, "Pi"), (2**40, "Ti"), (2**30, "Gi"), (2**20, "Mi"), (2**10, "Ki"))
 
 
+@functools.lru_cache(maxsize=32768)  # a pod's figures stay while its usage does: Tables ask again
 def cpu_quantity(cores: float) -> str:
     """Cores as metrics-server's nanocore quantity, canonical: `1234567n`, `250m`, `2`."""
     n = max(round(cores * 1e9), 0)
@@ -25,6 +26,7 @@ def cpu_quantity(cores: float) -> str:
     return f"{n}n"
 
 
+@functools.lru_cache(maxsize=32768)
 def memory_quantity(size: int) -> str:
     """Bytes as a canonical BinarySI quantity: `65536Ki`, `64Mi`, or plain bytes."""
     size = max(int(size), 0)
