@@ -107,8 +107,8 @@ async def _bench(srv: Server, nodes: int, replicas: int) -> dict[str, float]:
     if rows < replicas or items < replicas:
         raise RuntimeError(f"kubectl top showed {rows} pods, the list {items}")
     return {f"kubectl top pods -A, {rows:,} pods (s)": seconds,
-            "  server CPU per kubectl top (ms)": server_ms,
-            "  kubectl's own CPU (ms)": client_ms,
+            "kubectl top pods -A, server CPU (ms)": server_ms,
+            "kubectl top pods -A, kubectl's own CPU (ms)": client_ms,
             f"GET metrics.k8s.io pods, {items:,} PodMetrics, JSON (ms)": list_ms}
 
 
