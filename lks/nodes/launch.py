@@ -125,10 +125,21 @@ class Launcher:
                 sock = await self.net.listen(sandbox.uid, "127.0.0.1", self.api.port)
                 if sock is not None:
                     await self.api.serve_in(sandbox.uid, sock)
+                await self._relay_endpoint(sandbox.uid)
             await self.cluster_dns()
         except (OSError, IndexError) as err:  # NetlinkError is an OSError
             raise CreateError("CreateContainerError", f"failed to set up the pod's network: {err}") from None
         return podnet.netns.path(name)
+
+    async def _relay_endpoint(self: ProcessRuntime, uid: str) -> None:
+        """The cluster's public endpoint (a kubeconfig's server, on the host's loopback) on the
+        pod's own loopback too, as an AKS cluster's FQDN is reachable from its pods."""
+        host, port = self.cluster.api_endpoint
+        if not port or port == self.api.port or host not in ("127.0.0.1", "0.0.0.0", "::", "", "localhost"):
+            return
+        sock = await self.net.listen(uid, "127.0.0.1", port)
+        if sock is not None:
+            await self.relays.add(uid, sock, ("127.0.0.1", port))
 
     def _dns_files(self: ProcessRuntime, st: PodProcesses, sandbox: Sandbox, pod: Obj) -> list[tuple[str, str, bool]]:
         """kubelet's /etc/resolv.conf and /etc/hosts for the pod, as bind mounts."""

@@ -41,8 +41,9 @@ What a container gets, and where it differs from a container on AKS:
   containers join it, so two pods can both listen on port 80, and pods of one cluster reach
   each other by IP across nodes, never another cluster's. `/etc/resolv.conf` and `/etc/hosts`
   are kubelet's (`lks.net.dnsconfig`), bind-mounted, and the cluster's DNS (`lks.net.dns`)
-  answers on its service IP inside the cluster's network. Probes, exec and port-forward run in the
-  pod's namespace. `hostNetwork` pods share the host's. Without root the processes share the
+  answers on its service IP inside the cluster's network; the cluster's API is on the pod's
+  own 127.0.0.1 as on the host's (`lks.nodes.apiaccess`, `lks.net.relay`). Probes, exec and
+  port-forward run in the pod's namespace. `hostNetwork` pods share the host's. Without root the processes share the
   host's network namespace, so a server listening on port 8080 listens on the host's 8080 and
   two pods cannot use the same port; the pod still gets an IP from the node's pod CIDR for
   Services and Endpoints, which nothing routes; port-forward and probes go to 127.0.0.1, and
@@ -69,7 +70,7 @@ from typing import Any
 
 from lks.kube.cluster import Cluster
 from lks.net import dns as clusterdns
-from lks.net import podnet
+from lks.net import podnet, relay
 from lks.net.dns import server as dnsserver
 from lks.nodes import apiaccess, children, images, launch, namespaces, podtokens, termination
 from lks.nodes import runtime as runtimes
@@ -102,6 +103,7 @@ class ProcessRuntime(launch.Launcher, termination.Termination, runtimes.Simulate
         self._spawner = children.Spawner()
         self._host_ips: dict[str, str] = {}  # pod uid -> its node's IP
         self.net = podnet.PodNetwork(data_dir=self.data_dir)
+        self.relays = relay.Relays()  # the cluster's public endpoint on each pod's own loopback
         self.network = False  # whether pods get network namespaces (`start` finds out)
         # cluster DNS in the pod network: for which control plane, its listener (None: it failed)
         self._dns: tuple[Cluster, dnsserver.Listener | None] | None = None
@@ -132,6 +134,7 @@ class ProcessRuntime(launch.Launcher, termination.Termination, runtimes.Simulate
     async def close(self) -> None:
         for node in {p.node for p in self._pods.values()}:
             await self.stop_node(node)
+        self.relays.close()
         if self._dns is not None and self._dns[1] is not None:
             await self._dns[1].close()
         self._dns = None
@@ -143,6 +146,11 @@ class ProcessRuntime(launch.Launcher, termination.Termination, runtimes.Simulate
         self._spawner.close()
         if self._own_dir:
             shutil.rmtree(self.data_dir, ignore_errors=True)
+
+    def _unplug(self, uid: str) -> None:
+        """What listens in the pod's network namespace for it goes with its sandbox."""
+        self.api.unserve(uid)
+        self.relays.drop(uid)
 
     async def cluster_dns(self) -> None:
         """Have the cluster's DNS (started with its control plane) answer on its service IP in
@@ -192,7 +200,7 @@ class ProcessRuntime(launch.Launcher, termination.Termination, runtimes.Simulate
         st = self._pods.get(sandbox.uid)
         if st is not None:
             await self._kill_pod(st)
-        self.api.unserve(sandbox.uid)
+        self._unplug(sandbox.uid)
         self.net.remove_pod(sandbox.uid)
         await super().remove_sandbox(sandbox)
 
@@ -205,7 +213,7 @@ class ProcessRuntime(launch.Launcher, termination.Termination, runtimes.Simulate
                 inst.signal(signal.SIGKILL)
                 self._by_id.pop(inst.container.id, None)
         self.tokens.forget(uid)
-        self.api.unserve(uid)
+        self._unplug(uid)
         self.net.remove_pod(uid)
         shutil.rmtree(self.pod_dir(uid), ignore_errors=True)
 
@@ -227,7 +235,7 @@ class ProcessRuntime(launch.Launcher, termination.Termination, runtimes.Simulate
                 del self._pods[uid]
                 self._host_ips.pop(uid, None)
                 self.tokens.forget(uid)
-                self.api.unserve(uid)
+                self._unplug(uid)
         self.net.remove_node(node)
         super().forget_node(node)
 

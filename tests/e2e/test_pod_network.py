@@ -141,6 +141,14 @@ def test_cluster_dns_answers_inside_the_pod(server: LKS):
     assert _output(server, "resolver").strip() == ip
 
 
+def test_the_kubeconfig_endpoint_is_reachable_from_a_pod(server: LKS):
+    script = ("import ssl, sys, urllib.request\n"
+              "ctx = ssl.create_default_context(); ctx.check_hostname = False; ctx.verify_mode = ssl.CERT_NONE\n"
+              "print(urllib.request.urlopen(sys.argv[1] + '/readyz', context=ctx, timeout=5).read().decode())\n")
+    _run(server, "endpoint", _nodes(server)[0], ["python3", "-c", script, server.endpoint])
+    assert _output(server, "endpoint").strip() == "ok"
+
+
 def test_host_network_pod_keeps_the_hosts_network(server: LKS):
     _run(server, "hostnet", _nodes(server)[0], ["readlink", "/proc/self/ns/net"], hostNetwork=True)
     assert _output(server, "hostnet").strip() == os.readlink("/proc/self/ns/net")
