@@ -228,7 +228,7 @@ class ControlPlanes:
             if kv is None:
                 raise KeyError(id)
             record = orjson.loads(kv.value)
-            if (record.get("addons") or {}) != wanted:
+            if bool((record.get("addons") or {}).get("azurepolicy")) != azure_policy:
                 record["addons"] = wanted
                 await self.meta.update(_PREFIX + id, orjson.dumps(record), mod_revision=kv.mod_revision)
             if (cluster := self.clusters.get(id)) is not None:
