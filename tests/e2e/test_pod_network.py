@@ -192,6 +192,23 @@ def test_after_kill_9_a_restart_sweeps_and_pods_get_their_network_again(server: 
     assert before  # there was something to sweep
 
 
+def _bridges(server: LKS) -> int:
+    """The node bridges of both clusters (in the clusters' own namespaces)."""
+    clusters = [n for n in _ours(server.home) if n.count("-") == 1]
+    out = "".join(subprocess.run(["ip", "-n", n, "-o", "link", "show", "type", "bridge"], capture_output=True,
+                                 text=True).stdout for n in clusters)
+    return len(out.splitlines())
+
+
+def test_a_node_scaled_away_takes_its_bridge(server: LKS):
+    before = _bridges(server)
+    assert before >= 2  # both Process nodes of demo run pods (and so have their bridges)
+    lks_json(server, "aks", "nodepool", "scale", "-g", "demo", "--cluster-name", "demo", "-n", POOL,
+             "--node-count", "1")
+    wait_until(lambda: len(_nodes(server)) == 1, what="one node left")
+    wait_until(lambda: _bridges(server) == before - 1, what="the bridge gone")
+
+
 def test_nothing_left_after_the_service_stops(server: LKS):
     assert _ours(server.home)
     server.stop()
