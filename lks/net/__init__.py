@@ -5,6 +5,7 @@
   gateway, a namespace per pod with a veth into its node's bridge; sweeping what a killed
   service left.
 - `dnsconfig`: a pod's /etc/resolv.conf and /etc/hosts as kubelet writes them.
+- `relay`: the cluster's public API endpoint on each pod's own loopback.
 - `dns/`: the cluster DNS server.
 
 The process runtime (`lks.nodes.process`) drives them; Services, load balancers and network
