@@ -151,6 +151,17 @@ def unsupported_reason() -> str | None:
         os.makedirs(RUN_DIR, exist_ok=True)
     except OSError as err:
         return f"cannot create {RUN_DIR}: {err.strerror}"
+    failed: list[int] = []
+
+    def probe() -> None:  # a thread of its own, whose namespace goes with it
+        if _libc.unshare(CLONE_NEWNET) != 0:
+            failed.append(ctypes.get_errno())
+
+    thread = threading.Thread(target=probe, name="lks-netns-probe")
+    thread.start()
+    thread.join()
+    if failed:
+        return f"network namespaces are refused here: {os.strerror(failed[0])}"
     return None
 
 
