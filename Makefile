@@ -25,29 +25,31 @@ $(AZ_STAMP): tests/az/requirements.txt
 	$(AZ_VENV)/bin/pip install -q -r tests/az/requirements.txt
 	touch $(AZ_STAMP)
 
+# $(call debian,COMMAND,PACKAGE): the Debian package that gives COMMAND, installed when missing
+# (apt's lists refreshed only when the first try fails).
+debian = @command -v $(1) >/dev/null || (apt-get install -y -q $(2) >/dev/null 2>&1 || \
+	  (apt-get update -q >/dev/null && apt-get install -y -q $(2) >/dev/null))
+
 # etcd-server is only needed by the etcd run of the store tests.
 etcd:
-	@command -v etcd >/dev/null || (apt-get install -y -q etcd-server >/dev/null 2>&1 || \
-	  (apt-get update -q >/dev/null && apt-get install -y -q etcd-server >/dev/null))
+	$(call debian,etcd,etcd-server)
 
 # iproute2 (`ip`): what the pod network's tests look at namespaces and links with.
 net:
-	@command -v ip >/dev/null || (apt-get install -y -q iproute2 >/dev/null 2>&1 || \
-	  (apt-get update -q >/dev/null && apt-get install -y -q iproute2 >/dev/null))
+	$(call debian,ip,iproute2)
 
 run: install
 	$(BIN)/lks up --demo
 
 # dig (bind9-dnsutils) checks cluster DNS's wire format in tests/net/test_dns.py.
 dig:
-	@command -v dig >/dev/null || (apt-get install -y -q bind9-dnsutils >/dev/null 2>&1 || \
-	  (apt-get update -q >/dev/null && apt-get install -y -q bind9-dnsutils >/dev/null))
+	$(call debian,dig,bind9-dnsutils)
 
 test: install etcd az dig net
 	$(BIN)/python -m pytest -q
 
 bench: install
-	@command -v wrk >/dev/null || apt-get install -y -q wrk >/dev/null
+	$(call debian,wrk,wrk)
 	$(BIN)/python bench/run.py
 
 lint: install
