@@ -34,6 +34,7 @@ from lks.arm.operations import Operations
 from lks.clock import Clock
 from lks.controlplanes import ControlPlanes
 from lks.identity import rbac
+from lks.policy.azure import addon
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +59,9 @@ class ManagementPlane:
         # the cluster autoscaler (`lks.autoscaler`, a layer above) registers here once started:
         # `managedClusters/{name}/autoscalerStatus` asks it to explain itself
         self.autoscaler: Any = None
+        # the azure-policy add-on's sync of assignments into clusters, and of compliance back
+        self.policy_addon = addon.AddonSync(meta=meta, targets=self.policy_targets, cluster_of=planes.get,
+                                            clock=self.clock)
         self.operations.register("managedClusters.reconcile", self._reconcile)
         self.operations.register("managedClusters.delete", self._delete)
 
@@ -73,6 +77,7 @@ class ManagementPlane:
                 cluster = self.planes.get(props.get(PRIVATE, {}).get("controlPlane", ""))
                 if cluster is not None:
                     await self.fleet.sync(doc, cluster)
+        await self.policy_addon.start()
         await self.operations.resume()
         # read again: resuming may have finished deletes; what is left Deleting without an
         # operation stopped before its operation was journaled
@@ -81,6 +86,7 @@ class ManagementPlane:
                 await self._begin_delete(doc)
 
     async def stop(self) -> None:
+        await self.policy_addon.stop()
         await self.operations.stop()
         await self.fleet.shutdown()
 
@@ -109,6 +115,12 @@ class ManagementPlane:
         docs = [orjson.loads(kv.value) for kv in res.items if "/managedclusters/" in kv.key
                 and kv.key.count("/managedclusters/") == 1 and kv.key.rsplit("/managedclusters/", 1)[1].count("/") == 0]
         return [d for d in docs if subscription is None or d["id"].split("/")[2].lower() == subscription.lower()]
+
+    async def policy_targets(self) -> list[tuple[str, str]]:
+        """(id, control plane id) of the clusters whose azurepolicy add-on is on."""
+        return [(d["id"], d["properties"][PRIVATE]["controlPlane"]) for d in await self.all_clusters(None)
+                if ((d["properties"].get("addonProfiles") or {}).get("azurepolicy") or {}).get("enabled")
+                and (d["properties"].get(PRIVATE) or {}).get("controlPlane")]
 
     async def begin_change(self, call: Call, doc: Doc, stored: documents.Stored | None, state: str, *,
                            created: bool, action_response: bool = False) -> web.Response:

@@ -3,7 +3,8 @@ Kubernetes catalog at `/providers/…` and under a subscription, custom definiti
 scope), `policySetDefinitions` (the built-in initiatives), `policyAssignments` at subscription,
 resource group and resource scope, and `Microsoft.PolicyInsights/policyStates/latest` (query and
 summarize) over the compliance states clusters report. Writes are synchronous, as ARM's are
-(PUT 201, DELETE 200 or 204). The data lives in `lks.policy.azure`; Azure RBAC authorizes each
+(PUT 201, DELETE 200 or 204). Beyond ARM, POST `{assignmentId}/whatIf` lists what an assignment
+(stored, or the PUT body of one to be) would find in violation in the clusters of its scope. The data lives in `lks.policy.azure`; Azure RBAC authorizes each
 route from its path (`lks.arm.actions`: `Microsoft.Authorization/policyAssignments/write` …).
 """
 
@@ -79,6 +80,8 @@ def routes(plane: ManagementPlane) -> list[Route]:
         _route(auth + "/policyAssignments/{name}", {"GET": h.get_assignment, "PUT": h.put_assignment,
                                                     "DELETE": h.delete_assignment},
                "policyAssignments", AUTHORIZATION, API_VERSIONS),
+        _route(auth + "/policyAssignments/{name}/whatIf", {"POST": h.what_if}, "policyAssignments", AUTHORIZATION,
+               API_VERSIONS),
         _route(states_at + "/queryResults", {"POST": h.query_states}, "policyStates", INSIGHTS,
                INSIGHTS_API_VERSIONS),
         _route(states_at + "/summarize", {"POST": h.summarize_states}, "policyStates", INSIGHTS,
@@ -296,6 +299,12 @@ class AzurePolicy:
 
     async def put_assignment(self, call: Call) -> web.Response:
         await self._require_scope(call)
+        doc = await self._assignment_doc(call)
+        await self.policies.put_assignment(doc)
+        return json_response(doc, 201)
+
+    async def _assignment_doc(self, call: Call) -> Doc:
+        """The assignment a PUT's body describes, checked as ARM checks it (not stored)."""
         name, scope = call.params["name"], call.params["scope"]
         if not _NAME.match(name):
             raise ARMError("InvalidPolicyAssignmentName", f"The policy assignment name '{name}' is invalid. The name "
@@ -338,8 +347,21 @@ class AzurePolicy:
             del doc["location"]
         if isinstance((body or {}).get("identity"), dict):
             doc["identity"] = body["identity"]
-        await self.policies.put_assignment(doc)
-        return json_response(doc, 201)
+        return doc
+
+    async def what_if(self, call: Call) -> web.Response:
+        """Beyond ARM: POST `{assignmentId}/whatIf`, with no body for the stored assignment, or
+        the body of its PUT for one not made (or changed) yet; for every cluster in scope whose
+        add-on is on, the live objects that each constraint the assignment would install finds
+        in violation (what Deny would refuse). Nothing is stored or installed."""
+        await self._require_scope(call)
+        if isinstance(call.body, dict) and call.body:
+            doc = await self._assignment_doc(call)
+        else:
+            doc = await self.policies.assignment(self._assignment_id(call))
+            if doc is None:
+                raise _assignment_not_found(call.params["name"])
+        return json_response({"value": await self.plane.policy_addon.what_if(doc)})
 
     async def get_assignment(self, call: Call) -> web.Response:
         await self._require_scope(call)

@@ -75,6 +75,22 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
                    "apply.")
     scope(p)
     p.set_defaults(func=assignment_create)
+    p = cmds.add_parser("what-if", parents=[common], help="List the live objects in every cluster in scope that an "
+                        "assignment would refuse (lks only).",
+                        description="For an existing assignment (--name alone), or the one --policy or "
+                        "--policy-set-definition with --params would create, list per cluster in scope with the "
+                        "azure-policy add-on the live Kubernetes objects in violation: those Deny would refuse.")
+    p.add_argument("--name", "-n", required=True, help="Name of the policy assignment.")
+    p.add_argument("--policy", help="Name or id of the policy definition (a proposed assignment).")
+    p.add_argument("--policy-set-definition", "-d", help="Name or id of the policy set definition.")
+    p.add_argument("--params", "-p", help="JSON formatted string or a path to a file with "
+                   "parameter values of the policy rule.")
+    p.add_argument("--enforcement-mode", "-e", choices=["Default", "DoNotEnforce"], default="Default",
+                   help="Enforcement mode of the policy assignment.")
+    p.add_argument("--not-scopes", nargs="*", help="Space-separated scopes where the policy assignment does not "
+                   "apply.")
+    scope(p)
+    p.set_defaults(func=assignment_what_if)
     p = cmds.add_parser("list", parents=[common], help="List resource policy assignments.")
     scope(p)
     p.add_argument("--disable-scope-strict-match", action="store_true",
@@ -206,22 +222,37 @@ def _params(raw: str | None) -> dict | None:
 def assignment_create(args: argparse.Namespace, client: Client) -> Any:
     if bool(args.policy) == bool(args.policy_set_definition):
         raise CLIError("usage error: --policy NAME_OR_ID | --policy-set-definition NAME_OR_ID")
-    target = _find(client, "policyDefinitions", args.policy) if args.policy else \
-        _find(client, "policySetDefinitions", args.policy_set_definition)
     scope = _scope(args, client)
     name = args.name or _random_name()
-    props: dict[str, Any] = {"policyDefinitionId": target["id"], "enforcementMode": args.enforcement_mode,
-                             "displayName": args.display_name or name}
+    props = _assignment_properties(args, client, name)
     if args.description is not None:
         props["description"] = args.description
+    doc = client.put(f"{scope}{_AUTH}/policyAssignments/{name}", {"properties": props}, no_wait=False,
+                     api_version=API)
+    return output.from_arm(doc)
+
+
+def _assignment_properties(args: argparse.Namespace, client: Client, name: str) -> dict[str, Any]:
+    target = _find(client, "policyDefinitions", args.policy) if args.policy else \
+        _find(client, "policySetDefinitions", args.policy_set_definition)
+    props: dict[str, Any] = {"policyDefinitionId": target["id"], "enforcementMode": args.enforcement_mode,
+                             "displayName": getattr(args, "display_name", None) or name}
     if args.not_scopes:
         props["notScopes"] = [s for item in args.not_scopes for s in item.split() if s]
     params = _params(args.params)
     if params is not None:
         props["parameters"] = params
-    doc = client.put(f"{scope}{_AUTH}/policyAssignments/{name}", {"properties": props}, no_wait=False,
-                     api_version=API)
-    return output.from_arm(doc)
+    return props
+
+
+def assignment_what_if(args: argparse.Namespace, client: Client) -> Any:
+    """POST `{assignmentId}/whatIf`: the stored assignment's, or with --policy / -d a proposed one's."""
+    if args.policy and args.policy_set_definition:
+        raise CLIError("usage error: --policy NAME_OR_ID | --policy-set-definition NAME_OR_ID")
+    body = {"properties": _assignment_properties(args, client, args.name)} \
+        if args.policy or args.policy_set_definition else None
+    path = f"{_scope(args, client)}{_AUTH}/policyAssignments/{args.name}/whatIf"
+    return (client.request("POST", path, body=body, api_version=API).body or {}).get("value") or []
 
 
 def _random_name() -> str:

@@ -111,43 +111,53 @@ class PolicyStore:
         the definition, its effect and resolved details. An assignment reaches a resource when its
         scope covers it and none of its `notScopes` does; `DoNotEnforce` turns Deny into Audit as far
         as admission goes (`enforcementMode` is passed along for the caller to honour)."""
-        key = rbac.scope_key(resource_id)
         out: list[Doc] = []
         for doc in await self.assignments():
-            props = doc["properties"]
-            if not rbac.covers(rbac.scope_key(props["scope"]), key):
-                continue
-            if any(rbac.covers(rbac.scope_key(s), key) for s in props.get("notScopes") or []):
-                continue
-            params = {k: v.get("value") for k, v in (props.get("parameters") or {}).items()}
-            target = props["policyDefinitionId"]
-            if "/policysetdefinitions/" in target.lower():
-                set_doc = await self.set_definition(target)
-                if set_doc is None:
-                    continue
-                try:
-                    effective = parameters.check(doc["name"], set_doc, props.get("parameters") or {})
-                except ARMError:
-                    log.warning("assignment %s: its parameters no longer fit %s", doc["id"], target)
-                    continue
-                members = parameters.members(set_doc, effective)
-            else:
-                members = [("", target, params)]
-            for reference, definition_id, values in members:
-                definition = await self.definition(definition_id)
-                if definition is None or definition["properties"].get("mode") != catalog.KUBERNETES_MODE:
-                    continue
-                # an initiative may pass what an older version of a member declared (HostNetworkPorts'
-                # minPort/maxPort): the member takes what it declares
-                known = {k.lower() for k in parameters.declared(definition)}
-                try:
-                    effective = parameters.check(doc["name"], definition, {
-                        k: {"value": v} for k, v in values.items() if v is not None and k.lower() in known})
-                except ARMError:
-                    log.warning("assignment %s: skipping %s, its parameters do not fit", doc["id"], definition_id)
-                    continue
-                resolved = parameters.resolve(definition, effective)
-                out.append({"assignment": doc, "definition": definition, "policyDefinitionReferenceId": reference,
-                            "policySetDefinitionId": target if reference else "",
-                            "enforcementMode": props.get("enforcementMode", "Default"), **resolved})
+            if reaches(doc, resource_id):
+                out.extend(await self.asks(doc))
         return out
+
+    async def asks(self, doc: Doc) -> list[Doc]:
+        """`applying_to`'s entries of one assignment (stored, or proposed: a what-if)."""
+        out: list[Doc] = []
+        props = doc["properties"]
+        params = {k: v.get("value") for k, v in (props.get("parameters") or {}).items()}
+        target = props["policyDefinitionId"]
+        if "/policysetdefinitions/" in target.lower():
+            set_doc = await self.set_definition(target)
+            if set_doc is None:
+                return out
+            try:
+                effective = parameters.check(doc["name"], set_doc, props.get("parameters") or {})
+            except ARMError:
+                log.warning("assignment %s: its parameters no longer fit %s", doc["id"], target)
+                return out
+            members = parameters.members(set_doc, effective)
+        else:
+            members = [("", target, params)]
+        for reference, definition_id, values in members:
+            definition = await self.definition(definition_id)
+            if definition is None or definition["properties"].get("mode") != catalog.KUBERNETES_MODE:
+                continue
+            # an initiative may pass what an older version of a member declared (HostNetworkPorts'
+            # minPort/maxPort): the member takes what it declares
+            known = {k.lower() for k in parameters.declared(definition)}
+            try:
+                effective = parameters.check(doc["name"], definition, {
+                    k: {"value": v} for k, v in values.items() if v is not None and k.lower() in known})
+            except ARMError:
+                log.warning("assignment %s: skipping %s, its parameters do not fit", doc["id"], definition_id)
+                continue
+            resolved = parameters.resolve(definition, effective)
+            out.append({"assignment": doc, "definition": definition, "policyDefinitionReferenceId": reference,
+                        "policySetDefinitionId": target if reference else "",
+                        "enforcementMode": props.get("enforcementMode", "Default"), **resolved})
+        return out
+
+
+def reaches(doc: Doc, resource_id: str) -> bool:
+    """Whether the assignment `doc` reaches the resource: its scope covers it, no notScope does."""
+    key = rbac.scope_key(resource_id)
+    props = doc["properties"]
+    return rbac.covers(rbac.scope_key(props["scope"]), key) and \
+        not any(rbac.covers(rbac.scope_key(s), key) for s in props.get("notScopes") or [])

@@ -6,7 +6,8 @@ answered in process (`webhook`) and the audit (`audit`), sharing one `state.Stat
 `configure(cluster, enabled=...)` turns it on or off for a cluster (`lks.controlplanes` calls
 it from the managed cluster's `addonProfiles.azurepolicy.enabled`); `violations(cluster_id)`
 gives the Azure side the last audit's results per constraint. The audit interval is 60 s, or
-`LKS_GATEKEEPER_AUDIT_INTERVAL` seconds.
+`LKS_GATEKEEPER_AUDIT_INTERVAL` seconds. `subscribe(listener)` tells a listener (the azure-policy
+add-on's sync, `lks.policy.azure.addon`) when a cluster's Gatekeeper has started and after each audit.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from lks.kube import deletion, errors
 from lks.kube.registry import WriteOptions
@@ -29,7 +30,37 @@ log = logging.getLogger(__name__)
 MANAGER = "addon-manager"
 _TERMINATING_WAIT = 60.0  # seconds for a terminating gatekeeper-system to go
 
-__all__ = ["Gatekeeper", "configure", "running", "violations"]
+__all__ = ["Gatekeeper", "Listener", "configure", "running", "subscribe", "unsubscribe", "violations"]
+
+
+class Listener(Protocol):
+    def started(self, cluster_id: str) -> None: ...
+
+    async def audited(self, cluster_id: str, bound: list[state.Bound], results: dict[tuple[str, str], audit.Result],
+                      timestamp: str) -> None: ...
+
+
+_LISTENERS: list[Listener] = []
+
+
+def subscribe(listener: Listener) -> None:
+    _LISTENERS.append(listener)
+
+
+def unsubscribe(listener: Listener) -> None:
+    if listener in _LISTENERS:
+        _LISTENERS.remove(listener)
+
+
+async def _audited(cluster_id: str, bound: list[state.Bound], results: dict[tuple[str, str], audit.Result],
+                   timestamp: str) -> None:
+    for listener in list(_LISTENERS):
+        try:
+            await listener.audited(cluster_id, bound, results, timestamp)
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # a listener's failure is not the audit's
+            log.exception("gatekeeper: an audit listener failed for cluster %s", cluster_id)
 
 
 class Gatekeeper:
@@ -42,7 +73,8 @@ class Gatekeeper:
             audit_interval = float(os.environ.get("LKS_GATEKEEPER_AUDIT_INTERVAL") or audit.INTERVAL)
         self.state = state.State(cluster)
         self.webhook = webhook.Webhook(self.state)
-        self.audit = audit.Audit(cluster, self.state, interval=audit_interval, violations_limit=violations_limit)
+        self.audit = audit.Audit(cluster, self.state, interval=audit_interval, violations_limit=violations_limit,
+                                 on_audit=lambda bound, results, at: _audited(cluster.id, bound, results, at))
         self.templates: templates.TemplateController | None = None
 
     async def start(self) -> None:
@@ -66,6 +98,8 @@ class Gatekeeper:
         self.templates = templates.TemplateController(self.cluster, self.state)
         await self.templates.start()
         await self.audit.start()
+        for listener in list(_LISTENERS):
+            listener.started(self.cluster.id)
 
     async def _namespace_gone(self) -> None:
         """The add-on turned off a moment ago: its namespace finishes terminating first."""

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import copy
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -45,8 +46,11 @@ class Result:
 
 class Audit:
     def __init__(self, cluster: Cluster, state: State, *, interval: float = INTERVAL,
-                 violations_limit: int = VIOLATIONS_LIMIT):
+                 violations_limit: int = VIOLATIONS_LIMIT,
+                 on_audit: Callable[[list[Bound], dict[tuple[str, str], Result], str], Awaitable[None]] | None = None):
+        """`on_audit(bound, results, timestamp)` hears of each audit that wrote its results."""
         self.cluster = cluster
+        self.on_audit = on_audit
         self.state = state
         self.interval = interval
         self.limit = violations_limit
@@ -75,6 +79,21 @@ class Audit:
     async def run(self, *, write: bool = True) -> dict[tuple[str, str], Result]:
         """One audit; the constraints' statuses written unless `write` is False (a what-if)."""
         bound = await self.state.constraints()
+        results = await self.evaluate(bound)
+        self.timestamp = rfc3339(self.cluster.clock.now())
+        self.results = results
+        if write:
+            self._pods = await self.state.pods()
+            for b in bound:
+                await self._write(b, results[(b.constraint.kind, b.constraint.name)])
+            if self.on_audit is not None:
+                await self.on_audit(bound, results, self.timestamp)
+        return results
+
+    async def evaluate(self, bound: list[Bound], *, limit: int | None = None) -> dict[tuple[str, str], Result]:
+        """The violations of `bound` (the cluster's constraints, or constraints not installed: a
+        what-if) over the live objects, nothing written; the first `limit` of each kept (the
+        audit's own limit by default)."""
         results = {(b.constraint.kind, b.constraint.name): Result(b.constraint.kind, b.constraint.name,
                                                                    b.constraint.action) for b in bound}
         if bound:
@@ -83,13 +102,8 @@ class Audit:
             namespaces = await self._namespace_labels() if any(
                 b.constraint.namespace_selector is not None for b in bound) else {}
             for reg, group, version, kind in self._types(bound):
-                await self._audit_type(reg, group, version, kind, bound, results, excluded, inventory, namespaces)
-        self.timestamp = rfc3339(self.cluster.clock.now())
-        self.results = results
-        if write:
-            self._pods = await self.state.pods()
-            for b in bound:
-                await self._write(b, results[(b.constraint.kind, b.constraint.name)])
+                await self._audit_type(reg, group, version, kind, bound, results, excluded, inventory, namespaces,
+                                       self.limit if limit is None else limit)
         return results
 
     def _types(self, bound: list[Bound]) -> list[tuple[Registry, str, str, str]]:
@@ -104,7 +118,7 @@ class Audit:
 
     async def _audit_type(self, reg: Registry, group: str, version: str, kind: str, bound: list[Bound],
                           results: dict[tuple[str, str], Result], excluded: list[str], inventory: Obj,
-                          namespaces: dict[str, Obj]) -> None:
+                          namespaces: dict[str, Obj], limit: int) -> None:
         mine = [b for b in bound if b.constraint.matches_kind(group, kind)]
         review_kind = {"group": group, "version": version, "kind": kind}
         objects = list((await reg.cache()).objects.values())
@@ -137,7 +151,7 @@ class Audit:
                 result = results[(c.kind, c.name)]
                 for v in found:
                     result.total += 1
-                    if len(result.violations) < self.limit:
+                    if len(result.violations) < limit:
                         entry: Obj = {"enforcementAction": c.action, "group": group, "kind": kind,
                                       "message": v.get("msg", ""), "name": name, "version": version}
                         if ns:
