@@ -30,6 +30,7 @@ import metrics_bench  # noqa: E402
 import node_authz_bench  # noqa: E402
 import podnet_bench  # noqa: E402
 import policy_bench  # noqa: E402
+import policy_propagation_bench  # noqa: E402
 import process_bench  # noqa: E402
 import rego_bench  # noqa: E402
 import satoken_bench  # noqa: E402
@@ -53,6 +54,7 @@ BENCHES: list[tuple[str, Callable[[], dict[str, float]]]] = [
     ("scheduler (in process)", lambda: asyncio.run(scheduler_bench.run())),
     ("admission policies (in process)", lambda: asyncio.run(policy_bench.run())),
     ("Gatekeeper (in process)", lambda: asyncio.run(gatekeeper_bench.run())),
+    ("Azure Policy propagation (in process)", lambda: asyncio.run(policy_propagation_bench.run())),
     ("workloads", workload_bench.run),
     ("Process runtime", lambda: asyncio.run(process_bench.run())),
     ("pod network (in process, root)", lambda: asyncio.run(podnet_bench.run())),

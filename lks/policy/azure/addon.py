@@ -140,10 +140,16 @@ class AddonSync:
                 targets = await self.targets()
                 chosen = targets if "*" in dirty else [(a, c) for a, c in targets if c in dirty]
                 done = await asyncio.gather(*(self.sync(a, c) for a, c in chosen), return_exceptions=True)
+                changed = []
                 for (arm_id, cp_id), outcome in zip(chosen, done, strict=True):
                     if isinstance(outcome, Exception):
                         log.warning("azure-policy add-on: sync of %s failed: %r", arm_id, outcome)
                         self._dirty.add(cp_id)
+                    elif outcome is not None:
+                        changed.append((cp_id, outcome))
+                # every cluster enforces first; then the changed ones are audited, for compliance now
+                await asyncio.gather(*(self._audit(cp_id, wanted) for cp_id, wanted in changed),
+                                     return_exceptions=True)
             except asyncio.CancelledError:
                 raise
             except Exception:
@@ -193,13 +199,25 @@ class AddonSync:
 
     # -- one cluster --------------------------------------------------------------------------
 
-    async def sync(self, arm_id: str, cp_id: str) -> bool:
-        """Make the cluster's add-on objects those of the assignments reaching it; whether anything
-        changed (then the cluster is audited at once)."""
+    async def _audit(self, cp_id: str, wanted: set[tuple[str, str]]) -> None:
+        gk = gatekeeper.running(cp_id)
+        if gk is None:
+            return
+        try:
+            await _caught_up(gk, wanted)
+            await gk.audit.run()
+        except asyncio.CancelledError:
+            raise
+        except Exception as err:  # the periodic audit reports later
+            log.warning("azure-policy add-on: audit of %s after its sync failed: %r", cp_id, err)
+
+    async def sync(self, arm_id: str, cp_id: str) -> set[tuple[str, str]] | None:
+        """Make the cluster's add-on objects those of the assignments reaching it; when anything
+        changed, the (kind, name) of the constraints it now has (for an audit at once)."""
         cluster = self.cluster_of(cp_id)
         gk = gatekeeper.running(cp_id)
         if cluster is None or gk is None:
-            return False
+            return None
         want = constraints.desired(await self.policies.applying_to(arm_id))
         opts = WriteOptions(field_manager=MANAGER, force=True, field_validation="Ignore")
         treg = cluster.registry(crds.TEMPLATES_GROUP, "v1", "constrainttemplates")
@@ -226,10 +244,7 @@ class AddonSync:
             name = template["metadata"]["name"]
             if _managed(template) and name not in want.templates and kind not in kinds:
                 changed |= await _delete(treg, name)
-        if changed and want.constraints:
-            await _caught_up(gk, wanted)
-            await gk.audit.run()
-        return changed
+        return wanted if changed else None
 
 
 def _managed(obj: Doc) -> bool:

@@ -54,13 +54,20 @@ def set_definitions() -> list[Doc]:
     return [_document(e, SET_TYPE, "policySetDefinitions") for e in _data()["policySetDefinitions"]]
 
 
+@functools.cache
+def _by_name(collection: str) -> dict[str, Doc]:
+    return {e["name"]: e for e in _data()[collection]}
+
+
 def definition(name: str) -> Doc | None:
-    """The built-in definition named `name` (its GUID, any case)."""
-    return next((d for d in definitions() if d["name"] == name.lower()), None)
+    """The built-in definition named `name` (its GUID, any case; a fresh copy)."""
+    entry = _by_name("policyDefinitions").get(name.lower())
+    return _document(entry, DEFINITION_TYPE, "policyDefinitions") if entry else None
 
 
 def set_definition(name: str) -> Doc | None:
-    return next((d for d in set_definitions() if d["name"] == name.lower()), None)
+    entry = _by_name("policySetDefinitions").get(name.lower())
+    return _document(entry, SET_TYPE, "policySetDefinitions") if entry else None
 
 
 def details(doc: Doc) -> Doc:
