@@ -5,8 +5,12 @@ Two engines, as Gatekeeper's drivers: `K8sNativeValidation` (CEL, with lks's own
 ValidatingAdmissionPolicy uses it: `variables.anyObject`, `variables.params`, the template's
 variables, `validations` with `message` / `messageExpression`, optional `matchConditions`) and
 `Rego` (the `rego` field or a `code` entry; `lks.policy.rego`). When a template carries both,
-CEL is used, as Gatekeeper prefers its native driver. A template that does not compile raises
-`IngestError` with the driver's words, for the template controller's `ingest_error`.
+CEL answers admission and audit alike, as in Gatekeeper: its `--enable-k8s-native-validation`
+flag (default true) registers the K8sNativeValidation driver before the Rego one, and the
+constraint framework picks the first registered driver among a template's engines, with no
+fallback (CEL that does not compile is the template's error, its Rego is not tried). A template
+that does not compile raises `IngestError` with the driver's words, for the template
+controller's `ingest_error`.
 """
 
 from __future__ import annotations
@@ -251,8 +255,9 @@ class RegoProgram:
         return self.program.violations(review, parameters if parameters is not None else {}, inventory)
 
 
-def compile_template(template: Obj) -> Program:
-    """The program of `template`'s admission target; IngestError if it has none or it does not compile."""
+def compile_template(template: Obj, *, native_validation: bool = True) -> Program:
+    """The program of `template`'s admission target; IngestError if it has none or it does not
+    compile. `native_validation`: Gatekeeper's `--enable-k8s-native-validation` (false: Rego only)."""
     targets = (template.get("spec") or {}).get("targets") or []
     if len(targets) != 1:
         raise IngestError(f"expected exactly 1 item in targets, got {len(targets)}")
@@ -260,7 +265,7 @@ def compile_template(template: Obj) -> Program:
     if target.get("target") != TARGET:
         raise IngestError(f'target "{target.get("target")}" not recognized')
     code: Mapping[str, Any] = {c.get("engine"): c.get("source") for c in target.get("code") or []}
-    if CEL in code:
+    if native_validation and CEL in code:
         return CELProgram(code[CEL])
     rego, libs, version = target.get("rego"), target.get("libs") or [], "v0"
     if REGO in code:
