@@ -150,7 +150,7 @@ def test_assignment_reaches_the_group_and_reports_compliance(server: LKS, config
     assert lks_json(server, "policy", "state", "list", "-g", GROUP) == []
 
 
-def test_manual_edits_are_overwritten_and_restart_converges(server: LKS, kubeconfigs):
+def test_manual_edits_and_deletions_are_put_back(server: LKS, kubeconfigs):
     lks_json(server, "policy", "assignment", "create", "-n", "no-priv-audit", "-g", GROUP, "--policy",
              NO_PRIVILEGE, "-p", json.dumps({"effect": "Audit"}))
     kc = kubeconfigs["pol2"]
@@ -159,8 +159,12 @@ def test_manual_edits_are_overwritten_and_restart_converges(server: LKS, kubecon
     name = c["metadata"]["name"]
     server.kubectl("patch", "k8sazurev2noprivilege", name, "--type=merge", "-p",
                    '{"spec":{"enforcementAction":"deny"}}', kubeconfig=kc)
-    server.restart()  # the sync at Gatekeeper's start puts back what the add-on owns
     wait_until(lambda: [c for c in constraints(server, kc) if c["spec"]["enforcementAction"] == "dryrun"],
                what="manual edit reverted")
+    server.kubectl("delete", "k8sazurev2noprivilege", name, kubeconfig=kc)
+    wait_until(lambda: [c for c in constraints(server, kc) if c["metadata"]["name"] == name], what="re-created")
+    server.restart()  # the add-on's objects are still there, in line, after the service restarts
+    wait_until(lambda: [c for c in constraints(server, kc) if c["spec"]["enforcementAction"] == "dryrun"],
+               what="constraint after restart")
     assert lks_cli(server, "policy", "assignment", "delete", "-n", "no-priv-audit", "-g", GROUP).returncode == 0
     wait_until(lambda: not constraints(server, kc), what="constraints gone")

@@ -15,6 +15,7 @@ from support import ADMIN, CA, TOKEN  # noqa: F401
 from lks import store
 from lks.clock import ManualClock
 from lks.controllers.crd import CRDController
+from lks.kube import deletion
 from lks.kube.cluster import Cluster
 from lks.kube.registry import WriteOptions
 from lks.policy import gatekeeper
@@ -166,5 +167,36 @@ async def test_converges_at_start_and_reports_violations(meta: store.Backend, cl
         report = await sync.what_if(proposal)
         assert [(r["clusterName"], r["enforcementAction"], [(o["namespace"], o["name"]) for o in r["objects"]])
                 for r in report] == [("b1", "deny", [("default", "priv")])]
+    finally:
+        await sync.stop()
+
+
+async def test_manual_edits_and_deletions_are_put_back(meta: store.Backend, clusters: dict[str, Cluster]):
+    sync = make_sync(meta, clusters)
+    await assignments.PolicyStore(meta).put_assignment(assignment("audit-a1", PLACES["a1"], "Audit"))
+    await sync.start()
+    try:
+        await settle(sync)
+        c = clusters["a1"]
+        name, obj = next(iter((await installed(c)).items()))
+        reg = c.registry("constraints.gatekeeper.sh", "v1beta1", KIND.lower())
+        edited = {**obj, "spec": {**obj["spec"], "enforcementAction": "deny"}}
+        await reg.update(None, name, edited, WriteOptions(user=ADMIN))
+
+        async def reverted():
+            found = (await installed(c)).get(name)
+            return found is not None and found["spec"]["enforcementAction"] == "dryrun"
+        for _ in range(500):
+            if await reverted():
+                break
+            await asyncio.sleep(0.01)
+        assert await reverted()
+
+        await reg.delete(None, name, deletion.DeleteOptions())
+        for _ in range(500):
+            if name in await installed(c):
+                break
+            await asyncio.sleep(0.01)
+        assert name in await installed(c)
     finally:
         await sync.stop()

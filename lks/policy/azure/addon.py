@@ -5,8 +5,8 @@ its `managed-by` label (so manual edits of what it owns are overwritten at the n
 reverts them), and those it installed for assignments that no longer reach the cluster are
 deleted. AKS's add-on polls every 15 minutes; this one watches the service's store under
 `/azurepolicy/` and syncs within moments of an assignment or custom definition change, when a
-cluster's Gatekeeper starts (add-on enabled, cluster started, service restarted), and every 15
-minutes of the service's clock besides. After each Gatekeeper audit the per-constraint violations
+cluster's Gatekeeper starts (add-on enabled, cluster started, service restarted), when someone
+edits or deletes what it installed, and every 15 minutes of the service's clock besides. After each Gatekeeper audit the per-constraint violations
 go to the compliance states (`states.ComplianceStates.report_constraint`); a sync that changed a
 cluster's constraints audits it at once, so compliance shows in seconds too.
 
@@ -88,6 +88,12 @@ class AddonSync:
     def started(self, cp_id: str) -> None:
         self.enqueue(cp_id)
 
+    def changed(self, cp_id: str, obj: Doc, prev: Doc | None) -> None:
+        """A template or constraint of the add-on's was edited or deleted: put back at once (our own
+        writes come by here too; their sync finds nothing to do)."""
+        if _managed(obj) or (prev is not None and _managed(prev)):
+            self.enqueue(cp_id)
+
     async def audited(self, cp_id: str, bound: list[Bound], results: dict[tuple[str, str], Result],
                       timestamp: str) -> None:
         arm_id = await self._arm_id(cp_id)
@@ -136,6 +142,7 @@ class AddonSync:
             await self._wake.wait()
             self._wake.clear()
             dirty, self._dirty = self._dirty, set()
+            failed: set[str] = set()
             try:
                 targets = await self.targets()
                 chosen = targets if "*" in dirty else [(a, c) for a, c in targets if c in dirty]
@@ -144,7 +151,7 @@ class AddonSync:
                 for (arm_id, cp_id), outcome in zip(chosen, done, strict=True):
                     if isinstance(outcome, Exception):
                         log.warning("azure-policy add-on: sync of %s failed: %r", arm_id, outcome)
-                        self._dirty.add(cp_id)
+                        failed.add(cp_id)
                     elif outcome is not None:
                         changed.append((cp_id, outcome))
                 # every cluster enforces first; then the changed ones are audited, for compliance now
@@ -154,9 +161,10 @@ class AddonSync:
                 raise
             except Exception:
                 log.exception("azure-policy add-on: sync round failed")
-                self._dirty |= dirty
-            if self._dirty:  # failures: again after a pause
+                failed |= dirty
+            if failed:  # again after a pause
                 await asyncio.sleep(1.0)
+                self._dirty |= failed
                 self._wake.set()
             elif not self._wake.is_set():
                 self._idle.set()

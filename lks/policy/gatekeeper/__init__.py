@@ -36,6 +36,9 @@ __all__ = ["Gatekeeper", "Listener", "configure", "running", "subscribe", "unsub
 class Listener(Protocol):
     def started(self, cluster_id: str) -> None: ...
 
+    def changed(self, cluster_id: str, obj: Obj, prev: Obj | None) -> None:
+        """A template or constraint was changed or deleted (by anyone)."""
+
     async def audited(self, cluster_id: str, bound: list[state.Bound], results: dict[tuple[str, str], audit.Result],
                       timestamp: str) -> None: ...
 
@@ -95,7 +98,12 @@ class Gatekeeper:
             reg = self.cluster.registry(group, version, rt.resource)
             meta = obj["metadata"]
             await reg.apply(meta.get("namespace"), meta["name"], obj, opts)
-        self.templates = templates.TemplateController(self.cluster, self.state)
+        cluster_id = self.cluster.id
+
+        def changed(obj: Obj, prev: Obj | None) -> None:
+            for listener in list(_LISTENERS):
+                listener.changed(cluster_id, obj, prev)
+        self.templates = templates.TemplateController(self.cluster, self.state, on_change=changed)
         await self.templates.start()
         await self.audit.start()
         for listener in list(_LISTENERS):

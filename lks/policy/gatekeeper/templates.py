@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import copy
 import logging
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from lks.controllers.controller import Controller
@@ -34,16 +35,28 @@ _POD_OPERATIONS = {"controller-manager": ["mutation-webhook", "webhook"], "audit
 
 
 class TemplateController(Controller[str]):
-    def __init__(self, cluster: Cluster, state: State):
+    def __init__(self, cluster: Cluster, state: State, *, on_change: Callable[[Obj, Obj | None], None] | None = None):
+        """`on_change(obj, prev)` hears of a template or constraint changed (spec, labels or
+        annotations) or deleted, for whoever keeps them in line (the azure-policy add-on)."""
         super().__init__(cluster, name="gatekeeper-templates", workers=2)
         self.state = state
+        self.on_change = on_change
         self.templates = cluster.registry(crds.TEMPLATES_GROUP, "v1", "constrainttemplates")
         self.crds = cluster.registry("apiextensions.k8s.io", "v1", "customresourcedefinitions")
         self.pod_statuses = cluster.registry(crds.STATUS_GROUP, "v1beta1", "constrainttemplatepodstatuses")
         self.informer = self.watch(self.templates, self._on_event)
         self.constraint_informers: dict[str, Informer] = {}  # by kind: constraints get their byPod status
 
+    def _changed(self, event: str, obj: Obj, prev: Obj | None) -> None:
+        if self.on_change is None or event == "ADDED":
+            return
+        meta, before = obj["metadata"], (prev or {}).get("metadata") or {}
+        if event == "DELETED" or obj.get("spec") != (prev or {}).get("spec") or \
+                meta.get("labels") != before.get("labels") or meta.get("annotations") != before.get("annotations"):
+            self.on_change(obj, prev)
+
     def _on_event(self, event: str, obj: Obj, prev: Obj | None) -> None:
+        self._changed(event, obj, prev)
         if event == "MODIFIED" and prev is not None and obj.get("spec") == prev.get("spec") \
                 and obj["metadata"].get("deletionTimestamp") == prev["metadata"].get("deletionTimestamp"):
             return  # our own status write
@@ -105,6 +118,7 @@ class TemplateController(Controller[str]):
             return
 
         def on_event(event: str, obj: Obj, prev: Obj | None) -> None:
+            self._changed(event, obj, prev)
             if event != "DELETED" and (prev is None or obj["metadata"].get("generation") !=
                                        prev["metadata"].get("generation")):
                 self.queue.add(f"{_CONSTRAINT}{kind}/{obj['metadata']['name']}")
