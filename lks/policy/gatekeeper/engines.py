@@ -252,7 +252,8 @@ class RegoProgram:
             raise IngestError(str(err)) from None
 
     def violations(self, review: Obj, parameters: Any, inventory: Obj, shared: Obj | None = None) -> list[Obj]:
-        return self.program.violations(review, parameters if parameters is not None else {}, inventory)
+        # `shared`: the review converted for rego-cpp once, for every Rego constraint after the first
+        return self.program.violations(review, parameters if parameters is not None else {}, inventory, shared)
 
 
 def compile_template(template: Obj, *, native_validation: bool = True) -> Program:

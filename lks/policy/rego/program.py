@@ -5,12 +5,17 @@ only find at evaluation time (an unknown function), and builds one precompiled b
 query `data.<package>.violation` (a bundle evaluates 3-8x faster than a query compiled each
 time: bench/rego_bench.py). `Program.violations` sets Gatekeeper's input (`review`, `parameters`, and the inventory,
 which rides in the input because a bundle freezes `data`) and returns the violations as
-Gatekeeper's `{msg, details}`. Programs are cached by source: Gatekeeper's controller and audit
+Gatekeeper's `{msg, details}`. Converting that input costs more than most evaluations, so it is
+built once per review and parameters in the caller's `shared` dict and set on every template's
+interpreter that evaluates the same (`regoSetInput` copies it), without the parts of the object
+no template module reads (`reads.py`); a second constraint of the same template with the same
+parameters reuses the first one's answer. Programs are cached by source: Gatekeeper's controller and audit
 compile the same template many times over.
 """
 
 from __future__ import annotations
 
+import copy
 import functools
 import re
 import threading
@@ -20,7 +25,7 @@ import orjson
 from regopy import Interpreter, LogLevel
 from regopy import rego_shared as _c
 
-from . import inputs, v0
+from . import inputs, reads, v0
 from .errors import RegoError
 
 TEMPLATE_FILE = "template"
@@ -57,6 +62,7 @@ class Program:
         self.package = package
         self.modules = modules
         self.uses_inventory = any(m.uses_inventory for m in modules)
+        self.unread = reads.unread(m.source for m in modules)
         self._lock = threading.Lock()
         self._rego = Interpreter()
         self._rego.log_level = LogLevel.NONE
@@ -73,20 +79,23 @@ class Program:
         if not self._bundle.ok():
             raise RegoError(f"{TEMPLATE_FILE}:1: rego_compile_error: the template does not compile")
 
-    def violations(self, review: dict, parameters: dict | None, inventory: dict | None = None) -> list[dict]:
-        """Gatekeeper's `data.<package>.violation` for this review: [{"msg", "details"}, ...]."""
-        document = {"review": review, "parameters": parameters if parameters is not None else {}}
-        if self.uses_inventory:
-            document[v0.INVENTORY_FIELD] = inventory if inventory is not None else {}
-        try:
-            value = inputs.Input(document)
-        except inputs.NeedsJSON:
-            value = None
+    def violations(self, review: dict, parameters: dict | None, inventory: dict | None = None,
+                   shared: dict | None = None) -> list[dict]:
+        """Gatekeeper's `data.<package>.violation` for this review: [{"msg", "details"}, ...].
+
+        `shared`: a dict the caller keeps for one review (and inventory) across constraints and
+        templates, where the converted input is kept for the next evaluation with the same."""
+        value, key = self._input(review, parameters, inventory, shared)
+        if key is not None and (self, key) in shared:  # a constraint with the same parameters
+            return copy.deepcopy(shared[(self, key)])
+        found = self._evaluate(value)
+        if key is not None:
+            shared[(self, key)] = copy.deepcopy(found)
+        return found
+
+    def _evaluate(self, value: inputs.Input) -> list[dict]:
         with self._lock:
-            if value is not None:
-                _c.rego_set_input(self._rego._impl, value._impl)
-            else:
-                _c.rego_set_input_term(self._rego._impl, orjson.dumps(document).decode())
+            _c.rego_set_input(self._rego._impl, value._impl)
             output = _c.rego_bundle_query(self._rego._impl, self._bundle._impl)
             try:
                 ok = _c.rego_output_ok(output)
@@ -106,6 +115,27 @@ class Program:
         else:
             found = result["expressions"][0]
         return [_violation(v) for v in found]
+
+    def _input(self, review: dict, parameters: dict | None, inventory: dict | None,
+               shared: dict | None) -> tuple[inputs.Input, tuple | None]:
+        parameters = parameters if parameters is not None else {}
+        key = None
+        if shared is not None:
+            try:
+                key = (self.unread, self.uses_inventory, orjson.dumps(parameters))
+            except TypeError:
+                key = None
+            else:
+                value = shared.get(key)
+                if value is not None:
+                    return value, key
+        document = {"review": reads.pruned(review, self.unread), "parameters": parameters}
+        if self.uses_inventory:
+            document[v0.INVENTORY_FIELD] = inventory if inventory is not None else {}
+        value = inputs.Input(document)
+        if key is not None:
+            shared[key] = value
+        return value, key
 
 
 def _violation(value) -> dict:

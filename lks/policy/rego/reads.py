@@ -1,0 +1,89 @@
+"""Which parts of the object under review a template can never read, so that they need not be
+handed to rego-cpp at all.
+
+Converting the review is most of an evaluation's cost, and a stored object carries much that
+templates do not read: `metadata.managedFields` (a third of a stored Pod) and `status`. A part
+is left out only when no module of the template can reach it: every use of `input` in the
+translated source is a static path (`.name` or `["name"]` steps) that goes past the object (and
+its metadata) into another field, and no module names the part anywhere. Any other use of
+`input`, `input.review`, the object or its metadata (passed whole, aliased, imported, indexed
+with a variable) keeps everything, so a result can never differ. `program.py` applies it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from .lexer import IDENT, NL, PUNCT, STRING, WS, tokenize
+
+DROPPABLE = frozenset(("managedFields", "status"))
+_OBJECTS = ("object", "oldObject")
+
+
+def unread(sources: Iterable[str]) -> frozenset[str]:
+    """The parts of `DROPPABLE` that none of the (v1) `sources` can read."""
+    left = set(DROPPABLE)
+    for source in sources:
+        toks = [t for t in tokenize(source, "template") if t.kind not in (WS, NL) and not t.trivia]
+        for i, t in enumerate(toks):
+            if t.kind == IDENT and t.text in left or t.kind == STRING and t.text[1:-1] in left:
+                left.discard(t.text if t.kind == IDENT else t.text[1:-1])  # named: may be read
+            if t.kind != IDENT or t.text != "input" or (i and toks[i - 1].text == "."):
+                continue
+            left -= _reaches(_path(toks, i + 1))
+            if not left:
+                return frozenset()
+    return frozenset(left)
+
+
+def _path(toks: list, i: int) -> list[str]:
+    """The static steps of a reference from token `i` on (`.a`, `["a"]`)."""
+    out: list[str] = []
+    while i + 1 < len(toks):
+        if toks[i].text == "." and toks[i + 1].kind == IDENT:
+            out.append(toks[i + 1].text)
+            i += 2
+        elif toks[i].text == "[" and toks[i + 1].kind == STRING and i + 2 < len(toks) \
+                and toks[i + 2].kind == PUNCT and toks[i + 2].text == "]" and toks[i + 1].text.startswith('"'):
+            out.append(toks[i + 1].text[1:-1])
+            i += 3
+        else:
+            break
+    return out
+
+
+def _reaches(path: list[str]) -> set[str]:
+    """The droppable parts a reference to `input.<path>` may see."""
+    if not path or path[0] != "review":
+        return set(DROPPABLE) if not path else set()
+    if len(path) < 3:
+        return set(DROPPABLE) if len(path) == 1 or path[1] in _OBJECTS else set()
+    if path[1] not in _OBJECTS:
+        return set()
+    if path[2] == "status":
+        return {"status"}
+    if path[2] != "metadata":
+        return set()
+    if len(path) == 3 or path[3] == "managedFields":
+        return {"managedFields"}
+    return set()
+
+
+def pruned(review: dict[str, Any], parts: frozenset[str]) -> dict[str, Any]:
+    """`review` with `parts` left out of its object and old object (copies; `review` is kept)."""
+    if not parts:
+        return review
+    out = dict(review)
+    for key in _OBJECTS:
+        obj = review.get(key)
+        if not isinstance(obj, dict):
+            continue
+        obj = dict(obj)
+        if "status" in parts:
+            obj.pop("status", None)
+        meta = obj.get("metadata")
+        if "managedFields" in parts and isinstance(meta, dict) and "managedFields" in meta:
+            obj["metadata"] = {k: v for k, v in meta.items() if k != "managedFields"}
+        out[key] = obj
+    return out
