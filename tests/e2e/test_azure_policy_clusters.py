@@ -97,6 +97,11 @@ def test_assignment_reaches_the_group_and_reports_compliance(server: LKS, config
 
     lks_json(server, "policy", "assignment", "create", "-n", "no-priv", "-g", GROUP, "--policy", NO_PRIVILEGE,
              "-p", json.dumps({"effect": "Deny"}))
+    res = lks_cli(server, "policy", "assignment", "what-if", "-n", "no-such", "-g", GROUP)
+    assert res.returncode != 0 and "PolicyAssignmentNotFound" in res.stderr, res.stderr
+    # the stored assignment's what-if finds the same
+    found = lks_json(server, "policy", "assignment", "what-if", "-n", "no-priv", "-g", GROUP)
+    assert {(r["clusterName"], o["name"]) for r in found for o in r["objects"]} == {("pol1", "old-priv")}
 
     for name in CLUSTERS:
         kc = kubeconfigs[name]

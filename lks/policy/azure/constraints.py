@@ -2,9 +2,9 @@
 Kubernetes definition's ConstraintTemplate, and one Constraint per (assignment, definition) with
 the assignment's resolved details, named and labelled as the add-on names them
 (`azurepolicy-<template>-<hash>`, `managed-by: azure-policy-addon`, the assignment and definition
-ids in annotations, which is how compliance finds its way back). `lks.policy.gatekeeper` applies
-`desired(await PolicyStore.applying_to(cluster_id))` and reports audits per constraint through
-`lks.policy.azure.states`, reading the ids back with `origin`.
+ids in annotations, which is how compliance finds its way back). `lks.policy.azure.addon` applies
+`desired(await PolicyStore.applying_to(cluster_id))` in each cluster and reports its audits per
+constraint through `lks.policy.azure.states`, reading the ids back with `origin`.
 """
 
 from __future__ import annotations
