@@ -90,10 +90,10 @@ _MORE: dict[str, list[dict]] = {
 }
 
 
-def _runs(name: str, values: dict, bad: dict, good: dict) -> list[tuple[dict, dict]]:
+def _runs(name: str, values: dict, bad: dict, good: dict) -> list[tuple[dict, dict | None]]:
     """(object, parameters) pairs: the library's objects of the example's kind under the
     definition's values and _MORE's; the examples and edge objects also with containers or
-    images excluded."""
+    images excluded, and under a constraint without parameters."""
     own = [bad, good, *_EDGES]
     out = [(o, values) for o in own + [o for o in _LIBRARY if o["kind"] == bad["kind"]]]
     for more in _MORE.get(name, []):
@@ -101,7 +101,7 @@ def _runs(name: str, values: dict, bad: dict, good: dict) -> list[tuple[dict, di
         out += [(o, params) for o in own + [o for o in _LIBRARY if o["kind"] == bad["kind"]]]
     for excluded in ({"excludedContainers": ["app", "nginx"]}, {"excludedImages": ["myregistry.azurecr.io/*", "nginx"]}):
         out += [(o, {**values, **excluded}) for o in own]
-    return out
+    return out + [(o, None) for o in own]
 
 
 def _masked(messages: set[str]) -> set[str]:
@@ -113,7 +113,7 @@ def _masked(messages: set[str]) -> set[str]:
     return out
 
 
-def _found(program: engines.Program, obj: dict, values: dict) -> set[str]:
+def _found(program: engines.Program, obj: dict, values: dict | None) -> set[str]:
     return {part for v in program.violations(_review(copy.deepcopy(obj)), copy.deepcopy(values), {})
             for part in v["msg"].split("; ")}
 
