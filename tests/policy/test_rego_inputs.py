@@ -1,5 +1,5 @@
-"""The Rego engine's input: converted once per review and parameters (shared across constraints
-and templates), escaped strings pushed without rego-cpp's slow reader, and the parts of the
+"""The Rego engine's input: converted once per review (shared across constraints and templates,
+each constraint's parameters in its own bundle's data), escaped strings pushed without rego-cpp's slow reader, and the parts of the
 object no module reads (managedFields, status) left out, without changing any result."""
 
 import orjson
@@ -54,10 +54,18 @@ def test_one_input_per_review_and_parameters(built):
             {"msg": 'you must provide labels: {"app"}', "details": {}}]
         assert labels.violations(review, {"labels": ["a"]}, {}, shared) == []
         assert hostnet.violations(review, {}, {}, shared) == []
-    # two parameters of one template, plus the other's: three inputs, not nine
-    assert len(built) == 3
+    # the parameters ride in each constraint's bundle as data: one input for all nine
+    assert len(built) == 1 and "parameters" not in built[0]
     assert labels.violations(review, {"labels": ["app"]}, {}) == [  # without `shared`: as before
         {"msg": 'you must provide labels: {"app"}', "details": {}}]
+
+
+def test_parameters_stay_in_the_input_when_input_is_read_whole(built):
+    src = 'package p\nviolation[{"msg": m}] { x := input; m := sprintf("%v", [x.parameters.a]) }\n'
+    program, shared = compile_template(src), {}
+    assert program.violations({}, {"a": 1}, {}, shared) == [{"msg": "1", "details": {}}]
+    assert program.violations({}, {"a": 2}, {}, shared) == [{"msg": "2", "details": {}}]
+    assert [d["parameters"] for d in built] == [{"a": 1}, {"a": 2}]
 
 
 def test_unread_parts_are_left_out(built):

@@ -16,6 +16,7 @@ compile the same template many times over.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import functools
 import re
 import threading
@@ -29,6 +30,7 @@ from . import inputs, reads, v0
 from .errors import RegoError
 
 TEMPLATE_FILE = "template"
+_CHILDREN = 256  # bundles kept per template, one per distinct parameters
 
 
 def compile_template(rego: str, libs: Iterable[str] = (), *, version: str = "v0") -> Program:
@@ -58,11 +60,19 @@ def _compile(rego: str, libs: tuple[str, ...], v1: bool) -> Program:
 class Program:
     """A compiled template: `violations(review, parameters, inventory)`. Safe across threads."""
 
-    def __init__(self, package: str, modules: list[v0.Module]) -> None:
+    def __init__(self, package: str, modules: list[v0.Module], parameters: bytes | None = None) -> None:
         self.package = package
         self.modules = modules
         self.uses_inventory = any(m.uses_inventory for m in modules)
         self.unread = reads.unread(m.source for m in modules)
+        # the parameters as data (one bundle per parameters, `_with`): the input is then the same
+        # for every constraint; None if some module reaches `input` other than by a static path
+        self.parameters = parameters
+        moved = [reads.parameters_as_data(m.source) for m in modules] if parameters is None else None
+        self._moved = None if moved is None or None in moved else moved
+        self._reads_parameters = self._moved is not None and any(
+            a != m.source for a, m in zip(self._moved, modules, strict=True))
+        self._children: dict[bytes, Program] = {}
         self._lock = threading.Lock()
         self._rego = Interpreter()
         self._rego.log_level = LogLevel.NONE
@@ -72,6 +82,8 @@ class Program:
                 self._rego.add_module(module.filename, module.source)
             except _c.RegoError as err:
                 raise RegoError(_message(str(err), modules, "rego_parse_error")) from None
+        if parameters is not None:
+            self._rego.add_data_json(f'{{"{reads.PARAMETERS}": {parameters.decode()}}}')
         try:
             self._bundle = self._rego.build(f"data.{package}.violation")
         except _c.RegoError as err:
@@ -85,13 +97,40 @@ class Program:
 
         `shared`: a dict the caller keeps for one review (and inventory) across constraints and
         templates, where the converted input is kept for the next evaluation with the same."""
-        value, key = self._input(review, parameters, inventory, shared)
-        if key is not None and (self, key) in shared:  # a constraint with the same parameters
-            return copy.deepcopy(shared[(self, key)])
-        found = self._evaluate(value)
+        parameters = parameters if parameters is not None else {}
+        program, parameters = self._with(parameters)
+        value, key = program._input(review, parameters, inventory, shared)
+        if key is not None and (program, key) in shared:  # a constraint with the same parameters
+            return copy.deepcopy(shared[(program, key)])
+        found = program._evaluate(value)
         if key is not None:
-            shared[(self, key)] = copy.deepcopy(found)
+            shared[(program, key)] = copy.deepcopy(found)
         return found
+
+    def _with(self, parameters: dict) -> tuple[Program, dict | None]:
+        """The program to run and the parameters to put in the input (None: they are in its data,
+        or it never reads them)."""
+        if self._moved is None:
+            return self, parameters
+        if not self._reads_parameters:
+            return self, None
+        try:
+            text = orjson.dumps(parameters)
+        except TypeError:
+            return self, parameters
+        with self._lock:
+            child = self._children.get(text)
+        if child is None:
+            modules = [dataclasses.replace(m, source=src) for m, src in zip(self.modules, self._moved, strict=True)]
+            try:
+                child = Program(self.package, modules, text)
+            except (RegoError, _c.RegoError):  # as data they do not load: keep them in the input
+                return self, parameters
+            with self._lock:
+                if len(self._children) >= _CHILDREN:
+                    self._children.pop(next(iter(self._children)))
+                self._children[text] = child
+        return child, None
 
     def _evaluate(self, value: inputs.Input) -> list[dict]:
         with self._lock:
@@ -118,18 +157,19 @@ class Program:
 
     def _input(self, review: dict, parameters: dict | None, inventory: dict | None,
                shared: dict | None) -> tuple[inputs.Input, tuple | None]:
-        parameters = parameters if parameters is not None else {}
         key = None
         if shared is not None:
             try:
-                key = (self.unread, self.uses_inventory, orjson.dumps(parameters))
+                key = (self.unread, self.uses_inventory, None if parameters is None else orjson.dumps(parameters))
             except TypeError:
                 key = None
             else:
                 value = shared.get(key)
                 if value is not None:
                     return value, key
-        document = {"review": reads.pruned(review, self.unread), "parameters": parameters}
+        document = {"review": reads.pruned(review, self.unread)}
+        if parameters is not None:
+            document["parameters"] = parameters
         if self.uses_inventory:
             document[v0.INVENTORY_FIELD] = inventory if inventory is not None else {}
         value = inputs.Input(document)

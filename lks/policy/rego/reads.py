@@ -87,3 +87,31 @@ def pruned(review: dict[str, Any], parts: frozenset[str]) -> dict[str, Any]:
             obj["metadata"] = {k: v for k, v in meta.items() if k != "managedFields"}
         out[key] = obj
     return out
+
+
+PARAMETERS = "lks.parameters"  # the data document a constraint's parameters are moved to
+
+
+def parameters_as_data(source: str) -> str | None:
+    """`source` reading `data["lks.parameters"]` where it read `input.parameters` (same bytes and
+    lines otherwise), so that one input serves every constraint; None if some use of `input` is
+    not a static path (the parameters could be reached another way)."""
+    toks = tokenize(source, "template")
+    code = [i for i, t in enumerate(toks) if not t.trivia and t.kind != NL]
+    for n, i in enumerate(code):
+        t = toks[i]
+        if t.kind != IDENT or t.text != "input" or (n and toks[code[n - 1]].text == "."):
+            continue
+        steps = _path([toks[j] for j in code[n + 1 : n + 4]], 0)
+        if not steps:
+            return None
+        if steps[0] != "parameters":
+            continue
+        t.text = "data"
+        step = toks[code[n + 2]]
+        if step.kind == STRING:  # input["parameters"]
+            step.text = f'"{PARAMETERS}"'
+        else:  # input.parameters
+            toks[code[n + 1]].text = ""
+            step.text = f'["{PARAMETERS}"]'
+    return "".join(t.text for t in toks)
