@@ -119,6 +119,19 @@ def _bad_content(message: str) -> ARMError:
                     f"'{message}'.")
 
 
+def _named_properties(call: Call, kind: str, code: str) -> dict[str, Any]:
+    """A PUT's `properties`, once the name in its path is one ARM takes for a policy `kind`."""
+    name = call.params["name"]
+    if not _NAME.match(name):
+        raise ARMError(code, f"The policy {kind} name '{name}' is invalid. The name can have at most 64 "
+                       "characters and cannot contain '<>*%&:\\?+/#|'.")
+    body = call.body if isinstance(call.body, dict) else None
+    props = (body or {}).get("properties")
+    if not isinstance(props, dict):
+        raise _bad_content("Required property 'properties' not found in JSON. Path ''.")
+    return props
+
+
 def _invalid_rule(name: str, reason: str) -> ARMError:
     return ARMError("InvalidPolicyRule", f"Failed to parse policy rule of policy definition '{name}': {reason}")
 
@@ -196,13 +209,7 @@ class AzurePolicy:
         if catalog.definition(name) is not None:
             raise ARMError("InvalidPolicyDefinitionUpdate",
                            f"The built-in policy definition '{name}' cannot be updated.")
-        if not _NAME.match(name):
-            raise ARMError("InvalidPolicyDefinitionName", f"The policy definition name '{name}' is invalid. The name "
-                           "can have at most 64 characters and cannot contain '<>*%&:\\?+/#|'.")
-        body = call.body if isinstance(call.body, dict) else None
-        props = (body or {}).get("properties")
-        if not isinstance(props, dict):
-            raise _bad_content("Required property 'properties' not found in JSON. Path ''.")
+        props = _named_properties(call, "definition", "InvalidPolicyDefinitionName")
         if str(props.get("policyType", "Custom")).lower() not in ("custom", "notspecified"):
             raise ARMError("InvalidPolicyDefinitionType", "Only policy definitions of type 'Custom' can be created.")
         mode = props.get("mode", "Indexed")
@@ -306,13 +313,8 @@ class AzurePolicy:
     async def _assignment_doc(self, call: Call) -> Doc:
         """The assignment a PUT's body describes, checked as ARM checks it (not stored)."""
         name, scope = call.params["name"], call.params["scope"]
-        if not _NAME.match(name):
-            raise ARMError("InvalidPolicyAssignmentName", f"The policy assignment name '{name}' is invalid. The name "
-                           "can have at most 64 characters and cannot contain '<>*%&:\\?+/#|'.")
-        body = call.body if isinstance(call.body, dict) else None
-        props = (body or {}).get("properties")
-        if not isinstance(props, dict):
-            raise _bad_content("Required property 'properties' not found in JSON. Path ''.")
+        props = _named_properties(call, "assignment", "InvalidPolicyAssignmentName")
+        body = call.body  # a dict, since it has properties
         target = await self._target(props.get("policyDefinitionId"))
         mode = props.get("enforcementMode") or "Default"
         enforcement = next((m for m in ("Default", "DoNotEnforce") if m.lower() == str(mode).lower()), None)
