@@ -5,38 +5,19 @@ principal per application (Graph's 409), deleting the service principal keeps th
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from urllib.parse import quote
 
 import pytest
-from aiohttp import test_utils, web
+from aiohttp import test_utils
 
-from lks import store
-from lks.identity.graph import GraphAPI
 from lks.identity.issuer import Issuer, OAuthError
 from lks.identity.principals import Principals
 from lks.identity.tokens import Tokens
 from lks.kube.serviceaccounts.keys import SigningKey
 
-from .test_graph import OWNER, TENANT, _authenticate
+from .conftest import TENANT
 
 G = "/graph/v1.0"
-
-
-@pytest.fixture
-async def principals() -> AsyncIterator[Principals]:
-    backend = store.open_store("memory://")
-    await backend.start()
-    yield Principals(backend)
-    await backend.close()
-
-
-@pytest.fixture
-async def client(principals: Principals) -> AsyncIterator[test_utils.TestClient]:
-    app = web.Application()
-    app.add_routes(GraphAPI(principals=principals, tenant_id=TENANT, authenticate=_authenticate).routes())
-    async with test_utils.TestClient(test_utils.TestServer(app), headers={"Authorization": f"Bearer {OWNER}"}) as c:
-        yield c
 
 
 @pytest.fixture

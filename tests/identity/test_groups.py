@@ -4,40 +4,21 @@ a deleted principal leaving its groups; the `groups` claim of the issuer's token
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from urllib.parse import quote
 
 import jwt
 import pytest
-from aiohttp import test_utils, web
+from aiohttp import test_utils
 
-from lks import store
-from lks.identity.graph import GraphAPI
 from lks.identity.groups import Groups
 from lks.identity.issuer import AKS_SERVER_APP, Issuer
 from lks.identity.principals import Principals
 from lks.identity.tokens import Tokens
 from lks.kube.serviceaccounts.keys import SigningKey
 
-from .test_graph import OWNER, READER, TENANT, _authenticate
+from .conftest import READER, TENANT
 
 G = "/graph/v1.0"
-
-
-@pytest.fixture
-async def principals() -> AsyncIterator[Principals]:
-    backend = store.open_store("memory://")
-    await backend.start()
-    yield Principals(backend)
-    await backend.close()
-
-
-@pytest.fixture
-async def client(principals: Principals) -> AsyncIterator[test_utils.TestClient]:
-    app = web.Application()
-    app.add_routes(GraphAPI(principals=principals, tenant_id=TENANT, authenticate=_authenticate).routes())
-    async with test_utils.TestClient(test_utils.TestServer(app), headers={"Authorization": f"Bearer {OWNER}"}) as c:
-        yield c
 
 
 async def _create(client: test_utils.TestClient, name: str) -> dict:
