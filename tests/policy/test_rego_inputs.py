@@ -113,3 +113,18 @@ def test_escaped_strings_read_as_rego_cpps_own_reader(text):
         text_out = _c.rego_output_string(output)
         _c.rego_free_output(output)
     assert got == [{"msg": orjson.loads(text_out)["expressions"][0][0]["msg"], "details": {}}]
+
+
+def test_audit_answers_are_kept_per_object_revision(built):
+    """The audit names the object's (uid, resourceVersion): an unchanged object is not evaluated
+    again; a new revision is."""
+    program = compile_template(HOSTNET.replace("k8shostnetwork", "k8shostnetworkaudit"))
+    review = stored_pod({})
+    assert program.violations(review, {}, {}, {"revision": ("u1", "5")}) == []
+    assert len(built) == 1
+    assert program.violations(review, {}, {}, {"revision": ("u1", "5")}) == []
+    assert len(built) == 1  # kept
+    review["object"]["spec"]["hostNetwork"] = True
+    assert program.violations(review, {}, {}, {"revision": ("u1", "6")}) == [{"msg": "host network", "details": {}}]
+    assert program.violations(review, {}, {}, {}) == [{"msg": "host network", "details": {}}]
+    assert len(built) == 3

@@ -140,7 +140,8 @@ class Audit:
                 if review is None:
                     review = {"kind": review_kind, "name": name, "object": obj, "operation": "CREATE",
                               **({"namespace": ns} if ns else {})}
-                    shared: Obj = {}
+                    # the object's revision: an engine may keep its answer until the object changes
+                    shared: Obj = {"revision": (meta.get("uid"), meta.get("resourceVersion"))}
                 try:
                     found = b.program.violations(review, c.parameters, inventory, shared)
                 except Exception as err:

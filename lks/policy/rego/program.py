@@ -8,8 +8,10 @@ which rides in the input because a bundle freezes `data`) and returns the violat
 Gatekeeper's `{msg, details}`. Converting that input costs more than most evaluations, so it is
 built once per review and parameters in the caller's `shared` dict and set on every template's
 interpreter that evaluates the same (`regoSetInput` copies it), without the parts of the object
-no template module reads (`reads.py`); a second constraint of the same template with the same
-parameters reuses the first one's answer. Programs are cached by source: Gatekeeper's controller and audit
+no template module reads (`reads.py`); a constraint's parameters ride as data in a bundle of its
+own (`input.parameters` read as `data["lks.parameters"]`) so that the input is the same for all;
+a second constraint of the same template with the same parameters reuses the first one's answer,
+and the audit's answer is kept per object revision until the object changes. Programs are cached by source: Gatekeeper's controller and audit
 compile the same template many times over.
 """
 
@@ -31,6 +33,7 @@ from .errors import RegoError
 
 TEMPLATE_FILE = "template"
 _CHILDREN = 256  # bundles kept per template, one per distinct parameters
+_ANSWERS = 50_000  # answers kept per bundle across audits (by object revision)
 
 
 def compile_template(rego: str, libs: Iterable[str] = (), *, version: str = "v0") -> Program:
@@ -73,6 +76,7 @@ class Program:
         self._reads_parameters = self._moved is not None and any(
             a != m.source for a, m in zip(self._moved, modules, strict=True))
         self._children: dict[bytes, Program] = {}
+        self._answers: dict[tuple, list[dict]] = {}  # by object revision, see `_revision`
         self._lock = threading.Lock()
         self._rego = Interpreter()
         self._rego.log_level = LogLevel.NONE
@@ -99,13 +103,38 @@ class Program:
         templates, where the converted input is kept for the next evaluation with the same."""
         parameters = parameters if parameters is not None else {}
         program, parameters = self._with(parameters)
+        revision = program._revision(review, parameters, shared)
+        if revision is not None:
+            with program._lock:
+                kept = program._answers.get(revision)
+            if kept is not None:
+                return copy.deepcopy(kept)
         value, key = program._input(review, parameters, inventory, shared)
         if key is not None and (program, key) in shared:  # a constraint with the same parameters
             return copy.deepcopy(shared[(program, key)])
         found = program._evaluate(value)
         if key is not None:
             shared[(program, key)] = copy.deepcopy(found)
+        if revision is not None:
+            with program._lock:
+                if len(program._answers) >= _ANSWERS:
+                    program._answers.pop(next(iter(program._answers)))
+                program._answers[revision] = copy.deepcopy(found)
         return found
+
+    def _revision(self, review: dict, parameters: dict | None, shared: dict | None) -> tuple | None:
+        """The key of this answer across audits: the object's (uid, resourceVersion) when the
+        caller gives it (`shared["revision"]`), never for a template that reads the inventory
+        (which changes without the object)."""
+        revision = shared.get("revision") if shared else None
+        if revision is None or None in revision or self.uses_inventory:
+            return None
+        kind = review.get("kind") or {}
+        try:
+            return (*revision, kind.get("group"), kind.get("version"), kind.get("kind"), review.get("operation"),
+                    None if parameters is None else orjson.dumps(parameters))
+        except TypeError:
+            return None
 
     def _with(self, parameters: dict) -> tuple[Program, dict | None]:
         """The program to run and the parameters to put in the input (None: they are in its data,
