@@ -77,6 +77,18 @@ def owned(client: Client, odata_type: str) -> list[dict[str, Any]]:
     return [o for o in call(client, "GET", "/me/ownedObjects") if o.get("@odata.type") == odata_type]
 
 
+def listing(client: Client, path: str, filters: list[str], include_all: bool) -> list[dict[str, Any]]:
+    """az's `ad sp|app list`: the objects matching every filter; unfiltered and without `--all`,
+    the first 100 with az's warning when there were more."""
+    result = call(client, "GET", path, filter=" and ".join(filters) if filters else None)
+    if filters or include_all:
+        return result
+    if len(result) > 100:
+        warning("The result is not complete. You can still use '--all' to get all of them with long "
+                "latency expected, or provide a filter through command arguments")
+    return result[:100]
+
+
 def literal(value: str) -> str:
     """`value` inside an OData string literal (quotes doubled)."""
     return value.replace("'", "''")

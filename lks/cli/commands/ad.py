@@ -215,13 +215,7 @@ def list_sps(args: argparse.Namespace, client: Client) -> Any:
         filters.append(f"servicePrincipalNames/any(c:c eq '{graph.literal(args.spn)}')")
     if args.display_name:
         filters.append(f"startswith(displayName,'{graph.literal(args.display_name)}')")
-    result = graph.call(client, "GET", "/servicePrincipals", filter=" and ".join(filters) if filters else None)
-    if filters or args.include_all:
-        return result
-    if len(result) > 100:
-        output.warning("The result is not complete. You can still use '--all' to get all of them with long "
-                       "latency expected, or provide a filter through command arguments")
-    return result[:100]
+    return graph.listing(client, "/servicePrincipals", filters, args.include_all)
 
 
 def create_sp(args: argparse.Namespace, client: Client) -> Any:

@@ -10,7 +10,7 @@ import json
 import os
 from typing import Any
 
-from lks.cli import graph, output
+from lks.cli import graph
 from lks.cli.client import Client
 from lks.cli.output import CLIError
 
@@ -85,13 +85,7 @@ def list_apps(args: argparse.Namespace, client: Client) -> Any:
         filters.append(f"startswith(displayName,'{graph.literal(args.display_name)}')")
     if args.identifier_uri:
         filters.append(f"identifierUris/any(s:s eq '{graph.literal(args.identifier_uri)}')")
-    result = graph.call(client, "GET", "/applications", filter=" and ".join(filters) if filters else None)
-    if filters or args.include_all:
-        return result
-    if len(result) > 100:
-        output.warning("The result is not complete. You can still use '--all' to get all of them with long "
-                       "latency expected, or provide a filter through command arguments")
-    return result[:100]
+    return graph.listing(client, "/applications", filters, args.include_all)
 
 
 def show_app(args: argparse.Namespace, client: Client) -> Any:
