@@ -1,6 +1,6 @@
 """What the unit tests of several packages share: the admin identity and token of test
-clusters, one CA for all of them (creating keys is slow), and the manual-clock and memory-store
-fixtures that hosted-cluster tests start from (conftests import them)."""
+clusters, one CA for all of them (creating keys is slow), and the manual-clock, memory-store and
+started-cluster fixtures that hosted-cluster tests start from (conftests import them)."""
 
 from __future__ import annotations
 
@@ -29,6 +29,16 @@ async def backend() -> AsyncIterator[store.Backend]:
     await b.start()
     yield b
     await b.close()
+
+
+@pytest.fixture
+async def cluster(backend: store.Backend, clock: ManualClock) -> AsyncIterator[Cluster]:
+    """A started hosted cluster on the memory store and the manual clock."""
+    c = Cluster(id="c1", name="c1", kubernetes_version="1.36", backend=backend, ca=CA,
+                tokens={TOKEN: ADMIN}, clock=clock)
+    await c.start()
+    yield c
+    await c.stop()
 
 
 async def pod_or_none(cluster: Cluster, name: str, namespace: str = "default") -> dict | None:

@@ -4,23 +4,10 @@ and `settle` for letting informers and work queues catch up with what a test wro
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 
 import pytest
-from support import ADMIN, CA, TOKEN, backend, clock  # noqa: F401 (fixtures, and names tests import from here)
-
-from lks import store
-from lks.clock import ManualClock
-from lks.kube.cluster import Cluster
-
-
-@pytest.fixture
-async def cluster(backend: store.Backend, clock: ManualClock) -> AsyncIterator[Cluster]:  # noqa: F811
-    c = Cluster(id="c1", name="c1", kubernetes_version="1.36", backend=backend, ca=CA,
-                tokens={TOKEN: ADMIN}, clock=clock)
-    await c.start()
-    yield c
-    await c.stop()
+from support import ADMIN, CA, TOKEN, backend, clock, cluster  # noqa: F401 (fixtures, and names tests import from here)
 
 
 async def _settle(check: Callable[[], object], *, tries: int = 500) -> None:

@@ -21,10 +21,7 @@ import dns.rcode
 import dns.rdatatype
 import dns.reversename
 import pytest
-from support import ADMIN, CA, TOKEN, backend, clock  # noqa: F401
 
-from lks import store
-from lks.clock import ManualClock
 from lks.kube.cluster import Cluster
 from lks.net import dns as clusterdns
 from lks.net import netns
@@ -33,13 +30,6 @@ from lks.net.dns import ClusterDNS, forward, server
 ZONE = "cluster.local."
 
 
-@pytest.fixture
-async def cluster(backend: store.Backend, clock: ManualClock) -> AsyncIterator[Cluster]:  # noqa: F811
-    c = Cluster(id="c1", name="c1", kubernetes_version="1.36", backend=backend, ca=CA,
-                tokens={TOKEN: ADMIN}, clock=clock)
-    await c.start()
-    yield c
-    await c.stop()
 
 
 class Upstream(asyncio.DatagramProtocol):
