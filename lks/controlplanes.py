@@ -145,13 +145,13 @@ class ControlPlanes:
     async def stop(self, id: str) -> None:
         """Stop serving a control plane, keeping its state (`az aks stop`)."""
         async with self._lock:
-            await self._set_stopped(id, True)
+            await self._set_field(id, "stopped", True, default=False)
             await self._stop(id)
 
     async def start(self, id: str) -> Cluster:
         """Serve a stopped control plane again (`az aks start`)."""
         async with self._lock:
-            record = await self._set_stopped(id, False)
+            record = await self._set_field(id, "stopped", False, default=False)
             return self.clusters.get(id) or await self._start(record)
 
     async def set_version(self, id: str, kubernetes_version: str) -> None:
@@ -171,13 +171,7 @@ class ControlPlanes:
         """Record the service-account issuer the cluster signs with (the managed cluster's OIDC
         issuer URL, None for the in-cluster default) and apply it; earlier tokens still verify."""
         async with self._lock:
-            kv = await self.meta.get(_PREFIX + id)
-            if kv is None:
-                raise KeyError(id)
-            record = orjson.loads(kv.value)
-            if record.get("serviceAccountIssuer") != url:
-                record["serviceAccountIssuer"] = url
-                await self.meta.update(_PREFIX + id, orjson.dumps(record), mod_revision=kv.mod_revision)
+            await self._set_field(id, "serviceAccountIssuer", url)
             cluster = self.clusters.get(id)
             if cluster is not None:
                 cluster.token_issuer.set_issuer(url or DEFAULT_ISSUER)
@@ -187,13 +181,7 @@ class ControlPlanes:
         `apiServerAccessProfile.authorizedIPRanges` and `disableLocalAccounts`) and apply it."""
         wanted = {"authorizedIPRanges": list(authorized_ip_ranges), "disableLocalAccounts": disable_local_accounts}
         async with self._lock:
-            kv = await self.meta.get(_PREFIX + id)
-            if kv is None:
-                raise KeyError(id)
-            record = orjson.loads(kv.value)
-            if record.get("access", _OPEN) != wanted:
-                record["access"] = wanted
-                await self.meta.update(_PREFIX + id, orjson.dumps(record), mod_revision=kv.mod_revision)
+            record = await self._set_field(id, "access", wanted, default=_OPEN)
             if (cluster := self.clusters.get(id)) is not None:
                 cluster.access = _access(record)
 
@@ -209,13 +197,7 @@ class ControlPlanes:
         """Record the cluster's Entra integration (`lks.kube.entra.Settings`' fields: the managed
         cluster's id and `aadProfile`; None: none) and apply it."""
         async with self._lock:
-            kv = await self.meta.get(_PREFIX + id)
-            if kv is None:
-                raise KeyError(id)
-            record = orjson.loads(kv.value)
-            if record.get("entra") != settings:
-                record["entra"] = settings
-                await self.meta.update(_PREFIX + id, orjson.dumps(record), mod_revision=kv.mod_revision)
+            await self._set_field(id, "entra", settings)
             if (cluster := self.clusters.get(id)) is not None:
                 await entra.configure(cluster, entra.Settings.of(settings), self.directory)
 
@@ -224,23 +206,19 @@ class ControlPlanes:
         `lks.policy.gatekeeper`) and apply them."""
         wanted = {"azurepolicy": azure_policy}
         async with self._lock:
-            kv = await self.meta.get(_PREFIX + id)
-            if kv is None:
-                raise KeyError(id)
-            record = orjson.loads(kv.value)
-            if bool((record.get("addons") or {}).get("azurepolicy")) != azure_policy:
-                record["addons"] = wanted
-                await self.meta.update(_PREFIX + id, orjson.dumps(record), mod_revision=kv.mod_revision)
+            await self._set_field(id, "addons", wanted, default={"azurepolicy": False})
             if (cluster := self.clusters.get(id)) is not None:
                 await gatekeeper.configure(cluster, enabled=azure_policy)
 
-    async def _set_stopped(self, id: str, stopped: bool) -> dict[str, Any]:
+    async def _set_field(self, id: str, field: str, value: Any, *, default: Any = None) -> dict[str, Any]:
+        """The cluster's record with `field` (`default` when absent) set to `value`, written only
+        when that changes it. Callers hold the lock."""
         kv = await self.meta.get(_PREFIX + id)
         if kv is None:
             raise KeyError(id)
         record = orjson.loads(kv.value)
-        if bool(record.get("stopped")) != stopped:
-            record["stopped"] = stopped
+        if record.get(field, default) != value:
+            record[field] = value
             await self.meta.update(_PREFIX + id, orjson.dumps(record), mod_revision=kv.mod_revision)
         return record
 
