@@ -93,10 +93,7 @@ class Authorization:
         if not _GUID.match(name):
             raise ARMError("InvalidRoleAssignmentId", f"The role assignment ID '{name}' is not valid. The role "
                            "assignment ID must be a GUID.", 400)
-        body = call.body if isinstance(call.body, dict) else {}
-        props = body.get("properties")
-        if not isinstance(props, dict):
-            raise _missing("properties", "")
+        props = _properties(call)
         for field in ("roleDefinitionId", "principalId"):
             if not isinstance(props.get(field), str) or not props[field]:
                 raise _missing(field, "properties")
@@ -237,10 +234,7 @@ class Authorization:
         if roles.get(guid) is not None:  # lks's wording: Azure's built-in roles are not for changing
             raise ARMError("InvalidRoleDefinitionId", f"The role definition '{guid}' is a built-in role and cannot "
                            "be updated.", 400)
-        body = call.body if isinstance(call.body, dict) else {}
-        props = body.get("properties")
-        if not isinstance(props, dict):
-            raise _missing("properties", "")
+        props = _properties(call)
         name = props.get("roleName")
         if not isinstance(name, str) or not name.strip():
             raise _missing("roleName", "properties")
@@ -290,6 +284,14 @@ class Authorization:
         if role is None:
             raise _definition_not_found(call.params["name"])
         return json_response(role.document(_scope(call)))
+
+
+def _properties(call: Call) -> dict[str, Any]:
+    """A PUT body's `properties`, which ARM requires."""
+    props = (call.body if isinstance(call.body, dict) else {}).get("properties")
+    if not isinstance(props, dict):
+        raise _missing("properties", "")
+    return props
 
 
 def _missing(field: str, path: str) -> ARMError:
