@@ -4,7 +4,10 @@ started-cluster fixtures that hosted-cluster tests start from (conftests import 
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+import time
+from collections.abc import AsyncIterator, Callable
+from typing import Any
 
 import pytest
 
@@ -44,3 +47,16 @@ async def cluster(backend: store.Backend, clock: ManualClock) -> AsyncIterator[C
 async def pod_or_none(cluster: Cluster, name: str, namespace: str = "default") -> dict | None:
     """The pod, or None once it is gone."""
     return await cluster.registry("", "v1", "pods").get_or_none(namespace, name)
+
+
+async def pod_until(cluster: Cluster, name: str, check: Callable[[dict], Any], timeout: float = 10.0,
+                    namespace: str = "default") -> dict:
+    """The pod once `check(pod)` holds, polled on the wall clock (a node's processes run there)."""
+    deadline = time.monotonic() + timeout
+    pod = None
+    while time.monotonic() < deadline:
+        pod = await pod_or_none(cluster, name, namespace)
+        if pod is not None and check(pod):
+            return pod
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"condition not reached; pod is {pod and pod.get('status')}")

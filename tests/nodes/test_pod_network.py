@@ -10,7 +10,7 @@ import os
 import time
 
 import pytest
-from support import pod_or_none
+from support import pod_until
 
 from lks.net import netns
 from lks.nodes import agent as agents
@@ -33,23 +33,12 @@ async def _start_node(cluster, make_template, tmp_path):
     return a
 
 
-async def _until(cluster, name, check, timeout=10.0):
-    deadline = time.monotonic() + timeout
-    pod = None
-    while time.monotonic() < deadline:
-        pod = await pod_or_none(cluster, name)
-        if pod is not None and check(pod):
-            return pod
-        await asyncio.sleep(0.01)
-    raise AssertionError(f"condition not reached; pod is {pod and pod.get('status')}")
-
-
 async def _run(cluster, node, name, script, **spec):
     body = {"metadata": {"name": name},
             "spec": {"nodeName": node.name, "restartPolicy": "Never",
                      "containers": [{"name": "main", "image": "busybox", "command": ["sh", "-c", script]}], **spec}}
     await cluster.registry("", "v1", "pods").create("default", body)
-    pod = await _until(cluster, name, lambda p: p["status"].get("phase") in ("Succeeded", "Failed"))
+    pod = await pod_until(cluster, name, lambda p: p["status"].get("phase") in ("Succeeded", "Failed"))
     k = streams.lookup(cluster.id, node.name)
     assert isinstance(k, kubelets.ProcessKubelet)
     out = b"".join([chunk async for chunk in k.logs(pod, LogOptions(container="main"))]).decode()

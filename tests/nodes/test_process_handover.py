@@ -11,7 +11,7 @@ import os
 import time
 
 import pytest
-from support import pod_or_none
+from support import pod_or_none, pod_until
 
 from lks.nodes import agent as agents
 from lks.nodes import pods
@@ -25,17 +25,6 @@ def _alive(pid: int) -> bool:
     except ProcessLookupError:
         return False
     return True
-
-
-async def _until(cluster, name, check, timeout=10.0):
-    deadline = time.monotonic() + timeout
-    pod = None
-    while time.monotonic() < deadline:
-        pod = await pod_or_none(cluster, name)
-        if pod is not None and check(pod):
-            return pod
-        await asyncio.sleep(0.01)
-    raise AssertionError(f"condition not reached; pod is {pod and pod.get('status')}")
 
 
 def _status(pod):
@@ -83,7 +72,7 @@ async def _run(agent, name, script, restart="Always"):
         "spec": {"nodeName": agent.name, "restartPolicy": restart, "terminationGracePeriodSeconds": 1,
                  "automountServiceAccountToken": False,
                  "containers": [{"name": "main", "image": "busybox", "command": ["sh", "-c", script]}]}})
-    return await _until(agent.cluster, name, lambda p: "running" in _status(p).get("state", {}))
+    return await pod_until(agent.cluster, name, lambda p: "running" in _status(p).get("state", {}))
 
 
 async def _idle(workers, timeout=5.0):
@@ -133,5 +122,5 @@ async def test_a_container_that_exited_meanwhile_restarts_with_its_exit_code(res
 
     agent = await again(agent, exits)
 
-    after = await _until(agent.cluster, "quitter", lambda p: _status(p).get("restartCount") == 1)
+    after = await pod_until(agent.cluster, "quitter", lambda p: _status(p).get("restartCount") == 1)
     assert _status(after)["lastState"]["terminated"]["exitCode"] == 3
