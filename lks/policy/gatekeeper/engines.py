@@ -49,21 +49,26 @@ class CELProgram:
     def __init__(self, source: Obj):
         if not isinstance(source, dict):
             raise IngestError("K8sNativeValidation source must be an object")
-        self.variables: list[tuple[str, cel.Program]] = []
+        self.variables: dict[str, cel.Program] = {}  # by the top-level name it is read as
+        declared: dict[str, str] = {}
         for v in source.get("variables") or []:
-            self.variables.append((v.get("name") or "", _compile(v.get("expression") or "", "variables")))
-        self.conditions = [_compile(c.get("expression") or "", "matchConditions")
+            name = v.get("name") or ""
+            program = _compile(v.get("expression") or "", "variables", declared)  # sees the ones before it
+            declared[name] = _VARIABLE + name
+            self.variables[declared[name]] = program
+        self.conditions = [_compile(c.get("expression") or "", "matchConditions", declared)
                            for c in source.get("matchConditions") or []]
-        self.validations: list[tuple[cel.Program, str, cel.Program | None]] = []
+        self.validations: list[tuple[cel.Program, str, cel.Program | None, str]] = []
         for v in source.get("validations") or []:
             expr = v.get("expression") or ""
             message_expr = v.get("messageExpression")
-            self.validations.append((_compile(expr, "validations"),
+            self.validations.append((_compile(expr, "validations", declared),
                                      v.get("message") or f"failed expression: {expr.strip()}",
-                                     _compile(message_expr, "messageExpression") if message_expr else None))
+                                     _compile(message_expr, "messageExpression", declared) if message_expr else None,
+                                     expr))
         if not self.validations:
             raise IngestError("K8sNativeValidation source must have at least one validation")
-        programs = [p for _, p in self.variables] + self.conditions + [p for v in self.validations for p in v[::2] if p]
+        programs = [*self.variables.values(), *self.conditions] + [p for v in self.validations for p in v[::2] if p]
         self.names = frozenset().union(*(p.variables for p in programs))
         for program in programs:
             _PROGRAMS.setdefault(program.expression, program)
@@ -80,27 +85,23 @@ class CELProgram:
             if name in self.names and shared.get(name, _UNSET) != parameters:
                 ctx.add_variable(name, parameters)
                 shared[name] = parameters
-        if self.variables:
-            values: Obj = {}
-            ctx.add_variable("variables", values)
-            for name, program in self.variables:
-                try:
-                    values[name] = program.run(act)
-                except cel.EvalError:
-                    continue  # a validation that uses it fails with its own error
-                ctx.add_variable("variables", values)
+        # this evaluation's variables, each computed when first read (by the resolver the shared
+        # activation carries): binding values instead would rebuild the interpreter's environment,
+        # converting the object again, once per variable and constraint
+        state = shared["cel_variables"] = _Variables(act, self.variables) if self.variables else None
+        run = state.run if state is not None else lambda program: program.run(act)
         for program in self.conditions:
             try:
-                if program.run(act) is False:
+                if run(program) is False:
                     return []
             except cel.EvalError:
                 continue
         out: list[Obj] = []
-        for program, message, message_expr in self.validations:
+        for program, message, message_expr, expr in self.validations:
             try:
-                ok = program.run(act)
+                ok = run(program)
             except cel.EvalError as err:
-                out.append({"msg": f"expression {program.expression.strip()!r} resulted in error: {err}",
+                out.append({"msg": f"expression {expr.strip()!r} resulted in error: {err}",
                             "details": {}})
                 continue
             if ok is True:
@@ -108,7 +109,7 @@ class CELProgram:
             text = message
             if message_expr is not None:
                 try:
-                    shown = message_expr.run(act)
+                    shown = run(message_expr)
                     if isinstance(shown, str) and shown.strip():
                         text = shown
                 except cel.EvalError:
@@ -118,6 +119,7 @@ class CELProgram:
 
 
 _ANY, _PARAMS = "gatekeeperAnyObject", "gatekeeperParams"
+_VARIABLE = "gatekeeperVariable_"  # + name: `variables.<name>` of the template's own variables
 _UNSET = object()
 _PROGRAMS: dict[str, cel.Program] = {}  # every template expression compiled, for their functions
 _REWRITTEN = {"anyObject": _ANY, "params": _PARAMS}
@@ -135,6 +137,9 @@ def _activation(review: Obj, names: frozenset[str], shared: Obj) -> cel.Activati
         # with only the functions templates call: the interpreter's environment costs time per
         # function each time it is rebuilt (a constraint's other parameters)
         act = shared["cel"] = cel.activation({}, _PROGRAMS.values())
+    if "cel_resolver" not in shared and any(n == "variables" or n.startswith(_VARIABLE) for n in names):
+        shared["cel_resolver"] = True
+        act.context.set_variable_resolver(lambda name: _resolve(shared, name))
     for name in missing:
         if name == _ANY:
             obj = review.get("object")
@@ -145,6 +150,8 @@ def _activation(review: Obj, names: frozenset[str], shared: Obj) -> cel.Activati
             value = {k: v for k, v in review.items() if k not in ("object", "oldObject")}
         elif name == "namespaceObject":
             value = review.get("_namespace")
+        elif name.startswith(_VARIABLE):
+            value = None  # what the resolver's None (a null variable) falls through to
         else:
             value = review.get(name)
         act.context.add_variable(name, value)
@@ -153,6 +160,61 @@ def _activation(review: Obj, names: frozenset[str], shared: Obj) -> cel.Activati
         act.context.add_variable("variables", {})
     bound.update(names)  # the parameters and variables are bound by the program itself
     return act
+
+
+def _resolve(shared: Obj, name: str) -> Any:
+    """The running template's variable `name` (None: not one of them, or null)."""
+    state: _Variables | None = shared.get("cel_variables")
+    if state is None:
+        return None
+    if name == "variables":  # read as a whole (`has(variables.x)`, `variables[k]`)
+        return state.all()
+    return state.get(name) if name in state.programs else None
+
+
+class _Variables:
+    """One evaluation's `variables`, as upstream's composition (a lazy map): each computed the first
+    time an expression reads it and at most once, with the ones before it in scope; one that fails
+    fails every expression that reads it with `composited variable "<name>" fails to evaluate`."""
+
+    __slots__ = ("act", "programs", "values", "failed", "pending", "reading")
+
+    def __init__(self, act: cel.Activation, programs: dict[str, cel.Program]):
+        self.act, self.programs = act, programs
+        self.values: Obj = {}
+        self.failed: dict[str, str] = {}
+        self.pending: set[str] = set()
+        self.reading: list[str] | None = None  # the failed variables the running expression read
+
+    def get(self, name: str) -> Any:
+        if name not in self.values and name not in self.failed and name not in self.pending:
+            self.pending.add(name)
+            try:
+                self.values[name] = self.run(self.programs[name])
+            except cel.EvalError as err:
+                self.failed[name] = f'composited variable "{name.removeprefix(_VARIABLE)}" fails to evaluate: {err}'
+            finally:
+                self.pending.discard(name)
+        if name in self.failed and self.reading is not None:
+            self.reading.append(name)
+        return self.values.get(name)
+
+    def all(self) -> Obj:
+        return {name.removeprefix(_VARIABLE): self.get(name) for name in self.programs if name not in self.pending}
+
+    def run(self, program: cel.Program) -> Any:
+        outer, self.reading = self.reading, []
+        try:
+            value = program.run(self.act)
+        except cel.EvalError:
+            if not self.reading:
+                raise
+            value = None  # the variable's failure is the error to report
+        finally:
+            read, self.reading = self.reading, outer
+        if read:
+            raise cel.EvalError(self.failed[read[0]])
+        return value
 
 
 # What of an object the compiled templates read: top-level field -> the fields of it they read
@@ -207,20 +269,22 @@ def _pruned(obj: Any) -> Any:
     return out
 
 
-def _compile(expression: str, where: str) -> cel.Program:
+def _compile(expression: str, where: str, declared: Mapping[str, str]) -> cel.Program:
+    """`declared`: the template's variables in scope, by name -> the top-level name they are read as."""
     try:
         cel.compile(expression, _CEL_NAMES)  # errors as the user wrote it
     except cel.CompileError as err:
         raise IngestError(f"{where}: compilation failed: {err}") from None
     try:
-        return cel.compile(_rewrite(expression), _NAMES)
+        return cel.compile(_rewrite(expression, declared), (*_NAMES, *declared.values()))
     except cel.CompileError as err:
         raise IngestError(f"{where}: compilation failed: {err}") from None
 
 
-def _rewrite(expression: str) -> str:
-    """`variables.anyObject` / `variables.params` as top-level names (tokens, not text: a string
-    literal that mentions them stays as it is)."""
+def _rewrite(expression: str, declared: Mapping[str, str]) -> str:
+    """`variables.anyObject` / `variables.params` and the template's `declared` variables as
+    top-level names (tokens, not text: a string literal that mentions them stays as it is).
+    `has(variables.x)` stays: a test of the whole map."""
     try:
         toks = celsource.tokens(expression)
     except celsource.SyntaxProblem:
@@ -228,10 +292,17 @@ def _rewrite(expression: str) -> str:
     out, last = [], 0
     for i in range(len(toks) - 2):
         a, dot, b = toks[i], toks[i + 1], toks[i + 2]
-        if a.kind == "ident" and a.text == "variables" and dot.text == "." and b.kind == "ident" \
-                and b.text in _REWRITTEN and (i == 0 or toks[i - 1].text != "."):
+        if a.kind != "ident" or a.text != "variables" or dot.text != "." or b.kind != "ident" \
+                or (i and toks[i - 1].text == "."):
+            continue
+        if b.text in _REWRITTEN:
             out.append(expression[last:a.pos])
             out.append(_REWRITTEN[b.text])
+            last = b.pos + len(b.text)
+        elif b.text in declared and not (i >= 2 and toks[i - 1].text == "(" and toks[i - 2].text == "has"
+                                         and i + 3 < len(toks) and toks[i + 3].text == ")"):
+            out.append(expression[last:a.pos])
+            out.append(declared[b.text])
             last = b.pos + len(b.text)
     out.append(expression[last:])
     return "".join(out)
