@@ -9,10 +9,9 @@ from __future__ import annotations
 import json
 
 import pytest
-from azure.mgmt.containerservice import ContainerServiceClient
-from azure.mgmt.containerservice.models import ManagedClusterAddonProfile
 
-from .conftest import LKS, StaticToken, wait_until
+from .conftest import LKS, wait_until
+from .gatekeeper import apply, enable_azure_policy, template_status
 
 CEL_TEMPLATE = """
 apiVersion: templates.gatekeeper.sh/v1
@@ -128,26 +127,9 @@ def enabled(server: LKS):
     """The demo cluster, first without Gatekeeper (as AKS without the add-on), then with it."""
     res = server.kubectl("get", "crd", "constrainttemplates.templates.gatekeeper.sh", check=False)
     assert res.returncode != 0 and "NotFound" in res.stderr
-    config = json.loads((server.home / "config.json").read_text())
-    aks = ContainerServiceClient(StaticToken(config["token"]), config["subscription_id"], base_url=config["endpoint"],
-                                 connection_verify=config["ca_file"])
-    cluster = aks.managed_clusters.get("demo", "demo")
-    cluster.addon_profiles = {"azurepolicy": ManagedClusterAddonProfile(enabled=True)}
-    cluster = aks.managed_clusters.begin_create_or_update("demo", "demo", cluster).result()
+    cluster = enable_azure_policy(server)
     assert cluster.addon_profiles["azurepolicy"].enabled
     return server
-
-
-def apply(server: LKS, text: str):
-    return server.kubectl("apply", "-f", "-", input=text, check=False)
-
-
-def template_status(server: LKS, name: str) -> dict:
-    def status():
-        res = server.kubectl("get", "constrainttemplate", name, "-o", "json", check=False)
-        return res.returncode == 0 and (json.loads(res.stdout).get("status") or {}).get("byPod") \
-            and json.loads(res.stdout)["status"]
-    return wait_until(status, what=f"status of template {name}")
 
 
 def test_addon_pods_and_webhook(enabled: LKS):

@@ -10,12 +10,11 @@ import json
 from pathlib import Path
 
 import pytest
-from azure.mgmt.containerservice import ContainerServiceClient
-from azure.mgmt.containerservice.models import ManagedClusterAddonProfile
 
 import lks.policy.azure
 
-from .conftest import LKS, StaticToken, wait_until
+from .conftest import LKS, wait_until
+from .gatekeeper import apply, enable_azure_policy, template_status
 
 BOTH = """
 apiVersion: templates.gatekeeper.sh/v1
@@ -74,26 +73,9 @@ spec:
 def server(tmp_path_factory):
     s = LKS(tmp_path_factory.mktemp("lks-gatekeeper-engines"), env={"LKS_GATEKEEPER_AUDIT_INTERVAL": "1"})
     s.start()
-    config = json.loads((s.home / "config.json").read_text())
-    aks = ContainerServiceClient(StaticToken(config["token"]), config["subscription_id"], base_url=config["endpoint"],
-                                 connection_verify=config["ca_file"])
-    cluster = aks.managed_clusters.get("demo", "demo")
-    cluster.addon_profiles = {"azurepolicy": ManagedClusterAddonProfile(enabled=True)}
-    aks.managed_clusters.begin_create_or_update("demo", "demo", cluster).result()
+    enable_azure_policy(s)
     yield s
     s.stop()
-
-
-def apply(server: LKS, text: str):
-    return server.kubectl("apply", "-f", "-", input=text, check=False)
-
-
-def template_status(server: LKS, name: str) -> dict:
-    def status():
-        res = server.kubectl("get", "constrainttemplate", name, "-o", "json", check=False)
-        return res.returncode == 0 and (json.loads(res.stdout).get("status") or {}).get("byPod") \
-            and json.loads(res.stdout)["status"]
-    return wait_until(status, what=f"status of template {name}")
 
 
 def test_cel_answers_admission_and_audit(server: LKS):
