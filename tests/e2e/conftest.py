@@ -18,6 +18,8 @@ from typing import Any
 
 import pytest
 from azure.core.credentials import AccessToken
+from azure.mgmt.containerservice import ContainerServiceClient
+from azure.mgmt.resource.resources import ResourceManagementClient
 from kubernetes import client as k8s_client
 from kubernetes import config as k8s_config
 
@@ -74,6 +76,16 @@ class StaticToken:
 
     def get_token(self, *scopes: str, **kwargs: Any) -> AccessToken:
         return AccessToken(self.token, int(time.time()) + 3600)
+
+
+def aks_client(server: LKS, group: str) -> ContainerServiceClient:
+    """The Azure SDK's AKS client on `server` (its config.json's token, endpoint and CA), once
+    the resource group `group` exists (made with the SDK's resources client)."""
+    config = json.loads((server.home / "config.json").read_text())
+    args = dict(base_url=config["endpoint"], connection_verify=config["ca_file"])
+    ResourceManagementClient(StaticToken(config["token"]), config["subscription_id"], **args) \
+        .resource_groups.create_or_update(group, {"location": "westeurope"})
+    return ContainerServiceClient(StaticToken(config["token"]), config["subscription_id"], **args)
 
 
 class LKS:

@@ -12,29 +12,23 @@ import urllib.parse
 
 import pytest
 from azure.core.exceptions import HttpResponseError
-from azure.mgmt.containerservice import ContainerServiceClient
 from azure.mgmt.containerservice.models import (
     AgentPool,
     ManagedCluster,
     ManagedClusterAgentPoolProfile,
     ManagedClusterPropertiesAutoScalerProfile,
 )
-from azure.mgmt.resource.resources import ResourceManagementClient
 
 from lks.autoscaler import profile
 
-from .conftest import StaticToken
+from .conftest import aks_client
 
 GROUP = "ca-rg"
 
 
 @pytest.fixture(scope="module")
 def aks(lks):
-    config = json.loads((lks.home / "config.json").read_text())
-    args = dict(base_url=config["endpoint"], connection_verify=config["ca_file"])
-    ResourceManagementClient(StaticToken(config["token"]), config["subscription_id"], **args) \
-        .resource_groups.create_or_update(GROUP, {"location": "westeurope"})
-    return ContainerServiceClient(StaticToken(config["token"]), config["subscription_id"], **args)
+    return aks_client(lks, GROUP)
 
 
 def _pool(**kw) -> ManagedClusterAgentPoolProfile:

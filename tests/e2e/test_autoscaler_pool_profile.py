@@ -5,15 +5,12 @@ SDK GET-modify-PUT, cleared key by key, and refused by name when a key is not a 
 
 from __future__ import annotations
 
-import json
-
 import pytest
 from azure.core.rest import HttpRequest
 from azure.mgmt.containerservice import ContainerServiceClient
 from azure.mgmt.containerservice.models import ManagedCluster, ManagedClusterAgentPoolProfile
-from azure.mgmt.resource.resources import ResourceManagementClient
 
-from .conftest import StaticToken, lks_cli, lks_json
+from .conftest import aks_client, lks_cli, lks_json
 
 GROUP, CLUSTER = "pp-rg", "pp1"
 API = "api-version=2026-08-01"
@@ -21,11 +18,7 @@ API = "api-version=2026-08-01"
 
 @pytest.fixture(scope="module")
 def aks(lks):
-    config = json.loads((lks.home / "config.json").read_text())
-    args = dict(base_url=config["endpoint"], connection_verify=config["ca_file"])
-    ResourceManagementClient(StaticToken(config["token"]), config["subscription_id"], **args) \
-        .resource_groups.create_or_update(GROUP, {"location": "westeurope"})
-    client = ContainerServiceClient(StaticToken(config["token"]), config["subscription_id"], **args)
+    client = aks_client(lks, GROUP)
     client.managed_clusters.begin_create_or_update(GROUP, CLUSTER, ManagedCluster(
         location="westeurope", dns_prefix=CLUSTER, agent_pool_profiles=[ManagedClusterAgentPoolProfile(
             name="nodepool1", count=1, vm_size="Standard_DS2_v2", mode="System", os_type="Linux")])).result()
