@@ -61,19 +61,22 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
         commands.resource_group(p, required=False)
         p.add_argument("--scope", help="Scope to which this policy assignment applies.")
 
+    def assigned(p: argparse.ArgumentParser, policy_help: str) -> None:  # what an assignment applies, and where
+        p.add_argument("--policy", help=policy_help)
+        p.add_argument("--policy-set-definition", "-d", help="Name or id of the policy set definition.")
+        p.add_argument("--params", "-p", help="JSON formatted string or a path to a file with "
+                       "parameter values of the policy rule.")
+        p.add_argument("--enforcement-mode", "-e", choices=["Default", "DoNotEnforce"], default="Default",
+                       help="Enforcement mode of the policy assignment.")
+        p.add_argument("--not-scopes", nargs="*", help="Space-separated scopes where the policy assignment does "
+                       "not apply.")
+        scope(p)
+
     p = cmds.add_parser("create", parents=[common], help="Create a resource policy assignment.")
     p.add_argument("--name", "-n", help="Name of the new policy assignment (default: a random name).")
-    p.add_argument("--policy", help="Name or id of the policy definition.")
-    p.add_argument("--policy-set-definition", "-d", help="Name or id of the policy set definition.")
-    p.add_argument("--params", "-p", help="JSON formatted string or a path to a file with "
-                   "parameter values of the policy rule.")
     p.add_argument("--display-name", help="Display name of the policy assignment.")
     p.add_argument("--description", help="Description of the policy assignment.")
-    p.add_argument("--enforcement-mode", "-e", choices=["Default", "DoNotEnforce"], default="Default",
-                   help="Enforcement mode of the policy assignment.")
-    p.add_argument("--not-scopes", nargs="*", help="Space-separated scopes where the policy assignment does not "
-                   "apply.")
-    scope(p)
+    assigned(p, "Name or id of the policy definition.")
     p.set_defaults(func=assignment_create)
     p = cmds.add_parser("what-if", parents=[common], help="List the live objects in every cluster in scope that an "
                         "assignment would refuse (lks only).",
@@ -81,15 +84,7 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
                         "--policy-set-definition with --params would create, list per cluster in scope with the "
                         "azure-policy add-on the live Kubernetes objects in violation: those Deny would refuse.")
     p.add_argument("--name", "-n", required=True, help="Name of the policy assignment.")
-    p.add_argument("--policy", help="Name or id of the policy definition (a proposed assignment).")
-    p.add_argument("--policy-set-definition", "-d", help="Name or id of the policy set definition.")
-    p.add_argument("--params", "-p", help="JSON formatted string or a path to a file with "
-                   "parameter values of the policy rule.")
-    p.add_argument("--enforcement-mode", "-e", choices=["Default", "DoNotEnforce"], default="Default",
-                   help="Enforcement mode of the policy assignment.")
-    p.add_argument("--not-scopes", nargs="*", help="Space-separated scopes where the policy assignment does not "
-                   "apply.")
-    scope(p)
+    assigned(p, "Name or id of the policy definition (a proposed assignment).")
     p.set_defaults(func=assignment_what_if)
     p = cmds.add_parser("list", parents=[common], help="List resource policy assignments.")
     scope(p)

@@ -39,17 +39,17 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
         p.add_argument("--resource-group", "-g", dest="resource_group",
                        help="Use it only if the role or assignment was added at the level of a resource group.")
 
-    def who(p: argparse.ArgumentParser) -> None:
+    def who(p: argparse.ArgumentParser) -> None:  # an assignment's principal, role and scope
         p.add_argument("--assignee", help="Represent a user, group, or service principal. Supported format: object "
                        "id, user sign-in name, or service principal name.")
         p.add_argument("--role", help="Role name or id.")
+        where(p)
+        p.add_argument("--assignee-object-id", help="Use this parameter instead of '--assignee' to bypass Graph "
+                       "API invocation in case of insufficient privileges.")
 
     p = cmds.add_parser("create", parents=[common], help="Create a new role assignment for a user, group, or "
                         "service principal.")
     who(p)
-    where(p)
-    p.add_argument("--assignee-object-id", help="Use this parameter instead of '--assignee' to bypass Graph API "
-                   "invocation in case of insufficient privileges.")
     p.add_argument("--assignee-principal-type", choices=_PRINCIPAL_TYPES,
                    help="Use with --assignee-object-id to avoid errors caused by propagation latency in Graph.")
     p.add_argument("--name", help="A GUID for the role assignment. If omitted, a new GUID is generated.")
@@ -58,9 +58,6 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
 
     p = cmds.add_parser("list", parents=[common], help="List role assignments.")
     who(p)
-    where(p)
-    p.add_argument("--assignee-object-id", help="Use this parameter instead of '--assignee' to bypass Graph API "
-                   "invocation in case of insufficient privileges.")
     p.add_argument("--all", action="store_true", help="Show all assignments under the current subscription.")
     p.add_argument("--include-inherited", action="store_true",
                    help="Include assignments applied on parent scopes.")
@@ -70,9 +67,6 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
 
     p = cmds.add_parser("delete", parents=[common], help="Delete role assignments.")
     who(p)
-    where(p)
-    p.add_argument("--assignee-object-id", help="Use this parameter instead of '--assignee' to bypass Graph API "
-                   "invocation in case of insufficient privileges.")
     p.add_argument("--ids", nargs="+", help="Space-separated role assignment ids.")
     p.add_argument("--include-inherited", action="store_true",
                    help="Include assignments applied on parent scopes.")
