@@ -11,7 +11,8 @@ interpreter that evaluates the same (`regoSetInput` copies it), without the part
 no template module reads (`reads.py`); a constraint's parameters ride as data in a bundle of its
 own (`input.parameters` read as `data["lks.parameters"]`) so that the input is the same for all;
 a second constraint of the same template with the same parameters reuses the first one's answer,
-and the audit's answer is kept per object revision until the object changes. Programs are cached by source: Gatekeeper's controller and audit
+and the audit's answer is kept per object revision until the object changes. Every bundle runs
+on one interpreter per thread (`_Runner`), where a review's input is set once. Programs are cached by source: Gatekeeper's controller and audit
 compile the same template many times over.
 """
 
@@ -162,9 +163,12 @@ class Program:
         return child, None
 
     def _evaluate(self, value: inputs.Input) -> list[dict]:
+        runner = _runner()
+        if runner.input is not value:  # regoSetInput copies the whole document: once per review
+            _c.rego_set_input(runner.rego._impl, value._impl)
+            runner.input = value
         with self._lock:
-            _c.rego_set_input(self._rego._impl, value._impl)
-            output = _c.rego_bundle_query(self._rego._impl, self._bundle._impl)
+            output = _c.rego_bundle_query(runner.rego._impl, self._bundle._impl)
             try:
                 ok = _c.rego_output_ok(output)
                 text = _c.rego_output_string(output)
@@ -205,6 +209,27 @@ class Program:
         if key is not None:
             shared[key] = value
         return value, key
+
+
+class _Runner(threading.local):
+    """This thread's interpreter that runs every bundle, with the input last set on it: a bundle
+    carries its plan and data, the interpreter only the input (and the built-ins), so a review's
+    input is set once for every template and constraint rather than copied into each."""
+
+    def __init__(self) -> None:
+        self.rego = Interpreter()
+        self.rego.log_level = LogLevel.NONE
+        self.input: inputs.Input | None = None  # kept alive, so that `is` cannot match a new one
+
+
+_RUNNERS: _Runner | None = None
+
+
+def _runner() -> _Runner:
+    global _RUNNERS
+    if _RUNNERS is None:
+        _RUNNERS = _Runner()
+    return _RUNNERS
 
 
 def _violation(value) -> dict:
