@@ -109,18 +109,18 @@ class Program:
             with program._lock:
                 kept = program._answers.get(revision)
             if kept is not None:
-                return copy.deepcopy(kept)
+                return _copy(kept)
         value, key = program._input(review, parameters, inventory, shared)
         if key is not None and (program, key) in shared:  # a constraint with the same parameters
-            return copy.deepcopy(shared[(program, key)])
+            return _copy(shared[(program, key)])
         found = program._evaluate(value)
         if key is not None:
-            shared[(program, key)] = copy.deepcopy(found)
+            shared[(program, key)] = _copy(found)
         if revision is not None:
             with program._lock:
                 if len(program._answers) >= _ANSWERS:
                     program._answers.pop(next(iter(program._answers)))
-                program._answers[revision] = copy.deepcopy(found)
+                program._answers[revision] = _copy(found)
         return found
 
     def _revision(self, review: dict, parameters: dict | None, shared: dict | None) -> tuple | None:
@@ -230,6 +230,11 @@ def _runner() -> _Runner:
     if _RUNNERS is None:
         _RUNNERS = _Runner()
     return _RUNNERS
+
+
+def _copy(found: list[dict]) -> list[dict]:
+    """A kept answer, copied so that a caller may change it (most answers are empty)."""
+    return copy.deepcopy(found) if found else []
 
 
 def _violation(value) -> dict:
