@@ -129,12 +129,7 @@ def _utilization_ratio(metrics: dict[str, PodMetric], requests: dict[str, int], 
 def resource_replicas(current: int, target: int, resource: str, pods: list[Obj], metrics: dict[str, PodMetric],
                       container: str, now: float, tolerances: Tolerances = DEFAULT_TOLERANCES) -> Proposal:
     """Upstream's GetResourceReplicas: a Utilization target (percent of request)."""
-    if not pods:
-        raise MetricsError("no pods returned by selector while calculating replica count")
-    ready, unready, missing, ignored = group_pods(pods, metrics, resource, now)
-    metrics = {k: v for k, v in metrics.items() if k not in ignored and k not in unready}
-    if not metrics:
-        raise MetricsError("did not receive metrics for targeted pods (pods might be unready)")
+    ready, unready, missing, metrics = _counted(pods, metrics, resource, now)
     requests = pod_requests(pods, container, resource)
     ratio, utilization, raw = _utilization_ratio(metrics, requests, target)
     timestamp = max((m.timestamp for m in metrics.values()), default=now)
@@ -156,6 +151,19 @@ def resource_replicas(current: int, target: int, resource: str, pods: list[Obj],
                        tolerances)
 
 
+def _counted(pods: list[Obj], metrics: dict[str, PodMetric], resource: str, now: float,
+             ) -> tuple[int, set[str], set[str], dict[str, PodMetric]]:
+    """The pods grouped as upstream's groupPods does, and the metrics that count (neither
+    ignored nor unready); upstream's errors when there is nothing to count."""
+    if not pods:
+        raise MetricsError("no pods returned by selector while calculating replica count")
+    ready, unready, missing, ignored = group_pods(pods, metrics, resource, now)
+    counted = {k: v for k, v in metrics.items() if k not in ignored and k not in unready}
+    if not counted:
+        raise MetricsError("did not receive metrics for targeted pods (pods might be unready)")
+    return ready, unready, missing, counted
+
+
 def _rebalanced(current: int, ratio: float, new_ratio: float, count: int, unchanged: Proposal,
                 tolerances: Tolerances) -> Proposal:
     """The proposal once missing and unready pods are counted: none if it turned round."""
@@ -171,12 +179,7 @@ def raw_replicas(current: int, target: int, resource: str, pods: list[Obj], metr
                  now: float, tolerances: Tolerances = DEFAULT_TOLERANCES) -> Proposal:
     """Upstream's GetRawResourceReplicas (calcPlainMetricReplicas): an AverageValue target,
     `target` and the usage in milli-units."""
-    if not pods:
-        raise MetricsError("no pods returned by selector while calculating replica count")
-    ready, unready, missing, ignored = group_pods(pods, metrics, resource, now)
-    metrics = {k: v for k, v in metrics.items() if k not in ignored and k not in unready}
-    if not metrics:
-        raise MetricsError("did not receive metrics for targeted pods (pods might be unready)")
+    ready, unready, missing, metrics = _counted(pods, metrics, resource, now)
     usage = sum(m.value for m in metrics.values()) // len(metrics)
     ratio = usage / target
     timestamp = max((m.timestamp for m in metrics.values()), default=now)
