@@ -34,11 +34,14 @@ debian = @command -v $(1) >/dev/null || (apt-get install -y -q $(2) >/dev/null 2
 etcd:
 	$(call debian,etcd,etcd-server)
 
-# iproute2 (`ip`): what the pod network's tests look at namespaces and links with.
+# iproute2 (`ip`): what the pod network's tests look at namespaces and links with; nftables
+# (`nft`): what Service virtual IPs and network policies are programmed with, as kube-proxy's
+# nftables mode does.
 net:
 	$(call debian,ip,iproute2)
+	$(call debian,nft,nftables)
 
-run: install
+run: install net
 	$(BIN)/lks up --demo
 
 # dig (bind9-dnsutils) checks cluster DNS's wire format in tests/net/test_dns.py.
