@@ -156,7 +156,9 @@ class PodNetwork:
         found = ipr.link_lookup(ifname=name)
         if found:
             ipr.link("del", index=found[0])  # another range: a node re-created under its old name
-        ipr.link("add", ifname=name, kind="bridge")
+        # bridged packets pass the inet hooks (conntrack, nat, filter): a reply from a pod to a
+        # Service client on the same node is un-DNATed, and network policy sees same-node traffic
+        ipr.link("add", ifname=name, kind="bridge", br_nf_call_iptables=1, br_nf_call_ip6tables=1)
         index = ipr.link_lookup(ifname=name)[0]
         ipr.addr("add", index=index, address=str(network.network_address + 1), prefixlen=network.prefixlen)
         ipr.link("set", index=index, state="up")
@@ -197,6 +199,9 @@ class PodNetwork:
                     for stale in ipr.link_lookup(ifname=veth):  # left by a failed attempt
                         ipr.link("del", index=stale)
                     ipr.link("add", ifname=veth, kind="veth", master=bridge, state="up", peer=peer)
+                # hairpin (kubenet's): a pod reaching itself through a Service VIP gets its packets
+                # back out of the port they came in on
+                ipr.brport("set", index=ipr.link_lookup(ifname=veth)[0], mode=1)
             with netns.entered(name), netns.rtnl() as ipr:
                 ipr.link("set", index=LOOPBACK, state="up")
                 eth0 = ipr.link_lookup(ifname="eth0")[0]
