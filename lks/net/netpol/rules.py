@@ -1,0 +1,200 @@
+"""NetworkPolicy as one nftables table, `inet lks-netpol`, for a cluster's network namespace
+(`lks.net.podnet`: one bridge per node, whose bridged traffic reaches the inet hooks): the same
+semantics as `lks.net.netpol.model`, compiled for the pods' current addresses.
+
+Two base chains on the forward hook, egress first: a connection's first packet must pass its
+source's egress (priority 0) and then its destination's ingress (priority 1); an `accept` ends
+only its own base chain, a `drop` ends the packet. Both let established and related traffic
+through first, so replies and connections made before a policy keep flowing (as Calico and
+Azure NPM do). Each isolated pod IP goes through a verdict map to its pod's chain, which jumps
+to the chains of the policies isolating it (any `accept` there lets it through) and ends with
+`drop`; each policy rule peer is a named set of addresses (pods by selectors, or an ipBlock
+with its excepts as a second set). Traffic to Service VIPs is DNATed before the forward hook,
+so ingress sees the real destination pod.
+
+`script` gives the whole table as an `nft -f` transaction (the table declared, deleted and made
+anew in one commit: atomic); `lks.net.netpol.controller` applies it when policies, pods or
+namespace labels change.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from lks.net.netpol import model
+
+Obj = dict[str, Any]
+
+TABLE = "lks-netpol"
+_PROTOCOLS = {"TCP": "tcp", "UDP": "udp", "SCTP": "sctp"}
+
+
+def _family(address: str) -> str:
+    return "ip6" if ":" in address else "ip"
+
+
+def _quote(text: str) -> str:
+    return '"' + text.replace("\\", "").replace('"', "'")[:120] + '"'
+
+
+@dataclass(slots=True)
+class _Table:
+    sets: list[str] = field(default_factory=list)
+    chains: list[str] = field(default_factory=list)
+
+    def add_set(self, name: str, family: str, elements: Iterable[str]) -> str:
+        elements = sorted(set(elements))
+        kind = "ipv6_addr" if family == "ip6" else "ipv4_addr"
+        body = f"\t\ttype {kind}; flags interval;\n"
+        if elements:
+            body += f"\t\telements = {{ {', '.join(elements)} }}\n"
+        self.sets.append(f"\tset {name} {{\n{body}\t}}\n")
+        return f"@{name}"
+
+    def add_chain(self, name: str, rules: Iterable[str], head: str = "") -> None:
+        lines = ([f"\t\t{head}"] if head else []) + [f"\t\t{r}" for r in rules]
+        self.chains.append(f"\tchain {name} {{\n" + "".join(line + "\n" for line in lines) + "\t}\n")
+
+    def text(self) -> str:
+        return f"table inet {TABLE} {{\n" + "".join(self.sets) + "".join(self.chains) + "}\n"
+
+
+def _port_matches(rule_port: Obj, dst: model.Pod | None) -> str | None:
+    """The nft match of one policy port for traffic to `dst` ('' for any; None: nothing)."""
+    proto = _PROTOCOLS.get(rule_port.get("protocol") or "TCP")
+    if proto is None:
+        return None
+    want = rule_port.get("port")
+    if want is None:
+        return f"meta l4proto {proto}"
+    if isinstance(want, str) and not want.isdigit():
+        number = dst.named_port(want, rule_port.get("protocol") or "TCP") if dst is not None else None
+        return None if number is None else f"meta l4proto {proto} th dport {number}"
+    end = rule_port.get("endPort")
+    return f"meta l4proto {proto} th dport {int(want)}" + (f"-{int(end)}" if end is not None else "")
+
+
+def _named(ports: list[Obj]) -> bool:
+    return any(isinstance(p.get("port"), str) and not p["port"].isdigit() for p in ports)
+
+
+class Compiler:
+    """One compile of the cluster's state: `pods` (with addresses), namespace labels, policies."""
+
+    def __init__(self, policies: Iterable[Obj], pods: Iterable[model.Pod], namespaces: Mapping[str, Mapping[str, str]]):
+        self.policies = sorted(policies, key=model.policy_key)
+        self.pods = sorted((p for p in pods if p.ips), key=lambda p: p.key)
+        self.namespaces = model.Namespaces(namespaces)
+        self.table = _Table()
+
+    def script(self) -> str:
+        dispatch: dict[str, dict[str, str]] = {model.EGRESS: {}, model.INGRESS: {}}
+        policy_chains: dict[tuple[int, str], str] = {}
+        for n, pod in enumerate(self.pods):
+            for direction, short in ((model.EGRESS, "eg"), (model.INGRESS, "in")):
+                jumps = []
+                for i, policy in enumerate(self.policies):
+                    if not model.selects(policy, pod, direction):
+                        continue
+                    chain = policy_chains.get((i, direction))
+                    if chain is None:
+                        chain = policy_chains[(i, direction)] = self._policy_chain(i, policy, direction)
+                    jumps.append(f"jump {chain} comment {_quote(model.policy_key(policy))}")
+                if jumps:
+                    name = f"pod{n}-{short}"
+                    self.table.add_chain(name, [*jumps, f"drop comment {_quote(pod.key)}"])
+                    for ip in pod.ips:
+                        dispatch[direction][ip] = f"jump {name}"
+        base = "ct state established,related accept"
+        for chain, direction, priority, field_ in (("egress", model.EGRESS, 0, "saddr"),
+                                                   ("ingress", model.INGRESS, 1, "daddr")):
+            rules = [base]
+            for family in ("ip", "ip6"):
+                entries = [f"{ip} : {verdict}" for ip, verdict in dispatch[direction].items() if _family(ip) == family]
+                if entries:
+                    rules.append(f"{family} {field_} vmap {{ {', '.join(entries)} }}")
+            self.table.add_chain(chain, rules, head=f"type filter hook forward priority {priority}; policy accept;")
+        return f"table inet {TABLE}\ndelete table inet {TABLE}\n" + self.table.text()
+
+    # -- one policy's chain ------------------------------------------------------------------
+
+    def _policy_chain(self, index: int, policy: Obj, direction: str) -> str:
+        short = "in" if direction == model.INGRESS else "eg"
+        name = f"pol{index}-{short}"
+        ns = (policy.get("metadata") or {}).get("namespace") or "default"
+        spec = policy.get("spec") or {}
+        selected = [p for p in self.pods if model.selects(policy, p, direction)]
+        rules: list[str] = []
+        for r, rule in enumerate(spec.get("ingress" if direction == model.INGRESS else "egress") or ()):
+            peers = rule.get("from" if direction == model.INGRESS else "to") or []
+            ports = rule.get("ports") or []
+            peer_matches = [self._peer(f"{name}-r{r}-p{k}", peer, ns, direction) for k, peer in enumerate(peers)] \
+                if peers else [[""]]
+            for k, matches in enumerate(peer_matches):
+                for match in matches:
+                    rules += self._port_rules(match, ports, direction, selected, peers[k] if peers else None, ns)
+        self.table.add_chain(name, rules)
+        return name
+
+    def _peer(self, name: str, peer: Obj, ns: str, direction: str) -> list[str]:
+        """The nft matches (one per address family) of the other end being `peer`."""
+        field_ = "saddr" if direction == model.INGRESS else "daddr"
+        block = peer.get("ipBlock")
+        if block is not None:
+            try:
+                cidr = ipaddress.ip_network(block.get("cidr") or "", strict=False)
+            except ValueError:
+                return []
+            family = "ip6" if cidr.version == 6 else "ip"
+            match = f"{family} {field_} {self.table.add_set(name, family, [str(cidr)])}"
+            excepts = [str(ipaddress.ip_network(e, strict=False)) for e in block.get("except") or ()]
+            if excepts:
+                match += f" {family} {field_} != {self.table.add_set(name + '-x', family, excepts)}"
+            return [match]
+        ips = [ip for p in self.pods if model.peer_pod_matches(peer, ns, p, self.namespaces) for ip in p.ips]
+        out = []
+        for family in ("ip", "ip6"):
+            mine = [ip for ip in ips if _family(ip) == family]
+            if mine:
+                out.append(f"{family} {field_} {self.table.add_set(f'{name}-{family}', family, mine)}")
+        return out
+
+    def _port_rules(self, peer_match: str, ports: list[Obj], direction: str, selected: list[model.Pod],
+                    peer: Obj | None, ns: str) -> list[str]:
+        def rule(*parts: str) -> str:
+            return " ".join(p for p in (*parts, "accept") if p)
+
+        if not ports:
+            return [rule(peer_match)]
+        if not _named(ports):
+            return [rule(peer_match, m) for m in (_port_matches(p, None) for p in ports) if m is not None]
+        # a named port means a number per destination pod: one match per pod and port
+        if direction == model.INGRESS:
+            destinations = selected
+        else:
+            destinations = [p for p in self.pods if peer is None or self._pod_is_peer(peer, ns, p)]
+        out = []
+        for dst in destinations:
+            for p in ports:
+                m = _port_matches(p, dst)
+                if m is not None:
+                    out += [rule(f"{_family(ip)} daddr {ip}", peer_match, m) for ip in dst.ips]
+        return out
+
+    def _pod_is_peer(self, peer: Obj, ns: str, pod: model.Pod) -> bool:
+        if peer.get("ipBlock") is not None:
+            return any(model.in_block(peer["ipBlock"], ip) for ip in pod.ips)
+        return model.peer_pod_matches(peer, ns, pod, self.namespaces)
+
+
+def script(policies: Iterable[Obj], pods: Iterable[model.Pod], namespaces: Mapping[str, Mapping[str, str]]) -> str:
+    """The `nft -f` input that makes table `inet lks-netpol` say what `policies` allow."""
+    return Compiler(policies, pods, namespaces).script()
+
+
+def removal() -> str:
+    """The `nft -f` input that takes the table away (no policy left, or enforcement off)."""
+    return f"table inet {TABLE}\ndelete table inet {TABLE}\n"
