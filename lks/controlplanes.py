@@ -65,6 +65,8 @@ class ControlPlanes:
         self.clusters: dict[str, Cluster] = {}
         # what Entra-integrated clusters ask the tenant (`lks.identity.clusterauth`; set by lks.server)
         self.directory: entra.Directory | None = None
+        # AKS's cloud provider for LoadBalancer Services (`lks.net.loadbalancer`; set by lks.server)
+        self.load_balancers: Any = None
         self._compactors: dict[str, Compactor] = {}
         self._controllers: dict[str, ControllerManager] = {}
         self._lock = asyncio.Lock()
@@ -130,6 +132,8 @@ class ControlPlanes:
                 if record != scrubbed:
                     await self.meta.update(_PREFIX + id, orjson.dumps(scrubbed), mod_revision=kv.mod_revision)
             await self._stop(id)
+            if self.load_balancers is not None:
+                await self.load_balancers.forget(id)
             if self.store_url:  # its keys in the shared etcd; a SQLite store goes with the folder
                 backend = store.open_store(self._store_url(id))
                 await backend.start()
@@ -252,6 +256,8 @@ class ControlPlanes:
         self._controllers[id] = controllers
         await gatekeeper.configure(cluster, enabled=bool((record.get("addons") or {}).get("azurepolicy")))
         await clusterdns.start(cluster, state_dir=self.data_dir / id)
+        if self.load_balancers is not None:
+            await self.load_balancers.start_cluster(cluster)
         compactor = Compactor(store=backend, clock=self.clock, retention=self.history,
                               interval=min(self.history, 60.0))
         await compactor.start()
@@ -277,6 +283,8 @@ class ControlPlanes:
             await compactor.stop()
         await gatekeeper.stop(id)
         await clusterdns.stop(id)
+        if self.load_balancers is not None:
+            await self.load_balancers.stop_cluster(id)
         controllers = self._controllers.pop(id, None)
         if controllers is not None:
             await controllers.stop()

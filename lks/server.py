@@ -42,6 +42,9 @@ from lks.identity.tokens import Tokens
 from lks.kube.cluster import Cluster
 from lks.kube.http.app import KubeAPI
 from lks.kube.serviceaccounts import DEFAULT_ISSUER, SigningKey
+from lks.net import loadbalancer, podnet
+from lks.net.loadbalancer import frontends
+from lks.nodes.pods import PodWorkers
 from lks.upgrade.auto import AutoUpgrader
 
 log = logging.getLogger(__name__)
@@ -71,13 +74,16 @@ class Service:
     """Everything `lks up` runs, with `start()`/`stop()` so tests can host it in-process."""
 
     def __init__(self, *, home: Path, host: str = "127.0.0.1", port: int = 8443, store_url: str | None = None,
-                 history: float = 300.0, clock: Clock | None = None, node_provisioning_time: float = 0.0):
+                 history: float = 300.0, clock: Clock | None = None, node_provisioning_time: float = 0.0,
+                 load_balancer_range: str = frontends.DEFAULT_RANGE):
         """`clock` is the management plane's (maintenance windows, automatic upgrades, drain
         minutes): a `ScaledClock` for `lks up --time-scale`, a `ManualClock` in tests. The hosted
         clusters, their certificates and tokens keep wall time. `node_provisioning_time`: seconds of
-        that clock a new node takes to register (`lks up --node-provisioning-time`; 0: at once)."""
+        that clock a new node takes to register (`lks up --node-provisioning-time`; 0: at once).
+        `load_balancer_range`: where LoadBalancer Services' public IPs come from."""
         self.home = home
         self.node_provisioning_time = node_provisioning_time
+        self.load_balancer_range = load_balancer_range
         self.clock = clock or Clock()
         self.auto_upgrades: AutoUpgrader | None = None
         self.autoscaler: ClusterAutoscaler | None = None
@@ -140,6 +146,9 @@ class Service:
                 return [cluster.token_issuer.key.public]
         return None
 
+    async def _cluster_exists(self, id: str) -> bool:
+        return self.planes is not None and await self.planes.record(id) is not None
+
     def _write_config(self, ca_file: Path) -> None:
         path = self.home / "config.json"
         old = orjson.loads(path.read_bytes()) if path.exists() else {}
@@ -165,6 +174,10 @@ class Service:
         self.planes = ControlPlanes(meta=self.meta, data_dir=self.home / "clusters", tls=tls,
                                     store_url=self.store_url, history=self.history,
                                     api_endpoint=(self.host, self.port), serving_ca_pem=ca_file.read_bytes())
+        self.planes.load_balancers = loadbalancer.LoadBalancers(
+            meta=self.meta, public_range=self.load_balancer_range, alive=self._cluster_exists,
+            network_of=_pod_network)
+        await self.planes.load_balancers.start()
         await self.planes.start_all()
         self.plane = ManagementPlane(meta=self.meta, planes=self.planes, endpoint=self.endpoint, ca_file=ca_file,
                                      clock=self.clock, tenant_id=self.config["tenant_id"])
@@ -226,6 +239,8 @@ class Service:
             await self.plane.stop()
         if self.planes is not None:
             await self.planes.stop_all()
+            if self.planes.load_balancers is not None:
+                await self.planes.load_balancers.stop()
         if self.meta is not None:
             await self.meta.close()
 
@@ -274,18 +289,25 @@ class Service:
         )
 
 
+def _pod_network(cluster: Cluster) -> podnet.PodNetwork | None:
+    """The network namespace of the cluster's Process pods, if they have them."""
+    process = PodWorkers.process_of(cluster)
+    return process.net if process is not None and process.network else None
+
+
 async def _ok(_request: web.Request) -> web.Response:
     return web.Response(text="ok", content_type="text/plain")
 
 
 async def serve(*, host: str, port: int, demo: bool, store_url: str | None = None, history: float = 300.0,
-                time_scale: float = 1.0, node_provisioning_time: float = 0.0) -> None:
+                time_scale: float = 1.0, node_provisioning_time: float = 0.0,
+                load_balancer_range: str = frontends.DEFAULT_RANGE) -> None:
     """Run until SIGTERM or SIGINT, then stop cleanly. `time_scale` runs the management plane's
     timers that many times faster than the wall; new nodes register `node_provisioning_time`
     seconds (of that clock) after a change asks for them."""
     service = Service(home=lks_home(), host=host, port=port, store_url=store_url, history=history,
                       clock=ScaledClock(time_scale) if time_scale != 1.0 else None,
-                      node_provisioning_time=node_provisioning_time)
+                      node_provisioning_time=node_provisioning_time, load_balancer_range=load_balancer_range)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
+import ipaddress
 import logging
 import re
 import sys
@@ -48,6 +49,9 @@ def _parser() -> argparse.ArgumentParser:
     up.add_argument("--node-provisioning-time", type=_duration, default=0.0, metavar="DURATION",
                     help="how long a new node takes to register after a scale-up or pool creation, as an AKS VM "
                          "boots (e.g. 90s, 2m; on the --time-scale clock; default 0: at once)")
+    up.add_argument("--load-balancer-range", type=_cidr, default="127.224.0.0/16", metavar="CIDR",
+                    help="where LoadBalancer Services' public IPs come from (default 127.224.0.0/16: loopback "
+                         "addresses the host serves without configuration)")
     up.add_argument("--log-level", default="WARNING", help="Python log level (default WARNING)")
 
     common = argparse.ArgumentParser(add_help=False)  # az's global arguments, on every command
@@ -72,6 +76,13 @@ def _positive(value: str) -> float:
     if not number > 0 or number == float("inf"):
         raise argparse.ArgumentTypeError(f"invalid positive number: '{value}'")
     return number
+
+
+def _cidr(value: str) -> str:
+    try:
+        return str(ipaddress.ip_network(value, strict=False))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid CIDR: '{value}'") from None
 
 
 def _duration(value: str) -> float:
@@ -105,7 +116,8 @@ def _up(args: argparse.Namespace) -> int:
     gc.set_threshold(200_000, 20, 100)
     asyncio.run(server.serve(host=args.host, port=args.port, demo=args.demo, store_url=args.store,
                              history=args.compaction_interval, time_scale=args.time_scale,
-                             node_provisioning_time=args.node_provisioning_time))
+                             node_provisioning_time=args.node_provisioning_time,
+                             load_balancer_range=args.load_balancer_range))
     return 0
 
 

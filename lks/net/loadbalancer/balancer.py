@@ -1,0 +1,188 @@
+"""One cluster's load balancers, as AKS's cloud provider keeps them for the service controller
+(`lks.net.loadbalancer.controller`, upstream's `cloudprovider.LoadBalancer`): `ensure` gives a
+LoadBalancer Service its frontend address (`lks.net.loadbalancer.frontends`) and, for a public
+one, listeners on the host (`lks.net.loadbalancer.forwarder`); `ensure_deleted` takes both away.
+
+Which address: `service.beta.kubernetes.io/azure-load-balancer-ipv4` (AKS's annotation) or
+else `spec.loadBalancerIP` asks for one; `service.beta.kubernetes.io/azure-load-balancer-internal:
+"true"` takes it from the node subnet (AKS's `kubernetes-internal` load balancer), which only the
+cluster's network would reach, so it gets no listener here. A Service annotated
+`lks.dev/served-in-process: "true"` gets its address and no listener either: lks serves it
+itself (the app-routing ingress controller binds it).
+
+Where a connection goes: into the cluster's network namespace (the pod network of its Process
+nodes, `lks.net.podnet`), first to the Service's ClusterIP:port, which kube-proxy's rules there
+send to an endpoint, else (no rules: the address does not answer) straight to its ready
+endpoints' pod IP:port, round-robin, as the load balancer's rules would reach them through the
+nodes. Where pods have no network namespaces (lks not root) their processes listen on the
+host's own addresses, so a connection goes to 127.0.0.1 at the endpoint's port.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import socket
+from collections import defaultdict
+from collections.abc import Callable
+from typing import Any, Protocol
+
+from lks.controllers.informer import Informer
+from lks.kube.cluster import Cluster
+from lks.net import netns
+from lks.net.loadbalancer import forwarder
+from lks.net.loadbalancer.frontends import Frontend, Frontends, Unavailable
+
+log = logging.getLogger("lks.net.loadbalancer")
+
+Obj = dict[str, Any]
+
+INTERNAL = "service.beta.kubernetes.io/azure-load-balancer-internal"
+IPV4 = "service.beta.kubernetes.io/azure-load-balancer-ipv4"
+IN_PROCESS = "lks.dev/served-in-process"
+SERVICE_NAME = "kubernetes.io/service-name"  # the label tying a slice to its Service
+CONNECT_TIMEOUT = 2.0  # seconds a connection into the cluster may take before the next candidate
+
+
+class PodNetwork(Protocol):
+    name: str  # the cluster's network namespace
+
+
+NetworkOf = Callable[[Cluster], PodNetwork | None]  # the cluster's pod network, None: pods share the host's
+
+
+def internal(service: Obj) -> bool:
+    return (service["metadata"].get("annotations") or {}).get(INTERNAL) == "true"
+
+
+def in_process(service: Obj) -> bool:
+    return (service["metadata"].get("annotations") or {}).get(IN_PROCESS) == "true"
+
+
+def requested_ip(service: Obj) -> str | None:
+    annotations = service["metadata"].get("annotations") or {}
+    return annotations.get(IPV4) or (service.get("spec") or {}).get("loadBalancerIP") or None
+
+
+def frontend_ports(service: Obj) -> list[Obj]:
+    return [{"name": p.get("name") or "", "protocol": p.get("protocol") or "TCP", "port": p["port"],
+             **({"nodePort": p["nodePort"]} if p.get("nodePort") else {})}
+            for p in (service.get("spec") or {}).get("ports") or []]
+
+
+class ClusterBalancer:
+    def __init__(self, cluster: Cluster, *, frontends: Frontends, network_of: NetworkOf | None = None):
+        self.cluster = cluster
+        self.frontends = frontends
+        self.network_of = network_of or (lambda _cluster: None)
+        self.listeners = forwarder.Listeners()
+        self._turn: dict[tuple[str, str], itertools.count[int]] = defaultdict(itertools.count)
+        self._slices: dict[tuple[str, str], dict[str, Obj]] = defaultdict(dict)  # (ns, Service) -> slices
+        self.services = Informer(cluster.registry("", "v1", "services"), lambda *_: None)
+        self._slice_informer = Informer(cluster.registry("discovery.k8s.io", "v1", "endpointslices"), self._on_slice)
+
+    async def start(self) -> None:
+        await self.services.start()
+        await self._slice_informer.start()
+
+    async def stop(self) -> None:
+        await self.listeners.close()
+        await self._slice_informer.stop()
+        await self.services.stop()
+
+    def _on_slice(self, kind: str, obj: Obj, _prev: Obj | None) -> None:
+        meta = obj["metadata"]
+        service = (meta.get("labels") or {}).get(SERVICE_NAME)
+        if not service:
+            return
+        key = (meta.get("namespace") or "", service)
+        if kind == "DELETED":
+            self._slices[key].pop(meta["name"], None)
+            if not self._slices[key]:
+                del self._slices[key]
+        else:
+            self._slices[key][meta["name"]] = obj
+
+    # -- the cloud provider's load balancer interface ------------------------------------------
+
+    def exists(self, service: Obj) -> bool:
+        return self.frontends.held_by(self.cluster.id, service["metadata"]["uid"]) is not None
+
+    async def ensure(self, service: Obj) -> Obj:
+        """The Service's load balancer as it should be; its `status.loadBalancer`."""
+        meta = service["metadata"]
+        wanted = Frontend(ip="", cluster=self.cluster.id, namespace=meta["namespace"], name=meta["name"],
+                          uid=meta["uid"], internal=internal(service), ports=frontend_ports(service))
+        frontend = await self.frontends.claim(wanted, requested=requested_ip(service))
+        if frontend.internal or in_process(service):
+            self.listeners.drop(frontend.uid)
+        else:
+            ports = sorted({p["port"] for p in frontend.ports if p["protocol"] == "TCP"})
+            key = (frontend.namespace, frontend.name)
+            try:
+                await self.listeners.ensure(frontend.uid, frontend.ip, ports,
+                                            lambda port: self._connect(key, port))
+            except OSError as err:
+                raise Unavailable(f"listen tcp {frontend.ip}: {err.strerror or err}") from err
+        return {"ingress": [{"ip": frontend.ip, "ipMode": "VIP"}]}
+
+    async def ensure_deleted(self, service: Obj) -> None:
+        uid = service["metadata"]["uid"]
+        self.listeners.drop(uid)
+        await self.frontends.release(self.cluster.id, uid)
+
+    # -- the data path ---------------------------------------------------------------------------
+
+    def _candidates(self, key: tuple[str, str], port: int, *, pod_network: bool) -> list[tuple[str, int]]:
+        """Where a connection to the frontend's `port` may go, in the order to try."""
+        service = self.services.get(*key)
+        if service is None:
+            return []
+        spec = service.get("spec") or {}
+        sport = next((p for p in spec.get("ports") or [] if p["port"] == port and p.get("protocol", "TCP") == "TCP"),
+                     None)
+        if sport is None:
+            return []
+        out: list[tuple[str, int]] = []
+        cluster_ip = spec.get("clusterIP")
+        if pod_network and cluster_ip and cluster_ip != "None":
+            out.append((cluster_ip, port))
+        ready: list[tuple[str, int]] = []
+        for slice_ in self._slices.get(key, {}).values():
+            number = next((p.get("port") for p in slice_.get("ports") or []
+                           if (p.get("name") or "") == (sport.get("name") or "") and p.get("protocol", "TCP") == "TCP"),
+                          None)
+            if number is None:
+                continue
+            for endpoint in slice_.get("endpoints") or []:
+                if (endpoint.get("conditions") or {}).get("ready") is False or not endpoint.get("addresses"):
+                    continue
+                ready.append((endpoint["addresses"][0] if pod_network else "127.0.0.1", number))
+        if ready:
+            turn = next(self._turn[key]) % len(ready)
+            out += ready[turn:] + ready[:turn]
+        return out
+
+    async def _connect(self, key: tuple[str, str], port: int) -> forwarder.Streams | None:
+        network = self.network_of(self.cluster)
+        for host, target in self._candidates(key, port, pod_network=network is not None):
+            try:
+                if network is None:
+                    return await asyncio.wait_for(asyncio.open_connection(host, target), CONNECT_TIMEOUT)
+                return await _open_in(network.name, host, target)
+            except OSError as err:
+                log.debug("load balancer %s/%s: %s:%d: %s", *key, host, target, err)
+        return None
+
+
+async def _open_in(namespace: str, host: str, port: int) -> forwarder.Streams:
+    """A TCP connection made from inside network namespace `namespace`."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = await netns.run(lambda: netns.socket_in(namespace, family))
+    try:
+        await asyncio.wait_for(asyncio.get_running_loop().sock_connect(sock, (host, port)), CONNECT_TIMEOUT)
+    except BaseException:
+        sock.close()
+        raise
+    return await asyncio.open_connection(sock=sock)
