@@ -76,6 +76,7 @@ class PodNetwork:
         self.error: str | None = None  # why there is no pod network here (None: there is)
         self._bridges: dict[str, tuple[str, int]] = {}  # node -> its pod CIDR, its bridge's index
         self._pods: dict[str, PodLink] = {}  # uid -> its namespace
+        self._node_ips: set[str] = set()  # the nodes' InternalIPs on the namespace's loopback
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -125,6 +126,7 @@ class PodNetwork:
             netns.remove(link.netns)
         self._pods.clear()
         self._bridges.clear()
+        self._node_ips = set()
         netns.remove(self.name)
         with contextlib.suppress(OSError):
             (self.data_dir / STATE_FILE).unlink()
@@ -237,6 +239,34 @@ class PodNetwork:
                     if err.code != errno.EEXIST:
                         raise
             return socket.socket(family, socket.SOCK_DGRAM), socket.socket(family, socket.SOCK_STREAM)
+
+    async def service_listener(self, address: str, port: int) -> socket.socket:
+        """A listening TCP socket on `address`:`port` of the cluster's namespace, the address on
+        its loopback (the `kubernetes` Service's IP, answered in process)."""
+        def listen() -> socket.socket:
+            for unused in self._service_sockets(address):  # (the address on the loopback)
+                unused.close()
+            return netns.listener_in(self.name, address, port)
+        return await netns.run(listen)
+
+    async def node_addresses(self, addresses: set[str]) -> None:
+        """The nodes' InternalIPs are addresses of the cluster's namespace (on its loopback): its
+        pods reach NodePorts and hostPorts there, as on a node. Addresses no longer given go."""
+        if self.error is None:
+            await netns.run(lambda: self._node_addresses(set(addresses)))
+
+    def _node_addresses(self, addresses: set[str]) -> None:
+        with netns.entered(self.name), netns.rtnl() as ipr:
+            for address in self._node_ips - addresses:
+                with contextlib.suppress(NetlinkError):
+                    ipr.addr("del", index=LOOPBACK, address=address, prefixlen=128 if ":" in address else 32)
+            for address in addresses - self._node_ips:
+                try:
+                    ipr.addr("add", index=LOOPBACK, address=address, prefixlen=128 if ":" in address else 32)
+                except NetlinkError as err:
+                    if err.code != errno.EEXIST:
+                        raise
+        self._node_ips = addresses
 
     async def listen(self, uid: str, host: str, port: int) -> socket.socket | None:
         """A listening socket on `host`:`port` inside the pod's namespace (None: it has none)."""
