@@ -36,7 +36,7 @@ def of(cluster: Cluster, config: Obj, timeout: int) -> client.Target:
     path = svc.get("path") or "/"
     host = f"{name}.{namespace}.svc"
     shown = f"https://{host}:{port}{path}{query}"
-    handler = local.lookup(cluster.id, namespace, name)
+    handler = local.lookup(cluster.id, namespace, name, path)
     if handler is not None:  # an add-on's webhook served in process
         return client.Target(url=shown, host=host, port=port, path=path + query, ca_bundle=ca, local=handler)
 

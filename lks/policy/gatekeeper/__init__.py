@@ -1,7 +1,8 @@
 """Gatekeeper v3 in each cluster whose `azurepolicy` add-on is on, as users of a stand-alone
-Gatekeeper know it: the CRDs (`crds`), the add-on's pods and webhook configuration
-(`manifests`), the template controller that makes constraint CRDs (`templates`), the webhook
-answered in process (`webhook`) and the audit (`audit`), sharing one `state.State`.
+Gatekeeper know it: the CRDs (`crds`), the add-on's pods and webhook configurations
+(`manifests`), the template controller that makes constraint CRDs (`templates`), the validating
+webhook answered in process (`webhook`), mutation (`mutation`: mutators and the mutating
+webhook) and the audit (`audit`), sharing one `state.State`.
 
 `configure(cluster, enabled=...)` turns it on or off for a cluster (`lks.controlplanes` calls
 it from the managed cluster's `addonProfiles.azurepolicy.enabled`); `violations(cluster_id)`
@@ -20,7 +21,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from lks.kube import deletion, errors
 from lks.kube.registry import WriteOptions
 from lks.kube.webhooks import local
-from lks.policy.gatekeeper import audit, crds, manifests, state, templates, webhook
+from lks.policy.gatekeeper import audit, crds, manifests, mutation, state, templates, webhook
 
 if TYPE_CHECKING:
     from lks.kube.cluster import Cluster
@@ -79,18 +80,25 @@ class Gatekeeper:
         self.audit = audit.Audit(cluster, self.state, interval=audit_interval, violations_limit=violations_limit,
                                  on_audit=lambda bound, results, at: _audited(cluster.id, bound, results, at))
         self.templates: templates.TemplateController | None = None
+        self.mutation: mutation.Mutation | None = None
 
     async def start(self) -> None:
         opts = WriteOptions(field_manager=MANAGER, force=True, field_validation="Ignore")
         crd_reg = self.cluster.registry("apiextensions.k8s.io", "v1", "customresourcedefinitions")
-        for crd in crds.system_crds():
+        for crd in crds.system_crds() + crds.mutation_crds():
             await crd_reg.apply(None, crd["metadata"]["name"], crd, opts)
         await templates.wait_established(self.cluster, crds.TEMPLATES_GROUP, "v1", "constrainttemplates")
+        for crd in crds.mutation_crds():
+            spec = crd["spec"]
+            await templates.wait_established(self.cluster, spec["group"], spec["versions"][0]["name"],
+                                             spec["names"]["plural"])
         await templates.wait_established(self.cluster, crds.CONFIG_GROUP, "v1alpha1", "configs")
         await templates.wait_established(self.cluster, crds.STATUS_GROUP, "v1beta1", "constrainttemplatepodstatuses")
         await self._namespace_gone()
         # the handler is there before the configuration that sends requests to it
         local.register(self.cluster.id, manifests.NAMESPACE, manifests.SERVICE, self.webhook.admit)
+        self.mutation = mutation.Mutation(self.cluster, self.state)
+        await self.mutation.start()
         for obj in manifests.objects(int(self.audit.interval), self.audit.limit):
             group, _, version = obj["apiVersion"].rpartition("/")
             rt = self.cluster.catalog.by_kind(group, version, obj["kind"])
@@ -122,6 +130,9 @@ class Gatekeeper:
     async def stop(self) -> None:
         """Stop serving (the cluster stops, or the add-on is turned off: `remove` then takes the objects)."""
         local.unregister(self.cluster.id, manifests.NAMESPACE, manifests.SERVICE)
+        if self.mutation is not None:
+            await self.mutation.stop()
+            self.mutation = None
         await self.audit.stop()
         if self.templates is not None:
             await self.templates.stop()

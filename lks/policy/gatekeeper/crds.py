@@ -153,3 +153,66 @@ def constraint_crd(template: Obj) -> Obj:
         short=spec["names"].get("shortNames"), categories=["constraint", "constraints"], labels=labels)
     crd["metadata"]["labels"].pop("gatekeeper.sh/system", None)
     return crd
+
+
+MUTATIONS_GROUP = "mutations.gatekeeper.sh"
+
+
+def _mutator_schema(parameters: Obj, *, apply_to: bool = True) -> Obj:
+    """A mutator's schema (Gatekeeper's `mutations` API types): `applyTo` (not for
+    AssignMetadata), `match`, `location`, `parameters`, and the `byPod` status."""
+    spec: Obj = {"match": match_schema(), "location": _STR, "parameters": {"type": "object", "properties": parameters}}
+    if apply_to:
+        spec["applyTo"] = {"type": "array", "items": {"type": "object", "properties": {
+            "groups": _STRS, "kinds": _STRS, "versions": _STRS,
+            "operations": {"type": "array", "items": {"type": "string", "enum": ["CREATE", "UPDATE", "*"]}}}}}
+    by_pod = {"type": "object", "properties": {
+        "enforced": {"type": "boolean"},
+        "errors": {"type": "array", "items": {"type": "object", "required": ["message"],
+                                              "properties": {"message": _STR, "type": _STR}}},
+        "id": _STR, "mutatorUID": _STR, "observedGeneration": {"type": "integer", "format": "int64"},
+        "operations": _STRS}}
+    return {"type": "object", "properties": {
+        "apiVersion": _STR, "kind": _STR,
+        "metadata": {"type": "object", "properties": {"name": {"type": "string", "maxLength": 63}}},
+        "spec": {"type": "object", "properties": spec},
+        "status": {"type": "object", "properties": {"byPod": {"type": "array", "items": by_pod}}}}}
+
+
+def mutation_crds() -> list[Obj]:
+    """Assign, AssignMetadata, ModifySet (v1 stored, v1beta1 and v1alpha1 served) and
+    AssignImage (v1alpha1), cluster-scoped, as Gatekeeper's chart installs them."""
+    path_tests = {"type": "array", "items": {"type": "object", "properties": {
+        "condition": {"type": "string", "enum": ["MustExist", "MustNotExist"]}, "subPath": _STR}}}
+    external = {"type": "object", "required": ["provider"], "properties": {
+        "dataSource": {"type": "string", "default": "ValueAtLocation", "enum": ["ValueAtLocation", "Username"]},
+        "default": _STR,
+        "failurePolicy": {"type": "string", "default": "Fail", "enum": ["UseDefault", "Ignore", "Fail"]},
+        "provider": _STR}}
+    assign = {"type": "object", "properties": {
+        "externalData": external,
+        "fromMetadata": {"type": "object", "properties": {"field": {"type": "string",
+                                                                    "enum": ["namespace", "name"]}}},
+        "value": _ANY}}
+    schemas = {
+        "Assign": _mutator_schema({"assign": assign, "pathTests": path_tests}),
+        "AssignMetadata": _mutator_schema({"assign": copy.deepcopy(assign)}, apply_to=False),
+        "ModifySet": _mutator_schema({
+            "operation": {"type": "string", "default": "merge", "enum": ["merge", "prune"]},
+            "pathTests": path_tests,
+            "values": {"type": "object", "properties": {"fromList": {"type": "array", "items": _ANY}}}}),
+        "AssignImage": _mutator_schema({"assignDomain": _STR, "assignPath": _STR, "assignTag": _STR,
+                                        "pathTests": path_tests}),
+    }
+    out = []
+    for kind, schema in schemas.items():
+        plural = kind.lower()
+        if kind == "AssignImage":
+            versions = [_version("v1alpha1", schema, storage=True)]
+        else:
+            versions = [_version("v1", schema, storage=True), _version("v1alpha1", copy.deepcopy(schema), storage=False),
+                        _version("v1beta1", copy.deepcopy(schema), storage=False)]
+        crd = _crd(MUTATIONS_GROUP, kind, plural, versions)
+        crd["spec"]["names"]["singular"] = plural
+        out.append(crd)
+    return out

@@ -18,6 +18,9 @@ SERVICE = "gatekeeper-webhook-service"
 WEBHOOK_CONFIGURATION = "gatekeeper-validating-webhook-configuration"
 WEBHOOK = "validation.gatekeeper.sh"
 ADMIT_PATH = "/v1/admit"
+MUTATING_WEBHOOK_CONFIGURATION = "gatekeeper-mutating-webhook-configuration"
+MUTATING_WEBHOOK = "mutation.gatekeeper.sh"
+MUTATE_PATH = "/v1/mutate"
 IGNORE_LABEL = "admission.gatekeeper.sh/ignore"
 GATEKEEPER_IMAGE = "mcr.microsoft.com/oss/v2/open-policy-agent/gatekeeper:v3.20.1"
 POLICY_IMAGE = "mcr.microsoft.com/azure-policy/policy-kubernetes-addon-prod:1.13.0"
@@ -63,7 +66,41 @@ def objects(audit_interval: int, violations_limit: int) -> list[Obj]:
         _deployment("azure-policy-webhook", "kube-system", {"app": "azure-policy-webhook"}, 1, WEBHOOK_IMAGE, [],
                     "30m", "50Mi"),
         webhook_configuration(),
+        mutating_webhook_configuration(),
     ]
+
+
+_SUBRESOURCES = ["pods/ephemeralcontainers", "pods/exec", "pods/log", "pods/eviction", "pods/portforward",
+                 "pods/proxy", "pods/attach", "pods/binding", "deployments/scale", "replicasets/scale",
+                 "statefulsets/scale", "replicationcontrollers/scale", "services/proxy", "nodes/proxy",
+                 "services/status"]
+
+
+def _namespace_selector() -> Obj:
+    # AKS's add-on also never acts in namespaces labelled as its own or the control plane's
+    return {"matchExpressions": [
+        {"key": IGNORE_LABEL, "operator": "DoesNotExist"},
+        {"key": "admission.policy.azure.com/ignore", "operator": "DoesNotExist"},
+        {"key": "control-plane", "operator": "DoesNotExist"},
+        {"key": "kubernetes.io/metadata.name", "operator": "NotIn", "values": [NAMESPACE]}]}
+
+
+def mutating_webhook_configuration() -> Obj:
+    """`mutation.gatekeeper.sh` (the chart's values: Ignore, reinvocation Never, 1 s)."""
+    return {
+        "apiVersion": "admissionregistration.k8s.io/v1", "kind": "MutatingWebhookConfiguration",
+        "metadata": {"name": MUTATING_WEBHOOK_CONFIGURATION, "labels": {
+            **_ADDON, "app": "gatekeeper", "chart": "gatekeeper", "gatekeeper.sh/system": "yes"}},
+        "webhooks": [{
+            "name": MUTATING_WEBHOOK, "admissionReviewVersions": ["v1", "v1beta1"],
+            "clientConfig": {"service": {"name": SERVICE, "namespace": NAMESPACE, "path": MUTATE_PATH}},
+            "failurePolicy": "Ignore", "matchPolicy": "Exact", "reinvocationPolicy": "Never",
+            "sideEffects": "None", "timeoutSeconds": 1,
+            "namespaceSelector": _namespace_selector(), "objectSelector": {},
+            "rules": [{"apiGroups": ["*"], "apiVersions": ["*"], "operations": ["CREATE", "UPDATE"],
+                       "resources": ["*", *_SUBRESOURCES], "scope": "*"}],
+        }],
+    }
 
 
 def webhook_configuration() -> Obj:

@@ -17,7 +17,8 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from lks.policy.gatekeeper import constraints, manifests
+from lks.policy.gatekeeper import constraints, evaluation, manifests
+from lks.policy.gatekeeper.mutation import mutators
 
 if TYPE_CHECKING:
     from lks.policy.gatekeeper.state import State
@@ -65,18 +66,15 @@ class Webhook:
                                         meta.get("labels") or {}, None)
             if namespace and any(b.constraint.namespace_selector is not None for b in bound):
                 target.namespace_labels = await self._namespace_labels(namespace)
-            inventory: Obj | None = None
+            matched = [b for b in bound if b.constraint.matches(target)]
+            inventory = (await self.state.inventory() if await self.state.sync_only() else {}) if matched else {}
             shared: Obj = {}  # what the engines reuse across constraints for this review
-            for b in bound:
+            answers = evaluation.violations([(b.program, b.constraint.parameters) for b in matched], request,
+                                            inventory, shared)
+            for b, results in zip(matched, answers, strict=True):
                 c = b.constraint
-                if not c.matches(target):
-                    continue
-                if inventory is None:
-                    inventory = await self.state.inventory() if await self.state.sync_only() else {}
-                try:
-                    results = b.program.violations(request, c.parameters, inventory, shared)
-                except Exception as err:  # a program that fails is Gatekeeper's error, not the API server's
-                    log.warning("gatekeeper: constraint %s failed: %s", c.name, err)
+                if isinstance(results, Exception):  # a program that fails is Gatekeeper's error, not the API server's
+                    log.warning("gatekeeper: constraint %s failed: %s", c.name, results)
                     continue
                 for r in results:
                     text = f"[{c.name}] {r.get('msg', '')}"
@@ -117,6 +115,11 @@ def _check_own(group: str, kind: str, name: str, obj: Obj) -> tuple[int, str] | 
         if name.lower() != crd_kind.lower():
             return 422, (f"invalid ConstraintTemplate: the ConstraintTemplate's name \"{name}\" is not equal to the "
                          f'lowercase of CRD\'s Kind: "{crd_kind.lower()}"')
+    if group == mutators.GROUP and kind in mutators.KINDS:
+        try:
+            mutators.build(obj)
+        except mutators.InvalidMutator as err:  # the user's error (422), as Gatekeeper's validate<Kind>
+            return 422, str(err)
     if group == "constraints.gatekeeper.sh":
         action = spec.get("enforcementAction")
         if action and action not in _ACTIONS:
