@@ -22,7 +22,6 @@ Key = tuple[str, str]  # (kind, name); namespaced add-ons live in kube-system
 MANAGER = "addon-manager"
 
 
-
 def _content(obj: Obj) -> tuple:
     """What the addon manager owns of an object: everything but status and server-set metadata."""
     meta = obj.get("metadata") or {}
@@ -31,12 +30,15 @@ def _content(obj: Obj) -> tuple:
 
 
 class AddonManager(Controller[Key]):
-    def __init__(self, cluster: Cluster):
-        super().__init__(cluster, name="addon-manager", workers=2)
-        self.desired: dict[Key, Obj] = {
-            (o["kind"], o["metadata"]["name"]): o
-            for o in manifests.addons(patch_version=cluster.patch_version, dns_service_ip=cluster.dns_service_ip,
-                                      pod_cidr=cluster.pod_cidr, network_plugin=cluster.network_plugin)}
+    def __init__(self, cluster: Cluster, *, objects: list[Obj] | None = None, name: str = "addon-manager"):
+        """`objects`: another add-on's set to keep (an optional add-on, `lks.net.ingress`), all
+        `Reconcile`d unless labelled otherwise; None: the kube-system add-ons (`manifests`)."""
+        super().__init__(cluster, name=name, workers=2)
+        self.system = objects is None  # the kube-system set, with metrics-server's API
+        if objects is None:
+            objects = manifests.addons(patch_version=cluster.patch_version, dns_service_ip=cluster.dns_service_ip,
+                                       pod_cidr=cluster.pod_cidr, network_plugin=cluster.network_plugin)
+        self.desired: dict[Key, Obj] = {(o["kind"], o["metadata"]["name"]): o for o in objects}
         self.registries: dict[str, Registry] = {}  # by kind
         for obj in self.desired.values():
             group, _, version = obj["apiVersion"].rpartition("/")
@@ -59,12 +61,14 @@ class AddonManager(Controller[Key]):
             self.queue.add(key)
 
     async def start(self) -> None:
-        await metrics.serve(self.cluster)  # metrics-server's API, served in process
+        if self.system:
+            await metrics.serve(self.cluster)  # metrics-server's API, served in process
         await super().start()
 
     async def stop(self) -> None:
         await super().stop()
-        await metrics.stop(self.cluster)
+        if self.system:
+            await metrics.stop(self.cluster)
 
     def prime(self) -> None:
         for key in self.desired:
@@ -75,7 +79,7 @@ class AddonManager(Controller[Key]):
         want = copy.deepcopy(self.desired[key])
         reg = self.registries[kind]
         namespace = want["metadata"].get("namespace")  # None: a cluster-scoped add-on object
-        if want["metadata"]["labels"][manifests.MODE] == manifests.ENSURE_EXISTS:
+        if (want["metadata"].get("labels") or {}).get(manifests.MODE) == manifests.ENSURE_EXISTS:
             if self.informers[kind].get(namespace, name) is not None:
                 return
             try:

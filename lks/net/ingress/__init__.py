@@ -1,0 +1,125 @@
+"""The application routing add-on (`ingressProfile.webAppRouting`): AKS's managed NGINX ingress,
+served by lks itself. Turning it on applies the add-on's objects
+(`lks.controllers.addons.approuting`: namespace, IngressClass, the `nginx` Deployment and its
+LoadBalancer Service ...) and keeps them with an `AddonManager` of their own; the ingress
+controller (`controller`) watches the cluster and the reverse proxy (`proxy`) serves the
+Ingresses of the class on the Service's external IP, reaching pods through the cluster's
+network namespace (`upstream`). Turning it off stops serving and deletes the objects.
+
+`configure(cluster, enabled=...)` is called by `lks.controlplanes` from the managed cluster's
+`ingressProfile.webAppRouting.enabled` (on start and on every change); `stop(cluster_id)` when
+the cluster stops.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from lks.controllers.addons import AddonManager, approuting
+from lks.kube import deletion, errors
+from lks.kube.cluster import Cluster
+from lks.kube.registry import WriteOptions
+from lks.net.ingress import controller, proxy, routes, upstream
+
+Obj = dict[str, Any]
+log = logging.getLogger(__name__)
+MANAGER = "addon-manager"
+
+__all__ = ["Ingress", "configure", "routes", "running", "stop"]
+
+
+def _pod_netns(cluster: Cluster) -> Callable[[], str | None]:
+    """The cluster's network namespace, where its Process pods' IPs route (None: none yet)."""
+
+    def find() -> str | None:
+        # read-only, as lks.metrics reads it: the Process runtime owns the pod network
+        from lks.nodes import pods
+
+        runtime = pods.PodWorkers.process_of(cluster)
+        return runtime.net.name if runtime is not None and runtime.network else None
+    return find
+
+
+class Ingress:
+    """One cluster's app routing: its kept objects, the controller, the proxy."""
+
+    def __init__(self, cluster: Cluster, *, namespace: Callable[[], str | None] | None = None):
+        self.cluster = cluster
+        self.upstreams = upstream.Upstreams(namespace=namespace or _pod_netns(cluster))
+        self.controller = controller.IngressController(cluster, listen=self._listen)
+        self.proxy = proxy.Proxy(self.controller, self.upstreams)
+        self.addons = AddonManager(cluster, objects=approuting.objects(), name="approuting-addon-manager")
+
+    async def _listen(self, ip: str) -> bool:
+        return await self.proxy.listen(ip)
+
+    async def start(self) -> None:
+        opts = WriteOptions(field_manager=MANAGER, force=True, field_validation="Ignore")
+        for obj in approuting.objects():  # in order (the namespace first); then kept
+            group, _, version = obj["apiVersion"].rpartition("/")
+            rt = self.cluster.catalog.by_kind(group, version, obj["kind"])
+            assert rt is not None, obj["kind"]
+            meta = obj["metadata"]
+            await self.cluster.registry(group, version, rt.resource).apply(meta.get("namespace"), meta["name"], obj, opts)
+        await self.upstreams.start()
+        await self.addons.start()
+        await self.controller.start()
+
+    async def stop(self) -> None:
+        await self.controller.stop()
+        await self.addons.stop()
+        await self.proxy.close()
+        await self.upstreams.close()
+
+    async def remove(self) -> None:
+        """Turning the add-on off: its objects go (the namespace with what is in it)."""
+        for obj in reversed(approuting.objects()):
+            group, _, version = obj["apiVersion"].rpartition("/")
+            rt = self.cluster.catalog.by_kind(group, version, obj["kind"])
+            if rt is None:
+                continue
+            meta = obj["metadata"]
+            try:
+                await self.cluster.registry(group, version, rt.resource).delete(
+                    meta.get("namespace"), meta["name"], deletion.DeleteOptions())
+            except errors.APIError as err:
+                if err.code != 404:
+                    raise
+
+
+_RUNNING: dict[str, Ingress] = {}  # cluster id -> its app routing
+
+
+async def configure(cluster: Cluster, *, enabled: bool) -> None:
+    """Turn app routing on or off for `cluster` (idempotent)."""
+    current = _RUNNING.get(cluster.id)
+    if current is not None and current.cluster is not cluster:  # the cluster restarted: a new one
+        _RUNNING.pop(cluster.id, None)
+        await current.stop()
+        current = None
+    if enabled and current is None:
+        ingress = Ingress(cluster)
+        _RUNNING[cluster.id] = ingress
+        try:
+            await ingress.start()
+        except BaseException:
+            _RUNNING.pop(cluster.id, None)
+            await ingress.stop()
+            raise
+    elif not enabled and current is not None:
+        _RUNNING.pop(cluster.id, None)
+        await current.stop()
+        await current.remove()
+
+
+async def stop(cluster_id: str) -> None:
+    """The cluster stops serving: its ingress stops, its objects stay."""
+    current = _RUNNING.pop(cluster_id, None)
+    if current is not None:
+        await current.stop()
+
+
+def running(cluster_id: str) -> Ingress | None:
+    return _RUNNING.get(cluster_id)

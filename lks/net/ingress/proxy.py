@@ -1,0 +1,220 @@
+"""The ingress controller's reverse proxy: HTTP on port 80 and HTTPS on 443 of the `nginx`
+Service's external IP on the host, answering as ingress-nginx does.
+
+A request is routed by its Host and path (`routes.Table`); a host with TLS answers plain HTTP
+with a 308 to HTTPS; no route is the default backend's 404; a route whose Service has no ready
+endpoint is a 503. Otherwise the request goes to the Service port's ready endpoints in turn
+(round-robin), through `upstream.Upstreams` (inside the cluster's network namespace), with the
+headers ingress-nginx sets: `Host` as sent, `X-Request-ID`, `X-Real-IP`, `X-Forwarded-For`
+(the client's address), `X-Forwarded-Host`, `-Port`, `-Proto`, `-Scheme`, `X-Scheme`, and
+`X-Original-Forwarded-For` when the client sent one. Hop-by-hop headers stop at the proxy, the
+answer carries `Server: nginx`.
+
+TLS: the handshake's SNI picks the Secret of the Ingress `tls` entry naming that host (type
+`kubernetes.io/tls`: `tls.crt`, `tls.key`); without one, ingress-nginx's self-signed
+"Kubernetes Ingress Controller Fake Certificate".
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import logging
+import os
+import secrets
+import socket
+import ssl
+import tempfile
+
+import aiohttp
+from aiohttp import web
+from multidict import CIMultiDict
+
+from lks import pki
+from lks.net.ingress import routes, upstream
+from lks.net.ingress.controller import IngressController
+
+log = logging.getLogger(__name__)
+
+HTTP_PORT, HTTPS_PORT = 80, 443
+FAKE_CERTIFICATE = "Kubernetes Ingress Controller Fake Certificate"
+_HOP = frozenset(h.lower() for h in ("Connection", "Keep-Alive", "Proxy-Authenticate", "Proxy-Authorization", "TE",
+                                     "Trailer", "Transfer-Encoding", "Upgrade", "Proxy-Connection", "Content-Length",
+                                     "Host"))
+_HIDDEN = frozenset(("server", "date"))  # nginx's proxy_hide_header defaults: its own go out
+_BUFFERED = 1 << 20  # an answer up to this size is read whole and sent in one go
+
+
+def _page(status: int, reason: str) -> bytes:
+    """nginx's own error page."""
+    return (f"<html>\r\n<head><title>{status} {reason}</title></head>\r\n<body>\r\n"
+            f"<center><h1>{status} {reason}</h1></center>\r\n<hr><center>nginx</center>\r\n"
+            "</body>\r\n</html>\r\n").encode()
+
+
+def _error(status: int, reason: str) -> web.Response:
+    return web.Response(status=status, body=_page(status, reason), content_type="text/html",
+                        headers={"Server": "nginx"})
+
+
+class _TLS:
+    """The HTTPS listener's contexts: the default (fake certificate) and one per Secret, picked
+    by SNI."""
+
+    def __init__(self, controller: IngressController):
+        self.controller = controller
+        fake = pki.create_ca(FAKE_CERTIFICATE)
+        self.default = self._context(fake.cert_pem, fake.key_pem)
+        self.default.sni_callback = self._pick
+        self._by_secret: dict[tuple[str, str], tuple[str, int, ssl.SSLContext | None]] = {}
+
+    @staticmethod
+    def _context(cert: bytes, key: bytes) -> ssl.SSLContext:
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.minimum_version = ssl.TLSVersion.TLSv1_2  # ingress-nginx's ssl-protocols: TLSv1.2 TLSv1.3
+        ctx.set_alpn_protocols(["http/1.1"])
+        fd, path = tempfile.mkstemp(prefix="lks-ingress-", suffix=".pem")  # the ssl module reads files only
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(cert.rstrip(b"\n") + b"\n" + key)
+            ctx.load_cert_chain(path)
+        finally:
+            os.unlink(path)
+        return ctx
+
+    def _pick(self, sslobj: ssl.SSLObject, server_name: str | None, _ctx: ssl.SSLContext) -> None:
+        if not server_name:
+            return
+        ref = self.controller.table.tls_secret(server_name)
+        if ref is None:
+            return
+        ctx = self.context(*ref)
+        if ctx is not None:
+            sslobj.context = ctx
+
+    def context(self, namespace: str, name: str) -> ssl.SSLContext | None:
+        secret = self.controller.secret(namespace, name)
+        rv = (secret or {}).get("metadata", {}).get("resourceVersion") or ""
+        known = self._by_secret.get((namespace, name))
+        if known is not None and known[0] == rv and known[1] == self.controller.secret_version:
+            return known[2]
+        ctx = None
+        data = (secret or {}).get("data") or {}
+        if secret is not None and data.get("tls.crt") and data.get("tls.key"):
+            try:
+                ctx = self._context(base64.b64decode(data["tls.crt"]), base64.b64decode(data["tls.key"]))
+            except (ValueError, ssl.SSLError, OSError) as err:
+                log.warning("ingress: Secret %s/%s has no usable certificate: %s", namespace, name, err)
+        self._by_secret[(namespace, name)] = (rv, self.controller.secret_version, ctx)
+        return ctx
+
+
+class Proxy:
+    """The listeners and the request handler of one cluster's ingress."""
+
+    def __init__(self, controller: IngressController, upstreams: upstream.Upstreams):
+        self.controller = controller
+        self.upstreams = upstreams
+        self.tls = _TLS(controller)
+        self._next: dict[routes.Backend, int] = {}  # round-robin position per backend
+        self._servers: list[asyncio.AbstractServer] = []
+        self.address: str | None = None
+
+    async def listen(self, ip: str) -> bool:
+        """Serve on `ip` (ports 80 and 443), instead of where it served; False if they are taken."""
+        try:
+            plain, secure = _socket(ip, HTTP_PORT), None
+            try:
+                secure = _socket(ip, HTTPS_PORT)
+            except OSError:
+                plain.close()
+                raise
+        except OSError as err:
+            log.info("ingress: %s:80/443 unavailable: %s", ip, err)
+            return False
+        await self.close()
+        loop = asyncio.get_running_loop()
+        handler = web.Server(self.handle, access_log=None)
+        self._servers = [await loop.create_server(handler, sock=plain),
+                         await loop.create_server(handler, sock=secure, ssl=self.tls.default)]
+        self.address = ip
+        log.info("ingress of %s on %s:80 and :443", self.controller.cluster.name, ip)
+        return True
+
+    async def close(self) -> None:
+        servers, self._servers = self._servers, []
+        for server in servers:
+            server.close()
+        for server in servers:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(server.wait_closed(), 1)
+
+    async def handle(self, request: web.BaseRequest) -> web.StreamResponse:
+        secure = request.transport is not None and request.transport.get_extra_info("sslcontext") is not None
+        host = request.host or ""
+        server, backend = self.controller.table.route(host, request.path)
+        if not secure and server is not None and server.tls is not None:
+            location = f"https://{routes.normalize_host(host)}{request.raw_path}"
+            return web.Response(status=308, body=_page(308, "Permanent Redirect"), content_type="text/html",
+                                headers={"Location": location, "Server": "nginx"})
+        if backend is None:
+            return _error(404, "Not Found")
+        endpoints = self.controller.endpoints(backend)
+        if not endpoints:
+            return _error(503, "Service Temporarily Unavailable")
+        i = self._next.get(backend, 0)
+        self._next[backend] = i + 1
+        ip, port = endpoints[i % len(endpoints)]
+        return await self._forward(request, ip, port, secure=secure)
+
+    async def _forward(self, request: web.BaseRequest, ip: str, port: int, *, secure: bool) -> web.StreamResponse:
+        session = self.upstreams.session
+        assert session is not None
+        peer = request.remote or ""
+        headers = CIMultiDict((k, v) for k, v in request.headers.items() if k.lower() not in _HOP)
+        scheme = "https" if secure else "http"
+        own_port = str(HTTPS_PORT if secure else HTTP_PORT)
+        if "X-Forwarded-For" in headers:
+            headers["X-Original-Forwarded-For"] = headers["X-Forwarded-For"]
+        headers.update({
+            "Host": request.host or "", "X-Request-ID": secrets.token_hex(16), "X-Real-IP": peer,
+            "X-Forwarded-For": peer, "X-Forwarded-Host": request.host or "", "X-Forwarded-Port": own_port,
+            "X-Forwarded-Proto": scheme, "X-Forwarded-Scheme": scheme, "X-Scheme": scheme})
+        body = await request.read() if request.body_exists else None
+        url = f"http://{ip if ':' not in ip else f'[{ip}]'}:{port}{request.raw_path}"
+        try:
+            upstream_response = await session.request(request.method, url, headers=headers, data=body,
+                                                      allow_redirects=False, compress=False)
+        except (TimeoutError, aiohttp.ClientError, OSError) as err:
+            log.debug("ingress: %s:%d: %s", ip, port, err)
+            return _error(504 if isinstance(err, TimeoutError) else 502,
+                          "Gateway Time-out" if isinstance(err, TimeoutError) else "Bad Gateway")
+        async with upstream_response as up:
+            out = CIMultiDict((k, v) for k, v in up.headers.items() if k.lower() not in _HOP | _HIDDEN)
+            out["Server"] = "nginx"
+            length = up.content_length
+            if length is not None and length <= _BUFFERED:
+                return web.Response(status=up.status, reason=up.reason, headers=out, body=await up.read())
+            response = web.StreamResponse(status=up.status, reason=up.reason, headers=out)
+            if length is not None:
+                response.content_length = length
+            await response.prepare(request)
+            async for chunk in up.content.iter_any():
+                await response.write(chunk)
+            await response.write_eof()
+            return response
+
+
+def _socket(ip: str, port: int) -> socket.socket:
+    sock = socket.socket(socket.AF_INET6 if ":" in ip else socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((ip, port))
+        sock.listen(1024)
+    except OSError:
+        sock.close()
+        raise
+    sock.setblocking(False)
+    return sock
+

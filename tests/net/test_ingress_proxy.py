@@ -1,0 +1,194 @@
+"""The in-process ingress (`lks.net.ingress`) on a cluster of the memory store: the add-on's
+objects applied, the external IP allocated and written, HTTP and HTTPS (SNI) proxied to two
+backends on loopback with ingress-nginx's headers, round-robin, 404 / 503 / 308, status on the
+Ingress. Ports 80 and 443 need root."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import ssl
+from collections.abc import AsyncIterator
+
+import aiohttp
+import pytest
+from aiohttp import web
+
+from lks import pki
+from lks.controllers.addons import approuting
+from lks.kube.cluster import Cluster
+from lks.kube.registry import WriteOptions
+from lks.net import ingress as appingress
+from lks.net import netns
+
+pytestmark = pytest.mark.skipif(not netns.supported(), reason="ports 80 and 443 need root")
+
+
+async def _backend(name: str) -> tuple[web.AppRunner, int]:
+    async def answer(request: web.Request) -> web.Response:
+        return web.json_response({"name": name, "path": request.path_qs, "host": request.host,
+                                  "headers": {k: v for k, v in request.headers.items() if k.startswith("X-")}})
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", answer)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    return runner, site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+
+
+async def _until(check, what: str, timeout: float = 10.0):
+    async with asyncio.timeout(timeout):
+        while True:
+            got = await check()
+            if got:
+                return got
+            await asyncio.sleep(0.02)
+
+
+def _service(name: str, port: int) -> tuple[dict, dict]:
+    svc = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": name, "namespace": "default"},
+           "spec": {"ports": [{"name": "web", "port": 80, "targetPort": port}]}}
+    slc = {"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
+           "metadata": {"name": f"{name}-x", "namespace": "default", "labels": {"kubernetes.io/service-name": name}},
+           "addressType": "IPv4", "ports": [{"name": "web", "port": port, "protocol": "TCP"}],
+           "endpoints": [{"addresses": ["127.0.0.1"], "conditions": {"ready": True}}]}
+    return svc, slc
+
+
+@pytest.fixture
+async def served(cluster: Cluster) -> AsyncIterator[tuple[appingress.Ingress, dict[str, int]]]:
+    ing = appingress.Ingress(cluster, namespace=lambda: None)  # backends on the host's loopback
+    runners = {}
+    ports = {}
+    for name in ("alpha", "beta"):
+        runners[name], ports[name] = await _backend(name)
+    try:
+        await ing.start()
+        yield ing, ports
+    finally:
+        await ing.stop()
+        for runner in runners.values():
+            await runner.cleanup()
+
+
+async def _create(cluster: Cluster, obj: dict) -> dict:
+    group, _, version = obj["apiVersion"].rpartition("/")
+    rt = cluster.catalog.by_kind(group, version, obj["kind"])
+    return await cluster.registry(group, version, rt.resource).create(obj["metadata"].get("namespace"), obj,
+                                                                        WriteOptions())
+
+
+async def test_routes_http_and_https_to_services(cluster: Cluster, served) -> None:
+    ing, ports = served
+    services = cluster.registry("", "v1", "services")
+
+    async def external_ip():
+        svc = await services.get(approuting.NAMESPACE, approuting.NAME)
+        return ((svc.get("status") or {}).get("loadBalancer") or {}).get("ingress")
+    [entry] = await _until(external_ip, "external IP")
+    ip = entry["ip"]
+    assert ip.startswith("127.224.")
+    ic = await cluster.registry("networking.k8s.io", "v1", "ingressclasses").get(None, approuting.INGRESS_CLASS)
+    assert ic["spec"]["controller"] == "webapprouting.kubernetes.azure.com/nginx"
+
+    for name, port in ports.items():
+        for obj in _service(name, port):
+            await _create(cluster, obj)
+    ca = pki.create_ca("test-ca")
+    cert = pki.create_serving_cert(ca, ["secure.test"])
+    await _create(cluster, {"apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/tls",
+                            "metadata": {"name": "secure-tls", "namespace": "default"},
+                            "data": {"tls.crt": base64.b64encode(cert.cert_pem).decode(),
+                                     "tls.key": base64.b64encode(cert.key_pem).decode()}})
+    paths = [{"path": "/a", "pathType": "Prefix", "backend": {"service": {"name": "alpha", "port": {"number": 80}}}},
+             {"path": "/b", "pathType": "Prefix", "backend": {"service": {"name": "beta", "port": {"name": "web"}}}},
+             {"path": "/gone", "pathType": "Exact", "backend": {"service": {"name": "none", "port": {"number": 80}}}}]
+    await _create(cluster, {"apiVersion": "networking.k8s.io/v1", "kind": "Ingress",
+                            "metadata": {"name": "web", "namespace": "default"},
+                            "spec": {"ingressClassName": approuting.INGRESS_CLASS, "rules": [
+                                {"host": "shop.test", "http": {"paths": paths}},
+                                {"host": "secure.test", "http": {"paths": paths[:1]}}],
+                                "tls": [{"hosts": ["secure.test"], "secretName": "secure-tls"}]}})
+    await _create(cluster, {"apiVersion": "networking.k8s.io/v1", "kind": "Ingress",
+                            "metadata": {"name": "not-ours", "namespace": "default"},
+                            "spec": {"ingressClassName": "other", "rules": [{"host": "x.test", "http": {"paths": paths}}]}})
+    ingresses = cluster.registry("networking.k8s.io", "v1", "ingresses")
+
+    async def status():
+        obj = await ingresses.get("default", "web")
+        return ((obj.get("status") or {}).get("loadBalancer") or {}).get("ingress")
+    assert await _until(status, "Ingress status") == [{"ip": ip}]
+    assert not ((await ingresses.get("default", "not-ours")).get("status") or {}).get("loadBalancer")
+
+    client_ctx = ssl.create_default_context(cadata=ca.cert_pem.decode())
+    async with aiohttp.ClientSession() as http:
+        async with http.get(f"http://{ip}/a/x?q=1", headers={"Host": "shop.test",
+                                                             "X-Forwarded-For": "1.2.3.4"}) as r:
+            body = await r.json()
+            assert r.status == 200 and r.headers["Server"] == "nginx"
+        assert body["name"] == "alpha" and body["path"] == "/a/x?q=1" and body["host"] == "shop.test"
+        h = body["headers"]
+        assert h["X-Real-IP"] == "127.0.0.1" and h["X-Forwarded-For"] == "127.0.0.1"
+        assert h["X-Original-Forwarded-For"] == "1.2.3.4"
+        assert h["X-Forwarded-Host"] == "shop.test" and h["X-Forwarded-Proto"] == "http"
+        assert h["X-Forwarded-Port"] == "80" and len(h["X-Request-ID"]) == 32
+        async with http.get(f"http://{ip}/b", headers={"Host": "shop.test"}) as r:
+            assert (await r.json())["name"] == "beta"
+        async with http.get(f"http://{ip}/c", headers={"Host": "shop.test"}) as r:
+            assert r.status == 404 and "<center><h1>404 Not Found</h1></center>" in await r.text()
+        async with http.get(f"http://{ip}/a", headers={"Host": "x.test"}) as r:
+            assert r.status == 404  # another class's Ingress
+        async with http.get(f"http://{ip}/gone", headers={"Host": "shop.test"}) as r:
+            assert r.status == 503
+        async with http.get(f"http://{ip}/a?z", headers={"Host": "secure.test"}, allow_redirects=False) as r:
+            assert r.status == 308 and r.headers["Location"] == "https://secure.test/a?z"
+        conn = aiohttp.TCPConnector(ssl=client_ctx, resolver=_Fixed(ip))
+        async with aiohttp.ClientSession(connector=conn) as tls:
+            async with tls.get("https://secure.test/a/tls") as r:
+                body = await r.json()
+        assert body["name"] == "alpha" and body["headers"]["X-Forwarded-Proto"] == "https"
+        assert body["headers"]["X-Forwarded-Port"] == "443"
+
+
+async def test_round_robin_over_ready_endpoints(cluster: Cluster, served) -> None:
+    ing, ports = served
+    svc, slc = _service("both", ports["alpha"])
+    await _create(cluster, svc)
+    for name, port in ports.items():  # one slice per endpoint port, as for a Service of two pods' ports
+        await _create(cluster, {**slc, "metadata": {**slc["metadata"], "name": f"both-{name}"},
+                                "ports": [{"name": "web", "port": port, "protocol": "TCP"}]})
+    await _create(cluster, {"apiVersion": "networking.k8s.io/v1", "kind": "Ingress",
+                            "metadata": {"name": "rr", "namespace": "default"},
+                            "spec": {"ingressClassName": approuting.INGRESS_CLASS, "defaultBackend": {
+                                "service": {"name": "both", "port": {"number": 80}}}}})
+    ip = await _until(lambda: _ip(ing), "address")
+
+    async def answers():
+        async with aiohttp.ClientSession() as http:
+            names = []
+            for _ in range(4):
+                async with http.get(f"http://{ip}/", headers={"Host": "anything.test"}) as r:
+                    if r.status != 200:
+                        return None
+                    names.append((await r.json())["name"])
+            return names
+    names = await _until(answers, "answers")
+    assert sorted(names) == ["alpha", "alpha", "beta", "beta"]
+
+
+async def _ip(ing: appingress.Ingress) -> str | None:
+    return ing.proxy.address
+
+
+class _Fixed(aiohttp.abc.AbstractResolver):
+    """Every name at one address (SNI with the name, the connection to the ingress's IP)."""
+
+    def __init__(self, ip: str):
+        self.ip = ip
+
+    async def resolve(self, host: str, port: int = 0, family: int = 0) -> list[dict]:
+        return [{"hostname": host, "host": self.ip, "port": port, "family": 2, "proto": 0, "flags": 0}]
+
+    async def close(self) -> None:
+        pass
