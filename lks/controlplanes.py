@@ -31,6 +31,8 @@ from lks.kube.authn import User
 from lks.kube.cluster import Cluster
 from lks.kube.serviceaccounts import DEFAULT_ISSUER, SigningKey
 from lks.net import dns as clusterdns
+from lks.net import ingress as approuting
+from lks.net.netpol import controller as netpol
 from lks.policy import gatekeeper
 from lks.store.compactor import Compactor
 
@@ -205,14 +207,16 @@ class ControlPlanes:
             if (cluster := self.clusters.get(id)) is not None:
                 await entra.configure(cluster, entra.Settings.of(settings), self.directory)
 
-    async def set_addons(self, id: str, *, azure_policy: bool) -> None:
+    async def set_addons(self, id: str, *, azure_policy: bool, web_app_routing: bool = False) -> None:
         """Record the cluster's in-cluster add-ons the service runs (`azurepolicy`: Gatekeeper,
-        `lks.policy.gatekeeper`) and apply them."""
-        wanted = {"azurepolicy": azure_policy}
+        `lks.policy.gatekeeper`; `webAppRouting`: the app routing ingress, `lks.net.ingress`) and
+        apply them."""
+        wanted = {"azurepolicy": azure_policy, **({"webAppRouting": True} if web_app_routing else {})}
         async with self._lock:
             await self._set_field(id, "addons", wanted, default={"azurepolicy": False})
             if (cluster := self.clusters.get(id)) is not None:
                 await gatekeeper.configure(cluster, enabled=azure_policy)
+                await approuting.configure(cluster, enabled=web_app_routing, allocate=self.load_balancers is None)
 
     async def _set_field(self, id: str, field: str, value: Any, *, default: Any = None) -> dict[str, Any]:
         """The cluster's record with `field` (`default` when absent) set to `value`, written only
@@ -256,6 +260,9 @@ class ControlPlanes:
         self._controllers[id] = controllers
         await gatekeeper.configure(cluster, enabled=bool((record.get("addons") or {}).get("azurepolicy")))
         await clusterdns.start(cluster, state_dir=self.data_dir / id)
+        await approuting.configure(cluster, enabled=bool((record.get("addons") or {}).get("webAppRouting")),
+                                   allocate=self.load_balancers is None)
+        await netpol.start(cluster, mode=(record.get("network") or {}).get("networkPolicy"))
         if self.load_balancers is not None:
             await self.load_balancers.start_cluster(cluster)
         compactor = Compactor(store=backend, clock=self.clock, retention=self.history,
@@ -283,6 +290,8 @@ class ControlPlanes:
             await compactor.stop()
         await gatekeeper.stop(id)
         await clusterdns.stop(id)
+        await approuting.stop(id)
+        await netpol.stop(id)
         if self.load_balancers is not None:
             await self.load_balancers.stop_cluster(id)
         controllers = self._controllers.pop(id, None)

@@ -24,6 +24,8 @@ from lks.arm import (
     maintenance,
     managedclusters,
     model,
+    netpolcheck,
+    network,
     policy,
     resourcegroups,
 )
@@ -67,7 +69,8 @@ class ManagementPlane:
 
     def routes(self) -> list[Route]:
         return [*resourcegroups.routes(self), *managedclusters.routes(self), *agentpools.routes(self),
-                *maintenance.routes(self), *authorization.routes(self), *policy.routes(self)]
+                *maintenance.routes(self), *authorization.routes(self), *policy.routes(self),
+                *netpolcheck.routes(self), *network.routes(self)]
 
     async def start(self) -> None:
         """Bring back what was running: node agents of running clusters, interrupted operations."""
@@ -229,7 +232,7 @@ class ManagementPlane:
                 props = doc["properties"]
             net = props.get("networkProfile") or {}
             await self.planes.create(doc["name"], version, id=cp_id, network={
-                k: net[k] for k in ("podCidr", "serviceCidr", "dnsServiceIP", "networkPlugin") if k in net})
+                k: net[k] for k in ("podCidr", "serviceCidr", "dnsServiceIP", "networkPlugin", "networkPolicy") if k in net})
         elif record["kubernetesVersion"] != version:
             await self.fleet.stop(doc, delete_nodes=False, keep_processes=True)  # AKS's nodes run on
             await self.planes.set_version(cp_id, version)

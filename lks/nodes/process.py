@@ -72,6 +72,7 @@ from lks.kube.cluster import Cluster
 from lks.net import dns as clusterdns
 from lks.net import podnet, relay
 from lks.net.dns import server as dnsserver
+from lks.net.netpol import controller as netpol
 from lks.nodes import apiaccess, children, images, launch, namespaces, podtokens, termination
 from lks.nodes import runtime as runtimes
 from lks.nodes.instances import RESTARTED, Instance, PodProcesses, all_instances
@@ -113,6 +114,7 @@ class ProcessRuntime(launch.Launcher, termination.Termination, runtimes.Simulate
         self.data_dir.mkdir(parents=True, exist_ok=True)
         await self.api.start()
         self.network = await self.net.start()
+        netpol.attach(self.cluster.id, self.net.name if self.network else None)
         self.started = True
 
     def park(self) -> None:

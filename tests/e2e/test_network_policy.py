@@ -1,0 +1,160 @@
+"""NetworkPolicy enforced on a Process pool end to end (`lks.net.netpol`): a cluster made with
+`--network-policy azure`, pod `web` serving HTTP in namespace `shop`, a client pod in namespace
+`clients` fetching it through kubectl exec. A policy denying ingress to the shop makes the fetch
+time out; one allowing the clients' namespace on the web pod's named port brings it back; an
+egress deny in the clients' namespace cuts it again, and deleting it restores it.
+`lks aks network-policy check` answers the same at every step and names the policies that
+decide; on a cluster without network policy (`none`) nothing is enforced."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from lks.net import netns
+from lks.net.netpol import nft
+
+from .conftest import LKS, lks_cli, lks_json, wait_until
+
+pytestmark = pytest.mark.skipif(not netns.supported() or nft.binary() is None,
+                                reason="network policy enforcement needs root, network namespaces and nft")
+
+GROUP, CLUSTER = "netpol-rg", "guarded"
+SERVE = ("import http.server\n"
+         "class H(http.server.BaseHTTPRequestHandler):\n"
+         "    def do_GET(self):\n"
+         "        self.send_response(200); self.end_headers(); self.wfile.write(b'web')\n"
+         "http.server.HTTPServer(('', 80), H).serve_forever()\n")
+FETCH = ("import sys, urllib.request\n"
+         "try:\n"
+         "    print(urllib.request.urlopen(f'http://{sys.argv[1]}:80/', timeout=2).read().decode())\n"
+         "except OSError as err:\n"
+         "    print('unreachable', type(err).__name__)\n")
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory):
+    s = LKS(tmp_path_factory.mktemp("lks-netpol-home"))
+    s.start()
+    try:
+        lks_json(s, "group", "create", "-n", GROUP, "-l", "westeurope")
+        made = lks_json(s, "aks", "create", "-g", GROUP, "-n", CLUSTER, "--node-count", "1",
+                        "--workload-runtime", "Process", "--network-policy", "azure")
+        assert made["networkProfile"]["networkPolicy"] == "azure"
+        s.guarded = s.home / "guarded.kubeconfig"
+        lks_json(s, "aks", "get-credentials", "-g", GROUP, "-n", CLUSTER, "-f", str(s.guarded))
+        yield s
+    finally:
+        s.stop()
+        prefixes = {line.strip() for f in s.home.rglob("network-namespaces") for line in f.read_text().splitlines()}
+        for name in netns.listed("lks-"):  # even after a failure, nothing stays behind
+            if any(name == p or name.startswith(p + "-") for p in prefixes if p):
+                netns.remove(name)
+
+
+def _kubectl(server: LKS, *args: str, input: str | None = None, check: bool = True):
+    return server.kubectl(*args, input=input, check=check, kubeconfig=server.guarded)
+
+
+def _apply(server: LKS, *objs: dict) -> None:
+    _kubectl(server, "apply", "-f", "-", input=json.dumps({"apiVersion": "v1", "kind": "List", "items": list(objs)}))
+
+
+def _policy(ns: str, name: str, spec: dict) -> dict:
+    return {"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy", "metadata": {"namespace": ns, "name": name},
+            "spec": spec}
+
+
+def _ready(server: LKS, ns: str, name: str) -> dict:
+    def check():
+        pod = json.loads(_kubectl(server, "get", "pod", name, "-n", ns, "-o", "json").stdout)
+        ok = any(c["type"] == "Ready" and c["status"] == "True" for c in pod["status"].get("conditions") or [])
+        return pod if ok else None
+    return wait_until(check, timeout=60, what=f"pod {ns}/{name} ready")
+
+
+@pytest.fixture(scope="module")
+def web_ip(server: LKS) -> str:
+    pod = {"spec": {"restartPolicy": "Always", "terminationGracePeriodSeconds": 1,
+                    "tolerations": [{"operator": "Exists"}]}}
+    _apply(server,
+           {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "shop"}},
+           {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "clients", "labels": {"team": "clients"}}},
+           {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "web", "namespace": "shop", "labels": {"app": "web"}},
+            "spec": {**pod["spec"], "containers": [{
+                "name": "main", "image": "python", "command": ["python3", "-c", SERVE],
+                "ports": [{"name": "http", "containerPort": 80}],
+                "readinessProbe": {"tcpSocket": {"port": 80}, "periodSeconds": 1}}]}},
+           {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "client", "namespace": "clients"},
+            "spec": {**pod["spec"], "containers": [{
+                "name": "main", "image": "python", "command": ["python3", "-c", "import time; time.sleep(86400)"]}]}})
+    _ready(server, "clients", "client")
+    return _ready(server, "shop", "web")["status"]["podIP"]
+
+
+def _fetch(server: LKS, ip: str) -> str:
+    return _kubectl(server, "exec", "-n", "clients", "client", "--", "python3", "-c", FETCH, ip).stdout.strip()
+
+
+def _until(server: LKS, ip: str, reachable: bool) -> None:
+    wait_until(lambda: (_fetch(server, ip) == "web") is reachable, what=f"web {'reached' if reachable else 'cut off'}")
+
+
+def _check(server: LKS) -> dict:
+    return lks_json(server, "aks", "network-policy", "check", "-g", GROUP, "-n", CLUSTER,
+                    "--from", "clients/client", "--to", "shop/web", "--port", "80")
+
+
+def test_ingress_deny_then_allow_by_namespace_then_egress_deny(server: LKS, web_ip: str):
+    assert _fetch(server, web_ip) == "web"
+    assert _check(server)["allowed"] is True
+
+    _apply(server, _policy("shop", "deny-ingress", {"podSelector": {}, "policyTypes": ["Ingress"]}))
+    _until(server, web_ip, reachable=False)
+    answer = _check(server)
+    assert answer["allowed"] is False and answer["enforced"] is True
+    assert answer["decidingPolicies"] == ["shop/deny-ingress"]
+    assert answer["ingress"]["selectingPolicies"] == ["shop/deny-ingress"] and answer["egress"]["isolated"] is False
+
+    _apply(server, _policy("shop", "allow-clients", {
+        "podSelector": {"matchLabels": {"app": "web"}},
+        "ingress": [{"from": [{"namespaceSelector": {"matchLabels": {"team": "clients"}}}],
+                     "ports": [{"port": "http"}]}]}))
+    _until(server, web_ip, reachable=True)
+    answer = _check(server)
+    assert answer["allowed"] is True and answer["decidingPolicies"] == ["shop/allow-clients"]
+
+    _apply(server, _policy("clients", "deny-egress", {"podSelector": {}, "policyTypes": ["Egress"]}))
+    _until(server, web_ip, reachable=False)
+    answer = _check(server)
+    assert answer["allowed"] is False and answer["decidingPolicies"] == ["clients/deny-egress"]
+    assert answer["ingress"]["allowed"] is True and answer["egress"]["allowed"] is False
+
+    _kubectl(server, "delete", "networkpolicy", "-n", "clients", "deny-egress")
+    _until(server, web_ip, reachable=True)
+
+
+def test_check_table_and_errors(server: LKS, web_ip: str):
+    res = lks_cli(server, "aks", "network-policy", "check", "-g", GROUP, "-n", CLUSTER, "--from", "clients/client",
+                  "--to", "shop/web", "--port", "81", "-o", "table")
+    assert res.returncode == 0, res.stderr
+    assert "Ingress" in res.stdout and "Egress" in res.stdout
+    res = lks_cli(server, "aks", "network-policy", "check", "-g", GROUP, "-n", CLUSTER, "--from", "clients/nobody",
+                  "--to", "shop/web", "--port", "80")
+    assert res.returncode != 0 and "The pod 'clients/nobody' was not found" in res.stderr
+    res = lks_cli(server, "aks", "network-policy", "check", "-g", GROUP, "-n", CLUSTER, "--from", "clients/client",
+                  "--to", "shop/web", "--port", "0")
+    assert res.returncode != 0 and "InvalidParameter" in res.stderr
+
+
+def test_a_cluster_without_network_policy_enforces_nothing(server: LKS):
+    server.kubectl("create", "namespace", "shop")
+    server.kubectl("apply", "-f", "-", input=json.dumps(
+        {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "web", "namespace": "shop"},
+         "spec": {"containers": [{"name": "main", "image": "nginx"}]}}))
+    server.kubectl("apply", "-f", "-", input=json.dumps(_policy("shop", "deny", {"podSelector": {}})))
+    answer = lks_json(server, "aks", "network-policy", "check", "-g", "demo", "-n", "demo",
+                      "--from", "10.1.2.3", "--to", "shop/web", "--port", "80")
+    assert answer["enforced"] is False and answer["networkPolicy"] == "none"
+    assert answer["allowed"] is True and answer["policyAllowed"] is False
