@@ -149,6 +149,7 @@ class ServiceController(Controller[Key]):
             if known is not None:
                 await self._delete_gone(known)
                 self._known.pop(key, None)
+                self._retry_waiting()
             return
         if known is not None and known["metadata"].get("uid") != service["metadata"].get("uid"):
             await self._delete_gone(known)  # deleted and made again in between: the old one's goes
@@ -162,6 +163,15 @@ class ServiceController(Controller[Key]):
             raise
         if deleted:
             self._known.pop(key, None)
+            self._retry_waiting()
+
+    def _retry_waiting(self) -> None:
+        """An address was released: the Services still waiting for one try again now rather
+        than after their backoff (one may have asked for that very address)."""
+        assert self.services.cache is not None
+        for svc in self.services.cache.objects.values():
+            if wants_load_balancer(svc) and not ((svc.get("status") or {}).get("loadBalancer") or {}).get("ingress"):
+                self.queue.add((svc["metadata"]["namespace"], svc["metadata"]["name"]))
 
     async def _sync(self, service: Obj) -> bool:
         """Upstream's `syncLoadBalancerIfNeeded`; whether the load balancer was deleted."""
