@@ -409,6 +409,10 @@ def managed_cluster(body: Any, *, existing: Doc | None, resource_id: str, name: 
             "snapshotController": {"enabled": True}},
         "resourceUID": old_props.get("resourceUID") or uuid.uuid4().hex[:24],
     }
+    ingress = _ingress_profile(props_in, old_props, subscription=subscription, node_group=props["nodeResourceGroup"],
+                               name=name)
+    if ingress is not None:
+        props["ingressProfile"] = ingress
     props["aadProfile"] = aad.profile(props_in, old_props, tenant_id=tenant_id, rbac=props["enableRBAC"])
     if props["aadProfile"] is None:
         del props["aadProfile"]
@@ -463,6 +467,59 @@ def _oidc_issuer(props_in: Doc, old_props: Doc) -> Doc:
     if profile["enabled"] and old.get("issuerURL"):
         profile["issuerURL"] = old["issuerURL"]
     return profile
+
+
+_NGINX_TYPES = ("AnnotationControlled", "External", "Internal", "None")
+
+
+def _ingress_profile(props_in: Doc, old_props: Doc, *, subscription: str, node_group: str, name: str) -> Doc | None:
+    """`ingressProfile` (absent from a PUT: kept). `webAppRouting` is the app routing add-on
+    (`lks.net.ingress`); while it is on, AKS answers the default controller's type
+    (`nginx.defaultIngressControllerType`, AnnotationControlled unless given) and the add-on's
+    read-only managed identity `webapprouting-<cluster>` in the node resource group."""
+    if "ingressProfile" not in props_in:
+        return old_props.get("ingressProfile")
+    profile = copy.deepcopy(_object(props_in.get("ingressProfile"), "ingressProfile"))
+    routing = _object(profile.get("webAppRouting"), "ingressProfile.webAppRouting")
+    if not routing:
+        return profile
+    old = (old_props.get("ingressProfile") or {}).get("webAppRouting") or {}
+    routing.pop("identity", None)
+    enabled = routing.get("enabled")
+    if enabled is not None and not isinstance(enabled, bool):
+        raise invalid_parameter("The value of parameter ingressProfile.webAppRouting.enabled is invalid.",
+                                "ingressProfile.webAppRouting.enabled")
+    zones = routing.get("dnsZoneResourceIds")
+    if zones is not None and (not isinstance(zones, list) or not all(
+            isinstance(z, str) and re.search(r"/providers/microsoft\.network/(private)?dnszones/[^/]+$", z, re.I)
+            for z in zones)):
+        raise invalid_parameter("The value of parameter ingressProfile.webAppRouting.dnsZoneResourceIds is invalid: "
+                                "each must be the resource ID of an Azure DNS zone or private DNS zone.",
+                                "ingressProfile.webAppRouting.dnsZoneResourceIds")
+    nginx = _object(routing.get("nginx"), "ingressProfile.webAppRouting.nginx")
+    kind = nginx.get("defaultIngressControllerType")
+    if kind is not None:
+        found = next((k for k in _NGINX_TYPES if isinstance(kind, str) and k.lower() == kind.lower()), None)
+        if found is None:
+            raise invalid_parameter(
+                f"The value of parameter ingressProfile.webAppRouting.nginx.defaultIngressControllerType is invalid: "
+                f"'{kind}'. Allowed values are {', '.join(_NGINX_TYPES)}.",
+                "ingressProfile.webAppRouting.nginx.defaultIngressControllerType")
+        nginx["defaultIngressControllerType"] = found
+    if enabled:
+        routing["nginx"] = {"defaultIngressControllerType": (old.get("nginx") or {}).get(
+            "defaultIngressControllerType", "AnnotationControlled"), **nginx}
+        routing["identity"] = old.get("identity") or {
+            "resourceId": f"/subscriptions/{subscription}/resourcegroups/{node_group}/providers/"
+                          f"Microsoft.ManagedIdentity/userAssignedIdentities/webapprouting-{name}",
+            "clientId": str(uuid.uuid4()), "objectId": str(uuid.uuid4())}
+    profile["webAppRouting"] = routing
+    return profile
+
+
+def web_app_routing(doc: Doc) -> bool:
+    """Whether the cluster's app routing add-on is on."""
+    return bool(((doc["properties"].get("ingressProfile") or {}).get("webAppRouting") or {}).get("enabled"))
 
 
 _UPGRADE_CHANNELS = ("rapid", "stable", "patch", "node-image", "none")

@@ -45,10 +45,12 @@ def _pod_netns(cluster: Cluster) -> Callable[[], str | None]:
 class Ingress:
     """One cluster's app routing: its kept objects, the controller, the proxy."""
 
-    def __init__(self, cluster: Cluster, *, namespace: Callable[[], str | None] | None = None):
+    def __init__(self, cluster: Cluster, *, namespace: Callable[[], str | None] | None = None, allocate: bool = True):
+        """`namespace`: where connections to pods are made (None: the cluster's pod network);
+        `allocate`: the external IP is taken here, no LoadBalancer controller gives it."""
         self.cluster = cluster
         self.upstreams = upstream.Upstreams(namespace=namespace or _pod_netns(cluster))
-        self.controller = controller.IngressController(cluster, listen=self._listen)
+        self.controller = controller.IngressController(cluster, listen=self._listen, allocate=allocate)
         self.proxy = proxy.Proxy(self.controller, self.upstreams)
         self.addons = AddonManager(cluster, objects=approuting.objects(), name="approuting-addon-manager")
 
@@ -92,15 +94,16 @@ class Ingress:
 _RUNNING: dict[str, Ingress] = {}  # cluster id -> its app routing
 
 
-async def configure(cluster: Cluster, *, enabled: bool) -> None:
-    """Turn app routing on or off for `cluster` (idempotent)."""
+async def configure(cluster: Cluster, *, enabled: bool, allocate: bool = True) -> None:
+    """Turn app routing on or off for `cluster` (idempotent); `allocate`: no LoadBalancer
+    controller gives the `nginx` Service its external IP, it is taken here."""
     current = _RUNNING.get(cluster.id)
     if current is not None and current.cluster is not cluster:  # the cluster restarted: a new one
         _RUNNING.pop(cluster.id, None)
         await current.stop()
         current = None
     if enabled and current is None:
-        ingress = Ingress(cluster)
+        ingress = Ingress(cluster, allocate=allocate)
         _RUNNING[cluster.id] = ingress
         try:
             await ingress.start()

@@ -8,9 +8,11 @@ Which Ingresses: `spec.ingressClassName` (or the legacy `kubernetes.io/ingress.c
 annotation) naming an IngressClass whose controller is ours, or neither when one of ours is
 marked default (`ingressclass.kubernetes.io/is-default-class: "true"`), as ingress-nginx picks.
 
-The external IP: the one in the Service's `status.loadBalancer.ingress` (written by whoever
-allocated it), else one allocated here from the LoadBalancer pool (127.224.0.0/16, loopback
-addresses every host has), tried by binding ports 80 and 443 on it. `proxy.py` listens there.
+The external IP: the one in the Service's `status.loadBalancer.ingress`, which the LoadBalancer
+controller (`lks.net.loadbalancer`) writes for it as for any LoadBalancer Service (it leaves the
+listening to us: `lks.dev/served-in-process`); where none runs (`allocate`), one taken here
+from the same pool (127.224.0.0/16, loopback addresses every host has), tried by binding ports
+80 and 443 on it. `proxy.py` listens there.
 """
 
 from __future__ import annotations
@@ -43,9 +45,12 @@ Listen = Callable[[str], Awaitable[bool]]  # bind the proxy on an IP (False: it 
 
 
 class IngressController(Controller[Key]):
-    def __init__(self, cluster: Cluster, *, listen: Listen):
+    def __init__(self, cluster: Cluster, *, listen: Listen, allocate: bool = True):
+        """`allocate`: take an address for the Service here when it has none; False where the
+        LoadBalancer controller (`lks.net.loadbalancer`) gives it one."""
         super().__init__(cluster, name="ingress-nginx", workers=2)
         self.listen = listen
+        self.allocate = allocate
         self.ip: str | None = None  # where the proxy listens
         self.ingresses = self.watch(cluster.registry("networking.k8s.io", "v1", "ingresses"), self._on_ingress)
         self.classes = self.watch(cluster.registry("networking.k8s.io", "v1", "ingressclasses"), self._on_class)
@@ -179,7 +184,7 @@ class IngressController(Controller[Key]):
                     log.warning("ingress of %s: cannot listen on %s", self.cluster.name, written[0])
                     return
                 self._hold(written[0])
-        else:
+        elif self.allocate:
             ip = self.ip or await self._allocate()
             if ip is None:
                 return
@@ -187,7 +192,7 @@ class IngressController(Controller[Key]):
             try:
                 await registry.patch(approuting.NAMESPACE, approuting.NAME,
                                      lambda cur: {**cur, "status": {**(cur.get("status") or {}),
-                                                                    "loadBalancer": {"ingress": [{"ip": ip}]}}},
+                                                                    "loadBalancer": {"ingress": [{"ip": ip, "ipMode": "VIP"}]}}},
                                      subresource="status")
             except errors.APIError as err:
                 if err.code != 404:
