@@ -97,3 +97,21 @@ async def test_none_enforces_nothing(cluster):
     assert all(controller.enforcing(m) for m in ("azure", "calico", "Cilium"))
     assert await controller.start(cluster, mode="none") is None
     assert controller.get(cluster.id) is None
+
+
+async def test_a_network_made_anew_under_its_name_gets_the_table_again(cluster, net):
+    await cluster.registry("networking.k8s.io", "v1", "networkpolicies").create("default", {
+        "metadata": {"name": "deny"}, "spec": {"podSelector": {}, "policyTypes": ["Ingress"]}})
+    enforcer = await controller.start(cluster, mode="calico")
+    try:
+        controller.attach(cluster.id, net.name)
+        await enforcer.settled()
+        assert "chain ingress" in await nft.listed(net.name, rules.TABLE)
+        await net.close()  # the runtime went (its pool deleted) and a new one starts, same name
+        assert await net.start()
+        assert await nft.listed(net.name, rules.TABLE) == ""
+        controller.attach(cluster.id, net.name)
+        await enforcer.settled()
+        assert "chain ingress" in await nft.listed(net.name, rules.TABLE)
+    finally:
+        await controller.stop(cluster.id)

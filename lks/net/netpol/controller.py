@@ -27,6 +27,7 @@ Obj = dict[str, Any]
 log = logging.getLogger(__name__)
 
 ENFORCING = ("azure", "calico", "cilium")  # networkProfile.networkPolicy values that enforce
+RETRY = 2.0  # seconds before a failed apply is tried again
 
 _running: dict[str, Enforcer] = {}
 _attached: dict[str, set[str]] = {}  # cluster id -> its pods' network namespaces
@@ -123,6 +124,8 @@ class Enforcer:
                 except (OSError, nft.NftError) as err:
                     self.error = str(err)
                     log.warning("network policies of %s not applied in %s: %s", self.cluster.name, name, err)
+                    # tried again in a while (only after a failure: nothing polls otherwise)
+                    asyncio.get_running_loop().call_later(RETRY, self._wake.set)
                     continue
                 self.applied[name] = script
                 self.error = None
@@ -157,6 +160,7 @@ def attach(cluster_id: str, namespace: str | None) -> None:
     _attached.setdefault(cluster_id, set()).add(namespace)
     enforcer = _running.get(cluster_id)
     if enforcer is not None:
+        enforcer.applied.pop(namespace, None)  # a namespace made anew under its old name has no table
         enforcer.wake()
 
 
