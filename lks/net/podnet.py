@@ -43,6 +43,7 @@ from lks.net import netns
 log = logging.getLogger("lks.net")
 
 LOOPBACK = 1  # lo's index in every network namespace
+SERVICES_LINK = "lks-services"  # the link the Service CIDRs are routed to (and discarded)
 STATE_FILE = "network-namespaces"  # in the runtime's data directory: the prefix of what is ours
 
 
@@ -267,6 +268,28 @@ class PodNetwork:
                     if err.code != errno.EEXIST:
                         raise
         self._node_ips = addresses
+
+    async def service_routes(self, cidrs: list[str]) -> None:
+        """Routes for the Service CIDRs in the cluster's namespace, out of a link that discards
+        what it is given (as a node's default route takes it away): a connection made in
+        the namespace (a load balancer's) has a route to a ClusterIP, so the output hook's DNAT
+        sees it; traffic to an unused Service IP goes nowhere."""
+        if self.error is None:
+            await netns.run(lambda: self._service_routes(cidrs))
+
+    def _service_routes(self, cidrs: list[str]) -> None:
+        with netns.entered(self.name), netns.rtnl() as ipr:
+            found = ipr.link_lookup(ifname=SERVICES_LINK)
+            if not found:  # a veth whose peer stays down (no dummy links on every kernel)
+                ipr.link("add", ifname=SERVICES_LINK, kind="veth", peer={"ifname": SERVICES_LINK + "-x"})
+                found = ipr.link_lookup(ifname=SERVICES_LINK)
+            ipr.link("set", index=found[0], state="up")
+            for cidr in cidrs:
+                try:
+                    ipr.route("add", dst=cidr, oif=found[0])
+                except NetlinkError as err:
+                    if err.code != errno.EEXIST:
+                        raise
 
     async def listen(self, uid: str, host: str, port: int) -> socket.socket | None:
         """A listening socket on `host`:`port` inside the pod's namespace (None: it has none)."""

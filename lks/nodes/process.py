@@ -59,6 +59,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ipaddress
 import logging
 import shutil
 import signal
@@ -71,6 +72,7 @@ from typing import Any
 from lks.kube.cluster import Cluster
 from lks.net import dns as clusterdns
 from lks.net import podnet, relay
+from lks.net import proxy as serviceproxy
 from lks.net.dns import server as dnsserver
 from lks.net.netpol import controller as netpol
 from lks.nodes import apiaccess, children, images, launch, namespaces, podtokens, termination
@@ -84,6 +86,7 @@ Obj = dict[str, Any]
 Notify = Callable[[str, str, list[tuple[str, str, str]]], None]  # (namespace, name, events)
 
 STOP_NODE_GRACE = 2.0  # seconds the processes of a stopping node get between SIGTERM and SIGKILL
+API_SERVICE = "kubernetes-service"  # the key of the `kubernetes` Service's listener in `api`
 
 
 class ProcessRuntime(launch.Launcher, termination.Termination, runtimes.SimulatedRuntime):
@@ -108,6 +111,9 @@ class ProcessRuntime(launch.Launcher, termination.Termination, runtimes.Simulate
         self.network = False  # whether pods get network namespaces (`start` finds out)
         # cluster DNS in the pod network: for which control plane, its listener (None: it failed)
         self._dns: tuple[Cluster, dnsserver.Listener | None] | None = None
+        self.proxy: serviceproxy.Proxier | None = None  # Service VIPs in the pod network
+        self._proxy_lock = asyncio.Lock()
+        self._api_vip: str | None = None  # the `kubernetes` Service's IP, once served in the pod network
         self.started = False
 
     async def start(self) -> None:
@@ -137,6 +143,10 @@ class ProcessRuntime(launch.Launcher, termination.Termination, runtimes.Simulate
         for node in {p.node for p in self._pods.values()}:
             await self.stop_node(node)
         self.relays.close()
+        if self.proxy is not None:
+            await self.proxy.stop()
+            self.proxy = None
+        self._api_vip = None
         if self._dns is not None and self._dns[1] is not None:
             await self._dns[1].close()
         self._dns = None
@@ -156,7 +166,9 @@ class ProcessRuntime(launch.Launcher, termination.Termination, runtimes.Simulate
 
     async def cluster_dns(self) -> None:
         """Have the cluster's DNS (started with its control plane) answer on its service IP in
-        the pod network, once per control plane (a restarted one serves anew)."""
+        the pod network, and its Service VIPs work there, once per control plane (a restarted
+        one serves anew)."""
+        await self._service_proxy()
         if not self.network or (self._dns is not None and self._dns[0] is self.cluster):
             return
         running = clusterdns.get(self.cluster.id)
@@ -169,6 +181,30 @@ class ProcessRuntime(launch.Launcher, termination.Termination, runtimes.Simulate
         except OSError as err:
             log.warning("cluster DNS of %s is not served in its pod network: %s", self.cluster.name, err)
             self._dns = (self.cluster, None)  # tried: not again for this control plane
+
+    async def _service_proxy(self) -> None:
+        """The cluster's Service VIPs in the pod network (`lks.net.proxy`), one proxier per
+        control plane; the `kubernetes` Service's IP is answered in process, as the API is on
+        each pod's 127.0.0.1, and cluster DNS's by the DNS server: no rules for those."""
+        async with self._proxy_lock:
+            if not self.network or (self.proxy is not None and self.proxy.cluster is self.cluster):
+                return
+            if self.proxy is not None:
+                await self.proxy.stop()
+            skip = {self.cluster.dns_service_ip}
+            cidr = self.cluster.service_cidr.split(",")[0].strip()
+            api_ip = str(ipaddress.ip_network(cidr, strict=False).network_address + 1)
+            if self._api_vip != api_ip:  # (the listener outlives a control-plane restart)
+                try:
+                    await self.api.serve_in(API_SERVICE, await self.net.service_listener(api_ip, 443))
+                    self._api_vip = api_ip
+                except OSError as err:
+                    log.warning("the kubernetes Service of %s is not served in its pod network: %s",
+                                self.cluster.name, err)
+            if self._api_vip is not None:
+                skip.add(self._api_vip)
+            self.proxy = serviceproxy.Proxier(self.cluster, self.net, skip_ips=frozenset(skip))
+            await self.proxy.start()
 
     # -- pods ----------------------------------------------------------------------------
 

@@ -68,6 +68,21 @@ async def _get(net: podnet.PodNetwork, uid: str, ip: str, port: int, timeout: fl
             await writer.wait_closed()
 
 
+async def _from_the_namespace(net: podnet.PodNetwork, ip: str, port: int) -> str:
+    """Who answers a connection made in the cluster's namespace itself (the output hook)."""
+    sock = await netns.run(lambda: netns.socket_in(net.name))
+    try:
+        await asyncio.wait_for(asyncio.get_running_loop().sock_connect(sock, (ip, port)), 3)
+    except BaseException:
+        sock.close()
+        raise
+    reader, writer = await asyncio.open_connection(sock=sock)
+    try:
+        return (await asyncio.wait_for(reader.read(), 3)).decode()
+    finally:
+        writer.close()
+
+
 async def _answers(net: podnet.PodNetwork, uid: str, ip: str, port: int, n: int = 12) -> set[str]:
     return {await _get(net, uid, ip, port) for _ in range(n)}
 
@@ -101,6 +116,8 @@ async def test_cluster_ip_balances_hairpins_and_rejects_without_endpoints(env, c
     port = (await cluster.registry("", "v1", "services").get("default", "web"))["spec"]["ports"][0]["nodePort"]
     assert await _answers(net, "p3", N1[1], port) == {"p1", "p2"}  # NodePort on each node's IP
     assert await _answers(net, "p1", N2[1], port) == {"p1", "p2"}
+
+    assert await _from_the_namespace(net, "10.0.0.50", 80) in ("p1", "p2")  # a load balancer's connection
 
     await _endpoints(cluster, "web", [])  # scaled to zero: REJECT, as kube-proxy
     await proxier.wait_synced()

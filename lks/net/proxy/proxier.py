@@ -65,6 +65,8 @@ class Proxier:
         if reason is not None:
             log.warning("no Service virtual IPs in the pod network of %s: %s", self.cluster.name, reason)
             return
+        cidrs = [c.strip() for c in self.cluster.service_cidr.split(",") if c.strip()]
+        await self.network.service_routes(cidrs)
         for informer in self._informers:
             await informer.start()
         self._task = asyncio.get_running_loop().create_task(self._run(), name=f"service proxy {self.cluster.name}")
