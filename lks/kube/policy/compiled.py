@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from lks.kube import cel
+from lks.kube.cel import composition, parser
 from lks.kube.cel import cost as celcost
-from lks.kube.cel import parser
 from lks.kube.policy import matching, projection
 
 Obj = dict[str, Any]
@@ -41,9 +41,15 @@ class Expr:
     ast: parser.Node | None = None  # kept when the cost depends on sizes, to estimate per request
 
     @classmethod
-    def compile(cls, source: str, names: frozenset[str]) -> Expr:
+    def compile(cls, source: str, names: frozenset[str], declared: Mapping[str, str] | None = None) -> Expr:
+        """`declared`: the policy's variables in scope (name -> the top-level name they are read
+        as, `lks.kube.cel.composition`): the program runs with `variables.<name>` read by name."""
         try:
             program = cel.compile(source, names)
+            if declared:
+                rewritten = composition.rewrite(source, declared)
+                if rewritten != source:
+                    program = cel.compile(rewritten, names | frozenset(declared.values()))
         except cel.CompileError as err:
             return cls(source, None, f"compilation failed: {err}")
         try:
@@ -100,9 +106,17 @@ class Policy:
         param_kind = (kind.get("apiVersion") or "", kind.get("kind") or "") if isinstance(kind, dict) else None
         full = declared(params=param_kind is not None, authorizer=True)
         bare = declared(params=param_kind is not None, authorizer=False)
+        # each variable sees the ones before it, the other expressions all of them
+        names: dict[str, str] = {}
+        variables = []
+        for v in spec.get("variables") or ():
+            name = v.get("name") or ""
+            variables.append((name, Expr.compile(v.get("expression") or "", full, names)))
+            names = {**names, name: composition.PREFIX + name}
         validations = [
-            Validation(Expr.compile(v.get("expression") or "", full), (v.get("message") or "").strip(),
-                       Expr.compile(v["messageExpression"], bare) if (v.get("messageExpression") or "").strip() else None,
+            Validation(Expr.compile(v.get("expression") or "", full, names), (v.get("message") or "").strip(),
+                       Expr.compile(v["messageExpression"], bare, names) if (v.get("messageExpression") or "").strip()
+                       else None,
                        v.get("reason") or "Invalid")
             for v in spec.get("validations") or ()
         ]
@@ -110,10 +124,11 @@ class Policy:
             meta.get("name") or "", meta.get("uid") or "", meta.get("generation") or 0,
             spec.get("failurePolicy") or "Fail", matching.Criteria.parse(spec.get("matchConstraints")),
             param_kind,
-            [(c.get("name") or "", Expr.compile(c.get("expression") or "", full)) for c in spec.get("matchConditions") or ()],
-            [(v.get("name") or "", Expr.compile(v.get("expression") or "", full)) for v in spec.get("variables") or ()],
+            [(c.get("name") or "", Expr.compile(c.get("expression") or "", full, names))
+             for c in spec.get("matchConditions") or ()],
+            variables,
             validations,
-            [(a.get("key") or "", Expr.compile(a.get("valueExpression") or "", full))
+            [(a.get("key") or "", Expr.compile(a.get("valueExpression") or "", full, names))
              for a in spec.get("auditAnnotations") or ()],
         )
         exprs = [e for _, e in policy.match_conditions + policy.variables + policy.audit_annotations]

@@ -1,13 +1,14 @@
 """One policy evaluated for one binding and one param (upstream's `validating.validator`):
-matchConditions first (any false: the policy does not apply), then `variables` in order, every
+matchConditions first (any false: the policy does not apply), then every
 validation (a false one denies with its messageExpression, message, or `failed expression: ...`),
 and the audit annotations. Errors become decisions according to the policy's failurePolicy:
 Fail denies, Ignore admits. `lks.kube.admission.validatingpolicy` applies the decisions with the
 binding's validationActions.
 
 The activation is converted for CEL once per binding and param and shared by every expression
-of the policy; `variables` are looked up as they are computed. A policy whose expressions could
-exceed the runtime cost limits (`Policy.costly`) has each expression's cost estimated with the
+of the policy; `variables` are upstream's lazy composition (`lks.kube.cel.composition`): each
+is computed when an expression first reads it, once, and one no expression reads never runs
+(its error fails nothing). A policy whose expressions could exceed the runtime cost limits (`Policy.costly`) has each expression's cost estimated with the
 request's sizes before it runs (`lks.kube.cel.cost`): over `PerCallLimit` it fails as cel-go's
 `operation cancelled: actual cost limit exceeded`, and once the binding's budget is spent nothing
 further runs.
@@ -20,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from lks.kube import cel
+from lks.kube.cel import authorizer, composition
 from lks.kube.cel import cost as celcost
 from lks.kube.policy.compiled import Expr, Policy
 
@@ -76,18 +78,19 @@ class _Budget:
             raise _OutOfBudget
 
 
-async def _run(expr: Expr, ctx: cel.Activation, var_errors: Mapping[str, str], budget: _Budget | None = None) -> Any:
+async def _run(expr: Expr, ctx: cel.Activation, state: composition.Variables | None,
+               budget: _Budget | None = None) -> Any:
     if expr.program is None:
         raise _Failed(f"compilation error: {expr.error}")
-    for name, why in var_errors.items():
-        if f"variables.{name}" in expr.source:
-            raise _Failed(f"expression '{expr.source}' resulted in error: {why}")
     if budget is not None:
         budget.charge(expr)
-    try:
-        return await expr.program.run_async(ctx)
-    except cel.EvalError as err:
-        raise _Failed(f"expression '{expr.source}' resulted in error: {err}") from err
+    while True:  # an authorizer check (in the expression or a variable it reads) answered, then again
+        try:
+            return state.run(expr.program) if state is not None else expr.program.run(ctx)
+        except authorizer.Pending as pending:
+            await ctx.authorizer.resolve(pending.check)
+        except cel.EvalError as err:
+            raise _Failed(f"expression '{expr.source}' resulted in error: {err}") from err
 
 
 async def evaluate(policy: Policy, activation: Mapping[str, Any]) -> Result:
@@ -98,26 +101,50 @@ async def evaluate(policy: Policy, activation: Mapping[str, Any]) -> Result:
         return Result([Decision(True, OUT_OF_BUDGET, error=True)]) if fail else Result()
 
 
-async def _evaluate(policy: Policy, activation: Mapping[str, Any], fail: bool) -> Result:
-    ctx = cel.Activation(activation, policy.functions)
-    variables: dict[str, Any] = {}
-    if policy.variables:  # a resolver is asked for every name: only when there are variables
-        ctx.context.set_variable_resolver(lambda name: variables if name == "variables" else None)
-    var_errors: dict[str, str] = {}
-    # the estimated cost is counted only for policies that could exceed a limit (lks.kube.cel.cost)
-    budget = _Budget({**activation, "variables": variables}) if policy.costly else None
+def _variables(policy: Policy, ctx: cel.Activation, budget: _Budget | None,
+               computed: dict[str, Any]) -> composition.Variables:
+    """The evaluation's lazy `variables` (upstream's composition): each computed when an
+    expression first reads it, and its cost counted then; `computed`: their values so far, by
+    name (the sizes the cost estimates read)."""
 
-    # variables first (matchConditions may use them), each seeing the ones before it
-    for name, expr in policy.variables:
-        try:
-            variables[name] = await _run(expr, ctx, var_errors, budget)
-        except _Failed as err:
-            var_errors[name] = f"composited variable \"{name}\" fails to evaluate: {err}"
+    def evaluate(item: Expr | cel.Program) -> Any:
+        if not isinstance(item, Expr):  # one of the policy's other expressions
+            return item.run(ctx)
+        if item.program is None:
+            raise cel.EvalError(f"compilation error: {item.error}")
+        if budget is not None:
+            try:
+                budget.charge(item)
+            except _Failed:
+                raise cel.EvalError("operation cancelled: actual cost limit exceeded") from None
+        value = computed[_name(item, policy)] = item.program.run(ctx)
+        return value
+
+    return composition.Variables({composition.PREFIX + name: expr for name, expr in policy.variables}, evaluate)
+
+
+def _name(expr: Expr, policy: Policy) -> str:
+    return next(name for name, e in policy.variables if e is expr)
+
+
+async def _evaluate(policy: Policy, activation: Mapping[str, Any], fail: bool) -> Result:
+    state: composition.Variables | None = None
+    computed: dict[str, Any] = {}
+    # the estimated cost is counted only for policies that could exceed a limit (lks.kube.cel.cost)
+    budget = _Budget({**activation, "variables": computed}) if policy.costly else None
+    if policy.variables:
+        # every variable's name bound to null, for a null one (what the resolver's None falls through to)
+        ctx = cel.Activation({**activation, **{composition.PREFIX + n: None for n, _ in policy.variables}},
+                             policy.functions)
+        state = _variables(policy, ctx, budget, computed)
+        ctx.context.set_variable_resolver(state.resolve)
+    else:
+        ctx = cel.Activation(activation, policy.functions)
 
     errors = []
     for _, expr in policy.match_conditions:
         try:
-            if await _run(expr, ctx, var_errors) is False:
+            if await _run(expr, ctx, state) is False:
                 return Result()
         except _Failed as err:
             errors.append(str(err))
@@ -130,18 +157,18 @@ async def _evaluate(policy: Policy, activation: Mapping[str, Any], fail: bool) -
     out = Result()
     for i, v in enumerate(policy.validations):
         try:
-            ok = await _run(v.expr, ctx, var_errors, budget)
+            ok = await _run(v.expr, ctx, state, budget)
         except _Failed as err:
             if fail:
                 out.decisions.append(Decision(True, str(err), error=True, index=i))
             continue
         if ok is True:
             continue
-        out.decisions.append(Decision(True, await _message(v, ctx, var_errors, budget), v.reason, index=i))
+        out.decisions.append(Decision(True, await _message(v, ctx, state, budget), v.reason, index=i))
 
     for key, expr in policy.audit_annotations:
         try:
-            value = await _run(expr, ctx, var_errors, budget)
+            value = await _run(expr, ctx, state, budget)
         except _Failed as err:
             if fail:
                 out.failures.append(Decision(True, str(err), error=True))
@@ -159,11 +186,11 @@ async def _evaluate(policy: Policy, activation: Mapping[str, Any], fail: bool) -
     return out
 
 
-async def _message(v: Any, ctx: cel.Activation, var_errors: Mapping[str, str], budget: _Budget | None) -> str:
+async def _message(v: Any, ctx: cel.Activation, state: composition.Variables | None, budget: _Budget | None) -> str:
     """messageExpression's string if it gives a usable one, else message, else the expression."""
     if v.message_expr is not None:
         try:
-            text = await _run(v.message_expr, ctx, var_errors, budget)
+            text = await _run(v.message_expr, ctx, state, budget)
         except _Failed:
             text = None
         if isinstance(text, str):
