@@ -246,6 +246,54 @@ async def test_data_path_to_host_loopback_endpoints(cluster: Cluster, lbs: LoadB
         await asyncio.open_connection(ip, port)
 
 
+async def test_udp_flows_to_host_loopback_endpoints(cluster: Cluster, lbs: LoadBalancers) -> None:
+    """A UDP port forwards datagrams per client, and the replies come back to that client."""
+    loop = asyncio.get_running_loop()
+
+    class Echo(asyncio.DatagramProtocol):
+        def connection_made(self, transport: asyncio.BaseTransport) -> None:
+            self.transport = transport
+
+        def datagram_received(self, data: bytes, addr: object) -> None:
+            self.transport.sendto(b"echo " + data, addr)  # type: ignore[attr-defined]
+
+    backend, _ = await loop.create_datagram_endpoint(Echo, local_addr=("127.0.0.1", 0))
+    target = backend.get_extra_info("sockname")[1]
+    slices = endpointslice.EndpointSliceController(cluster)
+    await slices.start()
+    client = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    client.setblocking(False)
+    try:
+        port = free_port()
+        body = {"metadata": {"name": "dns"}, "spec": {"type": "LoadBalancer", "selector": {"app": "dns"}, "ports": [
+            {"name": "dns", "port": port, "targetPort": target, "protocol": "UDP"}]}}
+        await cluster.registry("", "v1", "services").create(NS, body)
+        pods = cluster.registry("", "v1", "pods")
+        await pods.create(NS, {"metadata": {"name": "dns-0", "labels": {"app": "dns"}},
+                               "spec": {"nodeName": "n1", "containers": [{"name": "c", "image": "coredns"}]}})
+
+        def running(current: dict) -> dict:
+            current["status"] = {"phase": "Running", "podIP": "10.244.0.6", "podIPs": [{"ip": "10.244.0.6"}],
+                                 "conditions": [{"type": "Ready", "status": "True"}]}
+            return current
+
+        await pods.patch(NS, "dns-0", running, subresource="status")
+        ip = ingress_ip(await until(cluster, "dns", ingress_ip))
+        for _ in range(200):
+            if lbs._controllers[cluster.id].balancer._slices.get((NS, "dns")):
+                break
+            await asyncio.sleep(0.005)
+        await loop.sock_connect(client, (ip, port))
+        await loop.sock_sendall(client, b"one")
+        assert await asyncio.wait_for(loop.sock_recv(client, 100), 5) == b"echo one"
+        await loop.sock_sendall(client, b"two")  # the same flow
+        assert await asyncio.wait_for(loop.sock_recv(client, 100), 5) == b"echo two"
+    finally:
+        client.close()
+        await slices.stop()
+        backend.close()
+
+
 async def test_a_second_cluster_gets_another_address(meta: store.Backend, clock: ManualClock,
                                                      cluster: Cluster) -> None:
     other = Cluster(id="c2", name="c2", kubernetes_version="1.36", backend=store.open_store("memory://"), ca=CA,

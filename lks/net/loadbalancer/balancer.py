@@ -10,7 +10,7 @@ cluster's network would reach, so it gets no listener here. A Service annotated
 `lks.dev/served-in-process: "true"` gets its address and no listener either: lks serves it
 itself (the app-routing ingress controller binds it).
 
-Where a connection goes: into the cluster's network namespace (the pod network of its Process
+Where a connection (or a UDP flow) goes: into the cluster's network namespace (the pod network of its Process
 nodes, `lks.net.podnet`), first to the Service's ClusterIP:port, which kube-proxy's rules there
 send to an endpoint, else (no rules: the address does not answer) straight to its ready
 endpoints' pod IP:port, round-robin, as the load balancer's rules would reach them through the
@@ -118,11 +118,11 @@ class ClusterBalancer:
         if frontend.internal or in_process(service):
             self.listeners.drop(frontend.uid)
         else:
-            ports = sorted({p["port"] for p in frontend.ports if p["protocol"] == "TCP"})
+            ports = sorted({(p["protocol"], p["port"]) for p in frontend.ports})
             key = (frontend.namespace, frontend.name)
             try:
-                await self.listeners.ensure(frontend.uid, frontend.ip, ports,
-                                            lambda port: self._connect(key, port))
+                await self.listeners.ensure(frontend.uid, frontend.ip, ports, lambda port: self._connect(key, port),
+                                            lambda port: self._open_datagram(key, port))
             except OSError as err:
                 raise Unavailable(f"listen tcp {frontend.ip}: {err.strerror or err}") from err
         return {"ingress": [{"ip": frontend.ip, "ipMode": "VIP"}]}
@@ -134,14 +134,15 @@ class ClusterBalancer:
 
     # -- the data path ---------------------------------------------------------------------------
 
-    def _candidates(self, key: tuple[str, str], port: int, *, pod_network: bool) -> list[tuple[str, int]]:
+    def _candidates(self, key: tuple[str, str], port: int, *, pod_network: bool,
+                    protocol: str = "TCP") -> list[tuple[str, int]]:
         """Where a connection to the frontend's `port` may go, in the order to try."""
         service = self.services.get(*key)
         if service is None:
             return []
         spec = service.get("spec") or {}
-        sport = next((p for p in spec.get("ports") or [] if p["port"] == port and p.get("protocol", "TCP") == "TCP"),
-                     None)
+        sport = next((p for p in spec.get("ports") or []
+                      if p["port"] == port and p.get("protocol", "TCP") == protocol), None)
         if sport is None:
             return []
         out: list[tuple[str, int]] = []
@@ -151,7 +152,7 @@ class ClusterBalancer:
         ready: list[tuple[str, int]] = []
         for slice_ in self._slices.get(key, {}).values():
             number = next((p.get("port") for p in slice_.get("ports") or []
-                           if (p.get("name") or "") == (sport.get("name") or "") and p.get("protocol", "TCP") == "TCP"),
+                           if (p.get("name") or "") == (sport.get("name") or "") and p.get("protocol", "TCP") == protocol),
                           None)
             if number is None:
                 continue
@@ -174,6 +175,34 @@ class ClusterBalancer:
             except OSError as err:
                 log.debug("load balancer %s/%s: %s:%d: %s", *key, host, target, err)
         return None
+
+    async def _open_datagram(self, key: tuple[str, str], port: int) -> socket.socket | None:
+        """A UDP socket connected to where the frontend's UDP `port` goes (the same order as
+        TCP's; a UDP connect only fails where there is no route)."""
+        network = self.network_of(self.cluster)
+        for host, target in self._candidates(key, port, pod_network=network is not None, protocol="UDP"):
+            family = socket.AF_INET6 if ":" in host else socket.AF_INET
+            if network is None:
+                sock = socket.socket(family, socket.SOCK_DGRAM)
+                sock.setblocking(False)
+            else:
+                sock = await netns.run(lambda name=network.name, family=family: _datagram_in(name, family))
+            try:
+                sock.connect((host, target))
+            except OSError as err:
+                sock.close()
+                log.debug("load balancer %s/%s: UDP %s:%d: %s", *key, host, target, err)
+                continue
+            return sock
+        return None
+
+
+def _datagram_in(namespace: str, family: int) -> socket.socket:
+    """A UDP socket of network namespace `namespace` (namespace thread only)."""
+    with netns.entered(namespace):
+        sock = socket.socket(family, socket.SOCK_DGRAM)
+    sock.setblocking(False)
+    return sock
 
 
 async def _open_in(namespace: str, host: str, port: int) -> forwarder.Streams:
