@@ -32,6 +32,7 @@ import podnet_bench  # noqa: E402
 import policy_bench  # noqa: E402
 import policy_propagation_bench  # noqa: E402
 import process_bench  # noqa: E402
+import proxy_bench  # noqa: E402
 import rego_bench  # noqa: E402
 import satoken_bench  # noqa: E402
 import scheduler_bench  # noqa: E402
@@ -58,6 +59,7 @@ BENCHES: list[tuple[str, Callable[[], dict[str, float]]]] = [
     ("workloads", workload_bench.run),
     ("Process runtime", lambda: asyncio.run(process_bench.run())),
     ("pod network (in process, root)", lambda: asyncio.run(podnet_bench.run())),
+    ("Service VIPs (in process, root, nft)", lambda: asyncio.run(proxy_bench.run())),
     ("CEL", cel_bench.run),
     ("Rego (Gatekeeper templates, in process)", rego_bench.run),
     ("admission webhook", webhook_bench.run),
