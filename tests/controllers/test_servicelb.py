@@ -95,6 +95,18 @@ async def test_address_status_finalizer_and_events(cluster: Cluster, lbs: LoadBa
     assert frontend is not None and frontend.ip == "127.231.7.1" and frontend.ports[0]["name"] == "http"
 
 
+async def test_an_address_another_program_serves_is_skipped(cluster: Cluster, lbs: LoadBalancers) -> None:
+    """Another program on the host (another lks with the same range) listens on the first
+    address at the Service's port: the next address is taken instead."""
+    port = free_port()
+    with socket.socket() as other:
+        other.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        other.bind(("127.231.7.1", port))
+        other.listen()
+        await service(cluster, "web", port=port)
+        assert ingress_ip(await until(cluster, "web", ingress_ip)) == "127.231.7.2"
+
+
 async def test_requested_internal_taken_and_outside(cluster: Cluster, lbs: LoadBalancers) -> None:
     await service(cluster, "a", annotations={"service.beta.kubernetes.io/azure-load-balancer-ipv4": "127.231.7.50"})
     assert ingress_ip(await until(cluster, "a", ingress_ip)) == "127.231.7.50"
@@ -104,8 +116,10 @@ async def test_requested_internal_taken_and_outside(cluster: Cluster, lbs: LoadB
     assert ingress_ip(await until(cluster, "i", ingress_ip)) == "10.224.255.254"  # the node subnet, from the top
     await service(cluster, "taken", loadBalancerIP="127.231.7.50")
     await service(cluster, "outside", loadBalancerIP="127.9.9.9")
+    await service(cluster, "garbage", annotations={"service.beta.kubernetes.io/azure-load-balancer-ipv4": "x.y"})
     for name, words in (("taken", "127.231.7.50 is already in use by service default/a"),
-                        ("outside", "127.9.9.9 is not in the load balancer range 127.231.7.0/24")):
+                        ("outside", "127.9.9.9 is not in the load balancer range 127.231.7.0/24"),
+                        ("garbage", "the IP address 'x.y' is not valid")):
         for _ in range(2000):
             failed = [m for t, r, m in await reasons(cluster, name) if r == "SyncLoadBalancerFailed"]
             if failed:

@@ -21,6 +21,7 @@ host's own addresses, so a connection goes to 127.0.0.1 at the endpoint's port.
 from __future__ import annotations
 
 import asyncio
+import errno
 import itertools
 import logging
 import socket
@@ -114,7 +115,9 @@ class ClusterBalancer:
         meta = service["metadata"]
         wanted = Frontend(ip="", cluster=self.cluster.id, namespace=meta["namespace"], name=meta["name"],
                           uid=meta["uid"], internal=internal(service), ports=frontend_ports(service))
-        frontend = await self.frontends.claim(wanted, requested=requested_ip(service))
+        frontend = await self.frontends.claim(
+            wanted, requested=requested_ip(service),
+            usable=None if wanted.internal else lambda ip: _free_on_host(ip, wanted.ports))
         if frontend.internal or in_process(service):
             self.listeners.drop(frontend.uid)
         else:
@@ -195,6 +198,21 @@ class ClusterBalancer:
                 continue
             return sock
         return None
+
+
+def _free_on_host(ip: str, ports: list[Obj]) -> bool:
+    """Whether no other program on this host (another lks, say) serves `ip` at one of `ports`:
+    only a port in use says no; an address the host does not have is the listener's problem."""
+    for port in ports:
+        kind = socket.SOCK_DGRAM if port["protocol"] == "UDP" else socket.SOCK_STREAM
+        with socket.socket(socket.AF_INET6 if ":" in ip else socket.AF_INET, kind) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                probe.bind((ip, port["port"]))
+            except OSError as err:
+                if err.errno == errno.EADDRINUSE:
+                    return False
+    return True
 
 
 def _datagram_in(namespace: str, family: int) -> socket.socket:

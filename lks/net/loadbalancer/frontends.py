@@ -70,10 +70,12 @@ class Frontends:
     def held_by(self, cluster: str, uid: str) -> Frontend | None:
         return next((f for f, _ in self._held.values() if f.cluster == cluster and f.uid == uid), None)
 
-    async def claim(self, wanted: Frontend, *, requested: str | None, subnet: str = NODE_SUBNET) -> Frontend:
+    async def claim(self, wanted: Frontend, *, requested: str | None, subnet: str = NODE_SUBNET,
+                    usable: Callable[[str], bool] | None = None) -> Frontend:
         """The address of `wanted`'s Service (its `ip` is ignored): the one it holds if that
-        still fits (`requested`, the kind), else `requested` or the next free one; what it held
-        before is released. Its ports are recorded."""
+        still fits (`requested`, the kind), else `requested` or the next free one that is
+        `usable` (another program on the host may serve it); what it held before is released.
+        Its ports are recorded."""
         network = ipaddress.ip_network(subnet if wanted.internal else self.public_range, strict=False)
         current = self.held_by(wanted.cluster, wanted.uid)
         if current is not None and current.internal == wanted.internal and requested in (None, current.ip):
@@ -85,7 +87,7 @@ class Frontends:
             await self._check_requested(wanted, requested, network)
             wanted.ip = requested
         else:
-            wanted.ip = await self._next_free(wanted, network)
+            wanted.ip = await self._next_free(wanted, network, usable)
         await self._write(wanted)
         if current is not None:
             await self._drop(current)
@@ -133,14 +135,16 @@ class Frontends:
                 else "a service of another cluster"
             raise Unavailable(f"the IP address {ip} is already in use by {where}")
 
-    async def _next_free(self, wanted: Frontend, network: ipaddress._BaseNetwork) -> str:
+    async def _next_free(self, wanted: Frontend, network: ipaddress._BaseNetwork,
+                         usable: Callable[[str], bool] | None) -> str:
         """Public addresses from the bottom of the range; internal ones from the top of the
         subnet down, clear of the node addresses that pools hand out from the bottom."""
         hosts = range(int(network.broadcast_address) - 1, int(network.network_address) + _AZURE_RESERVED_LOW - 1, -1) \
             if wanted.internal else range(int(network.network_address) + 1, int(network.broadcast_address))
         for n in hosts:
             ip = str(ipaddress.ip_address(n))
-            if await self._holder(_key(wanted.cluster, ip, wanted.internal)) is None:
+            if await self._holder(_key(wanted.cluster, ip, wanted.internal)) is None \
+                    and (usable is None or usable(ip)):
                 return ip
         raise Unavailable(f"no free IP address is left in {network}")
 
