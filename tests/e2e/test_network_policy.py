@@ -14,6 +14,7 @@ import pytest
 
 from lks.net import netns
 from lks.net.netpol import nft
+from lks.nodes.process import ProcessRuntime
 
 from .conftest import LKS, lks_cli, lks_json, wait_until
 
@@ -28,7 +29,7 @@ SERVE = ("import http.server\n"
          "http.server.HTTPServer(('', 80), H).serve_forever()\n")
 FETCH = ("import sys, urllib.request\n"
          "try:\n"
-         "    print(urllib.request.urlopen(f'http://{sys.argv[1]}:80/', timeout=2).read().decode())\n"
+         "    print(urllib.request.urlopen(f'http://{sys.argv[1]}:{sys.argv[2]}/', timeout=2).read().decode())\n"
          "except OSError as err:\n"
          "    print('unreachable', type(err).__name__)\n")
 
@@ -93,12 +94,13 @@ def web_ip(server: LKS) -> str:
     return _ready(server, "shop", "web")["status"]["podIP"]
 
 
-def _fetch(server: LKS, ip: str) -> str:
-    return _kubectl(server, "exec", "-n", "clients", "client", "--", "python3", "-c", FETCH, ip).stdout.strip()
+def _fetch(server: LKS, ip: str, port: int = 80) -> str:
+    return _kubectl(server, "exec", "-n", "clients", "client", "--", "python3", "-c", FETCH, ip, str(port)).stdout.strip()
 
 
-def _until(server: LKS, ip: str, reachable: bool) -> None:
-    wait_until(lambda: (_fetch(server, ip) == "web") is reachable, what=f"web {'reached' if reachable else 'cut off'}")
+def _until(server: LKS, ip: str, reachable: bool, port: int = 80) -> None:
+    wait_until(lambda: (_fetch(server, ip, port) == "web") is reachable,
+               what=f"web at {ip}:{port} {'reached' if reachable else 'cut off'}")
 
 
 def _check(server: LKS) -> dict:
@@ -133,6 +135,21 @@ def test_ingress_deny_then_allow_by_namespace_then_egress_deny(server: LKS, web_
 
     _kubectl(server, "delete", "networkpolicy", "-n", "clients", "deny-egress")
     _until(server, web_ip, reachable=True)
+
+
+@pytest.mark.skipif(not hasattr(ProcessRuntime, "_service_proxy"), reason="no Service VIPs in the pod network")
+def test_through_a_service_vip_ingress_sees_the_pod_and_its_port(server: LKS, web_ip: str):
+    """The VIP is DNATed before the forward hook: the allowing rule names the pod's port (`http`,
+    80), not the Service's (8080), and still lets the connection through; without it, denied."""
+    _apply(server, {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "web", "namespace": "shop"},
+                    "spec": {"selector": {"app": "web"}, "ports": [{"port": 8080, "targetPort": "http"}]}})
+    vip = json.loads(_kubectl(server, "get", "service", "web", "-n", "shop", "-o", "json").stdout)["spec"]["clusterIP"]
+    _until(server, vip, reachable=True, port=8080)  # allow-clients (from the test before) lets it through
+    allow = json.loads(_kubectl(server, "get", "networkpolicy", "allow-clients", "-n", "shop", "-o", "json").stdout)
+    _kubectl(server, "delete", "networkpolicy", "-n", "shop", "allow-clients")
+    _until(server, vip, reachable=False, port=8080)
+    _apply(server, _policy("shop", "allow-clients", allow["spec"]))
+    _until(server, vip, reachable=True, port=8080)
 
 
 def test_check_table_and_errors(server: LKS, web_ip: str):
