@@ -42,8 +42,10 @@ What a container gets, and where it differs from a container on AKS:
   each other by IP across nodes, never another cluster's. `/etc/resolv.conf` and `/etc/hosts`
   are kubelet's (`lks.net.dnsconfig`), bind-mounted, and the cluster's DNS (`lks.net.dns`)
   answers on its service IP inside the cluster's network; the cluster's API is on the pod's
-  own 127.0.0.1 as on the host's (`lks.nodes.apiaccess`, `lks.net.relay`). Probes, exec and
-  port-forward run in the pod's namespace. `hostNetwork` pods share the host's. Without root the processes share the
+  own 127.0.0.1 as on the host's (`lks.nodes.apiaccess`, `lks.net.relay`) and on the
+  `kubernetes` Service's IP; Service VIPs, NodePorts (on the nodes' InternalIPs) and hostPorts
+  work as kube-proxy's nftables mode and the portmap plugin program them (`lks.net.proxy`).
+  Probes, exec and port-forward run in the pod's namespace. `hostNetwork` pods share the host's. Without root the processes share the
   host's network namespace, so a server listening on port 8080 listens on the host's 8080 and
   two pods cannot use the same port; the pod still gets an IP from the node's pod CIDR for
   Services and Endpoints, which nothing routes; port-forward and probes go to 127.0.0.1, and

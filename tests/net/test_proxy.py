@@ -163,3 +163,22 @@ async def test_host_port_reaches_the_pod_on_its_node_ip(env, cluster):
     await pods.update("default", "hp", pod, subresource="status")
     await proxier.wait_synced()
     assert await _get(net, "p3", N1[1], 9090) == "p2"
+
+
+async def test_the_table_goes_with_the_namespace_after_a_kill(tmp_path, cluster):
+    net = podnet.PodNetwork(data_dir=tmp_path / "killed")
+    assert await net.start(), net.error
+    proxier = Proxier(cluster, net)
+    await proxier.start()
+    await proxier.wait_synced()
+    assert "nat-prerouting" in await nft.list_table(net.name, rules.TABLE)
+    await proxier.stop()  # the service is killed: nothing is closed
+    again = podnet.PodNetwork(data_dir=tmp_path / "killed")  # the next start sweeps
+    try:
+        assert await again.start(), again.error
+        with pytest.raises(nft.NftError):
+            await nft.list_table(again.name, rules.TABLE)
+    finally:
+        await again.close()
+        for name in podnet.leftovers(again.data_dir):
+            netns.remove(name)

@@ -69,6 +69,8 @@ class Proxier:
         await self.network.service_routes(cidrs)
         for informer in self._informers:
             await informer.start()
+        self._changes += 1  # the first sync writes the table, even with nothing in it
+        self._wake.set()
         self._task = asyncio.get_running_loop().create_task(self._run(), name=f"service proxy {self.cluster.name}")
 
     async def stop(self) -> None:
