@@ -1,6 +1,7 @@
 """Azure Policy on the management API: `Microsoft.Authorization/policyDefinitions` (the built-in
 Kubernetes catalog at `/providers/…` and under a subscription, custom definitions at subscription
-scope), `policySetDefinitions` (the built-in initiatives), `policyAssignments` at subscription,
+scope), `policySetDefinitions` (the built-in initiatives, custom ones at subscription scope checked by
+`lks.policy.azure.initiatives`), `policyAssignments` at subscription,
 resource group and resource scope, and `Microsoft.PolicyInsights/policyStates/latest` (query and
 summarize) over the compliance states clusters report. Writes are synchronous, as ARM's are
 (PUT 201, DELETE 200 or 204). Beyond ARM, POST `{assignmentId}/whatIf` lists what an assignment
@@ -19,7 +20,7 @@ from lks.arm.app import Call, Route, json_response
 from lks.arm.errors import ARMError, not_found
 from lks.clock import iso8601
 from lks.identity import rbac
-from lks.policy.azure import assignments, catalog, odata, parameters, states
+from lks.policy.azure import assignments, catalog, initiatives, odata, parameters, states
 
 if TYPE_CHECKING:
     from lks.arm.plane import ManagementPlane
@@ -30,7 +31,8 @@ INSIGHTS = "Microsoft.PolicyInsights"
 # what az (2.91, its policy module and its older profiles) and the SDKs send
 API_VERSIONS = ("2016-04-01", "2016-12-01", "2017-06-01-preview", "2018-03-01", "2018-05-01", "2019-01-01",
                 "2019-06-01", "2019-09-01", "2020-03-01", "2020-09-01", "2021-06-01", "2022-06-01",
-                "2023-04-01", "2024-04-01", "2024-05-01", "2025-01-01", "2025-03-01")
+                "2023-04-01", "2024-04-01", "2024-05-01", "2025-01-01", "2025-03-01",
+                "2026-06-01")
 INSIGHTS_API_VERSIONS = ("2018-04-04", "2019-10-01", "2022-04-01", "2024-10-01")
 ASSIGNMENT_TYPE = "Microsoft.Authorization/policyAssignments"
 _SCOPE = r"(?P<scope>/subscriptions/(?P<subscription>[^/]+)(?:/resourcegroups/(?P<group>[^/]+)(?:/providers/.+?)?)?)"
@@ -73,8 +75,8 @@ def routes(plane: ManagementPlane) -> list[Route]:
                API_VERSIONS, scoped=False),
         _route(auth + "/policySetDefinitions", {"GET": h.list_sets}, "policySetDefinitions", AUTHORIZATION,
                API_VERSIONS, subscription_only=True),
-        _route(auth + "/policySetDefinitions/{name}", {"GET": h.get_set}, "policySetDefinitions", AUTHORIZATION,
-               API_VERSIONS, subscription_only=True),
+        _route(auth + "/policySetDefinitions/{name}", {"GET": h.get_set, "PUT": h.put_set, "DELETE": h.delete_set},
+               "policySetDefinitions", AUTHORIZATION, API_VERSIONS, subscription_only=True),
         _route(auth + "/policyAssignments", {"GET": h.list_assignments}, "policyAssignments", AUTHORIZATION,
                API_VERSIONS),
         _route(auth + "/policyAssignments/{name}", {"GET": h.get_assignment, "PUT": h.put_assignment,
@@ -115,8 +117,7 @@ def _assignment_not_found(name: str) -> ARMError:
 
 
 def _bad_content(message: str) -> ARMError:
-    return ARMError("InvalidRequestContent", f"The request content was invalid and could not be deserialized: "
-                    f"'{message}'.")
+    return initiatives.bad_content(message)
 
 
 def _named_properties(call: Call, kind: str, code: str) -> dict[str, Any]:
@@ -217,20 +218,7 @@ class AzurePolicy:
         if canonical is None:
             raise ARMError("InvalidPolicyMode", f"The policy definition '{name}' has an invalid mode '{mode}'. The "
                            f"supported modes are '{', '.join(_MODES)}'.")
-        declared = props.get("parameters") or {}
-        if not isinstance(declared, dict) or not all(isinstance(v, dict) for v in declared.values()):
-            raise _bad_content("'parameters' must be an object of parameter definitions.")
-        for pname, spec in declared.items():
-            ptype = str(spec.get("type", ""))
-            if ptype.lower() not in ("string", "array", "object", "boolean", "integer", "float", "datetime"):
-                raise ARMError("InvalidPolicyParameters", f"The policy parameter '{pname}' has an invalid type "
-                               f"'{ptype}'. The allowed types are 'String, Array, Object, Boolean, Integer, Float, "
-                               "DateTime'.")
-            if "defaultValue" in spec and not parameters._fits(ptype, spec["defaultValue"]):
-                raise ARMError("InvalidPolicyParameters", f"The policy parameter '{pname}' default value does not "
-                               "match the expected parameter type defined in the policy definition. Details 'The "
-                               f"expected policy parameter type: '{ptype.capitalize()}'. The actual policy parameter "
-                               f"type '{parameters.type_of(spec['defaultValue'])}'.'.")
+        declared = initiatives.check_declared(props.get("parameters"))
         rule = props.get("policyRule")
         if not isinstance(rule, dict) or not isinstance(rule.get("if"), dict) or not isinstance(rule.get("then"), dict):
             raise _invalid_rule(name, "the rule must be an object with 'if' and 'then'.")
@@ -275,12 +263,75 @@ class AzurePolicy:
 
     async def list_sets(self, call: Call) -> web.Response:
         policy_type, category = self._filter(call)
-        return json_response({"value": [d for d in catalog.set_definitions() if self._keep(d, policy_type, category)]})
+        docs = catalog.set_definitions()
+        if call.params.get("subscription"):
+            sub = call.params["subscription"].lower()
+            docs += [d for d in await self.policies.custom_set_definitions() if d["id"].split("/")[2].lower() == sub]
+        return json_response({"value": [d for d in docs if self._keep(d, policy_type, category)]})
+
+    def _set_id(self, call: Call) -> str:
+        return f"/subscriptions/{call.params['subscription']}/providers/Microsoft.Authorization/" \
+               f"policySetDefinitions/{call.params['name']}"
 
     async def get_set(self, call: Call) -> web.Response:
         doc = catalog.set_definition(call.params["name"])
+        if doc is None and call.params.get("subscription"):
+            doc = await self.policies.set_definition(self._set_id(call))
         if doc is None:
             raise _set_not_found(call.params["name"])
+        return json_response(doc)
+
+    async def put_set(self, call: Call) -> web.Response:
+        """A custom initiative at the subscription (201 for a create and a replace, as for definitions)."""
+        name = call.params["name"]
+        if catalog.set_definition(name) is not None:
+            raise ARMError("InvalidPolicySetDefinitionUpdate",
+                           f"The built-in policy set definition '{name}' cannot be updated.")
+        props = _named_properties(call, "set definition", "InvalidPolicySetDefinitionName")
+        if str(props.get("policyType", "Custom")).lower() not in ("custom", "notspecified"):
+            raise ARMError("InvalidPolicySetDefinitionType",
+                           "Only policy set definitions of type 'Custom' can be created.")
+        definitions = []
+        for pid in initiatives.member_ids(props):
+            if "/policysetdefinitions/" in pid.lower():
+                raise ARMError("InvalidCreatePolicySetDefinitionRequest", f"The policy set definition '{name}' "
+                               "request is invalid. Referenced policy definitions must be of type "
+                               "'Microsoft.Authorization/policyDefinitions'.")
+            found = await self._member(call, pid)
+            if found is None:
+                raise _definition_not_found(pid.rstrip("/").rsplit("/", 1)[-1])
+            definitions.append(found)
+        sid = self._set_id(call)
+        old = await self.policies.set_definition(sid)
+        built = initiatives.build(name, props, definitions, old)
+        now, who = self._now(), self._who(call)
+        created = (old or {}).get("systemData") or {"createdBy": who, "createdByType": "User", "createdAt": now}
+        built["metadata"] = {**built["metadata"], "createdBy": created["createdBy"], "createdOn": created["createdAt"],
+                             "updatedBy": who if old else None, "updatedOn": now if old else None}
+        doc: Doc = {"properties": built, "id": sid, "type": catalog.SET_TYPE, "name": name,
+                    "systemData": {**created, "lastModifiedBy": who, "lastModifiedByType": "User",
+                                   "lastModifiedAt": now}}
+        await self.policies.put_set_definition(doc)
+        return json_response(doc, 201)
+
+    async def _member(self, call: Call, definition_id: str) -> Doc | None:
+        """A member definition: built-in, or custom in this subscription (ARM's ids, any case)."""
+        lower = definition_id.lower()
+        if "/providers/microsoft.authorization/policydefinitions/" not in lower:
+            return None
+        if lower.startswith("/subscriptions/") and lower.split("/")[2] != call.params["subscription"].lower():
+            return None
+        return await self.policies.definition(definition_id)
+
+    async def delete_set(self, call: Call) -> web.Response:
+        name = call.params["name"]
+        if catalog.set_definition(name) is not None:
+            raise ARMError("InvalidPolicySetDefinitionUpdate", f"The built-in policy set definition '{name}' cannot "
+                           "be deleted.")
+        doc = await self.policies.set_definition(self._set_id(call))
+        if doc is None:
+            return web.Response(status=204)
+        await self.policies.delete_set_definition(doc["id"])
         return json_response(doc)
 
     # -- assignments --------------------------------------------------------------------------

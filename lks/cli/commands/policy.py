@@ -53,6 +53,20 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     p = cmds.add_parser("show", parents=[common], help="Show a policy set definition.")
     p.add_argument("--name", "-n", required=True, help="The name of the policy set definition.")
     p.set_defaults(func=set_show)
+    p = cmds.add_parser("create", parents=[common], help="Create a policy set definition.")
+    p.add_argument("--name", "-n", required=True, help="Name of the new policy set definition.")
+    p.add_argument("--definitions", required=True, help="Policy definitions in JSON format, or a path to a file "
+                   "containing JSON rules.")
+    p.add_argument("--params", help="JSON formatted string or a path to a file or uri with parameter definitions.")
+    p.add_argument("--display-name", help="Display name of policy set definition.")
+    p.add_argument("--description", help="Description of policy set definition.")
+    p.add_argument("--definition-groups", help="Policy definition groups in JSON format, or a path to a file "
+                   "containing JSON rules.")
+    p.add_argument("--metadata", nargs="+", help="Metadata in space-separated key=value pairs.")
+    p.set_defaults(func=set_create)
+    p = cmds.add_parser("delete", parents=[common], help="Delete a policy set definition.")
+    p.add_argument("--name", "-n", required=True, help="The name of the policy set definition.")
+    p.set_defaults(func=set_delete)
 
     assignment = groups.add_parser("assignment", help="Manage resource policy assignments.")
     cmds = assignment.add_subparsers(dest="subcommand", required=True, metavar="<command>")
@@ -189,6 +203,28 @@ def set_list(args: argparse.Namespace, client: Client) -> Any:
 
 def set_show(args: argparse.Namespace, client: Client) -> Any:
     return output.from_arm(_find(client, "policySetDefinitions", args.name))
+
+
+def set_create(args: argparse.Namespace, client: Client) -> Any:
+    """az's `policy set-definition create`: the members as given (ids, reference ids, parameters)."""
+    definitions = _json_arg(args.definitions, "definitions")
+    props: dict[str, Any] = {"policyDefinitions": definitions}
+    if args.params is not None:
+        props["parameters"] = _json_arg(args.params, "params")
+    if args.definition_groups is not None:
+        props["policyDefinitionGroups"] = _json_arg(args.definition_groups, "definition groups")
+    for key, value in (("displayName", args.display_name), ("description", args.description)):
+        if value is not None:
+            props[key] = value
+    if args.metadata:
+        props["metadata"] = dict(item.partition("=")[::2] for item in args.metadata)
+    doc = client.put(_sub_path(client, "policySetDefinitions", args.name), {"properties": props}, no_wait=False,
+                     api_version=API)
+    return output.from_arm(doc)
+
+
+def set_delete(args: argparse.Namespace, client: Client) -> None:
+    client.delete(_sub_path(client, "policySetDefinitions", args.name), no_wait=False, api_version=API)
 
 
 # -- assignments ---------------------------------------------------------------------------------

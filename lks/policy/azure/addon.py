@@ -115,13 +115,14 @@ class AddonSync:
     # -- triggers -----------------------------------------------------------------------------
 
     async def _watch(self) -> None:
-        """Assignment and definition changes (not compliance states) sync every cluster."""
+        """Assignment, definition and initiative changes (not compliance states) sync every cluster."""
         rev = await self.meta.current_revision() + 1
         while True:
             try:
                 async for event in self.meta.watch(assignments.PREFIX + "/", start_revision=rev):
                     rev = event.revision + 1
-                    if event.kv.key.startswith((assignments.ASSIGNMENTS, assignments.DEFINITIONS)):
+                    if event.kv.key.startswith((assignments.ASSIGNMENTS, assignments.DEFINITIONS,
+                                                assignments.SETS)):
                         self.enqueue("*")
             except asyncio.CancelledError:
                 raise

@@ -1,5 +1,5 @@
-"""Where Azure Policy's writable resources live: custom definitions (subscription scope) and
-assignments (subscription, resource group or resource scope), as documents in the service's
+"""Where Azure Policy's writable resources live: custom definitions and initiatives
+(subscription scope) and assignments (subscription, resource group or resource scope), as documents in the service's
 store under `/azurepolicy/`, keyed by their lower-cased ARM id so that one prefix lists them all
 across scopes. `lks.arm.policy` writes them; `applying_to` answers the in-cluster side (which
 assignments reach a cluster, and what each asks of it, via `lks.policy.azure.parameters`).
@@ -22,6 +22,7 @@ log = logging.getLogger(__name__)
 Doc = dict[str, Any]
 PREFIX = "/azurepolicy"
 DEFINITIONS = PREFIX + "/definitions"
+SETS = PREFIX + "/setdefinitions"
 ASSIGNMENTS = PREFIX + "/assignments"
 
 
@@ -80,9 +81,19 @@ class PolicyStore:
         await self._delete(DEFINITIONS, definition_id)
 
     async def set_definition(self, set_id: str) -> Doc | None:
+        """An initiative by id: a built-in or a custom one at its subscription."""
         if set_id.lower().startswith("/providers/microsoft.authorization/policysetdefinitions/"):
             return catalog.set_definition(set_id.rsplit("/", 1)[1])
-        return None  # custom initiatives: not yet
+        return await self._get(SETS, set_id)
+
+    async def custom_set_definitions(self) -> list[Doc]:
+        return await self._list(SETS)
+
+    async def put_set_definition(self, doc: Doc) -> None:
+        await self._put(SETS, doc)
+
+    async def delete_set_definition(self, set_id: str) -> None:
+        await self._delete(SETS, set_id)
 
     # -- assignments ----------------------------------------------------------------------------
 
