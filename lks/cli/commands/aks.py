@@ -23,7 +23,7 @@ from lks import kubeconfig, safeyaml
 from lks.autoscaler import profile
 from lks.cli import commands, output
 from lks.cli.client import CONTAINER_SERVICE_API, RESOURCES_API, Client
-from lks.cli.commands import aad, autoscaler, maintenance, networkpolicy, nodepool, runcommand
+from lks.cli.commands import aad, approuting, autoscaler, maintenance, networkpolicy, nodepool, runcommand
 
 # az's _aks_table_format
 _CLUSTER_ROW = ("{name: name, location: location, resourceGroup: resourceGroup, kubernetesVersion: kubernetesVersion, "
@@ -211,6 +211,7 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     autoscaler.register(cmds, common)
     runcommand.register(cmds, common)
     networkpolicy.register(cmds, common)
+    approuting.register(cmds, common)
 
 
 def _profile_arg(p: argparse.ArgumentParser) -> None:
