@@ -6,7 +6,9 @@ dashes, 32 characters, as upstream's `DefaultLoadBalancerName`), a load-balancin
 probe per port (`<frontend>-<protocol>-<port>`), and the backend pool `kubernetes` listing the
 nodes' VMSS NIC IP configurations; and a public IP address `kubernetes-<frontend>` per public
 frontend, tagged `k8s-azure-service` and `k8s-azure-cluster-name` (`kubernetes`, the cluster name
-AKS gives its cloud provider).
+AKS gives its cloud provider). The cluster's managed outbound IP is there as on AKS: a public IP
+named by a GUID, tagged `aks-managed-type: aks-slb-managed-outbound-ip`, the frontend of the
+`kubernetes` load balancer's outbound rule `aksOutboundRule` over the pool `aksOutboundBackendPool`.
 
 They are views: the frontends are `lks.net.loadbalancer.frontends`' records, the backends the
 cluster's Nodes, so what they show is what the service controller did.
@@ -25,6 +27,7 @@ from lks.arm.errors import group_not_found, not_found
 from lks.arm.resourcegroups import group_id
 from lks.kube.registry import ListOptions
 from lks.kube.selectors import FieldSelector, LabelSelector
+from lks.net.loadbalancer.frontends import OUTBOUND
 
 if TYPE_CHECKING:
     from lks.arm.plane import ManagementPlane
@@ -34,6 +37,7 @@ NAMESPACE = "Microsoft.Network"
 PUBLIC_LB, INTERNAL_LB = "kubernetes", "kubernetes-internal"
 CLUSTER_NAME = "kubernetes"  # what AKS calls the cluster in its cloud provider's names and tags
 BACKEND_POOL = "kubernetes"
+OUTBOUND_POOL, OUTBOUND_RULE = "aksOutboundBackendPool", "aksOutboundRule"
 LB_TYPE, PIP_TYPE = f"{NAMESPACE}/loadBalancers", f"{NAMESPACE}/publicIPAddresses"
 VNET, SUBNET = "aks-vnet", "aks-subnet"
 _EVERYTHING = ListOptions(LabelSelector([]), FieldSelector([]))
@@ -116,7 +120,9 @@ class _NodeGroup:
         self.plane = plane
         self.doc = doc
         self.cp_id = cp_id
-        self.frontends = sorted(frontends, key=lambda f: (f.namespace, f.name))
+        self.outbound = next((f for f in frontends if f.uid == OUTBOUND), None)
+        self.frontends = sorted((f for f in frontends if f.uid != OUTBOUND), key=lambda f: (f.namespace, f.name))
+        self.outbound_name = self._guid("outbound-ip")
         self.subscription = doc["id"].split("/")[2]
         self.group = doc["properties"]["nodeResourceGroup"]
         self.base = f"/subscriptions/{self.subscription}/resourceGroups/{self.group}/providers/{NAMESPACE}"
@@ -130,32 +136,37 @@ class _NodeGroup:
 
     def public_ips(self) -> list[Doc]:
         out = []
+        if self.outbound is not None:
+            name = self.outbound_name
+            out.append(self._public_ip(name, self.outbound.ip, {**self.tags, "aks-managed-type": "aks-slb-managed-outbound-ip"},
+                                       idle=30, frontend=name))
         for f in self.frontends:
             if f.internal:
                 continue
             name = f"{CLUSTER_NAME}-{frontend_name(f.uid)}"
-            out.append({
-                "name": name, "id": f"{self.base}/publicIPAddresses/{name}", "etag": self._etag(name),
-                "type": PIP_TYPE, "location": self.doc["location"],
-                "tags": {**self.tags, "k8s-azure-cluster-name": CLUSTER_NAME,
-                         "k8s-azure-service": f"{f.namespace}/{f.name}"},
-                "sku": {"name": "Standard", "tier": "Regional"},
-                "properties": {
-                    "provisioningState": "Succeeded", "resourceGuid": self._guid(name), "ipAddress": f.ip,
-                    "publicIPAddressVersion": "IPv4", "publicIPAllocationMethod": "Static",
-                    "idleTimeoutInMinutes": 4, "ipTags": [],
-                    "ipConfiguration": {"id": f"{self.base}/loadBalancers/{PUBLIC_LB}/frontendIPConfigurations/"
-                                              f"{frontend_name(f.uid)}"},
-                },
-            })
+            tags = {**self.tags, "k8s-azure-cluster-name": CLUSTER_NAME, "k8s-azure-service": f"{f.namespace}/{f.name}"}
+            out.append(self._public_ip(name, f.ip, tags, idle=4, frontend=frontend_name(f.uid)))
         return out
+
+    def _public_ip(self, name: str, ip: str, tags: dict[str, str], *, idle: int, frontend: str) -> Doc:
+        return {
+            "name": name, "id": f"{self.base}/publicIPAddresses/{name}", "etag": self._etag(name),
+            "type": PIP_TYPE, "location": self.doc["location"], "tags": tags,
+            "sku": {"name": "Standard", "tier": "Regional"},
+            "properties": {
+                "provisioningState": "Succeeded", "resourceGuid": self._guid(name), "ipAddress": ip,
+                "publicIPAddressVersion": "IPv4", "publicIPAllocationMethod": "Static",
+                "idleTimeoutInMinutes": idle, "ipTags": [],
+                "ipConfiguration": {"id": f"{self.base}/loadBalancers/{PUBLIC_LB}/frontendIPConfigurations/{frontend}"},
+            },
+        }
 
     async def load_balancers(self) -> list[Doc]:
         backends = await self._backend_ip_configurations()
         out = []
         for name, internal in ((PUBLIC_LB, False), (INTERNAL_LB, True)):
             frontends = [f for f in self.frontends if f.internal == internal]
-            if frontends:
+            if frontends or (not internal and self.outbound is not None):
                 out.append(self._load_balancer(name, frontends, backends))
         return out
 
@@ -190,18 +201,31 @@ class _NodeGroup:
             else:
                 props["publicIPAddress"] = {"id": f"{self.base}/publicIPAddresses/{CLUSTER_NAME}-{fname}"}
             configs.append(_child(fid, fname, "frontendIPConfigurations", self._etag(name, fname), props))
-        pool = _child(pool_id, BACKEND_POOL, "backendAddressPools", self._etag(name, BACKEND_POOL), {
+        pools = [_child(pool_id, BACKEND_POOL, "backendAddressPools", self._etag(name, BACKEND_POOL), {
             "loadBalancingRules": [{"id": r["id"]} for r in rules],
             "backendIPConfigurations": [{"id": b} for b in backends],
-        })
+        })]
+        outbound_rules = []
+        if name == PUBLIC_LB and self.outbound is not None:
+            oname = self.outbound_name
+            fid, rid = f"{lb_id}/frontendIPConfigurations/{oname}", f"{lb_id}/outboundRules/{OUTBOUND_RULE}"
+            opool_id = f"{lb_id}/backendAddressPools/{OUTBOUND_POOL}"
+            configs.insert(0, _child(fid, oname, "frontendIPConfigurations", self._etag(name, oname), {
+                "privateIPAllocationMethod": "Dynamic", "outboundRules": [{"id": rid}],
+                "publicIPAddress": {"id": f"{self.base}/publicIPAddresses/{oname}"}}))
+            pools.insert(0, _child(opool_id, OUTBOUND_POOL, "backendAddressPools", self._etag(name, OUTBOUND_POOL), {
+                "outboundRules": [{"id": rid}], "backendIPConfigurations": [{"id": b} for b in backends]}))
+            outbound_rules.append(_child(rid, OUTBOUND_RULE, "outboundRules", self._etag(name, OUTBOUND_RULE), {
+                "allocatedOutboundPorts": 0, "protocol": "All", "enableTcpReset": True, "idleTimeoutInMinutes": 30,
+                "backendAddressPool": {"id": opool_id}, "frontendIPConfigurations": [{"id": fid}]}))
         return {
             "name": name, "id": lb_id, "etag": self._etag(name), "type": LB_TYPE, "location": self.doc["location"],
             "tags": dict(self.tags), "sku": {"name": "Standard", "tier": "Regional"},
             "properties": {
                 "provisioningState": "Succeeded", "resourceGuid": self._guid(name),
-                "frontendIPConfigurations": configs, "backendAddressPools": [pool],
+                "frontendIPConfigurations": configs, "backendAddressPools": pools,
                 "loadBalancingRules": rules, "probes": probes, "inboundNatRules": [], "inboundNatPools": [],
-                "outboundRules": [],
+                "outboundRules": outbound_rules,
             },
         }
 

@@ -3,7 +3,7 @@ LoadBalancer Service in front of an HTTP server pod on a Process pool; it gets a
 from `lks up --load-balancer-range` with upstream's events and finalizer, a real TCP connection
 from this test process to EXTERNAL-IP:80 reaches the pod (as root: pods have network
 namespaces), the node resource group shows the `kubernetes` and `kubernetes-internal` load
-balancers and the public IP through azure-mgmt-network, a taken address is refused with a
+balancers, the public IP and the cluster's outbound IP through azure-mgmt-network, a taken address is refused with a
 Warning event, a delete releases the address, and the address survives a restart."""
 
 from __future__ import annotations
@@ -132,8 +132,17 @@ def test_node_resource_group_shows_the_load_balancers_and_public_ip(server: LKS,
     assert (rule.frontend_port, rule.backend_port, rule.protocol) == (80, 80, "Tcp")
     assert rule.probe.id.endswith(f"/probes/{frontend}-TCP-80")
     assert any(p.name == f"{frontend}-TCP-80" for p in lb.probes)
-    pool = lb.backend_address_pools[0]
-    assert pool.name == "kubernetes" and len(pool.backend_ip_configurations) == 4  # 3 nodepool1 + 1 procs
+    pools = {p.name: p for p in lb.backend_address_pools}
+    assert len(pools["kubernetes"].backend_ip_configurations) == 4  # 3 nodepool1 + 1 procs
+    assert pools["kubernetes"].backend_ip_configurations[0].id.endswith("/ipConfigurations/ipconfig1")
+    outbound_rule = lb.outbound_rules[0]  # AKS's managed outbound IP, on the same load balancer
+    assert outbound_rule.name == "aksOutboundRule" and outbound_rule.backend_address_pool.id == pools[
+        "aksOutboundBackendPool"].id
+    outbound = [p for p in network.public_ip_addresses.list(NODE_GROUP)
+                if (p.tags or {}).get("aks-managed-type") == "aks-slb-managed-outbound-ip"]
+    assert len(outbound) == 1 and outbound[0].ip_address.startswith(f"127.{RANGE_OCTET}.")
+    assert outbound[0].ip_address != web_ip
+    assert outbound_rule.frontend_ip_configurations[0].id.endswith(f"/frontendIPConfigurations/{outbound[0].name}")
     pip = network.public_ip_addresses.get(NODE_GROUP, f"kubernetes-{frontend}")
     assert pip.ip_address == web_ip
     assert pip.tags["k8s-azure-service"] == "default/web" and pip.tags["k8s-azure-cluster-name"] == "kubernetes"

@@ -23,6 +23,7 @@ import orjson
 from lks import store
 
 PREFIX = "/lks/loadbalancer/frontends/"
+OUTBOUND = "aks-outbound"  # the uid of a cluster's outbound address (AKS's managed outbound IP)
 DEFAULT_RANGE = "127.224.0.0/16"
 NODE_SUBNET = "10.224.0.0/16"  # AKS's default aks-subnet (`lks.nodes.template`)
 _AZURE_RESERVED_LOW = 4  # a subnet's first four addresses (and its last) are Azure's
@@ -137,10 +138,12 @@ class Frontends:
 
     async def _next_free(self, wanted: Frontend, network: ipaddress._BaseNetwork,
                          usable: Callable[[str], bool] | None) -> str:
-        """Public addresses from the bottom of the range; internal ones from the top of the
-        subnet down, clear of the node addresses that pools hand out from the bottom."""
-        hosts = range(int(network.broadcast_address) - 1, int(network.network_address) + _AZURE_RESERVED_LOW - 1, -1) \
-            if wanted.internal else range(int(network.network_address) + 1, int(network.broadcast_address))
+        """Services' public addresses from the bottom of the range, clusters' outbound ones from
+        the top; internal ones from the top of the subnet down, clear of the node addresses that
+        pools hand out from the bottom."""
+        low = int(network.network_address) + (_AZURE_RESERVED_LOW if wanted.internal else 1)
+        high = int(network.broadcast_address) - 1
+        hosts = range(high, low - 1, -1) if wanted.internal or wanted.uid == OUTBOUND else range(low, high + 1)
         for n in hosts:
             ip = str(ipaddress.ip_address(n))
             if await self._holder(_key(wanted.cluster, ip, wanted.internal)) is None \

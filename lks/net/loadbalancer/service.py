@@ -15,7 +15,7 @@ from lks import store
 from lks.kube.cluster import Cluster
 from lks.net.loadbalancer.balancer import ClusterBalancer, NetworkOf
 from lks.net.loadbalancer.controller import ServiceController
-from lks.net.loadbalancer.frontends import DEFAULT_RANGE, Frontends
+from lks.net.loadbalancer.frontends import DEFAULT_RANGE, OUTBOUND, Frontend, Frontends
 
 
 class LoadBalancers:
@@ -41,6 +41,8 @@ class LoadBalancers:
         controller = ServiceController(cluster, balancer=balancer)
         await controller.start()
         self._controllers[cluster.id] = controller
+        # the public address of the cluster's outbound rule (AKS's `managedOutboundIPs`), held while it exists
+        await self.frontends.claim(Frontend("", cluster.id, "", "", OUTBOUND), requested=None)
 
     async def stop_cluster(self, id: str) -> None:
         """The cluster stops: its listeners close; its addresses stay held."""
