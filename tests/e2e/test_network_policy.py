@@ -17,6 +17,7 @@ from lks.net.netpol import nft
 from lks.nodes.process import ProcessRuntime
 
 from .conftest import LKS, lks_cli, lks_json, wait_until
+from .test_arm_errors import arm_error, send
 
 pytestmark = pytest.mark.skipif(not netns.supported() or nft.binary() is None,
                                 reason="network policy enforcement needs root, network namespaces and nft")
@@ -163,6 +164,30 @@ def test_check_table_and_errors(server: LKS, web_ip: str):
     res = lks_cli(server, "aks", "network-policy", "check", "-g", GROUP, "-n", CLUSTER, "--from", "clients/client",
                   "--to", "shop/web", "--port", "0")
     assert res.returncode != 0 and "InvalidParameter" in res.stderr
+
+
+HOSTILE = [
+    pytest.param(b"[]", "port", id="a-list"),
+    pytest.param(b'"x"', "port", id="a-string"),
+    pytest.param(b'{"from": "clients/client", "to": "shop/web", "port": "abc"}', "port", id="port-not-a-number"),
+    pytest.param(b'{"from": "clients/client", "to": "shop/web", "port": 70000}', "port", id="port-too-big"),
+    pytest.param(b'{"from": "clients/client", "to": "shop/web", "port": true}', "port", id="port-a-boolean"),
+    pytest.param(b'{"from": "clients/client", "to": "shop/web", "port": 80, "protocol": "ICMP"}', "protocol",
+                 id="protocol-unknown"),
+    pytest.param(b'{"from": {"a": 1}, "to": "shop/web", "port": 80}', "from", id="from-an-object"),
+    pytest.param(b'{"from": "clients/", "to": "shop/web", "port": 80}', "from", id="from-no-name"),
+    pytest.param(b'{"from": "clients/client", "to": "' + b"x" * 5000 + b'", "port": 80}', "to", id="to-huge"),
+]
+
+
+@pytest.mark.parametrize(("body", "target"), HOSTILE)
+def test_hostile_bodies_are_arm_errors(server: LKS, web_ip: str, body: bytes, target: str):
+    config = json.loads((server.home / "config.json").read_text())
+    path = (f"/subscriptions/{config['subscription_id']}/resourceGroups/{GROUP}/providers/"
+            f"Microsoft.ContainerService/managedClusters/{CLUSTER}/networkPolicyCheck?api-version=2026-08-01")
+    status, resp, raw = send(config, "POST", path, body, headers={"Content-Type": "application/json"})
+    error = arm_error(resp, raw)
+    assert (status, error["code"], error.get("target")) == (400, "InvalidParameter", target), error
 
 
 def test_a_cluster_without_network_policy_enforces_nothing(server: LKS):
