@@ -107,6 +107,28 @@ async def test_an_address_another_program_serves_is_skipped(cluster: Cluster, lb
         assert ingress_ip(await until(cluster, "web", ingress_ip)) == "127.231.7.2"
 
 
+async def test_a_new_ready_node_updates_the_load_balancers(cluster: Cluster, lbs: LoadBalancers) -> None:
+    await service(cluster)
+    await until(cluster, "web", ingress_ip)
+    nodes = cluster.registry("", "v1", "nodes")
+    await nodes.create(None, {"metadata": {"name": "n1"}})
+
+    def ready(current: dict) -> dict:
+        current["status"] = {"conditions": [{"type": "Ready", "status": "True"}]}
+        return current
+
+    await nodes.patch(None, "n1", ready, subresource="status")
+    for _ in range(2000):
+        if ("Normal", "UpdatedLoadBalancer", "Updated load balancer with new hosts") in await reasons(cluster, "web"):
+            break
+        await asyncio.sleep(0.001)
+    else:
+        raise AssertionError("no UpdatedLoadBalancer event")
+    await service(cluster, "later")
+    await until(cluster, "later", ingress_ip)
+    assert not [r for _, r, _ in await reasons(cluster, "later") if r == "UnAvailableLoadBalancer"]
+
+
 async def test_requested_internal_taken_and_outside(cluster: Cluster, lbs: LoadBalancers) -> None:
     await service(cluster, "a", annotations={"service.beta.kubernetes.io/azure-load-balancer-ipv4": "127.231.7.50"})
     assert ingress_ip(await until(cluster, "a", ingress_ip)) == "127.231.7.50"

@@ -8,8 +8,10 @@ balancer deleted and the finalizer removed.
 
 Events are upstream's, from component `service-controller`: `EnsuringLoadBalancer`,
 `EnsuredLoadBalancer`, `DeletingLoadBalancer`, `DeletedLoadBalancer`, `SyncLoadBalancerFailed`
-(Warning, then retried with backoff), `UnAvailableLoadBalancer` (no Ready node), and the notes
-of what changed (`Type`, `LoadbalancerIP`, ...) when an update needs the load balancer synced.
+(Warning, then retried with backoff), `UnAvailableLoadBalancer` (no Ready node), the notes of
+what changed (`Type`, `LoadbalancerIP`, ...) when an update needs the load balancer synced, and
+`UpdatedLoadBalancer` on every load balancer when the set of nodes behind them changes (the
+backend pool, which `lks.arm.network` reads from the Nodes).
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ COMPONENT = "service-controller"
 WRITE = WriteOptions(field_validation="Ignore", trusted=True, field_manager="cloud-controller-manager")
 EXCLUDE_LABEL = "node.kubernetes.io/exclude-from-external-load-balancers"
 TO_BE_DELETED = "ToBeDeletedByClusterAutoscaler"
+NODE_SYNC: Key = ("", "")  # the queue's key for "the hosts changed" (no Service has an empty name)
 
 
 def wants_load_balancer(service: Obj) -> bool:
@@ -111,7 +114,8 @@ class ServiceController(Controller[Key]):
         self.balancer = balancer
         self.registry = cluster.registry("", "v1", "services")
         self.recorder = events.EventRecorder(cluster, component=COMPONENT)
-        self.nodes = self.watch(cluster.registry("", "v1", "nodes"), lambda *_: None)
+        self.nodes = self.watch(cluster.registry("", "v1", "nodes"), self._on_node)
+        self._hosts: set[str] = set()  # the available nodes' names, kept from the node events
         self.services = self.watch(self.registry, self._on_service)
         self._known: dict[Key, Obj] = {}  # the last state synced (a Service deleted without finalizer)
         self._notes: dict[Key, list[tuple[str, str]]] = {}  # events noted by the handler, for its sync
@@ -123,6 +127,17 @@ class ServiceController(Controller[Key]):
     async def stop(self) -> None:
         await super().stop()
         await self.balancer.stop()
+
+    def prime(self) -> None:
+        assert self.nodes.cache is not None
+        self._hosts = {n["metadata"]["name"] for n in self.nodes.cache.objects.values() if available(n)}
+
+    def _on_node(self, kind: str, obj: Obj, _prev: Obj | None) -> None:
+        name = obj["metadata"]["name"]
+        now = kind != "DELETED" and available(obj)
+        if now != (name in self._hosts):
+            (self._hosts.add if now else self._hosts.discard)(name)
+            self.queue.add(NODE_SYNC)
 
     def _on_service(self, kind: str, obj: Obj, prev: Obj | None) -> None:
         key = (obj["metadata"]["namespace"], obj["metadata"]["name"])
@@ -140,6 +155,9 @@ class ServiceController(Controller[Key]):
             self.queue.add(key)
 
     async def sync(self, key: Key) -> None:
+        if key == NODE_SYNC:
+            await self._update_hosts()
+            return
         service = self.services.get(*key)
         for reason, message in self._notes.pop(key, []):
             if service is not None:
@@ -191,7 +209,7 @@ class ServiceController(Controller[Key]):
         await self.recorder.record(service, events.NORMAL, "EnsuringLoadBalancer", "Ensuring load balancer")
         if not has_finalizer(service):
             await self._finalizer(service, present=True)
-        if not any(available(n) for n in (self.nodes.cache.objects.values() if self.nodes.cache else ())):
+        if not self._hosts:
             await self.recorder.record(service, events.WARNING, "UnAvailableLoadBalancer",
                                        "There are no available nodes for LoadBalancer")
         try:
@@ -201,6 +219,19 @@ class ServiceController(Controller[Key]):
         await self.recorder.record(service, events.NORMAL, "EnsuredLoadBalancer", "Ensured load balancer")
         await self._status(service, previous, status)
         return False
+
+    async def _update_hosts(self) -> None:
+        """Upstream's node sync: every load balancer now has these hosts behind it."""
+        assert self.services.cache is not None
+        for service in list(self.services.cache.objects.values()):
+            if not wants_load_balancer(service) or not self.balancer.exists(service):
+                continue
+            if self._hosts:
+                await self.recorder.record(service, events.NORMAL, "UpdatedLoadBalancer",
+                                           "Updated load balancer with new hosts")
+            else:
+                await self.recorder.record(service, events.WARNING, "UnAvailableLoadBalancer",
+                                           "There are no available nodes for LoadBalancer")
 
     async def _delete_gone(self, service: Obj) -> None:
         """Upstream's `processLoadBalancerDelete`, for a Service deleted without the finalizer."""
