@@ -160,12 +160,12 @@ def prune(obj: Any, schema: Schema, path: str = "", *, root: bool = True) -> lis
         extra = node.get("additionalProperties")
         embedded = node.get("x-kubernetes-embedded-resource") or root
         for key in list(obj):
+            if embedded and key in ("apiVersion", "kind", "metadata"):
+                continue  # ObjectMeta is not pruned by the schema, even one that says metadata.name's limits
             if props is not None and key in props:
                 dropped += prune(obj[key], schema.prop(key), _join(path, key), root=False)
             elif isinstance(extra, dict) or extra is True:
                 dropped += prune(obj[key], schema.prop(key), _join(path, key), root=False)
-            elif embedded and key in ("apiVersion", "kind", "metadata"):
-                continue
             else:
                 dropped.append(_join(path, key))
                 del obj[key]

@@ -219,3 +219,16 @@ async def test_mutating_webhook_in_cluster(cluster: Cluster):
     assert refused.value.code == 422
     assert refused.value.message == ('admission webhook "validation.gatekeeper.sh" denied the request: '
                                      "assign bad can't change metadata")
+
+
+async def test_mutator_name_limit_and_labels_kept(cluster: Cluster):
+    assign = cluster.registry("mutations.gatekeeper.sh", "v1", "assign")
+    obj = mutator("Assign", "x" * 64, "spec.x", {"assign": {"value": 1}})
+    with pytest.raises(errors.APIError) as refused:
+        await assign.create(None, obj, WriteOptions(user=ADMIN))
+    # upstream's API server says `metadata.name: Too long` (422) from the CRD's schema first
+    assert refused.value.message.endswith("resource cannot have metadata.name larger than 63 char; length: 64")
+    labelled = mutator("Assign", "labelled", "spec.x", {"assign": {"value": 1}})
+    labelled["metadata"]["labels"] = {"team": "a"}
+    made = await assign.create(None, labelled, WriteOptions(user=ADMIN, field_validation="Strict"))
+    assert made["metadata"]["labels"] == {"team": "a"}  # ObjectMeta is not pruned by the CRD's metadata schema

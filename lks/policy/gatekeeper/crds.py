@@ -172,9 +172,9 @@ def _mutator_schema(parameters: Obj, *, apply_to: bool = True) -> Obj:
                                               "properties": {"message": _STR, "type": _STR}}},
         "id": _STR, "mutatorUID": _STR, "observedGeneration": {"type": "integer", "format": "int64"},
         "operations": _STRS}}
-    # the chart's `metadata.name` maxLength 63 is left out: the validating webhook says it instead
     return {"type": "object", "properties": {
         "apiVersion": _STR, "kind": _STR,
+        "metadata": {"type": "object", "properties": {"name": {"type": "string", "maxLength": 63}}},
         "spec": {"type": "object", "properties": spec},
         "status": {"type": "object", "properties": {"byPod": {"type": "array", "items": by_pod}}}}}
 

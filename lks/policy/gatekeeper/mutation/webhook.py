@@ -60,7 +60,7 @@ class Webhook:
         original = request.get("object") or {}
         subject = (original.get("metadata") or {}).get("name") if is_namespace else request.get("namespace")
         if subject and (subject == manifests.NAMESPACE
-                        or constraints.any_glob(await self.state.excluded("mutation"), subject)):
+                        or constraints.any_glob(await self.state.excluded("mutation-webhook"), subject)):
             return _allowed("Namespace is set to be ignored by Gatekeeper config")
         obj = copy.deepcopy(original)
         meta = obj.setdefault("metadata", {})
