@@ -13,7 +13,7 @@ from support import ADMIN, CA, TOKEN, backend, clock  # noqa: F401
 from lks import store
 from lks.clock import ManualClock
 from lks.controllers.crd import CRDController
-from lks.kube import errors
+from lks.kube import deletion, errors
 from lks.kube.cluster import Cluster
 from lks.kube.registry import WriteOptions
 from lks.policy import gatekeeper
@@ -207,6 +207,10 @@ async def test_mutating_webhook_in_cluster(cluster: Cluster):
                                       {"assign": {"value": "Always"}}), WriteOptions(user=ADMIN))
     by_pod = await enforced(cluster, "Assign", "always-pull")
     assert by_pod[0]["enforced"] is True and by_pod[0]["id"] == "gatekeeper-controller-manager"
+    statuses = cluster.registry("status.gatekeeper.sh", "v1beta1", "mutatorpodstatuses")
+    mine = await statuses.get("gatekeeper-system", "gatekeeper--controller--manager-assign-always--pull")
+    assert mine["status"]["enforced"] is True
+    assert mine["metadata"]["labels"]["internal.gatekeeper.sh/mutator-kind"] == "Assign"
     await cluster.registry("", "v1", "serviceaccounts").create("default", {
         "apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "default"}}, WriteOptions(user=ADMIN))
     pods = cluster.registry("", "v1", "pods")
@@ -219,6 +223,12 @@ async def test_mutating_webhook_in_cluster(cluster: Cluster):
     assert refused.value.code == 422
     assert refused.value.message == ('admission webhook "validation.gatekeeper.sh" denied the request: '
                                      "assign bad can't change metadata")
+    await assign.delete(None, "always-pull", deletion.DeleteOptions())
+
+    async def gone():
+        return await statuses.get_or_none("gatekeeper-system",
+                                          "gatekeeper--controller--manager-assign-always--pull") is None
+    await until(gone)
 
 
 async def test_mutator_name_limit_and_labels_kept(cluster: Cluster):

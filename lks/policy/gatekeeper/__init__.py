@@ -94,6 +94,7 @@ class Gatekeeper:
                                              spec["names"]["plural"])
         await templates.wait_established(self.cluster, crds.CONFIG_GROUP, "v1alpha1", "configs")
         await templates.wait_established(self.cluster, crds.STATUS_GROUP, "v1beta1", "constrainttemplatepodstatuses")
+        await templates.wait_established(self.cluster, crds.STATUS_GROUP, "v1beta1", "mutatorpodstatuses")
         await self._namespace_gone()
         # the handler is there before the configuration that sends requests to it
         local.register(self.cluster.id, manifests.NAMESPACE, manifests.SERVICE, self.webhook.admit)

@@ -106,6 +106,16 @@ def system_crds() -> list[Obj]:
              scope="Namespaced")
         for kind, plural in (("ConstraintTemplatePodStatus", "constrainttemplatepodstatuses"),
                              ("ConstraintPodStatus", "constraintpodstatuses"))]
+    mutator_status = {"type": "object", "properties": {
+        "apiVersion": _STR, "kind": _STR,
+        "status": {"type": "object", "properties": {
+            "enforced": {"type": "boolean"},
+            "errors": {"type": "array", "items": {"type": "object", "required": ["message"],
+                                                  "properties": {"message": _STR, "type": _STR}}},
+            "id": _STR, "mutatorUID": _STR, "observedGeneration": {"type": "integer", "format": "int64"},
+            "operations": _STRS}}}}
+    statuses.append(_crd(STATUS_GROUP, "MutatorPodStatus", "mutatorpodstatuses",
+                         [_version("v1beta1", mutator_status, storage=True, status=False)], scope="Namespaced"))
     return [templates, config, *statuses]
 
 

@@ -1,7 +1,8 @@
 """The mutator controller (Gatekeeper's `pkg/controller/mutators`): it watches Assign,
 AssignMetadata, ModifySet and AssignImage, keeps `system.System` in line with them and writes
 each mutator's `status.byPod` as Gatekeeper's webhook pods report it: `enforced: true`, or
-`enforced: false` with the error that kept it out (an invalid mutator, `ErrConflictingSchema`).
+`enforced: false` with the error that kept it out (an invalid mutator, `ErrConflictingSchema`),
+each pod's entry also kept as its MutatorPodStatus in gatekeeper-system (what `byPod` gathers).
 A change can end or start another mutator's conflict, so those are looked at again too.
 """
 
@@ -13,9 +14,9 @@ from typing import TYPE_CHECKING, Any
 
 from lks.controllers.controller import Controller
 from lks.controllers.informer import Informer
-from lks.kube import errors
+from lks.kube import deletion, errors
 from lks.kube.registry import WriteOptions
-from lks.policy.gatekeeper import templates
+from lks.policy.gatekeeper import crds, manifests, templates
 from lks.policy.gatekeeper.mutation import mutators, schema, system
 
 if TYPE_CHECKING:
@@ -35,6 +36,7 @@ class MutatorController(Controller[tuple[str, str]]):
         self.state = state
         self.system = mutation
         self.informers: dict[str, Informer] = {}
+        self.pod_statuses = cluster.registry(crds.STATUS_GROUP, "v1beta1", "mutatorpodstatuses")
         for kind, plural in mutators.KINDS.items():
             reg = cluster.registry(mutators.GROUP, mutators.STORED[kind], plural)
             self.informers[kind] = self.watch(reg, self._handler(kind))
@@ -71,6 +73,7 @@ class MutatorController(Controller[tuple[str, str]]):
             if other != id_:
                 self.queue.add((other[1], other[3]))
         if obj is None:
+            await self._delete_pod_statuses(kind, name)
             return
         if error is None and id_ in after:
             error = {"type": schema.CONFLICT_TYPE, "message": schema.describe(after[id_])}
@@ -89,6 +92,7 @@ class MutatorController(Controller[tuple[str, str]]):
             by_pod.append(entry)
         if (obj.get("status") or {}).get("byPod") == by_pod:
             return
+        await self._pod_statuses(kind, meta["name"], by_pod)
 
         def patch(current: Obj) -> Obj:
             current = copy.deepcopy(current)
@@ -102,3 +106,30 @@ class MutatorController(Controller[tuple[str, str]]):
         except errors.APIError as err:
             if err.code != 404:
                 raise
+
+    async def _pod_statuses(self, kind: str, name: str, by_pod: list[Obj]) -> None:
+        opts = WriteOptions(field_manager=MANAGER, force=True, field_validation="Ignore")
+        for entry in by_pod:
+            key = templates.pack(entry["id"], kind.lower(), name)
+            obj = {"apiVersion": f"{crds.STATUS_GROUP}/v1beta1", "kind": "MutatorPodStatus",
+                   "metadata": {"name": key, "namespace": manifests.NAMESPACE, "labels": {
+                       "internal.gatekeeper.sh/mutator-name": name, "internal.gatekeeper.sh/mutator-kind": kind,
+                       "internal.gatekeeper.sh/pod": entry["id"]}},
+                   "status": entry}
+            try:
+                await self.pod_statuses.apply(manifests.NAMESPACE, key, obj, opts)
+            except errors.APIError as err:  # the namespace is going (the add-on turned off)
+                log.debug("gatekeeper: mutator pod status %s not written: %s", key, err.message)
+
+    async def _delete_pod_statuses(self, kind: str, name: str) -> None:
+        for obj in list((await self.pod_statuses.cache()).objects.values()):
+            meta = obj["metadata"]
+            labels = meta.get("labels") or {}
+            if labels.get("internal.gatekeeper.sh/mutator-name") != name or \
+                    labels.get("internal.gatekeeper.sh/mutator-kind") != kind:
+                continue
+            try:
+                await self.pod_statuses.delete(meta.get("namespace"), meta["name"], deletion.DeleteOptions())
+            except errors.APIError as err:
+                if err.code != 404:
+                    raise
