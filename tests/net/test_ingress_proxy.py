@@ -177,6 +177,37 @@ async def test_round_robin_over_ready_endpoints(cluster: Cluster, served) -> Non
     assert sorted(names) == ["alpha", "alpha", "beta", "beta"]
 
 
+async def test_default_class_and_the_legacy_annotation(cluster: Cluster, served) -> None:
+    ing, ports = served
+    for obj in _service("alpha", ports["alpha"]):
+        await _create(cluster, obj)
+    backend = {"service": {"name": "alpha", "port": {"number": 80}}}
+    await _create(cluster, {"apiVersion": "networking.k8s.io/v1", "kind": "Ingress",
+                            "metadata": {"name": "classless", "namespace": "default"},
+                            "spec": {"rules": [{"host": "classless.test", "http": {"paths": [
+                                {"path": "/", "pathType": "Prefix", "backend": backend}]}}]}})
+    await _create(cluster, {"apiVersion": "networking.k8s.io/v1", "kind": "Ingress",
+                            "metadata": {"name": "legacy", "namespace": "default", "annotations": {
+                                "kubernetes.io/ingress.class": approuting.INGRESS_CLASS}},
+                            "spec": {"rules": [{"host": "legacy.test", "http": {"paths": [
+                                {"path": "/", "pathType": "Prefix", "backend": backend}]}}]}})
+    ip = await _until(lambda: _ip(ing), "address")
+
+    async def status(host: str) -> int:
+        async with aiohttp.ClientSession() as http, http.get(f"http://{ip}/", headers={"Host": host}) as r:
+            return r.status
+    assert await _until(lambda: _is(status("legacy.test"), 200), "the legacy annotation served")
+    assert await status("classless.test") == 404  # no class, and ours is not the default
+    classes = cluster.registry("networking.k8s.io", "v1", "ingressclasses")
+    await classes.patch(None, approuting.INGRESS_CLASS, lambda cur: {**cur, "metadata": {
+        **cur["metadata"], "annotations": {"ingressclass.kubernetes.io/is-default-class": "true"}}})
+    assert await _until(lambda: _is(status("classless.test"), 200), "the default class served")
+
+
+async def _is(value, wanted) -> bool:
+    return await value == wanted
+
+
 async def _ip(ing: appingress.Ingress) -> str | None:
     return ing.proxy.address
 

@@ -89,3 +89,18 @@ def test_named_ports_and_tls_hosts() -> None:
     assert server is not None and server.tls == ("default", "cert")
     assert table.tls_secret("x.wild.test") == ("default", "cert")
     assert table.tls_secret("plain.test") is None
+
+
+def test_ssl_redirect_annotations() -> None:
+    tls = [{"hosts": ["s.test"], "secretName": "cert"}]
+    plain = ingress("plain", rules=[rule("s.test", ("/", "Prefix", "s"))], tls=tls)
+    off = ingress("off", rules=[rule("s.test", ("/off", "Prefix", "o"))], created="2026-01-02T00:00:00Z")
+    off["metadata"]["annotations"] = {routes.SSL_REDIRECT: "false"}
+    forced = ingress("forced", rules=[rule("f.test", ("/", "Prefix", "f"))])
+    forced["metadata"]["annotations"] = {routes.FORCE_SSL_REDIRECT: "true"}
+    table = routes.build([plain, off, forced])
+    assert table.redirects(*table.route("s.test", "/x"))
+    assert table.redirects(*table.route("s.test", "/nothing-here")) is True  # TLS host, its root
+    assert not table.redirects(*table.route("s.test", "/off"))
+    assert table.redirects(*table.route("f.test", "/"))
+    assert not table.redirects(*table.route("other.test", "/"))

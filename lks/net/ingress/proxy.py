@@ -153,8 +153,9 @@ class Proxy:
     async def handle(self, request: web.BaseRequest) -> web.StreamResponse:
         secure = request.transport is not None and request.transport.get_extra_info("sslcontext") is not None
         host = request.host or ""
-        server, backend = self.controller.table.route(host, request.path)
-        if not secure and server is not None and server.tls is not None:
+        table = self.controller.table
+        server, backend = table.route(host, request.path)
+        if not secure and table.redirects(server, backend):
             location = f"https://{routes.normalize_host(host)}{request.raw_path}"
             return web.Response(status=308, body=_page(308, "Permanent Redirect"), content_type="text/html",
                                 headers={"Location": location, "Server": "nginx"})

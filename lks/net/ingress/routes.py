@@ -13,7 +13,9 @@ ingress-nginx builds its nginx.conf (`internal/ingress/controller/controller.go`
   the Ingress naming the host, else the controller's default backend (404).
 - Two Ingresses with the same host and path: the older one's wins (by creation, then name).
 - TLS: a host listed in an Ingress's `tls` is served with that Secret and its plain HTTP is
-  redirected to HTTPS (308, ingress-nginx's `ssl-redirect`).
+  redirected to HTTPS (308, ingress-nginx's `ssl-redirect`), unless the routing Ingress says
+  `nginx.ingress.kubernetes.io/ssl-redirect: "false"`; `force-ssl-redirect: "true"` redirects
+  without TLS too.
 
 `controller.py` builds the table from its caches; `proxy.py` serves it.
 """
@@ -25,6 +27,8 @@ from typing import Any
 
 Obj = dict[str, Any]
 CATCH_ALL = "_"
+SSL_REDIRECT = "nginx.ingress.kubernetes.io/ssl-redirect"
+FORCE_SSL_REDIRECT = "nginx.ingress.kubernetes.io/force-ssl-redirect"
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +79,15 @@ class Server:
 class Table:
     servers: dict[str, Server] = field(default_factory=dict)  # exact hosts and the catch-all
     wildcards: dict[str, Server] = field(default_factory=dict)  # "*.foo.com" by its suffix "foo.com"
+    no_redirect: set[str] = field(default_factory=set)  # Ingresses (namespace/name) saying ssl-redirect "false"
+    force_redirect: set[str] = field(default_factory=set)  # ... and force-ssl-redirect "true"
+
+    def redirects(self, server: Server | None, backend: Backend | None) -> bool:
+        """Whether plain HTTP to this route is sent to HTTPS."""
+        ingress = backend.ingress if backend is not None else None
+        if ingress in self.force_redirect:
+            return True
+        return server is not None and server.tls is not None and ingress not in self.no_redirect
 
     def server(self, host: str) -> Server | None:
         """The server for a Host header (port and trailing dot removed, any case)."""
@@ -133,6 +146,12 @@ def build(ingresses: list[Obj]) -> Table:
 
     for ing in sorted(ingresses, key=_age):
         spec = ing.get("spec") or {}
+        meta = ing["metadata"]
+        annotations = meta.get("annotations") or {}
+        if annotations.get(SSL_REDIRECT) == "false":
+            table.no_redirect.add(f"{meta['namespace']}/{meta['name']}")
+        if annotations.get(FORCE_SSL_REDIRECT) == "true":
+            table.force_redirect.add(f"{meta['namespace']}/{meta['name']}")
         default = _backend(ing, spec.get("defaultBackend"))
         if default is not None and server(CATCH_ALL).root is None:
             server(CATCH_ALL).root = default
