@@ -26,6 +26,7 @@ import csr_bench  # noqa: E402
 import dns_bench  # noqa: E402
 import gatekeeper_bench  # noqa: E402
 import identity_bench  # noqa: E402
+import ingress_bench  # noqa: E402
 import metrics_bench  # noqa: E402
 import node_authz_bench  # noqa: E402
 import podnet_bench  # noqa: E402
@@ -68,6 +69,7 @@ BENCHES: list[tuple[str, Callable[[], dict[str, float]]]] = [
     ("Azure RBAC (in process)", lambda: asyncio.run(azure_rbac_bench.run())),
     ("metrics API", metrics_bench.run),
     ("cluster DNS (in process)", lambda: asyncio.run(dns_bench.run())),
+    ("app routing ingress (in process, root)", lambda: asyncio.run(ingress_bench.run())),
 ]
 
 
