@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import urllib.request
 
 import pytest
@@ -115,6 +116,36 @@ def test_a_connection_to_the_external_ip_reaches_the_pod(server: LKS, web_ip: st
         except OSError:
             return None  # the pod not ready yet: the load balancer has no backend
     assert wait_until(answer, timeout=60, what="an answer through the load balancer") == "web"
+
+
+ECHO = ("import socket\n"
+        "s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(('', 5353))\n"
+        "while True:\n"
+        "    data, addr = s.recvfrom(512); s.sendto(b'echo ' + data, addr)\n")
+
+
+@rooted
+def test_udp_datagrams_reach_the_pod_and_come_back(server: LKS):
+    node = json.loads(server.kubectl("get", "pod", "web", "-o", "json").stdout)["spec"]["nodeName"]
+    pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "echo", "labels": {"app": "echo"}},
+           "spec": {"nodeName": node, "terminationGracePeriodSeconds": 1, "tolerations": [{"operator": "Exists"}],
+                    "containers": [{"name": "main", "image": "python", "command": ["python3", "-c", ECHO]}]}}
+    server.kubectl("apply", "-f", "-", input=json.dumps(pod))
+    svc = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "echo"},
+           "spec": {"type": "LoadBalancer", "selector": {"app": "echo"},
+                    "ports": [{"name": "dns", "port": 53, "targetPort": 5353, "protocol": "UDP"}]}}
+    server.kubectl("apply", "-f", "-", input=json.dumps(svc))
+    ip = _external_ip(server, "echo")
+
+    def answer():
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as client:
+            client.settimeout(1)
+            client.sendto(b"ping", (ip, 53))
+            try:
+                return client.recvfrom(512)[0]
+            except OSError:
+                return None  # the pod not running yet: the datagram went nowhere
+    assert wait_until(answer, timeout=60, what="a UDP answer through the load balancer") == b"echo ping"
 
 
 def test_node_resource_group_shows_the_load_balancers_and_public_ip(server: LKS, web_ip: str):
