@@ -7,6 +7,8 @@
 - `dnsconfig`: a pod's /etc/resolv.conf and /etc/hosts as kubelet writes them.
 - `relay`: the cluster's public API endpoint on each pod's own loopback.
 - `dns/`: the cluster DNS server.
+- `loadbalancer/`: LoadBalancer Services as AKS's cloud provider serves them: addresses, the
+  service controller, and listeners on the host forwarding into the cluster's namespace.
 - `proxy/`: Service virtual IPs, NodePorts and hostPorts (kube-proxy's nftables mode).
 
 The process runtime (`lks.nodes.process`) drives them; Services, load balancers and network
