@@ -137,6 +137,10 @@ def test_cli_create_show_delete(server: LKS, tmp_path):
     res = lks_cli(server, "policy", "set-definition", "create", "-n", "cli-bad", "--definitions",
                   json.dumps([{"policyDefinitionId": NO_PRIVILEGE, "parameters": {"colour": {"value": 1}}}]))
     assert res.returncode != 0 and "(UndefinedPolicyParameter)" in res.stderr
+    assigned = lks_json(server, "policy", "assignment", "create", "-n", "cli-assigned", "--policy-set-definition",
+                        "cli-set", "-p", json.dumps({"effect": "Audit"}))
+    assert assigned["policyDefinitionId"] == made["id"] and assigned["parameters"] == {"effect": {"value": "Audit"}}
+    lks_cli(server, "policy", "assignment", "delete", "-n", "cli-assigned")
     lks_cli(server, "policy", "set-definition", "delete", "-n", "cli-set")
     res = lks_cli(server, "policy", "set-definition", "show", "-n", "cli-set")
     assert res.returncode != 0 and "PolicySetDefinitionNotFound" in res.stderr

@@ -62,6 +62,8 @@ class Webhook:
         if subject and (subject == manifests.NAMESPACE
                         or constraints.any_glob(await self.state.excluded("mutation-webhook"), subject)):
             return _allowed("Namespace is set to be ignored by Gatekeeper config")
+        if not self.system.mutators:  # nothing to apply: spare the copy
+            return _allowed("Resource was not mutated")
         obj = copy.deepcopy(original)
         meta = obj.setdefault("metadata", {})
         namespace = "" if is_namespace else request.get("namespace") or ""
