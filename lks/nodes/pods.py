@@ -244,6 +244,7 @@ class PodWorkers(podactions.PodActions):
                 self.process.sweep(known)
         elif self.process.cluster is not self.cluster:  # handed over: its containers are adopted
             self.process.take_over(self.cluster, known=known)
+            await self.process.cluster_dns()  # its DNS and Service VIPs in the pod network follow
         return self.process
 
     def _on_runtime(self, namespace: str, name: str, events: list[podevents.Event]) -> None:
