@@ -127,6 +127,16 @@ def routed(server: LKS, enabled: dict, tmp_path_factory: pytest.TempPathFactory)
     return str(d / "ca.crt")
 
 
+def _answer(ip: str, host: str, path: str, *, tls_ca: str | None = None) -> dict | None:
+    """The backend's JSON answer through the ingress; None while there is none (not listening
+    yet, no ready endpoint)."""
+    try:
+        status, _, body = _request(ip, host, path, tls_ca=tls_ca)
+    except OSError:
+        return None
+    return json.loads(body) if status == 200 else None
+
+
 def _request(ip: str, host: str, path: str, *, tls_ca: str | None = None) -> tuple[int, dict, bytes]:
     if tls_ca is None:
         conn = http.client.HTTPConnection(ip, 80, timeout=10)
@@ -146,11 +156,7 @@ def _request(ip: str, host: str, path: str, *, tls_ca: str | None = None) -> tup
 @rooted
 def test_ingress_routes_two_paths_to_two_services(server: LKS, routed: str) -> None:
     ip = _external_ip(server)
-
-    def answered():
-        status, _, body = _request(ip, "shop.example.test", "/alpha/x?y=1")
-        return json.loads(body) if status == 200 else None
-    alpha = wait_until(answered, what="the ingress answering from alpha")
+    alpha = wait_until(lambda: _answer(ip, "shop.example.test", "/alpha/x?y=1"), what="the ingress answering from alpha")
     assert alpha == {"pod": "alpha", "path": "/alpha/x?y=1", "host": "shop.example.test", "xff": "127.0.0.1",
                      "proto": "http"}
     status, headers, body = _request(ip, "shop.example.test", "/beta")
@@ -174,11 +180,19 @@ def test_unmatched_is_404_and_tls_host_redirects(server: LKS, routed: str) -> No
 @rooted
 def test_tls_with_a_secret(server: LKS, routed: str) -> None:
     ip = _external_ip(server)
-    status, _, body = wait_until(lambda: _request(ip, "secure.example.test", "/beta/s", tls_ca=routed),
-                                 what="HTTPS through the ingress")
-    assert status == 200
-    assert json.loads(body) | {"xff": None} == {"pod": "beta", "path": "/beta/s", "host": "secure.example.test",
+    body = wait_until(lambda: _answer(ip, "secure.example.test", "/beta/s", tls_ca=routed),
+                      what="HTTPS through the ingress")
+    assert body | {"xff": None} == {"pod": "beta", "path": "/beta/s", "host": "secure.example.test",
                                                "xff": None, "proto": "https"}
+
+
+@rooted
+def test_served_again_after_a_restart(server: LKS, routed: str) -> None:
+    ip = _external_ip(server)
+    server.restart()
+    assert _external_ip(server) == ip  # kept in the Service's status and the frontends' store
+    assert wait_until(lambda: _answer(ip, "shop.example.test", "/beta"), timeout=60,
+                      what="the ingress answering after the restart")["pod"] == "beta"
 
 
 def test_disable_removes_the_add_on(server: LKS, enabled: dict) -> None:  # last: the others need it on
