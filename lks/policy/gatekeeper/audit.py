@@ -20,7 +20,7 @@ from lks import tasks
 from lks.clock import rfc3339
 from lks.kube import errors
 from lks.kube.registry import WriteOptions
-from lks.policy.gatekeeper import constraints, templates
+from lks.policy.gatekeeper import constraints, evaluation, templates
 
 if TYPE_CHECKING:
     from lks.kube.cluster import Cluster
@@ -132,20 +132,19 @@ class Audit:
             if subject and excluded and constraints.any_glob(excluded, subject):
                 continue
             target = constraints.Target(group, kind, ns, name, meta.get("labels") or {}, namespaces.get(ns))
-            review = None
-            for b in mine:
+            matched = [b for b in mine if b.constraint.matches(target)]
+            if not matched:
+                continue
+            review = {"kind": review_kind, "name": name, "object": obj, "operation": "CREATE",
+                      **({"namespace": ns} if ns else {})}
+            # the object's revision: an engine may keep its answer until the object changes
+            shared: Obj = {"revision": (meta.get("uid"), meta.get("resourceVersion"))}
+            answers = evaluation.violations([(b.program, b.constraint.parameters) for b in matched], review,
+                                            inventory, shared)
+            for b, found in zip(matched, answers, strict=True):
                 c = b.constraint
-                if not c.matches(target):
-                    continue
-                if review is None:
-                    review = {"kind": review_kind, "name": name, "object": obj, "operation": "CREATE",
-                              **({"namespace": ns} if ns else {})}
-                    # the object's revision: an engine may keep its answer until the object changes
-                    shared: Obj = {"revision": (meta.get("uid"), meta.get("resourceVersion"))}
-                try:
-                    found = b.program.violations(review, c.parameters, inventory, shared)
-                except Exception as err:
-                    log.warning("gatekeeper audit: constraint %s failed: %s", c.name, err)
+                if isinstance(found, Exception):
+                    log.warning("gatekeeper audit: constraint %s failed: %s", c.name, found)
                     continue
                 if not found:
                     continue

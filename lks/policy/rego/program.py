@@ -58,7 +58,20 @@ def _compile(rego: str, libs: tuple[str, ...], v1: bool) -> Program:
         modules.append(module)
     if "violation" not in template.rules:
         raise RegoError(f"{TEMPLATE_FILE}:1: rego_compile_error: missing required rule: violation")
+    clash = next((name for name, n in arities(modules).items() if len(n) > 1), None)
+    if clash is not None:  # rego-cpp 1.5.2 crashes the process on it, even across packages
+        raise RegoError(f"{TEMPLATE_FILE}:1: rego_compile_error: function {clash} is defined with different numbers "
+                        "of arguments in two modules, which the engine does not support")
     return Program(template.package, modules)
+
+
+def arities(modules: Iterable[v0.Module]) -> dict[str, set[int]]:
+    """Every function name the modules define -> the numbers of arguments they define it with."""
+    out: dict[str, set[int]] = {}
+    for module in modules:
+        for name, n in module.arities.items():
+            out.setdefault(name, set()).update(n)
+    return out
 
 
 class Program:
@@ -163,17 +176,7 @@ class Program:
         return child, None
 
     def _evaluate(self, value: inputs.Input) -> list[dict]:
-        runner = _runner()
-        if runner.input is not value:  # regoSetInput copies the whole document: once per review
-            _c.rego_set_input(runner.rego._impl, value._impl)
-            runner.input = value
-        with self._lock:
-            output = _c.rego_bundle_query(runner.rego._impl, self._bundle._impl)
-            try:
-                ok = _c.rego_output_ok(output)
-                text = _c.rego_output_string(output)
-            finally:
-                _c.rego_free_output(output)
+        ok, text = query(self._bundle, self._lock, value)
         if not ok or text.startswith("("):
             raise RegoError(_message(text, self.modules, "eval_error"))
         if text == "undefined":
@@ -190,25 +193,47 @@ class Program:
 
     def _input(self, review: dict, parameters: dict | None, inventory: dict | None,
                shared: dict | None) -> tuple[inputs.Input, tuple | None]:
-        key = None
-        if shared is not None:
-            try:
-                key = (self.unread, self.uses_inventory, None if parameters is None else orjson.dumps(parameters))
-            except TypeError:
-                key = None
-            else:
-                value = shared.get(key)
-                if value is not None:
-                    return value, key
-        document = {"review": reads.pruned(review, self.unread)}
-        if parameters is not None:
-            document["parameters"] = parameters
-        if self.uses_inventory:
-            document[v0.INVENTORY_FIELD] = inventory if inventory is not None else {}
-        value = inputs.Input(document)
-        if key is not None:
-            shared[key] = value
-        return value, key
+        return review_input(review, self.unread, self.uses_inventory, parameters, inventory, shared)
+
+
+def review_input(review: dict, unread: frozenset[str], uses_inventory: bool, parameters: dict | None,
+                 inventory: dict | None, shared: dict | None) -> tuple[inputs.Input, tuple | None]:
+    """Gatekeeper's input for a review, without the `unread` parts (`reads.py`), with the inventory
+    if `uses_inventory`; kept in `shared` (and its key returned) for the next evaluation that needs
+    the same one."""
+    key = None
+    if shared is not None:
+        try:
+            key = (unread, uses_inventory, None if parameters is None else orjson.dumps(parameters))
+        except TypeError:
+            key = None
+        else:
+            value = shared.get(key)
+            if value is not None:
+                return value, key
+    document = {"review": reads.pruned(review, unread)}
+    if parameters is not None:
+        document["parameters"] = parameters
+    if uses_inventory:
+        document[v0.INVENTORY_FIELD] = inventory if inventory is not None else {}
+    value = inputs.Input(document)
+    if key is not None:
+        shared[key] = value
+    return value, key
+
+
+def query(bundle, lock: threading.Lock, value: inputs.Input) -> tuple[bool, str]:
+    """Run `bundle` (under its `lock`) on this thread's interpreter with the input `value`: (ok, output)."""
+    runner = _runner()
+    if runner.input is not value:  # regoSetInput copies the whole document: once per review
+        _c.rego_set_input(runner.rego._impl, value._impl)
+        runner.input = value
+    with lock:
+        output = _c.rego_bundle_query(runner.rego._impl, bundle._impl)
+        try:
+            return bool(_c.rego_output_ok(output)), _c.rego_output_string(output)
+        finally:
+            _c.rego_free_output(output)
 
 
 class _Runner(threading.local):

@@ -70,6 +70,7 @@ class Module:
     package: str
     lines: list[int]  # line of the translated source (0-based) -> line of the original (1-based)
     functions: set[str] = field(default_factory=set)  # names defined with arguments
+    arities: dict[str, set[int]] = field(default_factory=dict)  # function name -> its numbers of arguments
     rules: set[str] = field(default_factory=set)  # names of every rule and function
     calls: list[tuple[str, int]] = field(default_factory=list)  # (dotted name, original line)
     aliases: set[str] = field(default_factory=set)  # names bound by `import ... [as x]`
@@ -93,6 +94,7 @@ class _Translator(hoist.Hoisting):
         self.head_tokens: set[int] = set()  # tokens already rewritten by a head
         self.sprintf = False  # whether the module calls sprintf (and needs its helpers)
         self.functions: set[str] = set()
+        self.arities: dict[str, set[int]] = {}
         self.rules: set[str] = set()
         self.bodies: list[tuple[int, int, int, int]] = []  # (first, end, head start, head end)
         self.values: list[tuple[int, int, int]] = []  # rule values: (first, end, head start)
@@ -199,7 +201,8 @@ class _Translator(hoist.Hoisting):
                 i = self._rule(i)
         if not self.package:
             raise self._error(0, "missing package declaration")
-        self.module = Module(self.filename, "", self.package, [], self.functions, self.rules, aliases=self.aliases)
+        self.module = Module(self.filename, "", self.package, [], self.functions, self.arities, self.rules,
+                             aliases=self.aliases)
         self._rewrite_body_tokens()
         for body in self.bodies:
             self._hoist_query(*body)
@@ -256,7 +259,9 @@ class _Translator(hoist.Hoisting):
         function = self._is(i, "(")
         if function:
             self.functions.add(name)
-            i = self._next(self._match(i) + 1)
+            close = self._match(i)
+            self.arities.setdefault(name, set()).add(self._arity(i, close))
+            i = self._next(close + 1)
         has_contains = "contains" in self.keywords and self._is(i, "contains")
         if has_contains:
             i = self._term_end(self._next(i + 1))
@@ -274,6 +279,22 @@ class _Translator(hoist.Hoisting):
             self.head_tokens.update((open_, close))
         head_end = i
         return self._bodies(start, head_end)
+
+    def _arity(self, open_: int, close: int) -> int:
+        """The number of arguments between the brackets at open_ and close."""
+        count, seen, j = 0, False, open_ + 1
+        while j < close:
+            t = self.toks[j]
+            if t.kind == PUNCT and t.text in OPENERS:
+                j = self._match(j)
+                seen = True
+            elif t.kind == PUNCT and t.text == ",":
+                count += 1
+                seen = False
+            elif not t.trivia and t.kind != NL:
+                seen = True
+            j += 1
+        return count + seen
 
     def _prev_index(self, i: int) -> int:
         i -= 1
