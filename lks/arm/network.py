@@ -179,20 +179,24 @@ class _NodeGroup:
             fid = f"{lb_id}/frontendIPConfigurations/{fname}"
             rule_refs = []
             for port in f.ports:
+                if port["protocol"] not in ("TCP", "UDP"):
+                    continue  # an Azure load balancer has TCP and UDP rules only
                 rname = f"{fname}-{port['protocol']}-{port['port']}"
                 rid, pid = f"{lb_id}/loadBalancingRules/{rname}", f"{lb_id}/probes/{rname}"
                 rule_refs.append({"id": rid})
+                tcp = port["protocol"] == "TCP"  # a UDP port gets no probe (the cloud provider's rule)
                 rules.append(_child(rid, rname, "loadBalancingRules", self._etag(name, rname), {
                     "frontendIPConfiguration": {"id": fid}, "backendAddressPool": {"id": pool_id},
-                    "backendAddressPools": [{"id": pool_id}], "probe": {"id": pid},
+                    "backendAddressPools": [{"id": pool_id}], **({"probe": {"id": pid}} if tcp else {}),
                     "protocol": port["protocol"].capitalize(), "loadDistribution": "Default",
                     "frontendPort": port["port"], "backendPort": port["port"], "idleTimeoutInMinutes": 4,
-                    "enableFloatingIP": True, "enableTcpReset": True, "disableOutboundSnat": True,
+                    "enableFloatingIP": True, "enableTcpReset": tcp, "disableOutboundSnat": True,
                 }))
-                probes.append(_child(pid, rname, "probes", self._etag(name, "probe", rname), {
-                    "protocol": "Tcp", "port": port.get("nodePort") or port["port"], "intervalInSeconds": 5,
-                    "numberOfProbes": 2, "probeThreshold": 1, "loadBalancingRules": [{"id": rid}],
-                }))
+                if tcp:
+                    probes.append(_child(pid, rname, "probes", self._etag(name, "probe", rname), {
+                        "protocol": "Tcp", "port": port.get("nodePort") or port["port"], "intervalInSeconds": 5,
+                        "numberOfProbes": 2, "probeThreshold": 1, "loadBalancingRules": [{"id": rid}],
+                    }))
             props: Doc = {"privateIPAllocationMethod": "Dynamic", "loadBalancingRules": rule_refs}
             if f.internal:
                 props |= {"privateIPAddress": f.ip, "privateIPAddressVersion": "IPv4",

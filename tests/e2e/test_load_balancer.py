@@ -152,6 +152,13 @@ def test_node_resource_group_shows_the_load_balancers_and_public_ip(server: LKS,
     _service(server, "inside", annotations={"service.beta.kubernetes.io/azure-load-balancer-internal": "true"})
     private_ip = _external_ip(server, "inside")
     assert private_ip == "10.224.255.254"
+    server.kubectl("apply", "-f", "-", input=json.dumps({
+        "apiVersion": "v1", "kind": "Service", "metadata": {"name": "udp-only"},
+        "spec": {"type": "LoadBalancer", "selector": {"app": "none"}, "allocateLoadBalancerNodePorts": False,
+                 "ports": [{"name": "u", "port": 5000, "protocol": "UDP"}]}}))
+    _external_ip(server, "udp-only")
+    udp_frontend = ("a" + _get(server, "udp-only")["metadata"]["uid"].replace("-", ""))[:32]
+    assert "nodePort" not in _get(server, "udp-only")["spec"]["ports"][0]  # allocateLoadBalancerNodePorts: false
     uid = _get(server, "web")["metadata"]["uid"]
     frontend = ("a" + uid.replace("-", ""))[:32]
     network = _network(server)
@@ -163,6 +170,8 @@ def test_node_resource_group_shows_the_load_balancers_and_public_ip(server: LKS,
     assert (rule.frontend_port, rule.backend_port, rule.protocol) == (80, 80, "Tcp")
     assert rule.probe.id.endswith(f"/probes/{frontend}-TCP-80")
     assert any(p.name == f"{frontend}-TCP-80" for p in lb.probes)
+    udp_rule = next(r for r in lb.load_balancing_rules if r.name == f"{udp_frontend}-UDP-5000")
+    assert udp_rule.protocol == "Udp" and udp_rule.probe is None
     pools = {p.name: p for p in lb.backend_address_pools}
     assert len(pools["kubernetes"].backend_ip_configurations) == 4  # 3 nodepool1 + 1 procs
     assert pools["kubernetes"].backend_ip_configurations[0].id.endswith("/ipConfigurations/ipconfig1")
