@@ -86,12 +86,16 @@ async def _objects(cluster: Cluster, group: str, resource: str) -> list[Doc]:
 
 
 async def _end(cluster: Cluster, value: Any, target: str) -> model.Pod | str:
-    """A connection's end: `namespace/pod` (a pod of the cluster) or an IP address."""
+    """A connection's end: `namespace/pod` (a pod of the cluster) or an IP address (the pod that
+    has it, if one does)."""
     text = str(value or "").strip()
     try:
-        return str(ipaddress.ip_address(text))
+        ip = str(ipaddress.ip_address(text))
     except ValueError:
         pass
+    else:  # a running pod's address is that pod: its policies count
+        pods = [p for p in map(netpol.policy_pod, await _objects(cluster, "", "pods")) if p is not None and ip in p.ips]
+        return pods[0] if pods else ip
     namespace, _, name = text.rpartition("/")
     if not text or not name:
         raise invalid_parameter(f"The value of parameter {target} is invalid: '{text}'. Give a pod as "

@@ -134,6 +134,10 @@ def test_ingress_deny_then_allow_by_namespace_then_egress_deny(server: LKS, web_
     assert answer["allowed"] is False and answer["decidingPolicies"] == ["clients/deny-egress"]
     assert answer["ingress"]["allowed"] is True and answer["egress"]["allowed"] is False
 
+    by_ip = lks_json(server, "aks", "network-policy", "check", "-g", GROUP, "-n", CLUSTER,
+                     "--from", "clients/client", "--to", web_ip, "--port", "80")
+    assert by_ip["to"] == "shop/web" and by_ip["ingress"]["allowingPolicies"] == ["shop/allow-clients"]
+
     _kubectl(server, "delete", "networkpolicy", "-n", "clients", "deny-egress")
     _until(server, web_ip, reachable=True)
 
