@@ -187,6 +187,34 @@ def test_tls_with_a_secret(server: LKS, routed: str) -> None:
 
 
 @rooted
+def test_a_second_cluster_created_with_app_routing_has_its_own_address(server: LKS, routed: str) -> None:
+    lks_json(server, "group", "create", "-n", "second-rg", "-l", "westeurope")
+    created = lks_json(server, "aks", "create", "-g", "second-rg", "-n", "second", "--node-count", "1",
+                       "--enable-app-routing")
+    assert created["ingressProfile"]["webAppRouting"]["enabled"] is True
+    kubeconfig = server.home / "second.kubeconfig"
+    lks_json(server, "aks", "get-credentials", "-g", "second-rg", "-n", "second", "-f", str(kubeconfig))
+
+    def second_ip():
+        svc = json.loads(server.kubectl("get", "service", "nginx", "-n", "app-routing-system", "-o", "json",
+                                        kubeconfig=kubeconfig, check=False).stdout or "{}")
+        return ((svc.get("status") or {}).get("loadBalancer") or {}).get("ingress")
+    other = wait_until(second_ip, what="the second cluster's EXTERNAL-IP")[0]["ip"]
+    first = _external_ip(server)
+    assert other != first
+    # each cluster's Ingresses on its own address
+    assert _answer(first, "shop.example.test", "/alpha")["pod"] == "alpha"
+    assert wait_until(lambda: _status(other, "shop.example.test", "/alpha") == 404, what="the second ingress")
+
+
+def _status(ip: str, host: str, path: str) -> int | None:
+    try:
+        return _request(ip, host, path)[0]
+    except OSError:
+        return None
+
+
+@rooted
 def test_served_again_after_a_restart(server: LKS, routed: str) -> None:
     ip = _external_ip(server)
     server.restart()

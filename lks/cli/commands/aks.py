@@ -114,6 +114,7 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     commands.tags_arg(p)
     p.add_argument("--generate-ssh-keys", action="store_true",
                    help="Accepted for compatibility with az and ignored: lks nodes take no SSH keys.")
+    approuting.create_flag(p)
     commands.no_wait(p)
     commands.yes(p)
     p.set_defaults(func=create)
@@ -321,6 +322,7 @@ def create(args: argparse.Namespace, client: Client) -> Any:
     if any(network.values()):
         props["networkProfile"] = {k: v for k, v in network.items() if v}
     _set_access(args, props)
+    approuting.create_profile(args, props)
     body: dict[str, Any] = {"location": location, "identity": {"type": "SystemAssigned"},
                             "sku": {"name": "Base", "tier": (args.tier or "free").capitalize()}, "properties": props}
     if args.tags is not None:

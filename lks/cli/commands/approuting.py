@@ -76,3 +76,13 @@ def disable(args: argparse.Namespace, client: Client) -> Any:
 
 def update(args: argparse.Namespace, client: Client) -> Any:
     return _change(args, client, enable=None, nginx=args.nginx)
+
+
+def create_flag(p: argparse.ArgumentParser) -> None:
+    """`az aks create --enable-app-routing`."""
+    p.add_argument("--enable-app-routing", action="store_true", help="Enable Application Routing addon.")
+
+
+def create_profile(args: argparse.Namespace, props: dict[str, Any]) -> None:
+    if args.enable_app_routing:
+        props["ingressProfile"] = {"webAppRouting": {"enabled": True}}
