@@ -202,9 +202,14 @@ async def test_addresses_unique_across_clusters_and_kept(meta: store.Backend) ->
     internal_a = await pool.claim(Frontend("", "c1", NS, "i", "u4", internal=True), requested=None)
     internal_b = await pool.claim(Frontend("", "c2", NS, "i", "u5", internal=True), requested=None)
     assert internal_a.ip == internal_b.ip == "10.224.255.254"  # private: per cluster's own subnet
+    moved = Frontends(meta=meta, public_range="127.232.0.0/24")  # the range changed: a new address in it
+    await moved.load()
+    assert (await moved.claim(Frontend("", "c1", NS, "web", "u1"), requested=None)).ip == "127.232.0.1"
+    assert (await moved.claim(Frontend("", "c1", NS, "web", "u1"), requested=None)).ip == "127.232.0.1"
     restarted = Frontends(meta=meta, public_range=RANGE)
     await restarted.load()
-    assert restarted.held_by("c1", "u1").ip == "127.231.7.1"  # type: ignore[union-attr]
+    assert restarted.held_by("c1", "u1").ip == "127.232.0.1"  # type: ignore[union-attr]
+    assert restarted.held_by("c2", "u2").ip == "127.231.7.2"  # type: ignore[union-attr]
     await restarted.forget("c1")
     assert (await restarted.claim(Frontend("", "c3", NS, "web", "u6"), requested=None)).ip == "127.231.7.1"
 

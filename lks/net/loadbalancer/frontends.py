@@ -79,7 +79,8 @@ class Frontends:
         Its ports are recorded."""
         network = ipaddress.ip_network(subnet if wanted.internal else self.public_range, strict=False)
         current = self.held_by(wanted.cluster, wanted.uid)
-        if current is not None and current.internal == wanted.internal and requested in (None, current.ip):
+        if current is not None and current.internal == wanted.internal and requested in (None, current.ip) \
+                and (current.internal or ipaddress.ip_address(current.ip) in network):  # (the range may have changed)
             wanted.ip = current.ip
             if asdict(current) != asdict(wanted):
                 await self._write(wanted)
@@ -132,7 +133,8 @@ class Frontends:
                               "this service")
         holder = await self._holder(_key(wanted.cluster, ip, wanted.internal))
         if holder is not None and holder.uid != wanted.uid:
-            where = f"service {holder.namespace}/{holder.name}" if holder.cluster == wanted.cluster \
+            where = "the cluster's outbound rule" if holder.uid == OUTBOUND and holder.cluster == wanted.cluster \
+                else f"service {holder.namespace}/{holder.name}" if holder.cluster == wanted.cluster \
                 else "a service of another cluster"
             raise Unavailable(f"the IP address {ip} is already in use by {where}")
 
