@@ -113,7 +113,14 @@ class Enforcer:
             self.generation += 1
             generation = self.generation
             script = self.script()
-            for name in sorted(_attached.get(self.cluster.id, ())):
+            if nft.binary() is None:  # said once; nothing to retry until nftables is installed
+                if self.error is None:
+                    log.warning("network policies of %s are not enforced: nft is not installed", self.cluster.name)
+                self.error = "nft is not installed (make net installs nftables)"
+                names: list[str] = []
+            else:
+                names = sorted(_attached.get(self.cluster.id, ()))
+            for name in names:
                 if self.applied.get(name) == script:
                     continue
                 if not netns.exists(name):  # the runtime went with its network
