@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import socket
 import ssl
 from collections.abc import AsyncIterator
 
@@ -175,6 +176,32 @@ async def test_round_robin_over_ready_endpoints(cluster: Cluster, served) -> Non
             return names
     names = await _until(answers, "answers")
     assert sorted(names) == ["alpha", "alpha", "beta", "beta"]
+
+
+async def test_an_endpoint_that_refuses_passes_the_request_on(cluster: Cluster, served) -> None:
+    ing, ports = served
+    closed = socket.socket()
+    closed.bind(("127.0.0.1", 0))
+    dead = closed.getsockname()[1]
+    closed.close()  # nothing listens there now
+    svc, slc = _service("flaky", ports["alpha"])
+    await _create(cluster, svc)
+    for name, port in (("dead", dead), ("alive", ports["alpha"])):
+        await _create(cluster, {**slc, "metadata": {**slc["metadata"], "name": f"flaky-{name}"},
+                                "ports": [{"name": "web", "port": port, "protocol": "TCP"}]})
+    await _create(cluster, {"apiVersion": "networking.k8s.io/v1", "kind": "Ingress",
+                            "metadata": {"name": "flaky", "namespace": "default"},
+                            "spec": {"ingressClassName": approuting.INGRESS_CLASS, "defaultBackend": {
+                                "service": {"name": "flaky", "port": {"number": 80}}}}})
+    ip = await _until(lambda: _ip(ing), "address")
+    await _until(lambda: _is(_get_status(ip, "GET"), 200), "served")
+    assert [await _get_status(ip, method) for method in ("GET", "GET", "POST", "POST")] == [200] * 4
+
+
+async def _get_status(ip: str, method: str) -> int:
+    async with aiohttp.ClientSession() as http, http.request(method, f"http://{ip}/", data=b"x",
+                                                             headers={"Host": "any.test"}) as r:
+        return r.status
 
 
 async def test_default_class_and_the_legacy_annotation(cluster: Cluster, served) -> None:

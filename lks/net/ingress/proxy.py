@@ -43,6 +43,7 @@ _HOP = frozenset(h.lower() for h in ("Connection", "Keep-Alive", "Proxy-Authenti
                                      "Trailer", "Transfer-Encoding", "Upgrade", "Proxy-Connection", "Content-Length",
                                      "Host"))
 _HIDDEN = frozenset(("server", "date"))  # nginx's proxy_hide_header defaults: its own go out
+_IDEMPOTENT = frozenset(("GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"))  # nginx passes them on again
 _BUFFERED = 1 << 20  # an answer up to this size is read whole and sent in one go
 
 
@@ -166,10 +167,14 @@ class Proxy:
             return _error(503, "Service Temporarily Unavailable")
         i = self._next.get(backend, 0)
         self._next[backend] = i + 1
-        ip, port = endpoints[i % len(endpoints)]
-        return await self._forward(request, ip, port, secure=secure)
+        return await self._forward(request, [endpoints[(i + k) % len(endpoints)] for k in range(len(endpoints))],
+                                   secure=secure)
 
-    async def _forward(self, request: web.BaseRequest, ip: str, port: int, *, secure: bool) -> web.StreamResponse:
+    async def _forward(self, request: web.BaseRequest, endpoints: list[tuple[str, int]], *,
+                       secure: bool) -> web.StreamResponse:
+        """To the first endpoint that answers: one that cannot be reached (or, for an idempotent
+        request, fails or times out) passes the request to the next, as nginx's
+        `proxy_next_upstream error timeout`."""
         session = self.upstreams.session
         assert session is not None
         peer = request.remote or ""
@@ -183,14 +188,19 @@ class Proxy:
             "X-Forwarded-For": peer, "X-Forwarded-Host": request.host or "", "X-Forwarded-Port": own_port,
             "X-Forwarded-Proto": scheme, "X-Forwarded-Scheme": scheme, "X-Scheme": scheme})
         body = await request.read() if request.body_exists else None
-        url = f"http://{ip if ':' not in ip else f'[{ip}]'}:{port}{request.raw_path}"
-        try:
-            upstream_response = await session.request(request.method, url, headers=headers, data=body,
-                                                      allow_redirects=False, compress=False)
-        except (TimeoutError, aiohttp.ClientError, OSError) as err:
-            log.debug("ingress: %s:%d: %s", ip, port, err)
-            return _error(504 if isinstance(err, TimeoutError) else 502,
-                          "Gateway Time-out" if isinstance(err, TimeoutError) else "Bad Gateway")
+        for n, (ip, port) in enumerate(endpoints):
+            url = f"http://{ip if ':' not in ip else f'[{ip}]'}:{port}{request.raw_path}"
+            try:
+                upstream_response = await session.request(request.method, url, headers=headers, data=body,
+                                                          allow_redirects=False, compress=False)
+                break
+            except (TimeoutError, aiohttp.ClientError, OSError) as err:
+                log.debug("ingress: %s:%d: %s", ip, port, err)
+                again = isinstance(err, aiohttp.ClientConnectorError) or request.method in _IDEMPOTENT
+                if again and n + 1 < len(endpoints):
+                    continue
+                return _error(504 if isinstance(err, TimeoutError) else 502,
+                              "Gateway Time-out" if isinstance(err, TimeoutError) else "Bad Gateway")
         async with upstream_response as up:
             out = CIMultiDict((k, v) for k, v in up.headers.items() if k.lower() not in _HOP | _HIDDEN)
             out["Server"] = "nginx"
