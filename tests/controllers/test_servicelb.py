@@ -354,3 +354,20 @@ async def test_a_second_cluster_gets_another_address(meta: store.Backend, clock:
         await balancers.stop()
         await other.stop()
         await other.store.close()
+
+
+async def test_a_full_range_refuses_services_and_the_cluster_runs_on(cluster: Cluster, meta: store.Backend) -> None:
+    balancers = LoadBalancers(meta=meta, public_range="127.234.0.0/31")  # no host address at all
+    await balancers.start()
+    await balancers.start_cluster(cluster)  # without an outbound IP
+    try:
+        await service(cluster, "web")
+        for _ in range(2000):
+            failed = [m for _, r, m in await reasons(cluster, "web") if r == "SyncLoadBalancerFailed"]
+            if failed:
+                break
+            await asyncio.sleep(0.001)
+        assert failed[0] == ("Error syncing load balancer: failed to ensure load balancer: "
+                             "no free IP address is left in 127.234.0.0/31")
+    finally:
+        await balancers.stop()

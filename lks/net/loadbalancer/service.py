@@ -9,13 +9,16 @@ once it is deleted; `lks.arm.network` reads `frontends` for the node resource gr
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable
 
 from lks import store
 from lks.kube.cluster import Cluster
 from lks.net.loadbalancer.balancer import ClusterBalancer, NetworkOf
 from lks.net.loadbalancer.controller import ServiceController
-from lks.net.loadbalancer.frontends import DEFAULT_RANGE, OUTBOUND, Frontend, Frontends
+from lks.net.loadbalancer.frontends import DEFAULT_RANGE, OUTBOUND, Frontend, Frontends, Unavailable
+
+log = logging.getLogger("lks.net.loadbalancer")
 
 
 class LoadBalancers:
@@ -42,7 +45,10 @@ class LoadBalancers:
         await controller.start()
         self._controllers[cluster.id] = controller
         # the public address of the cluster's outbound rule (AKS's `managedOutboundIPs`), held while it exists
-        await self.frontends.claim(Frontend("", cluster.id, "", "", OUTBOUND), requested=None)
+        try:
+            await self.frontends.claim(Frontend("", cluster.id, "", "", OUTBOUND), requested=None)
+        except Unavailable as err:  # the cluster runs without one (its Services can still get theirs)
+            log.warning("cluster %s has no outbound IP: %s", cluster.name, err)
 
     async def stop_cluster(self, id: str) -> None:
         """The cluster stops: its listeners close; its addresses stay held."""
