@@ -204,6 +204,48 @@ async def _get_status(ip: str, method: str) -> int:
         return r.status
 
 
+async def test_websocket_through_the_ingress(cluster: Cluster, served) -> None:
+    ing, _ = served
+
+    async def echo(request: web.Request) -> web.WebSocketResponse:
+        ws = web.WebSocketResponse(protocols=("chat",))
+        await ws.prepare(request)
+        async for msg in ws:
+            await ws.send_str(f"{request.headers['X-Forwarded-Host']}:{msg.data}")
+        return ws
+    app = web.Application()
+    app.router.add_get("/ws", echo)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    try:
+        for obj in _service("sockets", port):
+            await _create(cluster, obj)
+        await _create(cluster, {"apiVersion": "networking.k8s.io/v1", "kind": "Ingress",
+                                "metadata": {"name": "ws", "namespace": "default"},
+                                "spec": {"ingressClassName": approuting.INGRESS_CLASS, "rules": [
+                                    {"host": "ws.test", "http": {"paths": [{"path": "/ws", "pathType": "Exact", "backend": {
+                                        "service": {"name": "sockets", "port": {"number": 80}}}}]}}]}})
+        ip = await _until(lambda: _ip(ing), "address")
+
+        async def talk() -> tuple[str | None, str, int | None] | None:
+            async with aiohttp.ClientSession() as http:
+                try:
+                    ws = await http.ws_connect(f"http://{ip}/ws", headers={"Host": "ws.test"}, protocols=("x", "chat"))
+                except aiohttp.WSServerHandshakeError:
+                    return None
+                async with ws:
+                    await ws.send_str("hello")
+                    reply = (await ws.receive()).data
+                    await ws.close()
+                    return ws.protocol, reply, ws.close_code
+        assert await _until(talk, "a WebSocket through the ingress") == ("chat", "ws.test:hello", 1000)
+    finally:
+        await runner.cleanup()
+
+
 async def test_default_class_and_the_legacy_annotation(cluster: Cluster, served) -> None:
     ing, ports = served
     for obj in _service("alpha", ports["alpha"]):

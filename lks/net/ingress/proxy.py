@@ -26,6 +26,7 @@ import secrets
 import socket
 import ssl
 import tempfile
+from typing import Any
 
 import aiohttp
 from aiohttp import web
@@ -187,6 +188,8 @@ class Proxy:
             "Host": request.host or "", "X-Request-ID": secrets.token_hex(16), "X-Real-IP": peer,
             "X-Forwarded-For": peer, "X-Forwarded-Host": request.host or "", "X-Forwarded-Port": own_port,
             "X-Forwarded-Proto": scheme, "X-Forwarded-Scheme": scheme, "X-Scheme": scheme})
+        if request.headers.get("Upgrade", "").lower() == "websocket":
+            return await self._websocket(request, endpoints, headers)
         body = await request.read() if request.body_exists else None
         for n, (ip, port) in enumerate(endpoints):
             url = f"http://{ip if ':' not in ip else f'[{ip}]'}:{port}{request.raw_path}"
@@ -215,6 +218,59 @@ class Proxy:
                 await response.write(chunk)
             await response.write_eof()
             return response
+
+    async def _websocket(self, request: web.BaseRequest, endpoints: list[tuple[str, int]],
+                         headers: CIMultiDict[str]) -> web.StreamResponse:
+        """A WebSocket (ingress-nginx passes upgrades through): the upstream handshake first, with
+        the client's subprotocols, then the client's with the one the pod chose; messages, pings
+        and the close are relayed both ways until either side closes."""
+        session = self.upstreams.session
+        assert session is not None
+        offered = [p.strip() for p in request.headers.get("Sec-WebSocket-Protocol", "").split(",") if p.strip()]
+        for name in ("Sec-WebSocket-Key", "Sec-WebSocket-Version", "Sec-WebSocket-Protocol",
+                     "Sec-WebSocket-Extensions"):
+            headers.popall(name, None)
+        for ip, port in endpoints:
+            url = f"http://{ip if ':' not in ip else f'[{ip}]'}:{port}{request.raw_path}"
+            try:
+                upstream_ws = await session.ws_connect(url, headers=headers, protocols=offered, autoclose=False,
+                                                       autoping=False, compress=0, max_msg_size=0)
+                break
+            except aiohttp.WSServerHandshakeError as err:  # the pod answered, without an upgrade
+                return _error(err.status or 502, err.message or "Bad Gateway")
+            except (TimeoutError, aiohttp.ClientError, OSError) as err:
+                log.debug("ingress: websocket to %s:%d: %s", ip, port, err)
+        else:
+            return _error(502, "Bad Gateway")
+        ws = web.WebSocketResponse(protocols=(upstream_ws.protocol,) if upstream_ws.protocol else (),
+                                   autoclose=False, autoping=False, compress=False, max_msg_size=0)
+        ws.headers["Server"] = "nginx"
+        try:
+            await ws.prepare(request)
+            await asyncio.gather(_relay(ws, upstream_ws), _relay(upstream_ws, ws))
+        finally:
+            await upstream_ws.close()
+            await ws.close()
+        return ws
+
+
+async def _relay(source: Any, sink: Any) -> None:
+    """One direction of a WebSocket: each message as it came, the close with its code."""
+    while True:
+        msg = await source.receive()
+        if msg.type == aiohttp.WSMsgType.TEXT:
+            await sink.send_str(msg.data)
+        elif msg.type == aiohttp.WSMsgType.BINARY:
+            await sink.send_bytes(msg.data)
+        elif msg.type == aiohttp.WSMsgType.PING:
+            await sink.ping(msg.data)
+        elif msg.type == aiohttp.WSMsgType.PONG:
+            await sink.pong(msg.data)
+        else:  # CLOSE, CLOSING, CLOSED, ERROR
+            if not sink.closed:
+                code = msg.data if msg.type == aiohttp.WSMsgType.CLOSE and isinstance(msg.data, int) else 1000
+                await sink.close(code=code, message=(msg.extra or "").encode() if isinstance(msg.extra, str) else b"")
+            return
 
 
 def _socket(ip: str, port: int) -> socket.socket:
