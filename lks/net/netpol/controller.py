@@ -106,13 +106,21 @@ class Enforcer:
         policies, pods, namespaces = self.state()
         return rules.script(policies, pods, namespaces) if policies else rules.removal()
 
+    async def _compile(self) -> str:
+        """`script()`, compiled off the event loop (~0.1 s for 2000 pods and 50 policies): the
+        state is read here, and cached objects are never changed, only replaced."""
+        policies, pods, namespaces = self.state()
+        if not policies:
+            return rules.removal()
+        return await asyncio.to_thread(rules.script, policies, pods, namespaces)
+
     async def _run(self) -> None:
         while True:
             await self._wake.wait()
             self._wake.clear()
             self.generation += 1
             generation = self.generation
-            script = self.script()
+            script = await self._compile()
             if nft.binary() is None:  # said once; nothing to retry until nftables is installed
                 if self.error is None:
                     log.warning("network policies of %s are not enforced: nft is not installed", self.cluster.name)

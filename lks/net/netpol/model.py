@@ -18,11 +18,9 @@ by name, resolved against the destination pod's container ports; no ports: every
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
-
-from lks.kube.typevalidation.common import selector_matches
 
 Obj = dict[str, Any]
 
@@ -62,6 +60,37 @@ def pod_of(obj: Obj) -> Pod:
     return Pod(meta.get("namespace") or "default", meta.get("name") or "", meta.get("labels") or {}, ips, ports)
 
 
+def matcher(sel: Any) -> Callable[[Mapping[str, str]], bool]:
+    """A `metav1.LabelSelector` compiled to a test of labels: empty matches everything, an
+    invalid one (an unknown operator, not an object) nothing (`LabelSelectorAsSelector`)."""
+    if not isinstance(sel, Mapping):
+        return lambda _labels: False
+    pairs = tuple((sel.get("matchLabels") or {}).items())
+    exprs = []
+    for expr in sel.get("matchExpressions") or ():
+        op = expr.get("operator") if isinstance(expr, Mapping) else None
+        if op not in ("In", "NotIn", "Exists", "DoesNotExist"):
+            return lambda _labels: False
+        exprs.append((expr.get("key"), op, frozenset(expr.get("values") or ())))
+
+    def matches(labels: Mapping[str, str]) -> bool:
+        for key, value in pairs:
+            if labels.get(key) != value:
+                return False
+        for key, op, values in exprs:
+            present = key in labels
+            if op == "In":
+                ok = present and labels[key] in values
+            elif op == "NotIn":
+                ok = not present or labels[key] not in values
+            else:
+                ok = present is (op == "Exists")
+            if not ok:
+                return False
+        return True
+    return matches
+
+
 def policy_types(policy: Obj) -> list[str]:
     """`spec.policyTypes`, or its default where a policy has none (not stored yet)."""
     spec = policy.get("spec") or {}
@@ -77,7 +106,7 @@ def selects(policy: Obj, pod: Pod, direction: str) -> bool:
     """Whether `policy` isolates `pod` in `direction`."""
     return ((policy.get("metadata") or {}).get("namespace") or "default") == pod.namespace \
         and direction in policy_types(policy) \
-        and selector_matches((policy.get("spec") or {}).get("podSelector") or {}, pod.labels) is True
+        and matcher((policy.get("spec") or {}).get("podSelector") or {})(pod.labels)
 
 
 class Namespaces:
@@ -99,9 +128,9 @@ def peer_pod_matches(peer: Obj, policy_ns: str, pod: Pod, namespaces: Namespaces
     if ns_sel is None:
         if pod.namespace != policy_ns:
             return False
-    elif selector_matches(ns_sel, namespaces.labels(pod.namespace)) is not True:
+    elif not matcher(ns_sel)(namespaces.labels(pod.namespace)):
         return False
-    return pod_sel is None or selector_matches(pod_sel, pod.labels) is True
+    return pod_sel is None or matcher(pod_sel)(pod.labels)
 
 
 def in_block(block: Obj, ip: str) -> bool:

@@ -24,6 +24,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
+
 from lks.net.netpol import model
 
 Obj = dict[str, Any]
@@ -77,37 +79,44 @@ def _port_matches(rule_port: Obj, dst: model.Pod | None) -> str | None:
     return f"meta l4proto {proto} th dport {int(want)}" + (f"-{int(end)}" if end is not None else "")
 
 
-def _named(ports: list[Obj]) -> bool:
-    return any(isinstance(p.get("port"), str) and not p["port"].isdigit() for p in ports)
-
-
 class Compiler:
-    """One compile of the cluster's state: `pods` (with addresses), namespace labels, policies."""
+    """One compile of the cluster's state: `pods` (with addresses), namespace labels, policies.
+    Pods are indexed by namespace, so a policy looks only at its own namespace's pods and a
+    peer only at the namespaces its selector takes."""
 
     def __init__(self, policies: Iterable[Obj], pods: Iterable[model.Pod], namespaces: Mapping[str, Mapping[str, str]]):
         self.policies = sorted(policies, key=model.policy_key)
         self.pods = sorted((p for p in pods if p.ips), key=lambda p: p.key)
+        self.by_ns: dict[str, list[model.Pod]] = {}
+        for pod in self.pods:
+            self.by_ns.setdefault(pod.namespace, []).append(pod)
         self.namespaces = model.Namespaces(namespaces)
         self.table = _Table()
+        self._peer_sets: dict[tuple[str, bytes, bytes], list[tuple[str, str]]] = {}
 
     def script(self) -> str:
+        # pod key -> direction -> the chains of the policies isolating it
+        isolating: dict[str, dict[str, list[str]]] = {}
+        for i, policy in enumerate(self.policies):
+            ns = _namespace(policy)
+            picks = model.matcher((policy.get("spec") or {}).get("podSelector") or {})
+            chosen = [p for p in self.by_ns.get(ns, ()) if picks(p.labels)]
+            types = model.policy_types(policy)
+            for direction in (model.EGRESS, model.INGRESS):
+                selected = chosen if direction in types else []
+                if not selected:
+                    continue
+                chain = self._policy_chain(i, policy, direction, selected)
+                jump = f"jump {chain} comment {_quote(model.policy_key(policy))}"
+                for pod in selected:
+                    isolating.setdefault(pod.key, {}).setdefault(direction, []).append(jump)
         dispatch: dict[str, dict[str, str]] = {model.EGRESS: {}, model.INGRESS: {}}
-        policy_chains: dict[tuple[int, str], str] = {}
         for n, pod in enumerate(self.pods):
-            for direction, short in ((model.EGRESS, "eg"), (model.INGRESS, "in")):
-                jumps = []
-                for i, policy in enumerate(self.policies):
-                    if not model.selects(policy, pod, direction):
-                        continue
-                    chain = policy_chains.get((i, direction))
-                    if chain is None:
-                        chain = policy_chains[(i, direction)] = self._policy_chain(i, policy, direction)
-                    jumps.append(f"jump {chain} comment {_quote(model.policy_key(policy))}")
-                if jumps:
-                    name = f"pod{n}-{short}"
-                    self.table.add_chain(name, [*jumps, f"drop comment {_quote(pod.key)}"])
-                    for ip in pod.ips:
-                        dispatch[direction][ip] = f"jump {name}"
+            for direction, jumps in sorted((isolating.get(pod.key) or {}).items()):
+                name = f"pod{n}-{_short(direction)}"
+                self.table.add_chain(name, [*jumps, f"drop comment {_quote(pod.key)}"])
+                for ip in pod.ips:
+                    dispatch[direction][ip] = f"jump {name}"
         base = "ct state established,related accept"
         for chain, direction, priority, field_ in (("egress", model.EGRESS, 0, "saddr"),
                                                    ("ingress", model.INGRESS, 1, "daddr")):
@@ -121,23 +130,36 @@ class Compiler:
 
     # -- one policy's chain ------------------------------------------------------------------
 
-    def _policy_chain(self, index: int, policy: Obj, direction: str) -> str:
-        short = "in" if direction == model.INGRESS else "eg"
-        name = f"pol{index}-{short}"
-        ns = (policy.get("metadata") or {}).get("namespace") or "default"
+    def _policy_chain(self, index: int, policy: Obj, direction: str, selected: list[model.Pod]) -> str:
+        name = f"pol{index}-{_short(direction)}"
+        ns = _namespace(policy)
         spec = policy.get("spec") or {}
-        selected = [p for p in self.pods if model.selects(policy, p, direction)]
         rules: list[str] = []
         for r, rule in enumerate(spec.get("ingress" if direction == model.INGRESS else "egress") or ()):
             peers = rule.get("from" if direction == model.INGRESS else "to") or []
             ports = rule.get("ports") or []
-            peer_matches = [self._peer(f"{name}-r{r}-p{k}", peer, ns, direction) for k, peer in enumerate(peers)] \
-                if peers else [[""]]
-            for k, matches in enumerate(peer_matches):
-                for match in matches:
-                    rules += self._port_rules(match, ports, direction, selected, peers[k] if peers else None, ns)
+            if not peers:
+                rules += self._port_rules("", ports, direction, selected, None, ns)
+            for k, peer in enumerate(peers):
+                for match in self._peer(f"{name}-r{r}-p{k}", peer, ns, direction):
+                    rules += self._port_rules(match, ports, direction, selected, peer, ns)
         self.table.add_chain(name, rules)
         return name
+
+    def _peer_pods(self, peer: Obj, ns: str) -> list[model.Pod]:
+        """The pods a selector peer takes: its namespaces first, then its pod selector there."""
+        ns_sel, pod_sel = peer.get("namespaceSelector"), peer.get("podSelector")
+        if ns_sel is None and pod_sel is None:
+            return []
+        if ns_sel is None:
+            candidates = self.by_ns.get(ns, [])
+        else:
+            takes = model.matcher(ns_sel)
+            candidates = [p for name, pods in self.by_ns.items() if takes(self.namespaces.labels(name)) for p in pods]
+        if pod_sel is None:
+            return candidates
+        picks = model.matcher(pod_sel)
+        return [p for p in candidates if picks(p.labels)]
 
     def _peer(self, name: str, peer: Obj, ns: str, direction: str) -> list[str]:
         """The nft matches (one per address family) of the other end being `peer`."""
@@ -154,13 +176,18 @@ class Compiler:
             if excepts:
                 match += f" {family} {field_} != {self.table.add_set(name + '-x', family, excepts)}"
             return [match]
-        ips = [ip for p in self.pods if model.peer_pod_matches(peer, ns, p, self.namespaces) for ip in p.ips]
-        out = []
-        for family in ("ip", "ip6"):
-            mine = [ip for ip in ips if _family(ip) == family]
-            if mine:
-                out.append(f"{family} {field_} {self.table.add_set(f'{name}-{family}', family, mine)}")
-        return out
+        # peers that say the same (a namespace selector many policies repeat) share their sets
+        ns_sel = peer.get("namespaceSelector")
+        key = (ns if ns_sel is None else "", _canonical(ns_sel), _canonical(peer.get("podSelector")))
+        sets = self._peer_sets.get(key)
+        if sets is None:
+            by_family: dict[str, list[str]] = {}
+            for pod in self._peer_pods(peer, ns):
+                for ip in pod.ips:
+                    by_family.setdefault(_family(ip), []).append(ip)
+            sets = self._peer_sets[key] = [(family, self.table.add_set(f"{name}-{family}", family, ips))
+                                           for family, ips in sorted(by_family.items())]
+        return [f"{family} {field_} {ref}" for family, ref in sets]
 
     def _port_rules(self, peer_match: str, ports: list[Obj], direction: str, selected: list[model.Pod],
                     peer: Obj | None, ns: str) -> list[str]:
@@ -169,25 +196,45 @@ class Compiler:
 
         if not ports:
             return [rule(peer_match)]
-        if not _named(ports):
-            return [rule(peer_match, m) for m in (_port_matches(p, None) for p in ports) if m is not None]
-        # a named port means a number per destination pod: one match per pod and port
+        out = [rule(peer_match, m) for p in ports if not _is_named(p) and (m := _port_matches(p, None)) is not None]
+        named = [p for p in ports if _is_named(p)]
+        if not named:
+            return out
+        # a named port is a number per destination pod: the destinations grouped by the number
         if direction == model.INGRESS:
             destinations = selected
+        elif peer is None:
+            destinations = self.pods
+        elif peer.get("ipBlock") is not None:
+            destinations = [p for p in self.pods if any(model.in_block(peer["ipBlock"], ip) for ip in p.ips)]
         else:
-            destinations = [p for p in self.pods if peer is None or self._pod_is_peer(peer, ns, p)]
-        out = []
-        for dst in destinations:
-            for p in ports:
+            destinations = self._peer_pods(peer, ns)
+        for p in named:
+            by_match: dict[tuple[str, str], list[str]] = {}
+            for dst in destinations:
                 m = _port_matches(p, dst)
                 if m is not None:
-                    out += [rule(f"{_family(ip)} daddr {ip}", peer_match, m) for ip in dst.ips]
+                    for ip in dst.ips:
+                        by_match.setdefault((_family(ip), m), []).append(ip)
+            for (family, m), ips in sorted(by_match.items()):
+                out.append(rule(f"{family} daddr {{ {', '.join(sorted(ips))} }}", peer_match, m))
         return out
 
-    def _pod_is_peer(self, peer: Obj, ns: str, pod: model.Pod) -> bool:
-        if peer.get("ipBlock") is not None:
-            return any(model.in_block(peer["ipBlock"], ip) for ip in pod.ips)
-        return model.peer_pod_matches(peer, ns, pod, self.namespaces)
+
+def _canonical(selector: Any) -> bytes:
+    return orjson.dumps(selector, option=orjson.OPT_SORT_KEYS)
+
+
+def _namespace(policy: Obj) -> str:
+    return (policy.get("metadata") or {}).get("namespace") or "default"
+
+
+def _short(direction: str) -> str:
+    return "in" if direction == model.INGRESS else "eg"
+
+
+def _is_named(rule_port: Obj) -> bool:
+    return isinstance(rule_port.get("port"), str) and not rule_port["port"].isdigit()
 
 
 def script(policies: Iterable[Obj], pods: Iterable[model.Pod], namespaces: Mapping[str, Mapping[str, str]]) -> str:
