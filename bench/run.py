@@ -28,6 +28,7 @@ import gatekeeper_bench  # noqa: E402
 import identity_bench  # noqa: E402
 import ingress_bench  # noqa: E402
 import metrics_bench  # noqa: E402
+import netpol_bench  # noqa: E402
 import node_authz_bench  # noqa: E402
 import podnet_bench  # noqa: E402
 import policy_bench  # noqa: E402
@@ -70,6 +71,7 @@ BENCHES: list[tuple[str, Callable[[], dict[str, float]]]] = [
     ("metrics API", metrics_bench.run),
     ("cluster DNS (in process)", lambda: asyncio.run(dns_bench.run())),
     ("app routing ingress (in process, root)", lambda: asyncio.run(ingress_bench.run())),
+    ("network policy (in process, root for the apply)", lambda: asyncio.run(netpol_bench.run())),
 ]
 
 
