@@ -134,8 +134,9 @@ async def test_routes_http_and_https_to_services(cluster: Cluster, served) -> No
         assert h["X-Original-Forwarded-For"] == "1.2.3.4"
         assert h["X-Forwarded-Host"] == "shop.test" and h["X-Forwarded-Proto"] == "http"
         assert h["X-Forwarded-Port"] == "80" and len(h["X-Request-ID"]) == 32
-        async with http.get(f"http://{ip}/b", headers={"Host": "shop.test"}) as r:
-            assert (await r.json())["name"] == "beta"
+        async with http.get(f"http://{ip}/b", headers={"Host": "shop.test", "X-Request-ID": "abc"}) as r:
+            body = await r.json()
+            assert body["name"] == "beta" and body["headers"]["X-Request-ID"] == "abc"
         async with http.get(f"http://{ip}/c", headers={"Host": "shop.test"}) as r:
             assert r.status == 404 and "<center><h1>404 Not Found</h1></center>" in await r.text()
         async with http.get(f"http://{ip}/a", headers={"Host": "x.test"}) as r:

@@ -2,13 +2,14 @@
 Service's external IP on the host, answering as ingress-nginx does.
 
 A request is routed by its Host and path (`routes.Table`); a host with TLS answers plain HTTP
-with a 308 to HTTPS; no route is the default backend's 404; a route whose Service has no ready
+with a 308 to HTTPS (`routes` says when); no route is the default backend's 404; a route whose Service has no ready
 endpoint is a 503. Otherwise the request goes to the Service port's ready endpoints in turn
 (round-robin), through `upstream.Upstreams` (inside the cluster's network namespace), with the
-headers ingress-nginx sets: `Host` as sent, `X-Request-ID`, `X-Real-IP`, `X-Forwarded-For`
-(the client's address), `X-Forwarded-Host`, `-Port`, `-Proto`, `-Scheme`, `X-Scheme`, and
-`X-Original-Forwarded-For` when the client sent one. Hop-by-hop headers stop at the proxy, the
-answer carries `Server: nginx`.
+headers ingress-nginx sets: `Host` as sent, `X-Request-ID` (the client's, else a new one),
+`X-Real-IP`, `X-Forwarded-For` (the client's address), `X-Forwarded-Host`, `-Port`, `-Proto`,
+`-Scheme`, `X-Scheme`, and `X-Original-Forwarded-For` when the client sent one. Hop-by-hop
+headers stop at the proxy, the answer carries `Server: nginx`; a pod that cannot be reached
+passes the request to the next (`proxy_next_upstream`), WebSockets go through.
 
 TLS: the handshake's SNI picks the Secret of the Ingress `tls` entry naming that host (type
 `kubernetes.io/tls`: `tls.crt`, `tls.key`); without one, ingress-nginx's self-signed
@@ -185,7 +186,7 @@ class Proxy:
         if "X-Forwarded-For" in headers:
             headers["X-Original-Forwarded-For"] = headers["X-Forwarded-For"]
         headers.update({
-            "Host": request.host or "", "X-Request-ID": secrets.token_hex(16), "X-Real-IP": peer,
+            "Host": request.host or "", "X-Request-ID": request.headers.get("X-Request-ID") or secrets.token_hex(16), "X-Real-IP": peer,
             "X-Forwarded-For": peer, "X-Forwarded-Host": request.host or "", "X-Forwarded-Port": own_port,
             "X-Forwarded-Proto": scheme, "X-Forwarded-Scheme": scheme, "X-Scheme": scheme})
         if request.headers.get("Upgrade", "").lower() == "websocket":
