@@ -75,6 +75,19 @@ def ingress_ip(svc: dict | None) -> str | None:
     return ingress[0]["ip"] if ingress else None
 
 
+async def ask(ip: str, port: int) -> bytes:
+    """What a load balancer frontend answers a line with (nothing: the connection was closed)."""
+    reader, writer = await asyncio.open_connection(ip, port)
+    try:
+        writer.write(b"lb\n")
+        await writer.drain()
+        return await reader.read()
+    except ConnectionError:
+        return b""
+    finally:
+        writer.close()
+
+
 async def reasons(cluster: Cluster, name: str) -> list[tuple[str, str, str]]:
     listed = await cluster.registry("", "v1", "events").list(NS, EVERYTHING)
     return [(e["type"], e["reason"], e["message"]) for e in listed["items"] if e["involvedObject"]["name"] == name]
@@ -270,14 +283,32 @@ async def test_data_path_to_host_loopback_endpoints(cluster: Cluster, lbs: LoadB
         await pods.patch(NS, "web-0", running, subresource="status")
         ip = ingress_ip(await until(cluster, "web", ingress_ip))
         for _ in range(2000):
-            reader, writer = await asyncio.open_connection(ip, port)
-            writer.write(b"lb\n")
-            await writer.drain()
-            answer = await reader.read()
-            writer.close()
+            answer = await ask(ip, port)
             if answer:
                 break
             await asyncio.sleep(0.002)  # the slice not yet seen: the connection was closed
+        assert answer == b"hello lb\n"
+
+        def ranges(cidrs: list[str]):
+            def change(current: dict) -> dict:
+                current["spec"]["loadBalancerSourceRanges"] = cidrs
+                return current
+            return change
+
+        services = cluster.registry("", "v1", "services")
+        await services.patch(NS, "web", ranges(["10.0.0.0/8"]))  # this test's 127.0.0.1 is kept out
+        for _ in range(2000):
+            answer = await ask(ip, port)
+            if not answer:
+                break
+            await asyncio.sleep(0.002)
+        assert answer == b""
+        await services.patch(NS, "web", ranges(["10.0.0.0/8", "127.0.0.0/8"]))
+        for _ in range(2000):
+            answer = await ask(ip, port)
+            if answer:
+                break
+            await asyncio.sleep(0.002)
         assert answer == b"hello lb\n"
     finally:
         await slices.stop()

@@ -10,18 +10,22 @@ cluster's network would reach, so it gets no listener here. A Service annotated
 `lks.dev/served-in-process: "true"` gets its address and no listener either: lks serves it
 itself (the app-routing ingress controller binds it).
 
-Where a connection (or a UDP flow) goes: into the cluster's network namespace (the pod network of its Process
-nodes, `lks.net.podnet`), first to the Service's ClusterIP:port, which kube-proxy's rules there
-send to an endpoint, else (no rules: the address does not answer) straight to its ready
-endpoints' pod IP:port, round-robin, as the load balancer's rules would reach them through the
-nodes. Where pods have no network namespaces (lks not root) their processes listen on the
-host's own addresses, so a connection goes to 127.0.0.1 at the endpoint's port.
+Where a connection (or a UDP flow) goes: into the cluster's network namespace (the pod network
+of its Process nodes, `lks.net.podnet`), first to the Service's ClusterIP:port, which
+kube-proxy's rules there send to an endpoint, else (no rules: the address does not answer)
+straight to its ready endpoints' pod IP:port, round-robin, as the load balancer's rules would
+reach them through the nodes. Where pods have no network namespaces (lks not root) their
+processes listen on the host's own addresses, so a connection goes to 127.0.0.1 at the
+endpoint's port. A client outside the Service's `loadBalancerSourceRanges` (or AKS's
+`service.beta.kubernetes.io/load-balancer-source-ranges`) is turned away, as the network
+security group rules AKS writes for them would.
 """
 
 from __future__ import annotations
 
 import asyncio
 import errno
+import ipaddress
 import itertools
 import logging
 import socket
@@ -42,6 +46,7 @@ Obj = dict[str, Any]
 INTERNAL = "service.beta.kubernetes.io/azure-load-balancer-internal"
 IPV4 = "service.beta.kubernetes.io/azure-load-balancer-ipv4"
 IN_PROCESS = "lks.dev/served-in-process"
+SOURCE_RANGES = "service.beta.kubernetes.io/load-balancer-source-ranges"
 SERVICE_NAME = "kubernetes.io/service-name"  # the label tying a slice to its Service
 CONNECT_TIMEOUT = 2.0  # seconds a connection into the cluster may take before the next candidate
 
@@ -64,6 +69,28 @@ def in_process(service: Obj) -> bool:
 def requested_ip(service: Obj) -> str | None:
     annotations = service["metadata"].get("annotations") or {}
     return annotations.get(IPV4) or (service.get("spec") or {}).get("loadBalancerIP") or None
+
+
+def allowed(service: Obj, client: str) -> bool:
+    """Whether `client` may come in: upstream's `GetLoadBalancerSourceRanges`, the Service's
+    `loadBalancerSourceRanges`, else the `service.beta.kubernetes.io/load-balancer-source-ranges`
+    annotation (comma-separated), else everyone."""
+    ranges = (service.get("spec") or {}).get("loadBalancerSourceRanges") or \
+        [r.strip() for r in ((service["metadata"].get("annotations") or {}).get(SOURCE_RANGES) or "").split(",")
+         if r.strip()]
+    if not ranges:
+        return True
+    try:
+        address = ipaddress.ip_address(client)
+    except ValueError:
+        return False
+    for text in ranges:
+        try:
+            if address in ipaddress.ip_network(text, strict=False):
+                return True
+        except ValueError:
+            continue
+    return False
 
 
 def frontend_ports(service: Obj) -> list[Obj]:
@@ -124,8 +151,9 @@ class ClusterBalancer:
             ports = sorted({(p["protocol"], p["port"]) for p in frontend.ports})
             key = (frontend.namespace, frontend.name)
             try:
-                await self.listeners.ensure(frontend.uid, frontend.ip, ports, lambda port: self._connect(key, port),
-                                            lambda port: self._open_datagram(key, port))
+                await self.listeners.ensure(frontend.uid, frontend.ip, ports,
+                                            lambda port, client: self._connect(key, port, client),
+                                            lambda port, client: self._open_datagram(key, port, client))
             except OSError as err:
                 raise Unavailable(f"listen tcp {frontend.ip}: {err.strerror or err}") from err
         return {"ingress": [{"ip": frontend.ip, "ipMode": "VIP"}]}
@@ -137,11 +165,12 @@ class ClusterBalancer:
 
     # -- the data path ---------------------------------------------------------------------------
 
-    def _candidates(self, key: tuple[str, str], port: int, *, pod_network: bool,
+    def _candidates(self, key: tuple[str, str], port: int, client: str, *, pod_network: bool,
                     protocol: str = "TCP") -> list[tuple[str, int]]:
-        """Where a connection to the frontend's `port` may go, in the order to try."""
+        """Where a connection from `client` to the frontend's `port` may go, in the order to try
+        (none: the Service's source ranges keep the client out, as its security rules would)."""
         service = self.services.get(*key)
-        if service is None:
+        if service is None or not allowed(service, client):
             return []
         spec = service.get("spec") or {}
         sport = next((p for p in spec.get("ports") or []
@@ -168,9 +197,9 @@ class ClusterBalancer:
             out += ready[turn:] + ready[:turn]
         return out
 
-    async def _connect(self, key: tuple[str, str], port: int) -> forwarder.Streams | None:
+    async def _connect(self, key: tuple[str, str], port: int, client: str) -> forwarder.Streams | None:
         network = self.network_of(self.cluster)
-        for host, target in self._candidates(key, port, pod_network=network is not None):
+        for host, target in self._candidates(key, port, client, pod_network=network is not None):
             try:
                 if network is None:
                     return await asyncio.wait_for(asyncio.open_connection(host, target), CONNECT_TIMEOUT)
@@ -179,11 +208,11 @@ class ClusterBalancer:
                 log.debug("load balancer %s/%s: %s:%d: %s", *key, host, target, err)
         return None
 
-    async def _open_datagram(self, key: tuple[str, str], port: int) -> socket.socket | None:
+    async def _open_datagram(self, key: tuple[str, str], port: int, client: str) -> socket.socket | None:
         """A UDP socket connected to where the frontend's UDP `port` goes (the same order as
         TCP's; a UDP connect only fails where there is no route)."""
         network = self.network_of(self.cluster)
-        for host, target in self._candidates(key, port, pod_network=network is not None, protocol="UDP"):
+        for host, target in self._candidates(key, port, client, pod_network=network is not None, protocol="UDP"):
             family = socket.AF_INET6 if ":" in host else socket.AF_INET
             if network is None:
                 sock = socket.socket(family, socket.SOCK_DGRAM)

@@ -22,8 +22,9 @@ log = logging.getLogger("lks.net.loadbalancer")
 
 BUFFER = 65536
 Streams = tuple[asyncio.StreamReader, asyncio.StreamWriter]
-Connect = Callable[[int], Awaitable[Streams | None]]  # frontend port -> upstream (None: nowhere to go)
-OpenDatagram = Callable[[int], Awaitable[socket.socket | None]]  # frontend port -> a connected UDP socket
+# (frontend port, client address) -> upstream (None: nowhere to go, or the client may not come in)
+Connect = Callable[[int, str], Awaitable[Streams | None]]
+OpenDatagram = Callable[[int, str], Awaitable[socket.socket | None]]  # the same, a connected UDP socket
 UDP_IDLE = 240.0  # seconds a UDP flow lives without traffic (Azure's load balancer: 4 minutes)
 Where = tuple[str, str, int]  # (ip, protocol, port)
 
@@ -98,7 +99,7 @@ class Listeners:
         try:
             upstream = None
             try:
-                upstream = await connect(port)
+                upstream = await connect(port, (writer.get_extra_info("peername") or ("",))[0])
             except OSError as err:
                 log.debug("load balancer port %d: no upstream: %s", port, err)
             if upstream is None:
@@ -154,7 +155,7 @@ class _Flow(asyncio.DatagramProtocol):
 
     async def open(self) -> None:
         try:
-            sock = await self.frontend.open_datagram(self.frontend.port)
+            sock = await self.frontend.open_datagram(self.frontend.port, self.client[0])
         except OSError as err:
             log.debug("load balancer UDP port %d: no upstream: %s", self.frontend.port, err)
             sock = None
