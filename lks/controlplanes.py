@@ -218,6 +218,18 @@ class ControlPlanes:
                 await gatekeeper.configure(cluster, enabled=azure_policy)
                 await approuting.configure(cluster, enabled=web_app_routing, allocate=self.load_balancers is None)
 
+    async def set_network_policy(self, id: str, mode: str) -> None:
+        """Record the cluster's `networkProfile.networkPolicy` and enforce it from now on
+        (`lks.net.netpol`; none: the policies' tables go)."""
+        async with self._lock:
+            kv = await self.meta.get(_PREFIX + id)
+            network = (orjson.loads(kv.value).get("network") or {}) if kv is not None else {}
+            if (network.get("networkPolicy") or "none") == mode:
+                return
+            await self._set_field(id, "network", {**network, "networkPolicy": mode}, default={})
+            if (cluster := self.clusters.get(id)) is not None:
+                await netpol.start(cluster, mode=mode)
+
     async def _set_field(self, id: str, field: str, value: Any, *, default: Any = None) -> dict[str, Any]:
         """The cluster's record with `field` (`default` when absent) set to `value`, written only
         when that changes it. Callers hold the lock."""

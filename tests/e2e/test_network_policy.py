@@ -204,3 +204,18 @@ def test_a_cluster_without_network_policy_enforces_nothing(server: LKS):
                       "--from", "10.1.2.3", "--to", "shop/web", "--port", "80")
     assert answer["enforced"] is False and answer["networkPolicy"] == "none"
     assert answer["allowed"] is True and answer["policyAllowed"] is False
+
+
+def test_network_policy_none_by_update_stops_enforcing_and_back(server: LKS, web_ip: str):
+    """`lks aks update --network-policy none` takes the tables away (a deny policy no longer
+    holds), `--network-policy azure` brings enforcement back."""
+    _apply(server, _policy("shop", "deny-all-again", {"podSelector": {}, "ingress": [{"from": [{"ipBlock": {
+        "cidr": "192.0.2.0/24"}}]}]}))
+    _kubectl(server, "delete", "networkpolicy", "-n", "shop", "allow-clients")
+    _until(server, web_ip, reachable=False)
+    updated = lks_json(server, "aks", "update", "-g", GROUP, "-n", CLUSTER, "--network-policy", "none")
+    assert updated["networkProfile"]["networkPolicy"] == "none"
+    _until(server, web_ip, reachable=True)
+    assert _check(server)["enforced"] is False
+    lks_json(server, "aks", "update", "-g", GROUP, "-n", CLUSTER, "--network-policy", "azure")
+    _until(server, web_ip, reachable=False)

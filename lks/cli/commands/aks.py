@@ -154,6 +154,7 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     _support_plan_arg(p)
     _force_upgrade_args(p)
     _access_args(p, update=True)
+    p.add_argument("--network-policy", help="Update the mode of a network policy: none, calico, azure or cilium.")
     commands.no_wait(p)
     commands.yes(p)
     p.set_defaults(func=update)
@@ -380,7 +381,8 @@ def update(args: argparse.Namespace, client: Client) -> Any:
                                   or aad.given(args)
                                   or args.enable_cluster_autoscaler or args.update_cluster_autoscaler
                                   or args.disable_cluster_autoscaler or args.min_count is not None
-                                  or args.max_count is not None or args.cluster_autoscaler_profile is not None):
+                                  or args.max_count is not None or args.cluster_autoscaler_profile is not None
+                                  or args.network_policy):
         commands.reconcile_or_refuse(args.yes, ["--enable-cluster-autoscaler", "--disable-cluster-autoscaler",
                                                 "--update-cluster-autoscaler", "--cluster-autoscaler-profile",
                                                 "--tags", "--tier", "--auto-upgrade-channel", "--node-os-upgrade-channel",
@@ -388,7 +390,7 @@ def update(args: argparse.Namespace, client: Client) -> Any:
                                                 "--enable-oidc-issuer", "--k8s-support-plan",
                                                 "--enable-force-upgrade", "--disable-force-upgrade",
                                                 "--upgrade-override-until",
-                                                "--api-server-authorized-ip-ranges", *aad.FLAGS])
+                                                "--api-server-authorized-ip-ranges", "--network-policy", *aad.FLAGS])
     _set_access(args, props)
     if not _update_autoscaler(args, props):
         return None
@@ -404,6 +406,8 @@ def update(args: argparse.Namespace, client: Client) -> Any:
                                        "nodeOSUpgradeChannel": args.node_os_upgrade_channel}
     if args.k8s_support_plan:
         props["supportPlan"] = args.k8s_support_plan
+    if args.network_policy:
+        props["networkProfile"] = {**(props.get("networkProfile") or {}), "networkPolicy": args.network_policy}
     _force_upgrade(args, props)
     return output.from_arm(client.put(path, doc, no_wait=args.no_wait))
 

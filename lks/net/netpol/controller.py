@@ -157,9 +157,12 @@ class Enforcer:
 
 
 async def start(cluster: Cluster, *, mode: str | None) -> Enforcer | None:
-    """Enforce `cluster`'s NetworkPolicies when `mode` says so."""
-    await stop(cluster.id)
+    """Enforce `cluster`'s NetworkPolicies when `mode` says so; turned off (`none` where it ran),
+    the tables go from the cluster's networks."""
+    was_running = await stop(cluster.id)
     if not enforcing(mode):
+        if was_running:
+            await _clear(cluster.id)
         return None
     enforcer = Enforcer(cluster, mode=(mode or "").lower())
     await enforcer.start()
@@ -183,7 +186,18 @@ def get(cluster_id: str) -> Enforcer | None:
     return _running.get(cluster_id)
 
 
-async def stop(cluster_id: str) -> None:
+async def stop(cluster_id: str) -> bool:
+    """Stop enforcing changes (the tables stay: the pods stay confined); whether it ran."""
     enforcer = _running.pop(cluster_id, None)
     if enforcer is not None:
         await enforcer.stop()
+    return enforcer is not None
+
+
+async def _clear(cluster_id: str) -> None:
+    for name in sorted(_attached.get(cluster_id, ())):
+        if netns.exists(name) and nft.binary() is not None:
+            try:
+                await nft.apply(name, rules.removal())
+            except (OSError, nft.NftError) as err:
+                log.warning("network policies not removed from %s: %s", name, err)
