@@ -188,7 +188,8 @@ class _NodeGroup:
                 rules.append(_child(rid, rname, "loadBalancingRules", self._etag(name, rname), {
                     "frontendIPConfiguration": {"id": fid}, "backendAddressPool": {"id": pool_id},
                     "backendAddressPools": [{"id": pool_id}], **({"probe": {"id": pid}} if tcp else {}),
-                    "protocol": port["protocol"].capitalize(), "loadDistribution": "Default",
+                    "protocol": port["protocol"].capitalize(),
+                    "loadDistribution": "SourceIP" if f.client_affinity else "Default",
                     "frontendPort": port["port"], "backendPort": port["port"], "idleTimeoutInMinutes": 4,
                     "enableFloatingIP": True, "enableTcpReset": tcp, "disableOutboundSnat": True,
                 }))

@@ -402,3 +402,64 @@ async def test_a_full_range_refuses_services_and_the_cluster_runs_on(cluster: Cl
                              "no free IP address is left in 127.234.0.0/31")
     finally:
         await balancers.stop()
+
+
+async def test_round_robin_and_client_affinity(cluster: Cluster, lbs: LoadBalancers) -> None:
+    """Two endpoints (on the host's loopback at ports of their own, a named target port): new
+    connections take turns, unless `sessionAffinity: ClientIP` keeps a client on one."""
+    servers, ports = [], {}
+    for name in ("a", "b"):
+        async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, name: str = name) -> None:
+            await reader.readline()
+            writer.write(name.encode())
+            await writer.drain()
+            writer.close()
+
+        server = await asyncio.start_server(answer, "127.0.0.1", 0)
+        servers.append(server)
+        ports[name] = server.sockets[0].getsockname()[1]
+    slices = endpointslice.EndpointSliceController(cluster)
+    await slices.start()
+    try:
+        port = free_port()
+        body = {"metadata": {"name": "web"}, "spec": {"type": "LoadBalancer", "selector": {"app": "web"},
+                                                      "ports": [{"name": "http", "port": port, "targetPort": "http"}]}}
+        services = cluster.registry("", "v1", "services")
+        await services.create(NS, body)
+        pods = cluster.registry("", "v1", "pods")
+        for i, name in enumerate(("a", "b")):
+            container = {"name": "c", "image": "nginx", "ports": [{"name": "http", "containerPort": ports[name]}]}
+            await pods.create(NS, {"metadata": {"name": f"web-{name}", "labels": {"app": "web"}},
+                                   "spec": {"nodeName": "n1", "containers": [container]}})
+
+            def running(current: dict, ip: str = f"10.244.0.{10 + i}") -> dict:
+                current["status"] = {"phase": "Running", "podIP": ip, "podIPs": [{"ip": ip}],
+                                     "conditions": [{"type": "Ready", "status": "True"}]}
+                return current
+
+            await pods.patch(NS, f"web-{name}", running, subresource="status")
+        ip = ingress_ip(await until(cluster, "web", ingress_ip))
+        seen: set[bytes] = set()
+        for _ in range(2000):
+            seen.add(await ask(ip, port))
+            if {b"a", b"b"} <= seen:
+                break
+            await asyncio.sleep(0.002)
+        assert {b"a", b"b"} <= seen  # turns
+
+        def affinity(current: dict) -> dict:
+            current["spec"]["sessionAffinity"] = "ClientIP"
+            return current
+
+        await services.patch(NS, "web", affinity)
+        balancer = lbs._controllers[cluster.id].balancer
+        for _ in range(2000):
+            svc = balancer.services.get(NS, "web")
+            if svc is not None and svc["spec"].get("sessionAffinity") == "ClientIP":
+                break
+            await asyncio.sleep(0.001)
+        assert len({await ask(ip, port) for _ in range(6)}) == 1  # one client, one endpoint
+    finally:
+        await slices.stop()
+        for server in servers:
+            server.close()

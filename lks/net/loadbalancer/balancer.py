@@ -16,7 +16,8 @@ kube-proxy's rules there send to an endpoint, else (no rules: the address does n
 straight to its ready endpoints' pod IP:port, round-robin, as the load balancer's rules would
 reach them through the nodes. Where pods have no network namespaces (lks not root) their
 processes listen on the host's own addresses, so a connection goes to 127.0.0.1 at the
-endpoint's port. A client outside the Service's `loadBalancerSourceRanges` (or AKS's
+endpoint's port; with `sessionAffinity: ClientIP` a client keeps its endpoint (the rules'
+`loadDistribution: SourceIP`). A client outside the Service's `loadBalancerSourceRanges` (or AKS's
 `service.beta.kubernetes.io/load-balancer-source-ranges`) is turned away, as the network
 security group rules AKS writes for them would.
 """
@@ -25,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import hashlib
 import ipaddress
 import itertools
 import logging
@@ -141,7 +143,8 @@ class ClusterBalancer:
         """The Service's load balancer as it should be; its `status.loadBalancer`."""
         meta = service["metadata"]
         wanted = Frontend(ip="", cluster=self.cluster.id, namespace=meta["namespace"], name=meta["name"],
-                          uid=meta["uid"], internal=internal(service), ports=frontend_ports(service))
+                          uid=meta["uid"], internal=internal(service), ports=frontend_ports(service),
+                          client_affinity=(service.get("spec") or {}).get("sessionAffinity") == "ClientIP")
         frontend = await self.frontends.claim(
             wanted, requested=requested_ip(service),
             usable=None if wanted.internal else lambda ip: _free_on_host(ip, wanted.ports))
@@ -193,7 +196,11 @@ class ClusterBalancer:
                     continue
                 ready.append((endpoint["addresses"][0] if pod_network else "127.0.0.1", number))
         if ready:
-            turn = next(self._turn[key]) % len(ready)
+            if spec.get("sessionAffinity") == "ClientIP":  # a client keeps its endpoint (while the set stays)
+                ready.sort()
+                turn = int.from_bytes(hashlib.sha256(client.encode()).digest()[:4], "big") % len(ready)
+            else:
+                turn = next(self._turn[key]) % len(ready)
             out += ready[turn:] + ready[:turn]
         return out
 

@@ -42,6 +42,7 @@ class Frontend:
     uid: str
     internal: bool = False
     ports: list[dict[str, Any]] = field(default_factory=list)  # name, protocol, port, nodePort
+    client_affinity: bool = False  # `sessionAffinity: ClientIP` (the rules' `loadDistribution: SourceIP`)
 
     @property
     def key(self) -> str:
