@@ -40,7 +40,7 @@ NATIVE_FUNCTIONS = frozenset({
 })
 
 # the function names the rewriting introduces
-OPT_SELECT, OPT_INDEX, STRING = "_optSelect", "_optIndex", "_string"
+OPT_SELECT, OPT_INDEX, STRING, MATCHES = "_optSelect", "_optIndex", "_string", "_matches"
 PAIRS, TO_MAP, MERGE_MAPS = "_pairs", "_toMap", "_mergeMaps"
 
 
@@ -75,16 +75,20 @@ def _ends_operand(tok: Token) -> bool:
 def rewrite(text: str, toks: list[Token]) -> str:
     """`a.?b` -> `a._optSelect("b")` and `a[?k]` -> `a._optIndex(k)`: member calls bind exactly as
     selection does, and the functions (lks.kube.cel.optional) give upstream's optional results.
-    `string(x)` -> `_string(x)`, which also converts the Kubernetes types (`string(ip(s))`)."""
+    `string(x)` -> `_string(x)`, which also converts the Kubernetes types (`string(ip(s))`);
+    `matches` -> `_matches` (lks.kube.cel.regex: the pattern compiled once, not at every call)."""
     if any(t.text in _MACRO_NAMES for t in toks):
         text = _expand(text)
         toks = tokens(text)
-    if not any(t.text in (".?", "[?", "string") for t in toks):
+    if not any(t.text in (".?", "[?", "string", "matches") for t in toks):
         return text
     out, last, closers = [], 0, []  # closers: for each open "[", whether it closes an `[?` index
     for i, t in enumerate(toks):
         if t.text == "string" and toks[i + 1].text == "(" and not (i and toks[i - 1].text in (".", ".?")):
             out += [text[last:t.pos], STRING]
+            last = t.pos + len(t.text)
+        elif t.text == "matches" and t.kind == "ident" and toks[i + 1].text == "(" and not (i and toks[i - 1].text == ".?"):
+            out += [text[last:t.pos], MATCHES]
             last = t.pos + len(t.text)
         elif t.text == ".?" and toks[i + 1].kind == "ident":
             out += [text[last:t.pos], f'.{OPT_SELECT}("{toks[i + 1].text}")']

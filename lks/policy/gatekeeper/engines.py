@@ -18,7 +18,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Protocol
 
+import orjson
+
 from lks.kube import cel
+from lks.kube.cel import composition, parser, reads, specialize
 from lks.kube.cel import source as celsource
 
 Obj = dict[str, Any]
@@ -44,39 +47,58 @@ class CELProgram:
     top-level names (the expressions are rewritten once), so that one activation per object under
     review serves every constraint: the object is converted for the interpreter once, only the
     parameters change from one constraint to the next (converting a Pod costs ~20x evaluating a
-    rule over it)."""
+    rule over it).
+
+    Each constraint's parameters also get programs of their own (`_Fast`, compiled at its first
+    review and kept): the parameters written in as literals and the chains of field selections
+    from the object hoisted to names bound once per review (`lks.kube.cel.specialize`), so that
+    no constraint rebinds anything and no expression copies the object's spec to read one of its
+    fields. Where such a program fails (a hoisted chain the object does not have), the
+    constraint is judged again with the expressions as written, for the original's words."""
 
     def __init__(self, source: Obj):
         if not isinstance(source, dict):
             raise IngestError("K8sNativeValidation source must be an object")
-        self.variables: dict[str, cel.Program] = {}  # by the top-level name it is read as
+        variables: dict[str, cel.Program] = {}  # by the top-level name it is read as
         declared: dict[str, str] = {}
         for v in source.get("variables") or []:
             name = v.get("name") or ""
             program = _compile(v.get("expression") or "", "variables", declared)  # sees the ones before it
             declared[name] = _VARIABLE + name
-            self.variables[declared[name]] = program
-        self.conditions = [_compile(c.get("expression") or "", "matchConditions", declared)
-                           for c in source.get("matchConditions") or []]
-        self.validations: list[tuple[cel.Program, str, cel.Program | None, str]] = []
+            variables[declared[name]] = program
+        conditions = [_compile(c.get("expression") or "", "matchConditions", declared)
+                      for c in source.get("matchConditions") or []]
+        validations: list[tuple[cel.Program, str, cel.Program | None, str]] = []
         for v in source.get("validations") or []:
             expr = v.get("expression") or ""
             message_expr = v.get("messageExpression")
-            self.validations.append((_compile(expr, "validations", declared),
-                                     v.get("message") or f"failed expression: {expr.strip()}",
-                                     _compile(message_expr, "messageExpression", declared) if message_expr else None,
-                                     expr))
-        if not self.validations:
+            validations.append((_compile(expr, "validations", declared),
+                                v.get("message") or f"failed expression: {expr.strip()}",
+                                _compile(message_expr, "messageExpression", declared) if message_expr else None,
+                                expr))
+        if not validations:
             raise IngestError("K8sNativeValidation source must have at least one validation")
-        programs = [*self.variables.values(), *self.conditions] + [p for v in self.validations for p in v[::2] if p]
-        self.names = frozenset().union(*(p.variables for p in programs))
-        for program in programs:
+        self.exact = _Programs(variables, conditions, validations)
+        self.names = self.exact.names
+        self.declared = tuple(declared.values())
+        for program in self.exact.all():
             _PROGRAMS.setdefault(program.expression, program)
             _note_fields(program.expression)
+        # the fast programs' texts, before the parameters: chains hoisted (at ingest, once)
+        self._hoisted = _hoist(self.exact.all())
+        self._fast: dict[int, tuple[Any, _Programs | None]] = {}  # by id of the parameters object
+        self._fast_by_json: dict[bytes, _Programs | None] = {}
 
     def violations(self, review: Obj, parameters: Any, inventory: Obj, shared: Obj | None = None) -> list[Obj]:
-        """`shared`: kept by the caller per review, for the activation every constraint reuses."""
+        """`shared`: kept by the caller per review, for the activations every constraint reuses."""
         shared = shared if shared is not None else {}
+        fast = self._specialized(parameters)
+        if fast is not None:
+            act = _fast_activation(review, shared)
+            try:
+                return _judge(fast, act, shared, strict=True)
+            except cel.EvalError:
+                pass  # judged again as written, for the original's words
         act = _activation(review, self.names, shared)
         ctx = act.context
         for name in (_PARAMS, "params"):
@@ -85,37 +107,99 @@ class CELProgram:
             if name in self.names and shared.get(name, _UNSET) != parameters:
                 ctx.add_variable(name, parameters)
                 shared[name] = parameters
-        # this evaluation's variables, each computed when first read (by the resolver the shared
-        # activation carries): binding values instead would rebuild the interpreter's environment,
-        # converting the object again, once per variable and constraint
-        state = shared["cel_variables"] = _Variables(act, self.variables) if self.variables else None
-        run = state.run if state is not None else lambda program: program.run(act)
-        for program in self.conditions:
+        return _judge(self.exact, act, shared, strict=False)
+
+    def _specialized(self, parameters: Any) -> _Programs | None:
+        """The constraint's own programs (None: its parameters have no CEL literal)."""
+        hit = self._fast.get(id(parameters))
+        if hit is not None and hit[0] is parameters:
+            return hit[1]
+        try:
+            key = orjson.dumps(parameters, option=orjson.OPT_SORT_KEYS)
+        except TypeError:
+            return None
+        if key not in self._fast_by_json:
+            if len(self._fast_by_json) >= _FAST_KEPT:
+                self._fast_by_json.clear()
+            self._fast_by_json[key] = self._compile_fast(parameters)
+        if len(self._fast) >= _FAST_KEPT:
+            self._fast.clear()
+        fast = self._fast[id(parameters)] = (parameters, self._fast_by_json[key])  # keeps it: the id stays its
+        return fast[1]
+
+    def _compile_fast(self, parameters: Any) -> _Programs | None:
+        def one(program: cel.Program) -> cel.Program:
+            text, paths = self._hoisted[id(program)]
+            text = specialize.substitute(text, (_PARAMS, "params"), parameters)
+            names = (*_NAMES, *self.declared, *paths.values())
+            return cel.compile(text, names)
+
+        try:
+            exact = self.exact
+            fast = _Programs({name: one(p) for name, p in exact.variables.items()},
+                             [one(p) for p in exact.conditions],
+                             [(one(p), message, one(m) if m is not None else None, expr)
+                              for p, message, m, expr in exact.validations])
+        except (specialize.NotLiteral, cel.CompileError):
+            return None
+        _FAST_NAMES.update(fast.names)
+        return fast
+
+
+class _Programs:
+    """A template's compiled expressions: as written (with `variables.*` read by name), or a
+    constraint's fast ones."""
+
+    __slots__ = ("variables", "conditions", "validations", "names")
+
+    def __init__(self, variables: dict[str, cel.Program], conditions: list[cel.Program],
+                 validations: list[tuple[cel.Program, str, cel.Program | None, str]]):
+        self.variables, self.conditions, self.validations = variables, conditions, validations
+        self.names = frozenset().union(*(p.variables for p in self.all()))
+
+    def all(self) -> list[cel.Program]:
+        return [*self.variables.values(), *self.conditions] + [p for v in self.validations for p in v[::2] if p]
+
+
+def _judge(programs: _Programs, act: cel.Activation, shared: Obj, *, strict: bool) -> list[Obj]:
+    """Gatekeeper's results of `programs` over `act`. `strict`: an evaluation error is raised (the
+    caller judges again with the expressions as written) instead of being a result."""
+    # this evaluation's variables, each computed when first read (by the resolver the shared
+    # activation carries): binding values instead would rebuild the interpreter's environment,
+    # converting the object again, once per variable and constraint
+    state = shared["cel_variables"] = composition.Variables(
+        programs.variables, lambda program: program.run(act), prefix=_VARIABLE) if programs.variables else None
+    run = state.run if state is not None else lambda program: program.run(act)
+    for program in programs.conditions:
+        try:
+            if run(program) is False:
+                return []
+        except cel.EvalError:
+            if strict:
+                raise
+            continue
+    out: list[Obj] = []
+    for program, message, message_expr, expr in programs.validations:
+        try:
+            ok = run(program)
+        except cel.EvalError as err:
+            if strict:
+                raise
+            out.append({"msg": f"expression {expr.strip()!r} resulted in error: {err}", "details": {}})
+            continue
+        if ok is True:
+            continue
+        text = message
+        if message_expr is not None:
             try:
-                if run(program) is False:
-                    return []
+                shown = run(message_expr)
+                if isinstance(shown, str) and shown.strip():
+                    text = shown
             except cel.EvalError:
-                continue
-        out: list[Obj] = []
-        for program, message, message_expr, expr in self.validations:
-            try:
-                ok = run(program)
-            except cel.EvalError as err:
-                out.append({"msg": f"expression {expr.strip()!r} resulted in error: {err}",
-                            "details": {}})
-                continue
-            if ok is True:
-                continue
-            text = message
-            if message_expr is not None:
-                try:
-                    shown = run(message_expr)
-                    if isinstance(shown, str) and shown.strip():
-                        text = shown
-                except cel.EvalError:
-                    pass
-            out.append({"msg": text, "details": {}})
-        return out
+                if strict:
+                    raise
+        out.append({"msg": text, "details": {}})
+    return out
 
 
 _ANY, _PARAMS = "gatekeeperAnyObject", "gatekeeperParams"
@@ -124,6 +208,94 @@ _UNSET = object()
 _PROGRAMS: dict[str, cel.Program] = {}  # every template expression compiled, for their functions
 _REWRITTEN = {"anyObject": _ANY, "params": _PARAMS}
 _NAMES = (*_CEL_NAMES, _ANY, _PARAMS)
+_ROOTS = (_ANY, "object", "oldObject", "request", "namespaceObject")  # the chains hoisted start at these
+_HOISTED: dict[str, tuple[specialize.Path, reads.Tree | None]] = {}  # every chain hoisted, by its name
+_HOISTED_BY: dict[tuple[specialize.Path, bytes], str] = {}  # (path, what of it is read) -> name
+_ROOT_TREES: dict[str, reads.Tree | None] = {}  # what fast programs read of the roots themselves
+_ROOTS_READ = [0]  # changes of _ROOT_TREES
+_FAST_NAMES: set[str] = set()  # every name a fast program reads
+_FAST_KEPT = 1024  # constraints' fast programs kept per template
+
+
+def _hoist(programs: list[cel.Program]) -> dict[int, tuple[str, dict[specialize.Path, str]]]:
+    """Each program's text with its chains hoisted, by id of the program. A chain's name is
+    shared by the templates that read the same of it (`reads`: a rule over the containers' images
+    binds containers with only their images; the interpreter copies an item whole as it walks a
+    list, so the less an item holds the cheaper)."""
+    local: dict[specialize.Path, str] = {}
+    texts = [specialize.hoist(p.expression, _ROOTS, names=local)[0] for p in programs]
+    trees: dict[str, reads.Tree | None] = {}
+    try:
+        reads.reads(texts, {*local.values(), *_ROOTS}, trees)
+    except parser.ParseError:
+        trees = {name: reads.WHOLE for name in (*local.values(), *_ROOTS)}
+    for root in _ROOTS:
+        if root in trees:
+            merged = _merge(_ROOT_TREES.get(root, {}), trees[root])
+            if merged != _ROOT_TREES.get(root):
+                _ROOT_TREES[root] = merged
+                _ROOTS_READ[0] += 1
+    final: dict[specialize.Path, str] = {}
+    for path, name in local.items():
+        tree = trees.get(name, {}) if path[0] == specialize.VALUE else {}
+        key = (path, orjson.dumps(tree, option=orjson.OPT_SORT_KEYS))
+        if key not in _HOISTED_BY:
+            _HOISTED_BY[key] = f"lksPath{len(_HOISTED)}_{'_'.join(path[2])}"[:200]
+            _HOISTED[_HOISTED_BY[key]] = (path, tree)
+        final[path] = _HOISTED_BY[key]
+    return {id(p): specialize.hoist(p.expression, _ROOTS, names=dict(final)) for p in programs}
+
+
+def _merge(a: reads.Tree | None, b: reads.Tree | None) -> reads.Tree | None:
+    if a is reads.WHOLE or b is reads.WHOLE:
+        return reads.WHOLE
+    return {k: _merge(a[k], b[k]) if k in a and k in b else (a[k] if k in a else b[k]) for k in {*a, *b}}
+
+
+def _roots(review: Obj) -> Obj:
+    """The values of the roots chains are hoisted from."""
+    obj = review.get("object")
+    return {_ANY: review.get("oldObject") if review.get("operation") == "DELETE" and obj is None else obj,
+            "object": obj, "oldObject": review.get("oldObject"),
+            "request": {k: v for k, v in review.items() if k not in ("object", "oldObject")},
+            "namespaceObject": review.get("_namespace")}
+
+
+def _fast_activation(review: Obj, shared: Obj) -> cel.Activation:
+    """The review's activation for fast programs: every hoisted chain the object has (with what
+    is read of it) and every name a fast program reads, bound at once (a later binding rebuilds
+    the environment)."""
+    act: cel.Activation | None = shared.get("cel_fast")
+    known = (len(_HOISTED), len(_FAST_NAMES), _ROOTS_READ[0])  # what was bound
+    if act is not None and shared["cel_fast_known"] == known:
+        return act
+    old = shared.get("cel_fast_known")
+    shared["cel_fast_known"] = known
+    bound: set[str] = shared.setdefault("cel_fast_names", set())
+    if act is None:
+        act = shared["cel_fast"] = cel.activation({}, _PROGRAMS.values())
+    if "cel_fast_resolver" not in shared and any(n.startswith(_VARIABLE) or n == "variables" for n in _FAST_NAMES):
+        # asked for every name the interpreter looks up: only once a template has variables
+        shared["cel_fast_resolver"] = True
+        act.context.set_variable_resolver(lambda name: _resolve(shared, name))
+    roots = _roots(review)
+    if old is not None and old[2] != known[2]:
+        bound.difference_update(_ROOTS)  # what is read of them grew: bound again
+    todo = {name: path for name, (path, _) in _HOISTED.items() if name not in bound}
+    values = specialize.bind(todo, roots)
+    for name in todo:
+        if name in values:  # one the object does not have stays unbound: reading it fails
+            act.context.add_variable(name, reads.project(values[name], _HOISTED[name][1]))
+        bound.add(name)
+    for name in _FAST_NAMES - bound:
+        if name in _ROOTS:
+            act.context.add_variable(name, reads.project(roots[name], _ROOT_TREES.get(name, reads.WHOLE)))
+        elif name.startswith(_VARIABLE):
+            act.context.add_variable(name, None)  # what the resolver's None (a null variable) falls through to
+        elif name == "variables":
+            act.context.add_variable(name, {})
+        bound.add(name)
+    return act
 
 
 def _activation(review: Obj, names: frozenset[str], shared: Obj) -> cel.Activation:
@@ -164,57 +336,8 @@ def _activation(review: Obj, names: frozenset[str], shared: Obj) -> cel.Activati
 
 def _resolve(shared: Obj, name: str) -> Any:
     """The running template's variable `name` (None: not one of them, or null)."""
-    state: _Variables | None = shared.get("cel_variables")
-    if state is None:
-        return None
-    if name == "variables":  # read as a whole (`has(variables.x)`, `variables[k]`)
-        return state.all()
-    return state.get(name) if name in state.programs else None
-
-
-class _Variables:
-    """One evaluation's `variables`, as upstream's composition (a lazy map): each computed the first
-    time an expression reads it and at most once, with the ones before it in scope; one that fails
-    fails every expression that reads it with `composited variable "<name>" fails to evaluate`."""
-
-    __slots__ = ("act", "programs", "values", "failed", "pending", "reading")
-
-    def __init__(self, act: cel.Activation, programs: dict[str, cel.Program]):
-        self.act, self.programs = act, programs
-        self.values: Obj = {}
-        self.failed: dict[str, str] = {}
-        self.pending: set[str] = set()
-        self.reading: list[str] | None = None  # the failed variables the running expression read
-
-    def get(self, name: str) -> Any:
-        if name not in self.values and name not in self.failed and name not in self.pending:
-            self.pending.add(name)
-            try:
-                self.values[name] = self.run(self.programs[name])
-            except cel.EvalError as err:
-                self.failed[name] = f'composited variable "{name.removeprefix(_VARIABLE)}" fails to evaluate: {err}'
-            finally:
-                self.pending.discard(name)
-        if name in self.failed and self.reading is not None:
-            self.reading.append(name)
-        return self.values.get(name)
-
-    def all(self) -> Obj:
-        return {name.removeprefix(_VARIABLE): self.get(name) for name in self.programs if name not in self.pending}
-
-    def run(self, program: cel.Program) -> Any:
-        outer, self.reading = self.reading, []
-        try:
-            value = program.run(self.act)
-        except cel.EvalError:
-            if not self.reading:
-                raise
-            value = None  # the variable's failure is the error to report
-        finally:
-            read, self.reading = self.reading, outer
-        if read:
-            raise cel.EvalError(self.failed[read[0]])
-        return value
+    state: composition.Variables | None = shared.get("cel_variables")
+    return state.resolve(name) if state is not None else None
 
 
 # What of an object the compiled templates read: top-level field -> the fields of it they read
