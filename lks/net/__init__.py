@@ -10,6 +10,8 @@
 - `loadbalancer/`: LoadBalancer Services as AKS's cloud provider serves them: addresses, the
   service controller, and listeners on the host forwarding into the cluster's namespace.
 - `proxy/`: Service virtual IPs, NodePorts and hostPorts (kube-proxy's nftables mode).
+- `netpol/`: NetworkPolicy: what a policy allows (a pure evaluator, also behind `lks aks
+  network-policy check`), compiled to the table `inet lks-netpol` of the cluster's namespace.
 
 The process runtime (`lks.nodes.process`) drives them; Services, load balancers and network
 policy build on `podnet`'s namespaces.

@@ -4,7 +4,9 @@
 time out; one allowing the clients' namespace on the web pod's named port brings it back; an
 egress deny in the clients' namespace cuts it again, and deleting it restores it.
 `lks aks network-policy check` answers the same at every step and names the policies that
-decide; on a cluster without network policy (`none`) nothing is enforced."""
+decide (hostile bodies to its ARM action are 400s); through a Service VIP the ingress rule sees
+the pod behind it; on a cluster without network policy (`none`) nothing is enforced, and
+`lks aks update --network-policy none|azure` turns enforcement off and on."""
 
 from __future__ import annotations
 

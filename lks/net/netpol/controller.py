@@ -6,7 +6,7 @@ each network namespace the cluster's pods live in.
 
 Only where the managed cluster asks for it (`networkProfile.networkPolicy` azure, calico or
 cilium; none: nothing is enforced, as on AKS). The control planes (`lks/controlplanes.py`) call
-`start(cluster, mode=...)` and `stop(id)`; the Process runtime calls `attach(id, netns)` once its
+`start(cluster, mode=...)` and `stop(id)`, and `start` again when an update changes the mode; the Process runtime calls `attach(id, netns)` once its
 pod network exists (it outlives a restarted control plane, which finds it here again). A stopped
 control plane leaves the last table in place: its pods run on, still confined.
 """
