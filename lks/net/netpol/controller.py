@@ -133,6 +133,7 @@ class Enforcer:
                     continue
                 if not netns.exists(name):  # the runtime went with its network
                     self.applied.pop(name, None)
+                    _attached.get(self.cluster.id, set()).discard(name)
                     continue
                 try:
                     await nft.apply(name, script)

@@ -10,7 +10,9 @@ Azure NPM do). Each isolated pod IP goes through a verdict map to its pod's chai
 to the chains of the policies isolating it (any `accept` there lets it through) and ends with
 `drop`; each policy rule peer is a named set of addresses (pods by selectors, or an ipBlock
 with its excepts as a second set). Traffic to Service VIPs is DNATed before the forward hook,
-so ingress sees the real destination pod.
+so ingress sees the real destination pod. What the cluster network itself answers or sends
+(cluster DNS on its service IP, kubelet's probes, which lks makes from inside the pod) never
+crosses the forward hook: it is the node's traffic, which upstream always allows.
 
 `script` gives the whole table as an `nft -f` transaction (the table declared, deleted and made
 anew in one commit: atomic); `lks.net.netpol.controller` applies it when policies, pods or
