@@ -83,7 +83,21 @@ async def test_api_changes_become_the_table_and_the_kernel_follows(cluster, net)
         assert "dport 80 accept" in await nft.listed(net.name, rules.TABLE)  # the named port, resolved
         assert await _reaches(net, "client", "10.244.0.2")
 
+        # a pod relabelled into a deny policy's selection is cut off (upstream's "updated pod")
+        await policies.create("shop", {"metadata": {"name": "lock"}, "spec": {
+            "podSelector": {"matchLabels": {"app": "locked"}}, "policyTypes": ["Ingress"]}})
         await policies.delete("shop", "from-clients", deletion.DeleteOptions())
+        await enforcer.settled()
+        assert await _reaches(net, "client", "10.244.0.2")
+
+        def relabel(pod: dict) -> dict:
+            pod["metadata"]["labels"] = {"app": "locked"}
+            return pod
+        await core("pods").patch("shop", "web", relabel)
+        await enforcer.settled()
+        assert not await _reaches(net, "client", "10.244.0.2")
+
+        await policies.delete("shop", "lock", deletion.DeleteOptions())
         await enforcer.settled()
         assert await nft.listed(net.name, rules.TABLE) == ""
     finally:
