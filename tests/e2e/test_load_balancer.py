@@ -41,8 +41,9 @@ def server(tmp_path_factory: pytest.TempPathFactory):
     try:
         lks_json(s, "aks", "nodepool", "add", "-g", "demo", "--cluster-name", "demo", "-n", POOL,
                  "--workload-runtime", "Process", "--node-count", "1")
-        node = json.loads(s.kubectl("get", "nodes", "-l", f"kubernetes.azure.com/agentpool={POOL}", "-o",
-                                    "json").stdout)["items"][0]["metadata"]["name"]
+        node = wait_until(lambda: [n["metadata"]["name"] for n in json.loads(s.kubectl(
+            "get", "nodes", "-l", f"kubernetes.azure.com/agentpool={POOL}", "-o", "json").stdout)["items"]],
+            what="the Process node")[0]
         pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "web", "labels": {"app": "web"}},
                "spec": {"nodeName": node, "terminationGracePeriodSeconds": 1, "tolerations": [{"operator": "Exists"}],
                         "containers": [{"name": "main", "image": "python", "command": ["python3", "-c", SERVE],
@@ -190,6 +191,12 @@ def test_node_resource_group_shows_the_load_balancers_and_public_ip(server: LKS,
     internal = network.load_balancers.get(NODE_GROUP, "kubernetes-internal")
     assert [c.private_ip_address for c in internal.frontend_ip_configurations] == [private_ip]
     assert {b.name for b in network.load_balancers.list_all()} >= {"kubernetes", "kubernetes-internal"}
+    with pytest.raises(ResourceNotFoundError) as missing:
+        network.load_balancers.get(NODE_GROUP, "nope")
+    assert missing.value.error.code == "ResourceNotFound"
+    with pytest.raises(ResourceNotFoundError) as no_group:
+        list(network.public_ip_addresses.list("no-such-group"))
+    assert no_group.value.error.code == "ResourceGroupNotFound"
 
 
 def test_a_taken_address_is_refused_and_a_delete_releases(server: LKS, web_ip: str):
