@@ -88,6 +88,11 @@ def test_enable_installs_what_aks_shows(server: LKS, enabled: dict) -> None:
     assert svc["spec"]["type"] == "LoadBalancer"
     assert svc["metadata"]["annotations"]["lks.dev/served-in-process"] == "true"
     assert svc["metadata"]["labels"]["app.kubernetes.io/component"] == "ingress-controller"
+    def nic_table():
+        out = server.kubectl("get", "nginxingresscontroller", check=False).stdout.split()
+        return out if out[-4:] == ["default", "webapprouting.kubernetes.azure.com", "nginx", "True"] else None
+    assert wait_until(nic_table, what="kubectl get nginxingresscontroller")[:4] == [
+        "NAME", "INGRESSCLASS", "CONTROLLERNAMEPREFIX", "AVAILABLE"]
     ip = _external_ip(server)
     assert ip.startswith(RANGE.rsplit(".", 1)[0] + ".")
     table = server.kubectl("get", "service", "nginx", "-n", "app-routing-system").stdout

@@ -17,6 +17,7 @@ from aiohttp import web
 
 from lks import pki
 from lks.controllers.addons import approuting
+from lks.controllers.crd import CRDController
 from lks.kube.cluster import Cluster
 from lks.kube.registry import WriteOptions
 from lks.net import ingress as appingress
@@ -59,6 +60,8 @@ def _service(name: str, port: int) -> tuple[dict, dict]:
 
 @pytest.fixture
 async def served(cluster: Cluster) -> AsyncIterator[tuple[appingress.Ingress, dict[str, int]]]:
+    crds = CRDController(cluster)  # serves the NginxIngressController type
+    await crds.start()
     ing = appingress.Ingress(cluster, namespace=lambda: None)  # backends on the host's loopback
     runners = {}
     ports = {}
@@ -69,6 +72,7 @@ async def served(cluster: Cluster) -> AsyncIterator[tuple[appingress.Ingress, di
         yield ing, ports
     finally:
         await ing.stop()
+        await crds.stop()
         for runner in runners.values():
             await runner.cleanup()
 
@@ -276,6 +280,35 @@ async def test_default_class_and_the_legacy_annotation(cluster: Cluster, served)
 
 async def _is(value, wanted) -> bool:
     return await value == wanted
+
+
+async def test_the_default_nginx_ingress_controller_and_its_status(cluster: Cluster, served) -> None:
+    nics = cluster.registry(approuting.NIC_GROUP, approuting.NIC_VERSION, approuting.NIC_PLURAL)
+
+    async def conditions():
+        nic = await nics.get(None, "default")
+        return {c["type"]: (c["status"], c["reason"]) for c in (nic.get("status") or {}).get("conditions") or []}
+    assert await _until(conditions, "the default controller's status") == {
+        "IngressClassReady": ("True", "IngressClassIsReady"),  # no deployment controller here: no conditions
+        "Available": ("False", "ControllerIsNotAvailable")}
+    nic = await nics.get(None, "default")
+    assert nic["spec"] == {"ingressClassName": approuting.INGRESS_CLASS, "controllerNamePrefix": "nginx"}
+    deployments = cluster.registry("apps", "v1", "deployments")
+    await deployments.patch(approuting.NAMESPACE, approuting.NAME, lambda cur: {**cur, "status": {
+        "replicas": 2, "readyReplicas": 2, "availableReplicas": 2, "conditions": [
+            {"type": "Available", "status": "True", "reason": "MinimumReplicasAvailable", "message": "ok"},
+            {"type": "Progressing", "status": "True", "reason": "NewReplicaSetAvailable", "message": "ok"}]}},
+        subresource="status")
+
+    async def available():
+        found = await conditions()
+        return found if found.get("Available", ("",))[0] == "True" else None
+    found = await _until(available, "Available")
+    assert found["ControllerAvailable"] == ("True", "ControllerDeploymentAvailable")
+    nic = await nics.get(None, "default")
+    assert nic["status"]["controllerReadyReplicas"] == 2
+    assert {"kind": "Deployment", "name": "nginx", "namespace": "app-routing-system", "apiGroup": "apps"} in \
+        nic["status"]["managedResourceRefs"]
 
 
 async def _ip(ing: appingress.Ingress) -> str | None:

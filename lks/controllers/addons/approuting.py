@@ -1,6 +1,7 @@
 """The application routing add-on's objects (`ingressProfile.webAppRouting.enabled`), as AKS's
 app-routing operator (Azure/aks-app-routing-operator, `pkg/manifests/nginx.go`) makes them for
-the default controller: the `app-routing-system` namespace, the IngressClass
+the default controller: the NginxIngressController CRD and its `default` object (whose status
+`lks.net.ingress` keeps), the `app-routing-system` namespace, the IngressClass
 `webapprouting.kubernetes.azure.com` (controller `webapprouting.kubernetes.azure.com/nginx`),
 and in the namespace the `nginx` ServiceAccount, roles, ConfigMap, Deployment (2 to 100 replicas
 by its HPA), PodDisruptionBudget and `LoadBalancer` Service, with the operator's labels.
@@ -29,6 +30,9 @@ _LABELS = {"app.kubernetes.io/managed-by": _OPERATOR, "app.kubernetes.io/name": 
 _COMPONENT = {"app.kubernetes.io/component": "ingress-controller", **_LABELS}
 _SELECTOR = {"app": NAME}
 _RBAC = "rbac.authorization.k8s.io"
+NIC_GROUP, NIC_VERSION, NIC_PLURAL = "approuting.kubernetes.azure.com", "v1alpha1", "nginxingresscontrollers"
+DEFAULT_NIC = "default"
+_NAME_PATTERN = r"^[a-z0-9][-a-z0-9\.]*[a-z0-9]$"
 
 
 def _meta(name: str, *, namespaced: bool = True, **extra: Any) -> Obj:
@@ -132,9 +136,95 @@ def _deployment() -> Obj:
     }
 
 
+def _condition_schema() -> Obj:
+    return {"type": "object", "required": ["lastTransitionTime", "message", "reason", "status", "type"],
+            "properties": {
+                "lastTransitionTime": {"type": "string", "format": "date-time"},
+                "message": {"type": "string", "maxLength": 32768},
+                "observedGeneration": {"type": "integer", "format": "int64", "minimum": 0},
+                "reason": {"type": "string", "maxLength": 1024, "minLength": 1,
+                           "pattern": r"^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$"},
+                "status": {"type": "string", "enum": ["True", "False", "Unknown"]},
+                "type": {"type": "string", "maxLength": 316}}}
+
+
+def crd() -> Obj:
+    """The operator's NginxIngressController CRD (`kubectl get nic`), its schema without the
+    descriptions."""
+    immutable = [{"message": "Value is immutable", "rule": "self == oldSelf"}]
+    name = {"type": "string", "maxLength": 253, "minLength": 1, "pattern": _NAME_PATTERN}
+    int32 = {"type": "integer", "format": "int32"}
+    spec = {
+        "type": "object", "required": ["controllerNamePrefix", "ingressClassName"],
+        "default": {"controllerNamePrefix": "nginx", "ingressClassName": "nginx.approuting.kubernetes.azure.com"},
+        "properties": {
+            "controllerNamePrefix": {"type": "string", "default": "nginx", "maxLength": 60, "minLength": 1,
+                                     "pattern": r"^[a-z0-9][-a-z0-9]*[a-z0-9]$",
+                                     "x-kubernetes-validations": immutable},
+            "defaultSSLCertificate": {"type": "object", "properties": {"sslSecret": {"type": "object", "properties": {
+                "secretName": name, "secretNamespace": name}}}},
+            "ingressClassName": {**name, "default": "nginx.approuting.kubernetes.azure.com",
+                                 "x-kubernetes-validations": immutable},
+            "loadBalancerAnnotations": {"type": "object", "additionalProperties": {"type": "string"}}}}
+    status = {"type": "object", "properties": {
+        "collisionCount": {**int32, "maximum": 5},
+        "conditions": {"type": "array", "items": _condition_schema(), "x-kubernetes-list-map-keys": ["type"],
+                       "x-kubernetes-list-type": "map"},
+        "controllerAvailableReplicas": int32, "controllerReadyReplicas": int32, "controllerReplicas": int32,
+        "controllerUnavailableReplicas": int32,
+        "managedResourceRefs": {"type": "array", "items": {"type": "object", "required": ["kind", "name"], "properties": {
+            "apiGroup": {"type": "string"}, "kind": {"type": "string"}, "name": {"type": "string"},
+            "namespace": {"type": "string"}}}}}}
+    return {
+        "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+        "metadata": {"name": f"{NIC_PLURAL}.{NIC_GROUP}",
+                     "annotations": {"controller-gen.kubebuilder.io/version": "v0.13.0"}},
+        "spec": {
+            "group": NIC_GROUP, "scope": "Cluster",
+            "names": {"kind": "NginxIngressController", "listKind": "NginxIngressControllerList",
+                      "plural": NIC_PLURAL, "singular": "nginxingresscontroller", "shortNames": ["nic"]},
+            "versions": [{
+                "name": NIC_VERSION, "served": True, "storage": True, "subresources": {"status": {}},
+                "additionalPrinterColumns": [
+                    {"jsonPath": ".spec.ingressClassName", "name": "IngressClass", "type": "string"},
+                    {"jsonPath": ".spec.controllerNamePrefix", "name": "ControllerNamePrefix", "type": "string"},
+                    {"jsonPath": '.status.conditions[?(@.type=="Available")].status', "name": "Available",
+                     "type": "string"}],
+                "schema": {"openAPIV3Schema": {"type": "object", "required": ["spec"], "properties": {
+                    "apiVersion": {"type": "string"}, "kind": {"type": "string"}, "metadata": {"type": "object"},
+                    "spec": spec, "status": status}}}}],
+        },
+    }
+
+
+def default_controller() -> Obj:
+    """The `default` NginxIngressController: the controller the rest of `objects()` make up."""
+    return {"apiVersion": f"{NIC_GROUP}/{NIC_VERSION}", "kind": "NginxIngressController",
+            "metadata": {"name": DEFAULT_NIC},
+            "spec": {"ingressClassName": INGRESS_CLASS, "controllerNamePrefix": NAME}}
+
+
+def managed_refs() -> list[Obj]:
+    """The default controller's `status.managedResourceRefs`: what the operator made for it."""
+    refs = []
+    for obj in objects():
+        if obj["kind"] in ("Namespace", "CustomResourceDefinition"):
+            continue
+        group = obj["apiVersion"].rpartition("/")[0]
+        ref: Obj = {"kind": obj["kind"], "name": obj["metadata"]["name"]}
+        if obj["metadata"].get("namespace"):
+            ref["namespace"] = obj["metadata"]["namespace"]
+        if group:
+            ref["apiGroup"] = group
+        refs.append(ref)
+    return refs
+
+
 def objects() -> list[Obj]:
-    """The add-on's objects, in the order they are applied (the namespace first)."""
+    """The add-on's objects, in the order they are applied (the CRD and namespace first); the
+    `default_controller()` follows once its CRD is established."""
     return [
+        crd(),
         {"apiVersion": "v1", "kind": "Namespace", "metadata": {
             "name": NAMESPACE, "annotations": {"openservicemesh.io/sidecar-injection": "disabled"}}},
         {"apiVersion": "networking.k8s.io/v1", "kind": "IngressClass",

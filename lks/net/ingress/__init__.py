@@ -13,6 +13,7 @@ the cluster stops.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -26,6 +27,7 @@ from lks.net.ingress import controller, proxy, routes, upstream
 Obj = dict[str, Any]
 log = logging.getLogger(__name__)
 MANAGER = "addon-manager"
+_ESTABLISH_WAIT = 30.0  # seconds for the NginxIngressController CRD to be served
 
 __all__ = ["Ingress", "configure", "routes", "running", "stop"]
 
@@ -52,32 +54,47 @@ class Ingress:
         self.upstreams = upstream.Upstreams(namespace=namespace or _pod_netns(cluster))
         self.controller = controller.IngressController(cluster, listen=self._listen, allocate=allocate)
         self.proxy = proxy.Proxy(self.controller, self.upstreams)
-        self.addons = AddonManager(cluster, objects=approuting.objects(), name="approuting-addon-manager")
+        self.addons: AddonManager | None = None  # made once the NginxIngressController type serves
 
     async def _listen(self, ip: str) -> bool:
         return await self.proxy.listen(ip)
 
     async def start(self) -> None:
+        await self._apply(approuting.objects())  # in order (the CRD and namespace first)
+        async with asyncio.timeout(_ESTABLISH_WAIT):  # the CRD controller serves the type
+            while await self.cluster.lookup(approuting.NIC_GROUP, approuting.NIC_VERSION,
+                                            approuting.NIC_PLURAL) is None:
+                await asyncio.sleep(0.02)
+        await self._apply([approuting.default_controller()])
+        self.controller.watch_nic()
+        self.addons = AddonManager(cluster=self.cluster, objects=[*approuting.objects(), approuting.default_controller()],
+                                   name="approuting-addon-manager")  # then kept
+        await self.upstreams.start()
+        await self.addons.start()
+        await self.controller.start()
+
+    async def _apply(self, objs: list[Obj]) -> None:
         opts = WriteOptions(field_manager=MANAGER, force=True, field_validation="Ignore")
-        for obj in approuting.objects():  # in order (the namespace first); then kept
+        for obj in objs:
             group, _, version = obj["apiVersion"].rpartition("/")
             rt = self.cluster.catalog.by_kind(group, version, obj["kind"])
             assert rt is not None, obj["kind"]
             meta = obj["metadata"]
             await self.cluster.registry(group, version, rt.resource).apply(meta.get("namespace"), meta["name"], obj, opts)
-        await self.upstreams.start()
-        await self.addons.start()
-        await self.controller.start()
 
     async def stop(self) -> None:
         await self.controller.stop()
-        await self.addons.stop()
+        if self.addons is not None:
+            await self.addons.stop()
         await self.proxy.close()
         await self.upstreams.close()
 
     async def remove(self) -> None:
-        """Turning the add-on off: its objects go (the namespace with what is in it)."""
-        for obj in reversed(approuting.objects()):
+        """Turning the add-on off: its objects go (the namespace with what is in it), the CRD
+        stays with the NginxIngressControllers users made."""
+        for obj in [*reversed(approuting.objects()), approuting.default_controller()]:
+            if obj["kind"] == "CustomResourceDefinition":
+                continue
             group, _, version = obj["apiVersion"].rpartition("/")
             rt = self.cluster.catalog.by_kind(group, version, obj["kind"])
             if rt is None:

@@ -24,11 +24,12 @@ from collections import defaultdict
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from lks.clock import rfc3339
 from lks.controllers.addons import approuting
 from lks.controllers.controller import Controller
 from lks.kube import errors
 from lks.kube.cluster import Cluster
-from lks.net.ingress import routes
+from lks.net.ingress import nicstatus, routes
 
 Obj = dict[str, Any]
 Key = tuple[str, ...]  # ("ingress", namespace, name) | ("service",)
@@ -39,6 +40,7 @@ CLASS_ANNOTATION = "kubernetes.io/ingress.class"
 DEFAULT_CLASS = "ingressclass.kubernetes.io/is-default-class"
 SERVICE_NAME = "kubernetes.io/service-name"
 SERVICE: Key = ("service",)
+NIC: Key = ("nginxingresscontroller",)
 _HELD: dict[str, str] = {}  # external IP -> cluster id: what this process's ingresses hold
 
 Listen = Callable[[str], Awaitable[bool]]  # bind the proxy on an IP (False: it is taken)
@@ -57,12 +59,30 @@ class IngressController(Controller[Key]):
         self.services = self.watch(cluster.registry("", "v1", "services"), self._on_service)
         self.slices = self.watch(cluster.registry("discovery.k8s.io", "v1", "endpointslices"), self._on_slice)
         self.secrets = self.watch(cluster.registry("", "v1", "secrets"), self._on_secret)
+        self.nics: Any = None  # the NginxIngressController informer, once its CRD serves (`watch_nic`)
+        self.deployments: Any = None
         self._table: routes.Table | None = None  # None: rebuild on next use
         self._endpoints: dict[routes.Backend, list[tuple[str, int]]] = {}
         self._slices: dict[tuple[str, str], dict[str, Obj]] = defaultdict(dict)  # (ns, service) -> slices
         self.secret_version = 0  # bumped when a Secret changes: TLS contexts made before are stale
 
+    def watch_nic(self) -> None:
+        """Keep the default NginxIngressController's status too (its CRD is established; before
+        `start`)."""
+        self.nics = self.watch(self.cluster.registry(approuting.NIC_GROUP, approuting.NIC_VERSION,
+                                                     approuting.NIC_PLURAL), self._on_nic)
+        self.deployments = self.watch(self.cluster.registry("apps", "v1", "deployments"), self._on_deployment)
+
     # -- events: note and queue --------------------------------------------------------------
+
+    def _on_nic(self, kind: str, obj: Obj, prev: Obj | None) -> None:
+        if obj["metadata"]["name"] == approuting.DEFAULT_NIC and kind != "DELETED":
+            self.queue.add(NIC)
+
+    def _on_deployment(self, kind: str, obj: Obj, prev: Obj | None) -> None:
+        meta = obj["metadata"]
+        if meta.get("namespace") == approuting.NAMESPACE and meta["name"] == approuting.NAME:
+            self.queue.add(NIC)
 
     def _on_ingress(self, kind: str, obj: Obj, prev: Obj | None) -> None:
         self._table = None
@@ -72,6 +92,7 @@ class IngressController(Controller[Key]):
 
     def _on_class(self, kind: str, obj: Obj, prev: Obj | None) -> None:
         self._table = None
+        self.queue.add(NIC)
         for ing in self.ingresses.list() if self.ingresses.cache is not None else ():
             self.queue.add(("ingress", ing["metadata"]["namespace"], ing["metadata"]["name"]))
 
@@ -169,6 +190,8 @@ class IngressController(Controller[Key]):
     async def sync(self, key: Key) -> None:
         if key == SERVICE:
             await self._sync_service()
+        elif key == NIC:
+            await self._sync_nic()
         else:
             await self._sync_ingress(key[1], key[2])
 
@@ -241,6 +264,25 @@ class IngressController(Controller[Key]):
             await registry.patch(namespace, name, lambda cur: {**cur, "status": {
                 **(cur.get("status") or {}), "loadBalancer": {"ingress": wanted} if wanted else {}}},
                 subresource="status")
+        except errors.APIError as err:
+            if err.code != 404:
+                raise
+
+    async def _sync_nic(self) -> None:
+        if self.nics is None:
+            return
+        nic = self.nics.get(None, approuting.DEFAULT_NIC)
+        if nic is None:
+            return
+        wanted = nicstatus.status(nic, ingress_class=self.classes.get(None, (nic.get("spec") or {}).get(
+            "ingressClassName") or ""), deployment=self.deployments.get(approuting.NAMESPACE, approuting.NAME),
+            now=rfc3339(self.cluster.clock.now()))
+        if wanted == nic.get("status"):
+            return
+        registry = self.cluster.registry(approuting.NIC_GROUP, approuting.NIC_VERSION, approuting.NIC_PLURAL)
+        try:
+            await registry.patch(None, approuting.DEFAULT_NIC, lambda cur: {**cur, "status": wanted},
+                                 subresource="status")
         except errors.APIError as err:
             if err.code != 404:
                 raise
