@@ -54,8 +54,10 @@ def test_one_input_per_review_and_parameters(built):
             {"msg": 'you must provide labels: {"app"}', "details": {}}]
         assert labels.violations(review, {"labels": ["a"]}, {}, shared) == []
         assert hostnet.violations(review, {}, {}, shared) == []
-    # the parameters ride in each constraint's bundle as data: one input for all nine
-    assert len(built) == 1 and "parameters" not in built[0]
+    # the parameters ride in each constraint's bundle as data: one input for all nine, but for
+    # each template only what it reads (`reads.paths`)
+    assert built == [{"review": {"object": {"metadata": {"labels": {"a": "1"}}}}},
+                     {"review": {"object": {"spec": {}}}}]
     assert labels.violations(review, {"labels": ["app"]}, {}) == [  # without `shared`: as before
         {"msg": 'you must provide labels: {"app"}', "details": {}}]
 
@@ -69,10 +71,33 @@ def test_parameters_stay_in_the_input_when_input_is_read_whole(built):
 
 
 def test_unread_parts_are_left_out(built):
-    compile_template(HOSTNET).violations(stored_pod({}), {})
-    sent = built[-1]["review"]["object"]
-    assert "status" not in sent and "managedFields" not in sent["metadata"]
-    assert sent["metadata"]["labels"] == {} and sent["spec"]
+    review = stored_pod({})
+    review["object"]["spec"]["hostNetwork"] = True
+    compile_template(HOSTNET).violations(review, {})
+    assert built[-1] == {"review": {"object": {"spec": {"hostNetwork": True}}}}
+    compile_template('package p\nviolation[{"msg": "x"}] { o := input.review.object; o.status }\n').violations(
+        review, {})
+    assert built[-1]["review"]["object"] == review["object"]  # the whole object: all of it
+
+
+@pytest.mark.parametrize("src, tree", [
+    pytest.param(HOSTNET, {"object": {"spec": {"hostNetwork": None}}}, id="one-field"),
+    pytest.param(LABELS, {"object": {"metadata": {"labels": None}}}, id="iterated-field"),
+    pytest.param('package p\nviolation[{"msg": "x"}] {\n  c := input.review.object.spec.containers[_]\n'
+                 '  c.image == input.review["oldObject"].spec.containers[0].image\n'
+                 '  input.review.object.spec.containers[0].name\n  input.review.kind.kind == "Pod"\n}\n',
+                 {"object": {"spec": {"containers": None}}, "oldObject": {"spec": {"containers": None}},
+                  "kind": {"kind": None}}, id="indexed-and-bracket-steps"),
+    pytest.param('package p\nviolation[{"msg": "x"}] { f(input.review.object.metadata) }\n'
+                 'f(m) { m.name; input.review.object.metadata.labels.x }\n',
+                 {"object": {"metadata": None}}, id="a-part-passed-whole"),
+    pytest.param('package p\nviolation[{"msg": "x"}] { input.review[k] }\n', None, id="review-by-variable"),
+    pytest.param('package p\nviolation[{"msg": "x"}] { x := input; x.review }\n', None, id="input-whole"),
+    pytest.param('package p\nviolation[{"msg": "x"}] { input.parameters.x; input["data.inventory"] }\n', {},
+                 id="no-review"),
+])
+def test_what_of_the_review_a_template_reads(src, tree):
+    assert compile_template(src).reads == tree
 
 
 @pytest.mark.parametrize("src, unread", [

@@ -28,6 +28,7 @@ from regopy import Interpreter, LogLevel
 from regopy import rego_shared as _c
 
 from . import program as _program
+from . import reads
 from .errors import RegoError
 from .lexer import IDENT, NL, tokenize
 from .program import Program
@@ -45,21 +46,17 @@ _seen: dict[tuple[Program, ...], None] = {}
 def violations(entries: Sequence[tuple[Program, dict | None]], review: dict, inventory: dict | None = None,
                shared: dict | None = None) -> list[list[dict] | Exception]:
     """`Program.violations(review, parameters, inventory, shared)` of every (program, parameters)
-    in `entries`, in one query where it can: each entry's violations, or the error it raised."""
+    in `entries`, in one query where it can: each entry's violations, or the error it raised.
+    Entries answered by one slot (the same template and parameters) share one list: read it."""
     out: list[list[dict] | Exception | None] = [None] * len(entries)
-    slots: dict[Program, list[int]] = {}  # slot -> the entries it answers
-    for i, (program, parameters) in enumerate(entries):
-        slot, in_input = program._with(parameters if parameters is not None else {})
-        if in_input is None:
-            slots.setdefault(slot, []).append(i)
-    order = list(slots.values())
-    for batch, members in _batches_of(tuple(slots)) if len(slots) > 1 else ():
+    slots, order = _slots(entries)
+    for batch, members in _batches_of(slots) if len(slots) > 1 else ():
         answers = batch.answers(review, inventory, shared) if batch is not None else None
         if answers is None:
             continue
         for answer, k in zip(answers, members, strict=True):
-            for n, i in enumerate(order[k]):
-                out[i] = _program._copy(answer) if n else answer
+            for i in order[k]:
+                out[i] = answer
     for i, (program, parameters) in enumerate(entries):
         if out[i] is None:
             try:
@@ -67,6 +64,32 @@ def violations(entries: Sequence[tuple[Program, dict | None]], review: dict, inv
             except Exception as err:  # the constraint's own error, for the caller to report
                 out[i] = err
     return out  # type: ignore[return-value]
+
+
+_SLOTS = 256  # lists of entries remembered with their slots
+_slotted: dict[tuple[int, ...], tuple[list, tuple[Program, ...], list[list[int]]]] = {}
+
+
+def _slots(entries: Sequence[tuple[Program, dict | None]]) -> tuple[tuple[Program, ...], list[list[int]]]:
+    """The slots of `entries` (those whose parameters can be data) and the entries each answers;
+    remembered by the entries' identities, which the audit repeats for every object."""
+    key = tuple(id(x) for entry in entries for x in entry)
+    with _lock:
+        known = _slotted.get(key)
+    if known is not None and all(a is b for old, new in zip(known[0], entries, strict=True)
+                                 for a, b in zip(old, new, strict=True)):
+        return known[1], known[2]
+    slots: dict[Program, list[int]] = {}  # slot -> the entries it answers
+    for i, (program, parameters) in enumerate(entries):
+        slot, in_input = program._with(parameters if parameters is not None else {})
+        if in_input is None:
+            slots.setdefault(slot, []).append(i)
+    found = (tuple(slots), list(slots.values()))
+    with _lock:
+        if len(_slotted) >= _SLOTS:
+            _slotted.pop(next(iter(_slotted)))
+        _slotted[key] = (list(entries), *found)  # keeps them alive: their ids stay theirs
+    return found
 
 
 def _batches_of(slots: tuple[Program, ...]) -> list[tuple[Batch | None, list[int]]]:
@@ -118,6 +141,8 @@ class Batch:
     def __init__(self, slots: Sequence[Program]) -> None:
         self.slots = tuple(slots)
         self.unread = frozenset.intersection(*(s.unread for s in self.slots))
+        self.reads = reads.union(s.reads for s in self.slots)
+        self.reads_key = reads.key(self.reads, self.unread)
         self.uses_inventory = any(s.uses_inventory for s in self.slots)
         self._lock = threading.Lock()
         self._answers: dict[tuple, list[list[dict]]] = {}
@@ -130,7 +155,7 @@ class Batch:
             for module in slot.modules:
                 rego.add_module(f"{prefix}/{module.filename}", prefixed(module.source, prefix))
             if slot.parameters is not None:
-                data.append(b'"%s": {"%s": %s}' % (prefix.encode(), _program.reads.PARAMETERS.encode(),
+                data.append(b'"%s": {"%s": %s}' % (prefix.encode(), reads.PARAMETERS.encode(),
                                                    slot.parameters))
             refs.append(f"data.{prefix}.{slot.package}.violation")
         if data:
@@ -148,7 +173,7 @@ class Batch:
                 kept = self._answers.get(revision)
             if kept is not None:
                 return [_program._copy(a) for a in kept]
-        value, _ = _program.review_input(review, self.unread, self.uses_inventory, None, inventory, shared)
+        value, _ = _program.review_input(self, review, None, inventory, shared)
         ok, text = _program.query(self._bundle, self._lock, value)
         if not ok or not text.startswith("{"):
             return None

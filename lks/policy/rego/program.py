@@ -24,6 +24,7 @@ import functools
 import re
 import threading
 from collections.abc import Iterable
+from typing import Any
 
 import orjson
 from regopy import Interpreter, LogLevel
@@ -82,6 +83,8 @@ class Program:
         self.modules = modules
         self.uses_inventory = any(m.uses_inventory for m in modules)
         self.unread = reads.unread(m.source for m in modules)
+        self.reads = reads.paths(m.source for m in modules)  # what of the review it can read
+        self.reads_key = reads.key(self.reads, self.unread)
         # the parameters as data (one bundle per parameters, `_with`): the input is then the same
         # for every constraint; None if some module reaches `input` other than by a static path
         self.parameters = parameters
@@ -193,28 +196,30 @@ class Program:
 
     def _input(self, review: dict, parameters: dict | None, inventory: dict | None,
                shared: dict | None) -> tuple[inputs.Input, tuple | None]:
-        return review_input(review, self.unread, self.uses_inventory, parameters, inventory, shared)
+        return review_input(self, review, parameters, inventory, shared)
 
 
-def review_input(review: dict, unread: frozenset[str], uses_inventory: bool, parameters: dict | None,
-                 inventory: dict | None, shared: dict | None) -> tuple[inputs.Input, tuple | None]:
-    """Gatekeeper's input for a review, without the `unread` parts (`reads.py`), with the inventory
-    if `uses_inventory`; kept in `shared` (and its key returned) for the next evaluation that needs
-    the same one."""
+def review_input(reader: Program | Any, review: dict, parameters: dict | None, inventory: dict | None,
+                 shared: dict | None) -> tuple[inputs.Input, tuple | None]:
+    """Gatekeeper's input for a review, as `reader` (a Program or a batch of them) can read it:
+    only what its `reads` tree names, or (None: it can read all of it) without its `unread` parts
+    (`reads.py`), with the inventory if it `uses_inventory`; kept in `shared` (and its key
+    returned) for the next evaluation that needs the same one."""
     key = None
     if shared is not None:
         try:
-            key = (unread, uses_inventory, None if parameters is None else orjson.dumps(parameters))
+            key = (reader.reads_key, reader.uses_inventory, None if parameters is None else orjson.dumps(parameters))
         except TypeError:
             key = None
         else:
             value = shared.get(key)
             if value is not None:
                 return value, key
-    document = {"review": reads.pruned(review, unread)}
+    tree = reader.reads
+    document = {"review": reads.kept(review, tree) if tree is not None else reads.pruned(review, reader.unread)}
     if parameters is not None:
         document["parameters"] = parameters
-    if uses_inventory:
+    if reader.uses_inventory:
         document[v0.INVENTORY_FIELD] = inventory if inventory is not None else {}
     value = inputs.Input(document)
     if key is not None:

@@ -12,8 +12,11 @@ with a variable) keeps everything, so a result can never differ. `program.py` ap
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterable
 from typing import Any
+
+import orjson
 
 from .lexer import IDENT, NL, PUNCT, STRING, WS, tokenize
 
@@ -115,3 +118,68 @@ def parameters_as_data(source: str) -> str | None:
             toks[code[n + 1]].text = ""
             step.text = f'["{PARAMETERS}"]'
     return "".join(t.text for t in toks)
+
+
+# What of `input.review` a template can read, as a tree of field names: a name -> what under it
+# is read, None for all of it. Every use of `input` in the translated source is a static path
+# (`.name` or `["name"]` steps) or the template reads all of it, so a field of the review no
+# path reaches is never read, at any depth: the review is cut down to the tree (`kept`), which
+# is what converting it costs (a stored Pod's defaulted spec, tolerations, metadata ...).
+Tree = dict[str, "Tree | None"]
+
+
+def paths(sources: Iterable[str]) -> Tree | None:
+    """The tree of `input.review` that the (v1) `sources` can read; None if all of it."""
+    tree: Tree = {}
+    for source in sources:
+        toks = [t for t in tokenize(source, "template") if t.kind not in (WS, NL) and not t.trivia]
+        for i, t in enumerate(toks):
+            if t.kind != IDENT or t.text != "input" or (i and toks[i - 1].text == "."):
+                continue
+            path = _path(toks, i + 1)
+            if not path or path == ["review"]:
+                return None
+            if path[0] == "review":
+                _add(tree, path[1:])
+    return tree
+
+
+def _add(tree: Tree, steps: list[str]) -> None:
+    node = tree
+    for step in steps[:-1]:
+        if step in node and node[step] is None:
+            return  # all of it is read already
+        node = node.setdefault(step, {})  # type: ignore[assignment]
+    node[steps[-1]] = None
+
+
+def union(trees: Iterable[Tree | None]) -> Tree | None:
+    """A tree reading what any of `trees` reads."""
+    out: Tree = {}
+    for tree in trees:
+        if tree is None:
+            return None
+        _merge(out, tree)
+    return out
+
+
+def _merge(into: Tree, tree: Tree) -> None:
+    for k, sub in tree.items():
+        if sub is None or into.get(k, {}) is None:
+            into[k] = None
+        elif k in into:
+            _merge(into[k], sub)  # type: ignore[arg-type]
+        else:
+            into[k] = copy.deepcopy(sub)
+
+
+def kept(value: Any, tree: Tree | None) -> Any:
+    """`value` with only what `tree` names (copies; `value` is kept)."""
+    if tree is None or type(value) is not dict:
+        return value
+    return {k: kept(value[k], sub) for k, sub in tree.items() if k in value}
+
+
+def key(tree: Tree | None, unread: frozenset[str]) -> bytes:
+    """What tells two readers' inputs apart: the same key, the same input."""
+    return orjson.dumps([tree, sorted(unread) if tree is None else []], option=orjson.OPT_SORT_KEYS)
