@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from lks.arm import documents
+from lks.arm import documents, nodeshape
 from lks.arm.app import Call, Route, json_response, route
 from lks.arm.errors import group_not_found, not_found
 from lks.arm.resourcegroups import group_id
@@ -39,7 +39,7 @@ CLUSTER_NAME = "kubernetes"  # what AKS calls the cluster in its cloud provider'
 BACKEND_POOL = "kubernetes"
 OUTBOUND_POOL, OUTBOUND_RULE = "aksOutboundBackendPool", "aksOutboundRule"
 LB_TYPE, PIP_TYPE = f"{NAMESPACE}/loadBalancers", f"{NAMESPACE}/publicIPAddresses"
-VNET, SUBNET = "aks-vnet", "aks-subnet"
+VNET, SUBNET = "aks-vnet", "aks-subnet"  # the managed VNet is `aks-vnet-<n>`
 _EVERYTHING = ListOptions(LabelSelector([]), FieldSelector([]))
 
 
@@ -201,8 +201,7 @@ class _NodeGroup:
             props: Doc = {"privateIPAllocationMethod": "Dynamic", "loadBalancingRules": rule_refs}
             if f.internal:
                 props |= {"privateIPAddress": f.ip, "privateIPAddressVersion": "IPv4",
-                          "subnet": {"id": f"/subscriptions/{self.subscription}/resourceGroups/{self.group}/providers/"
-                                           f"{NAMESPACE}/virtualNetworks/{VNET}/subnets/{SUBNET}"}}
+                          "subnet": {"id": self._subnet_id()}}
             else:
                 props["publicIPAddress"] = {"id": f"{self.base}/publicIPAddresses/{CLUSTER_NAME}-{fname}"}
             configs.append(_child(fid, fname, "frontendIPConfigurations", self._etag(name, fname), props))
@@ -233,6 +232,14 @@ class _NodeGroup:
                 "outboundRules": outbound_rules,
             },
         }
+
+    def _subnet_id(self) -> str:
+        """The node subnet: the one the first pool brings (`vnetSubnetID`), else the managed
+        `aks-vnet-<the pools' digits>/aks-subnet` of the node resource group."""
+        pools = self.doc["properties"].get("agentPoolProfiles") or []
+        brought = next((p["vnetSubnetID"] for p in pools if p.get("vnetSubnetID")), None)
+        return brought or (f"{self.base}/virtualNetworks/{VNET}-{nodeshape.name_suffix(self.doc['id'])}"
+                           f"/subnets/{SUBNET}")
 
     async def _backend_ip_configurations(self) -> list[str]:
         """Each node's primary NIC IP configuration (a VMSS instance's, from its providerID)."""

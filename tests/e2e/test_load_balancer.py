@@ -190,6 +190,9 @@ def test_node_resource_group_shows_the_load_balancers_and_public_ip(server: LKS,
     assert f"kubernetes-{frontend}" in {p.name for p in network.public_ip_addresses.list(NODE_GROUP)}
     internal = network.load_balancers.get(NODE_GROUP, "kubernetes-internal")
     assert [c.private_ip_address for c in internal.frontend_ip_configurations] == [private_ip]
+    digits = json.loads(server.kubectl("get", "pod", "web", "-o", "json").stdout)["spec"]["nodeName"].split("-")[2]
+    assert internal.frontend_ip_configurations[0].subnet.id.endswith(
+        f"/resourceGroups/{NODE_GROUP}/providers/Microsoft.Network/virtualNetworks/aks-vnet-{digits}/subnets/aks-subnet")
     assert {b.name for b in network.load_balancers.list_all()} >= {"kubernetes", "kubernetes-internal"}
     with pytest.raises(ResourceNotFoundError) as missing:
         network.load_balancers.get(NODE_GROUP, "nope")
