@@ -21,6 +21,7 @@ import time
 from lks import pki, store
 from lks.clock import ManualClock
 from lks.controllers.addons import approuting
+from lks.controllers.crd import CRDController
 from lks.kube.authn import User
 from lks.kube.cluster import Cluster
 from lks.net import ingress as appingress
@@ -94,6 +95,8 @@ async def run(seconds: float = SECONDS) -> dict[str, float]:
                       ca=pki.create_ca("bench"), tokens={"t": User("admin", ("system:masters",))},
                       clock=ManualClock())
     await cluster.start()
+    crds = CRDController(cluster)  # serves the add-on's NginxIngressController type
+    await crds.start()
     ing = appingress.Ingress(cluster, namespace=lambda: None)  # the "pods" listen on the host's loopback
     try:
         await ing.start()
@@ -128,6 +131,7 @@ async def run(seconds: float = SECONDS) -> dict[str, float]:
                 "requests/s straight to a backend, 16 connections (scale)": direct}
     finally:
         await ing.stop()
+        await crds.stop()
         await cluster.stop()
         await backend.close()
         backends.kill()
