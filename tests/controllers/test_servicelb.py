@@ -463,3 +463,19 @@ async def test_round_robin_and_client_affinity(cluster: Cluster, lbs: LoadBalanc
         await slices.stop()
         for server in servers:
             server.close()
+
+
+async def test_a_requested_address_whose_port_is_taken_on_the_host(cluster: Cluster, lbs: LoadBalancers) -> None:
+    port = free_port()
+    with socket.socket() as other:
+        other.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        other.bind(("127.231.7.9", port))
+        other.listen()
+        await service(cluster, "web", port=port, loadBalancerIP="127.231.7.9")
+        for _ in range(2000):
+            failed = [m for _, r, m in await reasons(cluster, "web") if r == "SyncLoadBalancerFailed"]
+            if failed:
+                break
+            await asyncio.sleep(0.001)
+        assert failed[0] == ("Error syncing load balancer: failed to ensure load balancer: "
+                             f"listen tcp 127.231.7.9:{port}: bind: address already in use")

@@ -158,7 +158,7 @@ class ClusterBalancer:
                                             lambda port, client: self._connect(key, port, client),
                                             lambda port, client: self._open_datagram(key, port, client))
             except OSError as err:
-                raise Unavailable(f"listen tcp {frontend.ip}: {err.strerror or err}") from err
+                raise Unavailable(err.strerror or str(err)) from err
         return {"ingress": [{"ip": frontend.ip, "ipMode": "VIP"}]}
 
     async def ensure_deleted(self, service: Obj) -> None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import socket
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -69,14 +70,19 @@ class Listeners:
         loop = asyncio.get_running_loop()
         for where in sorted(wanted - current.keys()):
             _, protocol, port = where
-            if protocol == "TCP":
-                current[where] = await asyncio.start_server(
-                    lambda r, w, port=port: self._handle(r, w, port, connect), host=ip, port=port, reuse_address=True)
-            else:
-                assert open_datagram is not None
-                flows = _Datagrams(port, open_datagram, self._connections)
-                await loop.create_datagram_endpoint(lambda flows=flows: flows, local_addr=(ip, port))
-                current[where] = flows
+            try:
+                if protocol == "TCP":
+                    current[where] = await asyncio.start_server(
+                        lambda r, w, port=port: self._handle(r, w, port, connect), host=ip, port=port,
+                        reuse_address=True)
+                else:
+                    assert open_datagram is not None
+                    flows = _Datagrams(port, open_datagram, self._connections)
+                    await loop.create_datagram_endpoint(lambda flows=flows: flows, local_addr=(ip, port))
+                    current[where] = flows
+            except OSError as err:  # worded as Go's net.Listen, as a cloud provider's error reads
+                why = os.strerror(err.errno) if err.errno else str(err)  # (asyncio's own words wrap it)
+                raise OSError(err.errno, f"listen {protocol.lower()} {ip}:{port}: bind: {why.lower()}") from err
             log.info("load balancer frontend %s %s:%d listening", protocol, ip, port)
 
     def drop(self, uid: str) -> None:
