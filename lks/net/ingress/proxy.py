@@ -23,7 +23,7 @@ import base64
 import contextlib
 import logging
 import os
-import secrets
+import random
 import socket
 import ssl
 import tempfile
@@ -44,7 +44,7 @@ FAKE_CERTIFICATE = "Kubernetes Ingress Controller Fake Certificate"
 _HOP = frozenset(h.lower() for h in ("Connection", "Keep-Alive", "Proxy-Authenticate", "Proxy-Authorization", "TE",
                                      "Trailer", "Transfer-Encoding", "Upgrade", "Proxy-Connection", "Content-Length",
                                      "Host"))
-_HIDDEN = frozenset(("server", "date"))  # nginx's proxy_hide_header defaults: its own go out
+_HIDDEN = _HOP | {"server", "date"}  # and nginx's proxy_hide_header defaults: its own go out
 _IDEMPOTENT = frozenset(("GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"))  # nginx passes them on again
 _BUFFERED = 1 << 20  # an answer up to this size is read whole and sent in one go
 
@@ -185,8 +185,9 @@ class Proxy:
         own_port = str(HTTPS_PORT if secure else HTTP_PORT)
         if "X-Forwarded-For" in headers:
             headers["X-Original-Forwarded-For"] = headers["X-Forwarded-For"]
+        request_id = request.headers.get("X-Request-ID") or f"{random.getrandbits(128):032x}"
         headers.update({
-            "Host": request.host or "", "X-Request-ID": request.headers.get("X-Request-ID") or secrets.token_hex(16), "X-Real-IP": peer,
+            "Host": request.host or "", "X-Request-ID": request_id, "X-Real-IP": peer,
             "X-Forwarded-For": peer, "X-Forwarded-Host": request.host or "", "X-Forwarded-Port": own_port,
             "X-Forwarded-Proto": scheme, "X-Forwarded-Scheme": scheme, "X-Scheme": scheme})
         if request.headers.get("Upgrade", "").lower() == "websocket":
@@ -206,7 +207,7 @@ class Proxy:
                 return _error(504 if isinstance(err, TimeoutError) else 502,
                               "Gateway Time-out" if isinstance(err, TimeoutError) else "Bad Gateway")
         async with upstream_response as up:
-            out = CIMultiDict((k, v) for k, v in up.headers.items() if k.lower() not in _HOP | _HIDDEN)
+            out = CIMultiDict((k, v) for k, v in up.headers.items() if k.lower() not in _HIDDEN)
             out["Server"] = "nginx"
             length = up.content_length
             if length is not None and length <= _BUFFERED:
