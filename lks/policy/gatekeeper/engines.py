@@ -15,7 +15,7 @@ controller's `ingest_error`.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
 import orjson
@@ -85,7 +85,11 @@ class CELProgram:
             _PROGRAMS.setdefault(program.expression, program)
             _note_fields(program.expression)
         # the fast programs' texts, before the parameters: chains hoisted (at ingest, once)
-        self._hoisted = _hoist(self.exact.all())
+        # messages run only on a violation: what they read (often a whole item, to print it) is
+        # bound in an activation of their own, made at a review's first violation
+        messages = [m for _, _, m, _ in validations if m is not None]
+        self._hoisted = _CHECKS.hoist([p for p in self.exact.all() if p not in messages])
+        self._hoisted.update(_MESSAGES.hoist(messages))
         self._fast: dict[int, tuple[Any, _Programs | None]] = {}  # by id of the parameters object
         self._fast_by_json: dict[bytes, _Programs | None] = {}
 
@@ -94,9 +98,10 @@ class CELProgram:
         shared = shared if shared is not None else {}
         fast = self._specialized(parameters)
         if fast is not None:
-            act = _fast_activation(review, shared)
+            act = _CHECKS.activation(review, shared)
             try:
-                return _judge(fast, act, shared, strict=True)
+                return _judge(fast, act, shared, strict=True,
+                              message_act=lambda names: _MESSAGES.activation(review, shared, names))
             except cel.EvalError:
                 pass  # judged again as written, for the original's words
         act = _activation(review, self.names, shared)
@@ -142,7 +147,9 @@ class CELProgram:
                               for p, message, m, expr in exact.validations])
         except (specialize.NotLiteral, cel.CompileError):
             return None
-        _FAST_NAMES.update(fast.names)
+        messages = [m for _, _, m, _ in fast.validations if m is not None]
+        _CHECKS.names.update(*(p.variables for p in fast.all() if p not in messages))
+        _MESSAGES.names.update(*(m.variables for m in messages))
         return fast
 
 
@@ -161,9 +168,11 @@ class _Programs:
         return [*self.variables.values(), *self.conditions] + [p for v in self.validations for p in v[::2] if p]
 
 
-def _judge(programs: _Programs, act: cel.Activation, shared: Obj, *, strict: bool) -> list[Obj]:
+def _judge(programs: _Programs, act: cel.Activation, shared: Obj, *, strict: bool,
+           message_act: Callable[[frozenset[str]], cel.Activation] | None = None) -> list[Obj]:
     """Gatekeeper's results of `programs` over `act`. `strict`: an evaluation error is raised (the
-    caller judges again with the expressions as written) instead of being a result."""
+    caller judges again with the expressions as written) instead of being a result.
+    `message_act`: the activation messages run over, when not `act`."""
     # this evaluation's variables, each computed when first read (by the resolver the shared
     # activation carries): binding values instead would rebuild the interpreter's environment,
     # converting the object again, once per variable and constraint
@@ -192,7 +201,8 @@ def _judge(programs: _Programs, act: cel.Activation, shared: Obj, *, strict: boo
         text = message
         if message_expr is not None:
             try:
-                shown = run(message_expr)
+                shown = run(message_expr) if message_act is None else \
+                    _run_on(message_act(message_expr.variables), message_expr, state)
                 if isinstance(shown, str) and shown.strip():
                     text = shown
             except cel.EvalError:
@@ -209,47 +219,104 @@ _PROGRAMS: dict[str, cel.Program] = {}  # every template expression compiled, fo
 _REWRITTEN = {"anyObject": _ANY, "params": _PARAMS}
 _NAMES = (*_CEL_NAMES, _ANY, _PARAMS)
 _ROOTS = (_ANY, "object", "oldObject", "request", "namespaceObject")  # the chains hoisted start at these
-_HOISTED: dict[str, tuple[specialize.Path, reads.Tree | None]] = {}  # every chain hoisted, by its name
-_HOISTED_BY: dict[tuple[specialize.Path, bytes], str] = {}  # (path, what of it is read) -> name
-_ROOT_TREES: dict[str, reads.Tree | None] = {}  # what fast programs read of the roots themselves
-_ROOTS_READ = [0]  # changes of _ROOT_TREES
-_FAST_NAMES: set[str] = set()  # every name a fast program reads
 _FAST_KEPT = 1024  # constraints' fast programs kept per template
 
 
-def _hoist(programs: list[cel.Program]) -> dict[int, tuple[str, dict[specialize.Path, str]]]:
-    """Each program's text with its chains hoisted, by id of the program. A chain's name is
-    shared by the templates that read the same of it (`reads`: a rule over the containers' images
-    binds containers with only their images; the interpreter copies an item whole as it walks a
-    list, so the less an item holds the cheaper)."""
-    local: dict[specialize.Path, str] = {}
-    texts = [specialize.hoist(p.expression, _ROOTS, names=local)[0] for p in programs]
-    trees: dict[str, reads.Tree | None] = {}
-    try:
-        reads.reads(texts, {*local.values(), *_ROOTS}, trees)
-    except parser.ParseError:
-        trees = {name: reads.WHOLE for name in (*local.values(), *_ROOTS)}
-    for root in _ROOTS:
-        if root in trees:
-            merged = _merge(_ROOT_TREES.get(root, {}), trees[root])
-            if merged != _ROOT_TREES.get(root):
-                _ROOT_TREES[root] = merged
-                _ROOTS_READ[0] += 1
-    final: dict[specialize.Path, str] = {}
-    for path, name in local.items():
-        tree = trees.get(name, {}) if path[0] == specialize.VALUE else {}
-        key = (path, orjson.dumps(tree, option=orjson.OPT_SORT_KEYS))
-        if key not in _HOISTED_BY:
-            _HOISTED_BY[key] = f"lksPath{len(_HOISTED)}_{'_'.join(path[2])}"[:200]
-            _HOISTED[_HOISTED_BY[key]] = (path, tree)
-        final[path] = _HOISTED_BY[key]
-    return {id(p): specialize.hoist(p.expression, _ROOTS, names=dict(final)) for p in programs}
+class _Bindings:
+    """The hoisted chains of some of the fast programs (their checks, or their messages) and the
+    review's activation that binds them: checks' at a review's first constraint, messages' at its
+    first violation (messages print what checks need not read, whole items)."""
+
+    def __init__(self, key: str):
+        self.key = key  # of the review's activation in `shared`
+        self.hoisted: dict[str, tuple[specialize.Path, reads.Tree | None]] = {}  # by the name read as
+        self.by_read: dict[tuple[specialize.Path, bytes], str] = {}  # (path, what of it is read) -> name
+        self.root_trees: dict[str, reads.Tree | None] = {}  # what is read of the roots themselves
+        self.roots_read = 0  # changes of root_trees
+        self.names: set[str] = set()  # every name the programs read
+
+    def hoist(self, programs: list[cel.Program]) -> dict[int, tuple[str, dict[specialize.Path, str]]]:
+        """Each program's text with its chains hoisted, by id of the program. A chain's name is
+        shared by the templates that read the same of it (`reads`: a rule over the containers'
+        images binds containers with only their images; the interpreter copies an item whole as
+        it walks a list, so the less an item holds the cheaper)."""
+        local: dict[specialize.Path, str] = {}
+        texts = [specialize.hoist(p.expression, _ROOTS, names=local)[0] for p in programs]
+        trees: dict[str, reads.Tree | None] = {}
+        try:
+            reads.reads(texts, {*local.values(), *_ROOTS}, trees)
+        except parser.ParseError:
+            trees = {name: reads.WHOLE for name in (*local.values(), *_ROOTS)}
+        for root in _ROOTS:
+            if root in trees:
+                merged = _merge(self.root_trees.get(root, {}), trees[root])
+                if merged != self.root_trees.get(root):
+                    self.root_trees[root] = merged
+                    self.roots_read += 1
+        final: dict[specialize.Path, str] = {}
+        for path, name in local.items():
+            tree = trees.get(name, {}) if path[0] == specialize.VALUE else {}
+            key = (path, orjson.dumps(tree, option=orjson.OPT_SORT_KEYS))
+            if key not in self.by_read:
+                self.by_read[key] = f"lks{self.key.title()}{len(self.hoisted)}_{'_'.join(path[2])}"[:200]
+                self.hoisted[self.by_read[key]] = (path, tree)
+            final[path] = self.by_read[key]
+        return {id(p): specialize.hoist(p.expression, _ROOTS, names=dict(final)) for p in programs}
+
+    def activation(self, review: Obj, shared: Obj, needed: frozenset[str] | None = None) -> cel.Activation:
+        """The review's activation: every hoisted chain the object has (with what is read of it)
+        and every other name the programs read, bound at once (a later binding rebuilds the
+        interpreter's environment); or, given the names a program reads, at least those (for
+        messages: few run in a review)."""
+        act: cel.Activation | None = shared.get(self.key)
+        known = (len(self.hoisted), len(self.names), self.roots_read)  # what was bound
+        if act is not None and shared[self.key + "_known"] == known \
+                and (needed is None or needed <= shared[self.key + "_names"]):
+            return act
+        old = shared.get(self.key + "_known")
+        shared[self.key + "_known"] = known
+        bound: set[str] = shared.setdefault(self.key + "_names", set())
+        if act is None:
+            act = shared[self.key] = cel.activation({}, _PROGRAMS.values())
+        if self.key + "_resolver" not in shared and any(n.startswith(_VARIABLE) or n == "variables"
+                                                        for n in self.names):
+            # asked for every name the interpreter looks up: only once a template has variables
+            shared[self.key + "_resolver"] = True
+            act.context.set_variable_resolver(lambda name: _resolve(shared, name))
+        roots = _roots(review)
+        if old is not None and old[2] != known[2]:
+            bound.difference_update(_ROOTS)  # what is read of them grew: bound again
+        todo = {name: path for name, (path, _) in self.hoisted.items()
+                if name not in bound and (needed is None or name in needed)}
+        values = specialize.bind(todo, roots)
+        for name in todo:
+            if name in values:  # one the object does not have stays unbound: reading it fails
+                act.context.add_variable(name, reads.project(values[name], self.hoisted[name][1]))
+            bound.add(name)
+        for name in self.names - bound if needed is None else needed - bound:
+            if name in self.hoisted:
+                continue  # the object does not have it
+            if name in _ROOTS:
+                act.context.add_variable(name, reads.project(roots[name], self.root_trees.get(name, reads.WHOLE)))
+            elif name.startswith(_VARIABLE):
+                act.context.add_variable(name, None)  # what the resolver's None (a null variable) falls through to
+            elif name == "variables":
+                act.context.add_variable(name, {})
+            bound.add(name)
+        return act
 
 
 def _merge(a: reads.Tree | None, b: reads.Tree | None) -> reads.Tree | None:
     if a is reads.WHOLE or b is reads.WHOLE:
         return reads.WHOLE
     return {k: _merge(a[k], b[k]) if k in a and k in b else (a[k] if k in a else b[k]) for k in {*a, *b}}
+
+
+_CHECKS, _MESSAGES = _Bindings("cel_fast"), _Bindings("cel_message")
+
+
+def _run_on(act: cel.Activation, program: cel.Program, state: composition.Variables | None) -> Any:
+    return state.run(program, lambda p: p.run(act)) if state is not None else program.run(act)
 
 
 def _roots(review: Obj) -> Obj:
@@ -259,43 +326,6 @@ def _roots(review: Obj) -> Obj:
             "object": obj, "oldObject": review.get("oldObject"),
             "request": {k: v for k, v in review.items() if k not in ("object", "oldObject")},
             "namespaceObject": review.get("_namespace")}
-
-
-def _fast_activation(review: Obj, shared: Obj) -> cel.Activation:
-    """The review's activation for fast programs: every hoisted chain the object has (with what
-    is read of it) and every name a fast program reads, bound at once (a later binding rebuilds
-    the environment)."""
-    act: cel.Activation | None = shared.get("cel_fast")
-    known = (len(_HOISTED), len(_FAST_NAMES), _ROOTS_READ[0])  # what was bound
-    if act is not None and shared["cel_fast_known"] == known:
-        return act
-    old = shared.get("cel_fast_known")
-    shared["cel_fast_known"] = known
-    bound: set[str] = shared.setdefault("cel_fast_names", set())
-    if act is None:
-        act = shared["cel_fast"] = cel.activation({}, _PROGRAMS.values())
-    if "cel_fast_resolver" not in shared and any(n.startswith(_VARIABLE) or n == "variables" for n in _FAST_NAMES):
-        # asked for every name the interpreter looks up: only once a template has variables
-        shared["cel_fast_resolver"] = True
-        act.context.set_variable_resolver(lambda name: _resolve(shared, name))
-    roots = _roots(review)
-    if old is not None and old[2] != known[2]:
-        bound.difference_update(_ROOTS)  # what is read of them grew: bound again
-    todo = {name: path for name, (path, _) in _HOISTED.items() if name not in bound}
-    values = specialize.bind(todo, roots)
-    for name in todo:
-        if name in values:  # one the object does not have stays unbound: reading it fails
-            act.context.add_variable(name, reads.project(values[name], _HOISTED[name][1]))
-        bound.add(name)
-    for name in _FAST_NAMES - bound:
-        if name in _ROOTS:
-            act.context.add_variable(name, reads.project(roots[name], _ROOT_TREES.get(name, reads.WHOLE)))
-        elif name.startswith(_VARIABLE):
-            act.context.add_variable(name, None)  # what the resolver's None (a null variable) falls through to
-        elif name == "variables":
-            act.context.add_variable(name, {})
-        bound.add(name)
-    return act
 
 
 def _activation(review: Obj, names: frozenset[str], shared: Obj) -> cel.Activation:
