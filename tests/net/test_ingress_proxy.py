@@ -209,6 +209,23 @@ async def _get_status(ip: str, method: str) -> int:
         return r.status
 
 
+async def test_without_a_pod_network_a_pod_ip_is_reached_on_the_hosts_loopback(cluster: Cluster, served) -> None:
+    """Pods without network namespaces listen on the host's addresses: the endpoint's port on
+    127.0.0.1 (a pod IP is never dialled from the host's namespace, whose routes leave the
+    machine; here one of 127/8 where nothing listens stands for it)."""
+    ing, ports = served
+    svc, slc = _service("podip", ports["beta"])
+    slc["endpoints"] = [{"addresses": ["127.5.6.7"], "conditions": {"ready": True}}]
+    await _create(cluster, svc)
+    await _create(cluster, slc)
+    await _create(cluster, {"apiVersion": "networking.k8s.io/v1", "kind": "Ingress",
+                            "metadata": {"name": "podip", "namespace": "default"},
+                            "spec": {"ingressClassName": approuting.INGRESS_CLASS, "defaultBackend": {
+                                "service": {"name": "podip", "port": {"number": 80}}}}})
+    ip = await _until(lambda: _ip(ing), "address")
+    assert await _until(lambda: _is(_get_status(ip, "GET"), 200), "beta on the host's loopback")
+
+
 async def test_websocket_through_the_ingress(cluster: Cluster, served) -> None:
     ing, _ = served
 

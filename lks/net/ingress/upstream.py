@@ -4,7 +4,9 @@ routes), so the proxy on the host reaches pod IPs as ingress-nginx does from its
 is made on the namespace thread (`lks.net.netns.socket_in`) and connected from the event loop;
 connections are kept alive and reused (nginx's upstream `keepalive`), so the hop to the
 namespace thread is paid once per connection, not per request. Without a pod network (no root,
-or no Process nodes yet) connections are made from the host's namespace.
+or no Process nodes yet) a pod's processes listen on the host's own addresses, so a connection
+goes to the host's loopback at the endpoint's port (as the LoadBalancer's forwarder does):
+never to a pod IP from the host's namespace, whose routes lead off the machine.
 
 `proxy.py` forwards requests through `Upstreams.session`.
 """
@@ -35,12 +37,14 @@ class _NamespacedConnector(aiohttp.TCPConnector):
     async def _wrap_create_connection(self, *args: Any, addr_infos: list[Any], req: Any, timeout: Any,
                                       client_error: type[Exception] = ClientConnectorError, **kwargs: Any) -> Any:
         name = self._namespace()
-        if name is None or not addr_infos:
-            return await super()._wrap_create_connection(*args, addr_infos=addr_infos, req=req, timeout=timeout,
-                                                         client_error=client_error, **kwargs)
         family, _type, _proto, _canon, address = addr_infos[0]
         try:
-            sock = await netns.run(lambda: netns.socket_in(name, family))
+            if name is None:
+                address = ("::1" if family == socket.AF_INET6 else "127.0.0.1", *address[1:])
+                sock = socket.socket(family, socket.SOCK_STREAM)
+                sock.setblocking(False)
+            else:
+                sock = await netns.run(lambda: netns.socket_in(name, family))
         except OSError as exc:
             raise client_error(req.connection_key, exc) from exc
         try:
