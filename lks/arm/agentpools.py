@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from lks import store
-from lks.arm import documents, model, nodeshape, versions, vmsizes
+from lks.arm import addressing, documents, model, nodeshape, versions, vmsizes
 from lks.arm.app import Call, Route, json_response, route
 from lks.arm.errors import ARMError, invalid_parameter, not_found
 from lks.arm.managedclusters import API_VERSIONS, CLUSTER, ManagedClusters
@@ -92,6 +92,7 @@ class AgentPools:
         if scaler is not None:
             props["autoScalerProfile"] = scaler
         props["agentPoolProfiles"] = new_pools
+        await addressing.admit(self.plane, doc)  # the pool's subnet and its room (AKS's checks)
         rollback.record({"agentPoolProfiles": pools}, props, now=self.plane.clock.now())
         state = "Creating" if existing is None else "Upgrading" if model.pool_versions(existing) != \
             model.pool_versions(pool) else (

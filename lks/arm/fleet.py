@@ -34,13 +34,15 @@ from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from lks.arm import nodeshape, vmsizes
+from lks.arm import addressing, documents, nodeshape, vmsizes
 from lks.arm.errors import ARMError
 from lks.clock import Clock
 from lks.kube.cluster import Cluster
 from lks.nodes import NodePool, NodeTemplate, drain, parse_taint
+from lks.nodes import runtime as runtimes
 from lks.nodes.pods import PodWorkers
 from lks.nodes.process import ProcessRuntime
+from lks.nodes.template import POD_IPS_ANNOTATION
 from lks.upgrade import surge
 
 Doc = dict[str, Any]
@@ -76,14 +78,18 @@ def template(doc: Doc, pool: Doc) -> NodeTemplate:
     version = pool.get("currentOrchestratorVersion") or props["currentKubernetesVersion"]
     zones = pool.get("availabilityZones") or []
     network = props.get("networkProfile") or {}
+    subnet = ((props.get(documents.PRIVATE) or {}).get("nodeSubnets") or {}).get(pool["name"]) or {}
     labels = nodeshape.node_labels(
         pool=pool["name"], mode=pool["mode"], node_name="", vm=size, location=doc["location"],
         node_resource_group=props["nodeResourceGroup"], kubernetes_version=version,
         node_image_version=pool["nodeImageVersion"], os_sku=pool.get("osSKU", "Ubuntu"),
         zone=zones[0] if zones else None, network_plugin=network.get("networkPlugin"),
         network_plugin_mode=network.get("networkPluginMode"), os_disk_type=pool.get("osDiskType", "Managed"),
-        user_labels=pool.get("nodeLabels") or {},
+        vnet_name=subnet.get("vnet"), subnet_name=subnet.get("subnet"), user_labels=pool.get("nodeLabels") or {},
     )
+    # pod addresses: a node CIDR (kubenet, overlay), the node subnet's (Azure CNI), none (BYO CNI)
+    pod_network = runtimes.NODE_SUBNET if addressing.flat_cni(network) else runtimes.NO_CNI \
+        if network.get("networkPlugin") == "none" else runtimes.NODE_CIDR
     labels.pop("kubernetes.io/hostname", None)  # per node: the template adds it
     info = nodeshape.node_info(version, os_sku=pool.get("osSKU", "Ubuntu"))
     disk = pool.get("osDiskSizeGB") or nodeshape.OS_DISK_GB_DEFAULT
@@ -102,6 +108,10 @@ def template(doc: Doc, pool: Doc) -> NodeTemplate:
         kernel_version=info["kernelVersion"],
         os_image=info["osImage"],
         workload_runtime=pool.get("workloadRuntime") or "OCIContainer",
+        subnet=subnet.get("cidr") or addressing.MANAGED_SUBNET,
+        pod_network=pod_network,
+        max_pods=pool["maxPods"],
+        annotations={POD_IPS_ANNOTATION: pod_network} if pod_network == runtimes.NODE_SUBNET else {},
     )
 
 

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from lks.arm import aad, documents, model, runcommand, versions
+from lks.arm import aad, addressing, documents, model, runcommand, versions
 from lks.arm.app import Call, Route, json_response, route
 from lks.arm.errors import ARMError, not_found
 from lks.arm.operations import RETRY_AFTER
@@ -140,6 +140,7 @@ class ManagedClusters:
             doc["properties"][documents.PRIVATE] = {}
         else:
             await admit_update(self.plane, existing, doc)
+        await addressing.admit(self.plane, doc)  # subnets, their sizes, overlaps (AKS's checks)
         state = "Creating" if existing is None else _update_state(existing, doc)
         return await self.plane.begin_change(call, doc, stored, state, created=existing is None)
 

@@ -295,8 +295,15 @@ def _network(body: Doc, old: Doc | None) -> Doc:
     if plugin not in ("azure", "kubenet", "none"):
         raise invalid_parameter(f"The value of parameter networkProfile.networkPlugin is invalid: '{plugin}'.",
                                 "networkProfile.networkPlugin")
+    mode = net.get("networkPluginMode")
+    if mode is not None and (plugin != "azure" or mode != "overlay"):
+        raise invalid_parameter(f"The value of parameter networkProfile.networkPluginMode is invalid: '{mode}'. "
+                                "Only 'overlay' is allowed, with networkPlugin 'azure'.", "networkProfile.networkPluginMode")
+    # no plugin asked for: Azure CNI Overlay, as az aks create; `azure` without a mode is Azure CNI
+    # in its node subnet mode (pods take addresses of the node subnet: lks.arm.addressing)
+    given = (body or {}).get("networkPlugin")
     net["networkPlugin"] = plugin
-    if plugin == "azure" and "networkPluginMode" not in net and not old:
+    if plugin == "azure" and "networkPluginMode" not in net and not old and not given:
         net["networkPluginMode"] = "overlay"
     net.setdefault("networkPolicy", "none")
     net.setdefault("networkDataplane", "azure")

@@ -28,6 +28,7 @@ from lks.arm import (
     network,
     policy,
     resourcegroups,
+    vnets,
 )
 from lks.arm.app import Call, Route
 from lks.arm.errors import ARMError
@@ -58,6 +59,7 @@ class ManagementPlane:
         self.ca_file = ca_file
         self.fleet = Fleet(clock=self.clock, data_dir=planes.data_dir, tls=planes.tls)
         self.groups = resourcegroups.ResourceGroups(self)
+        self.vnets = vnets.VirtualNetworks(self)  # Microsoft.Network VNets and subnets (vnetSubnetID)
         # the cluster autoscaler (`lks.autoscaler`, a layer above) registers here once started:
         # `managedClusters/{name}/autoscalerStatus` asks it to explain itself
         self.autoscaler: Any = None
@@ -70,7 +72,7 @@ class ManagementPlane:
     def routes(self) -> list[Route]:
         return [*resourcegroups.routes(self), *managedclusters.routes(self), *agentpools.routes(self),
                 *maintenance.routes(self), *authorization.routes(self), *policy.routes(self),
-                *netpolcheck.routes(self), *network.routes(self)]
+                *netpolcheck.routes(self), *network.routes(self), *vnets.routes(self)]
 
     async def start(self) -> None:
         """Bring back what was running: node agents of running clusters, interrupted operations."""
@@ -209,6 +211,8 @@ class ManagementPlane:
             if doc.get("type") == model.CLUSTER_TYPE:
                 await self._teardown(doc)
                 await self.docs.delete(doc["id"])
+        for doc in await self.docs.list(vnets.vnet_id(subscription, group, "").rstrip("/")):
+            await self.docs.delete(doc["id"])  # the group's virtual networks go with it
 
     # -- operation work ---------------------------------------------------------------------
 

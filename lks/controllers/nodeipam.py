@@ -8,6 +8,10 @@ start it marks the CIDRs the existing Nodes hold, which is how it survives a res
 range is full a node waits, with a `CIDRNotAvailable` event, until a deletion frees a CIDR.
 The node agents' pod workers (`lks.nodes.pods`) wait for a node's CIDR before giving its pods
 IPs out of it.
+
+Azure CNI (flat) nodes get none, as on AKS, where kube-controller-manager allocates no node
+CIDRs for that plugin: their pods' addresses are the node subnet's, preallocated with the node
+(`lks.nodes.pool`); the node says so with the annotation `lks.dev/pod-ips: node-subnet`.
 """
 
 from __future__ import annotations
@@ -27,6 +31,8 @@ Obj = dict[str, Any]
 
 DEFAULT_POD_CIDR = "10.244.0.0/16"
 NODE_MASK = {4: 24, 6: 64}  # kube-controller-manager's --node-cidr-mask-size defaults
+# lks.nodes.template.POD_IPS_ANNOTATION (a layer above): pod IPs from the node subnet, no pod CIDR
+POD_IPS_ANNOTATION, NODE_SUBNET = "lks.dev/pod-ips", "node-subnet"
 WORKERS = 30  # upstream's range allocator `cidrUpdateWorkers`: a node is NotReady until its CIDR is written
 
 
@@ -103,7 +109,7 @@ class NodeIPAMController(Controller[str]):
             return
         if _cidrs(obj):
             self._occupy(obj)
-        else:
+        elif not _subnet_ips(obj):
             self.queue.add(name)
 
     def _occupy(self, node: Obj) -> None:
@@ -123,7 +129,7 @@ class NodeIPAMController(Controller[str]):
 
     async def sync(self, name: str) -> None:
         node = self.informer.get(None, name)
-        if node is None or _cidrs(node):
+        if node is None or _cidrs(node) or _subnet_ips(node):
             return
         cidr = self.cidrs.allocate()
         if cidr is None:
@@ -157,3 +163,8 @@ class NodeIPAMController(Controller[str]):
 def _cidrs(node: Obj) -> list[str]:
     spec = node.get("spec") or {}
     return list(spec.get("podCIDRs") or ([spec["podCIDR"]] if spec.get("podCIDR") else []))
+
+
+def _subnet_ips(node: Obj) -> bool:
+    """Whether the node's pods take addresses of its subnet (Azure CNI) rather than a pod CIDR."""
+    return (node["metadata"].get("annotations") or {}).get(POD_IPS_ANNOTATION) == NODE_SUBNET

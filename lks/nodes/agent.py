@@ -311,7 +311,7 @@ class NodeAgent:
         stored = list((current or {}).get("conditions") or [])
         old = {c.get("type"): c for c in stored}
         mine: dict[str, Obj] = {}
-        for type_, status, reason, message in _conditions(spec):
+        for type_, status, reason, message in _conditions(spec, self.template):
             prev = old.get(type_)
             same = prev is not None and prev.get("status") == status
             mine[type_] = {"type": type_, "status": status, "lastHeartbeatTime": now,
@@ -365,7 +365,7 @@ class NodeAgent:
         conditions are checked: nothing else writes the rest, and this runs on every beat of
         every node."""
         conditions = {c.get("type"): c for c in (node.get("status") or {}).get("conditions") or ()}
-        for type_, status, reason, message in _conditions(node.get("spec")):
+        for type_, status, reason, message in _conditions(node.get("spec"), self.template):
             c = conditions.get(type_)
             if c is None or c.get("status") != status or c.get("reason") != reason or c.get("message") != message:
                 return True
@@ -497,10 +497,10 @@ class Heartbeats:
 # -- helpers --------------------------------------------------------------------------------
 
 
-def _conditions(spec: Obj | None) -> tuple[tuple[str, str, str, str], ...]:
+def _conditions(spec: Obj | None, template: NodeTemplate) -> tuple[tuple[str, str, str, str], ...]:
     """The (type, status, reason, message) of kubelet's conditions for a Node of `spec`: Ready
     is False while the runtime's network is not (upstream's `ReadyCondition` setter)."""
-    error = runtimes.network_error((spec or {}).get("podCIDR"))
+    error = runtimes.network_error((spec or {}).get("podCIDR"), template.pod_network)
     if error is None:
         return _CONDITIONS
     return (*_CONDITIONS[:-1], ("Ready", "False", "KubeletNotReady", f"container runtime network not ready: {error}"))

@@ -169,7 +169,7 @@ class PodWorkers(podactions.PodActions):
             recorder = EventRecorder(self.cluster, component="kubelet", host=agent.name)
             node = podrecords.NodeRecord(agent.name, agent.address, recorder, runtime, agent)
             keys = list(self._by_node.get(node.name, ()))
-            cidr = self._pod_cidr(node.name)
+            cidr = self._pod_cidr(node.name, node)
             for key in keys:
                 pod = self._cached(key)
                 if pod is not None and key not in self._pods and not podrecords.finished(pod):
@@ -388,9 +388,15 @@ class PodWorkers(podactions.PodActions):
         cache = self._pod_informer.cache
         return cache.objects.get(key) if cache is not None else None
 
-    def _pod_cidr(self, node: str) -> str | None:
+    def _pod_cidr(self, node: str, record: podrecords.NodeRecord | None = None) -> str | None:
+        """Where the node's pods get their IPs (`lks.nodes.runtime.pod_range`)."""
         obj = self._node_informer.get(None, node) if self._node_informer.cache is not None else None
-        return ((obj or {}).get("spec") or {}).get("podCIDR")
+        rec = record or self._nodes.get(node)
+        if rec is None:
+            return ((obj or {}).get("spec") or {}).get("podCIDR")
+        t = rec.agent.template
+        return runtimes.pod_range((obj or {}).get("spec"), pod_network=t.pod_network, address=rec.host_ip,
+                                  subnet=t.subnet, max_pods=t.max_pods)
 
 
 async def attach(agent: NodeAgent) -> PodWorkers:

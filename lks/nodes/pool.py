@@ -37,7 +37,7 @@ from lks.kube.cluster import Cluster
 from lks.kube.registry import ListOptions
 from lks.nodes import agent as agents
 from lks.nodes import drain
-from lks.nodes.template import POOL_LABEL, NodeTemplate
+from lks.nodes.template import POD_IPS_ANNOTATION, POOL_LABEL, NodeTemplate
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +48,9 @@ _AZURE_RESERVED_LOW = 4  # Azure keeps a subnet's first four addresses (and its 
 
 class Addresses:
     """The free host addresses of a node subnet, lowest first, as Azure hands out dynamic
-    private IPs: a subnet's first node is .4, then .5, and so on."""
+    private IPs: a subnet's first node is .4, then .5, and so on. An Azure CNI node holds a
+    block: its own address and its pods' after it (`NodeTemplate.addresses_per_node`), so the
+    next node of a maxPods-30 pool is .35."""
 
     _shared: weakref.WeakKeyDictionary[Cluster, dict[str, Addresses]] = weakref.WeakKeyDictionary()
 
@@ -62,35 +64,51 @@ class Addresses:
         per_cluster = cls._shared.setdefault(cluster, {})
         return per_cluster.setdefault(subnet, cls(subnet))
 
-    def hold(self, address: str) -> None:
-        self._held.add(address)
+    def hold(self, address: str, block: int = 1) -> None:
+        self._held.update(_block(address, block))
 
-    def release(self, address: str) -> None:
-        self._held.discard(address)
+    def release(self, address: str, block: int = 1) -> None:
+        self._held.difference_update(_block(address, block))
 
-    def claim(self, address: str, *, in_use: set[str]) -> bool:
+    def claim(self, address: str, *, in_use: set[str], block: int = 1) -> bool:
         """Take this particular address (an adopted or restarted node's own), if it is free."""
-        if not address or address in self._held or address in in_use:
+        if not address:
             return False
-        self._held.add(address)
+        wanted = _block(address, block)
+        if any(a in self._held or a in in_use for a in wanted):
+            return False
+        self._held.update(wanted)
         return True
 
-    def allocate(self, count: int, *, in_use: set[str]) -> list[str]:
-        """The `count` lowest addresses that are neither held nor `in_use`."""
+    def allocate(self, count: int, *, in_use: set[str], block: int = 1) -> list[str]:
+        """The first addresses of the `count` lowest runs of `block` addresses that are neither
+        held nor `in_use`."""
         out: list[str] = []
+        taken: list[str] = []
         first = int(self.network.network_address) + _AZURE_RESERVED_LOW
         last = int(self.network.broadcast_address) - 1
         n = first
         while len(out) < count:
-            if n > last:
-                self._held.difference_update(out)
+            if n + block - 1 > last:
+                self._held.difference_update(taken)
                 raise errors.APIError(409, "Conflict", f"subnet {self.network} has no free address left")
-            text = str(ipaddress.ip_address(n))
-            if text not in self._held and text not in in_use:
-                out.append(text)
-            n += 1
-        self._held.update(out)
+            run = [str(ipaddress.ip_address(n + i)) for i in range(block)]
+            busy = next((i for i, a in enumerate(run) if a in self._held or a in in_use), None)
+            if busy is not None:
+                n += busy + 1
+                continue
+            out.append(run[0])
+            taken.extend(run)
+            self._held.update(run)
+            n += block
         return out
+
+
+def _block(address: str, block: int) -> list[str]:
+    if block <= 1 or not address:
+        return [address]
+    start = ipaddress.ip_address(address)
+    return [str(start + i) for i in range(block)]
 
 
 class NodePool:
@@ -273,11 +291,12 @@ class NodePool:
         given templates (default: the pool's)."""
         if not wanted:
             return
+        block = self.template.addresses_per_node
         in_use = await self._addresses_in_use()
-        in_use.difference_update(wanted.values())  # an adopted node's own address is its to keep
-        address = {i: a for i, a in sorted(wanted.items()) if self.addresses.claim(a, in_use=in_use)}
+        in_use.difference_update(a for w in wanted.values() for a in _block(w, block))  # an adopted node's own
+        address = {i: a for i, a in sorted(wanted.items()) if self.addresses.claim(a, in_use=in_use, block=block)}
         rest = [i for i in sorted(wanted) if i not in address]
-        address.update(zip(rest, self.addresses.allocate(len(rest), in_use=in_use), strict=True))
+        address.update(zip(rest, self.addresses.allocate(len(rest), in_use=in_use, block=block), strict=True))
         templates = templates or {}
         todo = [agents.NodeAgent(cluster=self.cluster, template=templates.get(i, self.template), index=i,
                                  address=address[i], heartbeats=self.heartbeats) for i in sorted(wanted)]
@@ -286,7 +305,7 @@ class NodePool:
             try:
                 await agent.start()
             except BaseException:
-                self.addresses.release(agent.address)
+                self.addresses.release(agent.address, block)
                 raise
             self.agents[agent.index] = agent
 
@@ -319,7 +338,7 @@ class NodePool:
         async def stop(agent: agents.NodeAgent) -> None:
             await agent.stop(delete_node=delete_node)
             self.agents.pop(agent.index, None)
-            self.addresses.release(agent.address)
+            self.addresses.release(agent.address, agent.template.addresses_per_node)
 
         await _each([self.agents[i] for i in indexes], stop)
 
@@ -339,7 +358,21 @@ class NodePool:
     async def _addresses_in_use(self) -> set[str]:
         """Every node InternalIP the cluster shows (other pools', and nodes not yet adopted)."""
         cache = await self._nodes.cache()
-        return {ip for node in cache.objects.values() if (ip := _internal_ip(node))}
+        out: set[str] = set()
+        for node in cache.objects.values():
+            if ip := _internal_ip(node):  # with an Azure CNI node's pod addresses after it
+                out.update(_block(ip, 1 + _preallocated(node)))
+        return out
+
+
+def _preallocated(node: Obj) -> int:
+    """How many pod addresses of the node subnet an (Azure CNI) Node holds after its own."""
+    if (node["metadata"].get("annotations") or {}).get(POD_IPS_ANNOTATION) != "node-subnet":
+        return 0
+    try:
+        return int(((node.get("status") or {}).get("capacity") or {}).get("pods") or 0)
+    except ValueError:
+        return 0
 
 
 def _internal_ip(node: Obj) -> str:

@@ -129,18 +129,68 @@ NETWORK_NOT_READY = ("NetworkReady=false reason:NetworkPluginNotReady message:Ne
                      "cni plugin not initialized")
 
 
-def network_error(pod_cidr: str | None) -> str | None:
+# Where a node's pods get their IPs (`NodeTemplate.pod_network`), by the cluster's network plugin:
+NODE_CIDR = "node-cidr"  # kubenet, Azure CNI Overlay: the node's spec.podCIDR (`lks.controllers.nodeipam`)
+NODE_SUBNET = "node-subnet"  # Azure CNI (flat): `maxPods` addresses of the node subnet, preallocated
+NO_CNI = "none"  # networkPlugin none: the user brings a CNI; until then the network is not ready
+
+
+def network_error(pod_cidr: str | None, pod_network: str = NODE_CIDR) -> str | None:
     """Why a node's pod network is not ready, as the runtime's NetworkReady condition reads
-    (None: it is ready). The one rule of both runtimes here (`SimulatedRuntime` and the process
-    runtime built on it): pods get their IPs out of the node's pod CIDR, so a node needs one.
-    The node agent (`lks.nodes.agent`) posts its Ready condition by the same rule."""
+    (None: it is ready). The rule of both runtimes here (`SimulatedRuntime` and the process
+    runtime built on it): pods get their IPs out of the node's pod CIDR, so a node needs one;
+    an Azure CNI node has its pods' addresses from boot (AKS writes its CNI config with the
+    VM), and a node of a cluster without a CNI (`none`) has none installed: lks runs no
+    third-party CNI, so such a node stays NotReady, as an AKS one does until the user
+    installs one. The node agent (`lks.nodes.agent`) posts its Ready condition by this rule."""
+    if pod_network == NODE_SUBNET:
+        return None
+    if pod_network == NO_CNI:
+        return NETWORK_NOT_READY
     return None if pod_cidr and _valid_cidr(pod_cidr) else NETWORK_NOT_READY
+
+
+def subnet_range(address: str, subnet: str, count: int) -> str:
+    """An Azure CNI node's pod addresses: the `count` addresses after the node's own in its
+    subnet (AKS preallocates `maxPods` secondary IPs on the node's NIC: a node at .4 with
+    maxPods 30 has .5-.34, the next node is .35), written `first-last/prefix`, which
+    `HostLocal` takes like a CIDR."""
+    net = ipaddress.ip_network(subnet, strict=False)
+    first = ipaddress.ip_address(address) + 1
+    return f"{first}-{first + count - 1}/{net.prefixlen}"
+
+
+def pod_range(spec: Obj | None, *, pod_network: str = NODE_CIDR, address: str = "", subnet: str = "",
+              max_pods: int = 0) -> str | None:
+    """Where a node's pods get their IPs: its spec.podCIDR, or an Azure CNI node's preallocated
+    range of the node subnet (`subnet_range`); None while there is none (no CIDR yet, no CNI)."""
+    if pod_network == NODE_SUBNET:
+        return subnet_range(address, subnet, max_pods) if address and subnet and max_pods > 0 else None
+    if pod_network == NO_CNI:
+        return None
+    return (spec or {}).get("podCIDR")
+
+
+def _bounds(cidr: str) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, int, int]:
+    """(network, first, last usable address) of a pod CIDR (.1 is the bridge's gateway) or of a
+    `first-last/prefix` range of a node subnet (all of it the pods')."""
+    if "-" in cidr:
+        span, _, prefix = cidr.partition("/")
+        low, _, high = span.partition("-")
+        first, last = ipaddress.ip_address(low), ipaddress.ip_address(high)
+        network = ipaddress.ip_network(f"{first}/{prefix}", strict=False)
+        if first.version != last.version or first > last or last not in network:
+            raise ValueError(f"bad pod address range {cidr!r}")
+        return network, int(first), int(last)
+    network = ipaddress.ip_network(cidr, strict=False)
+    return (network, int(network.network_address) + 2,
+            int(network.broadcast_address) - (1 if network.version == 4 else 0))
 
 
 @functools.lru_cache(maxsize=4096)  # asked on every heartbeat of every node
 def _valid_cidr(cidr: str) -> bool:
     try:
-        ipaddress.ip_network(cidr, strict=False)
+        _bounds(cidr)
     except ValueError:
         return False
     return True
@@ -190,12 +240,12 @@ class Runtime(Protocol):
 
 
 class HostLocal:
-    """Host-local IPAM for one node's pod CIDR: .2 up to the last-but-one address, in turn."""
+    """Host-local IPAM for one node's pod CIDR: .2 up to the last-but-one address, in turn; or,
+    for an Azure CNI node, its preallocated `first-last/prefix` range of the node subnet
+    (`subnet_range`): every address of it, `network` being the subnet's prefix around it."""
 
     def __init__(self, cidr: str):
-        self.network = ipaddress.ip_network(cidr, strict=False)
-        self._first = int(self.network.network_address) + 2  # .1 is the bridge's gateway
-        self._last = int(self.network.broadcast_address) - (1 if self.network.version == 4 else 0)
+        self.network, self._first, self._last = _bounds(cidr)
         self._used: set[int] = set()
         self._next = self._first
 

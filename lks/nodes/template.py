@@ -16,6 +16,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 POOL_LABEL = "kubernetes.azure.com/agentpool"  # how a pool finds its Nodes again after a restart
+# lks's: on an Azure CNI node, `node-subnet`: its pods' addresses are the node subnet's, held with
+# the node's own (what `lks.nodes.pool` counts as taken, `lks.controllers.nodeipam` leaves alone)
+POD_IPS_ANNOTATION = "lks.dev/pod-ips"
 _BASE36 = "0123456789abcdefghijklmnopqrstuvwxyz"
 _SUFFIX_DIGITS = 6  # VMSS computer names: prefix + 6 base-36 digits of the instance id
 _TAINT = re.compile(r"^(?P<key>[^=:]+)(=(?P<value>[^:]*))?:(?P<effect>NoSchedule|PreferNoSchedule|NoExecute)$")
@@ -47,7 +50,17 @@ class NodeTemplate:
     operating_system: str = "linux"
     architecture: str = "amd64"
     swap_capacity: int | None = 0  # kubelet reports nodeInfo.swap (0 without swap); None omits it
-    subnet: str = "10.224.0.0/16"  # AKS's default node subnet (aks-vnet/aks-subnet)
+    subnet: str = "10.224.0.0/16"  # AKS's default node subnet (aks-vnet/aks-subnet), or the pool's vnetSubnetID's
+    # Where pods get their IPs (`lks.nodes.runtime`): `node-cidr` (kubenet, Azure CNI Overlay: the
+    # Node's spec.podCIDR), `node-subnet` (Azure CNI: each node takes `max_pods` addresses of
+    # `subnet` after its own, as AKS preallocates them on the NIC), `none` (no CNI installed).
+    pod_network: str = "node-cidr"
+    max_pods: int = 110
+
+    @property
+    def addresses_per_node(self) -> int:
+        """How many addresses of the node subnet one node holds: its own, and its pods' with Azure CNI."""
+        return 1 + (self.max_pods if self.pod_network == "node-subnet" else 0)
     kubelet_port: int = 10250
     # The agent pool's `workloadRuntime`: `Process` nodes run each container's command as a host
     # process (`lks.nodes.process`); every other value (AKS's `OCIContainer` default, `WasmWasi`,
