@@ -76,6 +76,9 @@ def test_enable_installs_what_aks_shows(server: LKS, enabled: dict) -> None:
     assert sdk.ingress_profile.web_app_routing.identity.client_id == routing["identity"]["clientId"]
     again = lks_cli(server, "aks", "approuting", "enable", "-g", "demo", "-n", "demo")
     assert again.returncode != 0 and "App Routing is already enabled." in again.stderr
+    updated = lks_json(server, "aks", "approuting", "update", "-g", "demo", "-n", "demo", "--nginx", "external")
+    assert updated["ingressProfile"]["webAppRouting"]["nginx"] == {"defaultIngressControllerType": "External"}
+    assert updated["ingressProfile"]["webAppRouting"]["identity"] == routing["identity"]  # kept
 
     ic = _get(server, "ingressclass", "webapprouting.kubernetes.azure.com")
     assert ic["spec"]["controller"] == "webapprouting.kubernetes.azure.com/nginx"
