@@ -162,6 +162,8 @@ class VirtualNetworks:
         location = body.get("location") or (old or {}).get("location")
         if not location:
             raise ARMError("LocationRequired", "The location property is required for this definition.", 400)
+        if not isinstance(location, str) or not isinstance(body.get("tags") or {}, dict):
+            raise ARMError("InvalidRequestFormat", "Cannot parse the request.", 400)
         rid = old["id"] if old else rid
         space = _prefixes(props.get("addressSpace") or (old or {}).get("properties", {}).get("addressSpace") or {},
                           rid, "addressSpace.addressPrefixes")
@@ -332,7 +334,10 @@ def _subnet(body: Doc, vnet: str, name: Any, old: Doc | None) -> Doc:
         raise ARMError("SubnetMissingRequiredProperty", f"Subnet {rid} does not have required property "
                        "'addressPrefix' or 'addressPrefixes'.", 400)
     delegations = []
-    for d in props.get("delegations") or []:
+    given = props.get("delegations") or []
+    if not isinstance(given, list):
+        raise invalid_parameter("The value of parameter delegations is invalid.", "delegations")
+    for d in given:
         if not isinstance(d, dict):
             raise invalid_parameter("The value of parameter delegations is invalid.", "delegations")
         dprops = d.get("properties") if isinstance(d.get("properties"), dict) else {}

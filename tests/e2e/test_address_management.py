@@ -9,8 +9,11 @@ overlay cluster; and the nodes of a cluster without a CNI, NotReady."""
 
 from __future__ import annotations
 
+import http.client
 import ipaddress
 import json
+import ssl
+import urllib.parse
 
 import pytest
 from azure.core.exceptions import HttpResponseError
@@ -167,6 +170,11 @@ def test_azure_cni_pods_and_nodes_take_addresses_of_the_subnet(aks, net, config,
     assert err["message"].startswith("Pre-allocated IPs 279 exceeds IPs available 251 in Subnet Cidr 10.20.0.0/24, "
                                      "Subnet Name nodes.")
     assert aks.agent_pools.get(group, "flat", "nodepool1").count == 2
+    # the surge nodes of an upgrade are counted at every change: maxSurge 7 does not fit ((2 + 7) x 31 = 279)
+    pool.count = 2
+    pool.upgrade_settings.max_surge = "7"
+    err = _error(lambda: aks.agent_pools.begin_create_or_update(group, "flat", "nodepool1", pool))
+    assert err["code"] == "InsufficientSubnetSize" and err["message"].startswith("Pre-allocated IPs 279 ")
     # a new pool in a /27 (27 usable): 1 node + 1 surge at 31 addresses
     net.subnets.begin_create_or_update(group, VNET, "small", Subnet(address_prefix="10.20.1.0/27")).result()
     err = _error(lambda: aks.agent_pools.begin_create_or_update(group, "flat", "extra", AgentPool(
@@ -241,3 +249,32 @@ def test_no_cni_nodes_stay_not_ready(aks, group, lks, tmp_path):
     node = wait_until(lambda: (n := _nodes(lks, kubeconfig)) and n[0], what="a node")
     ready = _ready(node)
     assert (ready["status"], ready["reason"], ready["message"]) == ("False", "KubeletNotReady", NOT_READY)
+
+
+def test_hostile_vnet_bodies_are_400s(lks, group):
+    config = json.loads((lks.home / "config.json").read_text())
+    url = urllib.parse.urlsplit(config["endpoint"])
+    path = (f"/subscriptions/{config['subscription_id']}/resourceGroups/{GROUP}/providers/Microsoft.Network/"
+            "virtualNetworks/hostile?api-version=2024-05-01")
+    bodies = [
+        {"location": "westeurope", "properties": {"addressSpace": {"addressPrefixes": ["10.30.0.0/16"]}, "subnets": [
+            {"name": "a", "properties": {"addressPrefix": "10.30.0.0/24", "delegations": 5}}]}},
+        {"location": "westeurope", "properties": {"addressSpace": {"addressPrefixes": "10.30.0.0/16"}}},
+        {"location": "westeurope", "properties": {"addressSpace": {"addressPrefixes": [7]}}},
+        {"location": ["westeurope"], "properties": {"addressSpace": {"addressPrefixes": ["10.30.0.0/16"]}}},
+        {"location": "westeurope", "properties": {"addressSpace": {"addressPrefixes": ["10.30.0.0/16"]},
+                                                  "subnets": [3, {"name": None}]}},
+        {"location": "westeurope", "properties": {"addressSpace": {"addressPrefixes": ["10.30.0.0/16"]},
+                                                  "subnets": [{"name": "a", "properties": {"addressPrefix": {}}}]}},
+    ]
+    for body in bodies:
+        conn = http.client.HTTPSConnection(url.hostname, url.port, timeout=30,
+                                           context=ssl.create_default_context(cafile=config["ca_file"]))
+        try:
+            conn.request("PUT", path, body=json.dumps(body), headers={
+                "Authorization": f"Bearer {config['token']}", "Content-Type": "application/json"})
+            resp = conn.getresponse()
+            answer = json.loads(resp.read())
+        finally:
+            conn.close()
+        assert resp.status == 400 and answer["error"]["code"], (body, resp.status, answer)
