@@ -15,7 +15,9 @@ import socket
 import ssl
 
 import pytest
+from azure.core.exceptions import HttpResponseError
 from azure.mgmt.containerservice import ContainerServiceClient
+from azure.mgmt.containerservice.models import ManagedClusterIngressProfileNginx
 
 from lks import pki
 from lks.net import netns
@@ -70,10 +72,16 @@ def test_enable_installs_what_aks_shows(server: LKS, enabled: dict) -> None:
     assert routing["nginx"] == {"defaultIngressControllerType": "AnnotationControlled"}
     assert routing["identity"]["resourceId"].endswith("/userAssignedIdentities/webapprouting-demo")
     config = json.loads((server.home / "config.json").read_text())
-    sdk = ContainerServiceClient(StaticToken(config["token"]), config["subscription_id"], base_url=config["endpoint"],
-                                 connection_verify=config["ca_file"]).managed_clusters.get("demo", "demo")
+    clusters = ContainerServiceClient(StaticToken(config["token"]), config["subscription_id"],
+                                      base_url=config["endpoint"], connection_verify=config["ca_file"]).managed_clusters
+    sdk = clusters.get("demo", "demo")
     assert sdk.ingress_profile.web_app_routing.enabled is True
     assert sdk.ingress_profile.web_app_routing.identity.client_id == routing["identity"]["clientId"]
+    sdk.ingress_profile.web_app_routing.nginx = ManagedClusterIngressProfileNginx(default_ingress_controller_type="Sideways")
+    with pytest.raises(HttpResponseError) as err:
+        clusters.begin_create_or_update("demo", "demo", sdk).result()
+    assert err.value.status_code == 400 and err.value.error.code == "InvalidParameter"
+    assert err.value.error.target == "ingressProfile.webAppRouting.nginx.defaultIngressControllerType"
     again = lks_cli(server, "aks", "approuting", "enable", "-g", "demo", "-n", "demo")
     assert again.returncode != 0 and "App Routing is already enabled." in again.stderr
     updated = lks_json(server, "aks", "approuting", "update", "-g", "demo", "-n", "demo", "--nginx", "external")
