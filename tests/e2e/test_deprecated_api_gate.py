@@ -12,7 +12,6 @@ import json
 import ssl
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -60,11 +59,8 @@ BLOCKED = ("Control Plane upgrade is blocked due to recent usage of a Kubernetes
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LKS]:
-    s = LKS(tmp_path_factory.mktemp("lks-gate-home"))
-    s.start()
-    yield s
-    s.stop()
+def server(lks: LKS) -> LKS:
+    return lks  # the session's service: this module keeps to a group and a cluster of its own
 
 
 @pytest.fixture(scope="module")
