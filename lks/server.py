@@ -26,7 +26,8 @@ import orjson
 from aiohttp import web
 
 from lks import homedir, kubeconfig, pki, store
-from lks.arm import subscriptions
+from lks.aci.groups import ContainerGroups
+from lks.arm import containergroups, subscriptions
 from lks.arm.app import ManagementAPI
 from lks.arm.plane import ManagementPlane
 from lks.autoscaler.autoscaler import ClusterAutoscaler
@@ -95,6 +96,7 @@ class Service:
         self.meta: store.Backend | None = None
         self.planes: ControlPlanes | None = None
         self.plane: ManagementPlane | None = None
+        self.container_groups: ContainerGroups | None = None
         self.identity: Issuer | None = None  # the tenant's token issuer (and its principals)
         self.config: dict[str, Any] = {}
 
@@ -191,9 +193,14 @@ class Service:
         # Azure RBAC: the assignments, and the bootstrap token's Owner one, before anything is served
         await self.plane.rbac.start(self.config["subscription_id"], now=iso8601(self.clock.now()))
         await self.planes.set_directory(Directory(issuer=self.identity, assignments=self.plane.rbac))
+        plane = self.plane
+        self.container_groups = ContainerGroups(docs=plane.docs, operations=plane.operations, data_dir=self.home / "aci",
+                                                subnets=lambda *a: plane.vnets.find_subnet(*a))
+        aci = containergroups.ContainerGroupsAPI(self.container_groups, require_group=plane.groups.require,
+                                                 url=plane.url, endpoint=lambda: plane.endpoint)
         management = ManagementAPI(token=self.config["token"], subscription_id=self.config["subscription_id"],
                                    issuer=self.identity, authorizer=self.plane.rbac,
-                                   routes=[*reads, *self.plane.routes()])
+                                   routes=[*reads, *self.plane.routes(), *aci.routes()])
         # ARM's errors where aiohttp's router would answer a path or method itself
         app = web.Application(client_max_size=64 * 1024 * 1024, middlewares=[management.middleware])
         app.router.add_routes([web.get(f"/{p}", _ok) for p in ("healthz", "readyz", "livez")])
@@ -202,6 +209,7 @@ class Service:
         app.on_shutdown.append(lambda _app: kube.close_streams())  # watches and pod streams end at once
         app.on_response_prepare.append(kube.on_response_prepare)  # Audit-Id and ResponseStarted of streams
         app.router.add_routes(management.aiohttp_routes())
+        app.router.add_routes(aci.aiohttp_routes())  # container groups' exec and attach WebSockets
         identity = self.identity
         graph = GraphAPI(principals=identity.principals, tenant_id=self.config["tenant_id"],
                          authenticate=lambda r: management.authenticate(r, identity.graph_audiences),
@@ -221,6 +229,7 @@ class Service:
             self.planes.api_endpoint = (self.host, self.port)
             for cluster in self.planes.clusters.values():
                 cluster.api_endpoint = self.planes.api_endpoint
+        await self.container_groups.start()  # before the plane resumes their operations
         await self.plane.start()
         self.auto_upgrades = AutoUpgrader(plane=self.plane)
         await self.auto_upgrades.start()
@@ -237,6 +246,8 @@ class Service:
             await self.runner.cleanup()
         if self.plane is not None:
             await self.plane.stop()
+        if self.container_groups is not None:
+            await self.container_groups.stop()
         if self.planes is not None:
             await self.planes.stop_all()
             if self.planes.load_balancers is not None:
