@@ -207,16 +207,17 @@ class ControlPlanes:
             if (cluster := self.clusters.get(id)) is not None:
                 await entra.configure(cluster, entra.Settings.of(settings), self.directory)
 
-    async def set_addons(self, id: str, *, azure_policy: bool, web_app_routing: bool = False) -> None:
+    async def set_addons(self, id: str, *, azure_policy: bool, web_app_routing: str | None = None) -> None:
         """Record the cluster's in-cluster add-ons the service runs (`azurepolicy`: Gatekeeper,
-        `lks.policy.gatekeeper`; `webAppRouting`: the app routing ingress, `lks.net.ingress`) and
-        apply them."""
-        wanted = {"azurepolicy": azure_policy, **({"webAppRouting": True} if web_app_routing else {})}
+        `lks.policy.gatekeeper`; `webAppRouting`: the app routing ingress, `lks.net.ingress`, by its
+        default controller's type, None: off) and apply them."""
+        wanted = {"azurepolicy": azure_policy, **({"webAppRouting": web_app_routing} if web_app_routing else {})}
         async with self._lock:
             await self._set_field(id, "addons", wanted, default={"azurepolicy": False})
             if (cluster := self.clusters.get(id)) is not None:
                 await gatekeeper.configure(cluster, enabled=azure_policy)
-                await approuting.configure(cluster, enabled=web_app_routing, allocate=self.load_balancers is None)
+                await approuting.configure(cluster, enabled=bool(web_app_routing), nginx=web_app_routing,
+                                           allocate=self.load_balancers is None)
 
     async def set_network_policy(self, id: str, mode: str) -> None:
         """Record the cluster's `networkProfile.networkPolicy` and enforce it from now on
@@ -272,7 +273,8 @@ class ControlPlanes:
         self._controllers[id] = controllers
         await gatekeeper.configure(cluster, enabled=bool((record.get("addons") or {}).get("azurepolicy")))
         await clusterdns.start(cluster, state_dir=self.data_dir / id)
-        await approuting.configure(cluster, enabled=bool((record.get("addons") or {}).get("webAppRouting")),
+        routing = (record.get("addons") or {}).get("webAppRouting")
+        await approuting.configure(cluster, enabled=bool(routing), nginx=routing if isinstance(routing, str) else None,
                                    allocate=self.load_balancers is None)
         await netpol.start(cluster, mode=(record.get("network") or {}).get("networkPolicy"))
         if self.load_balancers is not None:

@@ -524,9 +524,12 @@ def _ingress_profile(props_in: Doc, old_props: Doc, *, subscription: str, node_g
     return profile
 
 
-def web_app_routing(doc: Doc) -> bool:
-    """Whether the cluster's app routing add-on is on."""
-    return bool(((doc["properties"].get("ingressProfile") or {}).get("webAppRouting") or {}).get("enabled"))
+def web_app_routing(doc: Doc) -> str | None:
+    """The cluster's app routing add-on: its default controller's type while it is on, else None."""
+    routing = (doc["properties"].get("ingressProfile") or {}).get("webAppRouting") or {}
+    if not routing.get("enabled"):
+        return None
+    return (routing.get("nginx") or {}).get("defaultIngressControllerType") or "AnnotationControlled"
 
 
 _UPGRADE_CHANNELS = ("rapid", "stable", "patch", "node-image", "none")

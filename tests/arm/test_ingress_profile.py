@@ -24,7 +24,7 @@ def test_enabled_gets_aks_defaults_and_identity() -> None:
     assert routing["nginx"] == {"defaultIngressControllerType": "AnnotationControlled"}
     assert routing["identity"]["resourceId"] == ("/subscriptions/sub/resourcegroups/MC_rg_mc_westeurope/providers/"
                                                  "Microsoft.ManagedIdentity/userAssignedIdentities/webapprouting-mc")
-    assert model.web_app_routing(doc)
+    assert model.web_app_routing(doc) == "AnnotationControlled"
     # a PUT without the profile keeps it; one sending the identity back cannot change it
     again = _put({}, existing=doc)
     assert again["properties"]["ingressProfile"] == doc["properties"]["ingressProfile"]
@@ -32,7 +32,7 @@ def test_enabled_gets_aks_defaults_and_identity() -> None:
                   existing=doc)
     assert forged["properties"]["ingressProfile"]["webAppRouting"]["identity"] == routing["identity"]
     off = _put({"ingressProfile": {"webAppRouting": {"enabled": False}}}, existing=doc)
-    assert "identity" not in off["properties"]["ingressProfile"]["webAppRouting"] and not model.web_app_routing(off)
+    assert "identity" not in off["properties"]["ingressProfile"]["webAppRouting"] and model.web_app_routing(off) is None
 
 
 def test_controller_type_any_case() -> None:

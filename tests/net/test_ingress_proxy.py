@@ -328,6 +328,23 @@ async def test_the_default_nginx_ingress_controller_and_its_status(cluster: Clus
         nic["status"]["managedResourceRefs"]
 
 
+async def test_no_default_controller_with_type_none(cluster: Cluster) -> None:
+    crds = CRDController(cluster)
+    await crds.start()
+    ing = appingress.Ingress(cluster, namespace=lambda: None, nginx="None")
+    try:
+        await ing.start()
+        assert await cluster.registry("", "v1", "namespaces").get_or_none(None, approuting.NAMESPACE) is not None
+        nics = cluster.registry(approuting.NIC_GROUP, approuting.NIC_VERSION, approuting.NIC_PLURAL)
+        assert await nics.get_or_none(None, "default") is None
+        assert await cluster.registry("networking.k8s.io", "v1", "ingressclasses").get_or_none(
+            None, approuting.INGRESS_CLASS) is None
+        assert await cluster.registry("", "v1", "services").get_or_none(approuting.NAMESPACE, approuting.NAME) is None
+    finally:
+        await ing.stop()
+        await crds.stop()
+
+
 async def _ip(ing: appingress.Ingress) -> str | None:
     return ing.proxy.address
 

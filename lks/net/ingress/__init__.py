@@ -47,10 +47,14 @@ def _pod_netns(cluster: Cluster) -> Callable[[], str | None]:
 class Ingress:
     """One cluster's app routing: its kept objects, the controller, the proxy."""
 
-    def __init__(self, cluster: Cluster, *, namespace: Callable[[], str | None] | None = None, allocate: bool = True):
+    def __init__(self, cluster: Cluster, *, namespace: Callable[[], str | None] | None = None, allocate: bool = True,
+                 nginx: str | None = None):
         """`namespace`: where connections to pods are made (None: the cluster's pod network);
-        `allocate`: the external IP is taken here, no LoadBalancer controller gives it."""
+        `allocate`: the external IP is taken here, no LoadBalancer controller gives it; `nginx`:
+        the default controller's type (`nginx.defaultIngressControllerType`): "None" makes no
+        default controller (one made before is left, and still served, as AKS leaves it)."""
         self.cluster = cluster
+        self.nginx = nginx or "AnnotationControlled"
         self.upstreams = upstream.Upstreams(namespace=namespace or _pod_netns(cluster))
         self.controller = controller.IngressController(cluster, listen=self._listen, allocate=allocate)
         self.proxy = proxy.Proxy(self.controller, self.upstreams)
@@ -60,15 +64,19 @@ class Ingress:
         return await self.proxy.listen(ip)
 
     async def start(self) -> None:
-        await self._apply(approuting.objects())  # in order (the CRD and namespace first)
+        kept = approuting.objects()  # in order (the CRD and namespace first)
+        if self.nginx == "None":
+            kept = [o for o in kept if o["kind"] in ("CustomResourceDefinition", "Namespace")]
+        await self._apply(kept)
         async with asyncio.timeout(_ESTABLISH_WAIT):  # the CRD controller serves the type
             while await self.cluster.lookup(approuting.NIC_GROUP, approuting.NIC_VERSION,
                                             approuting.NIC_PLURAL) is None:
                 await asyncio.sleep(0.02)
-        await self._apply([approuting.default_controller()])
+        if self.nginx != "None":
+            kept.append(approuting.default_controller())
+            await self._apply(kept[-1:])
         self.controller.watch_nic()
-        self.addons = AddonManager(cluster=self.cluster, objects=[*approuting.objects(), approuting.default_controller()],
-                                   name="approuting-addon-manager")  # then kept
+        self.addons = AddonManager(cluster=self.cluster, objects=kept, name="approuting-addon-manager")  # then kept
         await self.upstreams.start()
         await self.addons.start()
         await self.controller.start()
@@ -111,16 +119,18 @@ class Ingress:
 _RUNNING: dict[str, Ingress] = {}  # cluster id -> its app routing
 
 
-async def configure(cluster: Cluster, *, enabled: bool, allocate: bool = True) -> None:
-    """Turn app routing on or off for `cluster` (idempotent); `allocate`: no LoadBalancer
-    controller gives the `nginx` Service its external IP, it is taken here."""
+async def configure(cluster: Cluster, *, enabled: bool, nginx: str | None = None, allocate: bool = True) -> None:
+    """Turn app routing on or off for `cluster` (idempotent); `nginx`: the default controller's
+    type (None: AnnotationControlled); `allocate`: no LoadBalancer controller gives the `nginx`
+    Service its external IP, it is taken here."""
     current = _RUNNING.get(cluster.id)
-    if current is not None and current.cluster is not cluster:  # the cluster restarted: a new one
+    if current is not None and (current.cluster is not cluster or (enabled and current.nginx != (
+            nginx or "AnnotationControlled"))):  # the cluster restarted, or another type: a new one
         _RUNNING.pop(cluster.id, None)
         await current.stop()
         current = None
     if enabled and current is None:
-        ingress = Ingress(cluster, allocate=allocate)
+        ingress = Ingress(cluster, allocate=allocate, nginx=nginx)
         _RUNNING[cluster.id] = ingress
         try:
             await ingress.start()
