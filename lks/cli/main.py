@@ -30,7 +30,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _parser() -> argparse.ArgumentParser:
-    from lks.cli.commands import ad, aks, gettoken, group, policy, role
+    from lks.cli.commands import ad, aks, gettoken, group, network, policy, role
 
     parser = _Parser(prog="lks", description="A self-hosted Azure Kubernetes Service.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="<command>")
@@ -64,6 +64,7 @@ def _parser() -> argparse.ArgumentParser:
     ad.register(sub, common)
     role.register(sub, common)
     policy.register(sub, common)
+    network.register(sub, common)
     gettoken.register(sub)  # kubectl's exec plugin: no management client, no config.json
     return parser
 

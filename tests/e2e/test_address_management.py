@@ -28,7 +28,7 @@ from azure.mgmt.network import NetworkManagementClient
 from azure.mgmt.network.models import AddressSpace, Delegation, Subnet, VirtualNetwork
 from azure.mgmt.resource.resources import ResourceManagementClient
 
-from .conftest import StaticToken, wait_until
+from .conftest import StaticToken, lks_cli, lks_json, wait_until
 
 GROUP = "addr-rg"
 VNET = "byo-vnet"
@@ -278,3 +278,26 @@ def test_hostile_vnet_bodies_are_400s(lks, group):
         finally:
             conn.close()
         assert resp.status == 400 and answer["error"]["code"], (body, resp.status, answer)
+
+
+def test_cli_vnet_and_byo_subnet(lks, group, tmp_path):
+    made = lks_json(lks, "network", "vnet", "create", "-g", GROUP, "-n", "cli-vnet", "--address-prefixes",
+                    "10.40.0.0/16", "--subnet-name", "aks", "--subnet-prefixes", "10.40.0.0/24")["newVNet"]
+    assert made["addressSpace"]["addressPrefixes"] == ["10.40.0.0/16"]
+    assert made["subnets"][0]["name"] == "aks" and made["subnets"][0]["addressPrefix"] == "10.40.0.0/24"
+    sub = lks_json(lks, "network", "vnet", "subnet", "create", "-g", GROUP, "--vnet-name", "cli-vnet", "-n", "pool2",
+                   "--address-prefixes", "10.40.1.0/28")
+    assert sub["addressPrefix"] == "10.40.1.0/28" and sub["provisioningState"] == "Succeeded"
+    mc = lks_json(lks, "aks", "create", "-g", GROUP, "-n", "clinet", "--node-count", "1", "--network-plugin", "azure",
+                  "--vnet-subnet-id", made["subnets"][0]["id"])
+    assert mc["agentPoolProfiles"][0]["vnetSubnetId"] == made["subnets"][0]["id"]
+    assert mc["agentPoolProfiles"][0]["maxPods"] == 30 and mc["networkProfile"].get("networkPluginMode") is None
+    # a /28 holds 11 addresses: a node with 30 pods and its surge need 62
+    failed = lks_cli(lks, "aks", "nodepool", "add", "-g", GROUP, "--cluster-name", "clinet", "-n", "pool2",
+                     "--node-count", "1", "--vnet-subnet-id", sub["id"])
+    assert failed.returncode != 0 and "(InsufficientSubnetSize) Pre-allocated IPs 62 exceeds IPs available 11" in \
+        failed.stderr
+    gone = lks_cli(lks, "network", "vnet", "subnet", "delete", "-g", GROUP, "--vnet-name", "cli-vnet", "-n", "aks")
+    assert gone.returncode != 0 and "InUseSubnetCannotBeDeleted" in gone.stderr
+    listed = lks_json(lks, "network", "vnet", "list", "-g", GROUP)
+    assert "cli-vnet" in [v["name"] for v in listed]

@@ -97,7 +97,8 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
                    help='Comma-separated taints for the node pool\'s nodes, e.g. "special=true:NoSchedule".')
     p.add_argument("--workload-runtime", choices=nodepool.WORKLOAD_RUNTIMES, help=nodepool.WORKLOAD_RUNTIME_HELP)
     p.add_argument("--max-pods", "-m", type=int, help="Maximum number of pods per node (default depends on the "
-                   "network plugin: 250 for overlay, 110 for kubenet).")
+                   "network plugin: 250 for overlay, 110 for kubenet, 30 for Azure CNI).")
+    p.add_argument("--vnet-subnet-id", help="The ID of a subnet in an existing VNet into which to deploy the cluster.")
     p.add_argument("--dns-name-prefix", "-p", help="Prefix for host names that are created. If not specified, "
                    "generate a host name using the managed cluster and resource group names.")
     p.add_argument("--network-plugin", choices=("azure", "kubenet", "none"), help="Kubernetes network plugin.")
@@ -303,7 +304,7 @@ def create(args: argparse.Namespace, client: Client) -> Any:
                             "osType": "Linux", "type": "VirtualMachineScaleSets"}
     optional = {"vmSize": args.node_vm_size, "maxPods": args.max_pods, "orchestratorVersion": args.kubernetes_version,
                 "nodeLabels": commands.labels(args.nodepool_labels), "nodeTaints": commands.taints(args.nodepool_taints),
-                "workloadRuntime": args.workload_runtime}
+                "workloadRuntime": args.workload_runtime, "vnetSubnetID": args.vnet_subnet_id}
     pool.update({k: v for k, v in optional.items() if v not in (None, "")})
     if nodepool.check_counts(args, node_count=args.node_count):
         pool.update(enableAutoScaling=True, minCount=args.min_count, maxCount=args.max_count)

@@ -56,6 +56,7 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     p.add_argument("--node-taints", metavar="TAINTS",
                    help='The node taints for the node pool, comma-separated, e.g. "special=true:NoSchedule".')
     p.add_argument("--max-pods", "-m", type=int, help="The maximum number of pods deployable to a node.")
+    p.add_argument("--vnet-subnet-id", help="The ID of a subnet in an existing VNet into which to deploy the node pool.")
     p.add_argument("--os-type", choices=("Linux", "Windows"), help="The OS Type. Default: Linux.")
     p.add_argument("--os-sku", help="The OS SKU of the agent node pool, e.g. Ubuntu or AzureLinux.")
     p.add_argument("--workload-runtime", choices=WORKLOAD_RUNTIMES, help=WORKLOAD_RUNTIME_HELP)
@@ -297,6 +298,7 @@ def add(args: argparse.Namespace, client: Client) -> Any:
                 "nodeLabels": commands.labels(args.labels), "nodeTaints": commands.taints(args.node_taints),
                 "maxPods": args.max_pods, "osType": args.os_type, "osSKU": args.os_sku,
                 "workloadRuntime": args.workload_runtime, "tags": commands.tags(args.tags),
+                "vnetSubnetID": args.vnet_subnet_id,
                 "upgradeSettings": _upgrade_settings(args, None),
                 "autoScalerProfile": _pool_profile(args.cluster_autoscaler_profile, None)}
     props.update({k: v for k, v in optional.items() if v not in (None, "")})
