@@ -9,7 +9,9 @@ sleeps: the pod worker reads the record at the clock's current time (created, ru
 and asks to be woken at the next time in it. One `SimulatedRuntime` serves every node of a
 cluster; IPs come from each node's `spec.podCIDR` the way kubenet's host-local IPAM hands them
 out: .1 is the bridge's, pods get .2 to .254 in turn (the address after the last one given,
-wrapping around), so a freed address is not reused at once.
+wrapping around), so a freed address is not reused at once. An Azure CNI (flat) node has no pod
+CIDR: its pods take the `maxPods` addresses of the node subnet preallocated after the node's
+own (`pod_range`), handed out the same way.
 
 Pods steer the simulation with annotations (the pod-wide ones apply to the regular containers;
 add `.<container name>` to the key for one container, init containers included):
