@@ -129,3 +129,20 @@ def test_matches_as_re2(expression, expected):
 def test_matches_bad_pattern_in_gos_words():
     with pytest.raises(cel.EvalError, match="^error parsing regexp: missing closing \\): `a\\(b`$"):
         cel.compile("'abc'.matches('a(b')", ()).run({})
+
+
+def test_a_review_alike_one_found_compliant_is_compliant_without_evaluating(monkeypatch):
+    doc = catalog.definition("021f8078-41a0-40e6-81b6-c6597da9f3ee")  # no latest tag
+    program = engines.compile_template(catalog.template(doc))
+    good, bad = CASES[[c[0] for c in CASES].index(doc["name"])][3], CASES[[c[0] for c in CASES].index(doc["name"])][2]
+    assert program.violations(_review(good), None, {}, {}) == []
+    fast = program._specialized(None)
+    assert len(fast.compliant) == 1
+    runs = []
+    monkeypatch.setattr(engines, "_judge", lambda *a, **k: runs.append(1) or [])
+    other = {**good, "metadata": {**good["metadata"], "name": "another", "uid": "u2"}}  # not read by the checks
+    assert program.violations(_review(other), None, {}, {}) == [] and runs == []
+    monkeypatch.undo()
+    assert program.violations(_review(bad), None, {}, {})  # what the checks read differs: judged
+    assert program.violations(_review(bad), None, {}, {})  # a violation is never kept
+    assert len(fast.compliant) == 1

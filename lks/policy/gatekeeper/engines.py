@@ -98,12 +98,25 @@ class CELProgram:
         shared = shared if shared is not None else {}
         fast = self._specialized(parameters)
         if fast is not None:
-            act = _CHECKS.activation(review, shared)
+            # a review with the same values of what the checks read as one found compliant (a
+            # ReplicaSet's pods): compliant again, without converting or evaluating anything
+            key = _CHECKS.fingerprint(review, shared, fast.inputs)
+            if key is not None and key in fast.compliant:
+                shared["cel_kept"] = True
+                return []
+            # where others were found compliant, bind only what this one reads
+            act = _CHECKS.activation(review, shared, fast.checks if shared.get("cel_kept") else None)
             try:
-                return _judge(fast, act, shared, strict=True,
-                              message_act=lambda names: _MESSAGES.activation(review, shared, names))
+                found = _judge(fast, act, shared, strict=True,
+                               message_act=lambda names: _MESSAGES.activation(review, shared, names))
             except cel.EvalError:
                 pass  # judged again as written, for the original's words
+            else:
+                if not found and key is not None:
+                    if len(fast.compliant) >= _COMPLIANT_KEPT:
+                        del fast.compliant[next(iter(fast.compliant))]
+                    fast.compliant[key] = None
+                return found
         act = _activation(review, self.names, shared)
         ctx = act.context
         for name in (_PARAMS, "params"):
@@ -148,8 +161,11 @@ class CELProgram:
         except (specialize.NotLiteral, cel.CompileError):
             return None
         messages = [m for _, _, m, _ in fast.validations if m is not None]
-        _CHECKS.names.update(*(p.variables for p in fast.all() if p not in messages))
+        checks = frozenset().union(*(p.variables for p in fast.all() if p not in messages))
+        _CHECKS.names.update(checks)
         _MESSAGES.names.update(*(m.variables for m in messages))
+        fast.checks = checks
+        fast.inputs = tuple(sorted(n for n in checks if n in _CHECKS.hoisted or n in _ROOTS))
         return fast
 
 
@@ -157,12 +173,17 @@ class _Programs:
     """A template's compiled expressions: as written (with `variables.*` read by name), or a
     constraint's fast ones."""
 
-    __slots__ = ("variables", "conditions", "validations", "names")
+    __slots__ = ("variables", "conditions", "validations", "names", "checks", "inputs", "compliant")
 
     def __init__(self, variables: dict[str, cel.Program], conditions: list[cel.Program],
                  validations: list[tuple[cel.Program, str, cel.Program | None, str]]):
         self.variables, self.conditions, self.validations = variables, conditions, validations
         self.names = frozenset().union(*(p.variables for p in self.all()))
+        # fast programs: the names of the review their checks read (hoisted chains, roots), and
+        # the reviews whose values of them were found compliant: judged the same again
+        self.checks: frozenset[str] = self.names  # what all but the messages read
+        self.inputs: tuple[str, ...] = ()
+        self.compliant: dict[bytes, None] = {}
 
     def all(self) -> list[cel.Program]:
         return [*self.variables.values(), *self.conditions] + [p for v in self.validations for p in v[::2] if p]
@@ -220,6 +241,7 @@ _REWRITTEN = {"anyObject": _ANY, "params": _PARAMS}
 _NAMES = (*_CEL_NAMES, _ANY, _PARAMS)
 _ROOTS = (_ANY, "object", "oldObject", "request", "namespaceObject")  # the chains hoisted start at these
 _FAST_KEPT = 1024  # constraints' fast programs kept per template
+_COMPLIANT_KEPT = 256  # compliant reviews kept per constraint
 
 
 class _Bindings:
@@ -283,27 +305,51 @@ class _Bindings:
             # asked for every name the interpreter looks up: only once a template has variables
             shared[self.key + "_resolver"] = True
             act.context.set_variable_resolver(lambda name: _resolve(shared, name))
-        roots = _roots(review)
         if old is not None and old[2] != known[2]:
             bound.difference_update(_ROOTS)  # what is read of them grew: bound again
-        todo = {name: path for name, (path, _) in self.hoisted.items()
-                if name not in bound and (needed is None or name in needed)}
-        values = specialize.bind(todo, roots)
-        for name in todo:
-            if name in values:  # one the object does not have stays unbound: reading it fails
-                act.context.add_variable(name, reads.project(values[name], self.hoisted[name][1]))
-            bound.add(name)
+        for name in self.hoisted:
+            if name not in bound and (needed is None or name in needed):
+                present, value = self.value(review, shared, name)
+                if present:  # one the object does not have stays unbound: reading it fails
+                    act.context.add_variable(name, value)
+                bound.add(name)
         for name in self.names - bound if needed is None else needed - bound:
             if name in self.hoisted:
                 continue  # the object does not have it
             if name in _ROOTS:
-                act.context.add_variable(name, reads.project(roots[name], self.root_trees.get(name, reads.WHOLE)))
+                act.context.add_variable(name, self.value(review, shared, name)[1])
             elif name.startswith(_VARIABLE):
                 act.context.add_variable(name, None)  # what the resolver's None (a null variable) falls through to
             elif name == "variables":
                 act.context.add_variable(name, {})
             bound.add(name)
         return act
+
+
+    def value(self, review: Obj, shared: Obj, name: str) -> tuple[bool, Any]:
+        """(whether the review has it, the value with only what is read of it) of a hoisted
+        chain or a root, computed once per review."""
+        values: dict[tuple[str, int], tuple[bool, Any]] = shared.setdefault(self.key + "_values", {})
+        found = values.get((name, self.roots_read))
+        if found is None:
+            roots = shared.get("cel_roots")
+            if roots is None:
+                roots = shared["cel_roots"] = _roots(review)
+            if name in _ROOTS:
+                found = (True, reads.project(roots[name], self.root_trees.get(name, reads.WHOLE)))
+            else:
+                path, tree = self.hoisted[name]
+                bound = specialize.bind({name: path}, roots)
+                found = (True, reads.project(bound[name], tree)) if name in bound else (False, None)
+            values[(name, self.roots_read)] = found
+        return found
+
+    def fingerprint(self, review: Obj, shared: Obj, names: tuple[str, ...]) -> bytes | None:
+        """What `names` are in this review, as one key (None: not JSON)."""
+        try:
+            return orjson.dumps([self.value(review, shared, n) for n in names])
+        except TypeError:
+            return None
 
 
 def _merge(a: reads.Tree | None, b: reads.Tree | None) -> reads.Tree | None:
