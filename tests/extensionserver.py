@@ -35,9 +35,7 @@ class ExtensionServer:
         self.requests: list[tuple[str, str, dict[str, list[str]]]] = []  # method, path, headers
         self.peers: list[str] = []  # the client certificate's CN of each request ("" for none)
         self._ctx = ctx
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
-        self.httpd.daemon_threads = True
-        self.httpd.socket = ctx.wrap_socket(self.httpd.socket, server_side=True)
+        self.httpd = _TLSServer(("127.0.0.1", 0), _handler(self), ctx)
         self.port = self.httpd.server_address[1]
         self._thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
 
@@ -55,6 +53,28 @@ class ExtensionServer:
         self.httpd.shutdown()
         self.httpd.server_close()
         self._dir.cleanup()
+
+
+class _TLSServer(ThreadingHTTPServer):
+    """HTTPS whose TLS handshake runs in the connection's own thread. A wrapped listening socket
+    shakes hands inside `accept`, on the serving thread: a client that connects and then stalls
+    (lks's aggregator on the event loop of an in-process test, blocked in `__exit__`'s
+    `shutdown`) would hold that thread, and `shutdown` would wait for it for ever."""
+
+    daemon_threads = True
+
+    def __init__(self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler], ctx: ssl.SSLContext):
+        self.ctx = ctx
+        super().__init__(address, handler)
+
+    def finish_request(self, request: Any, client_address: Any) -> None:
+        request.settimeout(30)
+        try:
+            tls = self.ctx.wrap_socket(request, server_side=True)
+        except (OSError, ssl.SSLError):
+            return  # a probe or a client that went away: nothing to answer
+        with tls:
+            super().finish_request(tls, client_address)
 
 
 def _handler(server: Any) -> type[BaseHTTPRequestHandler]:
@@ -137,9 +157,7 @@ def _serve_pod(cert: str, key: str, port: int) -> None:
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ctx.load_cert_chain(cert, key)
     # every address of the pod: kubelet's probes go to the pod's IP, port-forward to its 127.0.0.1
-    httpd = ThreadingHTTPServer(("", port), _handler(_Recorder()))
-    httpd.socket = ctx.wrap_socket(httpd.socket, server_side=True)
-    httpd.serve_forever()
+    _TLSServer(("", port), _handler(_Recorder()), ctx).serve_forever()
 
 
 if __name__ == "__main__":
