@@ -23,6 +23,7 @@ import autoscaler_bench  # noqa: E402
 import azure_rbac_bench  # noqa: E402
 import cel_bench  # noqa: E402
 import csr_bench  # noqa: E402
+import density_bench  # noqa: E402
 import dns_bench  # noqa: E402
 import gatekeeper_bench  # noqa: E402
 import identity_bench  # noqa: E402
@@ -52,6 +53,7 @@ BENCHES: list[tuple[str, Callable[[], dict[str, float]]]] = [
     ("apply", apply_bench.run),
     ("audit log", audit_bench.run),
     ("management API", arm_bench.run),
+    ("idle cluster density (in process)", density_bench.run),
     ("token issuer (in process)", lambda: asyncio.run(identity_bench.run())),
     ("certificates API", csr_bench.run),
     ("scheduler (in process)", lambda: asyncio.run(scheduler_bench.run())),
