@@ -39,10 +39,12 @@ from lks.controllers.tainteviction import TaintEvictionController
 from lks.controllers.tokens import TokensController
 from lks.controllers.ttlafterfinished import TTLAfterFinishedController
 from lks.kube.cluster import Cluster
+from lks.observability import logs, stats
 
 
 class ControllerManager:
     def __init__(self, cluster: Cluster):
+        self.cluster = cluster
         # one line per controller, in start order
         self.controllers = [
             CRDController(cluster),
@@ -81,9 +83,19 @@ class ControllerManager:
         ]
 
     async def start(self) -> None:
-        for c in self.controllers:
-            await c.start()
+        stats.register_controllers(self.cluster, self.controllers)  # their workqueue_* and scheduler_* metrics
+        with logs.serving(self.cluster.id):  # what they log, in tasks started here too, is the cluster's
+            for c in self.controllers:
+                await c.start()
+                logs.controller_manager_log.info(logs.infos("Started controller", controller=_name(c)))
 
     async def stop(self) -> None:
         for c in reversed(self.controllers):
             await c.stop()
+
+
+def _name(controller: object) -> str:
+    """A controller's name as kube-controller-manager logs it (`deployment-controller`)."""
+    queue = getattr(controller, "queue", None)
+    name = getattr(queue, "name", None) if queue is not None and hasattr(queue, "adds") else None
+    return name or type(controller).__name__

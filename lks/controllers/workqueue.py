@@ -1,6 +1,9 @@
 """A work queue of object keys, as client-go's: a key queued many times is processed once, a
 key is never processed by two workers at once, and a failed key comes back with exponential
 back-off. Controllers' event handlers only `add` keys; `sync(key)` does the work.
+
+Each queue keeps client-go's workqueue metrics as plain numbers (adds, retries, time queued,
+time worked); `lks.observability` exposes those of a cluster's controller manager.
 """
 
 from __future__ import annotations
@@ -8,10 +11,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from typing import Generic, TypeVar
 
 from lks.clock import Clock
+from lks.observability.histogram import WORKQUEUE_BUCKETS, Histogram
 
 log = logging.getLogger(__name__)
 
@@ -35,12 +40,21 @@ class WorkQueue(Generic[K]):
         self._workers = workers
         self._tasks: list[asyncio.Task[None]] = []
         self._timers: set[asyncio.Task[None]] = set()
+        # workqueue_* metrics (real time, as client-go's)
+        self.adds = 0
+        self.retries = 0
+        self.queue_duration = Histogram(WORKQUEUE_BUCKETS)
+        self.work_duration = Histogram(WORKQUEUE_BUCKETS)
+        self._since: dict[K, float] = {}  # queued keys: since when
+        self._working: dict[K, float] = {}  # keys being processed: since when
 
     def add(self, key: K) -> None:
+        self.adds += 1
         if key in self._active:
             self._again.add(key)
         elif key not in self._queued:
             self._queued.add(key)
+            self._since[key] = time.perf_counter()
             self._queue.put_nowait(key)
 
     def add_after(self, key: K, seconds: float) -> None:
@@ -66,17 +80,31 @@ class WorkQueue(Generic[K]):
     def idle(self) -> bool:
         return not self._queued and not self._active
 
+    def depth(self) -> int:
+        return len(self._queued)
+
+    def unfinished_seconds(self) -> tuple[float, float]:
+        """(the work in progress, in seconds summed; the longest running of it)."""
+        now = time.perf_counter()
+        ages = [now - t for t in self._working.values()]
+        return sum(ages), max(ages, default=0.0)
+
     async def _work(self) -> None:
         while True:
             key = await self._queue.get()
             self._queued.discard(key)
             self._active.add(key)
+            started = self._working[key] = time.perf_counter()
+            since = self._since.pop(key, None)
+            if since is not None:
+                self.queue_duration.observe(started - since)
             try:
                 await self.sync(key)
                 self._failures.pop(key, None)
             except asyncio.CancelledError:
                 raise
             except Exception:
+                self.retries += 1
                 n = self._failures[key] = self._failures.get(key, 0) + 1
                 delay = min(BASE_DELAY * 2 ** n, MAX_DELAY)
                 log.warning("%s: syncing %r failed (attempt %d), retrying in %.3fs", self.name, key, n, delay,
@@ -84,6 +112,8 @@ class WorkQueue(Generic[K]):
                 self.add_after(key, delay)
             finally:
                 self._active.discard(key)
+                self._working.pop(key, None)
+                self.work_duration.observe(time.perf_counter() - started)
                 if key in self._again:
                     self._again.discard(key)
                     self.add(key)

@@ -32,6 +32,7 @@ from lks.kube import (
 from lks.kube.authn import ANONYMOUS_USER, TokenAuthenticator, User, authenticated
 from lks.kube.registry import Registry
 from lks.kube.strategies.namespace import SYSTEM
+from lks.store import timing
 
 ROOT = "/registry/"
 CRD_PREFIX = "/registry/apiextensions.k8s.io/customresourcedefinitions/"
@@ -61,7 +62,7 @@ class Cluster:
         self.serving_ca_pem = serving_ca_pem or ca.cert_pem
         self.id = id
         self.name = name
-        self.store = backend
+        self.store = timing.Timed(backend)  # etcd_request_duration_seconds (lks.observability)
         self.ca = ca
         self._tokens = {hashlib.sha256(t.encode()).digest(): user for t, user in tokens.items()}
         self.clock = clock or Clock()

@@ -31,6 +31,8 @@ from lks.kube.authn import acting_as
 from lks.kube.cluster import Cluster
 from lks.kube.registry import WriteOptions
 from lks.kube.subresources import binding
+from lks.observability import logs
+from lks.observability.histogram import SCHEDULING_BUCKETS, Histogram
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +80,9 @@ class Scheduler:
             "pods": Informer(self.pods, self._on_pod),
         }
         self._work = asyncio.Event()
+        # scheduler_schedule_attempts_total and scheduler_scheduling_attempt_duration_seconds, by result
+        self.attempts = {"scheduled": 0, "unschedulable": 0, "error": 0}
+        self.attempt_durations = {result: Histogram(SCHEDULING_BUCKETS) for result in self.attempts}
         self._timer = asyncio.Event()
         self._timer_deadline: float | None = None
         self._binds = asyncio.Semaphore(MAX_BINDS)
@@ -146,6 +151,7 @@ class Scheduler:
                     binding_started = self._schedule_one(qp, tg)
             except Exception:  # a bug must not stop scheduling: retry the pod later
                 log.exception("scheduling %s failed", qp.key if qp else None)
+                self._attempted("error", time.perf_counter())  # a bug: its duration is not known
                 if qp is not None:
                     self.queue.failed(qp, unschedulable=False)
                     self._poke_timer()
@@ -159,35 +165,45 @@ class Scheduler:
     def _schedule_one(self, qp: queue.QueuedPod, tg: asyncio.TaskGroup) -> bool:
         """One cycle; whether a binding task took over the binding slot."""
         pod = qp.info
+        started = time.perf_counter()
         nominated = framework.nominated_for(pod, self.nominated)
         try:
             node = self.fw.schedule(pod, nominated, self.nominations.get(pod.key))
         except framework.FitError as err:
             self._unschedulable(qp, err, nominated, tg)
+            self._attempted("unschedulable", started)
             return False
         placed = self.snapshot.assume(pod, node)
         self.queue.done(pod.key)
         self._unnominate(pod.key)
-        tg.create_task(self._bind(pod, placed, node, qp.attempts))
+        tg.create_task(self._bind(pod, placed, node, qp.attempts, started))
         return True
 
-    async def _bind(self, pod: PodInfo, placed: PodInfo, node: str, attempts: int) -> None:
+    def _attempted(self, result: str, started: float) -> None:
+        self.attempts[result] += 1
+        self.attempt_durations[result].observe(time.perf_counter() - started)
+
+    async def _bind(self, pod: PodInfo, placed: PodInfo, node: str, attempts: int, started: float) -> None:
         try:
             await binding.assign(self.pods, pod.namespace, pod.name, node, uid=pod.uid)
         except errors.APIError as err:
             # gone, bound by someone else, or replaced by a namesake: the informer brings the truth
             gone = err.code == 404 or "already assigned" in err.message or "Precondition failed" in err.message
             self._bind_failed(pod, attempts, err.message, gone=gone)
+            self._attempted("error", started)
             return
         except asyncio.CancelledError:
             raise
         except Exception as err:  # the store failed: the pod is tried again
             log.warning("binding %s to %s failed: %s", pod.key, node, err)
             self._bind_failed(pod, attempts, str(err), gone=False)
+            self._attempted("error", started)
             return
         finally:
             self._binds.release()
+        self._attempted("scheduled", started)
         self.scheduled += 1
+        logs.scheduler_log.info(logs.infos("Successfully bound pod to node", pod=pod.key, node=node))
         self._event(placed.obj, events.NORMAL, "Scheduled",
                     f"Successfully assigned {pod.namespace}/{pod.name} to {node}")
 

@@ -42,6 +42,8 @@ from lks.kube.cluster import Cluster
 from lks.kube.http import deprecation, discovery, negotiation, offload, representation, requestinfo
 from lks.kube.registry import ListOptions, Registry, WatchEvent, WriteOptions
 from lks.kube.schema import Schema
+from lks.observability import apiserver as request_metrics
+from lks.observability import exposition, logs
 
 log = logging.getLogger(__name__)
 
@@ -78,9 +80,11 @@ class KubeAPI:
     """Routes `/clusters/{cluster}/...` to hosted clusters; `lookup` finds a running one."""
 
     def __init__(self, lookup: Callable[[str], Cluster | None], *, audit_home: Path | None = None):
-        """`audit_home` ($LKS_HOME) holds each cluster's audit log and policy (None: no audit log)."""
+        """`audit_home` ($LKS_HOME) holds each cluster's audit log and policy, and its control-plane
+        logs (None: neither)."""
         self.lookup = lookup
         self.audit = audit.Auditor(audit_home)
+        self.logs = logs.Logs(audit_home)  # control-plane logs, beside the audit log
         self._streaming: set[asyncio.Task] = set()  # handlers of watches and pod streams
         subresources.load()
 
@@ -92,6 +96,7 @@ class KubeAPI:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         await self.audit.close()
+        await self.logs.close()
 
     @contextlib.contextmanager
     def _long_lived(self) -> Iterator[None]:
@@ -132,6 +137,8 @@ class KubeAPI:
         finally:  # the client may have gone away: resp None
             deprecation.add_warning(request, resp)
             self.audit.finish(request, resp)
+            if (done := request_metrics.finish(request, resp)) is not None:
+                self.logs.request(done[0], request, resp, done[1], done[2])  # kube-apiserver's httplog
         return resp
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
@@ -148,6 +155,7 @@ class KubeAPI:
             return _discovery(request, cluster, tail)  # a managed cluster's OIDC issuer is public, as AKS's
         user = await cluster.authenticate(bearer=_bearer(request), peer_cert_der=_peer_cert(request))
         info = requestinfo.parse(request.method, tail, request.query)
+        request_metrics.begin(cluster, info, request)
         if user is None or cluster.access.refuses(user):
             self.audit.unauthenticated(cluster.id, info, request)
             raise errors.unauthorized()
@@ -181,6 +189,9 @@ class KubeAPI:
         parts = info.parts
         if (path := "/" + "/".join(parts)) in serviceaccounts.discovery.PATHS:
             return _discovery(request, cluster, path)
+        if parts == ("metrics",):  # authorized above as the nonResourceURL /metrics (system:monitoring)
+            body, ctype = exposition.render(cluster, request.headers.get("Accept"))
+            return web.Response(body=body, headers={"Content-Type": ctype})
         if parts == ("version",):  # upstream writes it indented, with no newline (WriteRawJSON)
             body, ctype = negotiation.encode(_version(cluster), "json", pretty=True)
             return web.Response(body=body, content_type=ctype)

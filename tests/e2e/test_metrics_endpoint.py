@@ -1,0 +1,110 @@
+"""The hosted API server's `/metrics` (issue 22) on the session's `lks up`, read with
+`kubectl get --raw /metrics` and parsed with prometheus_client's own parser: upstream's names,
+types, labels and buckets, counts that grow as kubectl is used, OpenMetrics when the Accept
+header asks for it, and the nonResourceURL authorization (system:monitoring) in front of it."""
+
+from __future__ import annotations
+
+from prometheus_client.parser import text_string_to_metric_families
+
+from .conftest import raw
+
+UPSTREAM_REQUEST_BUCKETS = ["0.005", "0.025", "0.05", "0.1", "0.2", "0.4", "0.6", "0.8", "1.0", "1.25", "1.5",
+                            "2.0", "3.0", "4.0", "5.0", "6.0", "8.0", "10.0", "15.0", "20.0", "30.0", "45.0", "60.0",
+                            "+Inf"]
+
+
+def _scrape(kubectl) -> dict:
+    text = kubectl("get", "--raw", "/metrics").stdout
+    return {f.name: f for f in text_string_to_metric_families(text)}
+
+
+def _value(family, name: str, **labels: str) -> float:
+    return sum(s.value for s in family.samples if s.name == name and all(s.labels.get(k) == v
+                                                                          for k, v in labels.items()))
+
+
+def test_kubectl_reads_upstream_metrics_whose_counts_grow(kubectl, namespace):
+    kubectl("create", "configmap", "one", "-n", namespace)
+    before = _scrape(kubectl)
+    lists = dict(verb="LIST", group="", version="v1", resource="configmaps", scope="namespace",
+                 component="apiserver", code="200", dry_run="", subresource="")
+    was = _value(before["apiserver_request"], "apiserver_request_total", **lists)
+    assert was >= 0
+    for _ in range(3):
+        kubectl("get", "configmaps", "-n", namespace)
+    after = _scrape(kubectl)
+    total = after["apiserver_request"]
+    assert total.type == "counter"
+    assert _value(total, "apiserver_request_total", **lists) == was + 3
+    assert _value(total, "apiserver_request_total", verb="POST", resource="configmaps", scope="resource",
+                  code="201") >= 1
+    # the scrape before this one counted as a non-resource GET of /metrics
+    assert _value(total, "apiserver_request_total", verb="GET", subresource="/metrics", code="200") >= 1
+
+    durations = after["apiserver_request_duration_seconds"]
+    assert durations.type == "histogram"
+    buckets = [s.labels["le"] for s in durations.samples if s.name.endswith("_bucket")
+               and s.labels["verb"] == "LIST" and s.labels["resource"] == "configmaps"
+               and s.labels["scope"] == "namespace"]
+    assert buckets == UPSTREAM_REQUEST_BUCKETS
+    assert {"verb", "dry_run", "group", "version", "resource", "subresource", "scope", "component"} <= set(
+        durations.samples[0].labels)
+
+    inflight = after["apiserver_current_inflight_requests"]
+    assert inflight.type == "gauge"
+    assert {s.labels["request_kind"] for s in inflight.samples} == {"readOnly", "mutating"}
+    # the scrape itself is a read in flight
+    assert _value(inflight, "apiserver_current_inflight_requests", request_kind="readOnly") >= 1
+
+    objects = after["apiserver_storage_objects"]
+    assert _value(objects, "apiserver_storage_objects", resource="namespaces") >= 4
+    assert _value(objects, "apiserver_storage_objects", resource="configmaps") >= 1
+
+    etcd = after["etcd_request_duration_seconds"]
+    assert etcd.type == "histogram"
+    assert _value(etcd, "etcd_request_duration_seconds_count", operation="create", type="configmaps") >= 1
+
+    adds = after["workqueue_adds"]
+    names = {s.labels["name"] for s in adds.samples}
+    assert names and all(s.value >= 0 for s in adds.samples)
+    for family in ("workqueue_depth", "workqueue_queue_duration_seconds", "workqueue_work_duration_seconds",
+                   "workqueue_retries"):
+        assert {s.labels["name"] for s in after[family].samples} == names, family
+
+    attempts = after["scheduler_schedule_attempts"]
+    assert {s.labels["profile"] for s in attempts.samples} == {"default-scheduler"}
+    assert {s.labels["result"] for s in attempts.samples} == {"scheduled", "unschedulable", "error"}
+    assert {s.labels["queue"] for s in after["scheduler_pending_pods"].samples} == {
+        "active", "backoff", "unschedulable", "gated"}
+    assert after["scheduler_scheduling_attempt_duration_seconds"].type == "histogram"
+
+
+def test_scheduling_counts_a_bound_pod(kubectl, namespace):
+    was = _value(_scrape(kubectl)["scheduler_schedule_attempts"], "scheduler_schedule_attempts_total",
+                 result="scheduled")
+    kubectl("run", "p", "--image=nginx", "-n", namespace)
+    kubectl("wait", "--for=condition=PodScheduled", "pod/p", "-n", namespace, "--timeout=60s")
+    now = _value(_scrape(kubectl)["scheduler_schedule_attempts"], "scheduler_schedule_attempts_total",
+                 result="scheduled")
+    assert now >= was + 1
+
+
+def test_openmetrics_when_asked(api):
+    res = raw(api, "GET", "/metrics", Accept="application/openmetrics-text; version=1.0.0; charset=utf-8")
+    assert res.status == 200
+    assert res.headers["Content-Type"].startswith("application/openmetrics-text; version=1.0.0")
+    body = res.data.decode()
+    assert body.rstrip().endswith("# EOF")
+    assert "# TYPE apiserver_request counter" in body
+    plain = raw(api, "GET", "/metrics")
+    assert plain.headers["Content-Type"] == "text/plain; version=0.0.4; charset=utf-8"
+
+
+def test_metrics_need_the_non_resource_url(kubectl):
+    res = kubectl("get", "--raw", "/metrics", "--as", "jane", check=False)
+    assert res.returncode == 1
+    assert res.stderr.strip() == 'Error from server (Forbidden): forbidden: User "jane" cannot get path "/metrics"'
+    # upstream's system:monitoring ClusterRole, bound to the group of the same name
+    res = kubectl("get", "--raw", "/metrics", "--as", "prometheus", "--as-group", "system:monitoring")
+    assert "apiserver_request_total" in res.stdout
