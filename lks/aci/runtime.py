@@ -78,6 +78,7 @@ class Group:
         self.servers: list[asyncio.AbstractServer] = []
         self.stopping = False
         self.changed = asyncio.Event()
+        self.etc_hosts: str | None = None  # the group's /etc/hosts, mounted in its containers
 
     @property
     def state(self) -> str:
@@ -141,10 +142,21 @@ class Runtime:
             for port in ports:
                 g.servers.append(await asyncio.start_server(
                     lambda r, w, p=port: self._relay(g, p, r, w), host, port, reuse_address=True))
+        if g.netns is not None and self.namespaces:
+            g.etc_hosts = self._hosts(g)
         for c in g.containers.values():
             c.log_dir = g.dir / "logs" / c.spec.name
             g.tasks.append(asyncio.create_task(self._keep(g, c), name=f"aci {spec.key}/{c.spec.name}"))
         return g
+
+    def _hosts(self, g: Group) -> str:
+        """The group's /etc/hosts: its name resolves to its address without a DNS server (a
+        program that looks its own name up, as `http.server` does, would wait for one)."""
+        etc = g.dir / "etc"
+        etc.mkdir(parents=True, exist_ok=True)
+        (etc / "hosts").write_text(f"127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
+                                   f"{g.spec.ip}\t{g.spec.name}\n")
+        return str(etc / "hosts")
 
     async def stop(self, key: str, *, grace: float = STOP_GRACE) -> None:
         """Kill the group's processes (TERM, then KILL after `grace`) and free what it holds."""
@@ -213,7 +225,7 @@ class Runtime:
         number = containerlogs.next_number(c.log_dir)
         c.writer = containerlogs.Writer(c.log_dir / f"{number}.log", now=self.now)
         containerlogs.drop_old(c.log_dir, number)
-        setup = namespaces.Setup(hostname=g.spec.name, mounts=spec.mounts, stage=str(g.dir / "stage"),
+        setup = namespaces.Setup(hostname=g.spec.name, mounts=_mounts(g, spec), stage=str(g.dir / "stage"),
                                  namespaces=self.namespaces, netns=g.netns)
         io = {"stdin": subprocess.DEVNULL, "stdout": subprocess.PIPE, "stderr": subprocess.PIPE}
         started = iso8601(self.now())
@@ -279,7 +291,7 @@ class Runtime:
         g = self.groups[key]
         c = g.containers[container]
         master, slave = pty.openpty()
-        setup = namespaces.Setup(hostname=g.spec.name, mounts=c.spec.mounts, stage=str(g.dir / "stage-exec"),
+        setup = namespaces.Setup(hostname=g.spec.name, mounts=_mounts(g, c.spec), stage=str(g.dir / "stage-exec"),
                                  namespaces=self.namespaces, netns=g.netns, tty=True)
         try:
             proc = await self._popen(argv, dict(c.spec.env), setup, {"stdin": slave, "stdout": slave,
@@ -300,6 +312,10 @@ class Runtime:
             writer.close()
             return
         await asyncio.gather(_pipe(reader, up_w), _pipe(up_r, writer), return_exceptions=True)
+
+
+def _mounts(g: Group, spec: ContainerSpec) -> list[tuple[str, str, bool]]:
+    return [*spec.mounts, (g.etc_hosts, "/etc/hosts", False)] if g.etc_hosts else spec.mounts
 
 
 async def _pump(reader: asyncio.StreamReader | None, writer: containerlogs.Writer, stream: str) -> None:

@@ -64,6 +64,7 @@ def _parser() -> argparse.ArgumentParser:
     ad.register(sub, common)
     role.register(sub, common)
     policy.register(sub, common)
+    container.register(sub, common)
     network.register(sub, common)
     gettoken.register(sub)  # kubectl's exec plugin: no management client, no config.json
     return parser

@@ -132,3 +132,136 @@ def test_http_server_group_answers_logs_exec_and_lifecycle(server: LKS, aci: Con
     assert _pids(server, str(www)) == []
     with pytest.raises(ResourceNotFoundError):
         aci.container_groups.get(GROUP, "web")
+
+
+def _socket(server: LKS, sock: Any, *, send: bytes = b"", into: list[str] | None = None) -> str:
+    """ACI's WebSocket protocol, as az speaks it: the password, then read until the server closes."""
+    import asyncio
+
+    import aiohttp
+
+    config = json.loads((server.home / "config.json").read_text())
+
+    async def talk() -> str:
+        ctx = ssl.create_default_context(cafile=config["ca_file"])
+        out = into if into is not None else []
+        async with aiohttp.ClientSession() as http, http.ws_connect(sock.web_socket_uri, ssl=ctx) as ws:
+            await ws.send_str(sock.password)
+            if send:
+                await ws.send_bytes(send)
+            async for msg in ws:
+                out.append(msg.data if isinstance(msg.data, str) else msg.data.decode())
+        return "".join(out)
+
+    return asyncio.run(asyncio.wait_for(talk(), 30))
+
+
+def test_exec_and_attach_over_acis_websocket(server: LKS, aci: ContainerInstanceManagementClient) -> None:
+    body = _group(["sh", "-c", "echo started; while sleep 0.2; do echo tick; done"],
+                  env=[{"name": "GREETING", "value": "hello-env"}])
+    aci.container_groups.begin_create_or_update(GROUP, "shell", body).result()
+    sock = aci.containers.execute_command(GROUP, "shell", "main", {
+        "command": "sh -c 'echo $GREETING from $(hostname)'", "terminalSize": {"rows": 24, "cols": 80}})
+    assert sock.web_socket_uri.startswith("wss://") and sock.password
+    assert "hello-env from shell" in _socket(server, sock)
+    with pytest.raises(Exception):  # a socket serves one connection
+        _socket(server, sock)
+    attached = aci.containers.attach(GROUP, "shell", "main")
+    import threading
+
+    seen: list[str] = []
+    t = threading.Thread(target=lambda: _socket(server, attached, into=seen), daemon=True)
+    t.start()
+    wait_until(lambda: "tick" in "".join(seen), what="ticks through attach")
+    aci.container_groups.stop(GROUP, "shell")  # the stream ends with the container
+    t.join(10)
+    assert not t.is_alive()
+    with pytest.raises(HttpResponseError) as err:
+        aci.containers.execute_command(GROUP, "shell", "main", {"command": "/bin/sh"})
+    assert err.value.error.code == "ContainerGroupNotRunning"
+    aci.container_groups.begin_delete(GROUP, "shell").result()
+
+
+def test_restart_policies_and_instance_view(server: LKS, aci: ContainerInstanceManagementClient) -> None:
+    aci.container_groups.begin_create_or_update(GROUP, "once", _group(["sh", "-c", "echo done"], policy="Never")
+                                                ).result()
+    cg = wait_until(lambda: (g := aci.container_groups.get(GROUP, "once")).instance_view.state == "Succeeded" and g,
+                    what="the Never group's end")
+    state = cg.containers[0].instance_view.current_state
+    assert state.state == "Terminated" and state.exit_code == 0 and state.detail_status == "Completed"
+    aci.container_groups.begin_create_or_update(GROUP, "flaky", _group(["sh", "-c", "exit 3"], policy="OnFailure")
+                                                ).result()
+    view = wait_until(lambda: (v := aci.container_groups.get(GROUP, "flaky").containers[0].instance_view)
+                      .restart_count >= 2 and v, what="restarts")
+    assert view.previous_state.exit_code == 3 and view.previous_state.state == "Terminated"
+    billing = aci.container_groups.get(GROUP, "flaky").as_dict().get("billing") or \
+        aci.container_groups.get(GROUP, "flaky").additional_properties.get("billing")
+    del billing
+    for name in ("once", "flaky"):
+        aci.container_groups.begin_delete(GROUP, name).result()
+
+
+@pytest.mark.parametrize("change, code", [
+    pytest.param({"name": "Bad_Name"}, "InvalidContainerGroupName", id="group-name"),
+    pytest.param({"container": "Web"}, "InvalidContainerName", id="container-name"),
+    pytest.param({"cpu": 8}, "ServiceUnavailable", id="over-cpu"),
+    pytest.param({"memory": 20}, "ServiceUnavailable", id="over-memory"),
+    pytest.param({"limit_cpu": 0.25}, "ResourceLimitsLessThanRequests", id="limit-below-request"),
+    pytest.param({"limit_cpu": 2}, "ContainerLimitGreaterThanContainerGroupTotalRequest", id="limit-over-group"),
+    pytest.param({"volume": {"name": "src", "gitRepo": {"repository": "https://github.com/x/y"}}},
+                 "UnsupportedVolumeType", id="gitrepo"),
+    pytest.param({"volume": {"name": "share", "azureFile": {"shareName": "s", "storageAccountName": "a"}}},
+                 "UnsupportedVolumeType", id="azurefile"),
+    pytest.param({"label": "A"}, "InvalidDnsNameLabel", id="dns-label"),
+    pytest.param({"policy": "Sometimes"}, "InvalidRestartPolicy", id="restart-policy"),
+])
+def test_bad_input_gets_acis_errors(aci: ContainerInstanceManagementClient, change: dict[str, Any], code: str) -> None:
+    body = _group(["sleep", "60"], port=80 if "label" in change else None, label=change.get("label"),
+                  policy=change.get("policy", "Always"))
+    c = body["properties"]["containers"][0]
+    c["name"] = change.get("container", "main")
+    req = c["properties"]["resources"]
+    req["requests"]["cpu"] = change.get("cpu", 0.5)
+    req["requests"]["memoryInGB"] = change.get("memory", 0.5)
+    if "limit_cpu" in change:
+        req["limits"] = {"cpu": change["limit_cpu"]}
+    if "volume" in change:
+        body["properties"]["volumes"] = [change["volume"]]
+    with pytest.raises(HttpResponseError) as err:
+        aci.container_groups.begin_create_or_update(GROUP, change.get("name", "bad"), body).result()
+    assert err.value.error.code == code
+    assert err.value.status_code in (400, 409)
+    with pytest.raises(ResourceNotFoundError):
+        aci.container_groups.get(GROUP, "bad")
+
+
+def test_cli_shaped_like_az_container(server: LKS, aci: ContainerInstanceManagementClient) -> None:
+    out = lks_json(server, "container", "create", "-g", GROUP, "-n", "cli", "--image", "python:3",
+                   "--command-line", f"{PY} -u -c \"import os; print('env', os.environ['A'], os.environ['S']); "
+                   "import time; time.sleep(600)\"", "--cpu", "0.333", "--memory", "0.77", "--ports", "8080",
+                   "--ip-address", "Public", "--dns-name-label", "lks-cli-e2e", "--environment-variables", "A=1",
+                   "--secure-environment-variables", "S=hidden", "--restart-policy", "OnFailure")
+    assert out["provisioningState"] == "Succeeded" and out["restartPolicy"] == "OnFailure"
+    assert out["ipAddress"]["fqdn"] == "lks-cli-e2e.westeurope.azurecontainer.io"
+    req = out["containers"][0]["resources"]["requests"]
+    assert (req["cpu"], req["memoryInGb"]) == (0.33, 0.8)  # ACI's rounding (az prints memoryInGb)
+    assert "hidden" not in json.dumps(out)
+    listed = lks_json(server, "container", "list", "-g", GROUP)
+    assert [g["name"] for g in listed] == ["cli"]
+    logs = wait_until(lambda: (r := lks_cli(server, "container", "logs", "-g", GROUP, "-n", "cli")).stdout, what="logs")
+    assert "env 1 hidden" in logs
+    res = lks_cli(server, "container", "exec", "-g", GROUP, "-n", "cli", "--exec-command", "echo from-exec")
+    assert res.returncode == 0 and "from-exec" in res.stdout, res.stderr
+    assert lks_cli(server, "container", "stop", "-g", GROUP, "-n", "cli").returncode == 0
+    assert lks_json(server, "container", "show", "-g", GROUP, "-n", "cli")["instanceView"]["state"] == "Stopped"
+    assert lks_cli(server, "container", "start", "-g", GROUP, "-n", "cli").returncode == 0
+    assert lks_cli(server, "container", "restart", "-g", GROUP, "-n", "cli").returncode == 0
+    shown = lks_json(server, "container", "show", "-g", GROUP, "-n", "cli")
+    assert shown["instanceView"]["state"] == "Running"
+    assert shown["billing"]["cpuCoreSeconds"] > 0
+    assert lks_cli(server, "container", "delete", "-g", GROUP, "-n", "cli", "--yes").returncode == 0
+    res = lks_cli(server, "container", "show", "-g", GROUP, "-n", "cli")
+    assert res.returncode != 0 and "ResourceNotFound" in res.stderr
+    res = lks_cli(server, "container", "create", "-g", GROUP, "-n", "x", "--image", "python:3", "--command-line",
+                  "sleep 1", "--cpu", "5")
+    assert res.returncode != 0 and "ServiceUnavailable" in res.stderr
