@@ -30,7 +30,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _parser() -> argparse.ArgumentParser:
-    from lks.cli.commands import ad, aks, gettoken, group, network, policy, role
+    from lks.cli.commands import ad, aks, container, gettoken, group, network, policy, role
 
     parser = _Parser(prog="lks", description="A self-hosted Azure Kubernetes Service.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="<command>")
