@@ -19,6 +19,7 @@ keeps its own. `lks/policy/gatekeeper/evaluation.py` is the caller.
 
 from __future__ import annotations
 
+import itertools
 import threading
 from collections.abc import Sequence
 from typing import Any
@@ -73,11 +74,10 @@ _slotted: dict[tuple[int, ...], tuple[list, tuple[Program, ...], list[list[int]]
 def _slots(entries: Sequence[tuple[Program, dict | None]]) -> tuple[tuple[Program, ...], list[list[int]]]:
     """The slots of `entries` (those whose parameters can be data) and the entries each answers;
     remembered by the entries' identities, which the audit repeats for every object."""
-    key = tuple(id(x) for entry in entries for x in entry)
+    key = tuple(map(id, itertools.chain.from_iterable(entries)))
     with _lock:
         known = _slotted.get(key)
-    if known is not None and all(a is b for old, new in zip(known[0], entries, strict=True)
-                                 for a, b in zip(old, new, strict=True)):
+    if known is not None and known[0] == entries:  # the same objects (kept alive), or equal ones
         return known[1], known[2]
     slots: dict[Program, list[int]] = {}  # slot -> the entries it answers
     for i, (program, parameters) in enumerate(entries):

@@ -3,9 +3,11 @@
 rego-cpp 1.5.2 cannot iterate inside a call's arguments: `lower(xs[_])` fails to evaluate and
 `lower(xs[i])` with `i` unbound is silently empty. So each such reference moves into an
 assignment of its own before its statement (`t := xs[_]; lower(t)`: the same query). Under `not`
-that would change the meaning, except for a user function's arguments, which OPA itself
-evaluates before the negation (so an undefined one fails the statement): those are all moved;
-iteration in a negated built-in call is refused. `v0._Translator` mixes this in and calls
+OPA itself evaluates every reference among a call's arguments (a user function's or a built-in's)
+and an operator's operands (`>`, `!=`, `+` ...; not `==`, which is unification) before the
+negation, so an undefined one fails the statement where rego-cpp would make it true: those are
+all moved too, as are references used as an index (`not o[input.k]`); iteration in a negated
+built-in call or operator is refused. `v0._Translator` mixes this in and calls
 `_hoist_query` on every rule body and `_hoist_comprehensions` on every rule value.
 """
 
@@ -16,6 +18,8 @@ from .lexer import CLOSERS, IDENT, NL, OPENERS, PUNCT, Token
 # identifiers that are never variables (in an index `[x]` they do not iterate)
 _KEYWORDS = frozenset({"true", "false", "null", "not", "some", "every", "with", "as"})
 _NOT_VARS = _KEYWORDS | {"input", "data"}
+# the infix operators that are calls to OPA (`==` and `=` are unification, see `_hoist_operands`)
+_OPERATORS = frozenset({"!=", "<", ">", "<=", ">=", "+", "-", "*", "/", "%", "&", "|"})
 
 
 class Hoisting:
@@ -82,6 +86,10 @@ class Hoisting:
         if toks[s].kind == IDENT and toks[s].text == "every":
             return
         negated = toks[s].kind == IDENT and toks[s].text == "not"
+        bound = None
+        if negated:
+            bound = {x.text for x in toks[head:head_end] + toks[query:s] if x.kind == IDENT}
+            self._hoist_operands(s, e, bound)
         k = s
         while k < e:
             t = toks[k]
@@ -96,21 +104,94 @@ class Hoisting:
                 call = self._call_paren(k)
                 if call is not None:
                     close = self._match(call)
-                    # OPA evaluates the arguments of a user function's call before a `not` (so
-                    # an undefined one fails the statement): the same, by hoisting them all
-                    user = negated and self._user_function(k)
-                    for ref, cut in self._refs(call + 1, close, every=user):
-                        if negated and not user:
-                            var = self._bracket_var(cut)
-                            bound = {x.text for x in toks[head:head_end] + toks[query:s] if x.kind == IDENT}
-                            if var == "_" or var not in bound:
-                                raise self._error(ref, "iteration inside the arguments of a call under `not` is "
-                                                  "not supported: assign the element first", "rego_compile_error")
-                            continue
+                    # OPA evaluates every reference among a call's arguments before a `not` (its
+                    # compiler's RewriteDynamicTerms), so an undefined one fails the statement
+                    # rather than making it true: the same, by hoisting them all. Iteration in a
+                    # user function's arguments is hoisted too; in a built-in's, refused.
+                    user = self._user_function(k)
+                    for ref, cut in self._refs(call + 1, close, every=negated):
+                        if negated and not user and self._iterates(ref, cut, bound):
+                            raise self._error(ref, "iteration inside the arguments of a call under `not` is "
+                                              "not supported: assign the element first", "rego_compile_error")
                         self._hoist(ref, cut, s)
                     k = close + 1
                     continue
             k += 1
+
+    def _hoist_operands(self, s: int, e: int, bound: set[str]) -> None:
+        """`not a > b`, `not a != b`, `not a + 1 == b`: the operators are calls to OPA, whose
+        referenced operands it evaluates before the `not`, as a call's arguments. `==` and `=`
+        themselves are unification, whose sides it leaves under the `not` (`not input.x == 1`
+        is true when input.x is undefined), and so does a lone reference (`not input.x`)."""
+        toks = self.toks
+        sides: list[tuple[int, int]] = []
+        start, depth, operators = s + 1, 0, False
+        for k in range(s + 1, e):
+            t = toks[k]
+            if t.kind != PUNCT:
+                continue
+            if t.text in OPENERS:
+                depth += 1
+            elif t.text in CLOSERS:
+                depth -= 1
+            elif depth == 0 and t.text in ("==", "="):
+                sides.append((start, k))
+                start = k + 1
+            elif depth == 0 and t.text in _OPERATORS:
+                operators = True
+        sides.append((start, e))
+        for a, b in sides:
+            if len(sides) > 1 and not any(toks[k].kind == PUNCT and toks[k].text in _OPERATORS for k in range(a, b)) \
+                    or len(sides) == 1 and not operators:
+                # a side of `==` or a lone term stays (a call's arguments are the caller's), but
+                # not the references indexing it (`not o[input.k]`)
+                self._hoist_indexes(a, b, s, bound)
+                continue
+            for ref, cut in self._depth0_refs(a, b):
+                if self._iterates(ref, cut, bound):
+                    raise self._error(ref, "iteration inside an operator's operands under `not` is not supported: "
+                                      "assign the element first", "rego_compile_error")
+                self._hoist(ref, cut, s)
+
+    def _hoist_indexes(self, a: int, b: int, s: int, bound: set[str]) -> None:
+        """Hoist the references used as an index (`o[input.k]`) in toks[a:b], before statement s."""
+        toks = self.toks
+        k = a
+        while k < b:
+            t = toks[k]
+            if t.kind == PUNCT and t.text in OPENERS:
+                close = self._match(k)
+                prev = self._prev(k)
+                if t.text == "[" and prev is not None and prev.ends_operand() and prev.text != "|" \
+                        and self._comprehension_bar(k, close) is None:
+                    for ref, cut in self._depth0_refs(k + 1, close):
+                        if not self._iterates(ref, cut, bound):
+                            self._hoist(ref, cut, s)
+                    k = close + 1
+                    continue
+            k += 1
+
+    def _depth0_refs(self, a: int, b: int) -> list[tuple[int, int]]:
+        """The references that are operands themselves in toks[a:b] (not inside a call or literal)."""
+        toks = self.toks
+        found, depth = [], 0
+        for ref, cut in self._refs(a, b, every=True):
+            depth = sum(1 if x.text in OPENERS else -1 for x in toks[a:ref] if x.kind == PUNCT
+                        and (x.text in OPENERS or x.text in CLOSERS))
+            if depth == 0:
+                found.append((ref, cut))
+        return found
+
+    def _iterates(self, ref: int, cut: int, bound: set[str] | None) -> bool:
+        """Whether the reference toks[ref:cut+1] has an index that is an unbound variable."""
+        toks = self.toks
+        for k in range(ref, cut):
+            if toks[k].kind == PUNCT and toks[k].text == "[":
+                inner = [x for x in toks[k + 1 : self._match(k)] if not x.trivia and x.kind != NL]
+                if len(inner) == 1 and inner[0].kind == IDENT and inner[0].text not in _NOT_VARS \
+                        and (inner[0].text == "_" or bound is None or inner[0].text not in bound):
+                    return True
+        return False
 
     def _user_function(self, k: int) -> bool:
         name = self.toks[k].text

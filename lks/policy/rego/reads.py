@@ -1,5 +1,7 @@
-"""Which parts of the object under review a template can never read, so that they need not be
-handed to rego-cpp at all.
+"""What of the review a template can read, so that the rest need not be handed to rego-cpp at all:
+`paths` (the tree of every static path under `input.review`, what `program.py` cuts the review
+down to), or, when some module reads the review whole, the parts of the object it never names
+(`unread`).
 
 Converting the review is most of an evaluation's cost, and a stored object carries much that
 templates do not read: `metadata.managedFields` (a third of a stored Pod) and `status`. A part
