@@ -106,6 +106,9 @@ def test_enable_installs_what_aks_shows(server: LKS, enabled: dict) -> None:
         "NAME", "INGRESSCLASS", "CONTROLLERNAMEPREFIX", "AVAILABLE"]
     ip = _external_ip(server)
     assert ip.startswith(RANGE.rsplit(".", 1)[0] + ".")
+    # lks's listener is the load balancer: kube-proxy sends nothing for it to the stand-in pods
+    assert _get(server, "service", "nginx", "-n", "app-routing-system")["status"]["loadBalancer"]["ingress"] == [
+        {"ip": ip, "ipMode": "Proxy"}]
     table = server.kubectl("get", "service", "nginx", "-n", "app-routing-system").stdout
     assert ip in table and "LoadBalancer" in table
 
@@ -237,6 +240,34 @@ def test_served_again_after_a_restart(server: LKS, routed: str) -> None:
     assert _external_ip(server) == ip  # kept in the Service's status and the frontends' store
     assert wait_until(lambda: _answer(ip, "shop.example.test", "/beta"), timeout=60,
                       what="the ingress answering after the restart")["pod"] == "beta"
+
+
+@rooted
+def test_an_internal_controller_serves_inside_the_cluster_network(server: LKS, routed: str) -> None:
+    public = _external_ip(server)
+    lks_json(server, "aks", "approuting", "update", "-g", "demo", "-n", "demo", "--nginx", "Internal")
+
+    def internal():
+        ip = _external_ip(server)
+        return ip if ip != public else None
+    ip = wait_until(internal, what="the internal load balancer's address")
+    assert ip.startswith("10.224.")  # the node subnet: only the cluster's network has it
+    fetch = ("import sys, time, urllib.request\n"
+             "for _ in range(100):\n"
+             "    try:\n"
+             "        req = urllib.request.Request(f'http://{sys.argv[1]}/alpha', headers={'Host': 'shop.example.test'})\n"
+             "        print(urllib.request.urlopen(req, timeout=3).read().decode()); break\n"
+             "    except OSError as err:\n"
+             "        print(err, file=sys.stderr); time.sleep(0.2)\n")
+    node = _get(server, "nodes", "-l", f"kubernetes.azure.com/agentpool={POOL}")["items"][0]["metadata"]["name"]
+    pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "inside"},
+           "spec": {"nodeName": node, "restartPolicy": "Never", "tolerations": [{"operator": "Exists"}],
+                    "containers": [{"name": "main", "image": "python", "command": ["python3", "-c", fetch, ip]}]}}
+    server.kubectl("apply", "-f", "-", input=json.dumps(pod))
+    wait_until(lambda: _get(server, "pod", "inside")["status"].get("phase") in ("Succeeded", "Failed"),
+               what="the pod inside done", timeout=60)
+    assert json.loads(server.kubectl("logs", "inside").stdout)["pod"] == "alpha"
+    assert _status(public, "shop.example.test", "/alpha") is None  # nothing on the public address now
 
 
 def test_disable_removes_the_add_on(server: LKS, enabled: dict) -> None:  # last: the others need it on

@@ -220,9 +220,14 @@ def managed_refs() -> list[Obj]:
     return refs
 
 
-def objects() -> list[Obj]:
+INTERNAL = "service.beta.kubernetes.io/azure-load-balancer-internal"
+
+
+def objects(*, internal: bool = False) -> list[Obj]:
     """The add-on's objects, in the order they are applied (the CRD and namespace first); the
-    `default_controller()` follows once its CRD is established."""
+    `default_controller()` follows once its CRD is established. `internal`: the default
+    controller's type is Internal, its Service's load balancer AKS's internal one."""
+    annotations = {SERVED_IN_PROCESS: "true", **({INTERNAL: "true"} if internal else {})}
     return [
         crd(),
         {"apiVersion": "v1", "kind": "Namespace", "metadata": {
@@ -236,7 +241,7 @@ def objects() -> list[Obj]:
                   "annotation-value-word-blocklist": "load_module,lua_package,_by_lua,location,root,proxy_pass,"
                                                      "serviceaccount,{,},'",
                   "annotations-risk-level": "Critical"}},
-        {"apiVersion": "v1", "kind": "Service", "metadata": _meta(NAME, annotations={SERVED_IN_PROCESS: "true"}),
+        {"apiVersion": "v1", "kind": "Service", "metadata": _meta(NAME, annotations=annotations),
          "spec": {"type": "LoadBalancer", "externalTrafficPolicy": "Local", "selector": _SELECTOR,
                   "ports": [{"name": "http", "port": 80, "targetPort": "http"},
                             {"name": "https", "port": 443, "targetPort": "https"}]}},

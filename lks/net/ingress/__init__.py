@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 from collections.abc import Callable
 from typing import Any
 
@@ -32,16 +33,42 @@ _ESTABLISH_WAIT = 30.0  # seconds for the NginxIngressController CRD to be serve
 __all__ = ["Ingress", "configure", "routes", "running", "stop"]
 
 
+def _pod_network(cluster: Cluster) -> Any:
+    """The cluster's pod network (`lks.net.podnet.PodNetwork`) where its Process pods' IPs
+    route; None: none (yet)."""
+    # read-only, as lks.metrics reads it: the Process runtime owns the pod network
+    from lks.nodes import pods
+
+    runtime = pods.PodWorkers.process_of(cluster)
+    return runtime.net if runtime is not None and runtime.network else None
+
+
 def _pod_netns(cluster: Cluster) -> Callable[[], str | None]:
-    """The cluster's network namespace, where its Process pods' IPs route (None: none yet)."""
-
     def find() -> str | None:
-        # read-only, as lks.metrics reads it: the Process runtime owns the pod network
-        from lks.nodes import pods
-
-        runtime = pods.PodWorkers.process_of(cluster)
-        return runtime.net.name if runtime is not None and runtime.network else None
+        net = _pod_network(cluster)
+        return net.name if net is not None else None
     return find
+
+
+def _inside(cluster: Cluster) -> proxy.Inside:
+    async def listen(ip: str, port: int) -> socket.socket | None:
+        """A listening socket on `ip`:`port` in the cluster's network (the address put on its
+        namespace's loopback, as the DNS service IP is); None without a pod network."""
+        net = _pod_network(cluster)
+        if net is None:
+            return None
+        udp, tcp = await net.service_sockets(ip)
+        udp.close()
+        try:
+            tcp.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            tcp.bind((ip, port))
+            tcp.listen(1024)
+        except OSError:
+            tcp.close()
+            raise
+        tcp.setblocking(False)
+        return tcp
+    return listen
 
 
 class Ingress:
@@ -57,14 +84,14 @@ class Ingress:
         self.nginx = nginx or "AnnotationControlled"
         self.upstreams = upstream.Upstreams(namespace=namespace or _pod_netns(cluster))
         self.controller = controller.IngressController(cluster, listen=self._listen, allocate=allocate)
-        self.proxy = proxy.Proxy(self.controller, self.upstreams)
+        self.proxy = proxy.Proxy(self.controller, self.upstreams, inside=_inside(cluster))
         self.addons: AddonManager | None = None  # made once the NginxIngressController type serves
 
     async def _listen(self, ip: str) -> bool:
         return await self.proxy.listen(ip)
 
     async def start(self) -> None:
-        kept = approuting.objects()  # in order (the CRD and namespace first)
+        kept = approuting.objects(internal=self.nginx == "Internal")  # in order (the CRD and namespace first)
         if self.nginx == "None":
             kept = [o for o in kept if o["kind"] in ("CustomResourceDefinition", "Namespace")]
         await self._apply(kept)

@@ -21,12 +21,14 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import errno
 import logging
 import os
 import random
 import socket
 import ssl
 import tempfile
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import aiohttp
@@ -40,6 +42,7 @@ from lks.net.ingress.controller import IngressController
 log = logging.getLogger(__name__)
 
 HTTP_PORT, HTTPS_PORT = 80, 443
+Inside = Callable[[str, int], Awaitable[socket.socket | None]]  # a listener in the cluster's network
 FAKE_CERTIFICATE = "Kubernetes Ingress Controller Fake Certificate"
 _HOP = frozenset(h.lower() for h in ("Connection", "Keep-Alive", "Proxy-Authenticate", "Proxy-Authorization", "TE",
                                      "Trailer", "Transfer-Encoding", "Upgrade", "Proxy-Connection", "Content-Length",
@@ -116,25 +119,25 @@ class _TLS:
 class Proxy:
     """The listeners and the request handler of one cluster's ingress."""
 
-    def __init__(self, controller: IngressController, upstreams: upstream.Upstreams):
+    def __init__(self, controller: IngressController, upstreams: upstream.Upstreams, *, inside: Inside | None = None):
+        """`inside`: listens on an address of the cluster's network, for one the host does not
+        have (an internal load balancer's, from the node subnet)."""
         self.controller = controller
         self.upstreams = upstreams
+        self._inside = inside
         self.tls = _TLS(controller)
         self._next: dict[routes.Backend, int] = {}  # round-robin position per backend
         self._servers: list[asyncio.AbstractServer] = []
         self.address: str | None = None
 
     async def listen(self, ip: str) -> bool:
-        """Serve on `ip` (ports 80 and 443), instead of where it served; False if they are taken."""
+        """Serve on `ip` (ports 80 and 443), instead of where it served: on the host, or for an
+        address the host does not have, inside the cluster's network; False if they are taken
+        (or not to be had)."""
         try:
-            plain, secure = _socket(ip, HTTP_PORT), None
-            try:
-                secure = _socket(ip, HTTPS_PORT)
-            except OSError:
-                plain.close()
-                raise
+            plain, secure = await self._sockets(ip)
         except OSError as err:
-            log.info("ingress: %s:80/443 unavailable: %s", ip, err)
+            log.warning("ingress of %s: %s:80/443 unavailable: %s", self.controller.cluster.name, ip, err)
             return False
         await self.close()
         loop = asyncio.get_running_loop()
@@ -144,6 +147,25 @@ class Proxy:
         self.address = ip
         log.info("ingress of %s on %s:80 and :443", self.controller.cluster.name, ip)
         return True
+
+    async def _sockets(self, ip: str) -> tuple[socket.socket, socket.socket]:
+        plain: socket.socket | None = None
+        try:
+            try:
+                plain = _socket(ip, HTTP_PORT)
+                return plain, _socket(ip, HTTPS_PORT)
+            except OSError as err:
+                if err.errno != errno.EADDRNOTAVAIL or self._inside is None:
+                    raise
+                plain = await self._inside(ip, HTTP_PORT)
+                secure = await self._inside(ip, HTTPS_PORT) if plain is not None else None
+                if plain is None or secure is None:
+                    raise
+                return plain, secure
+        except BaseException:
+            if plain is not None:
+                plain.close()
+            raise
 
     async def close(self) -> None:
         servers, self._servers = self._servers, []

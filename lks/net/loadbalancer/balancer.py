@@ -159,7 +159,9 @@ class ClusterBalancer:
                                             lambda port, client: self._open_datagram(key, port, client))
             except OSError as err:
                 raise Unavailable(err.strerror or str(err)) from err
-        return {"ingress": [{"ip": frontend.ip, "ipMode": "VIP"}]}
+        # served in process (app routing): traffic must reach lks's listener, not be sent by
+        # kube-proxy's rules to the Service's (stand-in) pods
+        return {"ingress": [{"ip": frontend.ip, "ipMode": "Proxy" if in_process(service) else "VIP"}]}
 
     async def ensure_deleted(self, service: Obj) -> None:
         uid = service["metadata"]["uid"]
