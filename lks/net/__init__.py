@@ -12,6 +12,8 @@
 - `proxy/`: Service virtual IPs, NodePorts and hostPorts (kube-proxy's nftables mode).
 - `netpol/`: NetworkPolicy: what a policy allows (a pure evaluator, also behind `lks aks
   network-policy check`), compiled to the table `inet lks-netpol` of the cluster's namespace.
+- `ingress/`: the app routing add-on: ingress-nginx's routing served in process on the `nginx`
+  Service's address, proxying into the cluster's namespace.
 
 The process runtime (`lks.nodes.process`) drives them; Services, load balancers and network
 policy build on `podnet`'s namespaces.
