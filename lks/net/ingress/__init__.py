@@ -6,9 +6,11 @@ controller (`controller`) watches the cluster and the reverse proxy (`proxy`) se
 Ingresses of the class on the Service's external IP, reaching pods through the cluster's
 network namespace (`upstream`). Turning it off stops serving and deletes the objects.
 
-`configure(cluster, enabled=...)` is called by `lks.controlplanes` from the managed cluster's
-`ingressProfile.webAppRouting.enabled` (on start and on every change); `stop(cluster_id)` when
-the cluster stops.
+`configure(cluster, enabled=..., nginx=...)` is called by `lks.controlplanes` from the managed
+cluster's `ingressProfile.webAppRouting` (`enabled`, `nginx.defaultIngressControllerType`: None
+makes no default controller, Internal puts its Service on AKS's internal load balancer, served
+inside the cluster's network) on start and on every change; `stop(cluster_id)` when the cluster
+stops. `nicstatus` is the default NginxIngressController's status.
 """
 
 from __future__ import annotations
