@@ -141,6 +141,10 @@ async def test_routes_http_and_https_to_services(cluster: Cluster, served) -> No
         async with http.get(f"http://{ip}/b", headers={"Host": "shop.test", "X-Request-ID": "abc"}) as r:
             body = await r.json()
             assert body["name"] == "beta" and body["headers"]["X-Request-ID"] == "abc"
+        async with http.get(f"http://{ip}/a/len", headers={"Host": "shop.test"}) as r:
+            length = len(await r.read())
+        async with http.head(f"http://{ip}/a/len", headers={"Host": "shop.test"}) as r:
+            assert r.status == 200 and r.headers["Content-Length"] == str(length) and await r.read() == b""
         async with http.get(f"http://{ip}/c", headers={"Host": "shop.test"}) as r:
             assert r.status == 404 and "<center><h1>404 Not Found</h1></center>" in await r.text()
         async with http.get(f"http://{ip}/a", headers={"Host": "x.test"}) as r:

@@ -232,6 +232,10 @@ class Proxy:
             out = CIMultiDict((k, v) for k, v in up.headers.items() if k.lower() not in _HIDDEN)
             out["Server"] = "nginx"
             length = up.content_length
+            if request.method == "HEAD":  # the length the pod says its answer has, with none
+                if length is not None:
+                    out["Content-Length"] = str(length)
+                return web.Response(status=up.status, reason=up.reason, headers=out)
             if length is not None and length <= _BUFFERED:
                 return web.Response(status=up.status, reason=up.reason, headers=out, body=await up.read())
             response = web.StreamResponse(status=up.status, reason=up.reason, headers=out)
