@@ -145,6 +145,8 @@ async def test_routes_http_and_https_to_services(cluster: Cluster, served) -> No
             length = len(await r.read())
         async with http.head(f"http://{ip}/a/len", headers={"Host": "shop.test"}) as r:
             assert r.status == 200 and r.headers["Content-Length"] == str(length) and await r.read() == b""
+        async with http.post(f"http://{ip}/a", data=b"x" * (1024 * 1024 + 1), headers={"Host": "shop.test"}) as r:
+            assert r.status == 413 and "<center><h1>413 Request Entity Too Large</h1></center>" in await r.text()
         async with http.get(f"http://{ip}/c", headers={"Host": "shop.test"}) as r:
             assert r.status == 404 and "<center><h1>404 Not Found</h1></center>" in await r.text()
         async with http.get(f"http://{ip}/a", headers={"Host": "x.test"}) as r:

@@ -214,7 +214,10 @@ class Proxy:
             "X-Forwarded-Proto": scheme, "X-Forwarded-Scheme": scheme, "X-Scheme": scheme})
         if request.headers.get("Upgrade", "").lower() == "websocket":
             return await self._websocket(request, endpoints, headers)
-        body = await request.read() if request.body_exists else None
+        try:  # up to nginx's client_max_body_size (1m), aiohttp's limit too
+            body = await request.read() if request.body_exists else None
+        except web.HTTPRequestEntityTooLarge:
+            return _error(413, "Request Entity Too Large")
         for n, (ip, port) in enumerate(endpoints):
             url = f"http://{ip if ':' not in ip else f'[{ip}]'}:{port}{request.raw_path}"
             try:
