@@ -159,8 +159,8 @@ class ContainerGroups:
         """The delegated subnet's prefix, or ACI's refusal."""
         parts = subnet_id.strip("/").split("/")
         found = None, None
-        if self.subnets is not None and len(parts) == 10 and parts[7].lower() == "subnets":
-            found = await self.subnets(parts[1], parts[3], parts[7 - 1], parts[9])
+        if self.subnets is not None and len(parts) == 10 and parts[8].lower() == "subnets":
+            found = await self.subnets(parts[1], parts[3], parts[7], parts[9])
         vnet, subnet = found
         if vnet is None or subnet is None:
             raise ARMError("SubnetNotFound", f"The subnet '{subnet_id}' of container group '{name}' could not be "

@@ -259,3 +259,44 @@ def test_cli_shaped_like_az_container(server: LKS, aci: ContainerInstanceManagem
     res = lks_cli(server, "container", "create", "-g", GROUP, "-n", "x", "--image", "python:3", "--command-line",
                   "sleep 1", "--cpu", "5")
     assert res.returncode != 0 and "ServiceUnavailable" in res.stderr
+
+
+@pytest.mark.skipif(not ROOT, reason="a group's own network namespace needs root")
+def test_private_groups_take_addresses_of_their_delegated_subnet(server: LKS,
+                                                                 aci: ContainerInstanceManagementClient) -> None:
+    from azure.mgmt.network import NetworkManagementClient
+    from azure.mgmt.network.models import AddressSpace, Delegation, Subnet, VirtualNetwork
+
+    config = json.loads((server.home / "config.json").read_text())
+    net = NetworkManagementClient(StaticToken(config["token"]), config["subscription_id"],
+                                  base_url=config["endpoint"], connection_verify=config["ca_file"])
+    net.virtual_networks.begin_create_or_update(GROUP, "vnet", VirtualNetwork(
+        location="westeurope", address_space=AddressSpace(address_prefixes=["10.30.0.0/16"]))).result()
+    aci_subnet = net.subnets.begin_create_or_update(GROUP, "vnet", "aci", Subnet(
+        address_prefix="10.30.1.0/24", delegations=[Delegation(
+            name="aci", service_name="Microsoft.ContainerInstance/containerGroups")])).result()
+    plain = net.subnets.begin_create_or_update(GROUP, "vnet", "plain", Subnet(address_prefix="10.30.2.0/24")).result()
+
+    def private(command: list[str], subnet: str) -> dict[str, Any]:
+        body = _group(command, port=8000)
+        body["properties"]["ipAddress"]["type"] = "Private"
+        body["properties"]["subnetIds"] = [{"id": subnet}]
+        return body
+
+    server_cmd = [PY, "-m", "http.server", "8000", "--directory", str(server.home)]
+    first = aci.container_groups.begin_create_or_update(GROUP, "priv1", private(server_cmd, aci_subnet.id)).result()
+    second = aci.container_groups.begin_create_or_update(GROUP, "priv2", private(["sleep", "600"], aci_subnet.id)
+                                                         ).result()
+    assert (first.ip_address.type, first.ip_address.ip, second.ip_address.ip) == ("Private", "10.30.1.4", "10.30.1.5")
+    fetch = f"import urllib.request as u; print(u.urlopen('http://{first.ip_address.ip}:8000/config.json').status)"
+
+    def reached() -> bool:
+        sock = aci.containers.execute_command(GROUP, "priv2", "main", {"command": f'{PY} -c "{fetch}"'})
+        return "200" in _socket(server, sock)
+
+    assert wait_until(reached, what="one private group reaching another")
+    with pytest.raises(HttpResponseError) as err:
+        aci.container_groups.begin_create_or_update(GROUP, "priv3", private(["sleep", "1"], plain.id)).result()
+    assert err.value.error.code == "SubnetNotDelegated"
+    for name in ("priv1", "priv2"):
+        aci.container_groups.begin_delete(GROUP, name).result()
