@@ -20,6 +20,7 @@ import arm_bench  # noqa: E402
 import audit_bench  # noqa: E402
 import authz_bench  # noqa: E402
 import autoscaler_bench  # noqa: E402
+import azure_builtins_bench  # noqa: E402
 import azure_rbac_bench  # noqa: E402
 import cel_bench  # noqa: E402
 import csr_bench  # noqa: E402
@@ -59,6 +60,7 @@ BENCHES: list[tuple[str, Callable[[], dict[str, float]]]] = [
     ("scheduler (in process)", lambda: asyncio.run(scheduler_bench.run())),
     ("admission policies (in process)", lambda: asyncio.run(policy_bench.run())),
     ("Gatekeeper (in process)", lambda: asyncio.run(gatekeeper_bench.run())),
+    ("Azure Policy built-ins in CEL (in process)", azure_builtins_bench.run),
     ("Azure Policy propagation (in process)", lambda: asyncio.run(policy_propagation_bench.run())),
     ("workloads", workload_bench.run),
     ("Process runtime", lambda: asyncio.run(process_bench.run())),

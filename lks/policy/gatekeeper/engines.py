@@ -49,12 +49,14 @@ class CELProgram:
     parameters change from one constraint to the next (converting a Pod costs ~20x evaluating a
     rule over it).
 
-    Each constraint's parameters also get programs of their own (`_Fast`, compiled at its first
+    Each constraint's parameters also get fast programs of their own (compiled at its first
     review and kept): the parameters written in as literals and the chains of field selections
-    from the object hoisted to names bound once per review (`lks.kube.cel.specialize`), so that
-    no constraint rebinds anything and no expression copies the object's spec to read one of its
-    fields. Where such a program fails (a hoisted chain the object does not have), the
-    constraint is judged again with the expressions as written, for the original's words."""
+    from the object hoisted to names bound once per review with only what the templates read of
+    them (`lks.kube.cel.specialize`, `lks.kube.cel.reads`; `_Bindings`), so that no constraint
+    rebinds anything and no expression copies the object's spec to read one of its fields. Where
+    such a program fails (a hoisted chain the object does not have), the constraint is judged
+    again with the expressions as written, for the original's words. A review alike, in what a
+    constraint's checks read, to one it found compliant is compliant again unevaluated."""
 
     def __init__(self, source: Obj):
         if not isinstance(source, dict):
