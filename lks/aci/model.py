@@ -140,6 +140,70 @@ def _ip_address(props: Doc, group: str, ports: set[tuple[int, str]]) -> None:
                    "specify 'subnetIds' (a subnet delegated to 'Microsoft.ContainerInstance/containerGroups').")
 
 
+def _invalid(path: str) -> ARMError:
+    return _bad("InvalidRequestContent", "The request content was invalid and could not be deserialized: "
+                f"'Could not convert the value at path '{path}' to the type the API expects.'")
+
+
+def _typed(value: Any, kind: type | tuple[type, ...], path: str, *, optional: bool = True) -> Any:
+    if value is None and optional:
+        return value
+    if not isinstance(value, kind) or isinstance(value, bool) and kind is not bool:
+        raise _invalid(path)
+    return value
+
+
+def _objects(value: Any, path: str) -> list[Doc]:
+    for i, item in enumerate(_typed(value, list, path) or []):
+        _typed(item, dict, f"{path}[{i}]", optional=False)
+    return value or []
+
+
+def _ports(value: Any, path: str) -> None:
+    for i, p in enumerate(_objects(value, path)):
+        port = p.get("port")
+        if not isinstance(port, int) or isinstance(port, bool) or not 1 <= port <= 65535:
+            raise _bad("InvalidContainerPort" if isinstance(port, int) else "InvalidRequestContent",
+                       f"The port '{port}' at '{path}[{i}]' is invalid. Valid ports are between 1 and 65535.")
+        if (p.get("protocol") or "TCP").upper() not in ("TCP", "UDP"):
+            raise _invalid(f"{path}[{i}].protocol")
+
+
+def _shape(props: Doc) -> None:
+    """The body's types, as ARM's deserializer checks them before ACI looks at the values."""
+    pre = "properties"
+    for key, kind in (("restartPolicy", str), ("osType", str), ("sku", str), ("ipAddress", dict)):
+        _typed(props.get(key), kind, f"{pre}.{key}")
+    for i, c in enumerate(_objects(props.get("containers"), f"{pre}.containers")):
+        cp = _typed(c.get("properties"), dict, f"{pre}.containers[{i}].properties") or {}
+        at = f"{pre}.containers[{i}].properties"
+        _typed(c.get("name"), str, f"{pre}.containers[{i}].name")
+        _typed(cp.get("image"), str, f"{at}.image")
+        for j, arg in enumerate(_typed(cp.get("command"), list, f"{at}.command") or []):
+            _typed(arg, str, f"{at}.command[{j}]", optional=False)
+        for j, e in enumerate(_objects(cp.get("environmentVariables"), f"{at}.environmentVariables")):
+            for key in ("name", "value", "secureValue"):
+                _typed(e.get(key), str, f"{at}.environmentVariables[{j}].{key}")
+        _ports(cp.get("ports"), f"{at}.ports")
+        res = _typed(cp.get("resources"), dict, f"{at}.resources") or {}
+        for part in ("requests", "limits"):
+            for key, value in (_typed(res.get(part), dict, f"{at}.resources.{part}") or {}).items():
+                _typed(value, (int, float, dict), f"{at}.resources.{part}.{key}")
+        for j, m in enumerate(_objects(cp.get("volumeMounts"), f"{at}.volumeMounts")):
+            _typed(m.get("name"), str, f"{at}.volumeMounts[{j}].name", optional=False)
+            _typed(m.get("mountPath"), str, f"{at}.volumeMounts[{j}].mountPath", optional=False)
+    for i, v in enumerate(_objects(props.get("volumes"), f"{pre}.volumes")):
+        _typed(v.get("name"), str, f"{pre}.volumes[{i}].name", optional=False)
+        for key, value in (_typed(v.get("secret"), dict, f"{pre}.volumes[{i}].secret") or {}).items():
+            _typed(value, str, f"{pre}.volumes[{i}].secret.{key}")
+    if props.get("ipAddress"):
+        _ports(props["ipAddress"].get("ports"), f"{pre}.ipAddress.ports")
+        for key in ("type", "dnsNameLabel"):
+            _typed(props["ipAddress"].get(key), str, f"{pre}.ipAddress.{key}")
+    for i, s in enumerate(_objects(props.get("subnetIds"), f"{pre}.subnetIds")):
+        _typed(s.get("id"), str, f"{pre}.subnetIds[{i}].id", optional=False)
+
+
 def admit(body: Any, *, name: str, location_default: str | None = None) -> Doc:
     """The document ACI would store for this PUT's body (a copy; raises ARMError with ACI's
     code). The caller adds id, name and type."""
@@ -156,6 +220,9 @@ def admit(body: Any, *, name: str, location_default: str | None = None) -> Doc:
     if not isinstance(props, dict):
         raise _bad("InvalidRequestContent", "The request content was invalid and could not be deserialized: "
                    "'properties is required'.")
+    _shape(props)
+    _typed(doc.get("tags"), dict, "tags")
+    _typed(doc.get("location"), str, "location")
     containers = props.get("containers")
     if not isinstance(containers, list) or not containers:
         raise _bad("ContainerGroupContainersEmpty", f"The container group '{name}' must have at least one container.")

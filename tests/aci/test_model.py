@@ -104,3 +104,25 @@ def test_restart_policy_and_container_names() -> None:
     err = refused(b)
     assert err.code == "InvalidContainerName"
     assert err.message.startswith("The container name 'Web' in container group 'g1' is invalid.")
+
+
+@pytest.mark.parametrize("change", [
+    pytest.param(lambda b: b["properties"].update(containers="x"), id="containers-string"),
+    pytest.param(lambda b: b["properties"]["containers"].append(7), id="container-number"),
+    pytest.param(lambda b: b["properties"]["containers"][0]["properties"].update(command="sleep 1"), id="command-str"),
+    pytest.param(lambda b: b["properties"]["containers"][0]["properties"].update(command=[1]), id="command-int"),
+    pytest.param(lambda b: b["properties"]["containers"][0]["properties"].update(resources=[]), id="resources"),
+    pytest.param(lambda b: b["properties"]["containers"][0]["properties"].update(ports=[{"port": "80"}]),
+                 id="port-string"),
+    pytest.param(lambda b: b["properties"]["containers"][0]["properties"].update(ports=[{}]), id="port-missing"),
+    pytest.param(lambda b: b["properties"]["containers"][0]["properties"].update(
+        environmentVariables=[{"name": "A", "value": 1}]), id="env-value"),
+    pytest.param(lambda b: b["properties"].update(volumes=[{"name": "v", "secret": {"k": 1}}]), id="secret-value"),
+    pytest.param(lambda b: b["properties"].update(ipAddress="Public"), id="ip-string"),
+    pytest.param(lambda b: b.update(tags=[]), id="tags"),
+])
+def test_hostile_bodies_are_400s(change: Any) -> None:
+    b = body()
+    change(b)
+    err = refused(b)
+    assert err.status == 400 and err.code in ("InvalidRequestContent", "InvalidContainerPort")

@@ -10,6 +10,7 @@ import json
 import os
 import ssl
 import sys
+import urllib.error
 import urllib.request
 from typing import Any
 
@@ -300,3 +301,22 @@ def test_private_groups_take_addresses_of_their_delegated_subnet(server: LKS,
     assert err.value.error.code == "SubnetNotDelegated"
     for name in ("priv1", "priv2"):
         aci.container_groups.begin_delete(GROUP, name).result()
+
+
+@pytest.mark.parametrize("body", [
+    pytest.param(b"[1, 2]", id="array"),
+    pytest.param(b'{"location": "westeurope", "properties": {"containers": [{"name": "a", "properties": '
+                 b'{"image": "x", "command": "sleep 1", "ports": [{"port": "80"}]}}]}}', id="wrong-types"),
+    pytest.param(b'{"location": "westeurope", "properties": {"containers": [{"name": "a", "properties": '
+                 b'{"image": "x", "ports": [{"port": 70000}]}}]}}', id="port-range"),
+])
+def test_hostile_bodies_over_raw_http(server: LKS, aci: ContainerInstanceManagementClient, body: bytes) -> None:
+    config = json.loads((server.home / "config.json").read_text())
+    url = (f"{config['endpoint']}/subscriptions/{config['subscription_id']}/resourceGroups/{GROUP}/providers/"
+           "Microsoft.ContainerInstance/containerGroups/hostile?api-version=2023-05-01")
+    req = urllib.request.Request(url, data=body, method="PUT", headers={
+        "Authorization": f"Bearer {config['token']}", "Content-Type": "application/json"})
+    with pytest.raises(urllib.error.HTTPError) as err:
+        urllib.request.urlopen(req, context=ssl.create_default_context(cafile=config["ca_file"]), timeout=10)
+    assert err.value.code == 400
+    assert json.loads(err.value.read())["error"]["code"] in ("InvalidRequestContent", "InvalidContainerPort")
