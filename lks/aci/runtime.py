@@ -115,10 +115,21 @@ class Runtime:
 
     async def start(self) -> None:
         self.data_dir.mkdir(parents=True, exist_ok=True)
+        self._sweep()
         if self.want_network and namespaces.available():
             net = podnet.PodNetwork(data_dir=self.data_dir / "net")
             if await net.start():
                 self.net = net
+
+    def _sweep(self) -> None:
+        """Kill what a service killed with -9 left: a container's processes died with it (their
+        parent-death signal), not what they forked; each container's session is recorded."""
+        for pid_file in (self.data_dir / "groups").glob("*/pids/*"):
+            with contextlib.suppress(OSError):
+                name = (pid_file.parent.parent / "name").read_text()
+                children.sweep(pid_file, f"HOSTNAME={name}")
+            with contextlib.suppress(OSError):
+                pid_file.unlink()
 
     async def close(self) -> None:
         for key in list(self.groups):
@@ -134,6 +145,8 @@ class Runtime:
         await self.stop(spec.key, grace=0)
         g = Group(spec, self.data_dir / "groups" / spec.key)
         self.groups[spec.key] = g
+        (g.dir / "pids").mkdir(parents=True, exist_ok=True)
+        (g.dir / "name").write_text(spec.name)
         if self.net is not None and spec.subnet is not None and spec.ip is not None:
             name = await self.net.add_pod(uid=spec.key, node=spec.subnet[0], cidr=spec.subnet[1], ip=spec.ip)
             g.netns = netns.path(name)
@@ -230,7 +243,9 @@ class Runtime:
         io = {"stdin": subprocess.DEVNULL, "stdout": subprocess.PIPE, "stderr": subprocess.PIPE}
         started = iso8601(self.now())
         try:
-            c.proc = await self._popen(spec.argv, spec.env, setup, io)
+            # HOSTNAME marks its processes for the sweep after a kill -9
+            c.proc = await self._popen(spec.argv, {**spec.env, "HOSTNAME": g.spec.name}, setup, io)
+            (g.dir / "pids" / spec.name).write_text(str(c.proc.pid))
         except OSError as err:
             c.writer.close()
             c.current = {"state": "Terminated", "startTime": started, "finishTime": started, "exitCode": 127,

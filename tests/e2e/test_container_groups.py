@@ -320,3 +320,23 @@ def test_hostile_bodies_over_raw_http(server: LKS, aci: ContainerInstanceManagem
         urllib.request.urlopen(req, context=ssl.create_default_context(cafile=config["ca_file"]), timeout=10)
     assert err.value.code == 400
     assert json.loads(err.value.read())["error"]["code"] in ("InvalidRequestContent", "InvalidContainerPort")
+
+
+def test_groups_come_back_after_a_kill_9_and_nothing_is_left(server: LKS,
+                                                              aci: ContainerInstanceManagementClient) -> None:
+    """Last in the module: it kills the service. What a container forked outlives the kill (its
+    parent-death signal is its own, not inherited); the next start sweeps it and runs the group again."""
+    aci.container_groups.begin_create_or_update(GROUP, "survivor", _group(
+        ["sh", "-c", "sleep 4321 & echo up; wait"])).result()
+    old = wait_until(lambda: _pids(server, "4321"), what="the container's child")
+    assert server.proc is not None
+    server.proc.kill()
+    server.proc.wait()
+    server.log.close()
+    server.start()
+    assert not any(_alive(p) for p in old)
+    new = wait_until(lambda: _pids(server, "4321"), what="the group running again")
+    assert not set(new) & set(old)
+    assert aci.container_groups.get(GROUP, "survivor").instance_view.state == "Running"
+    aci.container_groups.begin_delete(GROUP, "survivor").result()
+    assert _pids(server, "4321") == []
