@@ -146,3 +146,23 @@ def test_a_review_alike_one_found_compliant_is_compliant_without_evaluating(monk
     assert program.violations(_review(bad), None, {}, {})  # what the checks read differs: judged
     assert program.violations(_review(bad), None, {}, {})  # a violation is never kept
     assert len(fast.compliant) == 1
+
+
+def test_a_review_alike_one_found_violating_gets_its_results_without_evaluating(monkeypatch):
+    doc = catalog.definition("021f8078-41a0-40e6-81b6-c6597da9f3ee")  # no latest tag
+    program = engines.compile_template(catalog.template(doc))
+    bad = CASES[[c[0] for c in CASES].index(doc["name"])][2]
+    found = program.violations(_review(bad), None, {}, {})
+    assert found == [{"msg": "container <app> uses an image tagged with latest <nginx>", "details": {}}]
+    runs = []
+    judge = engines._judge
+    monkeypatch.setattr(engines, "_judge", lambda *a, **k: runs.append(1) or judge(*a, **k))
+    other = {**bad, "metadata": {**bad["metadata"], "name": "another"}}  # read by neither checks nor messages
+    again = program.violations(_review(other), None, {}, {})
+    assert again == found and runs == []
+    again[0]["details"]["x"] = 1  # the caller's to change
+    renamed = {**bad, "spec": {"containers": [{**bad["spec"]["containers"][0], "name": "web"}]}}  # the message reads it
+    assert program.violations(_review(renamed), None, {}, {}) == [
+        {"msg": "container <web> uses an image tagged with latest <nginx>", "details": {}}]
+    assert runs == [1]
+    assert program.violations(_review(bad), None, {}, {}) == found

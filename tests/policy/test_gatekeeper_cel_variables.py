@@ -111,8 +111,8 @@ def test_a_variable_read_by_several_expressions_is_evaluated_once(runs):
 def test_constraints_sharing_a_review_bind_nothing_per_variable(bindings, runs):
     program = engines.CELProgram(TEMPLATE)
     review, shared = _review(_pod("nginx:latest", "redis")), {}
-    for _ in range(25):
-        assert program.violations(review, None, {}, shared) == [{"msg": "latest: c0", "details": {}}]
+    for i in range(25):  # 25 constraints (parameters of their own: a review alike is not evaluated again)
+        assert program.violations(review, {"n": i}, {}, shared) == [{"msg": "latest: c0", "details": {}}]
     assert _ran(runs, "v1-bad") == 25
     # the object and the rest bound once for the 25 evaluations (per activation: the checks', and
     # the messages' at the first violation): values are not bound one by one

@@ -106,6 +106,12 @@ class CELProgram:
             if key is not None and key in fast.compliant:
                 shared["cel_kept"] = True
                 return []
+            # the same for one found violating, whose messages read the same too
+            messages = _MESSAGES.fingerprint(review, shared, fast.message_inputs) \
+                if key is not None and key in fast.violating else None
+            if messages is not None and (key, messages) in fast.violations:
+                shared["cel_kept"] = True
+                return [{**r, "details": dict(r["details"])} for r in fast.violations[key, messages]]
             # where others were found compliant, bind only what this one reads
             act = _CHECKS.activation(review, shared, fast.checks if shared.get("cel_kept") else None)
             try:
@@ -114,10 +120,13 @@ class CELProgram:
             except cel.EvalError:
                 pass  # judged again as written, for the original's words
             else:
-                if not found and key is not None:
-                    if len(fast.compliant) >= _COMPLIANT_KEPT:
-                        del fast.compliant[next(iter(fast.compliant))]
-                    fast.compliant[key] = None
+                if key is not None and not found:
+                    _keep(fast.compliant, key, None)
+                elif key is not None:
+                    messages = _MESSAGES.fingerprint(review, shared, fast.message_inputs)
+                    if messages is not None:
+                        _keep(fast.violating, key, None)
+                        _keep(fast.violations, (key, messages), [{**r, "details": dict(r["details"])} for r in found])
                 return found
         act = _activation(review, self.names, shared)
         ctx = act.context
@@ -168,14 +177,23 @@ class CELProgram:
         _MESSAGES.names.update(*(m.variables for m in messages))
         fast.checks = checks
         fast.inputs = tuple(sorted(n for n in checks if n in _CHECKS.hoisted or n in _ROOTS))
+        fast.message_inputs = tuple(sorted({n for m in messages for n in m.variables
+                                            if n in _MESSAGES.hoisted or n in _ROOTS}))
         return fast
+
+
+def _keep(kept: dict[Any, Any], key: Any, value: Any) -> None:
+    if len(kept) >= _KEPT:
+        del kept[next(iter(kept))]  # the oldest
+    kept[key] = value
 
 
 class _Programs:
     """A template's compiled expressions: as written (with `variables.*` read by name), or a
     constraint's fast ones."""
 
-    __slots__ = ("variables", "conditions", "validations", "names", "checks", "inputs", "compliant")
+    __slots__ = ("variables", "conditions", "validations", "names", "checks", "inputs", "compliant",
+                 "message_inputs", "violating", "violations")
 
     def __init__(self, variables: dict[str, cel.Program], conditions: list[cel.Program],
                  validations: list[tuple[cel.Program, str, cel.Program | None, str]]):
@@ -186,6 +204,10 @@ class _Programs:
         self.checks: frozenset[str] = self.names  # what all but the messages read
         self.inputs: tuple[str, ...] = ()
         self.compliant: dict[bytes, None] = {}
+        # and those found violating: with what their messages read, the results
+        self.message_inputs: tuple[str, ...] = ()
+        self.violating: dict[bytes, None] = {}
+        self.violations: dict[tuple[bytes, bytes], list[Obj]] = {}
 
     def all(self) -> list[cel.Program]:
         return [*self.variables.values(), *self.conditions] + [p for v in self.validations for p in v[::2] if p]
@@ -243,7 +265,7 @@ _REWRITTEN = {"anyObject": _ANY, "params": _PARAMS}
 _NAMES = (*_CEL_NAMES, _ANY, _PARAMS)
 _ROOTS = (_ANY, "object", "oldObject", "request", "namespaceObject")  # the chains hoisted start at these
 _FAST_KEPT = 1024  # constraints' fast programs kept per template
-_COMPLIANT_KEPT = 256  # compliant reviews kept per constraint
+_KEPT = 256  # reviews' answers kept per constraint (compliant, violating)
 
 
 class _Bindings:
