@@ -196,6 +196,7 @@ class Service:
         plane = self.plane
         self.container_groups = ContainerGroups(docs=plane.docs, operations=plane.operations, data_dir=self.home / "aci",
                                                 subnets=lambda *a: plane.vnets.find_subnet(*a))
+        plane.group_contents.append(self.container_groups.delete_group)
         aci = containergroups.ContainerGroupsAPI(self.container_groups, require_group=plane.groups.require,
                                                  url=plane.url, endpoint=lambda: plane.endpoint)
         management = ManagementAPI(token=self.config["token"], subscription_id=self.config["subscription_id"],

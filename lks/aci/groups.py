@@ -216,8 +216,15 @@ class ContainerGroups:
             raise
         await self._save(rid, lambda d: d["properties"].update(provisioningState="Succeeded"))
 
+    async def delete_group(self, subscription: str, group: str) -> None:
+        """A resource group is being deleted: its container groups go with it."""
+        for doc in await self.all(subscription, group):
+            await self._delete(doc["id"])
+
     async def _delete_work(self, op: Doc) -> None:
-        rid = op[PRIVATE]["resourceId"]
+        await self._delete(op[PRIVATE]["resourceId"])
+
+    async def _delete(self, rid: str) -> None:
         key = runtime_key(rid)
         await self.runtime.stop(key, grace=0)
         self.meter.stop(key)

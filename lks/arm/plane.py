@@ -10,6 +10,7 @@ interrupted simply runs again.
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -66,6 +67,8 @@ class ManagementPlane:
         # the azure-policy add-on's sync of assignments into clusters, and of compliance back
         self.policy_addon = addon.AddonSync(meta=meta, targets=self.policy_targets, cluster_of=planes.get,
                                             clock=self.clock)
+        # what else a resource group's deletion takes with it (container groups: `lks.aci`)
+        self.group_contents: list[Callable[[str, str], Awaitable[None]]] = []
         self.operations.register("managedClusters.reconcile", self._reconcile)
         self.operations.register("managedClusters.delete", self._delete)
 
@@ -213,6 +216,8 @@ class ManagementPlane:
                 await self.docs.delete(doc["id"])
         for doc in await self.docs.list(vnets.vnet_id(subscription, group, "").rstrip("/")):
             await self.docs.delete(doc["id"])  # the group's virtual networks go with it
+        for delete in self.group_contents:
+            await delete(subscription, group)
 
     # -- operation work ---------------------------------------------------------------------
 

@@ -322,6 +322,18 @@ def test_hostile_bodies_over_raw_http(server: LKS, aci: ContainerInstanceManagem
     assert json.loads(err.value.read())["error"]["code"] in ("InvalidRequestContent", "InvalidContainerPort")
 
 
+def test_deleting_the_resource_group_deletes_its_groups(server: LKS, aci: ContainerInstanceManagementClient) -> None:
+    config = json.loads((server.home / "config.json").read_text())
+    rg = ResourceManagementClient(StaticToken(config["token"]), config["subscription_id"],
+                                  base_url=config["endpoint"], connection_verify=config["ca_file"])
+    rg.resource_groups.create_or_update("aci-doomed", {"location": "westeurope"})
+    aci.container_groups.begin_create_or_update("aci-doomed", "doomed", _group(["sleep", "5678"])).result()
+    assert wait_until(lambda: _pids(server, "5678"), what="the group's process")
+    rg.resource_groups.begin_delete("aci-doomed").result()
+    assert _pids(server, "5678") == []
+    assert [g.name for g in aci.container_groups.list()] == [g.name for g in aci.container_groups.list_by_resource_group(GROUP)]
+
+
 def test_groups_come_back_after_a_kill_9_and_nothing_is_left(server: LKS,
                                                               aci: ContainerInstanceManagementClient) -> None:
     """Last in the module: it kills the service. What a container forked outlives the kill (its
