@@ -322,6 +322,28 @@ def test_hostile_bodies_over_raw_http(server: LKS, aci: ContainerInstanceManagem
     assert json.loads(err.value.read())["error"]["code"] in ("InvalidRequestContent", "InvalidContainerPort")
 
 
+@pytest.mark.skipif(not ROOT, reason="mounting volumes needs a mount namespace (root)")
+def test_secret_and_empty_dir_volumes_and_usages(server: LKS, aci: ContainerInstanceManagementClient) -> None:
+    import base64
+
+    body = _group(["sh", "-c", "cat /mnt/secrets/greeting; echo; echo kept > /mnt/scratch/f; cat /mnt/scratch/f; "
+                   "sleep 600"])
+    body["properties"]["volumes"] = [
+        {"name": "secrets", "secret": {"greeting": base64.b64encode(b"secret-hello").decode()}},
+        {"name": "scratch", "emptyDir": {}}]
+    body["properties"]["containers"][0]["properties"]["volumeMounts"] = [
+        {"name": "secrets", "mountPath": "/mnt/secrets", "readOnly": True},
+        {"name": "scratch", "mountPath": "/mnt/scratch"}]
+    cg = aci.container_groups.begin_create_or_update(GROUP, "vols", body).result()
+    assert [v.name for v in cg.volumes] == ["secrets", "scratch"] and not cg.volumes[0].secret  # never echoed
+    logs = wait_until(lambda: (c := aci.containers.list_logs(GROUP, "vols", "main").content) and "kept" in c and c,
+                      what="the volumes read")
+    assert logs.splitlines()[:2] == ["secret-hello", "kept"]
+    usages = {u.name.value: u for u in aci.location.list_usage("westeurope")}
+    assert usages["ContainerGroups"].current_value >= 1 and usages["ContainerGroups"].limit == 100
+    aci.container_groups.begin_delete(GROUP, "vols").result()
+
+
 def test_deleting_the_resource_group_deletes_its_groups(server: LKS, aci: ContainerInstanceManagementClient) -> None:
     config = json.loads((server.home / "config.json").read_text())
     rg = ResourceManagementClient(StaticToken(config["token"]), config["subscription_id"],
