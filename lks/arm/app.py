@@ -29,9 +29,12 @@ from lks.identity import authentication
 from lks.identity.caller import Caller
 from lks.identity.issuer import Issuer
 from lks.identity.rbac import Access, RoleAssignments
+from lks.observability.service import SERVICE
 
 log = logging.getLogger(__name__)
 
+_RESOURCE_TYPE = web.RequestKey("lks.arm.resource_type", str)  # the route's, for lks_arm_requests_total
+METRICS_READ = "Microsoft.ContainerService/managedClusters/read"  # who may read the service's /metrics
 MAX_BODY = 4 * 1024 * 1024
 
 
@@ -108,7 +111,8 @@ class ManagementAPI:
     def aiohttp_routes(self) -> list[web.RouteDef]:
         return [web.route("*", "/subscriptions{tail:(/.*)?}", self.handle),
                 web.route("*", "/providers{tail:(/.*)?}", self.handle),
-                web.get("/openapi/management.json", self.openapi)]
+                web.get("/openapi/management.json", self.openapi),
+                web.get("/metrics", self.metrics)]
 
     @web.middleware
     async def middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
@@ -126,7 +130,31 @@ class ManagementAPI:
         """The management API's OpenAPI document (served without credentials, as a spec is public)."""
         return json_response(openapi.document(self._routes))
 
+    async def metrics(self, request: web.Request) -> web.StreamResponse:
+        """lks's own Prometheus metrics (`lks.observability.service`), for a caller who may read
+        managed clusters somewhere in the subscription."""
+        try:
+            caller = self.authenticate(request)
+            if self.authorizer is not None and not self.authorizer.access(caller).allows_within(
+                    METRICS_READ, f"/subscriptions/{self.subscription_id}"):
+                access = self.authorizer.access(caller)
+                raise ARMError("AuthorizationFailed", f"The client '{access.name}' with object id "
+                               f"'{access.object_id}' does not have authorization to perform action '{METRICS_READ}' "
+                               f"over scope '/subscriptions/{self.subscription_id}' or the scope is invalid. If access "
+                               "was recently granted, please refresh your credentials.", 403)
+        except ARMError as err:
+            SERVICE.request(request.method, err.status, "metrics")
+            return error_response(err)
+        body, content_type = SERVICE.render(request.headers.get("Accept"))
+        SERVICE.request(request.method, 200, "metrics")
+        return web.Response(body=body, headers={"Content-Type": content_type})
+
     async def handle(self, request: web.Request) -> web.StreamResponse:
+        resp = await self._answer(request)
+        SERVICE.request(request.method, resp.status, request.get(_RESOURCE_TYPE, ""))
+        return resp
+
+    async def _answer(self, request: web.Request) -> web.StreamResponse:
         try:
             return await self._handle(request)
         except ARMError as err:
@@ -166,6 +194,7 @@ class ManagementAPI:
             if m is None:
                 continue
             params = m.groupdict()
+            request[_RESOURCE_TYPE] = f"{r.namespace}/{r.type_name}"
             sub = params.get("subscription")
             if sub is not None and sub.lower() != self.subscription_id.lower():
                 raise ARMError("SubscriptionNotFound", f"The subscription '{sub}' could not be found.", 404)

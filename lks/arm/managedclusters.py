@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from lks.arm import aad, addressing, documents, model, runcommand, versions
+from lks.arm import aad, addressing, controlplanelogs, documents, model, runcommand, versions
 from lks.arm.app import Call, Route, json_response, route
 from lks.arm.errors import ARMError, not_found
 from lks.arm.operations import RETRY_AFTER
@@ -65,6 +65,7 @@ def routes(plane: ManagementPlane) -> list[Route]:
         route("/providers/Microsoft.ContainerService/operations", {"GET": h.provider_operations},
               api_versions=API_VERSIONS, type_name="operations"),
         *runcommand.routes(plane, cluster=CLUSTER, api_versions=API_VERSIONS, load=h.load),
+        *controlplanelogs.routes(plane, cluster=CLUSTER, api_versions=API_VERSIONS, load=h.load),
     ]
 
 

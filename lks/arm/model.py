@@ -17,7 +17,7 @@ import re
 import uuid
 from typing import Any
 
-from lks.arm import aad, documents, nodeshape, versions, vmsizes
+from lks.arm import aad, documents, monitoring, nodeshape, versions, vmsizes
 from lks.arm.errors import ARMError, invalid_parameter
 from lks.autoscaler import profile as autoscaler_profile
 from lks.kube.admission.noderestriction import forbidden_labels
@@ -423,6 +423,10 @@ def managed_cluster(body: Any, *, existing: Doc | None, resource_id: str, name: 
     props["aadProfile"] = aad.profile(props_in, old_props, tenant_id=tenant_id, rbac=props["enableRBAC"])
     if props["aadProfile"] is None:
         del props["aadProfile"]
+    if (monitor := monitoring.profile(props_in, old_props)) is not None:  # managed Prometheus: only shown
+        props["azureMonitorProfile"] = monitor
+    else:
+        props.pop("azureMonitorProfile", None)
     if scaler is not None:
         props["autoScalerProfile"] = scaler
     else:

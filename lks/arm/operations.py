@@ -23,6 +23,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import time
 import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -35,6 +36,7 @@ from lks.arm import documents
 from lks.arm.app import json_response
 from lks.arm.errors import ARMError
 from lks.clock import Clock, iso8601
+from lks.observability.service import SERVICE
 
 log = logging.getLogger(__name__)
 
@@ -102,6 +104,7 @@ class Operations:
 
     async def _run(self, op: Doc) -> None:
         meta = op[documents.PRIVATE]
+        started = time.perf_counter()
         try:
             try:
                 result = await self._work[meta["kind"]](op)
@@ -120,6 +123,7 @@ class Operations:
                 if self._busy.get(meta["resourceId"].lower()) is op:
                     del self._busy[meta["resourceId"].lower()]
             op["endTime"] = iso8601(self.clock.now())
+            SERVICE.operation(meta["kind"], meta["action"], op["status"], time.perf_counter() - started)
             kv = await self.store.get(_KEY + op["name"])
             if kv is not None:
                 await self.store.update(_KEY + op["name"], orjson.dumps(op), mod_revision=kv.mod_revision)

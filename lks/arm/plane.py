@@ -38,6 +38,7 @@ from lks.arm.operations import Operations
 from lks.clock import Clock
 from lks.controlplanes import ControlPlanes
 from lks.identity import rbac
+from lks.observability import service
 from lks.policy.azure import addon
 
 log = logging.getLogger(__name__)
@@ -67,6 +68,9 @@ class ManagementPlane:
         # the azure-policy add-on's sync of assignments into clusters, and of compliance back
         self.policy_addon = addon.AddonSync(meta=meta, targets=self.policy_targets, cluster_of=planes.get,
                                             clock=self.clock)
+        # lks_clusters and lks_nodes of the management endpoint's /metrics
+        service.SERVICE.clusters = lambda: len(planes.clusters)
+        service.SERVICE.nodes = lambda: sum(len(pool.agents) for pool in self.fleet.pools.values())
         # what else a resource group's deletion takes with it (container groups: `lks.aci`)
         self.group_contents: list[Callable[[str, str], Awaitable[None]]] = []
         self.operations.register("managedClusters.reconcile", self._reconcile)

@@ -7,7 +7,9 @@ controllers' Python loggers, in klog's format), each rotated by size as the audi
 
 Controllers and the scheduler are shared code for every cluster, so their records are routed by
 a context variable: `ControllerManager.start` runs inside `serving(cluster_id)`, and the tasks it
-starts inherit it. Lines upstream writes at klog's -v=2 (a pod bound, a controller started) go
+starts inherit it. One handler on their loggers writes to the process's `Logs` (the HTTP layer
+makes it with `$LKS_HOME`); lines logged before it exists (clusters start first) wait for it in
+a small buffer. Lines upstream writes at klog's -v=2 (a pod bound, a controller started) go
 to loggers under `lks.controlplane`, which do not propagate to the service's own stderr.
 `lks aks logs` reads the files through the management endpoint (`lks.arm.logs`).
 """
@@ -36,9 +38,11 @@ MAX_BYTES = 50 * 1024 * 1024
 BACKUPS = 5
 PID = os.getpid()
 _LEVELS = {logging.DEBUG: "I", logging.INFO: "I", logging.WARNING: "W", logging.ERROR: "E", logging.CRITICAL: "F"}
-_ROUTED = ("lks.controllers", "lks.controlplane")  # the loggers whose records are a cluster's
+# the loggers whose records are a cluster's (the verbose ones do not propagate: named here too)
+_ROUTED = ("lks.controllers", "lks.controlplane.kube-scheduler", "lks.controlplane.kube-controller-manager")
 
 _CLUSTER: contextvars.ContextVar[str | None] = contextvars.ContextVar("lks_controlplane_cluster", default=None)
+_PENDING_LINES = 5_000  # lines kept for the `Logs` to come, at most
 
 scheduler_log = logging.getLogger("lks.controlplane.kube-scheduler")
 controller_manager_log = logging.getLogger("lks.controlplane.kube-controller-manager")
@@ -64,15 +68,22 @@ def serving(cluster_id: str) -> Iterator[None]:
 
 
 class Logs:
-    """The control-plane log files of the clusters one process serves (`home` None: off)."""
+    """The control-plane log files of the clusters one process serves (`home` None: off); the
+    latest made receives the controllers' and the scheduler's records."""
 
     def __init__(self, home: Path | None):
         self.home = home
         self._sinks: dict[tuple[str, str], Sink] = {}
-        self._handler = _Handler(self)
-        if home is not None:
-            for name in _ROUTED:
-                logging.getLogger(name).addHandler(self._handler)
+        _HANDLER.logs = self
+        pending, _HANDLER.pending = _HANDLER.pending, None  # from now on, lines go straight to the files
+        if pending and home is not None:
+            try:
+                asyncio.get_running_loop()  # the sinks batch on the loop
+            except RuntimeError:
+                return
+            for cluster_id, component, line in pending:
+                if (sink := self.sink(cluster_id, component)) is not None:
+                    sink.write(line)
 
     def sink(self, cluster_id: str, component: str) -> Sink | None:
         if self.home is None:
@@ -101,17 +112,18 @@ class Logs:
         sink.write(klog_line("I", time.time(), "httplog.go", 134, message))
 
     async def close(self) -> None:
-        for name in _ROUTED:
-            logging.getLogger(name).removeHandler(self._handler)
+        if _HANDLER.logs is self:
+            _HANDLER.logs = None
         for sink in self._sinks.values():
             with contextlib.suppress(RuntimeError, OSError):
                 await sink.drain()
 
 
 class _Handler(logging.Handler):
-    def __init__(self, logs: Logs):
+    def __init__(self) -> None:
         super().__init__(logging.DEBUG)
-        self.logs = logs
+        self.logs: Logs | None = None
+        self.pending: list[tuple[str, str, bytes]] | None = []  # before the first `Logs`
 
     def emit(self, record: logging.LogRecord) -> None:
         cluster_id = _CLUSTER.get()
@@ -123,8 +135,8 @@ class _Handler(logging.Handler):
             return
         component = SCHEDULER if ".scheduler" in record.name or record.name.endswith(SCHEDULER) \
             else CONTROLLER_MANAGER
-        sink = self.logs.sink(cluster_id, component)
-        if sink is None:
+        sink = self.logs.sink(cluster_id, component) if self.logs is not None else None
+        if sink is None and (self.pending is None or len(self.pending) >= _PENDING_LINES):
             return
         try:
             message = record.getMessage()
@@ -134,11 +146,20 @@ class _Handler(logging.Handler):
             message += "\n" + self.formatException(record.exc_info)  # type: ignore[union-attr]
         source = record.filename.removesuffix(".py") + ".go" if record.name.startswith("lks.controlplane") \
             else record.filename
-        sink.write(klog_line(_LEVELS.get(record.levelno, "I"), record.created, source, record.lineno, message))
+        line = klog_line(_LEVELS.get(record.levelno, "I"), record.created, source, record.lineno, message)
+        if sink is not None:
+            sink.write(line)
+        elif self.pending is not None:
+            self.pending.append((cluster_id, component, line))
 
     @staticmethod
     def formatException(exc_info) -> str:  # noqa: N802 (logging's name)
         return logging.Formatter().formatException(exc_info)
+
+
+_HANDLER = _Handler()
+for _name in _ROUTED:
+    logging.getLogger(_name).addHandler(_HANDLER)
 
 
 def klog_line(level: str, when: float, source: str, line: int, message: str) -> bytes:

@@ -1,13 +1,21 @@
 """The hosted API server's `/metrics` (issue 22) on the session's `lks up`, read with
 `kubectl get --raw /metrics` and parsed with prometheus_client's own parser: upstream's names,
 types, labels and buckets, counts that grow as kubectl is used, OpenMetrics when the Accept
-header asks for it, and the nonResourceURL authorization (system:monitoring) in front of it."""
+header asks for it, and the nonResourceURL authorization (system:monitoring) in front of it. Also
+the management endpoint's own `/metrics` (raw HTTP with config.json's token) and
+`azureMonitorProfile` through the lks CLI and the Azure SDK."""
 
 from __future__ import annotations
 
+import json
+import ssl
+import urllib.error
+import urllib.request
+
+from azure.mgmt.containerservice import ContainerServiceClient
 from prometheus_client.parser import text_string_to_metric_families
 
-from .conftest import raw
+from .conftest import StaticToken, lks_cli, lks_json, raw
 
 UPSTREAM_REQUEST_BUCKETS = ["0.005", "0.025", "0.05", "0.1", "0.2", "0.4", "0.6", "0.8", "1.0", "1.25", "1.5",
                             "2.0", "3.0", "4.0", "5.0", "6.0", "8.0", "10.0", "15.0", "20.0", "30.0", "45.0", "60.0",
@@ -108,3 +116,67 @@ def test_metrics_need_the_non_resource_url(kubectl):
     # upstream's system:monitoring ClusterRole, bound to the group of the same name
     res = kubectl("get", "--raw", "/metrics", "--as", "prometheus", "--as-group", "system:monitoring")
     assert "apiserver_request_total" in res.stdout
+
+
+# -- the management endpoint's own /metrics, and azureMonitorProfile -------------------------------
+
+
+def _arm_metrics(lks, token: str | None = None, accept: str | None = None):
+    config = json.loads((lks.home / "config.json").read_text())
+    headers = {"Authorization": f"Bearer {token or config['token']}"} if token != "" else {}
+    if accept:
+        headers["Accept"] = accept
+    req = urllib.request.Request(f"{config['endpoint']}/metrics", headers=headers)
+    ctx = ssl.create_default_context(cafile=config["ca_file"])
+    try:
+        with urllib.request.urlopen(req, context=ctx, timeout=30) as resp:
+            return resp.status, resp.headers["Content-Type"], resp.read().decode()
+    except urllib.error.HTTPError as err:
+        return err.code, err.headers["Content-Type"], err.read().decode()
+
+
+def test_management_endpoint_metrics(lks):
+    status, ctype, text = _arm_metrics(lks)
+    assert status == 200 and ctype.startswith("text/plain")
+    before = {f.name: f for f in text_string_to_metric_families(text)}
+    shows = dict(method="GET", code="200", resource_type="Microsoft.ContainerService/managedClusters")
+    was = _value(before["lks_arm_requests"], "lks_arm_requests_total", **shows)
+    lks_json(lks, "aks", "show", "-g", "demo", "-n", "demo")
+    lks_json(lks, "aks", "show", "-g", "demo", "-n", "demo")
+    after = {f.name: f for f in text_string_to_metric_families(_arm_metrics(lks)[2])}
+    assert _value(after["lks_arm_requests"], "lks_arm_requests_total", **shows) == was + 2
+    assert after["lks_arm_requests"].type == "counter"
+    assert _value(after["lks_clusters"], "lks_clusters") >= 1
+    assert _value(after["lks_nodes"], "lks_nodes") >= 1
+    ops = after["lks_arm_operation_duration_seconds"]
+    assert ops.type == "histogram"
+    assert _value(ops, "lks_arm_operation_duration_seconds_count", type="managedClusters.reconcile",
+                  status="Succeeded") >= 1  # the demo cluster's creation
+    _, ctype, text = _arm_metrics(lks, accept="application/openmetrics-text; version=1.0.0")
+    assert ctype.startswith("application/openmetrics-text") and text.rstrip().endswith("# EOF")
+
+
+def test_management_metrics_need_a_credential(lks):
+    status, _, body = _arm_metrics(lks, token="")
+    assert status == 401
+    assert json.loads(body)["error"]["code"] == "AuthenticationFailed"
+    status, _, body = _arm_metrics(lks, token="not-a-token")
+    assert status == 401
+
+
+def test_azure_monitor_metrics_profile(lks):
+    shown = lks_json(lks, "aks", "update", "-g", "demo", "-n", "demo", "--enable-azure-monitor-metrics",
+                     "--ksm-metric-labels-allow-list", "namespaces=[team],pods=[app]")
+    assert shown["azureMonitorProfile"] == {"metrics": {"enabled": True, "kubeStateMetrics": {
+        "metricLabelsAllowlist": "namespaces=[team],pods=[app]", "metricAnnotationsAllowList": ""}}}
+    config = json.loads((lks.home / "config.json").read_text())
+    sdk = ContainerServiceClient(StaticToken(config["token"]), config["subscription_id"], base_url=config["endpoint"],
+                                 connection_verify=config["ca_file"]).managed_clusters.get("demo", "demo")
+    assert sdk.azure_monitor_profile.metrics.enabled is True
+    assert sdk.azure_monitor_profile.metrics.kube_state_metrics.metric_labels_allowlist == "namespaces=[team],pods=[app]"
+    shown = lks_json(lks, "aks", "update", "-g", "demo", "-n", "demo", "--disable-azure-monitor-metrics")
+    assert shown["azureMonitorProfile"] == {"metrics": {"enabled": False}}
+    res = lks_cli(lks, "aks", "update", "-g", "demo", "-n", "demo", "--enable-azure-monitor-metrics",
+                  "--ksm-metric-labels-allow-list", "pods=app")
+    assert res.returncode != 0
+    assert "metricLabelsAllowlist is invalid" in res.stderr

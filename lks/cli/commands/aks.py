@@ -23,7 +23,16 @@ from lks import kubeconfig, safeyaml
 from lks.autoscaler import profile
 from lks.cli import commands, output
 from lks.cli.client import CONTAINER_SERVICE_API, RESOURCES_API, Client
-from lks.cli.commands import aad, approuting, autoscaler, maintenance, networkpolicy, nodepool, runcommand
+from lks.cli.commands import (
+    aad,
+    approuting,
+    autoscaler,
+    maintenance,
+    monitor,
+    networkpolicy,
+    nodepool,
+    runcommand,
+)
 
 # az's _aks_table_format
 _CLUSTER_ROW = ("{name: name, location: location, resourceGroup: resourceGroup, kubernetesVersion: kubernetesVersion, "
@@ -156,6 +165,7 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     _force_upgrade_args(p)
     _access_args(p, update=True)
     p.add_argument("--network-policy", help="Update the mode of a network policy: none, calico, azure or cilium.")
+    monitor.update_flags(p)
     commands.no_wait(p)
     commands.yes(p)
     p.set_defaults(func=update)
@@ -215,6 +225,7 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     runcommand.register(cmds, common)
     networkpolicy.register(cmds, common)
     approuting.register(cmds, common)
+    monitor.register(cmds, common)  # aks logs
 
 
 def _profile_arg(p: argparse.ArgumentParser) -> None:
@@ -383,7 +394,7 @@ def update(args: argparse.Namespace, client: Client) -> Any:
                                   or args.enable_cluster_autoscaler or args.update_cluster_autoscaler
                                   or args.disable_cluster_autoscaler or args.min_count is not None
                                   or args.max_count is not None or args.cluster_autoscaler_profile is not None
-                                  or args.network_policy):
+                                  or args.network_policy or monitor.given(args)):
         commands.reconcile_or_refuse(args.yes, ["--enable-cluster-autoscaler", "--disable-cluster-autoscaler",
                                                 "--update-cluster-autoscaler", "--cluster-autoscaler-profile",
                                                 "--tags", "--tier", "--auto-upgrade-channel", "--node-os-upgrade-channel",
@@ -391,7 +402,8 @@ def update(args: argparse.Namespace, client: Client) -> Any:
                                                 "--enable-oidc-issuer", "--k8s-support-plan",
                                                 "--enable-force-upgrade", "--disable-force-upgrade",
                                                 "--upgrade-override-until",
-                                                "--api-server-authorized-ip-ranges", "--network-policy", *aad.FLAGS])
+                                                "--api-server-authorized-ip-ranges", "--network-policy", *aad.FLAGS,
+                                                *monitor.FLAGS[:2]])
     _set_access(args, props)
     if not _update_autoscaler(args, props):
         return None
@@ -409,6 +421,7 @@ def update(args: argparse.Namespace, client: Client) -> Any:
         props["supportPlan"] = args.k8s_support_plan
     if args.network_policy:
         props["networkProfile"] = {**(props.get("networkProfile") or {}), "networkPolicy": args.network_policy}
+    monitor.apply(args, props)
     _force_upgrade(args, props)
     return output.from_arm(client.put(path, doc, no_wait=args.no_wait))
 
