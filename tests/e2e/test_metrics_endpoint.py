@@ -10,7 +10,9 @@ from __future__ import annotations
 import json
 import ssl
 import urllib.error
+import urllib.parse
 import urllib.request
+import uuid
 
 from azure.mgmt.containerservice import ContainerServiceClient
 from prometheus_client.parser import text_string_to_metric_families
@@ -180,3 +182,32 @@ def test_azure_monitor_metrics_profile(lks):
                   "--ksm-metric-labels-allow-list", "pods=app")
     assert res.returncode != 0
     assert "metricLabelsAllowlist is invalid" in res.stderr
+
+
+def _principal_token(lks) -> tuple[str, str]:
+    """A new service principal with no role (`lks ad sp create-for-rbac`) and its ARM token."""
+    config = json.loads((lks.home / "config.json").read_text())
+    sp = lks_json(lks, "ad", "sp", "create-for-rbac", "--name", f"scraper-{uuid.uuid4().hex[:6]}")
+    ctx = ssl.create_default_context(cafile=config["ca_file"])
+    with urllib.request.urlopen(f"{config['endpoint']}/metadata/endpoints?api-version=2022-09-01",
+                                context=ctx) as r:
+        audience = json.load(r)["authentication"]["audiences"][0]
+    form = urllib.parse.urlencode({"grant_type": "client_credentials", "client_id": sp["appId"],
+                                   "client_secret": sp["password"], "scope": f"{audience}/.default"}).encode()
+    with urllib.request.urlopen(urllib.request.Request(
+            f"{config['endpoint']}/{sp['tenant']}/oauth2/v2.0/token", data=form), context=ctx) as r:
+        return sp["appId"], json.load(r)["access_token"]
+
+
+def test_management_metrics_need_read_permission(lks):
+    app_id, token = _principal_token(lks)
+    status, _, body = _arm_metrics(lks, token=token)
+    assert status == 403
+    error = json.loads(body)["error"]
+    assert error["code"] == "AuthorizationFailed"
+    assert error["message"].startswith(f"The client '{app_id}' with object id '")
+    assert "'Microsoft.ContainerService/managedClusters/read'" in error["message"]
+    sub = f"/subscriptions/{json.loads((lks.home / 'config.json').read_text())['subscription_id']}"
+    lks_json(lks, "role", "assignment", "create", "--assignee", app_id, "--role", "Reader", "--scope", sub)
+    status, _, body = _arm_metrics(lks, token=token)
+    assert status == 200 and "lks_arm_requests_total" in body
