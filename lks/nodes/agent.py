@@ -304,14 +304,14 @@ class NodeAgent:
 
         return await self._nodes.patch(None, self.name, update)
 
-    def _status(self, current: Obj | None, spec: Obj | None) -> Obj:
+    def _status(self, current: Obj | None, spec: Obj | None, annotations: Obj | None = None) -> Obj:
         """The status kubelet would post now for a Node of `spec`, given the stored status
         (transition times and the heartbeat time carry over unless a condition changed)."""
         now = rfc3339(self.clock.now())
         stored = list((current or {}).get("conditions") or [])
         old = {c.get("type"): c for c in stored}
         mine: dict[str, Obj] = {}
-        for type_, status, reason, message in _conditions(spec, self.template):
+        for type_, status, reason, message in _conditions(spec, self.template, annotations):
             prev = old.get(type_)
             same = prev is not None and prev.get("status") == status
             mine[type_] = {"type": type_, "status": status, "lastHeartbeatTime": now,
@@ -343,7 +343,8 @@ class NodeAgent:
     @_as_kubelet
     async def _report_status(self) -> None:
         def update(node: Obj) -> Obj:
-            node["status"] = {**(node.get("status") or {}), **self._status(node.get("status"), node.get("spec"))}
+            node["status"] = {**(node.get("status") or {}), **self._status(node.get("status"), node.get("spec"),
+                                                                            node["metadata"].get("annotations"))}
             return node
 
         await self._nodes.patch(None, self.name, update, subresource="status")
@@ -365,7 +366,8 @@ class NodeAgent:
         conditions are checked: nothing else writes the rest, and this runs on every beat of
         every node."""
         conditions = {c.get("type"): c for c in (node.get("status") or {}).get("conditions") or ()}
-        for type_, status, reason, message in _conditions(node.get("spec"), self.template):
+        for type_, status, reason, message in _conditions(node.get("spec"), self.template,
+                                                          node["metadata"].get("annotations")):
             c = conditions.get(type_)
             if c is None or c.get("status") != status or c.get("reason") != reason or c.get("message") != message:
                 return True
@@ -497,10 +499,12 @@ class Heartbeats:
 # -- helpers --------------------------------------------------------------------------------
 
 
-def _conditions(spec: Obj | None, template: NodeTemplate) -> tuple[tuple[str, str, str, str], ...]:
+def _conditions(spec: Obj | None, template: NodeTemplate,
+                annotations: Obj | None = None) -> tuple[tuple[str, str, str, str], ...]:
     """The (type, status, reason, message) of kubelet's conditions for a Node of `spec`: Ready
     is False while the runtime's network is not (upstream's `ReadyCondition` setter)."""
-    error = runtimes.network_error((spec or {}).get("podCIDR"), template.pod_network)
+    error = runtimes.network_error((spec or {}).get("podCIDR"), template.pod_network,
+                                   (annotations or {}).get(runtimes.CNI_ANNOTATION))
     if error is None:
         return _CONDITIONS
     return (*_CONDITIONS[:-1], ("Ready", "False", "KubeletNotReady", f"container runtime network not ready: {error}"))

@@ -302,7 +302,7 @@ class PodWorkers(podactions.PodActions):
             for key in self._no_network.pop(name):
                 self._queue.add(key)
         node = self._nodes.get(name)
-        if node is not None and cidr != ((prev or {}).get("spec") or {}).get("podCIDR"):
+        if node is not None and (cidr, _cni(obj)) != (((prev or {}).get("spec") or {}).get("podCIDR"), _cni(prev)):
             node.agent.network_changed()  # its Ready condition follows the network's readiness
 
     # -- sync ------------------------------------------------------------------------------
@@ -396,7 +396,7 @@ class PodWorkers(podactions.PodActions):
             return ((obj or {}).get("spec") or {}).get("podCIDR")
         t = rec.agent.template
         return runtimes.pod_range((obj or {}).get("spec"), pod_network=t.pod_network, address=rec.host_ip,
-                                  subnet=t.subnet, max_pods=t.max_pods)
+                                  subnet=t.subnet, max_pods=t.max_pods, cni=_cni(obj))
 
 
 async def attach(agent: NodeAgent) -> PodWorkers:
@@ -405,3 +405,8 @@ async def attach(agent: NodeAgent) -> PodWorkers:
         workers = PodWorkers.shared(agent.cluster)
         if await workers.attach(agent):
             return workers
+
+
+def _cni(node: Obj | None) -> str | None:
+    """The CNI installed on the node (`lks.nodes.runtime.CNI_ANNOTATION`), in a cluster without one of AKS's."""
+    return (((node or {}).get("metadata") or {}).get("annotations") or {}).get(runtimes.CNI_ANNOTATION)

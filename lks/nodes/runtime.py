@@ -135,19 +135,25 @@ NETWORK_NOT_READY = ("NetworkReady=false reason:NetworkPluginNotReady message:Ne
 NODE_CIDR = "node-cidr"  # kubenet, Azure CNI Overlay: the node's spec.podCIDR (`lks.controllers.nodeipam`)
 NODE_SUBNET = "node-subnet"  # Azure CNI (flat): `maxPods` addresses of the node subnet, preallocated
 NO_CNI = "none"  # networkPlugin none: the user brings a CNI; until then the network is not ready
+# lks's stand-in, on the Node, for the config file a CNI's DaemonSet writes to /etc/cni/net.d (its
+# value: the CNI's name); with `none`, a node's network is ready once it is there (and a pod CIDR)
+CNI_ANNOTATION = "lks.dev/cni-config"
 
 
-def network_error(pod_cidr: str | None, pod_network: str = NODE_CIDR) -> str | None:
+def network_error(pod_cidr: str | None, pod_network: str = NODE_CIDR, cni: str | None = None) -> str | None:
     """Why a node's pod network is not ready, as the runtime's NetworkReady condition reads
     (None: it is ready). The rule of both runtimes here (`SimulatedRuntime` and the process
     runtime built on it): pods get their IPs out of the node's pod CIDR, so a node needs one;
     an Azure CNI node has its pods' addresses from boot (AKS writes its CNI config with the
-    VM), and a node of a cluster without a CNI (`none`) has none installed: lks runs no
-    third-party CNI, so such a node stays NotReady, as an AKS one does until the user
-    installs one. The node agent (`lks.nodes.agent`) posts its Ready condition by this rule."""
+    VM); a node of a cluster without a CNI (`none`) needs one installed too: lks runs no
+    third-party CNI, so "installed" is the Node's `CNI_ANNOTATION` (`cni`), which a CNI's
+    DaemonSet (or the user, `kubectl annotate node`) sets where the real one writes its
+    config file; until then the node is NotReady, as an AKS one is. Its pods then take
+    addresses of its pod CIDR (host-local, as Calico's and Cilium's Kubernetes IPAM do).
+    The node agent (`lks.nodes.agent`) posts its Ready condition by this rule."""
     if pod_network == NODE_SUBNET:
         return None
-    if pod_network == NO_CNI:
+    if pod_network == NO_CNI and not cni:
         return NETWORK_NOT_READY
     return None if pod_cidr and _valid_cidr(pod_cidr) else NETWORK_NOT_READY
 
@@ -163,12 +169,13 @@ def subnet_range(address: str, subnet: str, count: int) -> str:
 
 
 def pod_range(spec: Obj | None, *, pod_network: str = NODE_CIDR, address: str = "", subnet: str = "",
-              max_pods: int = 0) -> str | None:
+              max_pods: int = 0, cni: str | None = None) -> str | None:
     """Where a node's pods get their IPs: its spec.podCIDR, or an Azure CNI node's preallocated
-    range of the node subnet (`subnet_range`); None while there is none (no CIDR yet, no CNI)."""
+    range of the node subnet (`subnet_range`); None while there is none (no CIDR yet, no CNI
+    installed: `cni`, the Node's `CNI_ANNOTATION`)."""
     if pod_network == NODE_SUBNET:
         return subnet_range(address, subnet, max_pods) if address and subnet and max_pods > 0 else None
-    if pod_network == NO_CNI:
+    if pod_network == NO_CNI and not cni:
         return None
     return (spec or {}).get("podCIDR")
 

@@ -242,13 +242,26 @@ def test_overlay_cluster_shows_its_managed_vnet(aks, net, group, lks, tmp_path):
     assert node["metadata"]["labels"]["kubernetes.azure.com/network-name"] == vnets[0].name
 
 
-def test_no_cni_nodes_stay_not_ready(aks, group, lks, tmp_path):
+def test_no_cni_nodes_are_not_ready_until_a_cni_is_installed(aks, group, lks, tmp_path):
+    """`networkPlugin: none`: NotReady with containerd's message until a CNI is "installed", which
+    for lks is the Node's lks.dev/cni-config annotation (where a CNI's DaemonSet writes its config
+    file); then Ready, and pods get addresses of the node's pod CIDR."""
     aks.managed_clusters.begin_create_or_update(group, "byocni", _cluster(plugin="none", max_pods=None,
                                                                           count=1)).result()
     kubeconfig = _kubeconfig(aks, "byocni", tmp_path)
     node = wait_until(lambda: (n := _nodes(lks, kubeconfig)) and n[0], what="a node")
     ready = _ready(node)
     assert (ready["status"], ready["reason"], ready["message"]) == ("False", "KubeletNotReady", NOT_READY)
+
+    name = node["metadata"]["name"]
+    lks.kubectl("annotate", "node", name, "lks.dev/cni-config=cilium", kubeconfig=kubeconfig)
+    node = wait_until(lambda: (n := _nodes(lks, kubeconfig)[0]) and _ready(n)["status"] == "True" and n,
+                      what="the node Ready once a CNI is installed")
+    assert _ready(node)["reason"] == "KubeletReady"
+    lks.kubectl("run", "p", "--image=nginx", kubeconfig=kubeconfig)
+    lks.kubectl("wait", "--for=condition=Ready", "pod/p", "--timeout=60s", kubeconfig=kubeconfig)
+    pod = json.loads(lks.kubectl("get", "pod", "p", "-o", "json", kubeconfig=kubeconfig).stdout)
+    assert ipaddress.ip_address(pod["status"]["podIP"]) in ipaddress.ip_network(node["spec"]["podCIDR"])
 
 
 def test_hostile_vnet_bodies_are_400s(lks, group):

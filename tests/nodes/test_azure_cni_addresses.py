@@ -1,7 +1,7 @@
 """Azure CNI (flat) addresses on the node side: a node holds its own address of the node subnet
 and `maxPods` after it (AKS preallocates them on the NIC), the next node starts after that
-block; its pods' IPAM hands out exactly that block; a node of a cluster without a CNI is never
-network-ready."""
+block; its pods' IPAM hands out exactly that block; a node of a cluster without a CNI is
+network-ready only once one is installed."""
 
 from __future__ import annotations
 
@@ -43,3 +43,7 @@ def test_network_readiness_by_plugin():
     assert runtime.network_error(None) == runtime.NETWORK_NOT_READY
     assert runtime.network_error("10.244.0.0/24") is None
     assert runtime.pod_range({"podCIDR": "10.244.0.0/24"}, pod_network=runtime.NO_CNI) is None
+    # a CNI installed (the Node's lks.dev/cni-config): the pod CIDR's addresses, as kubenet's
+    assert runtime.network_error("10.244.0.0/24", runtime.NO_CNI, "cilium") is None
+    assert runtime.network_error(None, runtime.NO_CNI, "cilium") == runtime.NETWORK_NOT_READY
+    assert runtime.pod_range({"podCIDR": "10.244.0.0/24"}, pod_network=runtime.NO_CNI, cni="cilium") == "10.244.0.0/24"
