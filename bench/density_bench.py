@@ -276,10 +276,15 @@ def restart(home: Path, clusters: int) -> dict[str, float]:
         }
     finally:
         proc.terminate()
-        proc.wait(30)
+        try:
+            proc.wait(300)  # stopping many clusters on a loaded machine takes a while
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
 
 
-def run(clusters: int = CLUSTERS, nodes: int = NODES) -> dict[str, float]:
+def run(clusters: int = CLUSTERS, nodes: int = NODES, *, echo: bool = False) -> dict[str, float]:
+    """The figures; `echo` prints each group as it is measured."""
     d = Density(clusters, nodes)
 
     async def measure() -> dict[str, float]:
@@ -288,8 +293,12 @@ def run(clusters: int = CLUSTERS, nodes: int = NODES) -> dict[str, float]:
 
     try:
         out = asyncio.run(measure())
-        out.update(restart(d.home, clusters))
-        return out
+        if echo:
+            _print(out)
+        later = restart(d.home, clusters)
+        if echo:
+            _print(later)
+        return {**out, **later}
     finally:
         d.tmp.cleanup()
 
@@ -371,8 +380,12 @@ def main() -> None:
     if args.breakdown:
         breakdown(args.clusters, args.nodes, args.top)
         return
-    for k, v in run(args.clusters, args.nodes).items():
-        print(f"{k:72s} {v:10.2f}")
+    run(args.clusters, args.nodes, echo=True)
+
+
+def _print(figures: dict[str, float]) -> None:
+    for k, v in figures.items():
+        print(f"{k:72s} {v:10.2f}", flush=True)
 
 
 if __name__ == "__main__":

@@ -4,12 +4,18 @@ back-off. Controllers' event handlers only `add` keys; `sync(key)` does the work
 
 Each queue keeps client-go's workqueue metrics as plain numbers (adds, retries, time queued,
 time worked); `lks.observability` exposes those of a cluster's controller manager.
+
+Workers are tasks that exist only while there is work: one starts when a key is queued and no
+worker is free to take it (up to `workers`), and ends when the queue runs dry. An idle cluster
+has ~70 queues; 4 parked workers each cost it ~0.3 MiB (bench/density_bench.py).
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
+import contextvars
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -32,13 +38,15 @@ class WorkQueue(Generic[K]):
         self.sync = sync
         self.name = name
         self.clock = clock or Clock()
-        self._queue: asyncio.Queue[K] = asyncio.Queue()
+        self._queue: collections.deque[K] = collections.deque()
         self._queued: set[K] = set()
         self._active: set[K] = set()
         self._again: set[K] = set()  # added while being processed: run once more after
         self._failures: dict[K, int] = {}
         self._workers = workers
-        self._tasks: list[asyncio.Task[None]] = []
+        self._running = 0  # workers started and not yet ended
+        self._context: contextvars.Context | None = None  # what start() ran in: its workers' (None: stopped)
+        self._tasks: set[asyncio.Task[None]] = set()
         self._timers: set[asyncio.Task[None]] = set()
         # workqueue_* metrics (real time, as client-go's)
         self.adds = 0
@@ -55,7 +63,8 @@ class WorkQueue(Generic[K]):
         elif key not in self._queued:
             self._queued.add(key)
             self._since[key] = time.perf_counter()
-            self._queue.put_nowait(key)
+            self._queue.append(key)
+            self._spawn()
 
     def add_after(self, key: K, seconds: float) -> None:
         async def later() -> None:
@@ -67,15 +76,29 @@ class WorkQueue(Generic[K]):
         task.add_done_callback(self._timers.discard)
 
     def start(self) -> None:
-        self._tasks = [asyncio.create_task(self._work(), name=f"{self.name} worker") for _ in range(self._workers)]
+        """Process keys from now on, in workers that run in the caller's context (acting as
+        the controller whose `start` this is)."""
+        self._context = contextvars.copy_context()
+        self._spawn()
+
+    def _spawn(self) -> None:
+        """Start workers for the queued keys that no running worker will take."""
+        if self._context is None:
+            return
+        while self._running < self._workers and self._running - len(self._active) < len(self._queue):
+            self._running += 1
+            task = asyncio.create_task(self._work(), name=f"{self.name} worker", context=self._context.copy())
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
 
     async def stop(self) -> None:
+        self._context = None
         for task in [*self._tasks, *self._timers]:
             task.cancel()
         for task in [*self._tasks, *self._timers]:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-        self._tasks = []
+        self._tasks = set()
 
     def idle(self) -> bool:
         return not self._queued and not self._active
@@ -90,30 +113,35 @@ class WorkQueue(Generic[K]):
         return sum(ages), max(ages, default=0.0)
 
     async def _work(self) -> None:
-        while True:
-            key = await self._queue.get()
-            self._queued.discard(key)
-            self._active.add(key)
-            started = self._working[key] = time.perf_counter()
-            since = self._since.pop(key, None)
-            if since is not None:
-                self.queue_duration.observe(started - since)
-            try:
-                await self.sync(key)
-                self._failures.pop(key, None)
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                self.retries += 1
-                n = self._failures[key] = self._failures.get(key, 0) + 1
-                delay = min(BASE_DELAY * 2 ** n, MAX_DELAY)
-                log.warning("%s: syncing %r failed (attempt %d), retrying in %.3fs", self.name, key, n, delay,
-                            exc_info=n == 1 or n % 10 == 0)
-                self.add_after(key, delay)
-            finally:
-                self._active.discard(key)
-                self._working.pop(key, None)
-                self.work_duration.observe(time.perf_counter() - started)
-                if key in self._again:
-                    self._again.discard(key)
-                    self.add(key)
+        try:
+            while self._queue and self._context is not None:
+                await self._process(self._queue.popleft())
+        finally:
+            self._running -= 1  # at once, as the queue is seen empty: add() then starts another
+
+    async def _process(self, key: K) -> None:
+        self._queued.discard(key)
+        self._active.add(key)
+        started = self._working[key] = time.perf_counter()
+        since = self._since.pop(key, None)
+        if since is not None:
+            self.queue_duration.observe(started - since)
+        try:
+            await self.sync(key)
+            self._failures.pop(key, None)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            self.retries += 1
+            n = self._failures[key] = self._failures.get(key, 0) + 1
+            delay = min(BASE_DELAY * 2 ** n, MAX_DELAY)
+            log.warning("%s: syncing %r failed (attempt %d), retrying in %.3fs", self.name, key, n, delay,
+                        exc_info=n == 1 or n % 10 == 0)
+            self.add_after(key, delay)
+        finally:
+            self._active.discard(key)
+            self._working.pop(key, None)
+            self.work_duration.observe(time.perf_counter() - started)
+            if key in self._again:
+                self._again.discard(key)
+                self.add(key)
