@@ -24,6 +24,10 @@ from kubernetes import client as k8s_client
 from kubernetes import config as k8s_config
 
 KUBECTL = Path(sys.executable).parent / "kubectl"
+# this test run's tag, for what tests look for host-wide by name (processes): other runs on the
+# machine (pytest-xdist workers, a second checkout) tag theirs differently. The pytest process's
+# id, of a fixed width so that one tag never matches inside another.
+RUN = f"{os.getpid():07d}"
 
 
 def free_port() -> int:
@@ -115,7 +119,7 @@ class LKS:
         ctx = ssl.create_default_context()
         ctx.check_hostname = False
         ctx.verify_mode = ssl.CERT_NONE
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + 180  # a start takes seconds; a machine running tests in parallel may take 60 s
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"lks up exited: {(self.home / 'lks.log').read_text()[-3000:]}")

@@ -12,10 +12,10 @@ import subprocess
 
 import pytest
 
-from .conftest import LKS, lks_json, wait_until, with_process_pool
+from .conftest import LKS, RUN, lks_json, wait_until, with_process_pool
 
 POOL = "procs"
-MARK = "lks_cp_upgrade_7781"
+MARK = f"lks_cp_upgrade_{RUN}"
 LOOP = f"import sys, time\n{MARK} = 1\nprint('up', flush=True)\nwhile True:\n    time.sleep(0.5)\n"
 WHO_AM_I = ("import json, os, ssl, urllib.request\n"
             "d = '/var/run/secrets/kubernetes.io/serviceaccount'\n"

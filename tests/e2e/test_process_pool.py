@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import LKS, with_process_pool
+from .conftest import LKS, RUN, with_process_pool
 
 POOL = "procs"
 SELECTOR = {"kubernetes.azure.com/agentpool": POOL}
@@ -166,7 +166,7 @@ def test_pre_stop_hook_and_sigterm(server: LKS, tmp_path: Path):
 
 
 def test_deleting_a_pod_ends_its_processes(server: LKS):
-    marker = "sleep 7771.5"
+    marker = f"sleep 7771.{RUN}"
     _apply_pod(server, "sleeper", ["sh", "-c", f"{marker} & {marker}; wait"], restart="Always")
     _wait(server, "sleeper", lambda p: p["status"].get("phase") == "Running")
     assert len(_running_marker(marker)) == 3  # sh and its two sleeps
@@ -175,7 +175,7 @@ def test_deleting_a_pod_ends_its_processes(server: LKS):
 
 
 def test_service_stop_ends_processes_and_restart_restarts_them(server: LKS):
-    marker = "sleep 7772.5"
+    marker = f"sleep 7772.{RUN}"
     _apply_pod(server, "survivor", ["sh", "-c", marker], restart="Always")
     pod = _wait(server, "survivor", lambda p: p["status"].get("phase") == "Running")
     assert _status(pod)["restartCount"] == 0
@@ -192,7 +192,7 @@ def test_service_stop_ends_processes_and_restart_restarts_them(server: LKS):
 
 
 def test_processes_left_by_a_killed_service_are_swept(server: LKS):
-    marker = "sleep 7773.5"
+    marker = f"sleep 7773.{RUN}"
     _apply_pod(server, "orphans", ["sh", "-c", f"{marker} & {marker}; wait"], restart="Always")
     _wait(server, "orphans", lambda p: p["status"].get("phase") == "Running")
     assert len(_running_marker(marker)) == 3

@@ -27,7 +27,7 @@ from azure.mgmt.containerservice.models import (
     RunCommandRequest,
 )
 
-from .conftest import LKS, LKS_BIN, StaticToken, wait_until
+from .conftest import LKS, LKS_BIN, RUN, StaticToken, wait_until
 
 TIMEOUT = 8  # seconds a command may run in this module's service
 START_TIMEOUT = 3  # seconds its pod may take to start
@@ -204,20 +204,20 @@ def _processes(marker: str) -> list[str]:
 
 def test_a_command_that_outlives_the_timeout_fails_and_is_killed(aks, plain):
     result = aks.managed_clusters.begin_run_command("demo", plain, RunCommandRequest(
-        command="echo started; sleep 61.25")).result()
+        command=f"echo started; sleep 61.{RUN}")).result()
     props = result.properties
     assert props.provisioning_state == "Failed" and props.exit_code is None
     assert props.reason == f"Failed to run command: it did not finish within {TIMEOUT} seconds and was stopped."
     assert props.logs == "started\n"
-    assert _processes("sleep 61.25") == []
+    assert _processes(f"sleep 61.{RUN}") == []
 
 
 def test_what_a_command_leaves_running_ends_with_it(aks, plain):
     result = aks.managed_clusters.begin_run_command("demo", plain, RunCommandRequest(
-        command="sleep 40.5 & echo left-behind")).result()
+        command=f"sleep 40.{RUN} & echo left-behind")).result()
     assert (result.properties.provisioning_state, result.properties.exit_code) == ("Succeeded", 0)
     assert result.properties.logs == "left-behind\n"
-    assert _processes("sleep 40.5") == []
+    assert _processes(f"sleep 40.{RUN}") == []
 
 
 def test_a_command_too_long_for_the_shell_fails_with_the_reason(aks, plain):
@@ -295,13 +295,13 @@ def test_unknown_results_and_clusters_are_404(aks, server, plain):
 
 def test_results_survive_a_restart_and_an_interrupted_command_fails(aks, server, plain):
     done = aks.managed_clusters.begin_run_command("demo", plain, RunCommandRequest(command="echo kept")).result()
-    status, headers, body = _raw(server, "POST", f"{plain}/runCommand", {"command": "sleep 7.75"})
+    status, headers, body = _raw(server, "POST", f"{plain}/runCommand", {"command": f"sleep 7.{RUN}"})
     assert status == 202 and body is None
     interrupted = re.search(r"commandResults/(\w+)\?", headers["Location"]).group(1)
     status, _h, body = _raw(server, "GET", f"{plain}/commandResults/{interrupted}")
     assert status == 202 and body == {"id": interrupted, "properties": {"provisioningState": "Running"}}
     server.restart()
-    assert _processes("sleep 7.75") == []
+    assert _processes(f"sleep 7.{RUN}") == []
     kept = aks.managed_clusters.get_command_result("demo", plain, done.id)
     assert kept.properties.logs == "kept\n" and kept.properties.exit_code == 0
     # a client polls while it is 202: the service may still be resuming its operations
@@ -313,18 +313,18 @@ def test_results_survive_a_restart_and_an_interrupted_command_fails(aks, server,
 
 
 def test_what_a_killed_service_left_running_is_killed_after_the_restart(server, plain):
-    status, headers, _body = _raw(server, "POST", f"{plain}/runCommand", {"command": "sleep 30.5; echo never"})
+    status, headers, _body = _raw(server, "POST", f"{plain}/runCommand", {"command": f"sleep 30.{RUN}; echo never"})
     assert status == 202
     command_id = re.search(r"commandResults/(\w+)\?", headers["Location"]).group(1)
-    wait_until(lambda: _processes("sleep 30.5"), what="the command running")
+    wait_until(lambda: _processes(f"sleep 30.{RUN}"), what="the command running")
     server.proc.kill()
     server.proc.wait()
-    assert _processes("sleep 30.5")  # its shell died with the service; what the shell started did not
+    assert _processes(f"sleep 30.{RUN}")  # its shell died with the service; what the shell started did not
     server.restart()
     status, _h, body = wait_until(lambda: (r := _raw(server, "GET", f"{plain}/commandResults/{command_id}"))[0] != 202
                                   and r, what="the interrupted command's result")
     assert body["properties"]["provisioningState"] == "Failed"
-    assert _processes("sleep 30.5") == []
+    assert _processes(f"sleep 30.{RUN}") == []
 
 
 def test_a_cluster_with_run_command_disabled_refuses_commands(aks, server):
@@ -338,16 +338,16 @@ def test_a_cluster_with_run_command_disabled_refuses_commands(aks, server):
 
 
 def test_a_stopped_cluster_stops_its_command_and_refuses_new_ones(aks, server, plain):
-    status, headers, _body = _raw(server, "POST", f"{plain}/runCommand", {"command": "echo begun; sleep 60.25"})
+    status, headers, _body = _raw(server, "POST", f"{plain}/runCommand", {"command": f"echo begun; sleep 60.{RUN}"})
     command_id = re.search(r"commandResults/(\w+)\?", headers["Location"]).group(1)
-    wait_until(lambda: _processes("sleep 60.25"), what="the command running")
+    wait_until(lambda: _processes(f"sleep 60.{RUN}"), what="the command running")
     aks.managed_clusters.begin_stop("demo", plain).result()
     result = wait_until(lambda: (r := aks.managed_clusters.get_command_result("demo", plain, command_id)) and r,
                         what="the stopped command's result")
     assert result.properties.provisioning_state == "Failed"
     assert result.properties.reason == "Failed to run command: the managed cluster was stopped while the command " \
                                        "was running."
-    assert _processes("sleep 60.25") == []
+    assert _processes(f"sleep 60.{RUN}") == []
     status, _h, answer = _raw(server, "POST", f"{plain}/runCommand", {"command": "kubectl get pods"})
     assert status == 409 and answer["error"] == {
         "code": "OperationNotAllowed", "message": "managed cluster is in Provisioning State(Succeeded) and Power "
