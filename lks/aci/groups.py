@@ -31,7 +31,8 @@ from lks.aci import model, runtime, usage
 from lks.arm import documents
 from lks.arm.errors import ARMError
 from lks.arm.operations import Operations
-from lks.nodes import images, podenv
+from lks.nodes import containerlogs, images, podenv
+from lks.nodes.streams import LogOptions
 
 Doc = dict[str, Any]
 PRIVATE = documents.PRIVATE
@@ -324,15 +325,12 @@ class ContainerGroups:
         return out
 
     async def logs(self, doc: Doc, container: str, *, tail: int | None, timestamps: bool) -> str:
-        from lks.nodes.containerlogs import read
-        from lks.nodes.streams import LogOptions
-
         self._container(doc, container)
         path = self.runtime.log_path(runtime_key(doc["id"]), container)
         if path is None:
             return ""
-        chunks = [c async for c in read(path, LogOptions(container=container, tail_lines=tail, timestamps=timestamps),
-                                        now=self.runtime.now())]
+        opts = LogOptions(container=container, tail_lines=tail, timestamps=timestamps)
+        chunks = [c async for c in containerlogs.read(path, opts, now=self.runtime.now())]
         return b"".join(chunks).decode(errors="replace")
 
     def running(self, doc: Doc, container: str) -> runtime.Group:

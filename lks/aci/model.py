@@ -11,6 +11,8 @@ import copy
 import re
 from typing import Any
 
+import orjson
+
 from lks.arm.errors import ARMError
 
 Doc = dict[str, Any]
@@ -73,8 +75,6 @@ def _resources(c: Doc, group: str) -> Doc:
 
 
 def _json(value: Any) -> str:
-    import orjson
-
     return orjson.dumps(value).decode()
 
 
@@ -104,7 +104,7 @@ def _volumes(props: Doc, group: str) -> None:
     for c in props["containers"]:
         for m in c.get("volumeMounts") or []:
             if m.get("name") not in names:
-                raise _bad("VolumeMountNotFound" if names else "VolumeMountNotFound",
+                raise _bad("VolumeMountNotFound",
                            f"The volume mount '{m.get('name')}' of container '{c['name']}' in container group "
                            f"'{group}' does not match any volume of the group.")
 
