@@ -344,6 +344,15 @@ def test_secret_and_empty_dir_volumes_and_usages(server: LKS, aci: ContainerInst
     aci.container_groups.begin_delete(GROUP, "vols").result()
 
 
+def test_update_reruns_the_group_and_keeps_its_address(server: LKS, aci: ContainerInstanceManagementClient) -> None:
+    first = aci.container_groups.begin_create_or_update(GROUP, "upd", _group(["sleep", "1111"], port=80)).result()
+    assert wait_until(lambda: _pids(server, "1111"), what="the first version")
+    second = aci.container_groups.begin_create_or_update(GROUP, "upd", _group(["sleep", "2222"], port=80)).result()
+    assert second.provisioning_state == "Succeeded" and second.ip_address.ip == first.ip_address.ip
+    assert wait_until(lambda: _pids(server, "2222"), what="the second version") and _pids(server, "1111") == []
+    aci.container_groups.begin_delete(GROUP, "upd").result()
+
+
 def test_deleting_the_resource_group_deletes_its_groups(server: LKS, aci: ContainerInstanceManagementClient) -> None:
     config = json.loads((server.home / "config.json").read_text())
     rg = ResourceManagementClient(StaticToken(config["token"]), config["subscription_id"],
