@@ -5,6 +5,10 @@ are the resolved details, and which the template's Rego judges as the definition
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import yaml
+
 from lks.policy.azure import assignments, constraints, states
 from lks.policy.rego import program
 from lks.store.backends.memory import MemoryBackend
@@ -94,3 +98,14 @@ async def test_an_audit_of_an_installed_constraint_becomes_a_compliance_state():
     assert await compliance.report_constraint(cluster_id=CLUSTER, constraint=user_made, policies=store,
                                               timestamp="t", components=[]) is None
     assert [s["policyAssignmentName"] for s in await compliance.all()] == ["restricted"]
+
+
+def test_constraint_names_stay_within_gatekeepers_63_characters():
+    folder = Path(constraints.__file__).parent / "templates"
+    names = {doc["metadata"]["name"] for path in folder.glob("*.yaml") for doc in yaml.safe_load_all(path.read_text())
+             if doc and doc.get("kind") == "ConstraintTemplate"}
+    assert "k8sazurev1loadbalancernopublicips" in names
+    made = {constraints.constraint_name(n, f"{RG}/providers/Microsoft.Authorization/policyAssignments/a", "r")
+            for n in names}
+    assert len(made) == len(names) and max(map(len, made)) <= 63
+    assert constraints.constraint_name("k8sazurev2noprivilege", "a", "r").startswith("azurepolicy-k8sazurev2noprivilege-")

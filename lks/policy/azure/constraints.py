@@ -41,9 +41,15 @@ def enforcement_action(effect: str, enforcement_mode: str, warn: Any) -> str | N
     return "warn" if warn is True else "dryrun"
 
 
+MAX_NAME = 63  # Gatekeeper's limit on the names of its resources
+
+
 def constraint_name(template_name: str, assignment_id: str, reference_id: str) -> str:
+    """`azurepolicy-<template>-<20 hex>`, the template's part cut so the whole stays within the
+    63 characters Gatekeeper's webhook allows its resources (`k8sazurev1loadbalancernopublicips`
+    would make 66)."""
     digest = hashlib.sha256(f"{assignment_id.lower()}|{reference_id}".encode()).hexdigest()[:20]
-    return f"azurepolicy-{template_name}-{digest}"[:253]
+    return f"azurepolicy-{template_name[:MAX_NAME - len('azurepolicy--') - len(digest)]}-{digest}"
 
 
 def desired(entries: list[Doc]) -> Desired:
