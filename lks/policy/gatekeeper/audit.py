@@ -122,6 +122,10 @@ class Audit:
         mine = [b for b in bound if b.constraint.matches_kind(group, kind)]
         review_kind = {"group": group, "version": version, "kind": kind}
         objects = list((await reg.cache()).objects.values())
+        # which constraints match an object depends on its namespace and labels alone, unless a
+        # constraint matches names or the objects are Namespaces: matched once per such pair
+        by_name = group == "" and kind == "Namespace" or any(b.constraint.match_name is not None for b in mine)
+        known: dict[tuple, tuple[list[Bound], list[tuple[Any, Any]]]] = {}
         for i, obj in enumerate(objects):
             if i and i % 500 == 0:
                 await asyncio.sleep(0)  # let requests in between
@@ -131,16 +135,23 @@ class Audit:
             subject = name if group == "" and kind == "Namespace" else ns
             if subject and excluded and constraints.any_glob(excluded, subject):
                 continue
-            target = constraints.Target(group, kind, ns, name, meta.get("labels") or {}, namespaces.get(ns))
-            matched = [b for b in mine if b.constraint.matches(target)]
+            labels = meta.get("labels") or {}
+            key = None if by_name else (ns, *sorted(labels.items()))
+            found_before = known.get(key) if key is not None else None
+            if found_before is None:
+                target = constraints.Target(group, kind, ns, name, labels, namespaces.get(ns))
+                matched = [b for b in mine if b.constraint.matches(target)]
+                found_before = (matched, [(b.program, b.constraint.parameters) for b in matched])
+                if key is not None:
+                    known[key] = found_before
+            matched, entries = found_before
             if not matched:
                 continue
             review = {"kind": review_kind, "name": name, "object": obj, "operation": "CREATE",
                       **({"namespace": ns} if ns else {})}
             # the object's revision: an engine may keep its answer until the object changes
             shared: Obj = {"revision": (meta.get("uid"), meta.get("resourceVersion"))}
-            answers = evaluation.violations([(b.program, b.constraint.parameters) for b in matched], review,
-                                            inventory, shared)
+            answers = evaluation.violations(entries, review, inventory, shared)
             for b, found in zip(matched, answers, strict=True):
                 c = b.constraint
                 if isinstance(found, Exception):

@@ -3,8 +3,9 @@
 Each constraint's answer is its template program's `violations(review, parameters, inventory,
 shared)`, but the Rego ones go to rego-cpp in one query (`lks.policy.rego.batch`: its fixed cost
 per query is paid once per review, not once per constraint); CEL ones run one by one, sharing
-the review's activation through `shared`. An answer is the constraint's violations or the error
-its program raised (the caller logs it and goes on, as Gatekeeper does).
+the review's activation through `shared`. An answer is the constraint's violations (which may be
+shared with other constraints and kept for the next audit: read, never changed) or the error its
+program raised (the caller logs it and goes on, as Gatekeeper does).
 """
 
 from __future__ import annotations

@@ -12,9 +12,12 @@ again; a review it cannot answer (an evaluation error in some template) is answe
 by `Program.violations`, whose errors are each constraint's own. A constraint whose parameters
 ride in the input (a template reading `input` other than by static paths) is answered on its own.
 
-Batches are kept by their slots and built the second time a set of slots is seen (a set met
-once is not worth a compile); the audit's answers are kept per object revision, as a Program
-keeps its own. `lks/policy/gatekeeper/evaluation.py` is the caller.
+Slots that define one function name with different numbers of arguments go to batches of their
+own (rego-cpp 1.5.2 crashes building such a bundle, whatever the packages). Batches are kept by
+their slots and built the second time a set of slots is seen (a set met once is not worth a
+compile); the audit's answers are kept per object revision, as a Program keeps its own, and
+handed out as they are: callers read answers, never change them.
+`lks/policy/gatekeeper/evaluation.py` is the caller.
 """
 
 from __future__ import annotations
@@ -172,7 +175,7 @@ class Batch:
             with self._lock:
                 kept = self._answers.get(revision)
             if kept is not None:
-                return [_program._copy(a) for a in kept]
+                return kept  # shared, as the answers of one slot are (read them)
         value, _ = _program.review_input(self, review, None, inventory, shared)
         ok, text = _program.query(self._bundle, self._lock, value)
         if not ok or not text.startswith("{"):
@@ -189,7 +192,7 @@ class Batch:
             with self._lock:
                 if len(self._answers) >= _ANSWERS:
                     self._answers.pop(next(iter(self._answers)))
-                self._answers[revision] = [_program._copy(a) for a in answers]
+                self._answers[revision] = answers
         return answers
 
     def _revision(self, review: dict, shared: dict | None) -> tuple | None:
