@@ -52,3 +52,12 @@ def test_negated_expressions_answer_as_opa(body, on_empty, on_present):
     assert len(program.violations(EMPTY, {})) == on_empty
     assert len(program.violations(PRESENT, {"prefix": "a", "repos": ["b"]})) == on_present
 
+
+
+def test_a_negation_with_a_modifier_keeps_its_references():
+    """`not f(input.x) with input.y as z`: a reference moved before the statement would read the
+    input without the `with`; such a statement is left as written."""
+    program = compile_template('package negwith\nviolation[{"msg": "hit"}] {\n'
+                               '  not startswith(input.review.object.name, "a") with input.review.object as {"name": "b"}\n}\n')
+    assert "with input.review.object as" in program.modules[0].source
+    assert program.violations({"object": {}}, {}) == [{"msg": "hit", "details": {}}]

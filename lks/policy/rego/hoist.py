@@ -86,10 +86,13 @@ class Hoisting:
         if toks[s].kind == IDENT and toks[s].text == "every":
             return
         negated = toks[s].kind == IDENT and toks[s].text == "not"
+        # `not ... with input as x`: a hoisted reference would read the input without the `with`
+        modified = negated and any(x.kind == IDENT and x.text == "with" for x in toks[s:e])
         bound = None
         if negated:
             bound = {x.text for x in toks[head:head_end] + toks[query:s] if x.kind == IDENT}
-            self._hoist_operands(s, e, bound)
+            if not modified:
+                self._hoist_operands(s, e, bound)
         k = s
         while k < e:
             t = toks[k]
@@ -109,10 +112,13 @@ class Hoisting:
                     # rather than making it true: the same, by hoisting them all. Iteration in a
                     # user function's arguments is hoisted too; in a built-in's, refused.
                     user = self._user_function(k)
-                    for ref, cut in self._refs(call + 1, close, every=negated):
-                        if negated and not user and self._iterates(ref, cut, bound):
-                            raise self._error(ref, "iteration inside the arguments of a call under `not` is "
-                                              "not supported: assign the element first", "rego_compile_error")
+                    for ref, cut in self._refs(call + 1, close, every=negated and (user or not modified)):
+                        if negated and not user:
+                            if self._iterates(ref, cut, bound):
+                                raise self._error(ref, "iteration inside the arguments of a call under `not` is "
+                                                  "not supported: assign the element first", "rego_compile_error")
+                            if modified:
+                                continue
                         self._hoist(ref, cut, s)
                     k = close + 1
                     continue
