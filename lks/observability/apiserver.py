@@ -31,10 +31,11 @@ _APPLY = "application/apply-patch+yaml"
 
 
 class _Request:
-    __slots__ = ("cluster", "info", "kind", "started")
+    __slots__ = ("cluster", "stats", "info", "kind", "started")
 
-    def __init__(self, cluster: Cluster, info: RequestInfo, kind: int | None, started: float):
-        self.cluster, self.info, self.kind, self.started = cluster, info, kind, started
+    def __init__(self, cluster: Cluster, stats: _stats.ClusterStats, info: RequestInfo, kind: int | None,
+                 started: float):
+        self.cluster, self.stats, self.info, self.kind, self.started = cluster, stats, info, kind, started
 
 
 _KEY = web.RequestKey("lks.observability", _Request)
@@ -44,9 +45,10 @@ def begin(cluster: Cluster, info: RequestInfo, request: web.Request) -> None:
     """The request's cluster and RequestInfo are known: it is in flight from now."""
     long_running = info.verb == "watch" or info.subresource in _LONG_RUNNING_SUBRESOURCES
     kind = None if long_running else READ_ONLY if info.verb in ("get", "list", "head") else MUTATING
+    stats = _stats.of(cluster)
     if kind is not None:
-        _stats.of(cluster).inflight[kind] += 1
-    request[_KEY] = _Request(cluster, info, kind, time.perf_counter())
+        stats.inflight[kind] += 1
+    request[_KEY] = _Request(cluster, stats, info, kind, time.perf_counter())
 
 
 def finish(request: web.Request, response: web.StreamResponse | None) -> tuple[str, str, float] | None:
@@ -57,7 +59,7 @@ def finish(request: web.Request, response: web.StreamResponse | None) -> tuple[s
     if rec is None:
         return None
     del request[_KEY]
-    stats = _stats.of(rec.cluster)
+    stats = rec.stats
     if rec.kind is not None:
         stats.inflight[rec.kind] -= 1
     if response is not None:

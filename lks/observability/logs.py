@@ -101,7 +101,7 @@ class Logs:
         sink = self.sink(cluster_id, APISERVER)
         if sink is None:
             return
-        uri = request.path_qs.removeprefix(f"/clusters/{cluster_id}")
+        uri = request.raw_path.removeprefix(f"/clusters/{cluster_id}")  # as sent, as upstream's RequestURI
         peer = request.transport.get_extra_info("peername") if request.transport else None
         src = f"{peer[0]}:{peer[1]}" if peer else ""
         audit_id = response.headers.get("Audit-Id", "") if response is not None else ""
@@ -162,12 +162,17 @@ for _name in _ROUTED:
     logging.getLogger(_name).addHandler(_HANDLER)
 
 
+_second: list = [-1, ""]  # the last second klog_line formatted, and its text (one per second, not per line)
+
+
 def klog_line(level: str, when: float, source: str, line: int, message: str) -> bytes:
     """`I1208 01:23:45.678901 1234567 file.go:123] message`, klog's header."""
-    t = time.gmtime(when)
-    micros = int((when % 1) * 1_000_000)
-    return (f"{level}{t.tm_mon:02d}{t.tm_mday:02d} {t.tm_hour:02d}:{t.tm_min:02d}:{t.tm_sec:02d}.{micros:06d} "
-            f"{PID:7d} {source}:{line}] {message}\n").encode()
+    whole = int(when)
+    if whole != _second[0]:
+        t = time.gmtime(whole)
+        _second[:] = [whole, f"{t.tm_mon:02d}{t.tm_mday:02d} {t.tm_hour:02d}:{t.tm_min:02d}:{t.tm_sec:02d}"]
+    micros = int((when - whole) * 1_000_000)
+    return f"{level}{_second[1]}.{micros:06d} {PID:7d} {source}:{line}] {message}\n".encode()
 
 
 def infos(message: str, **values: object) -> str:
