@@ -101,9 +101,12 @@ def _read(path: Path, since: float | None, audit: bool) -> tuple[bytes, int]:
 
 
 async def _follow(resp: web.StreamResponse, path: Path, offset: int) -> None:
-    """Send what is appended to `path` past `offset`; a rotated file is read from its start."""
-    while True:
-        await asyncio.sleep(FOLLOW_INTERVAL)
+    """Send what is appended to `path` past `offset`, a rotated file from its start, until the
+    client goes away or the service stops."""
+    stopping = logs.closing()
+    while not stopping.is_set():
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stopping.wait(), FOLLOW_INTERVAL)
         size = await asyncio.to_thread(_size, path)
         if size < offset:  # rotated: the new file is read whole
             offset = 0

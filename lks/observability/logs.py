@@ -74,6 +74,7 @@ class Logs:
     def __init__(self, home: Path | None):
         self.home = home
         self._sinks: dict[tuple[str, str], Sink] = {}
+        _reopen()
         _HANDLER.logs = self
         pending, _HANDLER.pending = _HANDLER.pending, None  # from now on, lines go straight to the files
         if pending and home is not None:
@@ -112,11 +113,30 @@ class Logs:
         sink.write(klog_line("I", time.time(), "httplog.go", 134, message))
 
     async def close(self) -> None:
+        """The service stops: the files get what is queued, and followed logs end (`closing`)."""
+        closing().set()
         if _HANDLER.logs is self:
             _HANDLER.logs = None
         for sink in self._sinks.values():
             with contextlib.suppress(RuntimeError, OSError):
                 await sink.drain()
+
+
+_closing: asyncio.Event | None = None
+
+
+def closing() -> asyncio.Event:
+    """Set once the service stops serving: readers following a log end their answers then
+    (the HTTP layer's shutdown waits for every answer to end)."""
+    global _closing
+    if _closing is None:
+        _closing = asyncio.Event()
+    return _closing
+
+
+def _reopen() -> None:
+    global _closing
+    _closing = None
 
 
 class _Handler(logging.Handler):

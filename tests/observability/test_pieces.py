@@ -4,6 +4,7 @@ filter of `lks aks logs` over klog and audit lines."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 import pytest
@@ -66,3 +67,25 @@ def test_since_filter_of_audit_lines(tmp_path):
                      + b'{"stageTimestamp":"%s"}\n' % time.strftime("%Y-%m-%dT%H:%M:%S.5Z", time.gmtime()).encode())
     data, _ = controlplanelogs._read(path, time.time() - 60, audit=True)
     assert data.count(b"\n") == 1 and b"2020" not in data
+
+
+async def test_a_followed_log_ends_when_the_service_stops(tmp_path):
+    class Response:
+        def __init__(self):
+            self.sent = b""
+
+        async def write(self, data: bytes) -> None:
+            self.sent += data
+
+    service_logs = logs.Logs(tmp_path)
+    path = tmp_path / "kube-apiserver.log"
+    path.write_bytes(b"old\n")
+    resp = Response()
+    follow = asyncio.create_task(controlplanelogs._follow(resp, path, offset=4))
+    with path.open("ab") as f:
+        f.write(b"new\n")
+    while not resp.sent:
+        await asyncio.sleep(0.05)
+    assert resp.sent == b"new\n"
+    await service_logs.close()
+    await asyncio.wait_for(follow, 5)  # ended, not cancelled
