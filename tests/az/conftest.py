@@ -1,7 +1,8 @@
 """The real Azure CLI against lks: `az` is azure-cli from PyPI (pinned in requirements.txt,
 installed by `make az` into `.venv-az`, a virtualenv of its own since its pins clash with the
-project's), run as a user runs it. Each module gets its own `lks up` and its own az state
-(`AZURE_CONFIG_DIR`); az trusts lks's CA through `REQUESTS_CA_BUNDLE` only, TLS checks on."""
+project's), run as a user runs it. The modules share one `lks up` (each keeps to principals, groups and
+clusters of its own names) and each has its own az state (`AZURE_CONFIG_DIR`, its own login);
+az trusts lks's CA through `REQUESTS_CA_BUNDLE` only, TLS checks on."""
 
 from __future__ import annotations
 
@@ -51,7 +52,7 @@ class Az:
         return json.loads(res.stdout) if res.stdout.strip() else None
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def lks(tmp_path_factory: pytest.TempPathFactory):
     if not AZ.exists():
         message = f"the Azure CLI is not installed at {AZ}: run `make az`"
