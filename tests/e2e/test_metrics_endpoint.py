@@ -17,7 +17,7 @@ import uuid
 from azure.mgmt.containerservice import ContainerServiceClient
 from prometheus_client.parser import text_string_to_metric_families
 
-from .conftest import StaticToken, lks_cli, lks_json, raw
+from .conftest import StaticToken, lks_cli, lks_json, raw, wait_until
 
 UPSTREAM_REQUEST_BUCKETS = ["0.005", "0.025", "0.05", "0.1", "0.2", "0.4", "0.6", "0.8", "1.0", "1.25", "1.5",
                             "2.0", "3.0", "4.0", "5.0", "6.0", "8.0", "10.0", "15.0", "20.0", "30.0", "45.0", "60.0",
@@ -211,3 +211,30 @@ def test_management_metrics_need_read_permission(lks):
     lks_json(lks, "role", "assignment", "create", "--assignee", app_id, "--role", "Reader", "--scope", sub)
     status, _, body = _arm_metrics(lks, token=token)
     assert status == 200 and "lks_arm_requests_total" in body
+
+
+def test_a_service_account_bound_to_system_monitoring_scrapes_with_curl_style_requests(lks, kubectl, namespace):
+    """The README's scrape configuration: a ServiceAccount's token, bound to the system:monitoring
+    ClusterRole, as a bearer token on /clusters/<id>/metrics with the service's CA."""
+    kubectl("create", "serviceaccount", "prometheus", "-n", namespace)
+    token = kubectl("create", "token", "prometheus", "-n", namespace).stdout.strip()
+    server = kubectl("config", "view", "--minify", "-o", "jsonpath={.clusters[0].cluster.server}").stdout
+    config = json.loads((lks.home / "config.json").read_text())
+    ctx = ssl.create_default_context(cafile=config["ca_file"])
+
+    def scrape() -> tuple[int, str]:
+        req = urllib.request.Request(f"{server}/metrics", headers={"Authorization": f"Bearer {token}"})
+        try:
+            with urllib.request.urlopen(req, context=ctx, timeout=30) as resp:
+                return resp.status, resp.read().decode()
+        except urllib.error.HTTPError as err:
+            return err.code, err.read().decode()
+
+    status, body = scrape()
+    assert status == 403
+    assert json.loads(body)["message"] == (f'forbidden: User "system:serviceaccount:{namespace}:prometheus" cannot '
+                                           'get path "/metrics"')
+    kubectl("create", "clusterrolebinding", f"{namespace}-metrics", "--clusterrole=system:monitoring",
+            f"--serviceaccount={namespace}:prometheus")
+    status, body = wait_until(lambda: (r := scrape())[0] == 200 and r, what="the bound account scraping")
+    assert {f.name for f in text_string_to_metric_families(body)} >= {"apiserver_request", "etcd_request_duration_seconds"}
