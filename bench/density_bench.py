@@ -5,7 +5,9 @@ heap can be looked at; clusters are created through its management API over HTTP
 would (`arm_bench.Management`): a warm-up cluster first (first-use costs: imports, the catalog of
 the Kubernetes version, TLS sessions), then `--clusters` N more (3 nodes each, System pool,
 AKS's default add-ons), 10 creates in flight. Idle means settled: 10 s after the last create for
-the CPU figure, and past the watch caches' window of recent events (`watchcache.FRESH`) for RSS.
+the CPU figure; for RSS, once every watch cache has dropped the events of the creates (`IDLE`:
+a cache trims events older than `watchcache.FRESH` at most every FRESH seconds, so an event
+lives up to twice that; before, it held ~3.4 MiB per cluster of superseded objects).
 
 Figures: RSS growth per cluster ((after - before the N) / N); idle CPU of the whole service over
 30 s (percent of one core); first-request latency to idle clusters (a new TLS connection, as a
@@ -14,7 +16,7 @@ max over 10 random clusters); then the service is stopped and `lks up` started a
 on the same home: seconds until it answers `/healthz` (every control plane started by then), its
 RSS, and the first request to a random cluster after that restart.
 
-`--breakdown` instead traces the heap (tracemalloc, 12 frames) while the N clusters are created
+`--breakdown` instead traces the heap (tracemalloc, 8 frames) while the N clusters are created
 and idle, and prints per cluster: traced MiB by component (each allocation charged to the
 innermost frame of `lks` that matches a component, see COMPONENTS), by module and the top
 allocation sites, the growth in gc-tracked objects by type, and what the traces cannot see:
@@ -63,6 +65,7 @@ IN_FLIGHT = 10
 SETTLE = 10.0
 IDLE_WINDOW = 30.0
 FIRST_REQUESTS = 10
+IDLE = 2 * watchcache.FRESH + 5  # seconds after the last create
 GROUP = "density"
 
 # (path fragment, component): an allocation is charged to the innermost `lks` frame that
@@ -213,7 +216,7 @@ async def _idle(d: Density) -> dict[str, float]:
     cpu = cpu_seconds(pid)
     await asyncio.sleep(IDLE_WINDOW)
     idle_cpu = (cpu_seconds(pid) - cpu) / IDLE_WINDOW * 100
-    await asyncio.sleep(max(0.0, created + watchcache.FRESH + 5 - time.monotonic()))
+    await asyncio.sleep(max(0.0, created + IDLE - time.monotonic()))
     gc.collect()
     rss_after = rss_mib(pid)
     creds = [await d.user_kubeconfig(f"c{i:04d}") for i in random.sample(range(d.clusters), min(FIRST_REQUESTS, d.clusters))]
@@ -310,11 +313,11 @@ async def _breakdown(d: Density, top: int) -> None:
     sqlite_before, threads_before, files_before = _sqlite_memory(), threading.active_count(), _db_files()
     tls_before = sum(isinstance(o, ssl.SSLContext) for o in gc.get_objects())
     rss_before = rss_mib(os.getpid())
-    tracemalloc.start(12)
+    tracemalloc.start(8)
     before = tracemalloc.take_snapshot()
     await d.create_all()
     created = time.monotonic()
-    await asyncio.sleep(max(0.0, created + watchcache.FRESH + 5 - time.monotonic()))
+    await asyncio.sleep(max(0.0, created + IDLE - time.monotonic()))
     gc.collect()
     after = tracemalloc.take_snapshot()
     rss_after = rss_mib(os.getpid())
