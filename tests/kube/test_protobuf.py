@@ -455,13 +455,13 @@ def test_decoding_a_deployment_is_fast():
     body = load("debug-copy-to")  # a pod with most of the common fields
     small = load("deployment")
     protobuf.decode(body)
-    n = 300
-    start = time.perf_counter()
+    n = 300  # CPU time, not wall time: a machine running other tests must not fail it
+    start = time.process_time()
     for _ in range(n):
         protobuf.decode(small)
-    per_deployment = (time.perf_counter() - start) / n
-    start = time.perf_counter()
+    per_deployment = (time.process_time() - start) / n
+    start = time.process_time()
     for _ in range(n):
         protobuf.decode(body)
-    per_pod = (time.perf_counter() - start) / n
+    per_pod = (time.process_time() - start) / n
     assert per_deployment < 0.0005 and per_pod < 0.002, (per_deployment, per_pod)
