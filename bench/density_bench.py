@@ -117,7 +117,7 @@ def _db_files() -> int:
 
 
 def _component(tb: tracemalloc.Traceback) -> str:
-    for frame in tb:  # innermost first (tracemalloc's order unless reversed)
+    for frame in reversed(tb):  # a traceback lists the oldest frame first
         f = frame.filename
         if "/lks/" not in f or "/bench/" in f:
             continue
@@ -130,19 +130,20 @@ def _component(tb: tracemalloc.Traceback) -> str:
 
 def _module(tb: tracemalloc.Traceback) -> str:
     """The innermost frame of `lks` (else the innermost frame), as a module path."""
-    for frame in tb:
+    for frame in reversed(tb):
         if "/lks/" in frame.filename and "/bench/" not in frame.filename:
             return frame.filename[frame.filename.rindex("/lks/") + 1:]
-    return tb[0].filename.rsplit("site-packages/", 1)[-1]
+    return tb[-1].filename.rsplit("site-packages/", 1)[-1]
 
 
 def _site(tb: tracemalloc.Traceback) -> str:
     """The innermost frame, and the innermost of `lks` when it is not the same."""
-    inner = f"{tb[0].filename.rsplit('/', 2)[-2]}/{tb[0].filename.rsplit('/', 1)[-1]}:{tb[0].lineno}"
-    for frame in tb:
+    last = tb[-1]
+    inner = f"{last.filename.rsplit('/', 2)[-2]}/{last.filename.rsplit('/', 1)[-1]}:{last.lineno}"
+    for frame in reversed(tb):
         if "/lks/" in frame.filename and "/bench/" not in frame.filename:
             mine = f"{frame.filename[frame.filename.rindex('/lks/') + 1:]}:{frame.lineno}"
-            return inner if frame is tb[0] else f"{inner} <- {mine}"
+            return inner if frame is last else f"{inner} <- {mine}"
     return inner
 
 
