@@ -139,7 +139,7 @@ def _module(tb: tracemalloc.Traceback) -> str:
 def _site(tb: tracemalloc.Traceback) -> str:
     """The innermost frame, and the innermost of `lks` when it is not the same."""
     last = tb[-1]
-    inner = f"{last.filename.rsplit('/', 2)[-2]}/{last.filename.rsplit('/', 1)[-1]}:{last.lineno}"
+    inner = f"{'/'.join(last.filename.split('/')[-2:])}:{last.lineno}"
     for frame in reversed(tb):
         if "/lks/" in frame.filename and "/bench/" not in frame.filename:
             mine = f"{frame.filename[frame.filename.rindex('/lks/') + 1:]}:{frame.lineno}"
