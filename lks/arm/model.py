@@ -38,6 +38,7 @@ WORKLOAD_RUNTIMES = ("OCIContainer", "WasmWasi", "KataMshvVmIsolation", "KataVmI
 # Pool fields that cannot change once the pool exists (AKS answers PropertyChangeNotAllowed).
 _IMMUTABLE_POOL = ("vmSize", "osType", "osSKU", "osDiskType", "osDiskSizeGB", "maxPods", "vnetSubnetID",
                    "availabilityZones", "scaleSetPriority", "enableNodePublicIP", "workloadRuntime")
+ACI_CONNECTOR = "aciConnectorLinux"  # the virtual node add-on (az aks enable-addons -a virtual-node)
 _IMMUTABLE_NETWORK = ("networkPlugin", "podCidr", "serviceCidr", "dnsServiceIP", "outboundType",
                       "loadBalancerSku")
 
@@ -322,6 +323,24 @@ def _network(body: Doc, old: Doc | None) -> Doc:
     return net
 
 
+def _addon_profiles(addons: Doc, network: Doc) -> Doc:
+    """The add-on profiles as given, checked where AKS checks them: the virtual node
+    (`aciConnectorLinux`, `lks.aci.virtualnode`) needs Azure CNI in its node subnet mode (its pods
+    take addresses of a delegated subnet) and that subnet's name (`config.SubnetName`)."""
+    aci = addons.get(ACI_CONNECTOR) if isinstance(addons, dict) else None
+    if not isinstance(aci, dict) or not aci.get("enabled"):
+        return addons
+    if network.get("networkPlugin") != "azure" or network.get("networkPluginMode") == "overlay":
+        raise ARMError("AddonInvalid", "Virtual node addon (aciConnectorLinux) is only supported with Azure CNI "
+                       "(networkPlugin 'azure' without networkPluginMode 'overlay').", 400,
+                       target=f"addonProfiles.{ACI_CONNECTOR}")
+    if not ((aci.get("config") or {}).get("SubnetName") or ""):
+        raise invalid_parameter(f"The value of parameter addonProfiles.{ACI_CONNECTOR}.config.SubnetName is invalid: "
+                                "''. A subnet name is required for the virtual node addon.",
+                                f"addonProfiles.{ACI_CONNECTOR}.config.SubnetName")
+    return addons
+
+
 def _check_cidrs(net: Doc) -> None:
     import ipaddress
 
@@ -408,7 +427,8 @@ def managed_cluster(body: Any, *, existing: Doc | None, resource_id: str, name: 
         "enableRBAC": props_in.get("enableRBAC", old_props.get("enableRBAC", True)),
         "supportPlan": props_in.get("supportPlan") or old_props.get("supportPlan") or "KubernetesOfficial",
         "disableLocalAccounts": _flag(props_in, old_props, "disableLocalAccounts"),
-        "addonProfiles": props_in.get("addonProfiles", old_props.get("addonProfiles", {})) or {},
+        "addonProfiles": _addon_profiles(props_in.get("addonProfiles", old_props.get("addonProfiles", {})) or {},
+                                         network),
         "autoUpgradeProfile": _auto_upgrade_profile(props_in, old_props),
         "oidcIssuerProfile": _oidc_issuer(props_in, old_props),
         "storageProfile": old_props.get("storageProfile") or {
