@@ -109,6 +109,7 @@ class Runtime:
         self.want_network = network
         self.now = now
         self.net: podnet.PodNetwork | None = None
+        self._net_lock = asyncio.Lock()
         self.namespaces = namespaces.available()
         self._spawner = children.Spawner()
         self.groups: dict[str, Group] = {}
@@ -116,10 +117,26 @@ class Runtime:
     async def start(self) -> None:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self._sweep()
-        if self.want_network and namespaces.available():
-            net = podnet.PodNetwork(data_dir=self.data_dir / "net")
-            if await net.start():
-                self.net = net
+        if self.want_network and namespaces.available() and netns.supported():
+            # the network is made for the first group that needs one (a service with no groups
+            # has no namespace); what a killed service left goes now
+            await netns.run(lambda: [netns.remove(n) for n in podnet.leftovers(self.data_dir / "net")])
+
+    async def _network(self) -> podnet.PodNetwork | None:
+        """The groups' network, made on first use (None where namespaces cannot be made)."""
+        async with self._net_lock:
+            if self.net is None and self.want_network and namespaces.available():
+                net = podnet.PodNetwork(data_dir=self.data_dir / "net")
+                if await net.start():
+                    self.net = net
+            return self.net
+
+    async def _drop_network(self) -> None:
+        """The last group on the network is gone: so is the network."""
+        async with self._net_lock:
+            if self.net is not None and not any(g.netns is not None for g in self.groups.values()):
+                net, self.net = self.net, None
+                await net.close()
 
     def _sweep(self) -> None:
         """Kill what a service killed with -9 left: a container's processes died with it (their
@@ -147,8 +164,8 @@ class Runtime:
         self.groups[spec.key] = g
         (g.dir / "pids").mkdir(parents=True, exist_ok=True)
         (g.dir / "name").write_text(spec.name)
-        if self.net is not None and spec.subnet is not None and spec.ip is not None:
-            name = await self.net.add_pod(uid=spec.key, node=spec.subnet[0], cidr=spec.subnet[1], ip=spec.ip)
+        if spec.subnet is not None and spec.ip is not None and (net := await self._network()) is not None:
+            name = await net.add_pod(uid=spec.key, node=spec.subnet[0], cidr=spec.subnet[1], ip=spec.ip)
             g.netns = netns.path(name)
         if spec.public is not None and g.netns is not None:
             host, ports = spec.public
@@ -199,8 +216,9 @@ class Runtime:
                              "finishTime": iso8601(self.now()), "exitCode": 137, "detailStatus": "Killed"}
             if c.writer is not None:
                 c.writer.close()
-        if self.net is not None:
+        if self.net is not None and g.netns is not None:
             self.net.remove_pod(key)
+            await self._drop_network()
         g.changed.set()
 
     def get(self, key: str) -> Group | None:
