@@ -11,7 +11,8 @@ The same pod CIDR in two clusters is fine (AKS's overlay allows it), each in its
 Addresses come from the pod runtime's IPAM (`lks.nodes.runtime.HostLocal`, rebuilt from the live
 pods' `status.podIP` after a restart); this module only plumbs them. An IPAM of another model
 (Azure CNI: addresses of the node subnet) plugs in there and hands the same (address, gateway,
-prefix) here.
+prefix) here; as that subnet is every node's, each bridge then holds the gateway as a /32 (with
+proxy ARP) and the cluster namespace routes each pod's /32 to its node's bridge.
 
 What lks creates is marked by name (`lks-<key>`, the key a hash of the cluster's data directory,
 so two homes never collide) and by a state file in that directory; `start` sweeps what a killed
@@ -163,7 +164,15 @@ class PodNetwork:
         # Service client on the same node is un-DNATed, and network policy sees same-node traffic
         ipr.link("add", ifname=name, kind="bridge", br_nf_call_iptables=1, br_nf_call_ip6tables=1)
         index = ipr.link_lookup(ifname=name)[0]
-        ipr.addr("add", index=index, address=str(network.network_address + 1), prefixlen=network.prefixlen)
+        if _shared(network):
+            # every node's bridge is the subnet's gateway: a /32 each (the subnet on all of them
+            # would route it all to the first), a route per pod, and the bridge answers its pods'
+            # ARP for peers on other nodes (they are on-link in the pods' own prefix)
+            ipr.addr("add", index=index, address=str(network.network_address + 1), prefixlen=network.max_prefixlen)
+            with contextlib.suppress(OSError), open(f"/proc/sys/net/ipv4/conf/{name}/proxy_arp", "w") as f:
+                f.write("1")
+        else:
+            ipr.addr("add", index=index, address=str(network.network_address + 1), prefixlen=network.prefixlen)
         ipr.link("set", index=index, state="up")
         self._bridges[node] = (cidr, index)
         return index
@@ -205,6 +214,8 @@ class PodNetwork:
                 # hairpin (kubenet's): a pod reaching itself through a Service VIP gets its packets
                 # back out of the port they came in on
                 ipr.brport("set", index=ipr.link_lookup(ifname=veth)[0], mode=1)
+                if _shared(network):
+                    ipr.route("replace", dst=f"{ip}/{network.max_prefixlen}", oif=bridge)
             with netns.entered(name), netns.rtnl() as ipr:
                 ipr.link("set", index=LOOPBACK, state="up")
                 eth0 = ipr.link_lookup(ifname="eth0")[0]
@@ -313,6 +324,12 @@ class PodNetwork:
             sock.close()
             raise
         return await asyncio.open_connection(sock=sock, ssl=ssl, server_hostname=host if ssl else None)
+
+
+def _shared(network: ipaddress.IPv4Network | ipaddress.IPv6Network) -> bool:
+    """Whether `network` is a node subnet all nodes share (flat Azure CNI: a node's pods take
+    addresses of it) rather than one node's own pod range (kubenet, overlay: a /24 each)."""
+    return network.version == 4 and network.prefixlen < 24
 
 
 def _log_failure(future: concurrent.futures.Future[None]) -> None:
