@@ -24,6 +24,7 @@ from urllib.parse import urlsplit, urlunsplit
 import orjson
 
 from lks import pki, store
+from lks.aci import virtualnode
 from lks.clock import Clock
 from lks.controllers import ControllerManager
 from lks.kube import access, entra
@@ -207,17 +208,21 @@ class ControlPlanes:
             if (cluster := self.clusters.get(id)) is not None:
                 await entra.configure(cluster, entra.Settings.of(settings), self.directory)
 
-    async def set_addons(self, id: str, *, azure_policy: bool, web_app_routing: str | None = None) -> None:
+    async def set_addons(self, id: str, *, azure_policy: bool, web_app_routing: str | None = None,
+                         virtual_node: str | None = None) -> None:
         """Record the cluster's in-cluster add-ons the service runs (`azurepolicy`: Gatekeeper,
         `lks.policy.gatekeeper`; `webAppRouting`: the app routing ingress, `lks.net.ingress`, by its
-        default controller's type, None: off) and apply them."""
-        wanted = {"azurepolicy": azure_policy, **({"webAppRouting": web_app_routing} if web_app_routing else {})}
+        default controller's type, None: off; `aciConnectorLinux`: the virtual node, `lks.aci.virtualnode`,
+        by its subnet's name, None: off) and apply them."""
+        wanted = {"azurepolicy": azure_policy, **({"webAppRouting": web_app_routing} if web_app_routing else {}),
+                  **({"aciConnectorLinux": virtual_node} if virtual_node is not None else {})}
         async with self._lock:
             await self._set_field(id, "addons", wanted, default={"azurepolicy": False})
             if (cluster := self.clusters.get(id)) is not None:
                 await gatekeeper.configure(cluster, enabled=azure_policy)
                 await approuting.configure(cluster, enabled=bool(web_app_routing), nginx=web_app_routing,
                                            allocate=self.load_balancers is None)
+                await virtualnode.configure(cluster, enabled=virtual_node is not None, subnet=virtual_node)
 
     async def set_network_policy(self, id: str, mode: str) -> None:
         """Record the cluster's `networkProfile.networkPolicy` and enforce it from now on
@@ -276,6 +281,8 @@ class ControlPlanes:
         routing = (record.get("addons") or {}).get("webAppRouting")
         await approuting.configure(cluster, enabled=bool(routing), nginx=routing if isinstance(routing, str) else None,
                                    allocate=self.load_balancers is None)
+        aci = (record.get("addons") or {}).get("aciConnectorLinux")
+        await virtualnode.configure(cluster, enabled=aci is not None, subnet=aci)
         await netpol.start(cluster, mode=(record.get("network") or {}).get("networkPolicy"))
         if self.load_balancers is not None:
             await self.load_balancers.start_cluster(cluster)
@@ -305,6 +312,7 @@ class ControlPlanes:
         await gatekeeper.stop(id)
         await clusterdns.stop(id)
         await approuting.stop(id)
+        await virtualnode.stop(id)
         await netpol.stop(id)
         if self.load_balancers is not None:
             await self.load_balancers.stop_cluster(id)

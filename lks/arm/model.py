@@ -556,6 +556,12 @@ def web_app_routing(doc: Doc) -> str | None:
     return (routing.get("nginx") or {}).get("defaultIngressControllerType") or "AnnotationControlled"
 
 
+def virtual_node(doc: Doc) -> str | None:
+    """The virtual node subnet's name while the cluster's `aciConnectorLinux` add-on is on, else None."""
+    aci = (doc["properties"].get("addonProfiles") or {}).get(ACI_CONNECTOR) or {}
+    return (aci.get("config") or {}).get("SubnetName") if aci.get("enabled") else None
+
+
 _UPGRADE_CHANNELS = ("rapid", "stable", "patch", "node-image", "none")
 _NODE_OS_CHANNELS = ("None", "Unmanaged", "SecurityPatch", "NodeImage")
 

@@ -254,7 +254,7 @@ class ManagementPlane:
         await self.planes.set_entra(cp_id, aad.settings(doc, doc["id"]))
         await self.planes.set_addons(cp_id, azure_policy=bool(
             ((props.get("addonProfiles") or {}).get("azurepolicy") or {}).get("enabled")),
-            web_app_routing=model.web_app_routing(doc))
+            web_app_routing=model.web_app_routing(doc), virtual_node=model.virtual_node(doc))
         await self.planes.set_network_policy(cp_id, (props.get("networkProfile") or {}).get("networkPolicy") or "none")
         # AKS's issuer is https://<region>.oic.prod-aks.azure.com/<tenant>/<cluster guid>/; lks's is the
         # cluster's own endpoint, which serves the discovery documents to anyone once it is enabled
