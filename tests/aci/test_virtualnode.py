@@ -10,6 +10,7 @@ import pytest
 from support import backend, clock, cluster  # noqa: F401 (fixtures)
 
 from lks.aci import virtualnode
+from lks.controllers.nodelifecycle import NodeLifecycleController
 
 NODE = "virtual-node-aci-linux"
 
@@ -57,3 +58,21 @@ async def test_disabling_removes_node_lease_and_deployment(cluster, vnode):  # n
     assert await cluster.registry("", "v1", "nodes").get_or_none(None, NODE) is None
     assert await cluster.registry("coordination.k8s.io", "v1", "leases").get_or_none("kube-node-lease", NODE) is None
     assert await cluster.registry("apps", "v1", "deployments").get_or_none("kube-system", "aci-connector-linux") is None
+
+
+async def test_stays_ready_under_the_node_lifecycle_controller(cluster, clock, vnode):  # noqa: F811
+    """Its Lease is its sign of life, as for any node: minutes later it is still Ready and untainted
+    by the lifecycle controller (its status is posted once, as the provider's)."""
+    lifecycle = NodeLifecycleController(cluster)
+    await lifecycle.start()
+    try:
+        for _ in range(12):  # two minutes, past the 40 s grace period
+            await clock.advance(10.0)
+            for _ in range(50):
+                await asyncio.sleep(0)
+        node = await cluster.registry("", "v1", "nodes").get(None, NODE)
+        ready = next(c for c in node["status"]["conditions"] if c["type"] == "Ready")
+        assert ready["status"] == "True"
+        assert [t["key"] for t in node["spec"]["taints"]] == ["virtual-kubelet.io/provider"]
+    finally:
+        await lifecycle.stop()
