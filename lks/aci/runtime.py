@@ -122,14 +122,16 @@ class Runtime:
             # has no namespace); what a killed service left goes now
             await netns.run(lambda: [netns.remove(n) for n in podnet.leftovers(self.data_dir / "net")])
 
-    async def _network(self) -> podnet.PodNetwork | None:
-        """The groups' network, made on first use (None where namespaces cannot be made)."""
+    async def _attach(self, g: Group, node: str, cidr: str, ip: str) -> None:
+        """Wire the group into the network, made on first use (nothing where namespaces cannot be
+        made); under the lock, so the last group leaving meanwhile does not close it under us."""
         async with self._net_lock:
             if self.net is None and self.want_network and namespaces.available():
                 net = podnet.PodNetwork(data_dir=self.data_dir / "net")
                 if await net.start():
                     self.net = net
-            return self.net
+            if self.net is not None:
+                g.netns = netns.path(await self.net.add_pod(uid=g.spec.key, node=node, cidr=cidr, ip=ip))
 
     async def _drop_network(self) -> None:
         """The last group on the network is gone: so is the network."""
@@ -164,9 +166,8 @@ class Runtime:
         self.groups[spec.key] = g
         (g.dir / "pids").mkdir(parents=True, exist_ok=True)
         (g.dir / "name").write_text(spec.name)
-        if spec.subnet is not None and spec.ip is not None and (net := await self._network()) is not None:
-            name = await net.add_pod(uid=spec.key, node=spec.subnet[0], cidr=spec.subnet[1], ip=spec.ip)
-            g.netns = netns.path(name)
+        if spec.subnet is not None and spec.ip is not None:
+            await self._attach(g, spec.subnet[0], spec.subnet[1], spec.ip)
         if spec.public is not None and g.netns is not None:
             host, ports = spec.public
             for port in ports:
