@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from lks.clock import iso8601
-from lks.net import netns, podnet
+from lks.net import netns, podnet, relay
 from lks.nodes import children, containerlogs, namespaces
 
 log = logging.getLogger("lks.aci")
@@ -345,7 +345,9 @@ class Runtime:
         except OSError:
             writer.close()
             return
-        await asyncio.gather(_pipe(reader, up_w), _pipe(up_r, writer), return_exceptions=True)
+        await asyncio.gather(relay.pipe(reader, up_w), relay.pipe(up_r, writer), return_exceptions=True)
+        for w in (up_w, writer):
+            w.close()
 
 
 def _mounts(g: Group, spec: ContainerSpec) -> list[tuple[str, str, bool]]:
@@ -357,16 +359,6 @@ async def _pump(reader: asyncio.StreamReader | None, writer: containerlogs.Write
         return
     while data := await reader.read(65536):
         writer.feed(stream, data)
-
-
-async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-    try:
-        while data := await reader.read(65536):
-            writer.write(data)
-            await writer.drain()
-    finally:
-        with contextlib.suppress(Exception):
-            writer.close()
 
 
 def _kill(pid: int, sig: int) -> None:

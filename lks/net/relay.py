@@ -15,7 +15,8 @@ import socket
 BUFFER = 65536
 
 
-async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+async def pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    """Copy one direction of a relayed connection, passing its end (EOF) on."""
     try:
         while data := await reader.read(BUFFER):
             writer.write(data)
@@ -42,7 +43,7 @@ class Relays:
                 writer.close()
                 return
             try:
-                await asyncio.gather(_pipe(reader, up_writer), _pipe(up_reader, writer))
+                await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
             finally:
                 for w in (writer, up_writer):
                     w.close()

@@ -19,26 +19,16 @@ import socket
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from lks.net import relay
+
 log = logging.getLogger("lks.net.loadbalancer")
 
-BUFFER = 65536
 Streams = tuple[asyncio.StreamReader, asyncio.StreamWriter]
 # (frontend port, client address) -> upstream (None: nowhere to go, or the client may not come in)
 Connect = Callable[[int, str], Awaitable[Streams | None]]
 OpenDatagram = Callable[[int, str], Awaitable[socket.socket | None]]  # the same, a connected UDP socket
 UDP_IDLE = 240.0  # seconds a UDP flow lives without traffic (Azure's load balancer: 4 minutes)
 Where = tuple[str, str, int]  # (ip, protocol, port)
-
-
-async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-    try:
-        while data := await reader.read(BUFFER):
-            writer.write(data)
-            await writer.drain()
-        if writer.can_write_eof():
-            writer.write_eof()
-    except (ConnectionError, OSError):
-        pass
 
 
 async def _close(writer: asyncio.StreamWriter) -> None:
@@ -112,7 +102,7 @@ class Listeners:
                 return  # as a load balancer without a healthy backend: the connection is reset
             up_reader, up_writer = upstream
             try:
-                await asyncio.gather(_pipe(reader, up_writer), _pipe(up_reader, writer))
+                await asyncio.gather(relay.pipe(reader, up_writer), relay.pipe(up_reader, writer))
             finally:
                 await _close(up_writer)
         finally:
